@@ -1,0 +1,538 @@
+//! The policy carried in every header (FORMAT.md §5): who may open the file,
+//! with which rights, and during which window.
+//!
+//! This module owns the policy's types, validation and canonical encoding, and
+//! the pure question "which rights does this person get from the header". It
+//! does not decide whether a grant is issued now: that needs the key server's
+//! clock and revocation state, and lives there.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{RecordReader, RecordWriter, value};
+use crate::error::{FormatError, PolicyError};
+
+/// FORMAT.md §7 limits.
+pub(crate) const MAX_GRANTS: usize = 256;
+pub(crate) const MAX_RECIPIENTS_PER_GRANT: usize = 4096;
+pub(crate) const MAX_NAME_LEN: usize = 256;
+pub(crate) const MAX_LABEL_LEN: usize = 256;
+
+/// The lease a viewer may hold offline when the sealer did not choose one.
+pub const DEFAULT_MAX_LEASE_SECS: u32 = 600;
+
+bitflags::bitflags! {
+    /// What a person may do with an opened file. Unknown bits (rights added by
+    /// later versions) are kept so that the header re-encodes identically,
+    /// but grant nothing to this version.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub struct Rights: u32 {
+        /// Read the content on screen.
+        const VIEW = 1 << 0;
+        /// Print it (watermarked, audited).
+        const PRINT = 1 << 1;
+        /// Copy selections to the clipboard.
+        const COPY = 1 << 2;
+        /// Save a plaintext copy.
+        const EXPORT = 1 << 3;
+        /// Hand plaintext to another program through the library (irm_read).
+        const PROGRAM = 1 << 4;
+    }
+}
+
+impl Rights {
+    /// The names, in bit order, as used by the CLI, JSON and the protocol.
+    pub const NAMES: [(&'static str, Rights); 5] = [
+        ("view", Rights::VIEW),
+        ("print", Rights::PRINT),
+        ("copy", Rights::COPY),
+        ("export", Rights::EXPORT),
+        ("program", Rights::PROGRAM),
+    ];
+
+    /// Parses a comma-separated list such as `view,print`.
+    pub fn parse_list(list: &str) -> Result<Rights, PolicyError> {
+        let mut rights = Rights::empty();
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let (_, right) = Self::NAMES
+                .iter()
+                .find(|(known, _)| known.eq_ignore_ascii_case(name))
+                .ok_or_else(|| PolicyError::UnknownRight {
+                    name: name.to_owned(),
+                })?;
+            rights |= *right;
+        }
+        Ok(rights)
+    }
+
+    /// The names of the known rights that are set.
+    pub fn names(self) -> Vec<&'static str> {
+        Self::NAMES
+            .iter()
+            .filter(|(_, right)| self.contains(*right))
+            .map(|(name, _)| *name)
+            .collect()
+    }
+}
+
+impl fmt::Display for Rights {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = self.names();
+        if names.is_empty() {
+            f.write_str("(none)")
+        } else {
+            f.write_str(&names.join(","))
+        }
+    }
+}
+
+impl Serialize for Rights {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.names().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Rights {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let names = Vec::<String>::deserialize(d)?;
+        Rights::parse_list(&names.join(",")).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A person (`alice`) or a group (`@support`) named in a grant. Ordered by
+/// the bytes of the encoded form, the order FORMAT.md §5.1 requires.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Recipient {
+    /// One user, by login name.
+    User(String),
+    /// Every member of a group, by group name without the `@`.
+    Group(String),
+}
+
+impl Recipient {
+    /// Parses `alice` or `@support`.
+    pub fn parse(text: &str) -> Result<Self, PolicyError> {
+        let invalid = || PolicyError::InvalidRecipient {
+            name: text.to_owned(),
+        };
+        if text.is_empty()
+            || text.len() > MAX_NAME_LEN
+            || text.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(invalid());
+        }
+        match text.strip_prefix('@') {
+            Some("") => Err(invalid()),
+            Some(group) if group.starts_with('@') => Err(invalid()),
+            Some(group) => Ok(Self::Group(group.to_owned())),
+            None => Ok(Self::User(text.to_owned())),
+        }
+    }
+
+    /// The encoded form: the user name, or `@` and the group name.
+    pub fn encoded(&self) -> String {
+        match self {
+            Self::User(name) => name.clone(),
+            Self::Group(name) => format!("@{name}"),
+        }
+    }
+
+    fn matches(&self, user: &str, groups: &[&str]) -> bool {
+        match self {
+            Self::User(name) => name == user,
+            Self::Group(name) => groups.contains(&name.as_str()),
+        }
+    }
+}
+
+impl Recipient {
+    fn encoded_bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        let (prefix, name): (&[u8], &str) = match self {
+            Self::User(name) => (b"", name),
+            Self::Group(name) => (b"@", name),
+        };
+        prefix.iter().copied().chain(name.bytes())
+    }
+}
+
+impl Ord for Recipient {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.encoded_bytes().cmp(other.encoded_bytes())
+    }
+}
+
+impl PartialOrd for Recipient {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for Recipient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.encoded())
+    }
+}
+
+impl Serialize for Recipient {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.encoded().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Recipient {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Recipient::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// One line of a policy: these recipients get these rights.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyGrant {
+    /// Users and groups, sorted and without duplicates.
+    pub recipients: BTreeSet<Recipient>,
+    /// The rights they get.
+    pub rights: Rights,
+}
+
+/// A file's policy (FORMAT.md §5). Build one with [`Policy::new`], which
+/// validates it and puts it in canonical form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// Grants, sorted by their encoding, without duplicates.
+    pub grants: Vec<PolicyGrant>,
+    /// The file cannot be opened before this time (Unix seconds, UTC).
+    pub not_before_unix: Option<u64>,
+    /// The file cannot be opened from this time on (Unix seconds, UTC).
+    pub not_after_unix: Option<u64>,
+    /// The longest lease a viewer may hold without asking the key server again.
+    pub max_lease_secs: u32,
+    /// Whether viewers must draw a watermark naming the person.
+    pub watermark_required: bool,
+    /// A free-form classification label such as "confidential".
+    pub classification: Option<String>,
+}
+
+mod tag {
+    pub(super) const GRANTS: u16 = 1;
+    pub(super) const NOT_BEFORE: u16 = 3;
+    pub(super) const NOT_AFTER: u16 = 5;
+    pub(super) const MAX_LEASE: u16 = 7;
+    pub(super) const WATERMARK: u16 = 9;
+    pub(super) const CLASSIFICATION: u16 = 10;
+    pub(super) const GRANT_RECIPIENTS: u16 = 1;
+    pub(super) const GRANT_RIGHTS: u16 = 3;
+}
+
+impl Policy {
+    /// Validates and canonicalises a policy: grants are sorted by their
+    /// encoding and exact duplicates merged.
+    pub fn new(
+        grants: Vec<PolicyGrant>,
+        not_before_unix: Option<u64>,
+        not_after_unix: Option<u64>,
+        max_lease_secs: u32,
+        watermark_required: bool,
+        classification: Option<String>,
+    ) -> Result<Self, PolicyError> {
+        let mut policy = Self {
+            grants,
+            not_before_unix,
+            not_after_unix,
+            max_lease_secs,
+            watermark_required,
+            classification,
+        };
+        policy.grants.sort_by_cached_key(encode_grant);
+        policy.grants.dedup();
+        policy.validate()?;
+        Ok(policy)
+    }
+
+    /// Checks the rules of FORMAT.md §5 and §7.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        if self.grants.is_empty() {
+            return Err(PolicyError::NoGrants);
+        }
+        if self.grants.len() > MAX_GRANTS {
+            return Err(PolicyError::TooLarge {
+                what: "the number of grants",
+                limit: MAX_GRANTS,
+            });
+        }
+        for grant in &self.grants {
+            if grant.recipients.is_empty() {
+                return Err(PolicyError::NoRecipients);
+            }
+            if grant.recipients.len() > MAX_RECIPIENTS_PER_GRANT {
+                return Err(PolicyError::TooLarge {
+                    what: "the number of recipients in a grant",
+                    limit: MAX_RECIPIENTS_PER_GRANT,
+                });
+            }
+            if grant.rights.is_empty() {
+                return Err(PolicyError::NoRights);
+            }
+            for recipient in &grant.recipients {
+                // Re-parse so that hand-built values obey the same rules.
+                Recipient::parse(&recipient.encoded())?;
+            }
+        }
+        if let (Some(nb), Some(na)) = (self.not_before_unix, self.not_after_unix) {
+            if nb >= na {
+                return Err(PolicyError::EmptyWindow);
+            }
+        }
+        if let Some(label) = &self.classification {
+            if label.len() > MAX_LABEL_LEN || label.chars().any(char::is_control) {
+                return Err(PolicyError::TooLarge {
+                    what: "the classification label",
+                    limit: MAX_LABEL_LEN,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The rights this person gets from the policy: the union over every grant
+    /// naming the user or one of their groups. Says nothing about time or
+    /// revocation (the key server checks those).
+    pub fn rights_for(&self, user: &str, groups: &[&str]) -> Rights {
+        self.grants
+            .iter()
+            .filter(|g| g.recipients.iter().any(|r| r.matches(user, groups)))
+            .fold(Rights::empty(), |acc, g| acc | g.rights)
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let grants: Vec<Vec<u8>> = self.grants.iter().map(encode_grant).collect();
+        let mut w = RecordWriter::new();
+        w.list(tag::GRANTS, grants.iter());
+        if let Some(nb) = self.not_before_unix {
+            w.u64(tag::NOT_BEFORE, nb);
+        }
+        if let Some(na) = self.not_after_unix {
+            w.u64(tag::NOT_AFTER, na);
+        }
+        w.u32(tag::MAX_LEASE, self.max_lease_secs);
+        w.u8(tag::WATERMARK, u8::from(self.watermark_required));
+        if let Some(label) = &self.classification {
+            w.field(tag::CLASSIFICATION, label.as_bytes());
+        }
+        w.into_bytes()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
+        const CX: &str = "policy";
+        let mut r = RecordReader::new(bytes, CX);
+        let (mut grants, mut nb, mut na, mut lease, mut watermark, mut label) =
+            (None, None, None, None, None, None);
+        while let Some(f) = r.next_field()? {
+            match f.tag {
+                tag::GRANTS => {
+                    let items = value::list(f.value, MAX_GRANTS, "policy grants")?;
+                    let mut decoded = Vec::with_capacity(items.len());
+                    let mut previous: Option<&[u8]> = None;
+                    for item in items {
+                        // FORMAT.md §5.1: grants strictly ascending by encoding.
+                        if previous.is_some_and(|p| p >= item) {
+                            return Err(FormatError::CorruptHeader {
+                                context: "policy grants",
+                                problem: "grants are not in strictly ascending order",
+                            });
+                        }
+                        previous = Some(item);
+                        decoded.push(decode_grant(item)?);
+                    }
+                    grants = Some(decoded);
+                }
+                tag::NOT_BEFORE => nb = Some(value::u64(f.value, CX)?),
+                tag::NOT_AFTER => na = Some(value::u64(f.value, CX)?),
+                tag::MAX_LEASE => lease = Some(value::u32(f.value, CX)?),
+                tag::WATERMARK => watermark = Some(value::bool(f.value, CX)?),
+                tag::CLASSIFICATION => {
+                    label = Some(value::string(f.value, MAX_LABEL_LEN, "classification")?)
+                }
+                _ => r.unknown(&f)?,
+            }
+        }
+        let missing = |problem| FormatError::CorruptHeader {
+            context: CX,
+            problem,
+        };
+        let policy = Self {
+            grants: grants.ok_or_else(|| missing("the grants field is missing"))?,
+            not_before_unix: nb,
+            not_after_unix: na,
+            max_lease_secs: lease.ok_or_else(|| missing("the lease field is missing"))?,
+            watermark_required: watermark
+                .ok_or_else(|| missing("the watermark field is missing"))?,
+            classification: label,
+        };
+        policy.validate().map_err(FormatError::Policy)?;
+        Ok(policy)
+    }
+}
+
+fn encode_grant(grant: &PolicyGrant) -> Vec<u8> {
+    let names: Vec<String> = grant.recipients.iter().map(Recipient::encoded).collect();
+    let mut w = RecordWriter::new();
+    w.list(tag::GRANT_RECIPIENTS, names.iter());
+    w.u32(tag::GRANT_RIGHTS, grant.rights.bits());
+    w.into_bytes()
+}
+
+fn decode_grant(bytes: &[u8]) -> Result<PolicyGrant, FormatError> {
+    const CX: &str = "policy grant";
+    let mut r = RecordReader::new(bytes, CX);
+    let (mut recipients, mut rights) = (None, None);
+    while let Some(f) = r.next_field()? {
+        match f.tag {
+            tag::GRANT_RECIPIENTS => {
+                let mut set = BTreeSet::new();
+                let mut previous: Option<String> = None;
+                for item in value::list(f.value, MAX_RECIPIENTS_PER_GRANT, "recipients")? {
+                    let name = value::string(item, MAX_NAME_LEN, "recipient")?;
+                    // FORMAT.md §5.1: recipients strictly ascending by their bytes.
+                    if previous.as_deref().is_some_and(|p| p >= name.as_str()) {
+                        return Err(FormatError::CorruptHeader {
+                            context: "recipients",
+                            problem: "recipients are not in strictly ascending order",
+                        });
+                    }
+                    set.insert(Recipient::parse(&name).map_err(FormatError::Policy)?);
+                    previous = Some(name);
+                }
+                recipients = Some(set);
+            }
+            tag::GRANT_RIGHTS => {
+                rights = Some(Rights::from_bits_retain(value::u32(f.value, CX)?));
+            }
+            _ => r.unknown(&f)?,
+        }
+    }
+    let missing = |problem| FormatError::CorruptHeader {
+        context: CX,
+        problem,
+    };
+    Ok(PolicyGrant {
+        recipients: recipients.ok_or_else(|| missing("the recipients field is missing"))?,
+        rights: rights.ok_or_else(|| missing("the rights field is missing"))?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(recipients: &[&str], rights: Rights) -> PolicyGrant {
+        PolicyGrant {
+            recipients: recipients
+                .iter()
+                .map(|r| Recipient::parse(r).unwrap())
+                .collect(),
+            rights,
+        }
+    }
+
+    #[test]
+    fn recipients_sort_by_their_encoding() {
+        // The BTreeSet order must equal the byte order of the encoded names,
+        // or the decoder would reject what the encoder wrote.
+        let names = ["zed", "@agents", "alice", "@Zgroup", "Bob", "@a"];
+        let g = grant(&names, Rights::VIEW);
+        let encoded: Vec<String> = g.recipients.iter().map(Recipient::encoded).collect();
+        let mut sorted = encoded.clone();
+        sorted.sort();
+        assert_eq!(encoded, sorted);
+    }
+
+    #[test]
+    fn policy_encoding_is_canonical_whatever_the_grant_order() {
+        let a = grant(&["@agents"], Rights::VIEW);
+        let b = grant(&["@supervisors"], Rights::VIEW | Rights::PRINT);
+        let p1 = Policy::new(vec![a.clone(), b.clone()], None, Some(10), 60, true, None).unwrap();
+        let p2 = Policy::new(vec![b, a.clone(), a], None, Some(10), 60, true, None).unwrap();
+        assert_eq!(p1.encode(), p2.encode());
+        assert_eq!(Policy::decode(&p1.encode()).unwrap(), p1);
+    }
+
+    #[test]
+    fn rights_are_the_union_of_matching_grants() {
+        let p = Policy::new(
+            vec![
+                grant(&["@agents"], Rights::VIEW),
+                grant(&["@supervisors", "carol"], Rights::VIEW | Rights::PRINT),
+            ],
+            None,
+            None,
+            60,
+            true,
+            None,
+        )
+        .unwrap();
+        assert_eq!(p.rights_for("alice", &["agents"]), Rights::VIEW);
+        assert_eq!(
+            p.rights_for("carol", &["agents"]),
+            Rights::VIEW | Rights::PRINT
+        );
+        assert_eq!(p.rights_for("mallory", &["agent"]), Rights::empty());
+        // A user named like a group does not match the group.
+        assert_eq!(p.rights_for("agents", &[]), Rights::empty());
+    }
+
+    #[test]
+    fn invalid_policies_are_refused() {
+        assert_eq!(
+            Policy::new(vec![], None, None, 60, true, None),
+            Err(PolicyError::NoGrants)
+        );
+        assert_eq!(
+            Policy::new(
+                vec![grant(&["a"], Rights::empty())],
+                None,
+                None,
+                60,
+                true,
+                None
+            ),
+            Err(PolicyError::NoRights)
+        );
+        assert_eq!(
+            Policy::new(
+                vec![grant(&["a"], Rights::VIEW)],
+                Some(5),
+                Some(5),
+                60,
+                true,
+                None
+            ),
+            Err(PolicyError::EmptyWindow)
+        );
+        for bad in ["", "@", "@@x", "a b", "tab\t", &"x".repeat(257)] {
+            assert!(Recipient::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(matches!(
+            Rights::parse_list("view,fly"),
+            Err(PolicyError::UnknownRight { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_right_bits_survive_a_round_trip_but_grant_nothing_known() {
+        let mut p = Policy::new(
+            vec![grant(&["a"], Rights::VIEW)],
+            None,
+            None,
+            60,
+            false,
+            None,
+        )
+        .unwrap();
+        p.grants[0].rights = Rights::from_bits_retain(Rights::VIEW.bits() | 1 << 20);
+        let decoded = Policy::decode(&p.encode()).unwrap();
+        assert_eq!(decoded.encode(), p.encode());
+        assert_eq!(decoded.rights_for("a", &[]).names(), vec!["view"]);
+    }
+}

@@ -1,0 +1,774 @@
+//! The payload (FORMAT.md §6): STREAM-style chunked AES-256-GCM. A [`Sealer`]
+//! is a `Write` adaptor, an [`Opener`] a `Read` (and, over `Read + Seek`, a
+//! `Seek`) adaptor; both hold a bounded number of chunks in memory whatever
+//! the file size.
+//!
+//! Nonce for chunk `i`: 11-byte big-endian `i`, then `0x01` for the final chunk
+//! and `0x00` otherwise. Each chunk is `ciphertext || 16-byte tag`; every chunk
+//! but the last carries exactly `chunk_len` plaintext bytes.
+
+use std::io::{self, Read, Seek, SeekFrom, Write};
+
+use rayon::prelude::*;
+use zeroize::Zeroizing;
+
+use crate::error::OpenError;
+use crate::header::VerifiedHeader;
+
+/// The AES-GCM tag length.
+pub const TAG_LEN: usize = 16;
+
+/// Which AES-256-GCM implementation encrypts the payload. Both produce the
+/// same bytes; the choice only changes speed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PayloadBackend {
+    /// aws-lc-rs when built with the `aws-lc` feature (the default),
+    /// otherwise the portable backend.
+    #[default]
+    Fast,
+    /// The pure-Rust `aes-gcm` crate.
+    Portable,
+}
+
+enum Aead {
+    #[cfg(feature = "aws-lc")]
+    AwsLc(aws_lc_rs::aead::LessSafeKey),
+    Portable(Box<aes_gcm::Aes256Gcm>),
+}
+
+/// The per-file payload key, ready to seal or open chunks.
+pub(crate) struct PayloadCipher {
+    aead: Aead,
+    chunk_len: usize,
+}
+
+/// FORMAT.md §6.2: the nonce of chunk `index`.
+fn nonce(index: u64, last: bool) -> [u8; 12] {
+    let mut n = [0u8; 12];
+    n[3..11].copy_from_slice(&index.to_be_bytes());
+    n[11] = u8::from(last);
+    n
+}
+
+/// The payload length of a sealed file whose plaintext is `plaintext_len`
+/// bytes, or `None` on overflow.
+pub(crate) fn payload_len(plaintext_len: u64, chunk_len: u64) -> Option<u64> {
+    let chunks = plaintext_len.div_ceil(chunk_len).max(1);
+    plaintext_len.checked_add(chunks.checked_mul(TAG_LEN as u64)?)
+}
+
+impl PayloadCipher {
+    pub(crate) fn new(key: &[u8; 32], chunk_len: u32, backend: PayloadBackend) -> Self {
+        let aead = match backend {
+            #[cfg(feature = "aws-lc")]
+            PayloadBackend::Fast => {
+                let unbound = aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, key)
+                    .expect("a 32-byte key is a valid AES-256 key");
+                Aead::AwsLc(aws_lc_rs::aead::LessSafeKey::new(unbound))
+            }
+            #[cfg(not(feature = "aws-lc"))]
+            PayloadBackend::Fast => Aead::Portable(Box::new(portable_cipher(key))),
+            PayloadBackend::Portable => Aead::Portable(Box::new(portable_cipher(key))),
+        };
+        Self {
+            aead,
+            chunk_len: chunk_len as usize,
+        }
+    }
+
+    fn encrypted_chunk_len(&self) -> usize {
+        self.chunk_len + TAG_LEN
+    }
+
+    /// Seals `chunk[..len - TAG_LEN]` in place and writes the tag after it.
+    fn seal_chunk(&self, index: u64, last: bool, chunk: &mut [u8]) {
+        let (data, tag_out) = chunk.split_at_mut(chunk.len() - TAG_LEN);
+        let nonce = nonce(index, last);
+        match &self.aead {
+            #[cfg(feature = "aws-lc")]
+            Aead::AwsLc(key) => {
+                let tag = key
+                    .seal_in_place_separate_tag(
+                        aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
+                        aws_lc_rs::aead::Aad::empty(),
+                        data,
+                    )
+                    .expect("sealing a chunk below 16 MiB cannot fail");
+                tag_out.copy_from_slice(tag.as_ref());
+            }
+            Aead::Portable(cipher) => {
+                use aes_gcm::aead::AeadInOut;
+                let tag = cipher
+                    .encrypt_inout_detached(&nonce.into(), &[], data.into())
+                    .expect("sealing a chunk below 16 MiB cannot fail");
+                tag_out.copy_from_slice(&tag);
+            }
+        }
+    }
+
+    /// Opens `chunk` (ciphertext and tag) in place; on success the plaintext is
+    /// `chunk[..len - TAG_LEN]`. On failure the bytes are garbage and must not
+    /// be released.
+    fn open_chunk(&self, index: u64, last: bool, chunk: &mut [u8]) -> bool {
+        if chunk.len() < TAG_LEN {
+            return false;
+        }
+        let nonce = nonce(index, last);
+        match &self.aead {
+            #[cfg(feature = "aws-lc")]
+            Aead::AwsLc(key) => key
+                .open_in_place(
+                    aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
+                    aws_lc_rs::aead::Aad::empty(),
+                    chunk,
+                )
+                .is_ok(),
+            Aead::Portable(cipher) => {
+                use aes_gcm::aead::AeadInOut;
+                let (data, tag) = chunk.split_at_mut(chunk.len() - TAG_LEN);
+                let Ok(tag) = aes_gcm::Tag::try_from(&*tag) else {
+                    return false;
+                };
+                cipher
+                    .decrypt_inout_detached(&nonce.into(), &[], data.into(), &tag)
+                    .is_ok()
+            }
+        }
+    }
+
+    /// Seals `count` consecutive chunks laid out at a stride of
+    /// `encrypted_chunk_len()` in `buf`, starting at chunk `first_index`. The
+    /// last of them carries `last_len` plaintext bytes and the final-chunk
+    /// flag when `last_len` is `Some`.
+    fn seal_batch(
+        &self,
+        buf: &mut [u8],
+        first_index: u64,
+        count: usize,
+        last_len: Option<usize>,
+        parallel: bool,
+    ) {
+        let stride = self.encrypted_chunk_len();
+        let full = if last_len.is_some() { count - 1 } else { count };
+        let (full_part, last_part) = buf.split_at_mut(full * stride);
+        let seal_full = |(i, chunk): (usize, &mut [u8])| {
+            self.seal_chunk(first_index + i as u64, false, chunk);
+        };
+        if parallel && full > 1 {
+            full_part
+                .par_chunks_mut(stride)
+                .enumerate()
+                .for_each(seal_full);
+        } else {
+            full_part.chunks_mut(stride).enumerate().for_each(seal_full);
+        }
+        if let Some(len) = last_len {
+            self.seal_chunk(
+                first_index + full as u64,
+                true,
+                &mut last_part[..len + TAG_LEN],
+            );
+        }
+    }
+
+    /// Opens consecutive chunks; returns the index (within the batch) of the
+    /// first chunk that failed.
+    fn open_batch(
+        &self,
+        buf: &mut [u8],
+        first_index: u64,
+        count: usize,
+        last_enc_len: Option<usize>,
+        parallel: bool,
+    ) -> Result<(), usize> {
+        let stride = self.encrypted_chunk_len();
+        let full = if last_enc_len.is_some() {
+            count - 1
+        } else {
+            count
+        };
+        let (full_part, last_part) = buf.split_at_mut(full * stride);
+        let open_full = |(i, chunk): (usize, &mut [u8])| {
+            if self.open_chunk(first_index + i as u64, false, chunk) {
+                None
+            } else {
+                Some(i)
+            }
+        };
+        let failed = if parallel && full > 1 {
+            full_part
+                .par_chunks_mut(stride)
+                .enumerate()
+                .filter_map(open_full)
+                .min()
+        } else {
+            full_part.chunks_mut(stride).enumerate().find_map(open_full)
+        };
+        if let Some(i) = failed {
+            return Err(i);
+        }
+        if let Some(len) = last_enc_len {
+            if !self.open_chunk(first_index + full as u64, true, &mut last_part[..len]) {
+                return Err(full);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn portable_cipher(key: &[u8; 32]) -> aes_gcm::Aes256Gcm {
+    use aes_gcm::KeyInit;
+    aes_gcm::Aes256Gcm::new(key.into())
+}
+
+/// How a [`Sealer`] or [`Opener`] works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamOptions {
+    /// Threads to encrypt or decrypt with. With more than one, chunks are
+    /// processed in batches of `8 × threads` on rayon's pool.
+    pub threads: usize,
+    /// Which AES-GCM implementation to use.
+    pub backend: PayloadBackend,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        Self {
+            threads: 1,
+            backend: PayloadBackend::Fast,
+        }
+    }
+}
+
+impl StreamOptions {
+    fn batch_chunks(&self) -> usize {
+        if self.threads > 1 {
+            self.threads * 8
+        } else {
+            1
+        }
+    }
+}
+
+/// Encrypts a payload as it is written. Call [`Sealer::finish`] to write the
+/// final chunk: dropping a `Sealer` without it leaves an envelope that every
+/// reader rejects as truncated.
+pub struct Sealer<W: Write> {
+    inner: W,
+    cipher: PayloadCipher,
+    options: StreamOptions,
+    /// `batch` chunk slots at a stride of `chunk_len + TAG_LEN`.
+    buf: Zeroizing<Vec<u8>>,
+    batch: usize,
+    slot: usize,
+    slot_fill: usize,
+    next_index: u64,
+    written: u64,
+    declared_len: Option<u64>,
+}
+
+impl<W: Write> Sealer<W> {
+    /// Writes the header to `inner` and returns a sealer for the payload.
+    pub fn new(header: &VerifiedHeader, mut inner: W, options: StreamOptions) -> io::Result<Self> {
+        inner.write_all(&header.header().to_bytes())?;
+        let cipher = header.payload_cipher(options.backend);
+        let batch = options.batch_chunks();
+        Ok(Self {
+            buf: Zeroizing::new(vec![0u8; batch * cipher.encrypted_chunk_len()]),
+            inner,
+            cipher,
+            options,
+            batch,
+            slot: 0,
+            slot_fill: 0,
+            next_index: 0,
+            written: 0,
+            declared_len: header.metadata().plaintext_len,
+        })
+    }
+
+    fn flush_batch(&mut self, count: usize, last_len: Option<usize>) -> io::Result<()> {
+        let stride = self.cipher.encrypted_chunk_len();
+        let parallel = self.options.threads > 1;
+        self.cipher
+            .seal_batch(&mut self.buf, self.next_index, count, last_len, parallel);
+        let end = match last_len {
+            Some(len) => (count - 1) * stride + len + TAG_LEN,
+            None => count * stride,
+        };
+        self.inner.write_all(&self.buf[..end])?;
+        self.next_index += count as u64;
+        Ok(())
+    }
+
+    /// Seals the final chunk, flushes, and returns the inner writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        if let Some(declared) = self.declared_len {
+            if declared != self.written {
+                return Err(crate::SealError::LengthMismatch {
+                    declared,
+                    written: self.written,
+                }
+                .into());
+            }
+        }
+        self.flush_batch(self.slot + 1, Some(self.slot_fill))?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for Sealer<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let chunk_len = self.cipher.chunk_len;
+        let stride = self.cipher.encrypted_chunk_len();
+        let mut rest = data;
+        while !rest.is_empty() {
+            if self.slot_fill == chunk_len {
+                // The current chunk is full and more data follows, so it is
+                // not the final chunk.
+                self.slot += 1;
+                self.slot_fill = 0;
+                if self.slot == self.batch {
+                    self.flush_batch(self.batch, None)?;
+                    self.slot = 0;
+                }
+            }
+            let take = rest.len().min(chunk_len - self.slot_fill);
+            let at = self.slot * stride + self.slot_fill;
+            self.buf[at..at + take].copy_from_slice(&rest[..take]);
+            self.slot_fill += take;
+            rest = &rest[take..];
+        }
+        self.written += data.len() as u64;
+        Ok(data.len())
+    }
+
+    /// Flushes the inner writer. Buffered plaintext stays buffered: a chunk
+    /// is sealed only when it is known whether it is the final one.
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Seals a whole in-memory plaintext, returning the envelope. Chunks are
+/// encrypted in place in the output buffer, on `options.threads` threads.
+pub fn seal_to_vec(
+    header: &VerifiedHeader,
+    plaintext: &[u8],
+    options: StreamOptions,
+) -> Result<Vec<u8>, crate::SealError> {
+    let chunk_len = header.header().chunk_len() as usize;
+    let declared = header.metadata().plaintext_len;
+    if declared.is_some_and(|d| d != plaintext.len() as u64) {
+        return Err(crate::SealError::LengthMismatch {
+            declared: declared.unwrap_or(0),
+            written: plaintext.len() as u64,
+        });
+    }
+    let header_bytes = header.header().to_bytes();
+    let payload = payload_len(plaintext.len() as u64, chunk_len as u64)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or(crate::SealError::TooLarge {
+            what: "the plaintext",
+            limit: usize::MAX,
+        })?;
+    let mut out = Vec::with_capacity(header_bytes.len() + payload);
+    out.extend_from_slice(&header_bytes);
+    for chunk in plaintext.chunks(chunk_len) {
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(&[0u8; TAG_LEN]);
+    }
+    if plaintext.is_empty() {
+        out.extend_from_slice(&[0u8; TAG_LEN]);
+    }
+    seal_payload_in_place(header, &mut out[header_bytes.len()..], options);
+    Ok(out)
+}
+
+/// The in-place API for callers that own their buffer: `payload` holds the
+/// plaintext laid out as sealed chunks (each chunk's plaintext followed by
+/// `TAG_LEN` spare bytes), and is sealed where it lies. Its length must be
+/// what [`VerifiedHeader::sealed_len`] minus the header length gives.
+pub fn seal_payload_in_place(header: &VerifiedHeader, payload: &mut [u8], options: StreamOptions) {
+    let cipher = header.payload_cipher(options.backend);
+    let stride = cipher.encrypted_chunk_len();
+    let count = payload.len().div_ceil(stride).max(1);
+    let last_len = payload.len() - (count - 1) * stride - TAG_LEN;
+    cipher.seal_batch(payload, 0, count, Some(last_len), options.threads > 1);
+}
+
+/// Where an [`Opener`] over a seekable reader finds its chunks.
+#[derive(Debug, Clone, Copy)]
+struct SeekLayout {
+    payload_offset: u64,
+    chunk_count: u64,
+    last_encrypted_len: usize,
+    plaintext_len: u64,
+}
+
+/// Decrypts a payload as it is read. Plaintext of a chunk is released only
+/// after its tag verifies; a missing final chunk is an error, not a short file.
+pub struct Opener<R> {
+    inner: R,
+    cipher: PayloadCipher,
+    options: StreamOptions,
+    declared_len: Option<u64>,
+    buf: Zeroizing<Vec<u8>>,
+    /// Verified plaintext ready in `buf`: (start, end) of each chunk.
+    ready: Vec<(usize, usize)>,
+    ready_pos: usize,
+    ready_offset: usize,
+    /// Streaming: the byte read past the current batch, proving it was not final.
+    carry: Option<u8>,
+    next_index: u64,
+    /// Payload bytes consumed before the current batch.
+    consumed: u64,
+    done: bool,
+    failed: bool,
+}
+
+impl<R: Read> Opener<R> {
+    /// Opens the payload that follows the header in `inner`.
+    pub fn new(header: &VerifiedHeader, inner: R, options: StreamOptions) -> Self {
+        let cipher = header.payload_cipher(options.backend);
+        let batch = options.batch_chunks();
+        Self {
+            buf: Zeroizing::new(vec![0u8; batch * cipher.encrypted_chunk_len() + 1]),
+            inner,
+            cipher,
+            options,
+            declared_len: header.metadata().plaintext_len,
+            ready: Vec::with_capacity(batch),
+            ready_pos: 0,
+            ready_offset: 0,
+            carry: None,
+            next_index: 0,
+            consumed: 0,
+            done: false,
+            failed: false,
+        }
+    }
+
+    fn expected_payload_len(&self) -> Option<u64> {
+        payload_len(self.declared_len?, self.cipher.chunk_len as u64)
+    }
+
+    /// Names the failure of chunk `index` as precisely as the evidence allows
+    /// (FORMAT.md §6.4). `chunk` holds its bytes as read, when they were kept;
+    /// `seen_end` is how far into the payload bytes are known to exist;
+    /// `at_eof` whether that is all there is.
+    fn classify_failure(
+        &self,
+        index: u64,
+        chunk: Option<&[u8]>,
+        tried_last: bool,
+        seen_end: u64,
+        at_eof: bool,
+    ) -> OpenError {
+        let mut copy = Zeroizing::new(chunk.unwrap_or_default().to_vec());
+        if chunk.is_some() && self.cipher.open_chunk(index, !tried_last, &mut copy) {
+            // A valid final chunk followed by more data, or a valid middle
+            // chunk where the file ends: the payload was extended or cut.
+            return if tried_last {
+                OpenError::Truncated
+            } else {
+                OpenError::TrailingData
+            };
+        }
+        if let Some(expected) = self.expected_payload_len() {
+            if seen_end > expected {
+                return OpenError::TrailingData;
+            }
+            if at_eof && seen_end < expected {
+                return OpenError::Truncated;
+            }
+        }
+        OpenError::ChunkAuthenticationFailed { index }
+    }
+
+    fn fail(&mut self, err: OpenError) -> io::Error {
+        self.failed = true;
+        err.into()
+    }
+
+    /// Reads and verifies the next batch of chunks (streaming mode).
+    fn fill_stream(&mut self) -> io::Result<()> {
+        let stride = self.cipher.encrypted_chunk_len();
+        let want = self.buf.len();
+        let mut n = 0;
+        if let Some(byte) = self.carry.take() {
+            self.buf[0] = byte;
+            n = 1;
+        }
+        while n < want {
+            match self.inner.read(&mut self.buf[n..want]) {
+                Ok(0) => break,
+                Ok(got) => n += got,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let parallel = self.options.threads > 1;
+        let batch_start = self.consumed;
+        self.ready.clear();
+        self.ready_pos = 0;
+        self.ready_offset = 0;
+
+        if n == want {
+            // One byte beyond the batch exists, so none of its chunks is final.
+            let count = (want - 1) / stride;
+            self.carry = Some(self.buf[want - 1]);
+            let result = self.cipher.open_batch(
+                &mut self.buf[..want - 1],
+                self.next_index,
+                count,
+                None,
+                parallel,
+            );
+            if let Err(i) = result {
+                // The failed chunk was decrypted in place, so only the lengths
+                // are evidence here (copying every batch first would cost speed).
+                let index = self.next_index + i as u64;
+                let seen_end = batch_start + n as u64;
+                let err = self.classify_failure(index, None, false, seen_end, false);
+                return Err(self.fail(err));
+            }
+            for i in 0..count {
+                self.ready
+                    .push((i * stride, i * stride + self.cipher.chunk_len));
+            }
+            self.next_index += count as u64;
+            self.consumed += (want - 1) as u64;
+            return Ok(());
+        }
+
+        // End of input inside this batch: `full` complete chunks then the rest.
+        let (full, rest) = (n / stride, n % stride);
+        let seen_end = batch_start + n as u64;
+        let (count, last_enc_len) = match (full, rest) {
+            (0, 0) => return Err(self.fail(OpenError::Truncated)),
+            (f, 0) => (f, stride),
+            (f, r) if r < TAG_LEN => {
+                // Too short to be a chunk: either a final full chunk followed
+                // by stray bytes, or a final chunk cut short.
+                let err = if f > 0 {
+                    let start = (f - 1) * stride;
+                    let mut chunk = self.buf[start..start + stride].to_vec();
+                    let index = self.next_index + f as u64 - 1;
+                    if self.cipher.open_chunk(index, true, &mut chunk) {
+                        OpenError::TrailingData
+                    } else {
+                        OpenError::Truncated
+                    }
+                } else {
+                    OpenError::Truncated
+                };
+                return Err(self.fail(err));
+            }
+            (f, r) => (f + 1, r),
+        };
+        let last_index = self.next_index + count as u64 - 1;
+        // FORMAT.md §6.4: an empty final chunk is allowed only as the only chunk.
+        if last_enc_len == TAG_LEN && last_index != 0 {
+            return Err(self.fail(OpenError::ChunkAuthenticationFailed { index: last_index }));
+        }
+        let used = (count - 1) * stride + last_enc_len;
+        let original = Zeroizing::new(self.buf[..used].to_vec());
+        let result = self.cipher.open_batch(
+            &mut self.buf[..used],
+            self.next_index,
+            count,
+            Some(last_enc_len),
+            parallel,
+        );
+        if let Err(i) = result {
+            let is_last = i + 1 == count;
+            let start = i * stride;
+            let end = if is_last { used } else { start + stride };
+            let index = self.next_index + i as u64;
+            let err =
+                self.classify_failure(index, Some(&original[start..end]), is_last, seen_end, true);
+            return Err(self.fail(err));
+        }
+        for i in 0..count {
+            let len = if i + 1 == count {
+                last_enc_len - TAG_LEN
+            } else {
+                self.cipher.chunk_len
+            };
+            self.ready.push((i * stride, i * stride + len));
+        }
+        self.next_index += count as u64;
+        self.consumed += used as u64;
+        self.done = true;
+        if let Some(declared) = self.declared_len {
+            let total: u64 = self.next_index.saturating_sub(1) * self.cipher.chunk_len as u64
+                + (last_enc_len - TAG_LEN) as u64;
+            if total != declared {
+                // Authenticated chunks that disagree with the authenticated
+                // metadata: the sealer itself was wrong.
+                return Err(self.fail(OpenError::Truncated));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for Opener<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(io::Error::other(
+                "the sealed payload already failed to open",
+            ));
+        }
+        loop {
+            if let Some(&(start, end)) = self.ready.get(self.ready_pos) {
+                let from = start + self.ready_offset;
+                let n = out.len().min(end - from);
+                out[..n].copy_from_slice(&self.buf[from..from + n]);
+                self.ready_offset += n;
+                if from + n == end {
+                    self.ready_pos += 1;
+                    self.ready_offset = 0;
+                }
+                if n > 0 || out.is_empty() {
+                    return Ok(n);
+                }
+                continue;
+            }
+            if self.done {
+                return Ok(0);
+            }
+            self.fill_stream()?;
+        }
+    }
+}
+
+/// Random access to a sealed payload over `Read + Seek`: any byte range can
+/// be read by decrypting only the chunks that hold it (FORMAT.md §6.5).
+pub struct SeekableOpener<R> {
+    inner: R,
+    cipher: PayloadCipher,
+    layout: SeekLayout,
+    buf: Zeroizing<Vec<u8>>,
+    position: u64,
+    cached_chunk: Option<u64>,
+}
+
+impl<R: Read + Seek> SeekableOpener<R> {
+    /// Opens the payload that follows the header in `inner`, which must be
+    /// positioned at the first payload byte (as
+    /// [`SealedHeader::read_from`](crate::SealedHeader::read_from) leaves it).
+    /// The payload's length is checked against the declared plaintext length
+    /// up front, so truncation and appended data are caught before any read.
+    pub fn new(header: &VerifiedHeader, mut inner: R, backend: PayloadBackend) -> io::Result<Self> {
+        let payload_offset = inner.stream_position()?;
+        let end = inner.seek(SeekFrom::End(0))?;
+        let cipher = header.payload_cipher(backend);
+        let payload = end.saturating_sub(payload_offset);
+        let stride = cipher.encrypted_chunk_len() as u64;
+        let declared = header.metadata().plaintext_len;
+        if let Some(expected) = declared.and_then(|d| payload_len(d, cipher.chunk_len as u64)) {
+            if payload > expected {
+                return Err(OpenError::TrailingData.into());
+            }
+            if payload < expected {
+                return Err(OpenError::Truncated.into());
+            }
+        }
+        let chunk_count = payload.div_ceil(stride);
+        let last_encrypted_len = (payload - chunk_count.saturating_sub(1) * stride) as usize;
+        if chunk_count == 0 || last_encrypted_len < TAG_LEN {
+            return Err(OpenError::Truncated.into());
+        }
+        let plaintext_len = payload - chunk_count * TAG_LEN as u64;
+        Ok(Self {
+            buf: Zeroizing::new(vec![0u8; cipher.encrypted_chunk_len()]),
+            inner,
+            cipher,
+            layout: SeekLayout {
+                payload_offset,
+                chunk_count,
+                last_encrypted_len,
+                plaintext_len,
+            },
+            position: 0,
+            cached_chunk: None,
+        })
+    }
+
+    /// The plaintext length.
+    pub fn plaintext_len(&self) -> u64 {
+        self.layout.plaintext_len
+    }
+
+    /// Reads and verifies chunk `index` into the buffer.
+    fn load_chunk(&mut self, index: u64) -> io::Result<()> {
+        if self.cached_chunk == Some(index) {
+            return Ok(());
+        }
+        self.cached_chunk = None;
+        let layout = self.layout;
+        let stride = self.cipher.encrypted_chunk_len();
+        let last = index + 1 == layout.chunk_count;
+        let len = if last {
+            layout.last_encrypted_len
+        } else {
+            stride
+        };
+        self.inner.seek(SeekFrom::Start(
+            layout.payload_offset + index * stride as u64,
+        ))?;
+        self.inner.read_exact(&mut self.buf[..len]).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                io::Error::from(OpenError::Truncated)
+            } else {
+                e
+            }
+        })?;
+        // FORMAT.md §6.4: an empty final chunk is allowed only as the only chunk.
+        if (last && len == TAG_LEN && index != 0)
+            || !self.cipher.open_chunk(index, last, &mut self.buf[..len])
+        {
+            return Err(OpenError::ChunkAuthenticationFailed { index }.into());
+        }
+        self.cached_chunk = Some(index);
+        Ok(())
+    }
+}
+
+impl<R: Read + Seek> Read for SeekableOpener<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.position >= self.layout.plaintext_len || out.is_empty() {
+            return Ok(0);
+        }
+        let chunk_len = self.cipher.chunk_len as u64;
+        let index = self.position / chunk_len;
+        let offset = (self.position % chunk_len) as usize;
+        self.load_chunk(index)?;
+        let chunk_plain = if index + 1 == self.layout.chunk_count {
+            self.layout.last_encrypted_len - TAG_LEN
+        } else {
+            self.cipher.chunk_len
+        };
+        let n = out.len().min(chunk_plain - offset);
+        out[..n].copy_from_slice(&self.buf[offset..offset + n]);
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read + Seek> Seek for SeekableOpener<R> {
+    /// Positions are plaintext offsets; seeking past the end is allowed and
+    /// reads return 0 there.
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        let target = match pos {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::Current(d) => self.position.checked_add_signed(d),
+            SeekFrom::End(d) => self.layout.plaintext_len.checked_add_signed(d),
+        };
+        self.position = target.ok_or_else(|| io::Error::from(OpenError::InvalidPosition))?;
+        Ok(self.position)
+    }
+}
