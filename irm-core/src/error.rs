@@ -151,6 +151,13 @@ pub enum SealError {
         /// The limit.
         limit: usize,
     },
+    /// A string such as a file name or URL contains a control character,
+    /// which the format does not allow (FORMAT.md §1).
+    #[error("{what} contains a control character, which a sealed header cannot hold")]
+    ControlCharacter {
+        /// Which string.
+        what: &'static str,
+    },
     /// The chunk length is not a power of two between 1 KiB and 16 MiB.
     #[error("chunk length {chunk_len} is not a power of two between 1 KiB and 16 MiB")]
     InvalidChunkLen {

@@ -127,20 +127,11 @@ impl Metadata {
     }
 
     fn check_limits(&self) -> Result<(), SealError> {
-        let too_large = |what, limit| Err(SealError::TooLarge { what, limit });
-        if self
-            .file_name
-            .as_ref()
-            .is_some_and(|n| n.len() > MAX_FILE_NAME_LEN || n.chars().any(char::is_control))
-        {
-            return too_large("the file name", MAX_FILE_NAME_LEN);
+        if let Some(name) = &self.file_name {
+            check_text(name, "the file name", MAX_FILE_NAME_LEN)?;
         }
-        if self
-            .media_type
-            .as_ref()
-            .is_some_and(|m| m.len() > MAX_MEDIA_TYPE_LEN || m.chars().any(char::is_control))
-        {
-            return too_large("the media type", MAX_MEDIA_TYPE_LEN);
+        if let Some(media) = &self.media_type {
+            check_text(media, "the media type", MAX_MEDIA_TYPE_LEN)?;
         }
         Ok(())
     }
@@ -435,6 +426,17 @@ fn encode_key_access(entry: &KeyAccess) -> Vec<u8> {
     w.into_bytes()
 }
 
+/// FORMAT.md §1 and §7: strings have a length limit and no control characters.
+fn check_text(text: &str, what: &'static str, limit: usize) -> Result<(), SealError> {
+    if text.len() > limit {
+        return Err(SealError::TooLarge { what, limit });
+    }
+    if text.chars().any(char::is_control) {
+        return Err(SealError::ControlCharacter { what });
+    }
+    Ok(())
+}
+
 pub(crate) fn valid_chunk_len(len: u32) -> bool {
     len.is_power_of_two() && (MIN_CHUNK_LEN..=MAX_CHUNK_LEN).contains(&len)
 }
@@ -578,7 +580,10 @@ impl EnvelopeBuilder {
     }
 
     /// Generates the keys and writes the header.
-    pub fn build(self) -> Result<VerifiedHeader, SealError> {
+    pub fn build(mut self) -> Result<VerifiedHeader, SealError> {
+        // A policy built field by field may not be in canonical order; a
+        // header that readers reject must never be written.
+        self.policy.canonicalize();
         self.policy.validate()?;
         self.metadata.check_limits()?;
         if !valid_chunk_len(self.chunk_len) {
@@ -595,26 +600,11 @@ impl EnvelopeBuilder {
                 limit: MAX_KEY_ACCESS,
             });
         }
-        if let Some((url, _)) = self
-            .key_servers
-            .iter()
-            .find(|(url, _)| url.len() > MAX_URL_LEN || url.chars().any(char::is_control))
-        {
-            let _ = url;
-            return Err(SealError::TooLarge {
-                what: "a key server URL",
-                limit: MAX_URL_LEN,
-            });
+        for (url, _) in &self.key_servers {
+            check_text(url, "a key server URL", MAX_URL_LEN)?;
         }
-        if self
-            .issuer
-            .as_ref()
-            .is_some_and(|i| i.len() > MAX_ISSUER_LEN || i.chars().any(char::is_control))
-        {
-            return Err(SealError::TooLarge {
-                what: "the issuer",
-                limit: MAX_ISSUER_LEN,
-            });
+        if let Some(issuer) = &self.issuer {
+            check_text(issuer, "the issuer", MAX_ISSUER_LEN)?;
         }
 
         let file_id = FileId::generate()?;

@@ -53,7 +53,7 @@ pub use keys::{
 };
 pub use policy::{DEFAULT_MAX_LEASE_SECS, Policy, PolicyGrant, Recipient, Rights};
 pub use stream::{
-    Opener, PayloadBackend, Sealer, SeekableOpener, StreamOptions, TAG_LEN, seal_payload_in_place,
+    Opener, PayloadBackend, Sealer, SeekableOpener, StreamOptions, TAG_LEN, open_to_vec, seal_in_place, seal_payload_in_place,
     seal_to_vec,
 };
 pub use wrap::{DeviceWrappedKey, RewrapContext, WRAPPED_KEY_LEN, rewrap};

@@ -244,10 +244,17 @@ impl Policy {
             watermark_required,
             classification,
         };
-        policy.grants.sort_by_cached_key(encode_grant);
-        policy.grants.dedup();
+        policy.canonicalize();
         policy.validate()?;
         Ok(policy)
+    }
+
+    /// Puts the grants in the order FORMAT.md §5.1 requires (ascending by
+    /// their encoding, duplicates merged). The fields are public, so a policy
+    /// built by hand or read from JSON may need this before it is sealed.
+    pub fn canonicalize(&mut self) {
+        self.grants.sort_by_cached_key(encode_grant);
+        self.grants.dedup();
     }
 
     /// Checks the rules of FORMAT.md §5 and §7.

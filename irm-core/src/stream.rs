@@ -7,7 +7,7 @@
 //! and `0x00` otherwise. Each chunk is `ciphertext || 16-byte tag`; every chunk
 //! but the last carries exactly `chunk_len` plaintext bytes.
 
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 
 use rayon::prelude::*;
 use zeroize::Zeroizing;
@@ -55,6 +55,23 @@ fn nonce(index: u64, last: bool) -> [u8; 12] {
 pub(crate) fn payload_len(plaintext_len: u64, chunk_len: u64) -> Option<u64> {
     let chunks = plaintext_len.div_ceil(chunk_len).max(1);
     plaintext_len.checked_add(chunks.checked_mul(TAG_LEN as u64)?)
+}
+
+/// The buffer a sealer (`extra` = 0) or opener (`extra` = 1, the look-ahead
+/// byte) needs: a batch of chunks, or less when the declared plaintext is
+/// smaller, so that sealing a 1 KiB file does not allocate and wipe 64 KiB.
+fn buffer_len(cipher: &PayloadCipher, batch: usize, declared: Option<u64>, extra: usize) -> usize {
+    let batch_len = batch * cipher.encrypted_chunk_len();
+    let needed = declared
+        .and_then(|d| payload_len(d, cipher.chunk_len as u64))
+        .and_then(|p| usize::try_from(p).ok())
+        // Round up to whole chunks: once its buffer is full the opener takes
+        // `len - 1` bytes as `(len - 1) / stride` full chunks, so room for a
+        // partial chunk would be skipped unread (tests/tamper.rs: a file with
+        // its final chunk repeated opened as if nothing had been appended).
+        .and_then(|p| p.div_ceil(cipher.encrypted_chunk_len()).checked_mul(cipher.encrypted_chunk_len()))
+        .unwrap_or(usize::MAX);
+    batch_len.min(needed) + extra
 }
 
 impl PayloadCipher {
@@ -171,6 +188,27 @@ impl PayloadCipher {
         }
     }
 
+    /// Copies whole chunks from `input` into their slots in `buf` and seals
+    /// them as non-final chunks, each thread doing both for its share.
+    fn copy_and_seal_batch(&self, input: &[u8], buf: &mut [u8], first_index: u64, parallel: bool) {
+        let stride = self.encrypted_chunk_len();
+        let work = |(i, (slot, chunk)): (usize, (&mut [u8], &[u8]))| {
+            slot[..chunk.len()].copy_from_slice(chunk);
+            self.seal_chunk(first_index + i as u64, false, slot);
+        };
+        if parallel {
+            buf.par_chunks_mut(stride)
+                .zip(input.par_chunks(self.chunk_len))
+                .enumerate()
+                .for_each(work);
+        } else {
+            buf.chunks_mut(stride)
+                .zip(input.chunks(self.chunk_len))
+                .enumerate()
+                .for_each(work);
+        }
+    }
+
     /// Opens consecutive chunks; returns the index (within the batch) of the
     /// first chunk that failed.
     fn open_batch(
@@ -225,7 +263,7 @@ fn portable_cipher(key: &[u8; 32]) -> aes_gcm::Aes256Gcm {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamOptions {
     /// Threads to encrypt or decrypt with. With more than one, chunks are
-    /// processed in batches of `8 × threads` on rayon's pool.
+    /// processed in batches of `32 × threads` on rayon's global pool.
     pub threads: usize,
     /// Which AES-GCM implementation to use.
     pub backend: PayloadBackend,
@@ -241,12 +279,19 @@ impl Default for StreamOptions {
 }
 
 impl StreamOptions {
+    /// Chunks per batch: one when single-threaded (the chunk stays in
+    /// cache), otherwise enough that each thread's share (about 2 MiB of
+    /// 64 KiB chunks) dwarfs the cost of handing it to the pool.
     fn batch_chunks(&self) -> usize {
         if self.threads > 1 {
-            self.threads * 8
+            self.threads * 32
         } else {
             1
         }
+    }
+
+    fn parallel(&self) -> bool {
+        self.threads > 1
     }
 }
 
@@ -273,8 +318,9 @@ impl<W: Write> Sealer<W> {
         inner.write_all(&header.header().to_bytes())?;
         let cipher = header.payload_cipher(options.backend);
         let batch = options.batch_chunks();
+        let declared_len = header.metadata().plaintext_len;
         Ok(Self {
-            buf: Zeroizing::new(vec![0u8; batch * cipher.encrypted_chunk_len()]),
+            buf: Zeroizing::new(vec![0u8; buffer_len(&cipher, batch, declared_len, 0)]),
             inner,
             cipher,
             options,
@@ -283,13 +329,13 @@ impl<W: Write> Sealer<W> {
             slot_fill: 0,
             next_index: 0,
             written: 0,
-            declared_len: header.metadata().plaintext_len,
+            declared_len,
         })
     }
 
     fn flush_batch(&mut self, count: usize, last_len: Option<usize>) -> io::Result<()> {
         let stride = self.cipher.encrypted_chunk_len();
-        let parallel = self.options.threads > 1;
+        let parallel = self.options.parallel();
         self.cipher
             .seal_batch(&mut self.buf, self.next_index, count, last_len, parallel);
         let end = match last_len {
@@ -322,8 +368,31 @@ impl<W: Write> Write for Sealer<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let chunk_len = self.cipher.chunk_len;
         let stride = self.cipher.encrypted_chunk_len();
+        if let Some(declared) = self.declared_len {
+            let written = self.written.saturating_add(data.len() as u64);
+            if written > declared {
+                return Err(crate::SealError::LengthMismatch { declared, written }.into());
+            }
+        }
         let mut rest = data;
         while !rest.is_empty() {
+            // Fast path: the buffer is empty and more than a whole batch is at
+            // hand, so none of the batch's chunks is final. Each thread copies
+            // its own chunks in and seals them, so the copy runs in parallel too.
+            let batch_bytes = self.batch * chunk_len;
+            if self.slot == 0 && self.slot_fill == 0 && rest.len() > batch_bytes && self.buf.len() >= self.batch * stride {
+                let (now, later) = rest.split_at(batch_bytes);
+                self.cipher.copy_and_seal_batch(
+                    now,
+                    &mut self.buf[..self.batch * stride],
+                    self.next_index,
+                    self.options.parallel(),
+                );
+                self.inner.write_all(&self.buf[..self.batch * stride])?;
+                self.next_index += self.batch as u64;
+                rest = later;
+                continue;
+            }
             if self.slot_fill == chunk_len {
                 // The current chunk is full and more data follows, so it is
                 // not the final chunk.
@@ -386,6 +455,45 @@ pub fn seal_to_vec(
     Ok(out)
 }
 
+/// Seals the plaintext in `buf` where it lies: `buf` grows to the sealed
+/// length, each chunk moves once to its final place (back to front, so nothing
+/// is overwritten before it moved), the header is written in front and the
+/// chunks are encrypted in place. Peak memory is the sealed size, not twice it.
+pub fn seal_in_place(
+    header: &VerifiedHeader,
+    buf: &mut Vec<u8>,
+    options: StreamOptions,
+) -> Result<(), crate::SealError> {
+    let chunk_len = header.header().chunk_len() as usize;
+    let plaintext_len = buf.len();
+    let declared = header.metadata().plaintext_len;
+    if let Some(declared) = declared.filter(|d| *d != plaintext_len as u64) {
+        return Err(crate::SealError::LengthMismatch {
+            declared,
+            written: plaintext_len as u64,
+        });
+    }
+    let header_bytes = header.header().to_bytes();
+    let payload = payload_len(plaintext_len as u64, chunk_len as u64)
+        .and_then(|p| usize::try_from(p).ok())
+        .and_then(|p| p.checked_add(header_bytes.len()))
+        .ok_or(crate::SealError::TooLarge {
+            what: "the plaintext",
+            limit: usize::MAX,
+        })?;
+    buf.resize(payload, 0);
+    let stride = chunk_len + TAG_LEN;
+    let count = plaintext_len.div_ceil(chunk_len);
+    for i in (0..count).rev() {
+        let src = i * chunk_len..plaintext_len.min((i + 1) * chunk_len);
+        let dst = header_bytes.len() + i * stride;
+        buf.copy_within(src, dst);
+    }
+    buf[..header_bytes.len()].copy_from_slice(&header_bytes);
+    seal_payload_in_place(header, &mut buf[header_bytes.len()..], options);
+    Ok(())
+}
+
 /// The in-place API for callers that own their buffer: `payload` holds the
 /// plaintext laid out as sealed chunks (each chunk's plaintext followed by
 /// `TAG_LEN` spare bytes), and is sealed where it lies. Its length must be
@@ -433,12 +541,13 @@ impl<R: Read> Opener<R> {
     pub fn new(header: &VerifiedHeader, inner: R, options: StreamOptions) -> Self {
         let cipher = header.payload_cipher(options.backend);
         let batch = options.batch_chunks();
+        let declared_len = header.metadata().plaintext_len;
         Self {
-            buf: Zeroizing::new(vec![0u8; batch * cipher.encrypted_chunk_len() + 1]),
+            buf: Zeroizing::new(vec![0u8; buffer_len(&cipher, batch, declared_len, 1)]),
             inner,
             cipher,
             options,
-            declared_len: header.metadata().plaintext_len,
+            declared_len,
             ready: Vec::with_capacity(batch),
             ready_pos: 0,
             ready_offset: 0,
@@ -509,7 +618,7 @@ impl<R: Read> Opener<R> {
                 Err(e) => return Err(e),
             }
         }
-        let parallel = self.options.threads > 1;
+        let parallel = self.options.parallel();
         let batch_start = self.consumed;
         self.ready.clear();
         self.ready_pos = 0;
@@ -571,10 +680,21 @@ impl<R: Read> Opener<R> {
         let last_index = self.next_index + count as u64 - 1;
         // FORMAT.md §6.4: an empty final chunk is allowed only as the only chunk.
         if last_enc_len == TAG_LEN && last_index != 0 {
-            return Err(self.fail(OpenError::ChunkAuthenticationFailed { index: last_index }));
+            // Let the declared length name a cut or extended payload, as for
+            // any other failing final chunk (tests/tamper.rs: a file cut 16
+            // bytes into a chunk was reported as altered, not truncated).
+            let err = self.classify_failure(last_index, None, true, seen_end, true);
+            return Err(self.fail(err));
         }
         let used = (count - 1) * stride + last_enc_len;
-        let original = Zeroizing::new(self.buf[..used].to_vec());
+        // Chunks are decrypted in place. Without a declared length, keep the
+        // ciphertext of this final batch so that a failure can be named
+        // (truncated or extended rather than just "altered"); with one, the
+        // lengths alone say it and the copy is saved.
+        let original = match self.declared_len {
+            None => Some(Zeroizing::new(self.buf[..used].to_vec())),
+            Some(_) => None,
+        };
         let result = self.cipher.open_batch(
             &mut self.buf[..used],
             self.next_index,
@@ -587,8 +707,8 @@ impl<R: Read> Opener<R> {
             let start = i * stride;
             let end = if is_last { used } else { start + stride };
             let index = self.next_index + i as u64;
-            let err =
-                self.classify_failure(index, Some(&original[start..end]), is_last, seen_end, true);
+            let chunk = original.as_ref().map(|o| &o[start..end]);
+            let err = self.classify_failure(index, chunk, is_last, seen_end, true);
             return Err(self.fail(err));
         }
         for i in 0..count {
@@ -615,34 +735,119 @@ impl<R: Read> Opener<R> {
     }
 }
 
-impl<R: Read> Read for Opener<R> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+impl<R: Read> BufRead for Opener<R> {
+    /// Hands out verified plaintext straight from the decryption buffer, one
+    /// chunk at a time, without copying it.
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         if self.failed {
             return Err(io::Error::other(
                 "the sealed payload already failed to open",
             ));
         }
-        loop {
-            if let Some(&(start, end)) = self.ready.get(self.ready_pos) {
-                let from = start + self.ready_offset;
-                let n = out.len().min(end - from);
-                out[..n].copy_from_slice(&self.buf[from..from + n]);
-                self.ready_offset += n;
-                if from + n == end {
-                    self.ready_pos += 1;
-                    self.ready_offset = 0;
-                }
-                if n > 0 || out.is_empty() {
-                    return Ok(n);
-                }
-                continue;
-            }
+        while self.ready_pos >= self.ready.len() {
             if self.done {
-                return Ok(0);
+                return Ok(&[]);
             }
             self.fill_stream()?;
         }
+        let (start, end) = self.ready[self.ready_pos];
+        Ok(&self.buf[start + self.ready_offset..end])
     }
+
+    fn consume(&mut self, amount: usize) {
+        let Some(&(start, end)) = self.ready.get(self.ready_pos) else {
+            return;
+        };
+        self.ready_offset = (self.ready_offset + amount).min(end - start);
+        if start + self.ready_offset == end {
+            self.ready_pos += 1;
+            self.ready_offset = 0;
+        }
+    }
+}
+
+impl<R: Read> Read for Opener<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = out.len().min(available.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+/// Opens a whole in-memory payload (the bytes after the header) into a new
+/// buffer, on `options.threads` threads: each copies its chunks into place and
+/// decrypts them there. Nothing is returned unless every chunk verified.
+pub fn open_to_vec(
+    header: &VerifiedHeader,
+    payload: &[u8],
+    options: StreamOptions,
+) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+    let cipher = header.payload_cipher(options.backend);
+    let stride = cipher.encrypted_chunk_len();
+    let declared = header.metadata().plaintext_len;
+    if let Some(expected) = declared.and_then(|d| payload_len(d, cipher.chunk_len as u64)) {
+        if (payload.len() as u64) > expected {
+            return Err(OpenError::TrailingData);
+        }
+        if (payload.len() as u64) < expected {
+            return Err(OpenError::Truncated);
+        }
+    }
+    let count = payload.len().div_ceil(stride);
+    let last_enc_len = payload
+        .len()
+        .saturating_sub(count.saturating_sub(1) * stride);
+    if count == 0 || last_enc_len < TAG_LEN {
+        return Err(OpenError::Truncated);
+    }
+    // FORMAT.md §6.4: an empty final chunk is allowed only as the only chunk.
+    if last_enc_len == TAG_LEN && count > 1 {
+        return Err(OpenError::ChunkAuthenticationFailed {
+            index: count as u64 - 1,
+        });
+    }
+    let mut out = Zeroizing::new(vec![0u8; payload.len()]);
+    let work = |(i, (slot, chunk)): (usize, (&mut [u8], &[u8]))| {
+        slot.copy_from_slice(chunk);
+        if cipher.open_chunk(i as u64, i + 1 == count, slot) {
+            None
+        } else {
+            Some(i)
+        }
+    };
+    let failed = if options.parallel() {
+        out.par_chunks_mut(stride)
+            .zip(payload.par_chunks(stride))
+            .enumerate()
+            .filter_map(work)
+            .min()
+    } else {
+        out.chunks_mut(stride)
+            .zip(payload.chunks(stride))
+            .enumerate()
+            .find_map(work)
+    };
+    if let Some(index) = failed {
+        return Err(OpenError::ChunkAuthenticationFailed {
+            index: index as u64,
+        });
+    }
+    // Close the gaps the tags leave, in place, chunk by chunk.
+    let mut write = 0;
+    for i in 0..count {
+        let start = i * stride;
+        let len = if i + 1 == count {
+            last_enc_len - TAG_LEN
+        } else {
+            cipher.chunk_len
+        };
+        out.copy_within(start..start + len, write);
+        write += len;
+    }
+    out.truncate(write);
+    Ok(out)
 }
 
 /// Random access to a sealed payload over `Read + Seek`: any byte range can
@@ -679,8 +884,23 @@ impl<R: Read + Seek> SeekableOpener<R> {
         }
         let chunk_count = payload.div_ceil(stride);
         let last_encrypted_len = (payload - chunk_count.saturating_sub(1) * stride) as usize;
-        if chunk_count == 0 || last_encrypted_len < TAG_LEN {
+        if chunk_count == 0 {
             return Err(OpenError::Truncated.into());
+        }
+        if last_encrypted_len < TAG_LEN {
+            // Too short to be a chunk: stray bytes after a full final chunk,
+            // or a final chunk cut short. The chunk before tells which, as
+            // the streaming opener decides it (FORMAT.md §6.4).
+            let mut err = OpenError::Truncated;
+            if chunk_count >= 2 {
+                let mut chunk = Zeroizing::new(vec![0u8; stride as usize]);
+                inner.seek(SeekFrom::Start(payload_offset + (chunk_count - 2) * stride))?;
+                inner.read_exact(&mut chunk)?;
+                if cipher.open_chunk(chunk_count - 2, true, &mut chunk) {
+                    err = OpenError::TrailingData;
+                }
+            }
+            return Err(err.into());
         }
         let plaintext_len = payload - chunk_count * TAG_LEN as u64;
         Ok(Self {
