@@ -39,6 +39,8 @@ mod error;
 mod header;
 mod keys;
 mod policy;
+pub mod protocol;
+mod request_auth;
 mod stream;
 mod wrap;
 
@@ -50,6 +52,10 @@ pub use header::{
 pub use keys::{
     ContentKey, DevicePublicKey, DeviceSecretKey, FileId, KasPublicKey, KasSecretKey, KeyId,
     KeyParseError,
+};
+pub use request_auth::{
+    AUTH_SCHEME, RequestSignature, SignatureHeaderError, SigningSecretKey, checkpoint_message,
+    enrollment_proof_message, request_message, verify_signature,
 };
 pub use policy::{DEFAULT_MAX_LEASE_SECS, Policy, PolicyGrant, Recipient, Rights};
 pub use stream::{

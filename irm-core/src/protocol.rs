@@ -1,0 +1,485 @@
+//! Key-server protocol types (docs/PROTOCOL.md): the JSON bodies of every
+//! endpoint and the one [`DenyReason`] enum that names every refusal.
+//!
+//! Shared by the key server and the client crate so that both sides compile
+//! against one contract. Transport (HTTP, TLS) is theirs; this module only
+//! defines what travels.
+
+use serde::{Deserialize, Serialize};
+
+use crate::policy::{Policy, Rights};
+
+/// Why the key server refused. Serialises to stable snake_case strings that
+/// map one-to-one onto the HTTP body, an FFI status and a CLI exit code. New
+/// reasons are additions; an existing string or number never changes meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DenyReason {
+    /// The request's device signature is missing, malformed, stale, replayed
+    /// or does not verify, or the device is unknown.
+    #[error("the request's device credential is not valid")]
+    CredentialInvalid,
+    /// An administrator suspended this user.
+    #[error("this user account is suspended")]
+    UserSuspended,
+    /// An administrator revoked this device.
+    #[error("this device has been revoked")]
+    DeviceRevoked,
+    /// The file was sealed to a key this server does not know.
+    #[error("the file was sealed to a key this key server does not hold")]
+    KeyUnknown,
+    /// The file was sealed to a key an administrator retired.
+    #[error("the key this file was sealed to has been retired")]
+    KeyRetired,
+    /// The header was altered after sealing: the policy binding does not verify.
+    #[error("the file's header was altered after sealing")]
+    PolicyBindingFailed,
+    /// An administrator revoked this file.
+    #[error("an administrator revoked this file")]
+    FileRevoked,
+    /// Neither the user nor any of their groups is a recipient.
+    #[error("you are not a recipient of this file")]
+    NotRecipient,
+    /// The policy's not-before time has not come yet (server clock).
+    #[error("the file cannot be opened yet (its not-before time is in the future)")]
+    NotYetValid,
+    /// The policy's not-after time has passed (server clock).
+    #[error("the file has expired (its not-after time has passed)")]
+    PolicyExpired,
+    /// An administrator expired this file early.
+    #[error("an administrator expired this file")]
+    FileExpired,
+    /// An administrator's restriction leaves this user no right on the file.
+    #[error("an administrator restricted this file; no right is left for you")]
+    RightsRestricted,
+    /// The action reported or requested is not among the grant's rights.
+    #[error("your grant does not include this right")]
+    RightNotGranted,
+    /// The caller lacks the role the operation needs (admin or auditor).
+    #[error("this operation needs a role you do not have")]
+    RoleRequired,
+    /// The enrollment code is wrong, used, burned or expired.
+    #[error("the enrollment code is not valid (wrong, used, expired or burned by too many tries)")]
+    EnrollmentCodeInvalid,
+}
+
+impl DenyReason {
+    /// Every reason, in number order.
+    pub const ALL: [DenyReason; 15] = [
+        Self::CredentialInvalid,
+        Self::UserSuspended,
+        Self::DeviceRevoked,
+        Self::KeyUnknown,
+        Self::KeyRetired,
+        Self::PolicyBindingFailed,
+        Self::FileRevoked,
+        Self::NotRecipient,
+        Self::NotYetValid,
+        Self::PolicyExpired,
+        Self::FileExpired,
+        Self::RightsRestricted,
+        Self::RightNotGranted,
+        Self::RoleRequired,
+        Self::EnrollmentCodeInvalid,
+    ];
+
+    /// The stable wire string (the serde form).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CredentialInvalid => "credential_invalid",
+            Self::UserSuspended => "user_suspended",
+            Self::DeviceRevoked => "device_revoked",
+            Self::KeyUnknown => "key_unknown",
+            Self::KeyRetired => "key_retired",
+            Self::PolicyBindingFailed => "policy_binding_failed",
+            Self::FileRevoked => "file_revoked",
+            Self::NotRecipient => "not_recipient",
+            Self::NotYetValid => "not_yet_valid",
+            Self::PolicyExpired => "policy_expired",
+            Self::FileExpired => "file_expired",
+            Self::RightsRestricted => "rights_restricted",
+            Self::RightNotGranted => "right_not_granted",
+            Self::RoleRequired => "role_required",
+            Self::EnrollmentCodeInvalid => "enrollment_code_invalid",
+        }
+    }
+
+    /// The stable number (FFI status = 300 + this). Never reused.
+    pub fn code(self) -> u16 {
+        match self {
+            Self::CredentialInvalid => 1,
+            Self::UserSuspended => 2,
+            Self::DeviceRevoked => 3,
+            Self::KeyUnknown => 4,
+            Self::KeyRetired => 5,
+            Self::PolicyBindingFailed => 6,
+            Self::FileRevoked => 7,
+            Self::NotRecipient => 8,
+            Self::NotYetValid => 9,
+            Self::PolicyExpired => 10,
+            Self::FileExpired => 11,
+            Self::RightsRestricted => 12,
+            Self::RightNotGranted => 13,
+            Self::RoleRequired => 14,
+            Self::EnrollmentCodeInvalid => 15,
+        }
+    }
+
+    /// What the person can do about it, for user interfaces.
+    pub fn advice(self) -> &'static str {
+        match self {
+            Self::CredentialInvalid => "enroll this device again, or check the computer's clock",
+            Self::UserSuspended | Self::DeviceRevoked | Self::RoleRequired => {
+                "ask your administrator"
+            }
+            Self::KeyUnknown => "the file was sealed for another key server",
+            Self::KeyRetired | Self::FileRevoked | Self::FileExpired | Self::RightsRestricted => {
+                "ask the file's owner or your administrator for a new copy"
+            }
+            Self::PolicyBindingFailed => "the file was tampered with; ask the sender for a new copy",
+            Self::NotRecipient => "ask the file's owner to share it with you or your group",
+            Self::NotYetValid => "try again after the file's not-before time",
+            Self::PolicyExpired => "ask the file's owner for a new copy",
+            Self::RightNotGranted => "ask the file's owner for that right",
+            Self::EnrollmentCodeInvalid => "ask your administrator for a new enrollment code",
+        }
+    }
+}
+
+/// A refusal body: HTTP 403 with `{"reason": "...", "message": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DenyBody {
+    /// Machine-readable reason.
+    pub reason: DenyReason,
+    /// Human-readable text.
+    pub message: String,
+}
+
+/// Any other error body (400, 401, 404, 413, 415, 500): `{"error": "...", "message": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable snake_case kind such as `bad_request` or `internal`.
+    pub error: String,
+    /// Human-readable text.
+    pub message: String,
+}
+
+/// A person's role. Admins manage, auditors read the audit log, users read files;
+/// having the admin role does not by itself open any file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Manages users, groups, devices, files and keys.
+    Admin,
+    /// Reads and verifies the audit log.
+    Auditor,
+    /// Opens files they are a recipient of.
+    User,
+}
+
+/// The key server's current public key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerKeyInfo {
+    /// `KeyId` in hex.
+    pub key_id: String,
+    /// `KasPublicKey::to_text()`.
+    pub public_key: String,
+    /// The URL sealers put in key-access entries.
+    pub url: String,
+}
+
+/// `POST /v1/enroll` (unauthenticated; the one-time code is the credential).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    /// The user name the code was issued for.
+    pub user: String,
+    /// The one-time enrollment code.
+    pub code: String,
+    /// A label for the device, such as the host name.
+    pub device_name: String,
+    /// The device's X25519 public key (base64url), to which grants are rewrapped.
+    pub device_public_key: String,
+    /// The device's Ed25519 request-signing public key (base64url).
+    pub signing_public_key: String,
+    /// Proof of possession: an Ed25519 signature (base64url) by the signing key
+    /// over `enrollment_proof_message(user, code, device_public_key)`.
+    pub proof: String,
+}
+
+/// The answer to a successful enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    /// The new device's id (32 hex digits); requests name it.
+    pub device_id: String,
+    /// The user the device belongs to.
+    pub user: String,
+    /// The user's roles.
+    pub roles: Vec<Role>,
+    /// The user's groups.
+    pub groups: Vec<String>,
+    /// The key server's current key, for online sealing.
+    pub server_key: ServerKeyInfo,
+}
+
+/// `POST /v1/grant`: ask for the content key of a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRequest {
+    /// The file's header bytes (base64url), exactly as stored.
+    pub header: String,
+    /// Whether this renews a lease the client already holds (audited as a renewal).
+    #[serde(default)]
+    pub renew: bool,
+}
+
+/// A grant: the content key rewrapped to the requesting device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantResponse {
+    /// The file's id (hex).
+    pub file_id: String,
+    /// The grant's id (hex); usage events name it.
+    pub grant_id: String,
+    /// Who the grant is for.
+    pub user: String,
+    /// The device it is bound to (hex).
+    pub device_id: String,
+    /// The effective rights: the policy's rights for this user, minus any
+    /// administrator restriction.
+    pub rights: Rights,
+    /// Whether viewers must draw the watermark.
+    pub watermark_required: bool,
+    /// The server's clock when it decided (Unix seconds).
+    pub server_time: u64,
+    /// When the lease ends (Unix seconds, server clock). The client converts
+    /// it to a monotonic deadline on receipt and never uses the key past it.
+    pub lease_expires_at: u64,
+    /// The policy's not-after time, if any, for "time left" displays.
+    pub not_after: Option<u64>,
+    /// `ephemeral_public (32) || ciphertext (48)`, base64url (FORMAT.md §4.5).
+    pub wrapped_key: String,
+}
+
+/// What a client did under a grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageAction {
+    /// Printed (needs `print`).
+    Print,
+    /// Copied to the clipboard (needs `copy`).
+    Copy,
+    /// Saved plaintext (needs `export`).
+    Export,
+    /// Handed plaintext to a program through the library (needs `program`).
+    ProgramRead,
+    /// Closed the document (always allowed).
+    Close,
+}
+
+impl UsageAction {
+    /// The right the action needs, if any.
+    pub fn required_right(self) -> Option<Rights> {
+        match self {
+            Self::Print => Some(Rights::PRINT),
+            Self::Copy => Some(Rights::COPY),
+            Self::Export => Some(Rights::EXPORT),
+            Self::ProgramRead => Some(Rights::PROGRAM),
+            Self::Close => None,
+        }
+    }
+}
+
+/// `POST /v1/events`: report a usage event under a grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRequest {
+    /// The grant the action was taken under (hex).
+    pub grant_id: String,
+    /// What was done.
+    pub action: UsageAction,
+    /// Optional detail (for example a printer name); at most 256 characters.
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+/// `POST /v1/files`: register a file sealed online, so admins can list and revoke it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterFileRequest {
+    /// The header bytes (base64url).
+    pub header: String,
+    /// The original file name, if the owner wants admins to see it.
+    #[serde(default)]
+    pub file_name: Option<String>,
+}
+
+/// A file as the key server knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    /// The file id (hex).
+    pub file_id: String,
+    /// Who registered it (absent for files first seen through a grant request).
+    pub owner: Option<String>,
+    /// The registered name.
+    pub file_name: Option<String>,
+    /// The policy from its header.
+    pub policy: Option<Policy>,
+    /// `active`, `revoked` or `expired`.
+    pub state: String,
+    /// Rights an administrator took away from everyone.
+    pub restricted_rights: Rights,
+    /// When the key server first saw it (Unix seconds).
+    pub first_seen_at: u64,
+}
+
+/// A user as admins see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// Login name, one per person.
+    pub name: String,
+    /// Full name for watermarks and audit.
+    pub display_name: String,
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// Groups.
+    pub groups: Vec<String>,
+    /// `active` or `suspended`.
+    pub state: String,
+}
+
+/// `POST /v1/admin/users`: create a person and get their one-time code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateUserRequest {
+    /// Login name (1 to 64 of `a-z A-Z 0-9 . _ -`).
+    pub name: String,
+    /// Full name.
+    pub display_name: String,
+    /// Roles; default `[user]`.
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    /// Groups to join.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// A fresh one-time enrollment code for a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollmentCode {
+    /// The user it is for.
+    pub user: String,
+    /// The code, shown once.
+    pub code: String,
+    /// When it expires (Unix seconds).
+    pub expires_at: u64,
+}
+
+/// A device as admins see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// Device id (hex).
+    pub device_id: String,
+    /// Owner.
+    pub user: String,
+    /// Label given at enrollment.
+    pub name: String,
+    /// `active` or `revoked`.
+    pub state: String,
+    /// Enrollment time (Unix seconds).
+    pub enrolled_at: u64,
+}
+
+/// `POST /v1/admin/files/{id}/restrict`: take rights away from every grant of a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestrictRequest {
+    /// The rights to remove.
+    pub remove: Rights,
+}
+
+/// One audit record (docs/PROTOCOL.md, "Audit log").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Position in the chain, from 1.
+    pub seq: u64,
+    /// Server time (Unix milliseconds).
+    pub at_ms: u64,
+    /// The acting user, if known.
+    pub actor_user: Option<String>,
+    /// The acting device, if known (hex).
+    pub actor_device: Option<String>,
+    /// What happened, such as `grant`, `renew`, `deny`, `event.print`, `admin.file.revoke`.
+    pub action: String,
+    /// The file concerned, if any (hex).
+    pub file_id: Option<String>,
+    /// `ok` or `denied` or `failed`.
+    pub result: String,
+    /// The denial reason or failure kind, if any.
+    pub reason: Option<String>,
+    /// The client's address.
+    pub client_addr: Option<String>,
+    /// Free-form detail (target user, rights, ...).
+    pub detail: Option<String>,
+    /// Hex SHA-256 of the previous record (64 zeros for the first).
+    pub prev_hash: String,
+    /// Hex SHA-256 of this record's canonical bytes and `prev_hash`.
+    pub hash: String,
+}
+
+/// A signed statement of the audit chain's length and head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditCheckpoint {
+    /// Number of records covered.
+    pub count: u64,
+    /// Hash of record `count` (hex).
+    pub head_hash: String,
+    /// When it was signed (Unix milliseconds).
+    pub at_ms: u64,
+    /// The server's audit signing public key (base64url Ed25519).
+    pub signing_key: String,
+    /// Ed25519 signature (base64url) over `checkpoint_message(count, head_hash, at_ms)`.
+    pub signature: String,
+}
+
+/// The result of verifying the audit chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditVerifyReport {
+    /// Whether the chain and all checkpoints check out.
+    pub ok: bool,
+    /// Records checked.
+    pub records: u64,
+    /// Checkpoints checked.
+    pub checkpoints: u64,
+    /// What is wrong, one line each.
+    pub problems: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deny_reason_strings_and_numbers_are_stable_and_unique() {
+        let mut codes = std::collections::BTreeSet::new();
+        let mut names = std::collections::BTreeSet::new();
+        for reason in DenyReason::ALL {
+            let json = serde_json::to_string(&reason).unwrap();
+            assert_eq!(json, format!("\"{}\"", reason.as_str()));
+            let back: DenyReason = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, reason);
+            assert!(codes.insert(reason.code()), "{reason:?} reuses a number");
+            assert!(names.insert(reason.as_str()), "{reason:?} reuses a string");
+            assert!(!reason.advice().is_empty());
+        }
+        // Numbers are dense from 1 so that FFI status codes are predictable.
+        assert_eq!(codes.iter().copied().collect::<Vec<_>>(), (1..=15).collect::<Vec<_>>());
+        // Frozen: changing one of these breaks every client in the field.
+        assert_eq!(DenyReason::FileRevoked.as_str(), "file_revoked");
+        assert_eq!(DenyReason::FileRevoked.code(), 7);
+        assert_eq!(DenyReason::PolicyExpired.code(), 10);
+    }
+
+    #[test]
+    fn every_usage_action_but_close_needs_its_right() {
+        assert_eq!(UsageAction::Print.required_right(), Some(Rights::PRINT));
+        assert_eq!(UsageAction::ProgramRead.required_right(), Some(Rights::PROGRAM));
+        assert_eq!(UsageAction::Close.required_right(), None);
+        let json = serde_json::to_string(&UsageAction::ProgramRead).unwrap();
+        assert_eq!(json, "\"program_read\"");
+    }
+}
