@@ -1,0 +1,402 @@
+//! The command line: clap types for every subcommand, and the parsers that
+//! turn argument strings into domain values (rights, recipients, grants,
+//! times, durations, chunk sizes) so that a bad value is a usage error (exit
+//! 2) reported by clap before any work starts.
+//!
+//! What each command does with its arguments lives in `commands/`.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueHint};
+use irm_core::{DEFAULT_CHUNK_LEN, MAX_CHUNK_LEN, MIN_CHUNK_LEN, PolicyGrant, Recipient, Rights};
+
+use crate::exit::EXIT_CODES_HELP;
+
+/// Seal, inspect and recover customer data files protected by the IRM key server.
+#[derive(Debug, Parser)]
+#[command(name = "irm", version, after_help = EXIT_CODES_HELP)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Generate a key server key pair (KEY and KEY.pub).
+    Keygen(KeygenArgs),
+    /// Seal a file: encrypt it under a policy so that only the key server can release it.
+    Seal(SealArgs),
+    /// Show a sealed file's header and policy; needs no key and decrypts nothing.
+    Inspect(InspectArgs),
+    /// Break-glass recovery: decrypt a sealed file with the key server's own private key.
+    ///
+    /// For disaster recovery, tests and benchmarks only. Whoever holds the key
+    /// server's private key can read every file sealed to it, whatever the
+    /// policy says. Staff open files through the key server with `irm open`
+    /// (coming later), which checks the policy and records an audit entry.
+    Recover(RecoverArgs),
+}
+
+impl Command {
+    /// Whether errors must be reported as a JSON object on stdout.
+    pub(crate) fn json(&self) -> bool {
+        match self {
+            Command::Keygen(_) => false,
+            Command::Seal(args) => args.json,
+            Command::Inspect(args) => args.json,
+            Command::Recover(args) => args.json,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KeygenArgs {
+    /// Where to write the secret key (mode 0600); the public key goes to the same path plus `.pub`.
+    #[arg(short, long, value_name = "KEY", value_hint = ValueHint::FilePath)]
+    pub(crate) output: PathBuf,
+
+    /// Replace KEY and KEY.pub if they exist (the old key can then no longer open its files).
+    #[arg(long)]
+    pub(crate) force: bool,
+
+    /// Print nothing on success.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    group(ArgGroup::new("recipients").args(["to", "grant"]).required(true).multiple(true)),
+    after_help = "\
+Examples:
+  irm seal calls.csv --kas-public-key kas.pub --kas-url https://kas.example:8443 \\
+      --to alice --to @support --allow view,print --expires 2027-01-31T00:00:00Z
+  irm seal calls.csv -o calls.irm --kas-public-key kas.pub --kas-url https://kas.example:8443 \\
+      --grant @agents=view --grant @supervisors=view,print --expires 30d
+
+Rights: view, print, copy, export, program.
+Memory: about 8 x threads x chunk size of chunk buffers (1 MiB at 2 threads and 64KiB chunks),
+plus 2 MiB of I/O buffers, whatever the file size.
+
+With --json, success prints one object on stdout:
+  {\"ok\": true, \"input\": \"calls.csv\" | null, \"output\": \"calls.csv.irm\", \"file_id\": \"<32 hex>\",
+   \"plaintext_len\": 1234, \"sealed_len\": 1890}
+(input is null for standard input; --json needs -o FILE because stdout would carry the sealed file)."
+)]
+pub(crate) struct SealArgs {
+    /// The file to seal, or `-` for standard input.
+    #[arg(value_name = "IN", value_hint = ValueHint::FilePath)]
+    pub(crate) input: PathBuf,
+
+    /// Where to write the sealed file, or `-` for standard output [default: IN.irm, or standard
+    /// output when IN is `-`, refused if that is a terminal].
+    #[arg(short, long, value_name = "OUT", value_hint = ValueHint::FilePath)]
+    pub(crate) output: Option<PathBuf>,
+
+    /// The key server's public key file (KEY.pub from `irm keygen`); the content key is wrapped to it.
+    #[arg(long, value_name = "KEY.pub", value_hint = ValueHint::FilePath)]
+    pub(crate) kas_public_key: PathBuf,
+
+    /// The key server's URL recorded in the header, such as https://kas.example:8443.
+    #[arg(long, value_name = "URL", value_hint = ValueHint::Url, value_parser = parse_kas_url)]
+    pub(crate) kas_url: String,
+
+    /// A recipient of the --allow rights: a user (`alice`) or a group (`@support`). Repeat it or
+    /// separate names with commas.
+    #[arg(long, value_name = "RECIPIENT", value_delimiter = ',', value_parser = parse_recipient)]
+    pub(crate) to: Vec<Recipient>,
+
+    /// The rights every --to recipient gets, comma-separated (view, print, copy, export, program).
+    #[arg(long, value_name = "RIGHTS", default_value = "view", requires = "to", value_parser = parse_rights)]
+    pub(crate) allow: Rights,
+
+    /// A grant `RECIPIENTS=RIGHTS`, such as `@agents=view` or `alice,@leads=view,print`; repeat for
+    /// several grants. May be combined with --to/--allow.
+    #[arg(long, value_name = "RECIPIENTS=RIGHTS", value_parser = parse_grant)]
+    pub(crate) grant: Vec<PolicyGrant>,
+
+    /// When the file stops opening: RFC 3339 in UTC (2027-01-31T00:00:00Z), a date (2027-01-31,
+    /// midnight UTC) or a duration from now (30d, 12h). Without it the file never expires.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub(crate) expires: Option<u64>,
+
+    /// When the file starts opening; same forms as --expires.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub(crate) not_before: Option<u64>,
+
+    /// The longest a viewer may keep the file open offline before asking the key server again.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_lease)]
+    pub(crate) max_lease: u32,
+
+    /// Do not require viewers to draw a watermark naming the person (required by default).
+    #[arg(long)]
+    pub(crate) no_watermark: bool,
+
+    /// A classification label shown to recipients, such as `confidential`.
+    #[arg(long, value_name = "LABEL")]
+    pub(crate) label: Option<String>,
+
+    /// Who is sealing, recorded in the header [default: $USER].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) issuer: Option<String>,
+
+    /// Plaintext bytes per chunk: a power of two from 1KiB to 16MiB (bytes, or with a KiB/MiB suffix).
+    #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = parse_chunk_size)]
+    pub(crate) chunk_size: u32,
+
+    #[command(flatten)]
+    pub(crate) threads: ThreadsArg,
+
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    pub(crate) force: bool,
+
+    /// Print nothing on stderr on success (no summary, no progress bar).
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+
+    /// Print the result (or the error) as one JSON object on stdout; see below.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+impl SealArgs {
+    /// Every grant: the --to/--allow short form plus each --grant.
+    pub(crate) fn grants(&self) -> Vec<PolicyGrant> {
+        let mut grants = self.grant.clone();
+        if !self.to.is_empty() {
+            grants.push(PolicyGrant {
+                recipients: self.to.iter().cloned().collect(),
+                rights: self.allow,
+            });
+        }
+        grants
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+With --json, prints one object on stdout (times are RFC 3339 UTC, or null when absent;
+*_unix are the same times in Unix seconds):
+  {\"ok\": true, \"path\": \"calls.csv.irm\" | null, \"format_version\": 1, \"file_id\": \"<32 hex>\",
+   \"created\": \"2026-01-05T09:30:00Z\", \"created_unix\": 1767605400, \"issuer\": \"alice\" | null,
+   \"chunk_len\": 65536, \"header_len\": 612, \"file_len\": 1890 | null,
+   \"key_access\": [{\"kas_url\": \"https://kas.example:8443\", \"key_id\": \"<32 hex>\"}],
+   \"policy\": {\"grants\": [{\"recipients\": [\"@support\", \"alice\"], \"rights\": [\"view\", \"print\"]}],
+              \"not_before\": null, \"not_before_unix\": null,
+              \"not_after\": \"2027-01-31T00:00:00Z\", \"not_after_unix\": 1800662400,
+              \"max_lease_secs\": 600, \"watermark_required\": true, \"label\": \"confidential\" | null}}
+Rights this version does not know are left out of \"rights\". On failure:
+  {\"ok\": false, \"kind\": \"...\", \"exit_code\": N, \"message\": \"...\", \"hint\": \"...\" | null}")]
+pub(crate) struct InspectArgs {
+    /// The sealed file, or `-` for standard input.
+    #[arg(value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub(crate) input: PathBuf,
+
+    /// Print one JSON object with a stable shape instead of text; see below.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+The output appears only after the whole file has been decrypted and every chunk has
+verified; on any failure no output file is left behind. With -o -, verified chunks are
+streamed as they are decrypted: check the exit status before trusting the output.
+The recovered file is created with mode 0600.
+
+With --json, success prints one object on stdout:
+  {\"ok\": true, \"input\": \"calls.csv.irm\" | null, \"output\": \"calls.csv\", \"file_id\": \"<32 hex>\",
+   \"file_name\": \"calls.csv\" | null, \"media_type\": \"text/csv\" | null, \"plaintext_len\": 1234}")]
+pub(crate) struct RecoverArgs {
+    /// The sealed file, or `-` for standard input.
+    #[arg(value_name = "IN", value_hint = ValueHint::FilePath)]
+    pub(crate) input: PathBuf,
+
+    /// Where to write the plaintext, or `-` for standard output.
+    #[arg(short, long, value_name = "OUT", value_hint = ValueHint::FilePath)]
+    pub(crate) output: PathBuf,
+
+    /// The key server's secret key file (from `irm keygen`). Whoever holds it can read every file
+    /// sealed to it: keep it offline and mode 0600.
+    #[arg(long, value_name = "KEY", value_hint = ValueHint::FilePath)]
+    pub(crate) kas_private_key: PathBuf,
+
+    #[command(flatten)]
+    pub(crate) threads: ThreadsArg,
+
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    pub(crate) force: bool,
+
+    /// Print nothing on stderr on success (no summary, no progress bar); warnings still appear.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+
+    /// Print the result (or the error) as one JSON object on stdout; needs -o FILE.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ThreadsArg {
+    /// Threads to encrypt or decrypt with [default: the number of CPUs, at most 2].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    threads: Option<u16>,
+}
+
+impl ThreadsArg {
+    /// The thread count to use. The default stops at 2: each thread adds a
+    /// batch of 8 chunks of buffer, and two cores already outrun most disks.
+    pub(crate) fn get(&self) -> usize {
+        match self.threads {
+            Some(n) => usize::from(n),
+            None => std::thread::available_parallelism().map_or(1, |n| n.get().min(2)),
+        }
+    }
+}
+
+fn parse_recipient(text: &str) -> Result<Recipient, String> {
+    Recipient::parse(text.trim()).map_err(|e| e.to_string())
+}
+
+fn parse_rights(text: &str) -> Result<Rights, String> {
+    let rights = Rights::parse_list(text).map_err(|e| e.to_string())?;
+    if rights.is_empty() {
+        return Err("no right given; the rights are view, print, copy, export and program".into());
+    }
+    Ok(rights)
+}
+
+fn parse_grant(text: &str) -> Result<PolicyGrant, String> {
+    let (who, rights) = text
+        .split_once('=')
+        .ok_or("expected RECIPIENTS=RIGHTS, such as @agents=view or alice,@leads=view,print")?;
+    let recipients = who
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(parse_recipient)
+        .collect::<Result<std::collections::BTreeSet<_>, _>>()?;
+    if recipients.is_empty() {
+        return Err(format!("the grant {text:?} names no recipient"));
+    }
+    Ok(PolicyGrant {
+        recipients,
+        rights: parse_rights(rights)?,
+    })
+}
+
+fn parse_kas_url(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or("expected an https:// URL, such as https://kas.example:8443")?;
+    if rest.is_empty() || rest.starts_with('/') || text.chars().any(|c| c.is_whitespace()) {
+        return Err("expected a URL with a host, such as https://kas.example:8443".into());
+    }
+    Ok(text.to_owned())
+}
+
+/// A point in time as Unix seconds: RFC 3339 in UTC, a bare date, or a
+/// duration from now.
+fn parse_time(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let unix = |t: SystemTime| {
+        t.duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .map_err(|_| "the time is before 1970".to_owned())
+    };
+    if let Ok(t) = humantime::parse_rfc3339(text) {
+        return unix(t);
+    }
+    if text.len() == 10 && text.as_bytes().get(4) == Some(&b'-') {
+        if let Ok(t) = humantime::parse_rfc3339(&format!("{text}T00:00:00Z")) {
+            return unix(t);
+        }
+    }
+    if let Ok(d) = humantime::parse_duration(text) {
+        return SystemTime::now()
+            .checked_add(d)
+            .ok_or_else(|| "the duration is too long".to_owned())
+            .and_then(unix);
+    }
+    Err(format!(
+        "{text:?} is not a time: use RFC 3339 in UTC (2027-01-31T00:00:00Z), a date (2027-01-31) \
+         or a duration from now (30d)"
+    ))
+}
+
+fn parse_lease(text: &str) -> Result<u32, String> {
+    let d: Duration = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{text:?} is not a duration such as 10m or 1h: {e}"))?;
+    u32::try_from(d.as_secs()).map_err(|_| "the lease is too long".to_owned())
+}
+
+fn parse_chunk_size(text: &str) -> Result<u32, String> {
+    let t = text.trim();
+    let (digits, multiplier) = [("KiB", 1024), ("K", 1024), ("MiB", 1 << 20), ("M", 1 << 20)]
+        .iter()
+        .find_map(|(suffix, m)| t.strip_suffix(suffix).map(|d| (d.trim(), *m)))
+        .unwrap_or((t, 1));
+    let size = digits
+        .parse::<u32>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(|| format!("{text:?} is not a size such as 65536, 64KiB or 1MiB"))?;
+    if !size.is_power_of_two() || !(MIN_CHUNK_LEN..=MAX_CHUNK_LEN).contains(&size) {
+        return Err(format!(
+            "the chunk size must be a power of two from 1KiB to 16MiB (default {}KiB)",
+            DEFAULT_CHUNK_LEN / 1024
+        ));
+    }
+    Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn grants_parse_several_recipients_and_rights() {
+        let g = parse_grant("alice, @leads=view,print").unwrap();
+        assert_eq!(g.recipients.len(), 2);
+        assert_eq!(g.rights, Rights::VIEW | Rights::PRINT);
+        assert!(parse_grant("@agents").is_err());
+        assert!(parse_grant("=view").is_err());
+        assert!(parse_grant("@agents=").is_err());
+        assert!(parse_grant("@agents=fly").is_err());
+    }
+
+    #[test]
+    fn times_accept_rfc3339_dates_and_durations() {
+        assert_eq!(parse_time("2027-01-31T00:00:00Z"), Ok(1_801_353_600));
+        assert_eq!(parse_time("2027-01-31"), Ok(1_801_353_600));
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let in_a_day = parse_time("1d").unwrap();
+        assert!((now + 86_399..=now + 86_401).contains(&in_a_day));
+        assert!(parse_time("tomorrow").is_err());
+        assert!(parse_time("2027-01-31T00:00:00+02:00").is_err());
+    }
+
+    #[test]
+    fn chunk_sizes_must_be_powers_of_two_in_range() {
+        assert_eq!(parse_chunk_size("64KiB"), Ok(65536));
+        assert_eq!(parse_chunk_size("1M"), Ok(1 << 20));
+        assert_eq!(parse_chunk_size("4096"), Ok(4096));
+        assert!(parse_chunk_size("1000").is_err());
+        assert!(parse_chunk_size("32MiB").is_err());
+        assert!(parse_chunk_size("512").is_err());
+        assert!(parse_chunk_size("99999999999KiB").is_err());
+    }
+}

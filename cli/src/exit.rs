@@ -1,0 +1,331 @@
+//! The `irm` exit codes, in one table, and the mapping from an error to its
+//! exit code, its JSON `kind` and a line of advice.
+//!
+//! This module decides *which* class a failure belongs to; printing the error
+//! (as text on stderr or as JSON on stdout) is `report.rs`'s job. Numbers
+//! never change meaning: a retired code stays reserved in a comment here.
+//!
+//! | code | kind          | meaning                                                              |
+//! |------|---------------|----------------------------------------------------------------------|
+//! | 0    |               | success: the whole input was processed and the output is in place    |
+//! | 1    | `failure`     | any other failure (unsupported format version, malformed key file)   |
+//! | 2    | `usage`       | the command line cannot be carried out as given (clap's usage errors, |
+//! |      |               | invalid rights or recipients, output exists without `--force`,       |
+//! |      |               | input and output are the same file, sealed data to a terminal)       |
+//! | 3    | `denied`      | reserved: the key server refused access (`irm open`, later)          |
+//! | 4    | `integrity`   | tampered, truncated, not a sealed file, policy binding failed,       |
+//! |      |               | or the key does not fit the file                                     |
+//! | 5    | `unreachable` | reserved: the key server could not be reached (`irm open`, later)    |
+//! | 6    | `io`          | input/output error: file not found, permission denied, disk full     |
+
+use std::fmt;
+use std::io;
+
+use irm_core::{FormatError, KeyParseError, OpenError, PolicyError, SealError, UnwrapError};
+
+/// The table above as shown at the end of `irm --help`.
+pub(crate) const EXIT_CODES_HELP: &str = "\
+Exit status:
+  0  success: the whole input was processed and the output is in place
+  1  other failure (unsupported format version, malformed key file, ...)
+  2  usage: the command line cannot be carried out as given (bad arguments,
+     output exists without --force, input and output are the same file)
+  3  denied by the key server (reserved for `irm open`)
+  4  integrity failure: tampered, truncated, not a sealed file, policy
+     binding failed, or the key does not fit the file
+  5  key server unreachable (reserved for `irm open`)
+  6  input/output error: file not found, permission denied, disk full
+
+With --json, a failure prints one object on stdout:
+  {\"ok\": false, \"kind\": \"integrity\", \"exit_code\": 4, \"message\": \"...\", \"hint\": \"...\" | null}
+where kind is one of failure, usage, denied, integrity, unreachable, io.";
+
+/// One row of the exit-code table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// 1: anything not covered below.
+    Failure,
+    /// 2: the command line cannot be carried out as given (also clap's code).
+    Usage,
+    /// 3: the key server refused access.
+    #[allow(dead_code, reason = "reserved for the key-server commands (irm open)")]
+    Denied,
+    /// 4: the file is not an intact sealed file for this key.
+    Integrity,
+    /// 5: the key server could not be reached.
+    #[allow(dead_code, reason = "reserved for the key-server commands (irm open)")]
+    Unreachable,
+    /// 6: reading or writing a file failed.
+    Io,
+}
+
+impl Exit {
+    /// The process exit status.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Exit::Failure => 1,
+            Exit::Usage => 2,
+            Exit::Denied => 3,
+            Exit::Integrity => 4,
+            Exit::Unreachable => 5,
+            Exit::Io => 6,
+        }
+    }
+
+    /// The stable `kind` string of the JSON error object.
+    pub(crate) fn kind(self) -> &'static str {
+        match self {
+            Exit::Failure => "failure",
+            Exit::Usage => "usage",
+            Exit::Denied => "denied",
+            Exit::Integrity => "integrity",
+            Exit::Unreachable => "unreachable",
+            Exit::Io => "io",
+        }
+    }
+}
+
+/// An error the CLI raises itself, carrying its class and advice, such as a
+/// refusal to overwrite a file.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    exit: Exit,
+    message: String,
+    hint: Option<String>,
+}
+
+impl Refusal {
+    /// A usage error (exit 2).
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        Self {
+            exit: Exit::Usage,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Any other failure (exit 1).
+    pub(crate) fn failure(message: impl Into<String>) -> Self {
+        Self {
+            exit: Exit::Failure,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Adds the "what to do" line.
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// How a failure is reported: its exit code and, when we have one, advice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Diagnosis {
+    pub(crate) exit: Exit,
+    pub(crate) hint: Option<String>,
+}
+
+impl Diagnosis {
+    fn new(exit: Exit, hint: Option<&str>) -> Self {
+        Self {
+            exit,
+            hint: hint.map(str::to_owned),
+        }
+    }
+}
+
+const HINT_ALTERED: &str =
+    "the file was altered or damaged after sealing; ask the sender for a new copy";
+const HINT_TRUNCATED: &str = "the file is incomplete (cut short while copying?); copy it again or ask the sender for a new copy";
+const HINT_NOT_SEALED: &str = "is this a sealed .irm file?";
+const HINT_UPGRADE: &str = "the file needs a newer version of irm; upgrade irm";
+
+/// Classifies an error by the first cause in its chain that we recognise,
+/// outermost first, so a wrapper (a `FormatError::Io`) decides before the
+/// `io::Error` inside it.
+pub(crate) fn diagnose(err: &anyhow::Error) -> Diagnosis {
+    for cause in err.chain() {
+        if let Some(found) = diagnose_one(cause) {
+            return found;
+        }
+    }
+    Diagnosis::new(Exit::Failure, None)
+}
+
+fn diagnose_one(cause: &(dyn std::error::Error + 'static)) -> Option<Diagnosis> {
+    if let Some(refusal) = cause.downcast_ref::<Refusal>() {
+        return Some(Diagnosis {
+            exit: refusal.exit,
+            hint: refusal.hint.clone(),
+        });
+    }
+    if let Some(err) = cause.downcast_ref::<FormatError>() {
+        return Some(format_error(err));
+    }
+    if let Some(err) = cause.downcast_ref::<UnwrapError>() {
+        return Some(unwrap_error(err));
+    }
+    if let Some(err) = cause.downcast_ref::<OpenError>() {
+        return Some(open_error(err));
+    }
+    if let Some(err) = cause.downcast_ref::<SealError>() {
+        return Some(seal_error(err));
+    }
+    if cause.is::<PolicyError>() {
+        // Only sealing builds policies from our arguments; a policy inside a
+        // header arrives wrapped in a FormatError and is classified above.
+        return Some(Diagnosis::new(Exit::Usage, None));
+    }
+    if let Some(err) = cause.downcast_ref::<KeyParseError>() {
+        return Some(key_parse_error(err));
+    }
+    if let Some(err) = cause.downcast_ref::<io::Error>() {
+        return Some(io_error(err));
+    }
+    None
+}
+
+fn format_error(err: &FormatError) -> Diagnosis {
+    match err {
+        FormatError::BadMagic => Diagnosis::new(Exit::Integrity, Some(HINT_NOT_SEALED)),
+        FormatError::Truncated { .. } => Diagnosis::new(Exit::Integrity, Some(HINT_TRUNCATED)),
+        FormatError::UnsupportedVersion { .. } | FormatError::UnknownCriticalField { .. } => {
+            Diagnosis::new(Exit::Failure, Some(HINT_UPGRADE))
+        }
+        FormatError::Io(io) => io_error(io),
+        // CorruptHeader, LimitExceeded, Policy and variants added later.
+        _ => Diagnosis::new(Exit::Integrity, Some(HINT_ALTERED)),
+    }
+}
+
+fn unwrap_error(err: &UnwrapError) -> Diagnosis {
+    match err {
+        UnwrapError::NoMatchingKey { .. } => Diagnosis::new(
+            Exit::Integrity,
+            Some(
+                "the file was sealed to a different key server key; \
+                 `irm inspect FILE` shows the key id it needs",
+            ),
+        ),
+        _ => Diagnosis::new(
+            Exit::Integrity,
+            Some(
+                "the header was altered after sealing (or the key does not belong to this file); \
+                 ask the sender for a new copy",
+            ),
+        ),
+    }
+}
+
+fn open_error(err: &OpenError) -> Diagnosis {
+    match err {
+        OpenError::Truncated => Diagnosis::new(Exit::Integrity, Some(HINT_TRUNCATED)),
+        OpenError::InvalidPosition => Diagnosis::new(Exit::Failure, None),
+        _ => Diagnosis::new(Exit::Integrity, Some(HINT_ALTERED)),
+    }
+}
+
+fn seal_error(err: &SealError) -> Diagnosis {
+    match err {
+        SealError::Policy(_) | SealError::InvalidChunkLen { .. } | SealError::TooLarge { .. } => {
+            Diagnosis::new(Exit::Usage, None)
+        }
+        SealError::LengthMismatch { .. } => Diagnosis::new(
+            Exit::Failure,
+            Some("do not modify the input while it is being sealed, then try again"),
+        ),
+        SealError::InvalidKeyServerKey => Diagnosis::new(
+            Exit::Failure,
+            Some("the key server public key is unusable; fetch a fresh copy of the .pub file"),
+        ),
+        _ => Diagnosis::new(Exit::Failure, None),
+    }
+}
+
+fn key_parse_error(err: &KeyParseError) -> Diagnosis {
+    let hint = match err {
+        KeyParseError::WrongPrefix { prefix, .. } if prefix.starts_with("IRM-KAS-SECRET") => {
+            "give the secret key file written by `irm keygen` (not the .pub file)"
+        }
+        KeyParseError::WrongPrefix { .. } => {
+            "give the .pub file written by `irm keygen` (never the secret key)"
+        }
+        _ => "the key file is damaged; use the file written by `irm keygen`",
+    };
+    Diagnosis::new(Exit::Failure, Some(hint))
+}
+
+fn io_error(err: &io::Error) -> Diagnosis {
+    // The Opener and Sealer can only return io::Error; the typed error is inside.
+    if let Some(open) = OpenError::from_io(err) {
+        return open_error(open);
+    }
+    if let Some(seal) = err.get_ref().and_then(|e| e.downcast_ref::<SealError>()) {
+        return seal_error(seal);
+    }
+    let hint = match err.kind() {
+        io::ErrorKind::NotFound => Some("check the path"),
+        io::ErrorKind::PermissionDenied => Some("check the file's and directory's permissions"),
+        io::ErrorKind::AlreadyExists => {
+            return Diagnosis::new(Exit::Usage, Some("use --force to overwrite it"));
+        }
+        io::ErrorKind::StorageFull => Some("free some disk space and try again"),
+        _ => None,
+    };
+    Diagnosis::new(Exit::Io, hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [Exit; 6] = [
+        Exit::Failure,
+        Exit::Usage,
+        Exit::Denied,
+        Exit::Integrity,
+        Exit::Unreachable,
+        Exit::Io,
+    ];
+
+    #[test]
+    fn every_exit_code_is_distinct_and_listed_in_the_help() {
+        let mut codes: Vec<u8> = ALL.iter().map(|e| e.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes, [1, 2, 3, 4, 5, 6]);
+        for exit in ALL {
+            let line = format!("\n  {}  ", exit.code());
+            assert!(EXIT_CODES_HELP.contains(&line), "{exit:?} missing");
+            assert!(
+                EXIT_CODES_HELP.contains(exit.kind()),
+                "{exit:?} kind missing"
+            );
+        }
+    }
+
+    #[test]
+    fn an_open_error_inside_an_io_error_is_an_integrity_failure() {
+        let io: io::Error = OpenError::ChunkAuthenticationFailed { index: 2 }.into();
+        let err = anyhow::Error::new(io).context("reading x.irm");
+        assert_eq!(diagnose(&err).exit, Exit::Integrity);
+    }
+
+    #[test]
+    fn a_format_io_error_is_an_io_failure() {
+        let err = anyhow::Error::new(FormatError::Io(io::Error::from(
+            io::ErrorKind::PermissionDenied,
+        )));
+        assert_eq!(diagnose(&err).exit, Exit::Io);
+    }
+}

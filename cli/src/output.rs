@@ -1,0 +1,319 @@
+//! Where commands read from and write to: a path or `-` for standard input,
+//! and an output that is either standard output or an [`AtomicFile`].
+//!
+//! An `AtomicFile` is a temporary file next to the destination that becomes
+//! the destination only through [`Output::commit`]: data synced, renamed into
+//! place (never over an existing file unless asked), directory synced. Any
+//! earlier failure drops it, which deletes it, so a failed command leaves no
+//! output and no temporary file (STYLE.md §6). What is written is the
+//! commands' business.
+
+use std::fmt;
+use std::fs::{self, File, Permissions};
+use std::io::{self, IsTerminal, Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use tempfile::NamedTempFile;
+
+use crate::exit::Refusal;
+
+/// Size of the I/O buffers between the files and the sealer or opener.
+pub(crate) const IO_BUFFER_LEN: usize = 1 << 20;
+
+fn is_dash(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// What a command reads: a file or standard input.
+#[derive(Debug, Clone)]
+pub(crate) enum Input {
+    Stdin,
+    Path(PathBuf),
+}
+
+/// An opened input.
+pub(crate) struct OpenedInput {
+    pub(crate) reader: Box<dyn Read>,
+    /// The length, when the input is a regular file.
+    pub(crate) regular_len: Option<u64>,
+}
+
+impl Input {
+    pub(crate) fn from_arg(path: &Path) -> Self {
+        if is_dash(path) {
+            Self::Stdin
+        } else {
+            Self::Path(path.to_owned())
+        }
+    }
+
+    pub(crate) fn path(&self) -> Option<&Path> {
+        match self {
+            Self::Stdin => None,
+            Self::Path(path) => Some(path),
+        }
+    }
+
+    pub(crate) fn open(&self) -> Result<OpenedInput> {
+        match self {
+            Self::Stdin => Ok(OpenedInput {
+                reader: Box::new(io::stdin().lock()),
+                regular_len: None,
+            }),
+            Self::Path(path) => {
+                let file =
+                    File::open(path).with_context(|| format!("opening {}", path.display()))?;
+                let meta = file
+                    .metadata()
+                    .with_context(|| format!("reading {}", path.display()))?;
+                if meta.is_dir() {
+                    return Err(Refusal::usage(format!("{} is a directory", path.display()))
+                        .hint("give a file, or - for standard input")
+                        .into());
+                }
+                Ok(OpenedInput {
+                    reader: Box::new(file),
+                    regular_len: meta.is_file().then_some(meta.len()),
+                })
+            }
+        }
+    }
+}
+
+impl fmt::Display for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Stdin => f.write_str("standard input"),
+            Self::Path(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// Where a command writes.
+#[derive(Debug, Clone)]
+pub(crate) enum Destination {
+    /// Standard output; `explicit` when the user wrote `-o -`.
+    Stdout {
+        explicit: bool,
+    },
+    Path(PathBuf),
+}
+
+impl Destination {
+    pub(crate) fn from_arg(path: &Path) -> Self {
+        if is_dash(path) {
+            Self::Stdout { explicit: true }
+        } else {
+            Self::Path(path.to_owned())
+        }
+    }
+
+    pub(crate) fn is_stdout(&self) -> bool {
+        matches!(self, Self::Stdout { .. })
+    }
+
+    pub(crate) fn path(&self) -> Option<&Path> {
+        match self {
+            Self::Stdout { .. } => None,
+            Self::Path(path) => Some(path),
+        }
+    }
+
+    /// Refuses, before any work, an output that is the input, or one that
+    /// exists when `force` is not given (STYLE.md §6, as rage does).
+    pub(crate) fn check(&self, input: &Input, force: bool) -> Result<()> {
+        let Self::Path(out) = self else {
+            return Ok(());
+        };
+        if let Some(inp) = input.path() {
+            if same_file(inp, out) {
+                return Err(Refusal::usage(format!(
+                    "the input and the output are the same file ({})",
+                    out.display()
+                ))
+                .hint("write the output to another path with -o")
+                .into());
+            }
+        }
+        match fs::symlink_metadata(out) {
+            Ok(meta) if meta.is_dir() => Err(Refusal::usage(format!(
+                "the output {} is a directory",
+                out.display()
+            ))
+            .hint("give a file path with -o")
+            .into()),
+            Ok(_) if !force => Err(Refusal::usage(format!("{} already exists", out.display()))
+                .hint("use --force to replace it, or choose another path with -o")
+                .into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Starts the output. A file is created as a temporary file with `mode`
+    /// (before the umask) next to the destination.
+    pub(crate) fn create(&self, force: bool, mode: u32) -> Result<Output> {
+        match self {
+            Self::Stdout { .. } => Ok(Output::Stdout(io::stdout().lock())),
+            Self::Path(path) => Ok(Output::File(AtomicFile::create(path, force, mode)?)),
+        }
+    }
+}
+
+impl fmt::Display for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Stdout { .. } => f.write_str("standard output"),
+            Self::Path(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// Whether two paths name the same file (same device and inode), following
+/// symlinks. False when either does not exist.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// An output being written.
+pub(crate) enum Output {
+    Stdout(io::StdoutLock<'static>),
+    File(AtomicFile),
+}
+
+impl Output {
+    /// Makes the output final: flushes standard output, or syncs and renames
+    /// the temporary file into place.
+    pub(crate) fn commit(self) -> Result<()> {
+        match self {
+            Self::Stdout(mut out) => out.flush().context("writing standard output"),
+            Self::File(file) => file.commit(),
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Stdout(out) => out.write(buf),
+            Self::File(file) => file.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Self::Stdout(out) => out.write_all(buf),
+            Self::File(file) => file.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Stdout(out) => out.flush(),
+            Self::File(file) => file.flush(),
+        }
+    }
+}
+
+/// A temporary file in the destination's directory that replaces the
+/// destination only on [`AtomicFile::commit`]; dropped, it deletes itself.
+pub(crate) struct AtomicFile {
+    tmp: NamedTempFile,
+    dest: PathBuf,
+    overwrite: bool,
+}
+
+impl AtomicFile {
+    /// Creates the temporary file with `mode` (the umask applies on top), so
+    /// a key file is never readable by others, not even for an instant.
+    pub(crate) fn create(dest: &Path, overwrite: bool, mode: u32) -> Result<Self> {
+        let dir = parent_dir(dest);
+        let tmp = tempfile::Builder::new()
+            .prefix(".irm-")
+            .suffix(".tmp")
+            .permissions(Permissions::from_mode(mode))
+            .tempfile_in(dir)
+            .map_err(|err| {
+                if dir.is_dir() {
+                    err
+                } else {
+                    // tempfile's own message names the random temporary path.
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("the directory {} does not exist", dir.display()),
+                    )
+                }
+            })
+            .with_context(|| format!("cannot create {}", dest.display()))?;
+        Ok(Self {
+            tmp,
+            dest: dest.to_owned(),
+            overwrite,
+        })
+    }
+
+    /// Syncs the data, renames the file into place and syncs the directory.
+    pub(crate) fn commit(self) -> Result<()> {
+        let dest = self.dest;
+        self.tmp
+            .as_file()
+            .sync_all()
+            .with_context(|| format!("writing {}", dest.display()))?;
+        let persisted = if self.overwrite {
+            self.tmp.persist(&dest)
+        } else {
+            self.tmp.persist_noclobber(&dest)
+        };
+        // On failure `PersistError` hands the temporary file back; dropping
+        // it here deletes it.
+        if let Err(err) = persisted {
+            if err.error.kind() == io::ErrorKind::AlreadyExists {
+                return Err(Refusal::usage(format!("{} already exists", dest.display()))
+                    .hint("use --force to replace it, or choose another path with -o")
+                    .into());
+            }
+            return Err(err.error).with_context(|| format!("renaming into {}", dest.display()));
+        }
+        // The file is complete and in place; a failure to make the rename
+        // durable is worth a warning but does not undo the command.
+        if let Err(err) = File::open(parent_dir(&dest)).and_then(|dir| dir.sync_all()) {
+            eprintln!(
+                "warning: could not sync the directory of {}: {err}",
+                dest.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tmp.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.tmp.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tmp.flush()
+    }
+}
+
+/// The directory a path is in (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// Whether standard output is a terminal (sealed bytes must not go there
+/// unless the user asked with `-o -`).
+pub(crate) fn stdout_is_terminal() -> bool {
+    io::stdout().is_terminal()
+}

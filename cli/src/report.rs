@@ -1,0 +1,52 @@
+//! Printing a command's outcome: errors as two lines of text on stderr (what
+//! went wrong, then what to do), or as one JSON object on stdout with
+//! `--json`; and successful `--json` results. Which exit code and advice an
+//! error gets is decided in `exit.rs`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::exit;
+
+/// The JSON object printed for a failure. Its shape is stable: see
+/// `exit::EXIT_CODES_HELP`.
+#[derive(Serialize)]
+struct JsonFailure<'a> {
+    ok: bool,
+    kind: &'static str,
+    exit_code: u8,
+    message: String,
+    hint: Option<&'a str>,
+}
+
+/// Reports `err` and returns the exit code for it.
+pub(crate) fn failure(err: &anyhow::Error, json: bool) -> ExitCode {
+    let diagnosis = exit::diagnose(err);
+    // `{:#}` joins the chain: "reading a.irm: chunk 2 failed authentication: ...".
+    let message = format!("{err:#}");
+    if json {
+        print_json(&JsonFailure {
+            ok: false,
+            kind: diagnosis.exit.kind(),
+            exit_code: diagnosis.exit.code(),
+            message,
+            hint: diagnosis.hint.as_deref(),
+        });
+    } else {
+        eprintln!("error: {message}");
+        if let Some(hint) = &diagnosis.hint {
+            eprintln!("hint: {hint}");
+        }
+    }
+    ExitCode::from(diagnosis.exit.code())
+}
+
+/// Prints one JSON object and a newline on stdout.
+pub(crate) fn print_json(value: &impl Serialize) {
+    let text = serde_json::to_string(value).expect("our JSON types always serialize");
+    let mut out = std::io::stdout().lock();
+    // A closed stdout leaves nobody to tell; the exit code still says it.
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+}
