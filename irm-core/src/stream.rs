@@ -58,18 +58,15 @@ pub(crate) fn payload_len(plaintext_len: u64, chunk_len: u64) -> Option<u64> {
 }
 
 /// The buffer a sealer (`extra` = 0) or opener (`extra` = 1, the look-ahead
-/// byte) needs: a batch of chunks, or less when the declared plaintext is
-/// smaller, so that sealing a 1 KiB file does not allocate and wipe 64 KiB.
+/// byte) needs: a batch of chunks, or exactly the declared payload when that
+/// is smaller. Every buffer is wiped on drop, byte by byte (zeroize writes are
+/// volatile), so sizing it to a 1 KiB file instead of a 64 KiB chunk is most of
+/// the cost of sealing or opening a small file.
 fn buffer_len(cipher: &PayloadCipher, batch: usize, declared: Option<u64>, extra: usize) -> usize {
     let batch_len = batch * cipher.encrypted_chunk_len();
     let needed = declared
         .and_then(|d| payload_len(d, cipher.chunk_len as u64))
         .and_then(|p| usize::try_from(p).ok())
-        // Round up to whole chunks: once its buffer is full the opener takes
-        // `len - 1` bytes as `(len - 1) / stride` full chunks, so room for a
-        // partial chunk would be skipped unread (tests/tamper.rs: a file with
-        // its final chunk repeated opened as if nothing had been appended).
-        .and_then(|p| p.div_ceil(cipher.encrypted_chunk_len()).checked_mul(cipher.encrypted_chunk_len()))
         .unwrap_or(usize::MAX);
     batch_len.min(needed) + extra
 }
@@ -303,7 +300,7 @@ pub struct Sealer<W: Write> {
     cipher: PayloadCipher,
     options: StreamOptions,
     /// `batch` chunk slots at a stride of `chunk_len + TAG_LEN`.
-    buf: Zeroizing<Vec<u8>>,
+    buf: SealBuffer,
     batch: usize,
     slot: usize,
     slot_fill: usize,
@@ -320,7 +317,10 @@ impl<W: Write> Sealer<W> {
         let batch = options.batch_chunks();
         let declared_len = header.metadata().plaintext_len;
         Ok(Self {
-            buf: Zeroizing::new(vec![0u8; buffer_len(&cipher, batch, declared_len, 0)]),
+            buf: SealBuffer {
+                bytes: vec![0u8; buffer_len(&cipher, batch, declared_len, 0)],
+                holds_plaintext: true,
+            },
             inner,
             cipher,
             options,
@@ -359,8 +359,40 @@ impl<W: Write> Sealer<W> {
             }
         }
         self.flush_batch(self.slot + 1, Some(self.slot_fill))?;
+        // Everything left in the buffer is now ciphertext.
+        self.buf.holds_plaintext = false;
         self.inner.flush()?;
         Ok(self.inner)
+    }
+}
+
+/// The sealer's chunk buffer. Chunks are sealed where they lie, so once
+/// `finish` has sealed the last one the buffer holds only ciphertext and the
+/// byte-by-byte wipe (as slow as sealing a 64 KiB chunk) can be skipped; an
+/// unfinished sealer still holds plaintext and wipes it.
+struct SealBuffer {
+    bytes: Vec<u8>,
+    holds_plaintext: bool,
+}
+
+impl std::ops::Deref for SealBuffer {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.bytes
+    }
+}
+
+impl std::ops::DerefMut for SealBuffer {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.bytes
+    }
+}
+
+impl Drop for SealBuffer {
+    fn drop(&mut self) {
+        if self.holds_plaintext {
+            zeroize::Zeroize::zeroize(&mut self.bytes);
+        }
     }
 }
 
@@ -624,6 +656,11 @@ impl<R: Read> Opener<R> {
         self.ready_pos = 0;
         self.ready_offset = 0;
 
+        if n == want && want - 1 < self.options.batch_chunks() * stride {
+            // The buffer was sized to the declared payload (see `buffer_len`)
+            // and still filled up: there is data beyond the declared length.
+            return Err(self.fail(OpenError::TrailingData));
+        }
         if n == want {
             // One byte beyond the batch exists, so none of its chunks is final.
             let count = (want - 1) / stride;
@@ -903,7 +940,7 @@ impl<R: Read + Seek> SeekableOpener<R> {
             return Err(err.into());
         }
         let plaintext_len = payload - chunk_count * TAG_LEN as u64;
-        Ok(Self {
+        let mut opener = Self {
             buf: Zeroizing::new(vec![0u8; cipher.encrypted_chunk_len()]),
             inner,
             cipher,
@@ -915,7 +952,15 @@ impl<R: Read + Seek> SeekableOpener<R> {
             },
             position: 0,
             cached_chunk: None,
-        })
+        };
+        // An empty final chunk holds no plaintext, so no read would ever load
+        // and authenticate it: check it now. Otherwise a file cut to a chunk
+        // boundary plus 16 bytes (no declared length) read as a shorter valid
+        // file, an empty one when cut to 16 bytes (tests/tamper.rs).
+        if last_encrypted_len == TAG_LEN {
+            opener.load_chunk(chunk_count - 1)?;
+        }
+        Ok(opener)
     }
 
     /// The plaintext length.
@@ -990,5 +1035,75 @@ impl<R: Read + Seek> Seek for SeekableOpener<R> {
         };
         self.position = target.ok_or_else(|| io::Error::from(OpenError::InvalidPosition))?;
         Ok(self.position)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        ContentKey, EnvelopeBuilder, KasSecretKey, Metadata, Policy, PolicyGrant, Recipient,
+        Rights, SealedHeader,
+    };
+
+    /// FORMAT.md §8.4: the payload key depends on the file id and header hash,
+    /// not only the content key, so even two files sealed under the same
+    /// content key cannot have their chunks swapped.
+    #[test]
+    fn chunk_spliced_from_a_file_with_the_same_content_key_fails() {
+        let kas = KasSecretKey::generate().unwrap();
+        let plaintext: Vec<u8> = (0..2500u32).map(|i| (i % 251) as u8).collect();
+        let seal = || {
+            let policy = Policy::new(
+                vec![PolicyGrant {
+                    recipients: [Recipient::parse("@support").unwrap()].into(),
+                    rights: Rights::VIEW,
+                }],
+                None,
+                None,
+                600,
+                true,
+                None,
+            )
+            .unwrap();
+            let header = EnvelopeBuilder::new(policy)
+                .key_server("https://kas.test", kas.public_key())
+                .chunk_len(1024)
+                .metadata(Metadata {
+                    plaintext_len: Some(plaintext.len() as u64),
+                    ..Metadata::default()
+                })
+                .content_key_for_test(ContentKey::from_bytes([9; 32]))
+                .build()
+                .unwrap();
+            seal_to_vec(&header, &plaintext, StreamOptions::default()).unwrap()
+        };
+        let (a, b) = (seal(), seal());
+        let (header, header_len) = SealedHeader::parse(&a).unwrap();
+        assert_eq!(SealedHeader::parse(&b).unwrap().1, header_len);
+        let key = kas.unwrap(&header).unwrap();
+        assert_eq!(key.expose_secret(), &[9; 32]);
+        let verified = header.verify(key).unwrap();
+
+        let chunk0 = header_len..header_len + 1024 + TAG_LEN;
+        assert_ne!(a[chunk0.clone()], b[chunk0.clone()]);
+        let mut spliced = a.clone();
+        spliced[chunk0.clone()].copy_from_slice(&b[chunk0]);
+
+        let open = |file: &[u8]| {
+            let mut plain = Vec::new();
+            Opener::new(&verified, &file[header_len..], StreamOptions::default())
+                .read_to_end(&mut plain)
+                .map(|_| plain)
+        };
+        assert_eq!(open(&a).unwrap(), plaintext);
+        let err = open(&spliced).unwrap_err();
+        assert!(
+            matches!(
+                OpenError::from_io(&err),
+                Some(OpenError::ChunkAuthenticationFailed { index: 0 })
+            ),
+            "{err:?}"
+        );
     }
 }
