@@ -1,0 +1,56 @@
+//! `irm-client`: the blocking key-server client that the `irm` CLI, the
+//! viewer's worker thread and the C FFI share (docs/PROTOCOL.md).
+//!
+//! - [`Enrollment`] makes this computer a device of one person and stores
+//!   its credentials under a passphrase (`device.json` and `device.key` in
+//!   [`config_dir`], both mode 0600, written atomically).
+//! - [`Session::unlock`] opens those credentials for one process; its calls
+//!   are signed with the device key over the exact bytes sent, and go only
+//!   to the enrolled server, trusting only its CA.
+//! - [`Session::grant`] asks for a file's content key and returns a
+//!   [`Grant`], whose verified header decrypts the file only while its lease
+//!   holds on this computer's monotonic clock. Callers renew
+//!   ([`Session::renew`]) at [`Grant::renew_due`] and report usage
+//!   ([`Session::report_event`]).
+//! - Administration and audit calls are further methods on [`Session`].
+//!
+//! Every failure is a [`ClientError`]; a refusal carries its
+//! [`DenyReason`](irm_core::protocol::DenyReason).
+//!
+//! ```no_run
+//! # fn main() -> Result<(), irm_client::ClientError> {
+//! use irm_client::{Passphrase, Session, config_dir};
+//! use irm_core::{Opener, SealedHeader, StreamOptions};
+//!
+//! let session = Session::unlock(&config_dir()?, &Passphrase::new("correct horse")?)?;
+//! let mut file = std::fs::File::open("calls.csv.irm").map_err(|e| irm_client::ClientError::Io {
+//!     context: "opening calls.csv.irm".into(),
+//!     source: e,
+//! })?;
+//! let header = SealedHeader::read_from(&mut file).expect("a sealed file");
+//! let grant = session.grant(&header, false)?;
+//! let mut opener = Opener::new(grant.verified_header()?, file, StreamOptions::default());
+//! # let _ = &mut opener;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod admin;
+mod config;
+mod enroll;
+mod error;
+mod grant;
+mod keystore;
+mod session;
+mod transport;
+
+pub use admin::KeyInfo;
+pub use config::{
+    CONFIG_DIR_ENV, DEVICE_JSON, DEVICE_KEY, DeviceConfig, config_dir, normalize_server_url,
+};
+pub use enroll::Enrollment;
+pub use error::ClientError;
+pub use grant::Grant;
+pub use keystore::Passphrase;
+pub use session::Session;

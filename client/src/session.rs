@@ -1,0 +1,403 @@
+//! [`Session`]: this device's credentials, unlocked with the passphrase for
+//! one process, and an HTTPS client for its key server. Everything a reader
+//! or sealer asks the server goes through here: the server key, file
+//! registration, grants and renewals, usage events. Administration is in
+//! `admin.rs`, on the same type.
+//!
+//! Calls block; a UI calls them from a worker thread and schedules renewal
+//! itself ([`Grant::renew_due`]).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use irm_core::protocol::{
+    EventRequest, FileInfo, GrantRequest, GrantResponse, RegisterFileRequest, ServerKeyInfo,
+    UsageAction,
+};
+use irm_core::{KasPublicKey, SealedHeader};
+use reqwest::Method;
+
+use crate::config::DeviceConfig;
+use crate::error::ClientError;
+use crate::grant::Grant;
+use crate::keystore::{self, DeviceKeys, Passphrase};
+use crate::transport::{Signer, Transport};
+
+/// Longest detail text a usage event may carry (PROTOCOL.md §5).
+const MAX_EVENT_DETAIL: usize = 256;
+
+/// Unlocked device credentials and a connection to the device's key server.
+pub struct Session {
+    dir: PathBuf,
+    config: DeviceConfig,
+    keys: DeviceKeys,
+    transport: Transport,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("user", &self.config.user)
+            .field("device_id", &self.config.device_id)
+            .field("server", &self.transport.origin())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Reads the credentials in `config_dir` and decrypts the device's keys
+    /// with `passphrase`. Nothing is sent to the server.
+    pub fn unlock(config_dir: &Path, passphrase: &Passphrase) -> Result<Self, ClientError> {
+        let config = DeviceConfig::load(config_dir)?;
+        let keys = keystore::load(config_dir, passphrase, &config.device_id)?;
+        // The keys must be the ones device.json names, or every request fails
+        // with a confusing credential_invalid.
+        if keys.device_public_b64() != config.device_public_key
+            || keys.signing.public_key_b64() != config.signing_public_key
+        {
+            return Err(ClientError::BadConfig {
+                path: config_dir.join(crate::config::DEVICE_KEY),
+                problem: "its keys do not match the public keys in device.json; enroll this \
+                          device again"
+                    .into(),
+            });
+        }
+        let transport = Transport::new(&config.server_url, &config.ca_pem)?;
+        Ok(Self {
+            dir: config_dir.to_owned(),
+            config,
+            keys,
+            transport,
+        })
+    }
+
+    pub(crate) fn from_parts(
+        dir: PathBuf,
+        config: DeviceConfig,
+        keys: DeviceKeys,
+        transport: Transport,
+    ) -> Self {
+        Self {
+            dir,
+            config,
+            keys,
+            transport,
+        }
+    }
+
+    /// The enrollment this session uses.
+    pub fn config(&self) -> &DeviceConfig {
+        &self.config
+    }
+
+    /// The configuration directory.
+    pub fn config_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The user this device belongs to.
+    pub fn user(&self) -> &str {
+        &self.config.user
+    }
+
+    /// This device's id (hex).
+    pub fn device_id(&self) -> &str {
+        &self.config.device_id
+    }
+
+    /// The canonical URL of the key server (`https://host:port`).
+    pub fn server_url(&self) -> &str {
+        self.transport.origin()
+    }
+
+    pub(crate) fn signer(&self) -> Signer<'_> {
+        Signer {
+            device_id: &self.config.device_id,
+            keys: &self.keys,
+        }
+    }
+
+    /// A signed request with a JSON answer.
+    pub(crate) fn signed<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl serde::Serialize>,
+    ) -> Result<T, ClientError> {
+        self.transport
+            .call(method, path, body, Some(&self.signer()))
+    }
+
+    /// A signed request answered with `204 No Content`.
+    pub(crate) fn signed_no_content(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl serde::Serialize>,
+    ) -> Result<(), ClientError> {
+        self.transport
+            .call_no_content(method, path, body, Some(&self.signer()))
+    }
+
+    /// `GET /v1/server-key`: the server's current key, for online sealing.
+    /// The key id is checked against the public key.
+    pub fn server_key(&self) -> Result<(ServerKeyInfo, KasPublicKey), ClientError> {
+        let info: ServerKeyInfo =
+            self.transport
+                .call(Method::GET, "/v1/server-key", None::<&()>, None)?;
+        let key = checked_server_key(&info)?;
+        Ok((info, key))
+    }
+
+    /// `POST /v1/files`: registers a file this device sealed, so that
+    /// administrators can list and revoke it.
+    pub fn register_file(
+        &self,
+        header: &SealedHeader,
+        file_name: Option<&str>,
+    ) -> Result<FileInfo, ClientError> {
+        self.check_own_server(header)?;
+        let body = RegisterFileRequest {
+            header: URL_SAFE_NO_PAD.encode(header.to_bytes()),
+            file_name: file_name.map(str::to_owned),
+        };
+        self.signed(Method::POST, "/v1/files", Some(&body))
+    }
+
+    /// `POST /v1/grant`: asks for the file's content key. On success the key
+    /// is unwrapped with this device's key, checked against the header's key
+    /// commitment, and held until the lease deadline on this computer's
+    /// monotonic clock.
+    pub fn grant(&self, header: &SealedHeader, renew: bool) -> Result<Grant, ClientError> {
+        self.check_own_server(header)?;
+        let body = GrantRequest {
+            header: URL_SAFE_NO_PAD.encode(header.to_bytes()),
+            renew,
+        };
+        let asked_at = Instant::now();
+        let answer: GrantResponse = self.signed(Method::POST, "/v1/grant", Some(&body))?;
+        Grant::from_response(&self.config, &self.keys, header, answer, asked_at)
+    }
+
+    /// Renews `grant` (`renew: true`). On success the grant holds the new
+    /// lease; on failure it is left as it was, to run out at its deadline.
+    pub fn renew(&self, grant: &mut Grant) -> Result<(), ClientError> {
+        let renewed = self.grant(grant.header(), true)?;
+        grant.replace(renewed);
+        Ok(())
+    }
+
+    /// `POST /v1/events`: reports what was done under `grant`. The server
+    /// audits allowed and refused reports alike and refuses
+    /// (`right_not_granted`) an action whose right the grant lacks.
+    pub fn report_event(
+        &self,
+        grant: &Grant,
+        action: UsageAction,
+        detail: Option<&str>,
+    ) -> Result<(), ClientError> {
+        let detail = detail.map(|d| d.chars().take(MAX_EVENT_DETAIL).collect::<String>());
+        let body = EventRequest {
+            grant_id: grant.grant_id().to_owned(),
+            action,
+            detail,
+        };
+        self.signed_no_content(Method::POST, "/v1/events", Some(&body))
+    }
+
+    /// PROTOCOL.md §1: a client talks only to the server it enrolled with. The
+    /// file's key-access URLs are compared with it, never contacted.
+    fn check_own_server(&self, header: &SealedHeader) -> Result<(), ClientError> {
+        if header
+            .key_access()
+            .iter()
+            .any(|entry| self.config.is_own_server(&entry.kas_url))
+        {
+            return Ok(());
+        }
+        Err(ClientError::ServerMismatch {
+            file_servers: header
+                .key_access()
+                .iter()
+                .map(|entry| entry.kas_url.clone())
+                .collect(),
+            enrolled: self.config.server_url.clone(),
+        })
+    }
+}
+
+/// Parses a `ServerKeyInfo`'s public key and checks that its id matches.
+pub(crate) fn checked_server_key(info: &ServerKeyInfo) -> Result<KasPublicKey, ClientError> {
+    let key = KasPublicKey::from_text(&info.public_key).map_err(|e| {
+        ClientError::bad_response(
+            "GET /v1/server-key",
+            format!("the public key is not valid: {e}"),
+        )
+    })?;
+    if !key.key_id().to_string().eq_ignore_ascii_case(&info.key_id) {
+        return Err(ClientError::bad_response(
+            "GET /v1/server-key",
+            format!(
+                "the key id {} does not belong to the public key (its id is {})",
+                info.key_id,
+                key.key_id()
+            ),
+        ));
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
+    use irm_core::protocol::Role;
+
+    use super::*;
+    use crate::config::{DEVICE_JSON, DEVICE_KEY};
+    use crate::keystore::KeyEncryptionKey;
+
+    /// A self-signed certificate that only has to parse: these tests never connect.
+    const TEST_CA: &str = include_str!("../testdata/test-ca.pem");
+    const DEVICE: &str = "00112233445566778899aabbccddeeff";
+
+    fn enroll_offline(dir: &Path, passphrase: &str) -> DeviceConfig {
+        let keys = DeviceKeys::generate().unwrap();
+        let config = DeviceConfig {
+            version: 1,
+            server_url: "https://kas.example:8443".into(),
+            ca_pem: TEST_CA.into(),
+            user: "alice".into(),
+            device_id: DEVICE.into(),
+            device_name: "alice-laptop".into(),
+            device_public_key: keys.device_public_b64(),
+            signing_public_key: keys.signing.public_key_b64(),
+            roles: vec![Role::User],
+            groups: vec!["support".into()],
+            server_key: ServerKeyInfo {
+                key_id: "00".repeat(16),
+                public_key: String::new(),
+                url: "https://kas.example:8443".into(),
+            },
+            enrolled_at: 1_800_000_000,
+        };
+        let kek = KeyEncryptionKey::new_cheap(&Passphrase::new(passphrase).unwrap()).unwrap();
+        keystore::store(dir, &keys, &kek, DEVICE).unwrap();
+        config.save(dir).unwrap();
+        config
+    }
+
+    #[test]
+    fn stored_credentials_unlock_with_the_passphrase() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = enroll_offline(dir.path(), "correct horse");
+        let session =
+            Session::unlock(dir.path(), &Passphrase::new("correct horse").unwrap()).unwrap();
+        assert_eq!(session.config(), &config);
+        assert_eq!(session.user(), "alice");
+        assert_eq!(session.server_url(), "https://kas.example:8443");
+        assert_eq!(DeviceConfig::load(dir.path()).unwrap(), config);
+    }
+
+    #[test]
+    fn a_wrong_passphrase_does_not_unlock() {
+        let dir = tempfile::tempdir().unwrap();
+        enroll_offline(dir.path(), "correct horse");
+        let err =
+            Session::unlock(dir.path(), &Passphrase::new("correct hose").unwrap()).unwrap_err();
+        assert!(
+            matches!(err, ClientError::WrongPassphrase { .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn both_credential_files_are_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        enroll_offline(dir.path(), "correct horse");
+        for name in [DEVICE_JSON, DEVICE_KEY] {
+            let mode = fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
+    }
+
+    #[test]
+    fn no_credentials_means_not_enrolled() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Session::unlock(dir.path(), &Passphrase::new("x").unwrap()).unwrap_err();
+        assert!(matches!(err, ClientError::NotEnrolled { .. }));
+    }
+
+    #[test]
+    fn keys_from_another_enrollment_are_refused() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        enroll_offline(a.path(), "correct horse");
+        enroll_offline(b.path(), "correct horse");
+        fs::copy(b.path().join(DEVICE_KEY), a.path().join(DEVICE_KEY)).unwrap();
+        let err =
+            Session::unlock(a.path(), &Passphrase::new("correct horse").unwrap()).unwrap_err();
+        assert!(matches!(err, ClientError::BadConfig { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_session_debug_shows_no_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        enroll_offline(dir.path(), "correct horse");
+        let session =
+            Session::unlock(dir.path(), &Passphrase::new("correct horse").unwrap()).unwrap();
+        let debug = format!("{session:?}");
+        assert!(debug.contains("alice"));
+        let secret = URL_SAFE_NO_PAD.encode(session.keys.device.expose_secret());
+        let seed = URL_SAFE_NO_PAD.encode(*session.keys.signing.expose_secret());
+        assert!(!debug.contains(&secret) && !debug.contains(&seed));
+        assert!(!debug.contains("correct horse"));
+    }
+
+    #[test]
+    fn a_file_for_another_key_server_is_refused_without_contacting_it() {
+        use std::collections::BTreeSet;
+
+        use irm_core::{EnvelopeBuilder, KasSecretKey, Policy, PolicyGrant, Recipient, Rights};
+
+        let dir = tempfile::tempdir().unwrap();
+        enroll_offline(dir.path(), "correct horse");
+        let session =
+            Session::unlock(dir.path(), &Passphrase::new("correct horse").unwrap()).unwrap();
+        let policy = Policy::new(
+            vec![PolicyGrant {
+                recipients: BTreeSet::from([Recipient::parse("alice").unwrap()]),
+                rights: Rights::VIEW,
+            }],
+            None,
+            None,
+            600,
+            true,
+            None,
+        )
+        .unwrap();
+        let header = EnvelopeBuilder::new(policy)
+            .key_server(
+                "https://kas.attacker.example",
+                KasSecretKey::generate().unwrap().public_key(),
+            )
+            .build()
+            .unwrap()
+            .header()
+            .clone();
+        // kas.attacker.example does not resolve: a contact attempt would be
+        // Unreachable, not ServerMismatch.
+        let err = session.grant(&header, false).unwrap_err();
+        assert!(
+            matches!(&err, ClientError::ServerMismatch { file_servers, .. }
+                if file_servers == &["https://kas.attacker.example".to_owned()]),
+            "{err:?}"
+        );
+    }
+}

@@ -1,0 +1,383 @@
+//! HTTPS to the one key server this device enrolled with: a blocking
+//! reqwest client that trusts only that server's CA (no built-in or system
+//! roots, no proxies, no redirects), request signing (docs/PROTOCOL.md §2)
+//! over the exact bytes sent, and the mapping of every server answer
+//! (§1's error table) onto [`ClientError`].
+//!
+//! What the requests mean is `session.rs`'s and `admin.rs`'s.
+
+use std::io::Read;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use irm_core::RequestSignature;
+use irm_core::protocol::{DenyBody, ErrorBody};
+use reqwest::blocking::Client;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use reqwest::{Method, StatusCode, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::normalize_server_url;
+use crate::error::ClientError;
+use crate::keystore::DeviceKeys;
+
+/// How long to wait for a TCP and TLS connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a whole request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest answer read (an audit tail of a few thousand records fits).
+const MAX_RESPONSE_LEN: u64 = 32 * 1024 * 1024;
+
+/// Who signs a request: the device id and its signing key.
+pub(crate) struct Signer<'a> {
+    pub(crate) device_id: &'a str,
+    pub(crate) keys: &'a DeviceKeys,
+}
+
+/// The HTTP client for one key server.
+pub(crate) struct Transport {
+    client: Client,
+    base: Url,
+    origin: String,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("server", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transport {
+    /// A client for `server_url` that trusts only the CA certificates in `ca_pem`.
+    pub(crate) fn new(server_url: &str, ca_pem: &str) -> Result<Self, ClientError> {
+        let origin = normalize_server_url(server_url)?;
+        let base = Url::parse(&origin).expect("a normalized server URL parses");
+        let certs = reqwest::Certificate::from_pem_bundle(ca_pem.as_bytes())
+            .ok()
+            .filter(|certs| !certs.is_empty())
+            .ok_or_else(|| {
+                ClientError::InvalidArgument(
+                    "the key server's CA is not a PEM certificate; give the ca.pem file the \
+                     key server created (DATA_DIR/tls/ca.pem)"
+                        .into(),
+                )
+            })?;
+        let client = Client::builder()
+            // PROTOCOL.md §1: trust only this server's CA, never system roots.
+            .tls_certs_only(certs)
+            .https_only(true)
+            .no_proxy()
+            // A redirect would change the signed path or leave the server.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("irm-client/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| {
+                ClientError::InvalidArgument(format!(
+                    "cannot set up HTTPS with the key server's CA: {}",
+                    error_chain(&e)
+                ))
+            })?;
+        Ok(Self {
+            client,
+            base,
+            origin,
+        })
+    }
+
+    /// The canonical server URL.
+    pub(crate) fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Sends one request and decodes a JSON answer. `path` is the path and
+    /// query (`/v1/audit?after=10`); `signer` is `None` only for the
+    /// unauthenticated endpoints.
+    pub(crate) fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+        signer: Option<&Signer<'_>>,
+    ) -> Result<T, ClientError> {
+        let (status, bytes) = self.send(method.clone(), path, body, signer)?;
+        decode_json(status, &bytes, &context(&method, path))
+    }
+
+    /// Like [`Transport::call`] for endpoints that answer `204 No Content`.
+    pub(crate) fn call_no_content(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+        signer: Option<&Signer<'_>>,
+    ) -> Result<(), ClientError> {
+        let (status, bytes) = self.send(method.clone(), path, body, signer)?;
+        check_status(status, &bytes, &context(&method, path))
+    }
+
+    fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+        signer: Option<&Signer<'_>>,
+    ) -> Result<(StatusCode, Vec<u8>), ClientError> {
+        let url = self.base.join(path).map_err(|e| {
+            ClientError::InvalidArgument(format!("cannot build a request URL for {path}: {e}"))
+        })?;
+        // PROTOCOL.md §2.1: the path and query exactly as sent.
+        let target = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let bytes = body
+            .map(|b| serde_json::to_vec(b).expect("protocol bodies always serialize"))
+            .unwrap_or_default();
+        let mut request = self.client.request(method.clone(), url);
+        if body.is_some() {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(bytes.clone());
+        }
+        if let Some(signer) = signer {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let signature = RequestSignature::sign(
+                &signer.keys.signing,
+                signer.device_id,
+                method.as_str(),
+                &target,
+                now,
+                &bytes,
+            )
+            .map_err(|e| ClientError::io("signing the request", std::io::Error::other(e)))?;
+            request = request.header(AUTHORIZATION, signature.to_header_value());
+        }
+        let response = request.send().map_err(|e| self.transport_error(e))?;
+        let status = response.status();
+        let mut answer = Vec::new();
+        response
+            .take(MAX_RESPONSE_LEN + 1)
+            .read_to_end(&mut answer)
+            .map_err(|e| {
+                ClientError::bad_response(
+                    context(&method, path),
+                    format!("reading the answer failed ({})", error_chain(&e)),
+                )
+            })?;
+        if answer.len() as u64 > MAX_RESPONSE_LEN {
+            return Err(ClientError::bad_response(
+                context(&method, path),
+                "the answer is larger than 32 MiB",
+            ));
+        }
+        Ok((status, answer))
+    }
+
+    /// Classifies a failure to get an answer at all.
+    fn transport_error(&self, err: reqwest::Error) -> ClientError {
+        let detail = error_chain(&err);
+        if is_tls_failure(&err) {
+            ClientError::Tls {
+                url: self.origin.clone(),
+                detail,
+                source: err,
+            }
+        } else if err.is_connect() || err.is_timeout() || err.is_request() {
+            ClientError::Unreachable {
+                url: self.origin.clone(),
+                detail,
+                source: err,
+            }
+        } else {
+            ClientError::BadResponse {
+                context: self.origin.clone(),
+                problem: detail,
+            }
+        }
+    }
+}
+
+fn context(method: &Method, path: &str) -> String {
+    // Query strings carry nothing secret, but keep the text short.
+    let path = path.split('?').next().unwrap_or(path);
+    format!("{method} {path}")
+}
+
+/// Every error in the chain, looking inside `io::Error`s (whose `source`
+/// skips the error they wrap).
+fn causes<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    let mut next = Some(err);
+    std::iter::from_fn(move || {
+        let current = next?;
+        next = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static))
+                .or_else(|| current.source()),
+            None => current.source(),
+        };
+        Some(current)
+    })
+}
+
+fn is_tls_failure(err: &reqwest::Error) -> bool {
+    causes(err).any(|cause| cause.is::<rustls::Error>())
+}
+
+/// `a: b: c` for an error and its causes, without repeats.
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in causes(err) {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
+/// PROTOCOL.md §1: a refusal (401/403 with a `DenyBody`), an `ErrorBody`,
+/// or something that is neither.
+fn error_answer(status: StatusCode, bytes: &[u8], context: &str) -> ClientError {
+    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+        if let Ok(deny) = serde_json::from_slice::<DenyBody>(bytes) {
+            return ClientError::Denied(deny.reason, deny.message);
+        }
+    }
+    if let Ok(body) = serde_json::from_slice::<ErrorBody>(bytes) {
+        return ClientError::Http {
+            status: status.as_u16(),
+            error: body.error,
+            message: body.message,
+        };
+    }
+    // A refusal whose reason this version does not know is still a refusal,
+    // but without a reason we cannot name it; say what came back.
+    let text = String::from_utf8_lossy(bytes);
+    let excerpt: String = text.chars().take(200).collect();
+    ClientError::bad_response(
+        context,
+        format!(
+            "HTTP {status} with an unrecognised body: {}",
+            if excerpt.is_empty() {
+                "(empty)".into()
+            } else {
+                excerpt.escape_debug().to_string()
+            }
+        ),
+    )
+}
+
+pub(crate) fn decode_json<T: DeserializeOwned>(
+    status: StatusCode,
+    bytes: &[u8],
+    context: &str,
+) -> Result<T, ClientError> {
+    if !status.is_success() {
+        return Err(error_answer(status, bytes, context));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        ClientError::bad_response(
+            context,
+            format!("HTTP {status} but the body does not parse: {e}"),
+        )
+    })
+}
+
+pub(crate) fn check_status(
+    status: StatusCode,
+    bytes: &[u8],
+    context: &str,
+) -> Result<(), ClientError> {
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(error_answer(status, bytes, context))
+    }
+}
+
+/// Percent-encodes one path segment (RFC 3986 unreserved characters pass).
+pub(crate) fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use irm_core::protocol::{DenyReason, ServerKeyInfo};
+
+    use super::*;
+
+    #[test]
+    fn refusals_become_denials_with_their_reason() {
+        for status in [StatusCode::FORBIDDEN, StatusCode::UNAUTHORIZED] {
+            let body = br#"{"reason":"file_revoked","message":"revoked by admin"}"#;
+            let err = check_status(status, body, "POST /v1/grant").unwrap_err();
+            assert!(
+                matches!(&err, ClientError::Denied(DenyReason::FileRevoked, m) if m == "revoked by admin"),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_bodies_keep_status_kind_and_message() {
+        let body = br#"{"error":"not_found","message":"no such user"}"#;
+        let err = check_status(StatusCode::NOT_FOUND, body, "GET /x").unwrap_err();
+        assert!(matches!(
+            err,
+            ClientError::Http { status: 404, ref error, ref message } if error == "not_found" && message == "no such user"
+        ));
+        let body = br#"{"error":"conflict","message":"exists"}"#;
+        let err = check_status(StatusCode::CONFLICT, body, "POST /x").unwrap_err();
+        assert!(matches!(err, ClientError::Http { status: 409, .. }));
+    }
+
+    #[test]
+    fn unknown_answers_are_bad_responses_not_panics() {
+        for (status, body) in [
+            (
+                StatusCode::FORBIDDEN,
+                &br#"{"reason":"a_new_reason","message":"x"}"#[..],
+            ),
+            (StatusCode::BAD_GATEWAY, b"<html>proxy error</html>"),
+            (StatusCode::INTERNAL_SERVER_ERROR, b""),
+        ] {
+            let err = check_status(status, body, "POST /v1/grant").unwrap_err();
+            assert!(matches!(err, ClientError::BadResponse { .. }), "{err:?}");
+        }
+        let err =
+            decode_json::<ServerKeyInfo>(StatusCode::OK, b"{}", "GET /v1/server-key").unwrap_err();
+        assert!(matches!(err, ClientError::BadResponse { .. }));
+    }
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(segment("alice.b_c-1"), "alice.b_c-1");
+        assert_eq!(segment("a b/c?"), "a%20b%2Fc%3F");
+        assert_eq!(segment("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn a_ca_that_is_not_pem_is_refused() {
+        let err = Transport::new("https://kas.example", "not a certificate").unwrap_err();
+        assert!(matches!(err, ClientError::InvalidArgument(_)));
+        let err = Transport::new("http://kas.example", "x").unwrap_err();
+        assert!(matches!(err, ClientError::InvalidArgument(_)));
+    }
+}
