@@ -163,6 +163,21 @@ fn baseline_payload(key: &LessSafeKey, chunk_len: usize, input: &[u8]) -> Vec<u8
     out
 }
 
+/// The machine's own ceiling for two threads: raw in-place sealing of each
+/// half of `data` on its own thread, against one thread doing all of it.
+fn raw_seal_threads(key: &LessSafeKey, chunk_len: usize, data: &mut [u8], threads: usize) {
+    if threads == 1 {
+        raw_seal(key, chunk_len, data);
+        return;
+    }
+    let half = data.len() / 2;
+    let (a, b) = data.split_at_mut(half);
+    std::thread::scope(|s| {
+        s.spawn(|| raw_seal(key, chunk_len, a));
+        raw_seal(key, chunk_len, b);
+    });
+}
+
 fn raw_key() -> LessSafeKey {
     LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7u8; 32]).expect("key"))
 }
@@ -273,8 +288,8 @@ fn main() {
     line(String::new());
     line("### Both cores (threads = 2) against one, memory to io::sink (GB/s)".into());
     line(String::new());
-    line("| size | Sealer x1 | Sealer x2 | speed-up | open_to_vec x1 | open_to_vec x2 | speed-up | Opener x1 | Opener x2 | speed-up |".into());
-    line("|---|---|---|---|---|---|---|---|---|---|".into());
+    line("| size | Sealer x1 | Sealer x2 | speed-up | open_to_vec x1 | open_to_vec x2 | speed-up | Opener x1 | Opener x2 | speed-up | machine ceiling: raw in-place x2 / x1 | raw 64 KiB in cache x2 / x1 |".into());
+    line("|---|---|---|---|---|---|---|---|---|---|---|---|".into());
     let big: &[usize] = if quick { &[64 * MIB] } else { &[64 * MIB, 256 * MIB] };
     for &size in big {
         let input = vec![0x5Au8; size];
@@ -287,9 +302,27 @@ fn main() {
         c.add("vec2", || open_in_memory(&opened, &payload, dual));
         c.add("open1", || open_stream(&opened, &payload, single));
         c.add("open2", || open_stream(&opened, &payload, dual));
+        let mut raw1 = input.clone();
+        let mut raw2 = input.clone();
+        c.add("raw1", move || raw_seal_threads(&raw_key(), chunk, &mut raw1, 1));
+        c.add("raw2", move || raw_seal_threads(&raw_key(), chunk, &mut raw2, 2));
+        // The same amount of work on a 128 KiB buffer that stays in cache.
+        let mut small1 = vec![0u8; 2 * chunk];
+        let mut small2 = vec![0u8; 2 * chunk];
+        let repeat = size / (2 * chunk);
+        c.add("cache1", move || {
+            for _ in 0..repeat {
+                raw_seal_threads(&raw_key(), chunk, &mut small1, 1)
+            }
+        });
+        c.add("cache2", move || {
+            for _ in 0..repeat {
+                raw_seal_threads(&raw_key(), chunk, &mut small2, 2)
+            }
+        });
         let r = c.run(size, rounds.max(5));
         line(format!(
-            "| {} | {:.2} | {:.2} | {:.2}x | {:.2} | {:.2} | {:.2}x | {:.2} | {:.2} | {:.2}x |",
+            "| {} | {:.2} | {:.2} | {:.2}x | {:.2} | {:.2} | {:.2}x | {:.2} | {:.2} | {:.2}x | {:.2}x | {:.2}x |",
             human(size),
             r[0].1,
             r[1].1,
@@ -299,7 +332,9 @@ fn main() {
             r[3].1 / r[2].1,
             r[4].1,
             r[5].1,
-            r[5].1 / r[4].1
+            r[5].1 / r[4].1,
+            r[7].1 / r[6].1,
+            r[9].1 / r[8].1,
         ));
     }
 
