@@ -1,0 +1,521 @@
+//! Administration and audit endpoints (PROTOCOL.md §7). Each handler turns
+//! the request into an [`AdminOp`]; the store checks the role inside the
+//! same transaction that applies the change and writes the audit record, so
+//! a refused call is audited exactly like a done one. Nothing here opens a
+//! file: the admin role grants management, never content.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use irm_core::protocol::{
+    AuditCheckpoint, AuditRecord, AuditVerifyReport, CreateUserRequest, DeviceInfo, EnrollmentCode,
+    FileInfo, RestrictRequest, Role, ServerKeyInfo, UserInfo,
+};
+use serde::{Deserialize, Serialize};
+
+use super::client::valid_name;
+use crate::auth::Authed;
+use crate::codes;
+use crate::datadir::{Layout, create_kas_key};
+use crate::decision::KeyState;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{AdminOp, AdminOutput, CodeIssue, FileChange, KeyRecord, NewUser};
+
+/// `POST /v1/admin/groups` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateGroupRequest {
+    /// The group name, without `@`.
+    pub name: String,
+}
+
+/// `POST /v1/admin/groups/{name}/members` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddMemberRequest {
+    /// The user to add.
+    pub user: String,
+}
+
+/// A key as `GET /v1/admin/keys` lists it: `ServerKeyInfo` plus its state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// The public information.
+    #[serde(flatten)]
+    pub key: ServerKeyInfo,
+    /// `current`, `active` or `retired`.
+    pub state: String,
+}
+
+/// Runs `op` for the caller; refusals and store failures become `ApiError`.
+async fn run(
+    state: &AppState,
+    signed: &crate::auth::SignedRequest,
+    op: AdminOp,
+) -> Result<AdminOutput, ApiError> {
+    let actor = signed.actor.clone();
+    let now_ms = state.clock.now_ms();
+    let action = op.action();
+    let out = state
+        .blocking(move |store| store.admin(&actor, op, now_ms))
+        .await???;
+    tracing::info!(user = %signed.actor.user, action, "admin operation");
+    Ok(out)
+}
+
+fn unexpected() -> ApiError {
+    ApiError::Internal("the store answered with an unexpected shape".into())
+}
+
+fn check_name(name: &str, what: &str) -> Result<(), ApiError> {
+    if valid_name(name) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "{what} must be 1 to 64 of a-z A-Z 0-9 . _ -"
+        )))
+    }
+}
+
+fn new_code(state: &AppState) -> Result<(String, CodeIssue), ApiError> {
+    let code = codes::generate().map_err(|e| ApiError::Internal(e.to_string().into()))?;
+    let issue = CodeIssue {
+        hash: codes::hash(&code),
+        expires_at: state.clock.now_secs() + codes::CODE_LIFETIME_SECS,
+    };
+    Ok((code, issue))
+}
+
+#[utoipa::path(post, path = "/v1/admin/users", tag = "admin",
+    request_body = crate::openapi::CreateUserRequest,
+    responses((status = 200, body = crate::openapi::EnrollmentCode), (status = 403, body = crate::openapi::DenyBody), (status = 409, body = crate::openapi::ErrorBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn create_user(
+    State(state): State<AppState>,
+    Authed(signed): Authed,
+) -> Result<Json<EnrollmentCode>, ApiError> {
+    let request: CreateUserRequest = signed.json()?;
+    check_name(&request.name, "name")?;
+    if request.display_name.len() > 256 || request.display_name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "display_name must be at most 256 printable characters",
+        ));
+    }
+    let mut groups = Vec::with_capacity(request.groups.len());
+    for group in &request.groups {
+        let group = group.strip_prefix('@').unwrap_or(group);
+        check_name(group, "a group name")?;
+        groups.push(group.to_owned());
+    }
+    let mut roles = if request.roles.is_empty() {
+        vec![Role::User]
+    } else {
+        request.roles
+    };
+    roles.sort();
+    roles.dedup();
+    let (code, issue) = new_code(&state)?;
+    let op = AdminOp::CreateUser(NewUser {
+        display_name: if request.display_name.is_empty() {
+            request.name.clone()
+        } else {
+            request.display_name
+        },
+        name: request.name,
+        roles,
+        groups,
+        code: issue,
+    });
+    run(&state, &signed, op)
+        .await?
+        .code(code)
+        .map(Json)
+        .ok_or_else(unexpected)
+}
+
+#[utoipa::path(get, path = "/v1/admin/users", tag = "admin",
+    responses((status = 200, body = Vec<crate::openapi::UserInfo>)), security(("device_signature" = [])))]
+pub(crate) async fn list_users(
+    State(state): State<AppState>,
+    Authed(signed): Authed,
+) -> Result<Json<Vec<UserInfo>>, ApiError> {
+    match run(&state, &signed, AdminOp::ListUsers).await? {
+        AdminOutput::Users(users) => Ok(Json(users)),
+        _ => Err(unexpected()),
+    }
+}
+
+async fn set_user_active(
+    state: AppState,
+    signed: crate::auth::SignedRequest,
+    name: String,
+    active: bool,
+) -> Result<Json<UserInfo>, ApiError> {
+    match run(&state, &signed, AdminOp::SetUserActive { name, active }).await? {
+        AdminOutput::User(user) => Ok(Json(user)),
+        _ => Err(unexpected()),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/admin/users/{name}/suspend", tag = "admin",
+    params(("name" = String, Path)), responses((status = 200, body = crate::openapi::UserInfo), (status = 404, body = crate::openapi::ErrorBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn suspend_user(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Authed(signed): Authed,
+) -> Result<Json<UserInfo>, ApiError> {
+    set_user_active(state, signed, name, false).await
+}
+
+#[utoipa::path(post, path = "/v1/admin/users/{name}/restore", tag = "admin",
+    params(("name" = String, Path)), responses((status = 200, body = crate::openapi::UserInfo), (status = 404, body = crate::openapi::ErrorBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn restore_user(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Authed(signed): Authed,
+) -> Result<Json<UserInfo>, ApiError> {
+    set_user_active(state, signed, name, true).await
+}
+
+#[utoipa::path(post, path = "/v1/admin/users/{name}/code", tag = "admin",
+    params(("name" = String, Path)), responses((status = 200, body = crate::openapi::EnrollmentCode), (status = 404, body = crate::openapi::ErrorBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn new_code_for(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Authed(signed): Authed,
+) -> Result<Json<EnrollmentCode>, ApiError> {
+    let (code, issue) = new_code(&state)?;
+    run(&state, &signed, AdminOp::NewCode { name, code: issue })
+        .await?
+        .code(code)
+        .map(Json)
+        .ok_or_else(unexpected)
+}
+
+#[utoipa::path(post, path = "/v1/admin/groups", tag = "admin",
+    request_body = crate::openapi::CreateGroupRequest, responses((status = 204), (status = 409, body = crate::openapi::ErrorBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn create_group(
+    State(state): State<AppState>,
+    Authed(signed): Authed,
+) -> Result<StatusCode, ApiError> {
+    let request: CreateGroupRequest = signed.json()?;
+    let name = request
+        .name
+        .strip_prefix('@')
+        .unwrap_or(&request.name)
+        .to_owned();
+    check_name(&name, "name")?;
+    run(&state, &signed, AdminOp::CreateGroup { name }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/admin/groups/{name}/members", tag = "admin",
+    params(("name" = String, Path)), request_body = crate::openapi::AddMemberRequest,
+    responses((status = 204), (status = 404, body = crate::openapi::ErrorBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn add_member(
+    State(state): State<AppState>,
+    Path(group): Path<String>,
+    Authed(signed): Authed,
+) -> Result<StatusCode, ApiError> {
+    let request: AddMemberRequest = signed.json()?;
+    run(
+        &state,
+        &signed,
+        AdminOp::AddMember {
+            group,
+            user: request.user,
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/v1/admin/groups/{name}/members/{user}", tag = "admin",
+    params(("name" = String, Path), ("user" = String, Path)),
+    responses((status = 204), (status = 404, body = crate::openapi::ErrorBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn remove_member(
+    State(state): State<AppState>,
+    Path((group, user)): Path<(String, String)>,
+    Authed(signed): Authed,
+) -> Result<StatusCode, ApiError> {
+    run(&state, &signed, AdminOp::RemoveMember { group, user }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/v1/admin/devices", tag = "admin",
+    responses((status = 200, body = Vec<crate::openapi::DeviceInfo>)), security(("device_signature" = [])))]
+pub(crate) async fn list_devices(
+    State(state): State<AppState>,
+    Authed(signed): Authed,
+) -> Result<Json<Vec<DeviceInfo>>, ApiError> {
+    match run(&state, &signed, AdminOp::ListDevices).await? {
+        AdminOutput::Devices(devices) => Ok(Json(devices)),
+        _ => Err(unexpected()),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/admin/devices/{id}/revoke", tag = "admin",
+    params(("id" = String, Path)), responses((status = 200, body = crate::openapi::DeviceInfo), (status = 404, body = crate::openapi::ErrorBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn revoke_device(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Authed(signed): Authed,
+) -> Result<Json<DeviceInfo>, ApiError> {
+    match run(
+        &state,
+        &signed,
+        AdminOp::RevokeDevice {
+            id: id.to_ascii_lowercase(),
+        },
+    )
+    .await?
+    {
+        AdminOutput::Device(device) => Ok(Json(device)),
+        _ => Err(unexpected()),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/admin/files", tag = "admin",
+    responses((status = 200, body = Vec<crate::openapi::FileInfo>)), security(("device_signature" = [])))]
+pub(crate) async fn list_files(
+    State(state): State<AppState>,
+    Authed(signed): Authed,
+) -> Result<Json<Vec<FileInfo>>, ApiError> {
+    match run(&state, &signed, AdminOp::ListFiles).await? {
+        AdminOutput::Files(files) => Ok(Json(files)),
+        _ => Err(unexpected()),
+    }
+}
+
+async fn change_file(
+    state: &AppState,
+    signed: &crate::auth::SignedRequest,
+    id: String,
+    change: FileChange,
+) -> Result<Json<FileInfo>, ApiError> {
+    match run(
+        state,
+        signed,
+        AdminOp::File {
+            id: id.to_ascii_lowercase(),
+            change,
+        },
+    )
+    .await?
+    {
+        AdminOutput::File(file) => Ok(Json(file)),
+        _ => Err(unexpected()),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/admin/files/{id}/revoke", tag = "admin",
+    params(("id" = String, Path)), responses((status = 200, body = crate::openapi::FileInfo), (status = 404, body = crate::openapi::ErrorBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn revoke_file(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Authed(signed): Authed,
+) -> Result<Json<FileInfo>, ApiError> {
+    change_file(&state, &signed, id, FileChange::Revoke).await
+}
+
+#[utoipa::path(post, path = "/v1/admin/files/{id}/restore", tag = "admin",
+    params(("id" = String, Path)), responses((status = 200, body = crate::openapi::FileInfo), (status = 404, body = crate::openapi::ErrorBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn restore_file(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Authed(signed): Authed,
+) -> Result<Json<FileInfo>, ApiError> {
+    change_file(&state, &signed, id, FileChange::Restore).await
+}
+
+#[utoipa::path(post, path = "/v1/admin/files/{id}/expire", tag = "admin",
+    params(("id" = String, Path)), responses((status = 200, body = crate::openapi::FileInfo), (status = 404, body = crate::openapi::ErrorBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn expire_file(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Authed(signed): Authed,
+) -> Result<Json<FileInfo>, ApiError> {
+    change_file(&state, &signed, id, FileChange::Expire).await
+}
+
+#[utoipa::path(post, path = "/v1/admin/files/{id}/restrict", tag = "admin",
+    params(("id" = String, Path)), request_body = crate::openapi::RestrictRequest,
+    responses((status = 200, body = crate::openapi::FileInfo), (status = 404, body = crate::openapi::ErrorBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn restrict_file(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Authed(signed): Authed,
+) -> Result<Json<FileInfo>, ApiError> {
+    let request: RestrictRequest = signed.json()?;
+    change_file(&state, &signed, id, FileChange::Restrict(request.remove)).await
+}
+
+#[utoipa::path(get, path = "/v1/admin/keys", tag = "admin",
+    responses((status = 200, body = Vec<crate::openapi::KeyInfo>)), security(("device_signature" = [])))]
+pub(crate) async fn list_keys(
+    State(state): State<AppState>,
+    Authed(signed): Authed,
+) -> Result<Json<Vec<KeyInfo>>, ApiError> {
+    match run(&state, &signed, AdminOp::ListKeys).await? {
+        AdminOutput::Keys(keys) => Ok(Json(
+            keys.iter()
+                .map(|k| KeyInfo {
+                    key: state.key_info(k),
+                    state: k.state.as_str().to_owned(),
+                })
+                .collect(),
+        )),
+        _ => Err(unexpected()),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/admin/keys/rotate", tag = "admin",
+    responses((status = 200, body = crate::openapi::ServerKeyInfo), (status = 403, body = crate::openapi::DenyBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn rotate_key(
+    State(state): State<AppState>,
+    Authed(signed): Authed,
+) -> Result<Json<ServerKeyInfo>, ApiError> {
+    let now = state.clock.now_secs();
+    // The private half is on disk before the database names the key, so the
+    // current key can always unwrap. A caller without the role gets no file.
+    let record = if AdminOp::ListKeys.allowed(&signed.user.roles) {
+        let layout = Layout::new(&state.settings.data_dir);
+        let keys = state.keys.clone();
+        state
+            .blocking(move |_| -> Result<KeyRecord, ApiError> {
+                let (secret, record) = create_kas_key(&layout, KeyState::Current, now)
+                    .map_err(|e| ApiError::Internal(Box::new(e)))?;
+                keys.insert(secret);
+                Ok(record)
+            })
+            .await??
+    } else {
+        let secret =
+            irm_core::KasSecretKey::generate().map_err(|e| ApiError::Internal(Box::new(e)))?;
+        KeyRecord {
+            key_id: secret.key_id(),
+            public_key: secret.public_key(),
+            state: KeyState::Current,
+            created_at: now,
+        }
+    };
+    match run(&state, &signed, AdminOp::RotateKey(record)).await? {
+        AdminOutput::Key(key) => {
+            tracing::info!(key = %key.key_id, "key rotated");
+            Ok(Json(state.key_info(&key)))
+        }
+        _ => Err(unexpected()),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/admin/keys/{key_id}/retire", tag = "admin",
+    params(("key_id" = String, Path)), responses((status = 204), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn retire_key(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Authed(signed): Authed,
+) -> Result<StatusCode, ApiError> {
+    run(
+        &state,
+        &signed,
+        AdminOp::RetireKey {
+            id: id.to_ascii_lowercase(),
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `after` and `limit` from the query string; 400 on anything else.
+fn audit_query(query: Option<&str>) -> Result<(u64, u32), ApiError> {
+    let (mut after, mut limit) = (0u64, 100u32);
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "after" => {
+                after = value
+                    .parse()
+                    .map_err(|_| ApiError::bad_request("after must be a whole number"))?;
+            }
+            "limit" => {
+                limit = value
+                    .parse()
+                    .map_err(|_| ApiError::bad_request("limit must be a whole number"))?;
+            }
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown query parameter {key:?}"
+                )));
+            }
+        }
+    }
+    Ok((after, limit.clamp(1, 1000)))
+}
+
+#[utoipa::path(get, path = "/v1/audit", tag = "audit",
+    params(("after" = Option<u64>, Query), ("limit" = Option<u32>, Query)),
+    responses((status = 200, body = Vec<crate::openapi::AuditRecord>)), security(("device_signature" = [])))]
+pub(crate) async fn read_audit(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    Authed(signed): Authed,
+) -> Result<Json<Vec<AuditRecord>>, ApiError> {
+    let (after, limit) = audit_query(uri.query())?;
+    match run(&state, &signed, AdminOp::ReadAudit { after, limit }).await? {
+        AdminOutput::Audit(records) => Ok(Json(records)),
+        _ => Err(unexpected()),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
+    responses((status = 200, body = crate::openapi::AuditVerifyReport)), security(("device_signature" = [])))]
+pub(crate) async fn verify_audit(
+    State(state): State<AppState>,
+    Authed(signed): Authed,
+) -> Result<Json<AuditVerifyReport>, ApiError> {
+    run(
+        &state,
+        &signed,
+        AdminOp::AuditAccess {
+            action: "audit.verify",
+        },
+    )
+    .await?;
+    let app = state.clone();
+    let report = state.blocking(move |_| app.verify_audit()).await??;
+    Ok(Json(report))
+}
+
+#[utoipa::path(post, path = "/v1/audit/checkpoint", tag = "audit",
+    responses((status = 200, body = crate::openapi::AuditCheckpoint)), security(("device_signature" = [])))]
+pub(crate) async fn checkpoint(
+    State(state): State<AppState>,
+    Authed(signed): Authed,
+) -> Result<Json<AuditCheckpoint>, ApiError> {
+    run(
+        &state,
+        &signed,
+        AdminOp::AuditAccess {
+            action: "audit.checkpoint",
+        },
+    )
+    .await?;
+    let app = state.clone();
+    state
+        .blocking(move |_| app.write_checkpoint(false))
+        .await??
+        .map(Json)
+        .ok_or_else(unexpected)
+}

@@ -1,0 +1,382 @@
+//! What enrolled people and their devices call: enrollment, the server key,
+//! grants and renewals, usage events and online file registration
+//! (PROTOCOL.md §3–§6). Parsing and cryptography happen here; the decision
+//! and the records are the decision module's and the store's.
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use irm_core::protocol::{
+    DenyReason, EnrollRequest, EnrollResponse, EventRequest, FileInfo, GrantRequest, GrantResponse,
+    RegisterFileRequest, ServerKeyInfo,
+};
+use irm_core::{
+    ContentKey, DevicePublicKey, KeyId, RewrapContext, SealedHeader, enrollment_proof_message,
+    rewrap, verify_signature,
+};
+
+use crate::audit::Outcome;
+use crate::auth::{Authed, SignedRequest, client_addr, parse_json, read_body};
+use crate::codes;
+use crate::decision::{GrantFacts, KeyState};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{
+    DeviceRecord, EnrollInput, EventInput, GrantInput, GrantOutcome, RegisterInput,
+};
+
+/// Longest device label, file name and event detail accepted.
+const MAX_LABEL: usize = 256;
+const MAX_FILE_NAME: usize = 1024;
+
+fn decode_fixed<const N: usize>(text: &str, what: &str) -> Result<[u8; N], ApiError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| ApiError::bad_request(format!("{what} is not base64url without padding")))?;
+    <[u8; N]>::try_from(bytes.as_slice())
+        .map_err(|_| ApiError::bad_request(format!("{what} must be {N} bytes")))
+}
+
+/// Random 16 bytes as 32 hex digits (device and grant ids).
+fn random_id() -> Result<String, ApiError> {
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|e| ApiError::Internal(e.to_string().into()))?;
+    Ok(hex::encode(id))
+}
+
+/// Whether `name` is a valid user or group name (1 to 64 of `a-z A-Z 0-9 . _ -`).
+pub fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Decodes and parses the header bytes of a request (400 on any problem).
+fn parse_header(b64: &str) -> Result<SealedHeader, ApiError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(b64)
+        .map_err(|_| ApiError::bad_request("header is not base64url without padding"))?;
+    let (header, used) = SealedHeader::parse(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("the header does not parse: {e}")))?;
+    if used != bytes.len() {
+        return Err(ApiError::bad_request(
+            "bytes follow the header; send the header alone (SealedHeader::to_bytes)",
+        ));
+    }
+    Ok(header)
+}
+
+/// Opens the header's wraps with every key of ours it names (FORMAT.md §4.4)
+/// and checks each content key against the key commitment (§4.2).
+fn open_wraps(
+    state: &AppState,
+    header: &SealedHeader,
+) -> (Vec<(KeyId, bool)>, Vec<(KeyId, ContentKey)>) {
+    let mut bindings = Vec::new();
+    let mut content_keys = Vec::new();
+    for entry in header.key_access() {
+        let Some(kas) = state.keys.get(&entry.key_id) else {
+            continue;
+        };
+        let opened = kas
+            .unwrap(header)
+            .ok()
+            .and_then(|key| header.clone().verify(key).ok())
+            .map(|verified| ContentKey::from_bytes(*verified.content_key().expose_secret()));
+        bindings.push((entry.key_id, opened.is_some()));
+        if let Some(key) = opened {
+            content_keys.push((entry.key_id, key));
+        }
+    }
+    (bindings, content_keys)
+}
+
+/// `GET /v1/server-key`: the current key, for online sealing.
+#[utoipa::path(get, path = "/v1/server-key", tag = "files",
+    responses((status = 200, body = crate::openapi::ServerKeyInfo)))]
+pub(crate) async fn server_key(
+    State(state): State<AppState>,
+) -> Result<Json<ServerKeyInfo>, ApiError> {
+    let app = state.clone();
+    let key = state.blocking(move |_| app.current_key()).await??;
+    Ok(Json(state.key_info(&key)))
+}
+
+/// `POST /v1/enroll` (PROTOCOL.md §3.2).
+#[utoipa::path(post, path = "/v1/enroll", tag = "enrollment",
+    request_body = crate::openapi::EnrollRequest,
+    responses((status = 200, body = crate::openapi::EnrollResponse),
+        (status = 400, body = crate::openapi::ErrorBody),
+        (status = 403, body = crate::openapi::DenyBody)))]
+pub(crate) async fn enroll(
+    State(state): State<AppState>,
+    req: Request,
+) -> Result<Json<EnrollResponse>, ApiError> {
+    let (parts, body) = read_body(req, &state).await?;
+    let request: EnrollRequest = parse_json(&body)?;
+    if request.device_name.is_empty()
+        || request.device_name.len() > MAX_LABEL
+        || request.device_name.chars().any(char::is_control)
+    {
+        return Err(ApiError::bad_request(
+            "device_name must be 1 to 256 printable characters",
+        ));
+    }
+    let public_key = decode_fixed::<32>(&request.device_public_key, "device_public_key")?;
+    let signing_key = decode_fixed::<32>(&request.signing_public_key, "signing_public_key")?;
+    let proof = decode_fixed::<64>(&request.proof, "proof")?;
+    // FORMAT.md §4.3: a low-order device key would make every rewrap fail; refuse it now.
+    let probe = RewrapContext {
+        file_id: irm_core::FileId([0; 16]),
+        header_hash: irm_core::HeaderHash([0; 32]),
+        device_id: [0; 16],
+        lease_expires_at_unix: 0,
+    };
+    if rewrap(
+        &ContentKey::from_bytes([0; 32]),
+        &DevicePublicKey::from_bytes(public_key),
+        &probe,
+    )
+    .is_err()
+    {
+        return Err(ApiError::bad_request(
+            "device_public_key is not a usable X25519 key",
+        ));
+    }
+    let proof_ok = verify_signature(
+        &signing_key,
+        &enrollment_proof_message(&request.user, &request.code, &request.device_public_key),
+        &proof,
+    );
+    let device_id = random_id()?;
+    let now_ms = state.clock.now_ms();
+    let input = EnrollInput {
+        user: request.user.clone(),
+        code_hash: codes::hash(&request.code),
+        proof_ok,
+        device: DeviceRecord {
+            id: device_id.clone(),
+            user: request.user.clone(),
+            name: request.device_name.clone(),
+            public_key,
+            signing_key,
+            active: true,
+            enrolled_at: now_ms / 1000,
+        },
+        client_addr: client_addr(&parts),
+    };
+    let user = state
+        .blocking(move |store| store.enroll(input, now_ms))
+        .await???;
+    tracing::info!(user = %user.name, device = %device_id, "device enrolled");
+    let app = state.clone();
+    let key = state.blocking(move |_| app.current_key()).await??;
+    Ok(Json(EnrollResponse {
+        device_id,
+        user: user.name,
+        roles: user.roles,
+        groups: user.groups,
+        server_key: state.key_info(&key),
+    }))
+}
+
+/// `POST /v1/grant` (PROTOCOL.md §4): also renewals.
+#[utoipa::path(post, path = "/v1/grant", tag = "grants",
+    request_body = crate::openapi::GrantRequest,
+    responses((status = 200, body = crate::openapi::GrantResponse),
+        (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::DenyBody),
+        (status = 403, body = crate::openapi::DenyBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn grant(
+    State(state): State<AppState>,
+    signed: SignedRequest,
+) -> Result<Json<GrantResponse>, ApiError> {
+    let request: GrantRequest = signed.json()?;
+    let header = parse_header(&request.header)?;
+    let app = state.clone();
+    let grant_id = random_id()?;
+    let response = state
+        .blocking(
+            move |store| -> Result<Result<GrantResponse, DenyReason>, ApiError> {
+                let (bindings, content_keys) = open_wraps(&app, &header);
+                let facts = GrantFacts {
+                    user: signed.actor.user.clone(),
+                    file_id: header.file_id(),
+                    policy: header.policy().clone(),
+                    header_keys: header.key_access().iter().map(|k| k.key_id).collect(),
+                    bindings,
+                };
+                let now_ms = app.clock.now_ms();
+                let outcome = store.grant(
+                    GrantInput {
+                        actor: signed.actor.clone(),
+                        grant_id: grant_id.clone(),
+                        facts,
+                        renew: request.renew,
+                        lease_limit_secs: app.settings.lease_limit_secs,
+                    },
+                    now_ms,
+                )?;
+                let decision = match outcome {
+                    GrantOutcome::Granted(decision) => decision,
+                    GrantOutcome::Denied(reason) => return Ok(Err(reason)),
+                };
+                let content_key = content_keys
+                    .iter()
+                    .find(|(id, _)| *id == decision.key_id)
+                    .map(|(_, key)| key)
+                    .ok_or_else(|| ApiError::Internal("granted without a content key".into()))?;
+                let mut device_id = [0u8; 16];
+                hex::decode_to_slice(&signed.device.id, &mut device_id)
+                    .map_err(|_| ApiError::Internal("stored device id is not hex".into()))?;
+                // FORMAT.md §4.5: bound to file, header hash, device and lease end.
+                let context = RewrapContext {
+                    file_id: header.file_id(),
+                    header_hash: *header.hash(),
+                    device_id,
+                    lease_expires_at_unix: decision.lease_expires_at,
+                };
+                let wrapped = rewrap(
+                    content_key,
+                    &DevicePublicKey::from_bytes(signed.device.public_key),
+                    &context,
+                )
+                .map_err(|e| ApiError::Internal(Box::new(e)))?;
+                let mut wire = Vec::with_capacity(80);
+                wire.extend_from_slice(&wrapped.ephemeral_public);
+                wire.extend_from_slice(&wrapped.ciphertext);
+                Ok(Ok(GrantResponse {
+                    file_id: header.file_id().to_string(),
+                    grant_id,
+                    user: signed.actor.user.clone(),
+                    device_id: signed.device.id.clone(),
+                    rights: decision.rights,
+                    watermark_required: decision.watermark_required,
+                    server_time: now_ms / 1000,
+                    lease_expires_at: decision.lease_expires_at,
+                    not_after: decision.not_after,
+                    wrapped_key: URL_SAFE_NO_PAD.encode(wire),
+                }))
+            },
+        )
+        .await??;
+    match response {
+        Ok(grant) => {
+            state.metrics.grant(request.renew);
+            tracing::info!(user = %grant.user, device = %grant.device_id, file = %grant.file_id, grant = %grant.grant_id, renew = request.renew, "granted");
+            Ok(Json(grant))
+        }
+        Err(reason) => {
+            tracing::info!(
+                reason = reason.as_str(),
+                renew = request.renew,
+                "grant denied"
+            );
+            Err(ApiError::deny(reason))
+        }
+    }
+}
+
+/// `POST /v1/events` (PROTOCOL.md §5).
+#[utoipa::path(post, path = "/v1/events", tag = "grants",
+    request_body = crate::openapi::EventRequest,
+    responses((status = 204), (status = 403, body = crate::openapi::DenyBody), (status = 404, body = crate::openapi::ErrorBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn event(
+    State(state): State<AppState>,
+    Authed(signed): Authed,
+) -> Result<StatusCode, ApiError> {
+    let request: EventRequest = signed.json()?;
+    if request.grant_id.len() != 32 || !request.grant_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::bad_request("grant_id must be 32 hex digits"));
+    }
+    if request
+        .detail
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > MAX_LABEL || d.chars().any(char::is_control))
+    {
+        return Err(ApiError::bad_request(
+            "detail must be at most 256 printable characters",
+        ));
+    }
+    let input = EventInput {
+        actor: signed.actor,
+        grant_id: request.grant_id.to_ascii_lowercase(),
+        action: request.action,
+        detail: request.detail,
+    };
+    let now_ms = state.clock.now_ms();
+    state
+        .blocking(move |store| store.usage_event(input, now_ms))
+        .await???;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/files` (PROTOCOL.md §6).
+#[utoipa::path(post, path = "/v1/files", tag = "files",
+    request_body = crate::openapi::RegisterFileRequest,
+    responses((status = 200, body = crate::openapi::FileInfo), (status = 403, body = crate::openapi::DenyBody), (status = 409, body = crate::openapi::ErrorBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn register_file(
+    State(state): State<AppState>,
+    Authed(signed): Authed,
+) -> Result<Json<FileInfo>, ApiError> {
+    let request: RegisterFileRequest = signed.json()?;
+    if request
+        .file_name
+        .as_ref()
+        .is_some_and(|n| n.len() > MAX_FILE_NAME || n.chars().any(char::is_control))
+    {
+        return Err(ApiError::bad_request(
+            "file_name must be at most 1024 bytes without control characters",
+        ));
+    }
+    let header = parse_header(&request.header)?;
+    let app = state.clone();
+    let info = state
+        .blocking(move |store| -> Result<FileInfo, ApiError> {
+            let now_ms = app.clock.now_ms();
+            let keys = store.keys()?;
+            let held: Vec<_> = header
+                .key_access()
+                .iter()
+                .filter_map(|entry| keys.iter().find(|k| k.key_id == entry.key_id))
+                .collect();
+            let refusal = if held.is_empty() {
+                Some(DenyReason::KeyUnknown)
+            } else if held.iter().all(|k| k.state == KeyState::Retired) {
+                Some(DenyReason::KeyRetired)
+            } else {
+                None
+            };
+            let (bindings, _) = open_wraps(&app, &header);
+            let key_id = bindings.iter().find(|(_, ok)| *ok).map(|(id, _)| *id);
+            let refusal =
+                refusal.or_else(|| key_id.is_none().then_some(DenyReason::PolicyBindingFailed));
+            let (None, Some(key_id)) = (refusal, key_id) else {
+                let reason = refusal.unwrap_or(DenyReason::PolicyBindingFailed);
+                store.append_audit(
+                    signed
+                        .actor
+                        .draft(now_ms, "file.register", Outcome::Denied)
+                        .file(header.file_id().to_string())
+                        .deny(reason),
+                )?;
+                return Err(ApiError::deny(reason));
+            };
+            let input = RegisterInput {
+                actor: signed.actor,
+                file_id: header.file_id(),
+                key_id,
+                policy: header.policy().clone(),
+                file_name: request.file_name,
+            };
+            Ok(store.register_file(input, now_ms)??)
+        })
+        .await??;
+    Ok(Json(info))
+}

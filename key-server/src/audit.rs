@@ -1,0 +1,419 @@
+//! The audit log's integrity (PROTOCOL.md §9): the one function that hashes a
+//! record into the chain, signed checkpoints and the checkpoint file, and the
+//! verification that the server and `irm-key-server audit verify` share.
+//!
+//! Where records are stored and how they are appended is the store's job;
+//! this module only defines what the bytes must be and how to check them.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use irm_core::protocol::{AuditCheckpoint, AuditRecord, AuditVerifyReport, DenyReason};
+use irm_core::{SigningSecretKey, checkpoint_message, verify_signature};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// The previous hash of the first record.
+pub const GENESIS_HASH: [u8; 32] = [0; 32];
+
+/// At most this many problems are listed in a report; the rest are counted.
+const MAX_PROBLEMS: usize = 200;
+
+/// How a recorded operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It was done.
+    Ok,
+    /// It was refused (a `DenyReason`, or a client error).
+    Denied,
+    /// The request itself failed (bad credential, unknown object).
+    Failed,
+}
+
+impl Outcome {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Denied => "denied",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// An audit record before the chain gives it a position and a hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditDraft {
+    /// Server time (Unix milliseconds).
+    pub at_ms: u64,
+    /// The acting user, if known.
+    pub actor_user: Option<String>,
+    /// The acting device (hex), if known.
+    pub actor_device: Option<String>,
+    /// What happened (`grant`, `renew`, `event.print`, `admin.file.revoke`, ...).
+    pub action: String,
+    /// The file concerned (hex).
+    pub file_id: Option<String>,
+    /// `ok`, `denied` or `failed`.
+    pub result: Outcome,
+    /// The denial reason or failure kind.
+    pub reason: Option<String>,
+    /// The client's address.
+    pub client_addr: Option<String>,
+    /// Free-form detail (the target of an admin action, rights, ...).
+    pub detail: Option<String>,
+}
+
+impl AuditDraft {
+    /// A draft for `action` at `at_ms` with every optional field empty.
+    pub fn new(at_ms: u64, action: impl Into<String>, result: Outcome) -> Self {
+        Self {
+            at_ms,
+            actor_user: None,
+            actor_device: None,
+            action: action.into(),
+            file_id: None,
+            result,
+            reason: None,
+            client_addr: None,
+            detail: None,
+        }
+    }
+
+    /// Sets the denial reason (and the result to `denied` unless it is `failed`).
+    pub fn deny(mut self, reason: DenyReason) -> Self {
+        if self.result == Outcome::Ok {
+            self.result = Outcome::Denied;
+        }
+        self.reason = Some(reason.as_str().to_owned());
+        self
+    }
+
+    /// Sets the detail.
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Sets the file id.
+    pub fn file(mut self, file_id: impl Into<String>) -> Self {
+        self.file_id = Some(file_id.into());
+        self
+    }
+
+    /// Seals the draft into record `seq` after `prev_hash`.
+    pub fn into_record(self, seq: u64, prev_hash: &[u8; 32]) -> AuditRecord {
+        let mut record = AuditRecord {
+            seq,
+            at_ms: self.at_ms,
+            actor_user: self.actor_user,
+            actor_device: self.actor_device,
+            action: self.action,
+            file_id: self.file_id,
+            result: self.result.as_str().to_owned(),
+            reason: self.reason,
+            client_addr: self.client_addr,
+            detail: self.detail,
+            prev_hash: hex::encode(prev_hash),
+            hash: String::new(),
+        };
+        record.hash = hex::encode(chain_hash(prev_hash, &record));
+        record
+    }
+}
+
+/// PROTOCOL.md §9: `field(x) = u32(len(x)) || x`, absent = `u32(0xFFFFFFFF)`.
+fn put_field(hasher: &mut Sha256, value: Option<&str>) {
+    match value {
+        Some(text) => {
+            // A field longer than 4 GiB cannot reach here (bodies are at most 1 MiB).
+            let len = u32::try_from(text.len()).unwrap_or(u32::MAX - 1);
+            hasher.update(len.to_be_bytes());
+            hasher.update(text.as_bytes());
+        }
+        None => hasher.update(u32::MAX.to_be_bytes()),
+    }
+}
+
+/// PROTOCOL.md §9: the hash of `record` chained after `prev_hash`. The one
+/// definition: the writer and the verifier both call it. The record's own
+/// `prev_hash` and `hash` fields are not read.
+pub fn chain_hash(prev_hash: &[u8; 32], record: &AuditRecord) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(b"irm/v1/audit");
+    hasher.update(prev_hash);
+    hasher.update(record.seq.to_be_bytes());
+    hasher.update(record.at_ms.to_be_bytes());
+    for value in [
+        record.actor_user.as_deref(),
+        record.actor_device.as_deref(),
+        Some(record.action.as_str()),
+        record.file_id.as_deref(),
+        Some(record.result.as_str()),
+        record.reason.as_deref(),
+        record.client_addr.as_deref(),
+        record.detail.as_deref(),
+    ] {
+        put_field(&mut hasher, value);
+    }
+    hasher.finalize().into()
+}
+
+/// Signs a checkpoint for a chain of `count` records ending in `head_hash`.
+pub fn sign_checkpoint(
+    key: &SigningSecretKey,
+    count: u64,
+    head_hash: &[u8; 32],
+    at_ms: u64,
+) -> AuditCheckpoint {
+    let head_hash = hex::encode(head_hash);
+    let signature = key.sign(&checkpoint_message(count, &head_hash, at_ms));
+    AuditCheckpoint {
+        count,
+        head_hash,
+        at_ms,
+        signing_key: key.public_key_b64(),
+        signature: URL_SAFE_NO_PAD.encode(signature),
+    }
+}
+
+/// Appends one checkpoint as a JSON line and flushes it to disk.
+pub fn append_checkpoint(path: &Path, checkpoint: &AuditCheckpoint) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(checkpoint).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(&line)?;
+    file.sync_data()
+}
+
+/// Reads the checkpoint file: the checkpoints that parse, and a problem line
+/// for each that does not. A missing file holds no checkpoint.
+pub fn read_checkpoints(path: &Path) -> std::io::Result<(Vec<AuditCheckpoint>, Vec<String>)> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+        Err(e) => return Err(e),
+    };
+    let (mut checkpoints, mut problems) = (Vec::new(), Vec::new());
+    for (index, line) in BufReader::new(file).lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<AuditCheckpoint>(&line) {
+            Ok(cp) => checkpoints.push(cp),
+            Err(e) => problems.push(format!(
+                "checkpoint file line {}: does not parse ({e})",
+                index + 1
+            )),
+        }
+    }
+    Ok((checkpoints, problems))
+}
+
+/// Whether `checkpoint` is signed by `trusted_key` (the server's audit key).
+pub fn checkpoint_signature_holds(checkpoint: &AuditCheckpoint, trusted_key: &[u8; 32]) -> bool {
+    let Ok(signature) = URL_SAFE_NO_PAD.decode(&checkpoint.signature) else {
+        return false;
+    };
+    let Ok(signature) = <[u8; 64]>::try_from(signature.as_slice()) else {
+        return false;
+    };
+    // The key named in the line is informational: only the trusted key counts,
+    // or a forger could sign a recomputed chain with a key of their own.
+    let named_ok = URL_SAFE_NO_PAD
+        .decode(&checkpoint.signing_key)
+        .is_ok_and(|k| k.as_slice() == trusted_key.as_slice());
+    named_ok
+        && verify_signature(
+            trusted_key,
+            &checkpoint_message(checkpoint.count, &checkpoint.head_hash, checkpoint.at_ms),
+            &signature,
+        )
+}
+
+/// Verifies a chain fed one record at a time, in `seq` order, against signed
+/// checkpoints. Memory stays proportional to the number of checkpoints.
+pub struct ChainVerifier {
+    trusted_key: [u8; 32],
+    /// Checkpoints whose signature holds, by count.
+    expected: BTreeMap<u64, Vec<AuditCheckpoint>>,
+    checkpoints: u64,
+    position: u64,
+    prev_stored: [u8; 32],
+    problems: Vec<String>,
+    extra_problems: u64,
+}
+
+impl ChainVerifier {
+    /// Starts a verification; `checkpoints` are checked for their signature now.
+    pub fn new(trusted_key: [u8; 32], checkpoints: Vec<AuditCheckpoint>) -> Self {
+        let mut verifier = Self {
+            trusted_key,
+            expected: BTreeMap::new(),
+            checkpoints: 0,
+            position: 0,
+            prev_stored: GENESIS_HASH,
+            problems: Vec::new(),
+            extra_problems: 0,
+        };
+        for cp in checkpoints {
+            verifier.checkpoints += 1;
+            if checkpoint_signature_holds(&cp, &verifier.trusted_key) {
+                verifier.expected.entry(cp.count).or_default().push(cp);
+            } else {
+                verifier.problem(format!(
+                    "checkpoint of {} records at {} ms: the signature does not verify with the server's audit key",
+                    cp.count, cp.at_ms
+                ));
+            }
+        }
+        verifier
+    }
+
+    /// Adds problems found elsewhere (for example unreadable checkpoint lines).
+    pub fn problem(&mut self, text: String) {
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(text);
+        } else {
+            self.extra_problems += 1;
+        }
+    }
+
+    /// Checks the next record of the chain.
+    pub fn push(&mut self, record: &AuditRecord) {
+        self.position += 1;
+        let position = self.position;
+        if record.seq != position {
+            self.problem(format!(
+                "record at position {position} has seq {}: a record was deleted, inserted or reordered",
+                record.seq
+            ));
+        }
+        let stored_prev = decode_hash(&record.prev_hash);
+        if !stored_prev.is_some_and(|p| bool::from(p.ct_eq(&self.prev_stored))) {
+            self.problem(format!(
+                "record seq {}: prev_hash does not match the hash of the record before it",
+                record.seq
+            ));
+        }
+        let stored = decode_hash(&record.hash);
+        let recomputed = chain_hash(&stored_prev.unwrap_or(self.prev_stored), record);
+        if !stored.is_some_and(|h| bool::from(h.ct_eq(&recomputed))) {
+            self.problem(format!(
+                "record seq {}: its hash does not match its content (the record was edited)",
+                record.seq
+            ));
+        }
+        let head = stored.unwrap_or(recomputed);
+        if let Some(cps) = self.expected.remove(&position) {
+            for cp in cps {
+                let matches =
+                    decode_hash(&cp.head_hash).is_some_and(|h| bool::from(h.ct_eq(&head)));
+                if !matches {
+                    self.problems.push(format!(
+                        "record {position} does not have the head hash signed in the checkpoint of {} ms: the chain was rewritten",
+                        cp.at_ms
+                    ));
+                }
+            }
+        }
+        self.prev_stored = head;
+    }
+
+    /// Ends the verification: checkpoints beyond the end mean a truncated tail.
+    pub fn finish(mut self) -> AuditVerifyReport {
+        let expected = std::mem::take(&mut self.expected);
+        for (count, cps) in expected {
+            if count == 0 {
+                continue;
+            }
+            for cp in cps {
+                self.problem(format!(
+                    "a checkpoint signed at {} ms covers {count} records but only {} remain: the log was truncated",
+                    cp.at_ms, self.position
+                ));
+            }
+        }
+        if self.extra_problems > 0 {
+            self.problems
+                .push(format!("... and {} more problems", self.extra_problems));
+        }
+        AuditVerifyReport {
+            ok: self.problems.is_empty(),
+            records: self.position,
+            checkpoints: self.checkpoints,
+            problems: self.problems,
+        }
+    }
+}
+
+fn decode_hash(text: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(text, &mut out).ok()?;
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: u64) -> Vec<AuditRecord> {
+        let mut prev = GENESIS_HASH;
+        (1..=n)
+            .map(|seq| {
+                let rec = AuditDraft::new(seq * 10, "grant", Outcome::Ok)
+                    .detail(format!("r{seq}"))
+                    .into_record(seq, &prev);
+                prev = decode_hash(&rec.hash).unwrap();
+                rec
+            })
+            .collect()
+    }
+
+    fn verify(
+        records: &[AuditRecord],
+        cps: Vec<AuditCheckpoint>,
+        key: &SigningSecretKey,
+    ) -> AuditVerifyReport {
+        let mut v = ChainVerifier::new(key.public_key(), cps);
+        for r in records {
+            v.push(r);
+        }
+        v.finish()
+    }
+
+    #[test]
+    fn absent_and_empty_fields_hash_differently() {
+        let mut a = AuditDraft::new(1, "x", Outcome::Ok).into_record(1, &GENESIS_HASH);
+        let mut b = a.clone();
+        a.detail = None;
+        b.detail = Some(String::new());
+        assert_ne!(chain_hash(&GENESIS_HASH, &a), chain_hash(&GENESIS_HASH, &b));
+    }
+
+    #[test]
+    fn an_intact_chain_with_checkpoints_verifies() {
+        let key = SigningSecretKey::generate().unwrap();
+        let records = chain(5);
+        let head = decode_hash(&records[2].hash).unwrap();
+        let cp = sign_checkpoint(&key, 3, &head, 99);
+        let report = verify(&records, vec![cp], &key);
+        assert!(report.ok, "{:?}", report.problems);
+        assert_eq!((report.records, report.checkpoints), (5, 1));
+    }
+
+    #[test]
+    fn a_checkpoint_signed_by_another_key_is_a_problem() {
+        let key = SigningSecretKey::generate().unwrap();
+        let other = SigningSecretKey::generate().unwrap();
+        let records = chain(2);
+        let head = decode_hash(&records[1].hash).unwrap();
+        let report = verify(&records, vec![sign_checkpoint(&other, 2, &head, 1)], &key);
+        assert!(!report.ok);
+    }
+}

@@ -1,0 +1,247 @@
+//! Configuration of `irm-key-server serve` and `init`: command-line flags,
+//! `IRM_KS_*` environment variables and an optional TOML file, in that order
+//! of precedence, resolved into [`ServerConfig`]. The flags themselves are
+//! declared here (clap derive) so that the binary only dispatches.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::state::Settings;
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+
+/// Configuration could not be resolved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("reading the config file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML for this server.
+    #[error("the config file {path} is invalid")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// No data directory anywhere.
+    #[error("no data directory: give --data-dir, IRM_KS_DATA_DIR or data_dir in the config file")]
+    NoDataDir,
+    /// A value is out of range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The optional TOML file (`--config`). Every key is optional.
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Data directory.
+    pub data_dir: Option<PathBuf>,
+    /// Listen address.
+    pub listen: Option<SocketAddr>,
+    /// Extra certificate names (used at initialisation).
+    pub hostnames: Option<Vec<String>>,
+    /// Bootstrap administrator (used at initialisation).
+    pub bootstrap_admin: Option<String>,
+    /// URL put in `ServerKeyInfo`.
+    pub public_url: Option<String>,
+    /// Server lease limit in seconds.
+    pub lease_limit_secs: Option<u64>,
+    /// Checkpoint file.
+    pub checkpoint_file: Option<PathBuf>,
+    /// Checkpoint interval in seconds.
+    pub checkpoint_interval_secs: Option<u64>,
+    /// Request timeout in seconds.
+    pub request_timeout_secs: Option<u64>,
+    /// Shutdown grace in seconds.
+    pub shutdown_timeout_secs: Option<u64>,
+}
+
+/// Flags shared by `serve` and `init`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServerArgs {
+    /// Data directory (database, keys, TLS material); created on first start.
+    #[arg(long, env = "IRM_KS_DATA_DIR", value_hint = clap::ValueHint::DirPath)]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8443].
+    #[arg(long, env = "IRM_KS_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Extra DNS name or IP for the server certificate (repeatable; initialisation only).
+    #[arg(long = "hostname", env = "IRM_KS_HOSTNAMES", value_delimiter = ',')]
+    pub hostnames: Vec<String>,
+    /// The bootstrap administrator's user name (initialisation only) [default: admin].
+    #[arg(long, env = "IRM_KS_BOOTSTRAP_ADMIN")]
+    pub bootstrap_admin: Option<String>,
+    /// URL written into server-key answers [default: https://localhost:<port>].
+    #[arg(long, env = "IRM_KS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Longest lease the server hands out, in seconds [default: 600].
+    #[arg(long, env = "IRM_KS_LEASE_LIMIT_SECS")]
+    pub lease_limit_secs: Option<u64>,
+    /// Signed audit checkpoints are appended here [default: DATA_DIR/audit-checkpoints.jsonl].
+    #[arg(long, env = "IRM_KS_CHECKPOINT_FILE", value_hint = clap::ValueHint::FilePath)]
+    pub checkpoint_file: Option<PathBuf>,
+    /// Seconds between checkpoints while the audit log grows [default: 60].
+    #[arg(long, env = "IRM_KS_CHECKPOINT_INTERVAL_SECS")]
+    pub checkpoint_interval_secs: Option<u64>,
+    /// Longest a request may run, in seconds [default: 30].
+    #[arg(long, env = "IRM_KS_REQUEST_TIMEOUT_SECS")]
+    pub request_timeout_secs: Option<u64>,
+    /// How long shutdown waits for open requests, in seconds [default: 10].
+    #[arg(long, env = "IRM_KS_SHUTDOWN_TIMEOUT_SECS")]
+    pub shutdown_timeout_secs: Option<u64>,
+    /// Optional TOML file with the same settings (flags and environment win).
+    #[arg(long, env = "IRM_KS_CONFIG", value_hint = clap::ValueHint::FilePath)]
+    pub config: Option<PathBuf>,
+}
+
+/// Everything `serve` and `init` need.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Extra certificate names.
+    pub hostnames: Vec<String>,
+    /// Bootstrap administrator.
+    pub bootstrap_admin: String,
+    /// Runtime settings.
+    pub settings: Settings,
+}
+
+impl ServerArgs {
+    /// Merges flags and environment (already in `self`) over the config file
+    /// over the defaults.
+    pub fn resolve(self) -> Result<ServerConfig, ConfigError> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str::<FileConfig>(&text).map_err(|source| ConfigError::Parse {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = self
+            .data_dir
+            .or(file.data_dir)
+            .ok_or(ConfigError::NoDataDir)?;
+        let mut settings = Settings::new(&data_dir);
+        settings.public_url = self.public_url.or(file.public_url);
+        if let Some(secs) = self.lease_limit_secs.or(file.lease_limit_secs) {
+            settings.lease_limit_secs = secs;
+        }
+        if let Some(path) = self.checkpoint_file.or(file.checkpoint_file) {
+            settings.checkpoint_path = path;
+        }
+        let secs = |v: Option<u64>, name: &str| -> Result<Option<Duration>, ConfigError> {
+            match v {
+                Some(0) => Err(ConfigError::Invalid(format!(
+                    "{name} must be at least 1 second"
+                ))),
+                other => Ok(other.map(Duration::from_secs)),
+            }
+        };
+        if let Some(d) = secs(
+            self.checkpoint_interval_secs
+                .or(file.checkpoint_interval_secs),
+            "the checkpoint interval",
+        )? {
+            settings.checkpoint_interval = d;
+        }
+        if let Some(d) = secs(
+            self.request_timeout_secs.or(file.request_timeout_secs),
+            "the request timeout",
+        )? {
+            settings.request_timeout = d;
+        }
+        if let Some(d) = secs(
+            self.shutdown_timeout_secs.or(file.shutdown_timeout_secs),
+            "the shutdown timeout",
+        )? {
+            settings.shutdown_timeout = d;
+        }
+        let listen = match self.listen.or(file.listen) {
+            Some(addr) => addr,
+            None => DEFAULT_LISTEN
+                .parse()
+                .map_err(|_| ConfigError::Invalid("bad default listen address".into()))?,
+        };
+        let hostnames = if self.hostnames.is_empty() {
+            file.hostnames.unwrap_or_default()
+        } else {
+            self.hostnames
+        };
+        let bootstrap_admin = self
+            .bootstrap_admin
+            .or(file.bootstrap_admin)
+            .unwrap_or_else(|| "admin".to_owned());
+        if !crate::api::valid_name(&bootstrap_admin) {
+            return Err(ConfigError::Invalid(
+                "the bootstrap admin name must be 1 to 64 of a-z A-Z 0-9 . _ -".into(),
+            ));
+        }
+        Ok(ServerConfig {
+            listen,
+            hostnames,
+            bootstrap_admin,
+            settings,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ks.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/srv/irm\"\nlisten = \"0.0.0.0:9443\"\nlease_limit_secs = 120\nbootstrap_admin = \"root\"\n",
+        )
+        .unwrap();
+        let args = ServerArgs {
+            config: Some(path.clone()),
+            lease_limit_secs: Some(60),
+            ..Default::default()
+        };
+        let config = args.resolve().unwrap();
+        assert_eq!(config.settings.data_dir, PathBuf::from("/srv/irm"));
+        assert_eq!(config.listen.to_string(), "0.0.0.0:9443");
+        assert_eq!(config.settings.lease_limit_secs, 60);
+        assert_eq!(config.bootstrap_admin, "root");
+        assert_eq!(
+            config.settings.checkpoint_path,
+            PathBuf::from("/srv/irm/audit-checkpoints.jsonl")
+        );
+        std::fs::write(&path, "unknown_key = 1\n").unwrap();
+        assert!(matches!(
+            ServerArgs {
+                config: Some(path),
+                data_dir: Some("/x".into()),
+                ..Default::default()
+            }
+            .resolve(),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+}

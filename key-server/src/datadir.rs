@@ -1,0 +1,321 @@
+//! The data directory: its layout, first-start initialisation (database,
+//! key server key, audit-signing key, TLS CA and certificate, bootstrap
+//! administrator) and loading the secrets back. Secret files are created
+//! 0600 from their first byte and renamed into place, so they are never
+//! readable by others, not even briefly, and never half written.
+//!
+//! ```text
+//! DIR/                        0700
+//! DIR/irm-key-server.db       SQLite (WAL)
+//! DIR/kas/<key id>.key        0600  key server X25519 keys, one per key id
+//! DIR/audit-signing.key       0600  Ed25519 key that signs audit checkpoints
+//! DIR/audit-signing.pub             its public half, for offline verification
+//! DIR/tls/ca.pem, server.pem        the private CA and the server certificate
+//! DIR/tls/ca.key, server.key  0600
+//! DIR/audit-checkpoints.jsonl       signed checkpoints (default location)
+//! ```
+
+use std::collections::HashMap;
+use std::fs::{DirBuilder, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use irm_core::protocol::Role;
+use irm_core::{KasSecretKey, KeyId, SigningSecretKey};
+
+use crate::clock::Clock;
+use crate::codes;
+use crate::decision::KeyState;
+use crate::error::StoreError;
+use crate::metrics::Metrics;
+use crate::store::{KeyRecord, NewUser, SqliteStore, Store};
+use crate::tls::{self, TlsError};
+
+/// The database file name.
+pub const DB_FILE: &str = "irm-key-server.db";
+/// The audit-signing key file name.
+pub const AUDIT_KEY_FILE: &str = "audit-signing.key";
+/// Its public half.
+pub const AUDIT_PUB_FILE: &str = "audit-signing.pub";
+/// The default checkpoint file name.
+pub const CHECKPOINT_FILE: &str = "audit-checkpoints.jsonl";
+
+/// Initialising or opening the data directory failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataDirError {
+    /// The directory already holds an initialised key server.
+    #[error("{0} is already initialised")]
+    AlreadyInitialised(PathBuf),
+    /// The directory holds no initialised key server.
+    #[error("{0} is not an initialised key server data directory; run `irm-key-server init`")]
+    NotInitialised(PathBuf),
+    /// A file could not be read or written.
+    #[error("{path}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A key file does not hold a key.
+    #[error("{0} does not hold a valid key")]
+    BadKey(PathBuf),
+    /// Random number generation failed.
+    #[error("the system random number generator failed")]
+    Random,
+    /// TLS material.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The store.
+    #[error("the database")]
+    Store(#[from] StoreError),
+}
+
+fn file_err(path: &Path) -> impl FnOnce(std::io::Error) -> DataDirError + '_ {
+    move |source| DataDirError::File {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file created with mode 0600
+/// (`O_CREAT|O_EXCL`, so no other process can have it open), fsyncs it,
+/// renames it into place and fsyncs the directory.
+pub fn write_secret_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut suffix = [0u8; 8];
+    getrandom::fill(&mut suffix).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let tmp = dir.join(format!(".{name}.{}.tmp", hex::encode(suffix)));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Where things live in a data directory.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The directory.
+    pub dir: PathBuf,
+}
+
+impl Layout {
+    /// The layout of `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+    /// The database.
+    pub fn db(&self) -> PathBuf {
+        self.dir.join(DB_FILE)
+    }
+    /// A key server key's file.
+    pub fn kas_key(&self, id: &KeyId) -> PathBuf {
+        self.dir.join("kas").join(format!("{id}.key"))
+    }
+    /// The audit-signing key.
+    pub fn audit_key(&self) -> PathBuf {
+        self.dir.join(AUDIT_KEY_FILE)
+    }
+    /// Its public half.
+    pub fn audit_pub(&self) -> PathBuf {
+        self.dir.join(AUDIT_PUB_FILE)
+    }
+    /// The CA certificate clients trust.
+    pub fn ca_pem(&self) -> PathBuf {
+        self.dir.join("tls").join("ca.pem")
+    }
+    /// The default checkpoint file.
+    pub fn checkpoints(&self) -> PathBuf {
+        self.dir.join(CHECKPOINT_FILE)
+    }
+}
+
+/// What initialisation produced.
+#[derive(Debug)]
+pub struct InitReport {
+    /// The bootstrap administrator's name.
+    pub admin: String,
+    /// Their one-time enrollment code (shown once, stored only as a hash).
+    pub admin_code: String,
+    /// When the code expires (Unix seconds).
+    pub code_expires_at: u64,
+    /// The first key server key.
+    pub key_id: KeyId,
+}
+
+/// Writes a new key server key's file (0600) and returns its record.
+pub fn create_kas_key(
+    layout: &Layout,
+    state: KeyState,
+    now: u64,
+) -> Result<(KasSecretKey, KeyRecord), DataDirError> {
+    let key = KasSecretKey::generate().map_err(|_| DataDirError::Random)?;
+    let id = key.key_id();
+    let path = layout.kas_key(&id);
+    let dir = layout.dir.join("kas");
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(file_err(&dir))?;
+    let text = key.to_text();
+    write_secret_file(&path, format!("{}\n", &*text).as_bytes()).map_err(file_err(&path))?;
+    let record = KeyRecord {
+        key_id: id,
+        public_key: key.public_key(),
+        state,
+        created_at: now,
+    };
+    Ok((key, record))
+}
+
+/// First start: creates everything in `dir` (which may exist and be empty).
+pub fn init(
+    dir: &Path,
+    hostnames: &[String],
+    bootstrap_admin: &str,
+    clock: &dyn Clock,
+) -> Result<InitReport, DataDirError> {
+    let layout = Layout::new(dir);
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(file_err(dir))?;
+    let metrics = Arc::new(Metrics::default());
+    if layout.db().exists() {
+        let store = SqliteStore::open(&layout.db(), Arc::clone(&metrics))?;
+        if store.is_initialised()? {
+            return Err(DataDirError::AlreadyInitialised(dir.to_owned()));
+        }
+    }
+    let now_ms = clock.now_ms();
+    let now = now_ms / 1000;
+    let (_, key) = create_kas_key(&layout, KeyState::Current, now)?;
+
+    let audit_key = SigningSecretKey::generate().map_err(|_| DataDirError::Random)?;
+    let path = layout.audit_key();
+    write_secret_file(&path, format!("{}\n", &*audit_key.to_text()).as_bytes())
+        .map_err(file_err(&path))?;
+    let path = layout.audit_pub();
+    std::fs::write(&path, format!("{}\n", audit_key.public_key_b64())).map_err(file_err(&path))?;
+
+    tls::generate(dir, hostnames, now)?;
+
+    let code = codes::generate().map_err(|_| DataDirError::Random)?;
+    let expires_at = now + codes::CODE_LIFETIME_SECS;
+    let store = SqliteStore::open(&layout.db(), metrics)?;
+    store.initialise(
+        NewUser {
+            name: bootstrap_admin.to_owned(),
+            display_name: bootstrap_admin.to_owned(),
+            roles: vec![Role::Admin],
+            groups: Vec::new(),
+            code: crate::store::CodeIssue {
+                hash: codes::hash(&code),
+                expires_at,
+            },
+        },
+        key.clone(),
+        now_ms,
+    )?;
+    store.close();
+    Ok(InitReport {
+        admin: bootstrap_admin.to_owned(),
+        admin_code: code,
+        code_expires_at: expires_at,
+        key_id: key.key_id,
+    })
+}
+
+/// Reads the audit-signing key.
+pub fn load_audit_key(layout: &Layout) -> Result<SigningSecretKey, DataDirError> {
+    let path = layout.audit_key();
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(file_err(&path))?);
+    SigningSecretKey::from_text(&text).map_err(|_| DataDirError::BadKey(path))
+}
+
+/// Reads the audit-signing public key: from `audit-signing.pub`, or derived
+/// from the private key when only that is present.
+pub fn load_audit_public(layout: &Layout) -> Result<[u8; 32], DataDirError> {
+    let path = layout.audit_pub();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => URL_SAFE_NO_PAD
+            .decode(text.trim())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+            .ok_or(DataDirError::BadKey(path)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(load_audit_key(layout)?.public_key())
+        }
+        Err(source) => Err(DataDirError::File { path, source }),
+    }
+}
+
+/// The key server's X25519 keys in memory, by id. Retired keys stay loaded
+/// (so a retired file is answered `key_retired`, not `key_unknown`).
+#[derive(Debug, Default)]
+pub struct KeyRing {
+    keys: RwLock<HashMap<KeyId, Arc<KasSecretKey>>>,
+}
+
+impl KeyRing {
+    /// Loads the key files of every stored key. A missing file of a retired
+    /// key is tolerated; any other missing key is an error.
+    pub fn load(layout: &Layout, records: &[KeyRecord]) -> Result<Self, DataDirError> {
+        let ring = Self::default();
+        for record in records {
+            let path = layout.kas_key(&record.key_id);
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => zeroize::Zeroizing::new(text),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::NotFound
+                        && record.state == KeyState::Retired =>
+                {
+                    continue;
+                }
+                Err(source) => return Err(DataDirError::File { path, source }),
+            };
+            let key =
+                KasSecretKey::from_text(&text).map_err(|_| DataDirError::BadKey(path.clone()))?;
+            if key.key_id() != record.key_id {
+                return Err(DataDirError::BadKey(path));
+            }
+            ring.insert(key);
+        }
+        Ok(ring)
+    }
+
+    /// Adds a key.
+    pub fn insert(&self, key: KasSecretKey) {
+        if let Ok(mut keys) = self.keys.write() {
+            keys.insert(key.key_id(), Arc::new(key));
+        }
+    }
+
+    /// The key with this id.
+    pub fn get(&self, id: &KeyId) -> Option<Arc<KasSecretKey>> {
+        self.keys.read().ok().and_then(|keys| keys.get(id).cloned())
+    }
+}

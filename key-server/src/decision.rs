@@ -1,0 +1,204 @@
+//! The grant decision (PROTOCOL.md §4.1) as one pure function of the request
+//! facts, a snapshot of the stored state and the server time. It owns the
+//! order of the checks and the lease arithmetic, and nothing else: the
+//! request signature (check 1) is verified before it runs, the header's key
+//! wrap is opened before it runs (its outcome arrives as a fact), and the
+//! store records whatever it returns in the same transaction as the audit
+//! record.
+
+use irm_core::protocol::DenyReason;
+use irm_core::{FileId, KeyId, Policy, Rights};
+
+/// The server's lease limit when the configuration does not set one (PROTOCOL.md §4.1).
+pub const DEFAULT_LEASE_LIMIT_SECS: u64 = 600;
+
+/// What the request says: who asks (authenticated) and what the header holds.
+#[derive(Debug, Clone)]
+pub struct GrantFacts {
+    /// The requesting user, from the verified device signature.
+    pub user: String,
+    /// The file id from the header.
+    pub file_id: FileId,
+    /// The policy from the header.
+    pub policy: Policy,
+    /// The key ids of the header's key-access entries, in header order.
+    pub header_keys: Vec<KeyId>,
+    /// For each header key this server holds: whether the wrapped key opened
+    /// with the header hash as associated data and matched the key commitment
+    /// (FORMAT.md §4.2, §4.4).
+    pub bindings: Vec<(KeyId, bool)>,
+}
+
+/// The state of a key server key (PROTOCOL.md §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyState {
+    /// The key new files are sealed to.
+    Current,
+    /// An older key: still opens the files sealed to it.
+    Active,
+    /// Retired: every file under it is denied.
+    Retired,
+}
+
+impl KeyState {
+    /// The stored and wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Current => "current",
+            Self::Active => "active",
+            Self::Retired => "retired",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "current" => Some(Self::Current),
+            "active" => Some(Self::Active),
+            "retired" => Some(Self::Retired),
+            _ => None,
+        }
+    }
+}
+
+/// What an administrator did to a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileControls {
+    /// Revoked by an administrator.
+    pub revoked: bool,
+    /// Expired by an administrator from this time on (Unix seconds).
+    pub admin_expires_at: Option<u64>,
+    /// Rights taken from every grant.
+    pub restricted: Rights,
+}
+
+impl Default for FileControls {
+    fn default() -> Self {
+        Self {
+            revoked: false,
+            admin_expires_at: None,
+            restricted: Rights::empty(),
+        }
+    }
+}
+
+/// The stored state the decision reads, as one consistent snapshot.
+#[derive(Debug, Clone)]
+pub struct StoredState {
+    /// The user is active (not suspended).
+    pub user_active: bool,
+    /// The user's groups.
+    pub groups: Vec<String>,
+    /// The requesting device is active (not revoked).
+    pub device_active: bool,
+    /// Every key this server holds and its state.
+    pub keys: Vec<(KeyId, KeyState)>,
+    /// The file's administrative state; `None` when the server has not seen
+    /// the file yet (sealed offline), which is the same as no action taken.
+    pub file: Option<FileControls>,
+    /// The server's lease limit in seconds.
+    pub lease_limit_secs: u64,
+}
+
+/// A positive decision: what the grant carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The key server key whose wrap opened.
+    pub key_id: KeyId,
+    /// The effective rights: the policy's rights for the user minus restrictions.
+    pub rights: Rights,
+    /// From the policy.
+    pub watermark_required: bool,
+    /// When the lease ends (Unix seconds, server clock).
+    pub lease_expires_at: u64,
+    /// The policy's not-after time.
+    pub not_after: Option<u64>,
+}
+
+/// PROTOCOL.md §4.1: checks 2 to 12, in the table's order. The first failing
+/// check names the denial. Holding the admin role is not an input: admins
+/// manage, recipients read.
+pub fn decide(facts: &GrantFacts, state: &StoredState, now: u64) -> Result<Decision, DenyReason> {
+    // 2, 3: the person and the device.
+    if !state.user_active {
+        return Err(DenyReason::UserSuspended);
+    }
+    if !state.device_active {
+        return Err(DenyReason::DeviceRevoked);
+    }
+    // 4: a key-access entry names a key this server holds.
+    let held: Vec<(KeyId, KeyState)> = facts
+        .header_keys
+        .iter()
+        .filter_map(|id| {
+            state
+                .keys
+                .iter()
+                .find(|(held, _)| held == id)
+                .map(|&(_, s)| (*id, s))
+        })
+        .collect();
+    if held.is_empty() {
+        return Err(DenyReason::KeyUnknown);
+    }
+    // 5: that key is not retired (a file wrapped to several of our keys
+    // opens through the first one still in service).
+    let key_id = held
+        .iter()
+        .find(|(_, s)| *s != KeyState::Retired)
+        .map(|(id, _)| *id)
+        .ok_or(DenyReason::KeyRetired)?;
+    // 6: the policy binding (FORMAT.md §4.4) held for that key.
+    let bound = facts.bindings.iter().any(|(id, ok)| *id == key_id && *ok);
+    if !bound {
+        return Err(DenyReason::PolicyBindingFailed);
+    }
+    let controls = state.file.unwrap_or_default();
+    // 7: administrator revocation.
+    if controls.revoked {
+        return Err(DenyReason::FileRevoked);
+    }
+    // 8: the user or one of their groups is a recipient.
+    let groups: Vec<&str> = state.groups.iter().map(String::as_str).collect();
+    let policy_rights = facts.policy.rights_for(&facts.user, &groups);
+    if policy_rights.is_empty() {
+        return Err(DenyReason::NotRecipient);
+    }
+    // 9, 10: the policy's window, server clock; not_after is exclusive.
+    if facts.policy.not_before_unix.is_some_and(|nb| now < nb) {
+        return Err(DenyReason::NotYetValid);
+    }
+    if facts.policy.not_after_unix.is_some_and(|na| now >= na) {
+        return Err(DenyReason::PolicyExpired);
+    }
+    // 11: administrator expiry, exclusive like not_after.
+    if controls.admin_expires_at.is_some_and(|at| now >= at) {
+        return Err(DenyReason::FileExpired);
+    }
+    // 12: rights this version knows, minus the administrator's restriction.
+    let rights = (policy_rights & Rights::all()).difference(controls.restricted);
+    if rights.is_empty() {
+        return Err(DenyReason::RightsRestricted);
+    }
+    Ok(Decision {
+        key_id,
+        rights,
+        watermark_required: facts.policy.watermark_required,
+        lease_expires_at: lease_end(facts, controls, state.lease_limit_secs, now),
+        not_after: facts.policy.not_after_unix,
+    })
+}
+
+/// PROTOCOL.md §4.1: `now + min(policy max lease, server limit)`, capped at
+/// the policy's not-after time and the administrator's expiry.
+fn lease_end(facts: &GrantFacts, controls: FileControls, limit_secs: u64, now: u64) -> u64 {
+    let length = u64::from(facts.policy.max_lease_secs).min(limit_secs);
+    let mut end = now.saturating_add(length);
+    if let Some(na) = facts.policy.not_after_unix {
+        end = end.min(na);
+    }
+    if let Some(at) = controls.admin_expires_at {
+        end = end.min(at);
+    }
+    end
+}

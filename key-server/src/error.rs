@@ -1,0 +1,196 @@
+//! Typed errors: [`StoreError`] for the storage layer, [`Refusal`] for a
+//! request the domain turned down, and [`ApiError`], the one error every
+//! handler returns, which maps onto the status codes and bodies of
+//! PROTOCOL.md §1. Internal details go to the log, never to the client.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use irm_core::protocol::{DenyBody, DenyReason, ErrorBody};
+
+/// The store failed. Never caused by the client's input.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("database error")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored value does not have the shape this version writes.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+    /// The writer thread stopped (the server is shutting down or it failed).
+    #[error("the database writer is not running")]
+    WriterGone,
+    /// A blocking task panicked or was cancelled.
+    #[error("a storage task did not complete")]
+    TaskFailed,
+    /// File system error next to the database (key files, checkpoints).
+    #[error("file system error")]
+    Io(#[from] std::io::Error),
+}
+
+/// A request the domain refused; becomes a 4xx.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// A denial with a stable reason (403, or 401 for `credential_invalid`).
+    #[error("{0}")]
+    Deny(DenyReason),
+    /// Unknown user, group, device, file, grant or key (404).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// It exists already, or the state does not allow it (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// Bad input the domain noticed (400).
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+impl Refusal {
+    /// The reason or kind, as recorded in the audit log.
+    pub fn audit_reason(&self) -> &'static str {
+        match self {
+            Self::Deny(reason) => reason.as_str(),
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::BadRequest(_) => "bad_request",
+        }
+    }
+}
+
+/// Every way a request can fail, as the client sees it (PROTOCOL.md §1).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401 `credential_invalid` with a message saying what to check.
+    #[error("credential invalid: {0}")]
+    Credential(&'static str),
+    /// A refusal from the domain.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// 413.
+    #[error("the request body is larger than 1 MiB")]
+    PayloadTooLarge,
+    /// 415.
+    #[error("the request body must be application/json")]
+    UnsupportedMediaType,
+    /// 500: the detail is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    /// 400 with `message`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::Refused(Refusal::BadRequest(message.into()))
+    }
+
+    /// 404 for `what`.
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::Refused(Refusal::NotFound(what.into()))
+    }
+
+    /// 403 (or 401) with `reason`.
+    pub fn deny(reason: DenyReason) -> Self {
+        Self::Refused(Refusal::Deny(reason))
+    }
+
+    /// The status code this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Credential(_) | Self::Refused(Refusal::Deny(DenyReason::CredentialInvalid)) => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::Refused(Refusal::Deny(_)) => StatusCode::FORBIDDEN,
+            Self::Refused(Refusal::NotFound(_)) => StatusCode::NOT_FOUND,
+            Self::Refused(Refusal::Conflict(_)) => StatusCode::CONFLICT,
+            Self::Refused(Refusal::BadRequest(_)) => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        Self::Internal(Box::new(err))
+    }
+}
+
+fn error_body(error: &str, message: impl Into<String>) -> Json<ErrorBody> {
+    Json(ErrorBody {
+        error: error.to_owned(),
+        message: message.into(),
+    })
+}
+
+/// Marks a response as a refusal, so the metrics layer can count it by reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeniedWith(pub DenyReason);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let denied = match &self {
+            Self::Credential(_) => Some(DenyReason::CredentialInvalid),
+            Self::Refused(Refusal::Deny(reason)) => Some(*reason),
+            _ => None,
+        };
+        let mut response = self.render();
+        if let Some(reason) = denied {
+            response.extensions_mut().insert(DeniedWith(reason));
+        }
+        response
+    }
+}
+
+impl ApiError {
+    fn render(self) -> Response {
+        let status = self.status();
+        match self {
+            Self::Credential(message) => (
+                status,
+                Json(DenyBody {
+                    reason: DenyReason::CredentialInvalid,
+                    message: message.to_owned(),
+                }),
+            )
+                .into_response(),
+            Self::Refused(Refusal::Deny(reason)) => (
+                status,
+                Json(DenyBody {
+                    reason,
+                    message: format!("{reason}; {}", reason.advice()),
+                }),
+            )
+                .into_response(),
+            Self::Refused(Refusal::NotFound(what)) => {
+                (status, error_body("not_found", format!("{what} not found"))).into_response()
+            }
+            Self::Refused(Refusal::Conflict(message)) => {
+                (status, error_body("conflict", message)).into_response()
+            }
+            Self::Refused(Refusal::BadRequest(message)) => {
+                (status, error_body("bad_request", message)).into_response()
+            }
+            Self::PayloadTooLarge => (
+                status,
+                error_body("payload_too_large", "the request body is larger than 1 MiB"),
+            )
+                .into_response(),
+            Self::UnsupportedMediaType => (
+                status,
+                error_body(
+                    "unsupported_media_type",
+                    "the request body must be sent as Content-Type: application/json",
+                ),
+            )
+                .into_response(),
+            Self::Internal(source) => {
+                // STYLE.md §7: the detail reaches the log, never the client.
+                tracing::error!(error = %source, source = ?source.source(), "internal error");
+                (status, error_body("internal", "internal error")).into_response()
+            }
+        }
+    }
+}

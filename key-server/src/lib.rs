@@ -1,0 +1,108 @@
+//! `irm-key-server`: the key server of the IRM system (docs/PROTOCOL.md).
+//!
+//! Sealed files stay useless without a live, per-person, audited grant from
+//! this server, which administrators can revoke. The library holds the whole
+//! service so that tests and the load generator run it in-process:
+//! [`router`] builds the HTTP application, [`serve`] runs it over TLS until a
+//! shutdown signal, and [`AppState`] ties storage, keys and clock together.
+//!
+//! Module map: `decision` (the pure grant decision), `store` (SQLite behind
+//! the `Store` trait, group commit), `audit` (hash chain and checkpoints),
+//! `auth` (request signatures, replay cache), `api` (handlers), `datadir`
+//! (layout, initialisation, secret files), `tls`, `config`, `clock`,
+//! `codes` (enrollment codes), `metrics`, `openapi`.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod codes;
+pub mod config;
+pub mod datadir;
+pub mod decision;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod state;
+pub mod store;
+pub mod tls;
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+
+pub use api::router;
+pub use state::{AppState, Settings};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Runs the key server on `listener` (TLS with `state.tls`) until `shutdown`
+/// completes; then stops accepting, lets open requests finish for at most
+/// the shutdown timeout, writes a final audit checkpoint and stops the
+/// database writer. Periodic checkpoints run meanwhile.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    state.port.store(local.port(), Ordering::Relaxed);
+    let tls_listener = tls::TlsListener::new(listener, state.tls.clone())?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+
+    let checkpoints = tokio::spawn(checkpoint_loop(state.clone(), stop_rx.clone()));
+
+    let app = router(state.clone()).into_make_service_with_connect_info::<tls::PeerAddr>();
+    let graceful = {
+        let mut stop = stop_rx.clone();
+        async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        }
+    };
+    tracing::info!(%local, "irm-key-server listening (HTTPS)");
+    let server = axum::serve(tls_listener, app).with_graceful_shutdown(graceful);
+    let grace = state.settings.shutdown_timeout;
+    let mut stop = stop_rx.clone();
+    let deadline = async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result?,
+        () = deadline => tracing::warn!("shutdown timeout: closing connections still open"),
+    }
+    let _ = checkpoints.await;
+
+    let app = state.clone();
+    let final_checkpoint = tokio::task::spawn_blocking(move || app.write_checkpoint(true)).await;
+    match final_checkpoint {
+        Ok(Err(e)) => tracing::error!(error = %e, "final audit checkpoint failed"),
+        Err(e) => tracing::error!(error = %e, "final audit checkpoint task failed"),
+        Ok(Ok(_)) => {}
+    }
+    tracing::info!("irm-key-server stopped");
+    Ok(())
+}
+
+/// Writes a checkpoint every interval while the chain grows, until stopped.
+async fn checkpoint_loop(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(state.settings.checkpoint_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await; // the first tick is immediate
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        let app = state.clone();
+        match tokio::task::spawn_blocking(move || app.write_checkpoint(true)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "audit checkpoint failed"),
+            Err(e) => tracing::error!(error = %e, "audit checkpoint task failed"),
+        }
+    }
+}

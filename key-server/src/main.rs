@@ -1,0 +1,178 @@
+//! The `irm-key-server` binary: parses the command line and dispatches to
+//! the library (`init`, `serve`, `audit verify`). Configuration merging,
+//! initialisation and serving all live in the library.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use irm_key_server::clock::SystemClock;
+use irm_key_server::config::ServerArgs;
+use irm_key_server::datadir::{self, DataDirError, Layout};
+use irm_key_server::{AppState, serve};
+
+/// The IRM key server: enrollment, audited grants, revocation.
+#[derive(Debug, Parser)]
+#[command(name = "irm-key-server", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve HTTPS; initialises an empty data directory first.
+    Serve(ServerArgs),
+    /// Initialise a data directory and print the bootstrap admin's enrollment code once.
+    Init(ServerArgs),
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Verify the audit chain and signed checkpoints of a data directory, offline.
+    Verify {
+        /// The data directory (or a copy of it).
+        #[arg(long, env = "IRM_KS_DATA_DIR", value_hint = clap::ValueHint::DirPath)]
+        data_dir: std::path::PathBuf,
+        /// The checkpoint file [default: DATA_DIR/audit-checkpoints.jsonl].
+        #[arg(long, value_hint = clap::ValueHint::FilePath)]
+        checkpoints: Option<std::path::PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("irm-key-server: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_bootstrap(report: &datadir::InitReport, data_dir: &std::path::Path) {
+    // Printed once, on stdout only; the server keeps just its hash.
+    println!("Initialised {}.", data_dir.display());
+    println!("Key server key: {}", report.key_id);
+    println!(
+        "CA certificate for clients: {}",
+        Layout::new(data_dir).ca_pem().display()
+    );
+    println!(
+        "Bootstrap administrator {:?}: one-time enrollment code {} (valid 24 hours, shown only now)",
+        report.admin, report.admin_code
+    );
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Init(args) => {
+            let config = args.resolve()?;
+            let dir = &config.settings.data_dir;
+            let report = datadir::init(
+                dir,
+                &config.hostnames,
+                &config.bootstrap_admin,
+                &SystemClock,
+            )
+            .with_context(|| format!("initialising {}", dir.display()))?;
+            print_bootstrap(&report, dir);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(args) => {
+            let config = args.resolve()?;
+            let dir = config.settings.data_dir.clone();
+            match datadir::init(
+                &dir,
+                &config.hostnames,
+                &config.bootstrap_admin,
+                &SystemClock,
+            ) {
+                Ok(report) => print_bootstrap(&report, &dir),
+                Err(DataDirError::AlreadyInitialised(_)) => {}
+                Err(e) => return Err(e).with_context(|| format!("initialising {}", dir.display())),
+            }
+            let state = AppState::open(config.settings, Arc::new(SystemClock))
+                .with_context(|| format!("opening {}", dir.display()))?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(config.listen)
+                    .await
+                    .with_context(|| format!("listening on {}", config.listen))?;
+                serve(listener, state, shutdown_signal())
+                    .await
+                    .context("serving")
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            command:
+                AuditCommand::Verify {
+                    data_dir,
+                    checkpoints,
+                    json,
+                },
+        } => {
+            let report = irm_key_server::state::verify_offline(&data_dir, checkpoints.as_deref())
+                .with_context(|| {
+                format!("verifying the audit log in {}", data_dir.display())
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "audit log: {} records, {} checkpoints: {}",
+                    report.records,
+                    report.checkpoints,
+                    if report.ok { "OK" } else { "PROBLEMS FOUND" }
+                );
+                for problem in &report.problems {
+                    println!("  - {problem}");
+                }
+            }
+            Ok(if report.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown signal received");
+}

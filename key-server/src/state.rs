@@ -1,0 +1,208 @@
+//! The shared state every handler gets (`AppState`), the runtime settings,
+//! and the operations on the audit log that need more than the store: signing
+//! and writing checkpoints, and verifying the chain against them.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use irm_core::SigningSecretKey;
+use irm_core::protocol::{AuditCheckpoint, AuditVerifyReport, ServerKeyInfo};
+
+use crate::audit::{ChainVerifier, append_checkpoint, read_checkpoints, sign_checkpoint};
+use crate::auth::NonceCache;
+use crate::clock::Clock;
+use crate::datadir::{self, DataDirError, KeyRing, Layout};
+use crate::decision::{DEFAULT_LEASE_LIMIT_SECS, KeyState};
+use crate::error::{ApiError, StoreError};
+use crate::metrics::Metrics;
+use crate::store::{KeyRecord, SqliteStore, Store};
+use crate::tls;
+
+/// Runtime settings (from flags, environment and the config file).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The URL put in `ServerKeyInfo` (default `https://localhost:<port>`).
+    pub public_url: Option<String>,
+    /// The server's lease limit (PROTOCOL.md §4.1).
+    pub lease_limit_secs: u64,
+    /// Where signed checkpoints are appended.
+    pub checkpoint_path: PathBuf,
+    /// How often a checkpoint is written while the chain grows.
+    pub checkpoint_interval: Duration,
+    /// The longest a request may take (also bounds graceful shutdown).
+    pub request_timeout: Duration,
+    /// How long shutdown waits for open connections.
+    pub shutdown_timeout: Duration,
+}
+
+impl Settings {
+    /// Defaults for `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        Self {
+            checkpoint_path: Layout::new(&data_dir).checkpoints(),
+            data_dir,
+            public_url: None,
+            lease_limit_secs: DEFAULT_LEASE_LIMIT_SECS,
+            checkpoint_interval: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// Server time.
+    pub clock: Arc<dyn Clock>,
+    /// The key server's X25519 keys.
+    pub keys: Arc<KeyRing>,
+    /// Signs audit checkpoints.
+    pub audit_key: Arc<SigningSecretKey>,
+    /// The replay cache.
+    pub nonces: Arc<NonceCache>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Settings.
+    pub settings: Arc<Settings>,
+    /// TLS configuration.
+    pub tls: Arc<rustls::ServerConfig>,
+    /// The bound port, for the default public URL.
+    pub(crate) port: Arc<AtomicU16>,
+    /// The chain length of the last checkpoint written.
+    pub(crate) last_checkpoint: Arc<AtomicU64>,
+    checkpoint_lock: Arc<Mutex<()>>,
+}
+
+impl AppState {
+    /// Opens an initialised data directory.
+    pub fn open(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, DataDirError> {
+        let layout = Layout::new(&settings.data_dir);
+        if !layout.db().exists() {
+            return Err(DataDirError::NotInitialised(settings.data_dir.clone()));
+        }
+        let metrics = Arc::new(Metrics::default());
+        let store = SqliteStore::open(&layout.db(), Arc::clone(&metrics))?;
+        if !store.is_initialised()? {
+            return Err(DataDirError::NotInitialised(settings.data_dir.clone()));
+        }
+        let keys = KeyRing::load(&layout, &store.keys()?)?;
+        let audit_key = datadir::load_audit_key(&layout)?;
+        let tls = tls::server_config(&settings.data_dir)?;
+        Ok(Self {
+            store: Arc::new(store),
+            clock,
+            keys: Arc::new(keys),
+            audit_key: Arc::new(audit_key),
+            nonces: Arc::new(NonceCache::default()),
+            metrics,
+            settings: Arc::new(settings),
+            tls,
+            port: Arc::new(AtomicU16::new(0)),
+            last_checkpoint: Arc::new(AtomicU64::new(0)),
+            checkpoint_lock: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// Runs blocking store work off the async threads.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&dyn Store) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || work(store.as_ref()))
+            .await
+            .map_err(|_| ApiError::from(StoreError::TaskFailed))
+    }
+
+    /// The URL sealers write into key-access entries.
+    pub fn public_url(&self) -> String {
+        self.settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("https://localhost:{}", self.port.load(Ordering::Relaxed)))
+    }
+
+    /// The wire form of a key.
+    pub fn key_info(&self, key: &KeyRecord) -> ServerKeyInfo {
+        ServerKeyInfo {
+            key_id: key.key_id.to_string(),
+            public_key: key.public_key.to_text(),
+            url: self.public_url(),
+        }
+    }
+
+    /// The current key (blocking).
+    pub fn current_key(&self) -> Result<KeyRecord, StoreError> {
+        self.store
+            .keys()?
+            .into_iter()
+            .find(|k| k.state == KeyState::Current)
+            .ok_or_else(|| StoreError::Corrupt("no current key".into()))
+    }
+
+    /// Signs and appends a checkpoint of the committed chain (blocking).
+    /// With `only_if_grown`, does nothing unless the chain grew since the last one.
+    pub fn write_checkpoint(
+        &self,
+        only_if_grown: bool,
+    ) -> Result<Option<AuditCheckpoint>, StoreError> {
+        let _guard = self
+            .checkpoint_lock
+            .lock()
+            .map_err(|_| StoreError::Corrupt("checkpoint lock poisoned".into()))?;
+        let (count, head) = self.store.audit_head()?;
+        if count == 0 || (only_if_grown && count <= self.last_checkpoint.load(Ordering::SeqCst)) {
+            return Ok(None);
+        }
+        let checkpoint = sign_checkpoint(&self.audit_key, count, &head, self.clock.now_ms());
+        append_checkpoint(&self.settings.checkpoint_path, &checkpoint)?;
+        self.last_checkpoint.store(count, Ordering::SeqCst);
+        tracing::info!(count, "audit checkpoint written");
+        Ok(Some(checkpoint))
+    }
+
+    /// Verifies the stored chain against the checkpoint file (blocking).
+    pub fn verify_audit(&self) -> Result<AuditVerifyReport, StoreError> {
+        let (checkpoints, unreadable) = read_checkpoints(&self.settings.checkpoint_path)?;
+        let mut verifier = ChainVerifier::new(self.audit_key.public_key(), checkpoints);
+        for problem in unreadable {
+            verifier.problem(problem);
+        }
+        self.store
+            .for_each_audit(&mut |record| verifier.push(record))?;
+        Ok(verifier.finish())
+    }
+}
+
+/// Offline verification (`irm-key-server audit verify`): the database and
+/// checkpoint file of a data directory, read only.
+pub fn verify_offline(
+    data_dir: &std::path::Path,
+    checkpoints: Option<&std::path::Path>,
+) -> Result<AuditVerifyReport, DataDirError> {
+    let layout = Layout::new(data_dir);
+    if !layout.db().exists() {
+        return Err(DataDirError::NotInitialised(data_dir.to_owned()));
+    }
+    let trusted = datadir::load_audit_public(&layout)?;
+    let path = checkpoints.map_or_else(|| layout.checkpoints(), ToOwned::to_owned);
+    let (checkpoints, unreadable) =
+        read_checkpoints(&path).map_err(|source| DataDirError::File {
+            path: path.clone(),
+            source,
+        })?;
+    let mut verifier = ChainVerifier::new(trusted, checkpoints);
+    for problem in unreadable {
+        verifier.problem(problem);
+    }
+    crate::store::for_each_audit_read_only(&layout.db(), &mut |record| verifier.push(record))?;
+    Ok(verifier.finish())
+}
