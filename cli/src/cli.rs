@@ -9,11 +9,16 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueHint};
+use irm_core::protocol::Role;
 use irm_core::{DEFAULT_CHUNK_LEN, MAX_CHUNK_LEN, MIN_CHUNK_LEN, PolicyGrant, Recipient, Rights};
 
 use crate::exit::EXIT_CODES_HELP;
 
-/// Seal, inspect and recover customer data files protected by the IRM key server.
+/// Seal, open, inspect and recover customer data files protected by the IRM key server.
+///
+/// Online commands (enroll, seal without --kas-public-key, info, open, admin) use the
+/// credentials in $IRM_CONFIG_DIR (default ~/.config/irm) and the passphrase from
+/// --passphrase-file, $IRM_PASSPHRASE or a prompt.
 #[derive(Debug, Parser)]
 #[command(name = "irm", version, after_help = EXIT_CODES_HELP)]
 pub(crate) struct Cli {
@@ -23,18 +28,26 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Generate a key server key pair (KEY and KEY.pub).
-    Keygen(KeygenArgs),
+    /// Enroll this computer as a device of yours with the key server (once per person and computer).
+    Enroll(EnrollArgs),
     /// Seal a file: encrypt it under a policy so that only the key server can release it.
     Seal(SealArgs),
-    /// Show a sealed file's header and policy; needs no key and decrypts nothing.
+    /// Ask the key server what you may do with a sealed file: your rights, lease and time left.
+    Info(InfoArgs),
+    /// Decrypt a sealed file to plaintext through the key server; needs the `export` right.
+    Open(OpenArgs),
+    /// Show a sealed file's header and policy; needs no key, asks no server, decrypts nothing.
     Inspect(InspectArgs),
+    /// Administer the key server: users, groups, devices, files, keys and the audit log.
+    Admin(AdminArgs),
+    /// Generate a key server key pair (KEY and KEY.pub) for offline sealing and tests.
+    Keygen(KeygenArgs),
     /// Break-glass recovery: decrypt a sealed file with the key server's own private key.
     ///
     /// For disaster recovery, tests and benchmarks only. Whoever holds the key
     /// server's private key can read every file sealed to it, whatever the
-    /// policy says. Staff open files through the key server with `irm open`
-    /// (coming later), which checks the policy and records an audit entry.
+    /// policy says. Staff open files through the key server with `irm open`,
+    /// which checks the policy and records an audit entry.
     Recover(RecoverArgs),
 }
 
@@ -43,11 +56,318 @@ impl Command {
     pub(crate) fn json(&self) -> bool {
         match self {
             Command::Keygen(_) => false,
+            Command::Enroll(args) => args.json,
             Command::Seal(args) => args.json,
+            Command::Info(args) => args.json,
+            Command::Open(args) => args.json,
             Command::Inspect(args) => args.json,
+            Command::Admin(args) => args.json,
             Command::Recover(args) => args.json,
         }
     }
+}
+
+/// Where the passphrase that unlocks this device's keys comes from.
+#[derive(Debug, Args)]
+pub(crate) struct PassphraseArg {
+    /// Read the passphrase from the first line of FILE [default: $IRM_PASSPHRASE, else a prompt on
+    /// the terminal].
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath, global = true)]
+    pub(crate) passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+The key server's administrator gives you the server URL, its CA certificate (ca.pem) and a
+one-time enrollment code. You choose a passphrase (at least 8 characters): it encrypts this
+device's keys in $IRM_CONFIG_DIR (default ~/.config/irm), and every online command asks for it.
+
+Example:
+  irm enroll --server https://kas.example:8443 --ca ca.pem --user alice --code ABCDE-FGHIJ-KLMNO-PQRST
+
+With --json, success prints one object on stdout:
+  {\"ok\": true, \"user\": \"alice\", \"device_id\": \"<32 hex>\", \"device_name\": \"...\", \"server\": \"https://...\",
+   \"roles\": [\"user\"], \"groups\": [\"support\"], \"config_dir\": \"...\"}")]
+pub(crate) struct EnrollArgs {
+    /// The key server's URL, such as https://kas.example:8443.
+    #[arg(long, value_name = "URL", value_hint = ValueHint::Url, value_parser = parse_kas_url)]
+    pub(crate) server: String,
+
+    /// The key server's CA certificate (PEM); the only certificate this device will trust for it.
+    #[arg(long, value_name = "CA.pem", value_hint = ValueHint::FilePath)]
+    pub(crate) ca: PathBuf,
+
+    /// Your user name on the key server.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) user: String,
+
+    /// The one-time enrollment code from your administrator.
+    #[arg(long, value_name = "CODE")]
+    pub(crate) code: String,
+
+    /// A label for this device [default: the host name].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) device_name: Option<String>,
+
+    /// Replace this computer's existing enrollment (its old device can then no longer open files).
+    #[arg(long)]
+    pub(crate) force: bool,
+
+    #[command(flatten)]
+    pub(crate) passphrase: PassphraseArg,
+
+    /// Print the result (or the error) as one JSON object on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Asks the key server for a grant, as opening the file would (the request is audited), and shows
+what it allows. `irm inspect` shows the header alone, offline.
+
+With --json, success prints one object on stdout (times are RFC 3339 UTC or null):
+  {\"ok\": true, \"path\": \"calls.csv.irm\", \"file_id\": \"<32 hex>\", \"user\": \"alice\",
+   \"device_id\": \"<32 hex>\", \"grant_id\": \"<32 hex>\", \"rights\": [\"view\", \"export\"],
+   \"watermark_required\": true, \"lease_secs\": 600, \"time_left_secs\": 599,
+   \"lease_expires\": \"...\", \"lease_expires_unix\": 1767605400, \"not_after\": \"...\" | null,
+   \"not_after_unix\": 1800662400 | null, \"file_name\": \"calls.csv\" | null, \"media_type\": \"text/csv\" | null,
+   \"server\": \"https://kas.example:8443\"}
+A refusal exits 3 and prints {\"ok\": false, \"kind\": \"denied\", \"exit_code\": 3, \"reason\": \"file_revoked\",
+\"message\": \"...\", \"hint\": \"...\"}.")]
+pub(crate) struct InfoArgs {
+    /// The sealed file.
+    #[arg(value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub(crate) input: PathBuf,
+
+    #[command(flatten)]
+    pub(crate) passphrase: PassphraseArg,
+
+    /// Print one JSON object instead of text; see below.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Writes the plaintext only if the key server grants you the `export` right; the export is
+reported to the key server (and audited) before any plaintext is released. Otherwise exits 3
+with the reason (right_not_granted, file_revoked, ...). The output appears only after the whole
+file has been decrypted and every chunk has verified, with mode 0600.
+
+With --json, success prints one object on stdout:
+  {\"ok\": true, \"input\": \"calls.csv.irm\", \"output\": \"calls.csv\" | null, \"file_id\": \"<32 hex>\",
+   \"file_name\": \"calls.csv\" | null, \"media_type\": \"text/csv\" | null, \"plaintext_len\": 1234,
+   \"grant_id\": \"<32 hex>\"}")]
+pub(crate) struct OpenArgs {
+    /// The sealed file.
+    #[arg(value_name = "IN", value_hint = ValueHint::FilePath)]
+    pub(crate) input: PathBuf,
+
+    /// Where to write the plaintext, or `-` for standard output.
+    #[arg(short, long, value_name = "OUT", value_hint = ValueHint::FilePath)]
+    pub(crate) output: PathBuf,
+
+    #[command(flatten)]
+    pub(crate) threads: ThreadsArg,
+
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    pub(crate) force: bool,
+
+    /// Print nothing on stderr on success.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+
+    #[command(flatten)]
+    pub(crate) passphrase: PassphraseArg,
+
+    /// Print the result (or the error) as one JSON object on stdout; needs -o FILE.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Every administrative call is signed by your own device and audited; it needs the admin role
+(audit reads: admin or auditor). With --json each command prints its result as JSON on stdout
+(the key server's objects, or {\"ok\": true} for calls that return nothing); a refusal prints
+{\"ok\": false, \"kind\": \"denied\", \"exit_code\": 3, \"reason\": \"role_required\", \"message\": \"...\", ...}.")]
+pub(crate) struct AdminArgs {
+    #[command(subcommand)]
+    pub(crate) object: AdminObject,
+
+    #[command(flatten)]
+    pub(crate) passphrase: PassphraseArg,
+
+    /// Print the result (or the error) as JSON on stdout.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminObject {
+    /// People: add, list, suspend, restore, new enrollment code.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Groups (`@support` in policies): add, add or remove members.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Enrolled devices: list, revoke.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Files the key server knows: list, revoke, restore, expire, restrict rights.
+    #[command(subcommand)]
+    File(FileCommand),
+    /// The key server's keys: list, rotate, retire.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// The audit log: recent records, chain verification, signed checkpoints.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCommand {
+    /// Create a person; prints their one-time enrollment code on stdout.
+    Add {
+        /// Login name (1 to 64 of a-z A-Z 0-9 . _ -).
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Full name, for watermarks and the audit log [default: NAME].
+        #[arg(long, value_name = "TEXT")]
+        display_name: Option<String>,
+        /// A role: user, admin or auditor; repeat for several [default: user].
+        #[arg(long = "role", value_name = "ROLE", value_parser = parse_role)]
+        roles: Vec<Role>,
+        /// A group to join (with or without the @); repeat for several.
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
+    },
+    /// List every user.
+    List,
+    /// Suspend a user: every later grant and call is refused (user_suspended).
+    Suspend {
+        /// The user.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Lift a suspension.
+    Restore {
+        /// The user.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Issue a new one-time enrollment code (the previous one stops working); prints it on stdout.
+    Code {
+        /// The user.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GroupCommand {
+    /// Create a group.
+    Add {
+        /// The group's name (a leading @ is dropped).
+        #[arg(value_name = "GROUP")]
+        name: String,
+    },
+    /// Add a user to a group.
+    MemberAdd {
+        /// The group.
+        #[arg(value_name = "GROUP")]
+        group: String,
+        /// The user.
+        #[arg(value_name = "USER")]
+        user: String,
+    },
+    /// Remove a user from a group.
+    MemberRemove {
+        /// The group.
+        #[arg(value_name = "GROUP")]
+        group: String,
+        /// The user.
+        #[arg(value_name = "USER")]
+        user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeviceCommand {
+    /// List every enrolled device.
+    List,
+    /// Revoke a device: it gets nothing from now on (device_revoked).
+    Revoke {
+        /// The device id (32 hex digits, from `irm admin device list`).
+        #[arg(value_name = "DEVICE_ID")]
+        device_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FileCommand {
+    /// List the files the key server knows.
+    List,
+    /// Revoke a file: every later grant is refused (file_revoked).
+    Revoke {
+        /// The file id (32 hex digits, from `irm inspect` or `irm admin file list`).
+        #[arg(value_name = "FILE_ID")]
+        file_id: String,
+    },
+    /// Undo a revocation or an administrator's expiry.
+    Restore {
+        /// The file id.
+        #[arg(value_name = "FILE_ID")]
+        file_id: String,
+    },
+    /// Expire a file now (file_expired).
+    Expire {
+        /// The file id.
+        #[arg(value_name = "FILE_ID")]
+        file_id: String,
+    },
+    /// Take rights away from every grant of a file, such as --remove print.
+    Restrict {
+        /// The file id.
+        #[arg(value_name = "FILE_ID")]
+        file_id: String,
+        /// The rights to remove, comma-separated (view, print, copy, export, program).
+        #[arg(long, value_name = "RIGHTS", value_parser = parse_rights)]
+        remove: Rights,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCommand {
+    /// List the key server's keys and their states.
+    List,
+    /// Make a new current key; files sealed to older keys still open.
+    Rotate,
+    /// Retire a key: every file sealed to it is refused from now on (key_retired).
+    Retire {
+        /// The key id (32 hex digits, from `irm admin key list`).
+        #[arg(value_name = "KEY_ID")]
+        key_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Show audit records, oldest first.
+    Tail {
+        /// Only records after this sequence number.
+        #[arg(long, value_name = "SEQ")]
+        after: Option<u64>,
+        /// At most this many records.
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        limit: u32,
+    },
+    /// Have the key server recompute the hash chain and check every checkpoint.
+    Verify,
+    /// Have the key server sign and write a checkpoint now.
+    Checkpoint,
 }
 
 #[derive(Debug, Args)]
@@ -69,7 +389,12 @@ pub(crate) struct KeygenArgs {
 #[command(
     group(ArgGroup::new("recipients").args(["to", "grant"]).required(true).multiple(true)),
     after_help = "\
+Without --kas-public-key the file is sealed online: to the current key of the key server this
+device enrolled with (`irm enroll`), and registered there so that administrators can list and
+revoke it. With --kas-public-key and --kas-url it is sealed offline, without any server.
+
 Examples:
+  irm seal calls.csv --to alice --to @support --allow view,print --expires 2027-01-31T00:00:00Z
   irm seal calls.csv --kas-public-key kas.pub --kas-url https://kas.example:8443 \\
       --to alice --to @support --allow view,print --expires 2027-01-31T00:00:00Z
   irm seal calls.csv -o calls.irm --kas-public-key kas.pub --kas-url https://kas.example:8443 \\
@@ -82,7 +407,8 @@ plus 2 MiB of I/O buffers, whatever the file size.
 With --json, success prints one object on stdout:
   {\"ok\": true, \"input\": \"calls.csv\" | null, \"output\": \"calls.csv.irm\", \"file_id\": \"<32 hex>\",
    \"plaintext_len\": 1234, \"sealed_len\": 1890}
-(input is null for standard input; --json needs -o FILE because stdout would carry the sealed file)."
+plus \"registered_with\": \"https://...\" when sealed online (input is null for standard input;
+--json needs -o FILE because stdout would carry the sealed file)."
 )]
 pub(crate) struct SealArgs {
     /// The file to seal, or `-` for standard input.
@@ -94,13 +420,19 @@ pub(crate) struct SealArgs {
     #[arg(short, long, value_name = "OUT", value_hint = ValueHint::FilePath)]
     pub(crate) output: Option<PathBuf>,
 
-    /// The key server's public key file (KEY.pub from `irm keygen`); the content key is wrapped to it.
-    #[arg(long, value_name = "KEY.pub", value_hint = ValueHint::FilePath)]
-    pub(crate) kas_public_key: PathBuf,
+    /// Seal offline to this key server public key file (KEY.pub from `irm keygen`) [default: online,
+    /// to the enrolled key server's current key].
+    #[arg(long, value_name = "KEY.pub", value_hint = ValueHint::FilePath, requires = "kas_url")]
+    pub(crate) kas_public_key: Option<PathBuf>,
 
-    /// The key server's URL recorded in the header, such as https://kas.example:8443.
-    #[arg(long, value_name = "URL", value_hint = ValueHint::Url, value_parser = parse_kas_url)]
-    pub(crate) kas_url: String,
+    /// With --kas-public-key: the key server's URL recorded in the header, such as
+    /// https://kas.example:8443.
+    #[arg(long, value_name = "URL", value_hint = ValueHint::Url, value_parser = parse_kas_url,
+          requires = "kas_public_key")]
+    pub(crate) kas_url: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) passphrase: PassphraseArg,
 
     /// A recipient of the --allow rights: a user (`alice`) or a group (`@support`). Repeat it or
     /// separate names with commas.
@@ -137,7 +469,7 @@ pub(crate) struct SealArgs {
     #[arg(long, value_name = "LABEL")]
     pub(crate) label: Option<String>,
 
-    /// Who is sealing, recorded in the header [default: $USER].
+    /// Who is sealing, recorded in the header [default: the enrolled user online, $USER offline].
     #[arg(long, value_name = "NAME")]
     pub(crate) issuer: Option<String>,
 
@@ -259,6 +591,17 @@ impl ThreadsArg {
 
 fn parse_recipient(text: &str) -> Result<Recipient, String> {
     Recipient::parse(text.trim()).map_err(|e| e.to_string())
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "user" => Ok(Role::User),
+        "admin" => Ok(Role::Admin),
+        "auditor" => Ok(Role::Auditor),
+        _ => Err(format!(
+            "unknown role {text:?}; the roles are user, admin and auditor"
+        )),
+    }
 }
 
 fn parse_rights(text: &str) -> Result<Rights, String> {

@@ -12,15 +12,18 @@
 //! | 2    | `usage`       | the command line cannot be carried out as given (clap's usage errors, |
 //! |      |               | invalid rights or recipients, output exists without `--force`,       |
 //! |      |               | input and output are the same file, sealed data to a terminal)       |
-//! | 3    | `denied`      | reserved: the key server refused access (`irm open`, later)          |
+//! | 3    | `denied`      | the key server refused; the JSON object carries its `reason`         |
 //! | 4    | `integrity`   | tampered, truncated, not a sealed file, policy binding failed,       |
 //! |      |               | or the key does not fit the file                                     |
-//! | 5    | `unreachable` | reserved: the key server could not be reached (`irm open`, later)    |
+//! | 5    | `unreachable` | the key server could not be reached, or its TLS certificate is not   |
+//! |      |               | signed by the CA this device enrolled with                           |
 //! | 6    | `io`          | input/output error: file not found, permission denied, disk full     |
 
 use std::fmt;
 use std::io;
 
+use irm_client::ClientError;
+use irm_core::protocol::DenyReason;
 use irm_core::{FormatError, KeyParseError, OpenError, PolicyError, SealError, UnwrapError};
 
 /// The table above as shown at the end of `irm --help`.
@@ -30,15 +33,16 @@ Exit status:
   1  other failure (unsupported format version, malformed key file, ...)
   2  usage: the command line cannot be carried out as given (bad arguments,
      output exists without --force, input and output are the same file)
-  3  denied by the key server (reserved for `irm open`)
+  3  denied by the key server; the reason (such as file_revoked) is printed
   4  integrity failure: tampered, truncated, not a sealed file, policy
      binding failed, or the key does not fit the file
-  5  key server unreachable (reserved for `irm open`)
+  5  key server unreachable (or its certificate is not from the enrolled CA)
   6  input/output error: file not found, permission denied, disk full
 
 With --json, a failure prints one object on stdout:
   {\"ok\": false, \"kind\": \"integrity\", \"exit_code\": 4, \"message\": \"...\", \"hint\": \"...\" | null}
-where kind is one of failure, usage, denied, integrity, unreachable, io.";
+where kind is one of failure, usage, denied, integrity, unreachable, io. A denial adds
+\"reason\": the key server's machine-readable reason, such as \"file_revoked\".";
 
 /// One row of the exit-code table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,12 +52,10 @@ pub(crate) enum Exit {
     /// 2: the command line cannot be carried out as given (also clap's code).
     Usage,
     /// 3: the key server refused access.
-    #[allow(dead_code, reason = "reserved for the key-server commands (irm open)")]
     Denied,
     /// 4: the file is not an intact sealed file for this key.
     Integrity,
     /// 5: the key server could not be reached.
-    #[allow(dead_code, reason = "reserved for the key-server commands (irm open)")]
     Unreachable,
     /// 6: reading or writing a file failed.
     Io,
@@ -128,10 +130,12 @@ impl fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
-/// How a failure is reported: its exit code and, when we have one, advice.
+/// How a failure is reported: its exit code, the key server's reason for a
+/// denial, and, when we have one, advice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Diagnosis {
     pub(crate) exit: Exit,
+    pub(crate) reason: Option<DenyReason>,
     pub(crate) hint: Option<String>,
 }
 
@@ -139,6 +143,7 @@ impl Diagnosis {
     fn new(exit: Exit, hint: Option<&str>) -> Self {
         Self {
             exit,
+            reason: None,
             hint: hint.map(str::to_owned),
         }
     }
@@ -166,8 +171,12 @@ fn diagnose_one(cause: &(dyn std::error::Error + 'static)) -> Option<Diagnosis> 
     if let Some(refusal) = cause.downcast_ref::<Refusal>() {
         return Some(Diagnosis {
             exit: refusal.exit,
+            reason: None,
             hint: refusal.hint.clone(),
         });
+    }
+    if let Some(err) = cause.downcast_ref::<ClientError>() {
+        return Some(client_error(err));
     }
     if let Some(err) = cause.downcast_ref::<FormatError>() {
         return Some(format_error(err));
@@ -193,6 +202,79 @@ fn diagnose_one(cause: &(dyn std::error::Error + 'static)) -> Option<Diagnosis> 
         return Some(io_error(err));
     }
     None
+}
+
+fn client_error(err: &ClientError) -> Diagnosis {
+    match err {
+        ClientError::Denied(reason, _) => Diagnosis {
+            exit: Exit::Denied,
+            reason: Some(*reason),
+            hint: Some(reason.advice().to_owned()),
+        },
+        ClientError::Unreachable { .. } => Diagnosis::new(
+            Exit::Unreachable,
+            Some("check that the key server is running and reachable from here, then try again"),
+        ),
+        ClientError::Tls { .. } => Diagnosis::new(
+            Exit::Unreachable,
+            Some(
+                "this may not be your key server; ask your administrator, and enroll again with \
+                 the server's current ca.pem if it was replaced",
+            ),
+        ),
+        ClientError::NotEnrolled { .. } => Diagnosis::new(
+            Exit::Failure,
+            Some(
+                "enroll first: irm enroll --server URL --ca ca.pem --user NAME --code CODE \
+                 (IRM_CONFIG_DIR selects another configuration directory)",
+            ),
+        ),
+        ClientError::AlreadyEnrolled { .. } => Diagnosis::new(
+            Exit::Usage,
+            Some(
+                "use --force to replace this enrollment, or set IRM_CONFIG_DIR to another directory",
+            ),
+        ),
+        ClientError::WrongPassphrase { .. } => Diagnosis::new(
+            Exit::Failure,
+            Some(
+                "give the passphrase chosen at enrollment; if it is lost, ask your administrator \
+                 for a new code and enroll again with --force",
+            ),
+        ),
+        ClientError::ServerMismatch { .. } => Diagnosis::new(
+            Exit::Failure,
+            Some(
+                "open it on a device enrolled with that key server, or ask the sender to seal it for yours",
+            ),
+        ),
+        ClientError::Integrity { .. } => Diagnosis::new(
+            Exit::Integrity,
+            Some("the file or the grant was altered; ask the sender for a new copy"),
+        ),
+        ClientError::LeaseExpired => Diagnosis::new(
+            Exit::Failure,
+            Some("open the file again to get a new lease"),
+        ),
+        ClientError::BadConfig { .. } => Diagnosis::new(
+            Exit::Failure,
+            Some("ask your administrator for a new code and enroll this device again with --force"),
+        ),
+        ClientError::InvalidArgument(_) => Diagnosis::new(Exit::Usage, None),
+        ClientError::Io { source, .. } => io_error(source),
+        ClientError::BadResponse { .. } => Diagnosis::new(
+            Exit::Failure,
+            Some("the key server and this irm may be different versions; tell your administrator"),
+        ),
+        ClientError::Http { status: 404, .. } => Diagnosis::new(
+            Exit::Failure,
+            Some("check the name or id (the `list` commands show them)"),
+        ),
+        ClientError::Http { status: 409, .. } => {
+            Diagnosis::new(Exit::Failure, Some("it exists already"))
+        }
+        _ => Diagnosis::new(Exit::Failure, None),
+    }
 }
 
 fn format_error(err: &FormatError) -> Diagnosis {
@@ -319,6 +401,22 @@ mod tests {
         let io: io::Error = OpenError::ChunkAuthenticationFailed { index: 2 }.into();
         let err = anyhow::Error::new(io).context("reading x.irm");
         assert_eq!(diagnose(&err).exit, Exit::Integrity);
+    }
+
+    #[test]
+    fn a_denial_exits_3_with_its_reason_and_advice() {
+        let err = anyhow::Error::new(ClientError::Denied(
+            DenyReason::FileRevoked,
+            "revoked".into(),
+        ))
+        .context("opening a.irm");
+        let diagnosis = diagnose(&err);
+        assert_eq!(diagnosis.exit, Exit::Denied);
+        assert_eq!(diagnosis.reason, Some(DenyReason::FileRevoked));
+        assert_eq!(
+            diagnosis.hint.as_deref(),
+            Some(DenyReason::FileRevoked.advice())
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `irm`: seal, inspect and recover sealed customer data files. This file
+//! `irm`: enroll, seal, open, inspect and recover sealed customer data
+//! files, and administer the key server. This file
 //! only parses the command line, runs the command and turns its error into an
 //! exit code; the commands live in `commands/`, the exit-code table in
 //! `exit.rs`.
@@ -9,6 +10,7 @@ mod cli;
 mod commands;
 mod exit;
 mod keyfile;
+mod online;
 mod output;
 mod progress;
 mod report;

@@ -17,6 +17,9 @@ struct JsonFailure<'a> {
     ok: bool,
     kind: &'static str,
     exit_code: u8,
+    /// Only for denials: the key server's `DenyReason` string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
     message: String,
     hint: Option<&'a str>,
 }
@@ -31,6 +34,7 @@ pub(crate) fn failure(err: &anyhow::Error, json: bool) -> ExitCode {
             ok: false,
             kind: diagnosis.exit.kind(),
             exit_code: diagnosis.exit.code(),
+            reason: diagnosis.reason.map(|r| r.as_str()),
             message,
             hint: diagnosis.hint.as_deref(),
         });

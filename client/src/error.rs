@@ -28,11 +28,9 @@ pub enum ClientError {
     Unreachable {
         /// The server URL.
         url: String,
-        /// What failed (connect, timeout), as reported by the transport.
+        /// What failed (connect, timeout), as reported by the transport
+        /// with its causes.
         detail: String,
-        /// The transport error.
-        #[source]
-        source: reqwest::Error,
     },
 
     /// The TLS handshake failed: the server's certificate is not signed by
@@ -44,11 +42,8 @@ pub enum ClientError {
     Tls {
         /// The server URL.
         url: String,
-        /// The TLS failure.
+        /// The TLS failure, with its causes.
         detail: String,
-        /// The transport error.
-        #[source]
-        source: reqwest::Error,
     },
 
     /// The server answered something that does not follow docs/PROTOCOL.md.

@@ -186,13 +186,11 @@ impl Transport {
             ClientError::Tls {
                 url: self.origin.clone(),
                 detail,
-                source: err,
             }
         } else if err.is_connect() || err.is_timeout() || err.is_request() {
             ClientError::Unreachable {
                 url: self.origin.clone(),
                 detail,
-                source: err,
             }
         } else {
             ClientError::BadResponse {

@@ -1,8 +1,12 @@
-//! One module per subcommand; this one dispatches to them and holds what
+//! One module per subcommand (`admin` holds all of `irm admin ...`); this one dispatches to them and holds what
 //! several share (sizing the worker threads).
 
+mod admin;
+mod enroll;
+mod info;
 mod inspect;
 mod keygen;
+mod open;
 mod recover;
 mod seal;
 
@@ -14,23 +18,19 @@ use crate::cli::Command;
 pub(crate) fn run(command: &Command) -> Result<()> {
     match command {
         Command::Keygen(args) => keygen::run(args),
+        Command::Enroll(args) => enroll::run(args),
         Command::Seal(args) => seal::run(args),
+        Command::Info(args) => info::run(args),
+        Command::Open(args) => open::run(args),
+        Command::Admin(args) => admin::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Recover(args) => recover::run(args),
     }
 }
 
-/// Stream options for `threads` threads. irm-core runs batches on rayon's
-/// global pool, which by default has one thread per CPU; sizing the pool here
-/// makes `--threads N` mean N.
+/// Stream options for `threads` threads (irm-core starts exactly that many,
+/// the calling thread included).
 fn stream_options(threads: usize) -> StreamOptions {
-    if threads > 1 {
-        // Fails only if the pool already exists, which it cannot this early.
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("irm-crypto-{i}"))
-            .build_global();
-    }
     StreamOptions {
         threads,
         ..Default::default()

@@ -1,6 +1,11 @@
 //! `irm seal`: builds the policy and header from the arguments and streams
 //! the input through a `Sealer` into an atomic output file (or stdout).
 //!
+//! Online (no `--kas-public-key`), the content key is wrapped to the enrolled
+//! key server's current key and URL, and the file is registered with the
+//! server (`POST /v1/files`) before the output takes its name, so that every
+//! file sealed online can be listed and revoked by an administrator.
+//!
 //! Every check on the arguments and the output path happens before the first
 //! byte is read, so a refusal costs nothing and changes nothing.
 
@@ -15,6 +20,7 @@ use serde::Serialize;
 use crate::cli::SealArgs;
 use crate::exit::Refusal;
 use crate::keyfile;
+use crate::online;
 use crate::output::{Destination, IO_BUFFER_LEN, Input, stdout_is_terminal};
 use crate::progress::{Progress, pump};
 use crate::report::print_json;
@@ -29,6 +35,42 @@ struct SealReport {
     file_id: String,
     plaintext_len: u64,
     sealed_len: u64,
+    /// The key server the file was registered with (online sealing only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registered_with: Option<String>,
+}
+
+/// Where the content key is wrapped to: a key file (offline) or the
+/// enrolled key server (online, which also registers the file).
+struct KeyServer {
+    key: irm_core::KasPublicKey,
+    url: String,
+    session: Option<irm_client::Session>,
+}
+
+fn key_server(args: &SealArgs) -> Result<KeyServer> {
+    match (&args.kas_public_key, &args.kas_url) {
+        (Some(path), Some(url)) => Ok(KeyServer {
+            key: keyfile::read_public(path)?,
+            url: url.clone(),
+            session: None,
+        }),
+        // clap makes each of the two require the other.
+        (Some(_), None) | (None, Some(_)) => {
+            Err(Refusal::usage("--kas-public-key and --kas-url go together").into())
+        }
+        (None, None) => {
+            let session = online::unlock(&args.passphrase)?;
+            let (info, key) = session
+                .server_key()
+                .context("fetching the key server's current key")?;
+            Ok(KeyServer {
+                key,
+                url: info.url,
+                session: Some(session),
+            })
+        }
+    }
 }
 
 pub(crate) fn run(args: &SealArgs) -> Result<()> {
@@ -74,7 +116,7 @@ pub(crate) fn run(args: &SealArgs) -> Result<()> {
         args.label.clone(),
     )
     .context("the policy is not valid")?;
-    let kas = keyfile::read_public(&args.kas_public_key)?;
+    let kas = key_server(args)?;
 
     let mut opened = input.open()?;
     let metadata = Metadata {
@@ -83,10 +125,15 @@ pub(crate) fn run(args: &SealArgs) -> Result<()> {
         plaintext_len: opened.regular_len,
     };
     let mut builder = EnvelopeBuilder::new(policy)
-        .key_server(args.kas_url.clone(), kas)
+        .key_server(kas.url.clone(), kas.key)
         .metadata(metadata)
         .chunk_len(args.chunk_size);
-    if let Some(issuer) = issuer(args) {
+    let issuer = args
+        .issuer
+        .clone()
+        .or_else(|| kas.session.as_ref().map(|s| s.user().to_owned()))
+        .or_else(|| issuer(args));
+    if let Some(issuer) = issuer {
         builder = builder.issuer(issuer);
     }
     let header = builder.build().context("building the sealed header")?;
@@ -116,6 +163,20 @@ pub(crate) fn run(args: &SealArgs) -> Result<()> {
         .into_inner()
         .map_err(|err| err.into_error())
         .with_context(writing)?;
+    // Registered before the output takes its name: a file sealed online is
+    // never left behind unknown to the key server.
+    let registered_with = match &kas.session {
+        Some(session) => {
+            session
+                .register_file(
+                    header.header(),
+                    input.path().and_then(file_name_of).as_deref(),
+                )
+                .with_context(|| format!("registering {destination} with the key server"))?;
+            Some(session.server_url().to_owned())
+        }
+        None => None,
+    };
     output.commit()?;
     drop(progress);
 
@@ -132,10 +193,14 @@ pub(crate) fn run(args: &SealArgs) -> Result<()> {
             file_id,
             plaintext_len,
             sealed_len,
+            registered_with,
         });
     } else if !args.quiet {
+        let registered = registered_with
+            .map(|url| format!(", registered with {url}"))
+            .unwrap_or_default();
         eprintln!(
-            "sealed {input} into {destination}: {}, file id {file_id}",
+            "sealed {input} into {destination}: {}, file id {file_id}{registered}",
             text::bytes(plaintext_len)
         );
     }

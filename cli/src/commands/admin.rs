@@ -1,0 +1,386 @@
+//! `irm admin ...`: the key server's administration and audit calls, one
+//! subcommand per endpoint of docs/PROTOCOL.md §7. Each call is signed by
+//! the administrator's own device; the server checks the role and audits.
+//!
+//! Results go to stdout, as a table for people or as the server's JSON
+//! objects with `--json`; enrollment codes print alone on stdout so that
+//! scripts can capture them.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use anyhow::{Context, Result};
+use irm_client::Session;
+use irm_core::protocol::{CreateUserRequest, EnrollmentCode, FileInfo, Role, UserInfo};
+use serde::Serialize;
+
+use crate::cli::{
+    AdminArgs, AdminObject, AuditCommand, DeviceCommand, FileCommand, GroupCommand, KeyCommand,
+    UserCommand,
+};
+use crate::online;
+use crate::report::print_json;
+use crate::text::{self, printable};
+
+/// `{"ok": true}` for calls that return nothing.
+#[derive(Serialize)]
+struct Done {
+    ok: bool,
+}
+
+pub(crate) fn run(args: &AdminArgs) -> Result<()> {
+    let session = online::unlock(&args.passphrase)?;
+    let out = Out { json: args.json };
+    match &args.object {
+        AdminObject::User(cmd) => user(&session, cmd, &out),
+        AdminObject::Group(cmd) => group(&session, cmd, &out),
+        AdminObject::Device(cmd) => device(&session, cmd, &out),
+        AdminObject::File(cmd) => file(&session, cmd, &out),
+        AdminObject::Key(cmd) => key(&session, cmd, &out),
+        AdminObject::Audit(cmd) => audit(&session, cmd, &out),
+    }
+}
+
+/// Where results go: JSON, or text built by the caller.
+struct Out {
+    json: bool,
+}
+
+impl Out {
+    /// Prints `value` as JSON, or `text()` as text.
+    fn show(&self, value: &impl Serialize, text: impl FnOnce() -> String) -> Result<()> {
+        if self.json {
+            print_json(value);
+            return Ok(());
+        }
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(text().as_bytes())
+            .and_then(|()| stdout.flush())
+            .context("writing standard output")
+    }
+
+    /// Reports a call that returns nothing.
+    fn done(&self, message: String) -> Result<()> {
+        if self.json {
+            print_json(&Done { ok: true });
+        } else {
+            eprintln!("{message}");
+        }
+        Ok(())
+    }
+}
+
+fn user(session: &Session, cmd: &UserCommand, out: &Out) -> Result<()> {
+    match cmd {
+        UserCommand::Add {
+            name,
+            display_name,
+            roles,
+            groups,
+        } => {
+            let request = CreateUserRequest {
+                name: name.clone(),
+                display_name: display_name.clone().unwrap_or_else(|| name.clone()),
+                roles: if roles.is_empty() {
+                    vec![Role::User]
+                } else {
+                    roles.clone()
+                },
+                groups: groups
+                    .iter()
+                    .map(|g| g.strip_prefix('@').unwrap_or(g).to_owned())
+                    .collect(),
+            };
+            let code = session
+                .add_user(&request)
+                .with_context(|| format!("adding user {name}"))?;
+            show_code(&code, "created user", out)
+        }
+        UserCommand::List => {
+            let users = session.list_users().context("listing users")?;
+            out.show(&users, || users_table(&users))
+        }
+        UserCommand::Suspend { name } => {
+            let user = session
+                .suspend_user(name)
+                .with_context(|| format!("suspending user {name}"))?;
+            out.show(&user, || users_table(std::slice::from_ref(&user)))
+        }
+        UserCommand::Restore { name } => {
+            let user = session
+                .restore_user(name)
+                .with_context(|| format!("restoring user {name}"))?;
+            out.show(&user, || users_table(std::slice::from_ref(&user)))
+        }
+        UserCommand::Code { name } => {
+            let code = session
+                .new_enrollment_code(name)
+                .with_context(|| format!("issuing an enrollment code for {name}"))?;
+            show_code(&code, "new enrollment code for", out)
+        }
+    }
+}
+
+/// The code alone on stdout (for scripts), the explanation on stderr.
+fn show_code(code: &EnrollmentCode, what: &str, out: &Out) -> Result<()> {
+    if !out.json {
+        eprintln!(
+            "{what} {}; give them this one-time enrollment code (valid until {}):",
+            code.user,
+            text::time(code.expires_at)
+        );
+    }
+    out.show(code, || format!("{}\n", code.code))
+}
+
+fn users_table(users: &[UserInfo]) -> String {
+    let mut text = format!(
+        "{:<20} {:<10} {:<20} {:<24} {}\n",
+        "NAME", "STATE", "ROLES", "GROUPS", "DISPLAY NAME"
+    );
+    for user in users {
+        let roles: Vec<&str> = user.roles.iter().map(|r| role_name(*r)).collect();
+        let _ = writeln!(
+            text,
+            "{:<20} {:<10} {:<20} {:<24} {}",
+            printable(&user.name),
+            printable(&user.state),
+            roles.join(","),
+            printable(&user.groups.join(",")),
+            printable(&user.display_name)
+        );
+    }
+    text
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "admin",
+        Role::Auditor => "auditor",
+        Role::User => "user",
+    }
+}
+
+fn group(session: &Session, cmd: &GroupCommand, out: &Out) -> Result<()> {
+    match cmd {
+        GroupCommand::Add { name } => {
+            session
+                .add_group(name)
+                .with_context(|| format!("adding group {name}"))?;
+            out.done(format!("created group {name}"))
+        }
+        GroupCommand::MemberAdd { group, user } => {
+            session
+                .add_group_member(group, user)
+                .with_context(|| format!("adding {user} to group {group}"))?;
+            out.done(format!("added {user} to group {group}"))
+        }
+        GroupCommand::MemberRemove { group, user } => {
+            session
+                .remove_group_member(group, user)
+                .with_context(|| format!("removing {user} from group {group}"))?;
+            out.done(format!("removed {user} from group {group}"))
+        }
+    }
+}
+
+fn device(session: &Session, cmd: &DeviceCommand, out: &Out) -> Result<()> {
+    let devices = match cmd {
+        DeviceCommand::List => session.list_devices().context("listing devices")?,
+        DeviceCommand::Revoke { device_id } => vec![
+            session
+                .revoke_device(device_id)
+                .with_context(|| format!("revoking device {device_id}"))?,
+        ],
+    };
+    let table = || {
+        let mut text = format!(
+            "{:<32} {:<16} {:<8} {:<20} {}\n",
+            "DEVICE ID", "USER", "STATE", "ENROLLED", "NAME"
+        );
+        for d in &devices {
+            let _ = writeln!(
+                text,
+                "{:<32} {:<16} {:<8} {:<20} {}",
+                printable(&d.device_id),
+                printable(&d.user),
+                printable(&d.state),
+                text::time(d.enrolled_at),
+                printable(&d.name)
+            );
+        }
+        text
+    };
+    match cmd {
+        DeviceCommand::List => out.show(&devices, table),
+        DeviceCommand::Revoke { .. } => out.show(&devices[0], table),
+    }
+}
+
+fn file(session: &Session, cmd: &FileCommand, out: &Out) -> Result<()> {
+    let one = |result: Result<FileInfo, irm_client::ClientError>, verb: &str, id: &str| {
+        result.with_context(|| format!("{verb} file {id}"))
+    };
+    let files = match cmd {
+        FileCommand::List => session.list_files().context("listing files")?,
+        FileCommand::Revoke { file_id } => {
+            vec![one(session.revoke_file(file_id), "revoking", file_id)?]
+        }
+        FileCommand::Restore { file_id } => {
+            vec![one(session.restore_file(file_id), "restoring", file_id)?]
+        }
+        FileCommand::Expire { file_id } => {
+            vec![one(session.expire_file(file_id), "expiring", file_id)?]
+        }
+        FileCommand::Restrict { file_id, remove } => vec![one(
+            session.restrict_file(file_id, *remove),
+            "restricting",
+            file_id,
+        )?],
+    };
+    let table = || {
+        let mut text = format!(
+            "{:<32} {:<8} {:<14} {:<16} {:<20} {}\n",
+            "FILE ID", "STATE", "RESTRICTED", "OWNER", "FIRST SEEN", "NAME"
+        );
+        for f in &files {
+            let _ = writeln!(
+                text,
+                "{:<32} {:<8} {:<14} {:<16} {:<20} {}",
+                printable(&f.file_id),
+                printable(&f.state),
+                if f.restricted_rights.is_empty() {
+                    "-".to_owned()
+                } else {
+                    f.restricted_rights.to_string()
+                },
+                printable(f.owner.as_deref().unwrap_or("-")),
+                text::time(f.first_seen_at),
+                printable(f.file_name.as_deref().unwrap_or("-"))
+            );
+        }
+        text
+    };
+    match cmd {
+        FileCommand::List => out.show(&files, table),
+        _ => out.show(&files[0], table),
+    }
+}
+
+fn key(session: &Session, cmd: &KeyCommand, out: &Out) -> Result<()> {
+    match cmd {
+        KeyCommand::List => {
+            let keys = session.list_keys().context("listing keys")?;
+            out.show(&keys, || {
+                let mut text = format!("{:<32} {:<10} {}\n", "KEY ID", "STATE", "URL");
+                for k in &keys {
+                    let _ = writeln!(
+                        text,
+                        "{:<32} {:<10} {}",
+                        printable(&k.key.key_id),
+                        printable(&k.state),
+                        printable(&k.key.url)
+                    );
+                }
+                text
+            })
+        }
+        KeyCommand::Rotate => {
+            let key = session
+                .rotate_key()
+                .context("rotating the key server key")?;
+            out.show(&key, || {
+                format!("new current key {} ({})\n", key.key_id, printable(&key.url))
+            })
+        }
+        KeyCommand::Retire { key_id } => {
+            session
+                .retire_key(key_id)
+                .with_context(|| format!("retiring key {key_id}"))?;
+            out.done(format!(
+                "retired key {key_id}: files sealed to it are refused from now on"
+            ))
+        }
+    }
+}
+
+fn audit(session: &Session, cmd: &AuditCommand, out: &Out) -> Result<()> {
+    match cmd {
+        AuditCommand::Tail { after, limit } => {
+            let records = session
+                .audit_records(*after, Some(*limit))
+                .context("reading the audit log")?;
+            out.show(&records, || {
+                let mut text = String::new();
+                for r in &records {
+                    let at = text::time(r.at_ms / 1000);
+                    let _ = writeln!(
+                        text,
+                        "{:>6} {at} {:<12} {:<22} {:<7} {}{}{}",
+                        r.seq,
+                        printable(r.actor_user.as_deref().unwrap_or("-")),
+                        printable(&r.action),
+                        printable(&r.result),
+                        r.reason
+                            .as_deref()
+                            .map(|x| format!("reason={} ", printable(x)))
+                            .unwrap_or_default(),
+                        r.file_id
+                            .as_deref()
+                            .map(|x| format!("file={} ", printable(x)))
+                            .unwrap_or_default(),
+                        r.detail.as_deref().map(printable).unwrap_or_default(),
+                    );
+                }
+                text
+            })
+        }
+        AuditCommand::Verify => {
+            let report = session.verify_audit().context("verifying the audit log")?;
+            if !report.ok && out.json {
+                // One JSON object per run: the failure object carries the problems.
+                return Err(audit_broken(&report));
+            }
+            out.show(&report, || {
+                let mut text = format!(
+                    "{}: {} records, {} checkpoints checked\n",
+                    if report.ok { "ok" } else { "BROKEN" },
+                    report.records,
+                    report.checkpoints
+                );
+                for problem in &report.problems {
+                    let _ = writeln!(text, "problem: {}", printable(problem));
+                }
+                text
+            })?;
+            if report.ok {
+                Ok(())
+            } else {
+                Err(audit_broken(&report))
+            }
+        }
+        AuditCommand::Checkpoint => {
+            let checkpoint = session
+                .audit_checkpoint()
+                .context("writing an audit checkpoint")?;
+            out.show(&checkpoint, || {
+                format!(
+                    "checkpoint: {} records, head {}, signed at {}\n",
+                    checkpoint.count,
+                    checkpoint.head_hash,
+                    text::time(checkpoint.at_ms / 1000)
+                )
+            })
+        }
+    }
+}
+
+fn audit_broken(report: &irm_core::protocol::AuditVerifyReport) -> anyhow::Error {
+    crate::exit::Refusal::failure(format!(
+        "the audit log does not verify: {}",
+        report.problems.join("; ")
+    ))
+    .hint("the database or the checkpoint file was altered; keep copies and investigate")
+    .into()
+}

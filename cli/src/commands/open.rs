@@ -1,0 +1,137 @@
+//! `irm open`: decrypts a sealed file through the key server. The plaintext
+//! is written only under a grant that includes the `export` right, and only
+//! after the key server has accepted (and audited) the `export` usage
+//! report; without the right, the refused report is audited too and the
+//! command exits 3 with the reason.
+//!
+//! As with `irm recover`, the plaintext goes to a temporary file that takes
+//! the destination's name only after every chunk verified. If the lease ran
+//! out while decrypting, the grant is renewed first, so a revocation that
+//! happened meanwhile still stops the release.
+
+use std::fs::File;
+use std::io::BufReader;
+
+use anyhow::{Context, Result};
+use irm_client::ClientError;
+use irm_core::protocol::{DenyReason, UsageAction};
+use irm_core::{Opener, Rights, SealedHeader};
+use serde::Serialize;
+
+use crate::cli::OpenArgs;
+use crate::exit::Refusal;
+use crate::online;
+use crate::output::{Destination, IO_BUFFER_LEN, Input};
+use crate::progress::{Progress, pump};
+use crate::report::print_json;
+use crate::text;
+
+/// The `--json` success object; its shape is documented in `irm open --help`.
+#[derive(Serialize)]
+struct OpenReport {
+    ok: bool,
+    input: String,
+    output: Option<String>,
+    file_id: String,
+    file_name: Option<String>,
+    media_type: Option<String>,
+    plaintext_len: u64,
+    grant_id: String,
+}
+
+pub(crate) fn run(args: &OpenArgs) -> Result<()> {
+    if args.input.as_os_str() == "-" {
+        return Err(
+            Refusal::usage("irm open reads a sealed file, not standard input")
+                .hint("give the path of the sealed file")
+                .into(),
+        );
+    }
+    let input = Input::from_arg(&args.input);
+    let destination = Destination::from_arg(&args.output);
+    if args.json && destination.is_stdout() {
+        return Err(Refusal::usage(
+            "--json prints on standard output, which would carry the plaintext",
+        )
+        .hint("give the output file with -o")
+        .into());
+    }
+    destination.check(&input, args.force)?;
+    let session = online::unlock(&args.passphrase)?;
+
+    let file = File::open(&args.input).with_context(|| format!("opening {input}"))?;
+    let mut reader = BufReader::with_capacity(IO_BUFFER_LEN, file);
+    let header = SealedHeader::read_from(&mut reader)
+        .with_context(|| format!("reading the header of {input}"))?;
+    let mut grant = session
+        .grant(&header, false)
+        .with_context(|| format!("asking the key server for {input}"))?;
+
+    // PROTOCOL.md §5: report the export before releasing anything. Without
+    // the right the server refuses (right_not_granted) and audits the refusal.
+    session
+        .report_event(&grant, UsageAction::Export, None)
+        .with_context(|| format!("reporting the export of {input}"))?;
+    if !grant.rights().contains(Rights::EXPORT) {
+        // The server accepted a report it should have refused; refuse anyway.
+        return Err(anyhow::Error::new(ClientError::Denied(
+            DenyReason::RightNotGranted,
+            format!(
+                "your rights on this file are {}, without export",
+                grant.rights()
+            ),
+        ))
+        .context(format!("exporting {input}")));
+    }
+
+    let options = super::stream_options(args.threads.get());
+    let verified = grant.verified_header()?;
+    let metadata = verified.metadata().clone();
+    let file_id = verified.header().file_id().to_string();
+    let progress = Progress::new(metadata.plaintext_len, args.quiet || args.json);
+    // Exported customer data is private to its owner.
+    let mut output = destination.create(args.force, 0o600)?;
+    let mut opener = Opener::new(verified, reader, options);
+    let plaintext_len = pump(
+        &mut opener,
+        &|| format!("decrypting {input}"),
+        &mut output,
+        &|| format!("writing {destination}"),
+        &progress,
+    )?;
+    drop(opener);
+    if !grant.is_live() {
+        // The key was used up to its deadline; check with the server that
+        // the file may still be released before naming the output.
+        session
+            .renew(&mut grant)
+            .with_context(|| format!("renewing the grant for {input}"))?;
+    }
+    output.commit()?;
+    drop(progress);
+
+    if args.json {
+        print_json(&OpenReport {
+            ok: true,
+            input: input.to_string(),
+            output: destination.path().map(|p| p.display().to_string()),
+            file_id,
+            file_name: metadata.file_name,
+            media_type: metadata.media_type,
+            plaintext_len,
+            grant_id: grant.grant_id().to_owned(),
+        });
+    } else if !args.quiet {
+        let name = metadata
+            .file_name
+            .as_deref()
+            .map(|n| format!(", sealed as {}", text::printable(n)))
+            .unwrap_or_default();
+        eprintln!(
+            "opened {input} into {destination}: {}{name}, file id {file_id} (export reported to {})",
+            text::bytes(plaintext_len),
+            session.server_url()
+        );
+    }
+    Ok(())
+}
