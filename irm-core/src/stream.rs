@@ -7,7 +7,7 @@
 //! and `0x00` otherwise. Each chunk is `ciphertext || 16-byte tag`; every chunk
 //! but the last carries exactly `chunk_len` plaintext bytes.
 
-use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
 
 use zeroize::Zeroizing;
 
@@ -309,14 +309,16 @@ impl Default for StreamOptions {
 }
 
 impl StreamOptions {
-    /// Chunks per batch: one when single-threaded (the chunk stays in
-    /// cache), otherwise enough that each thread's share (4 MiB of 64 KiB
-    /// chunks) dwarfs the cost of starting a thread for it (~30 us).
+    /// Chunks per batch: 16 when single-threaded, so that files are read and
+    /// written a megabyte at a time (as `dd bs=1M` does; measured to cost
+    /// nothing against one chunk per batch in memory), otherwise enough that
+    /// each thread's share (4 MiB of 64 KiB chunks) dwarfs the cost of
+    /// starting a thread for it (~30 us).
     fn batch_chunks(&self) -> usize {
         if self.threads > 1 {
             self.threads * 64
         } else {
-            1
+            16
         }
     }
 }
@@ -421,6 +423,83 @@ impl Drop for SealBuffer {
     fn drop(&mut self) {
         if self.holds_plaintext {
             zeroize::Zeroize::zeroize(&mut self.bytes);
+        }
+    }
+}
+
+impl<W: Write> Sealer<W> {
+    /// Seals everything `reader` yields, reading straight into the chunk
+    /// buffer with vectored reads (one call fills a whole batch), so that the
+    /// only copies are the kernel's, as with `dd`. Returns the bytes read.
+    pub fn seal_from<R: Read>(&mut self, reader: &mut R) -> io::Result<u64> {
+        let chunk_len = self.cipher.chunk_len;
+        let stride = self.cipher.encrypted_chunk_len();
+        let mut total = 0u64;
+        loop {
+            // Where the next byte goes: the current chunk, or the next one
+            // when the current one is full (not yet known to be final).
+            let (first_slot, first_fill) = if self.slot_fill == chunk_len {
+                (self.slot + 1, 0)
+            } else {
+                (self.slot, self.slot_fill)
+            };
+            let mut slices = Vec::with_capacity(self.batch);
+            if first_slot < self.batch {
+                let mut rest = self.buf.get_mut(first_slot * stride..).unwrap_or_default();
+                let mut fill = first_fill;
+                while !rest.is_empty() {
+                    // A buffer sized to a small declared length ends early.
+                    let room = chunk_len.min(rest.len().saturating_sub(TAG_LEN));
+                    if room <= fill {
+                        break;
+                    }
+                    let (slot, tail) = rest.split_at_mut(stride.min(rest.len()));
+                    slices.push(IoSliceMut::new(&mut slot[fill..room]));
+                    (fill, rest) = (0, tail);
+                }
+            }
+            if slices.is_empty() {
+                // The batch is full: seal it only if more data follows (the
+                // final chunk must be sealed as final), via the `write` path.
+                let mut byte = [0u8; 1];
+                if read_retrying(reader, &mut byte)? == 0 {
+                    return Ok(total);
+                }
+                self.write_all(&byte)?;
+                total += 1;
+                continue;
+            }
+            let n = match reader.read_vectored(&mut slices) {
+                Ok(0) => return Ok(total),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let written = self.written + n as u64;
+            if let Some(declared) = self.declared_len.filter(|d| written > *d) {
+                return Err(crate::SealError::LengthMismatch { declared, written }.into());
+            }
+            let (mut slot, mut fill, mut left) = (first_slot, first_fill, n);
+            loop {
+                let take = left.min(chunk_len - fill);
+                fill += take;
+                left -= take;
+                if left == 0 {
+                    break;
+                }
+                (slot, fill) = (slot + 1, 0);
+            }
+            (self.slot, self.slot_fill, self.written) = (slot, fill, written);
+            total += n as u64;
+        }
+    }
+}
+
+fn read_retrying<R: Read>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
         }
     }
 }
@@ -828,6 +907,56 @@ impl<R: Read> BufRead for Opener<R> {
         if start + self.ready_offset == end {
             self.ready_pos += 1;
             self.ready_offset = 0;
+        }
+    }
+}
+
+impl<R: Read> Opener<R> {
+    /// Writes the whole verified plaintext to `out`, each batch of chunks in
+    /// one vectored write straight from the decryption buffer. Returns the
+    /// bytes written; on an error, what was written so far is a verified
+    /// prefix of the plaintext and nothing more.
+    pub fn write_to<W: Write>(&mut self, out: &mut W) -> io::Result<u64> {
+        let mut total = 0u64;
+        loop {
+            if self.failed {
+                return Err(io::Error::other("the sealed payload already failed to open"));
+            }
+            if self.ready_pos >= self.ready.len() {
+                if self.done {
+                    return Ok(total);
+                }
+                self.fill_stream()?;
+                continue;
+            }
+            let (start, end) = self.ready[self.ready_pos];
+            if start + self.ready_offset == end {
+                // An empty final chunk (an empty file): nothing to write.
+                (self.ready_pos, self.ready_offset) = (self.ready_pos + 1, 0);
+                continue;
+            }
+            let slices: Vec<IoSlice<'_>> = self.ready[self.ready_pos..]
+                .iter()
+                .enumerate()
+                .map(|(k, &(start, end))| {
+                    let skip = if k == 0 { self.ready_offset } else { 0 };
+                    IoSlice::new(&self.buf[start + skip..end])
+                })
+                .collect();
+            let mut n = match out.write_vectored(&slices) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            total += n as u64;
+            while n > 0 {
+                let (start, end) = self.ready[self.ready_pos];
+                let available = end - start - self.ready_offset;
+                let take = n.min(available);
+                self.consume(take);
+                n -= take;
+            }
         }
     }
 }

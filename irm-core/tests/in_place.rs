@@ -94,3 +94,120 @@ fn open_to_vec_rejects_a_flipped_byte_and_releases_nothing() {
         "{err:?}"
     );
 }
+
+/// A reader that hands out at most `step` bytes per call, cycling through
+/// sizes so that reads end at every position relative to chunks and batches.
+struct Trickle<'a> {
+    data: &'a [u8],
+    steps: &'a [usize],
+    call: usize,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let step = self.steps[self.call % self.steps.len()];
+        self.call += 1;
+        let n = buf.len().min(step).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn seal_from_and_write_to_match_the_write_and_read_paths() {
+    let kas = KasSecretKey::generate().unwrap();
+    let batch = 16 * 1024; // 16 chunks of 1 KiB: one single-threaded batch
+    for len in [0usize, 1, 1023, 1024, 1025, batch - 1, batch, batch + 1, 3 * batch + 77] {
+        for declared in [true, false] {
+            for threads in [1, 2] {
+                let plaintext: Vec<u8> = (0..len).map(|i| (i * 13 % 251) as u8).collect();
+                let header = EnvelopeBuilder::new(policy())
+                    .key_server("https://kas.test", kas.public_key())
+                    .chunk_len(1024)
+                    .metadata(Metadata {
+                        plaintext_len: declared.then_some(len as u64),
+                        ..Metadata::default()
+                    })
+                    .build()
+                    .unwrap();
+                let options = StreamOptions {
+                    threads,
+                    ..StreamOptions::default()
+                };
+                let case = format!("len {len} declared {declared} threads {threads}");
+                let mut by_write = Sealer::new(&header, Vec::new(), options).unwrap();
+                by_write.write_all(&plaintext).unwrap();
+                let by_write = by_write.finish().unwrap();
+
+                let mut by_read = Sealer::new(&header, Vec::new(), options).unwrap();
+                let mut source = Trickle {
+                    data: &plaintext,
+                    steps: &[1, 1000, 4096, 70_000, 17],
+                    call: 0,
+                };
+                assert_eq!(by_read.seal_from(&mut source).unwrap(), len as u64, "{case}");
+                let by_read = by_read.finish().unwrap();
+                assert_eq!(by_read, by_write, "{case}");
+
+                let (parsed, header_len) = SealedHeader::parse(&by_read).unwrap();
+                let verified = parsed.clone().verify(kas.unwrap(&parsed).unwrap()).unwrap();
+                let mut out = Vec::new();
+                let mut opener = irm_core::Opener::new(&verified, &by_read[header_len..], options);
+                assert_eq!(opener.write_to(&mut out).unwrap(), len as u64, "{case}");
+                assert_eq!(out, plaintext, "{case}");
+            }
+        }
+    }
+}
+
+#[test]
+fn seal_from_refuses_more_than_the_declared_length() {
+    let kas = KasSecretKey::generate().unwrap();
+    for (declared, actual) in [(10usize, 11usize), (2048, 2049), (20_000, 40_000)] {
+        let header = EnvelopeBuilder::new(policy())
+            .key_server("https://kas.test", kas.public_key())
+            .chunk_len(1024)
+            .metadata(Metadata {
+                plaintext_len: Some(declared as u64),
+                ..Metadata::default()
+            })
+            .build()
+            .unwrap();
+        let data = vec![5u8; actual];
+        let mut sealer = Sealer::new(&header, Vec::new(), StreamOptions::default()).unwrap();
+        let err = sealer.seal_from(&mut &data[..]).unwrap_err();
+        assert!(err.to_string().contains("declared"), "{declared}/{actual}: {err}");
+    }
+}
+
+#[test]
+fn write_to_stops_at_the_damaged_chunk_with_only_verified_output() {
+    let kas = KasSecretKey::generate().unwrap();
+    let plaintext = vec![9u8; 40 * 1024];
+    let header = EnvelopeBuilder::new(policy())
+        .key_server("https://kas.test", kas.public_key())
+        .chunk_len(1024)
+        .metadata(Metadata {
+            plaintext_len: Some(plaintext.len() as u64),
+            ..Metadata::default()
+        })
+        .build()
+        .unwrap();
+    let mut sealed = plaintext.clone();
+    seal_in_place(&header, &mut sealed, StreamOptions::default()).unwrap();
+    let (parsed, header_len) = SealedHeader::parse(&sealed).unwrap();
+    let verified = parsed.clone().verify(kas.unwrap(&parsed).unwrap()).unwrap();
+    let damaged_chunk = 20; // in the second batch of 16
+    sealed[header_len + damaged_chunk * 1040 + 5] ^= 1;
+    let mut out = Vec::new();
+    let mut opener =
+        irm_core::Opener::new(&verified, &sealed[header_len..], StreamOptions::default());
+    let err = opener.write_to(&mut out).unwrap_err();
+    assert!(matches!(
+        irm_core::OpenError::from_io(&err),
+        Some(irm_core::OpenError::ChunkAuthenticationFailed { index: 20 })
+    ));
+    assert!(out.len() <= damaged_chunk * 1024, "{} bytes released", out.len());
+    assert_eq!(out, plaintext[..out.len()]);
+}
