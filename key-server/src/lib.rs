@@ -22,6 +22,7 @@ pub mod config;
 pub mod datadir;
 pub mod decision;
 pub mod error;
+pub mod facts;
 pub mod metrics;
 pub mod openapi;
 pub mod state;

@@ -20,8 +20,9 @@ use irm_core::{
 use crate::audit::Outcome;
 use crate::auth::{Authed, SignedRequest, client_addr, parse_json, read_body};
 use crate::codes;
-use crate::decision::{GrantFacts, KeyState};
+use crate::decision::KeyState;
 use crate::error::ApiError;
+use crate::facts::{OpenedKeys, grant_facts};
 use crate::state::AppState;
 use crate::store::{
     DeviceRecord, EnrollInput, EventInput, GrantInput, GrantOutcome, RegisterInput,
@@ -69,29 +70,8 @@ fn parse_header(b64: &str) -> Result<SealedHeader, ApiError> {
     Ok(header)
 }
 
-/// Opens the header's wraps with every key of ours it names (FORMAT.md §4.4)
-/// and checks each content key against the key commitment (§4.2).
-fn open_wraps(
-    state: &AppState,
-    header: &SealedHeader,
-) -> (Vec<(KeyId, bool)>, Vec<(KeyId, ContentKey)>) {
-    let mut bindings = Vec::new();
-    let mut content_keys = Vec::new();
-    for entry in header.key_access() {
-        let Some(kas) = state.keys.get(&entry.key_id) else {
-            continue;
-        };
-        let opened = kas
-            .unwrap(header)
-            .ok()
-            .and_then(|key| header.clone().verify(key).ok())
-            .map(|verified| ContentKey::from_bytes(*verified.content_key().expose_secret()));
-        bindings.push((entry.key_id, opened.is_some()));
-        if let Some(key) = opened {
-            content_keys.push((entry.key_id, key));
-        }
-    }
-    (bindings, content_keys)
+fn open_wraps(state: &AppState, header: &SealedHeader) -> (Vec<(KeyId, bool)>, OpenedKeys) {
+    crate::facts::open_wraps(header, |id| state.keys.get(id))
 }
 
 /// `GET /v1/server-key`: the current key, for online sealing.
@@ -202,14 +182,8 @@ pub(crate) async fn grant(
     let response = state
         .blocking(
             move |store| -> Result<Result<GrantResponse, DenyReason>, ApiError> {
-                let (bindings, content_keys) = open_wraps(&app, &header);
-                let facts = GrantFacts {
-                    user: signed.actor.user.clone(),
-                    file_id: header.file_id(),
-                    policy: header.policy().clone(),
-                    header_keys: header.key_access().iter().map(|k| k.key_id).collect(),
-                    bindings,
-                };
+                let (facts, content_keys) =
+                    grant_facts(&signed.actor.user, &header, |id| app.keys.get(id));
                 let now_ms = app.clock.now_ms();
                 let outcome = store.grant(
                     GrantInput {

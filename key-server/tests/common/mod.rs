@@ -1,0 +1,329 @@
+//! Test support: a real key server in-process on 127.0.0.1:0 over HTTPS with
+//! a throw-away data directory and a manual clock, and enrolled devices that
+//! sign their requests exactly as clients do (irm_core::RequestSignature).
+//! Users and devices are created through the HTTP API only.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use irm_core::protocol::{
+    CreateUserRequest, EnrollRequest, EnrollResponse, EnrollmentCode, GrantResponse, Role,
+    ServerKeyInfo,
+};
+use irm_core::{
+    DeviceSecretKey, DeviceWrappedKey, EnvelopeBuilder, FileId, HeaderHash, KasPublicKey, Policy,
+    PolicyGrant, Recipient, RequestSignature, RewrapContext, Rights, SigningSecretKey,
+    VerifiedHeader, enrollment_proof_message,
+};
+use irm_key_server::clock::{Clock, ManualClock};
+use irm_key_server::{AppState, Settings, datadir, serve};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// The manual clock's starting time (2027-01-15).
+pub const T0: u64 = 1_800_000_000;
+
+/// A running server.
+pub struct TestServer {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub dir: tempfile::TempDir,
+    pub state: AppState,
+    pub admin_code: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// Initialises a data directory and serves it.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Like `start`, with the settings adjusted first.
+    pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let clock = Arc::new(ManualClock::at_secs(T0));
+        let report = datadir::init(dir.path(), &[], "admin", clock.as_ref()).expect("init");
+        let mut settings = Settings::new(dir.path());
+        adjust(&mut settings);
+        let state = AppState::open(settings, clock.clone()).expect("open");
+        // Bind before spawning, so the server is ready by construction.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, state.clone(), async move {
+            let _ = stopped.await;
+        }));
+        let ca = std::fs::read(dir.path().join("tls/ca.pem")).expect("ca.pem");
+        let http = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&ca).expect("ca")])
+            .https_only(true)
+            .build()
+            .expect("client");
+        Self {
+            base: format!("https://127.0.0.1:{port}"),
+            http,
+            clock,
+            dir,
+            state,
+            admin_code: report.admin_code,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server gracefully (final checkpoint written) and waits.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("serve");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Enrolls a device for `user` with `code` through `POST /v1/enroll`.
+    pub async fn enroll(&self, user: &str, code: &str) -> Device {
+        let (response, keys) = self.try_enroll(user, code).await;
+        assert_eq!(response.status(), StatusCode::OK, "enroll {user}");
+        let enrolled: EnrollResponse = response.json().await.expect("enroll body");
+        Device {
+            id: enrolled.device_id,
+            user: user.to_owned(),
+            signing: keys.0,
+            secret: keys.1,
+            server_key: enrolled.server_key,
+            base: self.base.clone(),
+            http: self.http.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// One enrollment attempt; returns the response and the keys it used.
+    pub async fn try_enroll(&self, user: &str, code: &str) -> (reqwest::Response, (SigningSecretKey, DeviceSecretKey)) {
+        let signing = SigningSecretKey::generate().expect("key");
+        let secret = DeviceSecretKey::generate().expect("key");
+        let device_public_key = URL_SAFE_NO_PAD.encode(secret.public_key().to_bytes());
+        let proof = signing.sign(&enrollment_proof_message(user, code, &device_public_key));
+        let request = EnrollRequest {
+            user: user.to_owned(),
+            code: code.to_owned(),
+            device_name: format!("{user}-laptop"),
+            device_public_key,
+            signing_public_key: signing.public_key_b64(),
+            proof: URL_SAFE_NO_PAD.encode(proof),
+        };
+        let response = self
+            .http
+            .post(self.url("/v1/enroll"))
+            .json(&request)
+            .send()
+            .await
+            .expect("send");
+        (response, (signing, secret))
+    }
+
+    /// The bootstrap administrator's device.
+    pub async fn admin(&self) -> Device {
+        self.enroll("admin", &self.admin_code.clone()).await
+    }
+
+    /// Creates a user through the admin API and enrolls one device for them.
+    pub async fn user(&self, admin: &Device, name: &str, roles: &[Role], groups: &[&str]) -> Device {
+        let code = admin.create_user(name, roles, groups).await;
+        self.enroll(name, &code.code).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// An enrolled device: its keys and a client that signs every request.
+pub struct Device {
+    pub id: String,
+    pub user: String,
+    pub signing: SigningSecretKey,
+    pub secret: DeviceSecretKey,
+    pub server_key: ServerKeyInfo,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+}
+
+impl Device {
+    /// The Authorization header for a request signed now.
+    pub fn authorization(&self, method: &str, path: &str, body: &[u8]) -> String {
+        RequestSignature::sign(&self.signing, &self.id, method, path, self.clock.now_secs(), body)
+            .expect("sign")
+            .to_header_value()
+    }
+
+    /// Sends a signed request with a raw body (JSON content type when non-empty).
+    pub async fn send_raw(&self, method: Method, path: &str, body: Vec<u8>) -> reqwest::Response {
+        let auth = self.authorization(method.as_str(), path, &body);
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("authorization", auth);
+        if !body.is_empty() {
+            request = request.header("content-type", "application/json");
+        }
+        request.body(body).send().await.expect("send")
+    }
+
+    /// Sends a signed request with an optional JSON body.
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
+        let bytes = body.map(|b| serde_json::to_vec(&b).expect("json")).unwrap_or_default();
+        self.send_raw(method, path, bytes).await
+    }
+
+    /// Sends and expects `status`; returns the body as JSON (Null when empty).
+    pub async fn expect(&self, method: Method, path: &str, body: Option<Value>, status: StatusCode) -> Value {
+        let response = self.send(method.clone(), path, body).await;
+        let got = response.status();
+        let text = response.text().await.expect("body");
+        assert_eq!(got, status, "{method} {path} as {}: {text}", self.user);
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        }
+    }
+
+    pub async fn create_user(&self, name: &str, roles: &[Role], groups: &[&str]) -> EnrollmentCode {
+        let request = CreateUserRequest {
+            name: name.to_owned(),
+            display_name: format!("{name} Example"),
+            roles: roles.to_vec(),
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        };
+        let body = self
+            .expect(Method::POST, "/v1/admin/users", Some(serde_json::to_value(request).unwrap()), StatusCode::OK)
+            .await;
+        serde_json::from_value(body).expect("code")
+    }
+
+    pub async fn create_group(&self, name: &str) {
+        self.expect(Method::POST, "/v1/admin/groups", Some(json!({"name": name})), StatusCode::NO_CONTENT)
+            .await;
+    }
+
+    /// `POST /v1/grant` with these header bytes.
+    pub async fn grant_raw(&self, header: &[u8], renew: bool) -> reqwest::Response {
+        let body = json!({"header": URL_SAFE_NO_PAD.encode(header), "renew": renew});
+        self.send(Method::POST, "/v1/grant", Some(body)).await
+    }
+
+    /// A grant that must succeed; the wrapped key is unwrapped and checked
+    /// against the file's content key, as a client would.
+    pub async fn grant_ok(&self, file: &SealedFile, renew: bool) -> GrantResponse {
+        let response = self.grant_raw(&file.header_bytes, renew).await;
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        assert_eq!(status, StatusCode::OK, "grant for {}: {text}", self.user);
+        let grant: GrantResponse = serde_json::from_str(&text).expect("grant body");
+        let wire = URL_SAFE_NO_PAD.decode(&grant.wrapped_key).expect("b64");
+        assert_eq!(wire.len(), 80);
+        let wrapped = DeviceWrappedKey {
+            ephemeral_public: wire[..32].try_into().unwrap(),
+            ciphertext: wire[32..].try_into().unwrap(),
+        };
+        let mut device_id = [0u8; 16];
+        hex::decode_to_slice(&self.id, &mut device_id).unwrap();
+        let context = RewrapContext {
+            file_id: file.file_id,
+            header_hash: file.header_hash,
+            device_id,
+            lease_expires_at_unix: grant.lease_expires_at,
+        };
+        let key = self.secret.unwrap_grant(&wrapped, &context).expect("unwrap grant");
+        assert_eq!(key.expose_secret(), &file.content_key, "the granted key is the file's key");
+        grant
+    }
+
+    /// A grant that must be refused with `reason` (HTTP 403).
+    pub async fn grant_denied(&self, file: &SealedFile, renew: bool) -> String {
+        let response = self.grant_raw(&file.header_bytes, renew).await;
+        let status = response.status();
+        let body: Value = response.json().await.expect("deny body");
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        body["reason"].as_str().expect("reason").to_owned()
+    }
+}
+
+/// A sealed file's header, as a client holds it.
+pub struct SealedFile {
+    pub header_bytes: Vec<u8>,
+    pub file_id: FileId,
+    pub header_hash: HeaderHash,
+    pub content_key: [u8; 32],
+}
+
+impl SealedFile {
+    pub fn id(&self) -> String {
+        self.file_id.to_string()
+    }
+}
+
+/// A policy giving `rights` to `recipients` (`alice`, `@group`).
+pub fn policy(recipients: &[&str], rights: Rights, not_before: Option<u64>, not_after: Option<u64>) -> Policy {
+    Policy::new(
+        vec![PolicyGrant {
+            recipients: recipients.iter().map(|r| Recipient::parse(r).unwrap()).collect(),
+            rights,
+        }],
+        not_before,
+        not_after,
+        600,
+        true,
+        None,
+    )
+    .expect("policy")
+}
+
+/// Seals a header to the server key `key` (as `ServerKeyInfo.public_key`).
+pub fn seal(key: &str, policy: Policy) -> SealedFile {
+    seal_to(&[KasPublicKey::from_text(key).expect("kas key")], policy)
+}
+
+/// Seals a header to several key server keys.
+pub fn seal_to(keys: &[KasPublicKey], policy: Policy) -> SealedFile {
+    let mut builder = EnvelopeBuilder::new(policy);
+    for key in keys {
+        builder = builder.key_server("https://127.0.0.1:8443", *key);
+    }
+    let verified: VerifiedHeader = builder.build().expect("build");
+    SealedFile {
+        header_bytes: verified.header().to_bytes(),
+        file_id: verified.header().file_id(),
+        header_hash: *verified.header().hash(),
+        content_key: *verified.content_key().expose_secret(),
+    }
+}
+
+/// Polls `done` until it holds or `limit` passes.
+pub async fn eventually(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    true
+}
