@@ -573,19 +573,18 @@ pub(crate) struct RecoverArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ThreadsArg {
-    /// Threads to encrypt or decrypt with [default: the number of CPUs, at most 2].
+    /// Threads to encrypt or decrypt with [default: 1; sealing a file is bound by
+    /// the disk, and on two cores a second thread measured slower (docs/PERFORMANCE.md)].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     threads: Option<u16>,
 }
 
 impl ThreadsArg {
-    /// The thread count to use. The default stops at 2: each thread adds a
-    /// batch of 8 chunks of buffer, and two cores already outrun most disks.
+    /// The thread count to use: one unless asked. One core already seals
+    /// faster than a disk writes; each extra thread adds a batch of 64 chunks
+    /// of buffer and a thread start per batch.
     pub(crate) fn get(&self) -> usize {
-        match self.threads {
-            Some(n) => usize::from(n),
-            None => std::thread::available_parallelism().map_or(1, |n| n.get().min(2)),
-        }
+        self.threads.map_or(1, usize::from)
     }
 }
 

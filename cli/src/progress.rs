@@ -1,5 +1,5 @@
-//! Moving bytes from a reader to a writer in large blocks, with a progress
-//! bar on stderr when someone is watching.
+//! The progress bar on stderr when someone is watching, and the metered
+//! reader and writer that feed it while irm-core moves the bytes.
 //!
 //! The bar is drawn only when stderr is a terminal, the command is neither
 //! `--quiet` nor `--json`, and the input is known to be large; stdout never
@@ -7,11 +7,7 @@
 
 use std::io::{self, IsTerminal, Read, Write};
 
-use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use zeroize::Zeroizing;
-
-use crate::output::IO_BUFFER_LEN;
 
 /// Inputs at least this large get a progress bar.
 const PROGRESS_MIN_LEN: u64 = 8 << 20;
@@ -44,49 +40,56 @@ impl Progress {
     }
 }
 
+/// A reader or writer that advances the progress bar by what passes through
+/// it, so that irm-core can move the data with its own vectored I/O.
+pub(crate) struct Metered<'a, T> {
+    inner: T,
+    progress: &'a Progress,
+}
+
+impl<'a, T> Metered<'a, T> {
+    pub(crate) fn new(inner: T, progress: &'a Progress) -> Self {
+        Self { inner, progress }
+    }
+}
+
+impl<R: Read> Read for Metered<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.inc(n);
+        Ok(n)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        let n = self.inner.read_vectored(bufs)?;
+        self.progress.inc(n);
+        Ok(n)
+    }
+}
+
+impl<W: Write> Write for Metered<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.progress.inc(n);
+        Ok(n)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let n = self.inner.write_vectored(bufs)?;
+        self.progress.inc(n);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 impl Drop for Progress {
     fn drop(&mut self) {
         // Success or failure, the bar goes away so that messages stand alone.
         if let Some(bar) = &self.0 {
             bar.finish_and_clear();
-        }
-    }
-}
-
-/// Copies `reader` to `writer` in blocks of [`IO_BUFFER_LEN`], returning the
-/// number of bytes. Errors carry `reading`/`writing` as context, which name
-/// the files. The buffer may hold plaintext, so it is wiped afterwards.
-pub(crate) fn pump(
-    reader: &mut dyn Read,
-    reading: &dyn Fn() -> String,
-    writer: &mut dyn Write,
-    writing: &dyn Fn() -> String,
-    progress: &Progress,
-) -> Result<u64> {
-    let mut buf = Zeroizing::new(vec![0u8; IO_BUFFER_LEN]);
-    let mut total = 0u64;
-    loop {
-        // Fill the whole block first: an opener hands out one chunk per
-        // read, and large writes are what makes the output fast.
-        let mut filled = 0;
-        while filled < buf.len() {
-            match reader.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(err).with_context(reading),
-            }
-        }
-        if filled == 0 {
-            return Ok(total);
-        }
-        writer.write_all(&buf[..filled]).with_context(writing)?;
-        total += filled as u64;
-        progress.inc(filled);
-        if filled < buf.len() {
-            // End of input; the next read would return 0 anyway, but a
-            // terminal on stdin would wait for a second end-of-file.
-            return Ok(total);
         }
     }
 }

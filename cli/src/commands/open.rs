@@ -22,7 +22,7 @@ use crate::cli::OpenArgs;
 use crate::exit::Refusal;
 use crate::online;
 use crate::output::{Destination, IO_BUFFER_LEN, Input};
-use crate::progress::{Progress, pump};
+use crate::progress::{Metered, Progress};
 use crate::report::print_json;
 use crate::text;
 
@@ -92,13 +92,11 @@ pub(crate) fn run(args: &OpenArgs) -> Result<()> {
     // Exported customer data is private to its owner.
     let mut output = destination.create(args.force, 0o600)?;
     let mut opener = Opener::new(verified, reader, options);
-    let plaintext_len = pump(
-        &mut opener,
-        &|| format!("decrypting {input}"),
-        &mut output,
-        &|| format!("writing {destination}"),
-        &progress,
-    )?;
+    // Verified chunks go from the decryption buffer to the file in one
+    // vectored write per batch.
+    let plaintext_len = opener
+        .write_to(&mut Metered::new(&mut output, &progress))
+        .with_context(|| format!("decrypting {input} into {destination}"))?;
     drop(opener);
     if !grant.is_live() {
         // The key was used up to its deadline; check with the server that

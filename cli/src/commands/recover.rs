@@ -18,7 +18,7 @@ use crate::cli::RecoverArgs;
 use crate::exit::Refusal;
 use crate::keyfile;
 use crate::output::{Destination, IO_BUFFER_LEN, Input};
-use crate::progress::{Progress, pump};
+use crate::progress::{Metered, Progress};
 use crate::report::print_json;
 use crate::text;
 
@@ -64,13 +64,11 @@ pub(crate) fn run(args: &RecoverArgs) -> Result<()> {
     // Recovered customer data is private to its owner.
     let mut output = destination.create(args.force, 0o600)?;
     let mut opener = Opener::new(&verified, reader, options);
-    let plaintext_len = pump(
-        &mut opener,
-        &|| format!("decrypting {input}"),
-        &mut output,
-        &|| format!("writing {destination}"),
-        &progress,
-    )?;
+    // Verified chunks go from the decryption buffer to the file in one
+    // vectored write per batch.
+    let plaintext_len = opener
+        .write_to(&mut Metered::new(&mut output, &progress))
+        .with_context(|| format!("decrypting {input} into {destination}"))?;
     // Only now, with every chunk verified and the final one seen, does the
     // plaintext take the destination's name.
     output.commit()?;

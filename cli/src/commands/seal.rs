@@ -10,7 +10,6 @@
 //! byte is read, so a refusal costs nothing and changes nothing.
 
 use std::ffi::OsStr;
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -21,8 +20,8 @@ use crate::cli::SealArgs;
 use crate::exit::Refusal;
 use crate::keyfile;
 use crate::online;
-use crate::output::{Destination, IO_BUFFER_LEN, Input, stdout_is_terminal};
-use crate::progress::{Progress, pump};
+use crate::output::{Destination, Input, stdout_is_terminal};
+use crate::progress::{Metered, Progress};
 use crate::report::print_json;
 use crate::text;
 
@@ -143,26 +142,14 @@ pub(crate) fn run(args: &SealArgs) -> Result<()> {
     // World-readable like any new file (minus the umask): a sealed file is
     // meant to be passed around.
     let output = destination.create(args.force, 0o666)?;
-    let writing = || format!("writing {destination}");
-    let mut sealer = Sealer::new(
-        &header,
-        BufWriter::with_capacity(IO_BUFFER_LEN, output),
-        options,
-    )
-    .with_context(writing)?;
-    let plaintext_len = pump(
-        &mut opened.reader,
-        &|| format!("reading {input}"),
-        &mut sealer,
-        &writing,
-        &progress,
-    )?;
-    let output = sealer
-        .finish()
-        .with_context(|| format!("sealing {input} into {destination}"))?
-        .into_inner()
-        .map_err(|err| err.into_error())
-        .with_context(writing)?;
+    let sealing = || format!("sealing {input} into {destination}");
+    // The sealer reads straight into its chunk buffer and writes whole
+    // batches: no user-space copy beyond the encryption itself.
+    let mut sealer = Sealer::new(&header, output, options).with_context(sealing)?;
+    let plaintext_len = sealer
+        .seal_from(&mut Metered::new(&mut opened.reader, &progress))
+        .with_context(sealing)?;
+    let output = sealer.finish().with_context(sealing)?;
     // Registered before the output takes its name: a file sealed online is
     // never left behind unknown to the key server.
     let registered_with = match &kas.session {
