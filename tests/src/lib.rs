@@ -1,0 +1,271 @@
+//! The end-to-end harness: starts the real key server in-process on
+//! `127.0.0.1:0` with a throw-away data directory, and runs the real `irm`
+//! binary as different people, each with their own configuration
+//! directory and passphrase (`IRM_CONFIG_DIR`, `IRM_PASSPHRASE`).
+//!
+//! The tests in `tests/` say what should happen; this crate only sets the
+//! stage. The listener is bound before the server thread starts, so the
+//! server is ready by construction and no test waits for it.
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::{Arc, Once};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use assert_cmd::Command;
+use irm_core::{
+    EnvelopeBuilder, KasSecretKey, Policy, PolicyGrant, Recipient, Rights, Sealer, StreamOptions,
+};
+use irm_key_server::clock::SystemClock;
+use irm_key_server::datadir::{self, Layout};
+use irm_key_server::{AppState, Settings};
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+/// The bootstrap administrator's name.
+pub const ADMIN: &str = "admin";
+
+/// A key server running in this process until dropped.
+pub struct Server {
+    /// `https://127.0.0.1:PORT`.
+    pub url: String,
+    /// `DATA_DIR/tls/ca.pem`.
+    pub ca_pem: PathBuf,
+    /// The bootstrap administrator's one-time code.
+    pub admin_code: String,
+    data: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Initialises a data directory and serves it on a fresh loopback port.
+    pub fn start() -> Self {
+        let data = TempDir::new().expect("a temporary data directory");
+        let report = datadir::init(data.path(), &[], ADMIN, &SystemClock)
+            .expect("the data directory initialises");
+        let state = AppState::open(Settings::new(data.path()), Arc::new(SystemClock))
+            .expect("the data directory opens");
+        // Bound here, before the server thread exists: connections queue in
+        // the backlog until it accepts them.
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
+        let port = listener.local_addr().expect("a bound address").port();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("key-server".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime");
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)
+                        .expect("the listener moves to tokio");
+                    let shutdown = async move {
+                        let _ = stopped.await;
+                    };
+                    irm_key_server::serve(listener, state, shutdown)
+                        .await
+                        .expect("the key server runs");
+                });
+            })
+            .expect("the server thread starts");
+        Self {
+            url: format!("https://127.0.0.1:{port}"),
+            ca_pem: Layout::new(data.path()).ca_pem(),
+            admin_code: report.admin_code,
+            data,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// The server's current X25519 key, for sealing files the CLI would refuse
+    /// to seal (a policy that has already expired).
+    pub fn current_key(&self) -> KasSecretKey {
+        let layout = Layout::new(self.data.path());
+        let dir = layout.kas_key(&irm_core::KeyId([0; 16]));
+        let dir = dir.parent().expect("key files live in a directory");
+        let mut keys = std::fs::read_dir(dir)
+            .expect("the key directory")
+            .map(|e| e.expect("a directory entry").path())
+            .collect::<Vec<_>>();
+        assert_eq!(keys.len(), 1, "call current_key before any rotation");
+        let text = std::fs::read_to_string(keys.remove(0)).expect("the key file");
+        KasSecretKey::from_text(&text).expect("a key server key")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            // A panic in the server thread fails the test that owns it.
+            if thread.join().is_err() && !std::thread::panicking() {
+                panic!("the key server thread panicked");
+            }
+        }
+    }
+}
+
+/// The `irm` binary under test: built by cargo next to this test binary.
+pub fn irm_binary() -> PathBuf {
+    static BUILD: Once = Once::new();
+    // `cargo test --workspace` builds it already; `cargo test -p irm-e2e`
+    // does not, so make sure it exists and is current.
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = std::process::Command::new(cargo);
+        build.args(["build", "--quiet", "-p", "irm-cli", "--bin", "irm"]);
+        if !cfg!(debug_assertions) {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "building the irm binary failed");
+    });
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<test binary>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary is in target/<profile>/deps");
+    profile_dir.join("irm")
+}
+
+/// One person at one computer: a configuration directory and a passphrase.
+pub struct Person {
+    /// The user name.
+    pub name: String,
+    dir: TempDir,
+    passphrase: String,
+}
+
+impl Person {
+    /// Someone with an empty configuration directory.
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            dir: TempDir::new().expect("a configuration directory"),
+            passphrase: format!("{name} correct horse battery staple"),
+        }
+    }
+
+    /// Their configuration directory.
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir.path().join("irm")
+    }
+
+    /// A scratch path in their home.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `irm ARGS` as this person.
+    pub fn irm(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(irm_binary());
+        cmd.env("IRM_CONFIG_DIR", self.config_dir())
+            .env("IRM_PASSPHRASE", &self.passphrase)
+            .env("USER", &self.name)
+            .current_dir(self.dir.path())
+            .args(args);
+        cmd
+    }
+
+    /// `irm enroll` with `code`; asserts success.
+    pub fn enroll(&self, server: &Server, code: &str) {
+        self.irm(&["enroll", "--server", &server.url, "--user", &self.name])
+            .args([
+                "--code",
+                code,
+                "--device-name",
+                &format!("{}-pc", self.name),
+            ])
+            .arg("--ca")
+            .arg(&server.ca_pem)
+            .assert()
+            .success();
+    }
+
+    /// Runs `irm ARGS --json` and returns the exit code and the one JSON
+    /// object it printed.
+    pub fn json(&self, args: &[&str]) -> (i32, Value) {
+        let out = self.irm(args).arg("--json").output().expect("irm runs");
+        (out.status.code().unwrap_or(-1), json_of(&out))
+    }
+
+    /// Runs `irm ARGS --json`, asserts success, returns the JSON.
+    pub fn ok(&self, args: &[&str]) -> Value {
+        let (code, value) = self.json(args);
+        assert_eq!(code, 0, "irm {args:?} failed: {value}");
+        value
+    }
+
+    /// Writes `data` to `name` in this person's home and returns the path.
+    pub fn write(&self, name: &str, data: &[u8]) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, data).expect("writing a scratch file");
+        path
+    }
+}
+
+/// The single JSON object on stdout.
+pub fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON object ({e}):\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The current Unix time.
+pub fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs()
+}
+
+/// Seals `plaintext` with irm-core directly (not through the CLI) to
+/// `server`'s key, for policies the CLI refuses to write, such as one whose
+/// validity window has already closed or not yet opened.
+pub fn seal_directly(
+    server: &Server,
+    url: &str,
+    recipient: &str,
+    rights: Rights,
+    not_before: Option<u64>,
+    not_after: Option<u64>,
+    plaintext: &[u8],
+) -> Vec<u8> {
+    let policy = Policy::new(
+        vec![PolicyGrant {
+            recipients: BTreeSet::from([Recipient::parse(recipient).expect("a recipient")]),
+            rights,
+        }],
+        not_before,
+        not_after,
+        600,
+        true,
+        None,
+    )
+    .expect("a valid policy");
+    let header = EnvelopeBuilder::new(policy)
+        .key_server(url, server.current_key().public_key())
+        .build()
+        .expect("a header");
+    let mut sealer = Sealer::new(&header, Vec::new(), StreamOptions::default()).expect("a sealer");
+    std::io::Write::write_all(&mut sealer, plaintext).expect("sealing to memory");
+    sealer.finish().expect("sealing finishes")
+}

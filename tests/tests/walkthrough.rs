@@ -1,0 +1,489 @@
+//! The README walkthrough against the real key server, through the real
+//! `irm` binary: the bootstrap administrator enrolls, adds alice to
+//! `@support`, alice enrolls, a file is sealed for her, she reads it, an
+//! administrator takes it back. Then one test per way access is refused.
+//!
+//! Each test starts its own server; every refusal is checked by its exit
+//! code (3) and its machine-readable reason in `--json`.
+
+use irm_core::Rights;
+use irm_e2e::{ADMIN, Person, Server, now_unix, seal_directly};
+use serde_json::Value;
+
+const CUSTOMERS: &[u8] = b"customer,phone\nYamada Taro,03-1234-5678\nSuzuki Hanako,06-8765-4321\n";
+
+/// A server with the administrator and alice (in `@support`) enrolled.
+struct Stage {
+    server: Server,
+    admin: Person,
+    alice: Person,
+}
+
+impl Stage {
+    fn new() -> Self {
+        let server = Server::start();
+        let admin = Person::new(ADMIN);
+        admin.enroll(&server, &server.admin_code);
+        admin.ok(&["admin", "group", "add", "@support"]);
+        let code = admin.ok(&[
+            "admin",
+            "user",
+            "add",
+            "alice",
+            "--display-name",
+            "Alice Example",
+            "--group",
+            "support",
+        ]);
+        assert_eq!(code["user"], "alice");
+        let alice = Person::new("alice");
+        alice.enroll(&server, code["code"].as_str().expect("a code"));
+        Self {
+            server,
+            admin,
+            alice,
+        }
+    }
+
+    /// The administrator seals CUSTOMERS online for `recipient` with `rights`;
+    /// returns the sealed file's path (readable by alice) and its file id.
+    fn seal_for(&self, recipient: &str, rights: &str) -> (String, String) {
+        let input = self.admin.write("customers.csv", CUSTOMERS);
+        let output = self
+            .alice
+            .path(&format!("customers-{}.irm", rights.replace(',', "-")));
+        let report = self.admin.ok(&[
+            "seal",
+            input.to_str().expect("UTF-8 path"),
+            "-o",
+            output.to_str().expect("UTF-8 path"),
+            "--to",
+            recipient,
+            "--allow",
+            rights,
+            "--expires",
+            "30d",
+            "--force",
+        ]);
+        assert_eq!(report["registered_with"], self.server.url);
+        (
+            output.to_str().expect("UTF-8 path").to_owned(),
+            report["file_id"].as_str().expect("a file id").to_owned(),
+        )
+    }
+}
+
+/// Asserts a refusal: exit 3, `{"ok": false, "reason": REASON, ...}`.
+fn assert_denied(person: &Person, args: &[&str], reason: &str) -> Value {
+    let (code, value) = person.json(args);
+    assert_eq!(code, 3, "irm {args:?} should be denied ({reason}): {value}");
+    assert_eq!(value["ok"], false);
+    assert_eq!(value["kind"], "denied");
+    assert_eq!(value["reason"], reason, "{value}");
+    assert!(value["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(value["hint"].as_str().is_some_and(|h| !h.is_empty()));
+    value
+}
+
+#[test]
+fn walkthrough_seal_info_open_then_revoke() {
+    let stage = Stage::new();
+    let (file, file_id) = stage.seal_for("alice", "view,export");
+
+    let info = stage.alice.ok(&["info", &file]);
+    assert_eq!(info["file_id"], file_id.as_str());
+    assert_eq!(info["user"], "alice");
+    assert_eq!(info["rights"], serde_json::json!(["view", "export"]));
+    assert_eq!(info["watermark_required"], true);
+    assert_eq!(info["file_name"], "customers.csv");
+    let lease = info["lease_secs"].as_u64().expect("a lease");
+    assert!(lease > 0 && lease <= 600, "{info}");
+    assert!(info["time_left_secs"].as_u64().expect("time left") <= lease);
+
+    let out = stage.alice.path("customers.csv");
+    let opened = stage
+        .alice
+        .ok(&["open", &file, "-o", out.to_str().expect("UTF-8")]);
+    assert_eq!(opened["plaintext_len"], CUSTOMERS.len());
+    assert_eq!(std::fs::read(&out).expect("the output"), CUSTOMERS);
+
+    let listed = stage.admin.ok(&["admin", "file", "list"]);
+    assert!(
+        listed
+            .as_array()
+            .expect("a list")
+            .iter()
+            .any(|f| f["file_id"] == file_id.as_str() && f["owner"] == ADMIN),
+        "{listed}"
+    );
+    let revoked = stage.admin.ok(&["admin", "file", "revoke", &file_id]);
+    assert_eq!(revoked["state"], "revoked");
+
+    assert_denied(&stage.alice, &["info", &file], "file_revoked");
+    let again = stage.alice.path("again.csv");
+    assert_denied(
+        &stage.alice,
+        &["open", &file, "-o", again.to_str().expect("UTF-8")],
+        "file_revoked",
+    );
+    assert!(!again.exists(), "a refused open leaves no output");
+
+    // Restored, it opens again.
+    stage.admin.ok(&["admin", "file", "restore", &file_id]);
+    stage.alice.ok(&["info", &file]);
+}
+
+#[test]
+fn a_denial_in_text_mode_prints_the_reason_and_advice() {
+    let stage = Stage::new();
+    let (file, file_id) = stage.seal_for("alice", "view");
+    stage.admin.ok(&["admin", "file", "revoke", &file_id]);
+    let out = stage
+        .alice
+        .irm(&["info", &file])
+        .output()
+        .expect("irm runs");
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("file_revoked"), "{stderr}");
+    assert!(
+        stderr.contains(irm_core::protocol::DenyReason::FileRevoked.advice()),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_group_recipient_opens_through_group_membership() {
+    let stage = Stage::new();
+    let (file, _) = stage.seal_for("@support", "view,export");
+    let out = stage.alice.path("plain.csv");
+    stage
+        .alice
+        .ok(&["open", &file, "-o", out.to_str().expect("UTF-8")]);
+    assert_eq!(std::fs::read(&out).expect("the output"), CUSTOMERS);
+
+    stage
+        .admin
+        .ok(&["admin", "group", "member-remove", "@support", "alice"]);
+    assert_denied(&stage.alice, &["info", &file], "not_recipient");
+}
+
+#[test]
+fn an_administrator_who_is_not_a_recipient_is_denied() {
+    let stage = Stage::new();
+    let (file, _) = stage.seal_for("alice", "view,export");
+    // The admin sealed it and manages it, but admins manage, recipients read.
+    assert_denied(&stage.admin, &["info", &file], "not_recipient");
+    let out = stage.admin.path("stolen.csv");
+    assert_denied(
+        &stage.admin,
+        &["open", &file, "-o", out.to_str().expect("UTF-8")],
+        "not_recipient",
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn opening_without_the_export_right_is_refused_and_writes_nothing() {
+    let stage = Stage::new();
+    let (file, _) = stage.seal_for("alice", "view,print");
+    let info = stage.alice.ok(&["info", &file]);
+    assert_eq!(info["rights"], serde_json::json!(["view", "print"]));
+    let out = stage.alice.path("plain.csv");
+    assert_denied(
+        &stage.alice,
+        &["open", &file, "-o", out.to_str().expect("UTF-8")],
+        "right_not_granted",
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_restriction_takes_the_export_right_away() {
+    let stage = Stage::new();
+    let (file, file_id) = stage.seal_for("alice", "view,export");
+    let restricted = stage
+        .admin
+        .ok(&["admin", "file", "restrict", &file_id, "--remove", "export"]);
+    assert_eq!(
+        restricted["restricted_rights"],
+        serde_json::json!(["export"])
+    );
+    let info = stage.alice.ok(&["info", &file]);
+    assert_eq!(info["rights"], serde_json::json!(["view"]));
+    let out = stage.alice.path("plain.csv");
+    assert_denied(
+        &stage.alice,
+        &["open", &file, "-o", out.to_str().expect("UTF-8")],
+        "right_not_granted",
+    );
+    // Taking the last right leaves nothing to grant.
+    stage
+        .admin
+        .ok(&["admin", "file", "restrict", &file_id, "--remove", "view"]);
+    assert_denied(&stage.alice, &["info", &file], "rights_restricted");
+}
+
+#[test]
+fn a_file_expired_by_an_administrator_is_denied() {
+    let stage = Stage::new();
+    let (file, file_id) = stage.seal_for("alice", "view");
+    stage.admin.ok(&["admin", "file", "expire", &file_id]);
+    assert_denied(&stage.alice, &["info", &file], "file_expired");
+}
+
+#[test]
+fn a_file_past_its_policy_not_after_is_denied() {
+    let stage = Stage::new();
+    let now = now_unix();
+    let url = stage.server.url.clone();
+    let sealed = seal_directly(
+        &stage.server,
+        &url,
+        "alice",
+        Rights::VIEW,
+        Some(now - 7200),
+        Some(now - 3600),
+        CUSTOMERS,
+    );
+    let file = stage.alice.write("old.irm", &sealed);
+    assert_denied(
+        &stage.alice,
+        &["info", file.to_str().expect("UTF-8")],
+        "policy_expired",
+    );
+
+    let early = seal_directly(
+        &stage.server,
+        &url,
+        "alice",
+        Rights::VIEW,
+        Some(now + 86_400),
+        None,
+        CUSTOMERS,
+    );
+    let file = stage.alice.write("early.irm", &early);
+    assert_denied(
+        &stage.alice,
+        &["info", file.to_str().expect("UTF-8")],
+        "not_yet_valid",
+    );
+}
+
+#[test]
+fn a_suspended_user_is_denied_until_restored() {
+    let stage = Stage::new();
+    let (file, _) = stage.seal_for("alice", "view");
+    let user = stage.admin.ok(&["admin", "user", "suspend", "alice"]);
+    assert_eq!(user["state"], "suspended");
+    assert_denied(&stage.alice, &["info", &file], "user_suspended");
+    stage.admin.ok(&["admin", "user", "restore", "alice"]);
+    stage.alice.ok(&["info", &file]);
+}
+
+#[test]
+fn a_revoked_device_is_denied() {
+    let stage = Stage::new();
+    let (file, _) = stage.seal_for("alice", "view");
+    let devices = stage.admin.ok(&["admin", "device", "list"]);
+    let device_id = devices
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|d| d["user"] == "alice")
+        .and_then(|d| d["device_id"].as_str())
+        .expect("alice's device")
+        .to_owned();
+    let revoked = stage.admin.ok(&["admin", "device", "revoke", &device_id]);
+    assert_eq!(revoked["state"], "revoked");
+    assert_denied(&stage.alice, &["info", &file], "device_revoked");
+}
+
+#[test]
+fn a_user_without_the_admin_role_cannot_administer() {
+    let stage = Stage::new();
+    assert_denied(&stage.alice, &["admin", "user", "list"], "role_required");
+    assert_denied(&stage.alice, &["admin", "audit", "tail"], "role_required");
+}
+
+#[test]
+fn an_enrollment_code_works_once() {
+    let server = Server::start();
+    let admin = Person::new(ADMIN);
+    admin.enroll(&server, &server.admin_code);
+    let again = Person::new(ADMIN);
+    let (code, value) = again.json(&[
+        "enroll",
+        "--server",
+        &server.url,
+        "--ca",
+        server.ca_pem.to_str().expect("UTF-8"),
+        "--user",
+        ADMIN,
+        "--code",
+        &server.admin_code,
+    ]);
+    assert_eq!(code, 3, "{value}");
+    assert_eq!(value["reason"], "enrollment_code_invalid");
+    assert!(!again.config_dir().join("device.json").exists());
+}
+
+#[test]
+fn a_server_whose_certificate_is_not_from_the_given_ca_is_not_trusted() {
+    let server = Server::start();
+    let other = Server::start();
+    let admin = Person::new(ADMIN);
+    let (code, value) = admin.json(&[
+        "enroll",
+        "--server",
+        &server.url,
+        "--ca",
+        other.ca_pem.to_str().expect("UTF-8"),
+        "--user",
+        ADMIN,
+        "--code",
+        &server.admin_code,
+    ]);
+    assert_eq!(code, 5, "{value}");
+    assert_eq!(value["kind"], "unreachable");
+    assert!(
+        value["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("certificate")),
+        "{value}"
+    );
+}
+
+#[test]
+fn a_stopped_server_is_unreachable() {
+    let stage = Stage::new();
+    let (file, _) = stage.seal_for("alice", "view");
+    let Stage { server, alice, .. } = stage;
+    drop(server);
+    let (code, value) = alice.json(&["info", &file]);
+    assert_eq!(code, 5, "{value}");
+    assert_eq!(value["kind"], "unreachable");
+}
+
+#[test]
+fn a_wrong_passphrase_does_not_unlock_the_device() {
+    let stage = Stage::new();
+    let (file, _) = stage.seal_for("alice", "view");
+    let out = stage
+        .alice
+        .irm(&["info", &file, "--json"])
+        .env("IRM_PASSPHRASE", "not the passphrase")
+        .output()
+        .expect("irm runs");
+    assert_eq!(out.status.code(), Some(1));
+    let value = irm_e2e::json_of(&out);
+    assert!(
+        value["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("wrong passphrase")),
+        "{value}"
+    );
+}
+
+#[test]
+fn a_retired_key_denies_its_files_and_a_rotated_key_seals_new_ones() {
+    let stage = Stage::new();
+    let (old_file, _) = stage.seal_for("alice", "view");
+    let old_key = stage.alice.ok(&["inspect", &old_file])["key_access"][0]["key_id"]
+        .as_str()
+        .expect("a key id")
+        .to_owned();
+    let new_key = stage.admin.ok(&["admin", "key", "rotate"]);
+    assert_ne!(new_key["key_id"], old_key.as_str());
+
+    let input = stage.admin.write("new.csv", CUSTOMERS);
+    let new_file = stage.alice.path("new.irm");
+    stage.admin.ok(&[
+        "seal",
+        input.to_str().expect("UTF-8"),
+        "-o",
+        new_file.to_str().expect("UTF-8"),
+        "--to",
+        "alice",
+    ]);
+    let new_file = new_file.to_str().expect("UTF-8");
+    assert_eq!(
+        stage.alice.ok(&["inspect", new_file])["key_access"][0]["key_id"],
+        new_key["key_id"]
+    );
+
+    // Both open before the retirement...
+    stage.alice.ok(&["info", &old_file]);
+    stage.admin.ok(&["admin", "key", "retire", &old_key]);
+    // ...only the new one after.
+    assert_denied(&stage.alice, &["info", &old_file], "key_retired");
+    stage.alice.ok(&["info", new_file]);
+    let keys = stage.admin.ok(&["admin", "key", "list"]);
+    assert!(
+        keys.as_array()
+            .expect("a list")
+            .iter()
+            .any(|k| k["key_id"] == old_key.as_str() && k["state"] == "retired"),
+        "{keys}"
+    );
+}
+
+#[test]
+fn the_audit_log_records_grants_and_denials_and_verifies() {
+    let stage = Stage::new();
+    let (file, file_id) = stage.seal_for("alice", "view");
+    stage.alice.ok(&["info", &file]);
+    stage.admin.ok(&["admin", "file", "revoke", &file_id]);
+    assert_denied(&stage.alice, &["info", &file], "file_revoked");
+
+    let records = stage
+        .admin
+        .ok(&["admin", "audit", "tail", "--limit", "1000"]);
+    let records = records.as_array().expect("a list");
+    let has = |action: &str, result: &str, reason: Option<&str>| {
+        records.iter().any(|r| {
+            r["file_id"] == file_id.as_str()
+                && r["actor_user"] == "alice"
+                && r["action"] == action
+                && r["result"] == result
+                && reason.is_none_or(|reason| r["reason"] == reason)
+        })
+    };
+    assert!(has("grant", "ok", None), "{records:?}");
+    assert!(
+        records
+            .iter()
+            .any(|r| r["result"] == "denied" && r["reason"] == "file_revoked"),
+        "{records:?}"
+    );
+
+    let checkpoint = stage.admin.ok(&["admin", "audit", "checkpoint"]);
+    assert!(checkpoint["count"].as_u64().expect("a count") >= records.len() as u64);
+    let report = stage.admin.ok(&["admin", "audit", "verify"]);
+    assert_eq!(report["ok"], true, "{report}");
+    assert!(report["checkpoints"].as_u64().expect("a count") >= 1);
+}
+
+#[test]
+fn a_file_for_another_key_server_is_refused_without_contacting_it() {
+    let stage = Stage::new();
+    let sealed = seal_directly(
+        &stage.server,
+        "https://kas.elsewhere.example:8443",
+        "alice",
+        Rights::VIEW,
+        None,
+        None,
+        CUSTOMERS,
+    );
+    let file = stage.alice.write("foreign.irm", &sealed);
+    let (code, value) = stage.alice.json(&["info", file.to_str().expect("UTF-8")]);
+    assert_eq!(code, 1, "{value}");
+    assert!(
+        value["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("kas.elsewhere.example")),
+        "{value}"
+    );
+}
