@@ -3,7 +3,7 @@
 //! sign their requests exactly as clients do (irm_core::RequestSignature).
 //! Users and devices are created through the HTTP API only.
 
-#![allow(dead_code)] // each test binary uses a different part
+#![allow(dead_code, unreachable_pub)] // each test binary uses a different part; pub is for them
 
 use std::sync::Arc;
 
@@ -54,7 +54,9 @@ impl TestServer {
         adjust(&mut settings);
         let state = AppState::open(settings, clock.clone()).expect("open");
         // Bind before spawning, so the server is ready by construction.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(listener, state.clone(), async move {
@@ -110,7 +112,11 @@ impl TestServer {
     }
 
     /// One enrollment attempt; returns the response and the keys it used.
-    pub async fn try_enroll(&self, user: &str, code: &str) -> (reqwest::Response, (SigningSecretKey, DeviceSecretKey)) {
+    pub async fn try_enroll(
+        &self,
+        user: &str,
+        code: &str,
+    ) -> (reqwest::Response, (SigningSecretKey, DeviceSecretKey)) {
         let signing = SigningSecretKey::generate().expect("key");
         let secret = DeviceSecretKey::generate().expect("key");
         let device_public_key = URL_SAFE_NO_PAD.encode(secret.public_key().to_bytes());
@@ -139,7 +145,13 @@ impl TestServer {
     }
 
     /// Creates a user through the admin API and enrolls one device for them.
-    pub async fn user(&self, admin: &Device, name: &str, roles: &[Role], groups: &[&str]) -> Device {
+    pub async fn user(
+        &self,
+        admin: &Device,
+        name: &str,
+        roles: &[Role],
+        groups: &[&str],
+    ) -> Device {
         let code = admin.create_user(name, roles, groups).await;
         self.enroll(name, &code.code).await
     }
@@ -168,9 +180,16 @@ pub struct Device {
 impl Device {
     /// The Authorization header for a request signed now.
     pub fn authorization(&self, method: &str, path: &str, body: &[u8]) -> String {
-        RequestSignature::sign(&self.signing, &self.id, method, path, self.clock.now_secs(), body)
-            .expect("sign")
-            .to_header_value()
+        RequestSignature::sign(
+            &self.signing,
+            &self.id,
+            method,
+            path,
+            self.clock.now_secs(),
+            body,
+        )
+        .expect("sign")
+        .to_header_value()
     }
 
     /// Sends a signed request with a raw body (JSON content type when non-empty).
@@ -188,12 +207,20 @@ impl Device {
 
     /// Sends a signed request with an optional JSON body.
     pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
-        let bytes = body.map(|b| serde_json::to_vec(&b).expect("json")).unwrap_or_default();
+        let bytes = body
+            .map(|b| serde_json::to_vec(&b).expect("json"))
+            .unwrap_or_default();
         self.send_raw(method, path, bytes).await
     }
 
     /// Sends and expects `status`; returns the body as JSON (Null when empty).
-    pub async fn expect(&self, method: Method, path: &str, body: Option<Value>, status: StatusCode) -> Value {
+    pub async fn expect(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        status: StatusCode,
+    ) -> Value {
         let response = self.send(method.clone(), path, body).await;
         let got = response.status();
         let text = response.text().await.expect("body");
@@ -213,14 +240,24 @@ impl Device {
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
         };
         let body = self
-            .expect(Method::POST, "/v1/admin/users", Some(serde_json::to_value(request).unwrap()), StatusCode::OK)
+            .expect(
+                Method::POST,
+                "/v1/admin/users",
+                Some(serde_json::to_value(request).unwrap()),
+                StatusCode::OK,
+            )
             .await;
         serde_json::from_value(body).expect("code")
     }
 
     pub async fn create_group(&self, name: &str) {
-        self.expect(Method::POST, "/v1/admin/groups", Some(json!({"name": name})), StatusCode::NO_CONTENT)
-            .await;
+        self.expect(
+            Method::POST,
+            "/v1/admin/groups",
+            Some(json!({"name": name})),
+            StatusCode::NO_CONTENT,
+        )
+        .await;
     }
 
     /// `POST /v1/grant` with these header bytes.
@@ -251,8 +288,15 @@ impl Device {
             device_id,
             lease_expires_at_unix: grant.lease_expires_at,
         };
-        let key = self.secret.unwrap_grant(&wrapped, &context).expect("unwrap grant");
-        assert_eq!(key.expose_secret(), &file.content_key, "the granted key is the file's key");
+        let key = self
+            .secret
+            .unwrap_grant(&wrapped, &context)
+            .expect("unwrap grant");
+        assert_eq!(
+            key.expose_secret(),
+            &file.content_key,
+            "the granted key is the file's key"
+        );
         grant
     }
 
@@ -281,10 +325,18 @@ impl SealedFile {
 }
 
 /// A policy giving `rights` to `recipients` (`alice`, `@group`).
-pub fn policy(recipients: &[&str], rights: Rights, not_before: Option<u64>, not_after: Option<u64>) -> Policy {
+pub fn policy(
+    recipients: &[&str],
+    rights: Rights,
+    not_before: Option<u64>,
+    not_after: Option<u64>,
+) -> Policy {
     Policy::new(
         vec![PolicyGrant {
-            recipients: recipients.iter().map(|r| Recipient::parse(r).unwrap()).collect(),
+            recipients: recipients
+                .iter()
+                .map(|r| Recipient::parse(r).unwrap())
+                .collect(),
             rights,
         }],
         not_before,

@@ -1,0 +1,1219 @@
+//! End-to-end tests of the key server over real HTTPS on 127.0.0.1:0: enrollment,
+//! grants and renewals, revocation taking effect on the next request, key
+//! rotation and retirement, usage events, request authentication, bad
+//! requests, the audit endpoints, and the route list against PROTOCOL.md and
+//! the OpenAPI document.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::{Device, SealedFile, T0, TestServer, policy, seal, seal_to};
+use irm_core::protocol::{AuditRecord, Role};
+use irm_core::{KasPublicKey, KasSecretKey, RequestSignature, Rights, SigningSecretKey};
+use irm_key_server::clock::Clock;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn audit(admin: &Device) -> Vec<AuditRecord> {
+    let body = admin
+        .expect(
+            Method::GET,
+            "/v1/audit?after=0&limit=1000",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    serde_json::from_value(body).unwrap()
+}
+
+fn count(records: &[AuditRecord], action: &str, result: &str, reason: Option<&str>) -> usize {
+    records
+        .iter()
+        .filter(|r| r.action == action && r.result == result && r.reason.as_deref() == reason)
+        .count()
+}
+
+/// Alice (user, in @support), Bob (user) and the admin.
+async fn cast(server: &TestServer) -> (Device, Device, Device) {
+    let admin = server.admin().await;
+    admin.create_group("support").await;
+    let alice = server
+        .user(&admin, "alice", &[Role::User], &["support"])
+        .await;
+    let bob = server.user(&admin, "bob", &[], &[]).await;
+    (admin, alice, bob)
+}
+
+fn file_for(device: &Device, recipients: &[&str], rights: Rights) -> SealedFile {
+    seal(
+        &device.server_key.public_key,
+        policy(recipients, rights, None, None),
+    )
+}
+
+#[tokio::test]
+async fn grants_follow_recipients_and_the_admin_role_opens_nothing() {
+    let server = TestServer::start().await;
+    let (admin, alice, bob) = cast(&server).await;
+    let to_alice = file_for(&alice, &["alice"], Rights::VIEW | Rights::PRINT);
+    let to_group = file_for(&alice, &["@support"], Rights::VIEW);
+
+    let grant = alice.grant_ok(&to_alice, false).await;
+    assert_eq!(grant.rights, Rights::VIEW | Rights::PRINT);
+    assert_eq!(grant.lease_expires_at, T0 + 600);
+    assert_eq!(grant.server_time, T0);
+    assert_eq!(grant.file_id, to_alice.id());
+    assert!(grant.watermark_required);
+    assert_eq!(alice.grant_ok(&to_group, false).await.rights, Rights::VIEW);
+    assert_eq!(bob.grant_denied(&to_alice, false).await, "not_recipient");
+    assert_eq!(bob.grant_denied(&to_group, false).await, "not_recipient");
+    // Having the admin role does not by itself open any file.
+    assert_eq!(admin.grant_denied(&to_alice, false).await, "not_recipient");
+
+    // Files sealed offline were registered on first request, without an owner.
+    let files = admin
+        .expect(Method::GET, "/v1/admin/files", None, StatusCode::OK)
+        .await;
+    let ids: BTreeSet<&str> = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["file_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(to_alice.id().as_str()) && ids.contains(to_group.id().as_str()));
+    assert!(files[0]["owner"].is_null());
+
+    let records = audit(&admin).await;
+    assert_eq!(count(&records, "grant", "ok", None), 2);
+    assert_eq!(count(&records, "grant", "denied", Some("not_recipient")), 3);
+    assert!(
+        records
+            .iter()
+            .any(|r| r.action == "enroll" && r.actor_user.as_deref() == Some("bob"))
+    );
+}
+
+#[tokio::test]
+async fn revocation_suspension_expiry_and_restriction_apply_to_the_very_next_grant_and_renewal() {
+    let server = TestServer::start().await;
+    let (admin, alice, _bob) = cast(&server).await;
+    let file = file_for(&alice, &["alice", "@support"], Rights::VIEW | Rights::PRINT);
+    let id = file.id();
+    alice.grant_ok(&file, false).await;
+
+    admin
+        .expect(
+            Method::POST,
+            &format!("/v1/admin/files/{id}/revoke"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(alice.grant_denied(&file, true).await, "file_revoked");
+    assert_eq!(alice.grant_denied(&file, false).await, "file_revoked");
+    admin
+        .expect(
+            Method::POST,
+            &format!("/v1/admin/files/{id}/restore"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    alice.grant_ok(&file, true).await;
+
+    let info = admin
+        .expect(
+            Method::POST,
+            &format!("/v1/admin/files/{id}/restrict"),
+            Some(json!({"remove": ["print"]})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(info["restricted_rights"], json!(["print"]));
+    assert_eq!(alice.grant_ok(&file, true).await.rights, Rights::VIEW);
+    admin
+        .expect(
+            Method::POST,
+            &format!("/v1/admin/files/{id}/restrict"),
+            Some(json!({"remove": ["view"]})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(alice.grant_denied(&file, true).await, "rights_restricted");
+    admin
+        .expect(
+            Method::POST,
+            &format!("/v1/admin/files/{id}/restore"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+
+    let info = admin
+        .expect(
+            Method::POST,
+            &format!("/v1/admin/files/{id}/expire"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(info["state"], "expired");
+    assert_eq!(alice.grant_denied(&file, true).await, "file_expired");
+    admin
+        .expect(
+            Method::POST,
+            &format!("/v1/admin/files/{id}/restore"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+
+    let user = admin
+        .expect(
+            Method::POST,
+            "/v1/admin/users/alice/suspend",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(user["state"], "suspended");
+    assert_eq!(alice.grant_denied(&file, true).await, "user_suspended");
+    // Every other request of a suspended user is refused too.
+    let refused = alice
+        .send(
+            Method::POST,
+            "/v1/events",
+            Some(json!({"grant_id": "00".repeat(16), "action": "close"})),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    admin
+        .expect(
+            Method::POST,
+            "/v1/admin/users/alice/restore",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    alice.grant_ok(&file, true).await;
+
+    // Leaving the group does not matter while the user is named; a group-only file does.
+    let group_file = file_for(&alice, &["@support"], Rights::VIEW);
+    alice.grant_ok(&group_file, false).await;
+    admin
+        .expect(
+            Method::DELETE,
+            "/v1/admin/groups/support/members/alice",
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    assert_eq!(alice.grant_denied(&group_file, true).await, "not_recipient");
+    admin
+        .expect(
+            Method::POST,
+            "/v1/admin/groups/support/members",
+            Some(json!({"user": "alice"})),
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    alice.grant_ok(&group_file, true).await;
+
+    let device = admin
+        .expect(
+            Method::POST,
+            &format!("/v1/admin/devices/{}/revoke", alice.id),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(device["state"], "revoked");
+    assert_eq!(alice.grant_denied(&file, true).await, "device_revoked");
+
+    let records = audit(&admin).await;
+    assert_eq!(count(&records, "renew", "denied", Some("file_revoked")), 1);
+    assert_eq!(count(&records, "grant", "denied", Some("file_revoked")), 1);
+    assert_eq!(count(&records, "admin.file.revoke", "ok", None), 1);
+    assert!(records.iter().any(|r| r.action == "admin.device.revoke"
+        && r.detail.as_deref() == Some(&format!("device={}", alice.id)[..])));
+}
+
+#[tokio::test]
+async fn the_policy_window_is_judged_by_the_server_clock() {
+    let server = TestServer::start().await;
+    let (_admin, alice, _bob) = cast(&server).await;
+    let file = seal(
+        &alice.server_key.public_key,
+        policy(&["alice"], Rights::VIEW, Some(T0 + 100), Some(T0 + 200)),
+    );
+    assert_eq!(alice.grant_denied(&file, false).await, "not_yet_valid");
+    server.clock.set_secs(T0 + 100);
+    let grant = alice.grant_ok(&file, false).await;
+    assert_eq!(
+        grant.lease_expires_at,
+        T0 + 200,
+        "the lease stops at not_after"
+    );
+    assert_eq!(grant.not_after, Some(T0 + 200));
+    server.clock.set_secs(T0 + 200);
+    assert_eq!(alice.grant_denied(&file, true).await, "policy_expired");
+}
+
+#[tokio::test]
+async fn rotated_keys_still_open_old_files_until_retired() {
+    let server = TestServer::start().await;
+    let (admin, alice, _bob) = cast(&server).await;
+    let old_file = file_for(&alice, &["alice"], Rights::VIEW);
+    let old_key = alice.server_key.key_id.clone();
+
+    let rotated = admin
+        .expect(Method::POST, "/v1/admin/keys/rotate", None, StatusCode::OK)
+        .await;
+    let new_key = rotated["key_id"].as_str().unwrap().to_owned();
+    assert_ne!(new_key, old_key);
+    let current = server
+        .http
+        .get(server.url("/v1/server-key"))
+        .send()
+        .await
+        .unwrap();
+    let current: Value = current.json().await.unwrap();
+    assert_eq!(current["key_id"], new_key.as_str());
+    let new_file = seal(
+        current["public_key"].as_str().unwrap(),
+        policy(&["alice"], Rights::VIEW, None, None),
+    );
+
+    alice.grant_ok(&old_file, false).await;
+    alice.grant_ok(&new_file, false).await;
+    let keys = admin
+        .expect(Method::GET, "/v1/admin/keys", None, StatusCode::OK)
+        .await;
+    let states: BTreeSet<(String, String)> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["key_id"].as_str().unwrap().to_owned(),
+                k["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(states.contains(&(old_key.clone(), "active".into())));
+    assert!(states.contains(&(new_key.clone(), "current".into())));
+
+    admin
+        .expect(
+            Method::POST,
+            &format!("/v1/admin/keys/{new_key}/retire"),
+            None,
+            StatusCode::CONFLICT,
+        )
+        .await;
+    admin
+        .expect(
+            Method::POST,
+            &format!("/v1/admin/keys/{old_key}/retire"),
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    assert_eq!(alice.grant_denied(&old_file, true).await, "key_retired");
+    alice.grant_ok(&new_file, true).await;
+
+    let foreign = KasSecretKey::generate().unwrap().public_key();
+    let elsewhere = seal_to(&[foreign], policy(&["alice"], Rights::VIEW, None, None));
+    assert_eq!(alice.grant_denied(&elsewhere, false).await, "key_unknown");
+    // A file wrapped to a foreign key and to ours opens through ours.
+    let both = seal_to(
+        &[
+            foreign,
+            KasPublicKey::from_text(current["public_key"].as_str().unwrap()).unwrap(),
+        ],
+        policy(&["alice"], Rights::VIEW, None, None),
+    );
+    alice.grant_ok(&both, false).await;
+}
+
+#[tokio::test]
+async fn usage_events_need_the_right_and_every_report_is_audited() {
+    let server = TestServer::start().await;
+    let (admin, alice, bob) = cast(&server).await;
+    let file = file_for(&alice, &["alice", "bob"], Rights::VIEW | Rights::PRINT);
+    let grant = alice.grant_ok(&file, false).await;
+    let event =
+        |action: &str| json!({"grant_id": grant.grant_id, "action": action, "detail": "printer-3"});
+
+    alice
+        .expect(
+            Method::POST,
+            "/v1/events",
+            Some(event("print")),
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    let refused = alice
+        .expect(
+            Method::POST,
+            "/v1/events",
+            Some(event("export")),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    assert_eq!(refused["reason"], "right_not_granted");
+    alice
+        .expect(
+            Method::POST,
+            "/v1/events",
+            Some(event("close")),
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    // Another device cannot report under this grant.
+    bob.expect(
+        Method::POST,
+        "/v1/events",
+        Some(event("print")),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    // A restriction also applies to grants already issued.
+    admin
+        .expect(
+            Method::POST,
+            &format!("/v1/admin/files/{}/restrict", file.id()),
+            Some(json!({"remove": ["print"]})),
+            StatusCode::OK,
+        )
+        .await;
+    let refused = alice
+        .expect(
+            Method::POST,
+            "/v1/events",
+            Some(event("print")),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    assert_eq!(refused["reason"], "right_not_granted");
+
+    let records = audit(&admin).await;
+    assert_eq!(count(&records, "event.print", "ok", None), 1);
+    assert_eq!(
+        count(&records, "event.print", "denied", Some("right_not_granted")),
+        1
+    );
+    assert_eq!(
+        count(
+            &records,
+            "event.export",
+            "denied",
+            Some("right_not_granted")
+        ),
+        1
+    );
+    assert_eq!(count(&records, "event.close", "ok", None), 1);
+    assert_eq!(
+        count(&records, "event.print", "failed", Some("not_found")),
+        1
+    );
+    let printed = records
+        .iter()
+        .find(|r| r.action == "event.print" && r.result == "ok")
+        .unwrap();
+    assert_eq!(printed.file_id.as_deref(), Some(file.id().as_str()));
+    assert!(printed.detail.as_deref().unwrap().contains("printer-3"));
+}
+
+#[tokio::test]
+async fn online_registration_records_the_owner() {
+    let server = TestServer::start().await;
+    let (admin, alice, bob) = cast(&server).await;
+    let file = file_for(&alice, &["bob"], Rights::VIEW);
+    let body =
+        json!({"header": URL_SAFE_NO_PAD.encode(&file.header_bytes), "file_name": "customers.csv"});
+    let info = alice
+        .expect(
+            Method::POST,
+            "/v1/files",
+            Some(body.clone()),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(info["owner"], "alice");
+    assert_eq!(info["file_name"], "customers.csv");
+    assert_eq!(info["state"], "active");
+    bob.expect(Method::POST, "/v1/files", Some(body), StatusCode::CONFLICT)
+        .await;
+    // Owning a file is not being its recipient.
+    assert_eq!(alice.grant_denied(&file, false).await, "not_recipient");
+    bob.grant_ok(&file, false).await;
+
+    let foreign = seal_to(
+        &[KasSecretKey::generate().unwrap().public_key()],
+        policy(&["bob"], Rights::VIEW, None, None),
+    );
+    let refused = alice
+        .expect(
+            Method::POST,
+            "/v1/files",
+            Some(json!({"header": URL_SAFE_NO_PAD.encode(&foreign.header_bytes)})),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    assert_eq!(refused["reason"], "key_unknown");
+    let files = admin
+        .expect(Method::GET, "/v1/admin/files", None, StatusCode::OK)
+        .await;
+    assert_eq!(files.as_array().unwrap().len(), 1);
+}
+
+/// Sends `body` with an explicit Authorization header value.
+async fn send_with(device: &Device, path: &str, auth: &str, body: &[u8]) -> reqwest::Response {
+    device
+        .http
+        .post(format!("{}{path}", device.base))
+        .header("authorization", auth)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn assert_401(response: reqwest::Response, what: &str) {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {body}");
+    assert_eq!(body["reason"], "credential_invalid", "{what}");
+}
+
+#[tokio::test]
+async fn replayed_forged_stale_and_stolen_requests_are_refused_with_401_and_audited() {
+    let server = TestServer::start().await;
+    let (admin, alice, bob) = cast(&server).await;
+    let file = file_for(&alice, &["alice"], Rights::VIEW);
+    let body =
+        serde_json::to_vec(&json!({"header": URL_SAFE_NO_PAD.encode(&file.header_bytes)})).unwrap();
+    let now = server.clock.now_secs();
+
+    // A replayed request: the same header and body twice.
+    let auth = alice.authorization("POST", "/v1/grant", &body);
+    assert_eq!(
+        send_with(&alice, "/v1/grant", &auth, &body).await.status(),
+        StatusCode::OK
+    );
+    assert_401(send_with(&alice, "/v1/grant", &auth, &body).await, "replay").await;
+
+    // A forged signature: alice's device id, someone else's key.
+    let other = SigningSecretKey::generate().unwrap();
+    let forged =
+        RequestSignature::sign(&other, &alice.id, "POST", "/v1/grant", now, &body).unwrap();
+    assert_401(
+        send_with(&alice, "/v1/grant", &forged.to_header_value(), &body).await,
+        "forged",
+    )
+    .await;
+    // Bob's own valid key cannot sign as alice's device either.
+    let as_bob =
+        RequestSignature::sign(&bob.signing, &alice.id, "POST", "/v1/grant", now, &body).unwrap();
+    assert_401(
+        send_with(&alice, "/v1/grant", &as_bob.to_header_value(), &body).await,
+        "other device key",
+    )
+    .await;
+
+    // A stolen credential without the device key: a valid header captured
+    // from one request and sent with another body, or on another path.
+    let captured = alice.authorization("POST", "/v1/grant", &body);
+    let other_body = serde_json::to_vec(
+        &json!({"header": URL_SAFE_NO_PAD.encode(&file.header_bytes), "renew": true}),
+    )
+    .unwrap();
+    assert_401(
+        send_with(&alice, "/v1/grant", &captured, &other_body).await,
+        "changed body",
+    )
+    .await;
+    let captured = alice.authorization("POST", "/v1/grant", &body);
+    assert_401(
+        send_with(&alice, "/v1/files", &captured, &body).await,
+        "changed path",
+    )
+    .await;
+
+    // Stale and future timestamps; the window's edge still passes.
+    for (skew, ok) in [(-301i64, false), (301, false), (-300, true), (300, true)] {
+        let ts = now.checked_add_signed(skew).unwrap();
+        let sig = RequestSignature::sign(&alice.signing, &alice.id, "POST", "/v1/grant", ts, &body)
+            .unwrap();
+        let response = send_with(&alice, "/v1/grant", &sig.to_header_value(), &body).await;
+        if ok {
+            assert_eq!(response.status(), StatusCode::OK, "skew {skew}");
+        } else {
+            assert_401(response, &format!("skew {skew}")).await;
+        }
+    }
+
+    // Unknown device, missing and malformed headers.
+    let unknown = RequestSignature::sign(
+        &alice.signing,
+        &"ab".repeat(16),
+        "POST",
+        "/v1/grant",
+        now,
+        &body,
+    )
+    .unwrap();
+    assert_401(
+        send_with(&alice, "/v1/grant", &unknown.to_header_value(), &body).await,
+        "unknown device",
+    )
+    .await;
+    assert_401(
+        send_with(&alice, "/v1/grant", "Bearer x", &body).await,
+        "wrong scheme",
+    )
+    .await;
+    let missing = alice
+        .http
+        .get(format!("{}/v1/admin/users", alice.base))
+        .send()
+        .await
+        .unwrap();
+    assert_401(missing, "no header").await;
+
+    let records = audit(&admin).await;
+    assert_eq!(
+        count(
+            &records,
+            "auth.failed",
+            "failed",
+            Some("credential_invalid")
+        ),
+        10
+    );
+    assert!(records.iter().any(|r| r.action == "auth.failed" && r.detail.as_deref().unwrap().contains("replayed")));
+}
+
+#[tokio::test]
+async fn enrollment_codes_expire_burn_after_five_wrong_tries_and_work_once() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let deny_reason = |response: reqwest::Response| async move {
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        (status, body["reason"].as_str().unwrap_or("").to_owned())
+    };
+    let invalid = (StatusCode::FORBIDDEN, "enrollment_code_invalid".to_owned());
+
+    // The bootstrap code was used by admin() and cannot be used again.
+    assert_eq!(
+        deny_reason(server.try_enroll("admin", &server.admin_code).await.0).await,
+        invalid
+    );
+
+    // Expiry: 24 hours on the server clock.
+    let code = admin.create_user("dave", &[], &[]).await;
+    assert_eq!(code.expires_at, T0 + 24 * 3600);
+    server.clock.set_secs(T0 + 24 * 3600);
+    assert_eq!(
+        deny_reason(server.try_enroll("dave", &code.code).await.0).await,
+        invalid
+    );
+
+    // Four wrong tries leave the code alive; the right one then works (any case, no dashes).
+    let code = admin
+        .expect(
+            Method::POST,
+            "/v1/admin/users/dave/code",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    let code = code["code"].as_str().unwrap().to_owned();
+    for _ in 0..4 {
+        assert_eq!(
+            deny_reason(server.try_enroll("dave", "AAAAA-AAAAA-AAAAA-AAAAA").await.0).await,
+            invalid
+        );
+    }
+    let typed = code.replace('-', "").to_ascii_lowercase();
+    server.enroll("dave", &typed).await;
+
+    // The fifth wrong try burns it.
+    let code = admin.create_user("erin", &[], &[]).await;
+    for _ in 0..5 {
+        assert_eq!(
+            deny_reason(server.try_enroll("erin", "AAAAA-AAAAA-AAAAA-AAAAA").await.0).await,
+            invalid
+        );
+    }
+    assert_eq!(
+        deny_reason(server.try_enroll("erin", &code.code).await.0).await,
+        invalid
+    );
+
+    // Unknown users get the same answer; a bad proof is a 400 and spends nothing.
+    assert_eq!(
+        deny_reason(server.try_enroll("nobody", &code.code).await.0).await,
+        invalid
+    );
+    let code = admin
+        .expect(
+            Method::POST,
+            "/v1/admin/users/erin/code",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    let code = code["code"].as_str().unwrap().to_owned();
+    let signing = SigningSecretKey::generate().unwrap();
+    let secret = irm_core::DeviceSecretKey::generate().unwrap();
+    let bad_proof = json!({
+        "user": "erin", "code": code, "device_name": "x",
+        "device_public_key": URL_SAFE_NO_PAD.encode(secret.public_key().to_bytes()),
+        "signing_public_key": signing.public_key_b64(),
+        "proof": URL_SAFE_NO_PAD.encode([0u8; 64]),
+    });
+    let response = server
+        .http
+        .post(server.url("/v1/enroll"))
+        .json(&bad_proof)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    // A suspended user cannot enroll even with a live code.
+    admin
+        .expect(
+            Method::POST,
+            "/v1/admin/users/erin/suspend",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(
+        deny_reason(server.try_enroll("erin", &code).await.0).await,
+        (StatusCode::FORBIDDEN, "user_suspended".to_owned())
+    );
+    admin
+        .expect(
+            Method::POST,
+            "/v1/admin/users/erin/restore",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    server.enroll("erin", &code).await;
+
+    let records = audit(&admin).await;
+    assert_eq!(
+        count(
+            &records,
+            "enroll",
+            "denied",
+            Some("enrollment_code_invalid")
+        ),
+        13
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r.detail.as_deref() == Some("code burned after 5 wrong tries"))
+    );
+    assert_eq!(count(&records, "enroll", "ok", None), 3);
+}
+
+#[tokio::test]
+async fn bad_requests_get_4xx_with_a_clear_body_never_5xx() {
+    let server = TestServer::start().await;
+    let (_admin, alice, _bob) = cast(&server).await;
+    let file = file_for(&alice, &["alice"], Rights::VIEW);
+    let other = file_for(&alice, &["alice"], Rights::VIEW);
+
+    let check = |response: reqwest::Response, want: StatusCode, what: &'static str| async move {
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, want, "{what}: {text}");
+        let body: Value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{what}: not JSON: {text}"));
+        assert!(
+            body["error"].is_string() || body["reason"].is_string(),
+            "{what}: {body}"
+        );
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}: {body}"
+        );
+    };
+    let grant = |header: &[u8]| json!({"header": URL_SAFE_NO_PAD.encode(header)});
+
+    check(
+        alice
+            .send_raw(Method::POST, "/v1/grant", b"{not json".to_vec())
+            .await,
+        StatusCode::BAD_REQUEST,
+        "malformed JSON",
+    )
+    .await;
+    check(
+        alice
+            .send(Method::POST, "/v1/grant", Some(json!({"renew": true})))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "missing field",
+    )
+    .await;
+    check(
+        alice
+            .send(Method::POST, "/v1/grant", Some(json!({"header": "***"})))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "bad base64",
+    )
+    .await;
+    check(
+        alice
+            .send(
+                Method::POST,
+                "/v1/grant",
+                Some(grant(&file.header_bytes[..40])),
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "truncated header",
+    )
+    .await;
+    check(
+        alice
+            .send(
+                Method::POST,
+                "/v1/grant",
+                Some(grant(b"hello, not a sealed file")),
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "not a header",
+    )
+    .await;
+    let mut with_payload = file.header_bytes.clone();
+    with_payload.extend_from_slice(b"payload");
+    check(
+        alice
+            .send(Method::POST, "/v1/grant", Some(grant(&with_payload)))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "header with trailing bytes",
+    )
+    .await;
+
+    // A header carrying another file's wrapped key: parses, but the binding fails.
+    let spliced = splice_wrapped_key(&file, &other);
+    let response = alice
+        .send(Method::POST, "/v1/grant", Some(grant(&spliced)))
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["reason"],
+        "policy_binding_failed"
+    );
+
+    // Wrong content type, oversized body.
+    let body = serde_json::to_vec(&grant(&file.header_bytes)).unwrap();
+    let auth = alice.authorization("POST", "/v1/grant", &body);
+    let response = alice
+        .http
+        .post(server.url("/v1/grant"))
+        .header("authorization", auth)
+        .header("content-type", "text/plain")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    check(
+        response,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "wrong content type",
+    )
+    .await;
+    let huge = vec![b' '; 1024 * 1024 + 1];
+    check(
+        alice.send_raw(Method::POST, "/v1/grant", huge).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "oversized",
+    )
+    .await;
+    let response = server
+        .http
+        .post(server.url("/v1/enroll"))
+        .header("content-type", "application/json")
+        .body("[]")
+        .send()
+        .await
+        .unwrap();
+    check(
+        response,
+        StatusCode::BAD_REQUEST,
+        "enroll with the wrong JSON shape",
+    )
+    .await;
+    let response = server
+        .http
+        .post(server.url("/v1/enroll"))
+        .json(&json!({
+        "user": "alice", "code": "x", "device_name": "d", "device_public_key": "AAAA",
+        "signing_public_key": "AAAA", "proof": "AAAA"}))
+        .send()
+        .await
+        .unwrap();
+    check(response, StatusCode::BAD_REQUEST, "enroll with short keys").await;
+
+    check(
+        alice.send(Method::GET, "/v1/audit?limit=ten", None).await,
+        StatusCode::BAD_REQUEST,
+        "bad query parameter",
+    )
+    .await;
+    check(
+        alice.send(Method::GET, "/v1/nothing-here", None).await,
+        StatusCode::NOT_FOUND,
+        "unknown route",
+    )
+    .await;
+    check(
+        alice.send(Method::DELETE, "/v1/grant", None).await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "wrong method",
+    )
+    .await;
+    check(
+        alice
+            .send(
+                Method::POST,
+                "/v1/events",
+                Some(json!({"grant_id": "zz", "action": "print"})),
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "bad grant id",
+    )
+    .await;
+    check(
+        alice
+            .send(
+                Method::POST,
+                "/v1/events",
+                Some(json!({"grant_id": "00".repeat(16), "action": "fly"})),
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "unknown action",
+    )
+    .await;
+}
+
+/// `target`'s header with the wrapped key of `source` in place of its own.
+fn splice_wrapped_key(target: &SealedFile, source: &SealedFile) -> Vec<u8> {
+    let (header, _) = irm_core::SealedHeader::parse(&target.header_bytes).unwrap();
+    let at = header.bound_end();
+    let (src, _) = irm_core::SealedHeader::parse(&source.header_bytes).unwrap();
+    let mut out = target.header_bytes.clone();
+    out[at..at + 48].copy_from_slice(&source.header_bytes[src.bound_end()..src.bound_end() + 48]);
+    out
+}
+
+#[tokio::test]
+async fn audit_endpoints_need_admin_or_auditor_and_verify_the_chain() {
+    let server = TestServer::start().await;
+    let (admin, alice, _bob) = cast(&server).await;
+    let auditor = server.user(&admin, "olive", &[Role::Auditor], &[]).await;
+
+    let refused = alice
+        .expect(Method::GET, "/v1/audit", None, StatusCode::FORBIDDEN)
+        .await;
+    assert_eq!(refused["reason"], "role_required");
+    alice
+        .expect(
+            Method::POST,
+            "/v1/admin/users/bob/suspend",
+            None,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    alice
+        .expect(
+            Method::POST,
+            "/v1/admin/keys/rotate",
+            None,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    auditor
+        .expect(
+            Method::POST,
+            "/v1/admin/groups",
+            Some(json!({"name": "x"})),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+
+    let page = auditor
+        .expect(
+            Method::GET,
+            "/v1/audit?after=2&limit=3",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    let seqs: Vec<u64> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![3, 4, 5]);
+
+    let checkpoint = auditor
+        .expect(Method::POST, "/v1/audit/checkpoint", None, StatusCode::OK)
+        .await;
+    assert!(checkpoint["count"].as_u64().unwrap() > 5);
+    let report = admin
+        .expect(Method::GET, "/v1/audit/verify", None, StatusCode::OK)
+        .await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["checkpoints"], 1);
+
+    let records = audit(&admin).await;
+    assert_eq!(
+        count(&records, "audit.read", "denied", Some("role_required")),
+        1
+    );
+    assert_eq!(
+        count(
+            &records,
+            "admin.user.suspend",
+            "denied",
+            Some("role_required")
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &records,
+            "admin.key.rotate",
+            "denied",
+            Some("role_required")
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &records,
+            "admin.group.create",
+            "denied",
+            Some("role_required")
+        ),
+        1
+    );
+    // Exactly one key: the refused rotation left no key behind.
+    let keys = admin
+        .expect(Method::GET, "/v1/admin/keys", None, StatusCode::OK)
+        .await;
+    assert_eq!(keys.as_array().unwrap().len(), 1);
+    // The user list shows roles, groups and state.
+    let users = admin
+        .expect(Method::GET, "/v1/admin/users", None, StatusCode::OK)
+        .await;
+    let alice_info = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "alice")
+        .unwrap();
+    assert_eq!(alice_info["groups"], json!(["support"]));
+    assert_eq!(alice_info["roles"], json!(["user"]));
+    // Conflicts and unknown targets.
+    admin
+        .expect(
+            Method::POST,
+            "/v1/admin/groups",
+            Some(json!({"name": "support"})),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    admin
+        .expect(
+            Method::POST,
+            "/v1/admin/users",
+            Some(json!({"name": "alice", "display_name": "A"})),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    admin
+        .expect(
+            Method::POST,
+            "/v1/admin/users/nobody/suspend",
+            None,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    admin
+        .expect(
+            Method::POST,
+            &format!("/v1/admin/files/{}/revoke", "00".repeat(16)),
+            None,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn health_metrics_and_openapi_are_served() {
+    let server = TestServer::start().await;
+    let (_admin, alice, _bob) = cast(&server).await;
+    let file = file_for(&alice, &["alice"], Rights::VIEW);
+    alice.grant_ok(&file, false).await;
+    alice
+        .grant_denied(
+            &seal_to(
+                &[KasSecretKey::generate().unwrap().public_key()],
+                policy(&["alice"], Rights::VIEW, None, None),
+            ),
+            false,
+        )
+        .await;
+
+    let health = server
+        .http
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert_eq!(health.text().await.unwrap(), "ok");
+    let metrics = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("irm_grants_total{kind=\"grant\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("irm_denials_total{reason=\"key_unknown\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("irm_fsync_seconds_bucket"), "{metrics}");
+    assert!(metrics.contains("irm_audit_records "), "{metrics}");
+    let fsyncs: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("irm_fsync_seconds_count "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(fsyncs > 0);
+    let doc: Value = server
+        .http
+        .get(server.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(doc["components"]["schemas"]["GrantResponse"].is_object());
+}
+
+/// `(METHOD, path)` pairs named in docs/PROTOCOL.md: every backquoted
+/// `METHOD /path`, with `` `/sibling` `` shorthand after one on the same line.
+fn routes_in_protocol_doc() -> BTreeSet<(String, String)> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"))
+        .unwrap();
+    let mut routes = BTreeSet::new();
+    for line in text.lines() {
+        let mut last: Option<(String, String)> = None;
+        for (i, span) in line.split('`').enumerate() {
+            if i % 2 == 0 {
+                continue;
+            }
+            let span = span.split('?').next().unwrap();
+            if let Some((method, path)) = span.split_once(' ') {
+                if ["GET", "POST", "DELETE", "PUT", "PATCH"].contains(&method)
+                    && path.starts_with('/')
+                {
+                    let route = (method.to_owned(), path.to_owned());
+                    routes.insert(route.clone());
+                    last = Some(route);
+                }
+            } else if let (Some(sibling), Some((method, path))) = (span.strip_prefix('/'), &last) {
+                if !sibling.contains('/') && !sibling.is_empty() {
+                    let parent = path.rsplit_once('/').unwrap().0;
+                    routes.insert((method.clone(), format!("{parent}/{sibling}")));
+                }
+            }
+        }
+    }
+    routes
+}
+
+#[tokio::test]
+async fn served_routes_match_protocol_md_and_the_openapi_document() {
+    let served: BTreeSet<(String, String)> = irm_key_server::api::ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(
+        routes_in_protocol_doc(),
+        served,
+        "PROTOCOL.md and the router disagree"
+    );
+
+    let doc = serde_json::to_value(irm_key_server::api::openapi_document()).unwrap();
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.insert((method.to_ascii_uppercase(), path.clone()));
+        }
+    }
+    assert_eq!(
+        documented, served,
+        "the OpenAPI document and the router disagree"
+    );
+
+    // And the router really serves each one: never the 404/405 fallbacks.
+    let server = TestServer::start().await;
+    for (method, path) in &served {
+        let path = path
+            .replace("{name}", "x")
+            .replace("{user}", "x")
+            .replace("{id}", &"00".repeat(16))
+            .replace("{key_id}", &"00".repeat(16));
+        let response = server
+            .http
+            .request(
+                Method::from_bytes(method.as_bytes()).unwrap(),
+                server.url(&path),
+            )
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        assert!(
+            status != StatusCode::NOT_FOUND
+                && status != StatusCode::METHOD_NOT_ALLOWED
+                && !status.is_server_error(),
+            "{method} {path}: {status}"
+        );
+    }
+}
