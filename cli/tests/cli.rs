@@ -855,3 +855,136 @@ fn help_lists_the_exit_codes() {
         assert!(help.contains(line), "missing {line:?} in:\n{help}");
     }
 }
+
+// ------------------------------------------- online commands, no server
+// (the key server itself is exercised end to end in tests/, crate irm-e2e)
+
+/// The client crate's test CA: a real certificate, so that enrollment gets as
+/// far as connecting.
+const TEST_CA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../client/testdata/test-ca.pem"
+);
+
+/// `irm` with its own empty configuration directory and no passphrase in the environment.
+fn online(config: &TempDir) -> Command {
+    let mut cmd = irm();
+    cmd.env("IRM_CONFIG_DIR", config.path().join("irm"))
+        .env_remove("IRM_PASSPHRASE")
+        .current_dir(config.path());
+    cmd
+}
+
+/// A port on 127.0.0.1 where nothing listens (bound, then released).
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[test]
+fn online_commands_before_enrolling_say_how_to_enroll() {
+    let config = TempDir::new().unwrap();
+    fs::write(config.path().join("calls.csv"), b"x").unwrap();
+    for args in [
+        &["info", "calls.csv.irm"][..],
+        &["open", "calls.csv.irm", "-o", "out.csv"],
+        &["admin", "user", "list"],
+        &["seal", "calls.csv", "--to", "alice"],
+    ] {
+        let out = online(&config).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = stderr_of(&out);
+        assert!(stderr.contains("not enrolled"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("hint: enroll first: irm enroll"),
+            "{stderr}"
+        );
+    }
+    assert!(!config.path().join("calls.csv.irm").exists());
+    assert!(!config.path().join("out.csv").exists());
+}
+
+#[test]
+fn a_kas_url_without_a_public_key_is_a_usage_error() {
+    let s = Scratch::new();
+    s.write("calls.csv", b"x");
+    s.cmd()
+        .args(["seal", "calls.csv", "--kas-url", KAS_URL, "--to", "alice"])
+        .assert()
+        .code(2);
+    assert!(!s.path("calls.csv.irm").exists());
+}
+
+#[test]
+fn enrolling_without_a_terminal_needs_a_passphrase_from_a_file_or_the_environment() {
+    let config = TempDir::new().unwrap();
+    let out = online(&config)
+        .args(["enroll", "--server", "https://127.0.0.1:1", "--ca", TEST_CA])
+        .args(["--user", "alice", "--code", "ABCDE-FGHIJ-KLMNO-PQRST"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).contains("IRM_PASSPHRASE"));
+}
+
+#[test]
+fn enrolling_refuses_a_short_passphrase_before_contacting_the_server() {
+    let config = TempDir::new().unwrap();
+    fs::write(config.path().join("pass"), "short\n").unwrap();
+    let out = online(&config)
+        .args(["enroll", "--server", "https://127.0.0.1:1", "--ca", TEST_CA])
+        .args(["--user", "alice", "--code", "ABCDE-FGHIJ-KLMNO-PQRST"])
+        .args(["--passphrase-file", "pass"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).contains("shorter than 8 characters"));
+}
+
+#[test]
+fn enrolling_with_an_unreachable_server_exits_5_and_stores_nothing() {
+    let config = TempDir::new().unwrap();
+    let server = format!("https://127.0.0.1:{}", closed_port());
+    let out = online(&config)
+        .env("IRM_PASSPHRASE", "a long enough passphrase")
+        .args(["enroll", "--server", &server, "--ca", TEST_CA, "--json"])
+        .args(["--user", "alice", "--code", "ABCDE-FGHIJ-KLMNO-PQRST"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "unreachable");
+    assert_eq!(v["exit_code"], 5);
+    assert!(v.get("reason").is_none(), "only denials carry a reason");
+    assert!(!config.path().join("irm/device.json").exists());
+    assert!(!config.path().join("irm/device.key").exists());
+}
+
+#[test]
+fn enrolling_needs_an_https_server_and_a_pem_ca() {
+    let config = TempDir::new().unwrap();
+    fs::write(config.path().join("ca.pem"), "not a certificate").unwrap();
+    for (server, ca) in [
+        ("http://127.0.0.1:1", TEST_CA),
+        ("https://127.0.0.1:1", "ca.pem"),
+    ] {
+        online(&config)
+            .env("IRM_PASSPHRASE", "a long enough passphrase")
+            .args(["enroll", "--server", server, "--ca", ca])
+            .args(["--user", "alice", "--code", "ABCDE-FGHIJ-KLMNO-PQRST"])
+            .assert()
+            .code(2);
+    }
+}
+
+#[test]
+fn help_lists_the_denied_and_unreachable_exit_codes() {
+    let out = irm().arg("--help").assert().success().get_output().clone();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for line in [
+        "  3  denied by the key server",
+        "  5  key server unreachable",
+    ] {
+        assert!(help.contains(line), "missing {line:?} in:\n{help}");
+    }
+}
