@@ -785,9 +785,28 @@ impl<R: Read> Opener<R> {
             if let Err(i) = result {
                 // The failed chunk was decrypted in place, so only the lengths
                 // are evidence here (copying every batch first would cost speed).
+                // FORMAT.md §6.4: with a declared length, a payload of another
+                // length is reported as such, so read on to find where it ends
+                // (at most up to one byte past the declared end).
                 let index = self.next_index + i as u64;
-                let seen_end = batch_start + n as u64;
-                let err = self.classify_failure(index, None, false, seen_end, false);
+                let mut seen_end = batch_start + n as u64;
+                let mut at_eof = false;
+                if let Some(expected) = self.expected_payload_len() {
+                    while seen_end <= expected {
+                        let want = usize::try_from(expected + 1 - seen_end)
+                            .unwrap_or(usize::MAX)
+                            .min(self.buf.len());
+                        match read_retrying(&mut self.inner, &mut self.buf[..want]) {
+                            Ok(0) => {
+                                at_eof = true;
+                                break;
+                            }
+                            Ok(got) => seen_end += got as u64,
+                            Err(_) => break,
+                        }
+                    }
+                }
+                let err = self.classify_failure(index, None, false, seen_end, at_eof);
                 return Err(self.fail(err));
             }
             for i in 0..count {
