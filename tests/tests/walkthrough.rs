@@ -487,3 +487,95 @@ fn a_file_for_another_key_server_is_refused_without_contacting_it() {
         "{value}"
     );
 }
+
+/// Replaces the only occurrence of `from` in `bytes` with `to` (same length).
+fn replace_once(bytes: &mut [u8], from: &[u8], to: &[u8]) {
+    assert_eq!(from.len(), to.len());
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("the marker is in the file");
+    bytes[at..at + to.len()].copy_from_slice(to);
+}
+
+#[test]
+fn an_altered_header_is_refused_by_the_key_server() {
+    let stage = Stage::new();
+    let input = stage.admin.write("customers.csv", CUSTOMERS);
+    let file = stage.alice.path("customers.irm");
+    stage.admin.ok(&[
+        "seal",
+        input.to_str().expect("UTF-8"),
+        "-o",
+        file.to_str().expect("UTF-8"),
+        "--to",
+        "alice",
+        "--allow",
+        "view,export",
+        "--issuer",
+        "issuer-AAAA",
+    ]);
+    let mut bytes = std::fs::read(&file).expect("the sealed file");
+    replace_once(&mut bytes, b"issuer-AAAA", b"issuer-BBBB");
+    std::fs::write(&file, &bytes).expect("writing the altered file");
+    assert_denied(
+        &stage.alice,
+        &["info", file.to_str().expect("UTF-8")],
+        "policy_binding_failed",
+    );
+}
+
+#[test]
+fn an_altered_payload_exits_4_and_leaves_no_output() {
+    let stage = Stage::new();
+    let (file, _) = stage.seal_for("alice", "view,export");
+    let mut bytes = std::fs::read(&file).expect("the sealed file");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&file, &bytes).expect("writing the altered file");
+    let out = stage.alice.path("plain.csv");
+    let (code, value) = stage
+        .alice
+        .json(&["open", &file, "-o", out.to_str().expect("UTF-8")]);
+    assert_eq!(code, 4, "{value}");
+    assert_eq!(value["kind"], "integrity");
+    assert!(!out.exists(), "no unauthenticated plaintext is released");
+}
+
+#[test]
+fn text_output_prints_codes_alone_and_rights_for_people() {
+    let stage = Stage::new();
+    let out = stage
+        .admin
+        .irm(&["admin", "user", "add", "bob", "--role", "auditor"])
+        .output()
+        .expect("irm runs");
+    assert!(out.status.success());
+    let code = String::from_utf8(out.stdout).expect("UTF-8");
+    // ABCDE-FGHIJ-KLMNO-PQRST and a newline, nothing else, for scripts.
+    assert_eq!(code.trim().len(), 23, "{code:?}");
+    assert_eq!(code.trim().matches('-').count(), 3, "{code:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bob"));
+
+    let (file, _) = stage.seal_for("alice", "view,print");
+    let out = stage
+        .alice
+        .irm(&["info", &file])
+        .output()
+        .expect("irm runs");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    assert!(text.contains("rights          view,print"), "{text}");
+    assert!(text.contains("watermark       required"), "{text}");
+    assert!(text.contains("time left"), "{text}");
+
+    let users = stage
+        .admin
+        .irm(&["admin", "user", "list"])
+        .output()
+        .expect("irm runs");
+    let table = String::from_utf8(users.stdout).expect("UTF-8");
+    for name in ["admin", "alice", "bob"] {
+        assert!(table.lines().any(|l| l.starts_with(name)), "{table}");
+    }
+}
