@@ -17,6 +17,9 @@ use irm_core::protocol::{AuditCheckpoint, AuditRecord, Role};
 use irm_key_server::audit::{AuditDraft, Outcome, chain_hash};
 use rusqlite::Connection;
 
+/// One tampering: a name, what it does to the database, what the report must say.
+type Tampering = (&'static str, Box<dyn FnOnce(&Connection)>, &'static str);
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -118,7 +121,7 @@ async fn offline_verification_catches_every_kind_of_tampering() {
         "the shutdown checkpoint covers the whole chain"
     );
 
-    let cases: Vec<(&str, Box<dyn FnOnce(&Connection)>, &str)> = vec![
+    let cases: Vec<Tampering> = vec![
         (
             "edit",
             Box::new(|c: &Connection| {

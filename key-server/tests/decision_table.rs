@@ -24,9 +24,9 @@ struct Keys {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Sealed {
-    ToNew,
-    ToOld,
-    ToForeign,
+    Current,
+    Older,
+    Foreign,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -66,7 +66,7 @@ impl Case {
             now: NOW,
             window: (Some(NB), Some(NA)),
             edited: false,
-            sealed: Sealed::ToNew,
+            sealed: Sealed::Current,
             old_key: OldKey::Active,
             want: Ok((Rights::VIEW | Rights::PRINT, NA)),
         }
@@ -158,9 +158,9 @@ fn header_for(case: &Case, keys: &Keys) -> SealedHeader {
     )
     .unwrap();
     let kas = match case.sealed {
-        Sealed::ToNew => &keys.new,
-        Sealed::ToOld => &keys.old,
-        Sealed::ToForeign => &keys.foreign,
+        Sealed::Current => &keys.new,
+        Sealed::Older => &keys.old,
+        Sealed::Foreign => &keys.foreign,
     };
     let verified = EnvelopeBuilder::new(policy)
         .key_server("https://kas.example:8443", kas.public_key())
@@ -278,20 +278,20 @@ fn every_row_of_the_decision_table() {
         // Keys.
         Case::new("sealed to the current key").grant(all, NA),
         Case::new("sealed to a rotated (older, active) key still opens")
-            .sealed(Sealed::ToOld, OldKey::Active)
+            .sealed(Sealed::Older, OldKey::Active)
             .grant(all, NA),
         Case::new("sealed to a retired key")
-            .sealed(Sealed::ToOld, OldKey::Retired)
+            .sealed(Sealed::Older, OldKey::Retired)
             .deny(DenyReason::KeyRetired),
         Case::new("retired key beats an edited header")
-            .sealed(Sealed::ToOld, OldKey::Retired)
+            .sealed(Sealed::Older, OldKey::Retired)
             .edited()
             .deny(DenyReason::KeyRetired),
         Case::new("sealed to a key this server never held")
-            .sealed(Sealed::ToForeign, OldKey::Active)
+            .sealed(Sealed::Foreign, OldKey::Active)
             .deny(DenyReason::KeyUnknown),
         Case::new("a suspended user hears about suspension, not the key")
-            .sealed(Sealed::ToForeign, OldKey::Active)
+            .sealed(Sealed::Foreign, OldKey::Active)
             .suspended()
             .deny(DenyReason::UserSuspended),
     ];
