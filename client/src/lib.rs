@@ -54,3 +54,17 @@ pub use error::ClientError;
 pub use grant::Grant;
 pub use keystore::Passphrase;
 pub use session::Session;
+
+#[cfg(test)]
+mod tests {
+    /// The viewer runs the client on a worker thread and the FFI hands
+    /// sessions and grants across threads: they must be `Send` and `Sync`.
+    #[test]
+    fn sessions_grants_and_errors_cross_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<super::Session>();
+        assert_send_sync::<super::Grant>();
+        assert_send_sync::<super::ClientError>();
+        assert_send_sync::<super::Passphrase>();
+    }
+}
