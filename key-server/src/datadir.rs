@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -203,6 +203,8 @@ pub fn init(
         .mode(0o700)
         .create(dir)
         .map_err(file_err(dir))?;
+    // An existing directory is made private too: it will hold the keys.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(file_err(dir))?;
     let metrics = Arc::new(Metrics::default());
     if layout.db().exists() {
         let store = SqliteStore::open(&layout.db(), Arc::clone(&metrics))?;

@@ -315,3 +315,296 @@ impl Modify for DeviceSignature {
         AuditRecord, AuditCheckpoint, AuditVerifyReport))
 )]
 pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use irm_core::protocol as p;
+    use irm_core::{Policy, PolicyGrant, Recipient, Rights};
+    use serde::Serialize;
+    use serde_json::Value;
+
+    use super::ApiDoc;
+    use utoipa::OpenApi as _;
+
+    fn keys<T: Serialize>(value: &T) -> BTreeSet<String> {
+        match serde_json::to_value(value).unwrap() {
+            Value::Object(map) => map.keys().cloned().collect(),
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    fn strings<T: Serialize>(values: impl IntoIterator<Item = T>) -> BTreeSet<String> {
+        values
+            .into_iter()
+            .map(|v| {
+                serde_json::to_value(v)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    fn schema(doc: &Value, name: &str) -> Value {
+        doc["components"]["schemas"][name].clone()
+    }
+
+    fn properties(doc: &Value, name: &str) -> BTreeSet<String> {
+        schema(doc, name)["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{name} has no properties"))
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn enum_values(doc: &Value, name: &str) -> BTreeSet<String> {
+        schema(doc, name)["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} is not an enum"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn key_info() -> p::ServerKeyInfo {
+        p::ServerKeyInfo {
+            key_id: "k".into(),
+            public_key: "p".into(),
+            url: "u".into(),
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy::new(
+            vec![PolicyGrant {
+                recipients: [Recipient::parse("alice").unwrap()].into(),
+                rights: Rights::VIEW,
+            }],
+            Some(1),
+            Some(2),
+            600,
+            true,
+            Some("c".into()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn schemas_match_the_protocol_types() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let s = || "x".to_owned();
+        let samples: Vec<(&str, BTreeSet<String>)> = vec![
+            (
+                "DenyBody",
+                keys(&p::DenyBody {
+                    reason: p::DenyReason::FileRevoked,
+                    message: s(),
+                }),
+            ),
+            (
+                "ErrorBody",
+                keys(&p::ErrorBody {
+                    error: s(),
+                    message: s(),
+                }),
+            ),
+            ("ServerKeyInfo", keys(&key_info())),
+            (
+                "KeyInfo",
+                keys(&crate::api::KeyInfo {
+                    key: key_info(),
+                    state: s(),
+                }),
+            ),
+            (
+                "EnrollRequest",
+                keys(&p::EnrollRequest {
+                    user: s(),
+                    code: s(),
+                    device_name: s(),
+                    device_public_key: s(),
+                    signing_public_key: s(),
+                    proof: s(),
+                }),
+            ),
+            (
+                "EnrollResponse",
+                keys(&p::EnrollResponse {
+                    device_id: s(),
+                    user: s(),
+                    roles: vec![],
+                    groups: vec![],
+                    server_key: key_info(),
+                }),
+            ),
+            (
+                "GrantRequest",
+                keys(&p::GrantRequest {
+                    header: s(),
+                    renew: false,
+                }),
+            ),
+            (
+                "GrantResponse",
+                keys(&p::GrantResponse {
+                    file_id: s(),
+                    grant_id: s(),
+                    user: s(),
+                    device_id: s(),
+                    rights: Rights::VIEW,
+                    watermark_required: true,
+                    server_time: 1,
+                    lease_expires_at: 2,
+                    not_after: Some(3),
+                    wrapped_key: s(),
+                }),
+            ),
+            (
+                "EventRequest",
+                keys(&p::EventRequest {
+                    grant_id: s(),
+                    action: p::UsageAction::Print,
+                    detail: Some(s()),
+                }),
+            ),
+            (
+                "RegisterFileRequest",
+                keys(&p::RegisterFileRequest {
+                    header: s(),
+                    file_name: Some(s()),
+                }),
+            ),
+            ("Policy", keys(&policy())),
+            ("PolicyGrant", keys(&policy().grants[0])),
+            (
+                "FileInfo",
+                keys(&p::FileInfo {
+                    file_id: s(),
+                    owner: Some(s()),
+                    file_name: Some(s()),
+                    policy: Some(policy()),
+                    state: s(),
+                    restricted_rights: Rights::empty(),
+                    first_seen_at: 1,
+                }),
+            ),
+            (
+                "UserInfo",
+                keys(&p::UserInfo {
+                    name: s(),
+                    display_name: s(),
+                    roles: vec![],
+                    groups: vec![],
+                    state: s(),
+                }),
+            ),
+            (
+                "CreateUserRequest",
+                keys(&p::CreateUserRequest {
+                    name: s(),
+                    display_name: s(),
+                    roles: vec![],
+                    groups: vec![],
+                }),
+            ),
+            (
+                "EnrollmentCode",
+                keys(&p::EnrollmentCode {
+                    user: s(),
+                    code: s(),
+                    expires_at: 1,
+                }),
+            ),
+            (
+                "DeviceInfo",
+                keys(&p::DeviceInfo {
+                    device_id: s(),
+                    user: s(),
+                    name: s(),
+                    state: s(),
+                    enrolled_at: 1,
+                }),
+            ),
+            (
+                "RestrictRequest",
+                keys(&p::RestrictRequest {
+                    remove: Rights::PRINT,
+                }),
+            ),
+            (
+                "CreateGroupRequest",
+                keys(&crate::api::CreateGroupRequest { name: s() }),
+            ),
+            (
+                "AddMemberRequest",
+                keys(&crate::api::AddMemberRequest { user: s() }),
+            ),
+            (
+                "AuditRecord",
+                keys(&p::AuditRecord {
+                    seq: 1,
+                    at_ms: 1,
+                    actor_user: None,
+                    actor_device: None,
+                    action: s(),
+                    file_id: None,
+                    result: s(),
+                    reason: None,
+                    client_addr: None,
+                    detail: None,
+                    prev_hash: s(),
+                    hash: s(),
+                }),
+            ),
+            (
+                "AuditCheckpoint",
+                keys(&p::AuditCheckpoint {
+                    count: 1,
+                    head_hash: s(),
+                    at_ms: 1,
+                    signing_key: s(),
+                    signature: s(),
+                }),
+            ),
+            (
+                "AuditVerifyReport",
+                keys(&p::AuditVerifyReport {
+                    ok: true,
+                    records: 1,
+                    checkpoints: 1,
+                    problems: vec![],
+                }),
+            ),
+        ];
+        for (name, fields) in samples {
+            assert_eq!(
+                properties(&doc, name),
+                fields,
+                "schema {name} drifted from the protocol type"
+            );
+        }
+        assert_eq!(enum_values(&doc, "DenyReason"), strings(p::DenyReason::ALL));
+        assert_eq!(
+            enum_values(&doc, "Role"),
+            strings([p::Role::Admin, p::Role::Auditor, p::Role::User])
+        );
+        assert_eq!(
+            enum_values(&doc, "UsageAction"),
+            strings([
+                p::UsageAction::Print,
+                p::UsageAction::Copy,
+                p::UsageAction::Export,
+                p::UsageAction::ProgramRead,
+                p::UsageAction::Close
+            ])
+        );
+        assert_eq!(
+            enum_values(&doc, "Right"),
+            Rights::NAMES.iter().map(|(n, _)| (*n).to_owned()).collect()
+        );
+    }
+}

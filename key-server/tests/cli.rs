@@ -1,0 +1,198 @@
+//! The `irm-key-server` binary as an operator runs it: `serve` initialises an
+//! empty data directory and prints the bootstrap code once, serves HTTPS,
+//! stops cleanly on SIGTERM with a final checkpoint; `init` refuses an
+//! initialised directory; secret files are private from the start.
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_irm-key-server");
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+struct Running {
+    child: Child,
+    addr: String,
+    stdout: mpsc::Receiver<String>,
+}
+
+/// Starts `serve` on port 0 (configured through the environment).
+fn start(dir: &Path) -> Running {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--hostname", "kas.example.internal"])
+        .env("IRM_KS_DATA_DIR", dir)
+        .env("IRM_KS_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("local=").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
+            }
+        }
+    });
+    let mut out = child.stdout.take().unwrap();
+    let (otx, stdout) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = out.read_to_string(&mut text);
+        let _ = otx.send(text);
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the server never said where it listens");
+    Running {
+        child,
+        addr,
+        stdout,
+    }
+}
+
+/// Sends SIGTERM and waits (bounded) for a clean exit; returns stdout.
+fn stop(mut running: Running) -> String {
+    let status = Command::new("kill")
+        .args(["-TERM", &running.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = running.child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    running
+        .stdout
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap()
+}
+
+#[test]
+fn serve_initialises_once_serves_https_and_stops_cleanly_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+
+    let running = start(&dir);
+    // Real HTTPS, trusting only the generated CA.
+    let ca = std::fs::read(dir.join("tls/ca.pem")).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let url = format!("https://{}/healthz", running.addr);
+    let body = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+            .build()
+            .unwrap();
+        client.get(url).send().await.unwrap().text().await.unwrap()
+    });
+    assert_eq!(body, "ok");
+    let first = stop(running);
+    assert_eq!(
+        first.matches("one-time enrollment code").count(),
+        1,
+        "{first}"
+    );
+
+    // Secrets are private; the directory too.
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("audit-signing.key")), 0o600);
+    assert_eq!(mode(&dir.join("tls/ca.key")), 0o600);
+    assert_eq!(mode(&dir.join("tls/server.key")), 0o600);
+    let kas: Vec<_> = std::fs::read_dir(dir.join("kas"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(kas.len(), 1);
+    assert_eq!(mode(&kas[0]), 0o600);
+    assert!(
+        std::fs::read_to_string(&kas[0])
+            .unwrap()
+            .starts_with("IRM-KAS-SECRET-KEY-V1:")
+    );
+    // The shutdown checkpoint was written.
+    let checkpoints = std::fs::read_to_string(dir.join("audit-checkpoints.jsonl")).unwrap();
+    assert!(checkpoints.lines().count() >= 1);
+
+    // A second start does not print a code again.
+    let second = stop(start(&dir));
+    assert!(!second.contains("enrollment code"), "{second}");
+
+    // `init` refuses an initialised directory; `audit verify` is happy.
+    let init = Command::new(BIN)
+        .args(["init", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!init.status.success());
+    assert!(String::from_utf8_lossy(&init.stderr).contains("already initialised"));
+    let verify = Command::new(BIN)
+        .args(["audit", "verify", "--json", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(report["ok"], true);
+}
+
+#[test]
+fn init_alone_prints_the_code_and_a_config_file_is_honoured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let config = tmp.path().join("ks.toml");
+    std::fs::write(
+        &config,
+        format!("data_dir = {:?}\nbootstrap_admin = \"root\"\n", dir),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["init", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Bootstrap administrator \"root\""),
+        "{stdout}"
+    );
+    let code = stdout
+        .split("one-time enrollment code ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap();
+    assert_eq!(code.len(), 23);
+    assert!(dir.join("irm-key-server.db").exists());
+    let bad = Command::new(BIN)
+        .args(["serve", "--data-dir"])
+        .arg(&dir)
+        .arg("--config")
+        .arg(tmp.path().join("missing.toml"))
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}
