@@ -19,7 +19,8 @@ use std::time::Instant;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use irm_core::{
     EnvelopeBuilder, KasSecretKey, Metadata, Opener, PayloadBackend, Policy, PolicyGrant,
-    Recipient, Rights, Sealer, SealedHeader, StreamOptions, VerifiedHeader, open_to_vec, seal_to_vec,
+    Recipient, Rights, SealedHeader, Sealer, StreamOptions, VerifiedHeader, open_to_vec,
+    seal_to_vec,
 };
 
 const KIB: usize = 1024;
@@ -149,7 +150,9 @@ fn baseline_payload(key: &LessSafeKey, chunk_len: usize, input: &[u8]) -> Vec<u8
     let chunks = input.len().div_ceil(chunk_len).max(1);
     let mut out = Vec::with_capacity(input.len() + 16 * chunks);
     for i in 0..chunks {
-        let piece = input.get(i * chunk_len..((i + 1) * chunk_len).min(input.len())).unwrap_or(&[]);
+        let piece = input
+            .get(i * chunk_len..((i + 1) * chunk_len).min(input.len()))
+            .unwrap_or(&[]);
         let mut data = piece.to_vec();
         let mut n = [0u8; 12];
         n[3..11].copy_from_slice(&(i as u64).to_be_bytes());
@@ -188,7 +191,11 @@ fn cache_seal(repeat: usize, threads: usize) {
             let mut nonce = [0u8; 12];
             nonce[3..11].copy_from_slice(&(i as u64).to_be_bytes());
             let tag = key
-                .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut buf)
+                .seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::empty(),
+                    &mut buf,
+                )
                 .expect("seal");
             black_box(tag.as_ref());
         }
@@ -234,7 +241,11 @@ fn open_in_memory(header: &VerifiedHeader, payload: &[u8], options: StreamOption
     black_box(open_to_vec(header, payload, options).expect("open"));
 }
 
-fn sealed_payload(kas: &KasSecretKey, header: &VerifiedHeader, input: &[u8]) -> (Vec<u8>, VerifiedHeader) {
+fn sealed_payload(
+    kas: &KasSecretKey,
+    header: &VerifiedHeader,
+    input: &[u8],
+) -> (Vec<u8>, VerifiedHeader) {
     let sealed = seal_to_vec(header, input, StreamOptions::default()).expect("seal");
     let (parsed, len) = SealedHeader::parse(&sealed).expect("parse");
     let verified = parsed
@@ -268,7 +279,10 @@ fn main() {
         out.push('\n');
     };
 
-    line("### Seal and open, single thread, memory to io::sink (GB/s, median of alternating rounds)".into());
+    line(
+        "### Seal and open, single thread, memory to io::sink (GB/s, median of alternating rounds)"
+            .into(),
+    );
     line(String::new());
     line("| size | baseline seal | Sealer | ratio | raw in-place | Sealer/raw | portable Sealer | baseline open | Opener | ratio |".into());
     line("|---|---|---|---|---|---|---|---|---|---|".into());
@@ -290,7 +304,9 @@ fn main() {
         c.add("sealer", || seal_stream(&hdr, &input, single));
         c.add("raw", || raw_seal(&key, chunk, &mut raw));
         c.add("portable", || seal_stream(&hdr, &input, portable));
-        c.add("baseline-open", || baseline_open(&key, chunk, &base_payload, &mut obuf));
+        c.add("baseline-open", || {
+            baseline_open(&key, chunk, &base_payload, &mut obuf)
+        });
         c.add("opener", || open_stream(&opened, &payload, single));
         let r = c.run(size, rounds);
         line(format!(
@@ -313,7 +329,11 @@ fn main() {
     line(String::new());
     line("| size | Sealer x1 | Sealer x2 | speed-up | open_to_vec x1 | open_to_vec x2 | speed-up | Opener x1 | Opener x2 | speed-up | machine ceiling: raw in-place x2 / x1 | raw 64 KiB in cache x2 / x1 |".into());
     line("|---|---|---|---|---|---|---|---|---|---|---|---|".into());
-    let big: &[usize] = if quick { &[64 * MIB] } else { &[64 * MIB, 256 * MIB] };
+    let big: &[usize] = if quick {
+        &[64 * MIB]
+    } else {
+        &[64 * MIB, 256 * MIB]
+    };
     for &size in big {
         let input = vec![0x5Au8; size];
         let (kas, hdr) = header(chunk, size);
@@ -327,8 +347,12 @@ fn main() {
         c.add("open2", || open_stream(&opened, &payload, dual));
         let mut raw1 = input.clone();
         let mut raw2 = input.clone();
-        c.add("raw1", move || raw_seal_threads(&raw_key(), chunk, &mut raw1, 1));
-        c.add("raw2", move || raw_seal_threads(&raw_key(), chunk, &mut raw2, 2));
+        c.add("raw1", move || {
+            raw_seal_threads(&raw_key(), chunk, &mut raw1, 1)
+        });
+        c.add("raw2", move || {
+            raw_seal_threads(&raw_key(), chunk, &mut raw2, 2)
+        });
         // The same amount of work on a 64 KiB buffer per thread that stays
         // in cache: what the cores can do when memory is not the limit.
         let repeat = size / chunk;
@@ -368,11 +392,15 @@ fn main() {
         })
         .collect();
     let mut c = Contest::new();
-    const NAMES: [&str; 10] = ["s4", "o4", "s16", "o16", "s64", "o64", "s256", "o256", "s1m", "o1m"];
+    const NAMES: [&str; 10] = [
+        "s4", "o4", "s16", "o16", "s64", "o64", "s256", "o256", "s1m", "o1m",
+    ];
     for (i, (_, hdr, payload, opened)) in prepared.iter().enumerate() {
         let input = &input;
         c.add(NAMES[2 * i], move || seal_stream(hdr, input, single));
-        c.add(NAMES[2 * i + 1], move || open_stream(opened, payload, single));
+        c.add(NAMES[2 * i + 1], move || {
+            open_stream(opened, payload, single)
+        });
     }
     let r = c.run(size, rounds);
     for (i, (chunk, _, _, _)) in prepared.iter().enumerate() {

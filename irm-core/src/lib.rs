@@ -53,13 +53,13 @@ pub use keys::{
     ContentKey, DevicePublicKey, DeviceSecretKey, FileId, KasPublicKey, KasSecretKey, KeyId,
     KeyParseError,
 };
+pub use policy::{DEFAULT_MAX_LEASE_SECS, Policy, PolicyGrant, Recipient, Rights};
 pub use request_auth::{
     AUTH_SCHEME, RequestSignature, SignatureHeaderError, SigningSecretKey, checkpoint_message,
     enrollment_proof_message, request_message, verify_signature,
 };
-pub use policy::{DEFAULT_MAX_LEASE_SECS, Policy, PolicyGrant, Recipient, Rights};
 pub use stream::{
-    Opener, PayloadBackend, Sealer, SeekableOpener, StreamOptions, TAG_LEN, open_to_vec, seal_in_place, seal_payload_in_place,
-    seal_to_vec,
+    Opener, PayloadBackend, Sealer, SeekableOpener, StreamOptions, TAG_LEN, open_to_vec,
+    seal_in_place, seal_payload_in_place, seal_to_vec,
 };
 pub use wrap::{DeviceWrappedKey, RewrapContext, WRAPPED_KEY_LEN, rewrap};

@@ -137,7 +137,9 @@ impl DenyReason {
             Self::KeyRetired | Self::FileRevoked | Self::FileExpired | Self::RightsRestricted => {
                 "ask the file's owner or your administrator for a new copy"
             }
-            Self::PolicyBindingFailed => "the file was tampered with; ask the sender for a new copy",
+            Self::PolicyBindingFailed => {
+                "the file was tampered with; ask the sender for a new copy"
+            }
             Self::NotRecipient => "ask the file's owner to share it with you or your group",
             Self::NotYetValid => "try again after the file's not-before time",
             Self::PolicyExpired => "ask the file's owner for a new copy",
@@ -467,7 +469,10 @@ mod tests {
             assert!(!reason.advice().is_empty());
         }
         // Numbers are dense from 1 so that FFI status codes are predictable.
-        assert_eq!(codes.iter().copied().collect::<Vec<_>>(), (1..=15).collect::<Vec<_>>());
+        assert_eq!(
+            codes.iter().copied().collect::<Vec<_>>(),
+            (1..=15).collect::<Vec<_>>()
+        );
         // Frozen: changing one of these breaks every client in the field.
         assert_eq!(DenyReason::FileRevoked.as_str(), "file_revoked");
         assert_eq!(DenyReason::FileRevoked.code(), 7);
@@ -477,7 +482,10 @@ mod tests {
     #[test]
     fn every_usage_action_but_close_needs_its_right() {
         assert_eq!(UsageAction::Print.required_right(), Some(Rights::PRINT));
-        assert_eq!(UsageAction::ProgramRead.required_right(), Some(Rights::PROGRAM));
+        assert_eq!(
+            UsageAction::ProgramRead.required_right(),
+            Some(Rights::PROGRAM)
+        );
         assert_eq!(UsageAction::Close.required_right(), None);
         let json = serde_json::to_string(&UsageAction::ProgramRead).unwrap();
         assert_eq!(json, "\"program_read\"");

@@ -182,11 +182,17 @@ impl PayloadCipher {
     /// copy, which is bound by memory bandwidth, is shared too).
     fn copy_and_seal_batch(&self, input: &[u8], buf: &mut [u8], first_index: u64, threads: usize) {
         let source = Some((input, self.chunk_len));
-        for_each_chunk(buf, self.encrypted_chunk_len(), source, threads, &|i, slot, piece| {
-            slot[..piece.len()].copy_from_slice(piece);
-            self.seal_chunk(first_index + i as u64, false, slot);
-            true
-        });
+        for_each_chunk(
+            buf,
+            self.encrypted_chunk_len(),
+            source,
+            threads,
+            &|i, slot, piece| {
+                slot[..piece.len()].copy_from_slice(piece);
+                self.seal_chunk(first_index + i as u64, false, slot);
+                true
+            },
+        );
     }
 
     /// Opens consecutive chunks; returns the index (within the batch) of the
@@ -258,7 +264,8 @@ where
         let run = &run;
         let (mut rest, mut rest_input) = (buf, input);
         let (own, tail) = rest.split_at_mut(per_thread * stride);
-        let (own_input, input_tail) = rest_input.split_at((per_thread * input_stride).min(rest_input.len()));
+        let (own_input, input_tail) =
+            rest_input.split_at((per_thread * input_stride).min(rest_input.len()));
         (rest, rest_input) = (tail, input_tail);
         let mut workers = Vec::new();
         let mut first = per_thread;
@@ -522,7 +529,11 @@ impl<W: Write> Write for Sealer<W> {
             // hand, so none of the batch's chunks is final. Each thread copies
             // its own chunks in and seals them, so the copy runs in parallel too.
             let batch_bytes = self.batch * chunk_len;
-            if self.slot == 0 && self.slot_fill == 0 && rest.len() > batch_bytes && self.buf.len() >= self.batch * stride {
+            if self.slot == 0
+                && self.slot_fill == 0
+                && rest.len() > batch_bytes
+                && self.buf.len() >= self.batch * stride
+            {
                 let (now, later) = rest.split_at(batch_bytes);
                 self.cipher.copy_and_seal_batch(
                     now,
@@ -941,7 +952,9 @@ impl<R: Read> Opener<R> {
         let mut total = 0u64;
         loop {
             if self.failed {
-                return Err(io::Error::other("the sealed payload already failed to open"));
+                return Err(io::Error::other(
+                    "the sealed payload already failed to open",
+                ));
             }
             if self.ready_pos >= self.ready.len() {
                 if self.done {
@@ -1026,10 +1039,16 @@ pub fn open_to_vec(
     }
     let mut out = Zeroizing::new(vec![0u8; payload.len()]);
     let source = Some((payload, stride));
-    let failed = for_each_chunk(&mut out, stride, source, options.threads, &|i, slot, piece| {
-        slot.copy_from_slice(piece);
-        cipher.open_chunk(i as u64, i + 1 == count, slot)
-    });
+    let failed = for_each_chunk(
+        &mut out,
+        stride,
+        source,
+        options.threads,
+        &|i, slot, piece| {
+            slot.copy_from_slice(piece);
+            cipher.open_chunk(i as u64, i + 1 == count, slot)
+        },
+    );
     if let Some(index) = failed {
         return Err(OpenError::ChunkAuthenticationFailed {
             index: index as u64,

@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use irm_core::{
-    EnvelopeBuilder, KasSecretKey, Metadata, Policy, PolicyGrant, Recipient, Rights, Sealer,
-    SealedHeader, StreamOptions, open_to_vec, seal_in_place,
+    EnvelopeBuilder, KasSecretKey, Metadata, Policy, PolicyGrant, Recipient, Rights, SealedHeader,
+    Sealer, StreamOptions, open_to_vec, seal_in_place,
 };
 
 fn policy() -> Policy {
@@ -90,7 +90,10 @@ fn open_to_vec_rejects_a_flipped_byte_and_releases_nothing() {
     damaged[1040 + 3] ^= 0x10; // chunk 1
     let err = open_to_vec(&verified, &damaged, StreamOptions::default()).unwrap_err();
     assert!(
-        matches!(err, irm_core::OpenError::ChunkAuthenticationFailed { index: 1 }),
+        matches!(
+            err,
+            irm_core::OpenError::ChunkAuthenticationFailed { index: 1 }
+        ),
         "{err:?}"
     );
 }
@@ -118,7 +121,17 @@ impl std::io::Read for Trickle<'_> {
 fn seal_from_and_write_to_match_the_write_and_read_paths() {
     let kas = KasSecretKey::generate().unwrap();
     let batch = 16 * 1024; // 16 chunks of 1 KiB: one single-threaded batch
-    for len in [0usize, 1, 1023, 1024, 1025, batch - 1, batch, batch + 1, 3 * batch + 77] {
+    for len in [
+        0usize,
+        1,
+        1023,
+        1024,
+        1025,
+        batch - 1,
+        batch,
+        batch + 1,
+        3 * batch + 77,
+    ] {
         for declared in [true, false] {
             for threads in [1, 2] {
                 let plaintext: Vec<u8> = (0..len).map(|i| (i * 13 % 251) as u8).collect();
@@ -146,7 +159,11 @@ fn seal_from_and_write_to_match_the_write_and_read_paths() {
                     steps: &[1, 1000, 4096, 70_000, 17],
                     call: 0,
                 };
-                assert_eq!(by_read.seal_from(&mut source).unwrap(), len as u64, "{case}");
+                assert_eq!(
+                    by_read.seal_from(&mut source).unwrap(),
+                    len as u64,
+                    "{case}"
+                );
                 let by_read = by_read.finish().unwrap();
                 assert_eq!(by_read, by_write, "{case}");
 
@@ -177,7 +194,10 @@ fn seal_from_refuses_more_than_the_declared_length() {
         let data = vec![5u8; actual];
         let mut sealer = Sealer::new(&header, Vec::new(), StreamOptions::default()).unwrap();
         let err = sealer.seal_from(&mut &data[..]).unwrap_err();
-        assert!(err.to_string().contains("declared"), "{declared}/{actual}: {err}");
+        assert!(
+            err.to_string().contains("declared"),
+            "{declared}/{actual}: {err}"
+        );
     }
 }
 
@@ -208,6 +228,10 @@ fn write_to_stops_at_the_damaged_chunk_with_only_verified_output() {
         irm_core::OpenError::from_io(&err),
         Some(irm_core::OpenError::ChunkAuthenticationFailed { index: 20 })
     ));
-    assert!(out.len() <= damaged_chunk * 1024, "{} bytes released", out.len());
+    assert!(
+        out.len() <= damaged_chunk * 1024,
+        "{} bytes released",
+        out.len()
+    );
     assert_eq!(out, plaintext[..out.len()]);
 }
