@@ -216,7 +216,12 @@ impl SqliteStore {
                     let _ = reply_tx.send(Err(e.into()));
                 });
             }
-            let result = op(&mut WriteCtx { conn, head });
+            // A panicking job must not take the writer (and every later
+            // request) down with it: its savepoint is rolled back instead.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                op(&mut WriteCtx { conn, head })
+            }))
+            .unwrap_or(Err(StoreError::TaskFailed));
             let result = match result {
                 Ok(value) => conn
                     .execute_batch("RELEASE job")

@@ -1,0 +1,320 @@
+//! Load generator: starts the key server in-process on loopback with a
+//! throw-away data directory, enrolls N devices through the HTTP API, then
+//! drives grants over TLS from C concurrent clients (one connection each)
+//! for a bounded number of requests and time. Reports grants per second,
+//! p50/p99 latency, the server's group-commit figures, and an fsync of a
+//! small file measured in the same run on the same disk, for comparison.
+//!
+//! ```text
+//! cargo run --release -p irm-key-server --example loadgen -- [--devices 64] [--clients 64] [--requests 20000] [--seconds 20]
+//! ```
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use irm_core::protocol::{EnrollRequest, EnrollResponse, EnrollmentCode};
+use irm_core::{
+    DeviceSecretKey, EnvelopeBuilder, KasPublicKey, Policy, PolicyGrant, Recipient,
+    RequestSignature, Rights, SigningSecretKey, enrollment_proof_message,
+};
+use irm_key_server::clock::{Clock, SystemClock};
+use irm_key_server::{AppState, Settings, datadir, serve};
+use serde_json::json;
+
+struct Options {
+    devices: usize,
+    clients: usize,
+    requests: u64,
+    seconds: u64,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        devices: 64,
+        clients: 64,
+        requests: 20_000,
+        seconds: 20,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for pair in args.chunks(2) {
+        let value = pair
+            .get(1)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or_else(|| {
+                eprintln!(
+                    "usage: loadgen [--devices N] [--clients N] [--requests N] [--seconds N]"
+                );
+                std::process::exit(2)
+            });
+        match pair[0].as_str() {
+            "--devices" => o.devices = value.max(1) as usize,
+            "--clients" => o.clients = value.max(1) as usize,
+            "--requests" => o.requests = value.max(1),
+            "--seconds" => o.seconds = value.max(1),
+            _ => {
+                eprintln!("unknown option {}", pair[0]);
+                std::process::exit(2)
+            }
+        }
+    }
+    o
+}
+
+#[derive(Clone)]
+struct Device {
+    id: String,
+    signing: Arc<SigningSecretKey>,
+}
+
+async fn signed_post(
+    http: &reqwest::Client,
+    base: &str,
+    device: &Device,
+    path: &str,
+    body: &serde_json::Value,
+) -> reqwest::Response {
+    let bytes = serde_json::to_vec(body).expect("json");
+    let sig = RequestSignature::sign(
+        &device.signing,
+        &device.id,
+        "POST",
+        path,
+        SystemClock.now_secs(),
+        &bytes,
+    )
+    .expect("sign");
+    http.post(format!("{base}{path}"))
+        .header("authorization", sig.to_header_value())
+        .header("content-type", "application/json")
+        .body(bytes)
+        .send()
+        .await
+        .expect("send")
+}
+
+async fn enroll(http: &reqwest::Client, base: &str, user: &str, code: &str) -> Device {
+    let signing = SigningSecretKey::generate().expect("key");
+    let secret = DeviceSecretKey::generate().expect("key");
+    let device_public_key = URL_SAFE_NO_PAD.encode(secret.public_key().to_bytes());
+    let proof = signing.sign(&enrollment_proof_message(user, code, &device_public_key));
+    let request = EnrollRequest {
+        user: user.into(),
+        code: code.into(),
+        device_name: "loadgen".into(),
+        device_public_key,
+        signing_public_key: signing.public_key_b64(),
+        proof: URL_SAFE_NO_PAD.encode(proof),
+    };
+    let response = http
+        .post(format!("{base}/v1/enroll"))
+        .json(&request)
+        .send()
+        .await
+        .expect("enroll");
+    assert!(
+        response.status().is_success(),
+        "enroll {user}: {}",
+        response.status()
+    );
+    let enrolled: EnrollResponse = response.json().await.expect("enroll body");
+    Device {
+        id: enrolled.device_id,
+        signing: Arc::new(signing),
+    }
+}
+
+/// fsync latency of a small file next to the database, in microseconds (sorted).
+fn measure_fsync(dir: &std::path::Path, rounds: usize) -> Vec<u64> {
+    let mut file = std::fs::File::create(dir.join("fsync-probe")).expect("probe");
+    let mut samples: Vec<u64> = (0..rounds)
+        .map(|i| {
+            file.write_all(&[i as u8; 512]).expect("write");
+            let started = Instant::now();
+            file.sync_data().expect("fsync");
+            started.elapsed().as_micros() as u64
+        })
+        .collect();
+    samples.sort_unstable();
+    samples
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let o = options();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = datadir::init(dir.path(), &[], "admin", &SystemClock).expect("init");
+    let state = AppState::open(Settings::new(dir.path()), Arc::new(SystemClock)).expect("open");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!(
+        "https://127.0.0.1:{}",
+        listener.local_addr().expect("addr").port()
+    );
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, state.clone(), async move {
+        let _ = stop_rx.await;
+    }));
+    let ca =
+        reqwest::Certificate::from_pem(&std::fs::read(dir.path().join("tls/ca.pem")).expect("ca"))
+            .expect("ca");
+    let client = || {
+        reqwest::Client::builder()
+            .tls_certs_only([ca.clone()])
+            .build()
+            .expect("client")
+    };
+    let http = client();
+
+    // Setup through the API: an admin, a group, N users with one device each.
+    let admin = enroll(&http, &base, "admin", &report.admin_code).await;
+    let created = signed_post(
+        &http,
+        &base,
+        &admin,
+        "/v1/admin/groups",
+        &json!({"name": "agents"}),
+    )
+    .await;
+    assert!(created.status().is_success());
+    let mut devices = Vec::with_capacity(o.devices);
+    for i in 0..o.devices {
+        let name = format!("agent{i}");
+        let body = json!({"name": name, "display_name": name, "groups": ["agents"]});
+        let code: EnrollmentCode = signed_post(&http, &base, &admin, "/v1/admin/users", &body)
+            .await
+            .json()
+            .await
+            .expect("code");
+        devices.push(enroll(&http, &base, &name, &code.code).await);
+    }
+    let key = state.current_key().expect("key");
+    let headers: Vec<String> = (0..16)
+        .map(|_| {
+            let policy = Policy::new(
+                vec![PolicyGrant {
+                    recipients: [Recipient::parse("@agents").expect("recipient")].into(),
+                    rights: Rights::VIEW | Rights::PRINT,
+                }],
+                None,
+                None,
+                600,
+                true,
+                None,
+            )
+            .expect("policy");
+            let verified = EnvelopeBuilder::new(policy)
+                .key_server(
+                    base.clone(),
+                    KasPublicKey::from_bytes(key.public_key.to_bytes()),
+                )
+                .build()
+                .expect("seal");
+            URL_SAFE_NO_PAD.encode(verified.header().to_bytes())
+        })
+        .collect();
+    let fsync_before = measure_fsync(dir.path(), 200);
+
+    println!(
+        "driving grants: {} devices, {} clients, at most {} requests or {} s",
+        o.devices, o.clients, o.requests, o.seconds
+    );
+    let issued = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(o.seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(o.clients);
+    for c in 0..o.clients {
+        let device = devices[c % devices.len()].clone();
+        let http = client(); // one connection per client
+        let base = base.clone();
+        let headers = headers.clone();
+        let (issued, failures) = (issued.clone(), failures.clone());
+        let limit = o.requests;
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut n = c;
+            while issued.fetch_add(1, Ordering::Relaxed) < limit && Instant::now() < deadline {
+                let body = json!({"header": headers[n % headers.len()], "renew": false});
+                n += 1;
+                let t = Instant::now();
+                let response = signed_post(&http, &base, &device, "/v1/grant", &body).await;
+                let ok = response.status().is_success();
+                let _ = response.bytes().await;
+                latencies.push(t.elapsed().as_micros() as u64);
+                if !ok {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.expect("client task"));
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    let fsync_after = measure_fsync(dir.path(), 200);
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics");
+
+    let done = latencies.len() as f64;
+    let commits = metric(&metrics, "irm_fsync_seconds_count ");
+    let commit_secs = metric(&metrics, "irm_fsync_seconds_sum ");
+    let jobs = metric(&metrics, "irm_audit_commit_jobs_total ");
+    let mut fsync: Vec<u64> = fsync_before.into_iter().chain(fsync_after).collect();
+    fsync.sort_unstable();
+    println!(
+        "grants:          {} in {:.2} s = {:.0} grants/s ({} failed)",
+        latencies.len(),
+        elapsed.as_secs_f64(),
+        done / elapsed.as_secs_f64(),
+        failures.load(Ordering::Relaxed)
+    );
+    println!(
+        "grant latency:   p50 {} µs, p99 {} µs, max {} µs",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or(0)
+    );
+    println!(
+        "fsync (512 B):   p50 {} µs, p99 {} µs over {} probes on the data directory's disk",
+        percentile(&fsync, 0.5),
+        percentile(&fsync, 0.99),
+        fsync.len()
+    );
+    if commits > 0.0 {
+        println!(
+            "group commit:    {commits:.0} commits, {:.1} jobs per commit, mean commit {:.0} µs",
+            jobs / commits,
+            commit_secs / commits * 1e6
+        );
+    }
+    let _ = stop_tx.send(());
+    let _ = server.await;
+}
