@@ -13,6 +13,9 @@
 //! `codes` (enrollment codes), `metrics`, `openapi`.
 #![forbid(unsafe_code)]
 
+#[cfg(not(feature = "sqlite"))]
+compile_error!("irm-key-server needs a store backend: enable the `sqlite` feature (the default)");
+
 pub mod api;
 pub mod audit;
 pub mod auth;
