@@ -51,6 +51,10 @@ pub enum DataDirError {
     /// The directory already holds an initialised key server.
     #[error("{0} is already initialised")]
     AlreadyInitialised(PathBuf),
+    /// The directory holds other files: refuse rather than scatter keys
+    /// among them (or make someone's home directory private).
+    #[error("{0} is not empty and holds no key server database; give an empty or new directory")]
+    NotEmpty(PathBuf),
     /// The directory holds no initialised key server.
     #[error("{0} is not an initialised key server data directory; run `irm-key-server init`")]
     NotInitialised(PathBuf),
@@ -198,6 +202,12 @@ pub fn init(
     clock: &dyn Clock,
 ) -> Result<InitReport, DataDirError> {
     let layout = Layout::new(dir);
+    let has_other_files = std::fs::read_dir(dir)
+        .map(|mut entries| entries.next().is_some())
+        .unwrap_or(false);
+    if has_other_files && !layout.db().exists() {
+        return Err(DataDirError::NotEmpty(dir.to_owned()));
+    }
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)

@@ -26,6 +26,8 @@ use crate::datadir::write_secret_file;
 
 /// How long a client may take to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshakes in progress at most; beyond it, accepting waits (back-pressure).
+const MAX_PENDING_HANDSHAKES: usize = 1024;
 
 /// TLS set-up failed.
 #[derive(Debug, thiserror::Error)]
@@ -175,8 +177,12 @@ impl TlsListener {
         let local_addr = listener.local_addr()?;
         let acceptor = TlsAcceptor::from(config);
         let (tx, ready) = mpsc::channel(256);
+        let pending = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
         let acceptor_task = tokio::spawn(async move {
             loop {
+                let Ok(permit) = Arc::clone(&pending).acquire_owned().await else {
+                    return;
+                };
                 let (tcp, peer) = match listener.accept().await {
                     Ok(pair) => pair,
                     Err(e) => {
@@ -190,7 +196,10 @@ impl TlsListener {
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    let handshake =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+                    drop(permit);
+                    match handshake {
                         Ok(Ok(stream)) => {
                             let _ = tx.send((stream, peer)).await;
                         }

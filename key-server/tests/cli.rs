@@ -187,6 +187,20 @@ fn init_alone_prints_the_code_and_a_config_file_is_honoured() {
         .unwrap();
     assert_eq!(code.len(), 23);
     assert!(dir.join("irm-key-server.db").exists());
+    // A directory holding other files is refused, and left as it was.
+    let busy = tmp.path().join("busy");
+    std::fs::create_dir(&busy).unwrap();
+    std::fs::write(busy.join("notes.txt"), "mine").unwrap();
+    std::fs::set_permissions(&busy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let refused = Command::new(BIN)
+        .args(["init", "--data-dir"])
+        .arg(&busy)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not empty"));
+    assert_eq!(mode(&busy), 0o755);
+    assert_eq!(std::fs::read_dir(&busy).unwrap().count(), 1);
     let bad = Command::new(BIN)
         .args(["serve", "--data-dir"])
         .arg(&dir)
