@@ -7,16 +7,21 @@ pub(crate) mod admin;
 pub(crate) mod client;
 pub(crate) mod service;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use irm_core::protocol::ErrorBody;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -108,15 +113,35 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
                 .extensions()
                 .get::<axum::extract::MatchedPath>()
                 .map(|p| p.as_str().to_owned())
                 .unwrap_or_else(|| req.uri().path().to_owned());
-            tracing::info_span!("request", method = %req.method(), route = %route)
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", id = %id, method = %req.method(), route = %route)
         }))
+        .layer(SetRequestIdLayer::x_request_id(NextRequestId::default()))
         .with_state(state)
+}
+
+/// Numbers requests in hex, per server (`x-request-id`, unless the client sent one).
+#[derive(Debug, Clone, Default)]
+struct NextRequestId(Arc<AtomicU64>);
+
+impl MakeRequestId for NextRequestId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.0.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{n:x}"))
+            .ok()
+            .map(RequestId::new)
+    }
 }
 
 /// Times every request and counts refusals by reason.
