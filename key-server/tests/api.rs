@@ -1095,7 +1095,10 @@ async fn health_metrics_and_openapi_are_served() {
         .await
         .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
-    assert!(health.headers().contains_key("x-request-id"), "every answer names its request");
+    assert!(
+        health.headers().contains_key("x-request-id"),
+        "every answer names its request"
+    );
     assert_eq!(health.text().await.unwrap(), "ok");
     let metrics = server
         .http
