@@ -1,0 +1,676 @@
+//! The exported functions. Each runs its body in [`guard`] (no panic
+//! crosses into C, the last error is cleared on entry and set on failure),
+//! checks every argument before doing anything, and writes out-pointers only
+//! on success.
+//!
+//! Safety contract shared by every function (the header repeats it): a
+//! non-NULL pointer argument points to what its type says for the duration
+//! of the call; strings are NUL-terminated; a `(pointer, length)` pair
+//! describes that many bytes. NULL handles, NULL required arguments, freed
+//! handles, invalid UTF-8 and `(NULL, n > 0)` pairs are refused with a status.
+
+use std::ffi::c_char;
+use std::path::Path;
+
+use crate::boundary::{
+    Handle, Out, borrow, borrow_mut, c_str, free_buffer, free_string, guard, guard_void,
+    last_error, new_buffer, new_string, opt_c_str, slice, slice_mut, take,
+};
+use crate::core::{
+    Client, Document, KeyServer, PolicyDraft, irm_client, irm_document, irm_policy, seal_buffer,
+    seal_file, usage_action,
+};
+use crate::status::irm_status;
+
+// ---------------------------------------------------------------- last error
+
+/// Copies this thread's last error message (empty after a successful call)
+/// into `buf` as a NUL-terminated string, truncated at a UTF-8 character
+/// boundary to fit `len` bytes including the NUL, and stores the number of
+/// bytes written before the NUL in `*written`. Does not change the last error.
+///
+/// Returns `IRM_OK`, or `IRM_STATUS_BUFFER_TOO_SMALL` when the message was
+/// truncated (what fits is still written; with `len == 0` nothing is).
+/// `buf` may be NULL only with `len == 0`. Thread-safe: each thread has its
+/// own last error.
+///
+/// # Safety
+/// `buf` points to `len` writable bytes; `written` to a writable `size_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_last_error_message(
+    buf: *mut c_char,
+    len: usize,
+    written: *mut usize,
+) -> irm_status {
+    // Not through `guard`: that would clear the message being asked for.
+    let message = last_error();
+    std::panic::catch_unwind(|| {
+        let Ok(written) = Out::new(written, "written") else {
+            return irm_status::IRM_STATUS_NULL_ARGUMENT;
+        };
+        // SAFETY: the caller promises `len` writable bytes at a non-NULL `buf`.
+        let Ok(out) = (unsafe { slice_mut(buf.cast::<u8>(), len, "buf") }) else {
+            return irm_status::IRM_STATUS_INVALID_ARGUMENT;
+        };
+        if out.is_empty() {
+            // SAFETY: checked non-NULL; the caller promises it is writable.
+            unsafe { written.write(0) };
+            return if message.is_empty() {
+                irm_status::IRM_OK
+            } else {
+                irm_status::IRM_STATUS_BUFFER_TOO_SMALL
+            };
+        }
+        let mut n = message.len().min(out.len() - 1);
+        while !message.is_char_boundary(n) {
+            n -= 1;
+        }
+        out[..n].copy_from_slice(&message.as_bytes()[..n]);
+        out[n] = 0;
+        // SAFETY: checked non-NULL; the caller promises it is writable.
+        unsafe { written.write(n) };
+        if n < message.len() {
+            irm_status::IRM_STATUS_BUFFER_TOO_SMALL
+        } else {
+            irm_status::IRM_OK
+        }
+    })
+    .unwrap_or(irm_status::IRM_STATUS_PANIC)
+}
+
+/// Frees a string returned by libirm (file ids, metadata). NULL is
+/// ignored, and so is a pointer that is not a live libirm string (a double
+/// free is refused, with the last error set).
+///
+/// # Safety
+/// `s` is NULL or a pointer from libirm; it is not used after this call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_string_free(s: *mut c_char) {
+    // SAFETY: `free_string` dereferences only addresses libirm registered.
+    guard_void(|| unsafe { free_string(s) });
+}
+
+/// Frees a buffer returned by `irm_seal_buffer` or `irm_seal_buffer_offline`,
+/// given with the length returned with it. NULL is ignored, and so is a
+/// pointer that is not a live libirm buffer of that length (a double free is
+/// refused, with the last error set).
+///
+/// # Safety
+/// `buf` is NULL or a pointer from libirm; it is not used after this call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_buffer_free(buf: *mut u8, len: usize) {
+    // SAFETY: `free_buffer` dereferences only addresses libirm registered.
+    guard_void(|| unsafe { free_buffer(buf, len) });
+}
+
+// ---------------------------------------------------------------- client
+
+/// Unlocks this device's credentials, as the `irm` CLI does: `config_dir`
+/// is the directory `irm enroll` wrote (NULL: `$IRM_CONFIG_DIR`, else
+/// `~/.config/irm`), `passphrase` the one given at enrollment. Nothing is
+/// sent to the key server.
+///
+/// On success `*out` receives a new client, owned by the caller until
+/// `irm_client_free`. The client is thread-safe: any number of threads may
+/// seal and open with it at once. Fails with `IRM_STATUS_NOT_ENROLLED`,
+/// `IRM_STATUS_WRONG_PASSPHRASE` or `IRM_STATUS_BAD_CONFIG`.
+///
+/// # Safety
+/// String arguments are NUL-terminated; `out` points to a writable `irm_client *`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_client_open(
+    config_dir: *const c_char,
+    passphrase: *const c_char,
+    out: *mut *mut irm_client,
+) -> irm_status {
+    guard(|| {
+        let out = Out::new(out, "out")?;
+        // SAFETY: NUL-terminated strings by the caller's contract.
+        let config_dir = unsafe { opt_c_str(config_dir, "config_dir") }?;
+        // SAFETY: as above.
+        let passphrase = unsafe { c_str(passphrase, "passphrase") }?;
+        let client = Client::open(config_dir, passphrase)?;
+        // SAFETY: `out` is non-NULL and writable by the caller's contract.
+        unsafe { out.write(client.into_handle()) };
+        Ok(())
+    })
+}
+
+/// Frees a client and wipes its keys from memory. Documents opened through
+/// it stay usable (they share the session). NULL is ignored; so is a client
+/// already freed.
+///
+/// # Safety
+/// `client` is NULL or from `irm_client_open`, not in use by another thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_client_free(client: *mut irm_client) {
+    // SAFETY: `take` dereferences only live handles of this type.
+    guard_void(|| drop(unsafe { take::<Client>(client) }));
+}
+
+// ---------------------------------------------------------------- policy
+
+/// Starts an empty policy (no grants yet; the default lease is 600 s, the
+/// watermark is required). `*out` is owned by the caller until
+/// `irm_policy_free`. A policy is not thread-safe: build it on one thread;
+/// once built it may be used by several sealing calls at once.
+///
+/// # Safety
+/// `out` points to a writable `irm_policy *`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_policy_new(out: *mut *mut irm_policy) -> irm_status {
+    guard(|| {
+        let out = Out::new(out, "out")?;
+        // SAFETY: `out` is non-NULL and writable by the caller's contract.
+        unsafe { out.write(PolicyDraft::default().into_handle()) };
+        Ok(())
+    })
+}
+
+/// Adds a grant: the comma-separated `recipients` (users such as `alice`,
+/// groups such as `@support`) get `rights`, a non-empty combination of
+/// `IRM_RIGHT_*` bits. Unknown bits, an empty list or an invalid name give
+/// `IRM_STATUS_INVALID_ARGUMENT` and leave the policy unchanged.
+///
+/// # Safety
+/// `policy` is from `irm_policy_new`, used by no other thread during the
+/// call; `recipients` is NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_policy_add_grant(
+    policy: *mut irm_policy,
+    recipients: *const c_char,
+    rights: u32,
+) -> irm_status {
+    guard(|| {
+        // SAFETY: a live handle, exclusively ours by the caller's contract.
+        let policy = unsafe { borrow_mut::<PolicyDraft>(policy) }?;
+        // SAFETY: NUL-terminated by the caller's contract.
+        let recipients = unsafe { c_str(recipients, "recipients") }?;
+        policy.add_grant(recipients, rights)
+    })
+}
+
+/// Sets the time (Unix seconds, UTC) from which nobody can open the file.
+/// A time already past gives `IRM_STATUS_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `policy` is from `irm_policy_new`, used by no other thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_policy_set_not_after(
+    policy: *mut irm_policy,
+    unix: u64,
+) -> irm_status {
+    guard(|| {
+        // SAFETY: a live handle, exclusively ours by the caller's contract.
+        let policy = unsafe { borrow_mut::<PolicyDraft>(policy) }?;
+        policy.set_not_after(unix)
+    })
+}
+
+/// Sets the classification label (such as `confidential`); NULL removes it.
+/// The label is visible in the sealed file's header.
+///
+/// # Safety
+/// `policy` is from `irm_policy_new`, used by no other thread during the
+/// call; `label` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_policy_set_label(
+    policy: *mut irm_policy,
+    label: *const c_char,
+) -> irm_status {
+    guard(|| {
+        // SAFETY: a live handle, exclusively ours by the caller's contract.
+        let policy = unsafe { borrow_mut::<PolicyDraft>(policy) }?;
+        // SAFETY: NUL-terminated by the caller's contract.
+        let label = unsafe { opt_c_str(label, "label") }?;
+        policy.set_label(label);
+        Ok(())
+    })
+}
+
+/// Sets the longest lease (seconds, at least 1) a reader may hold before
+/// asking the key server again (default 600).
+///
+/// # Safety
+/// `policy` is from `irm_policy_new`, used by no other thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_policy_set_max_lease(
+    policy: *mut irm_policy,
+    seconds: u32,
+) -> irm_status {
+    guard(|| {
+        // SAFETY: a live handle, exclusively ours by the caller's contract.
+        let policy = unsafe { borrow_mut::<PolicyDraft>(policy) }?;
+        policy.set_max_lease(seconds)
+    })
+}
+
+/// Frees a policy. NULL is ignored; so is a policy already freed.
+///
+/// # Safety
+/// `policy` is NULL or from `irm_policy_new`, not in use by another thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_policy_free(policy: *mut irm_policy) {
+    // SAFETY: `take` dereferences only live handles of this type.
+    guard_void(|| drop(unsafe { take::<PolicyDraft>(policy) }));
+}
+
+// ---------------------------------------------------------------- sealing
+
+/// Where to wrap the key: the client's server, or an offline key and URL.
+///
+/// # Safety
+/// As the exports: live handle or NULL, NUL-terminated strings.
+unsafe fn key_server<'a>(
+    client: *const irm_client,
+    key_text: *const c_char,
+    url: *const c_char,
+) -> Result<KeyServer<'a>, crate::status::Failure> {
+    if client.is_null() && key_text.is_null() {
+        // `irm_seal_file(NULL, ...)` is spelled `irm_seal_file_offline`.
+        return Err(crate::status::Failure::null("client"));
+    }
+    if !client.is_null() {
+        // SAFETY: a live handle by the caller's contract (checked by `borrow`).
+        let client = unsafe { borrow::<Client>(client) }?;
+        return Ok(KeyServer::Online(&client.session));
+    }
+    Ok(KeyServer::Offline {
+        // SAFETY: NUL-terminated by the caller's contract.
+        key_text: unsafe { c_str(key_text, "kas_public_key_text") }?,
+        // SAFETY: as above.
+        url: unsafe { c_str(url, "kas_url") }?,
+    })
+}
+
+/// # Safety
+/// As [`irm_seal_file`].
+unsafe fn seal_file_with(
+    target: impl FnOnce() -> Result<KeyServer<'static>, crate::status::Failure>,
+    policy: *const irm_policy,
+    in_path: *const c_char,
+    out_path: *const c_char,
+    file_id_out: *mut *mut c_char,
+) -> irm_status {
+    guard(|| {
+        let file_id_out = Out::optional(file_id_out);
+        // SAFETY: a live handle by the caller's contract.
+        let policy = unsafe { borrow::<PolicyDraft>(policy) }?;
+        // SAFETY: NUL-terminated by the caller's contract.
+        let input = unsafe { c_str(in_path, "in_path") }?;
+        // SAFETY: as above.
+        let output = unsafe { c_str(out_path, "out_path") }?;
+        let target = target()?;
+        let file_id = seal_file(&target, policy, Path::new(input), Path::new(output))?;
+        if let Some(out) = file_id_out {
+            // SAFETY: non-NULL and writable by the caller's contract.
+            unsafe { out.write(new_string(&file_id)) };
+        }
+        Ok(())
+    })
+}
+
+/// Seals the file at `in_path` into `out_path` (replaced if it exists;
+/// written through a temporary file beside it, so no partial output is
+/// left on failure) for `policy`, online: the client's key server's current
+/// key is fetched, and the file is registered with it so administrators can
+/// list and revoke it. The file name and media type (from the extension)
+/// are recorded in the encrypted metadata.
+///
+/// If `file_id_out` is not NULL it receives the new file's id (32 hex
+/// digits), owned by the caller until `irm_string_free`. For sealing
+/// without a client, see `irm_seal_file_offline` (a NULL `client` gives
+/// `IRM_STATUS_NULL_ARGUMENT`).
+///
+/// # Safety
+/// `client` and `policy` are live handles (the client thread-safe, the
+/// policy not being modified meanwhile); paths are NUL-terminated;
+/// `file_id_out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_seal_file(
+    client: *const irm_client,
+    policy: *const irm_policy,
+    in_path: *const c_char,
+    out_path: *const c_char,
+    file_id_out: *mut *mut c_char,
+) -> irm_status {
+    // SAFETY: the caller's contract, passed on.
+    let target = || unsafe { key_server(client, std::ptr::null(), std::ptr::null()) };
+    // SAFETY: the caller's contract, passed on.
+    unsafe { seal_file_with(target, policy, in_path, out_path, file_id_out) }
+}
+
+/// As `irm_seal_file`, offline: the content key is wrapped to
+/// `kas_public_key_text` (the key server's public key in text form, as
+/// `irm-key-server` prints it) and the file names `kas_url` as its key
+/// server. Nothing is contacted and the file is not registered.
+///
+/// # Safety
+/// As `irm_seal_file`; the key and URL are NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_seal_file_offline(
+    kas_public_key_text: *const c_char,
+    kas_url: *const c_char,
+    policy: *const irm_policy,
+    in_path: *const c_char,
+    out_path: *const c_char,
+    file_id_out: *mut *mut c_char,
+) -> irm_status {
+    let target = || {
+        if kas_public_key_text.is_null() {
+            return Err(crate::status::Failure::null("kas_public_key_text"));
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { key_server(std::ptr::null(), kas_public_key_text, kas_url) }
+    };
+    // SAFETY: the caller's contract, passed on.
+    unsafe { seal_file_with(target, policy, in_path, out_path, file_id_out) }
+}
+
+/// # Safety
+/// As [`irm_seal_buffer`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn seal_buffer_with(
+    target: impl FnOnce() -> Result<KeyServer<'static>, crate::status::Failure>,
+    policy: *const irm_policy,
+    data: *const u8,
+    data_len: usize,
+    file_name: *const c_char,
+    media_type: *const c_char,
+    out: *mut *mut u8,
+    out_len: *mut usize,
+) -> irm_status {
+    guard(|| {
+        let out = Out::new(out, "out")?;
+        let out_len = Out::new(out_len, "out_len")?;
+        // SAFETY: a live handle by the caller's contract.
+        let policy = unsafe { borrow::<PolicyDraft>(policy) }?;
+        // SAFETY: `data_len` readable bytes by the caller's contract.
+        let data = unsafe { slice(data, data_len, "data") }?;
+        // SAFETY: NUL-terminated by the caller's contract.
+        let file_name = unsafe { opt_c_str(file_name, "file_name") }?;
+        // SAFETY: as above.
+        let media_type = unsafe { opt_c_str(media_type, "media_type") }?;
+        let target = target()?;
+        let sealed = seal_buffer(&target, policy, data, file_name, media_type)?;
+        let (ptr, len) = new_buffer(sealed);
+        // SAFETY: both non-NULL and writable by the caller's contract.
+        unsafe {
+            out.write(ptr);
+            out_len.write(len);
+        }
+        Ok(())
+    })
+}
+
+/// Seals `data_len` bytes at `data` in memory for `policy`, online (the
+/// client's server key; the file is registered). `file_name` and
+/// `media_type` (each may be NULL) go into the encrypted metadata. The
+/// sealed bytes are returned in `*out` / `*out_len`, owned by the caller
+/// until `irm_buffer_free(*out, *out_len)`. `data` may be NULL only when
+/// `data_len` is 0.
+///
+/// # Safety
+/// `client` and `policy` are live handles; `data` points to `data_len`
+/// readable bytes; strings are NULL or NUL-terminated; `out` and `out_len`
+/// are writable.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn irm_seal_buffer(
+    client: *const irm_client,
+    policy: *const irm_policy,
+    data: *const u8,
+    data_len: usize,
+    file_name: *const c_char,
+    media_type: *const c_char,
+    out: *mut *mut u8,
+    out_len: *mut usize,
+) -> irm_status {
+    // SAFETY: the caller's contract, passed on.
+    let target = || unsafe { key_server(client, std::ptr::null(), std::ptr::null()) };
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        seal_buffer_with(
+            target, policy, data, data_len, file_name, media_type, out, out_len,
+        )
+    }
+}
+
+/// As `irm_seal_buffer`, offline: wrapped to `kas_public_key_text`, naming
+/// `kas_url`; nothing is contacted and nothing registered.
+///
+/// # Safety
+/// As `irm_seal_buffer`; the key and URL are NUL-terminated.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn irm_seal_buffer_offline(
+    kas_public_key_text: *const c_char,
+    kas_url: *const c_char,
+    policy: *const irm_policy,
+    data: *const u8,
+    data_len: usize,
+    file_name: *const c_char,
+    media_type: *const c_char,
+    out: *mut *mut u8,
+    out_len: *mut usize,
+) -> irm_status {
+    let target = || {
+        if kas_public_key_text.is_null() {
+            return Err(crate::status::Failure::null("kas_public_key_text"));
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { key_server(std::ptr::null(), kas_public_key_text, kas_url) }
+    };
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        seal_buffer_with(
+            target, policy, data, data_len, file_name, media_type, out, out_len,
+        )
+    }
+}
+
+// ---------------------------------------------------------------- documents
+
+/// Opens the sealed file at `path`: reads its header and asks the client's
+/// key server for a grant for this person on this device. On success `*out`
+/// receives the document, owned by the caller until `irm_close`; it holds
+/// the content key only until its lease ends (`irm_renew` extends it).
+///
+/// A refusal returns `300 + reason` (`IRM_STATUS_DENIED_FILE_REVOKED`,
+/// `..._POLICY_EXPIRED`, `..._NOT_RECIPIENT`, `..._POLICY_BINDING_FAILED`
+/// for an altered header...); a file that is not sealed,
+/// `IRM_STATUS_FORMAT`; an altered or cut payload, `IRM_STATUS_INTEGRITY`.
+///
+/// # Safety
+/// `client` is a live handle; `path` is NUL-terminated; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_open(
+    client: *const irm_client,
+    path: *const c_char,
+    out: *mut *mut irm_document,
+) -> irm_status {
+    guard(|| {
+        let out = Out::new(out, "out")?;
+        // SAFETY: a live handle by the caller's contract.
+        let client = unsafe { borrow::<Client>(client) }?;
+        // SAFETY: NUL-terminated by the caller's contract.
+        let path = unsafe { c_str(path, "path") }?;
+        let document = Document::open(client, Path::new(path))?;
+        // SAFETY: non-NULL and writable by the caller's contract.
+        unsafe { out.write(document.into_handle()) };
+        Ok(())
+    })
+}
+
+/// Stores the grant's effective rights (`IRM_RIGHT_*` bits: the policy's
+/// rights for this person minus any administrator restriction) in `*rights`.
+///
+/// # Safety
+/// `doc` is a live handle; `rights` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_document_rights(
+    doc: *const irm_document,
+    rights: *mut u32,
+) -> irm_status {
+    guard(|| {
+        let rights = Out::new(rights, "rights")?;
+        // SAFETY: a live handle by the caller's contract.
+        let doc = unsafe { borrow::<Document>(doc) }?;
+        // SAFETY: non-NULL and writable by the caller's contract.
+        unsafe { rights.write(doc.rights()) };
+        Ok(())
+    })
+}
+
+/// Stores in `*seconds` how long the lease still holds (0 once it has
+/// ended), on this computer's monotonic clock.
+///
+/// # Safety
+/// `doc` is a live handle; `seconds` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_document_lease_expires_in(
+    doc: *const irm_document,
+    seconds: *mut u64,
+) -> irm_status {
+    guard(|| {
+        let seconds = Out::new(seconds, "seconds")?;
+        // SAFETY: a live handle by the caller's contract.
+        let doc = unsafe { borrow::<Document>(doc) }?;
+        // SAFETY: non-NULL and writable by the caller's contract.
+        unsafe { seconds.write(doc.lease_expires_in()) };
+        Ok(())
+    })
+}
+
+/// The document's metadata: `*file_name` and `*media_type` receive new
+/// strings (NULL when the sealer recorded none), each owned by the caller
+/// until `irm_string_free`; `*plaintext_len` the plaintext length in bytes.
+/// Available without the `program` right (it is not content).
+///
+/// # Safety
+/// `doc` is a live handle; the three out-pointers are writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_document_metadata(
+    doc: *const irm_document,
+    file_name: *mut *mut c_char,
+    media_type: *mut *mut c_char,
+    plaintext_len: *mut u64,
+) -> irm_status {
+    guard(|| {
+        let file_name = Out::new(file_name, "file_name")?;
+        let media_type = Out::new(media_type, "media_type")?;
+        let plaintext_len = Out::new(plaintext_len, "plaintext_len")?;
+        // SAFETY: a live handle by the caller's contract.
+        let doc = unsafe { borrow::<Document>(doc) }?;
+        let meta = doc.metadata();
+        let text = |s: Option<String>| s.map_or(std::ptr::null_mut(), |s| new_string(&s));
+        // SAFETY: all three non-NULL and writable by the caller's contract.
+        unsafe {
+            file_name.write(text(meta.file_name));
+            media_type.write(text(meta.media_type));
+            plaintext_len.write(meta.plaintext_len);
+        }
+        Ok(())
+    })
+}
+
+/// Copies up to `len` bytes of plaintext from the current position into
+/// `buf`, advancing the position; `*written` receives the count (0 at the
+/// end). Plaintext is released only while the lease holds
+/// (`IRM_STATUS_LEASE_EXPIRED`: call `irm_renew`) and only if the grant
+/// carries the program right (`IRM_STATUS_NO_PROGRAM_RIGHT`). The first read
+/// of each document is reported to the key server as `program_read` before
+/// any byte is released; if that report fails, nothing is released.
+///
+/// # Safety
+/// `doc` is a live handle; `buf` points to `len` writable bytes (NULL only
+/// with `len == 0`); `written` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_read(
+    doc: *const irm_document,
+    buf: *mut u8,
+    len: usize,
+    written: *mut usize,
+) -> irm_status {
+    guard(|| {
+        let written = Out::new(written, "written")?;
+        // SAFETY: a live handle by the caller's contract.
+        let doc = unsafe { borrow::<Document>(doc) }?;
+        // SAFETY: `len` writable bytes by the caller's contract.
+        let buf = unsafe { slice_mut(buf, len, "buf") }?;
+        let n = doc.read(buf)?;
+        // SAFETY: non-NULL and writable by the caller's contract.
+        unsafe { written.write(n) };
+        Ok(())
+    })
+}
+
+/// As `irm_read`, from plaintext byte `offset`, without moving the current
+/// position: fills `buf` as far as the plaintext goes (`*written` is 0 at or
+/// past the end).
+///
+/// # Safety
+/// As `irm_read`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_read_at(
+    doc: *const irm_document,
+    offset: u64,
+    buf: *mut u8,
+    len: usize,
+    written: *mut usize,
+) -> irm_status {
+    guard(|| {
+        let written = Out::new(written, "written")?;
+        // SAFETY: a live handle by the caller's contract.
+        let doc = unsafe { borrow::<Document>(doc) }?;
+        // SAFETY: `len` writable bytes by the caller's contract.
+        let buf = unsafe { slice_mut(buf, len, "buf") }?;
+        let n = doc.read_at(offset, buf)?;
+        // SAFETY: non-NULL and writable by the caller's contract.
+        unsafe { written.write(n) };
+        Ok(())
+    })
+}
+
+/// Asks the key server to renew the document's grant (a new lease; rights
+/// may have changed). On failure (revoked meanwhile: `300 + reason`;
+/// unreachable) the old lease is kept and runs out at its deadline.
+/// Renew two thirds into the lease.
+///
+/// # Safety
+/// `doc` is a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_renew(doc: *const irm_document) -> irm_status {
+    guard(|| {
+        // SAFETY: a live handle by the caller's contract.
+        let doc = unsafe { borrow::<Document>(doc) }?;
+        doc.renew()
+    })
+}
+
+/// Reports a usage event (`IRM_ACTION_*`) under the document's grant, for
+/// the audit log. The key server refuses an action whose right the grant
+/// lacks (`IRM_STATUS_DENIED_RIGHT_NOT_GRANTED`) and audits the attempt.
+///
+/// # Safety
+/// `doc` is a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_report_event(doc: *const irm_document, action: u32) -> irm_status {
+    guard(|| {
+        // SAFETY: a live handle by the caller's contract.
+        let doc = unsafe { borrow::<Document>(doc) }?;
+        doc.report_event(usage_action(action)?)
+    })
+}
+
+/// Closes a document: the content key and the decrypted chunk buffer are
+/// wiped from memory and the handle is freed. NULL is ignored; so is a
+/// document already closed.
+///
+/// # Safety
+/// `doc` is NULL or from `irm_open`, not in use by another thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_close(doc: *mut irm_document) {
+    // SAFETY: `take` dereferences only live handles of this type.
+    guard_void(|| drop(unsafe { take::<Document>(doc) }));
+}

@@ -1,0 +1,563 @@
+//! The objects behind the handles, in safe Rust on top of irm-client and
+//! irm-core: no second implementation of enrollment, grants or leases.
+
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ::irm_client::{Grant, Passphrase, Session};
+use irm_core::protocol::UsageAction;
+use irm_core::{
+    DEFAULT_MAX_LEASE_SECS, EnvelopeBuilder, KasPublicKey, Metadata, PayloadBackend, Policy,
+    PolicyGrant, Recipient, Rights, SealedHeader, Sealer, SeekableOpener, StreamOptions,
+    VerifiedHeader, seal_in_place,
+};
+
+use crate::boundary::{Handle, Kind};
+use crate::status::{Failure, io_failure, irm_status};
+
+/// Opaque handle: an unlocked device (its credentials and a connection to
+/// its key server). Thread-safe.
+#[allow(non_camel_case_types)] // the C name
+pub struct irm_client {
+    _private: [u8; 0],
+}
+
+/// Opaque handle: a policy under construction. Not thread-safe.
+#[allow(non_camel_case_types)] // the C name
+pub struct irm_policy {
+    _private: [u8; 0],
+}
+
+/// Opaque handle: an opened sealed file with its live grant. Thread-safe
+/// (calls on one document are serialised).
+#[allow(non_camel_case_types)] // the C name
+pub struct irm_document {
+    _private: [u8; 0],
+}
+
+/// An unlocked session, shared with the documents opened through it (so a
+/// document stays usable after its client is freed).
+pub(crate) struct Client {
+    pub(crate) session: Arc<Session>,
+}
+
+impl Handle for Client {
+    type C = irm_client;
+    const KIND: Kind = Kind::Client;
+    const NAME: &'static str = "the irm_client";
+}
+
+impl Client {
+    pub(crate) fn open(config_dir: Option<&str>, passphrase: &str) -> Result<Self, Failure> {
+        let dir = match config_dir {
+            Some("") => {
+                return Err(Failure::invalid(
+                    "config_dir is empty (give NULL for the default)",
+                ));
+            }
+            Some(dir) => PathBuf::from(dir),
+            None => ::irm_client::config_dir()?,
+        };
+        let passphrase = Passphrase::new(passphrase)?;
+        let session = Session::unlock(&dir, &passphrase)?;
+        Ok(Self {
+            session: Arc::new(session),
+        })
+    }
+}
+
+/// A policy being built by the setters.
+#[derive(Debug, Clone)]
+pub(crate) struct PolicyDraft {
+    grants: Vec<PolicyGrant>,
+    not_after: Option<u64>,
+    label: Option<String>,
+    max_lease_secs: u32,
+}
+
+impl Handle for PolicyDraft {
+    type C = irm_policy;
+    const KIND: Kind = Kind::Policy;
+    const NAME: &'static str = "the irm_policy";
+}
+
+impl Default for PolicyDraft {
+    fn default() -> Self {
+        Self {
+            grants: Vec::new(),
+            not_after: None,
+            label: None,
+            max_lease_secs: DEFAULT_MAX_LEASE_SECS,
+        }
+    }
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl PolicyDraft {
+    /// `alice,@support` get `rights` (an `IRM_RIGHT_*` bitmask).
+    pub(crate) fn add_grant(&mut self, recipients: &str, rights: u32) -> Result<(), Failure> {
+        let rights = Rights::from_bits(rights)
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| {
+                Failure::invalid(format!(
+                    "rights 0x{rights:x} is not a non-empty combination of IRM_RIGHT_* bits"
+                ))
+            })?;
+        let recipients = recipients
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(|r| {
+                Recipient::parse(r).map_err(|e| Failure::invalid(format!("recipient {r:?}: {e}")))
+            })
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        if recipients.is_empty() {
+            return Err(Failure::invalid(
+                "no recipient: give names like \"alice,@support\"",
+            ));
+        }
+        self.grants.push(PolicyGrant { recipients, rights });
+        Ok(())
+    }
+
+    pub(crate) fn set_not_after(&mut self, unix: u64) -> Result<(), Failure> {
+        if unix <= now_unix() {
+            return Err(Failure::invalid(format!(
+                "not_after {unix} is already past, so nobody could open the file"
+            )));
+        }
+        self.not_after = Some(unix);
+        Ok(())
+    }
+
+    pub(crate) fn set_label(&mut self, label: Option<&str>) {
+        self.label = label.map(str::to_owned);
+    }
+
+    pub(crate) fn set_max_lease(&mut self, secs: u32) -> Result<(), Failure> {
+        if secs == 0 {
+            return Err(Failure::invalid(
+                "the maximum lease must be at least 1 second",
+            ));
+        }
+        self.max_lease_secs = secs;
+        Ok(())
+    }
+
+    fn build(&self) -> Result<Policy, Failure> {
+        if let Some(not_after) = self.not_after.filter(|na| *na <= now_unix()) {
+            return Err(Failure::invalid(format!(
+                "the policy's not_after {not_after} has passed, so nobody could open the file"
+            )));
+        }
+        Policy::new(
+            self.grants.clone(),
+            None,
+            self.not_after,
+            self.max_lease_secs,
+            true,
+            self.label.clone(),
+        )
+        .map_err(|e| Failure::invalid(format!("the policy is not valid: {e}")))
+    }
+}
+
+/// Where the content key is wrapped to.
+pub(crate) enum KeyServer<'a> {
+    /// The client's key server: its current key is fetched and the file is registered.
+    Online(&'a Session),
+    /// A key server public key (text form) and its URL; nothing is contacted.
+    Offline { key_text: &'a str, url: &'a str },
+}
+
+/// The media type recorded for a file name, as the `irm` CLI records it.
+fn media_type_of(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .and_then(OsStr::to_str)
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("csv") => "text/csv",
+        Some("tsv") => "text/tab-separated-values",
+        Some("txt") => "text/plain",
+        Some("json") => "application/json",
+        Some("pdf") => "application/pdf",
+        _ => "application/octet-stream",
+    }
+}
+
+fn header_for(
+    target: &KeyServer<'_>,
+    policy: &PolicyDraft,
+    metadata: Metadata,
+) -> Result<VerifiedHeader, Failure> {
+    let policy = policy.build()?;
+    let mut builder = EnvelopeBuilder::new(policy).metadata(metadata);
+    match target {
+        KeyServer::Online(session) => {
+            let (info, key) = session.server_key()?;
+            builder = builder.key_server(info.url, key).issuer(session.user());
+        }
+        KeyServer::Offline { key_text, url } => {
+            let key = KasPublicKey::from_text(key_text.trim()).map_err(|e| {
+                Failure::invalid(format!("the key server public key is not valid: {e}"))
+            })?;
+            if url.is_empty() {
+                return Err(Failure::invalid("the key server URL is empty"));
+            }
+            builder = builder.key_server(*url, key);
+        }
+    }
+    Ok(builder.build()?)
+}
+
+fn register(
+    target: &KeyServer<'_>,
+    header: &VerifiedHeader,
+    file_name: Option<&str>,
+) -> Result<(), Failure> {
+    if let KeyServer::Online(session) = target {
+        session.register_file(header.header(), file_name)?;
+    }
+    Ok(())
+}
+
+/// Seals `input` into `output` (replaced if it exists, written through a
+/// temporary file beside it so no partial file is ever left). Returns the file id.
+pub(crate) fn seal_file(
+    target: &KeyServer<'_>,
+    policy: &PolicyDraft,
+    input: &Path,
+    output: &Path,
+) -> Result<String, Failure> {
+    let io = |what: &str, path: &Path, e: &std::io::Error| {
+        io_failure(&format!("{what} {}", path.display()), e)
+    };
+    let mut source = File::open(input).map_err(|e| io("opening", input, &e))?;
+    let len = source
+        .metadata()
+        .map_err(|e| io("reading", input, &e))?
+        .len();
+    let file_name = input.file_name().and_then(OsStr::to_str).map(str::to_owned);
+    let metadata = Metadata {
+        file_name: file_name.clone(),
+        media_type: Some(media_type_of(input).to_owned()),
+        plaintext_len: Some(len),
+    };
+    let header = header_for(target, policy, metadata)?;
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let temp =
+        tempfile::NamedTempFile::new_in(&dir).map_err(|e| io("creating a file in", &dir, &e))?;
+    let mut sealer = Sealer::new(&header, temp, StreamOptions::default())
+        .map_err(|e| io("sealing into", output, &e))?;
+    sealer
+        .seal_from(&mut source)
+        .map_err(|e| io("sealing", input, &e))?;
+    let temp = sealer
+        .finish()
+        .map_err(|e| io("sealing into", output, &e))?;
+    // Registered before the output takes its name: a file sealed online is
+    // never left behind unknown to the key server.
+    register(target, &header, file_name.as_deref())?;
+    temp.persist(output)
+        .map_err(|e| io("writing", output, &e.error))?;
+    Ok(header.header().file_id().to_string())
+}
+
+/// Seals `data` in memory with `seal_in_place`: one buffer of the sealed
+/// size, no second plaintext copy. Returns the sealed bytes.
+pub(crate) fn seal_buffer(
+    target: &KeyServer<'_>,
+    policy: &PolicyDraft,
+    data: &[u8],
+    file_name: Option<&str>,
+    media_type: Option<&str>,
+) -> Result<Vec<u8>, Failure> {
+    let metadata = Metadata {
+        file_name: file_name.map(str::to_owned),
+        media_type: media_type.map(str::to_owned),
+        plaintext_len: Some(data.len() as u64),
+    };
+    let header = header_for(target, policy, metadata)?;
+    let sealed_len = header
+        .sealed_len()
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| Failure::invalid("the data is too large to seal in memory"))?;
+    // Allocated at the sealed size up front, so growing it in place never
+    // moves (and leaves behind) a plaintext copy.
+    let mut buf = Vec::with_capacity(sealed_len);
+    buf.extend_from_slice(data);
+    seal_in_place(&header, &mut buf, StreamOptions::default())?;
+    register(target, &header, file_name)?;
+    Ok(buf)
+}
+
+/// An opened document: the grant and a random-access opener over the file.
+pub(crate) struct Document {
+    session: Arc<Session>,
+    state: Mutex<DocState>,
+}
+
+struct DocState {
+    grant: Grant,
+    opener: SeekableOpener<File>,
+    metadata: Metadata,
+    position: u64,
+    /// Whether the first read was reported (`program_read`).
+    reported: bool,
+}
+
+impl Handle for Document {
+    type C = irm_document;
+    const KIND: Kind = Kind::Document;
+    const NAME: &'static str = "the irm_document";
+}
+
+/// What `irm_document_metadata` returns.
+pub(crate) struct DocumentMetadata {
+    pub(crate) file_name: Option<String>,
+    pub(crate) media_type: Option<String>,
+    pub(crate) plaintext_len: u64,
+}
+
+impl Document {
+    /// Reads the header of `path` and asks the key server for a grant.
+    pub(crate) fn open(client: &Client, path: &Path) -> Result<Self, Failure> {
+        let mut file =
+            File::open(path).map_err(|e| io_failure(&format!("opening {}", path.display()), &e))?;
+        let header = SealedHeader::read_from(&mut file)?;
+        let grant = client.session.grant(&header, false)?;
+        let verified = grant.verified_header()?;
+        let metadata = verified.metadata().clone();
+        let opener = SeekableOpener::new(verified, file, PayloadBackend::Fast)
+            .map_err(|e| io_failure(&format!("reading {}", path.display()), &e))?;
+        Ok(Self {
+            session: Arc::clone(&client.session),
+            state: Mutex::new(DocState {
+                grant,
+                opener,
+                metadata,
+                position: 0,
+                reported: false,
+            }),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, DocState> {
+        // A panic mid-call leaves at worst a stale position; the grant and
+        // opener check themselves on every use.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn rights(&self) -> u32 {
+        self.state().grant.rights().bits()
+    }
+
+    pub(crate) fn lease_expires_in(&self) -> u64 {
+        self.state().grant.time_left().as_secs()
+    }
+
+    pub(crate) fn metadata(&self) -> DocumentMetadata {
+        let state = self.state();
+        DocumentMetadata {
+            file_name: state.metadata.file_name.clone(),
+            media_type: state.metadata.media_type.clone(),
+            plaintext_len: state.opener.plaintext_len(),
+        }
+    }
+
+    pub(crate) fn renew(&self) -> Result<(), Failure> {
+        let mut state = self.state();
+        self.session.renew(&mut state.grant)?;
+        Ok(())
+    }
+
+    pub(crate) fn report_event(&self, action: UsageAction) -> Result<(), Failure> {
+        let state = self.state();
+        self.session.report_event(&state.grant, action, None)?;
+        Ok(())
+    }
+
+    /// Plaintext is handed to programs only while the lease holds and the
+    /// grant carries `program`; the first read is reported before any byte
+    /// is released, so an unaudited read never happens.
+    fn check_readable(&self, state: &mut DocState) -> Result<(), Failure> {
+        state.grant.verified_header()?;
+        if !state.grant.rights().contains(Rights::PROGRAM) {
+            return Err(Failure::new(
+                irm_status::IRM_STATUS_NO_PROGRAM_RIGHT,
+                format!(
+                    "the grant's rights ({}) do not include `program`: plaintext is not handed \
+                     to programs",
+                    state.grant.rights()
+                ),
+            ));
+        }
+        if !state.reported {
+            self.session
+                .report_event(&state.grant, UsageAction::ProgramRead, None)?;
+            state.reported = true;
+        }
+        Ok(())
+    }
+
+    /// Sequential read from the current position.
+    pub(crate) fn read(&self, buf: &mut [u8]) -> Result<usize, Failure> {
+        let mut state = self.state();
+        self.check_readable(&mut state)?;
+        let at = state.position;
+        let n = read_at(&mut state.opener, at, buf)?;
+        state.position = at + n as u64;
+        Ok(n)
+    }
+
+    /// Read at `offset`, leaving the sequential position alone.
+    pub(crate) fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Failure> {
+        let mut state = self.state();
+        self.check_readable(&mut state)?;
+        read_at(&mut state.opener, offset, buf)
+    }
+}
+
+/// Fills `buf` from `offset` up to the end of the plaintext. On failure
+/// whatever was copied is wiped again.
+fn read_at(
+    opener: &mut SeekableOpener<File>,
+    offset: u64,
+    buf: &mut [u8],
+) -> Result<usize, Failure> {
+    if offset >= opener.plaintext_len() || buf.is_empty() {
+        return Ok(0);
+    }
+    let mut filled = 0;
+    let result = opener.seek(SeekFrom::Start(offset)).and_then(|_| {
+        while filled < buf.len() {
+            match opener.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    });
+    match result {
+        Ok(()) => Ok(filled),
+        Err(e) => {
+            zeroize::Zeroize::zeroize(&mut buf[..filled]);
+            Err(io_failure("reading the sealed payload", &e))
+        }
+    }
+}
+
+/// `IRM_ACTION_*` numbers.
+pub(crate) fn usage_action(action: u32) -> Result<UsageAction, Failure> {
+    Ok(match action {
+        crate::IRM_ACTION_PRINT => UsageAction::Print,
+        crate::IRM_ACTION_COPY => UsageAction::Copy,
+        crate::IRM_ACTION_EXPORT => UsageAction::Export,
+        crate::IRM_ACTION_PROGRAM_READ => UsageAction::ProgramRead,
+        crate::IRM_ACTION_CLOSE => UsageAction::Close,
+        other => {
+            return Err(Failure::invalid(format!(
+                "unknown action {other} (give an IRM_ACTION_* value)"
+            )));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_take_comma_separated_recipients_and_known_rights_only() {
+        let mut draft = PolicyDraft::default();
+        draft
+            .add_grant(
+                " alice, @support ,",
+                crate::IRM_RIGHT_VIEW | crate::IRM_RIGHT_PROGRAM,
+            )
+            .unwrap();
+        let policy = draft.build().unwrap();
+        assert_eq!(policy.grants.len(), 1);
+        assert_eq!(policy.grants[0].recipients.len(), 2);
+        assert_eq!(policy.grants[0].rights, Rights::VIEW | Rights::PROGRAM);
+
+        for (recipients, rights) in [
+            ("alice", 0),
+            ("alice", 1 << 20),
+            (" , ", 1),
+            ("@", 1),
+            ("a b", 1),
+        ] {
+            let err = PolicyDraft::default()
+                .add_grant(recipients, rights)
+                .unwrap_err();
+            assert_eq!(
+                err.status,
+                irm_status::IRM_STATUS_INVALID_ARGUMENT,
+                "{recipients:?} {rights}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_policy_without_grants_or_with_a_past_expiry_is_refused() {
+        assert!(PolicyDraft::default().build().is_err());
+        let mut draft = PolicyDraft::default();
+        assert!(draft.set_not_after(1).is_err());
+        assert!(draft.set_max_lease(0).is_err());
+    }
+
+    #[test]
+    fn the_rights_constants_are_irm_cores_bits() {
+        assert_eq!(crate::IRM_RIGHT_VIEW, Rights::VIEW.bits());
+        assert_eq!(crate::IRM_RIGHT_PRINT, Rights::PRINT.bits());
+        assert_eq!(crate::IRM_RIGHT_COPY, Rights::COPY.bits());
+        assert_eq!(crate::IRM_RIGHT_EXPORT, Rights::EXPORT.bits());
+        assert_eq!(crate::IRM_RIGHT_PROGRAM, Rights::PROGRAM.bits());
+    }
+
+    #[test]
+    fn offline_buffer_sealing_opens_with_the_key_servers_key() {
+        let kas = irm_core::KasSecretKey::generate().unwrap();
+        let text = kas.public_key().to_text();
+        let mut draft = PolicyDraft::default();
+        draft.add_grant("@support", crate::IRM_RIGHT_VIEW).unwrap();
+        let target = KeyServer::Offline {
+            key_text: &text,
+            url: "https://kas.example",
+        };
+        let data = b"customer,phone\nYamada,03\n".repeat(5000);
+        let sealed =
+            seal_buffer(&target, &draft, &data, Some("calls.csv"), Some("text/csv")).unwrap();
+        let mut input = &sealed[..];
+        let header = SealedHeader::read_from(&mut input).unwrap();
+        let verified = header.clone().verify(kas.unwrap(&header).unwrap()).unwrap();
+        assert_eq!(verified.metadata().file_name.as_deref(), Some("calls.csv"));
+        let plain = irm_core::open_to_vec(&verified, input, StreamOptions::default()).unwrap();
+        assert_eq!(&plain[..], &data[..]);
+
+        let bad = KeyServer::Offline {
+            key_text: "not a key",
+            url: "https://kas.example",
+        };
+        let err = seal_buffer(&bad, &draft, b"x", None, None).unwrap_err();
+        assert_eq!(err.status, irm_status::IRM_STATUS_INVALID_ARGUMENT);
+    }
+}
