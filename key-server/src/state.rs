@@ -55,6 +55,10 @@ impl Settings {
     }
 }
 
+/// Content keys kept for repeat grants: about 100 bytes each, so a few
+/// hundred kilobytes for the files a call centre has open in a day.
+const UNWRAP_CACHE_ENTRIES: usize = 4096;
+
 /// What every handler shares. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -68,6 +72,8 @@ pub struct AppState {
     pub audit_key: Arc<SigningSecretKey>,
     /// The replay cache.
     pub nonces: Arc<NonceCache>,
+    /// Content keys already unwrapped, for repeat grants of a file.
+    pub unwraps: Arc<crate::facts::UnwrapCache>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// Settings.
@@ -107,6 +113,9 @@ impl AppState {
             tls,
             port: Arc::new(AtomicU16::new(0)),
             last_checkpoint: Arc::new(AtomicU64::new(0)),
+            unwraps: Arc::new(crate::facts::UnwrapCache::new(
+                std::num::NonZeroUsize::new(UNWRAP_CACHE_ENTRIES).expect("a non-zero constant"),
+            )),
             checkpoint_lock: Arc::new(Mutex::new(())),
         })
     }

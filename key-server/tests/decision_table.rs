@@ -305,7 +305,7 @@ fn every_row_of_the_decision_table() {
                 .find(|k| k.key_id() == *id)
                 .cloned()
         };
-        let (facts, _) = grant_facts(case.user, &header, held);
+        let (facts, _) = grant_facts(case.user, &header, held, None);
         let state = StoredState {
             user_active: case.user_active,
             groups: case.groups.iter().map(|g| (*g).to_owned()).collect(),
@@ -374,7 +374,7 @@ fn the_server_lease_limit_and_the_policy_lease_take_the_smaller() {
             .unwrap()
             .header()
             .clone();
-        let (facts, _) = grant_facts("alice", &header, |_| Some(kas.clone()));
+        let (facts, _) = grant_facts("alice", &header, |_| Some(kas.clone()), None);
         let state = StoredState {
             user_active: true,
             groups: vec![],

@@ -71,7 +71,7 @@ fn parse_header(b64: &str) -> Result<SealedHeader, ApiError> {
 }
 
 fn open_wraps(state: &AppState, header: &SealedHeader) -> (Vec<(KeyId, bool)>, OpenedKeys) {
-    crate::facts::open_wraps(header, |id| state.keys.get(id))
+    crate::facts::open_wraps(header, |id| state.keys.get(id), Some(&state.unwraps))
 }
 
 /// `GET /v1/server-key`: the current key, for online sealing.
@@ -182,8 +182,12 @@ pub(crate) async fn grant(
     let response = state
         .blocking(
             move |store| -> Result<Result<GrantResponse, DenyReason>, ApiError> {
-                let (facts, content_keys) =
-                    grant_facts(&signed.actor.user, &header, |id| app.keys.get(id));
+                let (facts, content_keys) = grant_facts(
+                    &signed.actor.user,
+                    &header,
+                    |id| app.keys.get(id),
+                    Some(&app.unwraps),
+                );
                 let now_ms = app.clock.now_ms();
                 let outcome = store.grant(
                     GrantInput {
