@@ -1,0 +1,403 @@
+//! `ViewerApp { model, ui, worker }`: one frame of drawing, the worker's
+//! events applied to the model, and the copy gate.
+//!
+//! Rights are enforced here from [`rights::decide`] alone: without `copy`
+//! no label is selectable, there is no Copy button, Ctrl+C/Cut events are
+//! removed before any widget sees them and any clipboard output is dropped.
+//! With `copy`, clipboard text is held back until the key server has
+//! recorded the copy, then released. Primary-selection output (X11/Wayland
+//! middle-click paste) is always dropped: it would be an unrecorded copy.
+
+use std::time::{Duration, Instant};
+
+use egui::{Button, CentralPanel, Color32, Panel, RichText, TextEdit, Ui};
+use irm_client::Passphrase;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::i18n::{Lang, Msg};
+use crate::model::{Failure, Model, Screen};
+use crate::rights::{self, Actions};
+use crate::table::TableView;
+use crate::watermark;
+use crate::worker::{Command, Event, Worker};
+
+/// Japanese font files tried in order (Debian: fonts-ipafont-gothic,
+/// fonts-vlgothic, fonts-noto-cjk). Only the first found is loaded.
+pub const JAPANESE_FONTS: &[&str] = &[
+    "/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf",
+    "/usr/share/fonts/truetype/vlgothic/VL-Gothic-Regular.ttf",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+];
+
+/// Adds a Japanese font (file bytes; face 0 of a collection) as the
+/// fallback of both font families.
+pub fn install_japanese_font(ctx: &egui::Context, bytes: Vec<u8>) {
+    use egui::epaint::text::{FontInsert, FontPriority, InsertFontFamily};
+    let families = [egui::FontFamily::Proportional, egui::FontFamily::Monospace]
+        .into_iter()
+        .map(|family| InsertFontFamily {
+            family,
+            priority: FontPriority::Lowest,
+        })
+        .collect();
+    ctx.add_font(FontInsert::new(
+        "jp",
+        egui::FontData::from_owned(bytes),
+        families,
+    ));
+}
+
+/// Transient UI state: text fields, filter results, the selected row.
+#[derive(Default)]
+pub struct UiState {
+    /// The passphrase field (wiped once sent).
+    pub passphrase: String,
+    /// The filter box.
+    pub filter: String,
+    /// The filter the row list was computed for, and the rows it matched.
+    filtered: Option<(String, Vec<usize>)>,
+    /// The clicked row (only with the copy right).
+    pub selected_row: Option<usize>,
+    /// Clipboard text waiting for the key server to record the copy.
+    pending_copy: Option<Zeroizing<String>>,
+    /// Clipboard text the key server recorded, released this frame.
+    approved_copy: Option<String>,
+    /// A one-line notice in the status bar.
+    pub notice: Option<Msg>,
+    /// Whether the watermark is drawn when the grant waives it.
+    pub hide_waived_watermark: bool,
+}
+
+/// The viewer: what it shows, how the UI stands, and the worker doing I/O.
+pub struct ViewerApp {
+    /// The document, rights, watermark identity and screen.
+    pub model: Model,
+    /// Transient UI state.
+    pub ui: UiState,
+    worker: Option<Worker>,
+}
+
+impl ViewerApp {
+    /// An app over `model`; `worker` is `None` in tests over a fixture model.
+    pub fn new(model: Model, worker: Option<Worker>) -> Self {
+        Self {
+            model,
+            ui: UiState::default(),
+            worker,
+        }
+    }
+
+    fn send(&self, command: Command) {
+        if let Some(worker) = &self.worker {
+            worker.send(command);
+        }
+    }
+
+    /// Applies one worker event to the model.
+    pub fn handle_event(&mut self, event: Event) {
+        match event {
+            Event::NeedPassphrase(error) => self.model.screen = Screen::NeedPassphrase { error },
+            Event::Opening => self.model.screen = Screen::Opening,
+            Event::Opened(open) => {
+                self.ui.filtered = None;
+                self.ui.selected_row = None;
+                self.model.screen = Screen::Open(open);
+            }
+            Event::Renewed { lease_deadline } => {
+                if let Screen::Open(open) = &mut self.model.screen {
+                    open.lease_deadline = lease_deadline;
+                }
+            }
+            Event::CannotOpen(failure) => self.model.screen = Screen::CannotOpen(failure),
+            Event::Closed(failure) => self.close(failure),
+            Event::CopyReported(result) => {
+                let pending = self.ui.pending_copy.take();
+                match (result, pending) {
+                    (Ok(()), Some(text)) if self.model.open().is_some() => {
+                        self.ui.approved_copy = Some(text.as_str().to_owned());
+                        self.ui.notice = Some(Msg::Copied);
+                    }
+                    _ => self.ui.notice = Some(Msg::CopyNotRecorded),
+                }
+            }
+        }
+    }
+
+    /// Closes the document: every reference the UI holds to plaintext is
+    /// dropped (the zeroizing buffers wipe themselves) and `why` is shown.
+    pub fn close(&mut self, why: Failure) {
+        self.model.close(why);
+        self.ui.filtered = None;
+        self.ui.selected_row = None;
+        self.ui.pending_copy = None;
+        self.ui.approved_copy = None;
+        self.ui.filter.zeroize();
+    }
+
+    /// Whether a copy is waiting for the key server to record it.
+    pub fn copy_pending(&self) -> bool {
+        self.ui.pending_copy.is_some()
+    }
+
+    /// The actions available now (none unless a document is open).
+    pub fn actions(&self) -> Option<Actions> {
+        self.model
+            .open()
+            .map(|open| rights::decide(open.rights, Instant::now() < open.lease_deadline))
+    }
+
+    /// Draws one frame.
+    pub fn show(&mut self, ui: &mut Ui) {
+        while let Some(event) = self.worker.as_ref().and_then(Worker::try_recv) {
+            self.handle_event(event);
+        }
+        // The lease is also enforced on the UI's own clock, in case the
+        // worker is stuck on the network when it ends.
+        if self
+            .model
+            .open()
+            .is_some_and(|open| Instant::now() >= open.lease_deadline)
+        {
+            self.close(Failure::LeaseExpired);
+        }
+        let actions = self.actions();
+        let can_copy = actions.is_some_and(|a| a.copy.allowed());
+        if !can_copy {
+            ui.ctx().input_mut(|input| {
+                input
+                    .events
+                    .retain(|e| !matches!(e, egui::Event::Copy | egui::Event::Cut));
+            });
+        }
+        ui.style_mut().interaction.selectable_labels = can_copy;
+
+        self.menu_bar(ui);
+        if let Some(actions) = actions {
+            self.status_bar(ui, actions);
+        }
+        CentralPanel::default().show(ui, |ui| match self.model.screen {
+            Screen::NeedPassphrase { .. } => self.passphrase_screen(ui),
+            Screen::Opening => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label(self.model.lang.t(Msg::Opening));
+                });
+            }
+            Screen::Open(_) => self.document_screen(ui, actions),
+            Screen::CannotOpen(_) | Screen::Closed(_) => self.failure_screen(ui),
+        });
+
+        self.gate_clipboard(ui.ctx(), can_copy);
+        if let Some(open) = self.model.open() {
+            if open.watermark_required || !self.ui.hide_waived_watermark {
+                watermark::paint(ui.ctx(), &open.watermark);
+            }
+            ui.ctx().request_repaint_after(Duration::from_millis(500));
+        }
+    }
+
+    /// Drops every clipboard write made this frame; with the copy right,
+    /// sends it to the worker to be recorded first.
+    fn gate_clipboard(&mut self, ctx: &egui::Context, can_copy: bool) {
+        let mut copied: Option<String> = None;
+        ctx.output_mut(|out| {
+            out.commands.retain_mut(|command| match command {
+                egui::OutputCommand::CopyText(text) => {
+                    copied = Some(std::mem::take(text));
+                    false
+                }
+                egui::OutputCommand::TextSelectionSettled(text) => {
+                    text.zeroize();
+                    false
+                }
+                egui::OutputCommand::CopyImage(_) => false,
+                _ => true,
+            });
+        });
+        if let Some(text) = copied {
+            let text = Zeroizing::new(text);
+            if can_copy && !text.is_empty() {
+                self.send(Command::ReportCopy {
+                    chars: text.chars().count(),
+                });
+                self.ui.pending_copy = Some(text);
+            }
+        }
+        if let Some(text) = self.ui.approved_copy.take() {
+            ctx.output_mut(|out| out.commands.push(egui::OutputCommand::CopyText(text)));
+        }
+    }
+
+    fn menu_bar(&mut self, ui: &mut Ui) {
+        let lang = self.model.lang;
+        let waivable = self.model.open().is_some_and(|o| !o.watermark_required);
+        Panel::top("menu").show(ui, |ui| {
+            egui::MenuBar::new().ui(ui, |ui| {
+                ui.menu_button(lang.t(Msg::Language), |ui| {
+                    ui.radio_value(&mut self.model.lang, Lang::Ja, "日本語");
+                    ui.radio_value(&mut self.model.lang, Lang::En, "English");
+                });
+                if waivable {
+                    let mut show = !self.ui.hide_waived_watermark;
+                    if ui.checkbox(&mut show, lang.t(Msg::ShowWatermark)).changed() {
+                        self.ui.hide_waived_watermark = !show;
+                    }
+                }
+                ui.separator();
+                ui.label(RichText::new(&self.model.file_name).strong());
+            });
+        });
+    }
+
+    fn status_bar(&mut self, ui: &mut Ui, actions: Actions) {
+        let lang = self.model.lang;
+        let Some(open) = self.model.open() else {
+            return;
+        };
+        let left = open
+            .lease_deadline
+            .saturating_duration_since(Instant::now());
+        let doc = &open.doc;
+        let shown = self.ui.filtered.as_ref().map_or(0, |(_, rows)| rows.len());
+        Panel::bottom("status").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.label(lang.time_left(left));
+                ui.separator();
+                ui.label(lang.rows_shown(shown, doc.table.data_rows()));
+                ui.separator();
+                ui.label(format!(
+                    "{}: {}",
+                    lang.t(Msg::Encoding),
+                    doc.encoding.label()
+                ));
+                if let Some(why) = actions.copy.why_not() {
+                    ui.separator();
+                    ui.label(RichText::new(lang.t(Msg::CopyingOff)).weak())
+                        .on_hover_text(lang.t(why));
+                }
+                if let Some(notice) = self.ui.notice {
+                    ui.separator();
+                    ui.label(lang.t(notice));
+                }
+            });
+        });
+    }
+
+    fn passphrase_screen(&mut self, ui: &mut Ui) {
+        let lang = self.model.lang;
+        let Screen::NeedPassphrase { error } = &self.model.screen else {
+            return;
+        };
+        ui.label(lang.t(Msg::PassphrasePrompt));
+        if let Some(error) = error {
+            let (title, next, _) = error.texts(lang);
+            ui.colored_label(Color32::from_rgb(200, 40, 40), title);
+            ui.label(next);
+        }
+        let mut submit = false;
+        ui.horizontal(|ui| {
+            let label = ui.label(lang.t(Msg::Passphrase));
+            let field = ui
+                .add(TextEdit::singleline(&mut self.ui.passphrase).password(true))
+                .labelled_by(label.id);
+            submit |= field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            submit |= ui.button(lang.t(Msg::Unlock)).clicked();
+        });
+        if submit {
+            let text = std::mem::take(&mut self.ui.passphrase);
+            if let Ok(passphrase) = Passphrase::new(text) {
+                self.send(Command::Unlock(passphrase));
+                self.model.screen = Screen::Opening;
+            }
+        }
+    }
+
+    fn failure_screen(&mut self, ui: &mut Ui) {
+        let lang = self.model.lang;
+        let (heading, failure) = match &self.model.screen {
+            Screen::CannotOpen(f) => (Msg::CannotOpen, f),
+            Screen::Closed(f) => (Msg::Closed, f),
+            _ => return,
+        };
+        let (title, next, detail) = failure.texts(lang);
+        ui.heading(lang.t(heading));
+        ui.add_space(8.0);
+        ui.label(RichText::new(title).size(16.0));
+        ui.add_space(8.0);
+        ui.label(RichText::new(lang.t(Msg::WhatNext)).strong());
+        ui.label(next);
+        if let Some(detail) = detail {
+            ui.add_space(8.0);
+            ui.label(RichText::new(lang.t(Msg::Detail)).weak());
+            ui.label(RichText::new(detail).weak().monospace());
+        }
+        ui.add_space(12.0);
+        let retry = matches!(self.model.screen, Screen::CannotOpen(_)) && failure.retryable();
+        ui.horizontal(|ui| {
+            if retry && self.worker.is_some() && ui.button(lang.t(Msg::TryAgain)).clicked() {
+                self.send(Command::Retry);
+                self.model.screen = Screen::Opening;
+            }
+            if ui.button(lang.t(Msg::Quit)).clicked() {
+                ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+        });
+    }
+
+    fn document_screen(&mut self, ui: &mut Ui, actions: Option<Actions>) {
+        let lang = self.model.lang;
+        let Some(actions) = actions else { return };
+        let Screen::Open(open) = &self.model.screen else {
+            return;
+        };
+        let table = &open.doc.table;
+        let mut copy_row = None;
+        ui.horizontal(|ui| {
+            let label = ui.label(lang.t(Msg::Filter));
+            ui.add(TextEdit::singleline(&mut self.ui.filter).desired_width(220.0))
+                .labelled_by(label.id);
+            // Print and export are not implemented yet: no button rather than a
+            // fake one (rights::decide already answers for them).
+            if actions.copy.allowed() {
+                let copy = ui
+                    .add_enabled(
+                        self.ui.selected_row.is_some(),
+                        Button::new(lang.t(Msg::Copy)),
+                    )
+                    .on_hover_text(lang.t(Msg::CopyHelp))
+                    .on_disabled_hover_text(lang.t(Msg::CopyHelp));
+                if copy.clicked() {
+                    copy_row = self.ui.selected_row;
+                }
+            }
+        });
+        ui.separator();
+        if self
+            .ui
+            .filtered
+            .as_ref()
+            .is_none_or(|(filter, _)| *filter != self.ui.filter)
+        {
+            let rows = table.filter(&self.ui.filter);
+            self.ui.filtered = Some((self.ui.filter.clone(), rows));
+            self.ui.selected_row = None;
+        }
+        let visible = self.ui.filtered.as_ref().map_or(&[][..], |(_, rows)| rows);
+        TableView {
+            table,
+            visible,
+            selectable: actions.copy.allowed(),
+            selected: &mut self.ui.selected_row,
+        }
+        .show(ui);
+        if let Some(row) = copy_row {
+            ui.ctx().copy_text(table.row_as_tsv(row));
+        }
+    }
+}
+
+impl eframe::App for ViewerApp {
+    fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+}

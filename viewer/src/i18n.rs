@@ -1,0 +1,453 @@
+//! Japanese and English for every label, denial reason and tooltip.
+//!
+//! Every piece of UI text is a [`Msg`] with both translations in one match
+//! arm, so a missing translation does not compile. The language comes from
+//! `LC_ALL`, `LC_MESSAGES` or `LANG` (first one set) and can be switched
+//! from the menu.
+
+use std::time::Duration;
+
+use irm_core::protocol::DenyReason;
+
+/// The UI language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// 日本語
+    Ja,
+    /// English
+    En,
+}
+
+impl Lang {
+    /// From the POSIX locale variables: `ja*` is Japanese, anything else English.
+    pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let locale = var("LC_ALL")
+            .or_else(|| var("LC_MESSAGES"))
+            .or_else(|| var("LANG"));
+        Self::from_locale(locale.as_deref())
+    }
+
+    /// `ja_JP.UTF-8`, `ja` and the like are Japanese.
+    pub fn from_locale(locale: Option<&str>) -> Self {
+        match locale {
+            Some(l) if l.to_ascii_lowercase().starts_with("ja") => Self::Ja,
+            _ => Self::En,
+        }
+    }
+
+    /// The text of `msg` in this language.
+    pub fn t(self, msg: Msg) -> &'static str {
+        let (en, ja) = msg.texts();
+        match self {
+            Self::En => en,
+            Self::Ja => ja,
+        }
+    }
+
+    /// "Time left: 4 min 05 s".
+    pub fn time_left(self, left: Duration) -> String {
+        let s = left.as_secs();
+        let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
+        match (self, h) {
+            (Self::En, 0) => format!("Time left: {m} min {s:02} s"),
+            (Self::En, h) => format!("Time left: {h} h {m:02} min"),
+            (Self::Ja, 0) => format!("残り時間: {m}分{s:02}秒"),
+            (Self::Ja, h) => format!("残り時間: {h}時間{m:02}分"),
+        }
+    }
+
+    /// "12 of 1,000 rows".
+    pub fn rows_shown(self, shown: usize, total: usize) -> String {
+        match self {
+            Self::En => format!("{shown} of {total} rows"),
+            Self::Ja => format!("{total}行中{shown}行を表示"),
+        }
+    }
+
+    /// Why the key server refused, and what to do next.
+    pub fn deny_reason(self, reason: DenyReason) -> (&'static str, &'static str) {
+        use DenyReason as R;
+        let ((en, en_next), (ja, ja_next)) = match reason {
+            R::CredentialInvalid => (
+                (
+                    "The key server did not accept this computer's credentials.",
+                    "Ask your administrator whether this device is still registered; you may need to enroll it again.",
+                ),
+                (
+                    "鍵サーバーがこのパソコンの資格情報を受け付けませんでした。",
+                    "この端末がまだ登録されているか管理者に確認してください。再登録が必要な場合があります。",
+                ),
+            ),
+            R::UserSuspended => (
+                (
+                    "Your account has been suspended.",
+                    "Contact your administrator.",
+                ),
+                (
+                    "あなたのアカウントは停止されています。",
+                    "管理者に連絡してください。",
+                ),
+            ),
+            R::DeviceRevoked => (
+                (
+                    "This computer's access has been revoked.",
+                    "Contact your administrator. Files cannot be opened on this device any more.",
+                ),
+                (
+                    "このパソコンのアクセス権は取り消されました。",
+                    "管理者に連絡してください。この端末ではファイルを開けなくなりました。",
+                ),
+            ),
+            R::KeyUnknown => (
+                (
+                    "The file was sealed for a key this key server does not have.",
+                    "Ask the sender to seal the file again for your organisation's key server.",
+                ),
+                (
+                    "このファイルは、この鍵サーバーが持たない鍵で保護されています。",
+                    "送信者に、所属組織の鍵サーバー向けに保護し直すよう依頼してください。",
+                ),
+            ),
+            R::KeyRetired => (
+                (
+                    "The key this file was sealed with has been retired.",
+                    "Ask the sender for a newly sealed copy.",
+                ),
+                (
+                    "このファイルを保護した鍵は廃止されています。",
+                    "送信者に新しく保護したファイルを依頼してください。",
+                ),
+            ),
+            R::PolicyBindingFailed => (
+                (
+                    "The file's protection settings were altered after it was sealed.",
+                    "Do not use this copy. Ask the sender for the file again and tell your administrator.",
+                ),
+                (
+                    "このファイルの保護設定は保護後に改ざんされています。",
+                    "このファイルは使わず、送信者に再送を依頼し、管理者に報告してください。",
+                ),
+            ),
+            R::FileRevoked => (
+                (
+                    "An administrator has revoked this file.",
+                    "You can no longer open it. Ask the file's owner if you still need the data.",
+                ),
+                (
+                    "管理者がこのファイルを失効させました。",
+                    "このファイルは開けなくなりました。必要な場合はファイルの所有者に相談してください。",
+                ),
+            ),
+            R::NotRecipient => (
+                (
+                    "You are not one of the people this file is shared with.",
+                    "Ask the file's owner to share it with you.",
+                ),
+                (
+                    "あなたはこのファイルの共有相手に含まれていません。",
+                    "ファイルの所有者に共有を依頼してください。",
+                ),
+            ),
+            R::NotYetValid => (
+                (
+                    "This file cannot be opened yet.",
+                    "Try again after the start time set by the sender.",
+                ),
+                (
+                    "このファイルはまだ開けません。",
+                    "送信者が設定した開始日時以降にもう一度お試しください。",
+                ),
+            ),
+            R::PolicyExpired | R::FileExpired => (
+                (
+                    "This file has expired.",
+                    "Ask the file's owner for a current copy if you still need it.",
+                ),
+                (
+                    "このファイルは有効期限が切れています。",
+                    "必要な場合はファイルの所有者に最新のファイルを依頼してください。",
+                ),
+            ),
+            R::RightsRestricted => (
+                (
+                    "An administrator has restricted this file; no rights are left for you.",
+                    "Contact your administrator.",
+                ),
+                (
+                    "管理者がこのファイルを制限したため、あなたの権限はありません。",
+                    "管理者に連絡してください。",
+                ),
+            ),
+            R::RightNotGranted => (
+                (
+                    "Your permission does not include this action.",
+                    "Ask the file's owner for the right if you need it.",
+                ),
+                (
+                    "この操作の権限がありません。",
+                    "必要な場合はファイルの所有者に権限を依頼してください。",
+                ),
+            ),
+            R::RoleRequired => (
+                (
+                    "This needs an administrator or auditor role.",
+                    "Contact your administrator.",
+                ),
+                (
+                    "管理者または監査者の役割が必要です。",
+                    "管理者に連絡してください。",
+                ),
+            ),
+            R::EnrollmentCodeInvalid => (
+                (
+                    "The enrollment code is not valid.",
+                    "Ask your administrator for a new enrollment code.",
+                ),
+                (
+                    "登録コードが無効です。",
+                    "管理者に新しい登録コードを依頼してください。",
+                ),
+            ),
+            _ => (
+                (
+                    "The key server refused to open this file.",
+                    "Contact your administrator.",
+                ),
+                (
+                    "鍵サーバーがこのファイルを開くことを拒否しました。",
+                    "管理者に連絡してください。",
+                ),
+            ),
+        };
+        match self {
+            Self::En => (en, en_next),
+            Self::Ja => (ja, ja_next),
+        }
+    }
+}
+
+/// Every fixed piece of UI text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Msg {
+    /// Menu: language.
+    Language,
+    /// Menu: watermark toggle (only when the grant waives it).
+    ShowWatermark,
+    /// Passphrase field label.
+    Passphrase,
+    /// Unlock button.
+    Unlock,
+    /// Heading of the passphrase screen.
+    PassphrasePrompt,
+    /// Spinner text.
+    Opening,
+    /// Copy button.
+    Copy,
+    /// Copy button tooltip.
+    CopyHelp,
+    /// Print button.
+    Print,
+    /// Export button.
+    Export,
+    /// Filter box label.
+    Filter,
+    /// Tooltip: no copy right.
+    NoCopyRight,
+    /// Tooltip: no print right.
+    NoPrintRight,
+    /// Tooltip: no export right.
+    NoExportRight,
+    /// Tooltip: the lease has ended.
+    LeaseEnded,
+    /// Status: copying is off.
+    CopyingOff,
+    /// Heading: the open document was closed.
+    Closed,
+    /// Heading: the file could not be opened.
+    CannotOpen,
+    /// "What to do next:"
+    WhatNext,
+    /// Try-again button.
+    TryAgain,
+    /// Quit button.
+    Quit,
+    /// Expired lease.
+    ExpiredTitle,
+    /// What to do about an expired lease.
+    ExpiredNext,
+    /// Server unreachable.
+    UnreachableTitle,
+    /// What to do when the server is unreachable.
+    UnreachableNext,
+    /// Not enrolled.
+    NotEnrolledTitle,
+    /// What to do when not enrolled.
+    NotEnrolledNext,
+    /// Wrong passphrase.
+    WrongPassphraseTitle,
+    /// What to do about a wrong passphrase.
+    WrongPassphraseNext,
+    /// Corrupt or not a sealed file.
+    CorruptTitle,
+    /// What to do about a corrupt file.
+    CorruptNext,
+    /// Something else failed.
+    OtherTitle,
+    /// What to do about something else.
+    OtherNext,
+    /// Usage report refused or failed: the copy was withdrawn.
+    CopyNotRecorded,
+    /// Status: copied.
+    Copied,
+    /// Status label before the encoding name.
+    Encoding,
+    /// "Technical detail:"
+    Detail,
+}
+
+impl Msg {
+    /// (English, Japanese).
+    fn texts(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Language => ("Language", "言語"),
+            Self::ShowWatermark => ("Show watermark", "透かしを表示"),
+            Self::Passphrase => ("Passphrase", "パスフレーズ"),
+            Self::Unlock => ("Unlock", "ロック解除"),
+            Self::PassphrasePrompt => (
+                "Enter the passphrase of this computer's credentials to open the file.",
+                "ファイルを開くには、このパソコンの資格情報のパスフレーズを入力してください。",
+            ),
+            Self::Opening => ("Asking the key server…", "鍵サーバーに問い合わせ中…"),
+            Self::Copy => ("Copy", "コピー"),
+            Self::CopyHelp => (
+                "Copies the selected row; every copy is recorded.",
+                "選択した行をコピーします。コピーはすべて記録されます。",
+            ),
+            Self::Print => ("Print", "印刷"),
+            Self::Export => ("Export", "エクスポート"),
+            Self::Filter => ("Filter", "絞り込み"),
+            Self::NoCopyRight => (
+                "Your permission for this file does not include copying.",
+                "このファイルにはコピーの権限がありません。",
+            ),
+            Self::NoPrintRight => (
+                "Your permission for this file does not include printing.",
+                "このファイルには印刷の権限がありません。",
+            ),
+            Self::NoExportRight => (
+                "Your permission for this file does not include exporting.",
+                "このファイルにはエクスポートの権限がありません。",
+            ),
+            Self::LeaseEnded => (
+                "Your permission has run out; wait for it to be renewed.",
+                "権限の有効期間が切れました。更新されるまでお待ちください。",
+            ),
+            Self::CopyingOff => ("Copying is not permitted", "コピーは許可されていません"),
+            Self::Closed => ("The document was closed", "文書は閉じられました"),
+            Self::CannotOpen => ("The file cannot be opened", "ファイルを開けません"),
+            Self::WhatNext => ("What to do next:", "次にすること:"),
+            Self::TryAgain => ("Try again", "再試行"),
+            Self::Quit => ("Quit", "終了"),
+            Self::ExpiredTitle => (
+                "Your permission to view this file ran out and could not be renewed.",
+                "このファイルの閲覧権限の有効期間が切れ、更新できませんでした。",
+            ),
+            Self::ExpiredNext => (
+                "Check the network connection and open the file again.",
+                "ネットワーク接続を確認して、もう一度ファイルを開いてください。",
+            ),
+            Self::UnreachableTitle => (
+                "The key server cannot be reached.",
+                "鍵サーバーに接続できません。",
+            ),
+            Self::UnreachableNext => (
+                "Check the network connection (VPN, Wi-Fi) and try again. If it keeps failing, contact your administrator.",
+                "ネットワーク接続(VPN・Wi-Fi)を確認して再試行してください。解決しない場合は管理者に連絡してください。",
+            ),
+            Self::NotEnrolledTitle => (
+                "This computer is not registered with the key server.",
+                "このパソコンは鍵サーバーに登録されていません。",
+            ),
+            Self::NotEnrolledNext => (
+                "Ask your administrator for an enrollment code and run `irm enroll`.",
+                "管理者から登録コードを受け取り、`irm enroll` を実行してください。",
+            ),
+            Self::WrongPassphraseTitle => (
+                "The passphrase is not correct.",
+                "パスフレーズが正しくありません。",
+            ),
+            Self::WrongPassphraseNext => (
+                "Enter it again. If you have forgotten it, ask your administrator to enroll this computer again.",
+                "もう一度入力してください。忘れた場合は管理者に再登録を依頼してください。",
+            ),
+            Self::CorruptTitle => (
+                "The file is damaged or is not a sealed file.",
+                "ファイルが壊れているか、保護されたファイルではありません。",
+            ),
+            Self::CorruptNext => (
+                "Ask the sender for the file again.",
+                "送信者にファイルの再送を依頼してください。",
+            ),
+            Self::OtherTitle => (
+                "Something went wrong while opening the file.",
+                "ファイルを開く途中で問題が発生しました。",
+            ),
+            Self::OtherNext => (
+                "Try again. If it keeps failing, send the technical detail below to your administrator.",
+                "再試行してください。解決しない場合は、下の技術情報を管理者に伝えてください。",
+            ),
+            Self::CopyNotRecorded => (
+                "The copy could not be recorded by the key server, so it was not allowed.",
+                "コピーを鍵サーバーに記録できなかったため、許可されませんでした。",
+            ),
+            Self::Copied => ("Copied (recorded)", "コピーしました(記録済み)"),
+            Self::Encoding => ("Encoding", "文字コード"),
+            Self::Detail => ("Technical detail:", "技術情報:"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locale_picks_the_language() {
+        assert_eq!(Lang::from_locale(Some("ja_JP.UTF-8")), Lang::Ja);
+        assert_eq!(Lang::from_locale(Some("ja")), Lang::Ja);
+        assert_eq!(Lang::from_locale(Some("en_US.UTF-8")), Lang::En);
+        assert_eq!(Lang::from_locale(Some("C")), Lang::En);
+        assert_eq!(Lang::from_locale(None), Lang::En);
+    }
+
+    #[test]
+    fn every_denial_has_both_languages() {
+        for reason in DenyReason::ALL {
+            let (en, en_next) = Lang::En.deny_reason(reason);
+            let (ja, ja_next) = Lang::Ja.deny_reason(reason);
+            assert!(!en.is_empty() && !en_next.is_empty());
+            assert!(
+                !ja.is_ascii() && !ja_next.is_ascii(),
+                "{reason:?} has Japanese"
+            );
+            assert_ne!(en, ja);
+        }
+    }
+
+    #[test]
+    fn time_left_formats() {
+        assert_eq!(
+            Lang::En.time_left(Duration::from_secs(245)),
+            "Time left: 4 min 05 s"
+        );
+        assert_eq!(
+            Lang::Ja.time_left(Duration::from_secs(245)),
+            "残り時間: 4分05秒"
+        );
+        assert_eq!(
+            Lang::Ja.time_left(Duration::from_secs(3720)),
+            "残り時間: 1時間02分"
+        );
+    }
+}

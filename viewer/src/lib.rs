@@ -1,0 +1,19 @@
+//! `irm-viewer`: shows a sealed CSV/TSV file only while the key server's
+//! grant holds, with the grant's rights enforced in the UI and the
+//! watermark drawn over everything (docs and STYLE.md §9).
+//!
+//! - [`app::ViewerApp`] is `{ model, ui, worker }`: drawing reads the
+//!   [`model::Model`], clicks become [`worker::Command`]s.
+//! - [`worker`] owns the session, the grant, file reading and decryption.
+//! - [`rights::decide`] is the one function that decides which actions exist.
+//! - Plaintext lives only in zeroizing buffers in memory, never on disk.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod i18n;
+pub mod model;
+pub mod rights;
+pub mod table;
+pub mod text;
+pub mod watermark;
+pub mod worker;

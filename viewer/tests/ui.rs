@@ -1,0 +1,277 @@
+//! UI tests over a fixture model (no key server): what is drawn, what is
+//! offered, by accessible label, plus two small image snapshots.
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+use irm_core::Rights;
+use irm_core::protocol::DenyReason;
+use irm_viewer::app::{JAPANESE_FONTS, ViewerApp, install_japanese_font};
+use irm_viewer::i18n::Lang;
+use irm_viewer::model::{Document, Failure, Model, OpenDocument, Screen, WatermarkIdentity};
+use irm_viewer::text::TextEncoding;
+use irm_viewer::worker::Event;
+
+/// What Japanese Excel writes: CP932, CRLF.
+const CUSTOMERS: &str = "顧客番号,氏名,フリガナ,電話番号,住所\r\n\
+    1001,山田 太郎,ヤマダ タロウ,03-1234-5678,東京都足立区千住1-2-3\r\n\
+    1002,鈴木 花子,スズキ ハナコ,06-9876-5432,大阪府大阪市北区梅田4-5\r\n\
+    1003,髙橋 一郎,タカハシ イチロウ,011-222-3333,北海道札幌市中央区①番地\r\n";
+
+fn cp932_document() -> Document {
+    let (bytes, _, unmappable) = encoding_rs::SHIFT_JIS.encode(CUSTOMERS);
+    assert!(!unmappable);
+    let doc = Document::from_plaintext("customers.csv", &bytes);
+    assert_eq!(doc.encoding, TextEncoding::ShiftJis);
+    doc
+}
+
+fn open_app(rights: Rights, lang: Lang) -> ViewerApp {
+    let open = OpenDocument {
+        doc: Arc::new(cp932_document()),
+        rights,
+        watermark: WatermarkIdentity {
+            user: "yamada.taro".into(),
+            device: "3f2a9c0d5e6b7a8190a1b2c3d4e5f601".into(),
+            opened_at: "2026-11-23 06:40 UTC".into(),
+            file_id: "9d3c61b0e2a84f17a5c4d6e8f0123456".into(),
+        },
+        watermark_required: true,
+        // Far enough that the countdown text is the same for a minute.
+        lease_deadline: Instant::now() + Duration::from_secs(100 * 3600),
+    };
+    app_with(Screen::Open(open), lang)
+}
+
+fn app_with(screen: Screen, lang: Lang) -> ViewerApp {
+    ViewerApp::new(
+        Model {
+            file_name: "customers.csv.irm".into(),
+            screen,
+            lang,
+        },
+        None,
+    )
+}
+
+fn harness(app: ViewerApp) -> Harness<'static, ViewerApp> {
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(640.0, 260.0))
+        .wgpu()
+        .with_context_setup(|ctx| {
+            let font = std::fs::read(JAPANESE_FONTS[0]).expect(
+                "the IPA Gothic font (Debian fonts-ipafont-gothic; scripts/test installs it)",
+            );
+            install_japanese_font(ctx, font);
+        })
+        .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app);
+    harness.run();
+    harness
+}
+
+fn weak_doc(app: &ViewerApp) -> Weak<Document> {
+    Arc::downgrade(&app.model.open().expect("an open document").doc)
+}
+
+fn copied_text(harness: &Harness<'_, ViewerApp>) -> Option<String> {
+    harness
+        .output()
+        .platform_output
+        .commands
+        .iter()
+        .find_map(|c| match c {
+            egui::OutputCommand::CopyText(t) => Some(t.clone()),
+            _ => None,
+        })
+}
+
+#[test]
+fn cp932_csv_renders_japanese_with_the_watermark() {
+    let mut harness = harness(open_app(Rights::VIEW, Lang::En));
+    // The cells are real text in the accessibility tree...
+    harness.get_by_label("山田 太郎");
+    harness.get_by_label("大阪府大阪市北区梅田4-5");
+    harness.get_by_label("顧客番号");
+    harness.get_by_label("3 of 3 rows");
+    harness.get_by_label("Encoding: Shift_JIS (CP932)");
+    // ...and real glyphs under the tiled watermark in the picture.
+    harness.snapshot("cp932_view_only_watermarked");
+}
+
+#[test]
+fn view_only_offers_no_copy_print_or_export() {
+    let mut harness = harness(open_app(Rights::VIEW, Lang::En));
+    for label in ["Copy", "Print", "Export"] {
+        assert!(harness.query_by_label(label).is_none(), "no {label} button");
+    }
+    harness.get_by_label("Copying is not permitted").hover();
+    harness.run();
+    harness.get_by_label("Your permission for this file does not include copying.");
+
+    // Ctrl+C (and the Copy event it becomes) puts nothing on the clipboard.
+    harness.event(egui::Event::Copy);
+    harness.key_combination_modifiers(egui::Modifiers::COMMAND, &[egui::Key::C]);
+    harness.step();
+    assert_eq!(copied_text(&harness), None);
+    assert!(!harness.state().copy_pending());
+}
+
+#[test]
+fn with_the_copy_right_a_row_is_copied_once_the_server_recorded_it() {
+    let mut harness = harness(open_app(Rights::VIEW | Rights::COPY, Lang::En));
+    let copy = harness.get_by_label("Copy");
+    assert!(copy.accesskit_node().is_disabled(), "nothing selected yet");
+    harness.get_by_label("2").click();
+    harness.run();
+    assert!(!harness.get_by_label("Copy").accesskit_node().is_disabled());
+    harness.get_by_label("Copy").click();
+    harness.step();
+    // Held back until the worker reports that the key server recorded it.
+    assert_eq!(copied_text(&harness), None);
+    assert!(harness.state().copy_pending());
+    harness
+        .state_mut()
+        .handle_event(Event::CopyReported(Ok(())));
+    harness.step();
+    assert_eq!(
+        copied_text(&harness).as_deref(),
+        Some("1002\t鈴木 花子\tスズキ ハナコ\t06-9876-5432\t大阪府大阪市北区梅田4-5")
+    );
+    harness.run();
+    harness.get_by_label("Copied (recorded)");
+}
+
+#[test]
+fn a_copy_the_server_refuses_never_reaches_the_clipboard() {
+    let mut harness = harness(open_app(Rights::VIEW | Rights::COPY, Lang::En));
+    harness.get_by_label("1").click();
+    harness.run();
+    harness.get_by_label("Copy").click();
+    harness.step();
+    harness
+        .state_mut()
+        .handle_event(Event::CopyReported(Err(Failure::Denied(
+            DenyReason::RightNotGranted,
+        ))));
+    harness.step();
+    assert_eq!(copied_text(&harness), None);
+    harness.run();
+    harness
+        .get_by_label("The copy could not be recorded by the key server, so it was not allowed.");
+}
+
+#[test]
+fn revoked_while_open_closes_and_wipes_the_document() {
+    let mut harness = harness(open_app(Rights::VIEW, Lang::En));
+    let doc = weak_doc(harness.state());
+    harness
+        .state_mut()
+        .handle_event(Event::Closed(Failure::Denied(DenyReason::FileRevoked)));
+    harness.run();
+    assert!(
+        doc.upgrade().is_none(),
+        "the plaintext was dropped (and zeroized)"
+    );
+    assert!(harness.query_by_label("山田 太郎").is_none());
+    harness.get_by_label("The document was closed");
+    harness.get_by_label("An administrator has revoked this file.");
+    harness.get_by_label("What to do next:");
+    harness.get_by_label("Quit");
+    assert!(harness.query_by_label("Try again").is_none());
+    harness.snapshot("revoked_while_open");
+}
+
+#[test]
+fn the_lease_ends_on_the_ui_clock_even_if_the_worker_is_silent() {
+    let mut app = open_app(Rights::all(), Lang::En);
+    if let Screen::Open(open) = &mut app.model.screen {
+        open.lease_deadline = Instant::now();
+    }
+    let doc = weak_doc(&app);
+    let harness = harness(app);
+    assert!(doc.upgrade().is_none());
+    harness.get_by_label("Your permission to view this file ran out and could not be renewed.");
+}
+
+#[test]
+fn japanese_labels() {
+    let harness = harness(open_app(Rights::VIEW | Rights::COPY, Lang::Ja));
+    harness.get_by_label("言語");
+    harness.get_by_label("絞り込み");
+    harness.get_by_label("コピー");
+    harness.get_by_label("3行中3行を表示");
+    harness.get_by_label("文字コード: Shift_JIS (CP932)");
+    harness.get_by_label_contains("残り時間: 99時間");
+    assert!(harness.query_by_label("Copy").is_none());
+}
+
+#[test]
+fn japanese_revoked_screen() {
+    let mut harness = harness(open_app(Rights::VIEW, Lang::Ja));
+    harness
+        .state_mut()
+        .handle_event(Event::Closed(Failure::Denied(DenyReason::FileRevoked)));
+    harness.run();
+    harness.get_by_label("文書は閉じられました");
+    harness.get_by_label("管理者がこのファイルを失効させました。");
+    harness.get_by_label("次にすること:");
+    harness.get_by_label("終了");
+}
+
+#[test]
+fn denial_screens_say_why_and_what_next() {
+    let cases = [
+        (
+            Failure::Denied(DenyReason::NotRecipient),
+            "You are not one of the people this file is shared with.",
+        ),
+        (
+            Failure::Denied(DenyReason::PolicyExpired),
+            "This file has expired.",
+        ),
+        (
+            Failure::Unreachable("connection refused".into()),
+            "The key server cannot be reached.",
+        ),
+        (
+            Failure::NotEnrolled,
+            "This computer is not registered with the key server.",
+        ),
+        (
+            Failure::Corrupt("bad magic".into()),
+            "The file is damaged or is not a sealed file.",
+        ),
+    ];
+    for (failure, says) in cases {
+        let harness = harness(app_with(Screen::CannotOpen(failure), Lang::En));
+        harness.get_by_label("The file cannot be opened");
+        harness.get_by_label(says);
+        harness.get_by_label("What to do next:");
+    }
+}
+
+#[test]
+fn the_passphrase_screen_has_a_labelled_field() {
+    let harness = harness(app_with(
+        Screen::NeedPassphrase {
+            error: Some(Failure::WrongPassphrase),
+        },
+        Lang::En,
+    ));
+    harness.get_by_label("Passphrase");
+    harness.get_by_label("Unlock");
+    harness.get_by_label("The passphrase is not correct.");
+}
+
+#[test]
+fn the_language_menu_switches_to_japanese() {
+    let mut harness = harness(open_app(Rights::VIEW, Lang::En));
+    harness.get_by_label("Language").click();
+    harness.run();
+    harness.get_by_label("日本語").click();
+    harness.run();
+    assert_eq!(harness.state().model.lang, Lang::Ja);
+    harness.get_by_label("絞り込み");
+}
