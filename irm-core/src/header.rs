@@ -92,6 +92,28 @@ pub struct Metadata {
 }
 
 impl Metadata {
+    /// The media type to record for a file, from its extension (case
+    /// insensitive); `application/octet-stream` when unknown. One table for
+    /// every front-end, so that the CLI and libirm record the same thing.
+    pub fn media_type_for(path: &std::path::Path) -> &'static str {
+        let ext = path
+            .extension()
+            .and_then(std::ffi::OsStr::to_str)
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("csv") => "text/csv",
+            Some("tsv") => "text/tab-separated-values",
+            Some("txt") => "text/plain",
+            Some("json") => "application/json",
+            Some("xlsx") => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            Some("xls") => "application/vnd.ms-excel",
+            Some("png") => "image/png",
+            Some("jpg" | "jpeg") => "image/jpeg",
+            Some("pdf") => "application/pdf",
+            _ => "application/octet-stream",
+        }
+    }
+
     fn encode(&self) -> Vec<u8> {
         let mut w = RecordWriter::new();
         if let Some(name) = &self.file_name {
@@ -680,5 +702,30 @@ impl EnvelopeBuilder {
             encrypted_metadata,
         };
         Ok(VerifiedHeader::new(header, key, self.metadata))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Metadata;
+    use std::path::Path;
+
+    #[test]
+    fn media_types_follow_the_extension_case_insensitively() {
+        let cases = [
+            ("a/calls.CSV", "text/csv"),
+            ("x.tsv", "text/tab-separated-values"),
+            (
+                "book.XLSX",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ),
+            ("x.jpeg", "image/jpeg"),
+            ("x.JPG", "image/jpeg"),
+            ("noext", "application/octet-stream"),
+            ("archive.tar.gz", "application/octet-stream"),
+        ];
+        for (path, want) in cases {
+            assert_eq!(Metadata::media_type_for(Path::new(path)), want, "{path}");
+        }
     }
 }

@@ -9,7 +9,6 @@
 //! Every check on the arguments and the output path happens before the first
 //! byte is read, so a refusal costs nothing and changes nothing.
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -120,7 +119,7 @@ pub(crate) fn run(args: &SealArgs) -> Result<()> {
     let mut opened = input.open()?;
     let metadata = Metadata {
         file_name: input.path().and_then(file_name_of),
-        media_type: input.path().map(|p| media_type_of(p).to_owned()),
+        media_type: input.path().map(|p| Metadata::media_type_for(p).to_owned()),
         plaintext_len: opened.regular_len,
     };
     let mut builder = EnvelopeBuilder::new(policy)
@@ -212,26 +211,6 @@ fn file_name_of(path: &Path) -> Option<String> {
     )
 }
 
-/// The media type guessed from the extension.
-fn media_type_of(path: &Path) -> &'static str {
-    let ext = path
-        .extension()
-        .and_then(OsStr::to_str)
-        .map(str::to_ascii_lowercase);
-    match ext.as_deref() {
-        Some("csv") => "text/csv",
-        Some("tsv") => "text/tab-separated-values",
-        Some("txt") => "text/plain",
-        Some("json") => "application/json",
-        Some("xlsx") => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        Some("xls") => "application/vnd.ms-excel",
-        Some("png") => "image/png",
-        Some("jpg" | "jpeg") => "image/jpeg",
-        Some("pdf") => "application/pdf",
-        _ => "application/octet-stream",
-    }
-}
-
 /// `--issuer`, else the login name from the environment.
 fn issuer(args: &SealArgs) -> Option<String> {
     args.issuer
@@ -244,20 +223,6 @@ fn issuer(args: &SealArgs) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn media_types_follow_the_extension_case_insensitively() {
-        assert_eq!(media_type_of(Path::new("a/calls.CSV")), "text/csv");
-        assert_eq!(media_type_of(Path::new("x.jpeg")), "image/jpeg");
-        assert_eq!(
-            media_type_of(Path::new("x.tsv")),
-            "text/tab-separated-values"
-        );
-        assert_eq!(
-            media_type_of(Path::new("noext")),
-            "application/octet-stream"
-        );
-    }
 
     #[test]
     fn the_default_output_appends_irm() {
