@@ -6,7 +6,7 @@
 //! small file measured in the same run on the same disk, for comparison.
 //!
 //! ```text
-//! cargo run --release -p irm-key-server --example loadgen -- [--devices 64] [--clients 64] [--requests 20000] [--seconds 20]
+//! cargo run --release -p irm-key-server --example loadgen -- [--devices 64] [--clients 64] [--requests 20000] [--seconds 20] [--rate GRANTS_PER_S]
 //! ```
 
 use std::io::Write as _;
@@ -30,6 +30,8 @@ struct Options {
     clients: usize,
     requests: u64,
     seconds: u64,
+    /// Grants per second offered in total (0: as fast as the clients go).
+    rate: u64,
 }
 
 fn options() -> Options {
@@ -38,6 +40,7 @@ fn options() -> Options {
         clients: 64,
         requests: 20_000,
         seconds: 20,
+        rate: 0,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -46,7 +49,7 @@ fn options() -> Options {
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or_else(|| {
                 eprintln!(
-                    "usage: loadgen [--devices N] [--clients N] [--requests N] [--seconds N]"
+                    "usage: loadgen [--devices N] [--clients N] [--requests N] [--seconds N] [--rate N]"
                 );
                 std::process::exit(2)
             });
@@ -55,6 +58,7 @@ fn options() -> Options {
             "--clients" => o.clients = value.max(1) as usize,
             "--requests" => o.requests = value.max(1),
             "--seconds" => o.seconds = value.max(1),
+            "--rate" => o.rate = value,
             _ => {
                 eprintln!("unknown option {}", pair[0]);
                 std::process::exit(2)
@@ -234,8 +238,16 @@ async fn main() {
     let fsync_before = measure_fsync(dir.path(), 200);
 
     println!(
-        "driving grants: {} devices, {} clients, at most {} requests or {} s",
-        o.devices, o.clients, o.requests, o.seconds
+        "driving grants: {} devices, {} clients, at most {} requests or {} s, {}",
+        o.devices,
+        o.clients,
+        o.requests,
+        o.seconds,
+        if o.rate > 0 {
+            format!("offered {} grants/s", o.rate)
+        } else {
+            "as fast as possible".to_owned()
+        }
     );
     let issued = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(AtomicU64::new(0));
@@ -249,13 +261,28 @@ async fn main() {
         let headers = headers.clone();
         let (issued, failures) = (issued.clone(), failures.clone());
         let limit = o.requests;
+        // With --rate, each client sends on a fixed schedule and latency is
+        // counted from the scheduled time, so time spent queueing behind a
+        // slow answer counts too (no coordinated omission).
+        let interval =
+            (o.rate > 0).then(|| Duration::from_secs_f64(o.clients as f64 / o.rate as f64));
+        let mut scheduled =
+            started + interval.map_or(Duration::ZERO, |i| i.mul_f64(c as f64 / o.clients as f64));
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut n = c;
             while issued.fetch_add(1, Ordering::Relaxed) < limit && Instant::now() < deadline {
                 let body = json!({"header": headers[n % headers.len()], "renew": false});
                 n += 1;
-                let t = Instant::now();
+                let t = match interval {
+                    Some(interval) => {
+                        tokio::time::sleep_until(scheduled.into()).await;
+                        let at = scheduled;
+                        scheduled += interval;
+                        at
+                    }
+                    None => Instant::now(),
+                };
                 let response = signed_post(&http, &base, &device, "/v1/grant", &body).await;
                 let ok = response.status().is_success();
                 let _ = response.bytes().await;
