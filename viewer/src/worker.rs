@@ -36,6 +36,7 @@ pub enum Command {
 }
 
 /// What the worker tells the UI.
+#[derive(Debug)]
 pub enum Event {
     /// A passphrase is needed (again, after the failure).
     NeedPassphrase(Option<Failure>),

@@ -1,0 +1,129 @@
+//! The viewer's worker against the real key server: it opens a sealed CP932
+//! CSV, renews the lease at `renew_due`, and closes the document when the
+//! administrator revokes the file.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use irm_client::{Enrollment, Passphrase, Session};
+use irm_core::protocol::{CreateUserRequest, DenyReason, Role};
+use irm_core::{EnvelopeBuilder, Policy, PolicyGrant, Recipient, Rights, Sealer, StreamOptions};
+use irm_e2e::{ADMIN, Server};
+use irm_viewer::model::Failure;
+use irm_viewer::text::TextEncoding;
+use irm_viewer::worker::{Event, Source, Worker};
+use tempfile::TempDir;
+
+const CSV: &str =
+    "顧客番号,氏名,電話番号\r\n1001,山田 太郎,03-1234-5678\r\n1002,鈴木 花子,06-9876-5432\r\n";
+/// Short enough that the worker renews within the test (at two thirds).
+const LEASE_SECS: u32 = 3;
+
+fn enroll(server: &Server, dir: &TempDir, user: &str, code: &str) -> Session {
+    Enrollment {
+        config_dir: dir.path().join("irm"),
+        server_url: server.url.clone(),
+        ca_pem: std::fs::read_to_string(&server.ca_pem).expect("the CA certificate"),
+        user: user.to_owned(),
+        code: code.to_owned(),
+        device_name: format!("{user}-pc"),
+        replace: false,
+    }
+    .run(&Passphrase::new(format!("{user} passphrase")).expect("a passphrase"))
+    .expect("enrollment succeeds")
+}
+
+/// The next event other than the "opening…" progress.
+fn next(worker: &Worker) -> Event {
+    loop {
+        match worker.recv_timeout(Duration::from_secs(20)) {
+            Some(Event::Opening) => {}
+            Some(event) => return event,
+            None => panic!("the worker reports within 20 s"),
+        }
+    }
+}
+
+#[test]
+fn the_viewer_worker_opens_cp932_renews_and_closes_on_revocation() {
+    let server = Server::start();
+    let admin_dir = TempDir::new().expect("a directory");
+    let admin = enroll(&server, &admin_dir, ADMIN, &server.admin_code);
+    let code = admin
+        .add_user(&CreateUserRequest {
+            name: "alice".into(),
+            display_name: "Alice Example".into(),
+            roles: vec![Role::User],
+            groups: vec![],
+        })
+        .expect("the admin adds alice");
+    let alice_dir = TempDir::new().expect("a directory");
+    drop(enroll(&server, &alice_dir, "alice", &code.code));
+
+    // Sealed the way Japanese Excel saves CSV: CP932.
+    let (info, kas) = admin.server_key().expect("the server key");
+    let policy = Policy::new(
+        vec![PolicyGrant {
+            recipients: BTreeSet::from([Recipient::parse("alice").expect("a recipient")]),
+            rights: Rights::VIEW,
+        }],
+        None,
+        None,
+        LEASE_SECS,
+        true,
+        None,
+    )
+    .expect("a policy");
+    let header = EnvelopeBuilder::new(policy)
+        .key_server(&info.url, kas)
+        .build()
+        .expect("a header");
+    let (cp932, _, _) = encoding_rs::SHIFT_JIS.encode(CSV);
+    let mut sealer = Sealer::new(&header, Vec::new(), StreamOptions::default()).expect("a sealer");
+    std::io::Write::write_all(&mut sealer, &cp932).expect("sealing");
+    let path = alice_dir.path().join("customers.csv.irm");
+    std::fs::write(&path, sealer.finish().expect("sealed")).expect("writing the sealed file");
+
+    let worker = Worker::spawn(
+        Source {
+            file: path,
+            config_dir: alice_dir.path().join("irm"),
+            passphrase: Some(Passphrase::new("alice passphrase").expect("a passphrase")),
+        },
+        || {},
+    );
+    let open = match next(&worker) {
+        Event::Opened(open) => open,
+        other => panic!("the document should open: {other:?}"),
+    };
+    assert_eq!(open.rights, Rights::VIEW);
+    assert_eq!(open.watermark.user, "alice");
+    assert_eq!(
+        open.watermark.file_id,
+        header.header().file_id().to_string()
+    );
+    assert!(open.watermark_required);
+    assert_eq!(open.doc.encoding, TextEncoding::ShiftJis);
+    assert_eq!(open.doc.table.data_rows(), 2);
+    assert_eq!(
+        open.doc.table.row(1).collect::<Vec<_>>(),
+        ["1001", "山田 太郎", "03-1234-5678"]
+    );
+
+    // Two thirds into the lease the worker renews.
+    assert!(matches!(next(&worker), Event::Renewed { .. }));
+
+    admin
+        .revoke_file(&header.header().file_id().to_string())
+        .expect("the admin revokes the file");
+    match next(&worker) {
+        Event::Closed(Failure::Denied(DenyReason::FileRevoked)) => {}
+        Event::Closed(other) => panic!("closed for the wrong reason: {other:?}"),
+        other => panic!("expected the document to close: {other:?}"),
+    }
+    // The worker kept no reference to the plaintext: the UI's is the last.
+    let doc = Arc::downgrade(&open.doc);
+    drop(open);
+    assert!(doc.upgrade().is_none());
+}
