@@ -330,13 +330,13 @@ enum irm_status irm_policy_add_grant(struct irm_policy *policy,
                                      uint32_t rights);
 
 /**
- * Sets the time (Unix seconds, UTC) from which nobody can open the file.
+ * Sets the time `unix_time` (Unix seconds, UTC) from which nobody can open the file.
  * A time already past gives `IRM_STATUS_INVALID_ARGUMENT`.
  *
  * # Safety
  * `policy` is from `irm_policy_new`, used by no other thread during the call.
  */
-enum irm_status irm_policy_set_not_after(struct irm_policy *policy, uint64_t unix);
+enum irm_status irm_policy_set_not_after(struct irm_policy *policy, uint64_t unix_time);
 
 /**
  * Sets the classification label (such as `confidential`); NULL removes it.

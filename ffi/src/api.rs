@@ -190,7 +190,7 @@ pub unsafe extern "C" fn irm_policy_add_grant(
     })
 }
 
-/// Sets the time (Unix seconds, UTC) from which nobody can open the file.
+/// Sets the time `unix_time` (Unix seconds, UTC) from which nobody can open the file.
 /// A time already past gives `IRM_STATUS_INVALID_ARGUMENT`.
 ///
 /// # Safety
@@ -198,12 +198,12 @@ pub unsafe extern "C" fn irm_policy_add_grant(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn irm_policy_set_not_after(
     policy: *mut irm_policy,
-    unix: u64,
+    unix_time: u64,
 ) -> irm_status {
     guard(|| {
         // SAFETY: a live handle, exclusively ours by the caller's contract.
         let policy = unsafe { borrow_mut::<PolicyDraft>(policy) }?;
-        policy.set_not_after(unix)
+        policy.set_not_after(unix_time)
     })
 }
 

@@ -70,12 +70,16 @@ pub(crate) fn guard(body: impl FnOnce() -> Result<(), Failure>) -> irm_status {
 }
 
 /// Runs a function that returns nothing to C (the free functions): a panic
-/// is caught and recorded, never unwound into the caller.
+/// is caught and recorded, never unwound into the caller. The last error is
+/// left alone unless this call fails, so that C can free what it holds
+/// before it reads the message of an earlier failure.
 pub(crate) fn guard_void(body: impl FnOnce()) {
-    let _ = guard(|| {
-        body();
-        Ok(())
-    });
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(body)) {
+        set_last_error(&format!(
+            "internal error in libirm (a bug): {}",
+            panic_text(payload.as_ref())
+        ));
+    }
 }
 
 /// What kind of object a registered address is.
@@ -94,6 +98,10 @@ pub(crate) enum Kind {
 /// free or a stale or foreign pointer is refused instead of corrupting memory
 /// (as long as the address has not been reused by a new object of the same
 /// kind, which is then a valid object).
+///
+/// Addresses are stored disguised ([`key`]) so that a handle C forgot to free
+/// still shows as "definitely lost" under valgrind instead of being kept
+/// reachable by this map, and the map itself is dropped whenever it empties.
 static LIVE: Mutex<Option<HashMap<usize, Kind>>> = Mutex::new(None);
 
 fn live() -> MutexGuard<'static, Option<HashMap<usize, Kind>>> {
@@ -101,24 +109,35 @@ fn live() -> MutexGuard<'static, Option<HashMap<usize, Kind>>> {
     LIVE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// A registry key that does not look like a pointer to a leak checker.
+fn key(addr: usize) -> usize {
+    !addr.rotate_left(17)
+}
+
 pub(crate) fn register(addr: usize, kind: Kind) {
-    live().get_or_insert_with(HashMap::new).insert(addr, kind);
+    live()
+        .get_or_insert_with(HashMap::new)
+        .insert(key(addr), kind);
 }
 
 /// Removes `addr` if it is registered as `kind`; whether it was.
 pub(crate) fn unregister(addr: usize, kind: Kind) -> bool {
     let mut live = live();
-    let map = live.get_or_insert_with(HashMap::new);
-    if map.get(&addr) == Some(&kind) {
-        map.remove(&addr);
-        true
-    } else {
-        false
+    let Some(map) = live.as_mut() else {
+        return false;
+    };
+    if map.get(&key(addr)) != Some(&kind) {
+        return false;
     }
+    map.remove(&key(addr));
+    if map.is_empty() {
+        *live = None;
+    }
+    true
 }
 
 fn is_live(addr: usize, kind: Kind) -> bool {
-    live().as_ref().and_then(|m| m.get(&addr)) == Some(&kind)
+    live().as_ref().and_then(|m| m.get(&key(addr))) == Some(&kind)
 }
 
 /// A type that crosses the boundary behind an opaque handle `C`, owned by a `Box`.
