@@ -8,6 +8,7 @@
 //! recorded the copy, then released. Primary-selection output (X11/Wayland
 //! middle-click paste) is always dropped: it would be an unrecorded copy.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use egui::{Button, CentralPanel, Color32, Panel, RichText, TextEdit, Ui};
@@ -64,6 +65,10 @@ pub struct UiState {
     approved_copy: Option<String>,
     /// A one-line notice in the status bar.
     pub notice: Option<Msg>,
+    /// Detail for the notice (the exported file, the failure).
+    pub notice_detail: Option<String>,
+    /// The export path field, while the export row is open.
+    pub export_path: Option<String>,
     /// Whether the watermark is drawn when the grant waives it.
     pub hide_waived_watermark: bool,
 }
@@ -110,14 +115,29 @@ impl ViewerApp {
             }
             Event::CannotOpen(failure) => self.model.screen = Screen::CannotOpen(failure),
             Event::Closed(failure) => self.close(failure),
+            Event::Exported(result) => match result {
+                Ok(path) => {
+                    self.ui.notice = Some(Msg::Exported);
+                    self.ui.notice_detail = Some(path.display().to_string());
+                }
+                Err(failure) => {
+                    self.ui.notice = Some(Msg::ExportFailed);
+                    let (title, _, detail) = failure.texts(self.model.lang);
+                    self.ui.notice_detail = Some(detail.unwrap_or(title).to_owned());
+                }
+            },
             Event::CopyReported(result) => {
                 let pending = self.ui.pending_copy.take();
                 match (result, pending) {
                     (Ok(()), Some(text)) if self.model.open().is_some() => {
                         self.ui.approved_copy = Some(text.as_str().to_owned());
                         self.ui.notice = Some(Msg::Copied);
+                        self.ui.notice_detail = None;
                     }
-                    _ => self.ui.notice = Some(Msg::CopyNotRecorded),
+                    _ => {
+                        self.ui.notice = Some(Msg::CopyNotRecorded);
+                        self.ui.notice_detail = None;
+                    }
                 }
             }
         }
@@ -131,6 +151,7 @@ impl ViewerApp {
         self.ui.selected_row = None;
         self.ui.pending_copy = None;
         self.ui.approved_copy = None;
+        self.ui.export_path = None;
         self.ui.filter.zeroize();
     }
 
@@ -277,7 +298,10 @@ impl ViewerApp {
                 }
                 if let Some(notice) = self.ui.notice {
                     ui.separator();
-                    ui.label(lang.t(notice));
+                    let label = ui.label(lang.t(notice));
+                    if let Some(detail) = &self.ui.notice_detail {
+                        label.on_hover_text(detail);
+                    }
                 }
             });
         });
@@ -352,12 +376,13 @@ impl ViewerApp {
         };
         let table = &open.doc.table;
         let mut copy_row = None;
+        let mut export_to = None;
         ui.horizontal(|ui| {
             let label = ui.label(lang.t(Msg::Filter));
             ui.add(TextEdit::singleline(&mut self.ui.filter).desired_width(220.0))
                 .labelled_by(label.id);
-            // Print and export are not implemented yet: no button rather than a
-            // fake one (rights::decide already answers for them).
+            // Printing is not implemented yet: no Print button rather than a
+            // fake one (rights::decide already answers for it).
             if actions.copy.allowed() {
                 let copy = ui
                     .add_enabled(
@@ -370,7 +395,33 @@ impl ViewerApp {
                     copy_row = self.ui.selected_row;
                 }
             }
+            let export = ui.add_enabled(actions.export.allowed(), Button::new(lang.t(Msg::Export)));
+            let export = match actions.export.why_not() {
+                Some(why) => export.on_disabled_hover_text(lang.t(why)),
+                None => export.on_hover_text(lang.t(Msg::ExportHelp)),
+            };
+            if export.clicked() {
+                self.ui.export_path = Some(default_export_path(&open.doc.name));
+            }
         });
+        if actions.export.allowed()
+            && let Some(path) = &mut self.ui.export_path
+        {
+            let mut close = false;
+            ui.horizontal(|ui| {
+                let label = ui.label(lang.t(Msg::SaveAs));
+                ui.add(TextEdit::singleline(path).desired_width(360.0))
+                    .labelled_by(label.id);
+                if ui.button(lang.t(Msg::Save)).clicked() && !path.trim().is_empty() {
+                    export_to = Some(std::path::PathBuf::from(path.trim()));
+                    close = true;
+                }
+                close |= ui.button(lang.t(Msg::Cancel)).clicked();
+            });
+            if close {
+                self.ui.export_path = None;
+            }
+        }
         ui.separator();
         if self
             .ui
@@ -393,6 +444,14 @@ impl ViewerApp {
         if let Some(row) = copy_row {
             ui.ctx().copy_text(table.row_as_tsv(row));
         }
+        if let Some(path) = export_to {
+            self.send(Command::Export {
+                doc: Arc::clone(&open.doc),
+                path,
+            });
+            self.ui.notice = Some(Msg::Exporting);
+            self.ui.notice_detail = None;
+        }
     }
 }
 
@@ -400,4 +459,12 @@ impl eframe::App for ViewerApp {
     fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
         self.show(ui);
     }
+}
+
+/// "customers.csv" -> "customers-export.csv" in the working directory.
+fn default_export_path(name: &str) -> String {
+    let stem = std::path::Path::new(name)
+        .file_stem()
+        .map_or_else(|| "export".into(), |s| s.to_string_lossy());
+    format!("{stem}-export.csv")
 }

@@ -302,6 +302,20 @@ pub enum Msg {
     Copied,
     /// Status label before the encoding name.
     Encoding,
+    /// Export dialog: path label.
+    SaveAs,
+    /// Export dialog: save button.
+    Save,
+    /// Export dialog: cancel button.
+    Cancel,
+    /// Export tooltip.
+    ExportHelp,
+    /// Status: exporting.
+    Exporting,
+    /// Status: exported.
+    Exported,
+    /// Status: export failed.
+    ExportFailed,
     /// "Technical detail:"
     Detail,
 }
@@ -403,6 +417,16 @@ impl Msg {
             ),
             Self::Copied => ("Copied (recorded)", "コピーしました(記録済み)"),
             Self::Encoding => ("Encoding", "文字コード"),
+            Self::SaveAs => ("Save as", "保存先"),
+            Self::Save => ("Save", "保存"),
+            Self::Cancel => ("Cancel", "キャンセル"),
+            Self::ExportHelp => (
+                "Saves an unprotected UTF-8 CSV copy; the export is recorded.",
+                "保護されていないUTF-8のCSVとして保存します。エクスポートは記録されます。",
+            ),
+            Self::Exporting => ("Exporting…", "エクスポート中…"),
+            Self::Exported => ("Exported (recorded)", "エクスポートしました(記録済み)"),
+            Self::ExportFailed => ("Export failed", "エクスポートに失敗しました"),
             Self::Detail => ("Technical detail:", "技術情報:"),
         }
     }

@@ -8,7 +8,8 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -30,6 +31,14 @@ pub enum Command {
     ReportCopy {
         /// How many characters were copied.
         chars: usize,
+    },
+    /// Record an export, then write the document as UTF-8 CSV to `path`
+    /// (a new file; never overwrites); answered by [`Event::Exported`].
+    Export {
+        /// The open document.
+        doc: Arc<Document>,
+        /// Where the person chose to save it.
+        path: PathBuf,
     },
     /// Report the close, drop the grant and stop.
     Close,
@@ -55,6 +64,8 @@ pub enum Event {
     Closed(Failure),
     /// The answer to [`Command::ReportCopy`]: copy only on `Ok`.
     CopyReported(Result<(), Failure>),
+    /// The answer to [`Command::Export`]: the file written, or why not.
+    Exported(Result<PathBuf, Failure>),
 }
 
 /// Where the document and the credentials are.
@@ -183,7 +194,7 @@ fn wait_for_retry(commands: &Receiver<Command>) -> bool {
 }
 
 /// Reads the header, asks for the grant and decrypts the whole payload.
-pub fn open(session: &Session, path: &std::path::Path) -> Result<(Grant, OpenDocument), Failure> {
+pub fn open(session: &Session, path: &Path) -> Result<(Grant, OpenDocument), Failure> {
     let mut file = File::open(path)
         .map_err(|e| Failure::Other(format!("cannot read {}: {e}", path.display())))?;
     let file_len = file
@@ -224,7 +235,7 @@ pub fn open(session: &Session, path: &std::path::Path) -> Result<(Grant, OpenDoc
     let doc = Document::from_plaintext(name, &plain[..len]);
     drop(plain); // wiped here
     let open = OpenDocument {
-        doc: std::sync::Arc::new(doc),
+        doc: Arc::new(doc),
         rights: grant.rights(),
         watermark: WatermarkIdentity {
             user: grant.user().to_owned(),
@@ -251,6 +262,9 @@ fn hold(session: &Session, mut grant: Grant, commands: &Receiver<Command>, emit:
                     .report_event(&grant, UsageAction::Copy, Some(&detail))
                     .map_err(|e| Failure::from_client(&e));
                 emit(Event::CopyReported(result));
+            }
+            Ok(Command::Export { doc, path }) => {
+                emit(Event::Exported(export(session, &grant, &doc, path)));
             }
             Ok(Command::Close) | Err(RecvTimeoutError::Disconnected) => {
                 // Best effort: the audit log has the grant either way.
@@ -284,5 +298,34 @@ fn hold(session: &Session, mut grant: Grant, commands: &Receiver<Command>, emit:
                 }
             },
         }
+    }
+}
+
+/// Records the export with the key server first (a refused or failed report
+/// means no file), then writes a new file.
+fn export(
+    session: &Session,
+    grant: &Grant,
+    doc: &Document,
+    path: PathBuf,
+) -> Result<PathBuf, Failure> {
+    let detail = format!(
+        "{} rows as CSV to {}",
+        doc.table.data_rows(),
+        path.display()
+    );
+    session
+        .report_event(grant, UsageAction::Export, Some(&detail))
+        .map_err(|e| Failure::from_client(&e))?;
+    let written = File::create_new(&path).and_then(|mut file| {
+        doc.table.write_csv(&mut file)?;
+        file.sync_all()
+    });
+    match written {
+        Ok(()) => Ok(path),
+        Err(e) => Err(Failure::Other(format!(
+            "cannot write {}: {e}",
+            path.display()
+        ))),
     }
 }

@@ -103,9 +103,21 @@ fn cp932_csv_renders_japanese_with_the_watermark() {
 #[test]
 fn view_only_offers_no_copy_print_or_export() {
     let mut harness = harness(open_app(Rights::VIEW, Lang::En));
-    for label in ["Copy", "Print", "Export"] {
+    // No Copy button at all; no Print button (printing is not implemented);
+    // Export is there but disabled, saying why.
+    for label in ["Copy", "Print"] {
         assert!(harness.query_by_label(label).is_none(), "no {label} button");
     }
+    assert!(
+        harness
+            .get_by_label("Export")
+            .accesskit_node()
+            .is_disabled()
+    );
+    harness.get_by_label("Export").hover();
+    harness.run();
+    harness.get_by_label("Your permission for this file does not include exporting.");
+
     harness.get_by_label("Copying is not permitted").hover();
     harness.run();
     harness.get_by_label("Your permission for this file does not include copying.");
@@ -274,4 +286,30 @@ fn the_language_menu_switches_to_japanese() {
     harness.run();
     assert_eq!(harness.state().model.lang, Lang::Ja);
     harness.get_by_label("絞り込み");
+}
+
+#[test]
+fn with_the_export_right_export_asks_where_and_reports_the_result() {
+    let mut harness = harness(open_app(Rights::VIEW | Rights::EXPORT, Lang::En));
+    assert!(harness.query_by_label("Copy").is_none());
+    let export = harness.get_by_label("Export");
+    assert!(!export.accesskit_node().is_disabled());
+    export.click();
+    harness.run();
+    harness.get_by_label("Save as");
+    assert!(
+        harness
+            .query_all_by_value("customers-export.csv")
+            .next()
+            .is_some()
+    );
+    harness.get_by_label("Save").click();
+    harness.run();
+    harness.get_by_label("Exporting…");
+    assert!(harness.query_by_label("Save as").is_none());
+    harness
+        .state_mut()
+        .handle_event(Event::Exported(Ok("customers-export.csv".into())));
+    harness.run();
+    harness.get_by_label("Exported (recorded)");
 }
