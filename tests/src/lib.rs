@@ -165,6 +165,23 @@ impl Person {
         self.dir.path().join("irm")
     }
 
+    /// Their passphrase.
+    pub fn passphrase(&self) -> &str {
+        &self.passphrase
+    }
+
+    /// `PROGRAM ARGS` as this person: the same environment as [`Person::irm`]
+    /// (`IRM_CONFIG_DIR`, `IRM_PASSPHRASE`, `USER`, their home as the
+    /// working directory), for programs linked to libirm.
+    pub fn run(&self, program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+        let mut cmd = std::process::Command::new(program);
+        cmd.env("IRM_CONFIG_DIR", self.config_dir())
+            .env("IRM_PASSPHRASE", &self.passphrase)
+            .env("USER", &self.name)
+            .current_dir(self.dir.path());
+        cmd
+    }
+
     /// A scratch path in their home.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
