@@ -12,7 +12,7 @@ use irm_core::{EnvelopeBuilder, Policy, PolicyGrant, Recipient, Rights, Sealer, 
 use irm_e2e::{ADMIN, Server};
 use irm_viewer::model::Failure;
 use irm_viewer::text::TextEncoding;
-use irm_viewer::worker::{Event, Source, Worker};
+use irm_viewer::worker::{Command, Event, Source, Worker};
 use tempfile::TempDir;
 
 const CSV: &str =
@@ -45,8 +45,18 @@ fn next(worker: &Worker) -> Event {
     }
 }
 
-#[test]
-fn the_viewer_worker_opens_cp932_renews_and_closes_on_revocation() {
+/// A running server, alice enrolled, and a CP932 CSV sealed for her with
+/// `rights` and a short lease, in her home directory.
+struct Stage {
+    _server: Server,
+    _admin_dir: TempDir,
+    admin: Session,
+    alice_dir: TempDir,
+    path: std::path::PathBuf,
+    header: irm_core::VerifiedHeader,
+}
+
+fn stage(rights: Rights) -> Stage {
     let server = Server::start();
     let admin_dir = TempDir::new().expect("a directory");
     let admin = enroll(&server, &admin_dir, ADMIN, &server.admin_code);
@@ -66,7 +76,7 @@ fn the_viewer_worker_opens_cp932_renews_and_closes_on_revocation() {
     let policy = Policy::new(
         vec![PolicyGrant {
             recipients: BTreeSet::from([Recipient::parse("alice").expect("a recipient")]),
-            rights: Rights::VIEW,
+            rights,
         }],
         None,
         None,
@@ -85,14 +95,32 @@ fn the_viewer_worker_opens_cp932_renews_and_closes_on_revocation() {
     let path = alice_dir.path().join("customers.csv.irm");
     std::fs::write(&path, sealer.finish().expect("sealed")).expect("writing the sealed file");
 
-    let worker = Worker::spawn(
+    Stage {
+        _server: server,
+        _admin_dir: admin_dir,
+        admin,
+        alice_dir,
+        path,
+        header,
+    }
+}
+
+fn spawn(stage: &Stage) -> Worker {
+    Worker::spawn(
         Source {
-            file: path,
-            config_dir: alice_dir.path().join("irm"),
+            file: stage.path.clone(),
+            config_dir: stage.alice_dir.path().join("irm"),
             passphrase: Some(Passphrase::new("alice passphrase").expect("a passphrase")),
         },
         || {},
-    );
+    )
+}
+
+#[test]
+fn the_viewer_worker_opens_cp932_renews_and_closes_on_revocation() {
+    let stage = stage(Rights::VIEW);
+    let header = &stage.header;
+    let worker = spawn(&stage);
     let open = match next(&worker) {
         Event::Opened(open) => open,
         other => panic!("the document should open: {other:?}"),
@@ -114,7 +142,8 @@ fn the_viewer_worker_opens_cp932_renews_and_closes_on_revocation() {
     // Two thirds into the lease the worker renews.
     assert!(matches!(next(&worker), Event::Renewed { .. }));
 
-    admin
+    stage
+        .admin
         .revoke_file(&header.header().file_id().to_string())
         .expect("the admin revokes the file");
     match next(&worker) {
@@ -126,4 +155,39 @@ fn the_viewer_worker_opens_cp932_renews_and_closes_on_revocation() {
     let doc = Arc::downgrade(&open.doc);
     drop(open);
     assert!(doc.upgrade().is_none());
+}
+
+#[test]
+fn export_is_recorded_then_written_and_refused_without_the_right() {
+    for (rights, allowed) in [(Rights::VIEW | Rights::EXPORT, true), (Rights::VIEW, false)] {
+        let stage = stage(rights);
+        let worker = spawn(&stage);
+        let open = match next(&worker) {
+            Event::Opened(open) => open,
+            other => panic!("the document should open: {other:?}"),
+        };
+        let target = stage.alice_dir.path().join("export.csv");
+        worker.send(Command::Export {
+            doc: Arc::clone(&open.doc),
+            path: target.clone(),
+        });
+        let answer = loop {
+            match next(&worker) {
+                Event::Renewed { .. } => {}
+                other => break other,
+            }
+        };
+        match (answer, allowed) {
+            (Event::Exported(Ok(path)), true) => {
+                assert_eq!(path, target);
+                let written = std::fs::read(&target).expect("the export");
+                let text = std::str::from_utf8(&written[3..]).expect("UTF-8 after the BOM");
+                assert_eq!(text, CSV, "UTF-8 CSV with the same rows");
+            }
+            (Event::Exported(Err(Failure::Denied(DenyReason::RightNotGranted))), false) => {
+                assert!(!target.exists(), "nothing written when the server refuses");
+            }
+            (other, _) => panic!("unexpected for {rights:?}: {other:?}"),
+        }
+    }
 }
