@@ -209,7 +209,7 @@ fn the_lease_ends_on_the_ui_clock_even_if_the_worker_is_silent() {
 
 #[test]
 fn japanese_labels() {
-    let harness = harness(open_app(Rights::VIEW | Rights::COPY, Lang::Ja));
+    let mut harness = harness(open_app(Rights::VIEW | Rights::COPY, Lang::Ja));
     harness.get_by_label("言語");
     harness.get_by_label("絞り込み");
     harness.get_by_label("コピー");
@@ -217,6 +217,13 @@ fn japanese_labels() {
     harness.get_by_label("文字コード: Shift_JIS (CP932)");
     harness.get_by_label_contains("残り時間: 99時間");
     assert!(harness.query_by_label("Copy").is_none());
+    assert!(
+        harness
+            .get_by_label("エクスポート")
+            .accesskit_node()
+            .is_disabled()
+    );
+    harness.snapshot("japanese_copy_allowed");
 }
 
 #[test]
