@@ -303,3 +303,54 @@ fn the_python_example_seals_and_reads_through_ctypes() {
     assert!(stdout.contains("rows: 3"), "{stdout}");
     let _ = &stage.server;
 }
+
+/// `ffi/tests/lease.c`, compiled like the example.
+fn lease_program() -> PathBuf {
+    let lib = lib_dir();
+    let exe = lib.join("irm_lease_c");
+    let status = Command::new("cc")
+        .args(["-std=c11", "-g", "-Wall", "-Wextra", "-Werror"])
+        .arg("-I")
+        .arg(repo().join("ffi/include"))
+        .arg(repo().join("ffi/tests/lease.c"))
+        .arg("-o")
+        .arg(&exe)
+        .arg("-L")
+        .arg(lib)
+        .arg("-lirm")
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .status()
+        .expect("cc runs");
+    assert!(status.success(), "ffi/tests/lease.c does not compile");
+    exe
+}
+
+#[test]
+fn documents_read_only_while_the_lease_holds_and_renew() {
+    let stage = Stage::new();
+    let exe = lease_program();
+    let mut runs = vec![stage.alice.run(&exe)];
+    if valgrind_installed() {
+        let mut valgrind = stage.alice.run("valgrind");
+        valgrind
+            .args(["-q", "--leak-check=full", "--error-exitcode=1"])
+            .arg(format!(
+                "--suppressions={}",
+                repo().join("ffi/tests/valgrind.supp").display()
+            ))
+            .arg(&exe);
+        runs.push(valgrind);
+    }
+    for mut run in runs {
+        let out = run
+            .args(["alice", "short-lease.irm"])
+            .output()
+            .expect("the program runs");
+        assert!(
+            out.status.success()
+                && String::from_utf8_lossy(&out.stdout).contains(" passed, 0 failed"),
+            "{}",
+            text(&out)
+        );
+    }
+}

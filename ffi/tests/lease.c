@@ -1,0 +1,133 @@
+/*
+ * libirm's document calls against a live key server (run by
+ * tests/tests/ffi.rs as an enrolled person, also under valgrind): online
+ * buffer sealing with a one-second lease, metadata, irm_read / irm_read_at,
+ * usage events, a lease that runs out (no plaintext after it) and renewal.
+ *
+ *   lease USER SEALED_PATH     (IRM_PASSPHRASE and IRM_CONFIG_DIR set)
+ *
+ * Prints "N passed, M failed" and exits 1 if any check failed.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "irm.h"
+
+static int passed, failed;
+
+#define EXPECT(expr, want)                                                   \
+  do {                                                                       \
+    irm_status got_ = (expr);                                                \
+    if (got_ == (want)) {                                                    \
+      passed++;                                                              \
+    } else {                                                                 \
+      char detail_[512];                                                     \
+      size_t n_ = 0;                                                         \
+      irm_last_error_message(detail_, sizeof detail_, &n_);                  \
+      failed++;                                                              \
+      fprintf(stderr, "line %d: %s gave %d, expected %d (%s): %s\n",          \
+              __LINE__, #expr, (int)got_, (int)(want), #want, detail_);      \
+    }                                                                        \
+  } while (0)
+
+#define TRUE(cond)                                                   \
+  do {                                                               \
+    if (cond) {                                                      \
+      passed++;                                                      \
+    } else {                                                         \
+      failed++;                                                      \
+      fprintf(stderr, "line %d: not true: %s\n", __LINE__, #cond);   \
+    }                                                                \
+  } while (0)
+
+static const char DATA[] =
+    "customer,phone\nYamada Taro,03-1234-5678\nSuzuki Hanako,06-8765-4321\n";
+
+int main(int argc, char **argv) {
+  if (argc != 3 || getenv("IRM_PASSPHRASE") == NULL) {
+    fprintf(stderr, "usage: lease USER SEALED_PATH (IRM_PASSPHRASE set)\n");
+    return 2;
+  }
+  irm_client *client = NULL;
+  EXPECT(irm_client_open(NULL, "not the passphrase", &client), IRM_STATUS_WRONG_PASSPHRASE);
+  EXPECT(irm_client_open(NULL, getenv("IRM_PASSPHRASE"), &client), IRM_OK);
+
+  /* Online buffer sealing, for this user, with a one-second lease. */
+  irm_policy *policy = NULL;
+  EXPECT(irm_policy_new(&policy), IRM_OK);
+  EXPECT(irm_policy_add_grant(policy, argv[1], IRM_RIGHT_VIEW | IRM_RIGHT_PROGRAM), IRM_OK);
+  EXPECT(irm_policy_set_max_lease(policy, 1), IRM_OK);
+  uint8_t *sealed = NULL;
+  size_t sealed_len = 0;
+  EXPECT(irm_seal_buffer(client, policy, (const uint8_t *)DATA, sizeof DATA - 1, "calls.csv",
+                         "text/csv", &sealed, &sealed_len),
+         IRM_OK);
+  irm_policy_free(policy);
+  FILE *f = fopen(argv[2], "wb");
+  TRUE(f != NULL && fwrite(sealed, 1, sealed_len, f) == sealed_len);
+  fclose(f);
+  irm_buffer_free(sealed, sealed_len);
+
+  irm_document *doc = NULL;
+  EXPECT(irm_open(client, argv[2], &doc), IRM_OK);
+  /* The document shares the session: freeing the client first is fine. */
+  irm_client_free(client);
+
+  uint32_t rights = 0;
+  EXPECT(irm_document_rights(doc, &rights), IRM_OK);
+  TRUE(rights == (IRM_RIGHT_VIEW | IRM_RIGHT_PROGRAM));
+  char *name = NULL, *media = NULL;
+  uint64_t len = 0, lease = 99;
+  EXPECT(irm_document_metadata(doc, &name, &media, &len), IRM_OK);
+  TRUE(name != NULL && strcmp(name, "calls.csv") == 0);
+  TRUE(media != NULL && strcmp(media, "text/csv") == 0);
+  TRUE(len == sizeof DATA - 1);
+  irm_string_free(name);
+  irm_string_free(media);
+  EXPECT(irm_document_lease_expires_in(doc, &lease), IRM_OK);
+  TRUE(lease <= 1);
+
+  /* Reads: whole, at an offset, past the end, zero-length. */
+  char buf[256];
+  size_t n = 0, total = 0;
+  do {
+    EXPECT(irm_read(doc, (uint8_t *)buf + total, 7, &n), IRM_OK);
+    total += n;
+  } while (n > 0 && total + 7 < sizeof buf);
+  TRUE(total == sizeof DATA - 1 && memcmp(buf, DATA, total) == 0);
+  EXPECT(irm_read_at(doc, 15, (uint8_t *)buf, 11, &n), IRM_OK);
+  TRUE(n == 11 && memcmp(buf, "Yamada Taro", 11) == 0);
+  EXPECT(irm_read_at(doc, 1000, (uint8_t *)buf, sizeof buf, &n), IRM_OK);
+  TRUE(n == 0);
+  EXPECT(irm_read_at(doc, 0, NULL, 0, &n), IRM_OK);
+  TRUE(n == 0);
+  EXPECT(irm_read_at(doc, 0, NULL, 4, &n), IRM_STATUS_INVALID_ARGUMENT);
+
+  /* Usage events: a right the grant lacks is refused (and audited). */
+  EXPECT(irm_report_event(doc, IRM_ACTION_PRINT), IRM_STATUS_DENIED_RIGHT_NOT_GRANTED);
+  EXPECT(irm_report_event(doc, 99), IRM_STATUS_INVALID_ARGUMENT);
+  EXPECT(irm_report_event(doc, IRM_ACTION_CLOSE), IRM_OK);
+
+  /* The lease runs out: no plaintext until it is renewed. */
+  irm_status st = IRM_OK;
+  for (int i = 0; i < 40 && st == IRM_OK; i++) {
+    struct timespec pause = {0, 100 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    st = irm_read_at(doc, 0, (uint8_t *)buf, sizeof buf, &n);
+  }
+  TRUE(st == IRM_STATUS_LEASE_EXPIRED);
+  EXPECT(irm_read(doc, (uint8_t *)buf, sizeof buf, &n), IRM_STATUS_LEASE_EXPIRED);
+  EXPECT(irm_document_lease_expires_in(doc, &lease), IRM_OK);
+  TRUE(lease == 0);
+  EXPECT(irm_renew(doc), IRM_OK);
+  EXPECT(irm_read_at(doc, 15, (uint8_t *)buf, 11, &n), IRM_OK);
+  TRUE(n == 11 && memcmp(buf, "Yamada Taro", 11) == 0);
+  memset(buf, 0, sizeof buf);
+  irm_close(doc);
+
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed == 0 ? 0 : 1;
+}
