@@ -382,3 +382,26 @@ pub(crate) unsafe fn free_buffer(ptr: *mut u8, len: usize) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_a_status_with_its_message_and_success_clears_the_error() {
+        let status = guard(|| panic!("boom in a body"));
+        assert_eq!(status, irm_status::IRM_STATUS_PANIC);
+        assert!(last_error().contains("boom in a body"), "{}", last_error());
+        guard_void(|| panic!("boom in a free"));
+        assert!(last_error().contains("boom in a free"));
+        assert_eq!(guard(|| Ok(())), irm_status::IRM_OK);
+        assert_eq!(last_error(), "");
+    }
+
+    #[test]
+    fn a_failure_sets_the_last_error_without_interior_nuls() {
+        let status = guard(|| Err(Failure::invalid("bad\0value")));
+        assert_eq!(status, irm_status::IRM_STATUS_INVALID_ARGUMENT);
+        assert_eq!(last_error(), "bad?value");
+    }
+}
