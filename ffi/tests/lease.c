@@ -2,7 +2,8 @@
  * libirm's document calls against a live key server (run by
  * tests/tests/ffi.rs as an enrolled person, also under valgrind): online
  * buffer sealing with a one-second lease, metadata, irm_read / irm_read_at,
- * usage events, a lease that runs out (no plaintext after it) and renewal.
+ * usage events, a lease that runs out (no plaintext after it), renewal, and
+ * one client shared by several threads, each with its own last error.
  *
  *   lease USER SEALED_PATH     (IRM_PASSPHRASE and IRM_CONFIG_DIR set)
  *
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
 
 #include "irm.h"
 
@@ -42,6 +44,35 @@ static int passed, failed;
       fprintf(stderr, "line %d: not true: %s\n", __LINE__, #cond);   \
     }                                                                \
   } while (0)
+
+static const char *sealed_path;
+static irm_client *shared_client;
+
+/* One of several threads sharing a client: open, read, close; and its own
+ * last error, which the other threads' failures do not touch. */
+static void *reader(void *arg) {
+  long id = (long)arg;
+  long ok = 1;
+  for (int round = 0; round < 3; round++) {
+    irm_document *doc = NULL;
+    char buf[16];
+    size_t n = 0;
+    char wrong[32];
+    snprintf(wrong, sizeof wrong, "/nonexistent/%ld.irm", id);
+    ok &= irm_open(shared_client, wrong, &doc) == IRM_STATUS_IO;
+    /* Other threads fail and succeed meanwhile; this thread's message stays. */
+    struct timespec pause = {0, 20 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    char detail[256];
+    ok &= irm_last_error_message(detail, sizeof detail, &n) == IRM_OK &&
+          strstr(detail, wrong) != NULL;
+    ok &= irm_open(shared_client, sealed_path, &doc) == IRM_OK;
+    ok &= irm_read_at(doc, 15, (uint8_t *)buf, 11, &n) == IRM_OK && n == 11 &&
+          memcmp(buf, "Yamada Taro", 11) == 0;
+    irm_close(doc);
+  }
+  return (void *)ok;
+}
 
 static const char DATA[] =
     "customer,phone\nYamada Taro,03-1234-5678\nSuzuki Hanako,06-8765-4321\n";
@@ -127,6 +158,20 @@ int main(int argc, char **argv) {
   TRUE(n == 11 && memcmp(buf, "Yamada Taro", 11) == 0);
   memset(buf, 0, sizeof buf);
   irm_close(doc);
+
+  /* One client, several threads at once. */
+  sealed_path = argv[2];
+  EXPECT(irm_client_open(NULL, getenv("IRM_PASSPHRASE"), &shared_client), IRM_OK);
+  pthread_t threads[4];
+  for (long i = 0; i < 4; i++) {
+    TRUE(pthread_create(&threads[i], NULL, reader, (void *)i) == 0);
+  }
+  for (int i = 0; i < 4; i++) {
+    void *ok = NULL;
+    pthread_join(threads[i], &ok);
+    TRUE(ok == (void *)1);
+  }
+  irm_client_free(shared_client);
 
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;

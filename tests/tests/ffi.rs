@@ -309,7 +309,7 @@ fn lease_program() -> PathBuf {
     let lib = lib_dir();
     let exe = lib.join("irm_lease_c");
     let status = Command::new("cc")
-        .args(["-std=c11", "-g", "-Wall", "-Wextra", "-Werror"])
+        .args(["-std=c11", "-g", "-pthread", "-Wall", "-Wextra", "-Werror"])
         .arg("-I")
         .arg(repo().join("ffi/include"))
         .arg(repo().join("ffi/tests/lease.c"))
