@@ -181,21 +181,6 @@ pub(crate) enum KeyServer<'a> {
     Offline { key_text: &'a str, url: &'a str },
 }
 
-/// The media type recorded for a file name, as the `irm` CLI records it.
-fn media_type_of(path: &Path) -> &'static str {
-    let ext = path
-        .extension()
-        .and_then(OsStr::to_str)
-        .map(str::to_ascii_lowercase);
-    match ext.as_deref() {
-        Some("csv") => "text/csv",
-        Some("tsv") => "text/tab-separated-values",
-        Some("txt") => "text/plain",
-        Some("json") => "application/json",
-        Some("pdf") => "application/pdf",
-        _ => "application/octet-stream",
-    }
-}
 
 fn header_for(
     target: &KeyServer<'_>,
@@ -252,7 +237,7 @@ pub(crate) fn seal_file(
     let file_name = input.file_name().and_then(OsStr::to_str).map(str::to_owned);
     let metadata = Metadata {
         file_name: file_name.clone(),
-        media_type: Some(media_type_of(input).to_owned()),
+        media_type: Some(Metadata::media_type_for(input).to_owned()),
         plaintext_len: Some(len),
     };
     let header = header_for(target, policy, metadata)?;
