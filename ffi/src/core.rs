@@ -181,7 +181,6 @@ pub(crate) enum KeyServer<'a> {
     Offline { key_text: &'a str, url: &'a str },
 }
 
-
 fn header_for(
     target: &KeyServer<'_>,
     policy: &PolicyDraft,
