@@ -121,6 +121,19 @@ impl Destination {
         }
     }
 
+    /// [`Destination::check`] for an output that will carry plaintext, which
+    /// must not share standard output with a `--json` report.
+    pub(crate) fn check_for_plaintext(&self, input: &Input, json: bool, force: bool) -> Result<()> {
+        if json && self.is_stdout() {
+            return Err(Refusal::usage(
+                "--json prints on standard output, which would carry the plaintext",
+            )
+            .hint("give the output file with -o")
+            .into());
+        }
+        self.check(input, force)
+    }
+
     /// Refuses, before any work, an output that is the input, or one that
     /// exists when `force` is not given (STYLE.md §6, as rage does).
     pub(crate) fn check(&self, input: &Input, force: bool) -> Result<()> {

@@ -160,7 +160,10 @@ impl ApiError {
                 status,
                 Json(DenyBody {
                     reason,
-                    message: format!("{reason}; {}", reason.advice()),
+                    // What went wrong only: each client adds
+                    // `DenyReason::advice` in its own form (a hint line, a
+                    // translated screen), so it is never said twice.
+                    message: reason.to_string(),
                 }),
             )
                 .into_response(),

@@ -49,14 +49,7 @@ pub(crate) fn run(args: &OpenArgs) -> Result<()> {
     }
     let input = Input::from_arg(&args.input);
     let destination = Destination::from_arg(&args.output);
-    if args.json && destination.is_stdout() {
-        return Err(Refusal::usage(
-            "--json prints on standard output, which would carry the plaintext",
-        )
-        .hint("give the output file with -o")
-        .into());
-    }
-    destination.check(&input, args.force)?;
+    destination.check_for_plaintext(&input, args.json, args.force)?;
     let session = online::unlock(&args.passphrase)?;
 
     let file = File::open(&args.input).with_context(|| format!("opening {input}"))?;

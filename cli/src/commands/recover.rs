@@ -15,7 +15,6 @@ use irm_core::{Opener, SealedHeader};
 use serde::Serialize;
 
 use crate::cli::RecoverArgs;
-use crate::exit::Refusal;
 use crate::keyfile;
 use crate::output::{Destination, IO_BUFFER_LEN, Input};
 use crate::progress::{Metered, Progress};
@@ -37,14 +36,7 @@ struct RecoverReport {
 pub(crate) fn run(args: &RecoverArgs) -> Result<()> {
     let input = Input::from_arg(&args.input);
     let destination = Destination::from_arg(&args.output);
-    if args.json && destination.is_stdout() {
-        return Err(Refusal::usage(
-            "--json prints on standard output, which would carry the plaintext",
-        )
-        .hint("give the output file with -o")
-        .into());
-    }
-    destination.check(&input, args.force)?;
+    destination.check_for_plaintext(&input, args.json, args.force)?;
     let key = keyfile::read_secret(&args.kas_private_key)?;
 
     let opened = input.open()?;
