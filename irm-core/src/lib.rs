@@ -38,6 +38,7 @@ mod codec;
 mod error;
 mod header;
 mod keys;
+mod parallel;
 mod policy;
 pub mod protocol;
 mod request_auth;

@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::error::OpenError;
 use crate::header::VerifiedHeader;
+use crate::parallel::Workers;
 
 /// The AES-GCM tag length.
 pub const TAG_LEN: usize = 16;
@@ -159,12 +160,12 @@ impl PayloadCipher {
         first_index: u64,
         count: usize,
         last_len: Option<usize>,
-        threads: usize,
+        workers: &Workers,
     ) {
         let stride = self.encrypted_chunk_len();
         let full = if last_len.is_some() { count - 1 } else { count };
         let (full_part, last_part) = buf.split_at_mut(full * stride);
-        for_each_chunk(full_part, stride, None, threads, &|i, chunk, _| {
+        workers.for_each_chunk(full_part, stride, &|i, chunk| {
             self.seal_chunk(first_index + i as u64, false, chunk);
             true
         });
@@ -177,22 +178,26 @@ impl PayloadCipher {
         }
     }
 
-    /// Copies whole chunks from `input` into their slots in `buf` and seals
-    /// them as non-final chunks, each thread doing both for its share (so the
-    /// copy, which is bound by memory bandwidth, is shared too).
-    fn copy_and_seal_batch(&self, input: &[u8], buf: &mut [u8], first_index: u64, threads: usize) {
-        let source = Some((input, self.chunk_len));
-        for_each_chunk(
-            buf,
-            self.encrypted_chunk_len(),
-            source,
-            threads,
-            &|i, slot, piece| {
-                slot[..piece.len()].copy_from_slice(piece);
-                self.seal_chunk(first_index + i as u64, false, slot);
-                true
-            },
-        );
+    /// Seals the whole chunks in `buf` as non-final chunks from `first_index`
+    /// on: the first `filled` already hold their plaintext; each later one is
+    /// first copied from its piece of `input` by the thread that seals it (so
+    /// the copy, bound by memory bandwidth, is shared too).
+    fn copy_and_seal(
+        &self,
+        buf: &mut [u8],
+        first_index: u64,
+        filled: usize,
+        input: &[u8],
+        workers: &Workers,
+    ) {
+        let chunk_len = self.chunk_len;
+        workers.for_each_chunk(buf, self.encrypted_chunk_len(), &|i, slot| {
+            if let Some(k) = i.checked_sub(filled) {
+                slot[..chunk_len].copy_from_slice(&input[k * chunk_len..(k + 1) * chunk_len]);
+            }
+            self.seal_chunk(first_index + i as u64, false, slot);
+            true
+        });
     }
 
     /// Opens consecutive chunks; returns the index (within the batch) of the
@@ -203,7 +208,7 @@ impl PayloadCipher {
         first_index: u64,
         count: usize,
         last_enc_len: Option<usize>,
-        threads: usize,
+        workers: &Workers,
     ) -> Result<(), usize> {
         let stride = self.encrypted_chunk_len();
         let full = if last_enc_len.is_some() {
@@ -212,7 +217,7 @@ impl PayloadCipher {
             count
         };
         let (full_part, last_part) = buf.split_at_mut(full * stride);
-        let failed = for_each_chunk(full_part, stride, None, threads, &|i, chunk, _| {
+        let failed = workers.for_each_chunk(full_part, stride, &|i, chunk| {
             self.open_chunk(first_index + i as u64, false, chunk)
         });
         if let Some(i) = failed {
@@ -227,69 +232,6 @@ impl PayloadCipher {
     }
 }
 
-/// Runs `work(index, chunk, input piece)` over the chunks of `buf` (one every
-/// `stride` bytes; the last may be shorter), each paired with the matching
-/// piece of `input` (one every `input_stride` bytes) when given, on `threads`
-/// threads: the calling thread takes the first share and scoped threads the
-/// others. No worker waits between batches, so none competes with the
-/// caller's I/O (a spinning pool did, and halved file throughput on two
-/// cores). Returns the lowest index for which `work` returned false.
-fn for_each_chunk<F>(
-    buf: &mut [u8],
-    stride: usize,
-    input: Option<(&[u8], usize)>,
-    threads: usize,
-    work: &F,
-) -> Option<usize>
-where
-    F: Fn(usize, &mut [u8], &[u8]) -> bool + Sync,
-{
-    let (input, input_stride) = input.unwrap_or((&[], 0));
-    let run = |first: usize, part: &mut [u8], source: &[u8]| {
-        for (k, chunk) in part.chunks_mut(stride).enumerate() {
-            let start = (k * input_stride).min(source.len());
-            let piece = &source[start..(start + input_stride).min(source.len())];
-            if !work(first + k, chunk, piece) {
-                return Some(first + k);
-            }
-        }
-        None
-    };
-    let count = buf.len().div_ceil(stride);
-    let per_thread = count.div_ceil(threads.clamp(1, count.max(1))).max(1);
-    if per_thread >= count {
-        return run(0, buf, input);
-    }
-    std::thread::scope(|scope| {
-        let run = &run;
-        let (mut rest, mut rest_input) = (buf, input);
-        let (own, tail) = rest.split_at_mut(per_thread * stride);
-        let (own_input, input_tail) =
-            rest_input.split_at((per_thread * input_stride).min(rest_input.len()));
-        (rest, rest_input) = (tail, input_tail);
-        let mut workers = Vec::new();
-        let mut first = per_thread;
-        while !rest.is_empty() {
-            let (part, tail) = rest.split_at_mut((per_thread * stride).min(rest.len()));
-            let (source, input_tail) =
-                rest_input.split_at((per_thread * input_stride).min(rest_input.len()));
-            (rest, rest_input) = (tail, input_tail);
-            let start = first;
-            workers.push(scope.spawn(move || run(start, part, source)));
-            first += per_thread;
-        }
-        let mut failed = run(0, own, own_input);
-        for worker in workers {
-            match worker.join() {
-                Ok(Some(i)) => failed = Some(failed.map_or(i, |f| f.min(i))),
-                Ok(None) => {}
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        failed
-    })
-}
-
 fn portable_cipher(key: &[u8; 32]) -> aes_gcm::Aes256Gcm {
     use aes_gcm::KeyInit;
     aes_gcm::Aes256Gcm::new(key.into())
@@ -298,9 +240,9 @@ fn portable_cipher(key: &[u8; 32]) -> aes_gcm::Aes256Gcm {
 /// How a [`Sealer`] or [`Opener`] works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamOptions {
-    /// Threads to encrypt or decrypt with. With more than one, chunks are
-    /// processed in batches of `64 × threads`, the calling thread sealing one
-    /// share and a scoped thread each of the others.
+    /// Threads to encrypt or decrypt with, the caller's included. With more
+    /// than one, a stream keeps `threads - 1` worker threads until it is
+    /// dropped and processes chunks in batches of `16 × threads`.
     pub threads: usize,
     /// Which AES-GCM implementation to use.
     pub backend: PayloadBackend,
@@ -316,18 +258,20 @@ impl Default for StreamOptions {
 }
 
 impl StreamOptions {
-    /// Chunks per batch. With several threads, enough that each thread's
-    /// share (4 MiB of 64 KiB chunks) dwarfs the cost of starting a thread
-    /// for it (~30 us). On one thread the sealer takes 16, so that
-    /// `seal_from` reads a file a megabyte per call as `dd bs=1M` does; the
-    /// opener takes one: a buffer above glibc's mmap threshold (128 KiB) is
-    /// mapped and page-faulted afresh for every file, which cost more than
-    /// decrypting a 1 MiB file (measured: 42% of the baseline against 99%).
+    /// Chunks per batch. With several threads, 16 per thread (1 MiB of
+    /// 64 KiB chunks each): the pool stays up between batches, so a hand-off
+    /// costs microseconds and a batch need only dwarf that, while the opener
+    /// holds two batches (one decrypting, one being read). On one thread the
+    /// sealer takes 16, so that `seal_from` reads a file a megabyte per call
+    /// as `dd bs=1M` does; the opener takes one: a buffer above glibc's mmap
+    /// threshold (128 KiB) is mapped and page-faulted afresh for every file,
+    /// which cost more than decrypting a 1 MiB file (measured: 42% of the
+    /// baseline against 99%).
     fn batch_chunks(&self, sealing: bool) -> usize {
         match (self.threads, sealing) {
             (0 | 1, true) => 16,
             (0 | 1, false) => 1,
-            (n, _) => n * 64,
+            (n, _) => n * 16,
         }
     }
 }
@@ -338,10 +282,13 @@ impl StreamOptions {
 pub struct Sealer<W: Write> {
     inner: W,
     cipher: PayloadCipher,
-    options: StreamOptions,
+    workers: Workers,
     /// `batch` chunk slots at a stride of `chunk_len + TAG_LEN`.
     buf: SealBuffer,
     batch: usize,
+    /// Slots `..sealed` are sealed; `sealed..slot` are full but not yet
+    /// sealed (known not to be final); `slot` holds `slot_fill` bytes.
+    sealed: usize,
     slot: usize,
     slot_fill: usize,
     next_index: u64,
@@ -363,8 +310,9 @@ impl<W: Write> Sealer<W> {
             },
             inner,
             cipher,
-            options,
+            workers: Workers::stream(options.threads),
             batch,
+            sealed: 0,
             slot: 0,
             slot_fill: 0,
             next_index: 0,
@@ -373,17 +321,25 @@ impl<W: Write> Sealer<W> {
         })
     }
 
+    /// Seals the pending slots (`sealed..count`; the last one as the final
+    /// chunk with `last_len` bytes when given) and writes slots `..count`.
     fn flush_batch(&mut self, count: usize, last_len: Option<usize>) -> io::Result<()> {
         let stride = self.cipher.encrypted_chunk_len();
-        let threads = self.options.threads;
-        self.cipher
-            .seal_batch(&mut self.buf, self.next_index, count, last_len, threads);
+        let from = self.sealed * stride;
+        self.cipher.seal_batch(
+            &mut self.buf[from..],
+            self.next_index + self.sealed as u64,
+            count - self.sealed,
+            last_len,
+            &self.workers,
+        );
         let end = match last_len {
             Some(len) => (count - 1) * stride + len + TAG_LEN,
             None => count * stride,
         };
         self.inner.write_all(&self.buf[..end])?;
         self.next_index += count as u64;
+        (self.sealed, self.slot, self.slot_fill) = (0, 0, 0);
         Ok(())
     }
 
@@ -504,6 +460,20 @@ impl<W: Write> Sealer<W> {
     }
 }
 
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn read_full<R: Read>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(got) => n += got,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 fn read_retrying<R: Read>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match reader.read(buf) {
@@ -525,27 +495,6 @@ impl<W: Write> Write for Sealer<W> {
         }
         let mut rest = data;
         while !rest.is_empty() {
-            // Fast path: the buffer is empty and more than a whole batch is at
-            // hand, so none of the batch's chunks is final. Each thread copies
-            // its own chunks in and seals them, so the copy runs in parallel too.
-            let batch_bytes = self.batch * chunk_len;
-            if self.slot == 0
-                && self.slot_fill == 0
-                && rest.len() > batch_bytes
-                && self.buf.len() >= self.batch * stride
-            {
-                let (now, later) = rest.split_at(batch_bytes);
-                self.cipher.copy_and_seal_batch(
-                    now,
-                    &mut self.buf[..self.batch * stride],
-                    self.next_index,
-                    self.options.threads,
-                );
-                self.inner.write_all(&self.buf[..self.batch * stride])?;
-                self.next_index += self.batch as u64;
-                rest = later;
-                continue;
-            }
             if self.slot_fill == chunk_len {
                 // The current chunk is full and more data follows, so it is
                 // not the final chunk.
@@ -553,8 +502,33 @@ impl<W: Write> Write for Sealer<W> {
                 self.slot_fill = 0;
                 if self.slot == self.batch {
                     self.flush_batch(self.batch, None)?;
-                    self.slot = 0;
                 }
+            }
+            // Whole chunks of `rest` with at least one byte after them are
+            // not final: copy and seal them now, together with the pending
+            // slots, each thread copying and sealing its own share.
+            let whole = if self.slot_fill == 0 {
+                ((rest.len().saturating_sub(1)) / chunk_len)
+                    .min((self.buf.len() / stride).saturating_sub(self.slot))
+            } else {
+                0
+            };
+            if whole > 0 {
+                let (now, later) = rest.split_at(whole * chunk_len);
+                let end = self.slot + whole;
+                self.cipher.copy_and_seal(
+                    &mut self.buf[self.sealed * stride..end * stride],
+                    self.next_index + self.sealed as u64,
+                    self.slot - self.sealed,
+                    now,
+                    &self.workers,
+                );
+                (self.sealed, self.slot) = (end, end);
+                rest = later;
+                if self.slot == self.batch {
+                    self.flush_batch(self.batch, None)?;
+                }
+                continue;
             }
             let take = rest.len().min(chunk_len - self.slot_fill);
             let at = self.slot * stride + self.slot_fill;
@@ -656,7 +630,8 @@ pub fn seal_payload_in_place(header: &VerifiedHeader, payload: &mut [u8], option
     let stride = cipher.encrypted_chunk_len();
     let count = payload.len().div_ceil(stride).max(1);
     let last_len = payload.len() - (count - 1) * stride - TAG_LEN;
-    cipher.seal_batch(payload, 0, count, Some(last_len), options.threads);
+    let workers = Workers::one_shot(options.threads);
+    cipher.seal_batch(payload, 0, count, Some(last_len), &workers);
 }
 
 /// Where an [`Opener`] over a seekable reader finds its chunks.
@@ -674,6 +649,7 @@ pub struct Opener<R> {
     inner: R,
     cipher: PayloadCipher,
     options: StreamOptions,
+    workers: Workers,
     declared_len: Option<u64>,
     buf: Zeroizing<Vec<u8>>,
     /// Verified plaintext ready in `buf`: (start, end) of each chunk.
@@ -682,6 +658,10 @@ pub struct Opener<R> {
     ready_offset: usize,
     /// Streaming: the byte read past the current batch, proving it was not final.
     carry: Option<u8>,
+    /// With several threads: the next batch, read while the current one was
+    /// being decrypted (its byte count, or the read's error), in `spare`.
+    ahead: Option<io::Result<usize>>,
+    spare: Option<Zeroizing<Vec<u8>>>,
     next_index: u64,
     /// Payload bytes consumed before the current batch.
     consumed: u64,
@@ -700,11 +680,14 @@ impl<R: Read> Opener<R> {
             inner,
             cipher,
             options,
+            workers: Workers::stream(options.threads),
             declared_len,
             ready: Vec::with_capacity(batch),
             ready_pos: 0,
             ready_offset: 0,
             carry: None,
+            ahead: None,
+            spare: None,
             next_index: 0,
             consumed: 0,
             done: false,
@@ -758,20 +741,23 @@ impl<R: Read> Opener<R> {
     fn fill_stream(&mut self) -> io::Result<()> {
         let stride = self.cipher.encrypted_chunk_len();
         let want = self.buf.len();
-        let mut n = 0;
-        if let Some(byte) = self.carry.take() {
-            self.buf[0] = byte;
-            n = 1;
-        }
-        while n < want {
-            match self.inner.read(&mut self.buf[n..want]) {
-                Ok(0) => break,
-                Ok(got) => n += got,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+        let n = match self.ahead.take() {
+            Some(read) => {
+                let n = read?;
+                if let Some(spare) = self.spare.as_mut() {
+                    std::mem::swap(&mut self.buf, spare);
+                }
+                n
             }
-        }
-        let threads = self.options.threads;
+            None => {
+                let mut n = 0;
+                if let Some(byte) = self.carry.take() {
+                    self.buf[0] = byte;
+                    n = 1;
+                }
+                n + read_full(&mut self.inner, &mut self.buf[n..want])?
+            }
+        };
         let batch_start = self.consumed;
         self.ready.clear();
         self.ready_pos = 0;
@@ -785,14 +771,36 @@ impl<R: Read> Opener<R> {
         if n == want {
             // One byte beyond the batch exists, so none of its chunks is final.
             let count = (want - 1) / stride;
-            self.carry = Some(self.buf[want - 1]);
-            let result = self.cipher.open_batch(
-                &mut self.buf[..want - 1],
-                self.next_index,
-                count,
-                None,
-                threads,
-            );
+            let carry = self.buf[want - 1];
+            let result = if self.workers.threads() > 1 {
+                // Read the next batch while the other thread decrypts this
+                // one; the read is a copy as long as the decryption, and
+                // done alone it would leave the second core idle half the time.
+                let spare = self
+                    .spare
+                    .get_or_insert_with(|| Zeroizing::new(vec![0u8; want]));
+                let (inner, cipher, first) = (&mut self.inner, &self.cipher, self.next_index);
+                let (ahead, failed) = self.workers.overlap(
+                    &mut self.buf[..want - 1],
+                    stride,
+                    &|i, chunk| cipher.open_chunk(first + i as u64, false, chunk),
+                    || {
+                        spare[0] = carry;
+                        read_full(inner, &mut spare[1..want]).map(|got| got + 1)
+                    },
+                );
+                self.ahead = Some(ahead);
+                failed.map_or(Ok(()), Err)
+            } else {
+                self.carry = Some(carry);
+                self.cipher.open_batch(
+                    &mut self.buf[..want - 1],
+                    self.next_index,
+                    count,
+                    None,
+                    &self.workers,
+                )
+            };
             if let Err(i) = result {
                 // The failed chunk was decrypted in place, so only the lengths
                 // are evidence here (copying every batch first would cost speed).
@@ -800,7 +808,11 @@ impl<R: Read> Opener<R> {
                 // length is reported as such, so read on to find where it ends
                 // (at most up to one byte past the declared end).
                 let index = self.next_index + i as u64;
-                let mut seen_end = batch_start + n as u64;
+                let read_ahead = match self.ahead.take() {
+                    Some(Ok(got)) => got - 1,
+                    _ => 0,
+                };
+                let mut seen_end = batch_start + n as u64 + read_ahead as u64;
                 let mut at_eof = false;
                 if let Some(expected) = self.expected_payload_len() {
                     while seen_end <= expected {
@@ -877,7 +889,7 @@ impl<R: Read> Opener<R> {
             self.next_index,
             count,
             Some(last_enc_len),
-            threads,
+            &self.workers,
         );
         if let Err(i) = result {
             let is_last = i + 1 == count;
@@ -1038,17 +1050,11 @@ pub fn open_to_vec(
         });
     }
     let mut out = Zeroizing::new(vec![0u8; payload.len()]);
-    let source = Some((payload, stride));
-    let failed = for_each_chunk(
-        &mut out,
-        stride,
-        source,
-        options.threads,
-        &|i, slot, piece| {
-            slot.copy_from_slice(piece);
-            cipher.open_chunk(i as u64, i + 1 == count, slot)
-        },
-    );
+    let workers = Workers::one_shot(options.threads);
+    let failed = workers.for_each_chunk(&mut out, stride, &|i, slot| {
+        slot.copy_from_slice(&payload[i * stride..i * stride + slot.len()]);
+        cipher.open_chunk(i as u64, i + 1 == count, slot)
+    });
     if let Some(index) = failed {
         return Err(OpenError::ChunkAuthenticationFailed {
             index: index as u64,

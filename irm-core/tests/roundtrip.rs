@@ -20,7 +20,7 @@ use proptest::prelude::*;
 
 /// Plaintext lengths with extra weight on the chunk boundaries: 0, 1,
 /// chunk−1, chunk, chunk+1, k·chunk and k·chunk±1. Up to 40 chunks, so that
-/// two threads (batches of 16 chunks) go through several batches.
+/// two threads (batches of 32 chunks) go through several batches.
 fn length() -> impl Strategy<Value = usize> {
     prop_oneof![
         1 => Just(0),
@@ -457,12 +457,12 @@ fn seeking_before_the_start_is_an_invalid_position() {
 }
 
 /// Memory use is bounded whatever the file size: the sealer writes sealed
-/// chunks out once a batch is full (at most 64 chunks per thread), and never
-/// holds back more than a batch.
+/// chunks out once a batch is full (16 chunks per thread), and never holds
+/// back more than a batch.
 #[test]
 fn sealer_writes_chunks_out_as_it_goes() {
     const CHUNKS: usize = 2000;
-    const MAX_BATCH: usize = 64 * 2;
+    const MAX_BATCH: usize = 16 * 2;
     for threads in [1, 2] {
         let verified = header(None);
         let header_len = verified.header().encoded_len();

@@ -616,3 +616,55 @@ fn oversized_header_lengths_are_refused_as_over_the_limit() {
         );
     }
 }
+
+/// Two threads read batches of 32 chunks, each read overlapping the
+/// decryption of the batch before: damage past the first batch, and cuts on
+/// and between batch boundaries, are still named exactly, and nothing past
+/// the damage is released.
+#[test]
+fn damage_past_the_first_batch_is_named_with_two_threads() {
+    const CHUNKS: usize = 100;
+    for declared in [true, false] {
+        let fx = Fixture::new(CHUNKS * CHUNK + 300, declared);
+        let at = |chunk: usize| fx.header_len + chunk * STRIDE;
+        for chunk in [31, 32, 40, 64, 99, 100] {
+            let mut file = fx.sealed.clone();
+            file[at(chunk) + 5] ^= 0x10;
+            let case = format!("declared {declared}: a bit of chunk {chunk} flipped");
+            expect_payload_error(&fx, &case, &file, chunk * CHUNK, auth_failed(chunk as u64));
+        }
+        let mut order: Vec<usize> = (0..=CHUNKS).collect();
+        order.swap(40, 41);
+        let case = format!("declared {declared}: chunks 40 and 41 swapped");
+        expect_payload_error(
+            &fx,
+            &case,
+            &fx.with_chunks(&order),
+            40 * CHUNK,
+            auth_failed(40),
+        );
+        if declared {
+            for cut in [at(64), at(70) + 100, at(96)] {
+                let case = format!("declared: cut at byte {cut}");
+                let releasable = (cut - fx.header_len) / STRIDE * CHUNK;
+                expect_payload_error(
+                    &fx,
+                    &case,
+                    &fx.sealed[..cut],
+                    releasable,
+                    all_readers(truncated),
+                );
+            }
+            let mut order: Vec<usize> = (0..=CHUNKS).collect();
+            order.push(50);
+            let case = "declared: a copy of chunk 50 appended";
+            expect_payload_error(
+                &fx,
+                case,
+                &fx.with_chunks(&order),
+                CHUNKS * CHUNK,
+                all_readers(trailing),
+            );
+        }
+    }
+}
