@@ -22,6 +22,7 @@ use crate::auth::{Authed, SignedRequest, client_addr, parse_json, read_body};
 use crate::codes;
 use crate::decision::KeyState;
 use crate::error::ApiError;
+use crate::error::StoreError;
 use crate::facts::{OpenedKeys, grant_facts};
 use crate::state::AppState;
 use crate::store::{
@@ -177,71 +178,76 @@ pub(crate) async fn grant(
 ) -> Result<Json<GrantResponse>, ApiError> {
     let request: GrantRequest = signed.json()?;
     let header = parse_header(&request.header)?;
-    let app = state.clone();
     let grant_id = random_id()?;
-    let response = state
-        .blocking(
-            move |store| -> Result<Result<GrantResponse, DenyReason>, ApiError> {
-                let (facts, content_keys) = grant_facts(
-                    &signed.actor.user,
-                    &header,
-                    |id| app.keys.get(id),
-                    Some(&app.unwraps),
-                );
-                let now_ms = app.clock.now_ms();
-                let outcome = store.grant(
-                    GrantInput {
-                        actor: signed.actor.clone(),
-                        grant_id: grant_id.clone(),
-                        facts,
-                        renew: request.renew,
-                        lease_limit_secs: app.settings.lease_limit_secs,
-                    },
-                    now_ms,
-                )?;
-                let decision = match outcome {
-                    GrantOutcome::Granted(decision) => decision,
-                    GrantOutcome::Denied(reason) => return Ok(Err(reason)),
-                };
-                let content_key = content_keys
-                    .iter()
-                    .find(|(id, _)| *id == decision.key_id)
-                    .map(|(_, key)| key)
-                    .ok_or_else(|| ApiError::Internal("granted without a content key".into()))?;
-                let mut device_id = [0u8; 16];
-                hex::decode_to_slice(&signed.device.id, &mut device_id)
-                    .map_err(|_| ApiError::Internal("stored device id is not hex".into()))?;
-                // FORMAT.md §4.5: bound to file, header hash, device and lease end.
-                let context = RewrapContext {
-                    file_id: header.file_id(),
-                    header_hash: *header.hash(),
-                    device_id,
-                    lease_expires_at_unix: decision.lease_expires_at,
-                };
-                let wrapped = rewrap(
-                    content_key,
-                    &DevicePublicKey::from_bytes(signed.device.public_key),
-                    &context,
-                )
-                .map_err(|e| ApiError::Internal(Box::new(e)))?;
-                let mut wire = Vec::with_capacity(80);
-                wire.extend_from_slice(&wrapped.ephemeral_public);
-                wire.extend_from_slice(&wrapped.ciphertext);
-                Ok(Ok(GrantResponse {
-                    file_id: header.file_id().to_string(),
-                    grant_id,
-                    user: signed.actor.user.clone(),
-                    device_id: signed.device.id.clone(),
-                    rights: decision.rights,
-                    watermark_required: decision.watermark_required,
-                    server_time: now_ms / 1000,
-                    lease_expires_at: decision.lease_expires_at,
-                    not_after: decision.not_after,
-                    wrapped_key: URL_SAFE_NO_PAD.encode(wire),
-                }))
-            },
-        )
-        .await??;
+    // The facts (key-server unwraps, from the cache after a file's first
+    // grant) and the rewrap below are CPU work of tens of microseconds; the
+    // decision and its audit record go to the store's writer, whose group
+    // commit is awaited without holding a thread.
+    let (facts, content_keys) = grant_facts(
+        &signed.actor.user,
+        &header,
+        |id| state.keys.get(id),
+        Some(&state.unwraps),
+    );
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let now_ms = state.clock.now_ms();
+    state.store.grant(
+        GrantInput {
+            actor: signed.actor.clone(),
+            grant_id: grant_id.clone(),
+            facts,
+            renew: request.renew,
+            lease_limit_secs: state.settings.lease_limit_secs,
+        },
+        now_ms,
+        Box::new(move |outcome| {
+            let _ = done_tx.send(outcome);
+        }),
+    );
+    let outcome = done_rx
+        .await
+        .map_err(|_| ApiError::from(StoreError::WriterGone))??;
+    let response = match outcome {
+        GrantOutcome::Denied(reason) => Err(reason),
+        GrantOutcome::Granted(decision) => {
+            let content_key = content_keys
+                .iter()
+                .find(|(id, _)| *id == decision.key_id)
+                .map(|(_, key)| key)
+                .ok_or_else(|| ApiError::Internal("granted without a content key".into()))?;
+            let mut device_id = [0u8; 16];
+            hex::decode_to_slice(&signed.device.id, &mut device_id)
+                .map_err(|_| ApiError::Internal("stored device id is not hex".into()))?;
+            // FORMAT.md §4.5: bound to file, header hash, device and lease end.
+            let context = RewrapContext {
+                file_id: header.file_id(),
+                header_hash: *header.hash(),
+                device_id,
+                lease_expires_at_unix: decision.lease_expires_at,
+            };
+            let wrapped = rewrap(
+                content_key,
+                &DevicePublicKey::from_bytes(signed.device.public_key),
+                &context,
+            )
+            .map_err(|e| ApiError::Internal(Box::new(e)))?;
+            let mut wire = Vec::with_capacity(80);
+            wire.extend_from_slice(&wrapped.ephemeral_public);
+            wire.extend_from_slice(&wrapped.ciphertext);
+            Ok(GrantResponse {
+                file_id: header.file_id().to_string(),
+                grant_id,
+                user: signed.actor.user.clone(),
+                device_id: signed.device.id.clone(),
+                rights: decision.rights,
+                watermark_required: decision.watermark_required,
+                server_time: now_ms / 1000,
+                lease_expires_at: decision.lease_expires_at,
+                not_after: decision.not_after,
+                wrapped_key: URL_SAFE_NO_PAD.encode(wire),
+            })
+        }
+    };
     match response {
         Ok(grant) => {
             state.metrics.grant(request.renew);

@@ -22,6 +22,9 @@ use crate::error::{Refusal, StoreError};
 /// audited as such), `Err(store)` the store failed.
 pub type StoreResult<T> = Result<Result<T, Refusal>, StoreError>;
 
+/// Receives a grant's outcome once its audit record is durable.
+pub type GrantDone = Box<dyn FnOnce(Result<GrantOutcome, StoreError>) + Send>;
+
 /// Who is acting: the verified device and its user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
@@ -472,7 +475,10 @@ pub trait Store: Send + Sync + 'static {
     fn enroll(&self, input: EnrollInput, now_ms: u64) -> StoreResult<UserRecord>;
 
     /// PROTOCOL.md §4: read the state, decide, record the grant or denial.
-    fn grant(&self, input: GrantInput, now_ms: u64) -> Result<GrantOutcome, StoreError>;
+    /// Returns at once; `done` is called with the outcome once its audit
+    /// record is durable (dropped uncalled only if the store has shut down).
+    /// Grants are the hot path: no thread waits for the group commit.
+    fn grant(&self, input: GrantInput, now_ms: u64, done: GrantDone);
 
     /// PROTOCOL.md §5.
     fn usage_event(&self, input: EventInput, now_ms: u64) -> StoreResult<()>;

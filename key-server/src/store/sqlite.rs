@@ -18,9 +18,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use subtle::ConstantTimeEq;
 
 use super::{
-    Actor, AdminOp, AdminOutput, DeviceRecord, EnrollInput, EventInput, FileChange, GrantInput,
-    GrantOutcome, KeyRecord, NewUser, RegisterInput, Store, StoreResult, UserRecord, parse_roles,
-    roles_text,
+    Actor, AdminOp, AdminOutput, DeviceRecord, EnrollInput, EventInput, FileChange, GrantDone,
+    GrantInput, GrantOutcome, KeyRecord, NewUser, RegisterInput, Store, StoreResult, UserRecord,
+    parse_roles, roles_text,
 };
 use crate::audit::{AuditDraft, GENESIS_HASH, Outcome};
 use crate::decision::{FileControls, KeyState, StoredState, decide};
@@ -118,6 +118,8 @@ struct ChainHead {
 
 /// Called once the batch a job ran in has committed (or failed to).
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// Where a queued write's result goes once it is durable.
+type Done<T> = Box<dyn FnOnce(Result<T, StoreError>) + Send>;
 /// A unit of work for the writer thread.
 type Job = Box<dyn FnOnce(&Connection, &mut ChainHead) -> Completion + Send>;
 
@@ -209,12 +211,30 @@ impl SqliteStore {
         op: impl FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (reply_tx, reply_rx) = std_mpsc::sync_channel::<Result<T, StoreError>>(1);
+        self.submit(
+            op,
+            Box::new(move |result| {
+                let _ = reply_tx.send(result);
+            }),
+        );
+        reply_rx.recv().map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Queues `op` for the writer's next group commit without waiting:
+    /// `done` gets its result once the commit is durable (or the failure).
+    /// If `op` fails, its savepoint is rolled back and the batch goes on.
+    fn submit<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
+        done: Done<T>,
+    ) {
+        // The writer calls exactly one of these: the completion after the
+        // commit, or (if the job never runs) nothing, so `done` is dropped
+        // and the waiter sees its channel close.
         let job: Job = Box::new(move |conn, head| {
             let saved = *head;
             if let Err(e) = conn.execute_batch("SAVEPOINT job") {
-                return Box::new(move |_| {
-                    let _ = reply_tx.send(Err(e.into()));
-                });
+                return Box::new(move |_| done(Err(e.into())));
             }
             // A panicking job must not take the writer (and every later
             // request) down with it: its savepoint is rolled back instead.
@@ -231,25 +251,23 @@ impl SqliteStore {
             };
             match result {
                 Ok(value) => Box::new(move |commit: Result<(), StoreError>| {
-                    let _ = reply_tx.send(commit.map(|()| value));
+                    done(commit.map(|()| value));
                 }),
                 Err(e) => {
                     *head = saved;
                     let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
-                    Box::new(move |_| {
-                        let _ = reply_tx.send(Err(e));
-                    })
+                    Box::new(move |_| done(Err(e)))
                 }
             }
         });
-        let sender = self
-            .jobs
-            .lock()
-            .ok()
-            .and_then(|jobs| jobs.clone())
-            .ok_or(StoreError::WriterGone)?;
-        sender.send(job).map_err(|_| StoreError::WriterGone)?;
-        reply_rx.recv().map_err(|_| StoreError::WriterGone)?
+        let sender = self.jobs.lock().ok().and_then(|jobs| jobs.clone());
+        match sender {
+            Some(sender) => {
+                // A failed send hands the job back; dropping it drops `done`.
+                let _ = sender.send(job);
+            }
+            None => drop(job),
+        }
     }
 }
 
@@ -1132,8 +1150,8 @@ impl Store for SqliteStore {
         self.write(move |ctx| enroll_tx(ctx, input, now_ms))
     }
 
-    fn grant(&self, input: GrantInput, now_ms: u64) -> Result<GrantOutcome, StoreError> {
-        self.write(move |ctx| grant_tx(ctx, input, now_ms))
+    fn grant(&self, input: GrantInput, now_ms: u64, done: GrantDone) {
+        self.submit(move |ctx| grant_tx(ctx, input, now_ms), done);
     }
 
     fn usage_event(&self, input: EventInput, now_ms: u64) -> StoreResult<()> {
