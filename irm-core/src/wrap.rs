@@ -71,26 +71,78 @@ pub(crate) fn open_once(
 /// `recipient_public`. FORMAT.md §4.3: a non-contributory (all-zero) shared
 /// secret is rejected.
 fn wrap_key(
-    shared: x25519_dalek::SharedSecret,
+    shared: &[u8; 32],
     ephemeral_public: &[u8; 32],
     recipient_public: &[u8; 32],
     info: &[u8],
 ) -> Option<Zeroizing<[u8; 32]>> {
-    if !shared.was_contributory() {
+    if bool::from(subtle::ConstantTimeEq::ct_eq(&shared[..], &[0u8; 32][..])) {
         return None;
     }
     let mut salt = [0u8; 64];
     salt[..32].copy_from_slice(ephemeral_public);
     salt[32..].copy_from_slice(recipient_public);
-    Some(hkdf32(shared.as_bytes(), &salt, &[info]))
+    Some(hkdf32(shared, &salt, &[info]))
 }
 
-fn fresh_ephemeral() -> Result<(StaticSecret, [u8; 32]), SealError> {
+/// A fresh ephemeral X25519 key agreed with `recipient`: the ephemeral
+/// public key and the shared secret (all zero for a non-contributory
+/// recipient key, which [`wrap_key`] rejects).
+///
+/// With the `aws-lc` feature this is aws-lc-rs's X25519, whose assembly runs
+/// the key server's one agreement per grant in about a third of the time of
+/// curve25519-dalek's ladder; the bytes are the same (RFC 7748), as
+/// `tests::both_agreements_give_the_same_secret` checks.
+fn ephemeral_agreement(recipient: &[u8; 32]) -> Result<([u8; 32], Zeroizing<[u8; 32]>), SealError> {
+    #[cfg(feature = "aws-lc")]
+    {
+        fast_ephemeral_agreement(recipient)
+    }
+    #[cfg(not(feature = "aws-lc"))]
+    {
+        portable_ephemeral_agreement(recipient)
+    }
+}
+
+#[cfg_attr(feature = "aws-lc", allow(dead_code))]
+fn portable_ephemeral_agreement(
+    recipient: &[u8; 32],
+) -> Result<([u8; 32], Zeroizing<[u8; 32]>), SealError> {
     let mut bytes = Zeroizing::new([0u8; 32]);
     fill_random(bytes.as_mut())?;
     let secret = StaticSecret::from(*bytes);
     let public = PublicKey::from(&secret).to_bytes();
-    Ok((secret, public))
+    let shared = secret.diffie_hellman(&PublicKey::from(*recipient));
+    Ok((public, Zeroizing::new(*shared.as_bytes())))
+}
+
+#[cfg(feature = "aws-lc")]
+fn fast_ephemeral_agreement(
+    recipient: &[u8; 32],
+) -> Result<([u8; 32], Zeroizing<[u8; 32]>), SealError> {
+    use aws_lc_rs::agreement::{self, PrivateKey, UnparsedPublicKey, X25519};
+    let secret = PrivateKey::generate(&X25519).map_err(|_| SealError::Random)?;
+    let public: [u8; 32] = secret
+        .compute_public_key()
+        .map_err(|_| SealError::Random)?
+        .as_ref()
+        .try_into()
+        .map_err(|_| SealError::Random)?;
+    let mut shared = Zeroizing::new([0u8; 32]);
+    // aws-lc refuses a non-contributory result outright; leaving the secret
+    // all zero lets `wrap_key` refuse it exactly as the portable path does.
+    let _ = agreement::agree(
+        &secret,
+        UnparsedPublicKey::new(&X25519, recipient),
+        (),
+        |bytes| {
+            if bytes.len() == 32 {
+                shared.copy_from_slice(bytes);
+            }
+            Ok(())
+        },
+    );
+    Ok((public, shared))
 }
 
 /// The first half of a key-server wrap: the ephemeral key and wrap key exist
@@ -102,15 +154,10 @@ pub(crate) struct PendingKasWrap {
 
 impl PendingKasWrap {
     pub(crate) fn new(kas: &KasPublicKey) -> Result<Self, SealError> {
-        let (ephemeral, ephemeral_public) = fresh_ephemeral()?;
         let kas_bytes = kas.to_bytes();
-        let wrap_key = wrap_key(
-            ephemeral.diffie_hellman(&kas.0),
-            &ephemeral_public,
-            &kas_bytes,
-            INFO_KAS_WRAP,
-        )
-        .ok_or(SealError::InvalidKeyServerKey)?;
+        let (ephemeral_public, shared) = ephemeral_agreement(&kas_bytes)?;
+        let wrap_key = wrap_key(&shared, &ephemeral_public, &kas_bytes, INFO_KAS_WRAP)
+            .ok_or(SealError::InvalidKeyServerKey)?;
         Ok(Self {
             ephemeral_public,
             wrap_key,
@@ -147,8 +194,9 @@ impl KasSecretKey {
                 key_id: key_id.to_string(),
             })?;
         let ephemeral = PublicKey::from(entry.ephemeral_public);
+        let shared = Zeroizing::new(*self.0.diffie_hellman(&ephemeral).as_bytes());
         let wrap_key = wrap_key(
-            self.0.diffie_hellman(&ephemeral),
+            &shared,
             &entry.ephemeral_public,
             &self.public_key().to_bytes(),
             INFO_KAS_WRAP,
@@ -211,9 +259,9 @@ pub fn rewrap(
     device: &DevicePublicKey,
     context: &RewrapContext,
 ) -> Result<DeviceWrappedKey, SealError> {
-    let (ephemeral, ephemeral_public) = fresh_ephemeral()?;
+    let (ephemeral_public, shared) = ephemeral_agreement(&device.to_bytes())?;
     let key = wrap_key(
-        ephemeral.diffie_hellman(&device.0),
+        &shared,
         &ephemeral_public,
         &device.to_bytes(),
         INFO_DEVICE_WRAP,
@@ -240,9 +288,11 @@ impl DeviceSecretKey {
         wrapped: &DeviceWrappedKey,
         context: &RewrapContext,
     ) -> Result<ContentKey, UnwrapError> {
+        let shared = self
+            .0
+            .diffie_hellman(&PublicKey::from(wrapped.ephemeral_public));
         let key = wrap_key(
-            self.0
-                .diffie_hellman(&PublicKey::from(wrapped.ephemeral_public)),
+            &Zeroizing::new(*shared.as_bytes()),
             &wrapped.ephemeral_public,
             &self.public_key().to_bytes(),
             INFO_DEVICE_WRAP,
@@ -255,5 +305,76 @@ impl DeviceSecretKey {
             .try_into()
             .map_err(|_| UnwrapError::BindingFailed)?;
         Ok(ContentKey::from_bytes(bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Points of small order on Curve25519 (and their non-canonical forms):
+    /// X25519 with any of them gives the all-zero secret.
+    const LOW_ORDER: [[u8; 32]; 3] = [
+        [0; 32],
+        {
+            let mut p = [0u8; 32];
+            p[0] = 1;
+            p
+        },
+        [
+            0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f,
+            0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16,
+            0x5f, 0x49, 0xb8, 0x00,
+        ],
+    ];
+
+    fn both() -> Vec<(&'static str, fn(&[u8; 32]) -> AgreementResult)> {
+        let mut all: Vec<(&'static str, fn(&[u8; 32]) -> AgreementResult)> =
+            vec![("portable", portable_ephemeral_agreement)];
+        #[cfg(feature = "aws-lc")]
+        all.push(("aws-lc", fast_ephemeral_agreement));
+        all
+    }
+
+    type AgreementResult = Result<([u8; 32], Zeroizing<[u8; 32]>), SealError>;
+
+    #[test]
+    fn both_agreements_give_the_same_secret() {
+        for (name, agree) in both() {
+            for _ in 0..20 {
+                let mut bytes = [0u8; 32];
+                fill_random(&mut bytes).unwrap();
+                let recipient = StaticSecret::from(bytes);
+                let recipient_public = PublicKey::from(&recipient).to_bytes();
+                let (ephemeral_public, shared) = agree(&recipient_public).unwrap();
+                let theirs = recipient.diffie_hellman(&PublicKey::from(ephemeral_public));
+                assert_eq!(&*shared, theirs.as_bytes(), "{name}");
+                assert_ne!(*shared, [0u8; 32], "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_low_order_recipient_key_is_refused_by_both() {
+        for (name, agree) in both() {
+            for point in LOW_ORDER {
+                let (ephemeral_public, shared) = agree(&point).unwrap();
+                assert!(
+                    wrap_key(&shared, &ephemeral_public, &point, INFO_DEVICE_WRAP).is_none(),
+                    "{name} accepted a low-order key {point:02x?}"
+                );
+            }
+        }
+        let device = DevicePublicKey::from_bytes(LOW_ORDER[0]);
+        let context = RewrapContext {
+            file_id: FileId([1; 16]),
+            header_hash: HeaderHash([2; 32]),
+            device_id: [3; 16],
+            lease_expires_at_unix: 4,
+        };
+        assert!(matches!(
+            rewrap(&ContentKey::from_bytes([5; 32]), &device, &context),
+            Err(SealError::InvalidKeyServerKey)
+        ));
     }
 }
