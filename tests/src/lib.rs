@@ -26,6 +26,8 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
+pub mod stage;
+
 /// The bootstrap administrator's name.
 pub const ADMIN: &str = "admin";
 

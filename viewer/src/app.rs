@@ -17,6 +17,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::i18n::{Lang, Msg};
 use crate::model::{Failure, Model, Screen};
+use crate::print::{MAX_PRINT_ROWS, PrintCommand};
 use crate::rights::{self, Actions};
 use crate::table::TableView;
 use crate::watermark;
@@ -71,6 +72,10 @@ pub struct UiState {
     pub export_path: Option<String>,
     /// Whether the watermark is drawn when the grant waives it.
     pub hide_waived_watermark: bool,
+    /// Where prints go (`lp`, or `IRM_PRINT_COMMAND`).
+    pub print_command: PrintCommand,
+    /// Whether a print is with the worker (the button waits for it).
+    print_pending: bool,
 }
 
 /// The viewer: what it shows, how the UI stands, and the worker doing I/O.
@@ -126,6 +131,20 @@ impl ViewerApp {
                     self.ui.notice_detail = Some(detail.unwrap_or(title).to_owned());
                 }
             },
+            Event::Printed(result) => {
+                self.ui.print_pending = false;
+                match result {
+                    Ok(pages) => {
+                        self.ui.notice = Some(Msg::Printed);
+                        self.ui.notice_detail = Some(format!("{pages} pages"));
+                    }
+                    Err(failure) => {
+                        self.ui.notice = Some(Msg::PrintFailed);
+                        let (title, _, detail) = failure.texts(self.model.lang);
+                        self.ui.notice_detail = Some(detail.unwrap_or(title).to_owned());
+                    }
+                }
+            }
             Event::CopyReported(result) => {
                 let pending = self.ui.pending_copy.take();
                 match (result, pending) {
@@ -152,6 +171,7 @@ impl ViewerApp {
         self.ui.pending_copy = None;
         self.ui.approved_copy = None;
         self.ui.export_path = None;
+        self.ui.print_pending = false;
         self.ui.filter.zeroize();
     }
 
@@ -377,12 +397,13 @@ impl ViewerApp {
         let table = &open.doc.table;
         let mut copy_row = None;
         let mut export_to = None;
+        let mut print_now = false;
+        let view_rows = self.ui.filtered.as_ref().map_or(0, |(_, rows)| rows.len());
         ui.horizontal(|ui| {
             let label = ui.label(lang.t(Msg::Filter));
             ui.add(TextEdit::singleline(&mut self.ui.filter).desired_width(220.0))
                 .labelled_by(label.id);
-            // Printing is not implemented yet: no Print button rather than a
-            // fake one (rights::decide already answers for it).
+            print_now = print_button(ui, lang, actions, view_rows, self.ui.print_pending);
             if actions.copy.allowed() {
                 let copy = ui
                     .add_enabled(
@@ -444,6 +465,16 @@ impl ViewerApp {
         if let Some(row) = copy_row {
             ui.ctx().copy_text(table.row_as_tsv(row));
         }
+        if print_now {
+            self.send(Command::Print {
+                doc: Arc::clone(&open.doc),
+                rows: visible.to_vec(),
+                command: self.ui.print_command.clone(),
+            });
+            self.ui.print_pending = true;
+            self.ui.notice = Some(Msg::Printing);
+            self.ui.notice_detail = None;
+        }
         if let Some(path) = export_to {
             self.send(Command::Export {
                 doc: Arc::clone(&open.doc),
@@ -453,6 +484,29 @@ impl ViewerApp {
             self.ui.notice_detail = None;
         }
     }
+}
+
+/// The Print button (and Ctrl+P): enabled only when `rights::decide`
+/// allows printing and the view (`rows` long) is short enough to print;
+/// otherwise its tooltip says why. Returns whether to print now.
+fn print_button(ui: &mut Ui, lang: Lang, actions: Actions, rows: usize, pending: bool) -> bool {
+    let why_not = actions.print.why_not().or(if rows > MAX_PRINT_ROWS {
+        Some(Msg::PrintTooManyRows)
+    } else {
+        None
+    });
+    let enabled = why_not.is_none() && !pending;
+    let button = ui.add_enabled(enabled, Button::new(lang.t(Msg::Print)));
+    let button = match why_not {
+        Some(why) => button.on_disabled_hover_text(lang.t(why)),
+        None => button
+            .on_hover_text(lang.t(Msg::PrintHelp))
+            .on_disabled_hover_text(lang.t(Msg::Printing)),
+    };
+    // The shortcut exists only where the button is enabled.
+    let shortcut =
+        enabled && ui.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::P));
+    button.clicked() || shortcut
 }
 
 impl eframe::App for ViewerApp {

@@ -318,6 +318,16 @@ pub enum Msg {
     ExportFailed,
     /// "Technical detail:"
     Detail,
+    /// Print tooltip.
+    PrintHelp,
+    /// Print tooltip when the view is too long.
+    PrintTooManyRows,
+    /// Status: printing.
+    Printing,
+    /// Status: printed.
+    Printed,
+    /// Status: print failed.
+    PrintFailed,
 }
 
 impl Msg {
@@ -428,6 +438,20 @@ impl Msg {
             Self::Exported => ("Exported (recorded)", "エクスポートしました(記録済み)"),
             Self::ExportFailed => ("Export failed", "エクスポートに失敗しました"),
             Self::Detail => ("Technical detail:", "技術情報:"),
+            Self::PrintHelp => (
+                "Prints the rows in view with the watermark (Ctrl+P); the print is recorded.",
+                "表示中の行を透かし付きで印刷します(Ctrl+P)。印刷は記録されます。",
+            ),
+            Self::PrintTooManyRows => (
+                "Too many rows to print: narrow the view to at most 1,000 rows with the filter.",
+                "印刷する行が多すぎます。絞り込みで1,000行以下にしてください。",
+            ),
+            Self::Printing => ("Printing…", "印刷中…"),
+            Self::Printed => (
+                "Sent to the printer (recorded)",
+                "プリンターに送りました(記録済み)",
+            ),
+            Self::PrintFailed => ("Printing failed", "印刷に失敗しました"),
         }
     }
 }

@@ -12,6 +12,7 @@
 pub mod app;
 pub mod i18n;
 pub mod model;
+pub mod print;
 pub mod rights;
 pub mod table;
 pub mod text;

@@ -3,6 +3,8 @@
 //! The passphrase of this computer's credentials comes from
 //! `IRM_PASSPHRASE` or is asked for in the window; the credentials are in
 //! `IRM_CONFIG_DIR` (default: the user's config directory), as for `irm`.
+//! Prints go to `lp` on its standard input, or to the program (and
+//! space-separated arguments, no shell) named by `IRM_PRINT_COMMAND`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -19,6 +19,7 @@ use irm_core::{Opener, SealedHeader, StreamOptions};
 use zeroize::Zeroizing;
 
 use crate::model::{Document, Failure, OpenDocument, WatermarkIdentity};
+use crate::print::{self, PrintCommand, PrintJob};
 use crate::watermark::format_utc;
 
 /// What the UI asks of the worker.
@@ -39,6 +40,17 @@ pub enum Command {
         doc: Arc<Document>,
         /// Where the person chose to save it.
         path: PathBuf,
+    },
+    /// Render the rows to a PDF with the watermark, record the print with
+    /// the key server, then pipe the PDF to `command`; answered by
+    /// [`Event::Printed`].
+    Print {
+        /// The open document.
+        doc: Arc<Document>,
+        /// The data rows of the current view, in view order.
+        rows: Vec<usize>,
+        /// Where the PDF goes (`lp`, or `IRM_PRINT_COMMAND`).
+        command: PrintCommand,
     },
     /// Report the close, drop the grant and stop.
     Close,
@@ -66,6 +78,8 @@ pub enum Event {
     CopyReported(Result<(), Failure>),
     /// The answer to [`Command::Export`]: the file written, or why not.
     Exported(Result<PathBuf, Failure>),
+    /// The answer to [`Command::Print`]: the pages spooled, or why not.
+    Printed(Result<usize, Failure>),
 }
 
 /// Where the document and the credentials are.
@@ -266,6 +280,11 @@ fn hold(session: &Session, mut grant: Grant, commands: &Receiver<Command>, emit:
             Ok(Command::Export { doc, path }) => {
                 emit(Event::Exported(export(session, &grant, &doc, path)));
             }
+            Ok(Command::Print { doc, rows, command }) => {
+                emit(Event::Printed(print(
+                    session, &grant, &doc, &rows, &command,
+                )));
+            }
             Ok(Command::Close) | Err(RecvTimeoutError::Disconnected) => {
                 // Best effort: the audit log has the grant either way.
                 let _ = session.report_event(&grant, UsageAction::Close, None);
@@ -328,4 +347,40 @@ fn export(
             path.display()
         ))),
     }
+}
+
+/// Renders the rows with a watermark naming who prints, on which device,
+/// when and which file; records the print with the key server (a refused or
+/// failed report means nothing is spooled); then pipes the PDF, which only
+/// ever exists in memory, to the print command.
+fn print(
+    session: &Session,
+    grant: &Grant,
+    doc: &Document,
+    rows: &[usize],
+    command: &PrintCommand,
+) -> Result<usize, Failure> {
+    let font = print::load_font().map_err(|e| Failure::Other(e.to_string()))?;
+    let watermark = WatermarkIdentity {
+        user: grant.user().to_owned(),
+        device: grant.device_id().to_owned(),
+        // On paper, the time that matters is when it was printed.
+        opened_at: format_utc(SystemTime::now()),
+        file_id: grant.file_id().to_string(),
+    };
+    let job = PrintJob {
+        name: &doc.name,
+        table: &doc.table,
+        rows,
+        watermark: &watermark,
+    };
+    let rendered = print::render(&job, &font).map_err(|e| Failure::Other(e.to_string()))?;
+    let detail = format!("{} rows on {} pages", rows.len(), rendered.pages);
+    session
+        .report_event(grant, UsageAction::Print, Some(&detail))
+        .map_err(|e| Failure::from_client(&e))?;
+    command
+        .spool(&rendered.pdf, &doc.name)
+        .map_err(|e| Failure::Other(e.to_string()))?;
+    Ok(rendered.pages)
 }
