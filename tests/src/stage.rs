@@ -93,10 +93,22 @@ impl Stage {
         rights: Rights,
         plaintext: &[u8],
     ) -> (PathBuf, String) {
+        self.seal_for("alice", name, rights, plaintext)
+    }
+
+    /// Seals `plaintext` for `recipient` with `rights` (10-minute lease)
+    /// into `alice_home()/name`; returns the path and the file id (hex).
+    pub fn seal_for(
+        &self,
+        recipient: &str,
+        name: &str,
+        rights: Rights,
+        plaintext: &[u8],
+    ) -> (PathBuf, String) {
         let (info, kas) = self.admin.server_key().expect("the server key");
         let policy = Policy::new(
             vec![PolicyGrant {
-                recipients: BTreeSet::from([Recipient::parse("alice").expect("a recipient")]),
+                recipients: BTreeSet::from([Recipient::parse(recipient).expect("a recipient")]),
                 rights,
             }],
             None,

@@ -18,6 +18,7 @@ use irm_core::protocol::UsageAction;
 use irm_core::{Opener, SealedHeader, StreamOptions};
 use zeroize::Zeroizing;
 
+use crate::enroll::{self, EnrollFailure, EnrollRequest};
 use crate::model::{Document, Failure, OpenDocument, WatermarkIdentity};
 use crate::print::{self, PrintCommand, PrintJob};
 use crate::watermark::format_utc;
@@ -52,6 +53,8 @@ pub enum Command {
         /// Where the PDF goes (`lp`, or `IRM_PRINT_COMMAND`).
         command: PrintCommand,
     },
+    /// Close the open document (reporting it) and open this file instead.
+    Open(PathBuf),
     /// Report the close, drop the grant and stop.
     Close,
 }
@@ -80,6 +83,10 @@ pub enum Event {
     Exported(Result<PathBuf, Failure>),
     /// The answer to [`Command::Print`]: the pages spooled, or why not.
     Printed(Result<usize, Failure>),
+    /// This computer is enrolled; its credentials are stored.
+    Enrolled,
+    /// Enrolling failed; the worker has stopped.
+    EnrollFailed(EnrollFailure),
 }
 
 /// Where the document and the credentials are.
@@ -102,6 +109,34 @@ impl Worker {
     /// Starts the worker; `wake` is called after every event (the app passes
     /// `ctx.request_repaint`).
     pub fn spawn(source: Source, wake: impl Fn() + Send + 'static) -> Self {
+        Self::start(wake, move |commands, emit| run(source, commands, emit))
+    }
+
+    /// Starts a worker that first enrolls this computer (answered by
+    /// [`Event::Enrolled`] or, ending the worker, [`Event::EnrollFailed`]),
+    /// then opens `file` if given, else waits for [`Command::Open`]. The
+    /// passphrase is wiped once the credentials are stored.
+    pub fn enroll(
+        request: EnrollRequest,
+        passphrase: Passphrase,
+        file: Option<PathBuf>,
+        wake: impl Fn() + Send + 'static,
+    ) -> Self {
+        Self::start(wake, move |commands, emit| {
+            let session = match enroll::run(request, &passphrase) {
+                Ok(session) => session,
+                Err(failure) => return emit(Event::EnrollFailed(failure)),
+            };
+            drop(passphrase);
+            emit(Event::Enrolled);
+            serve(&session, file, commands, emit);
+        })
+    }
+
+    fn start(
+        wake: impl Fn() + Send + 'static,
+        body: impl FnOnce(&Receiver<Command>, &dyn Fn(Event)) + Send + 'static,
+    ) -> Self {
         let (commands, command_rx) = mpsc::channel();
         let (event_tx, events) = mpsc::channel();
         std::thread::Builder::new()
@@ -112,7 +147,7 @@ impl Worker {
                     let _ = event_tx.send(event);
                     wake();
                 };
-                run(source, &command_rx, &emit);
+                body(&command_rx, &emit);
             })
             .expect("the worker thread starts");
         Self { commands, events }
@@ -144,7 +179,7 @@ impl Drop for Worker {
 
 fn run(source: Source, commands: &Receiver<Command>, emit: &dyn Fn(Event)) {
     let Source {
-        file,
+        mut file,
         config_dir,
         mut passphrase,
     } = source;
@@ -157,6 +192,8 @@ fn run(source: Source, commands: &Receiver<Command>, emit: &dyn Fn(Event)) {
                 loop {
                     match commands.recv() {
                         Ok(Command::Unlock(p)) => break p,
+                        // Another file chosen before unlocking: open that one.
+                        Ok(Command::Open(next)) => file = next,
                         Ok(Command::Close) | Err(_) => return,
                         Ok(_) => {}
                     }
@@ -170,38 +207,86 @@ fn run(source: Source, commands: &Receiver<Command>, emit: &dyn Fn(Event)) {
                 Failure::WrongPassphrase => failure = Some(Failure::WrongPassphrase),
                 other => {
                     emit(Event::CannotOpen(other));
-                    if !wait_for_retry(commands) {
-                        return;
+                    match wait_for_retry(commands) {
+                        Next::Retry | Next::Wait => {}
+                        Next::Open(next) => file = next,
+                        Next::Stop => return,
                     }
                     passphrase = Some(phrase);
                 }
             },
         }
     };
+    serve(&session, Some(file), commands, emit);
+}
+
+/// What to do after a document closed or could not be opened.
+enum Next {
+    /// Try the same file again.
+    Retry,
+    /// Wait for another file.
+    Wait,
+    /// Open this file.
+    Open(PathBuf),
+    /// Stop the worker.
+    Stop,
+}
+
+/// Opens `file` (or the first file asked for) and holds its grant; then
+/// the next file asked for, until told to stop. One document at a time:
+/// the previous grant is closed (and its key wiped) before the next opens.
+fn serve(
+    session: &Session,
+    file: Option<PathBuf>,
+    commands: &Receiver<Command>,
+    emit: &dyn Fn(Event),
+) {
+    let mut next = file;
     loop {
+        let Some(file) = next.take().or_else(|| wait_for_open(commands)) else {
+            return;
+        };
         emit(Event::Opening);
-        match open(&session, &file) {
+        match open(session, &file) {
             Ok((grant, open)) => {
                 emit(Event::Opened(open));
-                hold(&session, grant, commands, emit);
-                return;
+                match hold(session, grant, commands, emit) {
+                    Next::Open(path) => next = Some(path),
+                    Next::Retry | Next::Wait => {}
+                    Next::Stop => return,
+                }
             }
             Err(failure) => {
                 emit(Event::CannotOpen(failure));
-                if !wait_for_retry(commands) {
-                    return;
+                match wait_for_retry(commands) {
+                    Next::Retry => next = Some(file),
+                    Next::Open(path) => next = Some(path),
+                    Next::Wait => {}
+                    Next::Stop => return,
                 }
             }
         }
     }
 }
 
-/// Waits for Retry (true) or Close (false).
-fn wait_for_retry(commands: &Receiver<Command>) -> bool {
+/// Waits for a file to open; `None` on Close.
+fn wait_for_open(commands: &Receiver<Command>) -> Option<PathBuf> {
     loop {
         match commands.recv() {
-            Ok(Command::Retry) => return true,
-            Ok(Command::Close) | Err(_) => return false,
+            Ok(Command::Open(path)) => return Some(path),
+            Ok(Command::Close) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Waits for Retry, another file, or Close.
+fn wait_for_retry(commands: &Receiver<Command>) -> Next {
+    loop {
+        match commands.recv() {
+            Ok(Command::Retry) => return Next::Retry,
+            Ok(Command::Open(path)) => return Next::Open(path),
+            Ok(Command::Close) | Err(_) => return Next::Stop,
             Ok(_) => {}
         }
     }
@@ -264,8 +349,15 @@ pub fn open(session: &Session, path: &Path) -> Result<(Grant, OpenDocument), Fai
 }
 
 /// Keeps the grant alive: renews at `renew_due`, reports usage, and closes
-/// the document when renewal is refused or the lease runs out.
-fn hold(session: &Session, mut grant: Grant, commands: &Receiver<Command>, emit: &dyn Fn(Event)) {
+/// the document when renewal is refused or the lease runs out (then
+/// `Next::Wait`: wait for another file), another file is asked for
+/// (`Next::Open`) or the viewer quits (`Next::Stop`).
+fn hold(
+    session: &Session,
+    mut grant: Grant,
+    commands: &Receiver<Command>,
+    emit: &dyn Fn(Event),
+) -> Next {
     let mut next_renewal = grant.renew_due();
     loop {
         let wait = next_renewal.saturating_duration_since(Instant::now());
@@ -285,10 +377,15 @@ fn hold(session: &Session, mut grant: Grant, commands: &Receiver<Command>, emit:
                     session, &grant, &doc, &rows, &command,
                 )));
             }
+            Ok(Command::Open(path)) => {
+                // Best effort, as below; the grant (content key) drops here.
+                let _ = session.report_event(&grant, UsageAction::Close, None);
+                return Next::Open(path);
+            }
             Ok(Command::Close) | Err(RecvTimeoutError::Disconnected) => {
                 // Best effort: the audit log has the grant either way.
                 let _ = session.report_event(&grant, UsageAction::Close, None);
-                return;
+                return Next::Stop;
             }
             Ok(Command::Unlock(_) | Command::Retry) => {}
             Err(RecvTimeoutError::Timeout) => match session.renew(&mut grant) {
@@ -313,7 +410,7 @@ fn hold(session: &Session, mut grant: Grant, commands: &Receiver<Command>, emit:
                     } else {
                         failure
                     }));
-                    return; // the grant (content key) is wiped as it drops
+                    return Next::Wait; // the grant (content key) is wiped as it drops
                 }
             },
         }
