@@ -15,6 +15,7 @@ use irm_e2e::stage::{Stage, eventually};
 use irm_viewer::app::{JAPANESE_FONTS, Launcher, ViewerApp, install_japanese_font};
 use irm_viewer::i18n::Lang;
 use irm_viewer::model::{Failure, Model, Screen};
+use irm_viewer::open_file::FilePicker;
 use irm_viewer::print::PrintCommand;
 use irm_viewer::worker::{Command, Event, Source, Worker};
 
@@ -428,7 +429,7 @@ fn drop_file(harness: &mut Harness<'_, ViewerApp>, path: &Path) {
 fn dropping_sealed_files_opens_them_one_after_another() {
     let stage = Stage::new();
     let (first, first_id) = stage.seal_for_alice("customers.csv.irm", Rights::VIEW, CSV.as_bytes());
-    let (second, _) = stage.seal_for_alice(
+    let (second, second_id) = stage.seal_for_alice(
         "orders.csv.irm",
         Rights::VIEW,
         "注文番号,商品\r\n5001,りんご\r\n".as_bytes(),
@@ -475,4 +476,65 @@ fn dropping_sealed_files_opens_them_one_after_another() {
         "alice",
         &first_id
     )));
+
+    // The menu's "Open a sealed file" closes the document (and its grant)
+    // and shows the chooser, whose listing opens a file with a click.
+    harness.get_by_label("Open a sealed file").click();
+    harness.step();
+    assert!(harness.state().model.open().is_none());
+    assert!(eventually(WAIT, || stage.audited(
+        "event.close",
+        "alice",
+        &second_id
+    )));
+    harness.state_mut().ui.picker = FilePicker::new(stage.alice_home().to_owned());
+    harness.step();
+    assert!(
+        harness.query_by_label("notes.csv").is_none(),
+        "only sealed files are listed"
+    );
+    harness.get_by_label("customers.csv.irm").click();
+    wait_for(&mut harness, "山田 太郎");
+}
+
+#[test]
+fn a_file_dropped_while_the_passphrase_is_asked_opens_after_unlocking() {
+    let stage = Stage::new();
+    let (first, _) = stage.seal_for_alice("customers.csv.irm", Rights::VIEW, CSV.as_bytes());
+    let (second, _) = stage.seal_for_alice(
+        "orders.csv.irm",
+        Rights::VIEW,
+        "注文番号,商品\r\n5001,りんご\r\n".as_bytes(),
+    );
+    let app = ViewerApp::new(
+        Model {
+            file_name: String::new(),
+            screen: Screen::PickFile,
+            lang: Lang::En,
+        },
+        None,
+    )
+    .with_launcher(
+        Launcher {
+            config_dir: stage.alice_config_dir(),
+            passphrase: None,
+            wake: Arc::new(|| {}),
+        },
+        None,
+    );
+    let mut harness = harness_for(app);
+    drop_file(&mut harness, &first);
+    wait_for(
+        &mut harness,
+        "Enter the passphrase of this computer's credentials to open the file.",
+    );
+    drop_file(&mut harness, &second);
+    wait_for(
+        &mut harness,
+        "Enter the passphrase of this computer's credentials to open the file.",
+    );
+    harness.state_mut().ui.passphrase = "alice passphrase".into();
+    harness.get_by_label("Unlock").click();
+    wait_for(&mut harness, "りんご");
+    assert_eq!(harness.state().model.file_name, "orders.csv.irm");
 }

@@ -401,7 +401,11 @@ impl ViewerApp {
             });
         });
         if pick {
-            // The document goes (its plaintext wiped) before another is chosen.
+            // The document goes (its plaintext wiped, its grant closed)
+            // before another is chosen.
+            if self.model.open().is_some() {
+                self.send(Command::Release);
+            }
             self.close(Failure::Other(String::new()));
             self.model.screen = Screen::PickFile;
         }

@@ -55,6 +55,8 @@ pub enum Command {
     },
     /// Close the open document (reporting it) and open this file instead.
     Open(PathBuf),
+    /// Close the open document (reporting it) and wait for [`Command::Open`].
+    Release,
     /// Report the close, drop the grant and stop.
     Close,
 }
@@ -192,8 +194,12 @@ fn run(source: Source, commands: &Receiver<Command>, emit: &dyn Fn(Event)) {
                 loop {
                     match commands.recv() {
                         Ok(Command::Unlock(p)) => break p,
-                        // Another file chosen before unlocking: open that one.
-                        Ok(Command::Open(next)) => file = next,
+                        // Another file chosen before unlocking: open that one,
+                        // still after the passphrase.
+                        Ok(Command::Open(next)) => {
+                            file = next;
+                            emit(Event::NeedPassphrase(None));
+                        }
                         Ok(Command::Close) | Err(_) => return,
                         Ok(_) => {}
                     }
@@ -381,6 +387,10 @@ fn hold(
                 // Best effort, as below; the grant (content key) drops here.
                 let _ = session.report_event(&grant, UsageAction::Close, None);
                 return Next::Open(path);
+            }
+            Ok(Command::Release) => {
+                let _ = session.report_event(&grant, UsageAction::Close, None);
+                return Next::Wait;
             }
             Ok(Command::Close) | Err(RecvTimeoutError::Disconnected) => {
                 // Best effort: the audit log has the grant either way.
