@@ -400,6 +400,7 @@ fn enrollment_errors_say_what_to_fix_in_english_and_japanese() {
         ("carol passphrase", "carol passphrase"),
     );
     wait_for(&mut harness, "Open a sealed file");
+    harness.get_by_label("This computer is registered.");
 }
 
 /// A file dropped onto the window, as a desktop's drag and drop delivers it.
@@ -457,7 +458,9 @@ fn dropping_sealed_files_opens_them_one_after_another() {
     let plain = stage.alice_home().join("notes.csv");
     std::fs::write(&plain, "a,b\n").expect("a file");
     drop_file(&mut harness, &plain);
+    harness.step();
     harness.get_by_label("Open a sealed file");
+    harness.get_by_label("Only sealed files (.irm) can be opened.");
     assert_eq!(harness.state().model.file_name, "");
 
     drop_file(&mut harness, &first);

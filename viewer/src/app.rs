@@ -321,6 +321,11 @@ impl ViewerApp {
         CentralPanel::default().show(ui, |ui| match self.model.screen {
             Screen::Enroll => self.enroll_screen(ui),
             Screen::PickFile => {
+                // No status bar without a document: say the notice here
+                // ("registered", "only .irm files").
+                if let Some(notice) = self.ui.notice {
+                    ui.label(RichText::new(self.model.lang.t(notice)).strong());
+                }
                 if let Some(path) = self.ui.picker.show(ui, self.model.lang) {
                     self.open_file(path);
                 }
