@@ -444,8 +444,8 @@ impl Msg {
                 "このパソコンは鍵サーバーに登録されていません。",
             ),
             Self::NotEnrolledNext => (
-                "Ask your administrator for an enrollment code and run `irm enroll`.",
-                "管理者から登録コードを受け取り、`irm enroll` を実行してください。",
+                "Ask your administrator for an enrollment code, then restart the viewer to register this computer.",
+                "管理者から登録コードを受け取り、ビューアーを起動し直してこのパソコンを登録してください。",
             ),
             Self::WrongPassphraseTitle => (
                 "The passphrase is not correct.",
