@@ -26,6 +26,8 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
+pub mod stage;
+
 /// The bootstrap administrator's name.
 pub const ADMIN: &str = "admin";
 
@@ -140,6 +142,34 @@ pub fn irm_binary() -> PathBuf {
         .and_then(Path::parent)
         .expect("the test binary is in target/<profile>/deps");
     profile_dir.join("irm")
+}
+
+/// The `irm-viewer` binary under test, built like [`irm_binary`].
+pub fn viewer_binary() -> PathBuf {
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = std::process::Command::new(cargo);
+        build.args([
+            "build",
+            "--quiet",
+            "-p",
+            "irm-viewer",
+            "--bin",
+            "irm-viewer",
+        ]);
+        if !cfg!(debug_assertions) {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "building the irm-viewer binary failed");
+    });
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<test binary>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("the test binary is in target/<profile>/deps")
+        .join("irm-viewer")
 }
 
 /// One person at one computer: a configuration directory and a passphrase.

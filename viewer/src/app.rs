@@ -8,6 +8,7 @@
 //! recorded the copy, then released. Primary-selection output (X11/Wayland
 //! middle-click paste) is always dropped: it would be an unrecorded copy.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,12 +16,15 @@ use egui::{Button, CentralPanel, Color32, Panel, RichText, TextEdit, Ui};
 use irm_client::Passphrase;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::enroll::EnrollForm;
 use crate::i18n::{Lang, Msg};
 use crate::model::{Failure, Model, Screen};
+use crate::open_file::{self, FilePicker};
+use crate::print::{MAX_PRINT_ROWS, PrintCommand};
 use crate::rights::{self, Actions};
 use crate::table::TableView;
 use crate::watermark;
-use crate::worker::{Command, Event, Worker};
+use crate::worker::{Command, Event, Source, Worker};
 
 /// Japanese font files tried in order (Debian: fonts-ipafont-gothic,
 /// fonts-vlgothic, fonts-noto-cjk). Only the first found is loaded.
@@ -71,6 +75,25 @@ pub struct UiState {
     pub export_path: Option<String>,
     /// Whether the watermark is drawn when the grant waives it.
     pub hide_waived_watermark: bool,
+    /// Where prints go (`lp`, or `IRM_PRINT_COMMAND`).
+    pub print_command: PrintCommand,
+    /// Whether a print is with the worker (the button waits for it).
+    print_pending: bool,
+    /// The enrollment form.
+    pub enroll: EnrollForm,
+    /// The file chooser.
+    pub picker: FilePicker,
+}
+
+/// What starting a worker needs, for files chosen in the window and for
+/// enrolling (the app has none in tests over a fixture model).
+pub struct Launcher {
+    /// The credentials directory (`irm_client::config_dir()`).
+    pub config_dir: PathBuf,
+    /// `IRM_PASSPHRASE`, for the first worker only.
+    pub passphrase: Option<Passphrase>,
+    /// Asks the window to repaint (from the worker thread).
+    pub wake: Arc<dyn Fn() + Send + Sync>,
 }
 
 /// The viewer: what it shows, how the UI stands, and the worker doing I/O.
@@ -80,6 +103,11 @@ pub struct ViewerApp {
     /// Transient UI state.
     pub ui: UiState,
     worker: Option<Worker>,
+    launcher: Option<Launcher>,
+    /// A file to open once enrolled (from the command line or dropped).
+    pending_file: Option<PathBuf>,
+    /// The window title last sent, so it is sent only on change.
+    title: String,
 }
 
 impl ViewerApp {
@@ -89,6 +117,47 @@ impl ViewerApp {
             model,
             ui: UiState::default(),
             worker,
+            launcher: None,
+            pending_file: None,
+            title: String::new(),
+        }
+    }
+
+    /// Lets the app start workers itself: to enroll, and to open files
+    /// chosen or dropped in the window. `pending_file` is opened once
+    /// enrolled.
+    pub fn with_launcher(mut self, launcher: Launcher, pending_file: Option<PathBuf>) -> Self {
+        self.launcher = Some(launcher);
+        self.pending_file = pending_file;
+        self
+    }
+
+    /// Opens `path`: the open document is closed and its plaintext dropped
+    /// (wiped) first; the worker closes the old grant and asks for the new
+    /// one, or a worker is started for it.
+    pub fn open_file(&mut self, path: PathBuf) {
+        if matches!(self.model.screen, Screen::Enroll) {
+            self.pending_file = Some(path);
+            return;
+        }
+        // The same clean-up as a close (every reference to the plaintext
+        // dropped, the filter wiped); the screen is replaced just below.
+        self.close(Failure::Other(String::new()));
+        self.model.file_name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        self.model.screen = Screen::Opening;
+        if let Some(worker) = &self.worker {
+            worker.send(Command::Open(path));
+        } else if let Some(launcher) = &mut self.launcher {
+            let wake = Arc::clone(&launcher.wake);
+            let source = Source {
+                file: path,
+                config_dir: launcher.config_dir.clone(),
+                passphrase: launcher.passphrase.take(),
+            };
+            self.worker = Some(Worker::spawn(source, move || wake()));
         }
     }
 
@@ -102,8 +171,28 @@ impl ViewerApp {
     pub fn handle_event(&mut self, event: Event) {
         match event {
             Event::NeedPassphrase(error) => self.model.screen = Screen::NeedPassphrase { error },
+            Event::Enrolled => {
+                self.ui.enroll = EnrollForm::default();
+                self.ui.notice = Some(Msg::Enrolled);
+                self.ui.notice_detail = None;
+                // With a file to open the worker goes on to open it (its
+                // Opening event follows); otherwise choose one.
+                self.model.screen = Screen::PickFile;
+                self.pending_file = None;
+            }
+            Event::EnrollFailed(failure) => {
+                // That worker has stopped; the next attempt starts another.
+                self.worker = None;
+                self.ui.enroll.busy = false;
+                self.ui.enroll.error = Some(failure);
+            }
             Event::Opening => self.model.screen = Screen::Opening,
             Event::Opened(open) => {
+                // For tests and tools that wait for the window (no plaintext).
+                eprintln!(
+                    "irm-viewer: document shown: {} rows",
+                    open.doc.table.data_rows()
+                );
                 self.ui.filtered = None;
                 self.ui.selected_row = None;
                 self.model.screen = Screen::Open(open);
@@ -126,6 +215,20 @@ impl ViewerApp {
                     self.ui.notice_detail = Some(detail.unwrap_or(title).to_owned());
                 }
             },
+            Event::Printed(result) => {
+                self.ui.print_pending = false;
+                match result {
+                    Ok(pages) => {
+                        self.ui.notice = Some(Msg::Printed);
+                        self.ui.notice_detail = Some(format!("{pages} pages"));
+                    }
+                    Err(failure) => {
+                        self.ui.notice = Some(Msg::PrintFailed);
+                        let (title, _, detail) = failure.texts(self.model.lang);
+                        self.ui.notice_detail = Some(detail.unwrap_or(title).to_owned());
+                    }
+                }
+            }
             Event::CopyReported(result) => {
                 let pending = self.ui.pending_copy.take();
                 match (result, pending) {
@@ -152,6 +255,7 @@ impl ViewerApp {
         self.ui.pending_copy = None;
         self.ui.approved_copy = None;
         self.ui.export_path = None;
+        self.ui.print_pending = false;
         self.ui.filter.zeroize();
     }
 
@@ -196,7 +300,36 @@ impl ViewerApp {
         if let Some(actions) = actions {
             self.status_bar(ui, actions);
         }
+        match open_file::dropped_file(ui.ctx()) {
+            Some(Ok(path)) => self.open_file(path),
+            Some(Err(())) => {
+                self.ui.notice = Some(Msg::NotSealedFile);
+                self.ui.notice_detail = None;
+            }
+            None => {}
+        }
+        let title = if self.model.file_name.is_empty() {
+            "irm-viewer".to_owned()
+        } else {
+            format!("{} — irm-viewer", self.model.file_name)
+        };
+        if title != self.title {
+            ui.ctx()
+                .send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title = title;
+        }
         CentralPanel::default().show(ui, |ui| match self.model.screen {
+            Screen::Enroll => self.enroll_screen(ui),
+            Screen::PickFile => {
+                // No status bar without a document: say the notice here
+                // ("registered", "only .irm files").
+                if let Some(notice) = self.ui.notice {
+                    ui.label(RichText::new(self.model.lang.t(notice)).strong());
+                }
+                if let Some(path) = self.ui.picker.show(ui, self.model.lang) {
+                    self.open_file(path);
+                }
+            }
             Screen::NeedPassphrase { .. } => self.passphrase_screen(ui),
             Screen::Opening => {
                 ui.horizontal(|ui| {
@@ -252,8 +385,12 @@ impl ViewerApp {
     fn menu_bar(&mut self, ui: &mut Ui) {
         let lang = self.model.lang;
         let waivable = self.model.open().is_some_and(|o| !o.watermark_required);
+        let can_open = self.launcher.is_some()
+            && !matches!(self.model.screen, Screen::Enroll | Screen::PickFile);
+        let mut pick = false;
         Panel::top("menu").show(ui, |ui| {
             egui::MenuBar::new().ui(ui, |ui| {
+                pick = can_open && ui.button(lang.t(Msg::OpenTitle)).clicked();
                 ui.menu_button(lang.t(Msg::Language), |ui| {
                     ui.radio_value(&mut self.model.lang, Lang::Ja, "日本語");
                     ui.radio_value(&mut self.model.lang, Lang::En, "English");
@@ -268,6 +405,15 @@ impl ViewerApp {
                 ui.label(RichText::new(&self.model.file_name).strong());
             });
         });
+        if pick {
+            // The document goes (its plaintext wiped, its grant closed)
+            // before another is chosen.
+            if self.model.open().is_some() {
+                self.send(Command::Release);
+            }
+            self.close(Failure::Other(String::new()));
+            self.model.screen = Screen::PickFile;
+        }
     }
 
     fn status_bar(&mut self, ui: &mut Ui, actions: Actions) {
@@ -305,6 +451,25 @@ impl ViewerApp {
                 }
             });
         });
+    }
+
+    fn enroll_screen(&mut self, ui: &mut Ui) {
+        let lang = self.model.lang;
+        let Some(launcher) = &self.launcher else {
+            return;
+        };
+        let Some((request, passphrase)) =
+            self.ui.enroll.show(ui, lang, launcher.config_dir.clone())
+        else {
+            return;
+        };
+        let wake = Arc::clone(&launcher.wake);
+        self.worker = Some(Worker::enroll(
+            request,
+            passphrase,
+            self.pending_file.clone(),
+            move || wake(),
+        ));
     }
 
     fn passphrase_screen(&mut self, ui: &mut Ui) {
@@ -362,6 +527,9 @@ impl ViewerApp {
                 self.send(Command::Retry);
                 self.model.screen = Screen::Opening;
             }
+            if self.launcher.is_some() && ui.button(lang.t(Msg::OpenTitle)).clicked() {
+                self.model.screen = Screen::PickFile;
+            }
             if ui.button(lang.t(Msg::Quit)).clicked() {
                 ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
             }
@@ -377,12 +545,13 @@ impl ViewerApp {
         let table = &open.doc.table;
         let mut copy_row = None;
         let mut export_to = None;
+        let mut print_now = false;
+        let view_rows = self.ui.filtered.as_ref().map_or(0, |(_, rows)| rows.len());
         ui.horizontal(|ui| {
             let label = ui.label(lang.t(Msg::Filter));
             ui.add(TextEdit::singleline(&mut self.ui.filter).desired_width(220.0))
                 .labelled_by(label.id);
-            // Printing is not implemented yet: no Print button rather than a
-            // fake one (rights::decide already answers for it).
+            print_now = print_button(ui, lang, actions, view_rows, self.ui.print_pending);
             if actions.copy.allowed() {
                 let copy = ui
                     .add_enabled(
@@ -444,6 +613,16 @@ impl ViewerApp {
         if let Some(row) = copy_row {
             ui.ctx().copy_text(table.row_as_tsv(row));
         }
+        if print_now {
+            self.send(Command::Print {
+                doc: Arc::clone(&open.doc),
+                rows: visible.to_vec(),
+                command: self.ui.print_command.clone(),
+            });
+            self.ui.print_pending = true;
+            self.ui.notice = Some(Msg::Printing);
+            self.ui.notice_detail = None;
+        }
         if let Some(path) = export_to {
             self.send(Command::Export {
                 doc: Arc::clone(&open.doc),
@@ -453,6 +632,29 @@ impl ViewerApp {
             self.ui.notice_detail = None;
         }
     }
+}
+
+/// The Print button (and Ctrl+P): enabled only when `rights::decide`
+/// allows printing and the view (`rows` long) is short enough to print;
+/// otherwise its tooltip says why. Returns whether to print now.
+fn print_button(ui: &mut Ui, lang: Lang, actions: Actions, rows: usize, pending: bool) -> bool {
+    let why_not = actions.print.why_not().or(if rows > MAX_PRINT_ROWS {
+        Some(Msg::PrintTooManyRows)
+    } else {
+        None
+    });
+    let enabled = why_not.is_none() && !pending;
+    let button = ui.add_enabled(enabled, Button::new(lang.t(Msg::Print)));
+    let button = match why_not {
+        Some(why) => button.on_disabled_hover_text(lang.t(why)),
+        None => button
+            .on_hover_text(lang.t(Msg::PrintHelp))
+            .on_disabled_hover_text(lang.t(Msg::Printing)),
+    };
+    // The shortcut exists only where the button is enabled.
+    let shortcut =
+        enabled && ui.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::P));
+    button.clicked() || shortcut
 }
 
 impl eframe::App for ViewerApp {

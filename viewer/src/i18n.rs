@@ -318,6 +318,66 @@ pub enum Msg {
     ExportFailed,
     /// "Technical detail:"
     Detail,
+    /// Print tooltip.
+    PrintHelp,
+    /// Print tooltip when the view is too long.
+    PrintTooManyRows,
+    /// Status: printing.
+    Printing,
+    /// Status: printed.
+    Printed,
+    /// Status: print failed.
+    PrintFailed,
+    /// Heading of the enrollment screen.
+    EnrollTitle,
+    /// What the enrollment screen is for.
+    EnrollIntro,
+    /// Enrollment: server URL label.
+    ServerUrl,
+    /// Enrollment: CA file label.
+    CaPath,
+    /// Enrollment: user name label.
+    UserName,
+    /// Enrollment: one-time code label.
+    EnrollCode,
+    /// Enrollment: device name label.
+    DeviceName,
+    /// Enrollment: passphrase confirmation label.
+    PassphraseAgain,
+    /// Enrollment: submit button.
+    EnrollButton,
+    /// Enrollment: spinner text.
+    Enrolling,
+    /// Status after enrolling.
+    Enrolled,
+    /// Enrollment: a field is empty.
+    EnrollMissing,
+    /// Enrollment: the passphrases differ.
+    EnrollPassphraseMismatch,
+    /// Enrollment: bad server URL.
+    EnrollBadUrl,
+    /// Enrollment: CA file unreadable.
+    EnrollCaUnreadable,
+    /// Enrollment: wrong CA.
+    EnrollBadCa,
+    /// Enrollment: wrong code.
+    EnrollWrongCode,
+    /// Enrollment: server unreachable.
+    EnrollUnreachable,
+    /// Enrollment: already enrolled.
+    EnrollAlready,
+    /// Heading of the open-a-file screen.
+    OpenTitle,
+    /// How to open a file.
+    OpenHint,
+    /// Open screen: path field label.
+    FilePath,
+    /// Open screen: open button.
+    OpenButton,
+    /// Open screen: go to the parent folder.
+    ParentDir,
+    /// Open screen: a dropped file is not .irm.
+    NotSealedFile,
 }
 
 impl Msg {
@@ -384,8 +444,8 @@ impl Msg {
                 "このパソコンは鍵サーバーに登録されていません。",
             ),
             Self::NotEnrolledNext => (
-                "Ask your administrator for an enrollment code and run `irm enroll`.",
-                "管理者から登録コードを受け取り、`irm enroll` を実行してください。",
+                "Ask your administrator for an enrollment code, then restart the viewer to register this computer.",
+                "管理者から登録コードを受け取り、ビューアーを起動し直してこのパソコンを登録してください。",
             ),
             Self::WrongPassphraseTitle => (
                 "The passphrase is not correct.",
@@ -428,6 +488,78 @@ impl Msg {
             Self::Exported => ("Exported (recorded)", "エクスポートしました(記録済み)"),
             Self::ExportFailed => ("Export failed", "エクスポートに失敗しました"),
             Self::Detail => ("Technical detail:", "技術情報:"),
+            Self::PrintHelp => (
+                "Prints the rows in view with the watermark (Ctrl+P); the print is recorded.",
+                "表示中の行を透かし付きで印刷します(Ctrl+P)。印刷は記録されます。",
+            ),
+            Self::PrintTooManyRows => (
+                "Too many rows to print: narrow the view to at most 1,000 rows with the filter.",
+                "印刷する行が多すぎます。絞り込みで1,000行以下にしてください。",
+            ),
+            Self::Printing => ("Printing…", "印刷中…"),
+            Self::Printed => (
+                "Sent to the printer (recorded)",
+                "プリンターに送りました(記録済み)",
+            ),
+            Self::PrintFailed => ("Printing failed", "印刷に失敗しました"),
+            Self::EnrollTitle => ("Register this computer", "このパソコンを登録"),
+            Self::EnrollIntro => (
+                "This computer has no credentials yet. Enter what your administrator gave you, and choose a passphrase that protects them.",
+                "このパソコンにはまだ資格情報がありません。管理者から受け取った内容を入力し、資格情報を守るパスフレーズを決めてください。",
+            ),
+            Self::ServerUrl => ("Key server URL", "鍵サーバーのURL"),
+            Self::CaPath => ("CA certificate file", "CA証明書ファイル"),
+            Self::UserName => ("User name", "ユーザー名"),
+            Self::EnrollCode => ("One-time code", "ワンタイムコード"),
+            Self::DeviceName => ("Device name", "端末名"),
+            Self::PassphraseAgain => ("Passphrase (again)", "パスフレーズ(確認)"),
+            Self::EnrollButton => ("Register", "登録"),
+            Self::Enrolling => ("Registering with the key server…", "鍵サーバーに登録中…"),
+            Self::Enrolled => (
+                "This computer is registered.",
+                "このパソコンを登録しました。",
+            ),
+            Self::EnrollMissing => ("Fill in every field.", "すべての項目を入力してください。"),
+            Self::EnrollPassphraseMismatch => (
+                "The two passphrases differ. Enter the same passphrase twice.",
+                "2つのパスフレーズが一致しません。同じパスフレーズを2回入力してください。",
+            ),
+            Self::EnrollBadUrl => (
+                "The key server URL is not valid. It looks like https://kas.example:8443.",
+                "鍵サーバーのURLが正しくありません。https://kas.example:8443 のような形式です。",
+            ),
+            Self::EnrollCaUnreadable => (
+                "The CA certificate file cannot be read. Check the path.",
+                "CA証明書ファイルを読み込めません。パスを確認してください。",
+            ),
+            Self::EnrollBadCa => (
+                "The CA certificate does not fit this key server (or is not a certificate). Use the ca.pem your administrator gave you.",
+                "CA証明書がこの鍵サーバーのものではありません(または証明書ではありません)。管理者から受け取った ca.pem を指定してください。",
+            ),
+            Self::EnrollWrongCode => (
+                "The user name or one-time code is not valid (or the code was used or has expired). Check them, or ask your administrator for a new code.",
+                "ユーザー名またはワンタイムコードが正しくありません(使用済みか期限切れの可能性もあります)。確認するか、管理者に新しいコードを依頼してください。",
+            ),
+            Self::EnrollUnreachable => (
+                "The key server cannot be reached. Check the URL and the network (VPN, Wi-Fi), then try again.",
+                "鍵サーバーに接続できません。URLとネットワーク(VPN・Wi-Fi)を確認して再試行してください。",
+            ),
+            Self::EnrollAlready => (
+                "This computer is already registered.",
+                "このパソコンはすでに登録されています。",
+            ),
+            Self::OpenTitle => ("Open a sealed file", "保護されたファイルを開く"),
+            Self::OpenHint => (
+                "Drop a .irm file onto this window, or choose one below.",
+                "このウィンドウに .irm ファイルをドロップするか、下から選んでください。",
+            ),
+            Self::FilePath => ("File", "ファイル"),
+            Self::OpenButton => ("Open", "開く"),
+            Self::ParentDir => ("Up one folder", "上のフォルダーへ"),
+            Self::NotSealedFile => (
+                "Only sealed files (.irm) can be opened.",
+                "開けるのは保護されたファイル(.irm)だけです。",
+            ),
         }
     }
 }

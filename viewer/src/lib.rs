@@ -10,8 +10,11 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod enroll;
 pub mod i18n;
 pub mod model;
+pub mod open_file;
+pub mod print;
 pub mod rights;
 pub mod table;
 pub mod text;

@@ -1,25 +1,36 @@
-//! `irm-viewer FILE`: opens a sealed CSV/TSV file under a live grant.
+//! `irm-viewer [FILE.irm]`: opens a sealed file under a live grant.
 //!
-//! The passphrase of this computer's credentials comes from
-//! `IRM_PASSPHRASE` or is asked for in the window; the credentials are in
-//! `IRM_CONFIG_DIR` (default: the user's config directory), as for `irm`.
+//! Without credentials on this computer it first shows the enrollment
+//! screen; without FILE it shows the "open a sealed file" screen (a file
+//! can also be dropped onto the window). The passphrase of this computer's
+//! credentials comes from `IRM_PASSPHRASE` or is asked for in the window;
+//! the credentials are in `IRM_CONFIG_DIR` (default: the user's config
+//! directory), as for `irm`. Prints go to `lp` on its standard input, or to
+//! the program (and space-separated arguments, no shell) named by
+//! `IRM_PRINT_COMMAND`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use irm_client::Passphrase;
-use irm_viewer::app::{JAPANESE_FONTS, ViewerApp, install_japanese_font};
+use irm_client::{DEVICE_JSON, Passphrase};
+use irm_viewer::app::{JAPANESE_FONTS, Launcher, ViewerApp, install_japanese_font};
+use irm_viewer::enroll::EnrollForm;
 use irm_viewer::i18n::Lang;
 use irm_viewer::model::{Model, Screen};
+use irm_viewer::open_file::FilePicker;
 use irm_viewer::worker::{Source, Worker};
 
 fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
-    let [file] = args.as_slice() else {
-        eprintln!("usage: irm-viewer FILE.irm");
-        return ExitCode::from(2);
+    let file = match args.as_slice() {
+        [] => None,
+        [file] => Some(PathBuf::from(file)),
+        _ => {
+            eprintln!("usage: irm-viewer [FILE.irm]");
+            return ExitCode::from(2);
+        }
     };
-    let file = PathBuf::from(file);
     let config_dir = match irm_client::config_dir() {
         Ok(dir) => dir,
         Err(e) => {
@@ -27,19 +38,25 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let enrolled = config_dir.join(DEVICE_JSON).exists();
     let passphrase = std::env::var("IRM_PASSPHRASE")
         .ok()
         .and_then(|p| Passphrase::new(p).ok());
-    let file_name = file.file_name().map_or_else(
-        || file.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let file_name = file
+        .as_ref()
+        .and_then(|f| f.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
-            .with_title(format!("{file_name} — irm-viewer"))
-            .with_inner_size([1100.0, 720.0]),
+            .with_title("irm-viewer")
+            .with_inner_size([1100.0, 720.0])
+            .with_drag_and_drop(true),
         ..Default::default()
     };
+    // Read here, before the window exists: the UI thread reads no files.
+    let enroll_form = EnrollForm::new();
+    let picker = FilePicker::new(std::env::current_dir().unwrap_or_else(|_| "/".into()));
     let result = eframe::run_native(
         "irm-viewer",
         options,
@@ -50,20 +67,38 @@ fn main() -> ExitCode {
                 install_japanese_font(&cc.egui_ctx, bytes);
             }
             let ctx = cc.egui_ctx.clone();
-            let worker = Worker::spawn(
-                Source {
-                    file,
-                    config_dir,
-                    passphrase,
-                },
-                move || ctx.request_repaint(),
-            );
+            let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ctx.request_repaint());
+            let mut launcher = Launcher {
+                config_dir,
+                passphrase,
+                wake,
+            };
+            let (screen, worker, pending) = match (enrolled, file) {
+                (false, file) => (Screen::Enroll, None, file),
+                (true, None) => (Screen::PickFile, None, None),
+                (true, Some(file)) => {
+                    let wake = Arc::clone(&launcher.wake);
+                    let source = Source {
+                        file,
+                        config_dir: launcher.config_dir.clone(),
+                        passphrase: launcher.passphrase.take(),
+                    };
+                    (
+                        Screen::Opening,
+                        Some(Worker::spawn(source, move || wake())),
+                        None,
+                    )
+                }
+            };
             let model = Model {
                 file_name,
-                screen: Screen::Opening,
+                screen,
                 lang: Lang::from_env(),
             };
-            Ok(Box::new(ViewerApp::new(model, Some(worker))))
+            let mut app = ViewerApp::new(model, worker).with_launcher(launcher, pending);
+            app.ui.enroll = enroll_form;
+            app.ui.picker = picker;
+            Ok(Box::new(app))
         }),
     );
     match result {

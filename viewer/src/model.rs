@@ -1,6 +1,6 @@
 //! What the viewer shows: the opened document (plaintext only in zeroizing
 //! buffers), the granted rights, the watermark identity, and the screen
-//! (passphrase, opening, open, cannot open, closed).
+//! (enroll, pick a file, passphrase, opening, open, cannot open, closed).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -149,6 +149,10 @@ impl Failure {
 /// Which screen the window shows.
 #[derive(Debug)]
 pub enum Screen {
+    /// No credentials on this computer: the enrollment form.
+    Enroll,
+    /// No file yet: the "open a sealed file" chooser.
+    PickFile,
     /// Asking for the passphrase (again, after `error`).
     NeedPassphrase {
         /// The previous attempt's failure.

@@ -18,7 +18,9 @@ use irm_core::protocol::UsageAction;
 use irm_core::{Opener, SealedHeader, StreamOptions};
 use zeroize::Zeroizing;
 
+use crate::enroll::{self, EnrollFailure, EnrollRequest};
 use crate::model::{Document, Failure, OpenDocument, WatermarkIdentity};
+use crate::print::{self, PrintCommand, PrintJob};
 use crate::watermark::format_utc;
 
 /// What the UI asks of the worker.
@@ -40,6 +42,21 @@ pub enum Command {
         /// Where the person chose to save it.
         path: PathBuf,
     },
+    /// Render the rows to a PDF with the watermark, record the print with
+    /// the key server, then pipe the PDF to `command`; answered by
+    /// [`Event::Printed`].
+    Print {
+        /// The open document.
+        doc: Arc<Document>,
+        /// The data rows of the current view, in view order.
+        rows: Vec<usize>,
+        /// Where the PDF goes (`lp`, or `IRM_PRINT_COMMAND`).
+        command: PrintCommand,
+    },
+    /// Close the open document (reporting it) and open this file instead.
+    Open(PathBuf),
+    /// Close the open document (reporting it) and wait for [`Command::Open`].
+    Release,
     /// Report the close, drop the grant and stop.
     Close,
 }
@@ -66,6 +83,12 @@ pub enum Event {
     CopyReported(Result<(), Failure>),
     /// The answer to [`Command::Export`]: the file written, or why not.
     Exported(Result<PathBuf, Failure>),
+    /// The answer to [`Command::Print`]: the pages spooled, or why not.
+    Printed(Result<usize, Failure>),
+    /// This computer is enrolled; its credentials are stored.
+    Enrolled,
+    /// Enrolling failed; the worker has stopped.
+    EnrollFailed(EnrollFailure),
 }
 
 /// Where the document and the credentials are.
@@ -88,6 +111,34 @@ impl Worker {
     /// Starts the worker; `wake` is called after every event (the app passes
     /// `ctx.request_repaint`).
     pub fn spawn(source: Source, wake: impl Fn() + Send + 'static) -> Self {
+        Self::start(wake, move |commands, emit| run(source, commands, emit))
+    }
+
+    /// Starts a worker that first enrolls this computer (answered by
+    /// [`Event::Enrolled`] or, ending the worker, [`Event::EnrollFailed`]),
+    /// then opens `file` if given, else waits for [`Command::Open`]. The
+    /// passphrase is wiped once the credentials are stored.
+    pub fn enroll(
+        request: EnrollRequest,
+        passphrase: Passphrase,
+        file: Option<PathBuf>,
+        wake: impl Fn() + Send + 'static,
+    ) -> Self {
+        Self::start(wake, move |commands, emit| {
+            let session = match enroll::run(request, &passphrase) {
+                Ok(session) => session,
+                Err(failure) => return emit(Event::EnrollFailed(failure)),
+            };
+            drop(passphrase);
+            emit(Event::Enrolled);
+            serve(&session, file, commands, emit);
+        })
+    }
+
+    fn start(
+        wake: impl Fn() + Send + 'static,
+        body: impl FnOnce(&Receiver<Command>, &dyn Fn(Event)) + Send + 'static,
+    ) -> Self {
         let (commands, command_rx) = mpsc::channel();
         let (event_tx, events) = mpsc::channel();
         std::thread::Builder::new()
@@ -98,7 +149,7 @@ impl Worker {
                     let _ = event_tx.send(event);
                     wake();
                 };
-                run(source, &command_rx, &emit);
+                body(&command_rx, &emit);
             })
             .expect("the worker thread starts");
         Self { commands, events }
@@ -130,7 +181,7 @@ impl Drop for Worker {
 
 fn run(source: Source, commands: &Receiver<Command>, emit: &dyn Fn(Event)) {
     let Source {
-        file,
+        mut file,
         config_dir,
         mut passphrase,
     } = source;
@@ -143,6 +194,12 @@ fn run(source: Source, commands: &Receiver<Command>, emit: &dyn Fn(Event)) {
                 loop {
                     match commands.recv() {
                         Ok(Command::Unlock(p)) => break p,
+                        // Another file chosen before unlocking: open that one,
+                        // still after the passphrase.
+                        Ok(Command::Open(next)) => {
+                            file = next;
+                            emit(Event::NeedPassphrase(None));
+                        }
                         Ok(Command::Close) | Err(_) => return,
                         Ok(_) => {}
                     }
@@ -156,38 +213,86 @@ fn run(source: Source, commands: &Receiver<Command>, emit: &dyn Fn(Event)) {
                 Failure::WrongPassphrase => failure = Some(Failure::WrongPassphrase),
                 other => {
                     emit(Event::CannotOpen(other));
-                    if !wait_for_retry(commands) {
-                        return;
+                    match wait_for_retry(commands) {
+                        Next::Retry | Next::Wait => {}
+                        Next::Open(next) => file = next,
+                        Next::Stop => return,
                     }
                     passphrase = Some(phrase);
                 }
             },
         }
     };
+    serve(&session, Some(file), commands, emit);
+}
+
+/// What to do after a document closed or could not be opened.
+enum Next {
+    /// Try the same file again.
+    Retry,
+    /// Wait for another file.
+    Wait,
+    /// Open this file.
+    Open(PathBuf),
+    /// Stop the worker.
+    Stop,
+}
+
+/// Opens `file` (or the first file asked for) and holds its grant; then
+/// the next file asked for, until told to stop. One document at a time:
+/// the previous grant is closed (and its key wiped) before the next opens.
+fn serve(
+    session: &Session,
+    file: Option<PathBuf>,
+    commands: &Receiver<Command>,
+    emit: &dyn Fn(Event),
+) {
+    let mut next = file;
     loop {
+        let Some(file) = next.take().or_else(|| wait_for_open(commands)) else {
+            return;
+        };
         emit(Event::Opening);
-        match open(&session, &file) {
+        match open(session, &file) {
             Ok((grant, open)) => {
                 emit(Event::Opened(open));
-                hold(&session, grant, commands, emit);
-                return;
+                match hold(session, grant, commands, emit) {
+                    Next::Open(path) => next = Some(path),
+                    Next::Retry | Next::Wait => {}
+                    Next::Stop => return,
+                }
             }
             Err(failure) => {
                 emit(Event::CannotOpen(failure));
-                if !wait_for_retry(commands) {
-                    return;
+                match wait_for_retry(commands) {
+                    Next::Retry => next = Some(file),
+                    Next::Open(path) => next = Some(path),
+                    Next::Wait => {}
+                    Next::Stop => return,
                 }
             }
         }
     }
 }
 
-/// Waits for Retry (true) or Close (false).
-fn wait_for_retry(commands: &Receiver<Command>) -> bool {
+/// Waits for a file to open; `None` on Close.
+fn wait_for_open(commands: &Receiver<Command>) -> Option<PathBuf> {
     loop {
         match commands.recv() {
-            Ok(Command::Retry) => return true,
-            Ok(Command::Close) | Err(_) => return false,
+            Ok(Command::Open(path)) => return Some(path),
+            Ok(Command::Close) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Waits for Retry, another file, or Close.
+fn wait_for_retry(commands: &Receiver<Command>) -> Next {
+    loop {
+        match commands.recv() {
+            Ok(Command::Retry) => return Next::Retry,
+            Ok(Command::Open(path)) => return Next::Open(path),
+            Ok(Command::Close) | Err(_) => return Next::Stop,
             Ok(_) => {}
         }
     }
@@ -250,8 +355,15 @@ pub fn open(session: &Session, path: &Path) -> Result<(Grant, OpenDocument), Fai
 }
 
 /// Keeps the grant alive: renews at `renew_due`, reports usage, and closes
-/// the document when renewal is refused or the lease runs out.
-fn hold(session: &Session, mut grant: Grant, commands: &Receiver<Command>, emit: &dyn Fn(Event)) {
+/// the document when renewal is refused or the lease runs out (then
+/// `Next::Wait`: wait for another file), another file is asked for
+/// (`Next::Open`) or the viewer quits (`Next::Stop`).
+fn hold(
+    session: &Session,
+    mut grant: Grant,
+    commands: &Receiver<Command>,
+    emit: &dyn Fn(Event),
+) -> Next {
     let mut next_renewal = grant.renew_due();
     loop {
         let wait = next_renewal.saturating_duration_since(Instant::now());
@@ -266,10 +378,24 @@ fn hold(session: &Session, mut grant: Grant, commands: &Receiver<Command>, emit:
             Ok(Command::Export { doc, path }) => {
                 emit(Event::Exported(export(session, &grant, &doc, path)));
             }
+            Ok(Command::Print { doc, rows, command }) => {
+                emit(Event::Printed(print(
+                    session, &grant, &doc, &rows, &command,
+                )));
+            }
+            Ok(Command::Open(path)) => {
+                // Best effort, as below; the grant (content key) drops here.
+                let _ = session.report_event(&grant, UsageAction::Close, None);
+                return Next::Open(path);
+            }
+            Ok(Command::Release) => {
+                let _ = session.report_event(&grant, UsageAction::Close, None);
+                return Next::Wait;
+            }
             Ok(Command::Close) | Err(RecvTimeoutError::Disconnected) => {
                 // Best effort: the audit log has the grant either way.
                 let _ = session.report_event(&grant, UsageAction::Close, None);
-                return;
+                return Next::Stop;
             }
             Ok(Command::Unlock(_) | Command::Retry) => {}
             Err(RecvTimeoutError::Timeout) => match session.renew(&mut grant) {
@@ -294,7 +420,7 @@ fn hold(session: &Session, mut grant: Grant, commands: &Receiver<Command>, emit:
                     } else {
                         failure
                     }));
-                    return; // the grant (content key) is wiped as it drops
+                    return Next::Wait; // the grant (content key) is wiped as it drops
                 }
             },
         }
@@ -328,4 +454,40 @@ fn export(
             path.display()
         ))),
     }
+}
+
+/// Renders the rows with a watermark naming who prints, on which device,
+/// when and which file; records the print with the key server (a refused or
+/// failed report means nothing is spooled); then pipes the PDF, which only
+/// ever exists in memory, to the print command.
+fn print(
+    session: &Session,
+    grant: &Grant,
+    doc: &Document,
+    rows: &[usize],
+    command: &PrintCommand,
+) -> Result<usize, Failure> {
+    let font = print::load_font().map_err(|e| Failure::Other(e.to_string()))?;
+    let watermark = WatermarkIdentity {
+        user: grant.user().to_owned(),
+        device: grant.device_id().to_owned(),
+        // On paper, the time that matters is when it was printed.
+        opened_at: format_utc(SystemTime::now()),
+        file_id: grant.file_id().to_string(),
+    };
+    let job = PrintJob {
+        name: &doc.name,
+        table: &doc.table,
+        rows,
+        watermark: &watermark,
+    };
+    let rendered = print::render(&job, &font).map_err(|e| Failure::Other(e.to_string()))?;
+    let detail = format!("{} rows on {} pages", rows.len(), rendered.pages);
+    session
+        .report_event(grant, UsageAction::Print, Some(&detail))
+        .map_err(|e| Failure::from_client(&e))?;
+    command
+        .spool(&rendered.pdf, &doc.name)
+        .map_err(|e| Failure::Other(e.to_string()))?;
+    Ok(rendered.pages)
 }

@@ -103,20 +103,28 @@ fn cp932_csv_renders_japanese_with_the_watermark() {
 #[test]
 fn view_only_offers_no_copy_print_or_export() {
     let mut harness = harness(open_app(Rights::VIEW, Lang::En));
-    // No Copy button at all; no Print button (printing is not implemented);
-    // Export is there but disabled, saying why.
-    for label in ["Copy", "Print"] {
-        assert!(harness.query_by_label(label).is_none(), "no {label} button");
+    // No Copy button at all; Print and Export are there but disabled,
+    // saying why.
+    assert!(harness.query_by_label("Copy").is_none(), "no Copy button");
+    for (label, why) in [
+        (
+            "Print",
+            "Your permission for this file does not include printing.",
+        ),
+        (
+            "Export",
+            "Your permission for this file does not include exporting.",
+        ),
+    ] {
+        assert!(harness.get_by_label(label).accesskit_node().is_disabled());
+        harness.get_by_label(label).hover();
+        harness.run();
+        harness.get_by_label(why);
     }
-    assert!(
-        harness
-            .get_by_label("Export")
-            .accesskit_node()
-            .is_disabled()
-    );
-    harness.get_by_label("Export").hover();
+    // Nor does Ctrl+P print.
+    harness.key_combination_modifiers(egui::Modifiers::COMMAND, &[egui::Key::P]);
     harness.run();
-    harness.get_by_label("Your permission for this file does not include exporting.");
+    assert!(harness.query_by_label("Printing…").is_none());
 
     harness.get_by_label("Copying is not permitted").hover();
     harness.run();
@@ -153,6 +161,33 @@ fn with_the_copy_right_a_row_is_copied_once_the_server_recorded_it() {
     );
     harness.run();
     harness.get_by_label("Copied (recorded)");
+}
+
+#[test]
+fn with_the_print_right_print_waits_for_the_worker_then_says_so() {
+    let mut harness = harness(open_app(Rights::VIEW | Rights::PRINT, Lang::En));
+    let print = harness.get_by_label("Print");
+    assert!(!print.accesskit_node().is_disabled());
+    print.hover();
+    harness.run();
+    harness.get_by_label(
+        "Prints the rows in view with the watermark (Ctrl+P); the print is recorded.",
+    );
+    harness.get_by_label("Print").click();
+    harness.run();
+    harness.get_by_label("Printing…");
+    assert!(
+        harness.get_by_label("Print").accesskit_node().is_disabled(),
+        "one print at a time"
+    );
+    harness.state_mut().handle_event(Event::Printed(Ok(1)));
+    harness.run();
+    harness.get_by_label("Sent to the printer (recorded)");
+    assert!(!harness.get_by_label("Print").accesskit_node().is_disabled());
+    // Ctrl+P does the same as the button.
+    harness.key_combination_modifiers(egui::Modifiers::COMMAND, &[egui::Key::P]);
+    harness.run();
+    harness.get_by_label("Printing…");
 }
 
 #[test]

@@ -1,0 +1,188 @@
+//! The viewer's stage: a key server with the administrator and alice
+//! enrolled through `irm_client` (no CLI), and files sealed for alice with
+//! chosen rights. The viewer tests (`viewer_ui.rs`, `viewer_disk.rs`) say
+//! what the viewer should do on it.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use irm_client::{Enrollment, Passphrase, Session};
+use irm_core::protocol::{CreateUserRequest, Role};
+use irm_core::{EnvelopeBuilder, Policy, PolicyGrant, Recipient, Rights, Sealer, StreamOptions};
+use tempfile::TempDir;
+
+use crate::{ADMIN, Server};
+
+/// alice's passphrase on her computer.
+pub const ALICE_PASSPHRASE: &str = "alice passphrase";
+
+/// A running key server, its administrator's session, and alice enrolled
+/// in her own home directory (`alice_home()/irm` holds her credentials).
+pub struct Stage {
+    /// The key server.
+    pub server: Server,
+    /// The administrator's unlocked session.
+    pub admin: Session,
+    _admin_dir: TempDir,
+    alice_home: TempDir,
+}
+
+impl Stage {
+    /// Starts the server and enrolls the administrator and alice.
+    pub fn new() -> Self {
+        let server = Server::start();
+        let admin_dir = TempDir::new().expect("a directory");
+        let admin = enroll(
+            &server,
+            &admin_dir.path().join("irm"),
+            ADMIN,
+            &server.admin_code,
+            "admin passphrase",
+        );
+        let stage = Self {
+            server,
+            admin,
+            _admin_dir: admin_dir,
+            alice_home: TempDir::new().expect("a directory"),
+        };
+        let code = stage.add_user("alice");
+        drop(enroll(
+            &stage.server,
+            &stage.alice_config_dir(),
+            "alice",
+            &code,
+            ALICE_PASSPHRASE,
+        ));
+        stage
+    }
+
+    /// Adds a user and returns their one-time enrollment code.
+    pub fn add_user(&self, name: &str) -> String {
+        self.admin
+            .add_user(&CreateUserRequest {
+                name: name.into(),
+                display_name: name.into(),
+                roles: vec![Role::User],
+                groups: vec![],
+            })
+            .expect("the admin adds a user")
+            .code
+    }
+
+    /// alice's home directory (scratch space of her computer).
+    pub fn alice_home(&self) -> &Path {
+        self.alice_home.path()
+    }
+
+    /// alice's credentials directory.
+    pub fn alice_config_dir(&self) -> PathBuf {
+        self.alice_home.path().join("irm")
+    }
+
+    /// alice's passphrase.
+    pub fn alice_passphrase() -> Passphrase {
+        Passphrase::new(ALICE_PASSPHRASE).expect("a passphrase")
+    }
+
+    /// Seals `plaintext` for alice with `rights` (10-minute lease) into
+    /// `alice_home()/name`; returns the path and the file id (hex).
+    pub fn seal_for_alice(
+        &self,
+        name: &str,
+        rights: Rights,
+        plaintext: &[u8],
+    ) -> (PathBuf, String) {
+        self.seal_for("alice", name, rights, plaintext)
+    }
+
+    /// Seals `plaintext` for `recipient` with `rights` (10-minute lease)
+    /// into `alice_home()/name`; returns the path and the file id (hex).
+    pub fn seal_for(
+        &self,
+        recipient: &str,
+        name: &str,
+        rights: Rights,
+        plaintext: &[u8],
+    ) -> (PathBuf, String) {
+        let (info, kas) = self.admin.server_key().expect("the server key");
+        let policy = Policy::new(
+            vec![PolicyGrant {
+                recipients: BTreeSet::from([Recipient::parse(recipient).expect("a recipient")]),
+                rights,
+            }],
+            None,
+            None,
+            600,
+            true,
+            None,
+        )
+        .expect("a policy");
+        let header = EnvelopeBuilder::new(policy)
+            .key_server(&info.url, kas)
+            .build()
+            .expect("a header");
+        let file_id = header.header().file_id().to_string();
+        let mut sealer =
+            Sealer::new(&header, Vec::new(), StreamOptions::default()).expect("a sealer");
+        std::io::Write::write_all(&mut sealer, plaintext).expect("sealing");
+        let path = self.alice_home.path().join(name);
+        std::fs::write(&path, sealer.finish().expect("sealed")).expect("writing the sealed file");
+        (path, file_id)
+    }
+
+    /// Whether the audit log has an `ok` record of `action` (such as
+    /// `event.print`) by `user` on `file_id`.
+    pub fn audited(&self, action: &str, user: &str, file_id: &str) -> bool {
+        self.admin
+            .audit_records(None, Some(1000))
+            .expect("the admin reads the audit log")
+            .iter()
+            .any(|r| {
+                r.action == action
+                    && r.result == "ok"
+                    && r.actor_user.as_deref() == Some(user)
+                    && r.file_id.as_deref() == Some(file_id)
+            })
+    }
+}
+
+impl Default for Stage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Enrolls `user` into `config_dir` with `code`.
+pub fn enroll(
+    server: &Server,
+    config_dir: &Path,
+    user: &str,
+    code: &str,
+    passphrase: &str,
+) -> Session {
+    Enrollment {
+        config_dir: config_dir.to_owned(),
+        server_url: server.url.clone(),
+        ca_pem: std::fs::read_to_string(&server.ca_pem).expect("the CA certificate"),
+        user: user.to_owned(),
+        code: code.to_owned(),
+        device_name: format!("{user}-pc"),
+        replace: false,
+    }
+    .run(&Passphrase::new(passphrase).expect("a passphrase"))
+    .expect("enrollment succeeds")
+}
+
+/// Polls `done` until it holds or `limit` passes; the sleep is back-off
+/// between polls, never what makes a test pass (STYLE.md §10).
+pub fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
