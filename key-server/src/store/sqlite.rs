@@ -132,6 +132,11 @@ pub struct SqliteStore {
     committed: Arc<Mutex<ChainHead>>,
 }
 
+/// Runs a parameterless statement through the connection's statement cache.
+fn run_cached(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -233,7 +238,9 @@ impl SqliteStore {
         // and the waiter sees its channel close.
         let job: Job = Box::new(move |conn, head| {
             let saved = *head;
-            if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            // Cached statements: the group commit's per-job overhead is on
+            // every grant's path.
+            if let Err(e) = run_cached(conn, "SAVEPOINT job") {
                 return Box::new(move |_| done(Err(e.into())));
             }
             // A panicking job must not take the writer (and every later
@@ -243,8 +250,7 @@ impl SqliteStore {
             }))
             .unwrap_or(Err(StoreError::TaskFailed));
             let result = match result {
-                Ok(value) => conn
-                    .execute_batch("RELEASE job")
+                Ok(value) => run_cached(conn, "RELEASE job")
                     .map(|()| value)
                     .map_err(StoreError::from),
                 Err(e) => Err(e),
@@ -364,9 +370,10 @@ impl WriteCtx<'_> {
     fn audit(&mut self, draft: AuditDraft) -> Result<(), StoreError> {
         let seq = self.head.seq + 1;
         let record = draft.into_record(seq, &self.head.hash);
-        self.conn.execute(
+        self.conn.prepare_cached(
             "INSERT INTO audit (seq, at_ms, actor_user, actor_device, action, file_id, result, reason, client_addr, detail, prev_hash, hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )?.execute(
             params![
                 record.seq,
                 record.at_ms,
@@ -753,9 +760,10 @@ fn grant_tx(
     let action = if input.renew { "renew" } else { "grant" };
     match decision {
         Ok(decision) => {
-            ctx.conn.execute(
+            ctx.conn.prepare_cached(
                 "INSERT INTO grants (id, file_id, user_name, device_id, rights, renew, issued_at, lease_expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?.execute(
                 params![
                     input.grant_id,
                     file_hex,
