@@ -181,17 +181,24 @@ impl PayloadCipher {
     /// Seals the whole chunks in `buf` as non-final chunks from `first_index`
     /// on: the first `filled` already hold their plaintext; each later one is
     /// first copied from its piece of `input` by the thread that seals it (so
-    /// the copy, bound by memory bandwidth, is shared too).
+    /// the copy, bound by memory bandwidth, is shared too). A shorter last
+    /// piece of `buf` receives `tail` and is not sealed.
     fn copy_and_seal(
         &self,
         buf: &mut [u8],
         first_index: u64,
         filled: usize,
         input: &[u8],
+        tail: &[u8],
         workers: &Workers,
     ) {
         let chunk_len = self.chunk_len;
+        let whole = filled + input.len() / chunk_len;
         workers.for_each_chunk(buf, self.encrypted_chunk_len(), &|i, slot| {
+            if i == whole {
+                slot.copy_from_slice(tail);
+                return true;
+            }
             if let Some(k) = i.checked_sub(filled) {
                 slot[..chunk_len].copy_from_slice(&input[k * chunk_len..(k + 1) * chunk_len]);
             }
@@ -516,15 +523,25 @@ impl<W: Write> Write for Sealer<W> {
             if whole > 0 {
                 let (now, later) = rest.split_at(whole * chunk_len);
                 let end = self.slot + whole;
+                // The bytes after the last whole chunk (which may be final,
+                // so stay unsealed) are copied in the same hand-off when
+                // they are all that is left and fit.
+                let tail =
+                    if later.len() <= chunk_len && end * stride + later.len() <= self.buf.len() {
+                        later
+                    } else {
+                        &[]
+                    };
                 self.cipher.copy_and_seal(
-                    &mut self.buf[self.sealed * stride..end * stride],
+                    &mut self.buf[self.sealed * stride..end * stride + tail.len()],
                     self.next_index + self.sealed as u64,
                     self.slot - self.sealed,
                     now,
+                    tail,
                     &self.workers,
                 );
-                (self.sealed, self.slot) = (end, end);
-                rest = later;
+                (self.sealed, self.slot, self.slot_fill) = (end, end, tail.len());
+                rest = &later[tail.len()..];
                 if self.slot == self.batch {
                     self.flush_batch(self.batch, None)?;
                 }

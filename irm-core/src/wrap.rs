@@ -328,8 +328,8 @@ mod tests {
         ],
     ];
 
-    fn both() -> Vec<(&'static str, fn(&[u8; 32]) -> AgreementResult)> {
-        let mut all: Vec<(&'static str, fn(&[u8; 32]) -> AgreementResult)> =
+    fn both() -> Vec<(&'static str, Agreement)> {
+        let mut all: Vec<(&'static str, Agreement)> =
             vec![("portable", portable_ephemeral_agreement)];
         #[cfg(feature = "aws-lc")]
         all.push(("aws-lc", fast_ephemeral_agreement));
@@ -337,6 +337,7 @@ mod tests {
     }
 
     type AgreementResult = Result<([u8; 32], Zeroizing<[u8; 32]>), SealError>;
+    type Agreement = fn(&[u8; 32]) -> AgreementResult;
 
     #[test]
     fn both_agreements_give_the_same_secret() {
