@@ -7,6 +7,9 @@
 //! `open_to_vec`) hand off once, so they use scoped threads and leave nothing
 //! running. Either way the calling thread does its own share rather than
 //! waiting idle: with two cores, an idle caller would leave one core unused.
+//! Chunks are handed out one at a time rather than in fixed shares, so a
+//! worker that wakes late (or a core taken by another process) costs only
+//! the chunks it did not get to.
 
 use std::cell::OnceCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -64,60 +67,22 @@ impl Workers {
     }
 
     /// Runs `work(index, chunk)` over the chunks of `buf` (one every `stride`
-    /// bytes; the last may be shorter), each thread taking a contiguous
-    /// share, the caller the first. Returns the lowest index for which `work`
-    /// returned false.
+    /// bytes; the last may be shorter) on all the threads, the caller's
+    /// included. Returns the lowest index for which `work` returned false.
     pub(crate) fn for_each_chunk<F>(&self, buf: &mut [u8], stride: usize, work: &F) -> Option<usize>
     where
         F: Fn(usize, &mut [u8]) -> bool + Sync,
     {
-        let run = |first: usize, part: &mut [u8]| {
-            for (k, chunk) in part.chunks_mut(stride).enumerate() {
-                if !work(first + k, chunk) {
-                    return Some(first + k);
+        if self.threads < 2 || buf.len() <= stride {
+            let mut failed = None;
+            for (i, chunk) in buf.chunks_mut(stride).enumerate() {
+                if !work(i, chunk) {
+                    failed = failed.or(Some(i));
                 }
             }
-            None
-        };
-        let count = buf.len().div_ceil(stride);
-        let per_thread = count.div_ceil(self.threads.clamp(1, count.max(1))).max(1);
-        if per_thread >= count {
-            return run(0, buf);
+            return failed;
         }
-        let (own, mut rest) = buf.split_at_mut(per_thread * stride);
-        let mut shares = Vec::with_capacity(self.threads - 1);
-        let mut first = per_thread;
-        while !rest.is_empty() {
-            let (part, tail) = rest.split_at_mut((per_thread * stride).min(rest.len()));
-            shares.push((first, part));
-            rest = tail;
-            first += per_thread;
-        }
-        let failed = AtomicUsize::new(usize::MAX);
-        let note = |result: Option<usize>| {
-            if let Some(i) = result {
-                failed.fetch_min(i, Ordering::Relaxed);
-            }
-        };
-        let (run, note) = (&run, &note);
-        match self.pool() {
-            Some(pool) => pool.in_place_scope(|scope| {
-                for (first, part) in shares {
-                    scope.spawn(move |_| note(run(first, part)));
-                }
-                note(run(0, own));
-            }),
-            None => std::thread::scope(|scope| {
-                for (first, part) in shares {
-                    scope.spawn(move || note(run(first, part)));
-                }
-                note(run(0, own));
-            }),
-        }
-        match failed.into_inner() {
-            usize::MAX => None,
-            i => Some(i),
-        }
+        self.overlap(buf, stride, work, || ()).1
     }
 
     /// Runs `side` on the calling thread while the other threads start on
