@@ -132,10 +132,11 @@ fn the_viewer_worker_opens_cp932_renews_and_closes_on_revocation() {
         header.header().file_id().to_string()
     );
     assert!(open.watermark_required);
-    assert_eq!(open.doc.encoding, TextEncoding::ShiftJis);
-    assert_eq!(open.doc.table.data_rows(), 2);
+    assert_eq!(open.doc.encoding(), Some(TextEncoding::ShiftJis));
+    let table = open.doc.table(0).expect("a CSV file opens as a table");
+    assert_eq!(table.data_rows(), 2);
     assert_eq!(
-        open.doc.table.row(1).collect::<Vec<_>>(),
+        table.row(1).collect::<Vec<_>>(),
         ["1001", "山田 太郎", "03-1234-5678"]
     );
 

@@ -16,7 +16,7 @@ use irm_client::Passphrase;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::i18n::{Lang, Msg};
-use crate::model::{Failure, Model, Screen};
+use crate::model::{Content, Failure, Model, Screen};
 use crate::rights::{self, Actions};
 use crate::table::TableView;
 use crate::watermark;
@@ -71,6 +71,11 @@ pub struct UiState {
     pub export_path: Option<String>,
     /// Whether the watermark is drawn when the grant waives it.
     pub hide_waived_watermark: bool,
+    /// The workbook sheet shown (0 for other kinds).
+    pub sheet: usize,
+    /// The picture's texture while a picture is open; dropping the handle
+    /// frees the texture (see `picture`).
+    picture: Option<egui::TextureHandle>,
 }
 
 /// The viewer: what it shows, how the UI stands, and the worker doing I/O.
@@ -106,6 +111,8 @@ impl ViewerApp {
             Event::Opened(open) => {
                 self.ui.filtered = None;
                 self.ui.selected_row = None;
+                self.ui.sheet = 0;
+                self.ui.picture = None;
                 self.model.screen = Screen::Open(open);
             }
             Event::Renewed { lease_deadline } => {
@@ -153,6 +160,8 @@ impl ViewerApp {
         self.ui.approved_copy = None;
         self.ui.export_path = None;
         self.ui.filter.zeroize();
+        self.ui.sheet = 0;
+        self.ui.picture = None; // frees the texture
     }
 
     /// Whether a copy is waiting for the key server to record it.
@@ -279,18 +288,19 @@ impl ViewerApp {
             .lease_deadline
             .saturating_duration_since(Instant::now());
         let doc = &open.doc;
+        let table = doc.table(self.ui.sheet);
         let shown = self.ui.filtered.as_ref().map_or(0, |(_, rows)| rows.len());
         Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.label(lang.time_left(left));
                 ui.separator();
-                ui.label(lang.rows_shown(shown, doc.table.data_rows()));
-                ui.separator();
-                ui.label(format!(
-                    "{}: {}",
-                    lang.t(Msg::Encoding),
-                    doc.encoding.label()
-                ));
+                if let Some(table) = table {
+                    ui.label(lang.rows_shown(shown, table.data_rows()));
+                }
+                if let Some(encoding) = doc.encoding() {
+                    ui.separator();
+                    ui.label(format!("{}: {}", lang.t(Msg::Encoding), encoding.label()));
+                }
                 if let Some(why) = actions.copy.why_not() {
                     ui.separator();
                     ui.label(RichText::new(lang.t(Msg::CopyingOff)).weak())
@@ -374,16 +384,21 @@ impl ViewerApp {
         let Screen::Open(open) = &self.model.screen else {
             return;
         };
-        let table = &open.doc.table;
+        let doc = &open.doc;
+        let table = doc.table(self.ui.sheet);
         let mut copy_row = None;
         let mut export_to = None;
         ui.horizontal(|ui| {
-            let label = ui.label(lang.t(Msg::Filter));
-            ui.add(TextEdit::singleline(&mut self.ui.filter).desired_width(220.0))
-                .labelled_by(label.id);
+            if table.is_some() {
+                let label = ui.label(lang.t(Msg::Filter));
+                ui.add(TextEdit::singleline(&mut self.ui.filter).desired_width(220.0))
+                    .labelled_by(label.id);
+            }
             // Printing is not implemented yet: no Print button rather than a
-            // fake one (rights::decide already answers for it).
-            if actions.copy.allowed() {
+            // fake one (rights::decide already answers for it). Copy is for
+            // table rows; text is copied by selecting it (Ctrl+C), pictures
+            // never.
+            if actions.copy.allowed() && table.is_some() {
                 let copy = ui
                     .add_enabled(
                         self.ui.selected_row.is_some(),
@@ -401,7 +416,7 @@ impl ViewerApp {
                 None => export.on_hover_text(lang.t(Msg::ExportHelp)),
             };
             if export.clicked() {
-                self.ui.export_path = Some(default_export_path(&open.doc.name));
+                self.ui.export_path = Some(default_export_path(&doc.name, &doc.export_extension()));
             }
         });
         if actions.export.allowed()
@@ -422,27 +437,50 @@ impl ViewerApp {
                 self.ui.export_path = None;
             }
         }
+        if let Content::Workbook(book) = &doc.content {
+            ui.horizontal(|ui| {
+                ui.label(RichText::new(lang.t(Msg::Sheets)).weak());
+                for (i, sheet) in book.sheets.iter().enumerate() {
+                    if ui
+                        .selectable_label(self.ui.sheet == i, &sheet.name)
+                        .clicked()
+                        && self.ui.sheet != i
+                    {
+                        self.ui.sheet = i;
+                        self.ui.filtered = None;
+                        self.ui.selected_row = None;
+                    }
+                }
+            });
+        }
         ui.separator();
-        if self
-            .ui
-            .filtered
-            .as_ref()
-            .is_none_or(|(filter, _)| *filter != self.ui.filter)
-        {
-            let rows = table.filter(&self.ui.filter);
-            self.ui.filtered = Some((self.ui.filter.clone(), rows));
-            self.ui.selected_row = None;
-        }
-        let visible = self.ui.filtered.as_ref().map_or(&[][..], |(_, rows)| rows);
-        TableView {
-            table,
-            visible,
-            selectable: actions.copy.allowed(),
-            selected: &mut self.ui.selected_row,
-        }
-        .show(ui);
-        if let Some(row) = copy_row {
-            ui.ctx().copy_text(table.row_as_tsv(row));
+        match (&doc.content, table) {
+            (_, Some(table)) => {
+                if self
+                    .ui
+                    .filtered
+                    .as_ref()
+                    .is_none_or(|(filter, _)| *filter != self.ui.filter)
+                {
+                    let rows = table.filter(&self.ui.filter);
+                    self.ui.filtered = Some((self.ui.filter.clone(), rows));
+                    self.ui.selected_row = None;
+                }
+                let visible = self.ui.filtered.as_ref().map_or(&[][..], |(_, rows)| rows);
+                TableView {
+                    table,
+                    visible,
+                    selectable: actions.copy.allowed(),
+                    selected: &mut self.ui.selected_row,
+                }
+                .show(ui);
+                if let Some(row) = copy_row {
+                    ui.ctx().copy_text(table.row_as_tsv(row));
+                }
+            }
+            (Content::Text(text), None) => text.show(ui, actions.copy.allowed()),
+            (Content::Picture(picture), None) => picture.show(ui, &mut self.ui.picture),
+            (Content::Table { .. } | Content::Workbook(_), None) => {}
         }
         if let Some(path) = export_to {
             self.send(Command::Export {
@@ -461,10 +499,10 @@ impl eframe::App for ViewerApp {
     }
 }
 
-/// "customers.csv" -> "customers-export.csv" in the working directory.
-fn default_export_path(name: &str) -> String {
+/// ("customers.csv", "csv") -> "customers-export.csv" in the working directory.
+fn default_export_path(name: &str, extension: &str) -> String {
     let stem = std::path::Path::new(name)
         .file_stem()
         .map_or_else(|| "export".into(), |s| s.to_string_lossy());
-    format!("{stem}-export.csv")
+    format!("{stem}-export.{extension}")
 }

@@ -318,6 +318,8 @@ pub enum Msg {
     ExportFailed,
     /// "Technical detail:"
     Detail,
+    /// Label before a workbook's sheet tabs.
+    Sheets,
 }
 
 impl Msg {
@@ -421,13 +423,14 @@ impl Msg {
             Self::Save => ("Save", "保存"),
             Self::Cancel => ("Cancel", "キャンセル"),
             Self::ExportHelp => (
-                "Saves an unprotected UTF-8 CSV copy; the export is recorded.",
-                "保護されていないUTF-8のCSVとして保存します。エクスポートは記録されます。",
+                "Saves an unprotected copy (tables as UTF-8 CSV, other files as they were sealed); the export is recorded.",
+                "保護されていないコピーを保存します(表はUTF-8のCSV、その他は保護前の形式)。エクスポートは記録されます。",
             ),
             Self::Exporting => ("Exporting…", "エクスポート中…"),
             Self::Exported => ("Exported (recorded)", "エクスポートしました(記録済み)"),
             Self::ExportFailed => ("Export failed", "エクスポートに失敗しました"),
             Self::Detail => ("Technical detail:", "技術情報:"),
+            Self::Sheets => ("Sheets:", "シート:"),
         }
     }
 }

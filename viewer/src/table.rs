@@ -42,6 +42,69 @@ pub fn sniff_delimiter(text: &str) -> char {
     if tabs > commas { '\t' } else { ',' }
 }
 
+/// Builds a [`Table`] cell by cell (a workbook sheet): the cell buffer
+/// grows only by moving into a larger zeroizing buffer, so no reallocation
+/// leaves plaintext behind in freed memory.
+pub struct TableBuilder {
+    cells: Zeroizing<String>,
+    cell_ends: Vec<usize>,
+    row_starts: Vec<usize>,
+    columns: usize,
+}
+
+impl TableBuilder {
+    /// A builder whose cell buffer starts with room for `text_len` bytes.
+    pub fn with_capacity(text_len: usize) -> Self {
+        Self {
+            cells: Zeroizing::new(String::with_capacity(text_len)),
+            cell_ends: Vec::new(),
+            row_starts: vec![0],
+            columns: 0,
+        }
+    }
+
+    /// Ends the current cell.
+    pub fn end_cell(&mut self) {
+        self.cell_ends.push(self.cells.len());
+    }
+
+    /// Ends the current row (after its cells).
+    pub fn end_row(&mut self) {
+        let start = *self.row_starts.last().expect("never empty");
+        self.columns = self.columns.max(self.cell_ends.len() - start);
+        self.row_starts.push(self.cell_ends.len());
+    }
+
+    /// The table, as if parsed with `delimiter` (used when exporting).
+    pub fn finish(self, delimiter: char) -> Table {
+        Table {
+            cells: self.cells,
+            cell_ends: self.cell_ends,
+            row_starts: self.row_starts,
+            columns: self.columns,
+            delimiter,
+        }
+    }
+}
+
+impl std::fmt::Write for TableBuilder {
+    /// Appends to the current cell.
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let needed = self.cells.len() + s.len();
+        if needed > self.cells.capacity() {
+            // Move into a bigger buffer ourselves: String's own growth would
+            // free the old allocation without wiping it.
+            let mut bigger = Zeroizing::new(String::with_capacity(
+                needed.max(self.cells.capacity() * 2).max(64),
+            ));
+            bigger.push_str(&self.cells);
+            self.cells = bigger; // the old buffer is wiped as it drops
+        }
+        self.cells.push_str(s);
+        Ok(())
+    }
+}
+
 impl Table {
     /// Parses RFC 4180 CSV (or TSV with `delimiter = '\t'`): quoted fields
     /// may hold separators, line breaks and doubled quotes; CRLF and LF both

@@ -4,7 +4,8 @@
 //! repaint request, so nothing on the UI thread ever waits for I/O.
 //!
 //! Plaintext goes from the decryptor into one zeroizing buffer sized from
-//! the file, then into the document's zeroizing cell buffer; never to disk.
+//! the file, then into the document's zeroizing buffers (which may keep that
+//! buffer itself, for export); never to disk.
 
 use std::fs::File;
 use std::io::Read;
@@ -32,8 +33,9 @@ pub enum Command {
         /// How many characters were copied.
         chars: usize,
     },
-    /// Record an export, then write the document as UTF-8 CSV to `path`
-    /// (a new file; never overwrites); answered by [`Event::Exported`].
+    /// Record an export, then write the document to `path` (a new file;
+    /// never overwrites): UTF-8 CSV for a CSV/TSV file, the original bytes
+    /// for other kinds; answered by [`Event::Exported`].
     Export {
         /// The open document.
         doc: Arc<Document>,
@@ -232,8 +234,17 @@ pub fn open(session: &Session, path: &Path) -> Result<(Grant, OpenDocument), Fai
         .file_name()
         .map(|n| n.to_string_lossy().trim_end_matches(".irm").to_owned())
         .unwrap_or_default();
-    let doc = Document::from_plaintext(name, &plain[..len]);
-    drop(plain); // wiped here
+    plain.truncate(len); // never shrunk: a reallocation would leave a copy
+    // The sealed metadata says what the file is; the names are the fallback.
+    let meta = verified.metadata();
+    let original_name = meta.file_name.as_deref().unwrap_or(&name);
+    let doc = Document::open(
+        name.clone(),
+        meta.media_type.as_deref(),
+        Some(original_name),
+        plain,
+    )
+    .map_err(|e| Failure::Corrupt(e.to_string()))?;
     let open = OpenDocument {
         doc: Arc::new(doc),
         rights: grant.rights(),
@@ -309,16 +320,12 @@ fn export(
     doc: &Document,
     path: PathBuf,
 ) -> Result<PathBuf, Failure> {
-    let detail = format!(
-        "{} rows as CSV to {}",
-        doc.table.data_rows(),
-        path.display()
-    );
+    let detail = format!("{} to {}", doc.export_summary(), path.display());
     session
         .report_event(grant, UsageAction::Export, Some(&detail))
         .map_err(|e| Failure::from_client(&e))?;
     let written = File::create_new(&path).and_then(|mut file| {
-        doc.table.write_csv(&mut file)?;
+        doc.write_export(&mut file)?;
         file.sync_all()
     });
     match written {
