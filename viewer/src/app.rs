@@ -18,7 +18,8 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::i18n::{Lang, Msg};
 use crate::model::{Content, Failure, Model, Screen};
 use crate::rights::{self, Actions};
-use crate::table::TableView;
+use crate::table::TableState;
+use crate::table::{HeaderTexts, TableView};
 use crate::watermark;
 use crate::worker::{Command, Event, Worker};
 
@@ -55,10 +56,8 @@ pub struct UiState {
     pub passphrase: String,
     /// The filter box.
     pub filter: String,
-    /// The filter the row list was computed for, and the rows it matched.
-    filtered: Option<(String, Vec<usize>)>,
-    /// The clicked row (only with the copy right).
-    pub selected_row: Option<usize>,
+    /// The shown table's sort, rows, search, widths and selected row.
+    pub table: TableState,
     /// Clipboard text waiting for the key server to record the copy.
     pending_copy: Option<Zeroizing<String>>,
     /// Clipboard text the key server recorded, released this frame.
@@ -109,8 +108,7 @@ impl ViewerApp {
             Event::NeedPassphrase(error) => self.model.screen = Screen::NeedPassphrase { error },
             Event::Opening => self.model.screen = Screen::Opening,
             Event::Opened(open) => {
-                self.ui.filtered = None;
-                self.ui.selected_row = None;
+                self.ui.table.reset();
                 self.ui.sheet = 0;
                 self.ui.picture = None;
                 self.model.screen = Screen::Open(open);
@@ -154,8 +152,7 @@ impl ViewerApp {
     /// dropped (the zeroizing buffers wipe themselves) and `why` is shown.
     pub fn close(&mut self, why: Failure) {
         self.model.close(why);
-        self.ui.filtered = None;
-        self.ui.selected_row = None;
+        self.ui.table.reset();
         self.ui.pending_copy = None;
         self.ui.approved_copy = None;
         self.ui.export_path = None;
@@ -289,7 +286,7 @@ impl ViewerApp {
             .saturating_duration_since(Instant::now());
         let doc = &open.doc;
         let table = doc.table(self.ui.sheet);
-        let shown = self.ui.filtered.as_ref().map_or(0, |(_, rows)| rows.len());
+        let shown = self.ui.table.visible().len();
         Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.label(lang.time_left(left));
@@ -401,13 +398,13 @@ impl ViewerApp {
             if actions.copy.allowed() && table.is_some() {
                 let copy = ui
                     .add_enabled(
-                        self.ui.selected_row.is_some(),
+                        self.ui.table.selected.is_some(),
                         Button::new(lang.t(Msg::Copy)),
                     )
                     .on_hover_text(lang.t(Msg::CopyHelp))
                     .on_disabled_hover_text(lang.t(Msg::CopyHelp));
                 if copy.clicked() {
-                    copy_row = self.ui.selected_row;
+                    copy_row = self.ui.table.selected;
                 }
             }
             let export = ui.add_enabled(actions.export.allowed(), Button::new(lang.t(Msg::Export)));
@@ -447,8 +444,7 @@ impl ViewerApp {
                         && self.ui.sheet != i
                     {
                         self.ui.sheet = i;
-                        self.ui.filtered = None;
-                        self.ui.selected_row = None;
+                        self.ui.table.reset();
                     }
                 }
             });
@@ -456,24 +452,41 @@ impl ViewerApp {
         ui.separator();
         match (&doc.content, table) {
             (_, Some(table)) => {
-                if self
-                    .ui
-                    .filtered
-                    .as_ref()
-                    .is_none_or(|(filter, _)| *filter != self.ui.filter)
-                {
-                    let rows = table.filter(&self.ui.filter);
-                    self.ui.filtered = Some((self.ui.filter.clone(), rows));
-                    self.ui.selected_row = None;
-                }
-                let visible = self.ui.filtered.as_ref().map_or(&[][..], |(_, rows)| rows);
-                TableView {
+                self.ui.table.refresh(table, &self.ui.filter);
+                search_bar(ui, &mut self.ui.table, lang);
+                let clicked = TableView {
                     table,
-                    visible,
+                    state: &mut self.ui.table,
                     selectable: actions.copy.allowed(),
-                    selected: &mut self.ui.selected_row,
+                    texts: HeaderTexts {
+                        sort_help: lang.t(Msg::SortHelp),
+                        resize_help: lang.t(Msg::ResizeHelp),
+                    },
                 }
                 .show(ui);
+                if let Some(column) = clicked {
+                    let sheet = self.ui.sheet;
+                    let ctx = ui.ctx().clone();
+                    self.ui.table.sort_by(table, column, |key, done| {
+                        // A big sort runs beside the UI. It holds the document
+                        // until it finishes (about a second), so a close wipes
+                        // the plaintext only then.
+                        let doc = Arc::clone(doc);
+                        std::thread::Builder::new()
+                            .name("irm-viewer-sort".into())
+                            .spawn(move || {
+                                if let Some(table) = doc.table(sheet) {
+                                    let _ = done.send(table.sort_order(key));
+                                }
+                                ctx.request_repaint();
+                            })
+                            .expect("the sort thread starts");
+                    });
+                    ui.ctx().request_repaint();
+                }
+                if self.ui.table.sorting() {
+                    ui.ctx().request_repaint_after(Duration::from_millis(100));
+                }
                 if let Some(row) = copy_row {
                     ui.ctx().copy_text(table.row_as_tsv(row));
                 }
@@ -491,6 +504,55 @@ impl ViewerApp {
             self.ui.notice_detail = None;
         }
     }
+}
+
+/// The search row over a table: Ctrl+F focuses it, Enter and Shift+Enter
+/// (or the buttons) move between matching rows.
+fn search_bar(ui: &mut Ui, state: &mut TableState, lang: Lang) {
+    let search_id = egui::Id::unique("irm-table-search");
+    if ui.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::F)) {
+        ui.memory_mut(|m| m.request_focus(search_id));
+    }
+    ui.horizontal(|ui| {
+        let label = ui.label(lang.t(Msg::Search));
+        let field = ui
+            .add(
+                TextEdit::singleline(&mut state.search)
+                    .id(search_id)
+                    .desired_width(180.0),
+            )
+            .labelled_by(label.id)
+            .on_hover_text(lang.t(Msg::SearchHelp));
+        if field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+            let back = ui.input(|i| i.modifiers.shift);
+            state.step_match(!back);
+            field.request_focus(); // keep typing or pressing Enter
+        }
+        let any = !state.matches().is_empty();
+        if ui
+            .add_enabled(any, Button::new("▲"))
+            .on_hover_text(lang.t(Msg::PreviousMatch))
+            .clicked()
+        {
+            state.step_match(false);
+        }
+        if ui
+            .add_enabled(any, Button::new("▼"))
+            .on_hover_text(lang.t(Msg::NextMatch))
+            .clicked()
+        {
+            state.step_match(true);
+        }
+        if let Some(counter) = state.match_counter() {
+            ui.label(counter);
+        } else if !state.search.is_empty() {
+            ui.label(RichText::new(lang.t(Msg::NoMatches)).weak());
+        }
+        if state.sorting() {
+            ui.spinner();
+            ui.label(lang.t(Msg::Sorting));
+        }
+    });
 }
 
 impl eframe::App for ViewerApp {

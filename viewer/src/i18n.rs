@@ -320,6 +320,22 @@ pub enum Msg {
     Detail,
     /// Label before a workbook's sheet tabs.
     Sheets,
+    /// Search box label.
+    Search,
+    /// Search box tooltip.
+    SearchHelp,
+    /// Previous-match button tooltip.
+    PreviousMatch,
+    /// Next-match button tooltip.
+    NextMatch,
+    /// The search text is in no row.
+    NoMatches,
+    /// Column header tooltip.
+    SortHelp,
+    /// Column resize handle tooltip.
+    ResizeHelp,
+    /// Status while a big table is sorted.
+    Sorting,
 }
 
 impl Msg {
@@ -431,6 +447,20 @@ impl Msg {
             Self::ExportFailed => ("Export failed", "エクスポートに失敗しました"),
             Self::Detail => ("Technical detail:", "技術情報:"),
             Self::Sheets => ("Sheets:", "シート:"),
+            Self::Search => ("Search", "検索"),
+            Self::SearchHelp => (
+                "Ctrl+F: search. Enter: next match, Shift+Enter: previous match.",
+                "Ctrl+F: 検索。Enter: 次の一致、Shift+Enter: 前の一致。",
+            ),
+            Self::PreviousMatch => ("Previous match (Shift+Enter)", "前の一致 (Shift+Enter)"),
+            Self::NextMatch => ("Next match (Enter)", "次の一致 (Enter)"),
+            Self::NoMatches => ("No matches", "一致なし"),
+            Self::SortHelp => (
+                "Click to sort by this column; click again to reverse.",
+                "クリックでこの列で並べ替え、もう一度クリックで逆順。",
+            ),
+            Self::ResizeHelp => ("Drag to resize the column", "ドラッグで列幅を変更"),
+            Self::Sorting => ("Sorting…", "並べ替え中…"),
         }
     }
 }

@@ -490,3 +490,89 @@ fn a_damaged_workbook_or_picture_is_a_corrupt_file_not_a_crash() {
         harness.get_by_label(&err.to_string());
     }
 }
+
+#[test]
+fn clicking_a_header_sorts_and_clicking_again_reverses() {
+    let mut harness = harness(open_app(Rights::VIEW, Lang::En));
+    harness.get_by_label("電話番号").click();
+    harness.run();
+    // 011 < 03 < 06 as text.
+    assert_eq!(harness.state().ui.table.visible(), [3, 1, 2]);
+    harness.get_by_label("電話番号 ▲").click();
+    harness.run();
+    assert_eq!(harness.state().ui.table.visible(), [2, 1, 3]);
+    harness.get_by_label("電話番号 ▼");
+    // The numeric column sorts as numbers.
+    harness.get_by_label("顧客番号").click();
+    harness.run();
+    harness.get_by_label("顧客番号 ▲").click();
+    harness.run();
+    assert_eq!(harness.state().ui.table.visible(), [3, 2, 1]);
+}
+
+/// `rows` customers, one per line; row i's id is "C{i:05}".
+fn many_customers(rows: usize) -> Document {
+    let mut csv = String::from("顧客番号,氏名,区分\n");
+    for i in 1..=rows {
+        let kind = if i % 10 == 0 { "重要" } else { "一般" };
+        csv.push_str(&format!("C{i:05},顧客{i}様,{kind}\n"));
+    }
+    Document::from_plaintext("many.csv", csv.as_bytes())
+}
+
+#[test]
+fn ctrl_f_searches_and_enter_jumps_to_each_match_in_view() {
+    let app = open_doc(many_customers(1000), Rights::VIEW, Lang::En);
+    let mut harness = harness_sized(app, egui::vec2(640.0, 400.0));
+    assert!(
+        harness.query_by_label("C00750").is_none(),
+        "row 750 starts off screen"
+    );
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::F);
+    harness.run();
+    let field = harness.get_by_role_and_label(egui::accesskit::Role::TextInput, "Search");
+    assert!(field.is_focused(), "Ctrl+F focuses the search box");
+    field.type_text("重要");
+    harness.run();
+    harness.get_by_label("1 / 100");
+    harness.key_press(egui::Key::Enter);
+    harness.run();
+    harness.get_by_label("2 / 100");
+    assert_eq!(harness.state().ui.table.current_match(), Some(19));
+    // Shift+Enter goes back, and wraps from the first to the last match.
+    harness.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::Enter);
+    harness.run();
+    harness.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::Enter);
+    harness.run();
+    harness.get_by_label("100 / 100");
+    // The last match, row 1000, was scrolled into view.
+    harness.get_by_label("C01000");
+    let (first, last) = harness.state().ui.table.on_screen().expect("rows drawn");
+    assert!(first <= 999 && 999 <= last, "{first}..={last}");
+    assert!(
+        harness.query_by_label("C00010").is_none(),
+        "row 10 is off screen now"
+    );
+
+    // The buttons do the same as the keys.
+    harness.get_by_label("▼").click();
+    harness.run();
+    harness.get_by_label("1 / 100");
+    harness.get_by_label("C00010");
+}
+
+#[test]
+fn a_search_with_no_match_says_so_in_japanese() {
+    let app = open_doc(many_customers(20), Rights::VIEW, Lang::Ja);
+    let mut harness = harness(app);
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::TextInput, "検索")
+        .focus();
+    harness.run();
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::TextInput, "検索")
+        .type_text("該当しない");
+    harness.run();
+    harness.get_by_label("一致なし");
+    assert!(harness.get_by_label("▼").accesskit_node().is_disabled());
+}
