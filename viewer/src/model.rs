@@ -190,6 +190,17 @@ impl Document {
 }
 
 fn parse_table(plaintext: &[u8]) -> Content {
+    // Valid UTF-8 without a BOM, the common case, is parsed where it lies:
+    // a decoded copy would add the file's size again to the peak memory.
+    if !plaintext.starts_with(b"\xEF\xBB\xBF")
+        && let Ok(text) = std::str::from_utf8(plaintext)
+    {
+        return Content::Table {
+            table: Table::parse(text, sniff_delimiter(text)),
+            encoding: TextEncoding::Utf8,
+            had_errors: false,
+        };
+    }
     let decoded = text::decode(plaintext);
     let table = Table::parse(&decoded.text, sniff_delimiter(&decoded.text));
     Content::Table {

