@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use irm_client::{Enrollment, Passphrase, Session};
 use irm_core::protocol::{CreateUserRequest, DenyReason, Role};
-use irm_core::{EnvelopeBuilder, Policy, PolicyGrant, Recipient, Rights, Sealer, StreamOptions};
+use irm_core::{
+    EnvelopeBuilder, Metadata, Policy, PolicyGrant, Recipient, Rights, Sealer, StreamOptions,
+};
 use irm_e2e::{ADMIN, Server};
-use irm_viewer::model::Failure;
+use irm_viewer::model::{Content, Failure};
 use irm_viewer::text::TextEncoding;
 use irm_viewer::worker::{Command, Event, Source, Worker};
 use tempfile::TempDir;
@@ -57,6 +59,13 @@ struct Stage {
 }
 
 fn stage(rights: Rights) -> Stage {
+    // Sealed the way Japanese Excel saves CSV: CP932, with no metadata, so
+    // the viewer goes by the name and the bytes.
+    let (cp932, _, _) = encoding_rs::SHIFT_JIS.encode(CSV);
+    stage_with(rights, &cp932, Metadata::default(), "customers.csv.irm")
+}
+
+fn stage_with(rights: Rights, plaintext: &[u8], metadata: Metadata, name: &str) -> Stage {
     let server = Server::start();
     let admin_dir = TempDir::new().expect("a directory");
     let admin = enroll(&server, &admin_dir, ADMIN, &server.admin_code);
@@ -71,7 +80,6 @@ fn stage(rights: Rights) -> Stage {
     let alice_dir = TempDir::new().expect("a directory");
     drop(enroll(&server, &alice_dir, "alice", &code.code));
 
-    // Sealed the way Japanese Excel saves CSV: CP932.
     let (info, kas) = admin.server_key().expect("the server key");
     let policy = Policy::new(
         vec![PolicyGrant {
@@ -87,12 +95,12 @@ fn stage(rights: Rights) -> Stage {
     .expect("a policy");
     let header = EnvelopeBuilder::new(policy)
         .key_server(&info.url, kas)
+        .metadata(metadata)
         .build()
         .expect("a header");
-    let (cp932, _, _) = encoding_rs::SHIFT_JIS.encode(CSV);
     let mut sealer = Sealer::new(&header, Vec::new(), StreamOptions::default()).expect("a sealer");
-    std::io::Write::write_all(&mut sealer, &cp932).expect("sealing");
-    let path = alice_dir.path().join("customers.csv.irm");
+    std::io::Write::write_all(&mut sealer, plaintext).expect("sealing");
+    let path = alice_dir.path().join(name);
     std::fs::write(&path, sealer.finish().expect("sealed")).expect("writing the sealed file");
 
     Stage {
@@ -190,5 +198,48 @@ fn export_is_recorded_then_written_and_refused_without_the_right() {
             }
             (other, _) => panic!("unexpected for {rights:?}: {other:?}"),
         }
+    }
+}
+
+#[test]
+fn the_sealed_media_type_picks_the_kind_whatever_the_file_is_called() {
+    // JSON sealed by the CLI from "order.json", then renamed by a person:
+    // the metadata still says what it is.
+    let json = r#"{"顧客番号":1001,"氏名":"山田 太郎"}"#;
+    let metadata = Metadata {
+        file_name: Some("order.json".into()),
+        media_type: Some("application/json".into()),
+        plaintext_len: None,
+    };
+    let stage = stage_with(Rights::VIEW, json.as_bytes(), metadata, "renamed.irm");
+    let worker = spawn(&stage);
+    let open = match next(&worker) {
+        Event::Opened(open) => open,
+        other => panic!("the document should open: {other:?}"),
+    };
+    let Content::Text(text) = &open.doc.content else {
+        panic!("JSON opens as text: {:?}", open.doc);
+    };
+    assert!(text.pretty_json);
+    assert_eq!(text.line(1), "  \"顧客番号\": 1001,");
+
+    // A PNG header on a truncated picture is a corrupt file, not a crash.
+    let metadata = Metadata {
+        file_name: Some("scan.png".into()),
+        media_type: Some("image/png".into()),
+        plaintext_len: None,
+    };
+    let stage = stage_with(
+        Rights::VIEW,
+        b"\x89PNG\r\n\x1a\n\0\0",
+        metadata,
+        "scan.png.irm",
+    );
+    let worker = spawn(&stage);
+    match next(&worker) {
+        Event::CannotOpen(Failure::Corrupt(detail)) => {
+            assert!(detail.contains("PNG"), "{detail}");
+        }
+        other => panic!("a damaged picture is a corrupt file: {other:?}"),
     }
 }

@@ -576,3 +576,25 @@ fn a_search_with_no_match_says_so_in_japanese() {
     harness.get_by_label("一致なし");
     assert!(harness.get_by_label("▼").accesskit_node().is_disabled());
 }
+
+#[test]
+fn dragging_the_handle_after_a_header_resizes_its_column() {
+    let mut harness = harness(open_app(Rights::VIEW, Lang::En));
+    let before = harness.state().ui.table.column_widths()[1];
+    let header = harness.get_by_label("氏名").rect();
+    let next = harness.get_by_label("フリガナ").rect();
+    // The handle sits between this header cell and the next.
+    let handle = egui::pos2((header.right() + next.left()) / 2.0, header.center().y);
+    harness.hover_at(handle);
+    harness.run();
+    harness.drag_at(handle);
+    harness.run();
+    harness.hover_at(handle + egui::vec2(60.0, 0.0));
+    harness.run();
+    harness.drop_at(handle + egui::vec2(60.0, 0.0));
+    harness.run();
+    let after = harness.state().ui.table.column_widths()[1];
+    assert!((after - before - 60.0).abs() < 1.0, "{before} -> {after}");
+    // Sorting did not happen by accident.
+    assert_eq!(harness.state().ui.table.sort, None);
+}
