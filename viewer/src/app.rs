@@ -4,8 +4,8 @@
 //! Rights are enforced here from [`rights::decide`] alone: without `copy`
 //! no label is selectable, there is no Copy button, Ctrl+C/Cut events are
 //! removed before any widget sees them and any clipboard output is dropped.
-//! With `copy`, clipboard text is held back until the key server has
-//! recorded the copy, then released. Primary-selection output (X11/Wayland
+//! With `copy`, clipboard text is held back by [`ClipboardGate`] until the
+//! key server has recorded the copy, then released. Primary-selection output (X11/Wayland
 //! middle-click paste) is always dropped: it would be an unrecorded copy.
 
 use std::sync::Arc;
@@ -47,6 +47,55 @@ pub fn install_japanese_font(ctx: &egui::Context, bytes: Vec<u8>) {
         egui::FontData::from_owned(bytes),
         families,
     ));
+}
+
+/// The last word on the clipboard: an egui plugin that sees the frame's
+/// final output, after egui's own label-selection copy (which runs at the
+/// end of the pass, after the app has drawn). It removes every clipboard
+/// write and holds copied text for the app, which has the copy recorded
+/// first; only text the app releases after the key server recorded it goes
+/// out. Primary-selection text and images are always dropped.
+#[derive(Default)]
+pub struct ClipboardGate {
+    /// Text copied last frame, waiting for the app.
+    held: Option<Zeroizing<String>>,
+    /// Recorded text to put on the clipboard this frame.
+    release: Option<String>,
+}
+
+impl egui::Plugin for ClipboardGate {
+    fn debug_name(&self) -> &'static str {
+        "irm-clipboard-gate"
+    }
+
+    fn output_hook(&mut self, ctx: &egui::Context, output: &mut egui::FullOutput) {
+        let mut held = None;
+        output
+            .platform_output
+            .commands
+            .retain_mut(|command| match command {
+                egui::OutputCommand::CopyText(text) => {
+                    held = Some(Zeroizing::new(std::mem::take(text)));
+                    false
+                }
+                egui::OutputCommand::TextSelectionSettled(text) => {
+                    text.zeroize();
+                    false
+                }
+                egui::OutputCommand::CopyImage(_) => false,
+                _ => true,
+            });
+        if held.is_some() {
+            self.held = held;
+            ctx.request_repaint(); // the app reports it next frame
+        }
+        if let Some(text) = self.release.take() {
+            output
+                .platform_output
+                .commands
+                .push(egui::OutputCommand::CopyText(text));
+        }
+    }
 }
 
 /// Transient UI state: text fields, filter results, the selected row.
@@ -175,6 +224,9 @@ impl ViewerApp {
 
     /// Draws one frame.
     pub fn show(&mut self, ui: &mut Ui) {
+        if ui.ctx().plugin_opt::<ClipboardGate>().is_none() {
+            ui.ctx().add_plugin(ClipboardGate::default());
+        }
         while let Some(event) = self.worker.as_ref().and_then(Worker::try_recv) {
             self.handle_event(event);
         }
@@ -223,36 +275,21 @@ impl ViewerApp {
         }
     }
 
-    /// Drops every clipboard write made this frame; with the copy right,
-    /// sends it to the worker to be recorded first.
+    /// With the copy right, sends what the gate held back last frame to the
+    /// worker to be recorded; hands the gate text the key server recorded.
     fn gate_clipboard(&mut self, ctx: &egui::Context, can_copy: bool) {
-        let mut copied: Option<String> = None;
-        ctx.output_mut(|out| {
-            out.commands.retain_mut(|command| match command {
-                egui::OutputCommand::CopyText(text) => {
-                    copied = Some(std::mem::take(text));
-                    false
-                }
-                egui::OutputCommand::TextSelectionSettled(text) => {
-                    text.zeroize();
-                    false
-                }
-                egui::OutputCommand::CopyImage(_) => false,
-                _ => true,
+        let gate = ctx.plugin::<ClipboardGate>();
+        let mut gate = gate.lock();
+        if let Some(text) = gate.held.take()
+            && can_copy
+            && !text.is_empty()
+        {
+            self.send(Command::ReportCopy {
+                chars: text.chars().count(),
             });
-        });
-        if let Some(text) = copied {
-            let text = Zeroizing::new(text);
-            if can_copy && !text.is_empty() {
-                self.send(Command::ReportCopy {
-                    chars: text.chars().count(),
-                });
-                self.ui.pending_copy = Some(text);
-            }
+            self.ui.pending_copy = Some(text);
         }
-        if let Some(text) = self.ui.approved_copy.take() {
-            ctx.output_mut(|out| out.commands.push(egui::OutputCommand::CopyText(text)));
-        }
+        gate.release = self.ui.approved_copy.take();
     }
 
     fn menu_bar(&mut self, ui: &mut Ui) {

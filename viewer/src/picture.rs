@@ -59,6 +59,13 @@ impl Picture {
         let mut reader = ImageReader::new(Cursor::new(bytes));
         reader.set_format(format);
         let mut decoded = reader.decode().map_err(PictureError)?;
+        if decoded.width() == 0 || decoded.height() == 0 {
+            // Neither format allows it, and a GPU cannot hold such a texture.
+            let kind = image::error::LimitErrorKind::DimensionError;
+            return Err(PictureError(image::ImageError::Limits(
+                image::error::LimitError::from_kind(kind),
+            )));
+        }
         if decoded.width() > MAX_SIDE || decoded.height() > MAX_SIDE {
             let smaller = decoded.resize(MAX_SIDE, MAX_SIDE, image::imageops::FilterType::Triangle);
             wipe(decoded);

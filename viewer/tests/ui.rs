@@ -190,7 +190,7 @@ fn with_the_copy_right_a_row_is_copied_once_the_server_recorded_it() {
     harness.run();
     assert!(!harness.get_by_label("Copy").accesskit_node().is_disabled());
     harness.get_by_label("Copy").click();
-    harness.step();
+    harness.run();
     // Held back until the worker reports that the key server recorded it.
     assert_eq!(copied_text(&harness), None);
     assert!(harness.state().copy_pending());
@@ -212,7 +212,8 @@ fn a_copy_the_server_refuses_never_reaches_the_clipboard() {
     harness.get_by_label("1").click();
     harness.run();
     harness.get_by_label("Copy").click();
-    harness.step();
+    harness.run();
+    assert!(harness.state().copy_pending());
     harness
         .state_mut()
         .handle_event(Event::CopyReported(Err(Failure::Denied(
@@ -597,4 +598,43 @@ fn dragging_the_handle_after_a_header_resizes_its_column() {
     assert!((after - before - 60.0).abs() < 1.0, "{before} -> {after}");
     // Sorting did not happen by accident.
     assert_eq!(harness.state().ui.table.sort, None);
+}
+
+#[test]
+fn selected_text_is_copied_only_with_the_copy_right() {
+    let memo = "お客様から折り返し依頼\n電話番号 03-1234-5678\n";
+    for (rights, copied) in [(Rights::VIEW, false), (Rights::VIEW | Rights::COPY, true)] {
+        let doc = Document::open(
+            "memo.txt",
+            Some("text/plain"),
+            None,
+            Zeroizing::new(memo.as_bytes().to_vec()),
+        )
+        .expect("text always opens");
+        let mut harness = harness(open_doc(doc, rights, Lang::En));
+        // No table controls for text, and no Copy button: copying is by
+        // selecting and Ctrl+C.
+        assert!(harness.query_by_label("Copy").is_none());
+        assert!(harness.query_by_label("Search").is_none());
+        // Drag across the line to select it, then copy.
+        let line = harness.get_by_label("電話番号 03-1234-5678").rect();
+        let (from, to) = (
+            line.left_center() + egui::vec2(1.0, 0.0),
+            line.right_center(),
+        );
+        harness.hover_at(from);
+        harness.run();
+        harness.drag_at(from);
+        harness.run();
+        harness.hover_at(to);
+        harness.run();
+        harness.drop_at(to);
+        harness.run();
+        harness.event(egui::Event::Copy);
+        harness.run();
+        // With the right the copy waits for the key server to record it;
+        // without it nothing reaches the clipboard or the worker.
+        assert_eq!(copied_text(&harness), None, "{rights:?}");
+        assert_eq!(harness.state().copy_pending(), copied, "{rights:?}");
+    }
 }
