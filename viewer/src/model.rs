@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 use crate::i18n::{Lang, Msg};
 use crate::kind::{self, Kind};
 use crate::picture::{Picture, PictureError};
-use crate::table::{Table, sniff_delimiter};
+use crate::table::{MAX_TABLE_TEXT, Table, sniff_delimiter};
 use crate::text::{self, TextEncoding};
 use crate::textdoc::TextDoc;
 use crate::workbook::{Workbook, WorkbookError};
@@ -46,6 +46,8 @@ pub enum ContentError {
     Workbook(WorkbookError),
     /// The picture is damaged.
     Picture(PictureError),
+    /// A CSV/TSV file past what a table holds (`table::MAX_TABLE_TEXT`).
+    TooLarge,
 }
 
 impl std::fmt::Display for ContentError {
@@ -53,6 +55,7 @@ impl std::fmt::Display for ContentError {
         match self {
             Self::Workbook(e) => e.fmt(f),
             Self::Picture(e) => e.fmt(f),
+            Self::TooLarge => f.write_str("the table is larger than 4 GiB"),
         }
     }
 }
@@ -109,6 +112,11 @@ impl Document {
     ) -> Result<Self, ContentError> {
         let kind = kind::detect(media_type, original_name, &plaintext);
         let content = match kind {
+            // Decoding CP932 or UTF-16 into UTF-8 grows it by at most
+            // half (two bytes become three): compare the worst case.
+            Kind::Table if plaintext.len().saturating_mul(3) / 2 > MAX_TABLE_TEXT => {
+                return Err(ContentError::TooLarge);
+            }
             Kind::Table => parse_table(&plaintext),
             Kind::Workbook => {
                 Content::Workbook(Workbook::parse(&plaintext).map_err(ContentError::Workbook)?)

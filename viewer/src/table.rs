@@ -17,7 +17,9 @@ pub struct Table {
     /// Every cell's text, unescaped, back to back.
     cells: Zeroizing<String>,
     /// End offset of each cell in `cells` (its start is the previous end).
-    cell_ends: Vec<usize>,
+    /// `u32` halves the biggest index of a long list (7 million cells for a
+    /// million rows): tables hold at most [`MAX_TABLE_TEXT`] bytes.
+    cell_ends: Vec<u32>,
     /// Index of each row's first cell in `cell_ends`, plus one past the last.
     row_starts: Vec<usize>,
     /// The widest row's cell count.
@@ -36,6 +38,15 @@ impl std::fmt::Debug for Table {
     }
 }
 
+/// The most text a table holds (4 GiB less one byte), so that every
+/// offset fits a `u32`. `Document::open` refuses bigger files first.
+pub const MAX_TABLE_TEXT: usize = u32::MAX as usize - 1;
+
+/// `len` as a cell offset; callers keep `len <= MAX_TABLE_TEXT`.
+fn offset(len: usize) -> u32 {
+    u32::try_from(len).expect("table text is capped at MAX_TABLE_TEXT")
+}
+
 /// The separator: a tab if the first line has more tabs than commas.
 pub fn sniff_delimiter(text: &str) -> char {
     let first = text.lines().next().unwrap_or("");
@@ -49,9 +60,11 @@ pub fn sniff_delimiter(text: &str) -> char {
 /// leaves plaintext behind in freed memory.
 pub struct TableBuilder {
     cells: Zeroizing<String>,
-    cell_ends: Vec<usize>,
+    cell_ends: Vec<u32>,
     row_starts: Vec<usize>,
     columns: usize,
+    /// Whether text was left out for going past [`MAX_TABLE_TEXT`].
+    overflowed: bool,
 }
 
 impl TableBuilder {
@@ -62,12 +75,18 @@ impl TableBuilder {
             cell_ends: Vec::new(),
             row_starts: vec![0],
             columns: 0,
+            overflowed: false,
         }
+    }
+
+    /// Whether some text did not fit (the table would be incomplete).
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
     }
 
     /// Ends the current cell.
     pub fn end_cell(&mut self) {
-        self.cell_ends.push(self.cells.len());
+        self.cell_ends.push(offset(self.cells.len()));
     }
 
     /// Ends the current row (after its cells).
@@ -93,11 +112,17 @@ impl std::fmt::Write for TableBuilder {
     /// Appends to the current cell.
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
         let needed = self.cells.len() + s.len();
+        if needed > MAX_TABLE_TEXT {
+            self.overflowed = true;
+            return Err(std::fmt::Error);
+        }
         if needed > self.cells.capacity() {
             // Move into a bigger buffer ourselves: String's own growth would
             // free the old allocation without wiping it.
             let mut bigger = Zeroizing::new(String::with_capacity(
-                needed.max(self.cells.capacity() * 2).max(64),
+                needed
+                    .max(self.cells.capacity() * 2)
+                    .clamp(64, MAX_TABLE_TEXT),
             ));
             bigger.push_str(&self.cells);
             self.cells = bigger; // the old buffer is wiped as it drops
@@ -111,7 +136,13 @@ impl Table {
     /// Parses RFC 4180 CSV (or TSV with `delimiter = '\t'`): quoted fields
     /// may hold separators, line breaks and doubled quotes; CRLF and LF both
     /// end a record; a final line break does not start an empty row.
+    ///
+    /// Text longer than [`MAX_TABLE_TEXT`] gives an empty table rather than
+    /// wrong offsets (`Document::open` refuses such files before this).
     pub fn parse(text: &str, delimiter: char) -> Self {
+        if text.len() > MAX_TABLE_TEXT {
+            return TableBuilder::with_capacity(0).finish(delimiter);
+        }
         match u8::try_from(delimiter) {
             Ok(byte) if byte.is_ascii() && byte != b'"' && byte != b'\r' && byte != b'\n' => {
                 Self::parse_ascii_delimited(text, byte)
@@ -170,7 +201,7 @@ impl Table {
                 }
                 b'\r' if bytes.get(i + 1) == Some(&b'\n') => {}
                 b'\n' | b'\r' => {
-                    cell_ends.push(cells.len());
+                    cell_ends.push(offset(cells.len()));
                     let start = *row_starts.last().expect("never empty");
                     columns = columns.max(cell_ends.len() - start);
                     row_starts.push(cell_ends.len());
@@ -178,14 +209,14 @@ impl Table {
                 }
                 _ => {
                     // The separator.
-                    cell_ends.push(cells.len());
+                    cell_ends.push(offset(cells.len()));
                     row_has_content = true;
                 }
             }
             i += 1;
         }
         if row_has_content {
-            cell_ends.push(cells.len());
+            cell_ends.push(offset(cells.len()));
             let start = *row_starts.last().expect("never empty");
             columns = columns.max(cell_ends.len() - start);
             row_starts.push(cell_ends.len());
@@ -230,14 +261,14 @@ impl Table {
                 }
                 '\r' if chars.peek() == Some(&'\n') => {}
                 '\n' | '\r' => {
-                    cell_ends.push(cells.len());
+                    cell_ends.push(offset(cells.len()));
                     let start = *row_starts.last().expect("never empty");
                     columns = columns.max(cell_ends.len() - start);
                     row_starts.push(cell_ends.len());
                     row_has_content = false;
                 }
                 c if c == delimiter => {
-                    cell_ends.push(cells.len());
+                    cell_ends.push(offset(cells.len()));
                     row_has_content = true;
                 }
                 c => {
@@ -247,7 +278,7 @@ impl Table {
             }
         }
         if row_has_content {
-            cell_ends.push(cells.len());
+            cell_ends.push(offset(cells.len()));
             let start = *row_starts.last().expect("never empty");
             columns = columns.max(cell_ends.len() - start);
             row_starts.push(cell_ends.len());
@@ -285,8 +316,12 @@ impl Table {
     pub fn row(&self, row: usize) -> impl Iterator<Item = &str> + '_ {
         let cells = self.row_starts[row]..self.row_starts[row + 1];
         cells.map(move |i| {
-            let start = if i == 0 { 0 } else { self.cell_ends[i - 1] };
-            &self.cells[start..self.cell_ends[i]]
+            let start = if i == 0 {
+                0
+            } else {
+                self.cell_ends[i - 1] as usize
+            };
+            &self.cells[start..self.cell_ends[i] as usize]
         })
     }
 
@@ -434,8 +469,12 @@ impl Table {
         if i >= end {
             return None;
         }
-        let start = if i == 0 { 0 } else { self.cell_ends[i - 1] };
-        Some(&self.cells[start..self.cell_ends[i]])
+        let start = if i == 0 {
+            0
+        } else {
+            self.cell_ends[i - 1] as usize
+        };
+        Some(&self.cells[start..self.cell_ends[i] as usize])
     }
 
     /// Whether any cell of `row` contains `needle` (ASCII case ignored).

@@ -63,6 +63,9 @@ impl Workbook {
                 .map_err(|e| WorkbookError(format!("sheet {name:?}: {e}")))?;
             let table = sheet_table(&range);
             wipe(&mut range);
+            let table = table.ok_or_else(|| {
+                WorkbookError(format!("sheet {name:?} holds more text than a table can"))
+            })?;
             sheets.push(Sheet { name, table });
         }
         if sheets.is_empty() {
@@ -72,9 +75,9 @@ impl Workbook {
     }
 }
 
-/// The cells of `range` as a table; dates as "2026-11-23" or
+/// The cells of `range` as a table (`None` past [`crate::table::MAX_TABLE_TEXT`]); dates as "2026-11-23" or
 /// "2026-11-23 09:30:00", numbers as Rust prints them.
-fn sheet_table(range: &calamine::Range<Data>) -> Table {
+fn sheet_table(range: &calamine::Range<Data>) -> Option<Table> {
     let text_len: usize = range
         .cells()
         .map(|(_, _, cell)| match cell {
@@ -92,7 +95,7 @@ fn sheet_table(range: &calamine::Range<Data>) -> Table {
         }
         table.end_row();
     }
-    table.finish(',')
+    (!table.overflowed()).then(|| table.finish(','))
 }
 
 fn write_cell(out: &mut TableBuilder, cell: &Data) -> std::fmt::Result {
