@@ -336,6 +336,10 @@ pub enum Msg {
     ResizeHelp,
     /// Status while a big table is sorted.
     Sorting,
+    /// A kind of file the viewer does not show.
+    UnsupportedTitle,
+    /// What to do about a kind the viewer does not show.
+    UnsupportedNext,
 }
 
 impl Msg {
@@ -461,6 +465,14 @@ impl Msg {
             ),
             Self::ResizeHelp => ("Drag to resize the column", "ドラッグで列幅を変更"),
             Self::Sorting => ("Sorting…", "並べ替え中…"),
+            Self::UnsupportedTitle => (
+                "The viewer cannot show this kind of file.",
+                "このビューアーではこの種類のファイルを表示できません。",
+            ),
+            Self::UnsupportedNext => (
+                "Ask the sender for it as CSV, Excel, text, PNG or JPEG.",
+                "送信者にCSV、Excel、テキスト、PNGまたはJPEG形式での送付を依頼してください。",
+            ),
         }
     }
 }

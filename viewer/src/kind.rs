@@ -20,6 +20,8 @@ pub enum Kind {
     Png,
     /// A JPEG picture.
     Jpeg,
+    /// A kind the viewer does not show (PDF, other binary files).
+    Unsupported,
 }
 
 const OCTET_STREAM: &str = "application/octet-stream";
@@ -36,13 +38,15 @@ fn from_media_type(media_type: &str) -> Option<Kind> {
         | "application/vnd.ms-excel" => Some(Kind::Workbook),
         "image/png" => Some(Kind::Png),
         "image/jpeg" => Some(Kind::Jpeg),
+        "application/pdf" => Some(Kind::Unsupported),
         _ => None,
     }
 }
 
 /// What the first bytes say: zip (XLSX), OLE compound file (XLS), PNG,
-/// JPEG, JSON; anything else is a table when its first line has a comma or
-/// a tab, and text otherwise.
+/// JPEG, PDF, JSON; other binary files (a NUL byte early on, outside UTF-16)
+/// are unsupported; anything else is a table when its first line has a
+/// comma or a tab, and text otherwise.
 pub fn sniff(bytes: &[u8]) -> Kind {
     const OLE: &[u8] = &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
     const PNG: &[u8] = b"\x89PNG\r\n\x1a\n";
@@ -54,6 +58,11 @@ pub fn sniff(bytes: &[u8]) -> Kind {
     }
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         return Kind::Jpeg;
+    }
+    let utf16 = bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]);
+    let head = &bytes[..bytes.len().min(4096)];
+    if bytes.starts_with(b"%PDF-") || (!utf16 && head.contains(&0)) {
+        return Kind::Unsupported;
     }
     let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if let Some(b'{' | b'[') = text.iter().find(|b| !b.is_ascii_whitespace()) {
@@ -120,6 +129,7 @@ mod tests {
             ("memo.txt", Kind::Text),
             ("order.json", Kind::Json),
             ("list.tsv", Kind::Table),
+            ("contract.pdf", Kind::Unsupported),
         ];
         for (name, want) in cases {
             let media = Some(OCTET_STREAM);
@@ -130,7 +140,10 @@ mod tests {
 
     #[test]
     fn then_the_magic_bytes() {
-        let cases: [(&[u8], Kind); 10] = [
+        let cases: [(&[u8], Kind); 13] = [
+            (b"%PDF-1.7\n", Kind::Unsupported),
+            (b"MZ\x90\0\x03\0", Kind::Unsupported),
+            (b"\xFF\xFEa\0,\0b\0\n\0", Kind::Table),
             (b"PK\x03\x04rest", Kind::Workbook),
             (b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1rest", Kind::Workbook),
             (b"\x89PNG\r\n\x1a\nrest", Kind::Png),

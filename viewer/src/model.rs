@@ -48,6 +48,8 @@ pub enum ContentError {
     Picture(PictureError),
     /// A CSV/TSV file past what a table holds (`table::MAX_TABLE_TEXT`).
     TooLarge,
+    /// A kind of file the viewer does not show.
+    Unsupported,
 }
 
 impl std::fmt::Display for ContentError {
@@ -56,6 +58,7 @@ impl std::fmt::Display for ContentError {
             Self::Workbook(e) => e.fmt(f),
             Self::Picture(e) => e.fmt(f),
             Self::TooLarge => f.write_str("the table is larger than 4 GiB"),
+            Self::Unsupported => f.write_str("the viewer does not show this kind of file"),
         }
     }
 }
@@ -123,6 +126,7 @@ impl Document {
             }
             Kind::Text => Content::Text(TextDoc::plain(&plaintext)),
             Kind::Json => Content::Text(TextDoc::json(&plaintext)),
+            Kind::Unsupported => return Err(ContentError::Unsupported),
             Kind::Png | Kind::Jpeg => {
                 let format = if kind == Kind::Png {
                     ImageFormat::Png
@@ -261,6 +265,8 @@ pub enum Failure {
     WrongPassphrase,
     /// The file is damaged, altered or not a sealed file.
     Corrupt(String),
+    /// The file opened, but it is a kind the viewer does not show.
+    Unsupported(String),
     /// Anything else, with its message.
     Other(String),
 }
@@ -295,10 +301,13 @@ impl Failure {
             Self::NotEnrolled => (Msg::NotEnrolledTitle, Msg::NotEnrolledNext),
             Self::WrongPassphrase => (Msg::WrongPassphraseTitle, Msg::WrongPassphraseNext),
             Self::Corrupt(_) => (Msg::CorruptTitle, Msg::CorruptNext),
+            Self::Unsupported(_) => (Msg::UnsupportedTitle, Msg::UnsupportedNext),
             Self::Other(_) => (Msg::OtherTitle, Msg::OtherNext),
         };
         let detail = match self {
-            Self::Unreachable(d) | Self::Corrupt(d) | Self::Other(d) => Some(d.as_str()),
+            Self::Unreachable(d) | Self::Corrupt(d) | Self::Unsupported(d) | Self::Other(d) => {
+                Some(d.as_str())
+            }
             _ => None,
         };
         (lang.t(title), lang.t(next), detail)

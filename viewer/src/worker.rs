@@ -19,7 +19,7 @@ use irm_core::protocol::UsageAction;
 use irm_core::{Opener, SealedHeader, StreamOptions};
 use zeroize::Zeroizing;
 
-use crate::model::{Document, Failure, OpenDocument, WatermarkIdentity};
+use crate::model::{ContentError, Document, Failure, OpenDocument, WatermarkIdentity};
 use crate::watermark::format_utc;
 
 /// What the UI asks of the worker.
@@ -244,7 +244,14 @@ pub fn open(session: &Session, path: &Path) -> Result<(Grant, OpenDocument), Fai
         Some(original_name),
         plain,
     )
-    .map_err(|e| Failure::Corrupt(e.to_string()))?;
+    .map_err(|e| match e {
+        ContentError::Unsupported => Failure::Unsupported(format!(
+            "{}: {}",
+            meta.media_type.as_deref().unwrap_or("?"),
+            e
+        )),
+        e => Failure::Corrupt(e.to_string()),
+    })?;
     let open = OpenDocument {
         doc: Arc::new(doc),
         rights: grant.rights(),

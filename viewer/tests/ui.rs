@@ -314,6 +314,10 @@ fn denial_screens_say_why_and_what_next() {
             Failure::Corrupt("bad magic".into()),
             "The file is damaged or is not a sealed file.",
         ),
+        (
+            Failure::Unsupported("application/pdf".into()),
+            "The viewer cannot show this kind of file.",
+        ),
     ];
     for (failure, says) in cases {
         let harness = harness(app_with(Screen::CannotOpen(failure), Lang::En));
