@@ -243,3 +243,58 @@ fn the_sealed_media_type_picks_the_kind_whatever_the_file_is_called() {
         other => panic!("a damaged picture is a corrupt file: {other:?}"),
     }
 }
+
+#[test]
+fn a_sealed_workbook_opens_by_sheet_and_exports_its_original_bytes() {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet().set_name("顧客").expect("a sheet name");
+    sheet.write_string(0, 0, "顧客番号").expect("a cell");
+    sheet.write_string(0, 1, "氏名").expect("a cell");
+    sheet.write_number(1, 0, 1001).expect("a cell");
+    sheet.write_string(1, 1, "山田 太郎").expect("a cell");
+    book.add_worksheet().set_name("空").expect("a sheet name");
+    let xlsx = book.save_to_buffer().expect("an XLSX file");
+    let metadata = Metadata {
+        file_name: Some("customers.xlsx".into()),
+        media_type: Some(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".into(),
+        ),
+        plaintext_len: None,
+    };
+    let stage = stage_with(
+        Rights::VIEW | Rights::EXPORT,
+        &xlsx,
+        metadata,
+        "customers.xlsx.irm",
+    );
+    let worker = spawn(&stage);
+    let open = match next(&worker) {
+        Event::Opened(open) => open,
+        other => panic!("the workbook should open: {other:?}"),
+    };
+    let Content::Workbook(sheets) = &open.doc.content else {
+        panic!("an XLSX opens as a workbook: {:?}", open.doc);
+    };
+    let names: Vec<_> = sheets.sheets.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["顧客", "空"]);
+    let table = open.doc.table(0).expect("the first sheet");
+    assert_eq!(table.row(1).collect::<Vec<_>>(), ["1001", "山田 太郎"]);
+    assert_eq!(open.doc.table(1).expect("the second sheet").row_count(), 0);
+
+    let target = stage.alice_dir.path().join("customers-export.xlsx");
+    worker.send(Command::Export {
+        doc: Arc::clone(&open.doc),
+        path: target.clone(),
+    });
+    loop {
+        match next(&worker) {
+            Event::Renewed { .. } => {}
+            Event::Exported(Ok(path)) => {
+                assert_eq!(path, target);
+                break;
+            }
+            other => panic!("the export should be written: {other:?}"),
+        }
+    }
+    assert_eq!(std::fs::read(&target).expect("the export"), xlsx);
+}
