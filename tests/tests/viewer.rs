@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use irm_client::{Enrollment, Passphrase, Session};
 use irm_core::protocol::{CreateUserRequest, DenyReason, Role};
-use irm_core::{EnvelopeBuilder, Policy, PolicyGrant, Recipient, Rights, Sealer, StreamOptions};
+use irm_core::{
+    EnvelopeBuilder, Metadata, Policy, PolicyGrant, Recipient, Rights, Sealer, StreamOptions,
+};
 use irm_e2e::{ADMIN, Server};
-use irm_viewer::model::Failure;
+use irm_viewer::model::{Content, Failure};
 use irm_viewer::text::TextEncoding;
 use irm_viewer::worker::{Command, Event, Source, Worker};
 use tempfile::TempDir;
@@ -57,6 +59,13 @@ struct Stage {
 }
 
 fn stage(rights: Rights) -> Stage {
+    // Sealed the way Japanese Excel saves CSV: CP932, with no metadata, so
+    // the viewer goes by the name and the bytes.
+    let (cp932, _, _) = encoding_rs::SHIFT_JIS.encode(CSV);
+    stage_with(rights, &cp932, Metadata::default(), "customers.csv.irm")
+}
+
+fn stage_with(rights: Rights, plaintext: &[u8], metadata: Metadata, name: &str) -> Stage {
     let server = Server::start();
     let admin_dir = TempDir::new().expect("a directory");
     let admin = enroll(&server, &admin_dir, ADMIN, &server.admin_code);
@@ -71,7 +80,6 @@ fn stage(rights: Rights) -> Stage {
     let alice_dir = TempDir::new().expect("a directory");
     drop(enroll(&server, &alice_dir, "alice", &code.code));
 
-    // Sealed the way Japanese Excel saves CSV: CP932.
     let (info, kas) = admin.server_key().expect("the server key");
     let policy = Policy::new(
         vec![PolicyGrant {
@@ -87,12 +95,12 @@ fn stage(rights: Rights) -> Stage {
     .expect("a policy");
     let header = EnvelopeBuilder::new(policy)
         .key_server(&info.url, kas)
+        .metadata(metadata)
         .build()
         .expect("a header");
-    let (cp932, _, _) = encoding_rs::SHIFT_JIS.encode(CSV);
     let mut sealer = Sealer::new(&header, Vec::new(), StreamOptions::default()).expect("a sealer");
-    std::io::Write::write_all(&mut sealer, &cp932).expect("sealing");
-    let path = alice_dir.path().join("customers.csv.irm");
+    std::io::Write::write_all(&mut sealer, plaintext).expect("sealing");
+    let path = alice_dir.path().join(name);
     std::fs::write(&path, sealer.finish().expect("sealed")).expect("writing the sealed file");
 
     Stage {
@@ -132,10 +140,11 @@ fn the_viewer_worker_opens_cp932_renews_and_closes_on_revocation() {
         header.header().file_id().to_string()
     );
     assert!(open.watermark_required);
-    assert_eq!(open.doc.encoding, TextEncoding::ShiftJis);
-    assert_eq!(open.doc.table.data_rows(), 2);
+    assert_eq!(open.doc.encoding(), Some(TextEncoding::ShiftJis));
+    let table = open.doc.table(0).expect("a CSV file opens as a table");
+    assert_eq!(table.data_rows(), 2);
     assert_eq!(
-        open.doc.table.row(1).collect::<Vec<_>>(),
+        table.row(1).collect::<Vec<_>>(),
         ["1001", "山田 太郎", "03-1234-5678"]
     );
 
@@ -190,4 +199,102 @@ fn export_is_recorded_then_written_and_refused_without_the_right() {
             (other, _) => panic!("unexpected for {rights:?}: {other:?}"),
         }
     }
+}
+
+#[test]
+fn the_sealed_media_type_picks_the_kind_whatever_the_file_is_called() {
+    // JSON sealed by the CLI from "order.json", then renamed by a person:
+    // the metadata still says what it is.
+    let json = r#"{"顧客番号":1001,"氏名":"山田 太郎"}"#;
+    let metadata = Metadata {
+        file_name: Some("order.json".into()),
+        media_type: Some("application/json".into()),
+        plaintext_len: None,
+    };
+    let stage = stage_with(Rights::VIEW, json.as_bytes(), metadata, "renamed.irm");
+    let worker = spawn(&stage);
+    let open = match next(&worker) {
+        Event::Opened(open) => open,
+        other => panic!("the document should open: {other:?}"),
+    };
+    let Content::Text(text) = &open.doc.content else {
+        panic!("JSON opens as text: {:?}", open.doc);
+    };
+    assert!(text.pretty_json);
+    assert_eq!(text.line(1), "  \"顧客番号\": 1001,");
+
+    // A PNG header on a truncated picture is a corrupt file, not a crash.
+    let metadata = Metadata {
+        file_name: Some("scan.png".into()),
+        media_type: Some("image/png".into()),
+        plaintext_len: None,
+    };
+    let stage = stage_with(
+        Rights::VIEW,
+        b"\x89PNG\r\n\x1a\n\0\0",
+        metadata,
+        "scan.png.irm",
+    );
+    let worker = spawn(&stage);
+    match next(&worker) {
+        Event::CannotOpen(Failure::Corrupt(detail)) => {
+            assert!(detail.contains("PNG"), "{detail}");
+        }
+        other => panic!("a damaged picture is a corrupt file: {other:?}"),
+    }
+}
+
+#[test]
+fn a_sealed_workbook_opens_by_sheet_and_exports_its_original_bytes() {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet().set_name("顧客").expect("a sheet name");
+    sheet.write_string(0, 0, "顧客番号").expect("a cell");
+    sheet.write_string(0, 1, "氏名").expect("a cell");
+    sheet.write_number(1, 0, 1001).expect("a cell");
+    sheet.write_string(1, 1, "山田 太郎").expect("a cell");
+    book.add_worksheet().set_name("空").expect("a sheet name");
+    let xlsx = book.save_to_buffer().expect("an XLSX file");
+    let metadata = Metadata {
+        file_name: Some("customers.xlsx".into()),
+        media_type: Some(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".into(),
+        ),
+        plaintext_len: None,
+    };
+    let stage = stage_with(
+        Rights::VIEW | Rights::EXPORT,
+        &xlsx,
+        metadata,
+        "customers.xlsx.irm",
+    );
+    let worker = spawn(&stage);
+    let open = match next(&worker) {
+        Event::Opened(open) => open,
+        other => panic!("the workbook should open: {other:?}"),
+    };
+    let Content::Workbook(sheets) = &open.doc.content else {
+        panic!("an XLSX opens as a workbook: {:?}", open.doc);
+    };
+    let names: Vec<_> = sheets.sheets.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["顧客", "空"]);
+    let table = open.doc.table(0).expect("the first sheet");
+    assert_eq!(table.row(1).collect::<Vec<_>>(), ["1001", "山田 太郎"]);
+    assert_eq!(open.doc.table(1).expect("the second sheet").row_count(), 0);
+
+    let target = stage.alice_dir.path().join("customers-export.xlsx");
+    worker.send(Command::Export {
+        doc: Arc::clone(&open.doc),
+        path: target.clone(),
+    });
+    loop {
+        match next(&worker) {
+            Event::Renewed { .. } => {}
+            Event::Exported(Ok(path)) => {
+                assert_eq!(path, target);
+                break;
+            }
+            other => panic!("the export should be written: {other:?}"),
+        }
+    }
+    assert_eq!(std::fs::read(&target).expect("the export"), xlsx);
 }

@@ -173,6 +173,7 @@ fn a_view_only_grant_offers_no_print_and_the_server_refuses_one() {
     };
     worker.send(Command::Print {
         doc: Arc::clone(&open.doc),
+        sheet: 0,
         rows: vec![1, 2],
         command,
     });

@@ -4,8 +4,8 @@
 //! Rights are enforced here from [`rights::decide`] alone: without `copy`
 //! no label is selectable, there is no Copy button, Ctrl+C/Cut events are
 //! removed before any widget sees them and any clipboard output is dropped.
-//! With `copy`, clipboard text is held back until the key server has
-//! recorded the copy, then released. Primary-selection output (X11/Wayland
+//! With `copy`, clipboard text is held back by [`ClipboardGate`] until the
+//! key server has recorded the copy, then released. Primary-selection output (X11/Wayland
 //! middle-click paste) is always dropped: it would be an unrecorded copy.
 
 use std::path::PathBuf;
@@ -18,11 +18,12 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::enroll::EnrollForm;
 use crate::i18n::{Lang, Msg};
-use crate::model::{Failure, Model, Screen};
+use crate::model::{Content, Failure, Model, Screen};
 use crate::open_file::{self, FilePicker};
 use crate::print::{MAX_PRINT_ROWS, PrintCommand};
 use crate::rights::{self, Actions};
-use crate::table::TableView;
+use crate::table::TableState;
+use crate::table::{HeaderTexts, TableView};
 use crate::watermark;
 use crate::worker::{Command, Event, Source, Worker};
 
@@ -52,6 +53,55 @@ pub fn install_japanese_font(ctx: &egui::Context, bytes: Vec<u8>) {
     ));
 }
 
+/// The last word on the clipboard: an egui plugin that sees the frame's
+/// final output, after egui's own label-selection copy (which runs at the
+/// end of the pass, after the app has drawn). It removes every clipboard
+/// write and holds copied text for the app, which has the copy recorded
+/// first; only text the app releases after the key server recorded it goes
+/// out. Primary-selection text and images are always dropped.
+#[derive(Default)]
+pub struct ClipboardGate {
+    /// Text copied last frame, waiting for the app.
+    held: Option<Zeroizing<String>>,
+    /// Recorded text to put on the clipboard this frame.
+    release: Option<String>,
+}
+
+impl egui::Plugin for ClipboardGate {
+    fn debug_name(&self) -> &'static str {
+        "irm-clipboard-gate"
+    }
+
+    fn output_hook(&mut self, ctx: &egui::Context, output: &mut egui::FullOutput) {
+        let mut held = None;
+        output
+            .platform_output
+            .commands
+            .retain_mut(|command| match command {
+                egui::OutputCommand::CopyText(text) => {
+                    held = Some(Zeroizing::new(std::mem::take(text)));
+                    false
+                }
+                egui::OutputCommand::TextSelectionSettled(text) => {
+                    text.zeroize();
+                    false
+                }
+                egui::OutputCommand::CopyImage(_) => false,
+                _ => true,
+            });
+        if held.is_some() {
+            self.held = held;
+            ctx.request_repaint(); // the app reports it next frame
+        }
+        if let Some(text) = self.release.take() {
+            output
+                .platform_output
+                .commands
+                .push(egui::OutputCommand::CopyText(text));
+        }
+    }
+}
+
 /// Transient UI state: text fields, filter results, the selected row.
 #[derive(Default)]
 pub struct UiState {
@@ -59,10 +109,8 @@ pub struct UiState {
     pub passphrase: String,
     /// The filter box.
     pub filter: String,
-    /// The filter the row list was computed for, and the rows it matched.
-    filtered: Option<(String, Vec<usize>)>,
-    /// The clicked row (only with the copy right).
-    pub selected_row: Option<usize>,
+    /// The shown table's sort, rows, search, widths and selected row.
+    pub table: TableState,
     /// Clipboard text waiting for the key server to record the copy.
     pending_copy: Option<Zeroizing<String>>,
     /// Clipboard text the key server recorded, released this frame.
@@ -83,6 +131,11 @@ pub struct UiState {
     pub enroll: EnrollForm,
     /// The file chooser.
     pub picker: FilePicker,
+    /// The workbook sheet shown (0 for other kinds).
+    pub sheet: usize,
+    /// The picture's texture while a picture is open; dropping the handle
+    /// frees the texture (see `picture`).
+    picture: Option<egui::TextureHandle>,
 }
 
 /// What starting a worker needs, for files chosen in the window and for
@@ -189,12 +242,10 @@ impl ViewerApp {
             Event::Opening => self.model.screen = Screen::Opening,
             Event::Opened(open) => {
                 // For tests and tools that wait for the window (no plaintext).
-                eprintln!(
-                    "irm-viewer: document shown: {} rows",
-                    open.doc.table.data_rows()
-                );
-                self.ui.filtered = None;
-                self.ui.selected_row = None;
+                eprintln!("irm-viewer: document shown: {}", open.doc.summary());
+                self.ui.table.reset();
+                self.ui.sheet = 0;
+                self.ui.picture = None;
                 self.model.screen = Screen::Open(open);
             }
             Event::Renewed { lease_deadline } => {
@@ -250,13 +301,14 @@ impl ViewerApp {
     /// dropped (the zeroizing buffers wipe themselves) and `why` is shown.
     pub fn close(&mut self, why: Failure) {
         self.model.close(why);
-        self.ui.filtered = None;
-        self.ui.selected_row = None;
+        self.ui.table.reset();
         self.ui.pending_copy = None;
         self.ui.approved_copy = None;
         self.ui.export_path = None;
         self.ui.print_pending = false;
         self.ui.filter.zeroize();
+        self.ui.sheet = 0;
+        self.ui.picture = None; // frees the texture
     }
 
     /// Whether a copy is waiting for the key server to record it.
@@ -273,6 +325,9 @@ impl ViewerApp {
 
     /// Draws one frame.
     pub fn show(&mut self, ui: &mut Ui) {
+        if ui.ctx().plugin_opt::<ClipboardGate>().is_none() {
+            ui.ctx().add_plugin(ClipboardGate::default());
+        }
         while let Some(event) = self.worker.as_ref().and_then(Worker::try_recv) {
             self.handle_event(event);
         }
@@ -350,36 +405,21 @@ impl ViewerApp {
         }
     }
 
-    /// Drops every clipboard write made this frame; with the copy right,
-    /// sends it to the worker to be recorded first.
+    /// With the copy right, sends what the gate held back last frame to the
+    /// worker to be recorded; hands the gate text the key server recorded.
     fn gate_clipboard(&mut self, ctx: &egui::Context, can_copy: bool) {
-        let mut copied: Option<String> = None;
-        ctx.output_mut(|out| {
-            out.commands.retain_mut(|command| match command {
-                egui::OutputCommand::CopyText(text) => {
-                    copied = Some(std::mem::take(text));
-                    false
-                }
-                egui::OutputCommand::TextSelectionSettled(text) => {
-                    text.zeroize();
-                    false
-                }
-                egui::OutputCommand::CopyImage(_) => false,
-                _ => true,
+        let gate = ctx.plugin::<ClipboardGate>();
+        let mut gate = gate.lock();
+        if let Some(text) = gate.held.take()
+            && can_copy
+            && !text.is_empty()
+        {
+            self.send(Command::ReportCopy {
+                chars: text.chars().count(),
             });
-        });
-        if let Some(text) = copied {
-            let text = Zeroizing::new(text);
-            if can_copy && !text.is_empty() {
-                self.send(Command::ReportCopy {
-                    chars: text.chars().count(),
-                });
-                self.ui.pending_copy = Some(text);
-            }
+            self.ui.pending_copy = Some(text);
         }
-        if let Some(text) = self.ui.approved_copy.take() {
-            ctx.output_mut(|out| out.commands.push(egui::OutputCommand::CopyText(text)));
-        }
+        gate.release = self.ui.approved_copy.take();
     }
 
     fn menu_bar(&mut self, ui: &mut Ui) {
@@ -425,18 +465,19 @@ impl ViewerApp {
             .lease_deadline
             .saturating_duration_since(Instant::now());
         let doc = &open.doc;
-        let shown = self.ui.filtered.as_ref().map_or(0, |(_, rows)| rows.len());
+        let table = doc.table(self.ui.sheet);
+        let shown = self.ui.table.visible().len();
         Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.label(lang.time_left(left));
                 ui.separator();
-                ui.label(lang.rows_shown(shown, doc.table.data_rows()));
-                ui.separator();
-                ui.label(format!(
-                    "{}: {}",
-                    lang.t(Msg::Encoding),
-                    doc.encoding.label()
-                ));
+                if let Some(table) = table {
+                    ui.label(lang.rows_shown(shown, table.data_rows()));
+                }
+                if let Some(encoding) = doc.encoding() {
+                    ui.separator();
+                    ui.label(format!("{}: {}", lang.t(Msg::Encoding), encoding.label()));
+                }
                 if let Some(why) = actions.copy.why_not() {
                     ui.separator();
                     ui.label(RichText::new(lang.t(Msg::CopyingOff)).weak())
@@ -542,26 +583,31 @@ impl ViewerApp {
         let Screen::Open(open) = &self.model.screen else {
             return;
         };
-        let table = &open.doc.table;
+        let doc = &open.doc;
+        let table = doc.table(self.ui.sheet);
         let mut copy_row = None;
         let mut export_to = None;
         let mut print_now = false;
-        let view_rows = self.ui.filtered.as_ref().map_or(0, |(_, rows)| rows.len());
+        let view_rows = self.ui.table.visible().len();
         ui.horizontal(|ui| {
-            let label = ui.label(lang.t(Msg::Filter));
-            ui.add(TextEdit::singleline(&mut self.ui.filter).desired_width(220.0))
-                .labelled_by(label.id);
-            print_now = print_button(ui, lang, actions, view_rows, self.ui.print_pending);
-            if actions.copy.allowed() {
+            if table.is_some() {
+                let label = ui.label(lang.t(Msg::Filter));
+                ui.add(TextEdit::singleline(&mut self.ui.filter).desired_width(220.0))
+                    .labelled_by(label.id);
+                print_now = print_button(ui, lang, actions, view_rows, self.ui.print_pending);
+            }
+            // Copy is for table rows; text is copied by selecting it
+            // (Ctrl+C), pictures never.
+            if actions.copy.allowed() && table.is_some() {
                 let copy = ui
                     .add_enabled(
-                        self.ui.selected_row.is_some(),
+                        self.ui.table.selected.is_some(),
                         Button::new(lang.t(Msg::Copy)),
                     )
                     .on_hover_text(lang.t(Msg::CopyHelp))
                     .on_disabled_hover_text(lang.t(Msg::CopyHelp));
                 if copy.clicked() {
-                    copy_row = self.ui.selected_row;
+                    copy_row = self.ui.table.selected;
                 }
             }
             let export = ui.add_enabled(actions.export.allowed(), Button::new(lang.t(Msg::Export)));
@@ -570,7 +616,7 @@ impl ViewerApp {
                 None => export.on_hover_text(lang.t(Msg::ExportHelp)),
             };
             if export.clicked() {
-                self.ui.export_path = Some(default_export_path(&open.doc.name));
+                self.ui.export_path = Some(default_export_path(&doc.name, &doc.export_extension()));
             }
         });
         if actions.export.allowed()
@@ -591,32 +637,72 @@ impl ViewerApp {
                 self.ui.export_path = None;
             }
         }
+        if let Content::Workbook(book) = &doc.content {
+            ui.horizontal(|ui| {
+                ui.label(RichText::new(lang.t(Msg::Sheets)).weak());
+                for (i, sheet) in book.sheets.iter().enumerate() {
+                    if ui
+                        .selectable_label(self.ui.sheet == i, &sheet.name)
+                        .clicked()
+                        && self.ui.sheet != i
+                    {
+                        self.ui.sheet = i;
+                        self.ui.table.reset();
+                    }
+                }
+            });
+        }
         ui.separator();
-        if self
-            .ui
-            .filtered
-            .as_ref()
-            .is_none_or(|(filter, _)| *filter != self.ui.filter)
-        {
-            let rows = table.filter(&self.ui.filter);
-            self.ui.filtered = Some((self.ui.filter.clone(), rows));
-            self.ui.selected_row = None;
-        }
-        let visible = self.ui.filtered.as_ref().map_or(&[][..], |(_, rows)| rows);
-        TableView {
-            table,
-            visible,
-            selectable: actions.copy.allowed(),
-            selected: &mut self.ui.selected_row,
-        }
-        .show(ui);
-        if let Some(row) = copy_row {
-            ui.ctx().copy_text(table.row_as_tsv(row));
+        match (&doc.content, table) {
+            (_, Some(table)) => {
+                self.ui.table.refresh(table, &self.ui.filter);
+                search_bar(ui, &mut self.ui.table, lang);
+                let clicked = TableView {
+                    table,
+                    state: &mut self.ui.table,
+                    selectable: actions.copy.allowed(),
+                    texts: HeaderTexts {
+                        sort_help: lang.t(Msg::SortHelp),
+                        resize_help: lang.t(Msg::ResizeHelp),
+                    },
+                }
+                .show(ui);
+                if let Some(column) = clicked {
+                    let sheet = self.ui.sheet;
+                    let ctx = ui.ctx().clone();
+                    self.ui.table.sort_by(table, column, |key, done| {
+                        // A big sort runs beside the UI. It holds the document
+                        // until it finishes (about a second), so a close wipes
+                        // the plaintext only then.
+                        let doc = Arc::clone(doc);
+                        std::thread::Builder::new()
+                            .name("irm-viewer-sort".into())
+                            .spawn(move || {
+                                if let Some(table) = doc.table(sheet) {
+                                    let _ = done.send(table.sort_order(key));
+                                }
+                                ctx.request_repaint();
+                            })
+                            .expect("the sort thread starts");
+                    });
+                    ui.ctx().request_repaint();
+                }
+                if self.ui.table.sorting() {
+                    ui.ctx().request_repaint_after(Duration::from_millis(100));
+                }
+                if let Some(row) = copy_row {
+                    ui.ctx().copy_text(table.row_as_tsv(row));
+                }
+            }
+            (Content::Text(text), None) => text.show(ui, actions.copy.allowed()),
+            (Content::Picture(picture), None) => picture.show(ui, &mut self.ui.picture),
+            (Content::Table { .. } | Content::Workbook(_), None) => {}
         }
         if print_now {
             self.send(Command::Print {
                 doc: Arc::clone(&open.doc),
-                rows: visible.to_vec(),
+                sheet: self.ui.sheet,
+                rows: self.ui.table.visible().to_vec(),
                 command: self.ui.print_command.clone(),
             });
             self.ui.print_pending = true;
@@ -657,16 +743,65 @@ fn print_button(ui: &mut Ui, lang: Lang, actions: Actions, rows: usize, pending:
     button.clicked() || shortcut
 }
 
+/// The search row over a table: Ctrl+F focuses it, Enter and Shift+Enter
+/// (or the buttons) move between matching rows.
+fn search_bar(ui: &mut Ui, state: &mut TableState, lang: Lang) {
+    let search_id = egui::Id::unique("irm-table-search");
+    if ui.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::F)) {
+        ui.memory_mut(|m| m.request_focus(search_id));
+    }
+    ui.horizontal(|ui| {
+        let label = ui.label(lang.t(Msg::Search));
+        let field = ui
+            .add(
+                TextEdit::singleline(&mut state.search)
+                    .id(search_id)
+                    .desired_width(180.0),
+            )
+            .labelled_by(label.id)
+            .on_hover_text(lang.t(Msg::SearchHelp));
+        if field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+            let back = ui.input(|i| i.modifiers.shift);
+            state.step_match(!back);
+            field.request_focus(); // keep typing or pressing Enter
+        }
+        let any = !state.matches().is_empty();
+        if ui
+            .add_enabled(any, Button::new("▲"))
+            .on_hover_text(lang.t(Msg::PreviousMatch))
+            .clicked()
+        {
+            state.step_match(false);
+        }
+        if ui
+            .add_enabled(any, Button::new("▼"))
+            .on_hover_text(lang.t(Msg::NextMatch))
+            .clicked()
+        {
+            state.step_match(true);
+        }
+        if let Some(counter) = state.match_counter() {
+            ui.label(counter);
+        } else if !state.search.is_empty() {
+            ui.label(RichText::new(lang.t(Msg::NoMatches)).weak());
+        }
+        if state.sorting() {
+            ui.spinner();
+            ui.label(lang.t(Msg::Sorting));
+        }
+    });
+}
+
 impl eframe::App for ViewerApp {
     fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
         self.show(ui);
     }
 }
 
-/// "customers.csv" -> "customers-export.csv" in the working directory.
-fn default_export_path(name: &str) -> String {
+/// ("customers.csv", "csv") -> "customers-export.csv" in the working directory.
+fn default_export_path(name: &str, extension: &str) -> String {
     let stem = std::path::Path::new(name)
         .file_stem()
         .map_or_else(|| "export".into(), |s| s.to_string_lossy());
-    format!("{stem}-export.csv")
+    format!("{stem}-export.{extension}")
 }

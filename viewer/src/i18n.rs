@@ -378,6 +378,28 @@ pub enum Msg {
     ParentDir,
     /// Open screen: a dropped file is not .irm.
     NotSealedFile,
+    /// Label before a workbook's sheet tabs.
+    Sheets,
+    /// Search box label.
+    Search,
+    /// Search box tooltip.
+    SearchHelp,
+    /// Previous-match button tooltip.
+    PreviousMatch,
+    /// Next-match button tooltip.
+    NextMatch,
+    /// The search text is in no row.
+    NoMatches,
+    /// Column header tooltip.
+    SortHelp,
+    /// Column resize handle tooltip.
+    ResizeHelp,
+    /// Status while a big table is sorted.
+    Sorting,
+    /// A kind of file the viewer does not show.
+    UnsupportedTitle,
+    /// What to do about a kind the viewer does not show.
+    UnsupportedNext,
 }
 
 impl Msg {
@@ -481,8 +503,8 @@ impl Msg {
             Self::Save => ("Save", "保存"),
             Self::Cancel => ("Cancel", "キャンセル"),
             Self::ExportHelp => (
-                "Saves an unprotected UTF-8 CSV copy; the export is recorded.",
-                "保護されていないUTF-8のCSVとして保存します。エクスポートは記録されます。",
+                "Saves an unprotected copy (tables as UTF-8 CSV, other files as they were sealed); the export is recorded.",
+                "保護されていないコピーを保存します(表はUTF-8のCSV、その他は保護前の形式)。エクスポートは記録されます。",
             ),
             Self::Exporting => ("Exporting…", "エクスポート中…"),
             Self::Exported => ("Exported (recorded)", "エクスポートしました(記録済み)"),
@@ -559,6 +581,29 @@ impl Msg {
             Self::NotSealedFile => (
                 "Only sealed files (.irm) can be opened.",
                 "開けるのは保護されたファイル(.irm)だけです。",
+            ),
+            Self::Sheets => ("Sheets:", "シート:"),
+            Self::Search => ("Search", "検索"),
+            Self::SearchHelp => (
+                "Ctrl+F: search. Enter: next match, Shift+Enter: previous match.",
+                "Ctrl+F: 検索。Enter: 次の一致、Shift+Enter: 前の一致。",
+            ),
+            Self::PreviousMatch => ("Previous match (Shift+Enter)", "前の一致 (Shift+Enter)"),
+            Self::NextMatch => ("Next match (Enter)", "次の一致 (Enter)"),
+            Self::NoMatches => ("No matches", "一致なし"),
+            Self::SortHelp => (
+                "Click to sort by this column; click again to reverse.",
+                "クリックでこの列で並べ替え、もう一度クリックで逆順。",
+            ),
+            Self::ResizeHelp => ("Drag to resize the column", "ドラッグで列幅を変更"),
+            Self::Sorting => ("Sorting…", "並べ替え中…"),
+            Self::UnsupportedTitle => (
+                "The viewer cannot show this kind of file.",
+                "このビューアーではこの種類のファイルを表示できません。",
+            ),
+            Self::UnsupportedNext => (
+                "Ask the sender for it as CSV, Excel, text, PNG or JPEG.",
+                "送信者にCSV、Excel、テキスト、PNGまたはJPEG形式での送付を依頼してください。",
             ),
         }
     }

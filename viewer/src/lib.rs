@@ -1,4 +1,4 @@
-//! `irm-viewer`: shows a sealed CSV/TSV file only while the key server's
+//! `irm-viewer`: shows a sealed file (CSV/TSV, XLSX/XLS, text, JSON, PNG, JPEG) only while the key server's
 //! grant holds, with the grant's rights enforced in the UI and the
 //! watermark drawn over everything (docs and STYLE.md §9).
 //!
@@ -12,11 +12,15 @@
 pub mod app;
 pub mod enroll;
 pub mod i18n;
+pub mod kind;
 pub mod model;
 pub mod open_file;
 pub mod print;
+pub mod picture;
 pub mod rights;
 pub mod table;
 pub mod text;
+pub mod textdoc;
 pub mod watermark;
+pub mod workbook;
 pub mod worker;

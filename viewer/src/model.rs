@@ -1,6 +1,7 @@
-//! What the viewer shows: the opened document (plaintext only in zeroizing
-//! buffers), the granted rights, the watermark identity, and the screen
-//! (enroll, pick a file, passphrase, opening, open, cannot open, closed).
+//! What the viewer shows: the opened document (a table, workbook, text or
+//! picture; plaintext only in zeroizing buffers), the granted rights, the
+//! watermark identity, and the screen (enroll, pick a file, passphrase,
+//! opening, open, cannot open, closed).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,45 +10,227 @@ use irm_client::ClientError;
 use irm_core::Rights;
 use irm_core::protocol::DenyReason;
 
-use crate::i18n::{Lang, Msg};
-use crate::table::{Table, sniff_delimiter};
-use crate::text::{self, TextEncoding};
+use image::ImageFormat;
+use zeroize::Zeroizing;
 
-/// A decrypted document. Its only copy of the plaintext is the table's
-/// zeroizing cell buffer: dropping the last `Arc` wipes it.
+use crate::i18n::{Lang, Msg};
+use crate::kind::{self, Kind};
+use crate::picture::{Picture, PictureError};
+use crate::table::{MAX_TABLE_TEXT, Table, sniff_delimiter};
+use crate::text::{self, TextEncoding};
+use crate::textdoc::TextDoc;
+use crate::workbook::{Workbook, WorkbookError};
+
+/// What a document holds, by kind.
+pub enum Content {
+    /// A CSV/TSV file.
+    Table {
+        /// The parsed rows.
+        table: Table,
+        /// The encoding it was decoded from.
+        encoding: TextEncoding,
+        /// Whether some bytes were invalid in that encoding.
+        had_errors: bool,
+    },
+    /// An XLSX or XLS workbook, one table per sheet.
+    Workbook(Workbook),
+    /// Plain text or JSON.
+    Text(TextDoc),
+    /// A PNG or JPEG picture.
+    Picture(Picture),
+}
+
+/// Why decrypted bytes cannot be shown.
+#[derive(Debug)]
+pub enum ContentError {
+    /// The workbook is damaged.
+    Workbook(WorkbookError),
+    /// The picture is damaged.
+    Picture(PictureError),
+    /// A CSV/TSV file past what a table holds (`table::MAX_TABLE_TEXT`).
+    TooLarge,
+    /// A kind of file the viewer does not show.
+    Unsupported,
+}
+
+impl std::fmt::Display for ContentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Workbook(e) => e.fmt(f),
+            Self::Picture(e) => e.fmt(f),
+            Self::TooLarge => f.write_str("the table is larger than 4 GiB"),
+            Self::Unsupported => f.write_str("the viewer does not show this kind of file"),
+        }
+    }
+}
+
+impl std::error::Error for ContentError {}
+
+/// A decrypted document. Its plaintext lives only in zeroizing buffers (the
+/// table's cell buffer, the text, the picture's pixels, the original bytes
+/// kept for export): dropping the last `Arc` wipes them.
 pub struct Document {
     /// The sealed file's name (without `.irm`), for the title bar.
     pub name: String,
-    /// The encoding it was decoded from.
-    pub encoding: TextEncoding,
-    /// Whether some bytes were invalid in that encoding.
-    pub had_errors: bool,
-    /// The parsed rows.
-    pub table: Table,
+    /// What it holds.
+    pub content: Content,
+    /// The decrypted bytes as sealed, kept for exporting kinds that are not
+    /// exported as CSV (workbooks, text, pictures); `None` for CSV/TSV.
+    original: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for Document {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &self.content {
+            Content::Table { .. } => "table",
+            Content::Workbook(_) => "workbook",
+            Content::Text(_) => "text",
+            Content::Picture(_) => "picture",
+        };
         f.debug_struct("Document")
             .field("name", &self.name)
-            .field("encoding", &self.encoding)
-            .field("table", &self.table)
-            .finish()
+            .field("kind", &kind)
+            .finish_non_exhaustive()
     }
 }
 
 impl Document {
-    /// Decodes and parses decrypted bytes. The intermediate decoded text is
-    /// zeroized when this returns; the caller wipes `plaintext`.
+    /// What was opened, without any of its content: "2 rows", "3 sheets",
+    /// "text", "picture" (for the log line tests and tools wait for).
+    pub fn summary(&self) -> String {
+        match &self.content {
+            Content::Table { table, .. } => format!("{} rows", table.data_rows()),
+            Content::Workbook(book) => format!("{} sheets", book.sheets.len()),
+            Content::Text(_) => "text".into(),
+            Content::Picture(_) => "picture".into(),
+        }
+    }
+
+    /// Decodes and parses decrypted CSV/TSV bytes. The intermediate decoded
+    /// text is zeroized when this returns; the caller wipes `plaintext`.
     pub fn from_plaintext(name: impl Into<String>, plaintext: &[u8]) -> Self {
-        let decoded = text::decode(plaintext);
-        let table = Table::parse(&decoded.text, sniff_delimiter(&decoded.text));
         Self {
             name: name.into(),
-            encoding: decoded.encoding,
-            had_errors: decoded.had_errors,
-            table,
+            content: parse_table(plaintext),
+            original: None,
         }
+    }
+
+    /// Parses decrypted bytes as the kind the sealed metadata's media type,
+    /// the original file name or the bytes themselves say (see [`kind`]).
+    /// `plaintext` is kept (for export) unless the document is a table.
+    pub fn open(
+        name: impl Into<String>,
+        media_type: Option<&str>,
+        original_name: Option<&str>,
+        plaintext: Zeroizing<Vec<u8>>,
+    ) -> Result<Self, ContentError> {
+        let kind = kind::detect(media_type, original_name, &plaintext);
+        let content = match kind {
+            // Decoding CP932 or UTF-16 into UTF-8 grows it by at most
+            // half (two bytes become three): compare the worst case.
+            Kind::Table if plaintext.len().saturating_mul(3) / 2 > MAX_TABLE_TEXT => {
+                return Err(ContentError::TooLarge);
+            }
+            Kind::Table => parse_table(&plaintext),
+            Kind::Workbook => {
+                Content::Workbook(Workbook::parse(&plaintext).map_err(ContentError::Workbook)?)
+            }
+            Kind::Text => Content::Text(TextDoc::plain(&plaintext)),
+            Kind::Json => Content::Text(TextDoc::json(&plaintext)),
+            Kind::Unsupported => return Err(ContentError::Unsupported),
+            Kind::Png | Kind::Jpeg => {
+                let format = if kind == Kind::Png {
+                    ImageFormat::Png
+                } else {
+                    ImageFormat::Jpeg
+                };
+                Content::Picture(
+                    Picture::decode(&plaintext, format).map_err(ContentError::Picture)?,
+                )
+            }
+        };
+        let original = match content {
+            // Exported as CSV from the cells: no second copy is kept.
+            Content::Table { .. } => None,
+            _ => Some(plaintext),
+        };
+        Ok(Self {
+            name: name.into(),
+            content,
+            original,
+        })
+    }
+
+    /// The table of a CSV/TSV file, or sheet `sheet` of a workbook.
+    pub fn table(&self, sheet: usize) -> Option<&Table> {
+        match &self.content {
+            Content::Table { table, .. } => Some(table),
+            Content::Workbook(book) => book.sheets.get(sheet).map(|s| &s.table),
+            _ => None,
+        }
+    }
+
+    /// The text encoding, for kinds decoded from text.
+    pub fn encoding(&self) -> Option<TextEncoding> {
+        match &self.content {
+            Content::Table { encoding, .. } => Some(*encoding),
+            Content::Text(text) => Some(text.encoding),
+            _ => None,
+        }
+    }
+
+    /// What Export writes and the extension it suggests: CSV for a CSV/TSV
+    /// file, the original bytes for every other kind.
+    pub fn export_extension(&self) -> String {
+        match (&self.content, &self.original) {
+            (Content::Table { .. }, _) | (_, None) => "csv".into(),
+            _ => std::path::Path::new(&self.name)
+                .extension()
+                .map_or_else(|| "bin".into(), |e| e.to_string_lossy().into_owned()),
+        }
+    }
+
+    /// What an export writes, for the audit record ("120 rows as CSV").
+    pub fn export_summary(&self) -> String {
+        match (&self.content, &self.original) {
+            (Content::Table { table, .. }, _) => format!("{} rows as CSV", table.data_rows()),
+            (_, Some(bytes)) => format!("the original file ({} bytes)", bytes.len()),
+            (_, None) => "nothing".into(),
+        }
+    }
+
+    /// Writes the export (see [`Document::export_extension`]).
+    pub fn write_export(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        match (&self.content, &self.original) {
+            (Content::Table { table, .. }, _) => table.write_csv(out),
+            (_, Some(bytes)) => {
+                out.write_all(bytes)?;
+                out.flush()
+            }
+            (_, None) => Err(std::io::Error::other("nothing to export")),
+        }
+    }
+}
+
+fn parse_table(plaintext: &[u8]) -> Content {
+    // Valid UTF-8 without a BOM, the common case, is parsed where it lies:
+    // a decoded copy would add the file's size again to the peak memory.
+    if !plaintext.starts_with(b"\xEF\xBB\xBF")
+        && let Ok(text) = std::str::from_utf8(plaintext)
+    {
+        return Content::Table {
+            table: Table::parse(text, sniff_delimiter(text)),
+            encoding: TextEncoding::Utf8,
+            had_errors: false,
+        };
+    }
+    let decoded = text::decode(plaintext);
+    let table = Table::parse(&decoded.text, sniff_delimiter(&decoded.text));
+    Content::Table {
+        table,
+        encoding: decoded.encoding,
+        had_errors: decoded.had_errors,
     }
 }
 
@@ -94,6 +277,8 @@ pub enum Failure {
     WrongPassphrase,
     /// The file is damaged, altered or not a sealed file.
     Corrupt(String),
+    /// The file opened, but it is a kind the viewer does not show.
+    Unsupported(String),
     /// Anything else, with its message.
     Other(String),
 }
@@ -128,10 +313,13 @@ impl Failure {
             Self::NotEnrolled => (Msg::NotEnrolledTitle, Msg::NotEnrolledNext),
             Self::WrongPassphrase => (Msg::WrongPassphraseTitle, Msg::WrongPassphraseNext),
             Self::Corrupt(_) => (Msg::CorruptTitle, Msg::CorruptNext),
+            Self::Unsupported(_) => (Msg::UnsupportedTitle, Msg::UnsupportedNext),
             Self::Other(_) => (Msg::OtherTitle, Msg::OtherNext),
         };
         let detail = match self {
-            Self::Unreachable(d) | Self::Corrupt(d) | Self::Other(d) => Some(d.as_str()),
+            Self::Unreachable(d) | Self::Corrupt(d) | Self::Unsupported(d) | Self::Other(d) => {
+                Some(d.as_str())
+            }
             _ => None,
         };
         (lang.t(title), lang.t(next), detail)

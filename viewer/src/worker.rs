@@ -4,7 +4,8 @@
 //! repaint request, so nothing on the UI thread ever waits for I/O.
 //!
 //! Plaintext goes from the decryptor into one zeroizing buffer sized from
-//! the file, then into the document's zeroizing cell buffer; never to disk.
+//! the file, then into the document's zeroizing buffers (which may keep that
+//! buffer itself, for export); never to disk.
 
 use std::fs::File;
 use std::io::Read;
@@ -19,7 +20,7 @@ use irm_core::{Opener, SealedHeader, StreamOptions};
 use zeroize::Zeroizing;
 
 use crate::enroll::{self, EnrollFailure, EnrollRequest};
-use crate::model::{Document, Failure, OpenDocument, WatermarkIdentity};
+use crate::model::{ContentError, Document, Failure, OpenDocument, WatermarkIdentity};
 use crate::print::{self, PrintCommand, PrintJob};
 use crate::watermark::format_utc;
 
@@ -34,8 +35,9 @@ pub enum Command {
         /// How many characters were copied.
         chars: usize,
     },
-    /// Record an export, then write the document as UTF-8 CSV to `path`
-    /// (a new file; never overwrites); answered by [`Event::Exported`].
+    /// Record an export, then write the document to `path` (a new file;
+    /// never overwrites): UTF-8 CSV for a CSV/TSV file, the original bytes
+    /// for other kinds; answered by [`Event::Exported`].
     Export {
         /// The open document.
         doc: Arc<Document>,
@@ -48,6 +50,8 @@ pub enum Command {
     Print {
         /// The open document.
         doc: Arc<Document>,
+        /// The workbook sheet shown (0 for a CSV/TSV file).
+        sheet: usize,
         /// The data rows of the current view, in view order.
         rows: Vec<usize>,
         /// Where the PDF goes (`lp`, or `IRM_PRINT_COMMAND`).
@@ -337,8 +341,24 @@ pub fn open(session: &Session, path: &Path) -> Result<(Grant, OpenDocument), Fai
         .file_name()
         .map(|n| n.to_string_lossy().trim_end_matches(".irm").to_owned())
         .unwrap_or_default();
-    let doc = Document::from_plaintext(name, &plain[..len]);
-    drop(plain); // wiped here
+    plain.truncate(len); // never shrunk: a reallocation would leave a copy
+    // The sealed metadata says what the file is; the names are the fallback.
+    let meta = verified.metadata();
+    let original_name = meta.file_name.as_deref().unwrap_or(&name);
+    let doc = Document::open(
+        name.clone(),
+        meta.media_type.as_deref(),
+        Some(original_name),
+        plain,
+    )
+    .map_err(|e| match e {
+        ContentError::Unsupported => Failure::Unsupported(format!(
+            "{}: {}",
+            meta.media_type.as_deref().unwrap_or("?"),
+            e
+        )),
+        e => Failure::Corrupt(e.to_string()),
+    })?;
     let open = OpenDocument {
         doc: Arc::new(doc),
         rights: grant.rights(),
@@ -378,9 +398,14 @@ fn hold(
             Ok(Command::Export { doc, path }) => {
                 emit(Event::Exported(export(session, &grant, &doc, path)));
             }
-            Ok(Command::Print { doc, rows, command }) => {
+            Ok(Command::Print {
+                doc,
+                sheet,
+                rows,
+                command,
+            }) => {
                 emit(Event::Printed(print(
-                    session, &grant, &doc, &rows, &command,
+                    session, &grant, &doc, sheet, &rows, &command,
                 )));
             }
             Ok(Command::Open(path)) => {
@@ -435,16 +460,12 @@ fn export(
     doc: &Document,
     path: PathBuf,
 ) -> Result<PathBuf, Failure> {
-    let detail = format!(
-        "{} rows as CSV to {}",
-        doc.table.data_rows(),
-        path.display()
-    );
+    let detail = format!("{} to {}", doc.export_summary(), path.display());
     session
         .report_event(grant, UsageAction::Export, Some(&detail))
         .map_err(|e| Failure::from_client(&e))?;
     let written = File::create_new(&path).and_then(|mut file| {
-        doc.table.write_csv(&mut file)?;
+        doc.write_export(&mut file)?;
         file.sync_all()
     });
     match written {
@@ -464,9 +485,14 @@ fn print(
     session: &Session,
     grant: &Grant,
     doc: &Document,
+    sheet: usize,
     rows: &[usize],
     command: &PrintCommand,
 ) -> Result<usize, Failure> {
+    // Only tables print: the Print button exists only for them.
+    let table = doc
+        .table(sheet)
+        .ok_or_else(|| Failure::Other("only tables can be printed".into()))?;
     let font = print::load_font().map_err(|e| Failure::Other(e.to_string()))?;
     let watermark = WatermarkIdentity {
         user: grant.user().to_owned(),
@@ -477,7 +503,7 @@ fn print(
     };
     let job = PrintJob {
         name: &doc.name,
-        table: &doc.table,
+        table,
         rows,
         watermark: &watermark,
     };

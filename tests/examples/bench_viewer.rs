@@ -1,0 +1,417 @@
+//! The viewer on a big file: a deterministic 1,000,000-row CSV of Japanese
+//! customer rows (about 100 MB), sealed for a user of a real in-process key
+//! server on loopback, then
+//!
+//! (a) open to first frame with data: grant, decrypt, parse and the first
+//!     drawn frame (unlocking the credentials, an Argon2 step done once per
+//!     session, is reported on its own line);
+//! (b) the UI's time per frame while scrolling page by page in a kittest
+//!     `Harness` (egui's pass plus tessellation; no GPU work), p50 and p95;
+//! (c) sorting by a text column and by a numeric column;
+//! (d) peak resident memory (VmHWM) from opening on, relative to the
+//!     plaintext size.
+//!
+//! Run: `cargo run --release -p irm-e2e --example bench_viewer`. Prints a
+//! markdown table; it asserts nothing about time (STYLE.md §11).
+
+use std::collections::BTreeSet;
+use std::io::{BufWriter, Write};
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use irm_client::{Enrollment, Passphrase, Session};
+use irm_core::protocol::{CreateUserRequest, Role};
+use irm_core::{
+    EnvelopeBuilder, Metadata, Policy, PolicyGrant, Recipient, Rights, Sealer, StreamOptions,
+};
+use irm_e2e::{ADMIN, Server};
+use irm_viewer::app::{JAPANESE_FONTS, ViewerApp, install_japanese_font};
+use irm_viewer::i18n::Lang;
+use irm_viewer::model::{Model, Screen};
+use irm_viewer::table::{Direction, SortKey};
+use irm_viewer::worker::{self, Event};
+use tempfile::TempDir;
+
+const ROWS: usize = 1_000_000;
+const FRAMES: usize = 300;
+
+/// xorshift64*: the same rows on every run and machine.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const SEI: &[(&str, &str)] = &[
+    ("佐藤", "サトウ"),
+    ("鈴木", "スズキ"),
+    ("高橋", "タカハシ"),
+    ("田中", "タナカ"),
+    ("伊藤", "イトウ"),
+    ("渡辺", "ワタナベ"),
+    ("山本", "ヤマモト"),
+    ("中村", "ナカムラ"),
+    ("小林", "コバヤシ"),
+    ("加藤", "カトウ"),
+    ("吉田", "ヨシダ"),
+    ("山田", "ヤマダ"),
+    ("佐々木", "ササキ"),
+    ("山口", "ヤマグチ"),
+    ("松本", "マツモト"),
+    ("井上", "イノウエ"),
+    ("木村", "キムラ"),
+    ("林", "ハヤシ"),
+    ("斎藤", "サイトウ"),
+    ("清水", "シミズ"),
+];
+const MEI: &[(&str, &str)] = &[
+    ("太郎", "タロウ"),
+    ("花子", "ハナコ"),
+    ("一郎", "イチロウ"),
+    ("美咲", "ミサキ"),
+    ("健太", "ケンタ"),
+    ("陽子", "ヨウコ"),
+    ("大輔", "ダイスケ"),
+    ("愛", "アイ"),
+    ("翔", "ショウ"),
+    ("由美", "ユミ"),
+    ("誠", "マコト"),
+    ("直美", "ナオミ"),
+];
+const PLACES: &[&str] = &[
+    "東京都足立区千住",
+    "東京都世田谷区",
+    "大阪市北区梅田",
+    "名古屋市中区栄",
+    "札幌市中央区",
+    "福岡市博多区",
+    "横浜市西区",
+    "京都市下京区",
+    "仙台市青葉区",
+    "広島市中区",
+];
+const AREA: &[&str] = &[
+    "03", "06", "052", "011", "092", "045", "075", "022", "082", "090", "080",
+];
+
+/// Writes the CSV (header and `ROWS` rows) to `out`; returns its length.
+fn write_customers(out: &mut impl Write) -> std::io::Result<u64> {
+    let mut rng = Rng(0x1234_5678_9ABC_DEF1);
+    let mut len = 0u64;
+    let mut line = String::with_capacity(256);
+    line.push_str("顧客番号,氏名,フリガナ,電話番号,住所,契約日,残高\n");
+    for i in 1..=ROWS {
+        let (sei, sei_kana) = SEI[rng.below(SEI.len() as u64) as usize];
+        let (mei, mei_kana) = MEI[rng.below(MEI.len() as u64) as usize];
+        let area = rng.pick(AREA);
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            line,
+            "C{i:07},{sei} {mei},{sei_kana} {mei_kana},{area}-{:04}-{:04},{}{}-{},{}-{:02}-{:02},{}",
+            rng.below(10_000),
+            rng.below(10_000),
+            rng.pick(PLACES),
+            1 + rng.below(9),
+            1 + rng.below(30),
+            2000 + rng.below(26),
+            1 + rng.below(12),
+            1 + rng.below(28),
+            rng.below(2_000_000),
+        );
+        out.write_all(line.as_bytes())?;
+        len += line.len() as u64;
+        line.clear();
+    }
+    Ok(len)
+}
+
+fn enroll(server: &Server, dir: &std::path::Path, user: &str, code: &str) -> Session {
+    Enrollment {
+        config_dir: dir.join("irm"),
+        server_url: server.url.clone(),
+        ca_pem: std::fs::read_to_string(&server.ca_pem).expect("the CA certificate"),
+        user: user.to_owned(),
+        code: code.to_owned(),
+        device_name: format!("{user}-pc"),
+        replace: false,
+    }
+    .run(&Passphrase::new(format!("{user} passphrase")).expect("a passphrase"))
+    .expect("enrollment succeeds")
+}
+
+/// A line of /proc/self/status in kB.
+fn status_kb(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+fn main() {
+    let server = Server::start();
+    let admin_dir = TempDir::new().expect("a directory");
+    let admin = enroll(&server, admin_dir.path(), ADMIN, &server.admin_code);
+    let code = admin
+        .add_user(&CreateUserRequest {
+            name: "alice".into(),
+            display_name: "Alice Example".into(),
+            roles: vec![Role::User],
+            groups: vec![],
+        })
+        .expect("the admin adds alice");
+    let alice_dir = TempDir::new().expect("a directory");
+    drop(enroll(&server, alice_dir.path(), "alice", &code.code));
+
+    // Sealed as the CLI would (media type and name in the metadata),
+    // streamed to disk so that generating it costs no memory.
+    let (info, kas) = admin.server_key().expect("the server key");
+    let policy = Policy::new(
+        vec![PolicyGrant {
+            recipients: BTreeSet::from([Recipient::parse("alice").expect("a recipient")]),
+            rights: Rights::VIEW | Rights::COPY,
+        }],
+        None,
+        None,
+        600,
+        true,
+        None,
+    )
+    .expect("a policy");
+    let header = EnvelopeBuilder::new(policy)
+        .key_server(&info.url, kas)
+        .metadata(Metadata {
+            file_name: Some("customers.csv".into()),
+            media_type: Some("text/csv".into()),
+            plaintext_len: None,
+        })
+        .build()
+        .expect("a header");
+    let path = alice_dir.path().join("customers.csv.irm");
+    let file = BufWriter::new(std::fs::File::create(&path).expect("the sealed file"));
+    let mut sealer = Sealer::new(&header, file, StreamOptions::default()).expect("a sealer");
+    let plain_len = write_customers(&mut sealer).expect("sealing");
+    sealer.finish().expect("sealed").flush().expect("written");
+    let sealed_len = std::fs::metadata(&path).expect("the sealed file").len();
+
+    let t = Instant::now();
+    let session = Session::unlock(
+        &alice_dir.path().join("irm"),
+        &Passphrase::new("alice passphrase").expect("a passphrase"),
+    )
+    .expect("alice's credentials unlock");
+    let unlock = t.elapsed();
+
+    // The window exists (fonts loaded) before the file is opened, as in
+    // the real app, where the worker opens the file beside it.
+    let model = Model {
+        file_name: "customers.csv.irm".into(),
+        screen: Screen::Opening,
+        lang: Lang::Ja,
+    };
+    let font = JAPANESE_FONTS
+        .iter()
+        .find_map(|p| std::fs::read(p).ok())
+        .expect("a Japanese font (fonts-ipafont-gothic)");
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .with_context_setup(move |ctx| install_japanese_font(ctx, font.clone()))
+        .build_ui_state(
+            |ui, app: &mut ViewerApp| app.show(ui),
+            ViewerApp::new(model, None),
+        );
+    harness.step();
+
+    // Peak memory from here on: reset the high-water mark (Linux 4.0+).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let rss_before_kb = status_kb("VmRSS:");
+
+    // (a) open to first frame with data.
+    let t = Instant::now();
+    let (grant, open) = worker::open(&session, &path).expect("the file opens");
+    let opened = t.elapsed();
+    harness.state_mut().handle_event(Event::Opened(open));
+    let mut frames_to_data = 0;
+    while harness.query_by_label("C0000001").is_none() {
+        harness.step();
+        frames_to_data += 1;
+        assert!(frames_to_data < 10, "the first row is drawn");
+    }
+    let first_frame = t.elapsed();
+
+    // (b) per-frame time while scrolling down a page per frame.
+    harness.hover_at(egui::pos2(640.0, 450.0));
+    let mut frames = Vec::with_capacity(FRAMES);
+    for _ in 0..FRAMES {
+        harness.event(egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Page,
+            delta: egui::vec2(0.0, -1.0),
+            phase: egui::TouchPhase::Move,
+            source: egui::MouseWheelSource::Unknown,
+            modifiers: egui::Modifiers::NONE,
+        });
+        let t = Instant::now();
+        harness.step();
+        let shapes = harness.output().shapes.clone();
+        let ppp = harness.output().pixels_per_point;
+        let pass = t.elapsed();
+        let t = Instant::now();
+        let primitives = harness.ctx.tessellate(shapes, ppp);
+        frames.push(pass + t.elapsed());
+        assert!(!primitives.is_empty());
+    }
+    let scrolled_to = harness
+        .state()
+        .ui
+        .table
+        .on_screen()
+        .map_or(0, |(first, _)| first);
+    frames.sort();
+
+    // The search jumps to the last row: it is drawn, and frames there cost
+    // the same (the offset is 20 million points, near f32's precision).
+    harness.state_mut().ui.table.search = format!("C{ROWS:07}");
+    let t = Instant::now();
+    harness.step();
+    harness.step();
+    let jump = t.elapsed();
+    assert!(
+        harness.query_by_label(&format!("C{ROWS:07}")).is_some(),
+        "the last row is drawn after the jump"
+    );
+    let mut deep = Vec::with_capacity(30);
+    for _ in 0..30 {
+        harness.event(egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Page,
+            delta: egui::vec2(0.0, 1.0),
+            phase: egui::TouchPhase::Move,
+            source: egui::MouseWheelSource::Unknown,
+            modifiers: egui::Modifiers::NONE,
+        });
+        let t = Instant::now();
+        harness.step();
+        let shapes = harness.output().shapes.clone();
+        let ppp = harness.output().pixels_per_point;
+        let pass = t.elapsed();
+        let t = Instant::now();
+        let primitives = harness.ctx.tessellate(shapes, ppp);
+        deep.push(pass + t.elapsed());
+        assert!(!primitives.is_empty());
+    }
+    deep.sort();
+
+    // (c) sorting, as a header click runs it (off the UI thread).
+    let doc = harness.state().model.open().expect("open").doc.clone();
+    let table = doc.table(0).expect("a table");
+    let t = Instant::now();
+    let by_name = table.sort_order(SortKey {
+        column: 1,
+        direction: Direction::Ascending,
+    });
+    let sort_text = t.elapsed();
+    let t = Instant::now();
+    let by_balance = table.sort_order(SortKey {
+        column: 6,
+        direction: Direction::Descending,
+    });
+    let sort_number = t.elapsed();
+    assert_eq!((by_name.len(), by_balance.len()), (ROWS, ROWS));
+    drop((by_name, by_balance, doc));
+
+    let peak_kb = status_kb("VmHWM:");
+    let plain_mb = plain_len as f64 / 1e6;
+    let peak_mb = peak_kb as f64 * 1024.0 / 1e6;
+    let added_mb = peak_kb.saturating_sub(rss_before_kb) as f64 * 1024.0 / 1e6;
+    drop(grant);
+
+    let ok = |pass: bool| if pass { "yes" } else { "NO" };
+    println!(
+        "irm-viewer, {ROWS} rows, plaintext {plain_mb:.1} MB (sealed {:.1} MB)\n",
+        sealed_len as f64 / 1e6
+    );
+    println!("| measure | figure | target | met |");
+    println!("| --- | --- | --- | --- |");
+    println!(
+        "| unlock credentials (Argon2, once per session) | {} | – | – |",
+        ms(unlock)
+    );
+    println!("| grant + decrypt + parse | {} | – | – |", ms(opened));
+    println!(
+        "| (a) open to first frame with data ({frames_to_data} frame(s)) | {} | ≤ 1500 ms | {} |",
+        ms(first_frame),
+        ok(first_frame <= Duration::from_millis(1500))
+    );
+    let p50 = percentile(&frames, 0.5);
+    let p95 = percentile(&frames, 0.95);
+    println!(
+        "| (b) frame time scrolling by pages, p50 ({FRAMES} frames, reached row {scrolled_to}) | {} | – | – |",
+        ms(p50)
+    );
+    println!(
+        "| (b) frame time scrolling by pages, p95 | {} | ≤ 16 ms | {} |",
+        ms(p95),
+        ok(p95 <= Duration::from_millis(16))
+    );
+    println!(
+        "| (b) frame time, max | {} | – | – |",
+        ms(*frames.last().expect("frames"))
+    );
+    println!(
+        "| search a million rows and jump to the last (2 frames) | {} | – | – |",
+        ms(jump)
+    );
+    println!(
+        "| (b) frame time scrolling up from the last row, p95 (30 frames) | {} | ≤ 16 ms | {} |",
+        ms(percentile(&deep, 0.95)),
+        ok(percentile(&deep, 0.95) <= Duration::from_millis(16))
+    );
+    println!(
+        "| (c) sort by 氏名 (text) | {} | ≤ 2000 ms | {} |",
+        ms(sort_text),
+        ok(sort_text <= Duration::from_secs(2))
+    );
+    println!(
+        "| (c) sort by 残高 (numeric) | {} | ≤ 2000 ms | {} |",
+        ms(sort_number),
+        ok(sort_number <= Duration::from_secs(2))
+    );
+    println!(
+        "| (d) peak RSS (VmHWM) from opening on | {peak_mb:.0} MB = {:.2}x plaintext | ≤ 3x | {} |",
+        peak_mb / plain_mb,
+        ok(peak_mb / plain_mb <= 3.0)
+    );
+    println!(
+        "| (d) of which added by opening (peak − RSS before) | {added_mb:.0} MB = {:.2}x plaintext | – | – |",
+        added_mb / plain_mb
+    );
+}
