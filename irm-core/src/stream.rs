@@ -1283,9 +1283,6 @@ mod tests {
         Rights, SealedHeader,
     };
 
-    /// FORMAT.md §8.4: the payload key depends on the file id and header hash,
-    /// not only the content key, so even two files sealed under the same
-    /// content key cannot have their chunks swapped.
     #[test]
     fn wipe_clears_exactly_its_bytes_at_any_alignment() {
         for start in 0..17 {
@@ -1304,6 +1301,9 @@ mod tests {
         }
     }
 
+    /// FORMAT.md §8.4: the payload key depends on the file id and header hash,
+    /// not only the content key, so even two files sealed under the same
+    /// content key cannot have their chunks swapped.
     #[test]
     fn chunk_spliced_from_a_file_with_the_same_content_key_fails() {
         let kas = KasSecretKey::generate().unwrap();
