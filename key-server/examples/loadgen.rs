@@ -166,17 +166,33 @@ async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let report = datadir::init(dir.path(), &[], "admin", &SystemClock).expect("init");
     let state = AppState::open(Settings::new(dir.path()), Arc::new(SystemClock)).expect("open");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("non-blocking");
     let base = format!(
         "https://127.0.0.1:{}",
         listener.local_addr().expect("addr").port()
     );
+    // The server gets its own runtime (as `irm-key-server serve` has, two
+    // workers), so the clients, like separate processes, compete with it for
+    // the cores through the OS scheduler rather than queueing behind its
+    // tasks on shared workers.
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, state.clone(), async move {
-        let _ = stop_rx.await;
-    }));
+    let server_state = state.clone();
+    let server = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("key-server")
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                serve(listener, server_state, async move {
+                    let _ = stop_rx.await;
+                })
+                .await
+            })
+    });
     let ca =
         reqwest::Certificate::from_pem(&std::fs::read(dir.path().join("tls/ca.pem")).expect("ca"))
             .expect("ca");
@@ -343,5 +359,5 @@ async fn main() {
         );
     }
     let _ = stop_tx.send(());
-    let _ = server.await;
+    let _ = server.join();
 }
