@@ -1287,7 +1287,7 @@ mod tests {
     fn wipe_clears_exactly_its_bytes_at_any_alignment() {
         for start in 0..17 {
             for len in [0, 1, 15, 16, 17, 70] {
-                let mut bytes = vec![0xAAu8; 128];
+                let mut bytes = [0xAAu8; 128];
                 wipe(&mut bytes[start..start + len]);
                 for (i, b) in bytes.iter().enumerate() {
                     let inside = (start..start + len).contains(&i);

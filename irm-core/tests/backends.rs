@@ -103,3 +103,43 @@ fn one_and_four_threads_write_the_same_bytes() {
         }
     }
 }
+
+/// The several-thread write path (each write copied in while earlier chunks
+/// are sealed, the buffer written out once full) against the one-thread
+/// path, with writes of every awkward size: smaller than a chunk, ending
+/// on and off chunk boundaries, and larger than the whole buffer.
+#[test]
+fn two_threads_write_the_same_bytes_for_any_write_sizes() {
+    let len = 700 * CHUNK + 333;
+    let plain = plaintext(len, 77);
+    let verified = header_with_chunk_len(kas(), CHUNK as u32, None);
+    let options = |threads| StreamOptions {
+        threads,
+        backend: PayloadBackend::default(),
+    };
+    let one = seal_to_vec(&verified, &plain, options(1)).expect("sealing in memory");
+    let pieces: [&[usize]; 4] = [
+        &[1],
+        &[CHUNK, 3 * CHUNK + 1, 17],
+        &[300 * CHUNK, 1, CHUNK - 1],
+        &[5 * CHUNK - 3, 200 * CHUNK + 5],
+    ];
+    for sizes in pieces {
+        let mut sealer = Sealer::new(&verified, Vec::new(), options(2)).expect("a sealer");
+        let mut rest = &plain[..];
+        for &size in sizes.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (now, later) = rest.split_at(size.min(rest.len()));
+            sealer.write_all(now).expect("writing");
+            rest = later;
+        }
+        let two = sealer.finish().expect("finishing");
+        assert!(
+            one == two,
+            "writes of {sizes:?}: two threads wrote other bytes"
+        );
+    }
+    assert_opens(&one, &plain, options(2), "700 chunks");
+}
