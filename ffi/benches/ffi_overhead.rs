@@ -104,7 +104,7 @@ fn main() {
     let seal_rust = || {
         let start = Instant::now();
         let header = EnvelopeBuilder::new(rust_policy.clone())
-            .key_server(info.url.as_str(), kas_key.clone())
+            .key_server(info.url.as_str(), kas_key)
             .metadata(Metadata {
                 file_name: Some("customers.csv".into()),
                 media_type: Some("text/csv".into()),
@@ -139,7 +139,7 @@ fn main() {
     let sealed_path = home.path().join("small.csv.irm");
     {
         let header = EnvelopeBuilder::new(rust_policy.clone())
-            .key_server(info.url.as_str(), kas_key.clone())
+            .key_server(info.url.as_str(), kas_key)
             .build()
             .expect("a header");
         session

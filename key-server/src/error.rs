@@ -19,7 +19,9 @@ pub enum StoreError {
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
     /// The writer thread stopped (the server is shutting down or it failed).
-    #[error("the database writer is not running")]
+    #[error(
+        "the database writer is not running (the key server is shutting down or failed; see its log and restart it)"
+    )]
     WriterGone,
     /// A blocking task panicked or was cancelled.
     #[error("a storage task did not complete")]

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use irm_client::{Enrollment, Passphrase, Session};
+use irm_client::{Passphrase, Session};
 use irm_core::protocol::{CreateUserRequest, Role};
 use irm_core::{
     EnvelopeBuilder, Metadata, Policy, PolicyGrant, Recipient, Rights, Sealer, StreamOptions,
@@ -140,17 +140,13 @@ fn write_customers(out: &mut impl Write) -> std::io::Result<u64> {
 }
 
 fn enroll(server: &Server, dir: &std::path::Path, user: &str, code: &str) -> Session {
-    Enrollment {
-        config_dir: dir.join("irm"),
-        server_url: server.url.clone(),
-        ca_pem: std::fs::read_to_string(&server.ca_pem).expect("the CA certificate"),
-        user: user.to_owned(),
-        code: code.to_owned(),
-        device_name: format!("{user}-pc"),
-        replace: false,
-    }
-    .run(&Passphrase::new(format!("{user} passphrase")).expect("a passphrase"))
-    .expect("enrollment succeeds")
+    irm_e2e::stage::enroll(
+        server,
+        &dir.join("irm"),
+        user,
+        code,
+        &format!("{user} passphrase"),
+    )
 }
 
 /// A line of /proc/self/status in kB.

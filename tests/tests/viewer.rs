@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use irm_client::{Enrollment, Passphrase, Session};
+use irm_client::{Passphrase, Session};
 use irm_core::protocol::{CreateUserRequest, DenyReason, Role};
 use irm_core::{
     EnvelopeBuilder, Metadata, Policy, PolicyGrant, Recipient, Rights, Sealer, StreamOptions,
@@ -23,17 +23,13 @@ const CSV: &str =
 const LEASE_SECS: u32 = 3;
 
 fn enroll(server: &Server, dir: &TempDir, user: &str, code: &str) -> Session {
-    Enrollment {
-        config_dir: dir.path().join("irm"),
-        server_url: server.url.clone(),
-        ca_pem: std::fs::read_to_string(&server.ca_pem).expect("the CA certificate"),
-        user: user.to_owned(),
-        code: code.to_owned(),
-        device_name: format!("{user}-pc"),
-        replace: false,
-    }
-    .run(&Passphrase::new(format!("{user} passphrase")).expect("a passphrase"))
-    .expect("enrollment succeeds")
+    irm_e2e::stage::enroll(
+        server,
+        &dir.path().join("irm"),
+        user,
+        code,
+        &format!("{user} passphrase"),
+    )
 }
 
 /// The next event other than the "opening…" progress.

@@ -3,6 +3,7 @@
 //! and the audit record), what a view-only grant offers, enrolling on first
 //! start, and opening files dropped onto the window.
 
+use irm_client::Passphrase;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -303,7 +304,7 @@ fn first_start_enrolls_in_the_window_then_opens_the_file() {
     assert!(config_dir.join(irm_client::DEVICE_JSON).exists());
     irm_client::Session::unlock(
         &config_dir,
-        &irm_client::Passphrase::new("bob passphrase").expect("a passphrase"),
+        &Passphrase::new("bob passphrase").expect("a passphrase"),
     )
     .expect("the stored credentials unlock with the chosen passphrase");
 }
@@ -427,16 +428,10 @@ fn drop_file(harness: &mut Harness<'_, ViewerApp>, path: &Path) {
     harness.step();
 }
 
-#[test]
-fn dropping_sealed_files_opens_them_one_after_another() {
-    let stage = Stage::new();
-    let (first, first_id) = stage.seal_for_alice("customers.csv.irm", Rights::VIEW, CSV.as_bytes());
-    let (second, second_id) = stage.seal_for_alice(
-        "orders.csv.irm",
-        Rights::VIEW,
-        "注文番号,商品\r\n5001,りんご\r\n".as_bytes(),
-    );
-    let app = ViewerApp::new(
+/// The window with no file yet (the chooser), able to start workers over
+/// alice's credentials.
+fn chooser_app(stage: &Stage, passphrase: Option<Passphrase>) -> ViewerApp {
+    ViewerApp::new(
         Model {
             file_name: String::new(),
             screen: Screen::PickFile,
@@ -447,11 +442,23 @@ fn dropping_sealed_files_opens_them_one_after_another() {
     .with_launcher(
         Launcher {
             config_dir: stage.alice_config_dir(),
-            passphrase: Some(Stage::alice_passphrase()),
+            passphrase,
             wake: Arc::new(|| {}),
         },
         None,
+    )
+}
+
+#[test]
+fn dropping_sealed_files_opens_them_one_after_another() {
+    let stage = Stage::new();
+    let (first, first_id) = stage.seal_for_alice("customers.csv.irm", Rights::VIEW, CSV.as_bytes());
+    let (second, second_id) = stage.seal_for_alice(
+        "orders.csv.irm",
+        Rights::VIEW,
+        "注文番号,商品\r\n5001,りんご\r\n".as_bytes(),
     );
+    let app = chooser_app(&stage, Some(Stage::alice_passphrase()));
     let mut harness = harness_for(app);
     harness.get_by_label("Open a sealed file");
 
@@ -510,22 +517,7 @@ fn a_file_dropped_while_the_passphrase_is_asked_opens_after_unlocking() {
         Rights::VIEW,
         "注文番号,商品\r\n5001,りんご\r\n".as_bytes(),
     );
-    let app = ViewerApp::new(
-        Model {
-            file_name: String::new(),
-            screen: Screen::PickFile,
-            lang: Lang::En,
-        },
-        None,
-    )
-    .with_launcher(
-        Launcher {
-            config_dir: stage.alice_config_dir(),
-            passphrase: None,
-            wake: Arc::new(|| {}),
-        },
-        None,
-    );
+    let app = chooser_app(&stage, None);
     let mut harness = harness_for(app);
     drop_file(&mut harness, &first);
     wait_for(
