@@ -10,7 +10,8 @@
 //! lies, with no copy at all.
 //!
 //! Run: `cargo bench -p irm-core --bench throughput` (add `-- --quick` for a
-//! short run, `-- --markdown` for the table in docs/PERFORMANCE.md).
+//! short run, `-- --markdown` for the table in docs/PERFORMANCE.md, and
+//! `-- --only single|dual|chunk` for one table).
 
 use std::hint::black_box;
 use std::io::{self, BufRead, Write};
@@ -92,6 +93,11 @@ impl<'a> Contest<'a> {
         }
         for _ in 0..rounds {
             for (i, run) in self.runs.iter_mut().enumerate() {
+                // Each sample follows an untimed run of the same contender:
+                // the first run after a switch paid for the switch (a
+                // single-threaded run right after a two-threaded one measured
+                // half speed on these VMs, which inflated every x2/x1 ratio).
+                time_once(bytes, &mut *run);
                 samples[i].push(bytes as f64 / time_once(bytes, run) / 1e9);
             }
         }
@@ -260,6 +266,13 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     let markdown = args.iter().any(|a| a == "--markdown");
     let rounds = if quick { 3 } else { 7 };
+    // `--only single|dual|chunk` runs one table (the others take minutes).
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str);
+    let wanted = |table: &str| only.is_none_or(|o| o == table);
     let chunk = 64 * KIB;
     let single = StreamOptions::default();
     let portable = StreamOptions {
@@ -279,138 +292,144 @@ fn main() {
         out.push('\n');
     };
 
-    line(
+    if wanted("single") {
+        line(
         "### Seal and open, single thread, memory to io::sink (GB/s, median of alternating rounds)"
             .into(),
     );
-    line(String::new());
-    line("| size | baseline seal | Sealer | ratio | raw in-place | Sealer/raw | portable Sealer | baseline open | Opener | ratio |".into());
-    line("|---|---|---|---|---|---|---|---|---|---|".into());
-    let sizes: &[usize] = if quick {
-        &[64 * KIB, 64 * MIB]
-    } else {
-        &[KIB, 64 * KIB, MIB, 16 * MIB, 64 * MIB]
-    };
-    for &size in sizes {
-        let input = vec![0x5Au8; size];
-        let (kas, hdr) = header(chunk, size);
-        let (payload, opened) = sealed_payload(&kas, &hdr, &input);
-        let mut buf = vec![0u8; chunk + 16];
-        let mut raw = input.clone();
-        let mut obuf = vec![0u8; chunk + 16];
-        let base_payload = baseline_payload(&key, chunk, &input);
-        let mut c = Contest::new();
-        c.add("baseline", || baseline_seal(&key, chunk, &input, &mut buf));
-        c.add("sealer", || seal_stream(&hdr, &input, single));
-        c.add("raw", || raw_seal(&key, chunk, &mut raw));
-        c.add("portable", || seal_stream(&hdr, &input, portable));
-        c.add("baseline-open", || {
-            baseline_open(&key, chunk, &base_payload, &mut obuf)
-        });
-        c.add("opener", || open_stream(&opened, &payload, single));
-        let r = c.run(size, rounds);
-        line(format!(
-            "| {} | {:.2} | {:.2} | {:.0}% | {:.2} | {:.0}% | {:.2} | {:.2} | {:.2} | {:.0}% |",
-            human(size),
-            r[0].1,
-            r[1].1,
-            100.0 * r[1].1 / r[0].1,
-            r[2].1,
-            100.0 * r[1].1 / r[2].1,
-            r[3].1,
-            r[4].1,
-            r[5].1,
-            100.0 * r[5].1 / r[4].1,
-        ));
-    }
-
-    line(String::new());
-    line("### Both cores (threads = 2) against one, memory to io::sink (GB/s)".into());
-    line(String::new());
-    line("| size | Sealer x1 | Sealer x2 | speed-up | open_to_vec x1 | open_to_vec x2 | speed-up | Opener x1 | Opener x2 | speed-up | machine ceiling: raw in-place x2 / x1 | raw 64 KiB in cache x2 / x1 |".into());
-    line("|---|---|---|---|---|---|---|---|---|---|---|---|".into());
-    let big: &[usize] = if quick {
-        &[64 * MIB]
-    } else {
-        &[64 * MIB, 256 * MIB]
-    };
-    for &size in big {
-        let input = vec![0x5Au8; size];
-        let (kas, hdr) = header(chunk, size);
-        let (payload, opened) = sealed_payload(&kas, &hdr, &input);
-        let mut c = Contest::new();
-        c.add("seal1", || seal_stream(&hdr, &input, single));
-        c.add("seal2", || seal_stream(&hdr, &input, dual));
-        c.add("vec1", || open_in_memory(&opened, &payload, single));
-        c.add("vec2", || open_in_memory(&opened, &payload, dual));
-        c.add("open1", || open_stream(&opened, &payload, single));
-        c.add("open2", || open_stream(&opened, &payload, dual));
-        let mut raw1 = input.clone();
-        let mut raw2 = input.clone();
-        c.add("raw1", move || {
-            raw_seal_threads(&raw_key(), chunk, &mut raw1, 1)
-        });
-        c.add("raw2", move || {
-            raw_seal_threads(&raw_key(), chunk, &mut raw2, 2)
-        });
-        // The same amount of work on a 64 KiB buffer per thread that stays
-        // in cache: what the cores can do when memory is not the limit.
-        let repeat = size / chunk;
-        c.add("cache1", move || cache_seal(repeat, 1));
-        c.add("cache2", move || cache_seal(repeat, 2));
-        let r = c.run(size, rounds.max(5));
-        line(format!(
-            "| {} | {:.2} | {:.2} | {:.2}x | {:.2} | {:.2} | {:.2}x | {:.2} | {:.2} | {:.2}x | {:.2}x | {:.2}x |",
-            human(size),
-            r[0].1,
-            r[1].1,
-            r[1].1 / r[0].1,
-            r[2].1,
-            r[3].1,
-            r[3].1 / r[2].1,
-            r[4].1,
-            r[5].1,
-            r[5].1 / r[4].1,
-            r[7].1 / r[6].1,
-            r[9].1 / r[8].1,
-        ));
-    }
-
-    line(String::new());
-    line("### Chunk size (seal and open of 64 MiB, single thread, GB/s)".into());
-    line(String::new());
-    line("| chunk | seal | open | ciphertext overhead |".into());
-    line("|---|---|---|---|".into());
-    let size = if quick { 16 * MIB } else { 64 * MIB };
-    let input = vec![0x5Au8; size];
-    let prepared: Vec<_> = [4 * KIB, 16 * KIB, 64 * KIB, 256 * KIB, MIB]
-        .into_iter()
-        .map(|chunk| {
+        line(String::new());
+        line("| size | baseline seal | Sealer | ratio | raw in-place | Sealer/raw | portable Sealer | baseline open | Opener | ratio |".into());
+        line("|---|---|---|---|---|---|---|---|---|---|".into());
+        let sizes: &[usize] = if quick {
+            &[64 * KIB, 64 * MIB]
+        } else {
+            &[KIB, 64 * KIB, MIB, 16 * MIB, 64 * MIB]
+        };
+        for &size in sizes {
+            let input = vec![0x5Au8; size];
             let (kas, hdr) = header(chunk, size);
             let (payload, opened) = sealed_payload(&kas, &hdr, &input);
-            (chunk, hdr, payload, opened)
-        })
-        .collect();
-    let mut c = Contest::new();
-    const NAMES: [&str; 10] = [
-        "s4", "o4", "s16", "o16", "s64", "o64", "s256", "o256", "s1m", "o1m",
-    ];
-    for (i, (_, hdr, payload, opened)) in prepared.iter().enumerate() {
-        let input = &input;
-        c.add(NAMES[2 * i], move || seal_stream(hdr, input, single));
-        c.add(NAMES[2 * i + 1], move || {
-            open_stream(opened, payload, single)
-        });
+            let mut buf = vec![0u8; chunk + 16];
+            let mut raw = input.clone();
+            let mut obuf = vec![0u8; chunk + 16];
+            let base_payload = baseline_payload(&key, chunk, &input);
+            let mut c = Contest::new();
+            c.add("baseline", || baseline_seal(&key, chunk, &input, &mut buf));
+            c.add("sealer", || seal_stream(&hdr, &input, single));
+            c.add("raw", || raw_seal(&key, chunk, &mut raw));
+            c.add("portable", || seal_stream(&hdr, &input, portable));
+            c.add("baseline-open", || {
+                baseline_open(&key, chunk, &base_payload, &mut obuf)
+            });
+            c.add("opener", || open_stream(&opened, &payload, single));
+            let r = c.run(size, rounds);
+            line(format!(
+                "| {} | {:.2} | {:.2} | {:.0}% | {:.2} | {:.0}% | {:.2} | {:.2} | {:.2} | {:.0}% |",
+                human(size),
+                r[0].1,
+                r[1].1,
+                100.0 * r[1].1 / r[0].1,
+                r[2].1,
+                100.0 * r[1].1 / r[2].1,
+                r[3].1,
+                r[4].1,
+                r[5].1,
+                100.0 * r[5].1 / r[4].1,
+            ));
+        }
     }
-    let r = c.run(size, rounds);
-    for (i, (chunk, _, _, _)) in prepared.iter().enumerate() {
-        line(format!(
-            "| {} | {:.2} | {:.2} | {:.3}% |",
-            human(*chunk),
-            r[2 * i].1,
-            r[2 * i + 1].1,
-            100.0 * 16.0 / *chunk as f64
-        ));
+
+    if wanted("dual") {
+        line(String::new());
+        line("### Both cores (threads = 2) against one, memory to io::sink (GB/s)".into());
+        line(String::new());
+        line("| size | Sealer x1 | Sealer x2 | speed-up | open_to_vec x1 | open_to_vec x2 | speed-up | Opener x1 | Opener x2 | speed-up | machine ceiling: raw in-place x2 / x1 | raw 64 KiB in cache x2 / x1 |".into());
+        line("|---|---|---|---|---|---|---|---|---|---|---|---|".into());
+        let big: &[usize] = if quick {
+            &[64 * MIB]
+        } else {
+            &[64 * MIB, 256 * MIB]
+        };
+        for &size in big {
+            let input = vec![0x5Au8; size];
+            let (kas, hdr) = header(chunk, size);
+            let (payload, opened) = sealed_payload(&kas, &hdr, &input);
+            let mut c = Contest::new();
+            c.add("seal1", || seal_stream(&hdr, &input, single));
+            c.add("seal2", || seal_stream(&hdr, &input, dual));
+            c.add("vec1", || open_in_memory(&opened, &payload, single));
+            c.add("vec2", || open_in_memory(&opened, &payload, dual));
+            c.add("open1", || open_stream(&opened, &payload, single));
+            c.add("open2", || open_stream(&opened, &payload, dual));
+            let mut raw1 = input.clone();
+            let mut raw2 = input.clone();
+            c.add("raw1", move || {
+                raw_seal_threads(&raw_key(), chunk, &mut raw1, 1)
+            });
+            c.add("raw2", move || {
+                raw_seal_threads(&raw_key(), chunk, &mut raw2, 2)
+            });
+            // The same amount of work on a 64 KiB buffer per thread that stays
+            // in cache: what the cores can do when memory is not the limit.
+            let repeat = size / chunk;
+            c.add("cache1", move || cache_seal(repeat, 1));
+            c.add("cache2", move || cache_seal(repeat, 2));
+            let r = c.run(size, if quick { 5 } else { 15 });
+            line(format!(
+                "| {} | {:.2} | {:.2} | {:.2}x | {:.2} | {:.2} | {:.2}x | {:.2} | {:.2} | {:.2}x | {:.2}x | {:.2}x |",
+                human(size),
+                r[0].1,
+                r[1].1,
+                r[1].1 / r[0].1,
+                r[2].1,
+                r[3].1,
+                r[3].1 / r[2].1,
+                r[4].1,
+                r[5].1,
+                r[5].1 / r[4].1,
+                r[7].1 / r[6].1,
+                r[9].1 / r[8].1,
+            ));
+        }
+    }
+
+    if wanted("chunk") {
+        line(String::new());
+        line("### Chunk size (seal and open of 64 MiB, single thread, GB/s)".into());
+        line(String::new());
+        line("| chunk | seal | open | ciphertext overhead |".into());
+        line("|---|---|---|---|".into());
+        let size = if quick { 16 * MIB } else { 64 * MIB };
+        let input = vec![0x5Au8; size];
+        let prepared: Vec<_> = [4 * KIB, 16 * KIB, 64 * KIB, 256 * KIB, MIB]
+            .into_iter()
+            .map(|chunk| {
+                let (kas, hdr) = header(chunk, size);
+                let (payload, opened) = sealed_payload(&kas, &hdr, &input);
+                (chunk, hdr, payload, opened)
+            })
+            .collect();
+        let mut c = Contest::new();
+        const NAMES: [&str; 10] = [
+            "s4", "o4", "s16", "o16", "s64", "o64", "s256", "o256", "s1m", "o1m",
+        ];
+        for (i, (_, hdr, payload, opened)) in prepared.iter().enumerate() {
+            let input = &input;
+            c.add(NAMES[2 * i], move || seal_stream(hdr, input, single));
+            c.add(NAMES[2 * i + 1], move || {
+                open_stream(opened, payload, single)
+            });
+        }
+        let r = c.run(size, rounds);
+        for (i, (chunk, _, _, _)) in prepared.iter().enumerate() {
+            line(format!(
+                "| {} | {:.2} | {:.2} | {:.3}% |",
+                human(*chunk),
+                r[2 * i].1,
+                r[2 * i + 1].1,
+                100.0 * 16.0 / *chunk as f64
+            ));
+        }
     }
     if markdown {
         let _ = io::stdout().write_all(out.as_bytes());

@@ -165,10 +165,15 @@ impl PayloadCipher {
         let stride = self.encrypted_chunk_len();
         let full = if last_len.is_some() { count - 1 } else { count };
         let (full_part, last_part) = buf.split_at_mut(full * stride);
-        workers.for_each_chunk(full_part, stride, &|i, chunk| {
-            self.seal_chunk(first_index + i as u64, false, chunk);
-            true
-        });
+        workers.for_each_chunk(
+            full_part,
+            stride,
+            home(first_index, workers),
+            &|i, chunk| {
+                self.seal_chunk(first_index + i as u64, false, chunk);
+                true
+            },
+        );
         if let Some(len) = last_len {
             self.seal_chunk(
                 first_index + full as u64,
@@ -194,7 +199,8 @@ impl PayloadCipher {
     ) {
         let chunk_len = self.chunk_len;
         let whole = filled + input.len() / chunk_len;
-        workers.for_each_chunk(buf, self.encrypted_chunk_len(), &|i, slot| {
+        let first_slot = home(first_index, workers);
+        workers.for_each_chunk(buf, self.encrypted_chunk_len(), first_slot, &|i, slot| {
             if i == whole {
                 slot.copy_from_slice(tail);
                 return true;
@@ -224,7 +230,8 @@ impl PayloadCipher {
             count
         };
         let (full_part, last_part) = buf.split_at_mut(full * stride);
-        let failed = workers.for_each_chunk(full_part, stride, &|i, chunk| {
+        let first_slot = home(first_index, workers);
+        let failed = workers.for_each_chunk(full_part, stride, first_slot, &|i, chunk| {
             self.open_chunk(first_index + i as u64, false, chunk)
         });
         if let Some(i) = failed {
@@ -237,6 +244,13 @@ impl PayloadCipher {
         }
         Ok(())
     }
+}
+
+/// Where chunk `index` sits among the threads' home slots (see
+/// `Workers::overlap`). Batches hold a multiple of `threads` chunks, so a
+/// chunk's index modulo the thread count is also its slot's.
+fn home(index: u64, workers: &Workers) -> usize {
+    (index % workers.threads() as u64) as usize
 }
 
 fn portable_cipher(key: &[u8; 32]) -> aes_gcm::Aes256Gcm {
@@ -831,6 +845,7 @@ impl<R: Read> Opener<R> {
                 let (ahead, failed) = self.workers.overlap(
                     &mut self.buf[..want - 1],
                     stride,
+                    home(first, &self.workers),
                     &|i, chunk| cipher.open_chunk(first + i as u64, false, chunk),
                     || {
                         spare[0] = carry;
@@ -1099,7 +1114,7 @@ pub fn open_to_vec(
     }
     let mut out = Zeroizing::new(vec![0u8; payload.len()]);
     let workers = Workers::one_shot(options.threads);
-    let failed = workers.for_each_chunk(&mut out, stride, &|i, slot| {
+    let failed = workers.for_each_chunk(&mut out, stride, 0, &|i, slot| {
         slot.copy_from_slice(&payload[i * stride..i * stride + slot.len()]);
         cipher.open_chunk(i as u64, i + 1 == count, slot)
     });
