@@ -28,6 +28,7 @@ pub mod error;
 pub mod facts;
 pub mod metrics;
 pub mod openapi;
+pub mod replay;
 pub mod state;
 pub mod store;
 pub mod tls;

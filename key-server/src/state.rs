@@ -11,12 +11,12 @@ use irm_core::SigningSecretKey;
 use irm_core::protocol::{AuditCheckpoint, AuditVerifyReport, ServerKeyInfo};
 
 use crate::audit::{ChainVerifier, append_checkpoint, read_checkpoints, sign_checkpoint};
-use crate::auth::NonceCache;
 use crate::clock::Clock;
 use crate::datadir::{self, DataDirError, KeyRing, Layout};
 use crate::decision::{DEFAULT_LEASE_LIMIT_SECS, KeyState};
 use crate::error::{ApiError, StoreError};
 use crate::metrics::Metrics;
+use crate::replay::NonceCache;
 use crate::store::{KeyRecord, SqliteStore, Store};
 use crate::tls;
 
@@ -72,6 +72,8 @@ pub struct AppState {
     pub audit_key: Arc<SigningSecretKey>,
     /// The replay cache.
     pub nonces: Arc<NonceCache>,
+    /// Device and user records of recent requests.
+    pub devices: Arc<crate::auth::DeviceCache>,
     /// Content keys already unwrapped, for repeat grants of a file.
     pub unwraps: Arc<crate::facts::UnwrapCache>,
     /// Counters for `/metrics`.
@@ -108,6 +110,9 @@ impl AppState {
             keys: Arc::new(keys),
             audit_key: Arc::new(audit_key),
             nonces: Arc::new(NonceCache::default()),
+            devices: Arc::new(crate::auth::DeviceCache::new(
+                std::num::NonZeroUsize::new(4096).expect("non-zero"),
+            )),
             metrics,
             settings: Arc::new(settings),
             tls,

@@ -489,6 +489,11 @@ pub trait Store: Send + Sync + 'static {
     /// PROTOCOL.md §7, with the role check (audited when refused).
     fn admin(&self, actor: &Actor, op: AdminOp, now_ms: u64) -> StoreResult<AdminOutput>;
 
+    /// A number that moves on whenever an administrator changes users,
+    /// groups, devices or files (it moves once the change is durable), so
+    /// that a cache of those records can tell whether it is still current.
+    fn state_generation(&self) -> u64;
+
     /// Every key server key.
     fn keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
 
