@@ -928,6 +928,44 @@ fn splice_wrapped_key(target: &SealedFile, source: &SealedFile) -> Vec<u8> {
 }
 
 #[tokio::test]
+async fn a_wrapped_key_altered_after_a_good_grant_fails_the_binding() {
+    let server = TestServer::start().await;
+    let (_admin, alice, _bob) = cast(&server).await;
+    let file = file_for(&alice, &["alice"], Rights::VIEW);
+    let other = file_for(&alice, &["alice"], Rights::VIEW);
+    // The good header is granted first, so its content key is in the
+    // server's unwrap cache; the altered copies share its header hash.
+    alice.grant_ok(&file, false).await;
+    let (header, _) = irm_core::SealedHeader::parse(&file.header_bytes).unwrap();
+    let wrapped_at = header.bound_end();
+    for (what, at) in [
+        ("first byte of the wrapped key", wrapped_at),
+        ("last byte of the wrapped key (its tag)", wrapped_at + 47),
+    ] {
+        let mut altered = file.header_bytes.clone();
+        altered[at] ^= 0x01;
+        let response = alice.grant_raw(&altered, false).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{what}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["reason"],
+            "policy_binding_failed",
+            "{what}"
+        );
+    }
+    // Another file's wrapped key spliced in, after a good grant of both.
+    alice.grant_ok(&other, false).await;
+    let spliced = splice_wrapped_key(&file, &other);
+    let response = alice.grant_raw(&spliced, false).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["reason"],
+        "policy_binding_failed"
+    );
+    // The unaltered header still opens.
+    alice.grant_ok(&file, true).await;
+}
+
+#[tokio::test]
 async fn audit_endpoints_need_admin_or_auditor_and_verify_the_chain() {
     let server = TestServer::start().await;
     let (admin, alice, _bob) = cast(&server).await;
