@@ -321,13 +321,15 @@ pub struct FileInfo {
     pub owner: Option<String>,
     /// The registered name.
     pub file_name: Option<String>,
-    /// The policy from its header.
+    /// The policy from its header; absent while the server has not seen the
+    /// header (an administrator acted on the id first: PROTOCOL.md §7).
     pub policy: Option<Policy>,
     /// `active`, `revoked` or `expired`.
     pub state: String,
     /// Rights an administrator took away from everyone.
     pub restricted_rights: Rights,
-    /// When the key server first saw it (Unix seconds).
+    /// When the key server first saw it, or an administrator first named it
+    /// (Unix seconds).
     pub first_seen_at: u64,
 }
 

@@ -166,6 +166,7 @@ pub struct FileInfo {
     file_id: String,
     owner: Option<String>,
     file_name: Option<String>,
+    /// Null while the server has not seen the header (an administrator acted on the id first).
     policy: Option<Policy>,
     /// `active`, `revoked` or `expired`.
     state: String,

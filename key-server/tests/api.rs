@@ -1100,14 +1100,182 @@ async fn audit_endpoints_need_admin_or_auditor_and_verify_the_chain() {
             StatusCode::NOT_FOUND,
         )
         .await;
-    admin
-        .expect(
-            Method::POST,
-            &format!("/v1/admin/files/{}/revoke", "00".repeat(16)),
-            None,
-            StatusCode::NOT_FOUND,
-        )
+    // A file id that is not 32 hex digits names nothing (unknown but
+    // well-formed ids are controls for files not seen yet: see below).
+    for bad in ["zz".repeat(16), "00".repeat(15), "00".repeat(17)] {
+        admin
+            .expect(
+                Method::POST,
+                &format!("/v1/admin/files/{bad}/revoke"),
+                None,
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+    }
+}
+
+/// POST /v1/admin/files/{id}/{verb} as `who`, expecting `status`.
+async fn file_op(
+    who: &Device,
+    id: &str,
+    verb: &str,
+    body: Option<Value>,
+    status: StatusCode,
+) -> Value {
+    who.expect(
+        Method::POST,
+        &format!("/v1/admin/files/{id}/{verb}"),
+        body,
+        status,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn files_sealed_offline_are_controlled_by_id_before_the_server_sees_them() {
+    let server = TestServer::start().await;
+    let (admin, alice, _bob) = cast(&server).await;
+    let view_print = Rights::VIEW | Rights::PRINT;
+    let revoked = file_for(&alice, &["alice"], view_print);
+    let expired = file_for(&alice, &["alice"], view_print);
+    let no_print = file_for(&alice, &["alice"], view_print);
+    let nothing_left = file_for(&alice, &["alice"], Rights::VIEW);
+    let restored = file_for(&alice, &["alice"], view_print);
+    let not_by_alice = file_for(&alice, &["alice"], view_print);
+
+    // Nobody has asked for any of them: the server has never seen them.
+    let info = file_op(&admin, &revoked.id(), "revoke", None, StatusCode::OK).await;
+    assert_eq!(info["state"], "revoked");
+    assert_eq!(info["file_id"], revoked.id());
+    assert!(
+        info["policy"].is_null(),
+        "no policy before the header is seen: {info}"
+    );
+    assert!(info["owner"].is_null());
+    let info = file_op(&admin, &expired.id(), "expire", None, StatusCode::OK).await;
+    assert_eq!(info["state"], "expired");
+    let remove = |r: &str| Some(json!({"remove": [r]}));
+    let info = file_op(
+        &admin,
+        &no_print.id(),
+        "restrict",
+        remove("print"),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(info["restricted_rights"], json!(["print"]));
+    file_op(
+        &admin,
+        &nothing_left.id(),
+        "restrict",
+        remove("view"),
+        StatusCode::OK,
+    )
+    .await;
+    file_op(&admin, &restored.id(), "revoke", None, StatusCode::OK).await;
+    file_op(&admin, &restored.id(), "restore", None, StatusCode::OK).await;
+    // Ids are case-insensitive on the way in.
+    let upper = not_by_alice.id().to_ascii_uppercase();
+    let refused = file_op(&alice, &upper, "revoke", None, StatusCode::FORBIDDEN).await;
+    assert_eq!(refused["reason"], "role_required");
+
+    let listed = admin
+        .expect(Method::GET, "/v1/admin/files", None, StatusCode::OK)
         .await;
+    let ids: BTreeSet<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["file_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 5, "a refused call leaves no row: {listed}");
+    assert!(!ids.contains(not_by_alice.id().as_str()));
+
+    // The very first grant request of each obeys what the administrator did.
+    assert_eq!(alice.grant_denied(&revoked, false).await, "file_revoked");
+    assert_eq!(alice.grant_denied(&expired, false).await, "file_expired");
+    assert_eq!(alice.grant_ok(&no_print, false).await.rights, Rights::VIEW);
+    assert_eq!(
+        alice.grant_denied(&nothing_left, false).await,
+        "rights_restricted"
+    );
+    assert_eq!(alice.grant_ok(&restored, false).await.rights, view_print);
+    alice.grant_ok(&not_by_alice, false).await;
+    // Still revoked on the second request; restoring it opens it.
+    assert_eq!(alice.grant_denied(&revoked, true).await, "file_revoked");
+    file_op(&admin, &revoked.id(), "restore", None, StatusCode::OK).await;
+    alice.grant_ok(&revoked, false).await;
+
+    // Seen now: the rows carry the header's policy, and the first sighting
+    // was recorded, once per file.
+    let listed = admin
+        .expect(Method::GET, "/v1/admin/files", None, StatusCode::OK)
+        .await;
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["file_id"] == revoked.id())
+        .unwrap();
+    assert_eq!(
+        row["policy"]["grants"][0]["recipients"],
+        json!(["alice"]),
+        "{row}"
+    );
+    let records = audit(&admin).await;
+    for file in [&revoked, &expired, &no_print, &nothing_left, &restored] {
+        let registered: Vec<_> = records
+            .iter()
+            .filter(|r| r.action == "file.register" && r.file_id.as_deref() == Some(&file.id()))
+            .collect();
+        assert_eq!(registered.len(), 1, "{}", file.id());
+        assert!(
+            registered[0]
+                .detail
+                .as_deref()
+                .unwrap()
+                .contains("controlled by an administrator before")
+        );
+    }
+    assert_eq!(count(&records, "admin.file.revoke", "ok", None), 2);
+    assert_eq!(
+        count(
+            &records,
+            "admin.file.revoke",
+            "denied",
+            Some("role_required")
+        ),
+        1
+    );
+}
+
+#[tokio::test]
+async fn registering_a_file_named_before_keeps_its_controls() {
+    let server = TestServer::start().await;
+    let (admin, alice, bob) = cast(&server).await;
+    let file = file_for(&alice, &["bob"], Rights::VIEW | Rights::PRINT);
+    file_op(
+        &admin,
+        &file.id(),
+        "restrict",
+        Some(json!({"remove": ["print"]})),
+        StatusCode::OK,
+    )
+    .await;
+    let body =
+        json!({"header": URL_SAFE_NO_PAD.encode(&file.header_bytes), "file_name": "calls.csv"});
+    let info = alice
+        .expect(Method::POST, "/v1/files", Some(body), StatusCode::OK)
+        .await;
+    assert_eq!(info["owner"], "alice");
+    assert_eq!(info["file_name"], "calls.csv");
+    assert_eq!(info["restricted_rights"], json!(["print"]));
+    assert_eq!(
+        info["policy"]["grants"][0]["recipients"],
+        json!(["bob"]),
+        "{info}"
+    );
+    assert_eq!(bob.grant_ok(&file, false).await.rights, Rights::VIEW);
 }
 
 #[tokio::test]

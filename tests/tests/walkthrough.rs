@@ -134,6 +134,58 @@ fn walkthrough_seal_info_open_then_revoke() {
 }
 
 #[test]
+fn a_file_sealed_offline_is_revoked_by_id_before_the_server_has_seen_it() {
+    let stage = Stage::new();
+    // The server's public key, as an operator would hand it to an offline sealer.
+    let keys = stage.admin.ok(&["admin", "key", "list"]);
+    let public = keys[0]["public_key"].as_str().expect("a public key");
+    let kas_pub = stage
+        .alice
+        .write("kas.pub", format!("{public}\n").as_bytes());
+    let input = stage.alice.write("customers.csv", CUSTOMERS);
+    let sealed = stage.alice.path("offline.irm");
+    let report = stage.alice.ok(&[
+        "seal",
+        input.to_str().expect("UTF-8"),
+        "-o",
+        sealed.to_str().expect("UTF-8"),
+        "--kas-public-key",
+        kas_pub.to_str().expect("UTF-8"),
+        "--kas-url",
+        &stage.server.url,
+        "--to",
+        "alice",
+        "--allow",
+        "view,export",
+    ]);
+    let file_id = report["file_id"].as_str().expect("a file id").to_owned();
+    let sealed = sealed.to_str().expect("UTF-8");
+    let listed = stage.admin.ok(&["admin", "file", "list"]);
+    assert!(
+        !listed.to_string().contains(&file_id),
+        "sealed offline, the server has not seen it: {listed}"
+    );
+
+    let revoked = stage.admin.ok(&["admin", "file", "revoke", &file_id]);
+    assert_eq!(revoked["state"], "revoked");
+    assert_eq!(revoked["file_id"], file_id.as_str());
+    let out = stage.alice.path("plain.csv");
+    assert_denied(
+        &stage.alice,
+        &["open", sealed, "-o", out.to_str().expect("UTF-8")],
+        "file_revoked",
+    );
+    assert!(!out.exists());
+
+    // Restored, the same file opens: it was the revocation that refused it.
+    stage.admin.ok(&["admin", "file", "restore", &file_id]);
+    stage
+        .alice
+        .ok(&["open", sealed, "-o", out.to_str().expect("UTF-8")]);
+    assert_eq!(std::fs::read(&out).expect("the output"), CUSTOMERS);
+}
+
+#[test]
 fn a_denial_in_text_mode_prints_the_reason_and_advice() {
     let stage = Stage::new();
     let (file, file_id) = stage.seal_for("alice", "view");

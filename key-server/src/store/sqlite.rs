@@ -512,7 +512,18 @@ struct FileRow {
     first_seen_at: u64,
 }
 
+/// The `policy_json` and `key_id` of a file an administrator named by id
+/// before the server saw its header (PROTOCOL.md §7): the row carries the
+/// controls only, until the first grant request or registration fills it in.
+const UNSEEN_POLICY: &str = "null";
+const UNSEEN_KEY: &str = "";
+
 impl FileRow {
+    /// Whether the server has seen the file's header (and so knows its policy).
+    fn seen(&self) -> bool {
+        self.policy_json != UNSEEN_POLICY
+    }
+
     fn controls(&self) -> FileControls {
         FileControls {
             revoked: self.revoked,
@@ -534,8 +545,13 @@ impl FileRow {
             owner: self.owner.clone(),
             file_name: self.file_name.clone(),
             // Stored by this server from a parsed header; a row that no
-            // longer parses shows no policy rather than failing the listing.
-            policy: serde_json::from_str::<Policy>(&self.policy_json).ok(),
+            // longer parses, or a file not seen yet, shows no policy rather
+            // than failing the listing.
+            policy: if self.seen() {
+                serde_json::from_str::<Policy>(&self.policy_json).ok()
+            } else {
+                None
+            },
             state: state.to_owned(),
             restricted_rights: Rights::from_bits_retain(self.restricted),
             first_seen_at: self.first_seen_at,
@@ -579,6 +595,34 @@ fn insert_file(
     conn.execute(
         "INSERT INTO files (id, key_id, owner, file_name, policy_json, first_seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![id, key_id.to_string(), owner, file_name, policy_json, now],
+    )?;
+    Ok(())
+}
+
+/// A control row for a file the server has not seen (PROTOCOL.md §7): an
+/// administrator revoked, expired, restricted or restored it by id, for
+/// example a file sealed offline that nobody has asked for yet.
+fn insert_unseen_file(conn: &Connection, id: &str, now: u64) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO files (id, key_id, owner, file_name, policy_json, first_seen_at) VALUES (?1, ?2, NULL, NULL, ?3, ?4)",
+        params![id, UNSEEN_KEY, UNSEEN_POLICY, now],
+    )?;
+    Ok(())
+}
+
+/// Fills in the key and policy of a control row once the header is known
+/// to be authentic; the administrator's controls stay as they were.
+fn fill_unseen_file(
+    conn: &Connection,
+    id: &str,
+    key_id: &KeyId,
+    policy: &Policy,
+) -> Result<(), StoreError> {
+    let policy_json = serde_json::to_string(policy)
+        .map_err(|e| StoreError::Corrupt(format!("policy does not serialise: {e}")))?;
+    conn.execute(
+        "UPDATE files SET key_id = ?2, policy_json = ?3 WHERE id = ?1 AND policy_json = ?4",
+        params![id, key_id.to_string(), policy_json, UNSEEN_POLICY],
     )?;
     Ok(())
 }
@@ -730,29 +774,36 @@ fn grant_tx(
     let decision = decide(&input.facts, &state, now);
 
     // PROTOCOL.md §4.1: a file sealed offline is registered the first time
-    // anyone asks for it, once its header is known to be authentic.
-    if file.is_none() {
+    // anyone asks for it, once its header is known to be authentic. An
+    // administrator may have named it before (§7): its controls stay.
+    if file.as_ref().is_none_or(|f| !f.seen()) {
         let authentic = input
             .facts
             .bindings
             .iter()
             .find(|(id, ok)| *ok && keys.iter().any(|k| k.key_id == *id));
         if let Some((key_id, _)) = authentic {
-            insert_file(
-                ctx.conn,
-                &file_hex,
-                key_id,
-                None,
-                None,
-                &input.facts.policy,
-                now,
-            )?;
+            let detail = if file.is_none() {
+                insert_file(
+                    ctx.conn,
+                    &file_hex,
+                    key_id,
+                    None,
+                    None,
+                    &input.facts.policy,
+                    now,
+                )?;
+                "first seen through a grant request"
+            } else {
+                fill_unseen_file(ctx.conn, &file_hex, key_id, &input.facts.policy)?;
+                "first seen through a grant request; controlled by an administrator before"
+            };
             ctx.audit(
                 input
                     .actor
                     .draft(now_ms, "file.register", Outcome::Ok)
                     .file(file_hex.clone())
-                    .detail("first seen through a grant request"),
+                    .detail(detail),
             )?;
         }
     }
@@ -862,12 +913,16 @@ fn register_tx(ctx: &mut WriteCtx<'_>, input: RegisterInput, now_ms: u64) -> Sto
             &input.policy,
             now,
         )?,
-        // Seen before through a grant request: the first to register owns it.
+        // Seen before through a grant request, or named by an administrator
+        // before anyone saw it: the first to register owns it.
         Some(row) if row.owner.is_none() => {
             ctx.conn.execute(
                 "UPDATE files SET owner = ?2, file_name = COALESCE(?3, file_name) WHERE id = ?1",
                 params![id, input.actor.user, input.file_name],
             )?;
+            if !row.seen() {
+                fill_unseen_file(ctx.conn, &id, &input.key_id, &input.policy)?;
+            }
         }
         Some(row) if row.owner.as_deref() == Some(input.actor.user.as_str()) => {}
         Some(_) => {
@@ -1028,6 +1083,12 @@ fn admin_effect(conn: &Connection, op: &AdminOp, now_ms: u64) -> StoreResult<Adm
             AdminOutput::Files(rows.iter().map(|r| r.info(now)).collect())
         }
         AdminOp::File { id, change } => {
+            // PROTOCOL.md §7: a file sealed offline is revocable by id before
+            // anyone has asked for it, so an unknown id gets a control row
+            // that its first grant request will find (and fill in).
+            if load_file(conn, id)?.is_none() {
+                insert_unseen_file(conn, id, now)?;
+            }
             let row = found!(file_or_404(conn, id));
             match change {
                 FileChange::Revoke => {
