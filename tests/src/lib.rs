@@ -90,6 +90,12 @@ impl Server {
         }
     }
 
+    /// The data directory (database, audit key, checkpoint file), for tests
+    /// that play someone with access to the server's disk.
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
     /// The server's current X25519 key, for sealing files the CLI would refuse
     /// to seal (a policy that has already expired).
     pub fn current_key(&self) -> KasSecretKey {
