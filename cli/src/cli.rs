@@ -222,7 +222,7 @@ pub(crate) enum AdminObject {
     /// The key server's keys: list, rotate, retire.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// The audit log: recent records, chain verification, signed checkpoints.
+    /// The audit log: recent records, chain verification, export, signed checkpoints.
     #[command(subcommand)]
     Audit(AuditCommand),
 }
@@ -366,6 +366,27 @@ pub(crate) enum AuditCommand {
     },
     /// Have the key server recompute the hash chain and check every checkpoint.
     Verify,
+    /// Write the audit log, up to a checkpoint signed for it, as JSON Lines for offline checking.
+    #[command(after_help = "\
+The key server signs a checkpoint first; the export holds the records up to it (after SEQ, or
+all of them) and the checkpoint (docs/PROTOCOL.md §9.1). Anyone with the server's audit public
+key (DATA_DIR/audit-signing.pub) can check it offline, without the database:
+
+  irm admin audit export -o audit.jsonl
+  irm-key-server audit verify --export audit.jsonl --audit-key audit-signing.pub
+
+The file is written atomically (mode 0600); an existing file is kept unless --force.")]
+    Export {
+        /// Where to write the export; - for standard output.
+        #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+        output: PathBuf,
+        /// Only records after this sequence number [default: the whole chain].
+        #[arg(long, value_name = "SEQ")]
+        after: Option<u64>,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Have the key server sign and write a checkpoint now.
     Checkpoint,
 }

@@ -440,6 +440,37 @@ pub struct AuditCheckpoint {
     pub signature: String,
 }
 
+/// One line of an audit export (docs/PROTOCOL.md §9.1): JSON Lines, each
+/// line an object with one key that names what it holds
+/// (`{"export": {..}}`, `{"checkpoint": {..}}`, `{"record": {..}}`). The
+/// first line is the `export` header, then the signed checkpoints, then the
+/// records in `seq` order, so a verifier reads the file once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditExportLine {
+    /// What the file holds.
+    Export(AuditExportHeader),
+    /// A checkpoint signed by the key server's audit key.
+    Checkpoint(AuditCheckpoint),
+    /// One audit record, exactly as the server returned it.
+    Record(AuditRecord),
+}
+
+/// The first line of an audit export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditExportHeader {
+    /// The export format version: 1.
+    pub version: u32,
+    /// The key server the records come from (informational).
+    pub server: String,
+    /// The `seq` of the first record (1 for the whole chain).
+    pub first_seq: u64,
+    /// The `seq` of the last record: the `count` of a checkpoint in the file.
+    pub last_seq: u64,
+    /// When the export was written (the exporter's clock, Unix milliseconds).
+    pub exported_at_ms: u64,
+}
+
 /// The result of verifying the audit chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditVerifyReport {

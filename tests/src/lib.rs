@@ -150,6 +150,37 @@ pub fn irm_binary() -> PathBuf {
     profile_dir.join("irm")
 }
 
+/// The `irm-key-server` binary (for its offline `audit verify`), built like
+/// [`irm_binary`].
+pub fn key_server_binary() -> PathBuf {
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = std::process::Command::new(cargo);
+        build.args([
+            "build",
+            "--quiet",
+            "-p",
+            "irm-key-server",
+            "--bin",
+            "irm-key-server",
+        ]);
+        if !cfg!(debug_assertions) {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(
+            status.success(),
+            "building the irm-key-server binary failed"
+        );
+    });
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("the test binary is in target/<profile>/deps")
+        .join("irm-key-server")
+}
+
 /// The `irm-viewer` binary under test, built like [`irm_binary`].
 pub fn viewer_binary() -> PathBuf {
     static BUILD: Once = Once::new();

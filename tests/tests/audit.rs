@@ -1,13 +1,19 @@
 //! The audit log through the real `irm` binary against the real key server:
 //! `irm admin audit verify` (online) reports tampering made directly in the
-//! server's SQLite database.
+//! server's SQLite database, and `irm admin audit export` writes an export
+//! that `irm-key-server audit verify --export` checks offline, with only the
+//! server's audit public key, and that fails once a line is edited.
 //!
 //! The tampering plays a maintenance engineer with write access to the
 //! database file while the server runs: the append-only triggers are dropped
 //! first, as such a person would.
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
 use irm_core::protocol::AuditRecord;
-use irm_e2e::{ADMIN, Person, Server};
+use irm_e2e::{ADMIN, Person, Server, key_server_binary};
 use irm_key_server::audit::{GENESIS_HASH, chain_hash};
 use rusqlite::Connection;
 use serde_json::Value;
@@ -165,4 +171,153 @@ fn online_verify_reports_a_record_edited_in_the_database_and_a_rebuilt_chain() {
         !message.contains("its hash does not match its content"),
         "the rebuilt chain is self-consistent: {message}"
     );
+}
+
+/// `irm-key-server audit verify ARGS`: (exit code, stdout).
+fn verify_offline(args: &[&str], export: &Path) -> (i32, String) {
+    let out = Command::new(key_server_binary())
+        .args(["audit", "verify", "--export"])
+        .arg(export)
+        .args(args)
+        .output()
+        .expect("irm-key-server runs");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn an_export_verifies_offline_with_the_audit_key_and_fails_once_edited() {
+    let stage = Stage::new();
+    stage.alice.ok(&["info", &stage.file]);
+    let export = stage.admin.path("audit.jsonl");
+    let export_arg = export.to_str().expect("UTF-8");
+    let summary = stage
+        .admin
+        .ok(&["admin", "audit", "export", "-o", export_arg]);
+    assert_eq!(summary["first_seq"], 1);
+    let last = summary["last_seq"].as_u64().expect("a last seq");
+    assert_eq!(summary["records"], last, "{summary}");
+    assert_eq!(summary["checkpoint"]["count"], last);
+    let mode = std::fs::metadata(&export)
+        .expect("the export")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "audit records stay private: {mode:o}");
+
+    let text = std::fs::read_to_string(&export).expect("the export");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len() as u64, 2 + last, "header, checkpoint, records");
+    assert!(lines[0].starts_with(r#"{"export":"#), "{}", lines[0]);
+    assert!(lines[1].starts_with(r#"{"checkpoint":"#), "{}", lines[1]);
+    assert!(lines[2..].iter().all(|l| l.starts_with(r#"{"record":"#)));
+
+    // A third party with the export and the server's audit public key only.
+    let public = stage.server.data_dir().join("audit-signing.pub");
+    let key_arg = public.to_str().expect("UTF-8");
+    let (code, out) = verify_offline(&["--audit-key", key_arg], &export);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("{last} records, 1 checkpoints: OK")),
+        "{out}"
+    );
+
+    // One field of one line edited: alice's grant given to someone else.
+    let grant = lines
+        .iter()
+        .position(|l| l.contains(r#""action":"grant""#) && l.contains(r#""actor_user":"alice""#))
+        .expect("alice's grant is exported");
+    let seq = grant as u64 - 1; // header and checkpoint come first
+    let mut edited: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+    edited[grant] = edited[grant].replace(r#""actor_user":"alice""#, r#""actor_user":"bob""#);
+    let edited_path = stage
+        .admin
+        .write("edited.jsonl", edited.join("\n").as_bytes());
+    let (code, out) = verify_offline(&["--audit-key", key_arg], &edited_path);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("PROBLEMS FOUND"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "record seq {seq}: its hash does not match its content (the record was edited)"
+        )),
+        "{out}"
+    );
+
+    // A line deleted.
+    let mut deleted: Vec<&str> = lines.clone();
+    deleted.remove(grant);
+    let deleted_path = stage
+        .admin
+        .write("deleted.jsonl", deleted.join("\n").as_bytes());
+    let (code, out) = verify_offline(&["--audit-key", key_arg], &deleted_path);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("a record was deleted, inserted or reordered"),
+        "{out}"
+    );
+
+    // Another key than the server's vouches for nothing.
+    let other = irm_core::SigningSecretKey::generate().expect("a key");
+    let other_pub = stage
+        .admin
+        .write("other.pub", other.public_key_b64().as_bytes());
+    let (code, out) = verify_offline(
+        &["--audit-key", other_pub.to_str().expect("UTF-8")],
+        &export,
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("does not verify with the server's audit key"),
+        "{out}"
+    );
+
+    // A range, checked with the server's checkpoint file as well.
+    let range = stage.admin.path("range.jsonl");
+    let summary = stage.admin.ok(&[
+        "admin",
+        "audit",
+        "export",
+        "--after",
+        "5",
+        "-o",
+        range.to_str().expect("UTF-8"),
+    ]);
+    assert_eq!(summary["first_seq"], 6);
+    let checkpoints = stage.server.data_dir().join("audit-checkpoints.jsonl");
+    let (code, out) = verify_offline(
+        &[
+            "--data-dir",
+            stage.server.data_dir().to_str().expect("UTF-8"),
+            "--checkpoints",
+            checkpoints.to_str().expect("UTF-8"),
+            "--json",
+        ],
+        &range,
+    );
+    assert_eq!(code, 0, "{out}");
+    let report: Value = serde_json::from_str(&out).expect("a JSON report");
+    assert_eq!(report["ok"], true);
+    assert!(
+        report["checkpoints"].as_u64().expect("a count") >= 2,
+        "{report}"
+    );
+
+    // An existing file is kept unless --force; `-o -` writes to stdout.
+    let (code, value) = stage
+        .admin
+        .json(&["admin", "audit", "export", "-o", export_arg]);
+    assert_eq!(code, 2, "{value}");
+    assert_eq!(std::fs::read_to_string(&export).expect("the export"), text);
+    let out = stage
+        .admin
+        .irm(&["admin", "audit", "export", "-o", "-"])
+        .output()
+        .expect("irm runs");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with(r#"{"export":"#));
 }
