@@ -83,7 +83,9 @@ one-time enrollment code. You choose a passphrase (at least 8 characters): it en
 device's keys in $IRM_CONFIG_DIR (default ~/.config/irm), and every online command asks for it.
 
 Example:
-  irm enroll --server https://kas.example:8443 --ca ca.pem --user alice --code ABCDE-FGHIJ-KLMNO-PQRST
+  irm enroll --server https://kas.example:8443 --ca ca.pem --code ABCDE-FGHIJ-KLMNO-PQRST
+
+The code says who you are; --user is only a check that it is the account you expect.
 
 With --json, success prints one object on stdout:
   {\"ok\": true, \"user\": \"alice\", \"device_id\": \"<32 hex>\", \"device_name\": \"...\", \"server\": \"https://...\",
@@ -97,9 +99,9 @@ pub(crate) struct EnrollArgs {
     #[arg(long, value_name = "CA.pem", value_hint = ValueHint::FilePath)]
     pub(crate) ca: PathBuf,
 
-    /// Your user name on the key server.
+    /// Your user name on the key server [default: the user the code was issued for].
     #[arg(long, value_name = "NAME")]
-    pub(crate) user: String,
+    pub(crate) user: Option<String>,
 
     /// The one-time enrollment code from your administrator.
     #[arg(long, value_name = "CODE")]

@@ -194,7 +194,9 @@ pub struct ServerKeyInfo {
 /// `POST /v1/enroll` (unauthenticated; the one-time code is the credential).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrollRequest {
-    /// The user name the code was issued for.
+    /// The user name the code was issued for; empty or absent to let the
+    /// server find the user from the code (docs/PROTOCOL.md §3.2).
+    #[serde(default)]
     pub user: String,
     /// The one-time enrollment code.
     pub code: String,

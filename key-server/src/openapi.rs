@@ -92,6 +92,8 @@ pub struct KeyInfo {
 
 #[derive(ToSchema)]
 pub struct EnrollRequest {
+    /// The user the code was issued for; omit it (or send "") to let the server find the user from the code.
+    #[schema(required = false)]
     user: String,
     code: String,
     device_name: String,

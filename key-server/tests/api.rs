@@ -730,6 +730,154 @@ async fn enrollment_codes_expire_burn_after_five_wrong_tries_and_work_once() {
 }
 
 #[tokio::test]
+async fn enrollment_without_a_user_name_finds_the_user_and_wrong_codes_pause_it() {
+    use irm_key_server::store::{MAX_USERLESS_FAILURES, USERLESS_WINDOW_SECS};
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let outcome = |response: reqwest::Response| async move {
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        (status, body)
+    };
+
+    // The code alone: the server answers with the user it belongs to, and
+    // the new device acts as that user.
+    admin.create_group("support").await;
+    let code = admin.create_user("alice", &[], &["support"]).await;
+    let (status, body) = outcome(server.try_enroll("", &code.code).await.0).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["user"], "alice");
+    assert_eq!(body["groups"], json!(["support"]));
+    let devices = admin
+        .expect(Method::GET, "/v1/admin/devices", None, StatusCode::OK)
+        .await;
+    assert!(
+        devices
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["device_id"] == body["device_id"] && d["user"] == "alice"),
+        "{devices}"
+    );
+    // Used once, it is gone.
+    let (status, body) = outcome(server.try_enroll("", &code.code).await.0).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["reason"], "enrollment_code_invalid");
+
+    // The field may be left out altogether.
+    let code = admin.create_user("carol", &[], &[]).await;
+    let (mut request, _) = enroll_request("", &code.code);
+    request.as_object_mut().unwrap().remove("user");
+    let response = server
+        .http
+        .post(server.url("/v1/enroll"))
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = outcome(response).await;
+    assert_eq!(
+        (status, &body["user"]),
+        (StatusCode::OK, &json!("carol")),
+        "{body}"
+    );
+
+    // The proof binds the name as sent: signed for "bob", sent without a name.
+    let code = admin.create_user("bob", &[], &[]).await;
+    let (mut request, _) = enroll_request("bob", &code.code);
+    request["user"] = json!("");
+    let response = server
+        .http
+        .post(server.url("/v1/enroll"))
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // A code sent with someone else's name is a wrong try for that name.
+    let (status, body) = outcome(server.try_enroll("carol", &code.code).await.0).await;
+    assert_eq!(
+        (status, &body["reason"]),
+        (StatusCode::FORBIDDEN, &json!("enrollment_code_invalid"))
+    );
+
+    // Wrong codes without a name are counted across the server...
+    for _ in 0..MAX_USERLESS_FAILURES {
+        let (status, body) =
+            outcome(server.try_enroll("", "AAAAA-AAAAA-AAAAA-AAAAA").await.0).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(body["reason"], "enrollment_code_invalid");
+    }
+    // ...and then even a right code without a name is refused, unchecked...
+    let (status, _) = outcome(server.try_enroll("", &code.code).await.0).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // ...without burning it: the same code with its name still works.
+    server.enroll("bob", &code.code).await;
+    // The pause ends with its window.
+    let code = admin.create_user("dave", &[], &[]).await;
+    server.clock.advance_secs(USERLESS_WINDOW_SECS - 1);
+    let (status, _) = outcome(server.try_enroll("", &code.code).await.0).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "still paused one second before"
+    );
+    server.clock.advance_secs(1);
+    let (status, body) = outcome(server.try_enroll("", &code.code).await.0).await;
+    assert_eq!(
+        (status, &body["user"]),
+        (StatusCode::OK, &json!("dave")),
+        "{body}"
+    );
+
+    // Every attempt is audited; those found by code name their user.
+    let records = audit(&admin).await;
+    let userless_denied = records
+        .iter()
+        .filter(|r| {
+            r.action == "enroll"
+                && r.actor_user.is_none()
+                && r.reason.as_deref() == Some("enrollment_code_invalid")
+        })
+        .count() as u64;
+    // alice's used code (the first wrong code counted), the loop, the right
+    // code refused during the pause and the one a second before its end.
+    assert_eq!(userless_denied, 1 + MAX_USERLESS_FAILURES + 2);
+    for user in ["alice", "carol", "dave"] {
+        assert!(
+            records.iter().any(|r| r.action == "enroll"
+                && r.result == "ok"
+                && r.actor_user.as_deref() == Some(user)
+                && r.detail
+                    .as_deref()
+                    .is_some_and(|d| d.ends_with("user_found_by_code"))),
+            "{user}"
+        );
+    }
+}
+
+/// An enrollment request body for `user` and `code`, signed as a client would.
+fn enroll_request(user: &str, code: &str) -> (Value, SigningSecretKey) {
+    let signing = SigningSecretKey::generate().unwrap();
+    let secret = irm_core::DeviceSecretKey::generate().unwrap();
+    let device_public_key = URL_SAFE_NO_PAD.encode(secret.public_key().to_bytes());
+    let proof = signing.sign(&irm_core::enrollment_proof_message(
+        user,
+        code,
+        &device_public_key,
+    ));
+    let request = json!({
+        "user": user,
+        "code": code,
+        "device_name": "laptop",
+        "device_public_key": device_public_key,
+        "signing_public_key": signing.public_key_b64(),
+        "proof": URL_SAFE_NO_PAD.encode(proof),
+    });
+    (request, signing)
+}
+
+#[tokio::test]
 async fn bad_requests_get_4xx_with_a_clear_body_never_5xx() {
     let server = TestServer::start().await;
     let (_admin, alice, _bob) = cast(&server).await;

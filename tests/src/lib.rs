@@ -280,6 +280,17 @@ impl Person {
             .success();
     }
 
+    /// `irm enroll` with `code` alone, as the README does: the server finds
+    /// whose code it is. Asserts success.
+    pub fn enroll_by_code(&self, server: &Server, code: &str) {
+        self.irm(&["enroll", "--server", &server.url, "--code", code])
+            .args(["--device-name", &format!("{}-pc", self.name)])
+            .arg("--ca")
+            .arg(&server.ca_pem)
+            .assert()
+            .success();
+    }
+
     /// Runs `irm ARGS --json` and returns the exit code and the one JSON
     /// object it printed.
     pub fn json(&self, args: &[&str]) -> (i32, Value) {

@@ -36,8 +36,9 @@ impl Stage {
             "support",
         ]);
         assert_eq!(code["user"], "alice");
+        // As in the README: alice gives her code, not her name.
         let alice = Person::new("alice");
-        alice.enroll(&server, code["code"].as_str().expect("a code"));
+        alice.enroll_by_code(&server, code["code"].as_str().expect("a code"));
         Self {
             server,
             admin,
@@ -379,6 +380,54 @@ fn an_enrollment_code_works_once() {
     assert_eq!(code, 3, "{value}");
     assert_eq!(value["reason"], "enrollment_code_invalid");
     assert!(!again.config_dir().join("device.json").exists());
+}
+
+#[test]
+fn enrolling_with_the_code_alone_records_whose_code_it_is() {
+    let server = Server::start();
+    let admin = Person::new(ADMIN);
+    admin.enroll_by_code(&server, &server.admin_code);
+    admin.ok(&["admin", "group", "add", "@support"]);
+    let code = admin.ok(&["admin", "user", "add", "carol", "--group", "support"]);
+    let code = code["code"].as_str().expect("a code").to_owned();
+    let ca = server.ca_pem.to_str().expect("UTF-8");
+
+    // Naming another user with carol's code is refused and stores nothing.
+    let mallory = Person::new("mallory");
+    let (exit, value) = mallory.json(&[
+        "enroll",
+        "--server",
+        &server.url,
+        "--ca",
+        ca,
+        "--user",
+        ADMIN,
+        "--code",
+        &code,
+    ]);
+    assert_eq!(exit, 3, "{value}");
+    assert_eq!(value["reason"], "enrollment_code_invalid");
+    assert!(!mallory.config_dir().join("device.json").exists());
+
+    let carol = Person::new("carol");
+    let enrolled = carol.ok(&[
+        "enroll",
+        "--server",
+        &server.url,
+        "--ca",
+        ca,
+        "--code",
+        &code,
+    ]);
+    assert_eq!(enrolled["user"], "carol", "{enrolled}");
+    assert_eq!(enrolled["groups"], serde_json::json!(["support"]));
+    let stored: Value = serde_json::from_slice(
+        &std::fs::read(carol.config_dir().join("device.json")).expect("device.json"),
+    )
+    .expect("JSON");
+    assert_eq!(stored["user"], "carol");
+    // The device works as carol: she is refused administration as herself.
+    assert_denied(&carol, &["admin", "user", "list"], "role_required");
 }
 
 #[test]

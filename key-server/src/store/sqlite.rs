@@ -29,6 +29,13 @@ use crate::metrics::Metrics;
 
 /// Wrong enrollment attempts that burn a code (PROTOCOL.md §3.1).
 pub const MAX_CODE_FAILURES: i64 = 5;
+/// Wrong codes sent without a user name that the server accepts per window,
+/// across all users (PROTOCOL.md §3.2); then user-less enrollment pauses.
+pub const MAX_USERLESS_FAILURES: u64 = 20;
+/// The length of that window.
+pub const USERLESS_WINDOW_SECS: u64 = 3600;
+/// The `meta` row that counts them: `"<window start> <count>"`.
+const USERLESS_FAILURES_KEY: &str = "userless_code_failures";
 /// Jobs per group commit at most, so one commit never grows without bound.
 const MAX_BATCH: usize = 512;
 
@@ -672,11 +679,113 @@ fn exists(conn: &Connection, sql: &str, key: &str) -> Result<bool, StoreError> {
 
 // ---------- the operations ----------
 
-fn enroll_tx(ctx: &mut WriteCtx<'_>, input: EnrollInput, now_ms: u64) -> StoreResult<UserRecord> {
+/// The current window of user-less wrong codes: its start and count.
+fn userless_failures(conn: &Connection, now: u64) -> Result<(u64, u64), StoreError> {
+    let value: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [USERLESS_FAILURES_KEY],
+            |r| r.get(0),
+        )
+        .optional()?;
+    // An unreadable row counts as none: it only ever holds our own numbers.
+    let (start, count) = value
+        .as_deref()
+        .and_then(|v| v.split_once(' '))
+        .and_then(|(s, c)| Some((s.parse::<u64>().ok()?, c.parse::<u64>().ok()?)))
+        .unwrap_or((0, 0));
+    Ok(if now.saturating_sub(start) < USERLESS_WINDOW_SECS {
+        (start, count)
+    } else {
+        (now, 0)
+    })
+}
+
+/// Counts one more user-less wrong code; returns the new count.
+fn count_userless_failure(conn: &Connection, now: u64) -> Result<u64, StoreError> {
+    let (start, before) = userless_failures(conn, now)?;
+    let count = before + 1;
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![USERLESS_FAILURES_KEY, format!("{start} {count}")],
+    )?;
+    Ok(count)
+}
+
+/// PROTOCOL.md §3.2, enrollment without a user name: the server finds the
+/// user whose live code this is. Returns the user, or the refusal (already
+/// audited).
+///
+/// A wrong code names no user whose counter could burn it, so such guesses
+/// are counted across the server instead: after [`MAX_USERLESS_FAILURES`]
+/// in a window, every user-less attempt is refused, unchecked, until the
+/// window ends. That bounds the guesses against all live codes together
+/// (each 100 bits) the way the per-user count bounds those against one; a
+/// person who has a code can still enroll by naming their user.
+fn find_user_by_code(
+    ctx: &mut WriteCtx<'_>,
+    input: &EnrollInput,
+    draft: &AuditDraft,
+    now: u64,
+) -> Result<Result<String, Refusal>, StoreError> {
+    let refuse = |ctx: &mut WriteCtx<'_>, detail: String| -> Result<Refusal, StoreError> {
+        ctx.audit(
+            draft
+                .clone()
+                .detail(detail)
+                .deny(DenyReason::EnrollmentCodeInvalid),
+        )?;
+        Ok(Refusal::Deny(DenyReason::EnrollmentCodeInvalid))
+    };
+    if userless_failures(ctx.conn, now)?.1 >= MAX_USERLESS_FAILURES {
+        return Ok(Err(refuse(
+            ctx,
+            format!(
+                "no user named; enrollment without a user name is paused after {MAX_USERLESS_FAILURES} wrong codes this hour"
+            ),
+        )?));
+    }
+    // The hash of a 100-bit code: its lookup by value leaks nothing a
+    // guesser can use. Any row found is compared again in constant time
+    // below, with the expiry, exactly as for a named user.
+    let found: Option<String> = ctx
+        .conn
+        .prepare_cached("SELECT name FROM users WHERE code_hash = ?1")?
+        .query_row([input.code_hash.to_vec()], |r| r.get(0))
+        .optional()?;
+    match found {
+        Some(name) => Ok(Ok(name)),
+        None => {
+            let count = count_userless_failure(ctx.conn, now)?;
+            Ok(Err(refuse(
+                ctx,
+                format!(
+                    "no user named; the code is no user's ({count} of {MAX_USERLESS_FAILURES} such wrong codes this hour)"
+                ),
+            )?))
+        }
+    }
+}
+
+fn enroll_tx(
+    ctx: &mut WriteCtx<'_>,
+    mut input: EnrollInput,
+    now_ms: u64,
+) -> StoreResult<UserRecord> {
     let now = now_ms / 1000;
     let mut draft = AuditDraft::new(now_ms, "enroll", Outcome::Ok);
-    draft.actor_user = Some(input.user.clone());
     draft.client_addr = input.client_addr.clone();
+    let by_code = input.user.is_empty();
+    if by_code {
+        match find_user_by_code(ctx, &input, &draft, now)? {
+            Ok(name) => {
+                input.device.user.clone_from(&name);
+                input.user = name;
+            }
+            Err(refusal) => return Ok(Err(refusal)),
+        }
+    }
+    draft.actor_user = Some(input.user.clone());
     let row: Option<(Option<Vec<u8>>, Option<u64>, i64)> = ctx
         .conn
         .query_row(
@@ -746,7 +855,8 @@ fn enroll_tx(ctx: &mut WriteCtx<'_>, input: EnrollInput, now_ms: u64) -> StoreRe
         [&input.user],
     )?;
     draft.actor_device = Some(d.id.clone());
-    ctx.audit(draft.detail(format!("device={} name={}", d.id, d.name)))?;
+    let found = if by_code { " user_found_by_code" } else { "" };
+    ctx.audit(draft.detail(format!("device={} name={}{found}", d.id, d.name)))?;
     Ok(Ok(user))
 }
 
