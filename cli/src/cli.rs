@@ -83,7 +83,9 @@ one-time enrollment code. You choose a passphrase (at least 8 characters): it en
 device's keys in $IRM_CONFIG_DIR (default ~/.config/irm), and every online command asks for it.
 
 Example:
-  irm enroll --server https://kas.example:8443 --ca ca.pem --user alice --code ABCDE-FGHIJ-KLMNO-PQRST
+  irm enroll --server https://kas.example:8443 --ca ca.pem --code ABCDE-FGHIJ-KLMNO-PQRST
+
+The code says who you are; --user is only a check that it is the account you expect.
 
 With --json, success prints one object on stdout:
   {\"ok\": true, \"user\": \"alice\", \"device_id\": \"<32 hex>\", \"device_name\": \"...\", \"server\": \"https://...\",
@@ -97,9 +99,9 @@ pub(crate) struct EnrollArgs {
     #[arg(long, value_name = "CA.pem", value_hint = ValueHint::FilePath)]
     pub(crate) ca: PathBuf,
 
-    /// Your user name on the key server.
+    /// Your user name on the key server [default: the user the code was issued for].
     #[arg(long, value_name = "NAME")]
-    pub(crate) user: String,
+    pub(crate) user: Option<String>,
 
     /// The one-time enrollment code from your administrator.
     #[arg(long, value_name = "CODE")]
@@ -222,7 +224,7 @@ pub(crate) enum AdminObject {
     /// The key server's keys: list, rotate, retire.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// The audit log: recent records, chain verification, signed checkpoints.
+    /// The audit log: recent records, chain verification, export, signed checkpoints.
     #[command(subcommand)]
     Audit(AuditCommand),
 }
@@ -366,6 +368,27 @@ pub(crate) enum AuditCommand {
     },
     /// Have the key server recompute the hash chain and check every checkpoint.
     Verify,
+    /// Write the audit log, up to a checkpoint signed for it, as JSON Lines for offline checking.
+    #[command(after_help = "\
+The key server signs a checkpoint first; the export holds the records up to it (after SEQ, or
+all of them) and the checkpoint (docs/PROTOCOL.md §9.1). Anyone with the server's audit public
+key (DATA_DIR/audit-signing.pub) can check it offline, without the database:
+
+  irm admin audit export -o audit.jsonl
+  irm-key-server audit verify --export audit.jsonl --audit-key audit-signing.pub
+
+The file is written atomically (mode 0600); an existing file is kept unless --force.")]
+    Export {
+        /// Where to write the export; - for standard output.
+        #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+        output: PathBuf,
+        /// Only records after this sequence number [default: the whole chain].
+        #[arg(long, value_name = "SEQ")]
+        after: Option<u64>,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Have the key server sign and write a checkpoint now.
     Checkpoint,
 }

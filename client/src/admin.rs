@@ -4,12 +4,17 @@
 //! (`role_required` otherwise) and audits the call.
 //!
 //! This module only names the endpoints and their bodies; signing and error
-//! mapping are the transport's.
+//! mapping are the transport's. The one composite call is the audit export,
+//! which pages through the log up to a checkpoint it has the server sign.
+
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use irm_core::Rights;
 use irm_core::protocol::{
-    AuditCheckpoint, AuditRecord, AuditVerifyReport, CreateUserRequest, DeviceInfo, EnrollmentCode,
-    FileInfo, RestrictRequest, ServerKeyInfo, UserInfo,
+    AuditCheckpoint, AuditExportHeader, AuditExportLine, AuditRecord, AuditVerifyReport,
+    CreateUserRequest, DeviceInfo, EnrollmentCode, FileInfo, RestrictRequest, ServerKeyInfo,
+    UserInfo,
 };
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -27,6 +32,21 @@ pub struct KeyInfo {
     pub key: ServerKeyInfo,
     /// `current`, `active` or `retired` (as the server words it).
     pub state: String,
+}
+
+/// The most records `GET /v1/audit` returns at once (PROTOCOL.md §7).
+const AUDIT_PAGE: u32 = 1000;
+
+/// What [`Session::export_audit`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditExportSummary {
+    /// The header written first.
+    pub header: AuditExportHeader,
+    /// Records written.
+    pub records: u64,
+    /// The checkpoint the server signed for this export; the last record's
+    /// hash is its `head_hash`.
+    pub checkpoint: AuditCheckpoint,
 }
 
 #[derive(Serialize)]
@@ -184,6 +204,81 @@ impl Session {
     /// `POST /v1/audit/checkpoint`: signs and writes a checkpoint now.
     pub fn audit_checkpoint(&self) -> Result<AuditCheckpoint, ClientError> {
         self.signed(Method::POST, "/v1/audit/checkpoint", None::<&()>)
+    }
+
+    /// Writes the audit log after record `after` (0: the whole chain) to
+    /// `out` as an export (docs/PROTOCOL.md §9.1) that a third party can
+    /// verify offline with the server's audit public key.
+    ///
+    /// The server first signs a checkpoint (`POST /v1/audit/checkpoint`); the
+    /// export ends at that checkpoint's count, so its last record is vouched
+    /// for by a signature. Records are then read a page at a time (each read
+    /// is itself audited, after the checkpoint). They are written exactly as
+    /// the server returned them, gaps included: judging them is the
+    /// verifier's job. `out` is written as it goes; the caller makes the file
+    /// appear only when this returns `Ok`.
+    pub fn export_audit(
+        &self,
+        after: u64,
+        out: &mut dyn Write,
+    ) -> Result<AuditExportSummary, ClientError> {
+        let checkpoint = self.audit_checkpoint()?;
+        let last_seq = checkpoint.count;
+        if after >= last_seq {
+            return Err(ClientError::InvalidArgument(format!(
+                "nothing to export after record {after}: the audit log holds {last_seq} records"
+            )));
+        }
+        let header = AuditExportHeader {
+            version: 1,
+            server: self.config().server_url.clone(),
+            first_seq: after + 1,
+            last_seq,
+            exported_at_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        };
+        let write = |out: &mut dyn Write, line: &AuditExportLine| -> Result<(), ClientError> {
+            let mut bytes = serde_json::to_vec(line).map_err(|e| {
+                ClientError::io("writing the audit export", std::io::Error::other(e))
+            })?;
+            bytes.push(b'\n');
+            out.write_all(&bytes)
+                .map_err(|e| ClientError::io("writing the audit export", e))
+        };
+        write(out, &AuditExportLine::Export(header.clone()))?;
+        write(out, &AuditExportLine::Checkpoint(checkpoint.clone()))?;
+        let mut next = after;
+        let mut records = 0u64;
+        'pages: while next < last_seq {
+            let page = self.audit_records(Some(next), Some(AUDIT_PAGE))?;
+            let Some(end) = page.last().map(|r| r.seq) else {
+                // The log ends short of the checkpoint just signed: write
+                // what there is and let the verifier say what is missing.
+                break;
+            };
+            if end <= next {
+                return Err(ClientError::bad_response(
+                    "GET /v1/audit",
+                    format!("asked for records after {next}, got up to {end}"),
+                ));
+            }
+            for record in page {
+                if record.seq > last_seq {
+                    break 'pages;
+                }
+                next = record.seq;
+                write(out, &AuditExportLine::Record(record))?;
+                records += 1;
+            }
+        }
+        out.flush()
+            .map_err(|e| ClientError::io("writing the audit export", e))?;
+        Ok(AuditExportSummary {
+            header,
+            records,
+            checkpoint,
+        })
     }
 }
 

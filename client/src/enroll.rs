@@ -32,7 +32,9 @@ pub struct Enrollment {
     pub server_url: String,
     /// The key server's CA certificate (PEM), from `DATA_DIR/tls/ca.pem`.
     pub ca_pem: String,
-    /// The user the code was issued for.
+    /// The user the code was issued for, or empty to let the server find the
+    /// user from the code (docs/PROTOCOL.md §3.2); the credentials record the
+    /// user the server answers with.
     pub user: String,
     /// The one-time code (`ABCDE-FGHIJ-KLMNO-PQRST`).
     pub code: String,
@@ -52,10 +54,9 @@ impl Enrollment {
         }
         let user = self.user.trim().to_owned();
         let code = self.code.trim().to_ascii_uppercase();
-        if user.is_empty() || code.is_empty() {
+        if code.is_empty() {
             return Err(ClientError::InvalidArgument(
-                "enrolling needs the user name and the enrollment code from your administrator"
-                    .into(),
+                "enrolling needs the enrollment code from your administrator".into(),
             ));
         }
         let device_name = self.device_name.trim().to_owned();
@@ -87,6 +88,18 @@ impl Enrollment {
             ));
         }
         checked_server_key(&answer.server_key)?;
+        // The server enrolls the user the code belongs to; a name we sent
+        // must be that one (the server refuses otherwise, so this only
+        // guards against a server that does not follow the protocol).
+        if answer.user.is_empty() || (!user.is_empty() && answer.user != user) {
+            return Err(ClientError::bad_response(
+                "POST /v1/enroll",
+                format!(
+                    "enrolled as {:?}, not as the user {user:?} that was asked for",
+                    answer.user
+                ),
+            ));
+        }
 
         let config = DeviceConfig {
             version: 1,

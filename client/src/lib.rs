@@ -45,7 +45,7 @@ mod keystore;
 mod session;
 mod transport;
 
-pub use admin::KeyInfo;
+pub use admin::{AuditExportSummary, KeyInfo};
 pub use config::{
     CONFIG_DIR_ENV, DEVICE_JSON, DEVICE_KEY, DeviceConfig, config_dir, normalize_server_url,
 };

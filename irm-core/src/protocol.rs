@@ -194,7 +194,9 @@ pub struct ServerKeyInfo {
 /// `POST /v1/enroll` (unauthenticated; the one-time code is the credential).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrollRequest {
-    /// The user name the code was issued for.
+    /// The user name the code was issued for; empty or absent to let the
+    /// server find the user from the code (docs/PROTOCOL.md §3.2).
+    #[serde(default)]
     pub user: String,
     /// The one-time enrollment code.
     pub code: String,
@@ -321,13 +323,15 @@ pub struct FileInfo {
     pub owner: Option<String>,
     /// The registered name.
     pub file_name: Option<String>,
-    /// The policy from its header.
+    /// The policy from its header; absent while the server has not seen the
+    /// header (an administrator acted on the id first: PROTOCOL.md §7).
     pub policy: Option<Policy>,
     /// `active`, `revoked` or `expired`.
     pub state: String,
     /// Rights an administrator took away from everyone.
     pub restricted_rights: Rights,
-    /// When the key server first saw it (Unix seconds).
+    /// When the key server first saw it, or an administrator first named it
+    /// (Unix seconds).
     pub first_seen_at: u64,
 }
 
@@ -436,6 +440,37 @@ pub struct AuditCheckpoint {
     pub signing_key: String,
     /// Ed25519 signature (base64url) over `checkpoint_message(count, head_hash, at_ms)`.
     pub signature: String,
+}
+
+/// One line of an audit export (docs/PROTOCOL.md §9.1): JSON Lines, each
+/// line an object with one key that names what it holds
+/// (`{"export": {..}}`, `{"checkpoint": {..}}`, `{"record": {..}}`). The
+/// first line is the `export` header, then the signed checkpoints, then the
+/// records in `seq` order, so a verifier reads the file once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditExportLine {
+    /// What the file holds.
+    Export(AuditExportHeader),
+    /// A checkpoint signed by the key server's audit key.
+    Checkpoint(AuditCheckpoint),
+    /// One audit record, exactly as the server returned it.
+    Record(AuditRecord),
+}
+
+/// The first line of an audit export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditExportHeader {
+    /// The export format version: 1.
+    pub version: u32,
+    /// The key server the records come from (informational).
+    pub server: String,
+    /// The `seq` of the first record (1 for the whole chain).
+    pub first_seq: u64,
+    /// The `seq` of the last record: the `count` of a checkpoint in the file.
+    pub last_seq: u64,
+    /// When the export was written (the exporter's clock, Unix milliseconds).
+    pub exported_at_ms: u64,
 }
 
 /// The result of verifying the audit chain.

@@ -273,16 +273,26 @@ pub fn load_audit_key(layout: &Layout) -> Result<SigningSecretKey, DataDirError>
 pub fn load_audit_public(layout: &Layout) -> Result<[u8; 32], DataDirError> {
     let path = layout.audit_pub();
     match std::fs::read_to_string(&path) {
-        Ok(text) => URL_SAFE_NO_PAD
-            .decode(text.trim())
-            .ok()
-            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
-            .ok_or(DataDirError::BadKey(path)),
+        Ok(text) => parse_audit_public(&text).ok_or(DataDirError::BadKey(path)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Ok(load_audit_key(layout)?.public_key())
         }
         Err(source) => Err(DataDirError::File { path, source }),
     }
+}
+
+/// Reads an audit-signing public key file (`audit-signing.pub`, or a copy a
+/// third party was given) for verifying an export offline.
+pub fn read_audit_public(path: &Path) -> Result<[u8; 32], DataDirError> {
+    let text = std::fs::read_to_string(path).map_err(file_err(path))?;
+    parse_audit_public(&text).ok_or_else(|| DataDirError::BadKey(path.to_owned()))
+}
+
+fn parse_audit_public(text: &str) -> Option<[u8; 32]> {
+    URL_SAFE_NO_PAD
+        .decode(text.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
 }
 
 /// The key server's X25519 keys in memory, by id. Retired keys stay loaded

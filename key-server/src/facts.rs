@@ -8,6 +8,7 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
 use irm_core::{ContentKey, KasSecretKey, KeyId, SealedHeader};
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::decision::GrantFacts;
@@ -15,7 +16,8 @@ use crate::decision::GrantFacts;
 /// The content keys that opened, by the key that opened them.
 pub type OpenedKeys = Vec<(KeyId, ContentKey)>;
 
-/// Content keys this server already unwrapped, by key id and header hash.
+/// Content keys this server already unwrapped, by key id and a digest of the
+/// whole header as sent.
 ///
 /// Unwrapping is a pure function of the header bytes and the server key (an
 /// X25519 exchange, the largest single cost of a grant), and staff open the
@@ -24,12 +26,25 @@ pub type OpenedKeys = Vec<(KeyId, ContentKey)>;
 /// current state, so revocation, expiry and retirement are unaffected. Keys
 /// are wiped when evicted. The process already holds the server's private
 /// keys, from which every one of these can be derived (THREAT-MODEL.md).
+///
+/// The cache is keyed by every byte the unwrap and the commitment check read,
+/// not by the header hash: the hash covers the bound record only (FORMAT.md
+/// §4.4), while the wrapped keys and the encrypted metadata follow it. Keyed
+/// by the hash, a header whose wrapped key was altered or spliced from
+/// another file would be answered from the cache after one good grant,
+/// skipping check 6 (`policy_binding_failed`) altogether.
 pub struct UnwrapCache {
     entries: Mutex<lru::LruCache<CacheKey, Zeroizing<[u8; 32]>>>,
 }
 
-/// A server key id and a header hash.
+/// A server key id and the SHA-256 of the header's bytes as sent (all of them).
 type CacheKey = (KeyId, [u8; 32]);
+
+/// What identifies a header for the cache: SHA-256 over `to_bytes()`, which
+/// reproduces the bytes as sent (bound record, wrapped keys and metadata).
+fn header_digest(header: &SealedHeader) -> [u8; 32] {
+    Sha256::digest(header.to_bytes()).into()
+}
 
 impl UnwrapCache {
     /// A cache of at most `capacity` content keys.
@@ -39,19 +54,16 @@ impl UnwrapCache {
         }
     }
 
-    fn get(&self, key_id: KeyId, header: &SealedHeader) -> Option<ContentKey> {
+    fn get(&self, key_id: KeyId, digest: &[u8; 32]) -> Option<ContentKey> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
-            .get(&(key_id, header.hash().0))
+            .get(&(key_id, *digest))
             .map(|key| ContentKey::from_bytes(**key))
     }
 
-    fn put(&self, key_id: KeyId, header: &SealedHeader, key: &ContentKey) {
+    fn put(&self, key_id: KeyId, digest: &[u8; 32], key: &ContentKey) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.put(
-            (key_id, header.hash().0),
-            Zeroizing::new(*key.expose_secret()),
-        );
+        entries.put((key_id, *digest), Zeroizing::new(*key.expose_secret()));
     }
 }
 
@@ -70,11 +82,14 @@ pub fn open_wraps(
 ) -> (Vec<(KeyId, bool)>, OpenedKeys) {
     let mut bindings = Vec::new();
     let mut opened = Vec::new();
+    let digest = cache.map(|_| header_digest(header));
     for entry in header.key_access() {
         let Some(kas) = held(&entry.key_id) else {
             continue;
         };
-        let cached = cache.and_then(|c| c.get(entry.key_id, header));
+        let cached = cache
+            .zip(digest.as_ref())
+            .and_then(|(c, d)| c.get(entry.key_id, d));
         let key = cached.or_else(|| {
             // One answer whatever failed (FORMAT.md §8.3): the wrap, or the commitment.
             let key = kas
@@ -82,8 +97,8 @@ pub fn open_wraps(
                 .ok()
                 .and_then(|key| header.clone().verify(key).ok())
                 .map(|verified| ContentKey::from_bytes(*verified.content_key().expose_secret()));
-            if let (Some(cache), Some(key)) = (cache, &key) {
-                cache.put(entry.key_id, header, key);
+            if let (Some(cache), Some(digest), Some(key)) = (cache, &digest, &key) {
+                cache.put(entry.key_id, digest, key);
             }
             key
         });
@@ -149,7 +164,7 @@ mod tests {
         let (first, keys) = open_wraps(&header, held, Some(&cache));
         assert_eq!(first, vec![(kas.key_id(), true)]);
         assert!(
-            cache.get(kas.key_id(), &header).is_some(),
+            cache.get(kas.key_id(), &header_digest(&header)).is_some(),
             "a success is kept"
         );
         let (again, keys_again) = open_wraps(&header, held, Some(&cache));
@@ -157,7 +172,7 @@ mod tests {
         assert_eq!(keys[0].1.expose_secret(), keys_again[0].1.expose_secret());
         // A header with another hash (here another file) is not answered from the cache.
         let other = sealed(&kas);
-        assert!(cache.get(kas.key_id(), &other).is_none());
+        assert!(cache.get(kas.key_id(), &header_digest(&other)).is_none());
         // An altered header (a byte of the last field of the hashed part:
         // the ephemeral key) fails to open and is not kept.
         let mut bytes = header.to_bytes();
@@ -167,6 +182,50 @@ mod tests {
         let (bindings, opened) = open_wraps(&altered, held, Some(&cache));
         assert_eq!(bindings, vec![(kas.key_id(), false)]);
         assert!(opened.is_empty());
-        assert!(cache.get(kas.key_id(), &altered).is_none());
+        assert!(cache.get(kas.key_id(), &header_digest(&altered)).is_none());
+    }
+
+    #[test]
+    fn after_a_good_grant_every_byte_outside_the_hash_still_decides_the_binding() {
+        let kas = Arc::new(KasSecretKey::generate().expect("rng"));
+        let cache = UnwrapCache::new(NonZeroUsize::new(8).expect("non-zero"));
+        let held = |_: &KeyId| Some(kas.clone());
+        let header = sealed(&kas);
+        let (first, _) = open_wraps(&header, held, Some(&cache));
+        assert_eq!(first, vec![(kas.key_id(), true)], "the good header opens");
+        let bytes = header.to_bytes();
+        // The wrapped key (48 bytes after the bound record), the metadata
+        // length and the encrypted metadata: none of it is in the header hash.
+        let mut checked = 0;
+        for at in header.bound_end()..bytes.len() {
+            let mut altered = bytes.clone();
+            altered[at] ^= 0x01;
+            let Ok((altered, used)) = SealedHeader::parse(&altered) else {
+                continue; // a changed length that no longer parses never reaches the cache
+            };
+            if used != bytes.len() {
+                continue; // the server refuses trailing or missing bytes before this
+            }
+            assert_eq!(
+                altered.hash(),
+                header.hash(),
+                "byte {at} is outside the hash"
+            );
+            let (bindings, opened) = open_wraps(&altered, held, Some(&cache));
+            assert_eq!(
+                bindings,
+                vec![(kas.key_id(), false)],
+                "byte {at} flipped must fail the binding, cache or not"
+            );
+            assert!(opened.is_empty(), "byte {at}: no key for an altered header");
+            checked += 1;
+        }
+        assert!(
+            checked >= 48,
+            "the wrapped key was covered ({checked} bytes)"
+        );
+        // The good header is still answered (from the cache).
+        let (again, _) = open_wraps(&header, held, Some(&cache));
+        assert_eq!(again, first);
     }
 }

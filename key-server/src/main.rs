@@ -35,12 +35,29 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Verify the audit chain and signed checkpoints of a data directory, offline.
+    /// Verify the audit chain and signed checkpoints offline: of a data
+    /// directory, or of an export written by `irm admin audit export`.
+    #[command(after_help = "\
+Examples:
+  irm-key-server audit verify --data-dir /srv/irm-data
+  irm-key-server audit verify --export audit.jsonl --audit-key audit-signing.pub
+  irm-key-server audit verify --export audit.jsonl --audit-key audit-signing.pub \\
+      --checkpoints audit-checkpoints.jsonl
+
+An export is trusted only through a checkpoint signed by the audit key given here (never the key
+named inside the file): every record must chain from the one before, and the last must be
+confirmed by a checkpoint. Exit status 1 when a problem is found.")]
     Verify {
-        /// The data directory (or a copy of it).
+        /// The data directory (or a copy of it); with --export, only its audit-signing.pub is read.
         #[arg(long, env = "IRM_KS_DATA_DIR", value_hint = clap::ValueHint::DirPath)]
-        data_dir: std::path::PathBuf,
-        /// The checkpoint file [default: DATA_DIR/audit-checkpoints.jsonl].
+        data_dir: Option<std::path::PathBuf>,
+        /// Verify this export (JSON Lines, docs/PROTOCOL.md §9.1; - for standard input) instead of a database.
+        #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+        export: Option<std::path::PathBuf>,
+        /// The server's audit public key (DATA_DIR/audit-signing.pub) to check an export against.
+        #[arg(long, value_name = "PUB", value_hint = clap::ValueHint::FilePath, requires = "export")]
+        audit_key: Option<std::path::PathBuf>,
+        /// Signed checkpoints kept apart [default without --export: DATA_DIR/audit-checkpoints.jsonl].
         #[arg(long, value_hint = clap::ValueHint::FilePath)]
         checkpoints: Option<std::path::PathBuf>,
         /// Print the report as JSON.
@@ -125,14 +142,35 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command:
                 AuditCommand::Verify {
                     data_dir,
+                    export,
+                    audit_key,
                     checkpoints,
                     json,
                 },
         } => {
-            let report = irm_key_server::state::verify_offline(&data_dir, checkpoints.as_deref())
-                .with_context(|| {
-                format!("verifying the audit log in {}", data_dir.display())
-            })?;
+            let report = match (export, data_dir) {
+                (Some(export), data_dir) => {
+                    let trusted = match (audit_key, data_dir) {
+                        (Some(path), _) => datadir::read_audit_public(&path)
+                            .with_context(|| format!("reading the audit key {}", path.display()))?,
+                        (None, Some(dir)) => datadir::load_audit_public(&Layout::new(&dir))
+                            .with_context(|| {
+                                format!("reading the audit key of {}", dir.display())
+                            })?,
+                        (None, None) => anyhow::bail!(
+                            "an export is checked against the server's audit public key: give --audit-key FILE (DATA_DIR/audit-signing.pub) or --data-dir DIR"
+                        ),
+                    };
+                    verify_export_file(&export, trusted, checkpoints.as_deref())?
+                }
+                (None, Some(dir)) => {
+                    irm_key_server::state::verify_offline(&dir, checkpoints.as_deref())
+                        .with_context(|| format!("verifying the audit log in {}", dir.display()))?
+                }
+                (None, None) => anyhow::bail!(
+                    "nothing to verify: give --data-dir DIR (a database) or --export FILE (an export)"
+                ),
+            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -153,6 +191,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// `audit verify --export`: the export (or standard input) against the
+/// trusted key and, if given, a checkpoint file kept apart.
+fn verify_export_file(
+    export: &std::path::Path,
+    trusted: [u8; 32],
+    checkpoints: Option<&std::path::Path>,
+) -> anyhow::Result<irm_core::protocol::AuditVerifyReport> {
+    let (extra, unreadable) = match checkpoints {
+        Some(path) => irm_key_server::audit::read_checkpoints(path)
+            .with_context(|| format!("reading the checkpoints {}", path.display()))?,
+        None => (Vec::new(), Vec::new()),
+    };
+    let mut report = if export.as_os_str() == "-" {
+        irm_key_server::audit::verify_export(std::io::stdin().lock(), trusted, extra)
+            .context("reading the export from standard input")?
+    } else {
+        let file = std::fs::File::open(export)
+            .with_context(|| format!("opening the export {}", export.display()))?;
+        irm_key_server::audit::verify_export(std::io::BufReader::new(file), trusted, extra)
+            .with_context(|| format!("reading the export {}", export.display()))?
+    };
+    if !unreadable.is_empty() {
+        report.ok = false;
+        report.problems.extend(unreadable);
+    }
+    Ok(report)
 }
 
 /// Completes on SIGTERM or Ctrl-C. The handlers are installed before this

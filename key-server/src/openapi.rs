@@ -92,6 +92,8 @@ pub struct KeyInfo {
 
 #[derive(ToSchema)]
 pub struct EnrollRequest {
+    /// The user the code was issued for; omit it (or send "") to let the server find the user from the code.
+    #[schema(required = false)]
     user: String,
     code: String,
     device_name: String,
@@ -166,6 +168,7 @@ pub struct FileInfo {
     file_id: String,
     owner: Option<String>,
     file_name: Option<String>,
+    /// Null while the server has not seen the header (an administrator acted on the id first).
     policy: Option<Policy>,
     /// `active`, `revoked` or `expired`.
     state: String,

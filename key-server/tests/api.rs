@@ -730,6 +730,154 @@ async fn enrollment_codes_expire_burn_after_five_wrong_tries_and_work_once() {
 }
 
 #[tokio::test]
+async fn enrollment_without_a_user_name_finds_the_user_and_wrong_codes_pause_it() {
+    use irm_key_server::store::{MAX_USERLESS_FAILURES, USERLESS_WINDOW_SECS};
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let outcome = |response: reqwest::Response| async move {
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        (status, body)
+    };
+
+    // The code alone: the server answers with the user it belongs to, and
+    // the new device acts as that user.
+    admin.create_group("support").await;
+    let code = admin.create_user("alice", &[], &["support"]).await;
+    let (status, body) = outcome(server.try_enroll("", &code.code).await.0).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["user"], "alice");
+    assert_eq!(body["groups"], json!(["support"]));
+    let devices = admin
+        .expect(Method::GET, "/v1/admin/devices", None, StatusCode::OK)
+        .await;
+    assert!(
+        devices
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["device_id"] == body["device_id"] && d["user"] == "alice"),
+        "{devices}"
+    );
+    // Used once, it is gone.
+    let (status, body) = outcome(server.try_enroll("", &code.code).await.0).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["reason"], "enrollment_code_invalid");
+
+    // The field may be left out altogether.
+    let code = admin.create_user("carol", &[], &[]).await;
+    let (mut request, _) = enroll_request("", &code.code);
+    request.as_object_mut().unwrap().remove("user");
+    let response = server
+        .http
+        .post(server.url("/v1/enroll"))
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = outcome(response).await;
+    assert_eq!(
+        (status, &body["user"]),
+        (StatusCode::OK, &json!("carol")),
+        "{body}"
+    );
+
+    // The proof binds the name as sent: signed for "bob", sent without a name.
+    let code = admin.create_user("bob", &[], &[]).await;
+    let (mut request, _) = enroll_request("bob", &code.code);
+    request["user"] = json!("");
+    let response = server
+        .http
+        .post(server.url("/v1/enroll"))
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // A code sent with someone else's name is a wrong try for that name.
+    let (status, body) = outcome(server.try_enroll("carol", &code.code).await.0).await;
+    assert_eq!(
+        (status, &body["reason"]),
+        (StatusCode::FORBIDDEN, &json!("enrollment_code_invalid"))
+    );
+
+    // Wrong codes without a name are counted across the server...
+    for _ in 0..MAX_USERLESS_FAILURES {
+        let (status, body) =
+            outcome(server.try_enroll("", "AAAAA-AAAAA-AAAAA-AAAAA").await.0).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(body["reason"], "enrollment_code_invalid");
+    }
+    // ...and then even a right code without a name is refused, unchecked...
+    let (status, _) = outcome(server.try_enroll("", &code.code).await.0).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // ...without burning it: the same code with its name still works.
+    server.enroll("bob", &code.code).await;
+    // The pause ends with its window.
+    let code = admin.create_user("dave", &[], &[]).await;
+    server.clock.advance_secs(USERLESS_WINDOW_SECS - 1);
+    let (status, _) = outcome(server.try_enroll("", &code.code).await.0).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "still paused one second before"
+    );
+    server.clock.advance_secs(1);
+    let (status, body) = outcome(server.try_enroll("", &code.code).await.0).await;
+    assert_eq!(
+        (status, &body["user"]),
+        (StatusCode::OK, &json!("dave")),
+        "{body}"
+    );
+
+    // Every attempt is audited; those found by code name their user.
+    let records = audit(&admin).await;
+    let userless_denied = records
+        .iter()
+        .filter(|r| {
+            r.action == "enroll"
+                && r.actor_user.is_none()
+                && r.reason.as_deref() == Some("enrollment_code_invalid")
+        })
+        .count() as u64;
+    // alice's used code (the first wrong code counted), the loop, the right
+    // code refused during the pause and the one a second before its end.
+    assert_eq!(userless_denied, 1 + MAX_USERLESS_FAILURES + 2);
+    for user in ["alice", "carol", "dave"] {
+        assert!(
+            records.iter().any(|r| r.action == "enroll"
+                && r.result == "ok"
+                && r.actor_user.as_deref() == Some(user)
+                && r.detail
+                    .as_deref()
+                    .is_some_and(|d| d.ends_with("user_found_by_code"))),
+            "{user}"
+        );
+    }
+}
+
+/// An enrollment request body for `user` and `code`, signed as a client would.
+fn enroll_request(user: &str, code: &str) -> (Value, SigningSecretKey) {
+    let signing = SigningSecretKey::generate().unwrap();
+    let secret = irm_core::DeviceSecretKey::generate().unwrap();
+    let device_public_key = URL_SAFE_NO_PAD.encode(secret.public_key().to_bytes());
+    let proof = signing.sign(&irm_core::enrollment_proof_message(
+        user,
+        code,
+        &device_public_key,
+    ));
+    let request = json!({
+        "user": user,
+        "code": code,
+        "device_name": "laptop",
+        "device_public_key": device_public_key,
+        "signing_public_key": signing.public_key_b64(),
+        "proof": URL_SAFE_NO_PAD.encode(proof),
+    });
+    (request, signing)
+}
+
+#[tokio::test]
 async fn bad_requests_get_4xx_with_a_clear_body_never_5xx() {
     let server = TestServer::start().await;
     let (_admin, alice, _bob) = cast(&server).await;
@@ -928,6 +1076,44 @@ fn splice_wrapped_key(target: &SealedFile, source: &SealedFile) -> Vec<u8> {
 }
 
 #[tokio::test]
+async fn a_wrapped_key_altered_after_a_good_grant_fails_the_binding() {
+    let server = TestServer::start().await;
+    let (_admin, alice, _bob) = cast(&server).await;
+    let file = file_for(&alice, &["alice"], Rights::VIEW);
+    let other = file_for(&alice, &["alice"], Rights::VIEW);
+    // The good header is granted first, so its content key is in the
+    // server's unwrap cache; the altered copies share its header hash.
+    alice.grant_ok(&file, false).await;
+    let (header, _) = irm_core::SealedHeader::parse(&file.header_bytes).unwrap();
+    let wrapped_at = header.bound_end();
+    for (what, at) in [
+        ("first byte of the wrapped key", wrapped_at),
+        ("last byte of the wrapped key (its tag)", wrapped_at + 47),
+    ] {
+        let mut altered = file.header_bytes.clone();
+        altered[at] ^= 0x01;
+        let response = alice.grant_raw(&altered, false).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{what}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["reason"],
+            "policy_binding_failed",
+            "{what}"
+        );
+    }
+    // Another file's wrapped key spliced in, after a good grant of both.
+    alice.grant_ok(&other, false).await;
+    let spliced = splice_wrapped_key(&file, &other);
+    let response = alice.grant_raw(&spliced, false).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["reason"],
+        "policy_binding_failed"
+    );
+    // The unaltered header still opens.
+    alice.grant_ok(&file, true).await;
+}
+
+#[tokio::test]
 async fn audit_endpoints_need_admin_or_auditor_and_verify_the_chain() {
     let server = TestServer::start().await;
     let (admin, alice, _bob) = cast(&server).await;
@@ -1062,14 +1248,182 @@ async fn audit_endpoints_need_admin_or_auditor_and_verify_the_chain() {
             StatusCode::NOT_FOUND,
         )
         .await;
-    admin
-        .expect(
-            Method::POST,
-            &format!("/v1/admin/files/{}/revoke", "00".repeat(16)),
-            None,
-            StatusCode::NOT_FOUND,
-        )
+    // A file id that is not 32 hex digits names nothing (unknown but
+    // well-formed ids are controls for files not seen yet: see below).
+    for bad in ["zz".repeat(16), "00".repeat(15), "00".repeat(17)] {
+        admin
+            .expect(
+                Method::POST,
+                &format!("/v1/admin/files/{bad}/revoke"),
+                None,
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+    }
+}
+
+/// POST /v1/admin/files/{id}/{verb} as `who`, expecting `status`.
+async fn file_op(
+    who: &Device,
+    id: &str,
+    verb: &str,
+    body: Option<Value>,
+    status: StatusCode,
+) -> Value {
+    who.expect(
+        Method::POST,
+        &format!("/v1/admin/files/{id}/{verb}"),
+        body,
+        status,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn files_sealed_offline_are_controlled_by_id_before_the_server_sees_them() {
+    let server = TestServer::start().await;
+    let (admin, alice, _bob) = cast(&server).await;
+    let view_print = Rights::VIEW | Rights::PRINT;
+    let revoked = file_for(&alice, &["alice"], view_print);
+    let expired = file_for(&alice, &["alice"], view_print);
+    let no_print = file_for(&alice, &["alice"], view_print);
+    let nothing_left = file_for(&alice, &["alice"], Rights::VIEW);
+    let restored = file_for(&alice, &["alice"], view_print);
+    let not_by_alice = file_for(&alice, &["alice"], view_print);
+
+    // Nobody has asked for any of them: the server has never seen them.
+    let info = file_op(&admin, &revoked.id(), "revoke", None, StatusCode::OK).await;
+    assert_eq!(info["state"], "revoked");
+    assert_eq!(info["file_id"], revoked.id());
+    assert!(
+        info["policy"].is_null(),
+        "no policy before the header is seen: {info}"
+    );
+    assert!(info["owner"].is_null());
+    let info = file_op(&admin, &expired.id(), "expire", None, StatusCode::OK).await;
+    assert_eq!(info["state"], "expired");
+    let remove = |r: &str| Some(json!({"remove": [r]}));
+    let info = file_op(
+        &admin,
+        &no_print.id(),
+        "restrict",
+        remove("print"),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(info["restricted_rights"], json!(["print"]));
+    file_op(
+        &admin,
+        &nothing_left.id(),
+        "restrict",
+        remove("view"),
+        StatusCode::OK,
+    )
+    .await;
+    file_op(&admin, &restored.id(), "revoke", None, StatusCode::OK).await;
+    file_op(&admin, &restored.id(), "restore", None, StatusCode::OK).await;
+    // Ids are case-insensitive on the way in.
+    let upper = not_by_alice.id().to_ascii_uppercase();
+    let refused = file_op(&alice, &upper, "revoke", None, StatusCode::FORBIDDEN).await;
+    assert_eq!(refused["reason"], "role_required");
+
+    let listed = admin
+        .expect(Method::GET, "/v1/admin/files", None, StatusCode::OK)
         .await;
+    let ids: BTreeSet<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["file_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 5, "a refused call leaves no row: {listed}");
+    assert!(!ids.contains(not_by_alice.id().as_str()));
+
+    // The very first grant request of each obeys what the administrator did.
+    assert_eq!(alice.grant_denied(&revoked, false).await, "file_revoked");
+    assert_eq!(alice.grant_denied(&expired, false).await, "file_expired");
+    assert_eq!(alice.grant_ok(&no_print, false).await.rights, Rights::VIEW);
+    assert_eq!(
+        alice.grant_denied(&nothing_left, false).await,
+        "rights_restricted"
+    );
+    assert_eq!(alice.grant_ok(&restored, false).await.rights, view_print);
+    alice.grant_ok(&not_by_alice, false).await;
+    // Still revoked on the second request; restoring it opens it.
+    assert_eq!(alice.grant_denied(&revoked, true).await, "file_revoked");
+    file_op(&admin, &revoked.id(), "restore", None, StatusCode::OK).await;
+    alice.grant_ok(&revoked, false).await;
+
+    // Seen now: the rows carry the header's policy, and the first sighting
+    // was recorded, once per file.
+    let listed = admin
+        .expect(Method::GET, "/v1/admin/files", None, StatusCode::OK)
+        .await;
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["file_id"] == revoked.id())
+        .unwrap();
+    assert_eq!(
+        row["policy"]["grants"][0]["recipients"],
+        json!(["alice"]),
+        "{row}"
+    );
+    let records = audit(&admin).await;
+    for file in [&revoked, &expired, &no_print, &nothing_left, &restored] {
+        let registered: Vec<_> = records
+            .iter()
+            .filter(|r| r.action == "file.register" && r.file_id.as_deref() == Some(&file.id()))
+            .collect();
+        assert_eq!(registered.len(), 1, "{}", file.id());
+        assert!(
+            registered[0]
+                .detail
+                .as_deref()
+                .unwrap()
+                .contains("controlled by an administrator before")
+        );
+    }
+    assert_eq!(count(&records, "admin.file.revoke", "ok", None), 2);
+    assert_eq!(
+        count(
+            &records,
+            "admin.file.revoke",
+            "denied",
+            Some("role_required")
+        ),
+        1
+    );
+}
+
+#[tokio::test]
+async fn registering_a_file_named_before_keeps_its_controls() {
+    let server = TestServer::start().await;
+    let (admin, alice, bob) = cast(&server).await;
+    let file = file_for(&alice, &["bob"], Rights::VIEW | Rights::PRINT);
+    file_op(
+        &admin,
+        &file.id(),
+        "restrict",
+        Some(json!({"remove": ["print"]})),
+        StatusCode::OK,
+    )
+    .await;
+    let body =
+        json!({"header": URL_SAFE_NO_PAD.encode(&file.header_bytes), "file_name": "calls.csv"});
+    let info = alice
+        .expect(Method::POST, "/v1/files", Some(body), StatusCode::OK)
+        .await;
+    assert_eq!(info["owner"], "alice");
+    assert_eq!(info["file_name"], "calls.csv");
+    assert_eq!(info["restricted_rights"], json!(["print"]));
+    assert_eq!(
+        info["policy"]["grants"][0]["recipients"],
+        json!(["bob"]),
+        "{info}"
+    );
+    assert_eq!(bob.grant_ok(&file, false).await.rights, Rights::VIEW);
 }
 
 #[tokio::test]

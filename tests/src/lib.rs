@@ -90,6 +90,12 @@ impl Server {
         }
     }
 
+    /// The data directory (database, audit key, checkpoint file), for tests
+    /// that play someone with access to the server's disk.
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
     /// The server's current X25519 key, for sealing files the CLI would refuse
     /// to seal (a policy that has already expired).
     pub fn current_key(&self) -> KasSecretKey {
@@ -142,6 +148,37 @@ pub fn irm_binary() -> PathBuf {
         .and_then(Path::parent)
         .expect("the test binary is in target/<profile>/deps");
     profile_dir.join("irm")
+}
+
+/// The `irm-key-server` binary (for its offline `audit verify`), built like
+/// [`irm_binary`].
+pub fn key_server_binary() -> PathBuf {
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = std::process::Command::new(cargo);
+        build.args([
+            "build",
+            "--quiet",
+            "-p",
+            "irm-key-server",
+            "--bin",
+            "irm-key-server",
+        ]);
+        if !cfg!(debug_assertions) {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(
+            status.success(),
+            "building the irm-key-server binary failed"
+        );
+    });
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("the test binary is in target/<profile>/deps")
+        .join("irm-key-server")
 }
 
 /// The `irm-viewer` binary under test, built like [`irm_binary`].
@@ -237,6 +274,17 @@ impl Person {
                 "--device-name",
                 &format!("{}-pc", self.name),
             ])
+            .arg("--ca")
+            .arg(&server.ca_pem)
+            .assert()
+            .success();
+    }
+
+    /// `irm enroll` with `code` alone, as the README does: the server finds
+    /// whose code it is. Asserts success.
+    pub fn enroll_by_code(&self, server: &Server, code: &str) {
+        self.irm(&["enroll", "--server", &server.url, "--code", code])
+            .args(["--device-name", &format!("{}-pc", self.name)])
             .arg("--ca")
             .arg(&server.ca_pem)
             .assert()

@@ -36,8 +36,9 @@ impl Stage {
             "support",
         ]);
         assert_eq!(code["user"], "alice");
+        // As in the README: alice gives her code, not her name.
         let alice = Person::new("alice");
-        alice.enroll(&server, code["code"].as_str().expect("a code"));
+        alice.enroll_by_code(&server, code["code"].as_str().expect("a code"));
         Self {
             server,
             admin,
@@ -131,6 +132,58 @@ fn walkthrough_seal_info_open_then_revoke() {
     // Restored, it opens again.
     stage.admin.ok(&["admin", "file", "restore", &file_id]);
     stage.alice.ok(&["info", &file]);
+}
+
+#[test]
+fn a_file_sealed_offline_is_revoked_by_id_before_the_server_has_seen_it() {
+    let stage = Stage::new();
+    // The server's public key, as an operator would hand it to an offline sealer.
+    let keys = stage.admin.ok(&["admin", "key", "list"]);
+    let public = keys[0]["public_key"].as_str().expect("a public key");
+    let kas_pub = stage
+        .alice
+        .write("kas.pub", format!("{public}\n").as_bytes());
+    let input = stage.alice.write("customers.csv", CUSTOMERS);
+    let sealed = stage.alice.path("offline.irm");
+    let report = stage.alice.ok(&[
+        "seal",
+        input.to_str().expect("UTF-8"),
+        "-o",
+        sealed.to_str().expect("UTF-8"),
+        "--kas-public-key",
+        kas_pub.to_str().expect("UTF-8"),
+        "--kas-url",
+        &stage.server.url,
+        "--to",
+        "alice",
+        "--allow",
+        "view,export",
+    ]);
+    let file_id = report["file_id"].as_str().expect("a file id").to_owned();
+    let sealed = sealed.to_str().expect("UTF-8");
+    let listed = stage.admin.ok(&["admin", "file", "list"]);
+    assert!(
+        !listed.to_string().contains(&file_id),
+        "sealed offline, the server has not seen it: {listed}"
+    );
+
+    let revoked = stage.admin.ok(&["admin", "file", "revoke", &file_id]);
+    assert_eq!(revoked["state"], "revoked");
+    assert_eq!(revoked["file_id"], file_id.as_str());
+    let out = stage.alice.path("plain.csv");
+    assert_denied(
+        &stage.alice,
+        &["open", sealed, "-o", out.to_str().expect("UTF-8")],
+        "file_revoked",
+    );
+    assert!(!out.exists());
+
+    // Restored, the same file opens: it was the revocation that refused it.
+    stage.admin.ok(&["admin", "file", "restore", &file_id]);
+    stage
+        .alice
+        .ok(&["open", sealed, "-o", out.to_str().expect("UTF-8")]);
+    assert_eq!(std::fs::read(&out).expect("the output"), CUSTOMERS);
 }
 
 #[test]
@@ -327,6 +380,54 @@ fn an_enrollment_code_works_once() {
     assert_eq!(code, 3, "{value}");
     assert_eq!(value["reason"], "enrollment_code_invalid");
     assert!(!again.config_dir().join("device.json").exists());
+}
+
+#[test]
+fn enrolling_with_the_code_alone_records_whose_code_it_is() {
+    let server = Server::start();
+    let admin = Person::new(ADMIN);
+    admin.enroll_by_code(&server, &server.admin_code);
+    admin.ok(&["admin", "group", "add", "@support"]);
+    let code = admin.ok(&["admin", "user", "add", "carol", "--group", "support"]);
+    let code = code["code"].as_str().expect("a code").to_owned();
+    let ca = server.ca_pem.to_str().expect("UTF-8");
+
+    // Naming another user with carol's code is refused and stores nothing.
+    let mallory = Person::new("mallory");
+    let (exit, value) = mallory.json(&[
+        "enroll",
+        "--server",
+        &server.url,
+        "--ca",
+        ca,
+        "--user",
+        ADMIN,
+        "--code",
+        &code,
+    ]);
+    assert_eq!(exit, 3, "{value}");
+    assert_eq!(value["reason"], "enrollment_code_invalid");
+    assert!(!mallory.config_dir().join("device.json").exists());
+
+    let carol = Person::new("carol");
+    let enrolled = carol.ok(&[
+        "enroll",
+        "--server",
+        &server.url,
+        "--ca",
+        ca,
+        "--code",
+        &code,
+    ]);
+    assert_eq!(enrolled["user"], "carol", "{enrolled}");
+    assert_eq!(enrolled["groups"], serde_json::json!(["support"]));
+    let stored: Value = serde_json::from_slice(
+        &std::fs::read(carol.config_dir().join("device.json")).expect("device.json"),
+    )
+    .expect("JSON");
+    assert_eq!(stored["user"], "carol");
+    // The device works as carol: she is refused administration as herself.
+    assert_denied(&carol, &["admin", "user", "list"], "role_required");
 }
 
 #[test]

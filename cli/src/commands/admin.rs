@@ -4,7 +4,8 @@
 //!
 //! Results go to stdout, as a table for people or as the server's JSON
 //! objects with `--json`; enrollment codes print alone on stdout so that
-//! scripts can capture them.
+//! scripts can capture them. An audit export goes to its own file (or to
+//! stdout with `-o -`), written atomically.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -18,7 +19,9 @@ use crate::cli::{
     AdminArgs, AdminObject, AuditCommand, DeviceCommand, FileCommand, GroupCommand, KeyCommand,
     UserCommand,
 };
+use crate::exit::Refusal;
 use crate::online;
+use crate::output::{Destination, Input};
 use crate::report::print_json;
 use crate::text::{self, printable};
 
@@ -360,6 +363,11 @@ fn audit(session: &Session, cmd: &AuditCommand, out: &Out) -> Result<()> {
                 Err(audit_broken(&report))
             }
         }
+        AuditCommand::Export {
+            output,
+            after,
+            force,
+        } => export(session, output, *after, *force, out),
         AuditCommand::Checkpoint => {
             let checkpoint = session
                 .audit_checkpoint()
@@ -374,6 +382,71 @@ fn audit(session: &Session, cmd: &AuditCommand, out: &Out) -> Result<()> {
             })
         }
     }
+}
+
+/// The `--json` report of an export.
+#[derive(Serialize)]
+struct ExportReport<'a> {
+    ok: bool,
+    output: Option<String>,
+    first_seq: u64,
+    last_seq: u64,
+    records: u64,
+    checkpoint: &'a irm_core::protocol::AuditCheckpoint,
+}
+
+fn export(
+    session: &Session,
+    output: &std::path::Path,
+    after: Option<u64>,
+    force: bool,
+    out: &Out,
+) -> Result<()> {
+    let destination = Destination::from_arg(output);
+    if out.json && destination.is_stdout() {
+        return Err(Refusal::usage(
+            "--json prints on standard output, which would carry the export",
+        )
+        .hint("give the output file with -o FILE")
+        .into());
+    }
+    destination.check(&Input::Stdin, force)?;
+    // Audit records name people and files: 0600, like every file we write.
+    let mut file = destination.create(force, 0o600)?;
+    let summary = session
+        .export_audit(after.unwrap_or(0), &mut file)
+        .context("exporting the audit log")?;
+    file.commit()?;
+    let written_to = destination.path().map(|p| p.display().to_string());
+    let last_written = summary.header.first_seq + summary.records.saturating_sub(1);
+    if summary.records == 0 || last_written != summary.header.last_seq {
+        // The server returned fewer records than it had just signed for:
+        // the export says so, and so do we.
+        eprintln!(
+            "warning: the key server returned {} records for {}..{}; `audit verify` on the export will show what is missing",
+            summary.records, summary.header.first_seq, summary.header.last_seq
+        );
+    }
+    if out.json {
+        print_json(&ExportReport {
+            ok: true,
+            output: written_to,
+            first_seq: summary.header.first_seq,
+            last_seq: summary.header.last_seq,
+            records: summary.records,
+            checkpoint: &summary.checkpoint,
+        });
+    } else {
+        eprintln!(
+            "exported records {}..{} ({} records) to {destination}, up to the checkpoint signed at {} (head {})",
+            summary.header.first_seq,
+            summary.header.last_seq,
+            summary.records,
+            text::time(summary.checkpoint.at_ms / 1000),
+            summary.checkpoint.head_hash
+        );
+    }
+    Ok(())
 }
 
 fn audit_broken(report: &irm_core::protocol::AuditVerifyReport) -> anyhow::Error {

@@ -49,14 +49,17 @@ pub(crate) fn run(args: &EnrollArgs) -> Result<()> {
         config_dir: dir.clone(),
         server_url: args.server.clone(),
         ca_pem,
-        user: args.user.clone(),
+        user: args.user.clone().unwrap_or_default(),
         code: args.code.clone(),
         device_name: args.device_name.clone().unwrap_or_else(host_name),
         replace: args.force,
     };
     let session = enrollment
         .run(&passphrase)
-        .with_context(|| format!("enrolling {} with {}", args.user, args.server))?;
+        .with_context(|| match &args.user {
+            Some(user) => format!("enrolling {user} with {}", args.server),
+            None => format!("enrolling with {}", args.server),
+        })?;
     let config = session.config();
     if args.json {
         print_json(&EnrollReport {

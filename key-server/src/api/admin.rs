@@ -299,6 +299,11 @@ async fn change_file(
     id: String,
     change: FileChange,
 ) -> Result<Json<FileInfo>, ApiError> {
+    // Unknown ids are accepted (PROTOCOL.md §7: a control row is created),
+    // so only a well-formed file id may name one.
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::bad_request("a file id is 32 hex digits"));
+    }
     match run(
         state,
         signed,
@@ -315,7 +320,7 @@ async fn change_file(
 }
 
 #[utoipa::path(post, path = "/v1/admin/files/{id}/revoke", tag = "admin",
-    params(("id" = String, Path)), responses((status = 200, body = crate::openapi::FileInfo), (status = 404, body = crate::openapi::ErrorBody)),
+    params(("id" = String, Path)), responses((status = 200, body = crate::openapi::FileInfo), (status = 400, body = crate::openapi::ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn revoke_file(
     State(state): State<AppState>,
@@ -326,7 +331,7 @@ pub(crate) async fn revoke_file(
 }
 
 #[utoipa::path(post, path = "/v1/admin/files/{id}/restore", tag = "admin",
-    params(("id" = String, Path)), responses((status = 200, body = crate::openapi::FileInfo), (status = 404, body = crate::openapi::ErrorBody)),
+    params(("id" = String, Path)), responses((status = 200, body = crate::openapi::FileInfo), (status = 400, body = crate::openapi::ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn restore_file(
     State(state): State<AppState>,
@@ -337,7 +342,7 @@ pub(crate) async fn restore_file(
 }
 
 #[utoipa::path(post, path = "/v1/admin/files/{id}/expire", tag = "admin",
-    params(("id" = String, Path)), responses((status = 200, body = crate::openapi::FileInfo), (status = 404, body = crate::openapi::ErrorBody)),
+    params(("id" = String, Path)), responses((status = 200, body = crate::openapi::FileInfo), (status = 400, body = crate::openapi::ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn expire_file(
     State(state): State<AppState>,
@@ -349,7 +354,7 @@ pub(crate) async fn expire_file(
 
 #[utoipa::path(post, path = "/v1/admin/files/{id}/restrict", tag = "admin",
     params(("id" = String, Path)), request_body = crate::openapi::RestrictRequest,
-    responses((status = 200, body = crate::openapi::FileInfo), (status = 404, body = crate::openapi::ErrorBody)),
+    responses((status = 200, body = crate::openapi::FileInfo), (status = 400, body = crate::openapi::ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn restrict_file(
     State(state): State<AppState>,

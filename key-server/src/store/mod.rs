@@ -7,7 +7,10 @@
 
 mod sqlite;
 
-pub use sqlite::{MAX_CODE_FAILURES, SqliteStore, for_each_audit_read_only};
+pub use sqlite::{
+    MAX_CODE_FAILURES, MAX_USERLESS_FAILURES, SqliteStore, USERLESS_WINDOW_SECS,
+    for_each_audit_read_only,
+};
 
 use irm_core::protocol::{
     AuditRecord, DenyReason, DeviceInfo, EnrollmentCode, FileInfo, Role, UsageAction, UserInfo,

@@ -33,6 +33,13 @@ use crate::metrics::Metrics;
 
 /// Wrong enrollment attempts that burn a code (PROTOCOL.md §3.1).
 pub const MAX_CODE_FAILURES: i64 = 5;
+/// Wrong codes sent without a user name that the server accepts per window,
+/// across all users (PROTOCOL.md §3.2); then user-less enrollment pauses.
+pub const MAX_USERLESS_FAILURES: u64 = 20;
+/// The length of that window.
+pub const USERLESS_WINDOW_SECS: u64 = 3600;
+/// The `meta` row that counts them: `"<window start> <count>"`.
+const USERLESS_FAILURES_KEY: &str = "userless_code_failures";
 /// Jobs per group commit at most, so one commit never grows without bound.
 const MAX_BATCH: usize = 512;
 /// How often the checkpointer copies the WAL back into the database.
@@ -617,7 +624,18 @@ struct FileRow {
     first_seen_at: u64,
 }
 
+/// The `policy_json` and `key_id` of a file an administrator named by id
+/// before the server saw its header (PROTOCOL.md §7): the row carries the
+/// controls only, until the first grant request or registration fills it in.
+const UNSEEN_POLICY: &str = "null";
+const UNSEEN_KEY: &str = "";
+
 impl FileRow {
+    /// Whether the server has seen the file's header (and so knows its policy).
+    fn seen(&self) -> bool {
+        self.policy_json != UNSEEN_POLICY
+    }
+
     fn controls(&self) -> FileControls {
         FileControls {
             revoked: self.revoked,
@@ -639,8 +657,13 @@ impl FileRow {
             owner: self.owner.clone(),
             file_name: self.file_name.clone(),
             // Stored by this server from a parsed header; a row that no
-            // longer parses shows no policy rather than failing the listing.
-            policy: serde_json::from_str::<Policy>(&self.policy_json).ok(),
+            // longer parses, or a file not seen yet, shows no policy rather
+            // than failing the listing.
+            policy: if self.seen() {
+                serde_json::from_str::<Policy>(&self.policy_json).ok()
+            } else {
+                None
+            },
             state: state.to_owned(),
             restricted_rights: Rights::from_bits_retain(self.restricted),
             first_seen_at: self.first_seen_at,
@@ -684,6 +707,34 @@ fn insert_file(
     conn.execute(
         "INSERT INTO files (id, key_id, owner, file_name, policy_json, first_seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![id, key_id.to_string(), owner, file_name, policy_json, now],
+    )?;
+    Ok(())
+}
+
+/// A control row for a file the server has not seen (PROTOCOL.md §7): an
+/// administrator revoked, expired, restricted or restored it by id, for
+/// example a file sealed offline that nobody has asked for yet.
+fn insert_unseen_file(conn: &Connection, id: &str, now: u64) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO files (id, key_id, owner, file_name, policy_json, first_seen_at) VALUES (?1, ?2, NULL, NULL, ?3, ?4)",
+        params![id, UNSEEN_KEY, UNSEEN_POLICY, now],
+    )?;
+    Ok(())
+}
+
+/// Fills in the key and policy of a control row once the header is known
+/// to be authentic; the administrator's controls stay as they were.
+fn fill_unseen_file(
+    conn: &Connection,
+    id: &str,
+    key_id: &KeyId,
+    policy: &Policy,
+) -> Result<(), StoreError> {
+    let policy_json = serde_json::to_string(policy)
+        .map_err(|e| StoreError::Corrupt(format!("policy does not serialise: {e}")))?;
+    conn.execute(
+        "UPDATE files SET key_id = ?2, policy_json = ?3 WHERE id = ?1 AND policy_json = ?4",
+        params![id, key_id.to_string(), policy_json, UNSEEN_POLICY],
     )?;
     Ok(())
 }
@@ -733,11 +784,113 @@ fn exists(conn: &Connection, sql: &str, key: &str) -> Result<bool, StoreError> {
 
 // ---------- the operations ----------
 
-fn enroll_tx(ctx: &mut WriteCtx<'_>, input: EnrollInput, now_ms: u64) -> StoreResult<UserRecord> {
+/// The current window of user-less wrong codes: its start and count.
+fn userless_failures(conn: &Connection, now: u64) -> Result<(u64, u64), StoreError> {
+    let value: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [USERLESS_FAILURES_KEY],
+            |r| r.get(0),
+        )
+        .optional()?;
+    // An unreadable row counts as none: it only ever holds our own numbers.
+    let (start, count) = value
+        .as_deref()
+        .and_then(|v| v.split_once(' '))
+        .and_then(|(s, c)| Some((s.parse::<u64>().ok()?, c.parse::<u64>().ok()?)))
+        .unwrap_or((0, 0));
+    Ok(if now.saturating_sub(start) < USERLESS_WINDOW_SECS {
+        (start, count)
+    } else {
+        (now, 0)
+    })
+}
+
+/// Counts one more user-less wrong code; returns the new count.
+fn count_userless_failure(conn: &Connection, now: u64) -> Result<u64, StoreError> {
+    let (start, before) = userless_failures(conn, now)?;
+    let count = before + 1;
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![USERLESS_FAILURES_KEY, format!("{start} {count}")],
+    )?;
+    Ok(count)
+}
+
+/// PROTOCOL.md §3.2, enrollment without a user name: the server finds the
+/// user whose live code this is. Returns the user, or the refusal (already
+/// audited).
+///
+/// A wrong code names no user whose counter could burn it, so such guesses
+/// are counted across the server instead: after [`MAX_USERLESS_FAILURES`]
+/// in a window, every user-less attempt is refused, unchecked, until the
+/// window ends. That bounds the guesses against all live codes together
+/// (each 100 bits) the way the per-user count bounds those against one; a
+/// person who has a code can still enroll by naming their user.
+fn find_user_by_code(
+    ctx: &mut WriteCtx<'_>,
+    input: &EnrollInput,
+    draft: &AuditDraft,
+    now: u64,
+) -> Result<Result<String, Refusal>, StoreError> {
+    let refuse = |ctx: &mut WriteCtx<'_>, detail: String| -> Result<Refusal, StoreError> {
+        ctx.audit(
+            draft
+                .clone()
+                .detail(detail)
+                .deny(DenyReason::EnrollmentCodeInvalid),
+        )?;
+        Ok(Refusal::Deny(DenyReason::EnrollmentCodeInvalid))
+    };
+    if userless_failures(ctx.conn, now)?.1 >= MAX_USERLESS_FAILURES {
+        return Ok(Err(refuse(
+            ctx,
+            format!(
+                "no user named; enrollment without a user name is paused after {MAX_USERLESS_FAILURES} wrong codes this hour"
+            ),
+        )?));
+    }
+    // The hash of a 100-bit code: its lookup by value leaks nothing a
+    // guesser can use. Any row found is compared again in constant time
+    // below, with the expiry, exactly as for a named user.
+    let found: Option<String> = ctx
+        .conn
+        .prepare_cached("SELECT name FROM users WHERE code_hash = ?1")?
+        .query_row([input.code_hash.to_vec()], |r| r.get(0))
+        .optional()?;
+    match found {
+        Some(name) => Ok(Ok(name)),
+        None => {
+            let count = count_userless_failure(ctx.conn, now)?;
+            Ok(Err(refuse(
+                ctx,
+                format!(
+                    "no user named; the code is no user's ({count} of {MAX_USERLESS_FAILURES} such wrong codes this hour)"
+                ),
+            )?))
+        }
+    }
+}
+
+fn enroll_tx(
+    ctx: &mut WriteCtx<'_>,
+    mut input: EnrollInput,
+    now_ms: u64,
+) -> StoreResult<UserRecord> {
     let now = now_ms / 1000;
     let mut draft = AuditDraft::new(now_ms, "enroll", Outcome::Ok);
-    draft.actor_user = Some(input.user.clone());
     draft.client_addr = input.client_addr.clone();
+    let by_code = input.user.is_empty();
+    if by_code {
+        match find_user_by_code(ctx, &input, &draft, now)? {
+            Ok(name) => {
+                input.device.user.clone_from(&name);
+                input.user = name;
+            }
+            Err(refusal) => return Ok(Err(refusal)),
+        }
+    }
+    draft.actor_user = Some(input.user.clone());
     let row: Option<(Option<Vec<u8>>, Option<u64>, i64)> = ctx
         .conn
         .query_row(
@@ -807,7 +960,8 @@ fn enroll_tx(ctx: &mut WriteCtx<'_>, input: EnrollInput, now_ms: u64) -> StoreRe
         [&input.user],
     )?;
     draft.actor_device = Some(d.id.clone());
-    ctx.audit(draft.detail(format!("device={} name={}", d.id, d.name)))?;
+    let found = if by_code { " user_found_by_code" } else { "" };
+    ctx.audit(draft.detail(format!("device={} name={}{found}", d.id, d.name)))?;
     Ok(Ok(user))
 }
 
@@ -835,29 +989,36 @@ fn grant_tx(
     let decision = decide(&input.facts, &state, now);
 
     // PROTOCOL.md §4.1: a file sealed offline is registered the first time
-    // anyone asks for it, once its header is known to be authentic.
-    if file.is_none() {
+    // anyone asks for it, once its header is known to be authentic. An
+    // administrator may have named it before (§7): its controls stay.
+    if file.as_ref().is_none_or(|f| !f.seen()) {
         let authentic = input
             .facts
             .bindings
             .iter()
             .find(|(id, ok)| *ok && keys.iter().any(|k| k.key_id == *id));
         if let Some((key_id, _)) = authentic {
-            insert_file(
-                ctx.conn,
-                &file_hex,
-                key_id,
-                None,
-                None,
-                &input.facts.policy,
-                now,
-            )?;
+            let detail = if file.is_none() {
+                insert_file(
+                    ctx.conn,
+                    &file_hex,
+                    key_id,
+                    None,
+                    None,
+                    &input.facts.policy,
+                    now,
+                )?;
+                "first seen through a grant request"
+            } else {
+                fill_unseen_file(ctx.conn, &file_hex, key_id, &input.facts.policy)?;
+                "first seen through a grant request; controlled by an administrator before"
+            };
             ctx.audit(
                 input
                     .actor
                     .draft(now_ms, "file.register", Outcome::Ok)
                     .file(file_hex.clone())
-                    .detail("first seen through a grant request"),
+                    .detail(detail),
             )?;
         }
     }
@@ -967,12 +1128,16 @@ fn register_tx(ctx: &mut WriteCtx<'_>, input: RegisterInput, now_ms: u64) -> Sto
             &input.policy,
             now,
         )?,
-        // Seen before through a grant request: the first to register owns it.
+        // Seen before through a grant request, or named by an administrator
+        // before anyone saw it: the first to register owns it.
         Some(row) if row.owner.is_none() => {
             ctx.conn.execute(
                 "UPDATE files SET owner = ?2, file_name = COALESCE(?3, file_name) WHERE id = ?1",
                 params![id, input.actor.user, input.file_name],
             )?;
+            if !row.seen() {
+                fill_unseen_file(ctx.conn, &id, &input.key_id, &input.policy)?;
+            }
         }
         Some(row) if row.owner.as_deref() == Some(input.actor.user.as_str()) => {}
         Some(_) => {
@@ -1133,6 +1298,12 @@ fn admin_effect(conn: &Connection, op: &AdminOp, now_ms: u64) -> StoreResult<Adm
             AdminOutput::Files(rows.iter().map(|r| r.info(now)).collect())
         }
         AdminOp::File { id, change } => {
+            // PROTOCOL.md §7: a file sealed offline is revocable by id before
+            // anyone has asked for it, so an unknown id gets a control row
+            // that its first grant request will find (and fill in).
+            if load_file(conn, id)?.is_none() {
+                insert_unseen_file(conn, id, now)?;
+            }
             let row = found!(file_or_404(conn, id));
             match change {
                 FileChange::Revoke => {

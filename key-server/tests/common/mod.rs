@@ -274,6 +274,12 @@ impl Device {
         let text = response.text().await.expect("body");
         assert_eq!(status, StatusCode::OK, "grant for {}: {text}", self.user);
         let grant: GrantResponse = serde_json::from_str(&text).expect("grant body");
+        self.verify_grant(file, grant)
+    }
+
+    /// Checks a grant as a client would: its wrapped key unwraps with this
+    /// device's key to the file's content key. Returns the grant.
+    pub fn verify_grant(&self, file: &SealedFile, grant: GrantResponse) -> GrantResponse {
         let wire = URL_SAFE_NO_PAD.decode(&grant.wrapped_key).expect("b64");
         assert_eq!(wire.len(), 80);
         let wrapped = DeviceWrappedKey {
