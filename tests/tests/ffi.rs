@@ -3,7 +3,7 @@
 //! against libirm.so and once against libirm.a), the Python example
 //! (ctypes) and the Rust example against the real key server, as people
 //! enrolled with the `irm` CLI; and libirm's own C tests that need a
-//! server (`ffi/tests/lease.c`), also under
+//! server (`ffi/tests/lease.c`, `ffi/tests/explicit.c`), also under
 //! valgrind. Every refusal is checked by its `irm_status` number, which
 //! the C programs print as `status N`.
 
@@ -347,6 +347,42 @@ fn documents_read_only_while_the_lease_holds_and_renew() {
     for mut run in [stage.alice.run(&exe), under_valgrind] {
         let out = run
             .args(["alice", "short-lease.irm"])
+            .output()
+            .expect("the program runs");
+        all_passed(&out);
+    }
+}
+
+#[test]
+fn a_client_from_explicit_paths_opens_files_and_names_a_wrong_server_or_ca() {
+    let stage = Stage::new();
+    // Another key server, only for a CA certificate that is not ours.
+    let other = Server::start();
+    let alice = &stage.alice;
+    // The credentials under other names in a directory of their own, and no
+    // IRM_CONFIG_DIR: only the paths given can be what the client uses.
+    let creds = tempfile::tempdir().expect("a directory");
+    let json = creds.path().join("alice-device.json");
+    let key = creds.path().join("alice-device.key");
+    std::fs::copy(alice.config_dir().join("device.json"), &json).expect("copying device.json");
+    std::fs::copy(alice.config_dir().join("device.key"), &key).expect("copying device.key");
+    let exe = c_program("ffi/tests/explicit.c", "irm_explicit_c");
+    let args = [
+        OsStr::new(&stage.server.url),
+        stage.server.ca_pem.as_os_str(),
+        json.as_os_str(),
+        key.as_os_str(),
+        OsStr::new("alice"),
+        other.ca_pem.as_os_str(),
+        OsStr::new("explicit.irm"),
+    ];
+    let mut direct = alice.run(&exe);
+    let mut under_valgrind = valgrind(alice);
+    under_valgrind.arg(&exe);
+    for run in [&mut direct, &mut under_valgrind] {
+        let out = run
+            .env_remove("IRM_CONFIG_DIR")
+            .args(args)
             .output()
             .expect("the program runs");
         all_passed(&out);
