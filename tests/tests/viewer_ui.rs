@@ -13,7 +13,7 @@ use egui_kittest::kittest::{NodeT, Queryable};
 use irm_core::Rights;
 use irm_core::protocol::DenyReason;
 use irm_e2e::stage::{Stage, eventually};
-use irm_viewer::app::{JAPANESE_FONTS, Launcher, ViewerApp, install_japanese_font};
+use irm_viewer::app::{Launcher, ViewerApp};
 use irm_viewer::i18n::Lang;
 use irm_viewer::model::{Failure, Model, Screen};
 use irm_viewer::open_file::FilePicker;
@@ -53,12 +53,7 @@ fn window(
     }
     Harness::builder()
         .with_size(egui::vec2(900.0, 400.0))
-        .with_context_setup(|ctx| {
-            let font = std::fs::read(JAPANESE_FONTS[0]).expect(
-                "the IPA Gothic font (Debian fonts-ipafont-gothic; scripts/test installs it)",
-            );
-            install_japanese_font(ctx, font);
-        })
+        .with_context_setup(irm_viewer::fonts::install)
         .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app)
 }
 
@@ -215,12 +210,7 @@ fn enroll_window(
 fn harness_for(app: ViewerApp) -> Harness<'static, ViewerApp> {
     Harness::builder()
         .with_size(egui::vec2(900.0, 500.0))
-        .with_context_setup(|ctx| {
-            let font = std::fs::read(JAPANESE_FONTS[0]).expect(
-                "the IPA Gothic font (Debian fonts-ipafont-gothic; scripts/test installs it)",
-            );
-            install_japanese_font(ctx, font);
-        })
+        .with_context_setup(irm_viewer::fonts::install)
         .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app)
 }
 
