@@ -83,6 +83,15 @@ impl DeviceConfig {
                 dir: dir.to_owned(),
             });
         }
+        Self::load_file(&path)
+    }
+
+    /// Reads a `device.json` kept at `path` under any name, for programs
+    /// that are given credential paths rather than a configuration
+    /// directory (see [`Session::unlock_explicit`](crate::Session::unlock_explicit)).
+    /// A missing file is an I/O error here, not "not enrolled".
+    pub fn load_file(path: &Path) -> Result<Self, ClientError> {
+        let path = path.to_owned();
         let bytes = read_small(&path)?;
         let config: Self = serde_json::from_slice(&bytes).map_err(|e| ClientError::BadConfig {
             path: path.clone(),

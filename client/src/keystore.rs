@@ -258,6 +258,16 @@ pub(crate) fn load(
                 .into(),
         });
     }
+    load_file(&path, passphrase, device_id)
+}
+
+/// Reads and decrypts a `device.key` kept at `path` under any name.
+pub(crate) fn load_file(
+    path: &Path,
+    passphrase: &Passphrase,
+    device_id: &str,
+) -> Result<DeviceKeys, ClientError> {
+    let path = path.to_owned();
     let bytes = read_small(&path)?;
     let bad = |problem: &str| ClientError::BadConfig {
         path: path.clone(),

@@ -52,21 +52,56 @@ impl Session {
     pub fn unlock(config_dir: &Path, passphrase: &Passphrase) -> Result<Self, ClientError> {
         let config = DeviceConfig::load(config_dir)?;
         let keys = keystore::load(config_dir, passphrase, &config.device_id)?;
-        // The keys must be the ones device.json names, or every request fails
-        // with a confusing credential_invalid.
-        if keys.device_public_b64() != config.device_public_key
-            || keys.signing.public_key_b64() != config.signing_public_key
-        {
-            return Err(ClientError::BadConfig {
-                path: config_dir.join(crate::config::DEVICE_KEY),
-                problem: "its keys do not match the public keys in device.json; enroll this \
-                          device again"
-                    .into(),
-            });
-        }
+        let key_path = config_dir.join(crate::config::DEVICE_KEY);
+        check_keys_match(&config, &keys, &key_path)?;
         let transport = Transport::new(&config.server_url, &config.ca_pem)?;
         Ok(Self {
             dir: config_dir.to_owned(),
+            config,
+            keys,
+            transport,
+        })
+    }
+
+    /// Unlocks credentials given by path instead of a configuration
+    /// directory (the C API's `irm_client_open_explicit`): `device_json`
+    /// and `device_key` as enrollment wrote them (any names, anywhere),
+    /// `server_url` the key server to talk to and `ca_pem` the only CA
+    /// certificates trusted for it, in place of the CA stored at
+    /// enrollment. Nothing is sent to the server, so a CA that does not
+    /// fit the server shows on the first call ([`ClientError::Tls`]).
+    ///
+    /// `server_url` must name the server the credentials were enrolled
+    /// with (PROTOCOL.md §1: a device talks to that server only), compared
+    /// by origin as for files; otherwise [`ClientError::InvalidArgument`]
+    /// before the passphrase is tried.
+    pub fn unlock_explicit(
+        server_url: &str,
+        ca_pem: &str,
+        device_json: &Path,
+        device_key: &Path,
+        passphrase: &Passphrase,
+    ) -> Result<Self, ClientError> {
+        let config = DeviceConfig::load_file(device_json)?;
+        if !config.is_own_server(server_url) {
+            return Err(ClientError::InvalidArgument(format!(
+                "the key server {server_url} is not the one the device credential {} was \
+                 enrolled with ({}); give that server's URL, or the credential enrolled with \
+                 {server_url}",
+                device_json.display(),
+                config.server_url
+            )));
+        }
+        // Built first: a bad URL or CA costs no key derivation.
+        let transport = Transport::new(server_url, ca_pem)?;
+        let keys = keystore::load_file(device_key, passphrase, &config.device_id)?;
+        check_keys_match(&config, &keys, device_key)?;
+        let dir = match device_json.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        Ok(Self {
+            dir,
             config,
             keys,
             transport,
@@ -92,7 +127,8 @@ impl Session {
         &self.config
     }
 
-    /// The configuration directory.
+    /// The configuration directory (for [`Session::unlock_explicit`], the
+    /// directory holding `device.json`).
     pub fn config_dir(&self) -> &Path {
         &self.dir
     }
@@ -228,6 +264,26 @@ impl Session {
     }
 }
 
+/// The keys must be the ones `device.json` names, or every request fails
+/// with a confusing `credential_invalid`.
+fn check_keys_match(
+    config: &DeviceConfig,
+    keys: &DeviceKeys,
+    key_path: &Path,
+) -> Result<(), ClientError> {
+    if keys.device_public_b64() != config.device_public_key
+        || keys.signing.public_key_b64() != config.signing_public_key
+    {
+        return Err(ClientError::BadConfig {
+            path: key_path.to_owned(),
+            problem: "its keys do not match the public keys in device.json; enroll this \
+                      device again"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
 /// Parses a `ServerKeyInfo`'s public key and checks that its id matches.
 pub(crate) fn checked_server_key(info: &ServerKeyInfo) -> Result<KasPublicKey, ClientError> {
     let key = KasPublicKey::from_text(&info.public_key).map_err(|e| {
@@ -300,6 +356,56 @@ mod tests {
         assert_eq!(session.user(), "alice");
         assert_eq!(session.server_url(), "https://kas.example:8443");
         assert_eq!(DeviceConfig::load(dir.path()).unwrap(), config);
+    }
+
+    #[test]
+    fn credentials_given_by_path_unlock_for_their_own_server_only() {
+        let dir = tempfile::tempdir().unwrap();
+        enroll_offline(dir.path(), "correct horse");
+        // Kept under other names elsewhere, as an application might.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let json = elsewhere.path().join("alice.json");
+        let key = elsewhere.path().join("alice.key");
+        fs::copy(dir.path().join(DEVICE_JSON), &json).unwrap();
+        fs::copy(dir.path().join(DEVICE_KEY), &key).unwrap();
+        let pass = Passphrase::new("correct horse").unwrap();
+
+        let session =
+            Session::unlock_explicit("https://KAS.example:8443/", TEST_CA, &json, &key, &pass)
+                .unwrap();
+        assert_eq!(session.user(), "alice");
+        assert_eq!(session.server_url(), "https://kas.example:8443");
+        assert_eq!(session.config_dir(), elsewhere.path());
+
+        // Another server: refused before the passphrase is even tried.
+        let wrong = Passphrase::new("not it").unwrap();
+        let err =
+            Session::unlock_explicit("https://kas.example:9443", TEST_CA, &json, &key, &wrong)
+                .unwrap_err();
+        assert!(
+            matches!(&err, ClientError::InvalidArgument(m)
+                if m.contains("https://kas.example:9443") && m.contains("https://kas.example:8443")),
+            "{err:?}"
+        );
+        let err =
+            Session::unlock_explicit("https://kas.example:8443", "not a PEM", &json, &key, &pass)
+                .unwrap_err();
+        assert!(matches!(err, ClientError::InvalidArgument(_)), "{err:?}");
+        let err =
+            Session::unlock_explicit("https://kas.example:8443", TEST_CA, &json, &key, &wrong)
+                .unwrap_err();
+        assert!(
+            matches!(err, ClientError::WrongPassphrase { .. }),
+            "{err:?}"
+        );
+        // The two files swapped, and a missing file.
+        let err = Session::unlock_explicit("https://kas.example:8443", TEST_CA, &key, &json, &pass)
+            .unwrap_err();
+        assert!(matches!(err, ClientError::BadConfig { .. }), "{err:?}");
+        let gone = elsewhere.path().join("gone.json");
+        let err = Session::unlock_explicit("https://kas.example:8443", TEST_CA, &gone, &key, &pass)
+            .unwrap_err();
+        assert!(matches!(err, ClientError::Io { .. }), "{err:?}");
     }
 
     #[test]

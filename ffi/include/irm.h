@@ -136,7 +136,8 @@ typedef enum irm_status {
    */
   IRM_STATUS_FORMAT = 208,
   /**
-   * The file is for another key server than the one this device enrolled with.
+   * The file, or the server URL given to `irm_client_open_explicit`, is
+   * for another key server than the one this device enrolled with.
    */
   IRM_STATUS_SERVER_MISMATCH = 209,
   /**
@@ -285,7 +286,8 @@ void irm_buffer_free(uint8_t *buf, size_t len);
  * On success `*out` receives a new client, owned by the caller until
  * `irm_client_free`. The client is thread-safe: any number of threads may
  * seal and open with it at once. Fails with `IRM_STATUS_NOT_ENROLLED`,
- * `IRM_STATUS_WRONG_PASSPHRASE` or `IRM_STATUS_BAD_CONFIG`.
+ * `IRM_STATUS_WRONG_PASSPHRASE` or `IRM_STATUS_BAD_CONFIG`. For
+ * credentials kept elsewhere, see `irm_client_open_explicit`.
  *
  * # Safety
  * String arguments are NUL-terminated; `out` points to a writable `irm_client *`.
@@ -295,12 +297,52 @@ enum irm_status irm_client_open(const char *config_dir,
                                 struct irm_client **out);
 
 /**
+ * Unlocks device credentials given by path rather than by configuration
+ * directory, for applications that keep them in their own place:
+ *
+ * - `server_url`: the key server to talk to (`https://host:port`); it must
+ *   be the server the credentials were enrolled with (the URL given to
+ *   `irm enroll`, or the one the server gives sealers), else
+ *   `IRM_STATUS_SERVER_MISMATCH` with both URLs in the last error;
+ * - `ca_pem_path`: a PEM file with the key server's CA certificate
+ *   (`DATA_DIR/tls/ca.pem` of the server), the only certificate trusted
+ *   for it, in place of the CA stored at enrollment;
+ * - `device_json_path` and `device_key_path`: the `device.json` and
+ *   `device.key` files enrollment wrote (under any names, anywhere);
+ * - `passphrase`: the one given at enrollment.
+ *
+ * Nothing is sent to the key server: a CA that does not fit the server
+ * shows on the first call that contacts it (`irm_open`, online sealing)
+ * as `IRM_STATUS_TLS`. Ownership and thread safety are as for
+ * `irm_client_open`: on success `*out` receives a new thread-safe client,
+ * owned by the caller until `irm_client_free`; the strings are only read
+ * during the call.
+ *
+ * Fails with `IRM_STATUS_NULL_ARGUMENT`, `IRM_STATUS_INVALID_UTF8`,
+ * `IRM_STATUS_INVALID_ARGUMENT` (an empty string, a URL that is not
+ * `https://host[:port]`, a CA file without a PEM certificate),
+ * `IRM_STATUS_SERVER_MISMATCH`, `IRM_STATUS_IO` (a file cannot be read),
+ * `IRM_STATUS_BAD_CONFIG` (a credential file is damaged, or the two do
+ * not belong together) or `IRM_STATUS_WRONG_PASSPHRASE`.
+ *
+ * # Safety
+ * String arguments are NUL-terminated; `out` points to a writable `irm_client *`.
+ */
+enum irm_status irm_client_open_explicit(const char *server_url,
+                                         const char *ca_pem_path,
+                                         const char *device_json_path,
+                                         const char *device_key_path,
+                                         const char *passphrase,
+                                         struct irm_client **out);
+
+/**
  * Frees a client and wipes its keys from memory. Documents opened through
  * it stay usable (they share the session). NULL is ignored; so is a client
  * already freed.
  *
  * # Safety
- * `client` is NULL or from `irm_client_open`, not in use by another thread.
+ * `client` is NULL or from `irm_client_open` or `irm_client_open_explicit`,
+ * not in use by another thread.
  */
 void irm_client_free(struct irm_client *client);
 

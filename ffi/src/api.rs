@@ -113,7 +113,8 @@ pub unsafe extern "C" fn irm_buffer_free(buf: *mut u8, len: usize) {
 /// On success `*out` receives a new client, owned by the caller until
 /// `irm_client_free`. The client is thread-safe: any number of threads may
 /// seal and open with it at once. Fails with `IRM_STATUS_NOT_ENROLLED`,
-/// `IRM_STATUS_WRONG_PASSPHRASE` or `IRM_STATUS_BAD_CONFIG`.
+/// `IRM_STATUS_WRONG_PASSPHRASE` or `IRM_STATUS_BAD_CONFIG`. For
+/// credentials kept elsewhere, see `irm_client_open_explicit`.
 ///
 /// # Safety
 /// String arguments are NUL-terminated; `out` points to a writable `irm_client *`.
@@ -136,12 +137,72 @@ pub unsafe extern "C" fn irm_client_open(
     })
 }
 
+/// Unlocks device credentials given by path rather than by configuration
+/// directory, for applications that keep them in their own place:
+///
+/// - `server_url`: the key server to talk to (`https://host:port`); it must
+///   be the server the credentials were enrolled with (the URL given to
+///   `irm enroll`, or the one the server gives sealers), else
+///   `IRM_STATUS_SERVER_MISMATCH` with both URLs in the last error;
+/// - `ca_pem_path`: a PEM file with the key server's CA certificate
+///   (`DATA_DIR/tls/ca.pem` of the server), the only certificate trusted
+///   for it, in place of the CA stored at enrollment;
+/// - `device_json_path` and `device_key_path`: the `device.json` and
+///   `device.key` files enrollment wrote (under any names, anywhere);
+/// - `passphrase`: the one given at enrollment.
+///
+/// Nothing is sent to the key server: a CA that does not fit the server
+/// shows on the first call that contacts it (`irm_open`, online sealing)
+/// as `IRM_STATUS_TLS`. Ownership and thread safety are as for
+/// `irm_client_open`: on success `*out` receives a new thread-safe client,
+/// owned by the caller until `irm_client_free`; the strings are only read
+/// during the call.
+///
+/// Fails with `IRM_STATUS_NULL_ARGUMENT`, `IRM_STATUS_INVALID_UTF8`,
+/// `IRM_STATUS_INVALID_ARGUMENT` (an empty string, a URL that is not
+/// `https://host[:port]`, a CA file without a PEM certificate),
+/// `IRM_STATUS_SERVER_MISMATCH`, `IRM_STATUS_IO` (a file cannot be read),
+/// `IRM_STATUS_BAD_CONFIG` (a credential file is damaged, or the two do
+/// not belong together) or `IRM_STATUS_WRONG_PASSPHRASE`.
+///
+/// # Safety
+/// String arguments are NUL-terminated; `out` points to a writable `irm_client *`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_client_open_explicit(
+    server_url: *const c_char,
+    ca_pem_path: *const c_char,
+    device_json_path: *const c_char,
+    device_key_path: *const c_char,
+    passphrase: *const c_char,
+    out: *mut *mut irm_client,
+) -> irm_status {
+    guard(|| {
+        let out = Out::new(out, "out")?;
+        // SAFETY: NUL-terminated strings by the caller's contract.
+        let server_url = unsafe { c_str(server_url, "server_url") }?;
+        // SAFETY: as above.
+        let ca_pem_path = unsafe { c_str(ca_pem_path, "ca_pem_path") }?;
+        // SAFETY: as above.
+        let device_json = unsafe { c_str(device_json_path, "device_json_path") }?;
+        // SAFETY: as above.
+        let device_key = unsafe { c_str(device_key_path, "device_key_path") }?;
+        // SAFETY: as above.
+        let passphrase = unsafe { c_str(passphrase, "passphrase") }?;
+        let client =
+            Client::open_explicit(server_url, ca_pem_path, device_json, device_key, passphrase)?;
+        // SAFETY: `out` is non-NULL and writable by the caller's contract.
+        unsafe { out.write(client.into_handle()) };
+        Ok(())
+    })
+}
+
 /// Frees a client and wipes its keys from memory. Documents opened through
 /// it stay usable (they share the session). NULL is ignored; so is a client
 /// already freed.
 ///
 /// # Safety
-/// `client` is NULL or from `irm_client_open`, not in use by another thread.
+/// `client` is NULL or from `irm_client_open` or `irm_client_open_explicit`,
+/// not in use by another thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn irm_client_free(client: *mut irm_client) {
     // SAFETY: `take` dereferences only live handles of this type.

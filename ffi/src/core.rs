@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ::irm_client::{Grant, Passphrase, Session};
+use ::irm_client::{DeviceConfig, Grant, Passphrase, Session, normalize_server_url};
 use irm_core::protocol::UsageAction;
 use irm_core::{
     DEFAULT_MAX_LEASE_SECS, EnvelopeBuilder, KasPublicKey, Metadata, PayloadBackend, Policy,
@@ -65,6 +65,54 @@ impl Client {
         };
         let passphrase = Passphrase::new(passphrase)?;
         let session = Session::unlock(&dir, &passphrase)?;
+        Ok(Self {
+            session: Arc::new(session),
+        })
+    }
+
+    /// Credentials given by path (`irm_client_open_explicit`): the checks
+    /// that need no key derivation come first, so a wrong URL or CA file
+    /// is reported at once and by name.
+    pub(crate) fn open_explicit(
+        server_url: &str,
+        ca_pem_path: &str,
+        device_json: &str,
+        device_key: &str,
+        passphrase: &str,
+    ) -> Result<Self, Failure> {
+        for (what, value) in [
+            ("server_url", server_url),
+            ("ca_pem_path", ca_pem_path),
+            ("device_json_path", device_json),
+            ("device_key_path", device_key),
+        ] {
+            if value.is_empty() {
+                return Err(Failure::invalid(format!("{what} is empty")));
+            }
+        }
+        normalize_server_url(server_url)?;
+        let config = DeviceConfig::load_file(Path::new(device_json))?;
+        if !config.is_own_server(server_url) {
+            return Err(Failure::new(
+                irm_status::IRM_STATUS_SERVER_MISMATCH,
+                format!(
+                    "server_url {server_url} is not the key server the device credential {device_json} \
+                     was enrolled with ({}): give that server's URL, or the credential enrolled with \
+                     {server_url}",
+                    config.server_url
+                ),
+            ));
+        }
+        let ca_pem = std::fs::read_to_string(ca_pem_path)
+            .map_err(|e| io_failure(&format!("reading the CA certificate {ca_pem_path}"), &e))?;
+        let passphrase = Passphrase::new(passphrase)?;
+        let session = Session::unlock_explicit(
+            server_url,
+            &ca_pem,
+            Path::new(device_json),
+            Path::new(device_key),
+            &passphrase,
+        )?;
         Ok(Self {
             session: Arc::new(session),
         })

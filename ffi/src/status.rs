@@ -54,7 +54,8 @@ pub enum irm_status {
     IRM_STATUS_NO_PROGRAM_RIGHT = 207,
     /// The input is not a sealed file this version reads.
     IRM_STATUS_FORMAT = 208,
-    /// The file is for another key server than the one this device enrolled with.
+    /// The file, or the server URL given to `irm_client_open_explicit`, is
+    /// for another key server than the one this device enrolled with.
     IRM_STATUS_SERVER_MISMATCH = 209,
     /// The credentials at rest are damaged or in an unknown layout.
     IRM_STATUS_BAD_CONFIG = 210,

@@ -30,6 +30,7 @@ fn the_committed_header_is_what_cbindgen_generates() {
     );
     for name in [
         "irm_client_open",
+        "irm_client_open_explicit",
         "irm_seal_buffer_offline",
         "irm_last_error_message",
         "IRM_STATUS_DENIED_FILE_REVOKED = 307",

@@ -1,8 +1,9 @@
 //! Compiles `ffi/tests/hostile.c` against the libirm cargo just built
 //! (`cc -Wall -Wextra -Werror`), runs it, and runs it again under
-//! `valgrind --leak-check=full --error-exitcode=1` when valgrind is
-//! installed (`scripts/test` installs it), with `tests/valgrind.supp`
-//! (one Rust standard-library allocation per foreign thread).
+//! `valgrind --leak-check=full --error-exitcode=1` with `tests/valgrind.supp`
+//! (one Rust standard-library allocation per foreign thread). Valgrind is
+//! required: `scripts/test` installs it, and a missing valgrind fails the
+//! test instead of passing it unchecked.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,11 +28,18 @@ fn profile_dir() -> PathBuf {
         .to_owned()
 }
 
-fn valgrind_installed() -> bool {
-    Command::new("valgrind")
+/// Fails the test when valgrind is missing: a memory check that silently
+/// does not run would pass for the wrong reason.
+fn require_valgrind() {
+    let installed = Command::new("valgrind")
         .arg("--version")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        installed,
+        "valgrind is not installed, so libirm's memory checks cannot run; \
+         install it (`apt-get install valgrind`, as scripts/test does)"
+    );
 }
 
 #[test]
@@ -85,18 +93,15 @@ fn hostile_arguments_are_refused_without_memory_errors_or_leaks() {
     direct.arg(&key);
     run(direct);
 
-    if valgrind_installed() {
-        let mut valgrind = Command::new("valgrind");
-        valgrind
-            .args(["-q", "--leak-check=full", "--error-exitcode=1"])
-            .arg(format!(
-                "--suppressions={}",
-                crate_dir.join("tests/valgrind.supp").display()
-            ))
-            .arg(&exe)
-            .arg(&key);
-        run(valgrind);
-    } else {
-        eprintln!("valgrind is not installed: ran hostile.c without it");
-    }
+    require_valgrind();
+    let mut valgrind = Command::new("valgrind");
+    valgrind
+        .args(["-q", "--leak-check=full", "--error-exitcode=1"])
+        .arg(format!(
+            "--suppressions={}",
+            crate_dir.join("tests/valgrind.supp").display()
+        ))
+        .arg(&exe)
+        .arg(&key);
+    run(valgrind);
 }

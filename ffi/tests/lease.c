@@ -2,8 +2,9 @@
  * libirm's document calls against a live key server (run by
  * tests/tests/ffi.rs as an enrolled person, also under valgrind): online
  * buffer sealing with a one-second lease, metadata, irm_read / irm_read_at,
- * usage events, a lease that runs out (no plaintext after it), renewal, and
- * one client shared by several threads, each with its own last error.
+ * usage events, a lease that runs out (no plaintext after it), renewal, a
+ * document used and closed again after irm_close, and one client shared by
+ * several threads, each with its own last error.
  *
  *   lease USER SEALED_PATH     (IRM_PASSPHRASE and IRM_CONFIG_DIR set)
  *
@@ -159,9 +160,55 @@ int main(int argc, char **argv) {
   memset(buf, 0, sizeof buf);
   irm_close(doc);
 
-  /* One client, several threads at once. */
-  sealed_path = argv[2];
+  /* A real document used after irm_close: the handle registry refuses every
+   * call with IRM_STATUS_INVALID_HANDLE before the freed memory is touched
+   * (valgrind would report an invalid read otherwise), no plaintext comes
+   * out, nothing is written to the out-pointers, and closing it again
+   * frees nothing twice. */
+  n = 77;
+  rights = 77;
+  lease = 77;
+  name = NULL;
+  EXPECT(irm_read(doc, (uint8_t *)buf, sizeof buf, &n), IRM_STATUS_INVALID_HANDLE);
+  EXPECT(irm_read_at(doc, 15, (uint8_t *)buf, 11, &n), IRM_STATUS_INVALID_HANDLE);
+  TRUE(n == 77 && buf[0] == 0);
+  EXPECT(irm_document_rights(doc, &rights), IRM_STATUS_INVALID_HANDLE);
+  TRUE(rights == 77);
+  EXPECT(irm_document_lease_expires_in(doc, &lease), IRM_STATUS_INVALID_HANDLE);
+  TRUE(lease == 77);
+  EXPECT(irm_document_metadata(doc, &name, &media, &len), IRM_STATUS_INVALID_HANDLE);
+  TRUE(name == NULL);
+  EXPECT(irm_renew(doc), IRM_STATUS_INVALID_HANDLE);
+  EXPECT(irm_report_event(doc, IRM_ACTION_CLOSE), IRM_STATUS_INVALID_HANDLE);
+  {
+    char detail[256];
+    size_t len_detail = 0;
+    EXPECT(irm_last_error_message(detail, sizeof detail, &len_detail), IRM_OK);
+    TRUE(strstr(detail, "not a live handle") != NULL);
+    irm_close(doc); /* closed twice: refused, and said so */
+    EXPECT(irm_last_error_message(detail, sizeof detail, &len_detail), IRM_OK);
+    TRUE(strstr(detail, "not freed again") != NULL);
+  }
+
+  /* One client, several threads at once, on a file with the default lease:
+   * with the one-second lease above, a loaded machine could end a lease
+   * between a thread's irm_open and its read. */
+  static char threads_path[4096];
+  snprintf(threads_path, sizeof threads_path, "%s.threads", argv[2]);
+  sealed_path = threads_path;
   EXPECT(irm_client_open(NULL, getenv("IRM_PASSPHRASE"), &shared_client), IRM_OK);
+  EXPECT(irm_policy_new(&policy), IRM_OK);
+  EXPECT(irm_policy_add_grant(policy, argv[1], IRM_RIGHT_VIEW | IRM_RIGHT_PROGRAM), IRM_OK);
+  EXPECT(irm_seal_buffer(shared_client, policy, (const uint8_t *)DATA, sizeof DATA - 1,
+                         "calls.csv", "text/csv", &sealed, &sealed_len),
+         IRM_OK);
+  irm_policy_free(policy);
+  f = fopen(threads_path, "wb");
+  TRUE(f != NULL && fwrite(sealed, 1, sealed_len, f) == sealed_len);
+  if (f != NULL) {
+    fclose(f);
+  }
+  irm_buffer_free(sealed, sealed_len);
   pthread_t threads[4];
   for (long i = 0; i < 4; i++) {
     TRUE(pthread_create(&threads[i], NULL, reader, (void *)i) == 0);

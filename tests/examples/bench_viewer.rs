@@ -26,7 +26,7 @@ use irm_core::{
     EnvelopeBuilder, Metadata, Policy, PolicyGrant, Recipient, Rights, Sealer, StreamOptions,
 };
 use irm_e2e::{ADMIN, Server};
-use irm_viewer::app::{JAPANESE_FONTS, ViewerApp, install_japanese_font};
+use irm_viewer::app::ViewerApp;
 use irm_viewer::i18n::Lang;
 use irm_viewer::model::{Model, Screen};
 use irm_viewer::table::{Direction, SortKey};
@@ -235,13 +235,9 @@ fn main() {
         screen: Screen::Opening,
         lang: Lang::Ja,
     };
-    let font = JAPANESE_FONTS
-        .iter()
-        .find_map(|p| std::fs::read(p).ok())
-        .expect("a Japanese font (fonts-ipafont-gothic)");
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
-        .with_context_setup(move |ctx| install_japanese_font(ctx, font.clone()))
+        .with_context_setup(irm_viewer::fonts::install)
         .build_ui_state(
             |ui, app: &mut ViewerApp| app.show(ui),
             ViewerApp::new(model, None),

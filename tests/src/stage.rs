@@ -105,19 +105,13 @@ impl Stage {
         rights: Rights,
         plaintext: &[u8],
     ) -> (PathBuf, String) {
+        self.seal_with(name, policy_for(recipient, rights), plaintext)
+    }
+
+    /// Seals `plaintext` under `policy` (see [`policy_for`]) into
+    /// `alice_home()/name`; returns the path and the file id (hex).
+    pub fn seal_with(&self, name: &str, policy: Policy, plaintext: &[u8]) -> (PathBuf, String) {
         let (info, kas) = self.admin.server_key().expect("the server key");
-        let policy = Policy::new(
-            vec![PolicyGrant {
-                recipients: BTreeSet::from([Recipient::parse(recipient).expect("a recipient")]),
-                rights,
-            }],
-            None,
-            None,
-            600,
-            true,
-            None,
-        )
-        .expect("a policy");
         let header = EnvelopeBuilder::new(policy)
             .key_server(&info.url, kas)
             .build()
@@ -151,6 +145,24 @@ impl Default for Stage {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// A policy giving `recipient` `rights`, with a 10-minute lease, the
+/// watermark required and no expiry; a test changes its public fields
+/// (`max_lease_secs`, `not_after_unix`, `watermark_required`) before sealing.
+pub fn policy_for(recipient: &str, rights: Rights) -> Policy {
+    Policy::new(
+        vec![PolicyGrant {
+            recipients: BTreeSet::from([Recipient::parse(recipient).expect("a recipient")]),
+            rights,
+        }],
+        None,
+        None,
+        600,
+        true,
+        None,
+    )
+    .expect("a policy")
 }
 
 /// Enrolls `user` into `config_dir` with `code`.

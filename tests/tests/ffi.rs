@@ -1,9 +1,13 @@
 //! libirm (crate `irm-ffi`) end to end: the C example
-//! (`examples/c/seal_and_open.c`, compiled with `cc -Wall -Werror`) and the
-//! Python example (ctypes) against the real key server, as people enrolled
-//! with the `irm` CLI. Every refusal is checked by its `irm_status` number,
-//! which the C program prints as `status N`.
+//! (`examples/c/seal_and_open.c`, compiled with `cc -Wall -Werror`, linked
+//! against libirm.so and once against libirm.a), the Python example
+//! (ctypes) and the Rust example against the real key server, as people
+//! enrolled with the `irm` CLI; and libirm's own C tests that need a
+//! server (`ffi/tests/lease.c`, `ffi/tests/explicit.c`), also under
+//! valgrind. Every refusal is checked by its `irm_status` number, which
+//! the C programs print as `status N`.
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -48,38 +52,69 @@ fn lib_dir() -> &'static Path {
     })
 }
 
+/// Compiles `source` (relative to the repository) with `-Wall -Wextra
+/// -Werror` against `ffi/include/irm.h` into `target/<profile>/exe_name`,
+/// linked as `link` says.
+fn compile_c(source: &str, exe_name: &str, link: &[&OsStr]) -> PathBuf {
+    let exe = lib_dir().join(exe_name);
+    let status = Command::new("cc")
+        .args(["-std=c11", "-g", "-pthread", "-Wall", "-Wextra", "-Werror"])
+        .arg("-I")
+        .arg(repo().join("ffi/include"))
+        .arg(repo().join(source))
+        .arg("-o")
+        .arg(&exe)
+        .args(link)
+        .status()
+        .expect("cc runs");
+    assert!(status.success(), "{source} does not compile");
+    exe
+}
+
+/// `-Lirm` from `target/<profile>`, found there at run time too (rpath).
+fn link_shared() -> [OsString; 3] {
+    let lib = lib_dir();
+    [
+        format!("-L{}", lib.display()).into(),
+        "-lirm".into(),
+        format!("-Wl,-rpath,{}", lib.display()).into(),
+    ]
+}
+
+/// A C program of this repository linked against libirm.so.
+fn c_program(source: &str, exe_name: &str) -> PathBuf {
+    let link = link_shared();
+    let link: Vec<_> = link.iter().map(|a| a.as_os_str()).collect();
+    compile_c(source, exe_name, &link)
+}
+
 /// The C example, compiled once with `-Wall -Werror` against libirm.
 fn c_example() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| {
-        let lib = lib_dir();
-        let exe = lib.join("seal_and_open_c");
-        let status = Command::new("cc")
-            .args(["-std=c11", "-g", "-Wall", "-Wextra", "-Werror"])
-            .arg("-I")
-            .arg(repo().join("ffi/include"))
-            .arg(repo().join("examples/c/seal_and_open.c"))
-            .arg("-o")
-            .arg(&exe)
-            .arg("-L")
-            .arg(lib)
-            .arg("-lirm")
-            .arg(format!("-Wl,-rpath,{}", lib.display()))
-            .status()
-            .expect("cc runs");
-        assert!(
-            status.success(),
-            "examples/c/seal_and_open.c does not compile"
-        );
-        exe
-    })
+    EXE.get_or_init(|| c_program("examples/c/seal_and_open.c", "seal_and_open_c"))
 }
 
-fn valgrind_installed() -> bool {
-    Command::new("valgrind")
+/// `valgrind --leak-check=full --error-exitcode=1` with libirm's
+/// suppressions, run as `person`. Valgrind is required (scripts/test
+/// installs it): a missing one fails the test, so a memory check never
+/// passes without having run.
+fn valgrind(person: &Person) -> Command {
+    let installed = Command::new("valgrind")
         .arg("--version")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        installed,
+        "valgrind is not installed, so libirm's memory checks cannot run; \
+         install it (`apt-get install valgrind`, as scripts/test does)"
+    );
+    let mut cmd = person.run("valgrind");
+    cmd.args(["-q", "--leak-check=full", "--error-exitcode=1"])
+        .arg(format!(
+            "--suppressions={}",
+            repo().join("ffi/tests/valgrind.supp").display()
+        ));
+    cmd
 }
 
 fn text(out: &Output) -> String {
@@ -259,20 +294,10 @@ fn the_c_example_seals_for_a_group_reads_back_and_every_refusal_has_its_status()
 
 #[test]
 fn the_c_example_runs_clean_under_valgrind() {
-    if !valgrind_installed() {
-        eprintln!("valgrind is not installed (scripts/test installs it): skipped");
-        return;
-    }
     let stage = Stage::new();
     let alice = &stage.alice;
     alice.write("customers.csv", CUSTOMERS);
-    let out = alice
-        .run("valgrind")
-        .args(["-q", "--leak-check=full", "--error-exitcode=1"])
-        .arg(format!(
-            "--suppressions={}",
-            repo().join("ffi/tests/valgrind.supp").display()
-        ))
+    let out = valgrind(alice)
         .arg(c_example())
         .args(["customers.csv", "customers.csv.irm"])
         .output()
@@ -304,53 +329,191 @@ fn the_python_example_seals_and_reads_through_ctypes() {
     let _ = &stage.server;
 }
 
-/// `ffi/tests/lease.c`, compiled like the example.
-fn lease_program() -> PathBuf {
-    let lib = lib_dir();
-    let exe = lib.join("irm_lease_c");
-    let status = Command::new("cc")
-        .args(["-std=c11", "-g", "-pthread", "-Wall", "-Wextra", "-Werror"])
-        .arg("-I")
-        .arg(repo().join("ffi/include"))
-        .arg(repo().join("ffi/tests/lease.c"))
-        .arg("-o")
-        .arg(&exe)
-        .arg("-L")
-        .arg(lib)
-        .arg("-lirm")
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .status()
-        .expect("cc runs");
-    assert!(status.success(), "ffi/tests/lease.c does not compile");
-    exe
+/// Asserts that a C test program ran to its end with every check passed.
+fn all_passed(out: &Output) {
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains(" passed, 0 failed"),
+        "{}",
+        text(out)
+    );
 }
 
 #[test]
 fn documents_read_only_while_the_lease_holds_and_renew() {
     let stage = Stage::new();
-    let exe = lease_program();
-    let mut runs = vec![stage.alice.run(&exe)];
-    if valgrind_installed() {
-        let mut valgrind = stage.alice.run("valgrind");
-        valgrind
-            .args(["-q", "--leak-check=full", "--error-exitcode=1"])
-            .arg(format!(
-                "--suppressions={}",
-                repo().join("ffi/tests/valgrind.supp").display()
-            ))
-            .arg(&exe);
-        runs.push(valgrind);
-    }
-    for mut run in runs {
+    let exe = c_program("ffi/tests/lease.c", "irm_lease_c");
+    let mut under_valgrind = valgrind(&stage.alice);
+    under_valgrind.arg(&exe);
+    for mut run in [stage.alice.run(&exe), under_valgrind] {
         let out = run
             .args(["alice", "short-lease.irm"])
             .output()
             .expect("the program runs");
-        assert!(
-            out.status.success()
-                && String::from_utf8_lossy(&out.stdout).contains(" passed, 0 failed"),
-            "{}",
-            text(&out)
-        );
+        all_passed(&out);
     }
+}
+
+#[test]
+fn a_client_from_explicit_paths_opens_files_and_names_a_wrong_server_or_ca() {
+    let stage = Stage::new();
+    // Another key server, only for a CA certificate that is not ours.
+    let other = Server::start();
+    let alice = &stage.alice;
+    // The credentials under other names in a directory of their own, and no
+    // IRM_CONFIG_DIR: only the paths given can be what the client uses.
+    let creds = tempfile::tempdir().expect("a directory");
+    let json = creds.path().join("alice-device.json");
+    let key = creds.path().join("alice-device.key");
+    std::fs::copy(alice.config_dir().join("device.json"), &json).expect("copying device.json");
+    std::fs::copy(alice.config_dir().join("device.key"), &key).expect("copying device.key");
+    let exe = c_program("ffi/tests/explicit.c", "irm_explicit_c");
+    let args = [
+        OsStr::new(&stage.server.url),
+        stage.server.ca_pem.as_os_str(),
+        json.as_os_str(),
+        key.as_os_str(),
+        OsStr::new("alice"),
+        other.ca_pem.as_os_str(),
+        OsStr::new("explicit.irm"),
+    ];
+    let mut direct = alice.run(&exe);
+    let mut under_valgrind = valgrind(alice);
+    under_valgrind.arg(&exe);
+    for run in [&mut direct, &mut under_valgrind] {
+        let out = run
+            .env_remove("IRM_CONFIG_DIR")
+            .args(args)
+            .output()
+            .expect("the program runs");
+        all_passed(&out);
+    }
+}
+
+/// The static libraries libirm.a needs from the system, as `rustc
+/// --print native-static-libs` lists them for this target.
+const STATIC_SYSTEM_LIBS: &[&str] = &[
+    "-lgcc_s",
+    "-lutil",
+    "-lrt",
+    "-lpthread",
+    "-lm",
+    "-ldl",
+    "-lc",
+];
+
+#[test]
+fn the_c_example_links_statically_against_libirm_a() {
+    let archive = lib_dir().join("libirm.a");
+    assert!(archive.exists(), "no libirm.a in {}", lib_dir().display());
+    // The archive itself, not -lirm (which would pick libirm.so), and no
+    // rpath: a program that still needed libirm.so would not even start.
+    let mut link = vec![archive.as_os_str()];
+    link.extend(STATIC_SYSTEM_LIBS.iter().map(OsStr::new));
+    let exe = compile_c("examples/c/seal_and_open.c", "seal_and_open_static", &link);
+    let needed = Command::new("readelf")
+        .arg("-d")
+        .arg(&exe)
+        .output()
+        .expect("readelf runs (binutils comes with cc)");
+    assert!(
+        !String::from_utf8_lossy(&needed.stdout).contains("libirm"),
+        "the program depends on libirm.so: {}",
+        text(&needed)
+    );
+
+    let stage = Stage::new();
+    let alice = &stage.alice;
+    alice.write("customers.csv", CUSTOMERS);
+    let out = alice
+        .run(&exe)
+        .env_remove("LD_LIBRARY_PATH")
+        .args(["customers.csv", "customers.csv.irm"])
+        .output()
+        .expect("the statically linked example runs");
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("rights: view,program"), "{stdout}");
+    assert!(stdout.contains("rows: 3"), "{stdout}");
+}
+
+/// `examples/rust/seal_and_open.rs` (an example of the irm-ffi package),
+/// built by cargo like libirm.
+fn rust_example() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args([
+        "build",
+        "--quiet",
+        "-p",
+        "irm-ffi",
+        "--example",
+        "seal_and_open",
+    ]);
+    if !cfg!(debug_assertions) {
+        build.arg("--release");
+    }
+    assert!(
+        build.status().expect("cargo runs").success(),
+        "building the Rust example failed"
+    );
+    let exe = lib_dir().join("examples/seal_and_open");
+    assert!(exe.exists(), "no {}", exe.display());
+    exe
+}
+
+#[test]
+fn the_rust_example_seals_for_a_group_and_reads_back_through_the_key_server() {
+    let stage = Stage::new();
+    let exe = rust_example();
+    let alice = &stage.alice;
+    alice.write("customers.csv", CUSTOMERS);
+    let out = alice
+        .run(&exe)
+        .args(["customers.csv", "customers.csv.irm", "@support"])
+        .output()
+        .expect("the Rust example runs");
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("sealed customers.csv into customers.csv.irm"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("rights: view,program"), "{stdout}");
+    assert!(stdout.contains("rows: 3"), "{stdout}");
+    let id = file_id(&stdout);
+
+    // The same bytes open through libirm, and the read was audited.
+    let out = c_ok(alice, &["--open", "customers.csv.irm"]);
+    assert!(out.contains("rows: 3"), "{out}");
+    let records = stage
+        .admin
+        .ok(&["admin", "audit", "tail", "--limit", "1000"]);
+    assert!(
+        records
+            .as_array()
+            .expect("a list")
+            .iter()
+            .any(|r| r["file_id"] == id.as_str()
+                && r["actor_user"] == "alice"
+                && r["action"] == "event.program_read"),
+        "{records}"
+    );
+    // It registered the file: an administrator can revoke it.
+    stage.admin.ok(&["admin", "file", "revoke", &id]);
+    c_fails(alice, &["--open", "customers.csv.irm"], "irm_open", 307);
+
+    // bob is not in @support: his own export seals, but does not open for him.
+    let bob = &stage.bob;
+    bob.write("customers.csv", CUSTOMERS);
+    let out = bob
+        .run(&exe)
+        .args(["customers.csv", "customers.csv.irm", "@support"])
+        .output()
+        .expect("the Rust example runs");
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("NotRecipient"),
+        "{}",
+        text(&out)
+    );
 }

@@ -1,10 +1,11 @@
 //! The viewer's worker against the real key server: it opens a sealed CP932
-//! CSV, renews the lease at `renew_due`, and closes the document when the
-//! administrator revokes the file.
+//! CSV, renews the lease at `renew_due`, and closes the document when a
+//! renewal is refused: the administrator revoked the file, the policy's
+//! not-after time passed, or the user was suspended.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use irm_client::{Passphrase, Session};
 use irm_core::protocol::{CreateUserRequest, DenyReason, Role};
@@ -62,6 +63,19 @@ fn stage(rights: Rights) -> Stage {
 }
 
 fn stage_with(rights: Rights, plaintext: &[u8], metadata: Metadata, name: &str) -> Stage {
+    stage_until(rights, plaintext, metadata, name, None)
+}
+
+/// As [`stage_with`], with a policy that expires `expires_in_secs` after
+/// sealing (measured once the server and people are set up, so a slow
+/// machine does not eat into it).
+fn stage_until(
+    rights: Rights,
+    plaintext: &[u8],
+    metadata: Metadata,
+    name: &str,
+    expires_in_secs: Option<u64>,
+) -> Stage {
     let server = Server::start();
     let admin_dir = TempDir::new().expect("a directory");
     let admin = enroll(&server, &admin_dir, ADMIN, &server.admin_code);
@@ -77,13 +91,14 @@ fn stage_with(rights: Rights, plaintext: &[u8], metadata: Metadata, name: &str) 
     drop(enroll(&server, &alice_dir, "alice", &code.code));
 
     let (info, kas) = admin.server_key().expect("the server key");
+    let not_after = expires_in_secs.map(|secs| now_unix() + secs);
     let policy = Policy::new(
         vec![PolicyGrant {
             recipients: BTreeSet::from([Recipient::parse("alice").expect("a recipient")]),
             rights,
         }],
         None,
-        None,
+        not_after,
         LEASE_SECS,
         true,
         None,
@@ -293,4 +308,83 @@ fn a_sealed_workbook_opens_by_sheet_and_exports_its_original_bytes() {
         }
     }
     assert_eq!(std::fs::read(&target).expect("the export"), xlsx);
+}
+
+/// Waits (up to `limit`) for the worker to close the document, skipping
+/// renewals on the way; returns why it closed.
+fn closed_within(worker: &Worker, limit: Duration) -> Failure {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match worker.recv_timeout(left) {
+            Some(Event::Renewed { .. } | Event::Opening) => {}
+            Some(Event::Closed(why)) => return why,
+            Some(other) => panic!("expected renewals, then the document to close: {other:?}"),
+            None => panic!("the document did not close within {limit:?}"),
+        }
+    }
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs()
+}
+
+#[test]
+fn the_document_closes_when_its_policy_expires_while_open() {
+    // The key server caps each lease at the not-after time, so the worker
+    // renews ever shorter leases until a renewal lands past it.
+    let (cp932, _, _) = encoding_rs::SHIFT_JIS.encode(CSV);
+    let stage = stage_until(
+        Rights::VIEW,
+        &cp932,
+        Metadata::default(),
+        "customers.csv.irm",
+        Some(8),
+    );
+    let not_after = stage
+        .header
+        .header()
+        .policy()
+        .not_after_unix
+        .expect("an expiry");
+    let worker = spawn(&stage);
+    let open = match next(&worker) {
+        Event::Opened(open) => open,
+        other => panic!("the document should open before it expires: {other:?}"),
+    };
+    assert_eq!(
+        open.not_after_unix,
+        Some(not_after),
+        "the expiry the UI shows"
+    );
+    let doc = Arc::downgrade(&open.doc);
+    drop(open);
+    match closed_within(&worker, Duration::from_secs(30)) {
+        Failure::Denied(DenyReason::PolicyExpired) => {}
+        other => panic!("closed for the wrong reason: {other:?}"),
+    }
+    assert!(now_unix() >= not_after, "not before the expiry");
+    assert!(doc.upgrade().is_none(), "no plaintext kept by the worker");
+}
+
+#[test]
+fn the_document_closes_when_the_user_is_suspended_while_open() {
+    let stage = stage(Rights::VIEW);
+    let worker = spawn(&stage);
+    let open = match next(&worker) {
+        Event::Opened(open) => open,
+        other => panic!("the document should open: {other:?}"),
+    };
+    assert_eq!(open.not_after_unix, None);
+    stage
+        .admin
+        .suspend_user("alice")
+        .expect("the admin suspends alice");
+    match closed_within(&worker, Duration::from_secs(30)) {
+        Failure::Denied(DenyReason::UserSuspended) => {}
+        other => panic!("closed for the wrong reason: {other:?}"),
+    }
 }

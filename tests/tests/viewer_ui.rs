@@ -1,6 +1,8 @@
 //! The viewer's window (egui_kittest, no display) with its real worker
 //! against the real key server: printing (the PDF a print command receives,
-//! and the audit record), what a view-only grant offers, enrolling on first
+//! the audit record, a failing print command explained in Japanese), what a
+//! view-only grant offers, the watermark a grant requires or waives, the
+//! window closing when the file is revoked while open, enrolling on first
 //! start, and opening files dropped onto the window.
 
 use irm_client::Passphrase;
@@ -12,8 +14,8 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use irm_core::Rights;
 use irm_core::protocol::DenyReason;
-use irm_e2e::stage::{Stage, eventually};
-use irm_viewer::app::{JAPANESE_FONTS, Launcher, ViewerApp, install_japanese_font};
+use irm_e2e::stage::{Stage, eventually, policy_for};
+use irm_viewer::app::{Launcher, ViewerApp};
 use irm_viewer::i18n::Lang;
 use irm_viewer::model::{Failure, Model, Screen};
 use irm_viewer::open_file::FilePicker;
@@ -32,6 +34,16 @@ fn window(
     file: &Path,
     print_to: Option<PrintCommand>,
 ) -> Harness<'static, ViewerApp> {
+    window_in(stage, file, print_to, Lang::En)
+}
+
+/// As [`window`], in `lang`.
+fn window_in(
+    stage: &Stage,
+    file: &Path,
+    print_to: Option<PrintCommand>,
+    lang: Lang,
+) -> Harness<'static, ViewerApp> {
     let worker = Worker::spawn(
         Source {
             file: file.to_owned(),
@@ -44,7 +56,7 @@ fn window(
         Model {
             file_name: "customers.csv.irm".into(),
             screen: Screen::Opening,
-            lang: Lang::En,
+            lang,
         },
         Some(worker),
     );
@@ -53,12 +65,7 @@ fn window(
     }
     Harness::builder()
         .with_size(egui::vec2(900.0, 400.0))
-        .with_context_setup(|ctx| {
-            let font = std::fs::read(JAPANESE_FONTS[0]).expect(
-                "the IPA Gothic font (Debian fonts-ipafont-gothic; scripts/test installs it)",
-            );
-            install_japanese_font(ctx, font);
-        })
+        .with_context_setup(irm_viewer::fonts::install)
         .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app)
 }
 
@@ -215,12 +222,7 @@ fn enroll_window(
 fn harness_for(app: ViewerApp) -> Harness<'static, ViewerApp> {
     Harness::builder()
         .with_size(egui::vec2(900.0, 500.0))
-        .with_context_setup(|ctx| {
-            let font = std::fs::read(JAPANESE_FONTS[0]).expect(
-                "the IPA Gothic font (Debian fonts-ipafont-gothic; scripts/test installs it)",
-            );
-            install_japanese_font(ctx, font);
-        })
+        .with_context_setup(irm_viewer::fonts::install)
         .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app)
 }
 
@@ -533,4 +535,96 @@ fn a_file_dropped_while_the_passphrase_is_asked_opens_after_unlocking() {
     harness.get_by_label("Unlock").click();
     wait_for(&mut harness, "りんご");
     assert_eq!(harness.state().model.file_name, "orders.csv.irm");
+}
+
+#[test]
+fn the_open_window_closes_and_says_why_when_the_file_is_revoked() {
+    let stage = Stage::new();
+    // A short lease, so the worker renews (and hears of the revocation)
+    // within a few seconds.
+    let mut policy = policy_for("alice", Rights::VIEW);
+    policy.max_lease_secs = 3;
+    let (file, file_id) = stage.seal_with("customers.csv.irm", policy, CSV.as_bytes());
+    let mut harness = window(&stage, &file, None);
+    wait_for(&mut harness, "山田 太郎");
+    let doc = Arc::downgrade(&harness.state().model.open().expect("open").doc);
+
+    stage
+        .admin
+        .revoke_file(&file_id)
+        .expect("the admin revokes the file");
+    wait_for(&mut harness, "The document was closed");
+    harness.get_by_label("An administrator has revoked this file.");
+    harness.get_by_label("What to do next:");
+    assert!(harness.query_by_label("山田 太郎").is_none());
+    assert!(harness.state().model.open().is_none());
+    assert!(
+        doc.upgrade().is_none(),
+        "the plaintext was dropped (and wiped)"
+    );
+}
+
+#[test]
+fn the_watermark_toggle_exists_only_when_the_grant_waives_it() {
+    let stage = Stage::new();
+    let (required, _) = stage.seal_with(
+        "required.csv.irm",
+        policy_for("alice", Rights::VIEW),
+        CSV.as_bytes(),
+    );
+    let mut policy = policy_for("alice", Rights::VIEW);
+    policy.watermark_required = false;
+    let (waived, _) = stage.seal_with("waived.csv.irm", policy, CSV.as_bytes());
+
+    let mut harness = window(&stage, &required, None);
+    wait_for(&mut harness, "山田 太郎");
+    assert!(
+        harness
+            .state()
+            .model
+            .open()
+            .expect("open")
+            .watermark_required
+    );
+    assert!(
+        harness.query_by_label("Show watermark").is_none(),
+        "a required watermark cannot be switched off"
+    );
+
+    let mut harness = window(&stage, &waived, None);
+    wait_for(&mut harness, "山田 太郎");
+    assert!(
+        !harness
+            .state()
+            .model
+            .open()
+            .expect("open")
+            .watermark_required
+    );
+    harness.get_by_label("Show watermark").click();
+    harness.step();
+    assert!(harness.state().ui.hide_waived_watermark);
+}
+
+#[test]
+fn a_failing_print_command_is_explained_in_japanese() {
+    let stage = Stage::new();
+    let (file, file_id) = stage.seal_for_alice(
+        "customers.csv.irm",
+        Rights::VIEW | Rights::PRINT,
+        CSV.as_bytes(),
+    );
+    // `false` takes the PDF and fails, as lp does without a printer.
+    let command = PrintCommand::new("false", Vec::<String>::new());
+    let mut harness = window_in(&stage, &file, Some(command), Lang::Ja);
+    wait_for(&mut harness, "山田 太郎");
+    harness.get_by_label("印刷").click();
+    wait_for(&mut harness, "印刷に失敗しました");
+    harness.get_by_label("印刷に失敗しました").hover();
+    wait_for(
+        &mut harness,
+        "印刷コマンド false が失敗しました(exit status: 1)",
+    );
+    // The key server recorded the print before the command ran.
+    assert!(stage.audited("event.print", "alice", &file_id));
 }

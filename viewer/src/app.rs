@@ -8,9 +8,10 @@
 //! key server has recorded the copy, then released. Primary-selection output (X11/Wayland
 //! middle-click paste) is always dropped: it would be an unrecorded copy.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use egui::{Button, CentralPanel, Color32, Panel, RichText, TextEdit, Ui};
 use irm_client::Passphrase;
@@ -26,32 +27,6 @@ use crate::table::TableState;
 use crate::table::{HeaderTexts, TableView};
 use crate::watermark;
 use crate::worker::{Command, Event, Source, Worker};
-
-/// Japanese font files tried in order (Debian: fonts-ipafont-gothic,
-/// fonts-vlgothic, fonts-noto-cjk). Only the first found is loaded.
-pub const JAPANESE_FONTS: &[&str] = &[
-    "/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf",
-    "/usr/share/fonts/truetype/vlgothic/VL-Gothic-Regular.ttf",
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-];
-
-/// Adds a Japanese font (file bytes; face 0 of a collection) as the
-/// fallback of both font families.
-pub fn install_japanese_font(ctx: &egui::Context, bytes: Vec<u8>) {
-    use egui::epaint::text::{FontInsert, FontPriority, InsertFontFamily};
-    let families = [egui::FontFamily::Proportional, egui::FontFamily::Monospace]
-        .into_iter()
-        .map(|family| InsertFontFamily {
-            family,
-            priority: FontPriority::Lowest,
-        })
-        .collect();
-    ctx.add_font(FontInsert::new(
-        "jp",
-        egui::FontData::from_owned(bytes),
-        families,
-    ));
-}
 
 /// The last word on the clipboard: an egui plugin that sees the frame's
 /// final output, after egui's own label-selection copy (which runs at the
@@ -263,7 +238,8 @@ impl ViewerApp {
                 Err(failure) => {
                     self.ui.notice = Some(Msg::ExportFailed);
                     let (title, _, detail) = failure.texts(self.model.lang);
-                    self.ui.notice_detail = Some(detail.unwrap_or(title).to_owned());
+                    self.ui.notice_detail =
+                        Some(detail.map_or_else(|| title.to_owned(), Cow::into_owned));
                 }
             },
             Event::Printed(result) => {
@@ -275,8 +251,11 @@ impl ViewerApp {
                     }
                     Err(failure) => {
                         self.ui.notice = Some(Msg::PrintFailed);
+                        // In the language shown now; the worker's failure
+                        // is data, worded here (i18n.rs).
                         let (title, _, detail) = failure.texts(self.model.lang);
-                        self.ui.notice_detail = Some(detail.unwrap_or(title).to_owned());
+                        self.ui.notice_detail =
+                            Some(detail.map_or_else(|| title.to_owned(), Cow::into_owned));
                     }
                 }
             }
@@ -464,12 +443,25 @@ impl ViewerApp {
         let left = open
             .lease_deadline
             .saturating_duration_since(Instant::now());
+        let now_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let not_after = open.not_after_unix;
         let doc = &open.doc;
         let table = doc.table(self.ui.sheet);
         let shown = self.ui.table.visible().len();
         Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {
-                ui.label(lang.time_left(left));
+                // The file's own expiry is what a person plans by; the
+                // lease is renewed in the background and shown second.
+                let expiry = ui.label(lang.file_expiry(not_after, now_unix));
+                if let Some(at) = not_after {
+                    let when = watermark::format_utc(UNIX_EPOCH + Duration::from_secs(at));
+                    expiry.on_hover_text(lang.expires_at(&when));
+                }
+                ui.separator();
+                ui.label(RichText::new(lang.lease_left(left)).weak())
+                    .on_hover_text(lang.t(Msg::LeaseHelp));
                 ui.separator();
                 if let Some(table) = table {
                     ui.label(lang.rows_shown(shown, table.data_rows()));
@@ -653,6 +645,10 @@ impl ViewerApp {
             });
         }
         ui.separator();
+        // Looked up again: a sheet tab clicked just above changed the sheet,
+        // and the table state was reset for it (drawing the old sheet's
+        // rows against the new sheet's table would index past its end).
+        let table = doc.table(self.ui.sheet);
         match (&doc.content, table) {
             (_, Some(table)) => {
                 self.ui.table.refresh(table, &self.ui.filter);

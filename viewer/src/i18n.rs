@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use irm_core::protocol::DenyReason;
 
+use crate::print::{MAX_PRINT_ROWS, PrintError};
+
 /// The UI language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -45,15 +47,104 @@ impl Lang {
         }
     }
 
-    /// "Time left: 4 min 05 s".
-    pub fn time_left(self, left: Duration) -> String {
+    /// The lease, in the status bar: "Lease: 4 min 05 s". It is renewed
+    /// in the background, so it is not the time the file can be read.
+    pub fn lease_left(self, left: Duration) -> String {
+        match self {
+            Self::En => format!("Lease: {}", self.duration(left)),
+            Self::Ja => format!("利用許可の残り: {}", self.duration(left)),
+        }
+    }
+
+    /// The time left until the file's expiry (the policy's not-after
+    /// time, Unix seconds) at `now_unix`: "Expires in 29 d 23 h", "No
+    /// expiry", "Expired".
+    pub fn file_expiry(self, not_after_unix: Option<u64>, now_unix: u64) -> String {
+        match (self, not_after_unix) {
+            (Self::En, None) => "No expiry".into(),
+            (Self::Ja, None) => "有効期限なし".into(),
+            (Self::En, Some(at)) if at <= now_unix => "Expired".into(),
+            (Self::Ja, Some(at)) if at <= now_unix => "有効期限切れ".into(),
+            (Self::En, Some(at)) => format!(
+                "Expires in {}",
+                self.duration(Duration::from_secs(at - now_unix))
+            ),
+            (Self::Ja, Some(at)) => format!(
+                "有効期限まで {}",
+                self.duration(Duration::from_secs(at - now_unix))
+            ),
+        }
+    }
+
+    /// The tooltip of the expiry: when exactly ("2026-12-23 06:40 UTC").
+    pub fn expires_at(self, when: &str) -> String {
+        match self {
+            Self::En => format!("After {when} nobody can open this file."),
+            Self::Ja => format!("{when} 以降、このファイルは誰も開けません。"),
+        }
+    }
+
+    /// "29 d 23 h", "4 h 05 min", "4 min 05 s" (and in Japanese).
+    fn duration(self, left: Duration) -> String {
         let s = left.as_secs();
-        let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
-        match (self, h) {
-            (Self::En, 0) => format!("Time left: {m} min {s:02} s"),
-            (Self::En, h) => format!("Time left: {h} h {m:02} min"),
-            (Self::Ja, 0) => format!("残り時間: {m}分{s:02}秒"),
-            (Self::Ja, h) => format!("残り時間: {h}時間{m:02}分"),
+        let (d, h, m, s) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+        match (self, d, h) {
+            (Self::En, 0, 0) => format!("{m} min {s:02} s"),
+            (Self::En, 0, h) => format!("{h} h {m:02} min"),
+            (Self::En, d, h) => format!("{d} d {h} h"),
+            (Self::Ja, 0, 0) => format!("{m}分{s:02}秒"),
+            (Self::Ja, 0, h) => format!("{h}時間{m:02}分"),
+            (Self::Ja, d, h) => format!("{d}日{h}時間"),
+        }
+    }
+
+    /// Why a print did not happen, in this language. The system's own
+    /// words (an OS error, the print command's message) are quoted as given.
+    pub fn print_error(self, error: &PrintError) -> String {
+        use PrintError as E;
+        match (self, error) {
+            (Self::En, E::NoFont) => {
+                "the Japanese font to print with cannot be read; reinstall the viewer".into()
+            }
+            (Self::Ja, E::NoFont) => {
+                "印刷用の日本語フォントを読み込めません。ビューアーを再インストールしてください"
+                    .into()
+            }
+            (Self::En, E::TooManyRows(n)) => format!(
+                "the view has {n} rows; narrow it to at most {MAX_PRINT_ROWS} with the filter"
+            ),
+            (Self::Ja, E::TooManyRows(n)) => {
+                format!("表示中の行が{n}行あります。絞り込みで{MAX_PRINT_ROWS}行以下にしてください")
+            }
+            (Self::En, E::NotATable) => "only tables can be printed".into(),
+            (Self::Ja, E::NotATable) => "印刷できるのは表だけです".into(),
+            (Self::En, E::Render(e)) => format!("cannot build the PDF to print: {e}"),
+            (Self::Ja, E::Render(e)) => format!("印刷用のPDFを作成できません: {e}"),
+            (Self::En, E::Spawn { program, error }) => {
+                format!("cannot run the print command {program}: {error}")
+            }
+            (Self::Ja, E::Spawn { program, error }) => {
+                format!("印刷コマンド {program} を実行できません: {error}")
+            }
+            (
+                lang,
+                E::Rejected {
+                    program,
+                    status,
+                    message,
+                },
+            ) => {
+                let failed = match lang {
+                    Self::En => format!("the print command {program} failed ({status})"),
+                    Self::Ja => format!("印刷コマンド {program} が失敗しました({status})"),
+                };
+                // What the command said, if anything, as it said it.
+                if message.is_empty() {
+                    failed
+                } else {
+                    format!("{failed}: {message}")
+                }
+            }
         }
     }
 
@@ -328,6 +419,10 @@ pub enum Msg {
     Printed,
     /// Status: print failed.
     PrintFailed,
+    /// What to do when a print failed.
+    PrintFailedNext,
+    /// Tooltip of the lease in the status bar.
+    LeaseHelp,
     /// Heading of the enrollment screen.
     EnrollTitle,
     /// What the enrollment screen is for.
@@ -524,6 +619,14 @@ impl Msg {
                 "プリンターに送りました(記録済み)",
             ),
             Self::PrintFailed => ("Printing failed", "印刷に失敗しました"),
+            Self::PrintFailedNext => (
+                "Check the printer and try again. If it keeps failing, send the detail to your administrator.",
+                "プリンターを確認して再試行してください。解決しない場合は、詳細を管理者に伝えてください。",
+            ),
+            Self::LeaseHelp => (
+                "How long this computer may keep the file open before asking the key server again; renewed automatically.",
+                "鍵サーバーに再確認するまでこのファイルを開いておける時間です。自動的に更新されます。",
+            ),
             Self::EnrollTitle => ("Register this computer", "このパソコンを登録"),
             Self::EnrollIntro => (
                 "This computer has no credentials yet. Enter what your administrator gave you, and choose a passphrase that protects them.",
@@ -637,18 +740,78 @@ mod tests {
     }
 
     #[test]
-    fn time_left_formats() {
+    fn lease_formats() {
         assert_eq!(
-            Lang::En.time_left(Duration::from_secs(245)),
-            "Time left: 4 min 05 s"
+            Lang::En.lease_left(Duration::from_secs(245)),
+            "Lease: 4 min 05 s"
         );
         assert_eq!(
-            Lang::Ja.time_left(Duration::from_secs(245)),
-            "残り時間: 4分05秒"
+            Lang::Ja.lease_left(Duration::from_secs(245)),
+            "利用許可の残り: 4分05秒"
         );
         assert_eq!(
-            Lang::Ja.time_left(Duration::from_secs(3720)),
-            "残り時間: 1時間02分"
+            Lang::Ja.lease_left(Duration::from_secs(3720)),
+            "利用許可の残り: 1時間02分"
         );
+    }
+
+    #[test]
+    fn file_expiry_formats_at_every_scale_and_its_boundary() {
+        const NOW: u64 = 1_800_000_000;
+        let cases = [
+            (None, "No expiry", "有効期限なし"),
+            (Some(NOW - 1), "Expired", "有効期限切れ"),
+            // not_after is exclusive: at that second the file is expired.
+            (Some(NOW), "Expired", "有効期限切れ"),
+            (
+                Some(NOW + 1),
+                "Expires in 0 min 01 s",
+                "有効期限まで 0分01秒",
+            ),
+            (
+                Some(NOW + 245),
+                "Expires in 4 min 05 s",
+                "有効期限まで 4分05秒",
+            ),
+            (
+                Some(NOW + 3720),
+                "Expires in 1 h 02 min",
+                "有効期限まで 1時間02分",
+            ),
+            (
+                Some(NOW + 30 * 86_400 + 5 * 3600 + 59),
+                "Expires in 30 d 5 h",
+                "有効期限まで 30日5時間",
+            ),
+        ];
+        for (not_after, en, ja) in cases {
+            assert_eq!(Lang::En.file_expiry(not_after, NOW), en, "{not_after:?}");
+            assert_eq!(Lang::Ja.file_expiry(not_after, NOW), ja, "{not_after:?}");
+        }
+    }
+
+    #[test]
+    fn every_print_error_has_both_languages() {
+        let errors = [
+            PrintError::NoFont,
+            PrintError::TooManyRows(1200),
+            PrintError::NotATable,
+            PrintError::Render("bad glyph".into()),
+            PrintError::Spawn {
+                program: "lp".into(),
+                error: "No such file or directory (os error 2)".into(),
+            },
+            PrintError::Rejected {
+                program: "lp".into(),
+                status: "exit status: 1".into(),
+                message: "lp: The printer or class does not exist.".into(),
+            },
+        ];
+        for error in &errors {
+            let (en, ja) = (Lang::En.print_error(error), Lang::Ja.print_error(error));
+            assert!(en.is_ascii(), "{error:?}: {en}");
+            assert!(!ja.is_ascii() && ja != en, "{error:?} has Japanese: {ja}");
+            assert_eq!(error.to_string(), en, "Display is the English text");
+        }
     }
 }

@@ -7,10 +7,12 @@
 //! - [`worker`] owns the session, the grant, file reading and decryption.
 //! - [`rights::decide`] is the one function that decides which actions exist.
 //! - Plaintext lives only in zeroizing buffers in memory, never on disk.
+//! - [`fonts`] ships the Japanese font, so no system font is needed.
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod enroll;
+pub mod fonts;
 pub mod i18n;
 pub mod kind;
 pub mod model;

@@ -7,14 +7,15 @@
 //! the credentials are in `IRM_CONFIG_DIR` (default: the user's config
 //! directory), as for `irm`. Prints go to `lp` on its standard input, or to
 //! the program (and space-separated arguments, no shell) named by
-//! `IRM_PRINT_COMMAND`.
+//! `IRM_PRINT_COMMAND`. `irm-viewer --font-license` prints the license of
+//! the Japanese font compiled into it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use irm_client::{DEVICE_JSON, Passphrase};
-use irm_viewer::app::{JAPANESE_FONTS, Launcher, ViewerApp, install_japanese_font};
+use irm_viewer::app::{Launcher, ViewerApp};
 use irm_viewer::enroll::EnrollForm;
 use irm_viewer::i18n::Lang;
 use irm_viewer::model::{Model, Screen};
@@ -24,10 +25,17 @@ use irm_viewer::worker::{Source, Worker};
 fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
     let file = match args.as_slice() {
+        [flag] if flag == "--font-license" => {
+            // The bundled font's license travels with the binary (fonts.rs).
+            print!("{}", irm_viewer::fonts::IPA_FONT_LICENSE);
+            return ExitCode::SUCCESS;
+        }
         [] => None,
         [file] => Some(PathBuf::from(file)),
         _ => {
-            eprintln!("usage: irm-viewer [FILE.irm]");
+            eprintln!(
+                "usage: irm-viewer [FILE.irm]   (irm-viewer --font-license: the bundled font's license)"
+            );
             return ExitCode::from(2);
         }
     };
@@ -61,11 +69,9 @@ fn main() -> ExitCode {
         "irm-viewer",
         options,
         Box::new(move |cc| {
-            // An explicit file first, so the window looks the same on every
-            // machine; eframe's system-font fallback covers the rest.
-            if let Some(bytes) = JAPANESE_FONTS.iter().find_map(|p| std::fs::read(p).ok()) {
-                install_japanese_font(&cc.egui_ctx, bytes);
-            }
+            // The bundled Japanese font, so the window looks the same on
+            // every machine; eframe's system-font fallback covers the rest.
+            irm_viewer::fonts::install(&cc.egui_ctx);
             let ctx = cc.egui_ctx.clone();
             let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ctx.request_repaint());
             let mut launcher = Launcher {

@@ -3,6 +3,7 @@
 //! watermark identity, and the screen (enroll, pick a file, passphrase,
 //! opening, open, cannot open, closed).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,6 +17,7 @@ use zeroize::Zeroizing;
 use crate::i18n::{Lang, Msg};
 use crate::kind::{self, Kind};
 use crate::picture::{Picture, PictureError};
+use crate::print::PrintError;
 use crate::table::{MAX_TABLE_TEXT, Table, sniff_delimiter};
 use crate::text::{self, TextEncoding};
 use crate::textdoc::TextDoc;
@@ -260,6 +262,9 @@ pub struct OpenDocument {
     pub watermark_required: bool,
     /// When the lease ends on this computer's monotonic clock.
     pub lease_deadline: Instant,
+    /// The policy's not-after time (Unix seconds, the key server's clock):
+    /// from then on nobody can open the file; `None` when it never expires.
+    pub not_after_unix: Option<u64>,
 }
 
 /// Why a file cannot be shown (or was closed), in terms a person acts on.
@@ -279,6 +284,8 @@ pub enum Failure {
     Corrupt(String),
     /// The file opened, but it is a kind the viewer does not show.
     Unsupported(String),
+    /// A print did not happen here (after the key server allowed it).
+    Print(PrintError),
     /// Anything else, with its message.
     Other(String),
 }
@@ -299,8 +306,8 @@ impl Failure {
         }
     }
 
-    /// (what happened, what to do next, technical detail).
-    pub fn texts(&self, lang: Lang) -> (&'static str, &'static str, Option<&str>) {
+    /// (what happened, what to do next, technical detail), in `lang`.
+    pub fn texts(&self, lang: Lang) -> (&'static str, &'static str, Option<Cow<'_, str>>) {
         let (title, next) = match self {
             Self::Denied(reason) => {
                 return {
@@ -314,12 +321,14 @@ impl Failure {
             Self::WrongPassphrase => (Msg::WrongPassphraseTitle, Msg::WrongPassphraseNext),
             Self::Corrupt(_) => (Msg::CorruptTitle, Msg::CorruptNext),
             Self::Unsupported(_) => (Msg::UnsupportedTitle, Msg::UnsupportedNext),
+            Self::Print(_) => (Msg::PrintFailed, Msg::PrintFailedNext),
             Self::Other(_) => (Msg::OtherTitle, Msg::OtherNext),
         };
         let detail = match self {
             Self::Unreachable(d) | Self::Corrupt(d) | Self::Unsupported(d) | Self::Other(d) => {
-                Some(d.as_str())
+                Some(Cow::Borrowed(d.as_str()))
             }
+            Self::Print(e) => Some(Cow::Owned(lang.print_error(e))),
             _ => None,
         };
         (lang.t(title), lang.t(next), detail)

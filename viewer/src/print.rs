@@ -9,8 +9,12 @@
 //! is `rights::decide`'s business, and recording it with the key server
 //! (before anything is spooled) is the worker's.
 //!
-//! The Japanese font the window uses ([`crate::app::JAPANESE_FONTS`]) is
-//! embedded as a subset, so cells print as real glyphs on any printer.
+//! The Japanese font the window uses ([`crate::fonts::IPA_GOTHIC`], compiled
+//! in) is embedded as a subset, so cells print as real glyphs on any printer.
+//!
+//! A [`PrintError`] is plain data (clonable, comparable) so that it can
+//! travel to the UI inside a `Failure`, which words it in the person's
+//! language (`Lang::print_error`); its `Display` is the English form for logs.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -27,7 +31,6 @@ use krilla::surface::Surface;
 use krilla::text::{Font, TextDirection};
 use zeroize::Zeroizing;
 
-use crate::app::JAPANESE_FONTS;
 use crate::model::WatermarkIdentity;
 use crate::table::Table;
 use crate::watermark;
@@ -55,29 +58,32 @@ const PAD: f32 = 3.0;
 /// Widest column, in ems, before its text is cut off.
 const MAX_COLUMN_EMS: f32 = 30.0;
 
-/// Why a print did not happen.
-#[derive(Debug)]
+/// Why a print did not happen. The system's own messages (an OS error, the
+/// print command's stderr) are kept as text, as they were given.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PrintError {
-    /// None of [`JAPANESE_FONTS`] could be read as a font.
+    /// The bundled Japanese font could not be read as a font (a build fault).
     NoFont,
     /// The view holds more rows than [`MAX_PRINT_ROWS`].
     TooManyRows(usize),
+    /// What is shown is not a table (only tables print).
+    NotATable,
     /// The PDF could not be built.
     Render(String),
     /// The print command could not be started or fed.
     Spawn {
         /// The program.
         program: String,
-        /// What failed.
-        error: std::io::Error,
+        /// What failed (the OS error).
+        error: String,
     },
     /// The print command ran and failed.
     Rejected {
         /// The program.
         program: String,
-        /// Its exit status.
-        status: std::process::ExitStatus,
+        /// Its exit status, as the OS reports it ("exit status: 1").
+        status: String,
         /// What it said on stderr (first line).
         message: String,
     },
@@ -85,24 +91,7 @@ pub enum PrintError {
 
 impl fmt::Display for PrintError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NoFont => write!(
-                f,
-                "no Japanese font to print with: install fonts-ipafont-gothic (looked for {})",
-                JAPANESE_FONTS.join(", ")
-            ),
-            Self::TooManyRows(n) => write!(
-                f,
-                "the view has {n} rows; narrow it to at most {MAX_PRINT_ROWS} with the filter"
-            ),
-            Self::Render(e) => write!(f, "cannot build the PDF to print: {e}"),
-            Self::Spawn { program, error } => write!(f, "cannot run {program}: {error}"),
-            Self::Rejected {
-                program,
-                status,
-                message,
-            } => write!(f, "{program} failed ({status}): {message}"),
-        }
+        f.write_str(&crate::i18n::Lang::En.print_error(self))
     }
 }
 
@@ -165,7 +154,7 @@ impl PrintCommand {
             .spawn()
             .map_err(|error| PrintError::Spawn {
                 program: program.clone(),
-                error,
+                error: error.to_string(),
             })?;
         let fed = child.stdin.take().expect("stdin was piped").write_all(pdf);
         // stdin is closed here (dropped), so the command sees the end.
@@ -173,27 +162,26 @@ impl PrintCommand {
             .wait_with_output()
             .map_err(|error| PrintError::Spawn {
                 program: program.clone(),
-                error,
+                error: error.to_string(),
             })?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
             return Err(PrintError::Rejected {
                 program,
-                status: output.status,
+                status: output.status.to_string(),
                 message: stderr.lines().next().unwrap_or("").trim().to_owned(),
             });
         }
-        fed.map_err(|error| PrintError::Spawn { program, error })
+        fed.map_err(|error| PrintError::Spawn {
+            program,
+            error: error.to_string(),
+        })
     }
 }
 
-/// Reads the first of [`JAPANESE_FONTS`] that is a usable font.
+/// The bundled Japanese font ([`crate::fonts::IPA_GOTHIC`]), for krilla.
 pub fn load_font() -> Result<Font, PrintError> {
-    JAPANESE_FONTS
-        .iter()
-        .filter_map(|path| std::fs::read(path).ok())
-        .find_map(|bytes| Font::new(bytes.into(), 0))
-        .ok_or(PrintError::NoFont)
+    Font::new(crate::fonts::IPA_GOTHIC.into(), 0).ok_or(PrintError::NoFont)
 }
 
 /// What one print holds.
@@ -430,7 +418,7 @@ mod tests {
 
     #[test]
     fn a_view_renders_to_pdf_pages_with_the_header_on_each() {
-        let font = load_font().expect("a Japanese font (scripts/test installs one)");
+        let font = load_font().expect("the bundled font");
         let mut csv = String::from("顧客番号,氏名\n");
         for i in 0..100 {
             csv.push_str(&format!("{i},山田 {i}\n"));
@@ -451,7 +439,7 @@ mod tests {
 
     #[test]
     fn too_many_rows_are_refused_before_any_layout() {
-        let font = load_font().expect("a Japanese font (scripts/test installs one)");
+        let font = load_font().expect("the bundled font");
         let table = Table::parse("a\n1\n", ',');
         let rows = vec![1; MAX_PRINT_ROWS + 1];
         let id = identity();

@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 
 use crate::enroll::{self, EnrollFailure, EnrollRequest};
 use crate::model::{ContentError, Document, Failure, OpenDocument, WatermarkIdentity};
-use crate::print::{self, PrintCommand, PrintJob};
+use crate::print::{self, PrintCommand, PrintError, PrintJob};
 use crate::watermark::format_utc;
 
 /// What the UI asks of the worker.
@@ -370,6 +370,7 @@ pub fn open(session: &Session, path: &Path) -> Result<(Grant, OpenDocument), Fai
         },
         watermark_required: grant.watermark_required(),
         lease_deadline: Instant::now() + grant.time_left(),
+        not_after_unix: grant.not_after(),
     };
     Ok((grant, open))
 }
@@ -492,8 +493,8 @@ fn print(
     // Only tables print: the Print button exists only for them.
     let table = doc
         .table(sheet)
-        .ok_or_else(|| Failure::Other("only tables can be printed".into()))?;
-    let font = print::load_font().map_err(|e| Failure::Other(e.to_string()))?;
+        .ok_or(Failure::Print(PrintError::NotATable))?;
+    let font = print::load_font().map_err(Failure::Print)?;
     let watermark = WatermarkIdentity {
         user: grant.user().to_owned(),
         device: grant.device_id().to_owned(),
@@ -507,13 +508,13 @@ fn print(
         rows,
         watermark: &watermark,
     };
-    let rendered = print::render(&job, &font).map_err(|e| Failure::Other(e.to_string()))?;
+    let rendered = print::render(&job, &font).map_err(Failure::Print)?;
     let detail = format!("{} rows on {} pages", rows.len(), rendered.pages);
     session
         .report_event(grant, UsageAction::Print, Some(&detail))
         .map_err(|e| Failure::from_client(&e))?;
     command
         .spool(&rendered.pdf, &doc.name)
-        .map_err(|e| Failure::Other(e.to_string()))?;
+        .map_err(Failure::Print)?;
     Ok(rendered.pages)
 }

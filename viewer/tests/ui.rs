@@ -8,7 +8,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use irm_core::Rights;
 use irm_core::protocol::DenyReason;
-use irm_viewer::app::{JAPANESE_FONTS, ViewerApp, install_japanese_font};
+use irm_viewer::app::ViewerApp;
 use irm_viewer::i18n::Lang;
 use irm_viewer::model::{Document, Failure, Model, OpenDocument, Screen, WatermarkIdentity};
 use irm_viewer::text::TextEncoding;
@@ -83,13 +83,46 @@ fn open_doc(doc: Document, rights: Rights, lang: Lang) -> ViewerApp {
             user: "yamada.taro".into(),
             device: "3f2a9c0d5e6b7a8190a1b2c3d4e5f601".into(),
             opened_at: "2026-11-23 06:40 UTC".into(),
-            file_id: "9d3c61b0e2a84f17a5c4d6e8f0123456".into(),
+            file_id: FIXTURE_FILE_ID.into(),
         },
         watermark_required: true,
         // Far enough that the countdown text is the same for a minute.
         lease_deadline: Instant::now() + Duration::from_secs(100 * 3600),
+        // "30 d 0 h" for the next half hour, so snapshots stay the same.
+        not_after_unix: Some(now_unix() + 30 * 86_400 + 1800),
     };
     app_with(Screen::Open(open), lang)
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The file id the fixture's watermark names, and nothing else on screen.
+const FIXTURE_FILE_ID: &str = "9d3c61b0e2a84f17a5c4d6e8f0123456";
+
+/// Whether the last frame painted the watermark: a text shape naming the
+/// file id (the pixels come from these shapes).
+fn watermark_painted(harness: &Harness<'_, ViewerApp>) -> bool {
+    harness
+        .output()
+        .shapes
+        .iter()
+        .any(|clipped| match &clipped.shape {
+            egui::Shape::Text(text) => text.galley.text().contains(FIXTURE_FILE_ID),
+            _ => false,
+        })
+}
+
+/// Every accessible label on screen, to see whether anything appeared.
+fn labels(harness: &Harness<'_, ViewerApp>) -> std::collections::BTreeSet<String> {
+    harness
+        .query_all_by(|_| true)
+        .filter_map(|node| node.accesskit_node().label())
+        .collect()
 }
 
 fn app_with(screen: Screen, lang: Lang) -> ViewerApp {
@@ -111,12 +144,7 @@ fn harness_sized(app: ViewerApp, size: egui::Vec2) -> Harness<'static, ViewerApp
     let mut harness = Harness::builder()
         .with_size(size)
         .wgpu()
-        .with_context_setup(|ctx| {
-            let font = std::fs::read(JAPANESE_FONTS[0]).expect(
-                "the IPA Gothic font (Debian fonts-ipafont-gothic; scripts/test installs it)",
-            );
-            install_japanese_font(ctx, font);
-        })
+        .with_context_setup(irm_viewer::fonts::install)
         .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app);
     harness.run();
     harness
@@ -302,7 +330,8 @@ fn japanese_labels() {
     harness.get_by_label("コピー");
     harness.get_by_label("3行中3行を表示");
     harness.get_by_label("文字コード: Shift_JIS (CP932)");
-    harness.get_by_label_contains("残り時間: 99時間");
+    harness.get_by_label("有効期限まで 30日0時間");
+    harness.get_by_label_contains("利用許可の残り: 4日");
     assert!(harness.query_by_label("Copy").is_none());
     assert!(
         harness
@@ -676,4 +705,214 @@ fn selected_text_is_copied_only_with_the_copy_right() {
         assert_eq!(copied_text(&harness), None, "{rights:?}");
         assert_eq!(harness.state().copy_pending(), copied, "{rights:?}");
     }
+}
+
+fn with_not_after(mut app: ViewerApp, not_after_unix: Option<u64>) -> ViewerApp {
+    if let Screen::Open(open) = &mut app.model.screen {
+        open.not_after_unix = not_after_unix;
+    }
+    app
+}
+
+#[test]
+fn the_status_bar_shows_the_time_left_until_the_file_expires() {
+    let not_after = now_unix() + 30 * 86_400 + 1800;
+    let mut harness = harness(with_not_after(
+        open_app(Rights::VIEW, Lang::En),
+        Some(not_after),
+    ));
+    harness.get_by_label("Expires in 30 d 0 h");
+    // The lease is shown too, as what it is.
+    harness.get_by_label_contains("Lease: 4 d ");
+    harness.get_by_label("Expires in 30 d 0 h").hover();
+    harness.run();
+    let when =
+        irm_viewer::watermark::format_utc(std::time::UNIX_EPOCH + Duration::from_secs(not_after));
+    harness.get_by_label(&format!("After {when} nobody can open this file."));
+
+    // Minutes away, and no expiry at all; in Japanese too.
+    let soon = with_not_after(open_app(Rights::VIEW, Lang::En), Some(now_unix() + 290));
+    harness_for_status(soon).get_by_label_contains("Expires in 4 min");
+    let never = with_not_after(open_app(Rights::VIEW, Lang::En), None);
+    harness_for_status(never).get_by_label("No expiry");
+    let never = with_not_after(open_app(Rights::VIEW, Lang::Ja), None);
+    harness_for_status(never).get_by_label("有効期限なし");
+    let soon = with_not_after(open_app(Rights::VIEW, Lang::Ja), Some(now_unix() + 7300));
+    harness_for_status(soon).get_by_label_contains("有効期限まで 2時間");
+}
+
+fn harness_for_status(app: ViewerApp) -> Harness<'static, ViewerApp> {
+    harness(app)
+}
+
+#[test]
+fn a_required_watermark_cannot_be_switched_off() {
+    let mut app = open_app(Rights::all(), Lang::En);
+    // Even if the flag were set, a grant that requires the mark keeps it.
+    app.ui.hide_waived_watermark = true;
+    let harness = harness(app);
+    assert!(harness.query_by_label("Show watermark").is_none());
+    assert!(watermark_painted(&harness));
+}
+
+#[test]
+fn a_waived_watermark_can_be_switched_off_and_then_none_is_drawn() {
+    let mut app = open_app(Rights::VIEW, Lang::En);
+    if let Screen::Open(open) = &mut app.model.screen {
+        open.watermark_required = false;
+    }
+    let mut harness = harness(app);
+    // Shown until the person switches it off.
+    assert!(watermark_painted(&harness));
+    harness.get_by_label("Show watermark").click();
+    harness.run();
+    assert!(harness.state().ui.hide_waived_watermark);
+    assert!(
+        !watermark_painted(&harness),
+        "no watermark once switched off"
+    );
+    harness.get_by_label("Show watermark").click();
+    harness.run();
+    assert!(watermark_painted(&harness));
+}
+
+#[test]
+fn a_print_failure_is_explained_in_the_language_shown() {
+    let failure = Failure::Print(irm_viewer::print::PrintError::Rejected {
+        program: "lp".into(),
+        status: "exit status: 1".into(),
+        message: "lp: The printer or class does not exist.".into(),
+    });
+    for (lang, notice, detail) in [
+        (
+            Lang::Ja,
+            "印刷に失敗しました",
+            "印刷コマンド lp が失敗しました(exit status: 1): lp: The printer or class does not exist.",
+        ),
+        (
+            Lang::En,
+            "Printing failed",
+            "the print command lp failed (exit status: 1): lp: The printer or class does not exist.",
+        ),
+    ] {
+        // Wide enough that the whole status bar, notice included, is on screen.
+        let app = open_app(Rights::VIEW | Rights::PRINT, lang);
+        let mut harness = harness_sized(app, egui::vec2(1100.0, 260.0));
+        harness
+            .state_mut()
+            .handle_event(Event::Printed(Err(failure.clone())));
+        harness.run();
+        harness.get_by_label(notice).hover();
+        harness.run();
+        harness.get_by_label(detail);
+    }
+}
+
+#[test]
+fn right_click_and_dragging_out_offer_no_copy_without_the_copy_right() {
+    // egui gives labels, table cells and selectable text no context menu of
+    // its own, and cannot drag text out to other programs: so a right-click
+    // must open nothing at all (no "Copy" item to bypass the gate), and a
+    // drag past the window must put nothing anywhere.
+    let memo = "お客様から折り返し依頼\n電話番号 03-1234-5678\n";
+    let text_doc = || {
+        Document::open(
+            "memo.txt",
+            Some("text/plain"),
+            None,
+            Zeroizing::new(memo.as_bytes().to_vec()),
+        )
+        .expect("text always opens")
+    };
+    let cases: [(&str, ViewerApp, &str); 2] = [
+        ("table", open_app(Rights::VIEW, Lang::En), "山田 太郎"),
+        (
+            "text",
+            open_doc(text_doc(), Rights::VIEW, Lang::En),
+            "電話番号 03-1234-5678",
+        ),
+    ];
+    for (kind, app, target) in cases {
+        let mut harness = harness(app);
+        let menus = |h: &Harness<'_, ViewerApp>| {
+            h.query_all_by_role(egui::accesskit::Role::Menu).count()
+                + h.query_all_by_role(egui::accesskit::Role::MenuItem).count()
+        };
+        let (labels_before, menus_before) = (labels(&harness), menus(&harness));
+        harness.get_by_label(target).click_secondary();
+        harness.run();
+        assert_eq!(
+            labels(&harness),
+            labels_before,
+            "{kind}: a right-click opened something"
+        );
+        assert_eq!(menus(&harness), menus_before, "{kind}: no menu opened");
+        assert!(harness.query_by_label("Copy").is_none(), "{kind}");
+
+        // Drag from the text to beyond the window's edge and let go.
+        let from = harness.get_by_label(target).rect().center();
+        harness.hover_at(from);
+        harness.run();
+        harness.drag_at(from);
+        harness.run();
+        let outside = egui::pos2(700.0, 300.0);
+        harness.hover_at(outside);
+        harness.run();
+        harness.drop_at(outside);
+        harness.run();
+        harness.event(egui::Event::Copy);
+        harness.run();
+        assert_eq!(copied_text(&harness), None, "{kind}");
+        assert!(!harness.state().copy_pending(), "{kind}");
+        assert!(
+            harness.output().platform_output.commands.is_empty(),
+            "{kind}: {:?}",
+            harness.output().platform_output.commands
+        );
+    }
+}
+
+/// A legacy .xls (BIFF8) workbook with Japanese text, written once by
+/// `tests/fixtures/make_customers_xls.py`.
+const CUSTOMERS_XLS: &[u8] = include_bytes!("fixtures/customers.xls");
+
+#[test]
+fn a_legacy_xls_workbook_opens_as_sheets_with_japanese_text() {
+    let doc = Document::open(
+        "customers.xls",
+        Some("application/vnd.ms-excel"),
+        None,
+        Zeroizing::new(CUSTOMERS_XLS.to_vec()),
+    )
+    .expect("the XLS workbook parses");
+    assert_eq!(doc.summary(), "2 sheets");
+    assert_eq!(doc.export_extension(), "xls");
+    let mut harness = harness(open_doc(doc, Rights::VIEW, Lang::Ja));
+    harness.get_by_label("顧客");
+    harness.get_by_label("髙橋 一郎");
+    harness.get_by_label("大阪府大阪市北区梅田4-5");
+    harness.get_by_label("3行中3行を表示");
+    harness.get_by_label("対応履歴").click();
+    harness.run();
+    harness.get_by_label("住所変更の依頼");
+    harness.get_by_label("2026-11-23");
+    assert!(harness.query_by_label("髙橋 一郎").is_none());
+}
+
+#[test]
+fn japanese_renders_with_only_the_fonts_the_viewer_ships() {
+    // A bare context: egui's own fonts plus irm_viewer::fonts::install, no
+    // system font. egui_kittest fails on any glyph no font can draw, so
+    // every name, kana and kanji below must come from the bundled font.
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(640.0, 260.0))
+        .with_context_setup(irm_viewer::fonts::install)
+        .build_ui_state(
+            |ui, app: &mut ViewerApp| app.show(ui),
+            open_app(Rights::VIEW, Lang::Ja),
+        );
+    harness.run();
+    harness.get_by_label("髙橋 一郎");
+    harness.get_by_label("北海道札幌市中央区①番地");
+    harness.get_by_label("タカハシ イチロウ");
 }
