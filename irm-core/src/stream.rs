@@ -126,10 +126,10 @@ impl PayloadCipher {
     /// ciphertext, so a chunk crosses memory once instead of three times
     /// (copy in, then read and write in place).
     fn seal_chunk_from(&self, index: u64, last: bool, input: &[u8], out: &mut [u8]) {
-        let (data, tag_out) = out.split_at_mut(input.len());
         match &self.aead {
             #[cfg(feature = "aws-lc")]
             Aead::AwsLc(key) => {
+                let (data, tag_out) = out.split_at_mut(input.len());
                 key.seal_out_of_place_scatter(
                     aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce(index, last)),
                     aws_lc_rs::aead::Aad::empty(),
@@ -141,7 +141,7 @@ impl PayloadCipher {
                 .expect("the output is sized to the input and one tag");
             }
             Aead::Portable(_) => {
-                data.copy_from_slice(input);
+                out[..input.len()].copy_from_slice(input);
                 self.seal_chunk(index, last, &mut out[..input.len() + TAG_LEN]);
             }
         }

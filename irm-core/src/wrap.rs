@@ -329,11 +329,11 @@ mod tests {
     ];
 
     fn both() -> Vec<(&'static str, Agreement)> {
-        let mut all: Vec<(&'static str, Agreement)> =
-            vec![("portable", portable_ephemeral_agreement)];
-        #[cfg(feature = "aws-lc")]
-        all.push(("aws-lc", fast_ephemeral_agreement));
-        all
+        vec![
+            ("portable", portable_ephemeral_agreement as Agreement),
+            #[cfg(feature = "aws-lc")]
+            ("aws-lc", fast_ephemeral_agreement),
+        ]
     }
 
     type AgreementResult = Result<([u8; 32], Zeroizing<[u8; 32]>), SealError>;
