@@ -988,3 +988,43 @@ fn help_lists_the_denied_and_unreachable_exit_codes() {
         assert!(help.contains(line), "missing {line:?} in:\n{help}");
     }
 }
+
+/// The progress bar is drawn on stderr when it is a terminal (here a
+/// pseudo-terminal from util-linux `script`), for a large input, and never
+/// with `--quiet` or into a pipe, where it would be noise in a log.
+#[test]
+fn a_large_seal_draws_a_progress_bar_on_a_terminal_only() {
+    let s = Scratch::new();
+    s.write("big.csv", &sample(16 << 20));
+    let on_terminal = |extra: &str, out: &str| {
+        let command = format!(
+            "{} seal big.csv -o {out} --kas-public-key key.pub --kas-url {KAS_URL} --to alice {extra}",
+            env!("CARGO_BIN_EXE_irm")
+        );
+        let output = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .current_dir(s.dir.path())
+            .output()
+            .expect("util-linux script runs");
+        assert!(output.status.success(), "{}", stderr_of(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let transcript = on_terminal("", "a.irm");
+    assert!(
+        transcript.contains("/16.00 MiB"),
+        "no progress bar on the terminal: {transcript:?}"
+    );
+    let quiet = on_terminal("-q", "b.irm");
+    // The bar's "done/total" field; the summary line names the size too.
+    assert!(
+        !quiet.contains("/16.00 MiB"),
+        "a bar despite --quiet: {quiet:?}"
+    );
+    let piped = s.seal("big.csv", "c.irm", &[]).output().unwrap();
+    assert!(piped.status.success());
+    assert!(
+        !stderr_of(&piped).contains("/16.00 MiB"),
+        "a bar into a pipe: {}",
+        stderr_of(&piped)
+    );
+}
