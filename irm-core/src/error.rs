@@ -208,6 +208,15 @@ pub enum OpenError {
     /// A read or seek past the end, or a position that does not fit in 64 bits.
     #[error("invalid position in the sealed payload")]
     InvalidPosition,
+    /// The buffer given to [`open_into`](crate::open_into) is not the
+    /// plaintext's length (see [`opened_len`](crate::opened_len)).
+    #[error("the output buffer holds {given} bytes, the plaintext is {needed}")]
+    OutputLength {
+        /// The plaintext length.
+        needed: u64,
+        /// The buffer's length.
+        given: u64,
+    },
 }
 
 impl OpenError {
@@ -222,7 +231,9 @@ impl From<OpenError> for io::Error {
     fn from(err: OpenError) -> Self {
         let kind = match err {
             OpenError::Truncated => io::ErrorKind::UnexpectedEof,
-            OpenError::InvalidPosition => io::ErrorKind::InvalidInput,
+            OpenError::InvalidPosition | OpenError::OutputLength { .. } => {
+                io::ErrorKind::InvalidInput
+            }
             _ => io::ErrorKind::InvalidData,
         };
         io::Error::new(kind, err)

@@ -60,7 +60,7 @@ pub use request_auth::{
     enrollment_proof_message, request_message, verify_signature,
 };
 pub use stream::{
-    Opener, PayloadBackend, Sealer, SeekableOpener, StreamOptions, TAG_LEN, open_to_vec,
-    seal_in_place, seal_payload_in_place, seal_to_vec,
+    Opener, PayloadBackend, Sealer, SeekableOpener, StreamOptions, TAG_LEN, open_into, open_to_vec,
+    opened_len, seal_in_place, seal_payload_in_place, seal_to_vec,
 };
 pub use wrap::{DeviceWrappedKey, RewrapContext, WRAPPED_KEY_LEN, rewrap};

@@ -147,6 +147,39 @@ impl PayloadCipher {
         }
     }
 
+    /// Opens `chunk` (ciphertext and tag) into `out` (exactly the plaintext's
+    /// length), leaving `chunk` as it was. With aws-lc the cipher reads the
+    /// ciphertext where it lies, so a chunk crosses memory once. On failure
+    /// `out` holds garbage and must not be released.
+    fn open_chunk_into(&self, index: u64, last: bool, chunk: &[u8], out: &mut [u8]) -> bool {
+        let Some(len) = chunk.len().checked_sub(TAG_LEN).filter(|l| *l == out.len()) else {
+            return false;
+        };
+        let (ciphertext, tag) = chunk.split_at(len);
+        match &self.aead {
+            #[cfg(feature = "aws-lc")]
+            Aead::AwsLc(key) => key
+                .open_separate_gather(
+                    aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce(index, last)),
+                    aws_lc_rs::aead::Aad::empty(),
+                    ciphertext,
+                    tag,
+                    out,
+                )
+                .is_ok(),
+            Aead::Portable(cipher) => {
+                use aes_gcm::aead::AeadInOut;
+                out.copy_from_slice(ciphertext);
+                let Ok(tag) = aes_gcm::Tag::try_from(tag) else {
+                    return false;
+                };
+                cipher
+                    .decrypt_inout_detached(&nonce(index, last).into(), &[], out.into(), &tag)
+                    .is_ok()
+            }
+        }
+    }
+
     /// Opens `chunk` (ciphertext and tag) in place; on success the plaintext is
     /// `chunk[..len - TAG_LEN]`. On failure the bytes are garbage and must not
     /// be released.
@@ -1112,29 +1145,25 @@ impl<R: Read> Read for Opener<R> {
     }
 }
 
-/// Opens a whole in-memory payload (the bytes after the header) into a new
-/// buffer, on `options.threads` threads: each copies its chunks into place and
-/// decrypts them there. Nothing is returned unless every chunk verified.
-pub fn open_to_vec(
-    header: &VerifiedHeader,
-    payload: &[u8],
-    options: StreamOptions,
-) -> Result<Zeroizing<Vec<u8>>, OpenError> {
-    let cipher = header.payload_cipher(options.backend);
+/// The plaintext length of a payload `payload_len` bytes long, checked
+/// against the declared length when there is one, before anything is
+/// decrypted (FORMAT.md §6.4).
+fn checked_plaintext_len(
+    cipher: &PayloadCipher,
+    declared: Option<u64>,
+    payload_len: usize,
+) -> Result<usize, OpenError> {
     let stride = cipher.encrypted_chunk_len();
-    let declared = header.metadata().plaintext_len;
-    if let Some(expected) = declared.and_then(|d| payload_len(d, cipher.chunk_len as u64)) {
-        if (payload.len() as u64) > expected {
+    if let Some(expected) = declared.and_then(|d| self::payload_len(d, cipher.chunk_len as u64)) {
+        if (payload_len as u64) > expected {
             return Err(OpenError::TrailingData);
         }
-        if (payload.len() as u64) < expected {
+        if (payload_len as u64) < expected {
             return Err(OpenError::Truncated);
         }
     }
-    let count = payload.len().div_ceil(stride);
-    let last_enc_len = payload
-        .len()
-        .saturating_sub(count.saturating_sub(1) * stride);
+    let count = payload_len.div_ceil(stride);
+    let last_enc_len = payload_len.saturating_sub(count.saturating_sub(1) * stride);
     if count == 0 || last_enc_len < TAG_LEN {
         return Err(OpenError::Truncated);
     }
@@ -1144,30 +1173,69 @@ pub fn open_to_vec(
             index: count as u64 - 1,
         });
     }
-    let mut out = Zeroizing::new(vec![0u8; payload.len()]);
+    Ok(payload_len - count * TAG_LEN)
+}
+
+/// The plaintext length of an in-memory payload (the bytes after the
+/// header), for sizing the buffer [`open_into`] fills: checked against the
+/// declared length, and against the payload's own shape.
+pub fn opened_len(header: &VerifiedHeader, payload: &[u8]) -> Result<usize, OpenError> {
+    let cipher = header.payload_cipher(PayloadBackend::Portable);
+    checked_plaintext_len(&cipher, header.metadata().plaintext_len, payload.len())
+}
+
+/// Opens a whole in-memory payload (the bytes after the header) into `out`,
+/// which must be [`opened_len`] bytes long, on `options.threads` threads:
+/// each decrypts its chunks from `payload` straight into their place in
+/// `out`, with no copy in between. On any failure `out` is wiped and nothing
+/// in it may be used; the error names the first chunk that failed.
+pub fn open_into(
+    header: &VerifiedHeader,
+    payload: &[u8],
+    out: &mut [u8],
+    options: StreamOptions,
+) -> Result<(), OpenError> {
+    let cipher = header.payload_cipher(options.backend);
+    let plaintext_len =
+        checked_plaintext_len(&cipher, header.metadata().plaintext_len, payload.len())?;
+    if out.len() != plaintext_len {
+        return Err(OpenError::OutputLength {
+            needed: plaintext_len as u64,
+            given: out.len() as u64,
+        });
+    }
+    let (chunk_len, stride) = (cipher.chunk_len, cipher.encrypted_chunk_len());
+    let count = payload.len().div_ceil(stride);
     let workers = Workers::one_shot(options.threads);
-    let failed = workers.for_each_chunk(&mut out, stride, 0, &|i, slot| {
-        slot.copy_from_slice(&payload[i * stride..i * stride + slot.len()]);
-        cipher.open_chunk(i as u64, i + 1 == count, slot)
-    });
+    // An empty plaintext still has its (empty) final chunk to verify.
+    let failed = if out.is_empty() {
+        (!cipher.open_chunk_into(0, true, payload, out)).then_some(0)
+    } else {
+        workers.for_each_chunk(out, chunk_len, 0, &|i, plain| {
+            let start = i * stride;
+            let chunk = &payload[start..start + plain.len() + TAG_LEN];
+            cipher.open_chunk_into(i as u64, i + 1 == count, chunk, plain)
+        })
+    };
     if let Some(index) = failed {
+        wipe(out);
         return Err(OpenError::ChunkAuthenticationFailed {
             index: index as u64,
         });
     }
-    // Close the gaps the tags leave, in place, chunk by chunk.
-    let mut write = 0;
-    for i in 0..count {
-        let start = i * stride;
-        let len = if i + 1 == count {
-            last_enc_len - TAG_LEN
-        } else {
-            cipher.chunk_len
-        };
-        out.copy_within(start..start + len, write);
-        write += len;
-    }
-    out.truncate(write);
+    Ok(())
+}
+
+/// Opens a whole in-memory payload (the bytes after the header) into a new
+/// buffer, on `options.threads` threads (see [`open_into`]). Nothing is
+/// returned unless every chunk verified.
+pub fn open_to_vec(
+    header: &VerifiedHeader,
+    payload: &[u8],
+    options: StreamOptions,
+) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+    let mut out = Zeroizing::new(vec![0u8; opened_len(header, payload)?]);
+    open_into(header, payload, &mut out, options)?;
     Ok(out)
 }
 

@@ -3,8 +3,9 @@
 use std::io::Write;
 
 use irm_core::{
-    EnvelopeBuilder, KasSecretKey, Metadata, Policy, PolicyGrant, Recipient, Rights, SealedHeader,
-    Sealer, StreamOptions, open_to_vec, seal_in_place,
+    EnvelopeBuilder, KasSecretKey, Metadata, OpenError, PayloadBackend, Policy, PolicyGrant,
+    Recipient, Rights, SealedHeader, Sealer, StreamOptions, open_into, open_to_vec, opened_len,
+    seal_in_place,
 };
 
 fn policy() -> Policy {
@@ -96,6 +97,64 @@ fn open_to_vec_rejects_a_flipped_byte_and_releases_nothing() {
         ),
         "{err:?}"
     );
+}
+
+/// `open_into` decrypts into a buffer the caller owns: on every thread
+/// count and both backends it gives the plaintext, refuses a buffer of the
+/// wrong length before decrypting anything, and on a damaged chunk names it
+/// and leaves the buffer wiped, with or without a declared length.
+#[test]
+fn open_into_fills_the_callers_buffer_or_wipes_it() {
+    let kas = KasSecretKey::generate().unwrap();
+    for declared in [true, false] {
+        for len in [0usize, 1, 1023, 1024, 1025, 10_000] {
+            let plaintext: Vec<u8> = (0..len).map(|i| (i * 13 % 251) as u8 | 1).collect();
+            let header = EnvelopeBuilder::new(policy())
+                .key_server("https://kas.test", kas.public_key())
+                .chunk_len(1024)
+                .metadata(Metadata {
+                    plaintext_len: declared.then_some(len as u64),
+                    ..Metadata::default()
+                })
+                .build()
+                .unwrap();
+            let mut sealed = plaintext.clone();
+            seal_in_place(&header, &mut sealed, StreamOptions::default()).unwrap();
+            let (parsed, header_len) = SealedHeader::parse(&sealed).unwrap();
+            let verified = parsed.clone().verify(kas.unwrap(&parsed).unwrap()).unwrap();
+            let payload = &sealed[header_len..];
+            assert_eq!(opened_len(&verified, payload).unwrap(), len);
+            for backend in [PayloadBackend::Fast, PayloadBackend::Portable] {
+                for threads in [1, 2, 4] {
+                    let case = format!("len {len} declared {declared} {backend:?} x{threads}");
+                    let options = StreamOptions { threads, backend };
+                    let mut out = vec![0u8; len];
+                    open_into(&verified, payload, &mut out, options).expect(&case);
+                    assert_eq!(out, plaintext, "{case}");
+
+                    let mut short = vec![7u8; len + 1];
+                    let err = open_into(&verified, payload, &mut short, options).unwrap_err();
+                    assert!(
+                        matches!(err, OpenError::OutputLength { .. }),
+                        "{case}: {err:?}"
+                    );
+                    assert_eq!(short, vec![7u8; len + 1], "{case}: nothing written");
+
+                    let chunks = payload.len().div_ceil(1040);
+                    let mut damaged = payload.to_vec();
+                    let last = chunks - 1;
+                    damaged[last * 1040] ^= 0x01;
+                    let mut out = vec![0u8; len];
+                    let err = open_into(&verified, &damaged, &mut out, options).unwrap_err();
+                    assert!(
+                        matches!(err, OpenError::ChunkAuthenticationFailed { index } if index == last as u64),
+                        "{case}: {err:?}"
+                    );
+                    assert!(out.iter().all(|b| *b == 0), "{case}: the buffer is wiped");
+                }
+            }
+        }
+    }
 }
 
 /// A reader that hands out at most `step` bytes per call, cycling through
