@@ -391,7 +391,7 @@ impl<W: Write> Sealer<W> {
         let declared_len = header.metadata().plaintext_len;
         Ok(Self {
             buf: SealBuffer {
-                bytes: vec![0u8; buffer_len(&cipher, batch, declared_len, 0)],
+                bytes: crate::buffers::take(buffer_len(&cipher, batch, declared_len, 0)),
                 holds_plaintext: true,
             },
             inner,
@@ -475,6 +475,7 @@ impl Drop for SealBuffer {
         if self.holds_plaintext {
             wipe(&mut self.bytes);
         }
+        crate::buffers::give(std::mem::take(&mut self.bytes));
     }
 }
 
@@ -497,6 +498,7 @@ impl std::ops::DerefMut for WipedBuf {
 impl Drop for WipedBuf {
     fn drop(&mut self) {
         wipe(&mut self.0);
+        crate::buffers::give(std::mem::take(&mut self.0));
     }
 }
 
@@ -805,7 +807,12 @@ impl<R: Read> Opener<R> {
         let batch = options.batch_chunks(false);
         let declared_len = header.metadata().plaintext_len;
         Self {
-            buf: WipedBuf(vec![0u8; buffer_len(&cipher, batch, declared_len, 1)]),
+            buf: WipedBuf(crate::buffers::take(buffer_len(
+                &cipher,
+                batch,
+                declared_len,
+                1,
+            ))),
             inner,
             cipher,
             options,
@@ -905,7 +912,9 @@ impl<R: Read> Opener<R> {
                 // Read the next batch while the other thread decrypts this
                 // one; the read is a copy as long as the decryption, and
                 // done alone it would leave the second core idle half the time.
-                let spare = self.spare.get_or_insert_with(|| WipedBuf(vec![0u8; want]));
+                let spare = self
+                    .spare
+                    .get_or_insert_with(|| WipedBuf(crate::buffers::take(want)));
                 let (inner, cipher, first) = (&mut self.inner, &self.cipher, self.next_index);
                 let (ahead, failed) = self.workers.overlap(
                     &mut self.buf[..want - 1],
