@@ -12,17 +12,20 @@
 
 use std::cell::RefCell;
 
-/// Buffers kept per thread at most, and their total size: enough for the
-/// buffers of one two-thread stream (two batches of 2 MiB).
-const MAX_KEPT: usize = 4;
-const MAX_KEPT_BYTES: usize = 8 << 20;
+/// Buffers kept per thread at most, and their total size: a one-thread
+/// sealer's batch (16 chunks of 64 KiB) and an opener's chunk. Two-thread
+/// streams, made for large files, allocate theirs; an application with many
+/// threads keeps at most this much on each thread that sealed or opened.
+const MAX_KEPT: usize = 2;
+const MAX_KEPT_BYTES: usize = (1 << 20) + (128 << 10);
 
 thread_local! {
     static KEPT: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A buffer of exactly `len` bytes: a kept one when one is large enough
-/// (the smallest such), otherwise a new zeroed one.
+/// A buffer of exactly `len` bytes: a kept one when one has the capacity
+/// (the smallest such; only bytes past its current length are zeroed),
+/// otherwise a new zeroed one.
 pub(crate) fn take(len: usize) -> Vec<u8> {
     let kept = KEPT
         .try_with(|kept| {
@@ -30,8 +33,8 @@ pub(crate) fn take(len: usize) -> Vec<u8> {
             let best = kept
                 .iter()
                 .enumerate()
-                .filter(|(_, b)| b.len() >= len)
-                .min_by_key(|(_, b)| b.len())
+                .filter(|(_, b)| b.capacity() >= len)
+                .min_by_key(|(_, b)| b.capacity())
                 .map(|(i, _)| i)?;
             Some(kept.swap_remove(best))
         })
@@ -39,7 +42,7 @@ pub(crate) fn take(len: usize) -> Vec<u8> {
         .flatten();
     match kept {
         Some(mut buf) => {
-            buf.truncate(len);
+            buf.resize(len, 0);
             buf
         }
         None => vec![0u8; len],
@@ -49,13 +52,13 @@ pub(crate) fn take(len: usize) -> Vec<u8> {
 /// Keeps `buf` for the next stream on this thread, if there is room. The
 /// caller has wiped it if it ever held plaintext.
 pub(crate) fn give(buf: Vec<u8>) {
-    if buf.capacity() == 0 || buf.len() > MAX_KEPT_BYTES {
+    if buf.capacity() == 0 || buf.capacity() > MAX_KEPT_BYTES {
         return;
     }
     let _ = KEPT.try_with(|kept| {
         let mut kept = kept.borrow_mut();
-        let total: usize = kept.iter().map(Vec::len).sum();
-        if kept.len() < MAX_KEPT && total + buf.len() <= MAX_KEPT_BYTES {
+        let total: usize = kept.iter().map(Vec::capacity).sum();
+        if kept.len() < MAX_KEPT && total + buf.capacity() <= MAX_KEPT_BYTES {
             kept.push(buf);
         }
     });
@@ -79,6 +82,11 @@ mod tests {
             address,
             "the kept buffer is reused"
         );
+        // Given back shorter, it still serves its whole capacity.
+        give(again);
+        let whole = take(1000);
+        assert_eq!(whole.len(), 1000);
+        assert_eq!(whole.as_ptr() as usize, address);
         // Larger than anything kept: a new one.
         let bigger = take(5000);
         assert_eq!(bigger.len(), 5000);
@@ -94,7 +102,7 @@ mod tests {
         KEPT.with(|kept| {
             let kept = kept.borrow();
             assert!(kept.len() <= MAX_KEPT);
-            assert!(kept.iter().map(Vec::len).sum::<usize>() <= MAX_KEPT_BYTES);
+            assert!(kept.iter().map(Vec::capacity).sum::<usize>() <= MAX_KEPT_BYTES);
         });
     }
 }
