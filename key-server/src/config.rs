@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::state::Settings;
+use crate::store::DatabaseUrl;
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
@@ -42,6 +43,11 @@ pub enum ConfigError {
     /// A value is out of range.
     #[error("{0}")]
     Invalid(String),
+    /// A database URL was given to a build without PostgreSQL.
+    #[error(
+        "a database URL was given, but this irm-key-server was built without PostgreSQL support; rebuild with --features postgres"
+    )]
+    NoPostgres,
 }
 
 /// The optional TOML file (`--config`). Every key is optional.
@@ -50,6 +56,8 @@ pub enum ConfigError {
 pub struct FileConfig {
     /// Data directory.
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL connection string (the state goes there instead of SQLite).
+    pub database_url: Option<DatabaseUrl>,
     /// Listen address.
     pub listen: Option<SocketAddr>,
     /// Extra certificate names (used at initialisation).
@@ -76,6 +84,16 @@ pub struct ServerArgs {
     /// Data directory (database, keys, TLS material); created on first start.
     #[arg(long, env = "IRM_KS_DATA_DIR", value_hint = clap::ValueHint::DirPath)]
     pub data_dir: Option<PathBuf>,
+    /// Keep the state in this PostgreSQL database instead of SQLite in the data
+    /// directory (postgresql://USER[:PASSWORD]@HOST[:PORT]/DB, or host=... dbname=...);
+    /// prefer the environment variable when it holds a password [needs the `postgres` feature].
+    #[arg(
+        long,
+        env = "IRM_KS_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<DatabaseUrl>,
     /// Address to listen on [default: 127.0.0.1:8443].
     #[arg(long, env = "IRM_KS_LISTEN")]
     pub listen: Option<SocketAddr>,
@@ -143,6 +161,14 @@ impl ServerArgs {
             .or(file.data_dir)
             .ok_or(ConfigError::NoDataDir)?;
         let mut settings = Settings::new(&data_dir);
+        // An empty value (`IRM_KS_DATABASE_URL=`) means none, as for SQLite.
+        settings.database_url = self
+            .database_url
+            .or(file.database_url)
+            .filter(|url| !url.expose().is_empty());
+        if settings.database_url.is_some() {
+            return Err(ConfigError::NoPostgres);
+        }
         settings.public_url = self.public_url.or(file.public_url);
         if let Some(secs) = self.lease_limit_secs.or(file.lease_limit_secs) {
             settings.lease_limit_secs = secs;

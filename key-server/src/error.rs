@@ -15,6 +15,12 @@ pub enum StoreError {
     /// SQLite reported an error.
     #[error("database error")]
     Sqlite(#[from] rusqlite::Error),
+    /// A PostgreSQL database was asked for, and this build has no PostgreSQL support.
+    #[error("built without PostgreSQL support; rebuild with --features postgres")]
+    NoPostgres,
+    /// A number does not fit the database's signed 64-bit integers.
+    #[error("{0} is out of the database's range")]
+    OutOfRange(&'static str),
     /// A stored value does not have the shape this version writes.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
