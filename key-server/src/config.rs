@@ -166,7 +166,7 @@ impl ServerArgs {
             .database_url
             .or(file.database_url)
             .filter(|url| !url.expose().is_empty());
-        if settings.database_url.is_some() {
+        if settings.database_url.is_some() && !cfg!(feature = "postgres") {
             return Err(ConfigError::NoPostgres);
         }
         settings.public_url = self.public_url.or(file.public_url);
@@ -269,5 +269,60 @@ mod tests {
             .resolve(),
             Err(ConfigError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn a_database_url_comes_from_flags_or_the_file_and_never_shows_in_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ks.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/srv/irm\"\ndatabase_url = \"postgresql://irm:s3cret@db/irm\"\n",
+        )
+        .unwrap();
+        let from_file = ServerArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        }
+        .resolve();
+        let from_flag = ServerArgs {
+            config: Some(path),
+            database_url: Some(DatabaseUrl::new("host=/run/postgresql dbname=irm")),
+            ..Default::default()
+        }
+        .resolve();
+        let empty = ServerArgs {
+            data_dir: Some("/srv/irm".into()),
+            database_url: Some(DatabaseUrl::new("")),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(empty.settings.database_url, None, "empty means none");
+        if cfg!(feature = "postgres") {
+            let from_file = from_file.unwrap();
+            assert_eq!(
+                from_file
+                    .settings
+                    .database_url
+                    .as_ref()
+                    .map(DatabaseUrl::expose),
+                Some("postgresql://irm:s3cret@db/irm")
+            );
+            assert!(!format!("{from_file:?}").contains("s3cret"));
+            assert_eq!(
+                from_flag
+                    .unwrap()
+                    .settings
+                    .database_url
+                    .as_ref()
+                    .map(DatabaseUrl::expose),
+                Some("host=/run/postgresql dbname=irm"),
+                "the flag wins over the file"
+            );
+        } else {
+            assert!(matches!(from_file, Err(ConfigError::NoPostgres)));
+            assert!(matches!(from_flag, Err(ConfigError::NoPostgres)));
+        }
     }
 }

@@ -8,6 +8,8 @@
 //! them with `spawn_blocking`.
 
 mod group_commit;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 mod txn;
 
@@ -562,6 +564,9 @@ impl Database {
     pub fn open(&self, metrics: Arc<Metrics>) -> Result<Arc<dyn Store>, StoreError> {
         match self {
             Self::Sqlite(path) => Ok(Arc::new(sqlite::open(path, metrics)?)),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(url) => Ok(Arc::new(postgres::open(url, metrics)?)),
+            #[cfg(not(feature = "postgres"))]
             Self::Postgres(_) => Err(StoreError::NoPostgres),
         }
     }
@@ -574,6 +579,9 @@ impl Database {
     ) -> Result<(), StoreError> {
         match self {
             Self::Sqlite(path) => sqlite::for_each_audit_read_only(path, f),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(url) => postgres::for_each_audit_read_only(url, f),
+            #[cfg(not(feature = "postgres"))]
             Self::Postgres(_) => Err(StoreError::NoPostgres),
         }
     }
