@@ -457,3 +457,86 @@ async fn checkpoints_are_written_while_the_chain_grows_and_the_server_verifies_i
     let (code, out) = verify(server.dir.path(), server.database_url.as_ref());
     assert_eq!(code, 0, "{out}");
 }
+
+/// THREAT-MODEL.md: the schema is created by `init` under the owner's role,
+/// and the server can then run as a role that owns nothing and may only
+/// read and append audit records: it serves every operation, and cannot
+/// change, remove, or unprotect a record even with the triggers in mind.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn on_postgres_a_server_role_that_owns_nothing_serves_and_cannot_rewrite_the_audit_log() {
+    let role = common::pg::TestRole::create();
+    let role_name = role.name.clone();
+    let mut server = TestServer::start_on_with(Backend::Postgres, move |settings| {
+        // `init` ran as the owner; the server runs as the role from here on.
+        let owner = settings.database_url.clone().expect("a database");
+        let grants = format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON meta, users, groups, group_members, devices, kas_keys, files, grants TO {role_name}; \
+             GRANT SELECT, INSERT ON audit TO {role_name};"
+        );
+        common::pg::with_client(&owner, move |client| client.batch_execute(&grants))
+            .expect("granting");
+        settings.database_url = Some(common::pg::url_as(&owner, &role_name));
+    })
+    .await;
+    let admin = server.admin().await;
+    let alice = server.user(&admin, "alice", &[Role::User], &[]).await;
+    admin.create_group("support").await;
+    admin
+        .expect(
+            reqwest::Method::POST,
+            "/v1/admin/groups/support/members",
+            Some(serde_json::json!({"user": "alice"})),
+            reqwest::StatusCode::NO_CONTENT,
+        )
+        .await;
+    admin
+        .expect(
+            reqwest::Method::DELETE,
+            "/v1/admin/groups/support/members/alice",
+            None,
+            reqwest::StatusCode::NO_CONTENT,
+        )
+        .await;
+    let file = seal(
+        &alice.server_key.public_key,
+        policy(&["alice"], Rights::VIEW, None, None),
+    );
+    alice.grant_ok(&file, false).await;
+    admin
+        .expect(
+            reqwest::Method::POST,
+            &format!("/v1/admin/files/{}/revoke", file.id()),
+            None,
+            reqwest::StatusCode::OK,
+        )
+        .await;
+    assert_eq!(alice.grant_denied(&file, true).await, "file_revoked");
+    server.stop().await;
+
+    let url = server.database_url.clone().expect("the role's URL");
+    let refusals = common::pg::with_client(&url, |client| {
+        [
+            "UPDATE audit SET actor_user = 'mallory' WHERE seq = 1",
+            "DELETE FROM audit WHERE seq = 1",
+            "TRUNCATE audit",
+            "DROP TRIGGER audit_no_update ON audit",
+            "ALTER TABLE audit DISABLE TRIGGER USER",
+        ]
+        .iter()
+        .map(|sql| (*sql, client.try_batch(sql)))
+        .collect::<Vec<_>>()
+    });
+    for (sql, result) in refusals {
+        let error = result.expect_err(sql);
+        assert!(
+            error.contains("permission denied") || error.contains("must be owner"),
+            "{sql}: {error}"
+        );
+    }
+    let dir = server.dir.path().to_owned();
+    let (code, out) = tokio::task::spawn_blocking(move || verify(&dir, Some(&url)))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{out}");
+}

@@ -71,7 +71,7 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub state: AppState,
     pub admin_code: String,
-    /// Where the state is, when not in the data directory.
+    /// Where the server keeps its state, when not in the data directory.
     pub database_url: Option<DatabaseUrl>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -120,8 +120,9 @@ impl TestServer {
         )
         .expect("init");
         let mut settings = Settings::new(dir.path());
-        settings.database_url = database_url.clone();
+        settings.database_url = database_url;
         adjust(&mut settings);
+        let database_url = settings.database_url.clone();
         let state = AppState::open(settings, clock.clone()).expect("open");
         // Bind before spawning, so the server is ready by construction.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -527,6 +528,46 @@ pub mod pg {
             }
         }
         format!("{base} dbname={dbname}")
+    }
+
+    /// The connection string of `url` (the same server and database) for
+    /// `role` instead of its user (the test cluster trusts local roles).
+    pub fn url_as(url: &DatabaseUrl, role: &str) -> DatabaseUrl {
+        let config: postgres::Config = url.expose().parse().expect("a connection string");
+        let host = match config.get_hosts().first() {
+            Some(postgres::config::Host::Tcp(host)) => host.clone(),
+            Some(postgres::config::Host::Unix(path)) => path.display().to_string(),
+            None => "localhost".to_owned(),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let dbname = config.get_dbname().expect("a database name");
+        DatabaseUrl::new(format!(
+            "host={host} port={port} user={role} dbname={dbname}"
+        ))
+    }
+
+    /// A login role created for one test and dropped after it (after the
+    /// databases it has privileges in: declare it before them).
+    pub struct TestRole {
+        pub name: String,
+    }
+
+    impl TestRole {
+        pub fn create() -> Self {
+            let mut suffix = [0u8; 8];
+            getrandom::fill(&mut suffix).expect("random");
+            let name = format!("irm_role_{}", hex::encode(suffix));
+            admin(&format!("CREATE ROLE {name} LOGIN")).expect("creating a test role");
+            Self { name }
+        }
+    }
+
+    impl Drop for TestRole {
+        fn drop(&mut self) {
+            if let Err(e) = admin(&format!("DROP ROLE IF EXISTS {}", self.name)) {
+                eprintln!("could not drop the test role: {e}");
+            }
+        }
     }
 
     /// A database created for one test and dropped with it.
