@@ -1583,3 +1583,48 @@ async fn served_routes_match_protocol_md_and_the_openapi_document() {
         );
     }
 }
+
+/// PROTOCOL.md §11.1: one writer per PostgreSQL database.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn on_postgres_a_second_server_on_the_same_database_is_refused() {
+    use irm_key_server::datadir::DataDirError;
+    use irm_key_server::error::StoreError;
+    let server = TestServer::start_on(Backend::Postgres).await;
+    let settings = (*server.state.settings).clone();
+    let second = irm_key_server::AppState::open(settings, server.clock.clone());
+    assert!(
+        matches!(second, Err(DataDirError::Store(StoreError::InUse))),
+        "{:?}",
+        second.err()
+    );
+    // The first goes on serving.
+    server.admin().await;
+}
+
+/// PROTOCOL.md §11.1: the store reconnects after losing its connections
+/// (here: every session on the database ended by the administrator) before
+/// a request fails on them, and the chain goes on from the head as stored.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn on_postgres_the_store_reconnects_after_losing_its_connections() {
+    let server = TestServer::start_on(Backend::Postgres).await;
+    let (admin, alice, _bob) = cast(&server).await;
+    let file = file_for(&alice, &["alice"], Rights::VIEW);
+    alice.grant_ok(&file, false).await;
+    let name = server.database.as_ref().expect("a database").name.clone();
+    // Ended, and waited for (up to 10 s), as a restart of the server would.
+    common::pg::admin(&format!(
+        "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity \
+         WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    ))
+    .unwrap();
+    // No request fails for it: each connection is found ended before use.
+    alice.grant_ok(&file, true).await;
+    let records = audit(&admin).await;
+    assert_eq!(count(&records, "renew", "ok", None), 1);
+    let report = admin
+        .expect(Method::GET, "/v1/audit/verify", None, StatusCode::OK)
+        .await;
+    assert_eq!(report["ok"], true, "{report}");
+}

@@ -221,7 +221,13 @@ fn writer_loop<C: Tables>(
                 Err(_) => break,
             }
         }
-        if let Err(e) = ready.and_then(|()| conn.begin()) {
+        let mut begun = ready.and_then(|()| conn.begin());
+        if begun.is_err() && conn.ended() {
+            // Only now did the client learn that its session had ended:
+            // the check replaces the connection (and re-reads the head).
+            begun = before_batch(&mut conn, &mut head, batches).and_then(|()| conn.begin());
+        }
+        if let Err(e) = begun {
             tracing::error!(error = %e, "cannot begin a write transaction");
             // Jobs are not run; their waiters learn the store failed.
             drop(batch);
@@ -266,9 +272,11 @@ pub(super) trait Backend: Send + Sync + 'static {
     type Conn: Tables + 'static;
 
     /// Runs `op` on a read connection (outside the writer's transaction).
+    /// `op` only reads, so a backend may run it again on a new connection
+    /// when the first one turns out to have ended.
     fn read<T: Send + 'static>(
         &self,
-        op: impl FnOnce(&mut Self::Conn) -> Result<T, StoreError> + Send + 'static,
+        op: impl Fn(&mut Self::Conn) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError>;
 
     /// Calls `f` with every committed audit record in `seq` order.

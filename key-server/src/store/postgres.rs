@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use irm_core::protocol::AuditRecord;
 use postgres::types::ToSql;
@@ -48,6 +48,10 @@ const WRITER_LOCK: i64 = 0x6972_6d2d_6b73;
 const LOCK_TIMEOUT: &str = "10s";
 /// For a database that does not answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection unused this long is checked (one round trip) before use, so
+/// that one closed while idle (a restarted server, an idle timeout) is
+/// replaced before a request fails on it; busy ones are not checked.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(5);
 
 /// The schema: SQLite's, in PostgreSQL's types. Text is compared and
 /// ordered byte-wise (`COLLATE "C"` in the queries), as SQLite does, so
@@ -151,9 +155,9 @@ pub(super) fn open(url: &DatabaseUrl, metrics: Arc<Metrics>) -> Result<PgStore, 
         metrics,
         move || PgConn::open_writer(&writer_config),
         Box::new(move |conn: &mut PgConn, head, _batches| {
-            // A lost connection failed the batch that found it; the next
-            // one starts on a new connection.
-            if conn.client.is_closed() {
+            // A session that ended is replaced before the batch begins (or,
+            // if only `BEGIN` found out, before it begins again).
+            if !conn.usable() {
                 tracing::warn!("the PostgreSQL connection was lost; reconnecting");
                 *conn = PgConn::open_writer(&reconnect_config)?;
                 // A commit whose answer was lost may have happened after
@@ -273,18 +277,26 @@ impl Backend for PgBackend {
 
     fn read<T: Send + 'static>(
         &self,
-        op: impl FnOnce(&mut PgConn) -> Result<T, StoreError> + Send + 'static,
+        op: impl Fn(&mut PgConn) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (reply_tx, reply_rx) = std_mpsc::sync_channel::<Result<T, StoreError>>(1);
         let config = Arc::clone(&self.config);
         let job: ReadJob = Box::new(move |slot| {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                if slot.as_ref().is_none_or(|c| c.client.is_closed()) {
-                    *slot = Some(PgConn::connect(&config)?);
-                }
-                match slot.as_mut() {
-                    Some(conn) => op(conn),
-                    None => Err(StoreError::TaskFailed),
+                let run = |slot: &mut Option<PgConn>| {
+                    if slot.as_mut().is_none_or(|c| !c.usable()) {
+                        *slot = Some(PgConn::connect(&config)?);
+                    }
+                    match slot.as_mut() {
+                        Some(conn) => op(conn),
+                        None => Err(StoreError::TaskFailed),
+                    }
+                };
+                match run(slot) {
+                    // The session had ended while idle (a client only
+                    // learns so when it next speaks): once more on a new one.
+                    Err(_) if slot.as_ref().is_some_and(|c| c.client.is_closed()) => run(slot),
+                    result => result,
                 }
             }))
             .unwrap_or(Err(StoreError::TaskFailed));
@@ -332,6 +344,8 @@ impl Backend for PgBackend {
 pub(super) struct PgConn {
     client: Client,
     statements: HashMap<&'static str, Statement>,
+    /// When `usable` was last asked (just before each use).
+    last_used: Instant,
 }
 
 /// A `u64` as the database's `BIGINT`.
@@ -360,7 +374,19 @@ impl PgConn {
         Ok(Self {
             client,
             statements: HashMap::new(),
+            last_used: Instant::now(),
         })
+    }
+
+    /// Whether the connection can be used now: not known to have ended, and
+    /// if it sat unused for [`CHECK_AFTER_IDLE`], answering. (A client learns
+    /// that the server ended its session, on a restart or by
+    /// `pg_terminate_backend`, only when it next speaks.)
+    fn usable(&mut self) -> bool {
+        let idle = self.last_used.elapsed();
+        self.last_used = Instant::now();
+        !self.client.is_closed()
+            && (idle < CHECK_AFTER_IDLE || self.client.is_valid(CONNECT_TIMEOUT).is_ok())
     }
 
     /// The writer's session: the lock that makes it the only writer,
@@ -508,6 +534,10 @@ impl Tables for PgConn {
         // The writer is the database's only writer (its advisory lock), so
         // READ COMMITTED sees exactly what it wrote.
         Ok(self.client.batch_execute("BEGIN")?)
+    }
+
+    fn ended(&self) -> bool {
+        self.client.is_closed()
     }
 
     fn run(&mut self, sql: &'static str) -> Result<(), StoreError> {

@@ -213,7 +213,7 @@ impl Backend for SqliteBackend {
 
     fn read<T: Send + 'static>(
         &self,
-        op: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        op: impl Fn(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.pooled(op)
     }

@@ -155,6 +155,13 @@ impl FileRow {
 pub(super) trait Tables {
     /// Starts the group commit's transaction (with the write lock taken at once).
     fn begin(&mut self) -> Result<(), StoreError>;
+    /// Whether the connection has ended (the server closed the session). A
+    /// backend whose writer reconnects in its `BeforeBatch` says so, and the
+    /// writer then runs that check and `begin` once more, so that a session
+    /// ended while idle fails no request.
+    fn ended(&self) -> bool {
+        false
+    }
     /// Runs a parameterless statement: `COMMIT`, `ROLLBACK`, savepoints.
     fn run(&mut self, sql: &'static str) -> Result<(), StoreError>;
 
