@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::state::Settings;
+use crate::store::DatabaseUrl;
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
@@ -42,6 +43,11 @@ pub enum ConfigError {
     /// A value is out of range.
     #[error("{0}")]
     Invalid(String),
+    /// A database URL was given to a build without PostgreSQL.
+    #[error(
+        "a database URL was given, but this irm-key-server was built without PostgreSQL support; rebuild with --features postgres"
+    )]
+    NoPostgres,
 }
 
 /// The optional TOML file (`--config`). Every key is optional.
@@ -50,6 +56,8 @@ pub enum ConfigError {
 pub struct FileConfig {
     /// Data directory.
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL connection string (the state goes there instead of SQLite).
+    pub database_url: Option<DatabaseUrl>,
     /// Listen address.
     pub listen: Option<SocketAddr>,
     /// Extra certificate names (used at initialisation).
@@ -76,6 +84,16 @@ pub struct ServerArgs {
     /// Data directory (database, keys, TLS material); created on first start.
     #[arg(long, env = "IRM_KS_DATA_DIR", value_hint = clap::ValueHint::DirPath)]
     pub data_dir: Option<PathBuf>,
+    /// Keep the state in this PostgreSQL database instead of SQLite in the data
+    /// directory (postgresql://USER[:PASSWORD]@HOST[:PORT]/DB, or host=... dbname=...);
+    /// prefer the environment variable when it holds a password [needs the `postgres` feature].
+    #[arg(
+        long,
+        env = "IRM_KS_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<DatabaseUrl>,
     /// Address to listen on [default: 127.0.0.1:8443].
     #[arg(long, env = "IRM_KS_LISTEN")]
     pub listen: Option<SocketAddr>,
@@ -143,6 +161,14 @@ impl ServerArgs {
             .or(file.data_dir)
             .ok_or(ConfigError::NoDataDir)?;
         let mut settings = Settings::new(&data_dir);
+        // An empty value (`IRM_KS_DATABASE_URL=`) means none, as for SQLite.
+        settings.database_url = self
+            .database_url
+            .or(file.database_url)
+            .filter(|url| !url.expose().is_empty());
+        if settings.database_url.is_some() && !cfg!(feature = "postgres") {
+            return Err(ConfigError::NoPostgres);
+        }
         settings.public_url = self.public_url.or(file.public_url);
         if let Some(secs) = self.lease_limit_secs.or(file.lease_limit_secs) {
             settings.lease_limit_secs = secs;
@@ -243,5 +269,60 @@ mod tests {
             .resolve(),
             Err(ConfigError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn a_database_url_comes_from_flags_or_the_file_and_never_shows_in_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ks.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/srv/irm\"\ndatabase_url = \"postgresql://irm:s3cret@db/irm\"\n",
+        )
+        .unwrap();
+        let from_file = ServerArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        }
+        .resolve();
+        let from_flag = ServerArgs {
+            config: Some(path),
+            database_url: Some(DatabaseUrl::new("host=/run/postgresql dbname=irm")),
+            ..Default::default()
+        }
+        .resolve();
+        let empty = ServerArgs {
+            data_dir: Some("/srv/irm".into()),
+            database_url: Some(DatabaseUrl::new("")),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(empty.settings.database_url, None, "empty means none");
+        if cfg!(feature = "postgres") {
+            let from_file = from_file.unwrap();
+            assert_eq!(
+                from_file
+                    .settings
+                    .database_url
+                    .as_ref()
+                    .map(DatabaseUrl::expose),
+                Some("postgresql://irm:s3cret@db/irm")
+            );
+            assert!(!format!("{from_file:?}").contains("s3cret"));
+            assert_eq!(
+                from_flag
+                    .unwrap()
+                    .settings
+                    .database_url
+                    .as_ref()
+                    .map(DatabaseUrl::expose),
+                Some("host=/run/postgresql dbname=irm"),
+                "the flag wins over the file"
+            );
+        } else {
+            assert!(matches!(from_file, Err(ConfigError::NoPostgres)));
+            assert!(matches!(from_flag, Err(ConfigError::NoPostgres)));
+        }
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! DIR/                        0700
-//! DIR/irm-key-server.db       SQLite (WAL)
+//! DIR/irm-key-server.db       SQLite (WAL), unless the state is in PostgreSQL
 //! DIR/kas/<key id>.key        0600  key server X25519 keys, one per key id
 //! DIR/audit-signing.key       0600  Ed25519 key that signs audit checkpoints
 //! DIR/audit-signing.pub             its public half, for offline verification
@@ -32,7 +32,7 @@ use crate::codes;
 use crate::decision::KeyState;
 use crate::error::StoreError;
 use crate::metrics::Metrics;
-use crate::store::{KeyRecord, NewUser, SqliteStore, Store};
+use crate::store::{Database, DatabaseUrl, KeyRecord, NewUser, Store};
 use crate::tls::{self, TlsError};
 
 /// The database file name.
@@ -129,9 +129,17 @@ impl Layout {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }
     }
-    /// The database.
+    /// The SQLite database.
     pub fn db(&self) -> PathBuf {
         self.dir.join(DB_FILE)
+    }
+    /// Where the state lives: PostgreSQL at `url` if one is given, else the
+    /// SQLite file here.
+    pub fn database(&self, url: Option<&DatabaseUrl>) -> Database {
+        match url {
+            Some(url) => Database::Postgres(url.clone()),
+            None => Database::Sqlite(self.db()),
+        }
     }
     /// A key server key's file.
     pub fn kas_key(&self, id: &KeyId) -> PathBuf {
@@ -194,19 +202,53 @@ pub fn create_kas_key(
     Ok((key, record))
 }
 
-/// First start: creates everything in `dir` (which may exist and be empty).
+/// First start: creates everything in `dir` (which may exist and be empty),
+/// with the state in SQLite there.
 pub fn init(
     dir: &Path,
     hostnames: &[String],
     bootstrap_admin: &str,
     clock: &dyn Clock,
 ) -> Result<InitReport, DataDirError> {
+    init_with(dir, None, hostnames, bootstrap_admin, clock)
+}
+
+/// First start: creates everything in `dir` (which may exist and be empty),
+/// with the state in PostgreSQL at `database_url` if one is given (the
+/// directory still holds the keys, the TLS material and the checkpoints),
+/// else in SQLite in `dir`.
+pub fn init_with(
+    dir: &Path,
+    database_url: Option<&DatabaseUrl>,
+    hostnames: &[String],
+    bootstrap_admin: &str,
+    clock: &dyn Clock,
+) -> Result<InitReport, DataDirError> {
     let layout = Layout::new(dir);
+    let database = layout.database(database_url);
     let has_other_files = std::fs::read_dir(dir)
         .map(|mut entries| entries.next().is_some())
         .unwrap_or(false);
-    if has_other_files && !layout.db().exists() {
-        return Err(DataDirError::NotEmpty(dir.to_owned()));
+    let metrics = Arc::new(Metrics::default());
+    let mut store: Option<Arc<dyn Store>> = None;
+    match &database {
+        Database::Sqlite(db) => {
+            if has_other_files && !db.exists() {
+                return Err(DataDirError::NotEmpty(dir.to_owned()));
+            }
+        }
+        _ => {
+            // The database, not the directory, says whether this server
+            // was set up: `serve` comes here on every start.
+            let opened = database.open(Arc::clone(&metrics))?;
+            if opened.is_initialised()? {
+                return Err(DataDirError::AlreadyInitialised(dir.to_owned()));
+            }
+            if has_other_files {
+                return Err(DataDirError::NotEmpty(dir.to_owned()));
+            }
+            store = Some(opened);
+        }
     }
     DirBuilder::new()
         .recursive(true)
@@ -215,11 +257,13 @@ pub fn init(
         .map_err(file_err(dir))?;
     // An existing directory is made private too: it will hold the keys.
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(file_err(dir))?;
-    let metrics = Arc::new(Metrics::default());
-    if layout.db().exists() {
-        let store = SqliteStore::open(&layout.db(), Arc::clone(&metrics))?;
-        if store.is_initialised()? {
-            return Err(DataDirError::AlreadyInitialised(dir.to_owned()));
+    if let Database::Sqlite(db) = &database {
+        if db.exists() {
+            let opened = database.open(Arc::clone(&metrics))?;
+            if opened.is_initialised()? {
+                return Err(DataDirError::AlreadyInitialised(dir.to_owned()));
+            }
+            store = Some(opened);
         }
     }
     let now_ms = clock.now_ms();
@@ -237,7 +281,10 @@ pub fn init(
 
     let code = codes::generate().map_err(|_| DataDirError::Random)?;
     let expires_at = now + codes::CODE_LIFETIME_SECS;
-    let store = SqliteStore::open(&layout.db(), metrics)?;
+    let store = match store {
+        Some(store) => store,
+        None => database.open(metrics)?,
+    };
     store.initialise(
         NewUser {
             name: bootstrap_admin.to_owned(),
@@ -252,7 +299,9 @@ pub fn init(
         key.clone(),
         now_ms,
     )?;
-    store.close();
+    // The last reference: dropping it stops the writer once the bootstrap
+    // is durable.
+    drop(store);
     Ok(InitReport {
         admin: bootstrap_admin.to_owned(),
         admin_code: code,

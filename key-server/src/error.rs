@@ -15,6 +15,21 @@ pub enum StoreError {
     /// SQLite reported an error.
     #[error("database error")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL reported an error (or could not be reached).
+    #[cfg(feature = "postgres")]
+    #[error("PostgreSQL error")]
+    Postgres(#[from] postgres::Error),
+    /// Another key server holds the database's writer lock.
+    #[error(
+        "another key server is writing to this database; two servers on one database would each extend the audit chain from a different head"
+    )]
+    InUse,
+    /// A PostgreSQL database was asked for, and this build has no PostgreSQL support.
+    #[error("built without PostgreSQL support; rebuild with --features postgres")]
+    NoPostgres,
+    /// A number does not fit the database's signed 64-bit integers.
+    #[error("{0} is out of the database's range")]
+    OutOfRange(&'static str),
     /// A stored value does not have the shape this version writes.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),

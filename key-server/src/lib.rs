@@ -6,8 +6,9 @@
 //! [`router`] builds the HTTP application, [`serve`] runs it over TLS until a
 //! shutdown signal, and [`AppState`] ties storage, keys and clock together.
 //!
-//! Module map: `decision` (the pure grant decision), `store` (SQLite behind
-//! the `Store` trait, group commit), `audit` (hash chain and checkpoints),
+//! Module map: `decision` (the pure grant decision), `store` (SQLite, or
+//! PostgreSQL with the `postgres` feature, behind the `Store` trait; the
+//! operations and group commit written once), `audit` (hash chain and checkpoints),
 //! `auth` (request signatures, replay cache), `api` (handlers), `datadir`
 //! (layout, initialisation, secret files), `tls`, `config`, `clock`,
 //! `codes` (enrollment codes), `metrics`, `openapi`.

@@ -40,6 +40,7 @@ enum AuditCommand {
     #[command(after_help = "\
 Examples:
   irm-key-server audit verify --data-dir /srv/irm-data
+  IRM_KS_DATABASE_URL=postgresql://irm@db.example/irm irm-key-server audit verify --data-dir /srv/irm-data
   irm-key-server audit verify --export audit.jsonl --audit-key audit-signing.pub
   irm-key-server audit verify --export audit.jsonl --audit-key audit-signing.pub \\
       --checkpoints audit-checkpoints.jsonl
@@ -57,6 +58,16 @@ confirmed by a checkpoint. Exit status 1 when a problem is found.")]
         /// The server's audit public key (DATA_DIR/audit-signing.pub) to check an export against.
         #[arg(long, value_name = "PUB", value_hint = clap::ValueHint::FilePath, requires = "export")]
         audit_key: Option<std::path::PathBuf>,
+        /// The PostgreSQL database that holds the audit log, when the server keeps its
+        /// state there (read only) [needs the `postgres` feature].
+        #[arg(
+            long,
+            env = "IRM_KS_DATABASE_URL",
+            hide_env_values = true,
+            value_name = "URL",
+            conflicts_with = "export"
+        )]
+        database_url: Option<irm_key_server::store::DatabaseUrl>,
         /// Signed checkpoints kept apart [default without --export: DATA_DIR/audit-checkpoints.jsonl].
         #[arg(long, value_hint = clap::ValueHint::FilePath)]
         checkpoints: Option<std::path::PathBuf>,
@@ -103,8 +114,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init(args) => {
             let config = args.resolve()?;
             let dir = &config.settings.data_dir;
-            let report = datadir::init(
+            let report = datadir::init_with(
                 dir,
+                config.settings.database_url.as_ref(),
                 &config.hostnames,
                 &config.bootstrap_admin,
                 &SystemClock,
@@ -116,8 +128,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => {
             let config = args.resolve()?;
             let dir = config.settings.data_dir.clone();
-            match datadir::init(
+            match datadir::init_with(
                 &dir,
+                config.settings.database_url.as_ref(),
                 &config.hostnames,
                 &config.bootstrap_admin,
                 &SystemClock,
@@ -144,6 +157,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     data_dir,
                     export,
                     audit_key,
+                    database_url,
                     checkpoints,
                     json,
                 },
@@ -164,8 +178,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     verify_export_file(&export, trusted, checkpoints.as_deref())?
                 }
                 (None, Some(dir)) => {
-                    irm_key_server::state::verify_offline(&dir, checkpoints.as_deref())
-                        .with_context(|| format!("verifying the audit log in {}", dir.display()))?
+                    let database_url = database_url.filter(|url| !url.expose().is_empty());
+                    irm_key_server::state::verify_offline(
+                        &dir,
+                        database_url.as_ref(),
+                        checkpoints.as_deref(),
+                    )
+                    .with_context(|| match &database_url {
+                        // Never the URL itself: it may hold a password.
+                        Some(_) => format!(
+                            "verifying the audit log in PostgreSQL against {}",
+                            dir.display()
+                        ),
+                        None => format!("verifying the audit log in {}", dir.display()),
+                    })?
                 }
                 (None, None) => anyhow::bail!(
                     "nothing to verify: give --data-dir DIR (a database) or --export FILE (an export)"

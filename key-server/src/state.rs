@@ -17,7 +17,7 @@ use crate::decision::{DEFAULT_LEASE_LIMIT_SECS, KeyState};
 use crate::error::{ApiError, StoreError};
 use crate::metrics::Metrics;
 use crate::replay::NonceCache;
-use crate::store::{KeyRecord, SqliteStore, Store};
+use crate::store::{Database, DatabaseUrl, KeyRecord, Store};
 use crate::tls;
 
 /// Runtime settings (from flags, environment and the config file).
@@ -25,6 +25,10 @@ use crate::tls;
 pub struct Settings {
     /// The data directory.
     pub data_dir: PathBuf,
+    /// The PostgreSQL database that holds the state instead of the SQLite
+    /// file in the data directory (which still holds keys, TLS material and
+    /// checkpoints).
+    pub database_url: Option<DatabaseUrl>,
     /// The URL put in `ServerKeyInfo` (default `https://localhost:<port>`).
     pub public_url: Option<String>,
     /// The server's lease limit (PROTOCOL.md §4.1).
@@ -46,12 +50,18 @@ impl Settings {
         Self {
             checkpoint_path: Layout::new(&data_dir).checkpoints(),
             data_dir,
+            database_url: None,
             public_url: None,
             lease_limit_secs: DEFAULT_LEASE_LIMIT_SECS,
             checkpoint_interval: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
         }
+    }
+
+    /// Where the state lives.
+    pub fn database(&self) -> Database {
+        Layout::new(&self.data_dir).database(self.database_url.as_ref())
     }
 }
 
@@ -93,11 +103,15 @@ impl AppState {
     /// Opens an initialised data directory.
     pub fn open(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, DataDirError> {
         let layout = Layout::new(&settings.data_dir);
-        if !layout.db().exists() {
-            return Err(DataDirError::NotInitialised(settings.data_dir.clone()));
+        let database = settings.database();
+        if let Database::Sqlite(path) = &database {
+            // Opening would create an empty database.
+            if !path.exists() {
+                return Err(DataDirError::NotInitialised(settings.data_dir.clone()));
+            }
         }
         let metrics = Arc::new(Metrics::default());
-        let store = SqliteStore::open(&layout.db(), Arc::clone(&metrics))?;
+        let store = database.open(Arc::clone(&metrics))?;
         if !store.is_initialised()? {
             return Err(DataDirError::NotInitialised(settings.data_dir.clone()));
         }
@@ -105,7 +119,7 @@ impl AppState {
         let audit_key = datadir::load_audit_key(&layout)?;
         let tls = tls::server_config(&settings.data_dir)?;
         Ok(Self {
-            store: Arc::new(store),
+            store,
             clock,
             keys: Arc::new(keys),
             audit_key: Arc::new(audit_key),
@@ -196,15 +210,24 @@ impl AppState {
     }
 }
 
-/// Offline verification (`irm-key-server audit verify`): the database and
-/// checkpoint file of a data directory, read only.
+/// Offline verification (`irm-key-server audit verify`): the database (the
+/// SQLite file in the data directory, or PostgreSQL at `database_url`) and
+/// the checkpoint file of a data directory, read only.
 pub fn verify_offline(
     data_dir: &std::path::Path,
+    database_url: Option<&DatabaseUrl>,
     checkpoints: Option<&std::path::Path>,
 ) -> Result<AuditVerifyReport, DataDirError> {
+    #[cfg(not(feature = "postgres"))]
+    if database_url.is_some() {
+        return Err(DataDirError::Store(StoreError::NoPostgres));
+    }
     let layout = Layout::new(data_dir);
-    if !layout.db().exists() {
-        return Err(DataDirError::NotInitialised(data_dir.to_owned()));
+    let database = layout.database(database_url);
+    if let Database::Sqlite(path) = &database {
+        if !path.exists() {
+            return Err(DataDirError::NotInitialised(data_dir.to_owned()));
+        }
     }
     let trusted = datadir::load_audit_public(&layout)?;
     let path = checkpoints.map_or_else(|| layout.checkpoints(), ToOwned::to_owned);
@@ -217,6 +240,6 @@ pub fn verify_offline(
     for problem in unreadable {
         verifier.problem(problem);
     }
-    crate::store::for_each_audit_read_only(&layout.db(), &mut |record| verifier.push(record))?;
+    database.for_each_audit_read_only(&mut |record| verifier.push(record))?;
     Ok(verifier.finish())
 }

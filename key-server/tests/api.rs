@@ -2,15 +2,17 @@
 //! grants and renewals, revocation taking effect on the next request, key
 //! rotation and retirement, usage events, request authentication, bad
 //! requests, the audit endpoints, and the route list against PROTOCOL.md and
-//! the OpenAPI document.
+//! the OpenAPI document. Every test that touches the store runs on SQLite,
+//! and with the `postgres` feature on PostgreSQL too (`on_each_backend!`).
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeSet;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{Device, SealedFile, T0, TestServer, policy, seal, seal_to};
+use common::{Backend, Device, SealedFile, T0, TestServer, policy, seal, seal_to};
 use irm_core::protocol::{AuditRecord, Role};
 use irm_core::{KasPublicKey, KasSecretKey, RequestSignature, Rights, SigningSecretKey};
 use irm_key_server::clock::Clock;
@@ -54,9 +56,9 @@ fn file_for(device: &Device, recipients: &[&str], rights: Rights) -> SealedFile 
     )
 }
 
-#[tokio::test]
-async fn grants_follow_recipients_and_the_admin_role_opens_nothing() {
-    let server = TestServer::start().await;
+on_each_backend!(grants_follow_recipients_and_the_admin_role_opens_nothing);
+async fn grants_follow_recipients_and_the_admin_role_opens_nothing(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let (admin, alice, bob) = cast(&server).await;
     let to_alice = file_for(&alice, &["alice"], Rights::VIEW | Rights::PRINT);
     let to_group = file_for(&alice, &["@support"], Rights::VIEW);
@@ -96,9 +98,13 @@ async fn grants_follow_recipients_and_the_admin_role_opens_nothing() {
     );
 }
 
-#[tokio::test]
-async fn revocation_suspension_expiry_and_restriction_apply_to_the_very_next_grant_and_renewal() {
-    let server = TestServer::start().await;
+on_each_backend!(
+    revocation_suspension_expiry_and_restriction_apply_to_the_very_next_grant_and_renewal
+);
+async fn revocation_suspension_expiry_and_restriction_apply_to_the_very_next_grant_and_renewal(
+    backend: Backend,
+) {
+    let server = TestServer::start_on(backend).await;
     let (admin, alice, _bob) = cast(&server).await;
     let file = file_for(&alice, &["alice", "@support"], Rights::VIEW | Rights::PRINT);
     let id = file.id();
@@ -241,9 +247,9 @@ async fn revocation_suspension_expiry_and_restriction_apply_to_the_very_next_gra
         && r.detail.as_deref() == Some(&format!("device={}", alice.id)[..])));
 }
 
-#[tokio::test]
-async fn the_policy_window_is_judged_by_the_server_clock() {
-    let server = TestServer::start().await;
+on_each_backend!(the_policy_window_is_judged_by_the_server_clock);
+async fn the_policy_window_is_judged_by_the_server_clock(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let (_admin, alice, _bob) = cast(&server).await;
     let file = seal(
         &alice.server_key.public_key,
@@ -262,9 +268,9 @@ async fn the_policy_window_is_judged_by_the_server_clock() {
     assert_eq!(alice.grant_denied(&file, true).await, "policy_expired");
 }
 
-#[tokio::test]
-async fn rotated_keys_still_open_old_files_until_retired() {
-    let server = TestServer::start().await;
+on_each_backend!(rotated_keys_still_open_old_files_until_retired);
+async fn rotated_keys_still_open_old_files_until_retired(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let (admin, alice, _bob) = cast(&server).await;
     let old_file = file_for(&alice, &["alice"], Rights::VIEW);
     let old_key = alice.server_key.key_id.clone();
@@ -339,9 +345,9 @@ async fn rotated_keys_still_open_old_files_until_retired() {
     alice.grant_ok(&both, false).await;
 }
 
-#[tokio::test]
-async fn usage_events_need_the_right_and_every_report_is_audited() {
-    let server = TestServer::start().await;
+on_each_backend!(usage_events_need_the_right_and_every_report_is_audited);
+async fn usage_events_need_the_right_and_every_report_is_audited(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let (admin, alice, bob) = cast(&server).await;
     let file = file_for(&alice, &["alice", "bob"], Rights::VIEW | Rights::PRINT);
     let grant = alice.grant_ok(&file, false).await;
@@ -428,9 +434,9 @@ async fn usage_events_need_the_right_and_every_report_is_audited() {
     assert!(printed.detail.as_deref().unwrap().contains("printer-3"));
 }
 
-#[tokio::test]
-async fn online_registration_records_the_owner() {
-    let server = TestServer::start().await;
+on_each_backend!(online_registration_records_the_owner);
+async fn online_registration_records_the_owner(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let (admin, alice, bob) = cast(&server).await;
     let file = file_for(&alice, &["bob"], Rights::VIEW);
     let body =
@@ -491,9 +497,11 @@ async fn assert_401(response: reqwest::Response, what: &str) {
     assert_eq!(body["reason"], "credential_invalid", "{what}");
 }
 
-#[tokio::test]
-async fn replayed_forged_stale_and_stolen_requests_are_refused_with_401_and_audited() {
-    let server = TestServer::start().await;
+on_each_backend!(replayed_forged_stale_and_stolen_requests_are_refused_with_401_and_audited);
+async fn replayed_forged_stale_and_stolen_requests_are_refused_with_401_and_audited(
+    backend: Backend,
+) {
+    let server = TestServer::start_on(backend).await;
     let (admin, alice, bob) = cast(&server).await;
     let file = file_for(&alice, &["alice"], Rights::VIEW);
     let body =
@@ -599,9 +607,9 @@ async fn replayed_forged_stale_and_stolen_requests_are_refused_with_401_and_audi
     assert!(records.iter().any(|r| r.action == "auth.failed" && r.detail.as_deref().unwrap().contains("replayed")));
 }
 
-#[tokio::test]
-async fn enrollment_codes_expire_burn_after_five_wrong_tries_and_work_once() {
-    let server = TestServer::start().await;
+on_each_backend!(enrollment_codes_expire_burn_after_five_wrong_tries_and_work_once);
+async fn enrollment_codes_expire_burn_after_five_wrong_tries_and_work_once(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let admin = server.admin().await;
     let deny_reason = |response: reqwest::Response| async move {
         let status = response.status();
@@ -729,10 +737,10 @@ async fn enrollment_codes_expire_burn_after_five_wrong_tries_and_work_once() {
     assert_eq!(count(&records, "enroll", "ok", None), 3);
 }
 
-#[tokio::test]
-async fn enrollment_without_a_user_name_finds_the_user_and_wrong_codes_pause_it() {
+on_each_backend!(enrollment_without_a_user_name_finds_the_user_and_wrong_codes_pause_it);
+async fn enrollment_without_a_user_name_finds_the_user_and_wrong_codes_pause_it(backend: Backend) {
     use irm_key_server::store::{MAX_USERLESS_FAILURES, USERLESS_WINDOW_SECS};
-    let server = TestServer::start().await;
+    let server = TestServer::start_on(backend).await;
     let admin = server.admin().await;
     let outcome = |response: reqwest::Response| async move {
         let status = response.status();
@@ -877,9 +885,9 @@ fn enroll_request(user: &str, code: &str) -> (Value, SigningSecretKey) {
     (request, signing)
 }
 
-#[tokio::test]
-async fn bad_requests_get_4xx_with_a_clear_body_never_5xx() {
-    let server = TestServer::start().await;
+on_each_backend!(bad_requests_get_4xx_with_a_clear_body_never_5xx);
+async fn bad_requests_get_4xx_with_a_clear_body_never_5xx(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let (_admin, alice, _bob) = cast(&server).await;
     let file = file_for(&alice, &["alice"], Rights::VIEW);
     let other = file_for(&alice, &["alice"], Rights::VIEW);
@@ -1075,9 +1083,9 @@ fn splice_wrapped_key(target: &SealedFile, source: &SealedFile) -> Vec<u8> {
     out
 }
 
-#[tokio::test]
-async fn a_wrapped_key_altered_after_a_good_grant_fails_the_binding() {
-    let server = TestServer::start().await;
+on_each_backend!(a_wrapped_key_altered_after_a_good_grant_fails_the_binding);
+async fn a_wrapped_key_altered_after_a_good_grant_fails_the_binding(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let (_admin, alice, _bob) = cast(&server).await;
     let file = file_for(&alice, &["alice"], Rights::VIEW);
     let other = file_for(&alice, &["alice"], Rights::VIEW);
@@ -1113,9 +1121,9 @@ async fn a_wrapped_key_altered_after_a_good_grant_fails_the_binding() {
     alice.grant_ok(&file, true).await;
 }
 
-#[tokio::test]
-async fn audit_endpoints_need_admin_or_auditor_and_verify_the_chain() {
-    let server = TestServer::start().await;
+on_each_backend!(audit_endpoints_need_admin_or_auditor_and_verify_the_chain);
+async fn audit_endpoints_need_admin_or_auditor_and_verify_the_chain(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let (admin, alice, _bob) = cast(&server).await;
     let auditor = server.user(&admin, "olive", &[Role::Auditor], &[]).await;
 
@@ -1279,9 +1287,9 @@ async fn file_op(
     .await
 }
 
-#[tokio::test]
-async fn files_sealed_offline_are_controlled_by_id_before_the_server_sees_them() {
-    let server = TestServer::start().await;
+on_each_backend!(files_sealed_offline_are_controlled_by_id_before_the_server_sees_them);
+async fn files_sealed_offline_are_controlled_by_id_before_the_server_sees_them(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let (admin, alice, _bob) = cast(&server).await;
     let view_print = Rights::VIEW | Rights::PRINT;
     let revoked = file_for(&alice, &["alice"], view_print);
@@ -1397,9 +1405,9 @@ async fn files_sealed_offline_are_controlled_by_id_before_the_server_sees_them()
     );
 }
 
-#[tokio::test]
-async fn registering_a_file_named_before_keeps_its_controls() {
-    let server = TestServer::start().await;
+on_each_backend!(registering_a_file_named_before_keeps_its_controls);
+async fn registering_a_file_named_before_keeps_its_controls(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let (admin, alice, bob) = cast(&server).await;
     let file = file_for(&alice, &["bob"], Rights::VIEW | Rights::PRINT);
     file_op(
@@ -1426,9 +1434,9 @@ async fn registering_a_file_named_before_keeps_its_controls() {
     assert_eq!(bob.grant_ok(&file, false).await.rights, Rights::VIEW);
 }
 
-#[tokio::test]
-async fn health_metrics_and_openapi_are_served() {
-    let server = TestServer::start().await;
+on_each_backend!(health_metrics_and_openapi_are_served);
+async fn health_metrics_and_openapi_are_served(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let (_admin, alice, _bob) = cast(&server).await;
     let file = file_for(&alice, &["alice"], Rights::VIEW);
     alice.grant_ok(&file, false).await;
@@ -1574,4 +1582,49 @@ async fn served_routes_match_protocol_md_and_the_openapi_document() {
             "{method} {path}: {status}"
         );
     }
+}
+
+/// PROTOCOL.md §11.1: one writer per PostgreSQL database.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn on_postgres_a_second_server_on_the_same_database_is_refused() {
+    use irm_key_server::datadir::DataDirError;
+    use irm_key_server::error::StoreError;
+    let server = TestServer::start_on(Backend::Postgres).await;
+    let settings = (*server.state.settings).clone();
+    let second = irm_key_server::AppState::open(settings, server.clock.clone());
+    assert!(
+        matches!(second, Err(DataDirError::Store(StoreError::InUse))),
+        "{:?}",
+        second.err()
+    );
+    // The first goes on serving.
+    server.admin().await;
+}
+
+/// PROTOCOL.md §11.1: the store reconnects after losing its connections
+/// (here: every session on the database ended by the administrator) before
+/// a request fails on them, and the chain goes on from the head as stored.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn on_postgres_the_store_reconnects_after_losing_its_connections() {
+    let server = TestServer::start_on(Backend::Postgres).await;
+    let (admin, alice, _bob) = cast(&server).await;
+    let file = file_for(&alice, &["alice"], Rights::VIEW);
+    alice.grant_ok(&file, false).await;
+    let name = server.database.as_ref().expect("a database").name.clone();
+    // Ended, and waited for (up to 10 s), as a restart of the server would.
+    common::pg::admin(&format!(
+        "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity \
+         WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    ))
+    .unwrap();
+    // No request fails for it: each connection is found ended before use.
+    alice.grant_ok(&file, true).await;
+    let records = audit(&admin).await;
+    assert_eq!(count(&records, "renew", "ok", None), 1);
+    let report = admin
+        .expect(Method::GET, "/v1/audit/verify", None, StatusCode::OK)
+        .await;
+    assert_eq!(report["ok"], true, "{report}");
 }

@@ -1,24 +1,180 @@
 //! The audit log against tampering (PROTOCOL.md §9): a server runs, grants
 //! and refuses, and stops (writing its final signed checkpoint); then copies
-//! of its data directory are altered directly in SQLite, and the offline
+//! of its stored state are altered directly in the database, and the offline
 //! `irm-key-server audit verify` must catch each alteration: an edited,
 //! deleted, inserted or reordered record, a truncated tail, and a chain
-//! recomputed from scratch after an edit.
+//! recomputed from scratch after an edit. Before the intruder drops them,
+//! the database's own triggers refuse changes to the audit table.
+//!
+//! Each test runs on SQLite (a copy of the data directory, edited through
+//! rusqlite), and with the `postgres` feature on PostgreSQL too (a copy of
+//! the test's database, edited with its own SQL).
 
+#[macro_use]
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{TestServer, eventually, policy, seal};
+use common::{Backend, TestServer, eventually, policy, seal};
 use irm_core::Rights;
 use irm_core::protocol::{AuditCheckpoint, AuditRecord, Role};
 use irm_key_server::audit::{AuditDraft, Outcome, chain_hash};
+use irm_key_server::store::DatabaseUrl;
 use rusqlite::Connection;
 
-/// One tampering: a name, what it does to the database, what the report must say.
-type Tampering = (&'static str, Box<dyn FnOnce(&Connection)>, &'static str);
+/// An audit table as someone with write access to the database sees it.
+trait AuditTable {
+    /// Runs statements without parameters; returns the database's error.
+    fn try_batch(&mut self, sql: &str) -> Result<(), String>;
+    /// Every record in seq order.
+    fn records(&mut self) -> Vec<AuditRecord>;
+    /// Inserts a forged record (seq, time, action, result, detail, links).
+    fn insert(&mut self, record: &AuditRecord);
+    /// Rewrites a record's links.
+    fn relink(&mut self, seq: u64, prev_hash: &str, hash: &str);
+    /// Drops the append-only triggers, as an intruder would.
+    fn drop_guards(&mut self);
+    /// The statements the triggers must refuse.
+    fn guarded(&self) -> &'static [&'static str];
+
+    fn batch(&mut self, sql: &str) {
+        self.try_batch(sql).unwrap();
+    }
+}
+
+const AUDIT_COLUMNS: &str = "seq, at_ms, actor_user, actor_device, action, file_id, result, reason, client_addr, detail, prev_hash, hash";
+
+impl AuditTable for Connection {
+    fn try_batch(&mut self, sql: &str) -> Result<(), String> {
+        self.execute_batch(sql).map_err(|e| e.to_string())
+    }
+
+    fn records(&mut self) -> Vec<AuditRecord> {
+        let mut stmt = self
+            .prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY seq"))
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok(AuditRecord {
+                seq: r.get(0)?,
+                at_ms: r.get(1)?,
+                actor_user: r.get(2)?,
+                actor_device: r.get(3)?,
+                action: r.get(4)?,
+                file_id: r.get(5)?,
+                result: r.get(6)?,
+                reason: r.get(7)?,
+                client_addr: r.get(8)?,
+                detail: r.get(9)?,
+                prev_hash: r.get(10)?,
+                hash: r.get(11)?,
+            })
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    }
+
+    fn insert(&mut self, r: &AuditRecord) {
+        self.execute(
+            "INSERT INTO audit (seq, at_ms, action, result, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            rusqlite::params![r.seq, r.at_ms, r.action, r.result, r.detail, r.prev_hash, r.hash],
+        )
+        .unwrap();
+    }
+
+    fn relink(&mut self, seq: u64, prev_hash: &str, hash: &str) {
+        self.execute(
+            "UPDATE audit SET prev_hash = ?2, hash = ?3 WHERE seq = ?1",
+            rusqlite::params![seq, prev_hash, hash],
+        )
+        .unwrap();
+    }
+
+    fn drop_guards(&mut self) {
+        self.batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;");
+    }
+
+    fn guarded(&self) -> &'static [&'static str] {
+        &[
+            "UPDATE audit SET actor_user = 'mallory' WHERE seq = 1",
+            "DELETE FROM audit WHERE seq = 1",
+        ]
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl AuditTable for postgres::Client {
+    fn try_batch(&mut self, sql: &str) -> Result<(), String> {
+        self.batch_execute(sql).map_err(|e| match e.as_db_error() {
+            Some(db) => db.message().to_owned(),
+            None => e.to_string(),
+        })
+    }
+
+    fn records(&mut self) -> Vec<AuditRecord> {
+        self.query(
+            &format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY seq"),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| AuditRecord {
+            seq: r.get::<_, i64>(0) as u64,
+            at_ms: r.get::<_, i64>(1) as u64,
+            actor_user: r.get(2),
+            actor_device: r.get(3),
+            action: r.get(4),
+            file_id: r.get(5),
+            result: r.get(6),
+            reason: r.get(7),
+            client_addr: r.get(8),
+            detail: r.get(9),
+            prev_hash: r.get(10),
+            hash: r.get(11),
+        })
+        .collect()
+    }
+
+    fn insert(&mut self, r: &AuditRecord) {
+        self.execute(
+            "INSERT INTO audit (seq, at_ms, action, result, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[&(r.seq as i64), &(r.at_ms as i64), &r.action, &r.result, &r.detail, &r.prev_hash, &r.hash],
+        )
+        .unwrap();
+    }
+
+    fn relink(&mut self, seq: u64, prev_hash: &str, hash: &str) {
+        self.execute(
+            "UPDATE audit SET prev_hash = $2, hash = $3 WHERE seq = $1",
+            &[&(seq as i64), &prev_hash, &hash],
+        )
+        .unwrap();
+    }
+
+    fn drop_guards(&mut self) {
+        self.batch("DROP TRIGGER audit_no_update ON audit; DROP TRIGGER audit_no_delete ON audit;");
+    }
+
+    fn guarded(&self) -> &'static [&'static str] {
+        &[
+            "UPDATE audit SET actor_user = 'mallory' WHERE seq = 1",
+            "DELETE FROM audit WHERE seq = 1",
+            "TRUNCATE audit",
+        ]
+    }
+}
+
+/// A copy of a stopped server's stored state: its data directory (keys,
+/// checkpoints and, for SQLite, the database), and its PostgreSQL database
+/// if it has one.
+struct Copy {
+    dir: PathBuf,
+    database_url: Option<DatabaseUrl>,
+    #[cfg(feature = "postgres")]
+    _database: Option<common::pg::TestDatabase>,
+}
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -33,42 +189,66 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Runs `irm-key-server audit verify`; returns (exit code, stdout).
-fn verify(dir: &Path) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_irm-key-server"))
-        .args(["audit", "verify", "--data-dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
+fn copy(server: &TestServer, work: &Path, name: &str) -> Copy {
+    let dir = work.join(name);
+    copy_dir(server.dir.path(), &dir);
+    #[cfg(feature = "postgres")]
+    {
+        let database = server.database.as_ref().map(|db| db.copy(name));
+        Copy {
+            dir,
+            database_url: database.as_ref().map(|db| db.url.clone()),
+            _database: database,
+        }
+    }
+    #[cfg(not(feature = "postgres"))]
+    Copy {
+        dir,
+        database_url: None,
+    }
+}
+
+impl Copy {
+    /// Runs `work` on the copy's audit table (blocking).
+    fn table<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut dyn AuditTable) -> T + Send + 'static,
+    ) -> T {
+        match &self.database_url {
+            None => {
+                let mut conn = Connection::open(self.dir.join("irm-key-server.db")).unwrap();
+                let out = work(&mut conn);
+                drop(conn); // the last connection folds the WAL into the file
+                out
+            }
+            #[cfg(feature = "postgres")]
+            Some(url) => common::pg::with_client(url, move |client| work(client)),
+            #[cfg(not(feature = "postgres"))]
+            Some(_) => unreachable!("a database URL without the postgres feature"),
+        }
+    }
+
+    /// Runs `irm-key-server audit verify`; returns (exit code, stdout).
+    fn verify(&self) -> (i32, String) {
+        verify(&self.dir, self.database_url.as_ref())
+    }
+}
+
+/// Runs `irm-key-server audit verify` on `dir` (and the database at `url`);
+/// returns (exit code, stdout).
+fn verify(dir: &Path, url: Option<&DatabaseUrl>) -> (i32, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_irm-key-server"));
+    command.args(["audit", "verify", "--data-dir"]).arg(dir);
+    // Through the environment, as an operator should pass a password.
+    command.env_remove("IRM_KS_DATABASE_URL");
+    if let Some(url) = url {
+        command.env("IRM_KS_DATABASE_URL", url.expose());
+    }
+    let out = command.output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
-}
-
-fn records(conn: &Connection) -> Vec<AuditRecord> {
-    let mut stmt = conn
-        .prepare("SELECT seq, at_ms, actor_user, actor_device, action, file_id, result, reason, client_addr, detail, prev_hash, hash FROM audit ORDER BY seq")
-        .unwrap();
-    stmt.query_map([], |r| {
-        Ok(AuditRecord {
-            seq: r.get(0)?,
-            at_ms: r.get(1)?,
-            actor_user: r.get(2)?,
-            actor_device: r.get(3)?,
-            action: r.get(4)?,
-            file_id: r.get(5)?,
-            result: r.get(6)?,
-            reason: r.get(7)?,
-            client_addr: r.get(8)?,
-            detail: r.get(9)?,
-            prev_hash: r.get(10)?,
-            hash: r.get(11)?,
-        })
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect()
 }
 
 fn hash_bytes(hex_text: &str) -> [u8; 32] {
@@ -77,22 +257,89 @@ fn hash_bytes(hex_text: &str) -> [u8; 32] {
     out
 }
 
-/// Copies the data directory and applies `tamper` to the copy's database
-/// (with the append-only triggers dropped first, as an intruder would).
-fn tampered(original: &Path, work: &Path, name: &str, tamper: impl FnOnce(&Connection)) -> PathBuf {
-    let dir = work.join(name);
-    copy_dir(original, &dir);
-    let conn = Connection::open(dir.join("irm-key-server.db")).unwrap();
-    conn.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;")
-        .unwrap();
-    tamper(&conn);
-    drop(conn); // the last connection folds the WAL into the file
-    dir
+/// One tampering: a name, what it does to the audit table, what the report must say.
+type Tampering = (
+    &'static str,
+    Box<dyn FnOnce(&mut dyn AuditTable) + Send>,
+    &'static str,
+);
+
+/// Every tampering, on a chain of `total` records. The same SQL runs on both
+/// backends.
+fn tamperings(total: u64) -> Vec<Tampering> {
+    vec![
+        (
+            "edit",
+            Box::new(|t: &mut dyn AuditTable| {
+                t.batch("UPDATE audit SET actor_user = 'mallory' WHERE seq = 5");
+            }),
+            "was edited",
+        ),
+        (
+            "delete",
+            Box::new(|t: &mut dyn AuditTable| t.batch("DELETE FROM audit WHERE seq = 4")),
+            "deleted, inserted or reordered",
+        ),
+        (
+            "insert",
+            Box::new(|t: &mut dyn AuditTable| {
+                // Make room after record 3 and insert a record correctly
+                // linked to it: the break shows at the record after.
+                t.batch(
+                    "UPDATE audit SET seq = seq + 1000000 WHERE seq >= 4;
+                     UPDATE audit SET seq = seq - 999999 WHERE seq >= 1000000;",
+                );
+                let prev = t.records().into_iter().find(|r| r.seq == 3).unwrap();
+                let forged = AuditDraft::new(prev.at_ms, "admin.user.restore", Outcome::Ok)
+                    .detail("user=mallory")
+                    .into_record(4, &hash_bytes(&prev.hash));
+                t.insert(&forged);
+            }),
+            "prev_hash does not match",
+        ),
+        (
+            "reorder",
+            Box::new(|t: &mut dyn AuditTable| {
+                t.batch(
+                    "UPDATE audit SET seq = -1 WHERE seq = 6;
+                     UPDATE audit SET seq = 6 WHERE seq = 7;
+                     UPDATE audit SET seq = 7 WHERE seq = -1;",
+                );
+            }),
+            "record seq",
+        ),
+        (
+            "truncate-tail",
+            Box::new(move |t: &mut dyn AuditTable| {
+                t.batch(&format!("DELETE FROM audit WHERE seq > {}", total - 2));
+            }),
+            "truncated",
+        ),
+        (
+            "recomputed-chain",
+            Box::new(|t: &mut dyn AuditTable| {
+                // Edit a record, then recompute every hash from there on so
+                // the chain is consistent again: only the signed checkpoints
+                // can tell.
+                t.batch(
+                    "UPDATE audit SET result = 'ok', reason = NULL WHERE reason = 'not_recipient'",
+                );
+                let mut prev = [0u8; 32];
+                for mut record in t.records() {
+                    record.prev_hash = hex::encode(prev);
+                    let hash = chain_hash(&prev, &record);
+                    t.relink(record.seq, &record.prev_hash, &hex::encode(hash));
+                    prev = hash;
+                }
+            }),
+            "the chain was rewritten",
+        ),
+    ]
 }
 
-#[tokio::test]
-async fn offline_verification_catches_every_kind_of_tampering() {
-    let mut server = TestServer::start().await;
+on_each_backend!(offline_verification_catches_every_kind_of_tampering);
+async fn offline_verification_catches_every_kind_of_tampering(backend: Backend) {
+    let mut server = TestServer::start_on(backend).await;
     let admin = server.admin().await;
     let alice = server.user(&admin, "alice", &[Role::User], &[]).await;
     let bob = server.user(&admin, "bob", &[Role::User], &[]).await;
@@ -105,110 +352,51 @@ async fn offline_verification_catches_every_kind_of_tampering() {
     bob.grant_denied(&file, false).await;
     server.stop().await;
 
-    let original = server.dir.path().to_owned();
-    let checkpoints = std::fs::read_to_string(original.join("audit-checkpoints.jsonl")).unwrap();
+    // What follows blocks (processes, database clients): off the runtime.
+    tokio::task::spawn_blocking(move || check_tampering(&server))
+        .await
+        .unwrap();
+}
+
+fn check_tampering(server: &TestServer) {
+    let checkpoints =
+        std::fs::read_to_string(server.dir.path().join("audit-checkpoints.jsonl")).unwrap();
     let last: AuditCheckpoint = serde_json::from_str(checkpoints.lines().last().unwrap()).unwrap();
     let work = tempfile::tempdir().unwrap();
 
-    let clean = tampered(&original, work.path(), "clean", |_| {});
-    let (code, out) = verify(&clean);
+    let clean = copy(server, work.path(), "clean");
+    let (code, out) = clean.verify();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("OK"), "{out}");
-    let total = records(&Connection::open(clean.join("irm-key-server.db")).unwrap()).len() as u64;
+    let total = clean.table(|t| t.records().len()) as u64;
     assert!(total >= 10, "{total} records");
     assert_eq!(
         last.count, total,
         "the shutdown checkpoint covers the whole chain"
     );
+    // The database itself refuses to change or remove a record; the
+    // intruder has to drop its triggers first.
+    let refusals = clean.table(|t| {
+        let guarded = t.guarded();
+        guarded
+            .iter()
+            .map(|sql| (*sql, t.try_batch(sql)))
+            .collect::<Vec<_>>()
+    });
+    for (sql, result) in refusals {
+        let error = result.expect_err(sql);
+        assert!(error.contains("append-only"), "{sql}: {error}");
+    }
+    let (code, out) = clean.verify();
+    assert_eq!(code, 0, "the refused statements changed nothing: {out}");
 
-    let cases: Vec<Tampering> = vec![
-        (
-            "edit",
-            Box::new(|c: &Connection| {
-                c.execute("UPDATE audit SET actor_user = 'mallory' WHERE seq = 5", [])
-                    .unwrap();
-            }),
-            "was edited",
-        ),
-        (
-            "delete",
-            Box::new(|c: &Connection| {
-                c.execute("DELETE FROM audit WHERE seq = 4", []).unwrap();
-            }),
-            "deleted, inserted or reordered",
-        ),
-        (
-            "insert",
-            Box::new(|c: &Connection| {
-                // Make room after record 3 and insert a record correctly
-                // linked to it: the break shows at the record after.
-                c.execute_batch(
-                    "UPDATE audit SET seq = seq + 1000000 WHERE seq >= 4;
-                     UPDATE audit SET seq = seq - 999999 WHERE seq >= 1000000;",
-                )
-                .unwrap();
-                let prev = records(c).into_iter().find(|r| r.seq == 3).unwrap();
-                let forged = AuditDraft::new(prev.at_ms, "admin.user.restore", Outcome::Ok)
-                    .detail("user=mallory")
-                    .into_record(4, &hash_bytes(&prev.hash));
-                c.execute(
-                    "INSERT INTO audit (seq, at_ms, action, result, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    rusqlite::params![forged.seq, forged.at_ms, forged.action, forged.result, forged.detail, forged.prev_hash, forged.hash],
-                )
-                .unwrap();
-            }),
-            "prev_hash does not match",
-        ),
-        (
-            "reorder",
-            Box::new(|c: &Connection| {
-                c.execute_batch(
-                    "UPDATE audit SET seq = -1 WHERE seq = 6;
-                     UPDATE audit SET seq = 6 WHERE seq = 7;
-                     UPDATE audit SET seq = 7 WHERE seq = -1;",
-                )
-                .unwrap();
-            }),
-            "record seq",
-        ),
-        (
-            "truncate-tail",
-            Box::new(move |c: &Connection| {
-                c.execute("DELETE FROM audit WHERE seq > ?1", [total - 2])
-                    .unwrap();
-            }),
-            "truncated",
-        ),
-        (
-            "recomputed-chain",
-            Box::new(|c: &Connection| {
-                // Edit a record, then recompute every hash from there on so
-                // the chain is consistent again: only the signed checkpoints
-                // can tell.
-                c.execute(
-                    "UPDATE audit SET result = 'ok', reason = NULL WHERE reason = 'not_recipient'",
-                    [],
-                )
-                .unwrap();
-                let mut prev = [0u8; 32];
-                for mut record in records(c) {
-                    record.prev_hash = hex::encode(prev);
-                    let hash = chain_hash(&prev, &record);
-                    record.hash = hex::encode(hash);
-                    c.execute(
-                        "UPDATE audit SET prev_hash = ?2, hash = ?3 WHERE seq = ?1",
-                        rusqlite::params![record.seq, record.prev_hash, record.hash],
-                    )
-                    .unwrap();
-                    prev = hash;
-                }
-            }),
-            "the chain was rewritten",
-        ),
-    ];
-    for (name, tamper, expected) in cases {
-        let dir = tampered(&original, work.path(), name, tamper);
-        let (code, out) = verify(&dir);
+    for (name, tamper, expected) in tamperings(total) {
+        let tampered = copy(server, work.path(), name);
+        tampered.table(move |t| {
+            t.drop_guards();
+            tamper(t);
+        });
+        let (code, out) = tampered.verify();
         assert_eq!(code, 1, "{name} was not caught:\n{out}");
         assert!(
             out.contains(expected),
@@ -223,21 +411,28 @@ async fn offline_verification_catches_every_kind_of_tampering() {
     }
 
     // A checkpoint file with a forged line (signed by another key) is a problem too.
-    let forged_dir = tampered(&original, work.path(), "forged-checkpoint", |_| {});
+    let forged_copy = copy(server, work.path(), "forged_checkpoint");
     let other = irm_core::SigningSecretKey::generate().unwrap();
     let forged =
         irm_key_server::audit::sign_checkpoint(&other, last.count, &hash_bytes(&last.head_hash), 1);
-    irm_key_server::audit::append_checkpoint(&forged_dir.join("audit-checkpoints.jsonl"), &forged)
-        .unwrap();
-    let (code, out) = verify(&forged_dir);
+    irm_key_server::audit::append_checkpoint(
+        &forged_copy.dir.join("audit-checkpoints.jsonl"),
+        &forged,
+    )
+    .unwrap();
+    let (code, out) = forged_copy.verify();
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("signature does not verify"), "{out}");
 }
 
-#[tokio::test]
-async fn checkpoints_are_written_while_the_chain_grows_and_the_server_verifies_itself() {
-    let mut server =
-        TestServer::start_with(|s| s.checkpoint_interval = Duration::from_millis(50)).await;
+on_each_backend!(checkpoints_are_written_while_the_chain_grows_and_the_server_verifies_itself);
+async fn checkpoints_are_written_while_the_chain_grows_and_the_server_verifies_itself(
+    backend: Backend,
+) {
+    let mut server = TestServer::start_on_with(backend, |s| {
+        s.checkpoint_interval = Duration::from_millis(50)
+    })
+    .await;
     let admin = server.admin().await;
     let path = server.dir.path().join("audit-checkpoints.jsonl");
     let lines = |p: &Path| {
@@ -259,6 +454,89 @@ async fn checkpoints_are_written_while_the_chain_grows_and_the_server_verifies_i
         .await;
     assert_eq!(report["ok"], true, "{report}");
     server.stop().await;
-    let (code, out) = verify(server.dir.path());
+    let (code, out) = verify(server.dir.path(), server.database_url.as_ref());
+    assert_eq!(code, 0, "{out}");
+}
+
+/// THREAT-MODEL.md: the schema is created by `init` under the owner's role,
+/// and the server can then run as a role that owns nothing and may only
+/// read and append audit records: it serves every operation, and cannot
+/// change, remove, or unprotect a record even with the triggers in mind.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn on_postgres_a_server_role_that_owns_nothing_serves_and_cannot_rewrite_the_audit_log() {
+    let role = common::pg::TestRole::create();
+    let role_name = role.name.clone();
+    let mut server = TestServer::start_on_with(Backend::Postgres, move |settings| {
+        // `init` ran as the owner; the server runs as the role from here on.
+        let owner = settings.database_url.clone().expect("a database");
+        let grants = format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON meta, users, groups, group_members, devices, kas_keys, files, grants TO {role_name}; \
+             GRANT SELECT, INSERT ON audit TO {role_name};"
+        );
+        common::pg::with_client(&owner, move |client| client.batch_execute(&grants))
+            .expect("granting");
+        settings.database_url = Some(common::pg::url_as(&owner, &role_name));
+    })
+    .await;
+    let admin = server.admin().await;
+    let alice = server.user(&admin, "alice", &[Role::User], &[]).await;
+    admin.create_group("support").await;
+    admin
+        .expect(
+            reqwest::Method::POST,
+            "/v1/admin/groups/support/members",
+            Some(serde_json::json!({"user": "alice"})),
+            reqwest::StatusCode::NO_CONTENT,
+        )
+        .await;
+    admin
+        .expect(
+            reqwest::Method::DELETE,
+            "/v1/admin/groups/support/members/alice",
+            None,
+            reqwest::StatusCode::NO_CONTENT,
+        )
+        .await;
+    let file = seal(
+        &alice.server_key.public_key,
+        policy(&["alice"], Rights::VIEW, None, None),
+    );
+    alice.grant_ok(&file, false).await;
+    admin
+        .expect(
+            reqwest::Method::POST,
+            &format!("/v1/admin/files/{}/revoke", file.id()),
+            None,
+            reqwest::StatusCode::OK,
+        )
+        .await;
+    assert_eq!(alice.grant_denied(&file, true).await, "file_revoked");
+    server.stop().await;
+
+    let url = server.database_url.clone().expect("the role's URL");
+    let refusals = common::pg::with_client(&url, |client| {
+        [
+            "UPDATE audit SET actor_user = 'mallory' WHERE seq = 1",
+            "DELETE FROM audit WHERE seq = 1",
+            "TRUNCATE audit",
+            "DROP TRIGGER audit_no_update ON audit",
+            "ALTER TABLE audit DISABLE TRIGGER USER",
+        ]
+        .iter()
+        .map(|sql| (*sql, client.try_batch(sql)))
+        .collect::<Vec<_>>()
+    });
+    for (sql, result) in refusals {
+        let error = result.expect_err(sql);
+        assert!(
+            error.contains("permission denied") || error.contains("must be owner"),
+            "{sql}: {error}"
+        );
+    }
+    let dir = server.dir.path().to_owned();
+    let (code, out) = tokio::task::spawn_blocking(move || verify(&dir, Some(&url)))
+        .await
+        .unwrap();
     assert_eq!(code, 0, "{out}");
 }

@@ -1,7 +1,12 @@
 //! The `irm-key-server` binary as an operator runs it: `serve` initialises an
 //! empty data directory and prints the bootstrap code once, serves HTTPS,
 //! stops cleanly on SIGTERM with a final checkpoint; `init` refuses an
-//! initialised directory; secret files are private from the start.
+//! initialised directory; secret files are private from the start. The
+//! serving test runs with the state in SQLite, and with the `postgres`
+//! feature in PostgreSQL too; without the feature a database URL is refused
+//! with a clear message.
+
+mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
@@ -9,6 +14,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use irm_key_server::store::DatabaseUrl;
 
 const BIN: &str = env!("CARGO_BIN_EXE_irm-key-server");
 
@@ -22,9 +29,20 @@ struct Running {
     stdout: mpsc::Receiver<String>,
 }
 
+/// The binary, with the state in the database at `url` if one is given
+/// (through the environment, as a password should be), else in SQLite.
+fn bin(url: Option<&DatabaseUrl>) -> Command {
+    let mut command = Command::new(BIN);
+    command.env_remove("IRM_KS_DATABASE_URL");
+    if let Some(url) = url {
+        command.env("IRM_KS_DATABASE_URL", url.expose());
+    }
+    command
+}
+
 /// Starts `serve` on port 0 (configured through the environment).
-fn start(dir: &Path) -> Running {
-    let mut child = Command::new(BIN)
+fn start(dir: &Path, url: Option<&DatabaseUrl>) -> Running {
+    let mut child = bin(url)
         .args(["serve", "--hostname", "kas.example.internal"])
         .env("IRM_KS_DATA_DIR", dir)
         .env("IRM_KS_LISTEN", "127.0.0.1:0")
@@ -86,10 +104,21 @@ fn stop(mut running: Running) -> String {
 
 #[test]
 fn serve_initialises_once_serves_https_and_stops_cleanly_on_sigterm() {
+    serve_initialises_once_serves_https_and_stops_cleanly(None);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn serve_on_postgres_initialises_once_serves_https_and_stops_cleanly_on_sigterm() {
+    let database = common::pg::TestDatabase::create();
+    serve_initialises_once_serves_https_and_stops_cleanly(Some(&database.url));
+}
+
+fn serve_initialises_once_serves_https_and_stops_cleanly(database: Option<&DatabaseUrl>) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
 
-    let running = start(&dir);
+    let running = start(&dir, database);
     // Real HTTPS, trusting only the generated CA.
     let ca = std::fs::read(dir.join("tls/ca.pem")).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -129,19 +158,22 @@ fn serve_initialises_once_serves_https_and_stops_cleanly_on_sigterm() {
     let checkpoints = std::fs::read_to_string(dir.join("audit-checkpoints.jsonl")).unwrap();
     assert!(checkpoints.lines().count() >= 1);
 
+    // The state is where it was asked to be.
+    assert_eq!(dir.join("irm-key-server.db").exists(), database.is_none());
+
     // A second start does not print a code again.
-    let second = stop(start(&dir));
+    let second = stop(start(&dir, database));
     assert!(!second.contains("enrollment code"), "{second}");
 
     // `init` refuses an initialised directory; `audit verify` is happy.
-    let init = Command::new(BIN)
+    let init = bin(database)
         .args(["init", "--data-dir"])
         .arg(&dir)
         .output()
         .unwrap();
     assert!(!init.status.success());
     assert!(String::from_utf8_lossy(&init.stderr).contains("already initialised"));
-    let verify = Command::new(BIN)
+    let verify = bin(database)
         .args(["audit", "verify", "--json", "--data-dir"])
         .arg(&dir)
         .output()
@@ -209,4 +241,48 @@ fn init_alone_prints_the_code_and_a_config_file_is_honoured() {
         .output()
         .unwrap();
     assert!(!bad.status.success());
+}
+
+#[cfg(not(feature = "postgres"))]
+#[test]
+fn a_database_url_needs_the_postgres_feature() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let url = "postgresql://irm@127.0.0.1:1/irm";
+    for args in [
+        &["init", "--database-url", url][..],
+        &["serve", "--database-url", url],
+        &["audit", "verify", "--database-url", url],
+    ] {
+        let out = Command::new(BIN)
+            .args(args)
+            .arg("--data-dir")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("built without PostgreSQL support; rebuild with --features postgres"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!dir.exists(), "{args:?} created the data directory");
+    }
+    // The environment variable too, and nothing of the URL is printed.
+    let out = Command::new(BIN)
+        .args(["init", "--data-dir"])
+        .arg(&dir)
+        .env(
+            "IRM_KS_DATABASE_URL",
+            "postgresql://irm:s3cret@127.0.0.1:1/irm",
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("rebuild with --features postgres"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
 }

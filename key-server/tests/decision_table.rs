@@ -12,7 +12,8 @@
 //! each row then asks for one grant. It asserts the status, the rights and
 //! lease end or the exact denial reason, and that exactly one audit record
 //! was appended for that request, read back through the admin audit API,
-//! with the right action, result, reason, user, device and file id.
+//! with the right action, result, reason, user, device and file id. It runs
+//! on SQLite, and with the `postgres` feature on PostgreSQL too.
 //!
 //! The dimensions are recipient (by user / by group / not at all),
 //! user (active / suspended), device (active / revoked), file (active /
@@ -31,11 +32,12 @@
 //! dimension, the first-failing-check rule over every pair pins down the
 //! answer for every larger combination too.
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
 
-use common::{Device, SealedFile, T0, TestServer, seal_to};
+use common::{Backend, Device, SealedFile, T0, TestServer, seal_to};
 use irm_core::protocol::{AuditRecord, DenyReason, GrantResponse, Role};
 use irm_core::{
     EnvelopeBuilder, KasPublicKey, KasSecretKey, KeyId, Policy, PolicyGrant, Recipient, Rights,
@@ -715,9 +717,9 @@ async fn admin_post(admin: &Device, path: &str, body: Option<Value>, status: Sta
     admin.expect(Method::POST, path, body, status).await
 }
 
-#[tokio::test]
-async fn every_row_on_a_real_server() {
-    let server = TestServer::start().await;
+on_each_backend!(every_row_on_a_real_server);
+async fn every_row_on_a_real_server(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let admin = server.admin().await;
     let rows = server_rows();
     admin.create_group("table").await;

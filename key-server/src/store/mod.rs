@@ -1,16 +1,23 @@
-//! The key server's storage behind one trait, so that PostgreSQL can join
-//! SQLite later as a cargo feature. The trait speaks in domain operations,
-//! each of which writes its audit record in the same transaction as its
-//! effect; how that transaction is made durable (group commit) is the
-//! implementation's business. Methods block: async callers run them with
-//! `spawn_blocking`.
+//! The key server's storage behind one trait, with SQLite (the default, no
+//! outside service) and PostgreSQL (the `postgres` cargo feature) behind it.
+//! The trait speaks in domain operations, each of which writes its audit
+//! record in the same transaction as its effect. Those operations are
+//! written once (`txn.rs`) over each backend's rows, and made durable by one
+//! group-commit writer (`group_commit.rs`); a backend module owns only its
+//! SQL, its connections and its upkeep. Methods block: async callers run
+//! them with `spawn_blocking`.
 
+mod group_commit;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
+mod txn;
 
-pub use sqlite::{
-    MAX_CODE_FAILURES, MAX_USERLESS_FAILURES, SqliteStore, USERLESS_WINDOW_SECS,
-    for_each_audit_read_only,
-};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use txn::{MAX_CODE_FAILURES, MAX_USERLESS_FAILURES, USERLESS_WINDOW_SECS};
 
 use irm_core::protocol::{
     AuditRecord, DenyReason, DeviceInfo, EnrollmentCode, FileInfo, Role, UsageAction, UserInfo,
@@ -20,6 +27,7 @@ use irm_core::{FileId, KasPublicKey, KeyId, Policy, Rights};
 use crate::audit::{AuditDraft, Outcome};
 use crate::decision::{Decision, GrantFacts, KeyState};
 use crate::error::{Refusal, StoreError};
+use crate::metrics::Metrics;
 
 /// A stored answer: `Ok(Ok(v))` done, `Ok(Err(refusal))` refused (and
 /// audited as such), `Err(store)` the store failed.
@@ -505,4 +513,76 @@ pub trait Store: Send + Sync + 'static {
 
     /// Calls `f` with every audit record in `seq` order.
     fn for_each_audit(&self, f: &mut dyn FnMut(&AuditRecord)) -> Result<(), StoreError>;
+}
+
+/// A PostgreSQL connection string: a URL (`postgresql://irm@db.example/irm`)
+/// or `key=value` pairs (`host=/run/postgresql dbname=irm`). It may carry a
+/// password, so its `Debug` shows none of it and nothing logs it; read it
+/// with [`DatabaseUrl::expose`] only to connect.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Wraps a connection string.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The connection string itself, password included.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DatabaseUrl(..)")
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self::new(s))
+    }
+}
+
+/// Where the key server keeps its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Database {
+    /// The SQLite file in the data directory.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database; needs the `postgres` feature.
+    Postgres(DatabaseUrl),
+}
+
+impl Database {
+    /// Opens the store (creating its tables if needed) and starts its writer.
+    pub fn open(&self, metrics: Arc<Metrics>) -> Result<Arc<dyn Store>, StoreError> {
+        match self {
+            Self::Sqlite(path) => Ok(Arc::new(sqlite::open(path, metrics)?)),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(url) => Ok(Arc::new(postgres::open(url, metrics)?)),
+            #[cfg(not(feature = "postgres"))]
+            Self::Postgres(_) => Err(StoreError::NoPostgres),
+        }
+    }
+
+    /// Calls `f` with every audit record in `seq` order, reading without
+    /// writing (offline verification, of a copy or of a live database).
+    pub fn for_each_audit_read_only(
+        &self,
+        f: &mut dyn FnMut(&AuditRecord),
+    ) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(path) => sqlite::for_each_audit_read_only(path, f),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(url) => postgres::for_each_audit_read_only(url, f),
+            #[cfg(not(feature = "postgres"))]
+            Self::Postgres(_) => Err(StoreError::NoPostgres),
+        }
+    }
 }

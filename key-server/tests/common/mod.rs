@@ -2,6 +2,11 @@
 //! a throw-away data directory and a manual clock, and enrolled devices that
 //! sign their requests exactly as clients do (irm_core::RequestSignature).
 //! Users and devices are created through the HTTP API only.
+//!
+//! The store is SQLite, or with the `postgres` feature also PostgreSQL: a
+//! database of its own per test, created on the server that
+//! `IRM_TEST_DATABASE_URL` names (`scripts/test` starts one) and dropped
+//! after, so tests run in parallel. `on_each_backend!` runs a test on each.
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part; pub is for them
 
@@ -19,6 +24,7 @@ use irm_core::{
     VerifiedHeader, enrollment_proof_message,
 };
 use irm_key_server::clock::{Clock, ManualClock};
+use irm_key_server::store::DatabaseUrl;
 use irm_key_server::{AppState, Settings, datadir, serve};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -26,6 +32,36 @@ use tokio::sync::oneshot;
 
 /// The manual clock's starting time (2027-01-15).
 pub const T0: u64 = 1_800_000_000;
+
+/// Which store a test server keeps its state in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite in the data directory.
+    Sqlite,
+    /// A PostgreSQL database of the test's own.
+    #[cfg(feature = "postgres")]
+    Postgres,
+}
+
+/// Runs each named `async fn NAME(backend: Backend)` as a test per backend:
+/// `NAME::sqlite`, and with the `postgres` feature `NAME::postgres`.
+#[allow(unused_macros)] // not every test binary has such tests
+macro_rules! on_each_backend {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(crate::common::Backend::Sqlite).await
+            }
+
+            #[cfg(feature = "postgres")]
+            #[tokio::test]
+            async fn postgres() {
+                super::$name(crate::common::Backend::Postgres).await
+            }
+        }
+    )+};
+}
 
 /// A running server.
 pub struct TestServer {
@@ -35,23 +71,58 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub state: AppState,
     pub admin_code: String,
+    /// Where the server keeps its state, when not in the data directory.
+    pub database_url: Option<DatabaseUrl>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// Last, so that it is dropped after the state that uses it.
+    #[cfg(feature = "postgres")]
+    pub database: Option<pg::TestDatabase>,
 }
 
 impl TestServer {
-    /// Initialises a data directory and serves it.
+    /// Initialises a data directory and serves it (SQLite).
     pub async fn start() -> Self {
         Self::start_with(|_| {}).await
     }
 
     /// Like `start`, with the settings adjusted first.
     pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_on_with(Backend::Sqlite, adjust).await
+    }
+
+    /// Initialises a data directory (and database) and serves it.
+    pub async fn start_on(backend: Backend) -> Self {
+        Self::start_on_with(backend, |_| {}).await
+    }
+
+    /// Like `start_on`, with the settings adjusted first.
+    pub async fn start_on_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = Arc::new(ManualClock::at_secs(T0));
-        let report = datadir::init(dir.path(), &[], "admin", clock.as_ref()).expect("init");
+        #[cfg(feature = "postgres")]
+        let database = match backend {
+            Backend::Postgres => Some(pg::TestDatabase::create()),
+            Backend::Sqlite => None,
+        };
+        #[cfg(feature = "postgres")]
+        let database_url = database.as_ref().map(|d| d.url.clone());
+        #[cfg(not(feature = "postgres"))]
+        let database_url = match backend {
+            Backend::Sqlite => None,
+        };
+        let report = datadir::init_with(
+            dir.path(),
+            database_url.as_ref(),
+            &[],
+            "admin",
+            clock.as_ref(),
+        )
+        .expect("init");
         let mut settings = Settings::new(dir.path());
+        settings.database_url = database_url;
         adjust(&mut settings);
+        let database_url = settings.database_url.clone();
         let state = AppState::open(settings, clock.clone()).expect("open");
         // Bind before spawning, so the server is ready by construction.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -75,8 +146,11 @@ impl TestServer {
             dir,
             state,
             admin_code: report.admin_code,
+            database_url,
             stop: Some(stop),
             task: Some(task),
+            #[cfg(feature = "postgres")]
+            database,
         }
     }
 
@@ -384,4 +458,163 @@ pub async fn eventually(limit: std::time::Duration, mut done: impl FnMut() -> bo
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     true
+}
+
+/// PostgreSQL databases for tests.
+#[cfg(feature = "postgres")]
+pub mod pg {
+    use irm_key_server::store::DatabaseUrl;
+
+    /// The variable naming the server tests create their databases on.
+    pub const ADMIN_URL_VAR: &str = "IRM_TEST_DATABASE_URL";
+
+    /// The connection string of a role that may create databases.
+    pub fn admin_url() -> String {
+        match std::env::var(ADMIN_URL_VAR) {
+            Ok(url) if !url.is_empty() => url,
+            _ => panic!(
+                "{ADMIN_URL_VAR} is not set. With the `postgres` feature the store tests also run on \
+                 PostgreSQL: set it to a role that may create databases, for example \
+                 postgresql://postgres@127.0.0.1:5432/postgres (scripts/test starts a throw-away \
+                 cluster and sets it), or test without the feature."
+            ),
+        }
+    }
+
+    /// Runs `sql` as the admin role. On a thread of its own: a
+    /// `postgres::Client` must neither block nor be dropped on an async
+    /// test's thread.
+    pub fn admin(sql: &str) -> Result<(), String> {
+        let url = admin_url();
+        let sql = sql.to_owned();
+        std::thread::spawn(move || -> Result<(), String> {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls)
+                .map_err(|e| format!("connecting to {ADMIN_URL_VAR}: {e}"))?;
+            client
+                .batch_execute(&sql)
+                .map_err(|e| match e.as_db_error() {
+                    Some(db) => format!("{sql}: {}", db.message()),
+                    None => format!("{sql}: {e}"),
+                })
+        })
+        .join()
+        .map_err(|_| "the PostgreSQL admin thread panicked".to_owned())?
+    }
+
+    /// Runs `work` with a client on `url`, on a thread of its own.
+    pub fn with_client<T: Send + 'static>(
+        url: &DatabaseUrl,
+        work: impl FnOnce(&mut postgres::Client) -> T + Send + 'static,
+    ) -> T {
+        let url = url.expose().to_owned();
+        std::thread::spawn(move || {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+            work(&mut client)
+        })
+        .join()
+        .expect("the PostgreSQL client thread panicked")
+    }
+
+    /// `base` (a URL or `key=value` pairs) pointing at database `dbname`.
+    pub fn url_with_dbname(base: &str, dbname: &str) -> String {
+        for scheme in ["postgresql://", "postgres://"] {
+            if let Some(rest) = base.strip_prefix(scheme) {
+                let (path, query) = match rest.split_once('?') {
+                    Some((path, query)) => (path, format!("?{query}")),
+                    None => (rest, String::new()),
+                };
+                let authority = path.split('/').next().unwrap_or_default();
+                return format!("{scheme}{authority}/{dbname}{query}");
+            }
+        }
+        format!("{base} dbname={dbname}")
+    }
+
+    /// The connection string of `url` (the same server and database) for
+    /// `role` instead of its user (the test cluster trusts local roles).
+    pub fn url_as(url: &DatabaseUrl, role: &str) -> DatabaseUrl {
+        let config: postgres::Config = url.expose().parse().expect("a connection string");
+        let host = match config.get_hosts().first() {
+            Some(postgres::config::Host::Tcp(host)) => host.clone(),
+            Some(postgres::config::Host::Unix(path)) => path.display().to_string(),
+            None => "localhost".to_owned(),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let dbname = config.get_dbname().expect("a database name");
+        DatabaseUrl::new(format!(
+            "host={host} port={port} user={role} dbname={dbname}"
+        ))
+    }
+
+    /// A login role created for one test and dropped after it (after the
+    /// databases it has privileges in: declare it before them).
+    pub struct TestRole {
+        pub name: String,
+    }
+
+    impl TestRole {
+        pub fn create() -> Self {
+            let mut suffix = [0u8; 8];
+            getrandom::fill(&mut suffix).expect("random");
+            let name = format!("irm_role_{}", hex::encode(suffix));
+            admin(&format!("CREATE ROLE {name} LOGIN")).expect("creating a test role");
+            Self { name }
+        }
+    }
+
+    impl Drop for TestRole {
+        fn drop(&mut self) {
+            if let Err(e) = admin(&format!("DROP ROLE IF EXISTS {}", self.name)) {
+                eprintln!("could not drop the test role: {e}");
+            }
+        }
+    }
+
+    /// A database created for one test and dropped with it.
+    pub struct TestDatabase {
+        pub name: String,
+        pub url: DatabaseUrl,
+    }
+
+    impl TestDatabase {
+        /// A new, empty database with a random name.
+        pub fn create() -> Self {
+            let mut suffix = [0u8; 8];
+            getrandom::fill(&mut suffix).expect("random");
+            let name = format!("irm_test_{}", hex::encode(suffix));
+            admin(&format!("CREATE DATABASE {name}")).expect("creating the test database");
+            let url = DatabaseUrl::new(url_with_dbname(&admin_url(), &name));
+            Self { name, url }
+        }
+
+        /// A copy of this database (every session on it is ended first:
+        /// PostgreSQL copies only a database nobody is connected to).
+        pub fn copy(&self, tag: &str) -> Self {
+            let name = format!("{}_{}", self.name, tag.replace('-', "_"));
+            admin(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{}' AND pid <> pg_backend_pid()",
+                self.name
+            ))
+            .expect("ending the sessions on the test database");
+            // On its own: CREATE DATABASE cannot run inside a transaction
+            // block, which several statements in one query would be.
+            admin(&format!("CREATE DATABASE {name} TEMPLATE {}", self.name))
+                .expect("copying the test database");
+            let url = DatabaseUrl::new(url_with_dbname(&admin_url(), &name));
+            Self { name, url }
+        }
+    }
+
+    impl Drop for TestDatabase {
+        fn drop(&mut self) {
+            // FORCE: the server under test may still hold connections.
+            if let Err(e) = admin(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            )) {
+                eprintln!("could not drop the test database: {e}");
+            }
+        }
+    }
 }

@@ -1,0 +1,954 @@
+//! The PostgreSQL store (the `postgres` feature): the schema, [`Tables`] on a
+//! connection, the writer's connection upkeep and a few reader threads. The
+//! operations and the group commit are the same as SQLite's (`txn.rs`,
+//! `group_commit.rs`); what differs lives here.
+//!
+//! Every client lives on a thread of this module (the writer and the
+//! readers) and is made and dropped there, never on the caller's thread: a
+//! `postgres::Client` carries a small tokio runtime of its own, which can
+//! neither block nor be dropped on an async worker thread. The store is
+//! therefore safe to call from anywhere, like the SQLite one.
+//!
+//! Durability (PROTOCOL.md §4.1): the writer's session has
+//! `synchronous_commit` at least `on` (a server default of `off` is raised
+//! for this session), so a commit returns once its WAL is flushed. One
+//! writer per database: the writer holds a session advisory lock, since two
+//! servers appending to one chain would each hold a different head.
+
+use std::collections::HashMap;
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use irm_core::protocol::AuditRecord;
+use postgres::types::ToSql;
+use postgres::{Client, Config, NoTls, Row, Statement};
+
+use super::group_commit::{Backend, GroupCommitStore, Writer};
+use super::txn::{
+    self, CodeRow, FileRow, GrantRow, NewFile, NewGrant, SCHEMA_VERSION, Tables, UNSEEN_POLICY,
+    key_record, key32,
+};
+use super::{
+    CodeIssue, DatabaseUrl, DeviceRecord, KeyRecord, NewUser, UserRecord, parse_roles, roles_text,
+};
+use crate::decision::{FileControls, KeyState};
+use crate::error::StoreError;
+use crate::metrics::Metrics;
+
+/// Reader threads, each with its own connection (opened at its first read).
+/// Reads are few: device lookups (cached by the caller), keys, audit pages.
+const READERS: usize = 4;
+/// Audit records per read while walking the chain.
+const AUDIT_PAGE: u32 = 1000;
+/// The advisory lock the writer holds: "irm-ks" in ASCII.
+const WRITER_LOCK: i64 = 0x6972_6d2d_6b73;
+/// As SQLite's busy timeout: wait this long for a row or table lock, then fail.
+const LOCK_TIMEOUT: &str = "10s";
+/// For a database that does not answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection unused this long is checked (one round trip) before use, so
+/// that one closed while idle (a restarted server, an idle timeout) is
+/// replaced before a request fails on it; busy ones are not checked.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(5);
+
+/// The schema: SQLite's, in PostgreSQL's types. Text is compared and
+/// ordered byte-wise (`COLLATE "C"` in the queries), as SQLite does, so
+/// that listings come out in the same order on both.
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    active BOOLEAN NOT NULL,
+    created_at BIGINT NOT NULL,
+    code_hash BYTEA,
+    code_expires_at BIGINT,
+    code_failures BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS groups (name TEXT PRIMARY KEY, created_at BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS group_members (
+    group_name TEXT NOT NULL REFERENCES groups(name),
+    user_name TEXT NOT NULL REFERENCES users(name),
+    PRIMARY KEY (group_name, user_name)
+);
+CREATE INDEX IF NOT EXISTS group_members_by_user ON group_members(user_name);
+CREATE TABLE IF NOT EXISTS devices (
+    id TEXT PRIMARY KEY,
+    user_name TEXT NOT NULL REFERENCES users(name),
+    name TEXT NOT NULL,
+    public_key BYTEA NOT NULL,
+    signing_key BYTEA NOT NULL,
+    active BOOLEAN NOT NULL,
+    enrolled_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS kas_keys (
+    key_id TEXT PRIMARY KEY,
+    public_key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS files (
+    id TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    owner TEXT,
+    file_name TEXT,
+    policy_json TEXT NOT NULL,
+    revoked BOOLEAN NOT NULL DEFAULT FALSE,
+    admin_expires_at BIGINT,
+    restricted_rights BIGINT NOT NULL DEFAULT 0,
+    first_seen_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS grants (
+    id TEXT PRIMARY KEY,
+    file_id TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    rights BIGINT NOT NULL,
+    renew BOOLEAN NOT NULL,
+    issued_at BIGINT NOT NULL,
+    lease_expires_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq BIGINT PRIMARY KEY,
+    at_ms BIGINT NOT NULL,
+    actor_user TEXT,
+    actor_device TEXT,
+    action TEXT NOT NULL,
+    file_id TEXT,
+    result TEXT NOT NULL,
+    reason TEXT,
+    client_addr TEXT,
+    detail TEXT,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+-- Defence in depth: the server never changes a record. The table's owner (and
+-- a superuser) can drop or disable these; the hash chain and the signed
+-- checkpoints catch what they do next.
+CREATE OR REPLACE FUNCTION irm_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the audit log is append-only';
+END
+$$;
+CREATE OR REPLACE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    FOR EACH ROW EXECUTE FUNCTION irm_audit_append_only();
+CREATE OR REPLACE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    FOR EACH ROW EXECUTE FUNCTION irm_audit_append_only();
+CREATE OR REPLACE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
+    FOR EACH STATEMENT EXECUTE FUNCTION irm_audit_append_only();
+"#;
+
+/// PostgreSQL behind [`super::Store`].
+pub(super) type PgStore = GroupCommitStore<PgBackend>;
+
+/// Opens the database at `url` (creating the schema if it has none) and
+/// starts the writer and the reader threads.
+pub(super) fn open(url: &DatabaseUrl, metrics: Arc<Metrics>) -> Result<PgStore, StoreError> {
+    let config = Arc::new(client_config(url)?);
+    let writer_config = Arc::clone(&config);
+    let reconnect_config = Arc::clone(&config);
+    let writer = Writer::start(
+        "irm-audit-writer",
+        metrics,
+        move || PgConn::open_writer(&writer_config),
+        Box::new(move |conn: &mut PgConn, head, _batches| {
+            // A session that ended is replaced before the batch begins (or,
+            // if only `BEGIN` found out, before it begins again).
+            if !conn.usable() {
+                tracing::warn!("the PostgreSQL connection was lost; reconnecting");
+                *conn = PgConn::open_writer(&reconnect_config)?;
+                // A commit whose answer was lost may have happened after
+                // all: the chain goes on from what is stored.
+                *head = txn::load_head(conn)?;
+            }
+            Ok(())
+        }),
+    )?;
+    let backend = PgBackend::start(config)?;
+    Ok(GroupCommitStore::new(backend, writer))
+}
+
+/// The connection settings from `url`, with the server's defaults where
+/// the URL leaves them open.
+fn client_config(url: &DatabaseUrl) -> Result<Config, StoreError> {
+    let mut config: Config = url.expose().parse()?;
+    if config.get_application_name().is_none() {
+        config.application_name("irm-key-server");
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    // Notices (such as "already exists, skipping") are of no use to an
+    // operator; the default would print them through the `log` crate.
+    config.notice_callback(|notice| tracing::debug!(notice = %notice.message(), "PostgreSQL"));
+    Ok(config)
+}
+
+/// Reads every audit record of the database at `url` in one read-only
+/// snapshot, without taking the writer's lock (offline verification, of a
+/// copy or of the live database).
+pub(super) fn for_each_audit_read_only(
+    url: &DatabaseUrl,
+    f: &mut dyn FnMut(&AuditRecord),
+) -> Result<(), StoreError> {
+    let config = client_config(url)?;
+    let (pages_tx, pages_rx) = std_mpsc::sync_channel::<Result<Vec<AuditRecord>, StoreError>>(2);
+    // The client on a thread of its own (see the module comment); the pages
+    // come back here, where `f` runs.
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let result = (|| {
+                let mut conn = PgConn::connect(&config)?;
+                conn.client
+                    .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+                let mut after = 0;
+                loop {
+                    let page = conn.audit_page(after, AUDIT_PAGE)?;
+                    let Some(last) = page.last() else {
+                        return Ok(());
+                    };
+                    after = last.seq;
+                    if pages_tx.send(Ok(page)).is_err() {
+                        return Ok(());
+                    }
+                }
+            })();
+            if let Err(e) = result {
+                let _ = pages_tx.send(Err(e));
+            }
+        });
+        for page in pages_rx {
+            for record in &page? {
+                f(record);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// A job for a reader thread; it gets the thread's connection, if any.
+type ReadJob = Box<dyn FnOnce(&mut Option<PgConn>) + Send>;
+
+/// The reader threads.
+pub(super) struct PgBackend {
+    config: Arc<Config>,
+    jobs: Mutex<Option<std_mpsc::Sender<ReadJob>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl PgBackend {
+    fn start(config: Arc<Config>) -> Result<Self, StoreError> {
+        let (tx, rx) = std_mpsc::channel::<ReadJob>();
+        let rx = Arc::new(Mutex::new(rx));
+        let mut threads = Vec::with_capacity(READERS);
+        for i in 0..READERS {
+            let rx = Arc::clone(&rx);
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("irm-pg-reader-{i}"))
+                    .spawn(move || {
+                        let mut conn: Option<PgConn> = None;
+                        loop {
+                            let job = match rx.lock() {
+                                Ok(rx) => rx.recv(),
+                                Err(_) => return,
+                            };
+                            match job {
+                                Ok(job) => job(&mut conn),
+                                Err(_) => return,
+                            }
+                        }
+                    })?,
+            );
+        }
+        Ok(Self {
+            config,
+            jobs: Mutex::new(Some(tx)),
+            threads: Mutex::new(threads),
+        })
+    }
+}
+
+impl Backend for PgBackend {
+    type Conn = PgConn;
+
+    fn read<T: Send + 'static>(
+        &self,
+        op: impl Fn(&mut PgConn) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply_tx, reply_rx) = std_mpsc::sync_channel::<Result<T, StoreError>>(1);
+        let config = Arc::clone(&self.config);
+        let job: ReadJob = Box::new(move |slot| {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let run = |slot: &mut Option<PgConn>| {
+                    if slot.as_mut().is_none_or(|c| !c.usable()) {
+                        *slot = Some(PgConn::connect(&config)?);
+                    }
+                    match slot.as_mut() {
+                        Some(conn) => op(conn),
+                        None => Err(StoreError::TaskFailed),
+                    }
+                };
+                match run(slot) {
+                    // The session had ended while idle (a client only
+                    // learns so when it next speaks): once more on a new one.
+                    Err(_) if slot.as_ref().is_some_and(|c| c.client.is_closed()) => run(slot),
+                    result => result,
+                }
+            }))
+            .unwrap_or(Err(StoreError::TaskFailed));
+            let _ = reply_tx.send(result);
+        });
+        let sender = self.jobs.lock().ok().and_then(|jobs| jobs.clone());
+        if let Some(sender) = sender {
+            let _ = sender.send(job);
+        }
+        reply_rx.recv().map_err(|_| StoreError::WriterGone)?
+    }
+
+    fn for_each_audit(&self, f: &mut dyn FnMut(&AuditRecord)) -> Result<(), StoreError> {
+        // Page by page on the reader threads, `f` here. The chain only
+        // grows, so pages read at different moments still join up.
+        let mut after = 0;
+        loop {
+            let page = self.read(move |conn| conn.audit_page(after, AUDIT_PAGE))?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = last.seq;
+            for record in &page {
+                f(record);
+            }
+        }
+    }
+
+    fn close(&self) {
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.take();
+        }
+        let threads = self
+            .threads
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for thread in threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A connection and its prepared statements.
+pub(super) struct PgConn {
+    client: Client,
+    statements: HashMap<&'static str, Statement>,
+    /// When `usable` was last asked (just before each use).
+    last_used: Instant,
+}
+
+/// A `u64` as the database's `BIGINT`.
+fn int(value: u64, what: &'static str) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::OutOfRange(what))
+}
+
+/// A stored `BIGINT` that must not be negative.
+fn uint(value: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} is negative")))
+}
+
+fn opt_uint(value: Option<i64>, what: &str) -> Result<Option<u64>, StoreError> {
+    value.map(|v| uint(v, what)).transpose()
+}
+
+fn rights(value: i64) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("rights {value} out of range")))
+}
+
+impl PgConn {
+    /// A session with this store's settings.
+    fn connect(config: &Config) -> Result<Self, StoreError> {
+        let mut client = config.connect(NoTls)?;
+        client.batch_execute(&format!("SET lock_timeout = '{LOCK_TIMEOUT}'"))?;
+        Ok(Self {
+            client,
+            statements: HashMap::new(),
+            last_used: Instant::now(),
+        })
+    }
+
+    /// Whether the connection can be used now: not known to have ended, and
+    /// if it sat unused for [`CHECK_AFTER_IDLE`], answering. (A client learns
+    /// that the server ended its session, on a restart or by
+    /// `pg_terminate_backend`, only when it next speaks.)
+    fn usable(&mut self) -> bool {
+        let idle = self.last_used.elapsed();
+        self.last_used = Instant::now();
+        !self.client.is_closed()
+            && (idle < CHECK_AFTER_IDLE || self.client.is_valid(CONNECT_TIMEOUT).is_ok())
+    }
+
+    /// The writer's session: the lock that makes it the only writer,
+    /// durable commits, and the schema.
+    fn open_writer(config: &Config) -> Result<Self, StoreError> {
+        let mut conn = Self::connect(config)?;
+        let locked: bool = conn
+            .client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])?
+            .try_get(0)?;
+        if !locked {
+            return Err(StoreError::InUse);
+        }
+        // PROTOCOL.md §4.1: durable before the response. `local`,
+        // `remote_write`, `on` and `remote_apply` all flush the local WAL
+        // before the commit returns; only `off` does not.
+        let sync: String = conn
+            .client
+            .query_one("SHOW synchronous_commit", &[])?
+            .try_get(0)?;
+        if sync == "off" {
+            conn.client.batch_execute("SET synchronous_commit = on")?;
+        }
+        let fsync: String = conn.client.query_one("SHOW fsync", &[])?.try_get(0)?;
+        if fsync != "on" {
+            tracing::warn!(
+                "the PostgreSQL server runs with fsync off: commits are not durable across a crash of its machine"
+            );
+        }
+        conn.ensure_schema()?;
+        Ok(conn)
+    }
+
+    /// Creates the schema unless this version's is there already (then no
+    /// DDL runs at all, so the server may run as a role that owns no table).
+    fn ensure_schema(&mut self) -> Result<(), StoreError> {
+        let has_meta: bool = self
+            .client
+            .query_one("SELECT to_regclass('meta') IS NOT NULL", &[])?
+            .try_get(0)?;
+        if has_meta {
+            let version: Option<String> = self
+                .client
+                .query_opt("SELECT value FROM meta WHERE key = 'schema'", &[])?
+                .map(|row| row.try_get(0))
+                .transpose()?;
+            match version.as_deref() {
+                Some(SCHEMA_VERSION) => return Ok(()),
+                Some(other) => {
+                    return Err(StoreError::Corrupt(format!(
+                        "the database has schema version {other}; this server knows {SCHEMA_VERSION}"
+                    )));
+                }
+                None => {}
+            }
+        }
+        self.client.batch_execute(SCHEMA)?;
+        Ok(())
+    }
+
+    /// A prepared statement, prepared once per connection.
+    fn statement(&mut self, sql: &'static str) -> Result<Statement, StoreError> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        self.statements.insert(sql, statement.clone());
+        Ok(statement)
+    }
+
+    fn query_opt(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, StoreError> {
+        let statement = self.statement(sql)?;
+        Ok(self.client.query_opt(&statement, params)?)
+    }
+
+    fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let statement = self.statement(sql)?;
+        Ok(self.client.query(&statement, params)?)
+    }
+
+    fn execute(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
+        let statement = self.statement(sql)?;
+        Ok(self.client.execute(&statement, params)?)
+    }
+}
+
+// ---------- rows ----------
+
+fn device_from_row(row: &Row) -> Result<DeviceRecord, StoreError> {
+    Ok(DeviceRecord {
+        id: row.try_get(0)?,
+        user: row.try_get(1)?,
+        name: row.try_get(2)?,
+        public_key: key32(row.try_get(3)?, "a device public key")?,
+        signing_key: key32(row.try_get(4)?, "a device signing key")?,
+        active: row.try_get(5)?,
+        enrolled_at: uint(row.try_get(6)?, "an enrollment time")?,
+    })
+}
+
+fn file_from_row(row: &Row) -> Result<FileRow, StoreError> {
+    Ok(FileRow {
+        id: row.try_get(0)?,
+        owner: row.try_get(1)?,
+        file_name: row.try_get(2)?,
+        policy_json: row.try_get(3)?,
+        revoked: row.try_get(4)?,
+        admin_expires_at: opt_uint(row.try_get(5)?, "an expiry")?,
+        restricted: rights(row.try_get(6)?)?,
+        first_seen_at: uint(row.try_get(7)?, "a first-seen time")?,
+    })
+}
+
+fn audit_from_row(row: &Row) -> Result<AuditRecord, StoreError> {
+    Ok(AuditRecord {
+        seq: uint(row.try_get(0)?, "an audit seq")?,
+        at_ms: uint(row.try_get(1)?, "an audit time")?,
+        actor_user: row.try_get(2)?,
+        actor_device: row.try_get(3)?,
+        action: row.try_get(4)?,
+        file_id: row.try_get(5)?,
+        result: row.try_get(6)?,
+        reason: row.try_get(7)?,
+        client_addr: row.try_get(8)?,
+        detail: row.try_get(9)?,
+        prev_hash: row.try_get(10)?,
+        hash: row.try_get(11)?,
+    })
+}
+
+impl Tables for PgConn {
+    fn begin(&mut self) -> Result<(), StoreError> {
+        // The writer is the database's only writer (its advisory lock), so
+        // READ COMMITTED sees exactly what it wrote.
+        Ok(self.client.batch_execute("BEGIN")?)
+    }
+
+    fn ended(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    fn run(&mut self, sql: &'static str) -> Result<(), StoreError> {
+        Ok(self.client.batch_execute(sql)?)
+    }
+
+    fn meta(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+        self.query_opt("SELECT value FROM meta WHERE key = $1", &[&key])?
+            .map(|row| Ok(row.try_get(0)?))
+            .transpose()
+    }
+
+    fn insert_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO meta (key, value) VALUES ($1, $2)",
+            &[&key, &value],
+        )?;
+        Ok(())
+    }
+
+    fn upsert_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&key, &value],
+        )?;
+        Ok(())
+    }
+
+    fn user(&mut self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        // One round trip: the user and their groups together.
+        let Some(row) = self.query_opt(
+            r#"SELECT u.name, u.display_name, u.roles, u.active,
+                      ARRAY(SELECT g.group_name FROM group_members g
+                            WHERE g.user_name = u.name ORDER BY g.group_name COLLATE "C")
+               FROM users u WHERE u.name = $1"#,
+            &[&name],
+        )?
+        else {
+            return Ok(None);
+        };
+        let roles: String = row.try_get(2)?;
+        Ok(Some(UserRecord {
+            name: row.try_get(0)?,
+            display_name: row.try_get(1)?,
+            roles: parse_roles(&roles)?,
+            active: row.try_get(3)?,
+            groups: row.try_get(4)?,
+        }))
+    }
+
+    fn user_names(&mut self) -> Result<Vec<String>, StoreError> {
+        self.query(r#"SELECT name FROM users ORDER BY name COLLATE "C""#, &[])?
+            .iter()
+            .map(|row| Ok(row.try_get(0)?))
+            .collect()
+    }
+
+    fn user_exists(&mut self, name: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .query_opt("SELECT 1 FROM users WHERE name = $1", &[&name])?
+            .is_some())
+    }
+
+    fn insert_user(&mut self, user: &NewUser, now: u64) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO users (name, display_name, roles, active, created_at, code_hash, code_expires_at, code_failures)
+             VALUES ($1, $2, $3, TRUE, $4, $5, $6, 0)",
+            &[
+                &user.name,
+                &user.display_name,
+                &roles_text(&user.roles),
+                &int(now, "a creation time")?,
+                &user.code.hash.as_slice(),
+                &int(user.code.expires_at, "a code expiry")?,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn set_user_active(&mut self, name: &str, active: bool) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE users SET active = $2 WHERE name = $1",
+            &[&name, &active],
+        )?;
+        Ok(())
+    }
+
+    fn user_code(&mut self, name: &str) -> Result<Option<CodeRow>, StoreError> {
+        self.query_opt(
+            "SELECT code_hash, code_expires_at, code_failures FROM users WHERE name = $1",
+            &[&name],
+        )?
+        .map(|row| {
+            Ok(CodeRow {
+                hash: row.try_get(0)?,
+                expires_at: opt_uint(row.try_get(1)?, "a code expiry")?,
+                failures: row.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn user_with_code(&mut self, hash: &[u8; 32]) -> Result<Option<String>, StoreError> {
+        self.query_opt(
+            "SELECT name FROM users WHERE code_hash = $1 LIMIT 1",
+            &[&hash.as_slice()],
+        )?
+        .map(|row| Ok(row.try_get(0)?))
+        .transpose()
+    }
+
+    fn set_user_code(
+        &mut self,
+        name: &str,
+        code: Option<&CodeIssue>,
+        failures: i64,
+    ) -> Result<(), StoreError> {
+        let expires_at = code
+            .map(|c| int(c.expires_at, "a code expiry"))
+            .transpose()?;
+        self.execute(
+            "UPDATE users SET code_hash = $2, code_expires_at = $3, code_failures = $4 WHERE name = $1",
+            &[
+                &name,
+                &code.map(|c| c.hash.as_slice()),
+                &expires_at,
+                &failures,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn set_code_failures(&mut self, name: &str, failures: i64) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE users SET code_failures = $2 WHERE name = $1",
+            &[&name, &failures],
+        )?;
+        Ok(())
+    }
+
+    fn group_exists(&mut self, name: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .query_opt("SELECT 1 FROM groups WHERE name = $1", &[&name])?
+            .is_some())
+    }
+
+    fn insert_group(&mut self, name: &str, now: u64) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO groups (name, created_at) VALUES ($1, $2)",
+            &[&name, &int(now, "a creation time")?],
+        )?;
+        Ok(())
+    }
+
+    fn add_member(&mut self, group: &str, user: &str) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO group_members (group_name, user_name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&group, &user],
+        )?;
+        Ok(())
+    }
+
+    fn remove_member(&mut self, group: &str, user: &str) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            "DELETE FROM group_members WHERE group_name = $1 AND user_name = $2",
+            &[&group, &user],
+        )? > 0)
+    }
+
+    fn device(&mut self, id: &str) -> Result<Option<DeviceRecord>, StoreError> {
+        self.query_opt(
+            "SELECT id, user_name, name, public_key, signing_key, active, enrolled_at FROM devices WHERE id = $1",
+            &[&id],
+        )?
+        .as_ref()
+        .map(device_from_row)
+        .transpose()
+    }
+
+    fn devices(&mut self) -> Result<Vec<DeviceRecord>, StoreError> {
+        self.query(
+            r#"SELECT id, user_name, name, public_key, signing_key, active, enrolled_at FROM devices
+               ORDER BY user_name COLLATE "C", enrolled_at, id COLLATE "C""#,
+            &[],
+        )?
+        .iter()
+        .map(device_from_row)
+        .collect()
+    }
+
+    fn insert_device(&mut self, d: &DeviceRecord, enrolled_at: u64) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO devices (id, user_name, name, public_key, signing_key, active, enrolled_at)
+             VALUES ($1, $2, $3, $4, $5, TRUE, $6)",
+            &[
+                &d.id,
+                &d.user,
+                &d.name,
+                &d.public_key.as_slice(),
+                &d.signing_key.as_slice(),
+                &int(enrolled_at, "an enrollment time")?,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_device(&mut self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.execute("UPDATE devices SET active = FALSE WHERE id = $1", &[&id])? > 0)
+    }
+
+    fn keys(&mut self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.query(
+            r#"SELECT key_id, public_key, state, created_at FROM kas_keys
+               ORDER BY created_at, key_id COLLATE "C""#,
+            &[],
+        )?
+        .iter()
+        .map(|row| {
+            let id: String = row.try_get(0)?;
+            let public: String = row.try_get(1)?;
+            let state: String = row.try_get(2)?;
+            let created_at = uint(row.try_get(3)?, "a key's creation time")?;
+            key_record(&id, &public, &state, created_at)
+        })
+        .collect()
+    }
+
+    fn insert_key(&mut self, key: &KeyRecord, state: KeyState) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO kas_keys (key_id, public_key, state, created_at) VALUES ($1, $2, $3, $4)",
+            &[
+                &key.key_id.to_string(),
+                &key.public_key.to_text(),
+                &state.as_str(),
+                &int(key.created_at, "a key's creation time")?,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn demote_current_key(&mut self) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE kas_keys SET state = 'active' WHERE state = 'current'",
+            &[],
+        )?;
+        Ok(())
+    }
+
+    fn key_state(&mut self, id: &str) -> Result<Option<String>, StoreError> {
+        self.query_opt("SELECT state FROM kas_keys WHERE key_id = $1", &[&id])?
+            .map(|row| Ok(row.try_get(0)?))
+            .transpose()
+    }
+
+    fn set_key_state(&mut self, id: &str, state: KeyState) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE kas_keys SET state = $2 WHERE key_id = $1",
+            &[&id, &state.as_str()],
+        )?;
+        Ok(())
+    }
+
+    fn file(&mut self, id: &str) -> Result<Option<FileRow>, StoreError> {
+        self.query_opt(
+            "SELECT id, owner, file_name, policy_json, revoked, admin_expires_at, restricted_rights, first_seen_at
+             FROM files WHERE id = $1",
+            &[&id],
+        )?
+        .as_ref()
+        .map(file_from_row)
+        .transpose()
+    }
+
+    fn files(&mut self) -> Result<Vec<FileRow>, StoreError> {
+        self.query(
+            r#"SELECT id, owner, file_name, policy_json, revoked, admin_expires_at, restricted_rights, first_seen_at
+               FROM files ORDER BY first_seen_at, id COLLATE "C""#,
+            &[],
+        )?
+        .iter()
+        .map(file_from_row)
+        .collect()
+    }
+
+    fn insert_file(&mut self, file: &NewFile<'_>) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO files (id, key_id, owner, file_name, policy_json, first_seen_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &file.id,
+                &file.key_id,
+                &file.owner,
+                &file.file_name,
+                &file.policy_json,
+                &int(file.first_seen_at, "a first-seen time")?,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn fill_unseen_file(
+        &mut self,
+        id: &str,
+        key_id: &str,
+        policy_json: &str,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE files SET key_id = $2, policy_json = $3 WHERE id = $1 AND policy_json = $4",
+            &[&id, &key_id, &policy_json, &UNSEEN_POLICY],
+        )?;
+        Ok(())
+    }
+
+    fn claim_file(
+        &mut self,
+        id: &str,
+        owner: &str,
+        file_name: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE files SET owner = $2, file_name = COALESCE($3, file_name) WHERE id = $1",
+            &[&id, &owner, &file_name],
+        )?;
+        Ok(())
+    }
+
+    fn set_file_controls(&mut self, id: &str, controls: &FileControls) -> Result<(), StoreError> {
+        let expires_at = controls
+            .admin_expires_at
+            .map(|at| int(at, "an expiry"))
+            .transpose()?;
+        self.execute(
+            "UPDATE files SET revoked = $2, admin_expires_at = $3, restricted_rights = $4 WHERE id = $1",
+            &[
+                &id,
+                &controls.revoked,
+                &expires_at,
+                &i64::from(controls.restricted.bits()),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn insert_grant(&mut self, g: &NewGrant<'_>) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO grants (id, file_id, user_name, device_id, rights, renew, issued_at, lease_expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &g.id,
+                &g.file_id,
+                &g.user,
+                &g.device,
+                &i64::from(g.rights),
+                &g.renew,
+                &int(g.issued_at, "an issue time")?,
+                &int(g.lease_expires_at, "a lease end")?,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn grant(&mut self, id: &str) -> Result<Option<GrantRow>, StoreError> {
+        self.query_opt(
+            "SELECT file_id, device_id, rights FROM grants WHERE id = $1",
+            &[&id],
+        )?
+        .map(|row| {
+            Ok(GrantRow {
+                file_id: row.try_get(0)?,
+                device_id: row.try_get(1)?,
+                rights: rights(row.try_get(2)?)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO audit (seq, at_ms, actor_user, actor_device, action, file_id, result, reason, client_addr, detail, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            &[
+                &int(record.seq, "an audit seq")?,
+                &int(record.at_ms, "an audit time")?,
+                &record.actor_user,
+                &record.actor_device,
+                &record.action,
+                &record.file_id,
+                &record.result,
+                &record.reason,
+                &record.client_addr,
+                &record.detail,
+                &record.prev_hash,
+                &record.hash,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn last_audit(&mut self) -> Result<Option<(u64, String)>, StoreError> {
+        self.query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])?
+            .map(|row| Ok((uint(row.try_get(0)?, "an audit seq")?, row.try_get(1)?)))
+            .transpose()
+    }
+
+    fn audit_page(&mut self, after: u64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        self.query(
+            "SELECT seq, at_ms, actor_user, actor_device, action, file_id, result, reason, client_addr, detail, prev_hash, hash
+             FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
+            &[&int(after, "an audit seq")?, &i64::from(limit)],
+        )?
+        .iter()
+        .map(audit_from_row)
+        .collect()
+    }
+}

@@ -1,0 +1,920 @@
+//! The store's operations, written once for every backend: bootstrap,
+//! enrollment, the grant decision's inputs and its record, usage events,
+//! registration and administration, each with its audit records
+//! (PROTOCOL.md §3–§9). A backend supplies [`Tables`]: its rows, read and
+//! written in the domain's terms and in its own SQL, and nothing else, so
+//! that SQLite and PostgreSQL decide and record alike by construction.
+//! Transactions, durability and the order of the chain are the group-commit
+//! writer's (`group_commit.rs`).
+
+use irm_core::protocol::{AuditRecord, DenyReason, FileInfo};
+use irm_core::{KeyId, Policy, Rights};
+use subtle::ConstantTimeEq;
+
+use super::{
+    Actor, AdminOp, AdminOutput, CodeIssue, DeviceRecord, EnrollInput, EventInput, FileChange,
+    GrantInput, GrantOutcome, KeyRecord, NewUser, RegisterInput, StoreResult, UserRecord,
+};
+use crate::audit::{AuditDraft, GENESIS_HASH, Outcome};
+use crate::decision::{FileControls, KeyState, StoredState, decide};
+use crate::error::{Refusal, StoreError};
+
+/// Wrong enrollment attempts that burn a code (PROTOCOL.md §3.1).
+pub const MAX_CODE_FAILURES: i64 = 5;
+/// Wrong codes sent without a user name that the server accepts per window,
+/// across all users (PROTOCOL.md §3.2); then user-less enrollment pauses.
+pub const MAX_USERLESS_FAILURES: u64 = 20;
+/// The length of that window.
+pub const USERLESS_WINDOW_SECS: u64 = 3600;
+/// The `meta` row that counts them: `"<window start> <count>"`.
+const USERLESS_FAILURES_KEY: &str = "userless_code_failures";
+/// The `meta` row whose presence says the bootstrap is done.
+const INITIALISED_KEY: &str = "initialised";
+/// The schema version both backends write (`meta` row `schema`).
+pub(super) const SCHEMA_VERSION: &str = "1";
+
+/// The `policy_json` and `key_id` of a file an administrator named by id
+/// before the server saw its header (PROTOCOL.md §7): the row carries the
+/// controls only, until the first grant request or registration fills it in.
+pub(super) const UNSEEN_POLICY: &str = "null";
+const UNSEEN_KEY: &str = "";
+
+/// The audit chain's committed or pending head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ChainHead {
+    /// The number of records (the last one's seq).
+    pub(super) seq: u64,
+    /// The last record's hash ([`GENESIS_HASH`] before the first).
+    pub(super) hash: [u8; 32],
+}
+
+/// A user's enrollment code as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct CodeRow {
+    /// SHA-256 of the live code, if there is one.
+    pub(super) hash: Option<Vec<u8>>,
+    /// Its expiry (Unix seconds).
+    pub(super) expires_at: Option<u64>,
+    /// Wrong tries so far.
+    pub(super) failures: i64,
+}
+
+/// A grant as usage events see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct GrantRow {
+    /// The file (hex).
+    pub(super) file_id: String,
+    /// The device it was issued to (hex).
+    pub(super) device_id: String,
+    /// The rights it carried (bits).
+    pub(super) rights: u32,
+}
+
+/// A grant to record.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct NewGrant<'a> {
+    pub(super) id: &'a str,
+    pub(super) file_id: &'a str,
+    pub(super) user: &'a str,
+    pub(super) device: &'a str,
+    pub(super) rights: u32,
+    pub(super) renew: bool,
+    pub(super) issued_at: u64,
+    pub(super) lease_expires_at: u64,
+}
+
+/// A file row to insert (no administrative controls yet).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct NewFile<'a> {
+    pub(super) id: &'a str,
+    pub(super) key_id: &'a str,
+    pub(super) owner: Option<&'a str>,
+    pub(super) file_name: Option<&'a str>,
+    pub(super) policy_json: &'a str,
+    pub(super) first_seen_at: u64,
+}
+
+/// A file as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct FileRow {
+    pub(super) id: String,
+    pub(super) owner: Option<String>,
+    pub(super) file_name: Option<String>,
+    pub(super) policy_json: String,
+    pub(super) revoked: bool,
+    pub(super) admin_expires_at: Option<u64>,
+    pub(super) restricted: u32,
+    pub(super) first_seen_at: u64,
+}
+
+impl FileRow {
+    /// Whether the server has seen the file's header (and so knows its policy).
+    fn seen(&self) -> bool {
+        self.policy_json != UNSEEN_POLICY
+    }
+
+    fn controls(&self) -> FileControls {
+        FileControls {
+            revoked: self.revoked,
+            admin_expires_at: self.admin_expires_at,
+            restricted: Rights::from_bits_retain(self.restricted),
+        }
+    }
+
+    fn info(&self, now: u64) -> FileInfo {
+        let state = if self.revoked {
+            "revoked"
+        } else if self.admin_expires_at.is_some_and(|at| now >= at) {
+            "expired"
+        } else {
+            "active"
+        };
+        FileInfo {
+            file_id: self.id.clone(),
+            owner: self.owner.clone(),
+            file_name: self.file_name.clone(),
+            // Stored by this server from a parsed header; a row that no
+            // longer parses, or a file not seen yet, shows no policy rather
+            // than failing the listing.
+            policy: if self.seen() {
+                serde_json::from_str::<Policy>(&self.policy_json).ok()
+            } else {
+                None
+            },
+            state: state.to_owned(),
+            restricted_rights: Rights::from_bits_retain(self.restricted),
+            first_seen_at: self.first_seen_at,
+        }
+    }
+}
+
+/// A backend's rows in the domain's terms. Every method runs one or two
+/// statements on the connection as it is: inside the writer's transaction,
+/// or on its own on a read connection. Integers that do not fit a signed
+/// 64-bit column are an error, never wrapped.
+pub(super) trait Tables {
+    /// Starts the group commit's transaction (with the write lock taken at once).
+    fn begin(&mut self) -> Result<(), StoreError>;
+    /// Whether the connection has ended (the server closed the session). A
+    /// backend whose writer reconnects in its `BeforeBatch` says so, and the
+    /// writer then runs that check and `begin` once more, so that a session
+    /// ended while idle fails no request.
+    fn ended(&self) -> bool {
+        false
+    }
+    /// Runs a parameterless statement: `COMMIT`, `ROLLBACK`, savepoints.
+    fn run(&mut self, sql: &'static str) -> Result<(), StoreError>;
+
+    /// A `meta` value.
+    fn meta(&mut self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Inserts a `meta` row (an error if it exists).
+    fn insert_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Inserts or replaces a `meta` row.
+    fn upsert_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
+
+    /// A user with their groups (sorted).
+    fn user(&mut self, name: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Every user name, sorted.
+    fn user_names(&mut self) -> Result<Vec<String>, StoreError>;
+    /// Whether the user exists.
+    fn user_exists(&mut self, name: &str) -> Result<bool, StoreError>;
+    /// A new active user with their first code (no groups).
+    fn insert_user(&mut self, user: &NewUser, now: u64) -> Result<(), StoreError>;
+    /// Suspends or restores a user.
+    fn set_user_active(&mut self, name: &str, active: bool) -> Result<(), StoreError>;
+    /// A user's code row.
+    fn user_code(&mut self, name: &str) -> Result<Option<CodeRow>, StoreError>;
+    /// The user whose live code has this hash.
+    fn user_with_code(&mut self, hash: &[u8; 32]) -> Result<Option<String>, StoreError>;
+    /// Replaces a user's code (`None`: no live code) and sets the failure count.
+    fn set_user_code(
+        &mut self,
+        name: &str,
+        code: Option<&CodeIssue>,
+        failures: i64,
+    ) -> Result<(), StoreError>;
+    /// Sets the failure count of a user's code.
+    fn set_code_failures(&mut self, name: &str, failures: i64) -> Result<(), StoreError>;
+
+    /// Whether the group exists.
+    fn group_exists(&mut self, name: &str) -> Result<bool, StoreError>;
+    /// A new group.
+    fn insert_group(&mut self, name: &str, now: u64) -> Result<(), StoreError>;
+    /// Adds a member (nothing if they are one already).
+    fn add_member(&mut self, group: &str, user: &str) -> Result<(), StoreError>;
+    /// Removes a member; whether they were one.
+    fn remove_member(&mut self, group: &str, user: &str) -> Result<bool, StoreError>;
+
+    /// A device.
+    fn device(&mut self, id: &str) -> Result<Option<DeviceRecord>, StoreError>;
+    /// Every device, by user, enrollment time and id.
+    fn devices(&mut self) -> Result<Vec<DeviceRecord>, StoreError>;
+    /// A new active device.
+    fn insert_device(&mut self, device: &DeviceRecord, enrolled_at: u64) -> Result<(), StoreError>;
+    /// Revokes a device; whether it exists.
+    fn revoke_device(&mut self, id: &str) -> Result<bool, StoreError>;
+
+    /// Every key server key, by creation time and id.
+    fn keys(&mut self) -> Result<Vec<KeyRecord>, StoreError>;
+    /// A new key in `state`.
+    fn insert_key(&mut self, key: &KeyRecord, state: KeyState) -> Result<(), StoreError>;
+    /// Makes the current key an active one.
+    fn demote_current_key(&mut self) -> Result<(), StoreError>;
+    /// A key's stored state text.
+    fn key_state(&mut self, id: &str) -> Result<Option<String>, StoreError>;
+    /// Sets a key's state.
+    fn set_key_state(&mut self, id: &str, state: KeyState) -> Result<(), StoreError>;
+
+    /// A file.
+    fn file(&mut self, id: &str) -> Result<Option<FileRow>, StoreError>;
+    /// Every file, by first sighting and id.
+    fn files(&mut self) -> Result<Vec<FileRow>, StoreError>;
+    /// A new file row.
+    fn insert_file(&mut self, file: &NewFile<'_>) -> Result<(), StoreError>;
+    /// Fills in the key and policy of a row an administrator created before
+    /// the header was seen (and only of such a row).
+    fn fill_unseen_file(
+        &mut self,
+        id: &str,
+        key_id: &str,
+        policy_json: &str,
+    ) -> Result<(), StoreError>;
+    /// Gives an ownerless file its owner, and its name if one is given.
+    fn claim_file(
+        &mut self,
+        id: &str,
+        owner: &str,
+        file_name: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Sets a file's administrative controls.
+    fn set_file_controls(&mut self, id: &str, controls: &FileControls) -> Result<(), StoreError>;
+
+    /// Records a grant.
+    fn insert_grant(&mut self, grant: &NewGrant<'_>) -> Result<(), StoreError>;
+    /// A grant.
+    fn grant(&mut self, id: &str) -> Result<Option<GrantRow>, StoreError>;
+
+    /// Appends an audit record (already chained).
+    fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError>;
+    /// The seq and hash (hex) of the last audit record.
+    fn last_audit(&mut self) -> Result<Option<(u64, String)>, StoreError>;
+    /// At most `limit` audit records after `after`, in seq order.
+    fn audit_page(&mut self, after: u64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
+/// The head of the chain as stored.
+pub(super) fn load_head(conn: &mut impl Tables) -> Result<ChainHead, StoreError> {
+    match conn.last_audit()? {
+        None => Ok(ChainHead {
+            seq: 0,
+            hash: GENESIS_HASH,
+        }),
+        Some((seq, hash)) => {
+            let mut bytes = [0u8; 32];
+            hex::decode_to_slice(&hash, &mut bytes)
+                .map_err(|_| StoreError::Corrupt("an audit hash is not 64 hex digits".into()))?;
+            Ok(ChainHead { seq, hash: bytes })
+        }
+    }
+}
+
+/// What a job sees: the writer's transaction and the chain head.
+pub(super) struct WriteCtx<'a, C> {
+    pub(super) conn: &'a mut C,
+    pub(super) head: &'a mut ChainHead,
+}
+
+impl<C: Tables> WriteCtx<'_, C> {
+    /// Appends `draft` to the chain (PROTOCOL.md §9).
+    pub(super) fn audit(&mut self, draft: AuditDraft) -> Result<(), StoreError> {
+        let seq = self.head.seq + 1;
+        let record = draft.into_record(seq, &self.head.hash);
+        self.conn.insert_audit(&record)?;
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(&record.hash, &mut hash)
+            .map_err(|_| StoreError::Corrupt("hex encoding failed".into()))?;
+        *self.head = ChainHead { seq, hash };
+        Ok(())
+    }
+}
+
+// ---------- reads ----------
+
+/// Whether the bootstrap is done.
+pub(super) fn is_initialised(conn: &mut impl Tables) -> Result<bool, StoreError> {
+    Ok(conn.meta(INITIALISED_KEY)?.is_some())
+}
+
+/// A device and its user, for request authentication.
+pub(super) fn device_with_user(
+    conn: &mut impl Tables,
+    device_id: &str,
+) -> Result<Option<(DeviceRecord, UserRecord)>, StoreError> {
+    let Some(device) = conn.device(device_id)? else {
+        return Ok(None);
+    };
+    let user = conn
+        .user(&device.user)?
+        .ok_or_else(|| StoreError::Corrupt(format!("device {device_id} has no user")))?;
+    Ok(Some((device, user)))
+}
+
+fn list_users(conn: &mut impl Tables) -> Result<Vec<UserRecord>, StoreError> {
+    let names = conn.user_names()?;
+    let mut users = Vec::with_capacity(names.len());
+    for name in names {
+        if let Some(user) = conn.user(&name)? {
+            users.push(user);
+        }
+    }
+    Ok(users)
+}
+
+fn user_or_404(
+    conn: &mut impl Tables,
+    name: &str,
+) -> Result<Result<UserRecord, Refusal>, StoreError> {
+    Ok(conn
+        .user(name)?
+        .ok_or_else(|| Refusal::NotFound(format!("user {name}"))))
+}
+
+fn file_or_404(conn: &mut impl Tables, id: &str) -> Result<Result<FileRow, Refusal>, StoreError> {
+    Ok(conn
+        .file(id)?
+        .ok_or_else(|| Refusal::NotFound(format!("file {id}"))))
+}
+
+fn policy_json(policy: &Policy) -> Result<String, StoreError> {
+    serde_json::to_string(policy)
+        .map_err(|e| StoreError::Corrupt(format!("policy does not serialise: {e}")))
+}
+
+// ---------- the operations ----------
+
+/// First start: the first key, the bootstrap administrator, the `meta` rows.
+pub(super) fn initialise<C: Tables>(
+    ctx: &mut WriteCtx<'_, C>,
+    admin: &NewUser,
+    key: &KeyRecord,
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    let now = now_ms / 1000;
+    ctx.conn.insert_key(key, KeyState::Current)?;
+    ctx.conn.insert_user(admin, now)?;
+    ctx.conn.insert_meta(INITIALISED_KEY, &now.to_string())?;
+    ctx.conn.insert_meta("schema", SCHEMA_VERSION)?;
+    ctx.audit(
+        AuditDraft::new(now_ms, "server.init", Outcome::Ok)
+            .detail(format!("key={} bootstrap_admin={}", key.key_id, admin.name)),
+    )
+}
+
+/// The current window of user-less wrong codes: its start and count.
+fn userless_failures(conn: &mut impl Tables, now: u64) -> Result<(u64, u64), StoreError> {
+    let value = conn.meta(USERLESS_FAILURES_KEY)?;
+    // An unreadable row counts as none: it only ever holds our own numbers.
+    let (start, count) = value
+        .as_deref()
+        .and_then(|v| v.split_once(' '))
+        .and_then(|(s, c)| Some((s.parse::<u64>().ok()?, c.parse::<u64>().ok()?)))
+        .unwrap_or((0, 0));
+    Ok(if now.saturating_sub(start) < USERLESS_WINDOW_SECS {
+        (start, count)
+    } else {
+        (now, 0)
+    })
+}
+
+/// Counts one more user-less wrong code; returns the new count.
+fn count_userless_failure(conn: &mut impl Tables, now: u64) -> Result<u64, StoreError> {
+    let (start, before) = userless_failures(conn, now)?;
+    let count = before + 1;
+    conn.upsert_meta(USERLESS_FAILURES_KEY, &format!("{start} {count}"))?;
+    Ok(count)
+}
+
+/// PROTOCOL.md §3.2, enrollment without a user name: the server finds the
+/// user whose live code this is. Returns the user, or the refusal (already
+/// audited).
+///
+/// A wrong code names no user whose counter could burn it, so such guesses
+/// are counted across the server instead: after [`MAX_USERLESS_FAILURES`]
+/// in a window, every user-less attempt is refused, unchecked, until the
+/// window ends. That bounds the guesses against all live codes together
+/// (each 100 bits) the way the per-user count bounds those against one; a
+/// person who has a code can still enroll by naming their user.
+fn find_user_by_code<C: Tables>(
+    ctx: &mut WriteCtx<'_, C>,
+    input: &EnrollInput,
+    draft: &AuditDraft,
+    now: u64,
+) -> Result<Result<String, Refusal>, StoreError> {
+    let refuse = |ctx: &mut WriteCtx<'_, C>, detail: String| -> Result<Refusal, StoreError> {
+        ctx.audit(
+            draft
+                .clone()
+                .detail(detail)
+                .deny(DenyReason::EnrollmentCodeInvalid),
+        )?;
+        Ok(Refusal::Deny(DenyReason::EnrollmentCodeInvalid))
+    };
+    if userless_failures(ctx.conn, now)?.1 >= MAX_USERLESS_FAILURES {
+        return Ok(Err(refuse(
+            ctx,
+            format!(
+                "no user named; enrollment without a user name is paused after {MAX_USERLESS_FAILURES} wrong codes this hour"
+            ),
+        )?));
+    }
+    // The hash of a 100-bit code: its lookup by value leaks nothing a
+    // guesser can use. Any row found is compared again in constant time
+    // below, with the expiry, exactly as for a named user.
+    match ctx.conn.user_with_code(&input.code_hash)? {
+        Some(name) => Ok(Ok(name)),
+        None => {
+            let count = count_userless_failure(ctx.conn, now)?;
+            Ok(Err(refuse(
+                ctx,
+                format!(
+                    "no user named; the code is no user's ({count} of {MAX_USERLESS_FAILURES} such wrong codes this hour)"
+                ),
+            )?))
+        }
+    }
+}
+
+/// PROTOCOL.md §3.2: check and count the code, create the device, consume the code.
+pub(super) fn enroll<C: Tables>(
+    ctx: &mut WriteCtx<'_, C>,
+    mut input: EnrollInput,
+    now_ms: u64,
+) -> StoreResult<UserRecord> {
+    let now = now_ms / 1000;
+    let mut draft = AuditDraft::new(now_ms, "enroll", Outcome::Ok);
+    draft.client_addr = input.client_addr.clone();
+    let by_code = input.user.is_empty();
+    if by_code {
+        match find_user_by_code(ctx, &input, &draft, now)? {
+            Ok(name) => {
+                input.device.user.clone_from(&name);
+                input.user = name;
+            }
+            Err(refusal) => return Ok(Err(refusal)),
+        }
+    }
+    draft.actor_user = Some(input.user.clone());
+    let row = ctx.conn.user_code(&input.user)?;
+    // PROTOCOL.md §3.1: compare in constant time; an unknown user, a wrong,
+    // expired, used or burned code all give the same answer.
+    let code_ok = match &row {
+        Some(CodeRow {
+            hash: Some(hash),
+            expires_at: Some(expires_at),
+            ..
+        }) => bool::from(hash.as_slice().ct_eq(&input.code_hash)) && now < *expires_at,
+        _ => false,
+    };
+    if !code_ok {
+        if let Some(CodeRow {
+            hash: Some(_),
+            failures,
+            ..
+        }) = &row
+        {
+            // A live code for this user: count the wrong try; the fifth burns it.
+            let failures = failures + 1;
+            if failures >= MAX_CODE_FAILURES {
+                ctx.conn.set_user_code(&input.user, None, failures)?;
+                draft = draft.detail("code burned after 5 wrong tries");
+            } else {
+                ctx.conn.set_code_failures(&input.user, failures)?;
+            }
+        }
+        ctx.audit(draft.deny(DenyReason::EnrollmentCodeInvalid))?;
+        return Ok(Err(Refusal::Deny(DenyReason::EnrollmentCodeInvalid)));
+    }
+    if !input.proof_ok {
+        let mut d = draft.detail("the proof of possession does not verify");
+        d.result = Outcome::Failed;
+        d.reason = Some("bad_request".into());
+        ctx.audit(d)?;
+        return Ok(Err(Refusal::BadRequest(
+            "the proof does not verify with the signing public key".into(),
+        )));
+    }
+    let Some(user) = ctx.conn.user(&input.user)? else {
+        return Err(StoreError::Corrupt("a user row vanished".into()));
+    };
+    if !user.active {
+        ctx.audit(draft.deny(DenyReason::UserSuspended))?;
+        return Ok(Err(Refusal::Deny(DenyReason::UserSuspended)));
+    }
+    let d = &input.device;
+    ctx.conn.insert_device(d, now)?;
+    ctx.conn.set_user_code(&input.user, None, 0)?;
+    draft.actor_device = Some(d.id.clone());
+    let found = if by_code { " user_found_by_code" } else { "" };
+    ctx.audit(draft.detail(format!("device={} name={}{found}", d.id, d.name)))?;
+    Ok(Ok(user))
+}
+
+/// PROTOCOL.md §4: read the state, decide, record the grant or denial.
+pub(super) fn grant<C: Tables>(
+    ctx: &mut WriteCtx<'_, C>,
+    input: GrantInput,
+    now_ms: u64,
+) -> Result<GrantOutcome, StoreError> {
+    let now = now_ms / 1000;
+    let user = ctx.conn.user(&input.actor.user)?;
+    let device = ctx.conn.device(&input.actor.device)?;
+    let keys = ctx.conn.keys()?;
+    let file_hex = input.facts.file_id.to_string();
+    let file = ctx.conn.file(&file_hex)?;
+    let state = StoredState {
+        user_active: user.as_ref().is_some_and(|u| u.active),
+        groups: user.map(|u| u.groups).unwrap_or_default(),
+        device_active: device
+            .as_ref()
+            .is_some_and(|d| d.active && d.user == input.actor.user),
+        keys: keys.iter().map(|k| (k.key_id, k.state)).collect(),
+        file: file.as_ref().map(FileRow::controls),
+        lease_limit_secs: input.lease_limit_secs,
+    };
+    let decision = decide(&input.facts, &state, now);
+
+    // PROTOCOL.md §4.1: a file sealed offline is registered the first time
+    // anyone asks for it, once its header is known to be authentic. An
+    // administrator may have named it before (§7): its controls stay.
+    if file.as_ref().is_none_or(|f| !f.seen()) {
+        let authentic = input
+            .facts
+            .bindings
+            .iter()
+            .find(|(id, ok)| *ok && keys.iter().any(|k| k.key_id == *id));
+        if let Some((key_id, _)) = authentic {
+            let key_text = key_id.to_string();
+            let policy = policy_json(&input.facts.policy)?;
+            let detail = if file.is_none() {
+                ctx.conn.insert_file(&NewFile {
+                    id: &file_hex,
+                    key_id: &key_text,
+                    owner: None,
+                    file_name: None,
+                    policy_json: &policy,
+                    first_seen_at: now,
+                })?;
+                "first seen through a grant request"
+            } else {
+                ctx.conn.fill_unseen_file(&file_hex, &key_text, &policy)?;
+                "first seen through a grant request; controlled by an administrator before"
+            };
+            ctx.audit(
+                input
+                    .actor
+                    .draft(now_ms, "file.register", Outcome::Ok)
+                    .file(file_hex.clone())
+                    .detail(detail),
+            )?;
+        }
+    }
+
+    let action = if input.renew { "renew" } else { "grant" };
+    match decision {
+        Ok(decision) => {
+            ctx.conn.insert_grant(&NewGrant {
+                id: &input.grant_id,
+                file_id: &file_hex,
+                user: &input.actor.user,
+                device: &input.actor.device,
+                rights: decision.rights.bits(),
+                renew: input.renew,
+                issued_at: now,
+                lease_expires_at: decision.lease_expires_at,
+            })?;
+            ctx.audit(
+                input
+                    .actor
+                    .draft(now_ms, action, Outcome::Ok)
+                    .file(file_hex)
+                    .detail(format!(
+                        "grant={} rights={} lease_expires_at={}",
+                        input.grant_id, decision.rights, decision.lease_expires_at
+                    )),
+            )?;
+            Ok(GrantOutcome::Granted(decision))
+        }
+        Err(reason) => {
+            ctx.audit(
+                input
+                    .actor
+                    .draft(now_ms, action, Outcome::Denied)
+                    .file(file_hex)
+                    .deny(reason),
+            )?;
+            Ok(GrantOutcome::Denied(reason))
+        }
+    }
+}
+
+/// PROTOCOL.md §5.
+pub(super) fn usage_event<C: Tables>(
+    ctx: &mut WriteCtx<'_, C>,
+    input: EventInput,
+    now_ms: u64,
+) -> StoreResult<()> {
+    let action = format!(
+        "event.{}",
+        serde_json::to_value(input.action)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "unknown".into())
+    );
+    let mut draft = input.actor.draft(now_ms, action, Outcome::Ok);
+    draft.detail = Some(match &input.detail {
+        Some(d) => format!("grant={} {d}", input.grant_id),
+        None => format!("grant={}", input.grant_id),
+    });
+    let grant = ctx.conn.grant(&input.grant_id)?;
+    // PROTOCOL.md §5: the grant must belong to the signing device.
+    let Some(grant) = grant.filter(|g| g.device_id == input.actor.device) else {
+        draft.result = Outcome::Failed;
+        draft.reason = Some("not_found".into());
+        ctx.audit(draft)?;
+        return Ok(Err(Refusal::NotFound("grant".into())));
+    };
+    let restricted = ctx
+        .conn
+        .file(&grant.file_id)?
+        .map(|f| f.controls().restricted)
+        .unwrap_or_else(Rights::empty);
+    let effective = Rights::from_bits_retain(grant.rights).difference(restricted);
+    let draft = draft.file(grant.file_id);
+    if let Some(needed) = input.action.required_right() {
+        if !effective.contains(needed) {
+            ctx.audit(draft.deny(DenyReason::RightNotGranted))?;
+            return Ok(Err(Refusal::Deny(DenyReason::RightNotGranted)));
+        }
+    }
+    ctx.audit(draft)?;
+    Ok(Ok(()))
+}
+
+/// PROTOCOL.md §6.
+pub(super) fn register_file<C: Tables>(
+    ctx: &mut WriteCtx<'_, C>,
+    input: RegisterInput,
+    now_ms: u64,
+) -> StoreResult<FileInfo> {
+    let now = now_ms / 1000;
+    let id = input.file_id.to_string();
+    let draft = input
+        .actor
+        .draft(now_ms, "file.register", Outcome::Ok)
+        .file(id.clone());
+    let key_text = input.key_id.to_string();
+    match ctx.conn.file(&id)? {
+        None => ctx.conn.insert_file(&NewFile {
+            id: &id,
+            key_id: &key_text,
+            owner: Some(&input.actor.user),
+            file_name: input.file_name.as_deref(),
+            policy_json: &policy_json(&input.policy)?,
+            first_seen_at: now,
+        })?,
+        // Seen before through a grant request, or named by an administrator
+        // before anyone saw it: the first to register owns it.
+        Some(row) if row.owner.is_none() => {
+            ctx.conn
+                .claim_file(&id, &input.actor.user, input.file_name.as_deref())?;
+            if !row.seen() {
+                ctx.conn
+                    .fill_unseen_file(&id, &key_text, &policy_json(&input.policy)?)?;
+            }
+        }
+        Some(row) if row.owner.as_deref() == Some(input.actor.user.as_str()) => {}
+        Some(_) => {
+            let mut d = draft;
+            d.result = Outcome::Failed;
+            d.reason = Some("conflict".into());
+            ctx.audit(d)?;
+            return Ok(Err(Refusal::Conflict(
+                "the file is already registered by someone else".into(),
+            )));
+        }
+    }
+    ctx.audit(draft)?;
+    let row = ctx
+        .conn
+        .file(&id)?
+        .ok_or_else(|| StoreError::Corrupt("file row vanished".into()))?;
+    Ok(Ok(row.info(now)))
+}
+
+/// PROTOCOL.md §7, with the role check (audited when refused). The effect
+/// runs in a savepoint of its own, so that a refusal undoes it while its
+/// audit record stays.
+pub(super) fn admin<C: Tables>(
+    ctx: &mut WriteCtx<'_, C>,
+    actor: &Actor,
+    op: &AdminOp,
+    now_ms: u64,
+) -> StoreResult<AdminOutput> {
+    let mut draft = actor.draft(now_ms, op.action(), Outcome::Ok);
+    draft.detail = op.detail();
+    draft.file_id = op.file_id();
+    // Roles are read inside the transaction, so a role removed a moment ago
+    // counts.
+    let roles = ctx
+        .conn
+        .user(&actor.user)?
+        .map(|u| u.roles)
+        .unwrap_or_default();
+    if !op.allowed(&roles) {
+        ctx.audit(draft.deny(DenyReason::RoleRequired))?;
+        return Ok(Err(Refusal::Deny(DenyReason::RoleRequired)));
+    }
+    ctx.conn.run("SAVEPOINT admin_op")?;
+    match admin_effect(ctx.conn, op, now_ms) {
+        Ok(Ok(out)) => {
+            ctx.conn.run("RELEASE admin_op")?;
+            ctx.audit(draft)?;
+            Ok(Ok(out))
+        }
+        Ok(Err(refusal)) => {
+            ctx.conn.run("ROLLBACK TO admin_op")?;
+            ctx.conn.run("RELEASE admin_op")?;
+            draft.result = match refusal {
+                Refusal::Deny(_) => Outcome::Denied,
+                _ => Outcome::Failed,
+            };
+            draft.reason = Some(refusal.audit_reason().to_owned());
+            ctx.audit(draft)?;
+            Ok(Err(refusal))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The effect of one admin operation, without its audit record.
+fn admin_effect(conn: &mut impl Tables, op: &AdminOp, now_ms: u64) -> StoreResult<AdminOutput> {
+    let now = now_ms / 1000;
+    macro_rules! found {
+        ($e:expr) => {
+            match $e? {
+                Ok(v) => v,
+                Err(refusal) => return Ok(Err(refusal)),
+            }
+        };
+    }
+    Ok(Ok(match op {
+        AdminOp::CreateUser(user) => {
+            if conn.user_exists(&user.name)? {
+                return Ok(Err(Refusal::Conflict(format!("user {} exists", user.name))));
+            }
+            for group in &user.groups {
+                if !conn.group_exists(group)? {
+                    return Ok(Err(Refusal::NotFound(format!("group {group}"))));
+                }
+            }
+            conn.insert_user(user, now)?;
+            for group in &user.groups {
+                conn.add_member(group, &user.name)?;
+            }
+            AdminOutput::CodeStored {
+                user: user.name.clone(),
+                expires_at: user.code.expires_at,
+            }
+        }
+        AdminOp::ListUsers => {
+            AdminOutput::Users(list_users(conn)?.iter().map(UserRecord::info).collect())
+        }
+        AdminOp::SetUserActive { name, active } => {
+            found!(user_or_404(conn, name));
+            conn.set_user_active(name, *active)?;
+            AdminOutput::User(found!(user_or_404(conn, name)).info())
+        }
+        AdminOp::NewCode { name, code } => {
+            found!(user_or_404(conn, name));
+            conn.set_user_code(name, Some(code), 0)?;
+            AdminOutput::CodeStored {
+                user: name.clone(),
+                expires_at: code.expires_at,
+            }
+        }
+        AdminOp::CreateGroup { name } => {
+            if conn.group_exists(name)? {
+                return Ok(Err(Refusal::Conflict(format!("group {name} exists"))));
+            }
+            conn.insert_group(name, now)?;
+            AdminOutput::Done
+        }
+        AdminOp::AddMember { group, user } => {
+            if !conn.group_exists(group)? {
+                return Ok(Err(Refusal::NotFound(format!("group {group}"))));
+            }
+            found!(user_or_404(conn, user));
+            conn.add_member(group, user)?;
+            AdminOutput::Done
+        }
+        AdminOp::RemoveMember { group, user } => {
+            if !conn.remove_member(group, user)? {
+                return Ok(Err(Refusal::NotFound(format!(
+                    "member {user} of group {group}"
+                ))));
+            }
+            AdminOutput::Done
+        }
+        AdminOp::ListDevices => {
+            AdminOutput::Devices(conn.devices()?.iter().map(DeviceRecord::info).collect())
+        }
+        AdminOp::RevokeDevice { id } => {
+            if !conn.revoke_device(id)? {
+                return Ok(Err(Refusal::NotFound(format!("device {id}"))));
+            }
+            let device = conn
+                .device(id)?
+                .ok_or_else(|| StoreError::Corrupt("device row vanished".into()))?;
+            AdminOutput::Device(device.info())
+        }
+        AdminOp::ListFiles => {
+            AdminOutput::Files(conn.files()?.iter().map(|r| r.info(now)).collect())
+        }
+        AdminOp::File { id, change } => {
+            // PROTOCOL.md §7: a file sealed offline is revocable by id before
+            // anyone has asked for it, so an unknown id gets a control row
+            // that its first grant request will find (and fill in).
+            if conn.file(id)?.is_none() {
+                conn.insert_file(&NewFile {
+                    id,
+                    key_id: UNSEEN_KEY,
+                    owner: None,
+                    file_name: None,
+                    policy_json: UNSEEN_POLICY,
+                    first_seen_at: now,
+                })?;
+            }
+            let row = found!(file_or_404(conn, id));
+            let mut controls = row.controls();
+            match change {
+                FileChange::Revoke => controls.revoked = true,
+                FileChange::Restore => controls = FileControls::default(),
+                FileChange::Expire => controls.admin_expires_at = Some(now),
+                FileChange::Restrict(remove) => {
+                    controls.restricted |= *remove & Rights::all();
+                }
+            }
+            conn.set_file_controls(id, &controls)?;
+            AdminOutput::File(found!(file_or_404(conn, id)).info(now))
+        }
+        AdminOp::ListKeys => AdminOutput::Keys(conn.keys()?),
+        AdminOp::RotateKey(key) => {
+            conn.demote_current_key()?;
+            conn.insert_key(key, KeyState::Current)?;
+            AdminOutput::Key(key.clone())
+        }
+        AdminOp::RetireKey { id } => {
+            match conn.key_state(id)?.as_deref() {
+                None => return Ok(Err(Refusal::NotFound(format!("key {id}")))),
+                Some("current") => {
+                    return Ok(Err(Refusal::Conflict(
+                        "the current key cannot be retired; rotate first".into(),
+                    )));
+                }
+                Some(_) => conn.set_key_state(id, KeyState::Retired)?,
+            }
+            AdminOutput::Done
+        }
+        AdminOp::ReadAudit { after, limit } => AdminOutput::Audit(conn.audit_page(*after, *limit)?),
+        AdminOp::AuditAccess { .. } => AdminOutput::Done,
+    }))
+}
+
+/// Parses a stored key id, public key and state into a [`KeyRecord`].
+pub(super) fn key_record(
+    id: &str,
+    public: &str,
+    state: &str,
+    created_at: u64,
+) -> Result<KeyRecord, StoreError> {
+    let key_id: KeyId = id
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("key id {id:?}")))?;
+    let public_key = irm_core::KasPublicKey::from_text(public)
+        .map_err(|_| StoreError::Corrupt(format!("public key of {id}")))?;
+    let state = KeyState::parse(state)
+        .ok_or_else(|| StoreError::Corrupt(format!("key state {state:?}")))?;
+    Ok(KeyRecord {
+        key_id,
+        public_key,
+        state,
+        created_at,
+    })
+}
+
+/// A stored 32-byte key.
+pub(super) fn key32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32], StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("{what} is not 32 bytes")))
+}
