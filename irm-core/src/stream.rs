@@ -798,7 +798,30 @@ pub struct Opener<R> {
     consumed: u64,
     done: bool,
     failed: bool,
+    /// Set by [`Opener::from_buf_read`]: the source's own buffer is read
+    /// directly.
+    source_buffer: Option<SourceBuffer<R>>,
 }
+
+/// `BufRead`'s two methods, kept as function pointers so that one `Opener`
+/// type serves both a plain `Read` and a `BufRead` source (stable Rust has no
+/// specialisation). With them, chunks the source already holds whole are
+/// decrypted from where they lie into the opener's buffer, so a payload in
+/// memory crosses memory once, as in [`open_into`], and the copy out of a
+/// reader, which only one thread can make, disappears. The end of the payload
+/// is found by peeking instead of by reading a byte ahead.
+struct SourceBuffer<R> {
+    fill: for<'a> fn(&'a mut R) -> io::Result<&'a [u8]>,
+    consume: fn(&mut R, usize),
+}
+
+impl<R> Clone for SourceBuffer<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for SourceBuffer<R> {}
 
 impl<R: Read> Opener<R> {
     /// Opens the payload that follows the header in `inner`.
@@ -828,11 +851,48 @@ impl<R: Read> Opener<R> {
             consumed: 0,
             done: false,
             failed: false,
+            source_buffer: None,
         }
     }
 
     fn expected_payload_len(&self) -> Option<u64> {
         payload_len(self.declared_len?, self.cipher.chunk_len as u64)
+    }
+
+    /// Decrypts the whole chunks that the source's buffer holds, up to a
+    /// batch, from there into `buf`, when at least one byte follows them (so
+    /// none is the final chunk). Returns false, having consumed nothing, when
+    /// there is no such chunk or one fails to verify: the copying path then
+    /// takes the batch, and names a failure exactly as [`Opener::new`] does.
+    fn open_from_source_buffer(&mut self, source: SourceBuffer<R>) -> io::Result<bool> {
+        let stride = self.cipher.encrypted_chunk_len();
+        let chunk_len = self.cipher.chunk_len;
+        let (cipher, workers, first) = (&self.cipher, &self.workers, self.next_index);
+        let available = (source.fill)(&mut self.inner)?;
+        let count = (available.len().saturating_sub(1) / stride).min((self.buf.len() - 1) / stride);
+        if count == 0 {
+            return Ok(false);
+        }
+        let failed = workers.for_each_chunk(
+            &mut self.buf[..count * stride],
+            stride,
+            home(first, workers),
+            &|i, slot| {
+                let chunk = &available[i * stride..(i + 1) * stride];
+                cipher.open_chunk_into(first + i as u64, false, chunk, &mut slot[..chunk_len])
+            },
+        );
+        if failed.is_some() {
+            return Ok(false);
+        }
+        (source.consume)(&mut self.inner, count * stride);
+        self.ready.clear();
+        self.ready
+            .extend((0..count).map(|i| (i * stride, i * stride + chunk_len)));
+        (self.ready_pos, self.ready_offset) = (0, 0);
+        self.next_index += count as u64;
+        self.consumed += (count * stride) as u64;
+        Ok(true)
     }
 
     /// Names the failure of chunk `index` as precisely as the evidence allows
@@ -875,6 +935,11 @@ impl<R: Read> Opener<R> {
 
     /// Reads and verifies the next batch of chunks (streaming mode).
     fn fill_stream(&mut self) -> io::Result<()> {
+        if let Some(source) = self.source_buffer {
+            if self.open_from_source_buffer(source)? {
+                return Ok(());
+            }
+        }
         let stride = self.cipher.encrypted_chunk_len();
         let want = self.buf.len();
         let n = match self.ahead.take() {
@@ -885,14 +950,23 @@ impl<R: Read> Opener<R> {
                 }
                 n
             }
-            None => {
-                let mut n = 0;
-                if let Some(byte) = self.carry.take() {
-                    self.buf[0] = byte;
-                    n = 1;
+            None => match self.source_buffer {
+                // Peek rather than read a byte ahead: it stays in the source,
+                // where the next batch can be decrypted from.
+                Some(source) => {
+                    let got = read_full(&mut self.inner, &mut self.buf[..want - 1])?;
+                    let more = got == want - 1 && !(source.fill)(&mut self.inner)?.is_empty();
+                    got + usize::from(more)
                 }
-                n + read_full(&mut self.inner, &mut self.buf[n..want])?
-            }
+                None => {
+                    let mut n = 0;
+                    if let Some(byte) = self.carry.take() {
+                        self.buf[0] = byte;
+                        n = 1;
+                    }
+                    n + read_full(&mut self.inner, &mut self.buf[n..want])?
+                }
+            },
         };
         let batch_start = self.consumed;
         self.ready.clear();
@@ -908,7 +982,7 @@ impl<R: Read> Opener<R> {
             // One byte beyond the batch exists, so none of its chunks is final.
             let count = (want - 1) / stride;
             let carry = self.buf[want - 1];
-            let result = if self.workers.threads() > 1 {
+            let result = if self.workers.threads() > 1 && self.source_buffer.is_none() {
                 // Read the next batch while the other thread decrypts this
                 // one; the read is a copy as long as the decryption, and
                 // done alone it would leave the second core idle half the time.
@@ -929,7 +1003,9 @@ impl<R: Read> Opener<R> {
                 self.ahead = Some(ahead);
                 failed.map_or(Ok(()), Err)
             } else {
-                self.carry = Some(carry);
+                if self.source_buffer.is_none() {
+                    self.carry = Some(carry);
+                }
                 self.cipher.open_batch(
                     &mut self.buf[..want - 1],
                     self.next_index,
@@ -949,7 +1025,9 @@ impl<R: Read> Opener<R> {
                     Some(Ok(got)) => got - 1,
                     _ => 0,
                 };
-                let mut seen_end = batch_start + n as u64 + read_ahead as u64;
+                // A peeked byte is still in the source and is read again below.
+                let taken = n - usize::from(self.source_buffer.is_some());
+                let mut seen_end = batch_start + taken as u64 + read_ahead as u64;
                 let mut at_eof = false;
                 if let Some(expected) = self.expected_payload_len() {
                     while seen_end <= expected {
@@ -1058,6 +1136,25 @@ impl<R: Read> Opener<R> {
             }
         }
         Ok(())
+    }
+}
+
+impl<R: BufRead> Opener<R> {
+    /// Opens the payload that follows the header in `inner`, decrypting each
+    /// chunk that `inner`'s buffer holds whole straight from there, with no
+    /// copy in between (see [`SourceBuffer`]). Over a payload in memory
+    /// (`&[u8]`, a `Cursor`, a mapped file) this is what lets a second thread
+    /// help: with [`Opener::new`], copying the ciphertext out of the reader,
+    /// which one thread must do alone, costs more than decrypting it.
+    /// Chunks that straddle the end of `inner`'s buffer are copied as
+    /// [`Opener::new`] would. Results and errors are the same either way.
+    pub fn from_buf_read(header: &VerifiedHeader, inner: R, options: StreamOptions) -> Self {
+        let mut opener = Self::new(header, inner, options);
+        opener.source_buffer = Some(SourceBuffer {
+            fill: <R as BufRead>::fill_buf,
+            consume: <R as BufRead>::consume,
+        });
+        opener
     }
 }
 
@@ -1421,6 +1518,92 @@ mod tests {
                         "start {start} len {len} byte {i}"
                     );
                 }
+            }
+        }
+    }
+
+    /// A `BufRead` over bytes in memory that counts how its bytes left it:
+    /// copied out through `read`, or taken where they lie through `consume`.
+    struct CountingSource<'a> {
+        bytes: &'a [u8],
+        copied: usize,
+        taken_in_place: usize,
+    }
+
+    impl Read for CountingSource<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = self.bytes.read(out)?;
+            self.copied += n;
+            Ok(n)
+        }
+    }
+
+    impl BufRead for CountingSource<'_> {
+        fn fill_buf(&mut self) -> io::Result<&[u8]> {
+            Ok(self.bytes)
+        }
+        fn consume(&mut self, amount: usize) {
+            self.bytes = &self.bytes[amount..];
+            self.taken_in_place += amount;
+        }
+    }
+
+    /// Over a `BufRead`, every chunk but the final one is decrypted from the
+    /// source's buffer; only the final chunk, which cannot be told final
+    /// without looking past it, goes through a copy.
+    #[test]
+    fn a_buffered_source_is_decrypted_where_it_lies() {
+        let kas = KasSecretKey::generate().unwrap();
+        let chunk_len = 1024;
+        let plaintext: Vec<u8> = (0..40 * chunk_len as u32 + 300)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let stride = chunk_len + TAG_LEN;
+        for declared in [None, Some(plaintext.len() as u64)] {
+            let header = EnvelopeBuilder::new(
+                Policy::new(
+                    vec![PolicyGrant {
+                        recipients: [Recipient::parse("@support").unwrap()].into(),
+                        rights: Rights::VIEW,
+                    }],
+                    None,
+                    None,
+                    600,
+                    true,
+                    None,
+                )
+                .unwrap(),
+            )
+            .key_server("https://kas.test", kas.public_key())
+            .chunk_len(chunk_len as u32)
+            .metadata(Metadata {
+                plaintext_len: declared,
+                ..Metadata::default()
+            })
+            .build()
+            .unwrap();
+            let sealed = seal_to_vec(&header, &plaintext, StreamOptions::default()).unwrap();
+            let (parsed, header_len) = SealedHeader::parse(&sealed).unwrap();
+            let verified = parsed.clone().verify(kas.unwrap(&parsed).unwrap()).unwrap();
+            let payload = &sealed[header_len..];
+            for threads in [1, 2] {
+                let options = StreamOptions {
+                    threads,
+                    ..StreamOptions::default()
+                };
+                let mut source = CountingSource {
+                    bytes: payload,
+                    copied: 0,
+                    taken_in_place: 0,
+                };
+                let mut opened = Vec::new();
+                Opener::from_buf_read(&verified, &mut source, options)
+                    .read_to_end(&mut opened)
+                    .unwrap();
+                let case = format!("declared {declared:?}, {threads} thread(s)");
+                assert!(opened == plaintext, "{case}");
+                assert_eq!(source.taken_in_place, 40 * stride, "{case}");
+                assert_eq!(source.copied, payload.len() - 40 * stride, "{case}");
             }
         }
     }

@@ -8,11 +8,11 @@ mod common;
 use std::ops::Range;
 
 use common::{
-    CHUNK, Outcome, STRIDE, header_for, kas, open_header, open_seekable, open_streaming, options,
-    plaintext, read_released,
+    CHUNK, Outcome, STRIDE, Source, header_for, kas, open_header, open_seekable, open_streaming,
+    open_streaming_from, options, plaintext, read_payload, read_released,
 };
 use irm_core::{
-    FormatError, KasSecretKey, OpenError, Opener, PayloadBackend, SeekableOpener, UnwrapError,
+    FormatError, KasSecretKey, OpenError, PayloadBackend, SeekableOpener, UnwrapError,
     VerifiedHeader, WRAPPED_KEY_LEN, seal_to_vec,
 };
 
@@ -273,7 +273,16 @@ fn every_single_bit_flip_fails_with_the_error_of_its_region() {
 
 /// The streaming reader over a payload whose header is already verified.
 fn read_streaming(verified: &VerifiedHeader, payload: &[u8], threads: usize) -> Outcome {
-    match read_released(Opener::new(verified, payload, options(threads))) {
+    read_streaming_from(verified, payload, threads, Source::Read)
+}
+
+fn read_streaming_from(
+    verified: &VerifiedHeader,
+    payload: &[u8],
+    threads: usize,
+    source: Source,
+) -> Outcome {
+    match read_payload(verified, payload, options(threads), source) {
         Ok(plain) => Outcome::Opened(plain),
         Err((error, released)) => Outcome::Payload { error, released },
     }
@@ -302,23 +311,50 @@ fn every_payload_bit_flip_fails_with_two_threads_and_when_seeking() {
         read_streaming(&verified, &copy[fx.header_len..], 2)
     });
     assert_no_problems(&problems);
+    for (threads, source) in [(1, Source::InMemory), (2, Source::SmallBufReader)] {
+        let problems = every_bit_flip(&fx, payload.clone(), |copy| {
+            read_streaming_from(&verified, &copy[fx.header_len..], threads, source)
+        });
+        assert_no_problems(&problems);
+    }
     let problems = every_bit_flip(&fx, payload, |copy| {
         read_seekable(&verified, copy, fx.header_len)
     });
     assert_no_problems(&problems);
 }
 
-const READERS: [&str; 3] = ["streaming, 1 thread", "streaming, 2 threads", "seekable"];
+const READERS: [&str; 5] = [
+    "streaming, 1 thread",
+    "streaming, 2 threads",
+    "seekable",
+    "streaming from memory, 1 thread",
+    "streaming through a small BufReader, 2 threads",
+];
 
-/// The whole open path through all three readers: the streaming one on one
-/// and two threads, and the seekable one.
-fn open_all_ways(file: &[u8], kas: &KasSecretKey) -> [(&'static str, Outcome); 3] {
+/// The whole open path through all the readers: the streaming one on one
+/// and two threads, from a plain `Read` and from a `BufRead`, and the
+/// seekable one.
+fn open_all_ways(file: &[u8], kas: &KasSecretKey) -> [(&'static str, Outcome); 5] {
     [
-        (READERS[0], open_streaming(file, kas, options(1))),
-        (READERS[1], open_streaming(file, kas, options(2))),
+        (
+            READERS[0],
+            open_streaming_from(file, kas, options(1), Source::Read),
+        ),
+        (
+            READERS[1],
+            open_streaming_from(file, kas, options(2), Source::Read),
+        ),
         (
             READERS[2],
             open_seekable(file, kas, PayloadBackend::default()),
+        ),
+        (
+            READERS[3],
+            open_streaming_from(file, kas, options(1), Source::InMemory),
+        ),
+        (
+            READERS[4],
+            open_streaming_from(file, kas, options(2), Source::SmallBufReader),
         ),
     ]
 }
@@ -338,6 +374,14 @@ fn every_truncation(fx: &Fixture, payload_failure: fn(&OpenError) -> bool) -> Ve
             let mut outcomes = vec![
                 (READERS[0], read_streaming(&verified, payload, 1)),
                 (READERS[2], read_seekable(&verified, file, fx.header_len)),
+                (
+                    READERS[3],
+                    read_streaming_from(&verified, payload, 1, Source::InMemory),
+                ),
+                (
+                    READERS[4],
+                    read_streaming_from(&verified, payload, 2, Source::SmallBufReader),
+                ),
             ];
             // Without a declared length a two-thread opener allocates and
             // wipes a 128-chunk buffer, about 1 ms per open in a debug build;

@@ -291,11 +291,28 @@ fn read_streaming(
     payload: &[u8],
     options: StreamOptions,
 ) -> Result<Vec<u8>, Outcome> {
-    let mut plain = Vec::new();
-    irm_core::Opener::new(verified, payload, options)
-        .read_to_end(&mut plain)
-        .map_err(|e| io_failure(v, &format!("Opener with {options:?}"), &e))?;
-    Ok(plain)
+    let read_all = |mut opener: Box<dyn Read + '_>, how: String| {
+        let mut plain = Vec::new();
+        opener
+            .read_to_end(&mut plain)
+            .map(|_| plain)
+            .map_err(|e| io_failure(v, &how, &e))
+    };
+    let plain = read_all(
+        Box::new(irm_core::Opener::new(verified, payload, options)),
+        format!("Opener with {options:?}"),
+    );
+    // Decrypting from the source's own buffer must agree, failures included.
+    let from_buffer = read_all(
+        Box::new(irm_core::Opener::from_buf_read(verified, payload, options)),
+        format!("Opener::from_buf_read with {options:?}"),
+    );
+    assert_eq!(
+        from_buffer, plain,
+        "{}: Opener::from_buf_read with {options:?} disagrees with Opener::new",
+        v.name
+    );
+    plain
 }
 
 /// Reads the payload to its end through a `SeekableOpener`; for a

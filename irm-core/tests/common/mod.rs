@@ -180,10 +180,70 @@ pub(crate) fn open_header<'a>(
     Ok((verified, input))
 }
 
-/// The whole open path through the streaming [`Opener`].
+/// The whole open path through the streaming [`Opener`], fed from each
+/// [`Source`] in turn: all of them must open the same plaintext or fail the
+/// same way (they may release different verified prefixes before failing,
+/// since their batches differ). Returns the plain `Read`'s outcome.
 pub(crate) fn open_streaming(file: &[u8], kas: &KasSecretKey, options: StreamOptions) -> Outcome {
+    let outcome = open_streaming_from(file, kas, options, Source::Read);
+    for source in [Source::InMemory, Source::SmallBufReader] {
+        let other = open_streaming_from(file, kas, options, source);
+        let same = match (&outcome, &other) {
+            (Outcome::Opened(a), Outcome::Opened(b)) => a == b,
+            (Outcome::Payload { .. }, Outcome::Payload { .. }) => {
+                format!("{:?}", outcome.payload_error()) == format!("{:?}", other.payload_error())
+            }
+            (a, b) => format!("{a:?}") == format!("{b:?}"),
+        };
+        assert!(
+            same,
+            "{} sealed bytes, {options:?}: from {source:?} {other:?}, from Read {outcome:?}",
+            file.len()
+        );
+    }
+    outcome
+}
+
+/// Where a streaming [`Opener`] reads its payload from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Source {
+    /// A plain `Read` ([`Opener::new`]): every chunk is copied out of it.
+    Read,
+    /// The payload in memory as a `BufRead` ([`Opener::from_buf_read`]):
+    /// chunks are decrypted where they lie.
+    InMemory,
+    /// A `BufReader` smaller than three chunks whose size is not a multiple
+    /// of one, so that chunks decrypted from its buffer alternate with
+    /// chunks copied out of it across the buffer's edge.
+    SmallBufReader,
+}
+
+/// Reads `payload` to its end through an `Opener` fed from `source`.
+pub(crate) fn read_payload(
+    verified: &VerifiedHeader,
+    payload: &[u8],
+    options: StreamOptions,
+    source: Source,
+) -> Result<Vec<u8>, (io::Error, Vec<u8>)> {
+    match source {
+        Source::Read => read_released(Opener::new(verified, payload, options)),
+        Source::InMemory => read_released(Opener::from_buf_read(verified, payload, options)),
+        Source::SmallBufReader => {
+            let reader = io::BufReader::with_capacity(2 * STRIDE + 300, payload);
+            read_released(Opener::from_buf_read(verified, reader, options))
+        }
+    }
+}
+
+/// The whole open path through a streaming [`Opener`] fed from `source`.
+pub(crate) fn open_streaming_from(
+    file: &[u8],
+    kas: &KasSecretKey,
+    options: StreamOptions,
+    source: Source,
+) -> Outcome {
     match open_header(file, kas) {
-        Ok((verified, payload)) => finish(read_released(Opener::new(&verified, payload, options))),
+        Ok((verified, payload)) => finish(read_payload(&verified, payload, options, source)),
         Err(outcome) => outcome,
     }
 }
