@@ -1142,7 +1142,7 @@ impl<R: Read> Opener<R> {
 impl<R: BufRead> Opener<R> {
     /// Opens the payload that follows the header in `inner`, decrypting each
     /// chunk that `inner`'s buffer holds whole straight from there, with no
-    /// copy in between (see [`SourceBuffer`]). Over a payload in memory
+    /// copy in between. Over a payload in memory
     /// (`&[u8]`, a `Cursor`, a mapped file) this is what lets a second thread
     /// help: with [`Opener::new`], copying the ciphertext out of the reader,
     /// which one thread must do alone, costs more than decrypting it.
