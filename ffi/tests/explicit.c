@@ -14,34 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "irm.h"
-
-static int passed, failed;
-
-#define EXPECT(expr, want)                                                   \
-  do {                                                                       \
-    irm_status got_ = (expr);                                                \
-    if (got_ == (want)) {                                                    \
-      passed++;                                                              \
-    } else {                                                                 \
-      char detail_[512];                                                     \
-      size_t n_ = 0;                                                         \
-      irm_last_error_message(detail_, sizeof detail_, &n_);                  \
-      failed++;                                                              \
-      fprintf(stderr, "line %d: %s gave %d, expected %d (%s): %s\n",          \
-              __LINE__, #expr, (int)got_, (int)(want), #want, detail_);      \
-    }                                                                        \
-  } while (0)
-
-#define TRUE(cond)                                                   \
-  do {                                                               \
-    if (cond) {                                                      \
-      passed++;                                                      \
-    } else {                                                         \
-      failed++;                                                      \
-      fprintf(stderr, "line %d: not true: %s\n", __LINE__, #cond);   \
-    }                                                                \
-  } while (0)
+#include "check.h"
 
 /* Whether this thread's last error message contains `part`. */
 static int last_error_has(const char *part) {
@@ -148,6 +121,5 @@ int main(int argc, char **argv) {
          IRM_STATUS_WRONG_PASSPHRASE);
   TRUE(client == NULL);
 
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed == 0 ? 0 : 1;
+  return check_report();
 }

@@ -13,31 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "irm.h"
-
-static int passed, failed;
-
-#define EXPECT(expr, want)                                                  \
-  do {                                                                      \
-    irm_status got_ = (expr);                                               \
-    if (got_ == (want)) {                                                   \
-      passed++;                                                             \
-    } else {                                                                \
-      failed++;                                                             \
-      fprintf(stderr, "line %d: %s gave %d, expected %d (%s)\n", __LINE__, \
-              #expr, (int)got_, (int)(want), #want);                        \
-    }                                                                       \
-  } while (0)
-
-#define TRUE(cond)                                                   \
-  do {                                                               \
-    if (cond) {                                                      \
-      passed++;                                                      \
-    } else {                                                         \
-      failed++;                                                      \
-      fprintf(stderr, "line %d: not true: %s\n", __LINE__, #cond);   \
-    }                                                                \
-  } while (0)
+#include "check.h"
 
 static const char BAD_UTF8[] = {'a', (char)0xff, 'b', '\0'};
 
@@ -285,6 +261,5 @@ int main(int argc, char **argv) {
   if (argc > 1) {
     offline_sealing(argv[1]);
   }
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed == 0 ? 0 : 1;
+  return check_report();
 }

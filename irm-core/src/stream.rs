@@ -1526,6 +1526,30 @@ mod tests {
         }
     }
 
+    /// An envelope for `@support` to view, with `chunk_len`-byte chunks and
+    /// `declared` as its plaintext length.
+    fn builder(kas: &KasSecretKey, chunk_len: u32, declared: Option<u64>) -> EnvelopeBuilder {
+        let policy = Policy::new(
+            vec![PolicyGrant {
+                recipients: [Recipient::parse("@support").unwrap()].into(),
+                rights: Rights::VIEW,
+            }],
+            None,
+            None,
+            600,
+            true,
+            None,
+        )
+        .unwrap();
+        EnvelopeBuilder::new(policy)
+            .key_server("https://kas.test", kas.public_key())
+            .chunk_len(chunk_len)
+            .metadata(Metadata {
+                plaintext_len: declared,
+                ..Metadata::default()
+            })
+    }
+
     /// A `BufRead` over bytes in memory that counts how its bytes left it:
     /// copied out through `read`, or taken where they lie through `consume`.
     struct CountingSource<'a> {
@@ -1564,28 +1588,7 @@ mod tests {
             .collect();
         let stride = chunk_len + TAG_LEN;
         for declared in [None, Some(plaintext.len() as u64)] {
-            let header = EnvelopeBuilder::new(
-                Policy::new(
-                    vec![PolicyGrant {
-                        recipients: [Recipient::parse("@support").unwrap()].into(),
-                        rights: Rights::VIEW,
-                    }],
-                    None,
-                    None,
-                    600,
-                    true,
-                    None,
-                )
-                .unwrap(),
-            )
-            .key_server("https://kas.test", kas.public_key())
-            .chunk_len(chunk_len as u32)
-            .metadata(Metadata {
-                plaintext_len: declared,
-                ..Metadata::default()
-            })
-            .build()
-            .unwrap();
+            let header = builder(&kas, chunk_len as u32, declared).build().unwrap();
             let sealed = seal_to_vec(&header, &plaintext, StreamOptions::default()).unwrap();
             let (parsed, header_len) = SealedHeader::parse(&sealed).unwrap();
             let verified = parsed.clone().verify(kas.unwrap(&parsed).unwrap()).unwrap();
@@ -1620,25 +1623,7 @@ mod tests {
         let kas = KasSecretKey::generate().unwrap();
         let plaintext: Vec<u8> = (0..2500u32).map(|i| (i % 251) as u8).collect();
         let seal = || {
-            let policy = Policy::new(
-                vec![PolicyGrant {
-                    recipients: [Recipient::parse("@support").unwrap()].into(),
-                    rights: Rights::VIEW,
-                }],
-                None,
-                None,
-                600,
-                true,
-                None,
-            )
-            .unwrap();
-            let header = EnvelopeBuilder::new(policy)
-                .key_server("https://kas.test", kas.public_key())
-                .chunk_len(1024)
-                .metadata(Metadata {
-                    plaintext_len: Some(plaintext.len() as u64),
-                    ..Metadata::default()
-                })
+            let header = builder(&kas, 1024, Some(plaintext.len() as u64))
                 .content_key_for_test(ContentKey::from_bytes([9; 32]))
                 .build()
                 .unwrap();

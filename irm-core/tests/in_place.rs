@@ -4,8 +4,8 @@ use std::io::Write;
 
 use irm_core::{
     EnvelopeBuilder, KasSecretKey, Metadata, OpenError, PayloadBackend, Policy, PolicyGrant,
-    Recipient, Rights, SealedHeader, Sealer, StreamOptions, open_into, open_to_vec, opened_len,
-    seal_in_place,
+    Recipient, Rights, SealedHeader, Sealer, StreamOptions, VerifiedHeader, open_into, open_to_vec,
+    opened_len, seal_in_place,
 };
 
 fn policy() -> Policy {
@@ -23,21 +23,27 @@ fn policy() -> Policy {
     .unwrap()
 }
 
+/// An envelope for `@support` to view with 1 KiB chunks and `declared` as
+/// its plaintext length.
+fn header(kas: &KasSecretKey, declared: Option<u64>) -> VerifiedHeader {
+    EnvelopeBuilder::new(policy())
+        .key_server("https://kas.test", kas.public_key())
+        .chunk_len(1024)
+        .metadata(Metadata {
+            plaintext_len: declared,
+            ..Metadata::default()
+        })
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn seal_in_place_matches_the_streaming_sealer_byte_for_byte() {
     let kas = KasSecretKey::generate().unwrap();
     for len in [0usize, 1, 1023, 1024, 1025, 4096, 10_000] {
         for threads in [1, 2] {
             let plaintext: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
-            let header = EnvelopeBuilder::new(policy())
-                .key_server("https://kas.test", kas.public_key())
-                .chunk_len(1024)
-                .metadata(Metadata {
-                    plaintext_len: Some(len as u64),
-                    ..Metadata::default()
-                })
-                .build()
-                .unwrap();
+            let header = header(&kas, Some(len as u64));
             let options = StreamOptions {
                 threads,
                 ..StreamOptions::default()
@@ -78,11 +84,7 @@ fn seal_in_place_refuses_a_length_other_than_declared() {
 #[test]
 fn open_to_vec_rejects_a_flipped_byte_and_releases_nothing() {
     let kas = KasSecretKey::generate().unwrap();
-    let header = EnvelopeBuilder::new(policy())
-        .key_server("https://kas.test", kas.public_key())
-        .chunk_len(1024)
-        .build()
-        .unwrap();
+    let header = header(&kas, None);
     let mut sealed = vec![42u8; 5000];
     seal_in_place(&header, &mut sealed, StreamOptions::default()).unwrap();
     let (parsed, header_len) = SealedHeader::parse(&sealed).unwrap();
@@ -109,15 +111,7 @@ fn open_into_fills_the_callers_buffer_or_wipes_it() {
     for declared in [true, false] {
         for len in [0usize, 1, 1023, 1024, 1025, 10_000] {
             let plaintext: Vec<u8> = (0..len).map(|i| (i * 13 % 251) as u8 | 1).collect();
-            let header = EnvelopeBuilder::new(policy())
-                .key_server("https://kas.test", kas.public_key())
-                .chunk_len(1024)
-                .metadata(Metadata {
-                    plaintext_len: declared.then_some(len as u64),
-                    ..Metadata::default()
-                })
-                .build()
-                .unwrap();
+            let header = header(&kas, declared.then_some(len as u64));
             let mut sealed = plaintext.clone();
             seal_in_place(&header, &mut sealed, StreamOptions::default()).unwrap();
             let (parsed, header_len) = SealedHeader::parse(&sealed).unwrap();
@@ -194,15 +188,7 @@ fn seal_from_and_write_to_match_the_write_and_read_paths() {
         for declared in [true, false] {
             for threads in [1, 2] {
                 let plaintext: Vec<u8> = (0..len).map(|i| (i * 13 % 251) as u8).collect();
-                let header = EnvelopeBuilder::new(policy())
-                    .key_server("https://kas.test", kas.public_key())
-                    .chunk_len(1024)
-                    .metadata(Metadata {
-                        plaintext_len: declared.then_some(len as u64),
-                        ..Metadata::default()
-                    })
-                    .build()
-                    .unwrap();
+                let header = header(&kas, declared.then_some(len as u64));
                 let options = StreamOptions {
                     threads,
                     ..StreamOptions::default()
@@ -241,15 +227,7 @@ fn seal_from_and_write_to_match_the_write_and_read_paths() {
 fn seal_from_refuses_more_than_the_declared_length() {
     let kas = KasSecretKey::generate().unwrap();
     for (declared, actual) in [(10usize, 11usize), (2048, 2049), (20_000, 40_000)] {
-        let header = EnvelopeBuilder::new(policy())
-            .key_server("https://kas.test", kas.public_key())
-            .chunk_len(1024)
-            .metadata(Metadata {
-                plaintext_len: Some(declared as u64),
-                ..Metadata::default()
-            })
-            .build()
-            .unwrap();
+        let header = header(&kas, Some(declared as u64));
         let data = vec![5u8; actual];
         let mut sealer = Sealer::new(&header, Vec::new(), StreamOptions::default()).unwrap();
         let err = sealer.seal_from(&mut &data[..]).unwrap_err();
@@ -264,15 +242,7 @@ fn seal_from_refuses_more_than_the_declared_length() {
 fn write_to_stops_at_the_damaged_chunk_with_only_verified_output() {
     let kas = KasSecretKey::generate().unwrap();
     let plaintext = vec![9u8; 40 * 1024];
-    let header = EnvelopeBuilder::new(policy())
-        .key_server("https://kas.test", kas.public_key())
-        .chunk_len(1024)
-        .metadata(Metadata {
-            plaintext_len: Some(plaintext.len() as u64),
-            ..Metadata::default()
-        })
-        .build()
-        .unwrap();
+    let header = header(&kas, Some(plaintext.len() as u64));
     let mut sealed = plaintext.clone();
     seal_in_place(&header, &mut sealed, StreamOptions::default()).unwrap();
     let (parsed, header_len) = SealedHeader::parse(&sealed).unwrap();

@@ -129,84 +129,52 @@ impl Drop for Server {
 /// The `irm` binary under test: built by cargo next to this test binary.
 pub fn irm_binary() -> PathBuf {
     static BUILD: Once = Once::new();
-    // `cargo test --workspace` builds it already; `cargo test -p irm-e2e`
-    // does not, so make sure it exists and is current.
-    BUILD.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = std::process::Command::new(cargo);
-        build.args(["build", "--quiet", "-p", "irm-cli", "--bin", "irm"]);
-        if !cfg!(debug_assertions) {
-            build.arg("--release");
-        }
-        let status = build.status().expect("cargo runs");
-        assert!(status.success(), "building the irm binary failed");
-    });
-    let exe = std::env::current_exe().expect("the test binary's path");
-    // target/<profile>/deps/<test binary>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary is in target/<profile>/deps");
-    profile_dir.join("irm")
+    workspace_binary(&BUILD, "irm-cli", "irm")
 }
 
 /// The `irm-key-server` binary (for its offline `audit verify`), built like
 /// [`irm_binary`].
 pub fn key_server_binary() -> PathBuf {
     static BUILD: Once = Once::new();
-    BUILD.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = std::process::Command::new(cargo);
-        build.args([
-            "build",
-            "--quiet",
-            "-p",
-            "irm-key-server",
-            "--bin",
-            "irm-key-server",
-        ]);
-        if !cfg!(debug_assertions) {
-            build.arg("--release");
-        }
-        let status = build.status().expect("cargo runs");
-        assert!(
-            status.success(),
-            "building the irm-key-server binary failed"
-        );
-    });
-    let exe = std::env::current_exe().expect("the test binary's path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("the test binary is in target/<profile>/deps")
-        .join("irm-key-server")
+    workspace_binary(&BUILD, "irm-key-server", "irm-key-server")
 }
 
 /// The `irm-viewer` binary under test, built like [`irm_binary`].
 pub fn viewer_binary() -> PathBuf {
     static BUILD: Once = Once::new();
-    BUILD.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = std::process::Command::new(cargo);
-        build.args([
-            "build",
-            "--quiet",
-            "-p",
-            "irm-viewer",
-            "--bin",
-            "irm-viewer",
-        ]);
-        if !cfg!(debug_assertions) {
-            build.arg("--release");
-        }
-        let status = build.status().expect("cargo runs");
-        assert!(status.success(), "building the irm-viewer binary failed");
-    });
+    workspace_binary(&BUILD, "irm-viewer", "irm-viewer")
+}
+
+/// Binary `bin` of workspace package `package`, built once per test binary
+/// (`build`), and its path. `cargo test --workspace` builds it already;
+/// `cargo test -p irm-e2e` does not, so this makes sure it exists and is
+/// current.
+fn workspace_binary(build: &Once, package: &str, bin: &str) -> PathBuf {
+    build.call_once(|| cargo_build(&["-p", package, "--bin", bin]));
+    profile_dir().join(bin)
+}
+
+/// `cargo build --quiet ARGS` in this test binary's profile (`--release`
+/// when the tests are optimised); panics if the build fails.
+pub fn cargo_build(args: &[&str]) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = std::process::Command::new(cargo);
+    command.args(["build", "--quiet"]).args(args);
+    if !cfg!(debug_assertions) {
+        command.arg("--release");
+    }
+    let status = command.status().expect("cargo runs");
+    assert!(status.success(), "cargo build {args:?} failed");
+}
+
+/// `target/<profile>`, where cargo puts what it builds for these tests.
+pub fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     // target/<profile>/deps/<test binary>
     exe.parent()
         .and_then(Path::parent)
         .expect("the test binary is in target/<profile>/deps")
-        .join("irm-viewer")
+        .to_owned()
 }
 
 /// One person at one computer: a configuration directory and a passphrase.
@@ -267,15 +235,8 @@ impl Person {
 
     /// `irm enroll` with `code`; asserts success.
     pub fn enroll(&self, server: &Server, code: &str) {
-        self.irm(&["enroll", "--server", &server.url, "--user", &self.name])
-            .args([
-                "--code",
-                code,
-                "--device-name",
-                &format!("{}-pc", self.name),
-            ])
-            .arg("--ca")
-            .arg(&server.ca_pem)
+        self.enroll_command(server, code)
+            .args(["--user", &self.name])
             .assert()
             .success();
     }
@@ -283,12 +244,15 @@ impl Person {
     /// `irm enroll` with `code` alone, as the README does: the server finds
     /// whose code it is. Asserts success.
     pub fn enroll_by_code(&self, server: &Server, code: &str) {
-        self.irm(&["enroll", "--server", &server.url, "--code", code])
-            .args(["--device-name", &format!("{}-pc", self.name)])
+        self.enroll_command(server, code).assert().success();
+    }
+
+    fn enroll_command(&self, server: &Server, code: &str) -> Command {
+        let mut cmd = self.irm(&["enroll", "--server", &server.url, "--code", code]);
+        cmd.args(["--device-name", &format!("{}-pc", self.name)])
             .arg("--ca")
-            .arg(&server.ca_pem)
-            .assert()
-            .success();
+            .arg(&server.ca_pem);
+        cmd
     }
 
     /// Runs `irm ARGS --json` and returns the exit code and the one JSON

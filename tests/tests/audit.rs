@@ -15,6 +15,8 @@ use std::process::Command;
 use irm_core::protocol::AuditRecord;
 use irm_e2e::{ADMIN, Person, Server, key_server_binary};
 use irm_key_server::audit::{GENESIS_HASH, chain_hash};
+use irm_key_server::datadir::Layout;
+use irm_key_server::store::Database;
 use rusqlite::Connection;
 use serde_json::Value;
 
@@ -58,8 +60,7 @@ impl Stage {
 
     /// A write connection to the running server's database, triggers dropped.
     fn tamper(&self) -> Connection {
-        let conn = Connection::open(self.server.data_dir().join("irm-key-server.db"))
-            .expect("the database opens");
+        let conn = Connection::open(layout(&self.server).db()).expect("the database opens");
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .expect("a busy timeout");
         conn.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;")
@@ -68,32 +69,17 @@ impl Stage {
     }
 }
 
-fn records(conn: &Connection) -> Vec<AuditRecord> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT seq, at_ms, actor_user, actor_device, action, file_id, result, reason, \
-             client_addr, detail, prev_hash, hash FROM audit ORDER BY seq",
-        )
-        .expect("a query");
-    stmt.query_map([], |r| {
-        Ok(AuditRecord {
-            seq: r.get(0)?,
-            at_ms: r.get(1)?,
-            actor_user: r.get(2)?,
-            actor_device: r.get(3)?,
-            action: r.get(4)?,
-            file_id: r.get(5)?,
-            result: r.get(6)?,
-            reason: r.get(7)?,
-            client_addr: r.get(8)?,
-            detail: r.get(9)?,
-            prev_hash: r.get(10)?,
-            hash: r.get(11)?,
-        })
-    })
-    .expect("rows")
-    .map(|r| r.expect("a row"))
-    .collect()
+/// Every audit record, read from the server's database as the store reads it.
+fn records(server: &Server) -> Vec<AuditRecord> {
+    let mut records = Vec::new();
+    Database::Sqlite(layout(server).db())
+        .for_each_audit_read_only(&mut |r| records.push(r.clone()))
+        .expect("the audit table reads");
+    records
+}
+
+fn layout(server: &Server) -> Layout {
+    Layout::new(server.data_dir())
 }
 
 /// `irm admin audit verify --json` as `who`: (exit code, the JSON object).
@@ -153,7 +139,7 @@ fn online_verify_reports_a_record_edited_in_the_database_and_a_rebuilt_chain() {
     // Then every hash recomputed so the chain is consistent again: only the
     // signed checkpoint, kept outside the database, still tells.
     let mut prev = GENESIS_HASH;
-    for mut record in records(&conn) {
+    for mut record in records(&stage.server) {
         record.prev_hash = hex::encode(prev);
         prev = chain_hash(&prev, &record);
         conn.execute(
@@ -218,7 +204,7 @@ fn an_export_verifies_offline_with_the_audit_key_and_fails_once_edited() {
     assert!(lines[2..].iter().all(|l| l.starts_with(r#"{"record":"#)));
 
     // A third party with the export and the server's audit public key only.
-    let public = stage.server.data_dir().join("audit-signing.pub");
+    let public = layout(&stage.server).audit_pub();
     let key_arg = public.to_str().expect("UTF-8");
     let (code, out) = verify_offline(&["--audit-key", key_arg], &export);
     assert_eq!(code, 0, "{out}");
@@ -288,7 +274,7 @@ fn an_export_verifies_offline_with_the_audit_key_and_fails_once_edited() {
         range.to_str().expect("UTF-8"),
     ]);
     assert_eq!(summary["first_seq"], 6);
-    let checkpoints = stage.server.data_dir().join("audit-checkpoints.jsonl");
+    let checkpoints = layout(&stage.server).checkpoints();
     let (code, out) = verify_offline(
         &[
             "--data-dir",

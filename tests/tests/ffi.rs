@@ -13,7 +13,8 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use irm_core::Rights;
-use irm_e2e::{ADMIN, Person, Server, now_unix, seal_directly};
+use irm_e2e::{ADMIN, Person, Server, cargo_build, now_unix, profile_dir, seal_directly};
+use serde_json::Value;
 
 const CUSTOMERS: &[u8] = b"customer,phone,last_call\nYamada Taro,03-1234-5678,2026-11-02\nSuzuki Hanako,06-8765-4321,2026-11-03\nSato Jiro,011-222-3333,2026-11-04\n";
 
@@ -27,22 +28,8 @@ fn repo() -> &'static Path {
 fn lib_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        build.args(["build", "--quiet", "-p", "irm-ffi", "--lib"]);
-        if !cfg!(debug_assertions) {
-            build.arg("--release");
-        }
-        assert!(
-            build.status().expect("cargo runs").success(),
-            "building libirm failed"
-        );
-        let exe = std::env::current_exe().expect("the test binary's path");
-        let dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test binary is in target/<profile>/deps")
-            .to_owned();
+        cargo_build(&["-p", "irm-ffi", "--lib"]);
+        let dir = profile_dir();
         assert!(
             dir.join("libirm.so").exists(),
             "no libirm.so in {}",
@@ -50,6 +37,40 @@ fn lib_dir() -> &'static Path {
         );
         dir
     })
+}
+
+/// The audit records of alice's program reads of file `id`, as the
+/// administrator reads them with `irm admin audit tail`.
+fn program_reads(admin: &Person, id: &str) -> Vec<Value> {
+    let records = admin.ok(&["admin", "audit", "tail", "--limit", "1000"]);
+    records
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|r| {
+            r["file_id"] == id && r["actor_user"] == "alice" && r["action"] == "event.program_read"
+        })
+        .cloned()
+        .collect()
+}
+
+/// Runs the C test program `exe` with `args` as `person`, directly and then
+/// under valgrind, and expects every check to pass both times.
+fn passes_directly_and_under_valgrind(
+    person: &Person,
+    exe: &Path,
+    args: &[&OsStr],
+    no_config_dir: bool,
+) {
+    let mut under_valgrind = valgrind(person);
+    under_valgrind.arg(exe);
+    for mut run in [person.run(exe), under_valgrind] {
+        if no_config_dir {
+            run.env_remove("IRM_CONFIG_DIR");
+        }
+        let out = run.args(args).output().expect("the program runs");
+        all_passed(&out);
+    }
 }
 
 /// Compiles `source` (relative to the repository) with `-Wall -Wextra
@@ -224,20 +245,8 @@ fn the_c_example_seals_for_a_group_reads_back_and_every_refusal_has_its_status()
     );
 
     // The first read was audited as a program read.
-    let records = stage
-        .admin
-        .ok(&["admin", "audit", "tail", "--limit", "1000"]);
-    assert!(
-        records
-            .as_array()
-            .expect("a list")
-            .iter()
-            .any(|r| r["file_id"] == id.as_str()
-                && r["actor_user"] == "alice"
-                && r["action"] == "event.program_read"
-                && r["result"] == "ok"),
-        "{records}"
-    );
+    let reads = program_reads(&stage.admin, &id);
+    assert!(reads.iter().any(|r| r["result"] == "ok"), "{reads:?}");
 
     // An administrator revokes: the next irm_open gets 300 + file_revoked (7).
     stage.admin.ok(&["admin", "file", "revoke", &id]);
@@ -342,15 +351,8 @@ fn all_passed(out: &Output) {
 fn documents_read_only_while_the_lease_holds_and_renew() {
     let stage = Stage::new();
     let exe = c_program("ffi/tests/lease.c", "irm_lease_c");
-    let mut under_valgrind = valgrind(&stage.alice);
-    under_valgrind.arg(&exe);
-    for mut run in [stage.alice.run(&exe), under_valgrind] {
-        let out = run
-            .args(["alice", "short-lease.irm"])
-            .output()
-            .expect("the program runs");
-        all_passed(&out);
-    }
+    let args = [OsStr::new("alice"), OsStr::new("short-lease.irm")];
+    passes_directly_and_under_valgrind(&stage.alice, &exe, &args, false);
 }
 
 #[test]
@@ -376,17 +378,7 @@ fn a_client_from_explicit_paths_opens_files_and_names_a_wrong_server_or_ca() {
         other.ca_pem.as_os_str(),
         OsStr::new("explicit.irm"),
     ];
-    let mut direct = alice.run(&exe);
-    let mut under_valgrind = valgrind(alice);
-    under_valgrind.arg(&exe);
-    for run in [&mut direct, &mut under_valgrind] {
-        let out = run
-            .env_remove("IRM_CONFIG_DIR")
-            .args(args)
-            .output()
-            .expect("the program runs");
-        all_passed(&out);
-    }
+    passes_directly_and_under_valgrind(alice, &exe, &args, true);
 }
 
 /// The static libraries libirm.a needs from the system, as `rustc
@@ -439,23 +431,7 @@ fn the_c_example_links_statically_against_libirm_a() {
 /// `examples/rust/seal_and_open.rs` (an example of the irm-ffi package),
 /// built by cargo like libirm.
 fn rust_example() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build.args([
-        "build",
-        "--quiet",
-        "-p",
-        "irm-ffi",
-        "--example",
-        "seal_and_open",
-    ]);
-    if !cfg!(debug_assertions) {
-        build.arg("--release");
-    }
-    assert!(
-        build.status().expect("cargo runs").success(),
-        "building the Rust example failed"
-    );
+    cargo_build(&["-p", "irm-ffi", "--example", "seal_and_open"]);
     let exe = lib_dir().join("examples/seal_and_open");
     assert!(exe.exists(), "no {}", exe.display());
     exe
@@ -485,19 +461,8 @@ fn the_rust_example_seals_for_a_group_and_reads_back_through_the_key_server() {
     // The same bytes open through libirm, and the read was audited.
     let out = c_ok(alice, &["--open", "customers.csv.irm"]);
     assert!(out.contains("rows: 3"), "{out}");
-    let records = stage
-        .admin
-        .ok(&["admin", "audit", "tail", "--limit", "1000"]);
-    assert!(
-        records
-            .as_array()
-            .expect("a list")
-            .iter()
-            .any(|r| r["file_id"] == id.as_str()
-                && r["actor_user"] == "alice"
-                && r["action"] == "event.program_read"),
-        "{records}"
-    );
+    let reads = program_reads(&stage.admin, &id);
+    assert!(!reads.is_empty(), "no program read of {id} by alice");
     // It registered the file: an administrator can revoke it.
     stage.admin.ok(&["admin", "file", "revoke", &id]);
     c_fails(alice, &["--open", "customers.csv.irm"], "irm_open", 307);

@@ -3,16 +3,14 @@
 //! renewal is refused: the administrator revoked the file, the policy's
 //! not-after time passed, or the user was suspended.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use irm_client::{Passphrase, Session};
 use irm_core::protocol::{CreateUserRequest, DenyReason, Role};
-use irm_core::{
-    EnvelopeBuilder, Metadata, Policy, PolicyGrant, Recipient, Rights, Sealer, StreamOptions,
-};
-use irm_e2e::{ADMIN, Server};
+use irm_core::{EnvelopeBuilder, Metadata, Rights, Sealer, StreamOptions};
+use irm_e2e::stage::policy_for;
+use irm_e2e::{ADMIN, Server, now_unix};
 use irm_viewer::model::{Content, Failure};
 use irm_viewer::text::TextEncoding;
 use irm_viewer::worker::{Command, Event, Source, Worker};
@@ -92,18 +90,9 @@ fn stage_until(
 
     let (info, kas) = admin.server_key().expect("the server key");
     let not_after = expires_in_secs.map(|secs| now_unix() + secs);
-    let policy = Policy::new(
-        vec![PolicyGrant {
-            recipients: BTreeSet::from([Recipient::parse("alice").expect("a recipient")]),
-            rights,
-        }],
-        None,
-        not_after,
-        LEASE_SECS,
-        true,
-        None,
-    )
-    .expect("a policy");
+    let mut policy = policy_for("alice", rights);
+    policy.max_lease_secs = LEASE_SECS;
+    policy.not_after_unix = not_after;
     let header = EnvelopeBuilder::new(policy)
         .key_server(&info.url, kas)
         .metadata(metadata)
@@ -323,13 +312,6 @@ fn closed_within(worker: &Worker, limit: Duration) -> Failure {
             None => panic!("the document did not close within {limit:?}"),
         }
     }
-}
-
-fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("the clock is after 1970")
-        .as_secs()
 }
 
 #[test]

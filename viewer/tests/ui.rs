@@ -717,32 +717,28 @@ fn with_not_after(mut app: ViewerApp, not_after_unix: Option<u64>) -> ViewerApp 
 #[test]
 fn the_status_bar_shows_the_time_left_until_the_file_expires() {
     let not_after = now_unix() + 30 * 86_400 + 1800;
-    let mut harness = harness(with_not_after(
+    let mut window = harness(with_not_after(
         open_app(Rights::VIEW, Lang::En),
         Some(not_after),
     ));
-    harness.get_by_label("Expires in 30 d 0 h");
+    window.get_by_label("Expires in 30 d 0 h");
     // The lease is shown too, as what it is.
-    harness.get_by_label_contains("Lease: 4 d ");
-    harness.get_by_label("Expires in 30 d 0 h").hover();
-    harness.run();
+    window.get_by_label_contains("Lease: 4 d ");
+    window.get_by_label("Expires in 30 d 0 h").hover();
+    window.run();
     let when =
         irm_viewer::watermark::format_utc(std::time::UNIX_EPOCH + Duration::from_secs(not_after));
-    harness.get_by_label(&format!("After {when} nobody can open this file."));
+    window.get_by_label(&format!("After {when} nobody can open this file."));
 
     // Minutes away, and no expiry at all; in Japanese too.
     let soon = with_not_after(open_app(Rights::VIEW, Lang::En), Some(now_unix() + 290));
-    harness_for_status(soon).get_by_label_contains("Expires in 4 min");
+    harness(soon).get_by_label_contains("Expires in 4 min");
     let never = with_not_after(open_app(Rights::VIEW, Lang::En), None);
-    harness_for_status(never).get_by_label("No expiry");
+    harness(never).get_by_label("No expiry");
     let never = with_not_after(open_app(Rights::VIEW, Lang::Ja), None);
-    harness_for_status(never).get_by_label("有効期限なし");
+    harness(never).get_by_label("有効期限なし");
     let soon = with_not_after(open_app(Rights::VIEW, Lang::Ja), Some(now_unix() + 7300));
-    harness_for_status(soon).get_by_label_contains("有効期限まで 2時間");
-}
-
-fn harness_for_status(app: ViewerApp) -> Harness<'static, ViewerApp> {
-    harness(app)
+    harness(soon).get_by_label_contains("有効期限まで 2時間");
 }
 
 #[test]
