@@ -79,12 +79,7 @@ async fn grants_follow_recipients_and_the_admin_role_opens_nothing(backend: Back
     let files = admin
         .expect(Method::GET, "/v1/admin/files", None, StatusCode::OK)
         .await;
-    let ids: BTreeSet<&str> = files
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["file_id"].as_str().unwrap())
-        .collect();
+    let ids = file_ids(&files);
     assert!(ids.contains(to_alice.id().as_str()) && ids.contains(to_group.id().as_str()));
     assert!(files[0]["owner"].is_null());
 
@@ -1270,6 +1265,16 @@ async fn audit_endpoints_need_admin_or_auditor_and_verify_the_chain(backend: Bac
     }
 }
 
+/// The file ids in a `GET /v1/admin/files` answer.
+fn file_ids(files: &Value) -> BTreeSet<&str> {
+    files
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["file_id"].as_str().unwrap())
+        .collect()
+}
+
 /// POST /v1/admin/files/{id}/{verb} as `who`, expecting `status`.
 async fn file_op(
     who: &Device,
@@ -1285,6 +1290,28 @@ async fn file_op(
         status,
     )
     .await
+}
+
+on_each_backend!(only_state_changes_move_the_generation_that_request_caches_follow);
+/// Cached device records are dropped when the state generation moves; reads
+/// and refused calls must not move it, or any signed caller could empty
+/// every request's cache at will.
+async fn only_state_changes_move_the_generation_that_request_caches_follow(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    let (admin, alice, _bob) = cast(&server).await;
+    let file = file_for(&alice, &["alice"], Rights::VIEW);
+    let generation = || server.state.store.state_generation();
+    let before = generation();
+    admin
+        .expect(Method::GET, "/v1/admin/files", None, StatusCode::OK)
+        .await;
+    admin
+        .expect(Method::GET, "/v1/admin/users", None, StatusCode::OK)
+        .await;
+    file_op(&alice, &file.id(), "revoke", None, StatusCode::FORBIDDEN).await;
+    assert_eq!(generation(), before, "reads and refusals change nothing");
+    file_op(&admin, &file.id(), "revoke", None, StatusCode::OK).await;
+    assert!(generation() > before, "a revocation moves it on");
 }
 
 on_each_backend!(files_sealed_offline_are_controlled_by_id_before_the_server_sees_them);
@@ -1338,12 +1365,7 @@ async fn files_sealed_offline_are_controlled_by_id_before_the_server_sees_them(b
     let listed = admin
         .expect(Method::GET, "/v1/admin/files", None, StatusCode::OK)
         .await;
-    let ids: BTreeSet<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["file_id"].as_str().unwrap())
-        .collect();
+    let ids = file_ids(&listed);
     assert_eq!(ids.len(), 5, "a refused call leaves no row: {listed}");
     assert!(!ids.contains(not_by_alice.id().as_str()));
 

@@ -362,12 +362,16 @@ impl<B: Backend> Store for GroupCommitStore<B> {
 
     fn admin(&self, actor: &Actor, op: AdminOp, now_ms: u64) -> StoreResult<AdminOutput> {
         let actor = actor.clone();
+        let changes_state = op.changes_state();
         let result = self
             .writer
             .write(move |ctx| txn::admin(ctx, &actor, &op, now_ms));
-        // After the commit (or its failure), whatever the operation was:
-        // moving on too often only costs a cache miss.
-        self.generation.fetch_add(1, Ordering::Release);
+        // After the commit (or its failure, to be safe). Reads and refusals
+        // change nothing, so they leave the caches of every request alone:
+        // otherwise any signed caller could empty them at will.
+        if changes_state && !matches!(result, Ok(Err(_))) {
+            self.generation.fetch_add(1, Ordering::Release);
+        }
         result
     }
 

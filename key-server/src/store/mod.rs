@@ -317,6 +317,21 @@ pub enum FileChange {
 }
 
 impl AdminOp {
+    /// Whether the operation can change stored state (and so what caches of
+    /// it hold: see `Store::state_generation`). Lists, audit reads and audit
+    /// access change nothing but the audit log.
+    pub fn changes_state(&self) -> bool {
+        !matches!(
+            self,
+            Self::ListUsers
+                | Self::ListDevices
+                | Self::ListFiles
+                | Self::ListKeys
+                | Self::ReadAudit { .. }
+                | Self::AuditAccess { .. }
+        )
+    }
+
     /// The audit action (`admin.<object>.<verb>`).
     pub fn action(&self) -> &'static str {
         match self {
