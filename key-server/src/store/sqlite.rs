@@ -38,6 +38,25 @@ const WAL_CHECK_EVERY: u64 = 1024;
 /// fits, so the grant path's are never evicted by an administrator's.
 const STATEMENT_CACHE: usize = 64;
 
+// The columns each `*_row` function reads, in its order. Macros, so that
+// statements are built with `concat!` at compile time rather than with
+// `format!` per call on the grant path.
+macro_rules! device_columns {
+    () => {
+        "id, user_name, name, public_key, signing_key, active, enrolled_at"
+    };
+}
+macro_rules! file_columns {
+    () => {
+        "id, owner, file_name, policy_json, revoked, admin_expires_at, restricted_rights, first_seen_at"
+    };
+}
+macro_rules! audit_columns {
+    () => {
+        "seq, at_ms, actor_user, actor_device, action, file_id, result, reason, client_addr, detail, prev_hash, hash"
+    };
+}
+
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS users (
@@ -232,7 +251,11 @@ impl Backend for SqliteBackend {
 }
 
 fn each_audit(conn: &Connection, f: &mut dyn FnMut(&AuditRecord)) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY seq"))?;
+    let mut stmt = conn.prepare(concat!(
+        "SELECT ",
+        audit_columns!(),
+        " FROM audit ORDER BY seq"
+    ))?;
     let rows = stmt.query_map([], audit_row)?;
     for row in rows {
         f(&row?);
@@ -324,8 +347,6 @@ fn device_from_row(row: DeviceRow) -> Result<DeviceRecord, StoreError> {
     })
 }
 
-const DEVICE_COLUMNS: &str = "id, user_name, name, public_key, signing_key, active, enrolled_at";
-
 fn device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRow> {
     Ok((
         r.get(0)?,
@@ -337,8 +358,6 @@ fn device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRow> {
         r.get(6)?,
     ))
 }
-
-const FILE_COLUMNS: &str = "id, owner, file_name, policy_json, revoked, admin_expires_at, restricted_rights, first_seen_at";
 
 fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
     Ok(FileRow {
@@ -352,8 +371,6 @@ fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
         first_seen_at: r.get(7)?,
     })
 }
-
-const AUDIT_COLUMNS: &str = "seq, at_ms, actor_user, actor_device, action, file_id, result, reason, client_addr, detail, prev_hash, hash";
 
 fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
     Ok(AuditRecord {
@@ -550,8 +567,10 @@ impl Tables for Connection {
 
     fn device(&mut self, id: &str) -> Result<Option<DeviceRecord>, StoreError> {
         let row = self
-            .prepare_cached(&format!(
-                "SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?1"
+            .prepare_cached(concat!(
+                "SELECT ",
+                device_columns!(),
+                " FROM devices WHERE id = ?1"
             ))?
             .query_row([id], device_row)
             .optional()?;
@@ -559,8 +578,10 @@ impl Tables for Connection {
     }
 
     fn devices(&mut self) -> Result<Vec<DeviceRecord>, StoreError> {
-        let mut stmt = self.prepare_cached(&format!(
-            "SELECT {DEVICE_COLUMNS} FROM devices ORDER BY user_name, enrolled_at, id"
+        let mut stmt = self.prepare_cached(concat!(
+            "SELECT ",
+            device_columns!(),
+            " FROM devices ORDER BY user_name, enrolled_at, id"
         ))?;
         let rows = stmt
             .query_map([], device_row)?
@@ -570,7 +591,11 @@ impl Tables for Connection {
 
     fn insert_device(&mut self, d: &DeviceRecord, enrolled_at: u64) -> Result<(), StoreError> {
         self.execute(
-            &format!("INSERT INTO devices ({DEVICE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)"),
+            concat!(
+                "INSERT INTO devices (",
+                device_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)"
+            ),
             params![
                 d.id,
                 d.user,
@@ -646,14 +671,20 @@ impl Tables for Connection {
 
     fn file(&mut self, id: &str) -> Result<Option<FileRow>, StoreError> {
         Ok(self
-            .prepare_cached(&format!("SELECT {FILE_COLUMNS} FROM files WHERE id = ?1"))?
+            .prepare_cached(concat!(
+                "SELECT ",
+                file_columns!(),
+                " FROM files WHERE id = ?1"
+            ))?
             .query_row([id], file_row)
             .optional()?)
     }
 
     fn files(&mut self) -> Result<Vec<FileRow>, StoreError> {
-        let mut stmt = self.prepare_cached(&format!(
-            "SELECT {FILE_COLUMNS} FROM files ORDER BY first_seen_at, id"
+        let mut stmt = self.prepare_cached(concat!(
+            "SELECT ",
+            file_columns!(),
+            " FROM files ORDER BY first_seen_at, id"
         ))?;
         Ok(stmt
             .query_map([], file_row)?
@@ -734,17 +765,14 @@ impl Tables for Connection {
 
     fn grant(&mut self, id: &str) -> Result<Option<GrantRow>, StoreError> {
         Ok(self
-            .query_row(
-                "SELECT file_id, device_id, rights FROM grants WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok(GrantRow {
-                        file_id: r.get(0)?,
-                        device_id: r.get(1)?,
-                        rights: r.get(2)?,
-                    })
-                },
-            )
+            .prepare_cached("SELECT file_id, device_id, rights FROM grants WHERE id = ?1")?
+            .query_row([id], |r| {
+                Ok(GrantRow {
+                    file_id: r.get(0)?,
+                    device_id: r.get(1)?,
+                    rights: r.get(2)?,
+                })
+            })
             .optional()?)
     }
 
@@ -781,8 +809,10 @@ impl Tables for Connection {
     }
 
     fn audit_page(&mut self, after: u64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
-        let mut stmt = self.prepare_cached(&format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+        let mut stmt = self.prepare_cached(concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2"
         ))?;
         Ok(stmt
             .query_map(params![after, limit], audit_row)?
