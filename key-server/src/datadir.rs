@@ -55,6 +55,13 @@ pub enum DataDirError {
     /// among them (or make someone's home directory private).
     #[error("{0} is not empty and holds no key server database; give an empty or new directory")]
     NotEmpty(PathBuf),
+    /// The directory holds files, but the PostgreSQL database named for it
+    /// holds no key server: most likely the wrong database, and setting up
+    /// a new server there would leave this directory's keys behind.
+    #[error(
+        "the PostgreSQL database given by --database-url (or IRM_KS_DATABASE_URL) holds no key server, but {0} is not empty; check that the URL names this server's database, or give an empty or new directory to set up a new server in that database"
+    )]
+    DatabaseHoldsNoServer(PathBuf),
     /// The directory holds no initialised key server.
     #[error("{0} is not an initialised key server data directory; run `irm-key-server init`")]
     NotInitialised(PathBuf),
@@ -245,7 +252,7 @@ pub fn init_with(
                 return Err(DataDirError::AlreadyInitialised(dir.to_owned()));
             }
             if has_other_files {
-                return Err(DataDirError::NotEmpty(dir.to_owned()));
+                return Err(DataDirError::DatabaseHoldsNoServer(dir.to_owned()));
             }
             store = Some(opened);
         }

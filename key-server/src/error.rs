@@ -21,7 +21,7 @@ pub enum StoreError {
     Postgres(#[from] postgres::Error),
     /// Another key server holds the database's writer lock.
     #[error(
-        "another key server is writing to this database; two servers on one database would each extend the audit chain from a different head"
+        "another key server is writing to this database (two servers on one database would each extend the audit chain from a different head); stop the other irm-key-server (in pg_stat_activity its application_name is irm-key-server) or give this one a database of its own"
     )]
     InUse,
     /// A PostgreSQL database was asked for, and this build has no PostgreSQL support.
