@@ -235,12 +235,7 @@ impl ViewerApp {
                     self.ui.notice = Some(Msg::Exported);
                     self.ui.notice_detail = Some(path.display().to_string());
                 }
-                Err(failure) => {
-                    self.ui.notice = Some(Msg::ExportFailed);
-                    let (title, _, detail) = failure.texts(self.model.lang);
-                    self.ui.notice_detail =
-                        Some(detail.map_or_else(|| title.to_owned(), Cow::into_owned));
-                }
+                Err(failure) => self.show_failure(Msg::ExportFailed, &failure),
             },
             Event::Printed(result) => {
                 self.ui.print_pending = false;
@@ -249,14 +244,7 @@ impl ViewerApp {
                         self.ui.notice = Some(Msg::Printed);
                         self.ui.notice_detail = Some(format!("{pages} pages"));
                     }
-                    Err(failure) => {
-                        self.ui.notice = Some(Msg::PrintFailed);
-                        // In the language shown now; the worker's failure
-                        // is data, worded here (i18n.rs).
-                        let (title, _, detail) = failure.texts(self.model.lang);
-                        self.ui.notice_detail =
-                            Some(detail.map_or_else(|| title.to_owned(), Cow::into_owned));
-                    }
+                    Err(failure) => self.show_failure(Msg::PrintFailed, &failure),
                 }
             }
             Event::CopyReported(result) => {
@@ -274,6 +262,14 @@ impl ViewerApp {
                 }
             }
         }
+    }
+
+    /// A failed export or print as a notice, in the language shown now: the
+    /// worker's failure is data, worded here (i18n.rs).
+    fn show_failure(&mut self, notice: Msg, failure: &Failure) {
+        self.ui.notice = Some(notice);
+        let (title, _, detail) = failure.texts(self.model.lang);
+        self.ui.notice_detail = Some(detail.map_or_else(|| title.to_owned(), Cow::into_owned));
     }
 
     /// Closes the document: every reference the UI holds to plaintext is
@@ -456,8 +452,11 @@ impl ViewerApp {
                 // lease is renewed in the background and shown second.
                 let expiry = ui.label(lang.file_expiry(not_after, now_unix));
                 if let Some(at) = not_after {
-                    let when = watermark::format_utc(UNIX_EPOCH + Duration::from_secs(at));
-                    expiry.on_hover_text(lang.expires_at(&when));
+                    // Worded only while someone hovers, not every frame.
+                    expiry.on_hover_ui(|ui| {
+                        let when = watermark::format_utc(UNIX_EPOCH + Duration::from_secs(at));
+                        ui.label(lang.expires_at(&when));
+                    });
                 }
                 ui.separator();
                 ui.label(RichText::new(lang.lease_left(left)).weak())

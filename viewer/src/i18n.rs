@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use irm_core::protocol::DenyReason;
 
-use crate::print::{MAX_PRINT_ROWS, PrintError};
+use crate::print::{MAX_PRINT_ROWS, PRINT_COMMAND_ENV, PrintError};
 
 /// The UI language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,12 +120,12 @@ impl Lang {
             (Self::Ja, E::NotATable) => "印刷できるのは表だけです".into(),
             (Self::En, E::Render(e)) => format!("cannot build the PDF to print: {e}"),
             (Self::Ja, E::Render(e)) => format!("印刷用のPDFを作成できません: {e}"),
-            (Self::En, E::Spawn { program, error }) => {
-                format!("cannot run the print command {program}: {error}")
-            }
-            (Self::Ja, E::Spawn { program, error }) => {
-                format!("印刷コマンド {program} を実行できません: {error}")
-            }
+            (Self::En, E::Spawn { program, error }) => format!(
+                "cannot run the print command {program}: {error}; install a print system that provides lp (CUPS), or name another print program in {PRINT_COMMAND_ENV}"
+            ),
+            (Self::Ja, E::Spawn { program, error }) => format!(
+                "印刷コマンド {program} を実行できません: {error}。lp を提供する印刷システム(CUPS)を導入するか、{PRINT_COMMAND_ENV} で別の印刷プログラムを指定してください"
+            ),
             (
                 lang,
                 E::Rejected {
