@@ -161,11 +161,10 @@ impl ServerArgs {
             .or(file.data_dir)
             .ok_or(ConfigError::NoDataDir)?;
         let mut settings = Settings::new(&data_dir);
-        // An empty value (`IRM_KS_DATABASE_URL=`) means none, as for SQLite.
         settings.database_url = self
             .database_url
             .or(file.database_url)
-            .filter(|url| !url.expose().is_empty());
+            .and_then(DatabaseUrl::non_empty);
         if settings.database_url.is_some() && !cfg!(feature = "postgres") {
             return Err(ConfigError::NoPostgres);
         }

@@ -178,7 +178,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     verify_export_file(&export, trusted, checkpoints.as_deref())?
                 }
                 (None, Some(dir)) => {
-                    let database_url = database_url.filter(|url| !url.expose().is_empty());
+                    let database_url =
+                        database_url.and_then(irm_key_server::store::DatabaseUrl::non_empty);
                     irm_key_server::state::verify_offline(
                         &dir,
                         database_url.as_ref(),

@@ -300,20 +300,12 @@ async fn change_file(
     change: FileChange,
 ) -> Result<Json<FileInfo>, ApiError> {
     // Unknown ids are accepted (PROTOCOL.md §7: a control row is created),
-    // so only a well-formed file id may name one.
-    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::bad_request("a file id is 32 hex digits"));
-    }
-    match run(
-        state,
-        signed,
-        AdminOp::File {
-            id: id.to_ascii_lowercase(),
-            change,
-        },
-    )
-    .await?
-    {
+    // so only a well-formed file id may name one, in its canonical form.
+    let id = id
+        .parse::<irm_core::FileId>()
+        .map_err(|_| ApiError::bad_request("a file id is 32 hex digits"))?
+        .to_string();
+    match run(state, signed, AdminOp::File { id, change }).await? {
         AdminOutput::File(file) => Ok(Json(file)),
         _ => Err(unexpected()),
     }

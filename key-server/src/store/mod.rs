@@ -548,6 +548,12 @@ impl DatabaseUrl {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// `None` for an empty string: an empty setting (`IRM_KS_DATABASE_URL=`)
+    /// means no PostgreSQL, as when it is not set.
+    pub fn non_empty(self) -> Option<Self> {
+        (!self.0.is_empty()).then_some(self)
+    }
 }
 
 impl fmt::Debug for DatabaseUrl {
