@@ -121,14 +121,21 @@ impl Destination {
         }
     }
 
-    /// [`Destination::check`] for an output that will carry plaintext, which
-    /// must not share standard output with a `--json` report.
-    pub(crate) fn check_for_plaintext(&self, input: &Input, json: bool, force: bool) -> Result<()> {
+    /// [`Destination::check`] for an output that will carry `what` (the
+    /// plaintext, an export), which must not share standard output with a
+    /// `--json` report.
+    pub(crate) fn check_beside_json(
+        &self,
+        input: &Input,
+        json: bool,
+        force: bool,
+        what: &str,
+    ) -> Result<()> {
         if json && self.is_stdout() {
-            return Err(Refusal::usage(
-                "--json prints on standard output, which would carry the plaintext",
-            )
-            .hint("give the output file with -o")
+            return Err(Refusal::usage(format!(
+                "--json prints on standard output, which would carry {what}"
+            ))
+            .hint("give the output file with -o FILE")
             .into());
         }
         self.check(input, force)

@@ -19,7 +19,6 @@ use crate::cli::{
     AdminArgs, AdminObject, AuditCommand, DeviceCommand, FileCommand, GroupCommand, KeyCommand,
     UserCommand,
 };
-use crate::exit::Refusal;
 use crate::online;
 use crate::output::{Destination, Input};
 use crate::report::print_json;
@@ -403,14 +402,7 @@ fn export(
     out: &Out,
 ) -> Result<()> {
     let destination = Destination::from_arg(output);
-    if out.json && destination.is_stdout() {
-        return Err(Refusal::usage(
-            "--json prints on standard output, which would carry the export",
-        )
-        .hint("give the output file with -o FILE")
-        .into());
-    }
-    destination.check(&Input::Stdin, force)?;
+    destination.check_beside_json(&Input::Stdin, out.json, force, "the export")?;
     // Audit records name people and files: 0600, like every file we write.
     let mut file = destination.create(force, 0o600)?;
     let summary = session

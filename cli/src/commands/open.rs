@@ -49,7 +49,7 @@ pub(crate) fn run(args: &OpenArgs) -> Result<()> {
     }
     let input = Input::from_arg(&args.input);
     let destination = Destination::from_arg(&args.output);
-    destination.check_for_plaintext(&input, args.json, args.force)?;
+    destination.check_beside_json(&input, args.json, args.force, "the plaintext")?;
     let session = online::unlock(&args.passphrase)?;
 
     let file = File::open(&args.input).with_context(|| format!("opening {input}"))?;

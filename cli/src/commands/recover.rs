@@ -36,7 +36,7 @@ struct RecoverReport {
 pub(crate) fn run(args: &RecoverArgs) -> Result<()> {
     let input = Input::from_arg(&args.input);
     let destination = Destination::from_arg(&args.output);
-    destination.check_for_plaintext(&input, args.json, args.force)?;
+    destination.check_beside_json(&input, args.json, args.force, "the plaintext")?;
     let key = keyfile::read_secret(&args.kas_private_key)?;
 
     let opened = input.open()?;
