@@ -402,41 +402,56 @@ pub fn verify_export(
     input: impl BufRead,
     trusted_key: [u8; 32],
     extra: Vec<AuditCheckpoint>,
+    unreadable: Vec<String>,
 ) -> std::io::Result<AuditVerifyReport> {
     let mut lines = BoundedLines::new(input);
-    let broken = |problem: String| AuditVerifyReport {
-        ok: false,
-        records: 0,
-        checkpoints: 0,
-        problems: vec![problem],
+    // Problems found apart from the chain: the checkpoint file's unreadable
+    // lines (from `read_checkpoints`), then lines out of place here. They
+    // go through the verifier like every other problem (and its cap).
+    let mut late = unreadable;
+    let broken = |problem: String, mut late: Vec<String>| {
+        late.insert(0, problem);
+        late.truncate(MAX_PROBLEMS);
+        AuditVerifyReport {
+            ok: false,
+            records: 0,
+            checkpoints: 0,
+            problems: late,
+        }
     };
     let header = match lines.next_line()? {
-        None => return Ok(broken("the export is empty".into())),
-        Some((_, Err(problem))) => return Ok(broken(format!("line 1: {problem}"))),
+        None => return Ok(broken("the export is empty".into(), late)),
+        Some((_, Err(problem))) => return Ok(broken(format!("line 1: {problem}"), late)),
         Some((_, Ok(text))) => match serde_json::from_str::<AuditExportLine>(&text) {
             Ok(AuditExportLine::Export(header)) if header.version == 1 => header,
             Ok(AuditExportLine::Export(header)) => {
-                return Ok(broken(format!(
-                    "export format version {} is not supported (this verifier reads version 1)",
-                    header.version
-                )));
+                return Ok(broken(
+                    format!(
+                        "export format version {} is not supported (this verifier reads version 1)",
+                        header.version
+                    ),
+                    late,
+                ));
             }
             _ => {
                 return Ok(broken(
                     r#"line 1 is not an audit export header ({"export": {...}})"#.into(),
+                    late,
                 ));
             }
         },
     };
     if header.first_seq == 0 || header.last_seq < header.first_seq {
-        return Ok(broken(format!(
-            "the header's range {}..{} is empty or starts before record 1",
-            header.first_seq, header.last_seq
-        )));
+        return Ok(broken(
+            format!(
+                "the header's range {}..{} is empty or starts before record 1",
+                header.first_seq, header.last_seq
+            ),
+            late,
+        ));
     }
     let in_range = |cp: &AuditCheckpoint| (header.first_seq..=header.last_seq).contains(&cp.count);
     let mut checkpoints: Vec<AuditCheckpoint> = extra.into_iter().filter(in_range).collect();
-    let mut late = Vec::new();
     let mut verifier: Option<ChainVerifier> = None;
     let mut first_record = None;
     while let Some((number, line)) = lines.next_line()? {
@@ -484,9 +499,7 @@ pub fn verify_export(
         }
     }
     let Some(mut verifier) = verifier else {
-        let mut report = broken("the export holds no record".into());
-        report.problems.extend(late);
-        return Ok(report);
+        return Ok(broken("the export holds no record".into(), late));
     };
     for problem in late {
         verifier.problem(problem);
@@ -653,7 +666,13 @@ mod tests {
         key: &SigningSecretKey,
         extra: Vec<AuditCheckpoint>,
     ) -> AuditVerifyReport {
-        verify_export(lines.join("\n").as_bytes(), key.public_key(), extra).unwrap()
+        verify_export(
+            lines.join("\n").as_bytes(),
+            key.public_key(),
+            extra,
+            Vec::new(),
+        )
+        .unwrap()
     }
 
     fn head(records: &[AuditRecord], count: u64) -> [u8; 32] {

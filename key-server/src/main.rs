@@ -232,20 +232,20 @@ fn verify_export_file(
             .with_context(|| format!("reading the checkpoints {}", path.display()))?,
         None => (Vec::new(), Vec::new()),
     };
-    let mut report = if export.as_os_str() == "-" {
-        irm_key_server::audit::verify_export(std::io::stdin().lock(), trusted, extra)
-            .context("reading the export from standard input")?
+    if export.as_os_str() == "-" {
+        irm_key_server::audit::verify_export(std::io::stdin().lock(), trusted, extra, unreadable)
+            .context("reading the export from standard input")
     } else {
         let file = std::fs::File::open(export)
             .with_context(|| format!("opening the export {}", export.display()))?;
-        irm_key_server::audit::verify_export(std::io::BufReader::new(file), trusted, extra)
-            .with_context(|| format!("reading the export {}", export.display()))?
-    };
-    if !unreadable.is_empty() {
-        report.ok = false;
-        report.problems.extend(unreadable);
+        irm_key_server::audit::verify_export(
+            std::io::BufReader::new(file),
+            trusted,
+            extra,
+            unreadable,
+        )
+        .with_context(|| format!("reading the export {}", export.display()))
     }
-    Ok(report)
 }
 
 /// Completes on SIGTERM or Ctrl-C. The handlers are installed before this
