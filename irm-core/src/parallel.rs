@@ -77,14 +77,14 @@ impl Workers {
 
     /// Runs `work(index, chunk)` over the chunks of `buf` (one every `stride`
     /// bytes; the last may be shorter) on all the threads, the caller's
-    /// included. `first_slot` is the position of `buf`'s first chunk in the
-    /// stream's buffer (see `overlap`). Returns the lowest index for which
-    /// `work` returned false.
+    /// included. `first_chunk` is the stream index of `buf`'s first chunk
+    /// (see `overlap`). Returns the lowest index for which `work` returned
+    /// false.
     pub(crate) fn for_each_chunk<F>(
         &self,
         buf: &mut [u8],
         stride: usize,
-        first_slot: usize,
+        first_chunk: u64,
         work: &F,
     ) -> Option<usize>
     where
@@ -99,7 +99,7 @@ impl Workers {
             }
             return failed;
         }
-        self.overlap(buf, stride, first_slot, work, || ()).1
+        self.overlap(buf, stride, first_chunk, work, || ()).1
     }
 
     /// Runs `side` on the calling thread while the other threads start on
@@ -108,8 +108,10 @@ impl Workers {
     /// for which `work` returned false.
     ///
     /// Each thread first takes its own slots (every `threads`-th chunk of
-    /// the stream's buffer, counted from its start: `first_slot` is where
-    /// `buf` begins in it), so that a slot is filled and sealed by the same
+    /// the stream, counted from its start: `first_chunk` is the stream index
+    /// of `buf`'s first chunk; batches hold a multiple of `threads` chunks,
+    /// so a chunk's index modulo the thread count is also its slot's in the
+    /// stream's buffer), so that a slot is filled and sealed by the same
     /// core batch after batch and its memory stays in that core's cache
     /// (moving 64 KiB between cores for every chunk cost a tenth of the
     /// speed-up). Then it takes whatever the others have not started, from
@@ -119,7 +121,7 @@ impl Workers {
         &self,
         buf: &mut [u8],
         stride: usize,
-        first_slot: usize,
+        first_chunk: u64,
         work: &F,
         side: S,
     ) -> (R, Option<usize>)
@@ -146,7 +148,8 @@ impl Workers {
             }
         };
         let drain = |thread: usize| {
-            let mut i = (thread + threads - first_slot % threads) % threads;
+            let first_slot = (first_chunk % threads as u64) as usize;
+            let mut i = (thread + threads - first_slot) % threads;
             while i < chunks.len() {
                 claim(i);
                 i += threads;

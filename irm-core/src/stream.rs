@@ -225,15 +225,10 @@ impl PayloadCipher {
         let stride = self.encrypted_chunk_len();
         let full = if last_len.is_some() { count - 1 } else { count };
         let (full_part, last_part) = buf.split_at_mut(full * stride);
-        workers.for_each_chunk(
-            full_part,
-            stride,
-            home(first_index, workers),
-            &|i, chunk| {
-                self.seal_chunk(first_index + i as u64, false, chunk);
-                true
-            },
-        );
+        workers.for_each_chunk(full_part, stride, first_index, &|i, chunk| {
+            self.seal_chunk(first_index + i as u64, false, chunk);
+            true
+        });
         if let Some(len) = last_len {
             self.seal_chunk(
                 first_index + full as u64,
@@ -259,8 +254,7 @@ impl PayloadCipher {
     ) {
         let chunk_len = self.chunk_len;
         let whole = filled + input.len() / chunk_len;
-        let first_slot = home(first_index, workers);
-        workers.for_each_chunk(buf, self.encrypted_chunk_len(), first_slot, &|i, slot| {
+        workers.for_each_chunk(buf, self.encrypted_chunk_len(), first_index, &|i, slot| {
             if i == whole {
                 slot.copy_from_slice(tail);
                 return true;
@@ -295,8 +289,7 @@ impl PayloadCipher {
             count
         };
         let (full_part, last_part) = buf.split_at_mut(full * stride);
-        let first_slot = home(first_index, workers);
-        let failed = workers.for_each_chunk(full_part, stride, first_slot, &|i, chunk| {
+        let failed = workers.for_each_chunk(full_part, stride, first_index, &|i, chunk| {
             self.open_chunk(first_index + i as u64, false, chunk)
         });
         if let Some(i) = failed {
@@ -309,13 +302,6 @@ impl PayloadCipher {
         }
         Ok(())
     }
-}
-
-/// Where chunk `index` sits among the threads' home slots (see
-/// `Workers::overlap`). Batches hold a multiple of `threads` chunks, so a
-/// chunk's index modulo the thread count is also its slot's.
-fn home(index: u64, workers: &Workers) -> usize {
-    (index % workers.threads() as u64) as usize
 }
 
 fn portable_cipher(key: &[u8; 32]) -> aes_gcm::Aes256Gcm {
@@ -880,7 +866,7 @@ impl<R: Read> Opener<R> {
         let failed = workers.for_each_chunk(
             &mut self.buf[..count * stride],
             stride,
-            home(first, workers),
+            first,
             &|i, slot| {
                 let chunk = &available[i * stride..(i + 1) * stride];
                 cipher.open_chunk_into(first + i as u64, false, chunk, &mut slot[..chunk_len])
@@ -997,7 +983,7 @@ impl<R: Read> Opener<R> {
                 let (ahead, failed) = self.workers.overlap(
                     &mut self.buf[..want - 1],
                     stride,
-                    home(first, &self.workers),
+                    first,
                     &|i, chunk| cipher.open_chunk(first + i as u64, false, chunk),
                     || {
                         spare[0] = carry;
