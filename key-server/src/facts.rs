@@ -40,10 +40,11 @@ pub struct UnwrapCache {
 /// A server key id and the SHA-256 of the header's bytes as sent (all of them).
 type CacheKey = (KeyId, [u8; 32]);
 
-/// What identifies a header for the cache: SHA-256 over `to_bytes()`, which
-/// reproduces the bytes as sent (bound record, wrapped keys and metadata).
-fn header_digest(header: &SealedHeader) -> [u8; 32] {
-    Sha256::digest(header.to_bytes()).into()
+/// What identifies a header for the cache: SHA-256 over its bytes as sent
+/// (bound record, wrapped keys and metadata). The API hashes the bytes it
+/// parsed; `to_bytes()` of the parsed header gives the same bytes.
+pub fn header_digest(header_bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(header_bytes).into()
 }
 
 impl UnwrapCache {
@@ -74,22 +75,20 @@ impl std::fmt::Debug for UnwrapCache {
 }
 
 /// Opens the header's wraps with every held key it names, through `cache`
-/// when one is given.
+/// when one is given with the header's [`header_digest`].
 pub fn open_wraps(
     header: &SealedHeader,
     held: impl Fn(&KeyId) -> Option<Arc<KasSecretKey>>,
-    cache: Option<&UnwrapCache>,
+    cache: Option<(&UnwrapCache, &[u8; 32])>,
 ) -> (Vec<(KeyId, bool)>, OpenedKeys) {
     let mut bindings = Vec::new();
     let mut opened = Vec::new();
-    let digest = cache.map(|_| header_digest(header));
+    let (cache, digest) = cache.unzip();
     for entry in header.key_access() {
         let Some(kas) = held(&entry.key_id) else {
             continue;
         };
-        let cached = cache
-            .zip(digest.as_ref())
-            .and_then(|(c, d)| c.get(entry.key_id, d));
+        let cached = cache.zip(digest).and_then(|(c, d)| c.get(entry.key_id, d));
         let key = cached.or_else(|| {
             // One answer whatever failed (FORMAT.md §8.3): the wrap, or the commitment.
             let key = kas
@@ -97,7 +96,7 @@ pub fn open_wraps(
                 .ok()
                 .and_then(|key| header.clone().verify(key).ok())
                 .map(|verified| ContentKey::from_bytes(*verified.content_key().expose_secret()));
-            if let (Some(cache), Some(digest), Some(key)) = (cache, &digest, &key) {
+            if let (Some(cache), Some(digest), Some(key)) = (cache, digest, &key) {
                 cache.put(entry.key_id, digest, key);
             }
             key
@@ -115,7 +114,7 @@ pub fn grant_facts(
     user: &str,
     header: &SealedHeader,
     held: impl Fn(&KeyId) -> Option<Arc<KasSecretKey>>,
-    cache: Option<&UnwrapCache>,
+    cache: Option<(&UnwrapCache, &[u8; 32])>,
 ) -> (GrantFacts, OpenedKeys) {
     let (bindings, opened) = open_wraps(header, held, cache);
     let facts = GrantFacts {
@@ -161,28 +160,50 @@ mod tests {
         let cache = UnwrapCache::new(NonZeroUsize::new(2).expect("non-zero"));
         let header = sealed(&kas);
         let held = |_: &KeyId| Some(kas.clone());
-        let (first, keys) = open_wraps(&header, held, Some(&cache));
+        let (first, keys) = open_wraps(
+            &header,
+            held,
+            Some((&cache, &header_digest(&header.to_bytes()))),
+        );
         assert_eq!(first, vec![(kas.key_id(), true)]);
         assert!(
-            cache.get(kas.key_id(), &header_digest(&header)).is_some(),
+            cache
+                .get(kas.key_id(), &header_digest(&header.to_bytes()))
+                .is_some(),
             "a success is kept"
         );
-        let (again, keys_again) = open_wraps(&header, held, Some(&cache));
+        let (again, keys_again) = open_wraps(
+            &header,
+            held,
+            Some((&cache, &header_digest(&header.to_bytes()))),
+        );
         assert_eq!(again, first);
         assert_eq!(keys[0].1.expose_secret(), keys_again[0].1.expose_secret());
         // A header with another hash (here another file) is not answered from the cache.
         let other = sealed(&kas);
-        assert!(cache.get(kas.key_id(), &header_digest(&other)).is_none());
+        assert!(
+            cache
+                .get(kas.key_id(), &header_digest(&other.to_bytes()))
+                .is_none()
+        );
         // An altered header (a byte of the last field of the hashed part:
         // the ephemeral key) fails to open and is not kept.
         let mut bytes = header.to_bytes();
         bytes[header.bound_end() - 1] ^= 1;
         let (altered, _) = SealedHeader::parse(&bytes).expect("still parses");
         assert_ne!(altered.hash(), header.hash());
-        let (bindings, opened) = open_wraps(&altered, held, Some(&cache));
+        let (bindings, opened) = open_wraps(
+            &altered,
+            held,
+            Some((&cache, &header_digest(&altered.to_bytes()))),
+        );
         assert_eq!(bindings, vec![(kas.key_id(), false)]);
         assert!(opened.is_empty());
-        assert!(cache.get(kas.key_id(), &header_digest(&altered)).is_none());
+        assert!(
+            cache
+                .get(kas.key_id(), &header_digest(&altered.to_bytes()))
+                .is_none()
+        );
     }
 
     #[test]
@@ -191,7 +212,11 @@ mod tests {
         let cache = UnwrapCache::new(NonZeroUsize::new(8).expect("non-zero"));
         let held = |_: &KeyId| Some(kas.clone());
         let header = sealed(&kas);
-        let (first, _) = open_wraps(&header, held, Some(&cache));
+        let (first, _) = open_wraps(
+            &header,
+            held,
+            Some((&cache, &header_digest(&header.to_bytes()))),
+        );
         assert_eq!(first, vec![(kas.key_id(), true)], "the good header opens");
         let bytes = header.to_bytes();
         // The wrapped key (48 bytes after the bound record), the metadata
@@ -211,7 +236,11 @@ mod tests {
                 header.hash(),
                 "byte {at} is outside the hash"
             );
-            let (bindings, opened) = open_wraps(&altered, held, Some(&cache));
+            let (bindings, opened) = open_wraps(
+                &altered,
+                held,
+                Some((&cache, &header_digest(&altered.to_bytes()))),
+            );
             assert_eq!(
                 bindings,
                 vec![(kas.key_id(), false)],
@@ -225,7 +254,11 @@ mod tests {
             "the wrapped key was covered ({checked} bytes)"
         );
         // The good header is still answered (from the cache).
-        let (again, _) = open_wraps(&header, held, Some(&cache));
+        let (again, _) = open_wraps(
+            &header,
+            held,
+            Some((&cache, &header_digest(&header.to_bytes()))),
+        );
         assert_eq!(again, first);
     }
 }

@@ -23,7 +23,7 @@ use crate::codes;
 use crate::decision::KeyState;
 use crate::error::ApiError;
 use crate::error::StoreError;
-use crate::facts::{OpenedKeys, grant_facts};
+use crate::facts::{OpenedKeys, grant_facts, header_digest};
 use crate::state::AppState;
 use crate::store::{
     DeviceRecord, EnrollInput, EventInput, GrantInput, GrantOutcome, RegisterInput,
@@ -56,8 +56,9 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// Decodes and parses the header bytes of a request (400 on any problem).
-fn parse_header(b64: &str) -> Result<SealedHeader, ApiError> {
+/// Decodes and parses the header bytes of a request (400 on any problem);
+/// returns the header and the digest of its bytes for the unwrap cache.
+fn parse_header(b64: &str) -> Result<(SealedHeader, [u8; 32]), ApiError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(b64)
         .map_err(|_| ApiError::bad_request("header is not base64url without padding"))?;
@@ -68,11 +69,19 @@ fn parse_header(b64: &str) -> Result<SealedHeader, ApiError> {
             "bytes follow the header; send the header alone (SealedHeader::to_bytes)",
         ));
     }
-    Ok(header)
+    Ok((header, header_digest(&bytes)))
 }
 
-fn open_wraps(state: &AppState, header: &SealedHeader) -> (Vec<(KeyId, bool)>, OpenedKeys) {
-    crate::facts::open_wraps(header, |id| state.keys.get(id), Some(&state.unwraps))
+fn open_wraps(
+    state: &AppState,
+    header: &SealedHeader,
+    digest: &[u8; 32],
+) -> (Vec<(KeyId, bool)>, OpenedKeys) {
+    crate::facts::open_wraps(
+        header,
+        |id| state.keys.get(id),
+        Some((&state.unwraps, digest)),
+    )
 }
 
 /// `GET /v1/server-key`: the current key, for online sealing.
@@ -177,7 +186,7 @@ pub(crate) async fn grant(
     signed: SignedRequest,
 ) -> Result<Json<GrantResponse>, ApiError> {
     let request: GrantRequest = signed.json()?;
-    let header = parse_header(&request.header)?;
+    let (header, digest) = parse_header(&request.header)?;
     let grant_id = random_id()?;
     // The facts (key-server unwraps, from the cache after a file's first
     // grant) and the rewrap below are CPU work of tens of microseconds; the
@@ -187,7 +196,7 @@ pub(crate) async fn grant(
         &signed.actor.user,
         &header,
         |id| state.keys.get(id),
-        Some(&state.unwraps),
+        Some((&state.unwraps, &digest)),
     );
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let now_ms = state.clock.now_ms();
@@ -319,7 +328,7 @@ pub(crate) async fn register_file(
             "file_name must be at most 1024 bytes without control characters",
         ));
     }
-    let header = parse_header(&request.header)?;
+    let (header, digest) = parse_header(&request.header)?;
     let app = state.clone();
     let info = state
         .blocking(move |store| -> Result<FileInfo, ApiError> {
@@ -337,7 +346,7 @@ pub(crate) async fn register_file(
             } else {
                 None
             };
-            let (bindings, _) = open_wraps(&app, &header);
+            let (bindings, _) = open_wraps(&app, &header, &digest);
             let key_id = bindings.iter().find(|(_, ok)| *ok).map(|(id, _)| *id);
             let refusal =
                 refusal.or_else(|| key_id.is_none().then_some(DenyReason::PolicyBindingFailed));
