@@ -12,7 +12,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueHint};
 use irm_core::protocol::Role;
 use irm_core::{DEFAULT_CHUNK_LEN, MAX_CHUNK_LEN, MIN_CHUNK_LEN, PolicyGrant, Recipient, Rights};
 
-use crate::exit::EXIT_CODES_HELP;
+use crate::exit::exit_codes_help;
 
 /// Seal, open, inspect and recover customer data files protected by the IRM key server.
 ///
@@ -20,7 +20,7 @@ use crate::exit::EXIT_CODES_HELP;
 /// credentials in $IRM_CONFIG_DIR (default ~/.config/irm) and the passphrase from
 /// --passphrase-file, $IRM_PASSPHRASE or a prompt.
 #[derive(Debug, Parser)]
-#[command(name = "irm", version, after_help = EXIT_CODES_HELP)]
+#[command(name = "irm", version, after_help = exit_codes_help())]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -40,6 +40,8 @@ pub(crate) enum Command {
     Inspect(InspectArgs),
     /// Administer the key server: users, groups, devices, files, keys and the audit log.
     Admin(AdminArgs),
+    /// Check an audit export offline, without the key server (for reviewers and auditors).
+    Audit(AuditArgs),
     /// Generate a key server key pair (KEY and KEY.pub) for offline sealing and tests.
     Keygen(KeygenArgs),
     /// Break-glass recovery: decrypt a sealed file with the key server's own private key.
@@ -62,6 +64,9 @@ impl Command {
             Command::Open(args) => args.json,
             Command::Inspect(args) => args.json,
             Command::Admin(args) => args.json,
+            Command::Audit(args) => match &args.command {
+                OfflineAuditCommand::Verify(verify) => verify.json,
+            },
             Command::Recover(args) => args.json,
         }
     }
@@ -375,7 +380,7 @@ all of them) and the checkpoint (docs/PROTOCOL.md §9.1). Anyone with the server
 key (DATA_DIR/audit-signing.pub) can check it offline, without the database:
 
   irm admin audit export -o audit.jsonl
-  irm-key-server audit verify --export audit.jsonl --audit-key audit-signing.pub
+  irm audit verify --export audit.jsonl --audit-key audit-signing.pub
 
 The file is written atomically (mode 0600); an existing file is kept unless --force.")]
     Export {
@@ -391,6 +396,49 @@ The file is written atomically (mode 0600); an existing file is kept unless --fo
     },
     /// Have the key server sign and write a checkpoint now.
     Checkpoint,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    #[command(subcommand)]
+    pub(crate) command: OfflineAuditCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum OfflineAuditCommand {
+    /// Check an audit export (`irm admin audit export`) against the key server's audit public key.
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Every record must chain from the one before (docs/PROTOCOL.md §9), and the last one must be
+vouched for by a checkpoint signed with the audit key given here; the key named inside the
+export counts for nothing. Checkpoints kept apart from the server (a copy of its
+DATA_DIR/audit-checkpoints.jsonl) catch a chain rewritten after they were signed.
+
+Needs no key server, no enrollment and no passphrase:
+  irm audit verify --export audit.jsonl --audit-key audit-signing.pub
+
+Exits 0 when the export verifies, 1 with every problem listed when it does not.")]
+pub(crate) struct AuditVerifyArgs {
+    /// The export (JSON Lines), or `-` for standard input.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub(crate) export: PathBuf,
+
+    /// The key server's audit public key (DATA_DIR/audit-signing.pub), obtained from the server's
+    /// operator by a channel you trust.
+    #[arg(long, value_name = "KEY.pub", value_hint = ValueHint::FilePath)]
+    pub(crate) audit_key: PathBuf,
+
+    /// Signed checkpoints kept apart from the export (JSON Lines, as in the server's checkpoint
+    /// file); those inside the export's range are checked too.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub(crate) checkpoints: Option<PathBuf>,
+
+    /// Print the report as one JSON object on standard output.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -488,9 +536,10 @@ pub(crate) struct SealArgs {
     #[arg(long)]
     pub(crate) no_watermark: bool,
 
-    /// A classification label shown to recipients, such as `confidential`.
-    #[arg(long, value_name = "LABEL")]
-    pub(crate) label: Option<String>,
+    /// The file's classification, shown to recipients, such as `confidential` (`--label` is an
+    /// older name for it).
+    #[arg(long, value_name = "CLASSIFICATION", alias = "label")]
+    pub(crate) classification: Option<String>,
 
     /// Who is sealing, recorded in the header [default: the enrolled user online, $USER offline].
     #[arg(long, value_name = "NAME")]
@@ -541,7 +590,7 @@ With --json, prints one object on stdout (times are RFC 3339 UTC, or null when a
    \"policy\": {\"grants\": [{\"recipients\": [\"@support\", \"alice\"], \"rights\": [\"view\", \"print\"]}],
               \"not_before\": null, \"not_before_unix\": null,
               \"not_after\": \"2027-01-31T00:00:00Z\", \"not_after_unix\": 1800662400,
-              \"max_lease_secs\": 600, \"watermark_required\": true, \"label\": \"confidential\" | null}}
+              \"max_lease_secs\": 600, \"watermark_required\": true, \"classification\": \"confidential\" | null}}
 Rights this version does not know are left out of \"rights\". On failure:
   {\"ok\": false, \"kind\": \"...\", \"exit_code\": N, \"message\": \"...\", \"hint\": \"...\" | null}")]
 pub(crate) struct InspectArgs {
@@ -635,22 +684,7 @@ fn parse_rights(text: &str) -> Result<Rights, String> {
 }
 
 fn parse_grant(text: &str) -> Result<PolicyGrant, String> {
-    let (who, rights) = text
-        .split_once('=')
-        .ok_or("expected RECIPIENTS=RIGHTS, such as @agents=view or alice,@leads=view,print")?;
-    let recipients = who
-        .split(',')
-        .map(str::trim)
-        .filter(|name| !name.is_empty())
-        .map(parse_recipient)
-        .collect::<Result<std::collections::BTreeSet<_>, _>>()?;
-    if recipients.is_empty() {
-        return Err(format!("the grant {text:?} names no recipient"));
-    }
-    Ok(PolicyGrant {
-        recipients,
-        rights: parse_rights(rights)?,
-    })
+    PolicyGrant::parse(text).map_err(|e| e.to_string())
 }
 
 fn parse_kas_url(text: &str) -> Result<String, String> {

@@ -5,19 +5,12 @@
 //! (as text on stderr or as JSON on stdout) is `report.rs`'s job. Numbers
 //! never change meaning: a retired code stays reserved in a comment here.
 //!
-//! | code | kind          | meaning                                                              |
-//! |------|---------------|----------------------------------------------------------------------|
-//! | 0    |               | success: the whole input was processed and the output is in place    |
-//! | 1    | `failure`     | any other failure (unsupported format version, malformed key file)   |
-//! | 2    | `usage`       | the command line cannot be carried out as given (clap's usage errors, |
-//! |      |               | invalid rights or recipients, output exists without `--force`,       |
-//! |      |               | input and output are the same file, sealed data to a terminal)       |
-//! | 3    | `denied`      | the key server refused; the JSON object carries its `reason`         |
-//! | 4    | `integrity`   | tampered, truncated, not a sealed file, policy binding failed,       |
-//! |      |               | or the key does not fit the file                                     |
-//! | 5    | `unreachable` | the key server could not be reached, or its TLS certificate is not   |
-//! |      |               | signed by the CA this device enrolled with                           |
-//! | 6    | `io`          | input/output error: file not found, permission denied, disk full     |
+//! The table itself is [`Exit::ALL`] with [`Exit::meaning`]: `irm --help`
+//! prints it ([`exit_codes_help`]) and a test checks the README's copy
+//! against it. The rule it states once: a refusal *by the key server*
+//! exits 3 whatever its reason (`policy_binding_failed` included, which the
+//! server finds); a check that fails *on this computer* (the file's bytes,
+//! a grant that does not fit the file, a key that does not open it) exits 4.
 
 use std::fmt;
 use std::io;
@@ -25,24 +18,6 @@ use std::io;
 use irm_client::ClientError;
 use irm_core::protocol::DenyReason;
 use irm_core::{FormatError, KeyParseError, OpenError, PolicyError, SealError, UnwrapError};
-
-/// The table above as shown at the end of `irm --help`.
-pub(crate) const EXIT_CODES_HELP: &str = "\
-Exit status:
-  0  success: the whole input was processed and the output is in place
-  1  other failure (unsupported format version, malformed key file, ...)
-  2  usage: the command line cannot be carried out as given (bad arguments,
-     output exists without --force, input and output are the same file)
-  3  denied by the key server; the reason (such as file_revoked) is printed
-  4  integrity failure: tampered, truncated, not a sealed file, policy
-     binding failed, or the key does not fit the file
-  5  key server unreachable (or its certificate is not from the enrolled CA)
-  6  input/output error: file not found, permission denied, disk full
-
-With --json, a failure prints one object on stdout:
-  {\"ok\": false, \"kind\": \"integrity\", \"exit_code\": 4, \"message\": \"...\", \"hint\": \"...\" | null}
-where kind is one of failure, usage, denied, integrity, unreachable, io. A denial adds
-\"reason\": the key server's machine-readable reason, such as \"file_revoked\".";
 
 /// One row of the exit-code table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +37,44 @@ pub(crate) enum Exit {
 }
 
 impl Exit {
+    /// Every row, in number order.
+    pub(crate) const ALL: [Exit; 6] = [
+        Exit::Failure,
+        Exit::Usage,
+        Exit::Denied,
+        Exit::Integrity,
+        Exit::Unreachable,
+        Exit::Io,
+    ];
+
+    /// What the code means: the one wording of the table, shown by
+    /// `irm --help` and copied into the README.
+    pub(crate) fn meaning(self) -> &'static str {
+        match self {
+            Exit::Failure => {
+                "other failure (not enrolled, wrong passphrase, unsupported format version, \
+                 malformed key file, an audit log that does not verify, ...)"
+            }
+            Exit::Usage => {
+                "usage: the command line cannot be carried out as given (bad arguments, output \
+                 exists without --force, input and output are the same file)"
+            }
+            Exit::Denied => {
+                "denied by the key server, whatever its reason (policy_binding_failed \
+                 included); the reason, such as file_revoked, is printed"
+            }
+            Exit::Integrity => {
+                "integrity failure found on this computer: not a sealed file, tampered, \
+                 truncated, a header whose binding does not verify under the key given, or a \
+                 grant that does not fit the file"
+            }
+            Exit::Unreachable => {
+                "key server unreachable, or its TLS certificate is not from the enrolled CA"
+            }
+            Exit::Io => "input/output error: file not found, permission denied, disk full",
+        }
+    }
+
     /// The process exit status.
     pub(crate) fn code(self) -> u8 {
         match self {
@@ -85,6 +98,23 @@ impl Exit {
             Exit::Io => "io",
         }
     }
+}
+
+/// The exit-code table as shown at the end of `irm --help`.
+pub(crate) fn exit_codes_help() -> String {
+    let mut text = String::from(
+        "Exit status:\n  0  success: the whole input was processed and the output is in place\n",
+    );
+    for exit in Exit::ALL {
+        text.push_str(&format!("  {}  {}\n", exit.code(), exit.meaning()));
+    }
+    text.push_str(
+        "\nWith --json, a failure prints one object on stdout:\n  \
+         {\"ok\": false, \"kind\": \"integrity\", \"exit_code\": 4, \"message\": \"...\", \"hint\": \"...\" | null}\n\
+         where kind is one of failure, usage, denied, integrity, unreachable, io. A denial adds\n\
+         \"reason\": the key server's machine-readable reason, such as \"file_revoked\".",
+    );
+    text
 }
 
 /// An error the CLI raises itself, carrying its class and advice, such as a
@@ -261,6 +291,7 @@ fn client_error(err: &ClientError) -> Diagnosis {
             Some("ask your administrator for a new code and enroll this device again with --force"),
         ),
         ClientError::InvalidArgument(_) => Diagnosis::new(Exit::Usage, None),
+        ClientError::Seal(seal) => seal_error(seal),
         ClientError::Io { source, .. } => io_error(source),
         ClientError::BadResponse { .. } => Diagnosis::new(
             Exit::Failure,
@@ -371,29 +402,39 @@ fn io_error(err: &io::Error) -> Diagnosis {
 mod tests {
     use super::*;
 
-    const ALL: [Exit; 6] = [
-        Exit::Failure,
-        Exit::Usage,
-        Exit::Denied,
-        Exit::Integrity,
-        Exit::Unreachable,
-        Exit::Io,
-    ];
-
     #[test]
     fn every_exit_code_is_distinct_and_listed_in_the_help() {
-        let mut codes: Vec<u8> = ALL.iter().map(|e| e.code()).collect();
-        codes.sort_unstable();
-        codes.dedup();
+        let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
         assert_eq!(codes, [1, 2, 3, 4, 5, 6]);
-        for exit in ALL {
-            let line = format!("\n  {}  ", exit.code());
-            assert!(EXIT_CODES_HELP.contains(&line), "{exit:?} missing");
-            assert!(
-                EXIT_CODES_HELP.contains(exit.kind()),
-                "{exit:?} kind missing"
-            );
+        let help = exit_codes_help();
+        for exit in Exit::ALL {
+            let line = format!("\n  {}  {}\n", exit.code(), exit.meaning());
+            assert!(help.contains(&line), "{exit:?} missing");
+            assert!(help.contains(exit.kind()), "{exit:?} kind missing");
         }
+    }
+
+    /// The README's table is a copy of this one, row for row.
+    #[test]
+    fn the_readme_lists_the_same_exit_codes() {
+        let readme = include_str!("../../README.md");
+        for exit in Exit::ALL {
+            let row = format!("| {} | {} |", exit.code(), exit.meaning());
+            assert!(readme.contains(&row), "README.md lacks the row {row:?}");
+        }
+    }
+
+    /// One rule: the server's `policy_binding_failed` is a denial (3), the
+    /// same failure found locally an integrity failure (4).
+    #[test]
+    fn a_binding_refused_by_the_server_exits_3_and_one_found_here_exits_4() {
+        let server = anyhow::Error::new(ClientError::Denied(
+            DenyReason::PolicyBindingFailed,
+            "altered".into(),
+        ));
+        assert_eq!(diagnose(&server).exit, Exit::Denied);
+        let local = anyhow::Error::new(UnwrapError::BindingFailed);
+        assert_eq!(diagnose(&local).exit, Exit::Integrity);
     }
 
     #[test]

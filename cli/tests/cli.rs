@@ -384,7 +384,7 @@ fn inspect_prints_the_header_and_policy_as_text() {
         "not after       2099-01-31T00:00:00Z",
         "max lease       1h",
         "watermark       required",
-        "label           confidential",
+        "classification  confidential",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
@@ -420,8 +420,8 @@ fn inspect_json_has_a_stable_shape() {
     assert_eq!(
         keys(&v["policy"]),
         [
+            "classification",
             "grants",
-            "label",
             "max_lease_secs",
             "not_after",
             "not_after_unix",
@@ -441,7 +441,7 @@ fn inspect_json_has_a_stable_shape() {
     assert_eq!(v["policy"]["not_before"], Value::Null);
     assert_eq!(v["policy"]["max_lease_secs"], 600);
     assert_eq!(v["policy"]["watermark_required"], false);
-    assert_eq!(v["policy"]["label"], Value::Null);
+    assert_eq!(v["policy"]["classification"], Value::Null);
     assert_eq!(
         v["policy"]["grants"],
         serde_json::json!([{"recipients": ["alice"], "rights": ["view"]}])
@@ -1027,4 +1027,56 @@ fn a_large_seal_draws_a_progress_bar_on_a_terminal_only() {
         "a bar into a pipe: {}",
         stderr_of(&piped)
     );
+}
+
+/// `irm audit verify` needs no key server, no enrollment and no passphrase:
+/// over the audit vectors (irm-core/tests/audit-vectors) it accepts the
+/// intact exports and names the problem of every tampered one, exiting 1.
+#[test]
+fn audit_verify_checks_every_audit_vector_offline() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../irm-core/tests/audit-vectors");
+    let expected = fs::read_to_string(dir.join("EXPECTED")).unwrap();
+    let home = TempDir::new().unwrap();
+    for line in expected.lines() {
+        let (name, outcome) = line.split_once(": ").unwrap();
+        let mut cmd = irm();
+        // No credentials anywhere: the command must not look for them.
+        cmd.env("IRM_CONFIG_DIR", home.path().join("none"))
+            .env_remove("IRM_PASSPHRASE")
+            .args(["audit", "verify", "--json", "--audit-key"])
+            .arg(dir.join("audit-signing.pub"))
+            .arg("--export")
+            .arg(dir.join(format!("{name}.jsonl")));
+        let apart = dir.join(format!("{name}.checkpoints.jsonl"));
+        if apart.exists() {
+            cmd.arg("--checkpoints").arg(&apart);
+        }
+        let out = cmd.output().unwrap();
+        let json: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{name}: {e}: {}", String::from_utf8_lossy(&out.stdout)));
+        if outcome == "ok" {
+            assert!(out.status.success(), "{name}: {json}");
+            assert_eq!(json["ok"], true, "{name}");
+            assert!(json["records"].as_u64().unwrap() > 0, "{name}");
+        } else {
+            assert_eq!(out.status.code(), Some(1), "{name}: {json}");
+            assert_eq!(json["ok"], false, "{name}");
+            assert!(
+                json["message"].as_str().unwrap().contains(outcome),
+                "{name}: {json}"
+            );
+        }
+    }
+    // The text form names each problem on a line of its own.
+    let out = irm()
+        .args(["audit", "verify", "--audit-key"])
+        .arg(dir.join("audit-signing.pub"))
+        .arg("--export")
+        .arg(dir.join("record_edited.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("BROKEN: "), "{text}");
+    assert!(text.contains("problem: record seq 5"), "{text}");
 }

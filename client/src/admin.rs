@@ -12,27 +12,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use irm_core::Rights;
 use irm_core::protocol::{
-    AuditCheckpoint, AuditExportHeader, AuditExportLine, AuditRecord, AuditVerifyReport,
-    CreateUserRequest, DeviceInfo, EnrollmentCode, FileInfo, RestrictRequest, ServerKeyInfo,
-    UserInfo,
+    AddMemberRequest, AuditCheckpoint, AuditExportHeader, AuditExportLine, AuditRecord,
+    AuditVerifyReport, CreateGroupRequest, CreateUserRequest, DeviceInfo, EnrollmentCode, FileInfo,
+    KeyInfo, RestrictRequest, ServerKeyInfo, UserInfo,
 };
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::ClientError;
 use crate::session::Session;
 use crate::transport::segment;
-
-/// A key server key as `GET /v1/admin/keys` lists it: the public
-/// [`ServerKeyInfo`] plus its state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyInfo {
-    /// The key's public information.
-    #[serde(flatten)]
-    pub key: ServerKeyInfo,
-    /// `current`, `active` or `retired` (as the server words it).
-    pub state: String,
-}
 
 /// The most records `GET /v1/audit` returns at once (PROTOCOL.md §7).
 const AUDIT_PAGE: u32 = 1000;
@@ -47,16 +36,6 @@ pub struct AuditExportSummary {
     /// The checkpoint the server signed for this export; the last record's
     /// hash is its `head_hash`.
     pub checkpoint: AuditCheckpoint,
-}
-
-#[derive(Serialize)]
-struct NameBody<'a> {
-    name: &'a str,
-}
-
-#[derive(Serialize)]
-struct MemberBody<'a> {
-    user: &'a str,
 }
 
 /// A group name without the `@` a policy writes before it.
@@ -95,8 +74,8 @@ impl Session {
 
     /// `POST /v1/admin/groups` (a leading `@` is dropped).
     pub fn add_group(&self, name: &str) -> Result<(), ClientError> {
-        let body = NameBody {
-            name: group_name(name),
+        let body = CreateGroupRequest {
+            name: group_name(name).to_owned(),
         };
         self.signed_no_content(Method::POST, "/v1/admin/groups", Some(&body))
     }
@@ -104,7 +83,10 @@ impl Session {
     /// `POST /v1/admin/groups/{name}/members`.
     pub fn add_group_member(&self, group: &str, user: &str) -> Result<(), ClientError> {
         let path = format!("/v1/admin/groups/{}/members", segment(group_name(group)));
-        self.signed_no_content(Method::POST, &path, Some(&MemberBody { user }))
+        let body = AddMemberRequest {
+            user: user.to_owned(),
+        };
+        self.signed_no_content(Method::POST, &path, Some(&body))
     }
 
     /// `DELETE /v1/admin/groups/{name}/members/{user}`.
@@ -290,7 +272,7 @@ mod tests {
     fn key_listings_flatten_the_public_key_info() {
         let json = r#"{"key_id":"00","public_key":"K","url":"https://k","state":"retired","created_at":5}"#;
         let key: KeyInfo = serde_json::from_str(json).unwrap();
-        assert_eq!(key.state, "retired");
+        assert_eq!(key.state, irm_core::protocol::KeyState::Retired);
         assert_eq!(key.key.url, "https://k");
     }
 

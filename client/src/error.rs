@@ -116,6 +116,11 @@ pub enum ClientError {
         problem: String,
     },
 
+    /// A header could not be built for the policy, metadata and key given
+    /// (an invalid policy, chunk length or key server key).
+    #[error(transparent)]
+    Seal(irm_core::SealError),
+
     /// An argument cannot be used as given (an empty passphrase, a server URL
     /// that is not https, a CA file that holds no certificate).
     #[error("{0}")]

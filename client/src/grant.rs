@@ -237,18 +237,14 @@ mod tests {
     fn fixture() -> Fixture {
         let kas = KasSecretKey::generate().unwrap();
         let keys = DeviceKeys::generate().unwrap();
-        let policy = Policy::new(
-            vec![PolicyGrant {
+        let policy = Policy::builder()
+            .grant(PolicyGrant {
                 recipients: BTreeSet::from([Recipient::parse("alice").unwrap()]),
                 rights: Rights::VIEW | Rights::EXPORT,
-            }],
-            None,
-            None,
-            600,
-            true,
-            None,
-        )
-        .unwrap();
+            })
+            .max_lease_secs(600)
+            .build()
+            .unwrap();
         let header = EnvelopeBuilder::new(policy)
             .key_server("https://kas.example", kas.public_key())
             .build()

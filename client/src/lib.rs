@@ -12,6 +12,8 @@
 //!   holds on this computer's monotonic clock. Callers renew
 //!   ([`Session::renew`]) at [`Grant::renew_due`] and report usage
 //!   ([`Session::report_event`]).
+//! - [`SealTarget`] seals a file for a key server, online through a
+//!   session (which also registers the file) or offline to a public key.
 //! - Administration and audit calls are further methods on [`Session`].
 //!
 //! Every failure is a [`ClientError`]; a refusal carries its
@@ -42,10 +44,11 @@ mod enroll;
 mod error;
 mod grant;
 mod keystore;
+mod seal;
 mod session;
 mod transport;
 
-pub use admin::{AuditExportSummary, KeyInfo};
+pub use admin::AuditExportSummary;
 pub use config::{
     CONFIG_DIR_ENV, DEVICE_JSON, DEVICE_KEY, DeviceConfig, config_dir, normalize_server_url,
 };
@@ -53,6 +56,7 @@ pub use enroll::Enrollment;
 pub use error::ClientError;
 pub use grant::Grant;
 pub use keystore::Passphrase;
+pub use seal::{HeaderOptions, PendingSeal, SealTarget, Sealed};
 pub use session::Session;
 
 #[cfg(test)]

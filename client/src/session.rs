@@ -10,11 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use irm_core::protocol::{
-    EventRequest, FileInfo, GrantRequest, GrantResponse, RegisterFileRequest, ServerKeyInfo,
-    UsageAction,
+    EncodedHeader, EventRequest, FileInfo, GrantRequest, GrantResponse, RegisterFileRequest,
+    ServerKeyInfo, UsageAction,
 };
 use irm_core::{KasPublicKey, SealedHeader};
 use reqwest::Method;
@@ -196,7 +194,7 @@ impl Session {
     ) -> Result<FileInfo, ClientError> {
         self.check_own_server(header)?;
         let body = RegisterFileRequest {
-            header: URL_SAFE_NO_PAD.encode(header.to_bytes()),
+            header: EncodedHeader::new(header),
             file_name: file_name.map(str::to_owned),
         };
         self.signed(Method::POST, "/v1/files", Some(&body))
@@ -209,7 +207,7 @@ impl Session {
     pub fn grant(&self, header: &SealedHeader, renew: bool) -> Result<Grant, ClientError> {
         self.check_own_server(header)?;
         let body = GrantRequest {
-            header: URL_SAFE_NO_PAD.encode(header.to_bytes()),
+            header: EncodedHeader::new(header),
             renew,
         };
         let asked_at = Instant::now();
@@ -310,6 +308,8 @@ mod tests {
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use irm_core::protocol::Role;
 
     use super::*;
@@ -476,18 +476,14 @@ mod tests {
         enroll_offline(dir.path(), "correct horse");
         let session =
             Session::unlock(dir.path(), &Passphrase::new("correct horse").unwrap()).unwrap();
-        let policy = Policy::new(
-            vec![PolicyGrant {
+        let policy = Policy::builder()
+            .grant(PolicyGrant {
                 recipients: BTreeSet::from([Recipient::parse("alice").unwrap()]),
                 rights: Rights::VIEW,
-            }],
-            None,
-            None,
-            600,
-            true,
-            None,
-        )
-        .unwrap();
+            })
+            .max_lease_secs(600)
+            .build()
+            .unwrap();
         let header = EnvelopeBuilder::new(policy)
             .key_server(
                 "https://kas.attacker.example",

@@ -79,8 +79,8 @@ static int seal(irm_client *client, const char *csv, const char *sealed,
   int rc = 0;
   if ((status = irm_policy_add_grant(policy, recipients, rights)) != IRM_OK) {
     rc = fail("irm_policy_add_grant", status);
-  } else if ((status = irm_policy_set_label(policy, "customer-records")) != IRM_OK) {
-    rc = fail("irm_policy_set_label", status);
+  } else if ((status = irm_policy_set_classification(policy, "customer-records")) != IRM_OK) {
+    rc = fail("irm_policy_set_classification", status);
   } else if ((status = irm_seal_file(client, policy, csv, sealed, &file_id)) != IRM_OK) {
     rc = fail("irm_seal_file", status);
   } else {

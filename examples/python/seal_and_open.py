@@ -36,7 +36,7 @@ def load(path):
         "irm_client_free": ([handle], None),
         "irm_policy_new": ([POINTER(handle)], c_int),
         "irm_policy_add_grant": ([handle, c_char_p, c_uint32], c_int),
-        "irm_policy_set_label": ([handle, c_char_p], c_int),
+        "irm_policy_set_classification": ([handle, c_char_p], c_int),
         "irm_policy_free": ([handle], None),
         # file_id_out is a char ** owned by us until irm_string_free: keep it a c_void_p.
         "irm_seal_file": ([handle, handle, c_char_p, c_char_p, POINTER(c_void_p)], c_int),
@@ -79,8 +79,8 @@ def main(argv):
         try:
             check(lib, "irm_policy_add_grant", lib.irm_policy_add_grant(
                 policy, recipients.encode(), IRM_RIGHT_VIEW | IRM_RIGHT_PROGRAM))
-            check(lib, "irm_policy_set_label",
-                  lib.irm_policy_set_label(policy, b"customer-records"))
+            check(lib, "irm_policy_set_classification",
+                  lib.irm_policy_set_classification(policy, b"customer-records"))
             file_id = c_void_p()
             check(lib, "irm_seal_file", lib.irm_seal_file(
                 client, policy, csv.encode(), sealed.encode(), byref(file_id)))

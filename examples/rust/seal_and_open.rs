@@ -4,21 +4,19 @@
 //! records for a group, open it back, print the row count and the rights.
 //!
 //! ```sh
-//! IRM_PASSPHRASE=... cargo run -p irm-ffi --example seal_and_open -- customers.csv customers.csv.irm @support
+//! IRM_PASSPHRASE=... cargo run -p irm-client --example seal_and_open -- customers.csv customers.csv.irm @support
 //! ```
 //! The device must be enrolled (`irm enroll`); `IRM_CONFIG_DIR` chooses
 //! its configuration directory as for the `irm` CLI.
 
-use std::collections::BTreeSet;
 use std::error::Error;
 use std::fs::File;
 use std::io::{BufWriter, Read};
 
-use irm_client::{Passphrase, Session, config_dir};
+use irm_client::{HeaderOptions, Passphrase, SealTarget, Session, config_dir};
 use irm_core::protocol::UsageAction;
 use irm_core::{
-    DEFAULT_MAX_LEASE_SECS, EnvelopeBuilder, Metadata, Opener, Policy, PolicyGrant, Recipient,
-    Rights, SealedHeader, Sealer, StreamOptions,
+    Metadata, Opener, Policy, PolicyGrant, Recipient, Rights, SealedHeader, StreamOptions,
 };
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -33,42 +31,36 @@ fn main() -> Result<(), Box<dyn Error>> {
     let passphrase = std::env::var("IRM_PASSPHRASE").map_err(|_| "set IRM_PASSPHRASE")?;
     let session = Session::unlock(&config_dir()?, &Passphrase::new(passphrase)?)?;
 
-    // Seal online: the key server's current key, then register the file so
-    // that an administrator can revoke it.
-    let policy = Policy::new(
-        vec![PolicyGrant {
-            recipients: recipients
-                .split(',')
-                .map(Recipient::parse)
-                .collect::<Result<BTreeSet<_>, _>>()?,
-            rights: Rights::VIEW | Rights::PROGRAM,
-        }],
-        None,
-        None,
-        DEFAULT_MAX_LEASE_SECS,
-        true,
-        Some("customer records".into()),
-    )?;
-    let (info, key) = session.server_key()?;
-    let mut input = File::open(csv)?;
-    let header = EnvelopeBuilder::new(policy)
-        .key_server(info.url, key)
-        .issuer(session.user())
-        .metadata(Metadata {
-            file_name: Some("customers.csv".into()),
-            media_type: Some("text/csv".into()),
-            plaintext_len: Some(input.metadata()?.len()),
-        })
+    // Seal online: the key server's current key, and the file registered so
+    // that an administrator can revoke it, through the client crate.
+    let policy = Policy::builder()
+        .grant(PolicyGrant::new(
+            Recipient::parse_list(recipients)?,
+            Rights::VIEW | Rights::PROGRAM,
+        )?)
+        .classification(Some("customer records"))
         .build()?;
-    let mut sealer = Sealer::new(
-        &header,
+    let mut input = File::open(csv)?;
+    let metadata = Metadata {
+        file_name: Some("customers.csv".into()),
+        media_type: Some("text/csv".into()),
+        plaintext_len: Some(input.metadata()?.len()),
+    };
+    let pending =
+        SealTarget::Online(&session).prepare(policy, metadata, HeaderOptions::default())?;
+    let sealed_file = pending.seal(
+        &mut input,
         BufWriter::new(File::create(sealed)?),
         StreamOptions::default(),
     )?;
-    sealer.seal_from(&mut input)?;
-    sealer.finish()?.into_inner().map_err(|e| e.into_error())?;
-    let file = session.register_file(header.header(), Some("customers.csv"))?;
-    println!("sealed {csv} into {sealed} (file id {})", file.file_id);
+    sealed_file
+        .output
+        .into_inner()
+        .map_err(|e| e.into_error())?;
+    println!(
+        "sealed {csv} into {sealed} (file id {})",
+        sealed_file.file_id
+    );
 
     // Open it back: a grant for this person on this device, then the
     // plaintext, reported as a program read as libirm does.

@@ -381,14 +381,15 @@ enum irm_status irm_policy_add_grant(struct irm_policy *policy,
 enum irm_status irm_policy_set_not_after(struct irm_policy *policy, uint64_t unix_time);
 
 /**
- * Sets the classification label (such as `confidential`); NULL removes it.
- * The label is visible in the sealed file's header.
+ * Sets the file's classification (such as `confidential`); NULL removes it.
+ * The classification is visible in the sealed file's header.
  *
  * # Safety
  * `policy` is from `irm_policy_new`, used by no other thread during the
- * call; `label` is NULL or NUL-terminated.
+ * call; `classification` is NULL or NUL-terminated.
  */
-enum irm_status irm_policy_set_label(struct irm_policy *policy, const char *label);
+enum irm_status irm_policy_set_classification(struct irm_policy *policy,
+                                              const char *classification);
 
 /**
  * Sets the longest lease (seconds, at least 1) a reader may hold before

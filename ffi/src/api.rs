@@ -268,23 +268,23 @@ pub unsafe extern "C" fn irm_policy_set_not_after(
     })
 }
 
-/// Sets the classification label (such as `confidential`); NULL removes it.
-/// The label is visible in the sealed file's header.
+/// Sets the file's classification (such as `confidential`); NULL removes it.
+/// The classification is visible in the sealed file's header.
 ///
 /// # Safety
 /// `policy` is from `irm_policy_new`, used by no other thread during the
-/// call; `label` is NULL or NUL-terminated.
+/// call; `classification` is NULL or NUL-terminated.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn irm_policy_set_label(
+pub unsafe extern "C" fn irm_policy_set_classification(
     policy: *mut irm_policy,
-    label: *const c_char,
+    classification: *const c_char,
 ) -> irm_status {
     guard(|| {
         // SAFETY: a live handle, exclusively ours by the caller's contract.
         let policy = unsafe { borrow_mut::<PolicyDraft>(policy) }?;
         // SAFETY: NUL-terminated by the caller's contract.
-        let label = unsafe { opt_c_str(label, "label") }?;
-        policy.set_label(label);
+        let classification = unsafe { opt_c_str(classification, "classification") }?;
+        policy.set_classification(classification);
         Ok(())
     })
 }

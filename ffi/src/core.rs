@@ -1,7 +1,6 @@
 //! The objects behind the handles, in safe Rust on top of irm-client and
 //! irm-core: no second implementation of enrollment, grants or leases.
 
-use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -9,12 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ::irm_client::{DeviceConfig, Grant, Passphrase, Session, normalize_server_url};
+use ::irm_client::{
+    DeviceConfig, Grant, HeaderOptions, Passphrase, SealTarget, Session, normalize_server_url,
+};
 use irm_core::protocol::UsageAction;
 use irm_core::{
-    DEFAULT_MAX_LEASE_SECS, EnvelopeBuilder, KasPublicKey, Metadata, PayloadBackend, Policy,
-    PolicyGrant, Recipient, Rights, SealedHeader, Sealer, SeekableOpener, StreamOptions,
-    VerifiedHeader, seal_in_place,
+    DEFAULT_MAX_LEASE_SECS, KasPublicKey, Metadata, PayloadBackend, Policy, PolicyGrant, Recipient,
+    Rights, SealedHeader, SeekableOpener, StreamOptions,
 };
 
 use crate::boundary::{Handle, Kind};
@@ -124,7 +124,7 @@ impl Client {
 pub(crate) struct PolicyDraft {
     grants: Vec<PolicyGrant>,
     not_after: Option<u64>,
-    label: Option<String>,
+    classification: Option<String>,
     max_lease_secs: u32,
 }
 
@@ -139,7 +139,7 @@ impl Default for PolicyDraft {
         Self {
             grants: Vec::new(),
             not_after: None,
-            label: None,
+            classification: None,
             max_lease_secs: DEFAULT_MAX_LEASE_SECS,
         }
     }
@@ -162,19 +162,11 @@ impl PolicyDraft {
                     "rights 0x{rights:x} is not a non-empty combination of IRM_RIGHT_* bits"
                 ))
             })?;
-        let recipients = recipients
-            .split(',')
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-            .map(|r| {
-                Recipient::parse(r).map_err(|e| Failure::invalid(format!("recipient {r:?}: {e}")))
-            })
-            .collect::<Result<BTreeSet<_>, _>>()?;
-        if recipients.is_empty() {
-            return Err(Failure::invalid(
-                "no recipient: give names like \"alice,@support\"",
-            ));
-        }
+        let recipients = Recipient::parse_list(recipients).map_err(|e| {
+            Failure::invalid(format!(
+                "recipients {recipients:?}: {e}; give names like \"alice,@support\""
+            ))
+        })?;
         self.grants.push(PolicyGrant { recipients, rights });
         Ok(())
     }
@@ -189,8 +181,8 @@ impl PolicyDraft {
         Ok(())
     }
 
-    pub(crate) fn set_label(&mut self, label: Option<&str>) {
-        self.label = label.map(str::to_owned);
+    pub(crate) fn set_classification(&mut self, classification: Option<&str>) {
+        self.classification = classification.map(str::to_owned);
     }
 
     pub(crate) fn set_max_lease(&mut self, secs: u32) -> Result<(), Failure> {
@@ -209,15 +201,13 @@ impl PolicyDraft {
                 "the policy's not_after {not_after} has passed, so nobody could open the file"
             )));
         }
-        Policy::new(
-            self.grants.clone(),
-            None,
-            self.not_after,
-            self.max_lease_secs,
-            true,
-            self.label.clone(),
-        )
-        .map_err(|e| Failure::invalid(format!("the policy is not valid: {e}")))
+        Policy::builder()
+            .grants(self.grants.clone())
+            .not_after(self.not_after)
+            .max_lease_secs(self.max_lease_secs)
+            .classification(self.classification.clone())
+            .build()
+            .map_err(|e| Failure::invalid(format!("the policy is not valid: {e}")))
     }
 }
 
@@ -229,40 +219,26 @@ pub(crate) enum KeyServer<'a> {
     Offline { key_text: &'a str, url: &'a str },
 }
 
-fn header_for(
-    target: &KeyServer<'_>,
-    policy: &PolicyDraft,
-    metadata: Metadata,
-) -> Result<VerifiedHeader, Failure> {
-    let policy = policy.build()?;
-    let mut builder = EnvelopeBuilder::new(policy).metadata(metadata);
-    match target {
-        KeyServer::Online(session) => {
-            let (info, key) = session.server_key()?;
-            builder = builder.key_server(info.url, key).issuer(session.user());
-        }
-        KeyServer::Offline { key_text, url } => {
-            let key = KasPublicKey::from_text(key_text.trim()).map_err(|e| {
-                Failure::invalid(format!("the key server public key is not valid: {e}"))
-            })?;
-            if url.is_empty() {
-                return Err(Failure::invalid("the key server URL is empty"));
+impl KeyServer<'_> {
+    /// The client crate's seal target for this choice; the offline key and
+    /// URL are checked here, where a caller's mistake is an invalid argument.
+    fn seal_target(&self) -> Result<SealTarget<'_>, Failure> {
+        match self {
+            KeyServer::Online(session) => Ok(SealTarget::Online(session)),
+            KeyServer::Offline { key_text, url } => {
+                let key = KasPublicKey::from_text(key_text.trim()).map_err(|e| {
+                    Failure::invalid(format!("the key server public key is not valid: {e}"))
+                })?;
+                if url.is_empty() {
+                    return Err(Failure::invalid("the key server URL is empty"));
+                }
+                Ok(SealTarget::Offline {
+                    key,
+                    url: (*url).to_owned(),
+                })
             }
-            builder = builder.key_server(*url, key);
         }
     }
-    Ok(builder.build()?)
-}
-
-fn register(
-    target: &KeyServer<'_>,
-    header: &VerifiedHeader,
-    file_name: Option<&str>,
-) -> Result<(), Failure> {
-    if let KeyServer::Online(session) = target {
-        session.register_file(header.header(), file_name)?;
-    }
-    Ok(())
 }
 
 /// Seals `input` into `output` (replaced if it exists, written through a
@@ -281,37 +257,30 @@ pub(crate) fn seal_file(
         .metadata()
         .map_err(|e| io("reading", input, &e))?
         .len();
-    let file_name = input.file_name().and_then(OsStr::to_str).map(str::to_owned);
     let metadata = Metadata {
-        file_name: file_name.clone(),
+        file_name: input.file_name().and_then(OsStr::to_str).map(str::to_owned),
         media_type: Some(Metadata::media_type_for(input).to_owned()),
         plaintext_len: Some(len),
     };
-    let header = header_for(target, policy, metadata)?;
+    let target = target.seal_target()?;
+    let pending = target.prepare(policy.build()?, metadata, HeaderOptions::default())?;
     let dir = match output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
     let temp =
         tempfile::NamedTempFile::new_in(&dir).map_err(|e| io("creating a file in", &dir, &e))?;
-    let mut sealer = Sealer::new(&header, temp, StreamOptions::default())
-        .map_err(|e| io("sealing into", output, &e))?;
-    sealer
-        .seal_from(&mut source)
-        .map_err(|e| io("sealing", input, &e))?;
-    let temp = sealer
-        .finish()
-        .map_err(|e| io("sealing into", output, &e))?;
-    // Registered before the output takes its name: a file sealed online is
-    // never left behind unknown to the key server.
-    register(target, &header, file_name.as_deref())?;
-    temp.persist(output)
+    // Online, the file is registered before the output takes its name.
+    let sealed = pending.seal(&mut source, temp, StreamOptions::default())?;
+    sealed
+        .output
+        .persist(output)
         .map_err(|e| io("writing", output, &e.error))?;
-    Ok(header.header().file_id().to_string())
+    Ok(sealed.file_id.to_string())
 }
 
-/// Seals `data` in memory with `seal_in_place`: one buffer of the sealed
-/// size, no second plaintext copy. Returns the sealed bytes.
+/// Seals `data` in memory, in place: one buffer of the sealed size, no
+/// second plaintext copy. Returns the sealed bytes.
 pub(crate) fn seal_buffer(
     target: &KeyServer<'_>,
     policy: &PolicyDraft,
@@ -324,8 +293,10 @@ pub(crate) fn seal_buffer(
         media_type: media_type.map(str::to_owned),
         plaintext_len: Some(data.len() as u64),
     };
-    let header = header_for(target, policy, metadata)?;
-    let sealed_len = header
+    let target = target.seal_target()?;
+    let pending = target.prepare(policy.build()?, metadata, HeaderOptions::default())?;
+    let sealed_len = pending
+        .header()
         .sealed_len()
         .and_then(|n| usize::try_from(n).ok())
         .ok_or_else(|| Failure::invalid("the data is too large to seal in memory"))?;
@@ -333,8 +304,7 @@ pub(crate) fn seal_buffer(
     // moves (and leaves behind) a plaintext copy.
     let mut buf = Vec::with_capacity(sealed_len);
     buf.extend_from_slice(data);
-    seal_in_place(&header, &mut buf, StreamOptions::default())?;
-    register(target, &header, file_name)?;
+    pending.seal_in_place(&mut buf, StreamOptions::default())?;
     Ok(buf)
 }
 

@@ -171,6 +171,13 @@ fn chain(err: &dyn std::error::Error) -> String {
 impl From<ClientError> for Failure {
     fn from(err: ClientError) -> Self {
         use irm_status::*;
+        // Sealing failures keep the status they have when irm-core reports
+        // them directly.
+        let err = match err {
+            ClientError::Seal(seal) => return Failure::from(seal),
+            ClientError::Io { context, source } => return io_failure(&context, &source),
+            other => other,
+        };
         let status = match &err {
             ClientError::Denied(reason, _) => irm_status::denied(*reason),
             ClientError::Unreachable { .. } => IRM_STATUS_UNREACHABLE,
@@ -184,7 +191,6 @@ impl From<ClientError> for Failure {
                 IRM_STATUS_BAD_CONFIG
             }
             ClientError::InvalidArgument(_) => IRM_STATUS_INVALID_ARGUMENT,
-            ClientError::Io { .. } => IRM_STATUS_IO,
             ClientError::BadResponse { .. } | ClientError::Http { .. } => IRM_STATUS_SERVER_ERROR,
             _ => IRM_STATUS_SERVER_ERROR,
         };

@@ -133,9 +133,9 @@ static void policy_arguments(void) {
   EXPECT(irm_policy_set_not_after(NULL, 4000000000u), IRM_STATUS_NULL_ARGUMENT);
   EXPECT(irm_policy_set_not_after(policy, 1), IRM_STATUS_INVALID_ARGUMENT);
   EXPECT(irm_policy_set_not_after(policy, 4000000000u), IRM_OK);
-  EXPECT(irm_policy_set_label(policy, BAD_UTF8), IRM_STATUS_INVALID_UTF8);
-  EXPECT(irm_policy_set_label(policy, NULL), IRM_OK);
-  EXPECT(irm_policy_set_label(policy, "confidential"), IRM_OK);
+  EXPECT(irm_policy_set_classification(policy, BAD_UTF8), IRM_STATUS_INVALID_UTF8);
+  EXPECT(irm_policy_set_classification(policy, NULL), IRM_OK);
+  EXPECT(irm_policy_set_classification(policy, "confidential"), IRM_OK);
   EXPECT(irm_policy_set_max_lease(policy, 0), IRM_STATUS_INVALID_ARGUMENT);
   EXPECT(irm_policy_set_max_lease(policy, 60), IRM_OK);
 
@@ -144,12 +144,12 @@ static void policy_arguments(void) {
   EXPECT(irm_document_rights((irm_document *)policy, NULL), IRM_STATUS_NULL_ARGUMENT);
   uint32_t rights;
   EXPECT(irm_document_rights((irm_document *)policy, &rights), IRM_STATUS_INVALID_HANDLE);
-  EXPECT(irm_policy_set_label(policy, "still alive"), IRM_OK);
+  EXPECT(irm_policy_set_classification(policy, "still alive"), IRM_OK);
 
   irm_policy_free(policy);
   /* Double free and use after free: refused, not undefined behaviour. */
   irm_policy_free(policy);
-  EXPECT(irm_policy_set_label(policy, "freed"), IRM_STATUS_INVALID_HANDLE);
+  EXPECT(irm_policy_set_classification(policy, "freed"), IRM_STATUS_INVALID_HANDLE);
   irm_policy_free(NULL);
 }
 

@@ -29,18 +29,14 @@ const MIB: usize = 1024 * 1024;
 
 fn header(chunk_len: usize, plaintext_len: usize) -> (KasSecretKey, VerifiedHeader) {
     let kas = KasSecretKey::generate().expect("rng");
-    let policy = Policy::new(
-        vec![PolicyGrant {
+    let policy = Policy::builder()
+        .grant(PolicyGrant {
             recipients: [Recipient::parse("@bench").expect("valid")].into(),
             rights: Rights::VIEW,
-        }],
-        None,
-        None,
-        600,
-        true,
-        None,
-    )
-    .expect("valid policy");
+        })
+        .max_lease_secs(600)
+        .build()
+        .expect("valid policy");
     let header = EnvelopeBuilder::new(policy)
         .key_server("https://bench.invalid", kas.public_key())
         .chunk_len(chunk_len as u32)

@@ -105,30 +105,24 @@ fn grant(recipients: &[&str], rights: Rights) -> PolicyGrant {
 
 /// The policy of most vectors: `@support` may view until 2030.
 fn plain_policy() -> Policy {
-    Policy::new(
-        vec![grant(&["@support"], Rights::VIEW)],
-        None,
-        Some(NOT_AFTER),
-        DEFAULT_MAX_LEASE_SECS,
-        true,
-        None,
-    )
-    .expect("valid policy")
+    Policy::builder()
+        .grant(grant(&["@support"], Rights::VIEW))
+        .not_after(NOT_AFTER)
+        .build()
+        .expect("valid policy")
 }
 
 fn csv_policy() -> Policy {
-    Policy::new(
-        vec![
+    Policy::builder()
+        .grants(vec![
             grant(&["@agents"], Rights::VIEW),
             grant(&["@supervisors"], Rights::VIEW | Rights::PRINT),
-        ],
-        Some(CSV_NOT_BEFORE),
-        Some(CSV_NOT_AFTER),
-        DEFAULT_MAX_LEASE_SECS,
-        true,
-        Some("社外秘".to_owned()),
-    )
-    .expect("valid policy")
+        ])
+        .not_before(CSV_NOT_BEFORE)
+        .not_after(CSV_NOT_AFTER)
+        .classification(Some("社外秘"))
+        .build()
+        .expect("valid policy")
 }
 
 /// A deterministic, non-repeating-looking plaintext of `len` bytes.

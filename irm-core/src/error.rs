@@ -81,8 +81,16 @@ pub enum PolicyError {
     #[error("the policy has no grant, so nobody could open the file; add --to or --grant")]
     NoGrants,
     /// A grant with no recipient.
-    #[error("a grant has no recipient")]
+    #[error("a grant names no recipient; give a user such as alice or a group such as @support")]
     NoRecipients,
+    /// A written grant is not `RECIPIENTS=RIGHTS`.
+    #[error(
+        "{text:?} is not a grant: expected RECIPIENTS=RIGHTS, such as @agents=view or alice,@leads=view,print"
+    )]
+    GrantSyntax {
+        /// The text as given.
+        text: String,
+    },
     /// A grant with no right.
     #[error("a grant gives no right; give at least view")]
     NoRights,

@@ -349,6 +349,14 @@ impl SealedHeader {
             + self.encrypted_metadata.len()
     }
 
+    /// The length of the whole sealed file for `plaintext_len` bytes of
+    /// plaintext: this header, the payload and one tag per chunk (FORMAT.md
+    /// §6); `None` if it would not fit in a `u64`.
+    pub fn sealed_len_for(&self, plaintext_len: u64) -> Option<u64> {
+        crate::stream::payload_len(plaintext_len, u64::from(self.chunk_len))?
+            .checked_add(self.encoded_len() as u64)
+    }
+
     /// The length of the preamble and bound record, the part the header hash covers.
     pub fn bound_end(&self) -> usize {
         PREAMBLE_LEN + self.bound.len()
@@ -527,11 +535,7 @@ impl VerifiedHeader {
 
     /// The total sealed length for the declared plaintext length, if known.
     pub fn sealed_len(&self) -> Option<u64> {
-        let payload = crate::stream::payload_len(
-            self.metadata.plaintext_len?,
-            u64::from(self.header.chunk_len),
-        )?;
-        payload.checked_add(self.header.encoded_len() as u64)
+        self.header.sealed_len_for(self.metadata.plaintext_len?)
     }
 }
 

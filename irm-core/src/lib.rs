@@ -12,10 +12,10 @@
 //! ```
 //! # use irm_core::*;
 //! # let kas = KasSecretKey::generate().unwrap();
-//! let policy = Policy::new(
-//!     vec![PolicyGrant { recipients: [Recipient::parse("@support").unwrap()].into(), rights: Rights::VIEW }],
-//!     None, Some(1_900_000_000), DEFAULT_MAX_LEASE_SECS, true, None,
-//! ).unwrap();
+//! let policy = Policy::builder()
+//!     .grant(PolicyGrant::parse("@support=view").unwrap())
+//!     .not_after(1_900_000_000)
+//!     .build().unwrap();
 //! let header = EnvelopeBuilder::new(policy)
 //!     .key_server("https://kas.example:8443", kas.public_key())
 //!     .build().unwrap();
@@ -34,6 +34,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod audit;
 mod buffers;
 mod codec;
 mod error;
@@ -55,7 +56,7 @@ pub use keys::{
     ContentKey, DevicePublicKey, DeviceSecretKey, FileId, KasPublicKey, KasSecretKey, KeyId,
     KeyParseError,
 };
-pub use policy::{DEFAULT_MAX_LEASE_SECS, Policy, PolicyGrant, Recipient, Rights};
+pub use policy::{DEFAULT_MAX_LEASE_SECS, Policy, PolicyBuilder, PolicyGrant, Recipient, Rights};
 pub use request_auth::{
     AUTH_SCHEME, RequestSignature, SignatureHeaderError, SigningSecretKey, checkpoint_message,
     enrollment_proof_message, request_message, verify_signature,

@@ -131,6 +131,23 @@ impl Recipient {
         }
     }
 
+    /// Parses a recipient list: names separated by commas, each trimmed of
+    /// surrounding white space, empty items skipped (`alice, @support,`).
+    /// Every front end that takes a list (the CLI's `--to` and `--grant`,
+    /// libirm's `irm_policy_add_grant`) reads it here. At least one name.
+    pub fn parse_list(list: &str) -> Result<BTreeSet<Self>, PolicyError> {
+        let recipients = list
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(Self::parse)
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        if recipients.is_empty() {
+            return Err(PolicyError::NoRecipients);
+        }
+        Ok(recipients)
+    }
+
     /// The encoded form: the user name, or `@` and the group name.
     pub fn encoded(&self) -> String {
         match self {
@@ -187,8 +204,48 @@ impl<'de> Deserialize<'de> for Recipient {
     }
 }
 
+/// The OpenAPI schemas of the two policy types whose JSON form is not their
+/// Rust shape: [`Rights`] travels as a list of right names, [`Recipient`] as
+/// its encoded text. Written from the same tables the serde impls use.
+#[cfg(feature = "openapi")]
+mod schema {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
+
+    use super::{Recipient, Rights};
+
+    impl utoipa::PartialSchema for Rights {
+        fn schema() -> RefOr<Schema> {
+            let right = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(Rights::NAMES.iter().map(|(name, _)| *name)));
+            ArrayBuilder::new()
+                .items(right)
+                .unique_items(true)
+                .description(Some("Right names (FORMAT.md §5.2)."))
+                .into()
+        }
+    }
+
+    impl utoipa::ToSchema for Rights {}
+
+    impl utoipa::PartialSchema for Recipient {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(
+                    "A user (`alice`) or a group (`@support`), FORMAT.md §5.1.",
+                ))
+                .into()
+        }
+    }
+
+    impl utoipa::ToSchema for Recipient {}
+}
+
 /// One line of a policy: these recipients get these rights.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PolicyGrant {
     /// Users and groups, sorted and without duplicates.
     pub recipients: BTreeSet<Recipient>,
@@ -196,9 +253,39 @@ pub struct PolicyGrant {
     pub rights: Rights,
 }
 
-/// A file's policy (FORMAT.md §5). Build one with [`Policy::new`], which
+impl PolicyGrant {
+    /// A grant of `rights` to `recipients`; both must be non-empty.
+    pub fn new(recipients: BTreeSet<Recipient>, rights: Rights) -> Result<Self, PolicyError> {
+        if recipients.is_empty() {
+            return Err(PolicyError::NoRecipients);
+        }
+        if rights.is_empty() {
+            return Err(PolicyError::NoRights);
+        }
+        Ok(Self { recipients, rights })
+    }
+
+    /// Parses the one written form of a grant, `RECIPIENTS=RIGHTS`, such as
+    /// `@agents=view` or `alice, @leads=view,print` (the CLI's `--grant`).
+    /// The recipients are a list as [`Recipient::parse_list`] reads it, the
+    /// rights a list as [`Rights::parse_list`] reads it.
+    pub fn parse(text: &str) -> Result<Self, PolicyError> {
+        let (recipients, rights) =
+            text.split_once('=')
+                .ok_or_else(|| PolicyError::GrantSyntax {
+                    text: text.to_owned(),
+                })?;
+        Self::new(
+            Recipient::parse_list(recipients)?,
+            Rights::parse_list(rights)?,
+        )
+    }
+}
+
+/// A file's policy (FORMAT.md §5). Build one with [`Policy::builder`], which
 /// validates it and puts it in canonical form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Policy {
     /// Grants, sorted by their encoding, without duplicates.
     pub grants: Vec<PolicyGrant>,
@@ -214,6 +301,95 @@ pub struct Policy {
     pub classification: Option<String>,
 }
 
+/// Builds a [`Policy`] field by field, so that the two optional times and
+/// the lease cannot be passed in each other's place; [`PolicyBuilder::build`]
+/// validates the result and puts it in canonical form.
+///
+/// ```
+/// # use irm_core::{Policy, PolicyGrant, Rights};
+/// let policy = Policy::builder()
+///     .grant(PolicyGrant::parse("@support=view")?)
+///     .not_after(1_900_000_000)
+///     .classification(Some("confidential"))
+///     .build()?;
+/// assert_eq!(policy.max_lease_secs, irm_core::DEFAULT_MAX_LEASE_SECS);
+/// assert!(policy.watermark_required);
+/// # Ok::<(), irm_core::PolicyError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until build() is called"]
+pub struct PolicyBuilder {
+    policy: Policy,
+}
+
+impl Default for PolicyBuilder {
+    fn default() -> Self {
+        Self {
+            policy: Policy {
+                grants: Vec::new(),
+                not_before_unix: None,
+                not_after_unix: None,
+                max_lease_secs: DEFAULT_MAX_LEASE_SECS,
+                watermark_required: true,
+                classification: None,
+            },
+        }
+    }
+}
+
+impl PolicyBuilder {
+    /// Adds one grant.
+    pub fn grant(mut self, grant: PolicyGrant) -> Self {
+        self.policy.grants.push(grant);
+        self
+    }
+
+    /// Adds several grants.
+    pub fn grants(mut self, grants: impl IntoIterator<Item = PolicyGrant>) -> Self {
+        self.policy.grants.extend(grants);
+        self
+    }
+
+    /// The file cannot be opened before this time (Unix seconds, UTC); `None` for no limit.
+    pub fn not_before(mut self, unix: impl Into<Option<u64>>) -> Self {
+        self.policy.not_before_unix = unix.into();
+        self
+    }
+
+    /// The file cannot be opened from this time on (Unix seconds, UTC); `None` for never.
+    pub fn not_after(mut self, unix: impl Into<Option<u64>>) -> Self {
+        self.policy.not_after_unix = unix.into();
+        self
+    }
+
+    /// The longest lease a viewer may hold without asking the key server again.
+    pub fn max_lease_secs(mut self, secs: u32) -> Self {
+        self.policy.max_lease_secs = secs;
+        self
+    }
+
+    /// Whether viewers must draw a watermark naming the person (default: yes).
+    pub fn watermark_required(mut self, required: bool) -> Self {
+        self.policy.watermark_required = required;
+        self
+    }
+
+    /// A classification such as `Some("confidential")`; `None` for none.
+    pub fn classification(mut self, classification: Option<impl Into<String>>) -> Self {
+        self.policy.classification = classification.map(Into::into);
+        self
+    }
+
+    /// Validates the policy (FORMAT.md §5, §7) and puts it in canonical form:
+    /// grants sorted by their encoding and exact duplicates merged.
+    pub fn build(self) -> Result<Policy, PolicyError> {
+        let mut policy = self.policy;
+        policy.canonicalize();
+        policy.validate()?;
+        Ok(policy)
+    }
+}
+
 mod tag {
     pub(super) const GRANTS: u16 = 1;
     pub(super) const NOT_BEFORE: u16 = 3;
@@ -226,27 +402,10 @@ mod tag {
 }
 
 impl Policy {
-    /// Validates and canonicalises a policy: grants are sorted by their
-    /// encoding and exact duplicates merged.
-    pub fn new(
-        grants: Vec<PolicyGrant>,
-        not_before_unix: Option<u64>,
-        not_after_unix: Option<u64>,
-        max_lease_secs: u32,
-        watermark_required: bool,
-        classification: Option<String>,
-    ) -> Result<Self, PolicyError> {
-        let mut policy = Self {
-            grants,
-            not_before_unix,
-            not_after_unix,
-            max_lease_secs,
-            watermark_required,
-            classification,
-        };
-        policy.canonicalize();
-        policy.validate()?;
-        Ok(policy)
+    /// A builder with the secure defaults: no time window, the default lease
+    /// ([`DEFAULT_MAX_LEASE_SECS`]), the watermark required, no classification.
+    pub fn builder() -> PolicyBuilder {
+        PolicyBuilder::default()
     }
 
     /// Puts the grants in the order FORMAT.md §5.1 requires (ascending by
@@ -459,26 +618,32 @@ mod tests {
     fn policy_encoding_is_canonical_whatever_the_grant_order() {
         let a = grant(&["@agents"], Rights::VIEW);
         let b = grant(&["@supervisors"], Rights::VIEW | Rights::PRINT);
-        let p1 = Policy::new(vec![a.clone(), b.clone()], None, Some(10), 60, true, None).unwrap();
-        let p2 = Policy::new(vec![b, a.clone(), a], None, Some(10), 60, true, None).unwrap();
+        let p1 = Policy::builder()
+            .grants(vec![a.clone(), b.clone()])
+            .not_after(10)
+            .max_lease_secs(60)
+            .build()
+            .unwrap();
+        let p2 = Policy::builder()
+            .grants(vec![b, a.clone(), a])
+            .not_after(10)
+            .max_lease_secs(60)
+            .build()
+            .unwrap();
         assert_eq!(p1.encode(), p2.encode());
         assert_eq!(Policy::decode(&p1.encode()).unwrap(), p1);
     }
 
     #[test]
     fn rights_are_the_union_of_matching_grants() {
-        let p = Policy::new(
-            vec![
+        let p = Policy::builder()
+            .grants(vec![
                 grant(&["@agents"], Rights::VIEW),
                 grant(&["@supervisors", "carol"], Rights::VIEW | Rights::PRINT),
-            ],
-            None,
-            None,
-            60,
-            true,
-            None,
-        )
-        .unwrap();
+            ])
+            .max_lease_secs(60)
+            .build()
+            .unwrap();
         assert_eq!(p.rights_for("alice", &["agents"]), Rights::VIEW);
         assert_eq!(
             p.rights_for("carol", &["agents"]),
@@ -492,29 +657,23 @@ mod tests {
     #[test]
     fn invalid_policies_are_refused() {
         assert_eq!(
-            Policy::new(vec![], None, None, 60, true, None),
+            Policy::builder().max_lease_secs(60).build(),
             Err(PolicyError::NoGrants)
         );
         assert_eq!(
-            Policy::new(
-                vec![grant(&["a"], Rights::empty())],
-                None,
-                None,
-                60,
-                true,
-                None
-            ),
+            Policy::builder()
+                .grant(grant(&["a"], Rights::empty()))
+                .max_lease_secs(60)
+                .build(),
             Err(PolicyError::NoRights)
         );
         assert_eq!(
-            Policy::new(
-                vec![grant(&["a"], Rights::VIEW)],
-                Some(5),
-                Some(5),
-                60,
-                true,
-                None
-            ),
+            Policy::builder()
+                .grant(grant(&["a"], Rights::VIEW))
+                .not_before(5)
+                .not_after(5)
+                .max_lease_secs(60)
+                .build(),
             Err(PolicyError::EmptyWindow)
         );
         for bad in ["", "@", "@@x", "a b", "tab\t", &"x".repeat(257)] {
@@ -528,15 +687,12 @@ mod tests {
 
     #[test]
     fn unknown_right_bits_survive_a_round_trip_but_grant_nothing_known() {
-        let mut p = Policy::new(
-            vec![grant(&["a"], Rights::VIEW)],
-            None,
-            None,
-            60,
-            false,
-            None,
-        )
-        .unwrap();
+        let mut p = Policy::builder()
+            .grant(grant(&["a"], Rights::VIEW))
+            .max_lease_secs(60)
+            .watermark_required(false)
+            .build()
+            .unwrap();
         p.grants[0].rights = Rights::from_bits_retain(Rights::VIEW.bits() | 1 << 20);
         let decoded = Policy::decode(&p.encode()).unwrap();
         assert_eq!(decoded.encode(), p.encode());

@@ -2,17 +2,25 @@
 //! endpoint and the one [`DenyReason`] enum that names every refusal.
 //!
 //! Shared by the key server and the client crate so that both sides compile
-//! against one contract. Transport (HTTP, TLS) is theirs; this module only
-//! defines what travels.
+//! against one contract: every request and response body of the API is
+//! defined here and nowhere else. With the `openapi` feature (enabled by the
+//! key server only) each type also derives its OpenAPI schema, so the
+//! server's `/openapi.json` is generated from the very types it speaks.
+//! Transport (HTTP, TLS) is theirs; this module only defines what travels.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
+use crate::error::FormatError;
+use crate::header::SealedHeader;
 use crate::policy::{Policy, Rights};
 
 /// Why the key server refused. Serialises to stable snake_case strings that
 /// map one-to-one onto the HTTP body, an FFI status and a CLI exit code. New
 /// reasons are additions; an existing string or number never changes meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum DenyReason {
@@ -151,6 +159,7 @@ impl DenyReason {
 
 /// A refusal body: HTTP 403 with `{"reason": "...", "message": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DenyBody {
     /// Machine-readable reason.
     pub reason: DenyReason,
@@ -160,6 +169,7 @@ pub struct DenyBody {
 
 /// Any other error body (400, 401, 404, 413, 415, 500): `{"error": "...", "message": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// A stable snake_case kind such as `bad_request` or `internal`.
     pub error: String,
@@ -167,9 +177,22 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+/// Whether `name` is a valid user or group name on the API: 1 to 64 of
+/// `a-z A-Z 0-9 . _ -` (PROTOCOL.md §7). A group is named without the `@`
+/// a policy writes before it. Policies may name more (FORMAT.md §5.1), but
+/// the key server creates only these, so a policy naming anything else
+/// matches nobody.
+pub fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 /// A person's role. Admins manage, auditors read the audit log, users read files;
 /// having the admin role does not by itself open any file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Manages users, groups, devices, files and keys.
@@ -182,6 +205,7 @@ pub enum Role {
 
 /// The key server's current public key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerKeyInfo {
     /// `KeyId` in hex.
     pub key_id: String,
@@ -191,8 +215,34 @@ pub struct ServerKeyInfo {
     pub url: String,
 }
 
+/// The state of a key server key (PROTOCOL.md §7). Stored and sent as its
+/// snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum KeyState {
+    /// The key new files are sealed to.
+    Current,
+    /// An older key: still opens the files sealed to it.
+    Active,
+    /// Retired: every file under it is denied (`key_retired`).
+    Retired,
+}
+
+/// A key as `GET /v1/admin/keys` lists it: [`ServerKeyInfo`] plus its state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeyInfo {
+    /// The public information.
+    #[serde(flatten)]
+    pub key: ServerKeyInfo,
+    /// Whether new files are sealed to it, old ones still open, or none.
+    pub state: KeyState,
+}
+
 /// `POST /v1/enroll` (unauthenticated; the one-time code is the credential).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrollRequest {
     /// The user name the code was issued for; empty or absent to let the
     /// server find the user from the code (docs/PROTOCOL.md §3.2).
@@ -213,6 +263,7 @@ pub struct EnrollRequest {
 
 /// The answer to a successful enrollment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrollResponse {
     /// The new device's id (32 hex digits); requests name it.
     pub device_id: String,
@@ -226,11 +277,69 @@ pub struct EnrollResponse {
     pub server_key: ServerKeyInfo,
 }
 
+/// A sealed file's header as the API carries it: its bytes exactly as
+/// stored, in base64url without padding (PROTOCOL.md §4). Both sides go
+/// through this type: the client encodes with [`EncodedHeader::new`], the
+/// server decodes with [`EncodedHeader::decode`], which accepts exactly one
+/// header and nothing after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, format = Byte))]
+pub struct EncodedHeader(String);
+
+/// Why an [`EncodedHeader`] does not decode to one header.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeaderDecodeError {
+    /// Not base64url without padding.
+    #[error("header is not base64url without padding")]
+    NotBase64,
+    /// The bytes are not a valid header (FORMAT.md §3-§5).
+    #[error("the header does not parse: {0}")]
+    Format(#[source] FormatError),
+    /// Bytes follow the header.
+    #[error("bytes follow the header; send the header alone (SealedHeader::to_bytes)")]
+    TrailingBytes,
+}
+
+impl EncodedHeader {
+    /// Encodes `header`'s bytes as stored.
+    pub fn new(header: &SealedHeader) -> Self {
+        Self(URL_SAFE_NO_PAD.encode(header.to_bytes()))
+    }
+
+    /// The base64url text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Decodes and parses the header; also returns its bytes (the server
+    /// keys its unwrap cache by them).
+    pub fn decode(&self) -> Result<(SealedHeader, Vec<u8>), HeaderDecodeError> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(&self.0)
+            .map_err(|_| HeaderDecodeError::NotBase64)?;
+        let (header, used) = SealedHeader::parse(&bytes).map_err(HeaderDecodeError::Format)?;
+        if used != bytes.len() {
+            return Err(HeaderDecodeError::TrailingBytes);
+        }
+        Ok((header, bytes))
+    }
+}
+
+impl From<String> for EncodedHeader {
+    /// Wraps text as received; [`EncodedHeader::decode`] checks it.
+    fn from(text: String) -> Self {
+        Self(text)
+    }
+}
+
 /// `POST /v1/grant`: ask for the content key of a file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GrantRequest {
-    /// The file's header bytes (base64url), exactly as stored.
-    pub header: String,
+    /// The file's header bytes, exactly as stored.
+    pub header: EncodedHeader,
     /// Whether this renews a lease the client already holds (audited as a renewal).
     #[serde(default)]
     pub renew: bool,
@@ -238,6 +347,7 @@ pub struct GrantRequest {
 
 /// A grant: the content key rewrapped to the requesting device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GrantResponse {
     /// The file's id (hex).
     pub file_id: String,
@@ -265,6 +375,7 @@ pub struct GrantResponse {
 
 /// What a client did under a grant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum UsageAction {
     /// Printed (needs `print`).
@@ -294,6 +405,7 @@ impl UsageAction {
 
 /// `POST /v1/events`: report a usage event under a grant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventRequest {
     /// The grant the action was taken under (hex).
     pub grant_id: String,
@@ -306,9 +418,10 @@ pub struct EventRequest {
 
 /// `POST /v1/files`: register a file sealed online, so admins can list and revoke it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterFileRequest {
-    /// The header bytes (base64url).
-    pub header: String,
+    /// The header bytes, exactly as stored.
+    pub header: EncodedHeader,
     /// The original file name, if the owner wants admins to see it.
     #[serde(default)]
     pub file_name: Option<String>,
@@ -316,6 +429,7 @@ pub struct RegisterFileRequest {
 
 /// A file as the key server knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileInfo {
     /// The file id (hex).
     pub file_id: String,
@@ -326,8 +440,8 @@ pub struct FileInfo {
     /// The policy from its header; absent while the server has not seen the
     /// header (an administrator acted on the id first: PROTOCOL.md §7).
     pub policy: Option<Policy>,
-    /// `active`, `revoked` or `expired`.
-    pub state: String,
+    /// Whether an administrator revoked or expired it.
+    pub state: FileState,
     /// Rights an administrator took away from everyone.
     pub restricted_rights: Rights,
     /// When the key server first saw it, or an administrator first named it
@@ -335,8 +449,75 @@ pub struct FileInfo {
     pub first_seen_at: u64,
 }
 
+/// A file's administrative state (PROTOCOL.md §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum FileState {
+    /// No administrator revoked or expired it.
+    Active,
+    /// Revoked: every grant is refused (`file_revoked`).
+    Revoked,
+    /// Expired by an administrator (`file_expired` from that time on).
+    Expired,
+}
+
+/// A person's account state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum UserState {
+    /// May enroll devices and get grants.
+    Active,
+    /// Suspended: every request is refused (`user_suspended`).
+    Suspended,
+}
+
+/// A device's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceState {
+    /// Its signed requests are served.
+    Active,
+    /// Revoked: its requests are refused (`device_revoked`).
+    Revoked,
+}
+
+/// The snake_case names these states travel and are stored as; `Display`
+/// prints the same name, so that what people read is what scripts match.
+macro_rules! state_names {
+    ($($ty:ident { $($variant:ident => $name:literal),* $(,)? })*) => {$(
+        impl $ty {
+            /// The wire and stored form.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $name),* }
+            }
+
+            /// Parses the wire and stored form.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($name => Some(Self::$variant),)* _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+    )*};
+}
+
+state_names! {
+    KeyState { Current => "current", Active => "active", Retired => "retired" }
+    FileState { Active => "active", Revoked => "revoked", Expired => "expired" }
+    UserState { Active => "active", Suspended => "suspended" }
+    DeviceState { Active => "active", Revoked => "revoked" }
+}
+
 /// A user as admins see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserInfo {
     /// Login name, one per person.
     pub name: String,
@@ -346,12 +527,13 @@ pub struct UserInfo {
     pub roles: Vec<Role>,
     /// Groups.
     pub groups: Vec<String>,
-    /// `active` or `suspended`.
-    pub state: String,
+    /// Whether an administrator suspended them.
+    pub state: UserState,
 }
 
 /// `POST /v1/admin/users`: create a person and get their one-time code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateUserRequest {
     /// Login name (1 to 64 of `a-z A-Z 0-9 . _ -`).
     pub name: String,
@@ -367,6 +549,7 @@ pub struct CreateUserRequest {
 
 /// A fresh one-time enrollment code for a user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrollmentCode {
     /// The user it is for.
     pub user: String,
@@ -378,6 +561,7 @@ pub struct EnrollmentCode {
 
 /// A device as admins see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceInfo {
     /// Device id (hex).
     pub device_id: String,
@@ -385,21 +569,39 @@ pub struct DeviceInfo {
     pub user: String,
     /// Label given at enrollment.
     pub name: String,
-    /// `active` or `revoked`.
-    pub state: String,
+    /// Whether an administrator revoked it.
+    pub state: DeviceState,
     /// Enrollment time (Unix seconds).
     pub enrolled_at: u64,
 }
 
 /// `POST /v1/admin/files/{id}/restrict`: take rights away from every grant of a file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RestrictRequest {
     /// The rights to remove.
     pub remove: Rights,
 }
 
+/// `POST /v1/admin/groups`: create a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateGroupRequest {
+    /// The group name, without `@` (1 to 64 of `a-z A-Z 0-9 . _ -`).
+    pub name: String,
+}
+
+/// `POST /v1/admin/groups/{name}/members`: add a user to a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AddMemberRequest {
+    /// The user to add.
+    pub user: String,
+}
+
 /// One audit record (docs/PROTOCOL.md, "Audit log").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditRecord {
     /// Position in the chain, from 1.
     pub seq: u64,
@@ -429,6 +631,7 @@ pub struct AuditRecord {
 
 /// A signed statement of the audit chain's length and head.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditCheckpoint {
     /// Number of records covered.
     pub count: u64,
@@ -448,6 +651,7 @@ pub struct AuditCheckpoint {
 /// first line is the `export` header, then the signed checkpoints, then the
 /// records in `seq` order, so a verifier reads the file once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AuditExportLine {
     /// What the file holds.
@@ -460,6 +664,7 @@ pub enum AuditExportLine {
 
 /// The first line of an audit export.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditExportHeader {
     /// The export format version: 1.
     pub version: u32,
@@ -475,6 +680,7 @@ pub struct AuditExportHeader {
 
 /// The result of verifying the audit chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditVerifyReport {
     /// Whether the chain and all checkpoints check out.
     pub ok: bool,

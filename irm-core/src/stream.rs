@@ -1515,18 +1515,14 @@ mod tests {
     /// An envelope for `@support` to view, with `chunk_len`-byte chunks and
     /// `declared` as its plaintext length.
     fn builder(kas: &KasSecretKey, chunk_len: u32, declared: Option<u64>) -> EnvelopeBuilder {
-        let policy = Policy::new(
-            vec![PolicyGrant {
+        let policy = Policy::builder()
+            .grant(PolicyGrant {
                 recipients: [Recipient::parse("@support").unwrap()].into(),
                 rights: Rights::VIEW,
-            }],
-            None,
-            None,
-            600,
-            true,
-            None,
-        )
-        .unwrap();
+            })
+            .max_lease_secs(600)
+            .build()
+            .unwrap();
         EnvelopeBuilder::new(policy)
             .key_server("https://kas.test", kas.public_key())
             .chunk_len(chunk_len)

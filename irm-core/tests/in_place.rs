@@ -9,18 +9,14 @@ use irm_core::{
 };
 
 fn policy() -> Policy {
-    Policy::new(
-        vec![PolicyGrant {
+    Policy::builder()
+        .grant(PolicyGrant {
             recipients: [Recipient::parse("@support").unwrap()].into(),
             rights: Rights::VIEW,
-        }],
-        None,
-        None,
-        600,
-        true,
-        None,
-    )
-    .unwrap()
+        })
+        .max_lease_secs(600)
+        .build()
+        .unwrap()
 }
 
 /// An envelope for `@support` to view with 1 KiB chunks and `declared` as

@@ -218,7 +218,17 @@ fn random_policy() -> impl Strategy<Value = Policy> {
     )
         .prop_filter_map(
             "not a valid policy",
-            |(grants, nb, na, lease, wm, label)| Policy::new(grants, nb, na, lease, wm, label).ok(),
+            |(grants, nb, na, lease, wm, label)| {
+                Policy::builder()
+                    .grants(grants)
+                    .not_before(nb)
+                    .not_after(na)
+                    .max_lease_secs(lease)
+                    .watermark_required(wm)
+                    .classification(label)
+                    .build()
+                    .ok()
+            },
         )
 }
 
@@ -291,15 +301,14 @@ fn policy_in_header_is_canonical_whatever_the_grant_order() {
     let a = grant(&["@agents", "zed"], Rights::VIEW);
     let b = grant(&["@supervisors"], Rights::VIEW | Rights::PRINT);
     let c = grant(&["alice"], Rights::from_bits_retain(1 << 30 | 1));
-    let forward = Policy::new(
-        vec![a.clone(), b.clone(), c.clone()],
-        None,
-        None,
-        60,
-        true,
-        None,
-    );
-    let backward = Policy::new(vec![c, b, a.clone(), a], None, None, 60, true, None);
+    let forward = Policy::builder()
+        .grants(vec![a.clone(), b.clone(), c.clone()])
+        .max_lease_secs(60)
+        .build();
+    let backward = Policy::builder()
+        .grants(vec![c, b, a.clone(), a])
+        .max_lease_secs(60)
+        .build();
     let (forward, backward) = (forward.unwrap(), backward.unwrap());
     assert_eq!(forward, backward);
 

@@ -254,18 +254,14 @@ async fn main() {
     let key = state.current_key().expect("key");
     let headers: Vec<String> = (0..16)
         .map(|_| {
-            let policy = Policy::new(
-                vec![PolicyGrant {
+            let policy = Policy::builder()
+                .grant(PolicyGrant {
                     recipients: [Recipient::parse("@agents").expect("recipient")].into(),
                     rights: Rights::VIEW | Rights::PRINT,
-                }],
-                None,
-                None,
-                600,
-                true,
-                None,
-            )
-            .expect("policy");
+                })
+                .max_lease_secs(600)
+                .build()
+                .expect("policy");
             let verified = EnvelopeBuilder::new(policy)
                 .key_server(
                     base.clone(),

@@ -217,7 +217,7 @@ impl ServerArgs {
             .bootstrap_admin
             .or(file.bootstrap_admin)
             .unwrap_or_else(|| "admin".to_owned());
-        if !crate::api::valid_name(&bootstrap_admin) {
+        if !irm_core::protocol::valid_name(&bootstrap_admin) {
             return Err(ConfigError::Invalid(
                 "the bootstrap admin name must be 1 to 64 of a-z A-Z 0-9 . _ -".into(),
             ));

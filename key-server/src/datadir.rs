@@ -16,24 +16,23 @@
 //! ```
 
 use std::collections::HashMap;
-use std::fs::{DirBuilder, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::fs::DirBuilder;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use irm_core::audit::AuditPublicKey;
 use irm_core::protocol::Role;
 use irm_core::{KasSecretKey, KeyId, SigningSecretKey};
 
 use crate::clock::Clock;
 use crate::codes;
-use crate::decision::KeyState;
 use crate::error::StoreError;
 use crate::metrics::Metrics;
+use crate::secret_file::write_secret_file;
 use crate::store::{Database, DatabaseUrl, KeyRecord, NewUser, Store};
 use crate::tls::{self, TlsError};
+use irm_core::protocol::KeyState;
 
 /// The database file name.
 pub const DB_FILE: &str = "irm-key-server.db";
@@ -93,35 +92,6 @@ fn file_err(path: &Path) -> impl FnOnce(std::io::Error) -> DataDirError + '_ {
         path: path.to_owned(),
         source,
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file created with mode 0600
-/// (`O_CREAT|O_EXCL`, so no other process can have it open), fsyncs it,
-/// renames it into place and fsyncs the directory.
-pub fn write_secret_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut suffix = [0u8; 8];
-    getrandom::fill(&mut suffix).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let tmp = dir.join(format!(".{name}.{}.tmp", hex::encode(suffix)));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// Where things live in a data directory.
@@ -282,7 +252,8 @@ pub fn init_with(
     write_secret_file(&path, format!("{}\n", &*audit_key.to_text()).as_bytes())
         .map_err(file_err(&path))?;
     let path = layout.audit_pub();
-    std::fs::write(&path, format!("{}\n", audit_key.public_key_b64())).map_err(file_err(&path))?;
+    let text = AuditPublicKey(audit_key.public_key()).to_text();
+    std::fs::write(&path, format!("{text}\n")).map_err(file_err(&path))?;
 
     tls::generate(dir, hostnames, now)?;
 
@@ -345,10 +316,7 @@ pub fn read_audit_public(path: &Path) -> Result<[u8; 32], DataDirError> {
 }
 
 fn parse_audit_public(text: &str) -> Option<[u8; 32]> {
-    URL_SAFE_NO_PAD
-        .decode(text.trim())
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+    AuditPublicKey::from_text(text).ok().map(|key| key.0)
 }
 
 /// The key server's X25519 keys in memory, by id. Retired keys stay loaded

@@ -6,12 +6,15 @@
 //! [`router`] builds the HTTP application, [`serve`] runs it over TLS until a
 //! shutdown signal, and [`AppState`] ties storage, keys and clock together.
 //!
-//! Module map: `decision` (the pure grant decision), `store` (SQLite, or
-//! PostgreSQL with the `postgres` feature, behind the `Store` trait; the
-//! operations and group commit written once), `audit` (hash chain and checkpoints),
-//! `auth` (request signatures, replay cache), `api` (handlers), `datadir`
-//! (layout, initialisation, secret files), `tls`, `config`, `clock`,
-//! `codes` (enrollment codes), `metrics`, `openapi`.
+//! Module map: `grant` (the header's facts and the pure grant decision),
+//! `store` (SQLite, or PostgreSQL with the `postgres` feature, behind the
+//! `Store` trait; the operations, the rows and the group commit written
+//! once), `audit` (drafting records, signing checkpoints; verification is
+//! irm-core's), `auth` (request signatures, the replay and device caches),
+//! `api` (routes with their OpenAPI description, handlers), `datadir`
+//! (layout, initialisation), `secret_file`, `tls`, `config`, `clock`,
+//! `codes` (enrollment codes), `metrics`. docs/ARCHITECTURE.md draws the
+//! whole.
 #![forbid(unsafe_code)]
 
 #[cfg(not(feature = "sqlite"))]
@@ -24,12 +27,10 @@ pub mod clock;
 pub mod codes;
 pub mod config;
 pub mod datadir;
-pub mod decision;
 pub mod error;
-pub mod facts;
+pub mod grant;
 pub mod metrics;
-pub mod openapi;
-pub mod replay;
+pub mod secret_file;
 pub mod state;
 pub mod store;
 pub mod tls;

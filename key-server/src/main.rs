@@ -233,18 +233,13 @@ fn verify_export_file(
         None => (Vec::new(), Vec::new()),
     };
     if export.as_os_str() == "-" {
-        irm_key_server::audit::verify_export(std::io::stdin().lock(), trusted, extra, unreadable)
+        irm_core::audit::verify_export(std::io::stdin().lock(), trusted, extra, unreadable)
             .context("reading the export from standard input")
     } else {
         let file = std::fs::File::open(export)
             .with_context(|| format!("opening the export {}", export.display()))?;
-        irm_key_server::audit::verify_export(
-            std::io::BufReader::new(file),
-            trusted,
-            extra,
-            unreadable,
-        )
-        .with_context(|| format!("reading the export {}", export.display()))
+        irm_core::audit::verify_export(std::io::BufReader::new(file), trusted, extra, unreadable)
+            .with_context(|| format!("reading the export {}", export.display()))
     }
 }
 

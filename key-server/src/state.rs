@@ -10,15 +10,17 @@ use std::time::Duration;
 use irm_core::SigningSecretKey;
 use irm_core::protocol::{AuditCheckpoint, AuditVerifyReport, ServerKeyInfo};
 
-use crate::audit::{ChainVerifier, append_checkpoint, read_checkpoints, sign_checkpoint};
+use crate::audit::{append_checkpoint, read_checkpoints, sign_checkpoint};
+use crate::auth::replay::NonceCache;
 use crate::clock::Clock;
 use crate::datadir::{self, DataDirError, KeyRing, Layout};
-use crate::decision::{DEFAULT_LEASE_LIMIT_SECS, KeyState};
 use crate::error::{ApiError, StoreError};
+use crate::grant::decision::DEFAULT_LEASE_LIMIT_SECS;
 use crate::metrics::Metrics;
-use crate::replay::NonceCache;
 use crate::store::{Database, DatabaseUrl, KeyRecord, Store};
 use crate::tls;
+use irm_core::audit::ChainVerifier;
+use irm_core::protocol::KeyState;
 
 /// Runtime settings (from flags, environment and the config file).
 #[derive(Debug, Clone)]
@@ -83,9 +85,9 @@ pub struct AppState {
     /// The replay cache.
     pub nonces: Arc<NonceCache>,
     /// Device and user records of recent requests.
-    pub devices: Arc<crate::auth::DeviceCache>,
+    pub devices: Arc<crate::auth::device_cache::DeviceCache>,
     /// Content keys already unwrapped, for repeat grants of a file.
-    pub unwraps: Arc<crate::facts::UnwrapCache>,
+    pub unwraps: Arc<crate::grant::facts::UnwrapCache>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// Settings.
@@ -124,7 +126,7 @@ impl AppState {
             keys: Arc::new(keys),
             audit_key: Arc::new(audit_key),
             nonces: Arc::new(NonceCache::default()),
-            devices: Arc::new(crate::auth::DeviceCache::new(
+            devices: Arc::new(crate::auth::device_cache::DeviceCache::new(
                 std::num::NonZeroUsize::new(4096).expect("non-zero"),
             )),
             metrics,
@@ -132,7 +134,7 @@ impl AppState {
             tls,
             port: Arc::new(AtomicU16::new(0)),
             last_checkpoint: Arc::new(AtomicU64::new(0)),
-            unwraps: Arc::new(crate::facts::UnwrapCache::new(
+            unwraps: Arc::new(crate::grant::facts::UnwrapCache::new(
                 std::num::NonZeroUsize::new(UNWRAP_CACHE_ENTRIES).expect("a non-zero constant"),
             )),
             checkpoint_lock: Arc::new(Mutex::new(())),

@@ -340,6 +340,71 @@ async fn rotated_keys_still_open_old_files_until_retired(backend: Backend) {
     alice.grant_ok(&both, false).await;
 }
 
+// PROTOCOL.md §6: registration picks the file's key by the grant's own
+// rule (`decision::key_for`), inside its transaction: a file sealed to a
+// retired key is refused `key_retired` as its grant is, and audited; a file
+// wrapped to a retired key and a current one registers through the current
+// one.
+on_each_backend!(registration_decides_the_key_as_a_grant_does);
+async fn registration_decides_the_key_as_a_grant_does(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    let (admin, alice, _bob) = cast(&server).await;
+    let old_key = alice.server_key.key_id.clone();
+    let old_public = KasPublicKey::from_text(&alice.server_key.public_key).unwrap();
+    let rotated = admin
+        .expect(Method::POST, "/v1/admin/keys/rotate", None, StatusCode::OK)
+        .await;
+    let new_public = KasPublicKey::from_text(rotated["public_key"].as_str().unwrap()).unwrap();
+    admin
+        .expect(
+            Method::POST,
+            &format!("/v1/admin/keys/{old_key}/retire"),
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    let register = |file: &SealedFile| json!({"header": URL_SAFE_NO_PAD.encode(&file.header_bytes)});
+
+    let retired = seal_to(&[old_public], policy(&["alice"], Rights::VIEW, None, None));
+    let refused = alice
+        .expect(
+            Method::POST,
+            "/v1/files",
+            Some(register(&retired)),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    assert_eq!(refused["reason"], "key_retired");
+    assert_eq!(alice.grant_denied(&retired, false).await, "key_retired");
+    let records = audit(&admin).await;
+    assert_eq!(
+        count(&records, "file.register", "denied", Some("key_retired")),
+        1
+    );
+    let files = admin
+        .expect(Method::GET, "/v1/admin/files", None, StatusCode::OK)
+        .await;
+    assert!(
+        files.as_array().unwrap().is_empty(),
+        "a refused registration left a file: {files}"
+    );
+
+    let both = seal_to(
+        &[old_public, new_public],
+        policy(&["alice"], Rights::VIEW, None, None),
+    );
+    let info = alice
+        .expect(
+            Method::POST,
+            "/v1/files",
+            Some(register(&both)),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(info["owner"], "alice");
+    alice.grant_ok(&both, false).await;
+}
+
 on_each_backend!(usage_events_need_the_right_and_every_report_is_audited);
 async fn usage_events_need_the_right_and_every_report_is_audited(backend: Backend) {
     let server = TestServer::start_on(backend).await;
@@ -1555,19 +1620,22 @@ fn routes_in_protocol_doc() -> BTreeSet<(String, String)> {
     routes
 }
 
+/// Routes exist only as registered with their OpenAPI path items
+/// (`api::documented_routes`), so the document as served is the route
+/// table: it must match PROTOCOL.md, every route it names must reach a
+/// handler, and every other method on those paths must be refused.
 #[tokio::test]
 async fn served_routes_match_protocol_md_and_the_openapi_document() {
-    let served: BTreeSet<(String, String)> = irm_key_server::api::ROUTES
-        .iter()
-        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
-        .collect();
-    assert_eq!(
-        routes_in_protocol_doc(),
-        served,
-        "PROTOCOL.md and the router disagree"
-    );
-
-    let doc = serde_json::to_value(irm_key_server::api::openapi_document()).unwrap();
+    let server = TestServer::start().await;
+    let doc: Value = server
+        .http
+        .get(server.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
@@ -1575,35 +1643,123 @@ async fn served_routes_match_protocol_md_and_the_openapi_document() {
         }
     }
     assert_eq!(
-        documented, served,
-        "the OpenAPI document and the router disagree"
+        routes_in_protocol_doc(),
+        documented,
+        "PROTOCOL.md and the OpenAPI document disagree"
+    );
+    assert_eq!(
+        doc,
+        serde_json::to_value(irm_key_server::api::openapi_document()).unwrap(),
+        "the served document is not the one the routes generate"
     );
 
-    // And the router really serves each one: never the 404/405 fallbacks.
-    let server = TestServer::start().await;
-    for (method, path) in &served {
-        let path = path
+    let paths: BTreeSet<&String> = documented.iter().map(|(_, path)| path).collect();
+    for path in paths {
+        let concrete = path
             .replace("{name}", "x")
             .replace("{user}", "x")
             .replace("{id}", &"00".repeat(16))
             .replace("{key_id}", &"00".repeat(16));
-        let response = server
-            .http
-            .request(
-                Method::from_bytes(method.as_bytes()).unwrap(),
-                server.url(&path),
-            )
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
+        for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+            let status = server
+                .http
+                .request(
+                    Method::from_bytes(method.as_bytes()).unwrap(),
+                    server.url(&concrete),
+                )
+                .send()
+                .await
+                .unwrap()
+                .status();
+            if documented.contains(&(method.to_owned(), path.clone())) {
+                // Served by its handler: never the 404/405 fallbacks.
+                assert!(
+                    status != StatusCode::NOT_FOUND
+                        && status != StatusCode::METHOD_NOT_ALLOWED
+                        && !status.is_server_error(),
+                    "{method} {concrete}: {status}"
+                );
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {concrete} is served but not documented"
+                );
+            }
+        }
+    }
+}
+
+/// Every schema the document refers to is in it, and the enumerations carry
+/// exactly the strings the protocol types serialise to.
+#[test]
+fn the_openapi_schemas_come_from_the_protocol_types() {
+    let doc = serde_json::to_value(irm_key_server::api::openapi_document()).unwrap();
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let text = doc.to_string();
+    for reference in text.split("\"#/components/schemas/").skip(1) {
+        let name = reference.split('"').next().unwrap();
         assert!(
-            status != StatusCode::NOT_FOUND
-                && status != StatusCode::METHOD_NOT_ALLOWED
-                && !status.is_server_error(),
-            "{method} {path}: {status}"
+            schemas.contains_key(name),
+            "{name} is referred to but missing"
         );
     }
+    let values = |name: &str| -> BTreeSet<String> {
+        schemas[name]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} is not an enumeration"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let wire = |values: Vec<Value>| -> BTreeSet<String> {
+        values
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    use irm_core::protocol::{DenyReason, KeyState};
+    assert_eq!(
+        values("DenyReason"),
+        wire(
+            DenyReason::ALL
+                .iter()
+                .map(|r| serde_json::to_value(r).unwrap())
+                .collect()
+        )
+    );
+    assert_eq!(
+        values("KeyState"),
+        wire(
+            [KeyState::Current, KeyState::Active, KeyState::Retired]
+                .iter()
+                .map(|s| serde_json::to_value(s).unwrap())
+                .collect()
+        )
+    );
+    assert_eq!(
+        values("Role"),
+        wire(
+            [Role::Admin, Role::Auditor, Role::User]
+                .iter()
+                .map(|s| serde_json::to_value(s).unwrap())
+                .collect()
+        )
+    );
+    assert!(values("UsageAction").contains("program_read"));
+    // Rights travel as a list of right names.
+    let rights = &schemas["Rights"];
+    assert_eq!(rights["type"], "array", "{rights}");
+    let names: BTreeSet<String> = rights["items"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        Rights::NAMES.iter().map(|(n, _)| (*n).to_owned()).collect()
+    );
 }
 
 /// PROTOCOL.md §11.1: one writer per PostgreSQL database.

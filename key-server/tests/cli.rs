@@ -286,3 +286,35 @@ fn a_database_url_needs_the_postgres_feature() {
     );
     assert!(!stderr.contains("s3cret"), "{stderr}");
 }
+
+/// `irm-key-server audit verify --export` reaches the same verdicts as
+/// irm-core and `irm audit verify` on the audit vectors: one verifier
+/// behind every front end.
+#[test]
+fn audit_verify_of_an_export_judges_every_audit_vector() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../irm-core/tests/audit-vectors");
+    let expected = std::fs::read_to_string(dir.join("EXPECTED")).unwrap();
+    for line in expected.lines() {
+        let (name, outcome) = line.split_once(": ").unwrap();
+        let mut command = bin(None);
+        command
+            .args(["audit", "verify", "--json", "--audit-key"])
+            .arg(dir.join("audit-signing.pub"))
+            .arg("--export")
+            .arg(dir.join(format!("{name}.jsonl")));
+        let apart = dir.join(format!("{name}.checkpoints.jsonl"));
+        if apart.exists() {
+            command.arg("--checkpoints").arg(&apart);
+        }
+        let out = command.output().unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if outcome == "ok" {
+            assert!(out.status.success(), "{name}: {report}");
+            assert_eq!(report["ok"], true, "{name}");
+        } else {
+            assert_eq!(out.status.code(), Some(1), "{name}: {report}");
+            let problems = report["problems"].to_string();
+            assert!(problems.contains(outcome), "{name}: {report}");
+        }
+    }
+}

@@ -38,13 +38,14 @@ mod common;
 use std::sync::Arc;
 
 use common::{Backend, Device, SealedFile, T0, TestServer, seal_to};
+use irm_core::protocol::KeyState;
 use irm_core::protocol::{AuditRecord, DenyReason, GrantResponse, Role};
 use irm_core::{
     EnvelopeBuilder, KasPublicKey, KasSecretKey, KeyId, Policy, PolicyGrant, Recipient, Rights,
     SealedHeader,
 };
-use irm_key_server::decision::{FileControls, KeyState, StoredState, decide};
-use irm_key_server::facts::grant_facts;
+use irm_key_server::grant::decision::{FileControls, StoredState, decide};
+use irm_key_server::grant::facts::grant_facts;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -177,22 +178,20 @@ fn expired_at(at: u64) -> FileControls {
 }
 
 fn header_for(case: &Case, keys: &Keys) -> SealedHeader {
-    let policy = Policy::new(
-        vec![PolicyGrant {
+    let policy = Policy::builder()
+        .grant(PolicyGrant {
             recipients: case
                 .recipients
                 .iter()
                 .map(|r| Recipient::parse(r).unwrap())
                 .collect(),
             rights: case.rights,
-        }],
-        case.window.0,
-        case.window.1,
-        600,
-        true,
-        None,
-    )
-    .unwrap();
+        })
+        .not_before(case.window.0)
+        .not_after(case.window.1)
+        .max_lease_secs(600)
+        .build()
+        .unwrap();
     let kas = match case.sealed {
         Sealed::Current => &keys.new,
         Sealed::Older => &keys.old,
@@ -392,18 +391,15 @@ fn every_row_of_the_decision_table() {
 fn the_server_lease_limit_and_the_policy_lease_take_the_smaller() {
     let kas = Arc::new(KasSecretKey::generate().unwrap());
     let policy = |lease| {
-        Policy::new(
-            vec![PolicyGrant {
+        Policy::builder()
+            .grant(PolicyGrant {
                 recipients: [Recipient::parse("alice").unwrap()].into(),
                 rights: Rights::VIEW,
-            }],
-            None,
-            None,
-            lease,
-            false,
-            None,
-        )
-        .unwrap()
+            })
+            .max_lease_secs(lease)
+            .watermark_required(false)
+            .build()
+            .unwrap()
     };
     for (policy_lease, server_limit, want) in [(600, 600, 600), (60, 600, 60), (3600, 300, 300)] {
         let header = EnvelopeBuilder::new(policy(policy_lease))

@@ -192,18 +192,14 @@ fn main() {
     // Sealed as the CLI would (media type and name in the metadata),
     // streamed to disk so that generating it costs no memory.
     let (info, kas) = admin.server_key().expect("the server key");
-    let policy = Policy::new(
-        vec![PolicyGrant {
+    let policy = Policy::builder()
+        .grant(PolicyGrant {
             recipients: BTreeSet::from([Recipient::parse("alice").expect("a recipient")]),
             rights: Rights::VIEW | Rights::COPY,
-        }],
-        None,
-        None,
-        600,
-        true,
-        None,
-    )
-    .expect("a policy");
+        })
+        .max_lease_secs(600)
+        .build()
+        .expect("a policy");
     let header = EnvelopeBuilder::new(policy)
         .key_server(&info.url, kas)
         .metadata(Metadata {

@@ -308,18 +308,16 @@ pub fn seal_directly(
     not_after: Option<u64>,
     plaintext: &[u8],
 ) -> Vec<u8> {
-    let policy = Policy::new(
-        vec![PolicyGrant {
+    let policy = Policy::builder()
+        .grant(PolicyGrant {
             recipients: BTreeSet::from([Recipient::parse(recipient).expect("a recipient")]),
             rights,
-        }],
-        not_before,
-        not_after,
-        600,
-        true,
-        None,
-    )
-    .expect("a valid policy");
+        })
+        .not_before(not_before)
+        .not_after(not_after)
+        .max_lease_secs(600)
+        .build()
+        .expect("a valid policy");
     let header = EnvelopeBuilder::new(policy)
         .key_server(url, server.current_key().public_key())
         .build()

@@ -151,18 +151,14 @@ impl Default for Stage {
 /// watermark required and no expiry; a test changes its public fields
 /// (`max_lease_secs`, `not_after_unix`, `watermark_required`) before sealing.
 pub fn policy_for(recipient: &str, rights: Rights) -> Policy {
-    Policy::new(
-        vec![PolicyGrant {
+    Policy::builder()
+        .grant(PolicyGrant {
             recipients: BTreeSet::from([Recipient::parse(recipient).expect("a recipient")]),
             rights,
-        }],
-        None,
-        None,
-        600,
-        true,
-        None,
-    )
-    .expect("a policy")
+        })
+        .max_lease_secs(600)
+        .build()
+        .expect("a policy")
 }
 
 /// Enrolls `user` into `config_dir` with `code`.

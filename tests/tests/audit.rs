@@ -12,9 +12,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
+use irm_core::audit::{GENESIS_HASH, chain_hash};
 use irm_core::protocol::AuditRecord;
 use irm_e2e::{ADMIN, Person, Server, key_server_binary};
-use irm_key_server::audit::{GENESIS_HASH, chain_hash};
 use irm_key_server::datadir::Layout;
 use irm_key_server::store::Database;
 use rusqlite::Connection;

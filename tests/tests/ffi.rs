@@ -428,10 +428,10 @@ fn the_c_example_links_statically_against_libirm_a() {
     assert!(stdout.contains("rows: 3"), "{stdout}");
 }
 
-/// `examples/rust/seal_and_open.rs` (an example of the irm-ffi package),
+/// `examples/rust/seal_and_open.rs` (an example of the irm-client package),
 /// built by cargo like libirm.
 fn rust_example() -> PathBuf {
-    cargo_build(&["-p", "irm-ffi", "--example", "seal_and_open"]);
+    cargo_build(&["-p", "irm-client", "--example", "seal_and_open"]);
     let exe = lib_dir().join("examples/seal_and_open");
     assert!(exe.exists(), "no {}", exe.display());
     exe

@@ -147,7 +147,7 @@ fn users_table(users: &[UserInfo]) -> String {
             text,
             "{:<20} {:<10} {:<20} {:<24} {}",
             printable(&user.name),
-            printable(&user.state),
+            user.state.as_str(),
             roles.join(","),
             printable(&user.groups.join(",")),
             printable(&user.display_name)
@@ -207,7 +207,7 @@ fn device(session: &Session, cmd: &DeviceCommand, out: &Out) -> Result<()> {
                 "{:<32} {:<16} {:<8} {:<20} {}",
                 printable(&d.device_id),
                 printable(&d.user),
-                printable(&d.state),
+                d.state.as_str(),
                 text::time(d.enrolled_at),
                 printable(&d.name)
             );
@@ -251,7 +251,7 @@ fn file(session: &Session, cmd: &FileCommand, out: &Out) -> Result<()> {
                 text,
                 "{:<32} {:<8} {:<14} {:<16} {:<20} {}",
                 printable(&f.file_id),
-                printable(&f.state),
+                f.state.as_str(),
                 if f.restricted_rights.is_empty() {
                     "-".to_owned()
                 } else {
@@ -281,7 +281,7 @@ fn key(session: &Session, cmd: &KeyCommand, out: &Out) -> Result<()> {
                         text,
                         "{:<32} {:<10} {}",
                         printable(&k.key.key_id),
-                        printable(&k.state),
+                        k.state.as_str(),
                         printable(&k.key.url)
                     );
                 }
@@ -340,27 +340,7 @@ fn audit(session: &Session, cmd: &AuditCommand, out: &Out) -> Result<()> {
         }
         AuditCommand::Verify => {
             let report = session.verify_audit().context("verifying the audit log")?;
-            if !report.ok && out.json {
-                // One JSON object per run: the failure object carries the problems.
-                return Err(audit_broken(&report));
-            }
-            out.show(&report, || {
-                let mut text = format!(
-                    "{}: {} records, {} checkpoints checked\n",
-                    if report.ok { "ok" } else { "BROKEN" },
-                    report.records,
-                    report.checkpoints
-                );
-                for problem in &report.problems {
-                    let _ = writeln!(text, "problem: {}", printable(problem));
-                }
-                text
-            })?;
-            if report.ok {
-                Ok(())
-            } else {
-                Err(audit_broken(&report))
-            }
+            super::audit::show_report(&report, out.json)
         }
         AuditCommand::Export {
             output,
@@ -439,13 +419,4 @@ fn export(
         );
     }
     Ok(())
-}
-
-fn audit_broken(report: &irm_core::protocol::AuditVerifyReport) -> anyhow::Error {
-    crate::exit::Refusal::failure(format!(
-        "the audit log does not verify: {}",
-        report.problems.join("; ")
-    ))
-    .hint("the database or the checkpoint file was altered; keep copies and investigate")
-    .into()
 }

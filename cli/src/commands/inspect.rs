@@ -51,7 +51,7 @@ struct PolicyReport {
     not_after_unix: Option<u64>,
     max_lease_secs: u32,
     watermark_required: bool,
-    label: Option<String>,
+    classification: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -117,7 +117,7 @@ fn report(header: &SealedHeader, path: Option<String>, file_len: Option<u64>) ->
             not_after_unix: policy.not_after_unix,
             max_lease_secs: policy.max_lease_secs,
             watermark_required: policy.watermark_required,
-            label: policy.classification.clone(),
+            classification: policy.classification.clone(),
         },
     }
 }
@@ -190,7 +190,7 @@ fn text_report(report: &InspectReport, policy: &Policy) -> String {
         },
     );
     row(
-        "label",
+        "classification",
         &policy
             .classification
             .as_deref()

@@ -2,6 +2,7 @@
 //! several share (sizing the worker threads).
 
 mod admin;
+mod audit;
 mod enroll;
 mod info;
 mod inspect;
@@ -23,6 +24,7 @@ pub(crate) fn run(command: &Command) -> Result<()> {
         Command::Info(args) => info::run(args),
         Command::Open(args) => open::run(args),
         Command::Admin(args) => admin::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Recover(args) => recover::run(args),
     }

@@ -4,7 +4,9 @@
 //! Online (no `--kas-public-key`), the content key is wrapped to the enrolled
 //! key server's current key and URL, and the file is registered with the
 //! server (`POST /v1/files`) before the output takes its name, so that every
-//! file sealed online can be listed and revoked by an administrator.
+//! file sealed online can be listed and revoked by an administrator. Both
+//! are the client crate's ([`SealTarget`]); this module owns the arguments,
+//! the output and the report.
 //!
 //! Every check on the arguments and the output path happens before the first
 //! byte is read, so a refusal costs nothing and changes nothing.
@@ -12,7 +14,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use irm_core::{EnvelopeBuilder, Metadata, Policy, Sealer, TAG_LEN};
+use irm_client::{HeaderOptions, SealTarget};
+use irm_core::{Metadata, Policy};
 use serde::Serialize;
 
 use crate::cli::SealArgs;
@@ -38,36 +41,27 @@ struct SealReport {
     registered_with: Option<String>,
 }
 
-/// Where the content key is wrapped to: a key file (offline) or the
-/// enrolled key server (online, which also registers the file).
-struct KeyServer {
-    key: irm_core::KasPublicKey,
-    url: String,
-    session: Option<irm_client::Session>,
-}
-
-fn key_server(args: &SealArgs) -> Result<KeyServer> {
+/// Offline with `--kas-public-key` and `--kas-url` (`Ok(None)` here), else
+/// online through the enrolled device's session.
+fn online_session(args: &SealArgs) -> Result<Option<irm_client::Session>> {
     match (&args.kas_public_key, &args.kas_url) {
-        (Some(path), Some(url)) => Ok(KeyServer {
-            key: keyfile::read_public(path)?,
-            url: url.clone(),
-            session: None,
-        }),
+        (Some(_), Some(_)) => Ok(None),
         // clap makes each of the two require the other.
         (Some(_), None) | (None, Some(_)) => {
             Err(Refusal::usage("--kas-public-key and --kas-url go together").into())
         }
-        (None, None) => {
-            let session = online::unlock(&args.passphrase)?;
-            let (info, key) = session
-                .server_key()
-                .context("fetching the key server's current key")?;
-            Ok(KeyServer {
-                key,
-                url: info.url,
-                session: Some(session),
-            })
-        }
+        (None, None) => Ok(Some(online::unlock(&args.passphrase)?)),
+    }
+}
+
+/// `--kas-public-key` and `--kas-url`.
+fn offline_target(args: &SealArgs) -> Result<SealTarget<'static>> {
+    match (&args.kas_public_key, &args.kas_url) {
+        (Some(path), Some(url)) => Ok(SealTarget::Offline {
+            key: keyfile::read_public(path)?,
+            url: url.clone(),
+        }),
+        _ => Err(Refusal::usage("--kas-public-key and --kas-url go together").into()),
     }
 }
 
@@ -105,16 +99,20 @@ pub(crate) fn run(args: &SealArgs) -> Result<()> {
             .into());
         }
     }
-    let policy = Policy::new(
-        args.grants(),
-        args.not_before,
-        args.expires,
-        args.max_lease,
-        !args.no_watermark,
-        args.label.clone(),
-    )
-    .context("the policy is not valid")?;
-    let kas = key_server(args)?;
+    let policy = Policy::builder()
+        .grants(args.grants())
+        .not_before(args.not_before)
+        .not_after(args.expires)
+        .max_lease_secs(args.max_lease)
+        .watermark_required(!args.no_watermark)
+        .classification(args.classification.clone())
+        .build()
+        .context("the policy is not valid")?;
+    let session = online_session(args)?;
+    let target = match &session {
+        Some(session) => SealTarget::Online(session),
+        None => offline_target(args)?,
+    };
 
     let mut opened = input.open()?;
     let metadata = Metadata {
@@ -122,55 +120,44 @@ pub(crate) fn run(args: &SealArgs) -> Result<()> {
         media_type: input.path().map(|p| Metadata::media_type_for(p).to_owned()),
         plaintext_len: opened.regular_len,
     };
-    let mut builder = EnvelopeBuilder::new(policy)
-        .key_server(kas.url.clone(), kas.key)
-        .metadata(metadata)
-        .chunk_len(args.chunk_size);
-    let issuer = args
-        .issuer
-        .clone()
-        .or_else(|| kas.session.as_ref().map(|s| s.user().to_owned()))
-        .or_else(|| issuer(args));
-    if let Some(issuer) = issuer {
-        builder = builder.issuer(issuer);
-    }
-    let header = builder.build().context("building the sealed header")?;
+    let options = HeaderOptions {
+        chunk_len: Some(args.chunk_size),
+        // Online, the client records the enrolled user.
+        issuer: args
+            .issuer
+            .clone()
+            .or_else(|| session.is_none().then(login_name).flatten()),
+    };
+    let pending = target
+        .prepare(policy, metadata, options)
+        .context(match &target {
+            SealTarget::Online(_) => "preparing the header with the key server's current key",
+            SealTarget::Offline { .. } => "building the sealed header",
+        })?;
 
-    let options = super::stream_options(args.threads.get());
     let progress = Progress::new(opened.regular_len, args.quiet || args.json);
     // World-readable like any new file (minus the umask): a sealed file is
     // meant to be passed around.
     let output = destination.create(args.force, 0o666)?;
-    let sealing = || format!("sealing {input} into {destination}");
     // The sealer reads straight into its chunk buffer and writes whole
-    // batches: no user-space copy beyond the encryption itself.
-    let mut sealer = Sealer::new(&header, output, options).with_context(sealing)?;
-    let plaintext_len = sealer
-        .seal_from(&mut Metered::new(&mut opened.reader, &progress))
-        .with_context(sealing)?;
-    let output = sealer.finish().with_context(sealing)?;
-    // Registered before the output takes its name: a file sealed online is
-    // never left behind unknown to the key server.
-    let registered_with = match &kas.session {
-        Some(session) => {
-            session
-                .register_file(
-                    header.header(),
-                    input.path().and_then(file_name_of).as_deref(),
-                )
-                .with_context(|| format!("registering {destination} with the key server"))?;
-            Some(session.server_url().to_owned())
-        }
-        None => None,
-    };
-    output.commit()?;
+    // batches: no user-space copy beyond the encryption itself. Online, the
+    // file is registered before `commit` gives the output its name.
+    let sealed = pending
+        .seal(
+            &mut Metered::new(&mut opened.reader, &progress),
+            output,
+            super::stream_options(args.threads.get()),
+        )
+        .with_context(|| format!("sealing {input} into {destination}"))?;
+    sealed.output.commit()?;
     drop(progress);
 
-    let chunk_len = u64::from(header.header().chunk_len());
-    let sealed_len = header.header().encoded_len() as u64
-        + plaintext_len
-        + plaintext_len.div_ceil(chunk_len).max(1) * TAG_LEN as u64;
-    let file_id = header.header().file_id().to_string();
+    let registered_with = match (&session, &sealed.registered) {
+        (Some(session), Some(_)) => Some(session.server_url().to_owned()),
+        _ => None,
+    };
+    let (plaintext_len, sealed_len) = (sealed.plaintext_len, sealed.sealed_len);
+    let file_id = sealed.file_id.to_string();
     if args.json {
         print_json(&SealReport {
             ok: true,
@@ -211,11 +198,10 @@ fn file_name_of(path: &Path) -> Option<String> {
     )
 }
 
-/// `--issuer`, else the login name from the environment.
-fn issuer(args: &SealArgs) -> Option<String> {
-    args.issuer
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
+/// The login name from the environment, the issuer of a file sealed offline.
+fn login_name() -> Option<String> {
+    std::env::var("USER")
+        .ok()
         .or_else(|| std::env::var("LOGNAME").ok())
         .filter(|name| !name.trim().is_empty())
 }

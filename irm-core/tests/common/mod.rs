@@ -10,9 +10,9 @@ use std::io::{self, Cursor, Read};
 use std::sync::OnceLock;
 
 use irm_core::{
-    DEFAULT_MAX_LEASE_SECS, EnvelopeBuilder, FormatError, KasSecretKey, Metadata, OpenError,
-    Opener, PayloadBackend, Policy, PolicyGrant, Recipient, Rights, SealedHeader, SeekableOpener,
-    StreamOptions, UnwrapError, VerifiedHeader,
+    EnvelopeBuilder, FormatError, KasSecretKey, Metadata, OpenError, Opener, PayloadBackend,
+    Policy, PolicyGrant, Recipient, Rights, SealedHeader, SeekableOpener, StreamOptions,
+    UnwrapError, VerifiedHeader,
 };
 
 /// The chunk length of every test envelope: the smallest allowed, so that a
@@ -29,18 +29,14 @@ pub(crate) fn kas() -> &'static KasSecretKey {
 }
 
 pub(crate) fn policy() -> Policy {
-    Policy::new(
-        vec![PolicyGrant {
+    Policy::builder()
+        .grant(PolicyGrant {
             recipients: [Recipient::parse("@support").expect("a valid group name")].into(),
             rights: Rights::VIEW,
-        }],
-        None,
-        Some(1_900_000_000),
-        DEFAULT_MAX_LEASE_SECS,
-        true,
-        None,
-    )
-    .expect("a valid policy")
+        })
+        .not_after(1_900_000_000)
+        .build()
+        .expect("a valid policy")
 }
 
 /// A header sealed to `kas` with 1 KiB chunks and, if given, a declared

@@ -8,43 +8,17 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use irm_core::protocol::{
-    AuditCheckpoint, AuditRecord, AuditVerifyReport, CreateUserRequest, DeviceInfo, EnrollmentCode,
-    FileInfo, RestrictRequest, Role, ServerKeyInfo, UserInfo,
+    AddMemberRequest, AuditCheckpoint, AuditRecord, AuditVerifyReport, CreateGroupRequest,
+    CreateUserRequest, DenyBody, DeviceInfo, EnrollmentCode, ErrorBody, FileInfo, KeyInfo,
+    KeyState, RestrictRequest, Role, ServerKeyInfo, UserInfo, valid_name,
 };
-use serde::{Deserialize, Serialize};
 
-use super::client::valid_name;
 use crate::auth::Authed;
 use crate::codes;
 use crate::datadir::{Layout, create_kas_key};
-use crate::decision::KeyState;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{AdminOp, AdminOutput, CodeIssue, FileChange, KeyRecord, NewUser};
-
-/// `POST /v1/admin/groups` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CreateGroupRequest {
-    /// The group name, without `@`.
-    pub name: String,
-}
-
-/// `POST /v1/admin/groups/{name}/members` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AddMemberRequest {
-    /// The user to add.
-    pub user: String,
-}
-
-/// A key as `GET /v1/admin/keys` lists it: `ServerKeyInfo` plus its state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyInfo {
-    /// The public information.
-    #[serde(flatten)]
-    pub key: ServerKeyInfo,
-    /// `current`, `active` or `retired`.
-    pub state: String,
-}
 
 /// Runs `op` for the caller; refusals and store failures become `ApiError`.
 async fn run(
@@ -86,8 +60,8 @@ fn new_code(state: &AppState) -> Result<(String, CodeIssue), ApiError> {
 }
 
 #[utoipa::path(post, path = "/v1/admin/users", tag = "admin",
-    request_body = crate::openapi::CreateUserRequest,
-    responses((status = 200, body = crate::openapi::EnrollmentCode), (status = 403, body = crate::openapi::DenyBody), (status = 409, body = crate::openapi::ErrorBody)),
+    request_body = CreateUserRequest,
+    responses((status = 200, body = EnrollmentCode), (status = 403, body = DenyBody), (status = 409, body = ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn create_user(
     State(state): State<AppState>,
@@ -133,7 +107,7 @@ pub(crate) async fn create_user(
 }
 
 #[utoipa::path(get, path = "/v1/admin/users", tag = "admin",
-    responses((status = 200, body = Vec<crate::openapi::UserInfo>)), security(("device_signature" = [])))]
+    responses((status = 200, body = Vec<UserInfo>)), security(("device_signature" = [])))]
 pub(crate) async fn list_users(
     State(state): State<AppState>,
     Authed(signed): Authed,
@@ -157,7 +131,7 @@ async fn set_user_active(
 }
 
 #[utoipa::path(post, path = "/v1/admin/users/{name}/suspend", tag = "admin",
-    params(("name" = String, Path)), responses((status = 200, body = crate::openapi::UserInfo), (status = 404, body = crate::openapi::ErrorBody)),
+    params(("name" = String, Path)), responses((status = 200, body = UserInfo), (status = 404, body = ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn suspend_user(
     State(state): State<AppState>,
@@ -168,7 +142,7 @@ pub(crate) async fn suspend_user(
 }
 
 #[utoipa::path(post, path = "/v1/admin/users/{name}/restore", tag = "admin",
-    params(("name" = String, Path)), responses((status = 200, body = crate::openapi::UserInfo), (status = 404, body = crate::openapi::ErrorBody)),
+    params(("name" = String, Path)), responses((status = 200, body = UserInfo), (status = 404, body = ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn restore_user(
     State(state): State<AppState>,
@@ -179,7 +153,7 @@ pub(crate) async fn restore_user(
 }
 
 #[utoipa::path(post, path = "/v1/admin/users/{name}/code", tag = "admin",
-    params(("name" = String, Path)), responses((status = 200, body = crate::openapi::EnrollmentCode), (status = 404, body = crate::openapi::ErrorBody)),
+    params(("name" = String, Path)), responses((status = 200, body = EnrollmentCode), (status = 404, body = ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn new_code_for(
     State(state): State<AppState>,
@@ -195,7 +169,7 @@ pub(crate) async fn new_code_for(
 }
 
 #[utoipa::path(post, path = "/v1/admin/groups", tag = "admin",
-    request_body = crate::openapi::CreateGroupRequest, responses((status = 204), (status = 409, body = crate::openapi::ErrorBody)),
+    request_body = CreateGroupRequest, responses((status = 204), (status = 409, body = ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn create_group(
     State(state): State<AppState>,
@@ -213,8 +187,8 @@ pub(crate) async fn create_group(
 }
 
 #[utoipa::path(post, path = "/v1/admin/groups/{name}/members", tag = "admin",
-    params(("name" = String, Path)), request_body = crate::openapi::AddMemberRequest,
-    responses((status = 204), (status = 404, body = crate::openapi::ErrorBody)),
+    params(("name" = String, Path)), request_body = AddMemberRequest,
+    responses((status = 204), (status = 404, body = ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn add_member(
     State(state): State<AppState>,
@@ -236,7 +210,7 @@ pub(crate) async fn add_member(
 
 #[utoipa::path(delete, path = "/v1/admin/groups/{name}/members/{user}", tag = "admin",
     params(("name" = String, Path), ("user" = String, Path)),
-    responses((status = 204), (status = 404, body = crate::openapi::ErrorBody)),
+    responses((status = 204), (status = 404, body = ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn remove_member(
     State(state): State<AppState>,
@@ -248,7 +222,7 @@ pub(crate) async fn remove_member(
 }
 
 #[utoipa::path(get, path = "/v1/admin/devices", tag = "admin",
-    responses((status = 200, body = Vec<crate::openapi::DeviceInfo>)), security(("device_signature" = [])))]
+    responses((status = 200, body = Vec<DeviceInfo>)), security(("device_signature" = [])))]
 pub(crate) async fn list_devices(
     State(state): State<AppState>,
     Authed(signed): Authed,
@@ -260,7 +234,7 @@ pub(crate) async fn list_devices(
 }
 
 #[utoipa::path(post, path = "/v1/admin/devices/{id}/revoke", tag = "admin",
-    params(("id" = String, Path)), responses((status = 200, body = crate::openapi::DeviceInfo), (status = 404, body = crate::openapi::ErrorBody)),
+    params(("id" = String, Path)), responses((status = 200, body = DeviceInfo), (status = 404, body = ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn revoke_device(
     State(state): State<AppState>,
@@ -282,7 +256,7 @@ pub(crate) async fn revoke_device(
 }
 
 #[utoipa::path(get, path = "/v1/admin/files", tag = "admin",
-    responses((status = 200, body = Vec<crate::openapi::FileInfo>)), security(("device_signature" = [])))]
+    responses((status = 200, body = Vec<FileInfo>)), security(("device_signature" = [])))]
 pub(crate) async fn list_files(
     State(state): State<AppState>,
     Authed(signed): Authed,
@@ -312,7 +286,7 @@ async fn change_file(
 }
 
 #[utoipa::path(post, path = "/v1/admin/files/{id}/revoke", tag = "admin",
-    params(("id" = String, Path)), responses((status = 200, body = crate::openapi::FileInfo), (status = 400, body = crate::openapi::ErrorBody)),
+    params(("id" = String, Path)), responses((status = 200, body = FileInfo), (status = 400, body = ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn revoke_file(
     State(state): State<AppState>,
@@ -323,7 +297,7 @@ pub(crate) async fn revoke_file(
 }
 
 #[utoipa::path(post, path = "/v1/admin/files/{id}/restore", tag = "admin",
-    params(("id" = String, Path)), responses((status = 200, body = crate::openapi::FileInfo), (status = 400, body = crate::openapi::ErrorBody)),
+    params(("id" = String, Path)), responses((status = 200, body = FileInfo), (status = 400, body = ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn restore_file(
     State(state): State<AppState>,
@@ -334,7 +308,7 @@ pub(crate) async fn restore_file(
 }
 
 #[utoipa::path(post, path = "/v1/admin/files/{id}/expire", tag = "admin",
-    params(("id" = String, Path)), responses((status = 200, body = crate::openapi::FileInfo), (status = 400, body = crate::openapi::ErrorBody)),
+    params(("id" = String, Path)), responses((status = 200, body = FileInfo), (status = 400, body = ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn expire_file(
     State(state): State<AppState>,
@@ -345,8 +319,8 @@ pub(crate) async fn expire_file(
 }
 
 #[utoipa::path(post, path = "/v1/admin/files/{id}/restrict", tag = "admin",
-    params(("id" = String, Path)), request_body = crate::openapi::RestrictRequest,
-    responses((status = 200, body = crate::openapi::FileInfo), (status = 400, body = crate::openapi::ErrorBody)),
+    params(("id" = String, Path)), request_body = RestrictRequest,
+    responses((status = 200, body = FileInfo), (status = 400, body = ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn restrict_file(
     State(state): State<AppState>,
@@ -358,7 +332,7 @@ pub(crate) async fn restrict_file(
 }
 
 #[utoipa::path(get, path = "/v1/admin/keys", tag = "admin",
-    responses((status = 200, body = Vec<crate::openapi::KeyInfo>)), security(("device_signature" = [])))]
+    responses((status = 200, body = Vec<KeyInfo>)), security(("device_signature" = [])))]
 pub(crate) async fn list_keys(
     State(state): State<AppState>,
     Authed(signed): Authed,
@@ -368,7 +342,7 @@ pub(crate) async fn list_keys(
             keys.iter()
                 .map(|k| KeyInfo {
                     key: state.key_info(k),
-                    state: k.state.as_str().to_owned(),
+                    state: k.state,
                 })
                 .collect(),
         )),
@@ -377,7 +351,7 @@ pub(crate) async fn list_keys(
 }
 
 #[utoipa::path(post, path = "/v1/admin/keys/rotate", tag = "admin",
-    responses((status = 200, body = crate::openapi::ServerKeyInfo), (status = 403, body = crate::openapi::DenyBody)),
+    responses((status = 200, body = ServerKeyInfo), (status = 403, body = DenyBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn rotate_key(
     State(state): State<AppState>,
@@ -417,7 +391,7 @@ pub(crate) async fn rotate_key(
 }
 
 #[utoipa::path(post, path = "/v1/admin/keys/{key_id}/retire", tag = "admin",
-    params(("key_id" = String, Path)), responses((status = 204), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)),
+    params(("key_id" = String, Path)), responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn retire_key(
     State(state): State<AppState>,
@@ -463,7 +437,7 @@ fn audit_query(query: Option<&str>) -> Result<(u64, u32), ApiError> {
 
 #[utoipa::path(get, path = "/v1/audit", tag = "audit",
     params(("after" = Option<u64>, Query), ("limit" = Option<u32>, Query)),
-    responses((status = 200, body = Vec<crate::openapi::AuditRecord>)), security(("device_signature" = [])))]
+    responses((status = 200, body = Vec<AuditRecord>)), security(("device_signature" = [])))]
 pub(crate) async fn read_audit(
     State(state): State<AppState>,
     uri: axum::http::Uri,
@@ -477,7 +451,7 @@ pub(crate) async fn read_audit(
 }
 
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
-    responses((status = 200, body = crate::openapi::AuditVerifyReport)), security(("device_signature" = [])))]
+    responses((status = 200, body = AuditVerifyReport)), security(("device_signature" = [])))]
 pub(crate) async fn verify_audit(
     State(state): State<AppState>,
     Authed(signed): Authed,
@@ -496,7 +470,7 @@ pub(crate) async fn verify_audit(
 }
 
 #[utoipa::path(post, path = "/v1/audit/checkpoint", tag = "audit",
-    responses((status = 200, body = crate::openapi::AuditCheckpoint)), security(("device_signature" = [])))]
+    responses((status = 200, body = AuditCheckpoint)), security(("device_signature" = [])))]
 pub(crate) async fn checkpoint(
     State(state): State<AppState>,
     Authed(signed): Authed,

@@ -9,21 +9,19 @@ use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use irm_core::protocol::{
-    DenyReason, EnrollRequest, EnrollResponse, EventRequest, FileInfo, GrantRequest, GrantResponse,
-    RegisterFileRequest, ServerKeyInfo,
+    DenyBody, EncodedHeader, EnrollRequest, EnrollResponse, ErrorBody, EventRequest, FileInfo,
+    GrantRequest, GrantResponse, RegisterFileRequest, ServerKeyInfo,
 };
 use irm_core::{
     ContentKey, DevicePublicKey, KeyId, RewrapContext, SealedHeader, enrollment_proof_message,
     rewrap, verify_signature,
 };
 
-use crate::audit::Outcome;
 use crate::auth::{Authed, SignedRequest, client_addr, parse_json, read_body};
 use crate::codes;
-use crate::decision::KeyState;
 use crate::error::ApiError;
 use crate::error::StoreError;
-use crate::facts::{OpenedKeys, grant_facts, header_digest};
+use crate::grant::facts::{OpenedKeys, grant_facts, header_digest};
 use crate::state::AppState;
 use crate::store::{
     DeviceRecord, EnrollInput, EventInput, GrantInput, GrantOutcome, RegisterInput,
@@ -48,27 +46,12 @@ fn random_id() -> Result<String, ApiError> {
     Ok(hex::encode(id))
 }
 
-/// Whether `name` is a valid user or group name (1 to 64 of `a-z A-Z 0-9 . _ -`).
-pub fn valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
-/// Decodes and parses the header bytes of a request (400 on any problem);
+/// Decodes and parses the header of a request (400 on any problem);
 /// returns the header and the digest of its bytes for the unwrap cache.
-fn parse_header(b64: &str) -> Result<(SealedHeader, [u8; 32]), ApiError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(b64)
-        .map_err(|_| ApiError::bad_request("header is not base64url without padding"))?;
-    let (header, used) = SealedHeader::parse(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("the header does not parse: {e}")))?;
-    if used != bytes.len() {
-        return Err(ApiError::bad_request(
-            "bytes follow the header; send the header alone (SealedHeader::to_bytes)",
-        ));
-    }
+fn parse_header(encoded: &EncodedHeader) -> Result<(SealedHeader, [u8; 32]), ApiError> {
+    let (header, bytes) = encoded
+        .decode()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok((header, header_digest(&bytes)))
 }
 
@@ -77,7 +60,7 @@ fn open_wraps(
     header: &SealedHeader,
     digest: &[u8; 32],
 ) -> (Vec<(KeyId, bool)>, OpenedKeys) {
-    crate::facts::open_wraps(
+    crate::grant::facts::open_wraps(
         header,
         |id| state.keys.get(id),
         Some((&state.unwraps, digest)),
@@ -86,7 +69,7 @@ fn open_wraps(
 
 /// `GET /v1/server-key`: the current key, for online sealing.
 #[utoipa::path(get, path = "/v1/server-key", tag = "files",
-    responses((status = 200, body = crate::openapi::ServerKeyInfo)))]
+    responses((status = 200, body = ServerKeyInfo)))]
 pub(crate) async fn server_key(
     State(state): State<AppState>,
 ) -> Result<Json<ServerKeyInfo>, ApiError> {
@@ -97,10 +80,10 @@ pub(crate) async fn server_key(
 
 /// `POST /v1/enroll` (PROTOCOL.md §3.2).
 #[utoipa::path(post, path = "/v1/enroll", tag = "enrollment",
-    request_body = crate::openapi::EnrollRequest,
-    responses((status = 200, body = crate::openapi::EnrollResponse),
-        (status = 400, body = crate::openapi::ErrorBody),
-        (status = 403, body = crate::openapi::DenyBody)))]
+    request_body = EnrollRequest,
+    responses((status = 200, body = EnrollResponse),
+        (status = 400, body = ErrorBody),
+        (status = 403, body = DenyBody)))]
 pub(crate) async fn enroll(
     State(state): State<AppState>,
     req: Request,
@@ -175,11 +158,11 @@ pub(crate) async fn enroll(
 
 /// `POST /v1/grant` (PROTOCOL.md §4): also renewals.
 #[utoipa::path(post, path = "/v1/grant", tag = "grants",
-    request_body = crate::openapi::GrantRequest,
-    responses((status = 200, body = crate::openapi::GrantResponse),
-        (status = 400, body = crate::openapi::ErrorBody),
-        (status = 401, body = crate::openapi::DenyBody),
-        (status = 403, body = crate::openapi::DenyBody)),
+    request_body = GrantRequest,
+    responses((status = 200, body = GrantResponse),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = DenyBody),
+        (status = 403, body = DenyBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn grant(
     State(state): State<AppState>,
@@ -276,8 +259,8 @@ pub(crate) async fn grant(
 
 /// `POST /v1/events` (PROTOCOL.md §5).
 #[utoipa::path(post, path = "/v1/events", tag = "grants",
-    request_body = crate::openapi::EventRequest,
-    responses((status = 204), (status = 403, body = crate::openapi::DenyBody), (status = 404, body = crate::openapi::ErrorBody)),
+    request_body = EventRequest,
+    responses((status = 204), (status = 403, body = DenyBody), (status = 404, body = ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn event(
     State(state): State<AppState>,
@@ -311,8 +294,8 @@ pub(crate) async fn event(
 
 /// `POST /v1/files` (PROTOCOL.md §6).
 #[utoipa::path(post, path = "/v1/files", tag = "files",
-    request_body = crate::openapi::RegisterFileRequest,
-    responses((status = 200, body = crate::openapi::FileInfo), (status = 403, body = crate::openapi::DenyBody), (status = 409, body = crate::openapi::ErrorBody)),
+    request_body = RegisterFileRequest,
+    responses((status = 200, body = FileInfo), (status = 403, body = DenyBody), (status = 409, body = ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn register_file(
     State(state): State<AppState>,
@@ -329,47 +312,20 @@ pub(crate) async fn register_file(
         ));
     }
     let (header, digest) = parse_header(&request.header)?;
-    let app = state.clone();
+    // The unwraps are CPU work outside the transaction; which key they make
+    // the file's, if any, is decided inside it (`decision::key_for`).
+    let (bindings, _) = open_wraps(&state, &header, &digest);
+    let input = RegisterInput {
+        actor: signed.actor,
+        file_id: header.file_id(),
+        header_keys: header.key_access().iter().map(|e| e.key_id).collect(),
+        bindings,
+        policy: header.policy().clone(),
+        file_name: request.file_name,
+    };
+    let now_ms = state.clock.now_ms();
     let info = state
-        .blocking(move |store| -> Result<FileInfo, ApiError> {
-            let now_ms = app.clock.now_ms();
-            let keys = store.keys()?;
-            let held: Vec<_> = header
-                .key_access()
-                .iter()
-                .filter_map(|entry| keys.iter().find(|k| k.key_id == entry.key_id))
-                .collect();
-            let refusal = if held.is_empty() {
-                Some(DenyReason::KeyUnknown)
-            } else if held.iter().all(|k| k.state == KeyState::Retired) {
-                Some(DenyReason::KeyRetired)
-            } else {
-                None
-            };
-            let (bindings, _) = open_wraps(&app, &header, &digest);
-            let key_id = bindings.iter().find(|(_, ok)| *ok).map(|(id, _)| *id);
-            let refusal =
-                refusal.or_else(|| key_id.is_none().then_some(DenyReason::PolicyBindingFailed));
-            let (None, Some(key_id)) = (refusal, key_id) else {
-                let reason = refusal.unwrap_or(DenyReason::PolicyBindingFailed);
-                store.append_audit(
-                    signed
-                        .actor
-                        .draft(now_ms, "file.register", Outcome::Denied)
-                        .file(header.file_id().to_string())
-                        .deny(reason),
-                )?;
-                return Err(ApiError::deny(reason));
-            };
-            let input = RegisterInput {
-                actor: signed.actor,
-                file_id: header.file_id(),
-                key_id,
-                policy: header.policy().clone(),
-                file_name: request.file_name,
-            };
-            Ok(store.register_file(input, now_ms)??)
-        })
-        .await??;
+        .blocking(move |store| store.register_file(input, now_ms))
+        .await???;
     Ok(Json(info))
 }

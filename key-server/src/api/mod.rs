@@ -1,112 +1,90 @@
-//! The HTTP surface: the router with every route of PROTOCOL.md, the layers
-//! around it (body limit, request timeout, tracing span, metrics), and the
-//! fallbacks that keep every error in the ErrorBody shape. Handlers live in
-//! the submodules by audience: clients, administrators, service endpoints.
+//! The HTTP surface: the router with every route of PROTOCOL.md, registered
+//! together with its OpenAPI description, the layers around it (body limit,
+//! request timeout, tracing span, metrics), and the fallbacks that keep every
+//! error in the ErrorBody shape. Handlers live in the submodules by
+//! audience: clients, administrators, service endpoints; the document's
+//! fixed parts (title, security scheme) in `openapi`.
 
 pub(crate) mod admin;
 pub(crate) mod client;
+mod openapi;
 pub(crate) mod service;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use axum::Json;
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::{Extension, Json, Router};
 use irm_core::protocol::ErrorBody;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::DeniedWith;
 use crate::state::AppState;
 
-pub use service::openapi_document;
-
 /// PROTOCOL.md §1: request bodies are at most 1 MiB.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Every route the server serves, as `(METHOD, path)` with `{param}` segments.
-/// Tests compare it with PROTOCOL.md and the OpenAPI document.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/healthz"),
-    ("GET", "/metrics"),
-    ("GET", "/openapi.json"),
-    ("GET", "/v1/server-key"),
-    ("POST", "/v1/enroll"),
-    ("POST", "/v1/grant"),
-    ("POST", "/v1/events"),
-    ("POST", "/v1/files"),
-    ("POST", "/v1/admin/users"),
-    ("GET", "/v1/admin/users"),
-    ("POST", "/v1/admin/users/{name}/suspend"),
-    ("POST", "/v1/admin/users/{name}/restore"),
-    ("POST", "/v1/admin/users/{name}/code"),
-    ("POST", "/v1/admin/groups"),
-    ("POST", "/v1/admin/groups/{name}/members"),
-    ("DELETE", "/v1/admin/groups/{name}/members/{user}"),
-    ("GET", "/v1/admin/devices"),
-    ("POST", "/v1/admin/devices/{id}/revoke"),
-    ("GET", "/v1/admin/files"),
-    ("POST", "/v1/admin/files/{id}/revoke"),
-    ("POST", "/v1/admin/files/{id}/restore"),
-    ("POST", "/v1/admin/files/{id}/expire"),
-    ("POST", "/v1/admin/files/{id}/restrict"),
-    ("GET", "/v1/admin/keys"),
-    ("POST", "/v1/admin/keys/rotate"),
-    ("POST", "/v1/admin/keys/{key_id}/retire"),
-    ("GET", "/v1/audit"),
-    ("GET", "/v1/audit/verify"),
-    ("POST", "/v1/audit/checkpoint"),
-];
+/// Every route with its OpenAPI path item. A route exists only by being
+/// registered here, through `routes!`, which takes the method, the path and
+/// the schemas from the handler's `#[utoipa::path]`: nothing can be served
+/// undocumented, and the document cannot name a route that is not served.
+/// Handlers sharing a path are registered together (one `routes!` each).
+fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base_document())
+        .routes(routes!(service::healthz))
+        .routes(routes!(service::metrics))
+        .routes(routes!(service::openapi))
+        .routes(routes!(client::server_key))
+        .routes(routes!(client::enroll))
+        .routes(routes!(client::grant))
+        .routes(routes!(client::event))
+        .routes(routes!(client::register_file))
+        .routes(routes!(admin::create_user, admin::list_users))
+        .routes(routes!(admin::suspend_user))
+        .routes(routes!(admin::restore_user))
+        .routes(routes!(admin::new_code_for))
+        .routes(routes!(admin::create_group))
+        .routes(routes!(admin::add_member))
+        .routes(routes!(admin::remove_member))
+        .routes(routes!(admin::list_devices))
+        .routes(routes!(admin::revoke_device))
+        .routes(routes!(admin::list_files))
+        .routes(routes!(admin::revoke_file))
+        .routes(routes!(admin::restore_file))
+        .routes(routes!(admin::expire_file))
+        .routes(routes!(admin::restrict_file))
+        .routes(routes!(admin::list_keys))
+        .routes(routes!(admin::rotate_key))
+        .routes(routes!(admin::retire_key))
+        .routes(routes!(admin::read_audit))
+        .routes(routes!(admin::verify_audit))
+        .routes(routes!(admin::checkpoint))
+}
+
+/// The OpenAPI 3.1 document of every route (`GET /openapi.json`), generated
+/// from the routes as registered and irm-core's protocol types.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    documented_routes().into_openapi()
+}
 
 /// The application: every route with its layers, bound to `state`.
 pub fn router(state: AppState) -> Router {
     let timeout = state.settings.request_timeout;
-    Router::new()
-        .route("/healthz", get(service::healthz))
-        .route("/metrics", get(service::metrics))
-        .route("/openapi.json", get(service::openapi))
-        .route("/v1/server-key", get(client::server_key))
-        .route("/v1/enroll", post(client::enroll))
-        .route("/v1/grant", post(client::grant))
-        .route("/v1/events", post(client::event))
-        .route("/v1/files", post(client::register_file))
-        .route(
-            "/v1/admin/users",
-            post(admin::create_user).get(admin::list_users),
-        )
-        .route("/v1/admin/users/{name}/suspend", post(admin::suspend_user))
-        .route("/v1/admin/users/{name}/restore", post(admin::restore_user))
-        .route("/v1/admin/users/{name}/code", post(admin::new_code_for))
-        .route("/v1/admin/groups", post(admin::create_group))
-        .route("/v1/admin/groups/{name}/members", post(admin::add_member))
-        .route(
-            "/v1/admin/groups/{name}/members/{user}",
-            delete(admin::remove_member),
-        )
-        .route("/v1/admin/devices", get(admin::list_devices))
-        .route("/v1/admin/devices/{id}/revoke", post(admin::revoke_device))
-        .route("/v1/admin/files", get(admin::list_files))
-        .route("/v1/admin/files/{id}/revoke", post(admin::revoke_file))
-        .route("/v1/admin/files/{id}/restore", post(admin::restore_file))
-        .route("/v1/admin/files/{id}/expire", post(admin::expire_file))
-        .route("/v1/admin/files/{id}/restrict", post(admin::restrict_file))
-        .route("/v1/admin/keys", get(admin::list_keys))
-        .route("/v1/admin/keys/rotate", post(admin::rotate_key))
-        .route("/v1/admin/keys/{key_id}/retire", post(admin::retire_key))
-        .route("/v1/audit", get(admin::read_audit))
-        .route("/v1/audit/verify", get(admin::verify_audit))
-        .route("/v1/audit/checkpoint", post(admin::checkpoint))
+    let (routes, document) = documented_routes().split_for_parts();
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(Arc::new(document)))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(TimeoutLayer::with_status_code(
@@ -174,6 +152,3 @@ async fn method_not_allowed() -> impl IntoResponse {
         }),
     )
 }
-
-pub use admin::{AddMemberRequest, CreateGroupRequest, KeyInfo};
-pub use client::valid_name;

@@ -1,10 +1,13 @@
 //! Service endpoints (PROTOCOL.md §10): health, Prometheus metrics and the
-//! OpenAPI document generated from the handlers' annotations.
+//! OpenAPI document, which the router generates as it registers each route
+//! and hands to the handler as an extension.
 
-use axum::Json;
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
+use axum::{Extension, Json};
 
 use crate::state::AppState;
 
@@ -18,22 +21,15 @@ pub(crate) async fn healthz() -> &'static str {
 #[utoipa::path(get, path = "/metrics", tag = "service", responses((status = 200, body = String, content_type = "text/plain")))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         state.metrics.render(),
     )
 }
 
-/// `GET /openapi.json`.
+/// `GET /openapi.json`: the document the router was built with.
 #[utoipa::path(get, path = "/openapi.json", tag = "service", responses((status = 200, body = Object)))]
-pub(crate) async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(openapi_document())
-}
-
-/// The OpenAPI 3.1 document of every route.
-pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    use utoipa::OpenApi as _;
-    crate::openapi::ApiDoc::openapi()
+pub(crate) async fn openapi(
+    Extension(document): Extension<Arc<utoipa::openapi::OpenApi>>,
+) -> Json<utoipa::openapi::OpenApi> {
+    Json(utoipa::openapi::OpenApi::clone(&document))
 }

@@ -19,7 +19,8 @@ use std::time::Instant;
 
 use irm_core::protocol::{AuditRecord, FileInfo};
 
-use super::txn::{self, ChainHead, Tables, WriteCtx, load_head};
+use super::tables::{ChainHead, Tables};
+use super::txn::{self, WriteCtx, load_head};
 use super::{
     Actor, AdminOp, AdminOutput, DeviceRecord, EnrollInput, EventInput, GrantDone, GrantInput,
     KeyRecord, NewUser, RegisterInput, Store, StoreResult, UserRecord,

@@ -10,7 +10,9 @@
 mod group_commit;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod schema;
 mod sqlite;
+mod tables;
 mod txn;
 
 use std::fmt;
@@ -20,13 +22,14 @@ use std::sync::Arc;
 pub use txn::{MAX_CODE_FAILURES, MAX_USERLESS_FAILURES, USERLESS_WINDOW_SECS};
 
 use irm_core::protocol::{
-    AuditRecord, DenyReason, DeviceInfo, EnrollmentCode, FileInfo, Role, UsageAction, UserInfo,
+    AuditRecord, DenyReason, DeviceInfo, DeviceState, EnrollmentCode, FileInfo, KeyState, Role,
+    UsageAction, UserInfo, UserState,
 };
 use irm_core::{FileId, KasPublicKey, KeyId, Policy, Rights};
 
 use crate::audit::{AuditDraft, Outcome};
-use crate::decision::{Decision, GrantFacts, KeyState};
 use crate::error::{Refusal, StoreError};
+use crate::grant::decision::{Decision, GrantFacts};
 use crate::metrics::Metrics;
 
 /// A stored answer: `Ok(Ok(v))` done, `Ok(Err(refusal))` refused (and
@@ -81,7 +84,11 @@ impl UserRecord {
             display_name: self.display_name.clone(),
             roles: self.roles.clone(),
             groups: self.groups.clone(),
-            state: if self.active { "active" } else { "suspended" }.to_owned(),
+            state: if self.active {
+                UserState::Active
+            } else {
+                UserState::Suspended
+            },
         }
     }
 }
@@ -112,7 +119,11 @@ impl DeviceRecord {
             device_id: self.id.clone(),
             user: self.user.clone(),
             name: self.name.clone(),
-            state: if self.active { "active" } else { "revoked" }.to_owned(),
+            state: if self.active {
+                DeviceState::Active
+            } else {
+                DeviceState::Revoked
+            },
             enrolled_at: self.enrolled_at,
         }
     }
@@ -214,8 +225,11 @@ pub struct RegisterInput {
     pub actor: Actor,
     /// The file.
     pub file_id: FileId,
-    /// The key whose wrap opened.
-    pub key_id: KeyId,
+    /// The key ids of the header's key-access entries, in header order.
+    pub header_keys: Vec<KeyId>,
+    /// For each header key this server holds: whether its wrap opened
+    /// (FORMAT.md §4.4), as for a grant.
+    pub bindings: Vec<(KeyId, bool)>,
     /// The header's policy.
     pub policy: Policy,
     /// The name the owner gave.

@@ -26,16 +26,18 @@ use postgres::types::ToSql;
 use postgres::{Client, Config, NoTls, Row, Statement};
 
 use super::group_commit::{Backend, GroupCommitStore, Writer};
-use super::txn::{
-    self, CodeRow, FileRow, GrantRow, NewFile, NewGrant, SCHEMA_VERSION, Tables, UNSEEN_POLICY,
-    key_record, key32,
+use super::schema;
+use super::tables::{
+    CodeRow, FileRow, GrantRow, NewFile, NewGrant, Tables, UNSEEN_POLICY, key_record, key32,
 };
+use super::txn::{self, SCHEMA_VERSION};
 use super::{
     CodeIssue, DatabaseUrl, DeviceRecord, KeyRecord, NewUser, UserRecord, parse_roles, roles_text,
 };
-use crate::decision::{FileControls, KeyState};
 use crate::error::StoreError;
+use crate::grant::decision::FileControls;
 use crate::metrics::Metrics;
+use irm_core::protocol::KeyState;
 
 /// Reader threads, each with its own connection (opened at its first read).
 /// Reads are few: device lookups (cached by the caller), keys, audit pages.
@@ -52,94 +54,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// that one closed while idle (a restarted server, an idle timeout) is
 /// replaced before a request fails on it; busy ones are not checked.
 const CHECK_AFTER_IDLE: Duration = Duration::from_secs(5);
-
-/// The schema: SQLite's, in PostgreSQL's types. Text is compared and
-/// ordered byte-wise (`COLLATE "C"` in the queries), as SQLite does, so
-/// that listings come out in the same order on both.
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS users (
-    name TEXT PRIMARY KEY,
-    display_name TEXT NOT NULL,
-    roles TEXT NOT NULL,
-    active BOOLEAN NOT NULL,
-    created_at BIGINT NOT NULL,
-    code_hash BYTEA,
-    code_expires_at BIGINT,
-    code_failures BIGINT NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS groups (name TEXT PRIMARY KEY, created_at BIGINT NOT NULL);
-CREATE TABLE IF NOT EXISTS group_members (
-    group_name TEXT NOT NULL REFERENCES groups(name),
-    user_name TEXT NOT NULL REFERENCES users(name),
-    PRIMARY KEY (group_name, user_name)
-);
-CREATE INDEX IF NOT EXISTS group_members_by_user ON group_members(user_name);
-CREATE TABLE IF NOT EXISTS devices (
-    id TEXT PRIMARY KEY,
-    user_name TEXT NOT NULL REFERENCES users(name),
-    name TEXT NOT NULL,
-    public_key BYTEA NOT NULL,
-    signing_key BYTEA NOT NULL,
-    active BOOLEAN NOT NULL,
-    enrolled_at BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS kas_keys (
-    key_id TEXT PRIMARY KEY,
-    public_key TEXT NOT NULL,
-    state TEXT NOT NULL,
-    created_at BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS files (
-    id TEXT PRIMARY KEY,
-    key_id TEXT NOT NULL,
-    owner TEXT,
-    file_name TEXT,
-    policy_json TEXT NOT NULL,
-    revoked BOOLEAN NOT NULL DEFAULT FALSE,
-    admin_expires_at BIGINT,
-    restricted_rights BIGINT NOT NULL DEFAULT 0,
-    first_seen_at BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS grants (
-    id TEXT PRIMARY KEY,
-    file_id TEXT NOT NULL,
-    user_name TEXT NOT NULL,
-    device_id TEXT NOT NULL,
-    rights BIGINT NOT NULL,
-    renew BOOLEAN NOT NULL,
-    issued_at BIGINT NOT NULL,
-    lease_expires_at BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit (
-    seq BIGINT PRIMARY KEY,
-    at_ms BIGINT NOT NULL,
-    actor_user TEXT,
-    actor_device TEXT,
-    action TEXT NOT NULL,
-    file_id TEXT,
-    result TEXT NOT NULL,
-    reason TEXT,
-    client_addr TEXT,
-    detail TEXT,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
-);
--- Defence in depth: the server never changes a record. The table's owner (and
--- a superuser) can drop or disable these; the hash chain and the signed
--- checkpoints catch what they do next.
-CREATE OR REPLACE FUNCTION irm_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'the audit log is append-only';
-END
-$$;
-CREATE OR REPLACE TRIGGER audit_no_update BEFORE UPDATE ON audit
-    FOR EACH ROW EXECUTE FUNCTION irm_audit_append_only();
-CREATE OR REPLACE TRIGGER audit_no_delete BEFORE DELETE ON audit
-    FOR EACH ROW EXECUTE FUNCTION irm_audit_append_only();
-CREATE OR REPLACE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
-    FOR EACH STATEMENT EXECUTE FUNCTION irm_audit_append_only();
-"#;
 
 /// PostgreSQL behind [`super::Store`].
 pub(super) type PgStore = GroupCommitStore<PgBackend>;
@@ -443,7 +357,7 @@ impl PgConn {
                 None => {}
             }
         }
-        self.client.batch_execute(SCHEMA)?;
+        self.client.batch_execute(schema::POSTGRES)?;
         Ok(())
     }
 

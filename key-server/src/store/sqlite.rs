@@ -17,11 +17,13 @@ use irm_core::protocol::AuditRecord;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::group_commit::{Backend, GroupCommitStore, Writer};
-use super::txn::{CodeRow, FileRow, GrantRow, NewFile, NewGrant, Tables, key_record, key32};
+use super::schema;
+use super::tables::{CodeRow, FileRow, GrantRow, NewFile, NewGrant, Tables, key_record, key32};
 use super::{CodeIssue, DeviceRecord, KeyRecord, NewUser, UserRecord, parse_roles, roles_text};
-use crate::decision::{FileControls, KeyState};
 use crate::error::StoreError;
+use crate::grant::decision::FileControls;
 use crate::metrics::Metrics;
+use irm_core::protocol::KeyState;
 
 /// How often the checkpointer copies the WAL back into the database.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
@@ -56,83 +58,6 @@ macro_rules! audit_columns {
         "seq, at_ms, actor_user, actor_device, action, file_id, result, reason, client_addr, detail, prev_hash, hash"
     };
 }
-
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS users (
-    name TEXT PRIMARY KEY,
-    display_name TEXT NOT NULL,
-    roles TEXT NOT NULL,
-    active INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    code_hash BLOB,
-    code_expires_at INTEGER,
-    code_failures INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS groups (name TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS group_members (
-    group_name TEXT NOT NULL REFERENCES groups(name),
-    user_name TEXT NOT NULL REFERENCES users(name),
-    PRIMARY KEY (group_name, user_name)
-);
-CREATE INDEX IF NOT EXISTS group_members_by_user ON group_members(user_name);
-CREATE TABLE IF NOT EXISTS devices (
-    id TEXT PRIMARY KEY,
-    user_name TEXT NOT NULL REFERENCES users(name),
-    name TEXT NOT NULL,
-    public_key BLOB NOT NULL,
-    signing_key BLOB NOT NULL,
-    active INTEGER NOT NULL,
-    enrolled_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS kas_keys (
-    key_id TEXT PRIMARY KEY,
-    public_key TEXT NOT NULL,
-    state TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS files (
-    id TEXT PRIMARY KEY,
-    key_id TEXT NOT NULL,
-    owner TEXT,
-    file_name TEXT,
-    policy_json TEXT NOT NULL,
-    revoked INTEGER NOT NULL DEFAULT 0,
-    admin_expires_at INTEGER,
-    restricted_rights INTEGER NOT NULL DEFAULT 0,
-    first_seen_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS grants (
-    id TEXT PRIMARY KEY,
-    file_id TEXT NOT NULL,
-    user_name TEXT NOT NULL,
-    device_id TEXT NOT NULL,
-    rights INTEGER NOT NULL,
-    renew INTEGER NOT NULL,
-    issued_at INTEGER NOT NULL,
-    lease_expires_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY,
-    at_ms INTEGER NOT NULL,
-    actor_user TEXT,
-    actor_device TEXT,
-    action TEXT NOT NULL,
-    file_id TEXT,
-    result TEXT NOT NULL,
-    reason TEXT,
-    client_addr TEXT,
-    detail TEXT,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
-);
--- Defence in depth: the server never changes a record. Someone with the file
--- can drop these; the hash chain and signed checkpoints catch what they do next.
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-"#;
 
 /// Runs a parameterless statement through the connection's statement cache.
 fn run_cached(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
@@ -173,7 +98,7 @@ pub(super) fn open(path: &Path, metrics: Arc<Metrics>) -> Result<SqliteStore, St
     // Checkpoints are the checkpointer thread's (see the module comment).
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     configure(&conn)?;
-    conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(schema::SQLITE)?;
     let checkpointer = start_checkpointer(path)?;
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
@@ -714,7 +639,7 @@ impl Tables for Connection {
     ) -> Result<(), StoreError> {
         self.execute(
             "UPDATE files SET key_id = ?2, policy_json = ?3 WHERE id = ?1 AND policy_json = ?4",
-            params![id, key_id, policy_json, super::txn::UNSEEN_POLICY],
+            params![id, key_id, policy_json, super::tables::UNSEEN_POLICY],
         )?;
         Ok(())
     }

@@ -1,23 +1,28 @@
 //! The store's operations, written once for every backend: bootstrap,
 //! enrollment, the grant decision's inputs and its record, usage events,
 //! registration and administration, each with its audit records
-//! (PROTOCOL.md §3–§9). A backend supplies [`Tables`]: its rows, read and
-//! written in the domain's terms and in its own SQL, and nothing else, so
-//! that SQLite and PostgreSQL decide and record alike by construction.
+//! (PROTOCOL.md §3–§9). A backend supplies [`Tables`] (`tables.rs`): its
+//! rows, read and written in the domain's terms and in its own SQL, and
+//! nothing else, so that SQLite and PostgreSQL decide and record alike by
+//! construction.
 //! Transactions, durability and the order of the chain are the group-commit
 //! writer's (`group_commit.rs`).
 
-use irm_core::protocol::{AuditRecord, DenyReason, FileInfo};
+use irm_core::protocol::{DenyReason, FileInfo};
 use irm_core::{KeyId, Policy, Rights};
 use subtle::ConstantTimeEq;
 
+use super::tables::{
+    ChainHead, CodeRow, FileRow, NewFile, NewGrant, Tables, UNSEEN_KEY, UNSEEN_POLICY,
+};
 use super::{
-    Actor, AdminOp, AdminOutput, CodeIssue, DeviceRecord, EnrollInput, EventInput, FileChange,
-    GrantInput, GrantOutcome, KeyRecord, NewUser, RegisterInput, StoreResult, UserRecord,
+    Actor, AdminOp, AdminOutput, DeviceRecord, EnrollInput, EventInput, FileChange, GrantInput,
+    GrantOutcome, KeyRecord, NewUser, RegisterInput, StoreResult, UserRecord,
 };
 use crate::audit::{AuditDraft, GENESIS_HASH, Outcome};
-use crate::decision::{FileControls, KeyState, StoredState, decide};
 use crate::error::{Refusal, StoreError};
+use crate::grant::decision::{FileControls, StoredState, decide, key_for};
+use irm_core::protocol::KeyState;
 
 /// Wrong enrollment attempts that burn a code (PROTOCOL.md §3.1).
 pub const MAX_CODE_FAILURES: i64 = 5;
@@ -32,235 +37,6 @@ const USERLESS_FAILURES_KEY: &str = "userless_code_failures";
 const INITIALISED_KEY: &str = "initialised";
 /// The schema version both backends write (`meta` row `schema`).
 pub(super) const SCHEMA_VERSION: &str = "1";
-
-/// The `policy_json` and `key_id` of a file an administrator named by id
-/// before the server saw its header (PROTOCOL.md §7): the row carries the
-/// controls only, until the first grant request or registration fills it in.
-pub(super) const UNSEEN_POLICY: &str = "null";
-const UNSEEN_KEY: &str = "";
-
-/// The audit chain's committed or pending head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct ChainHead {
-    /// The number of records (the last one's seq).
-    pub(super) seq: u64,
-    /// The last record's hash ([`GENESIS_HASH`] before the first).
-    pub(super) hash: [u8; 32],
-}
-
-/// A user's enrollment code as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct CodeRow {
-    /// SHA-256 of the live code, if there is one.
-    pub(super) hash: Option<Vec<u8>>,
-    /// Its expiry (Unix seconds).
-    pub(super) expires_at: Option<u64>,
-    /// Wrong tries so far.
-    pub(super) failures: i64,
-}
-
-/// A grant as usage events see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct GrantRow {
-    /// The file (hex).
-    pub(super) file_id: String,
-    /// The device it was issued to (hex).
-    pub(super) device_id: String,
-    /// The rights it carried (bits).
-    pub(super) rights: u32,
-}
-
-/// A grant to record.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct NewGrant<'a> {
-    pub(super) id: &'a str,
-    pub(super) file_id: &'a str,
-    pub(super) user: &'a str,
-    pub(super) device: &'a str,
-    pub(super) rights: u32,
-    pub(super) renew: bool,
-    pub(super) issued_at: u64,
-    pub(super) lease_expires_at: u64,
-}
-
-/// A file row to insert (no administrative controls yet).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct NewFile<'a> {
-    pub(super) id: &'a str,
-    pub(super) key_id: &'a str,
-    pub(super) owner: Option<&'a str>,
-    pub(super) file_name: Option<&'a str>,
-    pub(super) policy_json: &'a str,
-    pub(super) first_seen_at: u64,
-}
-
-/// A file as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct FileRow {
-    pub(super) id: String,
-    pub(super) owner: Option<String>,
-    pub(super) file_name: Option<String>,
-    pub(super) policy_json: String,
-    pub(super) revoked: bool,
-    pub(super) admin_expires_at: Option<u64>,
-    pub(super) restricted: u32,
-    pub(super) first_seen_at: u64,
-}
-
-impl FileRow {
-    /// Whether the server has seen the file's header (and so knows its policy).
-    fn seen(&self) -> bool {
-        self.policy_json != UNSEEN_POLICY
-    }
-
-    fn controls(&self) -> FileControls {
-        FileControls {
-            revoked: self.revoked,
-            admin_expires_at: self.admin_expires_at,
-            restricted: Rights::from_bits_retain(self.restricted),
-        }
-    }
-
-    fn info(&self, now: u64) -> FileInfo {
-        let state = if self.revoked {
-            "revoked"
-        } else if self.admin_expires_at.is_some_and(|at| now >= at) {
-            "expired"
-        } else {
-            "active"
-        };
-        FileInfo {
-            file_id: self.id.clone(),
-            owner: self.owner.clone(),
-            file_name: self.file_name.clone(),
-            // Stored by this server from a parsed header; a row that no
-            // longer parses, or a file not seen yet, shows no policy rather
-            // than failing the listing.
-            policy: if self.seen() {
-                serde_json::from_str::<Policy>(&self.policy_json).ok()
-            } else {
-                None
-            },
-            state: state.to_owned(),
-            restricted_rights: Rights::from_bits_retain(self.restricted),
-            first_seen_at: self.first_seen_at,
-        }
-    }
-}
-
-/// A backend's rows in the domain's terms. Every method runs one or two
-/// statements on the connection as it is: inside the writer's transaction,
-/// or on its own on a read connection. Integers that do not fit a signed
-/// 64-bit column are an error, never wrapped.
-pub(super) trait Tables {
-    /// Starts the group commit's transaction (with the write lock taken at once).
-    fn begin(&mut self) -> Result<(), StoreError>;
-    /// Whether the connection has ended (the server closed the session). A
-    /// backend whose writer reconnects in its `BeforeBatch` says so, and the
-    /// writer then runs that check and `begin` once more, so that a session
-    /// ended while idle fails no request.
-    fn ended(&self) -> bool {
-        false
-    }
-    /// Runs a parameterless statement: `COMMIT`, `ROLLBACK`, savepoints.
-    fn run(&mut self, sql: &'static str) -> Result<(), StoreError>;
-
-    /// A `meta` value.
-    fn meta(&mut self, key: &str) -> Result<Option<String>, StoreError>;
-    /// Inserts a `meta` row (an error if it exists).
-    fn insert_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
-    /// Inserts or replaces a `meta` row.
-    fn upsert_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
-
-    /// A user with their groups (sorted).
-    fn user(&mut self, name: &str) -> Result<Option<UserRecord>, StoreError>;
-    /// Every user name, sorted.
-    fn user_names(&mut self) -> Result<Vec<String>, StoreError>;
-    /// Whether the user exists.
-    fn user_exists(&mut self, name: &str) -> Result<bool, StoreError>;
-    /// A new active user with their first code (no groups).
-    fn insert_user(&mut self, user: &NewUser, now: u64) -> Result<(), StoreError>;
-    /// Suspends or restores a user.
-    fn set_user_active(&mut self, name: &str, active: bool) -> Result<(), StoreError>;
-    /// A user's code row.
-    fn user_code(&mut self, name: &str) -> Result<Option<CodeRow>, StoreError>;
-    /// The user whose live code has this hash.
-    fn user_with_code(&mut self, hash: &[u8; 32]) -> Result<Option<String>, StoreError>;
-    /// Replaces a user's code (`None`: no live code) and sets the failure count.
-    fn set_user_code(
-        &mut self,
-        name: &str,
-        code: Option<&CodeIssue>,
-        failures: i64,
-    ) -> Result<(), StoreError>;
-    /// Sets the failure count of a user's code.
-    fn set_code_failures(&mut self, name: &str, failures: i64) -> Result<(), StoreError>;
-
-    /// Whether the group exists.
-    fn group_exists(&mut self, name: &str) -> Result<bool, StoreError>;
-    /// A new group.
-    fn insert_group(&mut self, name: &str, now: u64) -> Result<(), StoreError>;
-    /// Adds a member (nothing if they are one already).
-    fn add_member(&mut self, group: &str, user: &str) -> Result<(), StoreError>;
-    /// Removes a member; whether they were one.
-    fn remove_member(&mut self, group: &str, user: &str) -> Result<bool, StoreError>;
-
-    /// A device.
-    fn device(&mut self, id: &str) -> Result<Option<DeviceRecord>, StoreError>;
-    /// Every device, by user, enrollment time and id.
-    fn devices(&mut self) -> Result<Vec<DeviceRecord>, StoreError>;
-    /// A new active device.
-    fn insert_device(&mut self, device: &DeviceRecord, enrolled_at: u64) -> Result<(), StoreError>;
-    /// Revokes a device; whether it exists.
-    fn revoke_device(&mut self, id: &str) -> Result<bool, StoreError>;
-
-    /// Every key server key, by creation time and id.
-    fn keys(&mut self) -> Result<Vec<KeyRecord>, StoreError>;
-    /// A new key in `state`.
-    fn insert_key(&mut self, key: &KeyRecord, state: KeyState) -> Result<(), StoreError>;
-    /// Makes the current key an active one.
-    fn demote_current_key(&mut self) -> Result<(), StoreError>;
-    /// A key's stored state text.
-    fn key_state(&mut self, id: &str) -> Result<Option<String>, StoreError>;
-    /// Sets a key's state.
-    fn set_key_state(&mut self, id: &str, state: KeyState) -> Result<(), StoreError>;
-
-    /// A file.
-    fn file(&mut self, id: &str) -> Result<Option<FileRow>, StoreError>;
-    /// Every file, by first sighting and id.
-    fn files(&mut self) -> Result<Vec<FileRow>, StoreError>;
-    /// A new file row.
-    fn insert_file(&mut self, file: &NewFile<'_>) -> Result<(), StoreError>;
-    /// Fills in the key and policy of a row an administrator created before
-    /// the header was seen (and only of such a row).
-    fn fill_unseen_file(
-        &mut self,
-        id: &str,
-        key_id: &str,
-        policy_json: &str,
-    ) -> Result<(), StoreError>;
-    /// Gives an ownerless file its owner, and its name if one is given.
-    fn claim_file(
-        &mut self,
-        id: &str,
-        owner: &str,
-        file_name: Option<&str>,
-    ) -> Result<(), StoreError>;
-    /// Sets a file's administrative controls.
-    fn set_file_controls(&mut self, id: &str, controls: &FileControls) -> Result<(), StoreError>;
-
-    /// Records a grant.
-    fn insert_grant(&mut self, grant: &NewGrant<'_>) -> Result<(), StoreError>;
-    /// A grant.
-    fn grant(&mut self, id: &str) -> Result<Option<GrantRow>, StoreError>;
-
-    /// Appends an audit record (already chained).
-    fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError>;
-    /// The seq and hash (hex) of the last audit record.
-    fn last_audit(&mut self) -> Result<Option<(u64, String)>, StoreError>;
-    /// At most `limit` audit records after `after`, in seq order.
-    fn audit_page(&mut self, after: u64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
-}
 
 /// The head of the chain as stored.
 pub(super) fn load_head(conn: &mut impl Tables) -> Result<ChainHead, StoreError> {
@@ -547,12 +323,8 @@ pub(super) fn grant<C: Tables>(
     // anyone asks for it, once its header is known to be authentic. An
     // administrator may have named it before (§7): its controls stay.
     if file.as_ref().is_none_or(|f| !f.seen()) {
-        let authentic = input
-            .facts
-            .bindings
-            .iter()
-            .find(|(id, ok)| *ok && keys.iter().any(|k| k.key_id == *id));
-        if let Some((key_id, _)) = authentic {
+        // The key the header opens with, by the rule registration uses (§6).
+        if let Ok(key_id) = key_for(&input.facts.header_keys, &input.facts.bindings, &state.keys) {
             let key_text = key_id.to_string();
             let policy = policy_json(&input.facts.policy)?;
             let detail = if file.is_none() {
@@ -672,7 +444,22 @@ pub(super) fn register_file<C: Tables>(
         .actor
         .draft(now_ms, "file.register", Outcome::Ok)
         .file(id.clone());
-    let key_text = input.key_id.to_string();
+    // Checks 4-6 of the grant decision, on the keys as this transaction sees
+    // them: a file is registered only under a key that would grant it.
+    let held: Vec<(KeyId, KeyState)> = ctx
+        .conn
+        .keys()?
+        .iter()
+        .map(|k| (k.key_id, k.state))
+        .collect();
+    let key_id = match key_for(&input.header_keys, &input.bindings, &held) {
+        Ok(key_id) => key_id,
+        Err(reason) => {
+            ctx.audit(draft.deny(reason))?;
+            return Ok(Err(Refusal::Deny(reason)));
+        }
+    };
+    let key_text = key_id.to_string();
     match ctx.conn.file(&id)? {
         None => ctx.conn.insert_file(&NewFile {
             id: &id,
@@ -888,33 +675,4 @@ fn admin_effect(conn: &mut impl Tables, op: &AdminOp, now_ms: u64) -> StoreResul
         AdminOp::ReadAudit { after, limit } => AdminOutput::Audit(conn.audit_page(*after, *limit)?),
         AdminOp::AuditAccess { .. } => AdminOutput::Done,
     }))
-}
-
-/// Parses a stored key id, public key and state into a [`KeyRecord`].
-pub(super) fn key_record(
-    id: &str,
-    public: &str,
-    state: &str,
-    created_at: u64,
-) -> Result<KeyRecord, StoreError> {
-    let key_id: KeyId = id
-        .parse()
-        .map_err(|_| StoreError::Corrupt(format!("key id {id:?}")))?;
-    let public_key = irm_core::KasPublicKey::from_text(public)
-        .map_err(|_| StoreError::Corrupt(format!("public key of {id}")))?;
-    let state = KeyState::parse(state)
-        .ok_or_else(|| StoreError::Corrupt(format!("key state {state:?}")))?;
-    Ok(KeyRecord {
-        key_id,
-        public_key,
-        state,
-        created_at,
-    })
-}
-
-/// A stored 32-byte key.
-pub(super) fn key32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32], StoreError> {
-    bytes
-        .try_into()
-        .map_err(|_| StoreError::Corrupt(format!("{what} is not 32 bytes")))
 }

@@ -411,21 +411,19 @@ pub fn policy(
     not_before: Option<u64>,
     not_after: Option<u64>,
 ) -> Policy {
-    Policy::new(
-        vec![PolicyGrant {
+    Policy::builder()
+        .grant(PolicyGrant {
             recipients: recipients
                 .iter()
                 .map(|r| Recipient::parse(r).unwrap())
                 .collect(),
             rights,
-        }],
-        not_before,
-        not_after,
-        600,
-        true,
-        None,
-    )
-    .expect("policy")
+        })
+        .not_before(not_before)
+        .not_after(not_after)
+        .max_lease_secs(600)
+        .build()
+        .expect("policy")
 }
 
 /// Seals a header to the server key `key` (as `ServerKeyInfo.public_key`).

@@ -6,7 +6,7 @@
 //! store records whatever it returns in the same transaction as the audit
 //! record.
 
-use irm_core::protocol::DenyReason;
+use irm_core::protocol::{DenyReason, KeyState};
 use irm_core::{FileId, KeyId, Policy, Rights};
 
 /// The server's lease limit when the configuration does not set one (PROTOCOL.md §4.1).
@@ -27,38 +27,6 @@ pub struct GrantFacts {
     /// with the header hash as associated data and matched the key commitment
     /// (FORMAT.md §4.2, §4.4).
     pub bindings: Vec<(KeyId, bool)>,
-}
-
-/// The state of a key server key (PROTOCOL.md §7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyState {
-    /// The key new files are sealed to.
-    Current,
-    /// An older key: still opens the files sealed to it.
-    Active,
-    /// Retired: every file under it is denied.
-    Retired,
-}
-
-impl KeyState {
-    /// The stored and wire form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Current => "current",
-            Self::Active => "active",
-            Self::Retired => "retired",
-        }
-    }
-
-    /// Parses the stored form.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "current" => Some(Self::Current),
-            "active" => Some(Self::Active),
-            "retired" => Some(Self::Retired),
-            _ => None,
-        }
-    }
 }
 
 /// What an administrator did to a file.
@@ -126,33 +94,8 @@ pub fn decide(facts: &GrantFacts, state: &StoredState, now: u64) -> Result<Decis
     if !state.device_active {
         return Err(DenyReason::DeviceRevoked);
     }
-    // 4: a key-access entry names a key this server holds.
-    let held: Vec<(KeyId, KeyState)> = facts
-        .header_keys
-        .iter()
-        .filter_map(|id| {
-            state
-                .keys
-                .iter()
-                .find(|(held, _)| held == id)
-                .map(|&(_, s)| (*id, s))
-        })
-        .collect();
-    if held.is_empty() {
-        return Err(DenyReason::KeyUnknown);
-    }
-    // 5: that key is not retired (a file wrapped to several of our keys
-    // opens through the first one still in service).
-    let key_id = held
-        .iter()
-        .find(|(_, s)| *s != KeyState::Retired)
-        .map(|(id, _)| *id)
-        .ok_or(DenyReason::KeyRetired)?;
-    // 6: the policy binding (FORMAT.md §4.4) held for that key.
-    let bound = facts.bindings.iter().any(|(id, ok)| *id == key_id && *ok);
-    if !bound {
-        return Err(DenyReason::PolicyBindingFailed);
-    }
+    // 4-6: the key this server opens the header with.
+    let key_id = key_for(&facts.header_keys, &facts.bindings, &state.keys)?;
     let controls = state.file.unwrap_or_default();
     // 7: administrator revocation.
     if controls.revoked {
@@ -187,6 +130,40 @@ pub fn decide(facts: &GrantFacts, state: &StoredState, now: u64) -> Result<Decis
         lease_expires_at: lease_end(facts, controls, state.lease_limit_secs, now),
         not_after: facts.policy.not_after_unix,
     })
+}
+
+/// PROTOCOL.md §4.1 checks 4 to 6, the one rule for which server key opens a
+/// header, shared by the grant decision and file registration (§6):
+/// 4. some key-access entry names a key this server holds (`key_unknown`);
+/// 5. one of those keys is still in service (`key_retired`); a file wrapped
+///    to several of our keys opens through the first one in header order;
+/// 6. that key's wrap opened under the header hash and matched the key
+///    commitment (`policy_binding_failed`).
+pub fn key_for(
+    header_keys: &[KeyId],
+    bindings: &[(KeyId, bool)],
+    held: &[(KeyId, KeyState)],
+) -> Result<KeyId, DenyReason> {
+    let named: Vec<(KeyId, KeyState)> = header_keys
+        .iter()
+        .filter_map(|id| {
+            held.iter()
+                .find(|(held, _)| held == id)
+                .map(|&(_, state)| (*id, state))
+        })
+        .collect();
+    if named.is_empty() {
+        return Err(DenyReason::KeyUnknown);
+    }
+    let key_id = named
+        .iter()
+        .find(|(_, state)| *state != KeyState::Retired)
+        .map(|(id, _)| *id)
+        .ok_or(DenyReason::KeyRetired)?;
+    if !bindings.iter().any(|(id, ok)| *id == key_id && *ok) {
+        return Err(DenyReason::PolicyBindingFailed);
+    }
+    Ok(key_id)
 }
 
 /// PROTOCOL.md §4.1: `now + min(policy max lease, server limit)`, capped at

@@ -11,7 +11,7 @@ use irm_core::{ContentKey, KasSecretKey, KeyId, SealedHeader};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::decision::GrantFacts;
+use crate::grant::decision::GrantFacts;
 
 /// The content keys that opened, by the key that opened them.
 pub type OpenedKeys = Vec<(KeyId, ContentKey)>;
@@ -133,18 +133,14 @@ mod tests {
     use irm_core::{EnvelopeBuilder, Policy, PolicyGrant, Recipient, Rights};
 
     fn sealed(kas: &KasSecretKey) -> SealedHeader {
-        let policy = Policy::new(
-            vec![PolicyGrant {
+        let policy = Policy::builder()
+            .grant(PolicyGrant {
                 recipients: [Recipient::parse("alice").expect("valid")].into(),
                 rights: Rights::VIEW,
-            }],
-            None,
-            None,
-            600,
-            true,
-            None,
-        )
-        .expect("valid policy");
+            })
+            .max_lease_secs(600)
+            .build()
+            .expect("valid policy");
         let verified = EnvelopeBuilder::new(policy)
             .key_server("https://kas.test", kas.public_key())
             .build()

@@ -1,10 +1,13 @@
-//! Request authentication (PROTOCOL.md §2): the axum extractors that buffer the body, check its size and type, verify the
-//! device signature over the exact bytes received, and hand the handler the
-//! verified actor together with those same bytes to parse. Every 401 is
-//! audited as `auth.failed` here. What a verified actor may do is decided
-//! by the handlers, the decision function and the store.
+//! Request authentication (PROTOCOL.md §2): the axum extractors that buffer
+//! the body, check its size and type, verify the device signature over the
+//! exact bytes received, and hand the handler the verified actor together
+//! with those same bytes to parse. Every 401 is audited as `auth.failed`
+//! here. The replay cache (`replay`) and the cache of device records
+//! (`device_cache`) live beside it. What a verified actor may do is decided
+//! by the handlers, the grant decision and the store.
 
-use std::sync::{Mutex, PoisonError};
+pub mod device_cache;
+pub mod replay;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, Request};
@@ -21,53 +24,6 @@ use crate::tls::PeerAddr;
 
 /// PROTOCOL.md §2.2 step 2: allowed clock difference.
 pub const MAX_CLOCK_SKEW_SECS: u64 = 300;
-/// Device and user records by device id, so that a signed request costs no
-/// database read: the read went to a blocking thread and back, and those two
-/// thread hops were a quarter of a grant's cost (peak 6,100 grants/s without
-/// the cache, 8,000 with it). Each entry carries the store's state generation
-/// from before it was read, and counts only while the generation is the
-/// same, so no entry outlives a change an administrator made (a suspension,
-/// a revoked device, a new role); the grant decision reads the state again in
-/// its own transaction all the same.
-#[derive(Debug)]
-pub struct DeviceCache {
-    entries: Mutex<lru::LruCache<String, CachedDevice>>,
-}
-
-#[derive(Debug, Clone)]
-struct CachedDevice {
-    generation: u64,
-    device: DeviceRecord,
-    user: UserRecord,
-}
-
-impl DeviceCache {
-    /// A cache of at most `capacity` devices.
-    pub fn new(capacity: std::num::NonZeroUsize) -> Self {
-        Self {
-            entries: Mutex::new(lru::LruCache::new(capacity)),
-        }
-    }
-
-    fn get(&self, device_id: &str, generation: u64) -> Option<(DeviceRecord, UserRecord)> {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let hit = entries.get(device_id)?;
-        (hit.generation == generation).then(|| (hit.device.clone(), hit.user.clone()))
-    }
-
-    fn put(&self, generation: u64, device: &DeviceRecord, user: &UserRecord) {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.put(
-            device.id.clone(),
-            CachedDevice {
-                generation,
-                device: device.clone(),
-                user: user.clone(),
-            },
-        );
-    }
-}
-
 /// A request whose device signature verified (steps 1–4 of PROTOCOL.md §2.2),
 /// whatever the state of its user and device. Only `POST /v1/grant` takes
 /// this directly, because its decision reports those states itself.

@@ -9,8 +9,8 @@
 //!   the answer), next to the latency of one `fsync` on the same disk.
 //!
 //! ```sh
-//! cargo bench -p irm-ffi --bench ffi_overhead            # full run
-//! cargo bench -p irm-ffi --bench ffi_overhead -- --quick # a smoke run
+//! cargo bench -p irm-e2e --bench ffi_overhead            # full run
+//! cargo bench -p irm-e2e --bench ffi_overhead -- --quick # a smoke run
 //! ```
 //! Prints a markdown table. No assertion on time: the machine is shared,
 //! so only ratios from one run mean anything.
@@ -28,8 +28,7 @@ use irm::{
     irm_seal_buffer_offline, irm_status,
 };
 use irm_core::{
-    DEFAULT_MAX_LEASE_SECS, EnvelopeBuilder, Metadata, Policy, PolicyGrant, Recipient, Rights,
-    StreamOptions, seal_in_place,
+    EnvelopeBuilder, Metadata, Policy, PolicyGrant, Recipient, Rights, StreamOptions, seal_in_place,
 };
 use irm_e2e::{ADMIN, Server};
 
@@ -61,18 +60,13 @@ fn main() {
     let kas_text = c(&kas_key.to_text());
     let kas_url = c(&info.url);
     let policy = FfiPolicy::new(ADMIN, 1 | 16);
-    let rust_policy = Policy::new(
-        vec![PolicyGrant {
+    let rust_policy = Policy::builder()
+        .grant(PolicyGrant {
             recipients: [Recipient::parse(ADMIN).expect("a user")].into(),
             rights: Rights::VIEW | Rights::PROGRAM,
-        }],
-        None,
-        None,
-        DEFAULT_MAX_LEASE_SECS,
-        true,
-        None,
-    )
-    .expect("a policy");
+        })
+        .build()
+        .expect("a policy");
     let name = c("customers.csv");
     let media = c("text/csv");
 

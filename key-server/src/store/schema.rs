@@ -1,0 +1,242 @@
+//! The key server's tables in each backend's SQL dialect. They are written
+//! twice on purpose (SQLite's types and triggers are not PostgreSQL's), side
+//! by side here, and a test holds their tables and columns equal, so that
+//! `Tables` reads the same rows from both.
+
+/// SQLite's schema (`sqlite.rs` runs it at every open).
+pub(super) const SQLITE: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    active INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    code_hash BLOB,
+    code_expires_at INTEGER,
+    code_failures INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS groups (name TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS group_members (
+    group_name TEXT NOT NULL REFERENCES groups(name),
+    user_name TEXT NOT NULL REFERENCES users(name),
+    PRIMARY KEY (group_name, user_name)
+);
+CREATE INDEX IF NOT EXISTS group_members_by_user ON group_members(user_name);
+CREATE TABLE IF NOT EXISTS devices (
+    id TEXT PRIMARY KEY,
+    user_name TEXT NOT NULL REFERENCES users(name),
+    name TEXT NOT NULL,
+    public_key BLOB NOT NULL,
+    signing_key BLOB NOT NULL,
+    active INTEGER NOT NULL,
+    enrolled_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS kas_keys (
+    key_id TEXT PRIMARY KEY,
+    public_key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS files (
+    id TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    owner TEXT,
+    file_name TEXT,
+    policy_json TEXT NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0,
+    admin_expires_at INTEGER,
+    restricted_rights INTEGER NOT NULL DEFAULT 0,
+    first_seen_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS grants (
+    id TEXT PRIMARY KEY,
+    file_id TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    rights INTEGER NOT NULL,
+    renew INTEGER NOT NULL,
+    issued_at INTEGER NOT NULL,
+    lease_expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    actor_user TEXT,
+    actor_device TEXT,
+    action TEXT NOT NULL,
+    file_id TEXT,
+    result TEXT NOT NULL,
+    reason TEXT,
+    client_addr TEXT,
+    detail TEXT,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+-- Defence in depth: the server never changes a record. Someone with the file
+-- can drop these; the hash chain and signed checkpoints catch what they do next.
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"#;
+
+/// SQLite's schema in PostgreSQL's types (`postgres.rs`). Text is compared
+/// and ordered byte-wise (`COLLATE "C"` in the queries), as SQLite does, so
+/// that listings come out in the same order on both.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(super) const POSTGRES: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    active BOOLEAN NOT NULL,
+    created_at BIGINT NOT NULL,
+    code_hash BYTEA,
+    code_expires_at BIGINT,
+    code_failures BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS groups (name TEXT PRIMARY KEY, created_at BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS group_members (
+    group_name TEXT NOT NULL REFERENCES groups(name),
+    user_name TEXT NOT NULL REFERENCES users(name),
+    PRIMARY KEY (group_name, user_name)
+);
+CREATE INDEX IF NOT EXISTS group_members_by_user ON group_members(user_name);
+CREATE TABLE IF NOT EXISTS devices (
+    id TEXT PRIMARY KEY,
+    user_name TEXT NOT NULL REFERENCES users(name),
+    name TEXT NOT NULL,
+    public_key BYTEA NOT NULL,
+    signing_key BYTEA NOT NULL,
+    active BOOLEAN NOT NULL,
+    enrolled_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS kas_keys (
+    key_id TEXT PRIMARY KEY,
+    public_key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS files (
+    id TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    owner TEXT,
+    file_name TEXT,
+    policy_json TEXT NOT NULL,
+    revoked BOOLEAN NOT NULL DEFAULT FALSE,
+    admin_expires_at BIGINT,
+    restricted_rights BIGINT NOT NULL DEFAULT 0,
+    first_seen_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS grants (
+    id TEXT PRIMARY KEY,
+    file_id TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    rights BIGINT NOT NULL,
+    renew BOOLEAN NOT NULL,
+    issued_at BIGINT NOT NULL,
+    lease_expires_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq BIGINT PRIMARY KEY,
+    at_ms BIGINT NOT NULL,
+    actor_user TEXT,
+    actor_device TEXT,
+    action TEXT NOT NULL,
+    file_id TEXT,
+    result TEXT NOT NULL,
+    reason TEXT,
+    client_addr TEXT,
+    detail TEXT,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+-- Defence in depth: the server never changes a record. The table's owner (and
+-- a superuser) can drop or disable these; the hash chain and the signed
+-- checkpoints catch what they do next.
+CREATE OR REPLACE FUNCTION irm_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the audit log is append-only';
+END
+$$;
+CREATE OR REPLACE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    FOR EACH ROW EXECUTE FUNCTION irm_audit_append_only();
+CREATE OR REPLACE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    FOR EACH ROW EXECUTE FUNCTION irm_audit_append_only();
+CREATE OR REPLACE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
+    FOR EACH STATEMENT EXECUTE FUNCTION irm_audit_append_only();
+"#;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    /// Each table's columns, in order, with whether they may be NULL
+    /// (`NOT NULL` or a primary key say no).
+    fn tables(schema: &str) -> BTreeMap<String, Vec<(String, bool)>> {
+        let mut out = BTreeMap::new();
+        let mut rest = schema;
+        while let Some(at) = rest.find("CREATE TABLE IF NOT EXISTS ") {
+            rest = &rest[at + "CREATE TABLE IF NOT EXISTS ".len()..];
+            let (name, after) = rest.split_once(" (").expect("a column list");
+            // The column list ends at the first `)` followed by `;`.
+            let end = after.find(");").expect("the end of the column list");
+            let columns = split_top_level(&after[..end])
+                .into_iter()
+                .map(str::trim)
+                .filter(|c| !c.is_empty() && !c.starts_with("PRIMARY KEY ("))
+                .map(|c| {
+                    let column = c.split_whitespace().next().unwrap().to_owned();
+                    let nullable = !(c.contains("NOT NULL") || c.contains("PRIMARY KEY"));
+                    (column, nullable)
+                })
+                .collect();
+            out.insert(name.to_owned(), columns);
+            rest = &after[end..];
+        }
+        out
+    }
+
+    /// Splits at the commas outside parentheses.
+    fn split_top_level(list: &str) -> Vec<&str> {
+        let (mut parts, mut depth, mut start) = (Vec::new(), 0, 0);
+        for (i, c) in list.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                ',' if depth == 0 => {
+                    parts.push(&list[start..i]);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        parts.push(&list[start..]);
+        parts
+    }
+
+    #[test]
+    fn sqlite_and_postgresql_have_the_same_tables_and_columns() {
+        let sqlite = tables(super::SQLITE);
+        let postgres = tables(super::POSTGRES);
+        assert_eq!(
+            sqlite.keys().collect::<Vec<_>>(),
+            [
+                "audit",
+                "devices",
+                "files",
+                "grants",
+                "group_members",
+                "groups",
+                "kas_keys",
+                "meta",
+                "users"
+            ]
+        );
+        assert_eq!(sqlite, postgres);
+        assert_eq!(sqlite["audit"].len(), 12);
+    }
+}
