@@ -229,10 +229,7 @@ mod tests {
         assert_eq!(header.file_id(), sealed.file_id);
         assert_eq!(header.issuer(), Some("tester"));
         assert_eq!(header.chunk_len(), 1024);
-        assert_eq!(
-            header.key_access()[0].kas_url,
-            "https://kas.example:8443"
-        );
+        assert_eq!(header.key_access()[0].kas_url, "https://kas.example:8443");
     }
 
     #[test]
@@ -267,7 +264,9 @@ mod tests {
         };
         assert!(matches!(
             target.prepare(policy(), metadata(1), bad_chunk),
-            Err(ClientError::Seal(irm_core::SealError::InvalidChunkLen { .. }))
+            Err(ClientError::Seal(
+                irm_core::SealError::InvalidChunkLen { .. }
+            ))
         ));
         // Declared 10 bytes, given 3: refused, so nothing would be registered.
         let pending = target

@@ -18,11 +18,9 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use irm_core::audit::{AuditPublicKey, GENESIS_HASH, chain_hash, decode_hash};
+use irm_core::SigningSecretKey;
+use irm_core::audit::{AuditPublicKey, GENESIS_HASH, chain_hash, decode_hash, sign_checkpoint};
 use irm_core::protocol::{AuditCheckpoint, AuditExportHeader, AuditExportLine, AuditRecord};
-use irm_core::{SigningSecretKey, checkpoint_message};
 
 /// The key server's audit-signing key (a fixed seed: these are test vectors).
 const AUDIT_SEED: [u8; 32] = [0x41; 32];
@@ -105,15 +103,8 @@ fn the_log() -> Vec<AuditRecord> {
 }
 
 fn checkpoint(key: &SigningSecretKey, records: &[AuditRecord], count: u64) -> AuditCheckpoint {
-    let head_hash = records[count as usize - 1].hash.clone();
-    let at_ms = T0_MS + 60_000 + count;
-    AuditCheckpoint {
-        count,
-        signature: URL_SAFE_NO_PAD.encode(key.sign(&checkpoint_message(count, &head_hash, at_ms))),
-        head_hash,
-        at_ms,
-        signing_key: key.public_key_b64(),
-    }
+    let head = decode_hash(&records[count as usize - 1].hash).expect("a hash we wrote");
+    sign_checkpoint(key, count, &head, T0_MS + 60_000 + count)
 }
 
 /// The lines of an export of `first..=last` holding `checkpoints`.

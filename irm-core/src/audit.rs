@@ -2,12 +2,13 @@
 //! so that a third party checks an export with nothing but the `irm` binary
 //! and the server's audit public key: the one function that hashes a record
 //! into the chain ([`chain_hash`], which the key server's writer calls too),
-//! the check of a signed checkpoint, the chain verifier, and the verifier
-//! of an export (§9.1).
+//! what a signed checkpoint is ([`sign_checkpoint`], with whatever key signs
+//! it) and how to check one, the chain verifier, and the verifier of an
+//! export (§9.1).
 //!
-//! Drafting, signing and storing records and checkpoints are the key
-//! server's; this module only defines what the bytes must be and how to
-//! check them.
+//! Drafting and storing records, holding the audit key and keeping the
+//! checkpoint file are the key server's; this module only defines what the
+//! bytes must be and how to check them.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Read as _};
@@ -18,7 +19,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::protocol::{AuditCheckpoint, AuditExportLine, AuditRecord, AuditVerifyReport};
-use crate::request_auth::{checkpoint_message, verify_signature};
+use crate::request_auth::{SigningSecretKey, checkpoint_message, verify_signature};
 
 /// The previous hash of the first record.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
@@ -91,6 +92,26 @@ pub fn chain_hash(prev_hash: &[u8; 32], record: &AuditRecord) -> [u8; 32] {
         put_field(&mut hasher, value);
     }
     hasher.finalize().into()
+}
+
+/// A checkpoint for a chain of `count` records ending in `head_hash`,
+/// signed with `key` (PROTOCOL.md §9): what the key server writes to its
+/// checkpoint file, and what [`checkpoint_signature_holds`] checks.
+pub fn sign_checkpoint(
+    key: &SigningSecretKey,
+    count: u64,
+    head_hash: &[u8; 32],
+    at_ms: u64,
+) -> AuditCheckpoint {
+    let head_hash = hex::encode(head_hash);
+    let signature = key.sign(&checkpoint_message(count, &head_hash, at_ms));
+    AuditCheckpoint {
+        count,
+        head_hash,
+        at_ms,
+        signing_key: key.public_key_b64(),
+        signature: URL_SAFE_NO_PAD.encode(signature),
+    }
 }
 
 /// Whether `checkpoint` is signed by `trusted_key` (the server's audit key).
@@ -489,7 +510,6 @@ mod tests {
     use super::*;
 
     use crate::protocol::AuditExportHeader;
-    use crate::request_auth::SigningSecretKey;
 
     /// A record as the key server seals one (its writer calls `chain_hash`).
     fn record(seq: u64, prev: &[u8; 32], detail: &str) -> AuditRecord {
@@ -520,23 +540,6 @@ mod tests {
                 rec
             })
             .collect()
-    }
-
-    fn sign_checkpoint(
-        key: &SigningSecretKey,
-        count: u64,
-        head_hash: &[u8; 32],
-        at_ms: u64,
-    ) -> AuditCheckpoint {
-        let head_hash = hex::encode(head_hash);
-        AuditCheckpoint {
-            count,
-            signature: URL_SAFE_NO_PAD
-                .encode(key.sign(&checkpoint_message(count, &head_hash, at_ms))),
-            head_hash,
-            at_ms,
-            signing_key: key.public_key_b64(),
-        }
     }
 
     fn verify(

@@ -1,7 +1,7 @@
 //! The audit log's writing side (PROTOCOL.md §9): records drafted by the
 //! handlers and the store, sealed into the chain with irm-core's
-//! [`chain_hash`], and checkpoints signed with the server's audit key and
-//! appended to the checkpoint file.
+//! [`chain_hash`], and checkpoints signed with the server's audit key (with
+//! irm-core's [`sign_checkpoint`]) and appended to the checkpoint file.
 //!
 //! Verification (of the chain, of checkpoints, of an export) is irm-core's
 //! (`irm_core::audit`), shared with `irm audit verify`, so that a third
@@ -12,11 +12,8 @@ use std::fs::OpenOptions;
 use std::io::{BufReader, Write};
 use std::path::Path;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-pub use irm_core::audit::{GENESIS_HASH, chain_hash};
+pub use irm_core::audit::{GENESIS_HASH, chain_hash, sign_checkpoint};
 use irm_core::protocol::{AuditCheckpoint, AuditRecord, DenyReason};
-use irm_core::{SigningSecretKey, checkpoint_message};
 
 /// How a recorded operation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,24 +118,6 @@ impl AuditDraft {
     }
 }
 
-/// Signs a checkpoint for a chain of `count` records ending in `head_hash`.
-pub fn sign_checkpoint(
-    key: &SigningSecretKey,
-    count: u64,
-    head_hash: &[u8; 32],
-    at_ms: u64,
-) -> AuditCheckpoint {
-    let head_hash = hex::encode(head_hash);
-    let signature = key.sign(&checkpoint_message(count, &head_hash, at_ms));
-    AuditCheckpoint {
-        count,
-        head_hash,
-        at_ms,
-        signing_key: key.public_key_b64(),
-        signature: URL_SAFE_NO_PAD.encode(signature),
-    }
-}
-
 /// Appends one checkpoint as a JSON line and flushes it to disk.
 pub fn append_checkpoint(path: &Path, checkpoint: &AuditCheckpoint) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(checkpoint).map_err(std::io::Error::other)?;
@@ -160,6 +139,7 @@ pub fn read_checkpoints(path: &Path) -> std::io::Result<(Vec<AuditCheckpoint>, V
 
 #[cfg(test)]
 mod tests {
+    use irm_core::SigningSecretKey;
     use irm_core::audit::{ChainVerifier, decode_hash};
 
     use super::*;

@@ -363,7 +363,8 @@ async fn registration_decides_the_key_as_a_grant_does(backend: Backend) {
             StatusCode::NO_CONTENT,
         )
         .await;
-    let register = |file: &SealedFile| json!({"header": URL_SAFE_NO_PAD.encode(&file.header_bytes)});
+    let register =
+        |file: &SealedFile| json!({"header": URL_SAFE_NO_PAD.encode(&file.header_bytes)});
 
     let retired = seal_to(&[old_public], policy(&["alice"], Rights::VIEW, None, None));
     let refused = alice
@@ -1712,39 +1713,27 @@ fn the_openapi_schemas_come_from_the_protocol_types() {
             .map(|v| v.as_str().unwrap().to_owned())
             .collect()
     };
-    let wire = |values: Vec<Value>| -> BTreeSet<String> {
+    fn wire<T: serde::Serialize>(values: &[T]) -> BTreeSet<String> {
         values
             .iter()
-            .map(|v| v.as_str().unwrap().to_owned())
+            .map(|v| {
+                serde_json::to_value(v)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
             .collect()
-    };
+    }
     use irm_core::protocol::{DenyReason, KeyState};
-    assert_eq!(
-        values("DenyReason"),
-        wire(
-            DenyReason::ALL
-                .iter()
-                .map(|r| serde_json::to_value(r).unwrap())
-                .collect()
-        )
-    );
+    assert_eq!(values("DenyReason"), wire(&DenyReason::ALL));
     assert_eq!(
         values("KeyState"),
-        wire(
-            [KeyState::Current, KeyState::Active, KeyState::Retired]
-                .iter()
-                .map(|s| serde_json::to_value(s).unwrap())
-                .collect()
-        )
+        wire(&[KeyState::Current, KeyState::Active, KeyState::Retired])
     );
     assert_eq!(
         values("Role"),
-        wire(
-            [Role::Admin, Role::Auditor, Role::User]
-                .iter()
-                .map(|s| serde_json::to_value(s).unwrap())
-                .collect()
-        )
+        wire(&[Role::Admin, Role::Auditor, Role::User])
     );
     assert!(values("UsageAction").contains("program_read"));
     // Rights travel as a list of right names.
