@@ -14,6 +14,14 @@
 //!
 //! Vectors are frozen: the generator refuses to overwrite an existing file
 //! unless given `--force`, because a changed vector means a changed format.
+//! A case added later is written with `--missing`, which writes only the
+//! vectors that are not in the directory yet and leaves every existing file
+//! as it is (every run draws new keys, so a rewritten file would differ in
+//! every byte):
+//!
+//! ```text
+//! cargo run -p irm-core --example gen_vectors -- --missing irm-core/tests/vectors
+//! ```
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -52,6 +60,11 @@ const TAG_KEY_ACCESS: u16 = 11;
 const TAG_POLICY_GRANTS: u16 = 1;
 const TAG_GRANT_RIGHTS: u16 = 3;
 const TAG_KA_URL: u16 = 1;
+const TAG_GRANT_RECIPIENTS: u16 = 1;
+const TAG_KA_EPHEMERAL: u16 = 5;
+const TAG_META_FILE_NAME: u16 = 2;
+const TAG_META_MEDIA_TYPE: u16 = 4;
+const TAG_META_PLAINTEXT_LEN: u16 = 6;
 
 const JAPANESE_CSV: &str = "\
 顧客番号,氏名,フリガナ,電話番号,住所,契約プラン
@@ -330,6 +343,244 @@ fn append_bound_field(bytes: &[u8], tag: u16, value: &[u8]) -> Vec<u8> {
     let new_len = (l.bound.len() + field.len()) as u32;
     out[BOUND_LEN_AT].copy_from_slice(&new_len.to_be_bytes());
     out
+}
+
+/// A record as a list of `(tag, value)`, for cases that change a field's
+/// length or add a field: encoding it again recomputes every length.
+#[derive(Clone, Debug, Default)]
+struct Record(Vec<(u16, Vec<u8>)>);
+
+impl Record {
+    fn parse(bytes: &[u8]) -> Self {
+        Self(
+            fields(bytes, 0..bytes.len())
+                .into_iter()
+                .map(|(tag, range)| (tag, bytes[range].to_vec()))
+                .collect(),
+        )
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (tag, value) in &self.0 {
+            out.extend_from_slice(&tag.to_be_bytes());
+            out.extend_from_slice(&(value.len() as u32).to_be_bytes());
+            out.extend_from_slice(value);
+        }
+        out
+    }
+
+    fn get(&self, tag: u16) -> &[u8] {
+        self.0
+            .iter()
+            .find(|(t, _)| *t == tag)
+            .map(|(_, v)| v.as_slice())
+            .unwrap_or_else(|| panic!("tag {tag} is missing"))
+    }
+
+    fn set(&mut self, tag: u16, value: Vec<u8>) {
+        let slot = self
+            .0
+            .iter_mut()
+            .find(|(t, _)| *t == tag)
+            .unwrap_or_else(|| panic!("tag {tag} is missing"));
+        slot.1 = value;
+    }
+
+    /// Adds a field where ascending tag order puts it.
+    fn insert(&mut self, tag: u16, value: Vec<u8>) {
+        let at = self.0.partition_point(|(t, _)| *t < tag);
+        assert!(self.0.get(at).is_none_or(|(t, _)| *t != tag), "tag {tag} exists");
+        self.0.insert(at, (tag, value));
+    }
+
+    /// Edits the nested record in field `tag`.
+    fn edit(&mut self, tag: u16, edit: impl FnOnce(&mut Record)) {
+        let mut inner = Record::parse(self.get(tag));
+        edit(&mut inner);
+        self.set(tag, inner.encode());
+    }
+
+    /// Edits the items of the list in field `tag`.
+    fn edit_list(&mut self, tag: u16, edit: impl FnOnce(&mut Vec<Vec<u8>>)) {
+        let value = self.get(tag);
+        let mut items: Vec<Vec<u8>> = list_items(value, 0..value.len())
+            .into_iter()
+            .map(|range| value[range].to_vec())
+            .collect();
+        edit(&mut items);
+        self.set(tag, encode_list(&items));
+    }
+
+    /// Edits the record that is item `index` of the list in field `tag`.
+    fn edit_item(&mut self, tag: u16, index: usize, edit: impl FnOnce(&mut Record)) {
+        self.edit_list(tag, |items| {
+            let mut item = Record::parse(&items[index]);
+            edit(&mut item);
+            items[index] = item.encode();
+        });
+    }
+}
+
+fn encode_list(items: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = (items.len() as u16).to_be_bytes().to_vec();
+    for item in items {
+        out.extend_from_slice(&(item.len() as u32).to_be_bytes());
+        out.extend_from_slice(item);
+    }
+    out
+}
+
+/// Replaces the bound record with `edit`'s version and fixes up its length
+/// in the preamble; the wrapped keys, metadata and payload stay as sealed.
+/// For header cases that a reader must refuse while parsing, before any key
+/// is used: the header hash changes, but no reader gets that far.
+fn edit_bound(bytes: &[u8], edit: impl FnOnce(&mut Record)) -> Vec<u8> {
+    let l = layout(bytes);
+    let mut bound = Record::parse(&bytes[l.bound.clone()]);
+    edit(&mut bound);
+    let bound = bound.encode();
+    let mut out = bytes[..PREAMBLE_LEN].to_vec();
+    out[BOUND_LEN_AT].copy_from_slice(&(bound.len() as u32).to_be_bytes());
+    out.extend_from_slice(&bound);
+    out.extend_from_slice(&bytes[l.bound.end..]);
+    out
+}
+
+/// [`edit_bound`] on the policy record.
+fn edit_policy(bytes: &[u8], edit: impl FnOnce(&mut Record)) -> Vec<u8> {
+    edit_bound(bytes, |bound| bound.edit(TAG_POLICY, edit))
+}
+
+/// [`edit_bound`] on the recipients of grant `index`.
+fn edit_recipients(bytes: &[u8], index: usize, edit: impl FnOnce(&mut Vec<Vec<u8>>)) -> Vec<u8> {
+    edit_policy(bytes, |policy| {
+        policy.edit_item(TAG_POLICY_GRANTS, index, |grant| {
+            grant.edit_list(TAG_GRANT_RECIPIENTS, edit)
+        })
+    })
+}
+
+/// HKDF-SHA256 with a 32-byte output (FORMAT.md §1), written here from the
+/// document rather than taken from irm-core.
+fn hkdf(ikm: &[u8], salt: &[u8], info: &[&[u8]]) -> [u8; 32] {
+    let mut okm = [0u8; 32];
+    hkdf::Hkdf::<Sha256>::new(Some(salt), ikm)
+        .expand(&info.concat(), &mut okm)
+        .expect("32 bytes is a valid HKDF-SHA256 output");
+    okm
+}
+
+fn aes_gcm(key: &[u8; 32], nonce: [u8; 12], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    aes_gcm::Aes256Gcm::new(key.into())
+        .encrypt(
+            &nonce.into(),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .expect("AES-GCM encryption of a short message")
+}
+
+/// What a case re-seals: the bound record as the case edits it, the metadata
+/// record to encrypt, and the payload as `(plaintext, last flag)` chunks.
+struct Reseal {
+    metadata: Vec<u8>,
+    chunks: Vec<(Vec<u8>, bool)>,
+}
+
+/// The chunks a sealer writes for `plaintext` (FORMAT.md §6.1).
+fn standard_chunks(plaintext: &[u8], chunk_len: usize) -> Vec<(Vec<u8>, bool)> {
+    let mut chunks: Vec<(Vec<u8>, bool)> = plaintext
+        .chunks(chunk_len)
+        .map(|c| (c.to_vec(), false))
+        .collect();
+    if chunks.is_empty() {
+        chunks.push((Vec::new(), false));
+    }
+    if let Some(last) = chunks.last_mut() {
+        last.1 = true;
+    }
+    chunks
+}
+
+/// The metadata record a sealer writes for `metadata` (FORMAT.md §6.3).
+fn metadata_record(metadata: &Metadata) -> Record {
+    let mut record = Record::default();
+    if let Some(name) = &metadata.file_name {
+        record.insert(TAG_META_FILE_NAME, name.as_bytes().to_vec());
+    }
+    if let Some(media) = &metadata.media_type {
+        record.insert(TAG_META_MEDIA_TYPE, media.as_bytes().to_vec());
+    }
+    if let Some(len) = metadata.plaintext_len {
+        record.insert(TAG_META_PLAINTEXT_LEN, len.to_be_bytes().to_vec());
+    }
+    record
+}
+
+/// Seals `sealed` again after `edit` changed its bound record, following
+/// FORMAT.md §4 and §6 with the same content key and file id but fresh
+/// ephemeral keys (one per key-access entry, for the key servers `kas` in
+/// entry order), so that the edited header is bound as a sealer would have
+/// bound it. This is how a case gets a file the public API cannot write (an
+/// unknown field, a metadata record of its own choosing, an odd payload)
+/// that still unwraps and authenticates. Returns the file and its header hash.
+fn reseal(
+    sealed: &Sealed,
+    kas: &[&KasSecretKey],
+    edit: impl FnOnce(&mut Record),
+    content: Reseal,
+) -> (Vec<u8>, [u8; 32]) {
+    use x25519_dalek::{PublicKey, StaticSecret};
+    let original = &sealed.bytes;
+    let l = layout(original);
+    let key = *sealed.header.content_key().expose_secret();
+    let file_id = sealed.header.header().file_id().0;
+    let mut bound = Record::parse(&original[l.bound.clone()]);
+    edit(&mut bound);
+    let ephemerals: Vec<StaticSecret> = kas
+        .iter()
+        .map(|_| {
+            let mut secret = [0u8; 32];
+            getrandom::fill(&mut secret).expect("the system RNG");
+            StaticSecret::from(secret)
+        })
+        .collect();
+    bound.edit_list(TAG_KEY_ACCESS, |entries| {
+        assert_eq!(entries.len(), kas.len(), "one key server per entry");
+        for (entry, secret) in entries.iter_mut().zip(&ephemerals) {
+            let mut record = Record::parse(entry);
+            record.set(TAG_KA_EPHEMERAL, PublicKey::from(secret).to_bytes().to_vec());
+            *entry = record.encode();
+        }
+    });
+    let bound = bound.encode();
+    let mut out = original[..PREAMBLE_LEN].to_vec();
+    out[BOUND_LEN_AT].copy_from_slice(&(bound.len() as u32).to_be_bytes());
+    out.extend_from_slice(&bound);
+    let hash: [u8; 32] = Sha256::digest(&out).into();
+    for (secret, kas) in ephemerals.iter().zip(kas) {
+        let recipient = kas.public_key().to_bytes();
+        let shared = secret.diffie_hellman(&PublicKey::from(recipient));
+        let salt = [PublicKey::from(secret).to_bytes(), recipient].concat();
+        let wrap_key = hkdf(shared.as_bytes(), &salt, &[b"irm/v1/kas-wrap"]);
+        out.extend_from_slice(&aes_gcm(&wrap_key, [0; 12], &hash, &key));
+    }
+    let metadata_key = hkdf(&key, &file_id, &[b"irm/v1/metadata", &hash]);
+    let metadata = aes_gcm(&metadata_key, [0; 12], &[], &content.metadata);
+    out.extend_from_slice(&(metadata.len() as u32).to_be_bytes());
+    out.extend_from_slice(&metadata);
+    let payload_key = hkdf(&key, &file_id, &[b"irm/v1/payload", &hash]);
+    for (index, (plaintext, last)) in content.chunks.iter().enumerate() {
+        let mut nonce = [0u8; 12];
+        nonce[3..11].copy_from_slice(&(index as u64).to_be_bytes());
+        nonce[11] = u8::from(*last);
+        out.extend_from_slice(&aes_gcm(&payload_key, nonce, &[], plaintext));
+    }
+    (out, hash)
 }
 
 fn device_keys(
@@ -738,10 +989,30 @@ fn all_vectors() -> Vec<Vector> {
     v
 }
 
-fn run(dir: &Path, force: bool) -> Result<(), String> {
-    let vectors = all_vectors();
+/// What to do with vectors that already exist in the directory.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Existing {
+    /// Refuse to run: a changed vector means a changed format.
+    Refuse,
+    /// Write only the vectors that are not there yet, leaving every existing
+    /// file untouched: how a case added to a frozen set is generated once.
+    Keep,
+    /// Overwrite them all (`--force`): only with a new format version.
+    Overwrite,
+}
+
+fn run(dir: &Path, existing_files: Existing) -> Result<(), String> {
+    let mut vectors = all_vectors();
+    let mut names: Vec<&str> = vectors.iter().map(|v| v.name).collect();
+    names.sort_unstable();
+    if let Some(twice) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(format!("two cases are named {}", twice[0]));
+    }
+    if existing_files == Existing::Keep {
+        vectors.retain(|v| !dir.join(v.name).exists());
+    }
     let paths: Vec<PathBuf> = vectors.iter().map(|v| dir.join(v.name)).collect();
-    if !force {
+    if existing_files == Existing::Refuse {
         let existing: Vec<String> = paths
             .iter()
             .filter(|p| p.exists())
@@ -749,7 +1020,7 @@ fn run(dir: &Path, force: bool) -> Result<(), String> {
             .collect();
         if !existing.is_empty() {
             return Err(format!(
-                "refusing to overwrite frozen vectors (a changed vector means a changed format; pass --force to regenerate): {}",
+                "refusing to overwrite frozen vectors (a changed vector means a changed format; pass --missing to add new cases only, --force to regenerate): {}",
                 existing.join(", ")
             ));
         }
@@ -763,24 +1034,27 @@ fn run(dir: &Path, force: bool) -> Result<(), String> {
     Ok(())
 }
 
+const USAGE: &str = "usage: gen_vectors [--missing | --force] <directory>";
+
 fn main() -> ExitCode {
-    let mut force = false;
+    let mut existing = Existing::Refuse;
     let mut dir = None;
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
-            "--force" => force = true,
+            "--force" if existing == Existing::Refuse => existing = Existing::Overwrite,
+            "--missing" if existing == Existing::Refuse => existing = Existing::Keep,
             _ if dir.is_none() && !arg.starts_with('-') => dir = Some(PathBuf::from(arg)),
             _ => {
-                eprintln!("usage: gen_vectors [--force] <directory>");
+                eprintln!("{USAGE}");
                 return ExitCode::from(2);
             }
         }
     }
     let Some(dir) = dir else {
-        eprintln!("usage: gen_vectors [--force] <directory>");
+        eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    match run(&dir, force) {
+    match run(&dir, existing) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("gen_vectors: {message}");
