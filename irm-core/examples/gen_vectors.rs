@@ -32,7 +32,8 @@ use std::process::ExitCode;
 use irm_core::{
     DEFAULT_MAX_LEASE_SECS, DevicePublicKey, DeviceSecretKey, DeviceWrappedKey, EnvelopeBuilder,
     KasSecretKey, Metadata, Policy, PolicyGrant, Recipient, RewrapContext, Rights, SealedHeader,
-    Sealer, StreamOptions, VerifiedHeader, WRAPPED_KEY_LEN, rewrap, seal_to_vec,
+    Sealer, StreamOptions, VerifiedHeader, WRAPPED_KEY_LEN, rewrap, seal_payload_in_place,
+    seal_to_vec,
 };
 use sha2::{Digest, Sha256};
 
@@ -986,7 +987,57 @@ fn all_vectors() -> Vec<Vector> {
         "a grant bound to this file, header, device and lease but carrying another file's content key (a faulty key server): it unwraps, the key commitment refuses it",
     ));
 
+    v.extend(payload_length_vectors(&kas));
     v
+}
+
+/// The header of a file that declares `declared` plaintext bytes at chunk
+/// length 1024, followed by `actual` bytes sealed as a sealer seals them:
+/// the metadata and the chunks each authenticate, and disagree.
+fn declared_but_sealed(kas: &KasSecretKey, declared_len: usize, actual: usize) -> Vec<u8> {
+    let header = EnvelopeBuilder::new(plain_policy())
+        .key_server(KAS_URL, kas.public_key())
+        .metadata(declared(declared_len))
+        .chunk_len(1024)
+        .created_at_unix(CREATED_AT)
+        .build()
+        .expect("building the header");
+    let mut out = header.header().to_bytes();
+    let start = out.len();
+    for chunk in pattern(actual).chunks(1024) {
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(&[0; 16]);
+    }
+    // `seal_payload_in_place` takes the chunk layout from the payload's
+    // length, not from the declared one.
+    seal_payload_in_place(&header, &mut out[start..], StreamOptions::default());
+    out
+}
+
+/// FORMAT.md §6.4: with a declared length, the payload's length is checked
+/// first, whatever its chunks hold.
+fn payload_length_vectors(kas: &KasSecretKey) -> Vec<Vector> {
+    let key = || vec![("kas-secret-key", kas_text(kas))];
+    vec![
+        failure(
+            "payload_longer_than_declared",
+            "open_error",
+            "trailing_data",
+            None,
+            key(),
+            declared_but_sealed(kas, 2000, 2500),
+            "the metadata declares 2000 plaintext bytes, the payload is 2500 bytes sealed at chunk length 1024 (three chunks, the last one final): longer than declared, every chunk authentic",
+        ),
+        failure(
+            "payload_shorter_than_declared",
+            "open_error",
+            "truncated",
+            None,
+            key(),
+            declared_but_sealed(kas, 2500, 2000),
+            "the metadata declares 2500 plaintext bytes, the payload is 2000 bytes sealed at chunk length 1024 (two chunks, the second one final): shorter than declared, every chunk authentic",
+        ),
+    ]
 }
 
 /// What to do with vectors that already exist in the directory.

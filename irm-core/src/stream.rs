@@ -769,7 +769,6 @@ struct SeekLayout {
 pub struct Opener<R> {
     inner: R,
     cipher: PayloadCipher,
-    options: StreamOptions,
     workers: Workers,
     declared_len: Option<u64>,
     buf: WipedBuf,
@@ -828,7 +827,6 @@ impl<R: Read> Opener<R> {
             ))),
             inner,
             cipher,
-            options,
             workers: Workers::stream(options.threads),
             declared_len,
             ready: Vec::with_capacity(batch),
@@ -857,10 +855,16 @@ impl<R: Read> Opener<R> {
     fn open_from_source_buffer(&mut self, source: SourceBuffer<R>) -> io::Result<bool> {
         let stride = self.cipher.encrypted_chunk_len();
         let chunk_len = self.cipher.chunk_len;
+        let (expected, consumed) = (self.expected_payload_len(), self.consumed);
         let (cipher, workers, first) = (&self.cipher, &self.workers, self.next_index);
         let available = (source.fill)(&mut self.inner)?;
         let count = (available.len().saturating_sub(1) / stride).min((self.buf.len() - 1) / stride);
         if count == 0 {
+            return Ok(false);
+        }
+        // FORMAT.md §6.4: nothing is decrypted past the declared payload; the
+        // copying path names the excess (trailing data) by its length.
+        if expected.is_some_and(|e| consumed + (count * stride) as u64 + 1 > e) {
             return Ok(false);
         }
         let failed = workers.for_each_chunk(
@@ -963,10 +967,19 @@ impl<R: Read> Opener<R> {
         self.ready_pos = 0;
         self.ready_offset = 0;
 
-        if n == want && want - 1 < self.options.batch_chunks(false) * stride {
-            // The buffer was sized to the declared payload (see `buffer_len`)
-            // and still filled up: there is data beyond the declared length.
-            return Err(self.fail(OpenError::TrailingData));
+        if let Some(expected) = self.expected_payload_len() {
+            // FORMAT.md §6.4: with a declared length, a payload of another
+            // length is named by its length, before any chunk of this read is
+            // authenticated: more bytes than declared (seen here, or in the
+            // byte read past the batch) are trailing data, an end of input
+            // short of it a truncation.
+            let seen_end = batch_start + n as u64;
+            if seen_end > expected {
+                return Err(self.fail(OpenError::TrailingData));
+            }
+            if n < want && seen_end < expected {
+                return Err(self.fail(OpenError::Truncated));
+            }
         }
         if n == want {
             // One byte beyond the batch exists, so none of its chunks is final.
