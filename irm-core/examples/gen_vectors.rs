@@ -988,7 +988,57 @@ fn all_vectors() -> Vec<Vector> {
     ));
 
     v.extend(payload_length_vectors(&kas));
+    v.extend(low_order_vectors(&kas));
     v
+}
+
+/// A point of order 8 on Curve25519: X25519 of any scalar with it is all
+/// zeros (RFC 7748 §6.1; the scalar's clamping makes it a multiple of 8).
+const LOW_ORDER_POINT: [u8; 32] = [
+    0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4, 0x6a,
+    0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00,
+];
+
+/// FORMAT.md §4.3: a low-order ephemeral key is `non_contributory`, on the
+/// key server's path and on a device's.
+fn low_order_vectors(kas: &KasSecretKey) -> Vec<Vector> {
+    let key = || vec![("kas-secret-key", kas_text(kas))];
+    let bytes = seal(kas, plain_policy(), declared(100), None, &pattern(100)).bytes;
+    let bytes = edit_bound(&bytes, |bound| {
+        bound.edit_item(TAG_KEY_ACCESS, 0, |entry| {
+            entry.set(TAG_KA_EPHEMERAL, LOW_ORDER_POINT.to_vec())
+        })
+    });
+    let kas_case = failure(
+        "kas_ephemeral_low_order",
+        "unwrap_error",
+        "non_contributory",
+        None,
+        key(),
+        bytes,
+        "the key-access entry's ephemeral key replaced by a point of order 8 (e0eb7a7c...b800): the shared secret is all zeros whatever the key server's key",
+    );
+
+    let device = DeviceSecretKey::generate().expect("the system RNG");
+    let device_id = random_id();
+    let sealed = seal(kas, plain_policy(), declared(100), None, &pattern(100));
+    let mut wrapped = grant_to_device(
+        &sealed.header,
+        &sealed.header,
+        &device.public_key(),
+        device_id,
+    );
+    wrapped.ephemeral_public = LOW_ORDER_POINT;
+    let device_case = failure(
+        "device_ephemeral_low_order",
+        "unwrap_error",
+        "non_contributory",
+        None,
+        device_keys(&device, device_id, LEASE_EXPIRES_AT, &wrapped),
+        sealed.bytes,
+        "device path: the grant's ephemeral key replaced by a point of order 8 (e0eb7a7c...b800), its ciphertext intact: the shared secret is all zeros",
+    );
+    vec![kas_case, device_case]
 }
 
 /// The header of a file that declares `declared` plaintext bytes at chunk

@@ -128,8 +128,11 @@ pub enum UnwrapError {
     /// key is wrong. These are one error on purpose (FORMAT.md §8.3).
     #[error("the header's policy binding does not verify: the header was altered after sealing")]
     BindingFailed,
-    /// The X25519 shared secret was all zeros (a malicious ephemeral key).
-    #[error("the header's ephemeral key is invalid (non-contributory)")]
+    /// The X25519 shared secret was all zeros: the ephemeral key (of the
+    /// header's key-access entry, or of a device grant) is a low-order point.
+    /// Named apart from [`UnwrapError::BindingFailed`] because anyone can
+    /// test a public point for this, so it is no oracle (FORMAT.md §4.3).
+    #[error("the ephemeral key is a low-order point, so the key agreement is non-contributory")]
     NonContributory,
 }
 
