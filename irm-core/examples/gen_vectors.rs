@@ -217,19 +217,42 @@ fn success(
     comment: &str,
 ) -> Vector {
     let h = sealed.header.header();
-    let meta = sealed.header.metadata();
+    success_head(
+        name,
+        keys,
+        h,
+        h.hash().0,
+        sealed.header.metadata(),
+        &sealed.plaintext,
+        sealed.bytes.clone(),
+        comment,
+    )
+}
+
+/// The head of a success vector for a file whose header parses as `header`
+/// except for its hash (a re-sealed file keeps the file id, policy and chunk
+/// length of the file it came from), whose metadata is `meta`, and whose
+/// plaintext is `plaintext`.
+#[allow(clippy::too_many_arguments)] // every argument is a head line
+fn success_head(
+    name: &'static str,
+    keys: Vec<(&'static str, String)>,
+    h: &SealedHeader,
+    hash: [u8; 32],
+    meta: &Metadata,
+    plaintext: &[u8],
+    body: Vec<u8>,
+    comment: &str,
+) -> Vector {
     let mut head = vec![("expect", "success".to_owned())];
     head.extend(keys);
     head.extend([
-        (
-            "payload-sha256",
-            hex::encode(Sha256::digest(&sealed.plaintext)),
-        ),
-        ("plaintext-len", sealed.plaintext.len().to_string()),
+        ("payload-sha256", hex::encode(Sha256::digest(plaintext))),
+        ("plaintext-len", plaintext.len().to_string()),
         ("file-id", h.file_id().to_string()),
         ("created-at", h.created_at_unix().to_string()),
         ("chunk-len", h.chunk_len().to_string()),
-        ("header-sha256", hex::encode(h.hash().0)),
+        ("header-sha256", hex::encode(hash)),
         (
             "policy-json",
             serde_json::to_string(h.policy()).expect("a policy serialises"),
@@ -248,11 +271,7 @@ fn success(
         head.push(("metadata-plaintext-len", len.to_string()));
     }
     head.push(("comment", comment.to_owned()));
-    Vector {
-        name,
-        head,
-        body: sealed.bytes,
-    }
+    Vector { name, head, body }
 }
 
 /// The head of a failure vector.
@@ -485,8 +504,8 @@ fn aes_gcm(key: &[u8; 32], nonce: [u8; 12], aad: &[u8], plaintext: &[u8]) -> Vec
         .expect("AES-GCM encryption of a short message")
 }
 
-/// What a case re-seals: the bound record as the case edits it, the metadata
-/// record to encrypt, and the payload as `(plaintext, last flag)` chunks.
+/// What a case re-seals besides the header: the metadata record to encrypt,
+/// and the payload as `(plaintext, last flag)` chunks.
 struct Reseal {
     metadata: Vec<u8>,
     chunks: Vec<(Vec<u8>, bool)>,
@@ -989,6 +1008,170 @@ fn all_vectors() -> Vec<Vector> {
 
     v.extend(payload_length_vectors(&kas));
     v.extend(low_order_vectors(&kas));
+    v.extend(unknown_field_vectors(&kas));
+    v
+}
+
+/// The head of a success vector for a file `reseal` wrote from `sealed`.
+fn resealed_success(
+    name: &'static str,
+    kas: &KasSecretKey,
+    sealed: &Sealed,
+    (bytes, hash): (Vec<u8>, [u8; 32]),
+    metadata: &Metadata,
+    comment: &str,
+) -> Vector {
+    success_head(
+        name,
+        vec![("kas-secret-key", kas_text(kas))],
+        sealed.header.header(),
+        hash,
+        metadata,
+        &sealed.plaintext,
+        bytes,
+        comment,
+    )
+}
+
+/// An ignorable (even) and a critical (odd) tag no version defines.
+const UNKNOWN_EVEN_TAG: u16 = 0x7ffe;
+const UNKNOWN_ODD_TAG: u16 = 0x7fff;
+
+/// FORMAT.md §3.2 in every record: an unknown even field is parsed past and
+/// its bytes kept (these files were sealed with it, so they open, and their
+/// header re-encodes to the stored bytes); an unknown odd field is refused.
+fn unknown_field_vectors(kas: &KasSecretKey) -> Vec<Vector> {
+    let key = || vec![("kas-secret-key", kas_text(kas))];
+    let metadata = Metadata {
+        file_name: Some("customers.csv".to_owned()),
+        media_type: Some("text/csv".to_owned()),
+        plaintext_len: Some(1500),
+    };
+    let seal_one = || {
+        seal(
+            kas,
+            plain_policy(),
+            metadata.clone(),
+            Some(1024),
+            &pattern(1500),
+        )
+    };
+    let value = b"a later version's display hint".to_vec();
+    let mut v = Vec::new();
+
+    // Valid files that carry an unknown even field: they open.
+    type Edit = fn(&mut Record, Vec<u8>);
+    let edits: [(&'static str, &str, Edit); 4] = [
+        ("ok_unknown_even_field_in_header", "the bound record", |bound, value| {
+            bound.insert(UNKNOWN_EVEN_TAG, value)
+        }),
+        ("ok_unknown_even_field_in_policy", "the policy", |bound, value| {
+            bound.edit(TAG_POLICY, |policy| policy.insert(UNKNOWN_EVEN_TAG, value))
+        }),
+        ("ok_unknown_even_field_in_grant", "the policy's only grant", |bound, value| {
+            bound.edit(TAG_POLICY, |policy| {
+                policy.edit_item(TAG_POLICY_GRANTS, 0, |grant| {
+                    grant.insert(UNKNOWN_EVEN_TAG, value)
+                })
+            })
+        }),
+        ("ok_unknown_even_field_in_key_access", "the key-access entry", |bound, value| {
+            bound.edit_item(TAG_KEY_ACCESS, 0, |entry| entry.insert(UNKNOWN_EVEN_TAG, value))
+        }),
+    ];
+    for (name, record, edit) in edits {
+        let sealed = seal_one();
+        let value = value.clone();
+        let file = reseal(
+            &sealed,
+            &[kas],
+            |bound| edit(bound, value),
+            Reseal {
+                metadata: metadata_record(&metadata).encode(),
+                chunks: standard_chunks(&sealed.plaintext, 1024),
+            },
+        );
+        v.push(resealed_success(
+            name,
+            kas,
+            &sealed,
+            file,
+            &metadata,
+            &format!(
+                "sealed with a field of the unknown even (ignorable) tag 0x7ffe in {record}, covered by the header hash: a reader parses past it, keeps its bytes (the header re-encodes to the stored bytes) and opens the file"
+            ),
+        ));
+    }
+    let sealed = seal_one();
+    let mut record = metadata_record(&metadata);
+    record.insert(UNKNOWN_EVEN_TAG, value.clone());
+    let file = reseal(
+        &sealed,
+        &[kas],
+        |_| {},
+        Reseal {
+            metadata: record.encode(),
+            chunks: standard_chunks(&sealed.plaintext, 1024),
+        },
+    );
+    v.push(resealed_success(
+        "ok_unknown_even_field_in_metadata",
+        kas,
+        &sealed,
+        file,
+        &metadata,
+        "sealed with a field of the unknown even (ignorable) tag 0x7ffe in the encrypted metadata record: a reader ignores it and opens the file",
+    ));
+
+    // An unknown odd field: refused where it is found.
+    let cases: [(&'static str, &str, Edit); 3] = [
+        ("policy_unknown_critical_field", "the policy", |bound, value| {
+            bound.edit(TAG_POLICY, |policy| policy.insert(UNKNOWN_ODD_TAG, value))
+        }),
+        ("grant_unknown_critical_field", "the policy's only grant", |bound, value| {
+            bound.edit(TAG_POLICY, |policy| {
+                policy.edit_item(TAG_POLICY_GRANTS, 0, |grant| grant.insert(UNKNOWN_ODD_TAG, value))
+            })
+        }),
+        ("key_access_unknown_critical_field", "the key-access entry", |bound, value| {
+            bound.edit_item(TAG_KEY_ACCESS, 0, |entry| entry.insert(UNKNOWN_ODD_TAG, value))
+        }),
+    ];
+    for (name, record, edit) in cases {
+        let value = value.clone();
+        v.push(failure(
+            name,
+            "format_error",
+            "unknown_critical_field",
+            None,
+            key(),
+            edit_bound(&seal_one().bytes, |bound| edit(bound, value)),
+            &format!(
+                "a field of the unknown odd (critical) tag 0x7fff added to {record}, lengths fixed up: a reader refuses it while parsing"
+            ),
+        ));
+    }
+    let sealed = seal_one();
+    let mut record = metadata_record(&metadata);
+    record.insert(7, value);
+    let (bytes, _) = reseal(
+        &sealed,
+        &[kas],
+        |_| {},
+        Reseal {
+            metadata: record.encode(),
+            chunks: standard_chunks(&sealed.plaintext, 1024),
+        },
+    );
+    v.push(failure(
+        "metadata_unknown_critical_field",
+        "open_error",
+        "unknown_critical_field",
+        None,
+        key(),
+        bytes,
+        "sealed with a field of the unknown odd (critical) tag 7 in the encrypted metadata record: it authenticates, and a reader refuses it as a critical field it does not know, not as altered",
+    ));
     v
 }
 

@@ -196,6 +196,12 @@ pub enum OpenError {
     /// The encrypted metadata did not authenticate.
     #[error("the file's encrypted metadata failed authentication: the header was altered")]
     MetadataAuthenticationFailed,
+    /// The metadata authenticated, so the sealer wrote it, but its record
+    /// breaks a rule of FORMAT.md §3 or §6.3: a critical field this version
+    /// does not know, a malformed field, or a length above a limit. The
+    /// source says which, with the kind a header record would have.
+    #[error("the file's metadata authenticated, but this version cannot accept it")]
+    InvalidMetadata(#[source] FormatError),
     /// A payload chunk did not authenticate.
     #[error("chunk {index} failed authentication: the file was altered or damaged")]
     ChunkAuthenticationFailed {

@@ -396,10 +396,10 @@ impl SealedHeader {
         let meta_key = derived_key(&key, &self.file_id, INFO_METADATA, &self.hash);
         let plain = open_once(&meta_key, &[], &self.encrypted_metadata)
             .ok_or(OpenError::MetadataAuthenticationFailed)?;
-        // The metadata authenticated, so a parse failure means the sealer wrote
-        // something we do not understand; it is still the sealer's fault.
-        let metadata =
-            Metadata::decode(&plain).map_err(|_| OpenError::MetadataAuthenticationFailed)?;
+        // The metadata authenticated, so the sealer wrote what fails to
+        // parse: say what it is (a critical field from a later version reads
+        // "upgrade", not "altered"; FORMAT.md §3.2).
+        let metadata = Metadata::decode(&plain).map_err(OpenError::InvalidMetadata)?;
         Ok(VerifiedHeader::new(self, key, metadata))
     }
 }

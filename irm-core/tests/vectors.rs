@@ -187,7 +187,17 @@ fn expected(v: &Vector) -> Outcome {
 }
 
 fn format_failure(err: &FormatError) -> Outcome {
-    let kind = match err {
+    Outcome::Failure {
+        class: "format_error",
+        kind: format_kind(err).to_owned(),
+        chunk: None,
+    }
+}
+
+/// The stable kind of a `FormatError`: of the header, or of the decrypted
+/// metadata record inside an `OpenError::InvalidMetadata`.
+fn format_kind(err: &FormatError) -> &'static str {
+    match err {
         FormatError::BadMagic => "bad_magic",
         FormatError::UnsupportedVersion { .. } => "unsupported_version",
         FormatError::Truncated { .. } => "truncated",
@@ -197,11 +207,6 @@ fn format_failure(err: &FormatError) -> Outcome {
         FormatError::Policy(_) => "invalid_policy",
         FormatError::Io(_) => "io",
         _ => "unknown_format_error",
-    };
-    Outcome::Failure {
-        class: "format_error",
-        kind: kind.to_owned(),
-        chunk: None,
     }
 }
 
@@ -223,6 +228,7 @@ fn open_failure(err: &OpenError) -> Outcome {
     let (kind, chunk) = match err {
         OpenError::KeyCommitmentMismatch => ("key_commitment_mismatch", None),
         OpenError::MetadataAuthenticationFailed => ("metadata_authentication_failed", None),
+        OpenError::InvalidMetadata(inner) => (format_kind(inner), None),
         OpenError::ChunkAuthenticationFailed { index } => {
             ("chunk_authentication_failed", Some(*index))
         }
