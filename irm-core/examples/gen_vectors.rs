@@ -258,17 +258,28 @@ fn success_head(
             serde_json::to_string(h.policy()).expect("a policy serialises"),
         ),
     ]);
-    if let Some(issuer) = h.issuer() {
-        head.push(("issuer", issuer.to_owned()));
+    // A head value is never empty: a string field present but empty is
+    // listed in `empty-strings` instead.
+    let mut empty = Vec::new();
+    if h.key_access().iter().all(|e| e.kas_url.is_empty()) {
+        empty.push("kas-url");
     }
-    if let Some(name) = &meta.file_name {
-        head.push(("file-name", name.clone()));
-    }
-    if let Some(media) = &meta.media_type {
-        head.push(("media-type", media.clone()));
+    for (key, value) in [
+        ("issuer", h.issuer()),
+        ("file-name", meta.file_name.as_deref()),
+        ("media-type", meta.media_type.as_deref()),
+    ] {
+        match value {
+            Some("") => empty.push(key),
+            Some(value) => head.push((key, value.to_owned())),
+            None => {}
+        }
     }
     if let Some(len) = meta.plaintext_len {
         head.push(("metadata-plaintext-len", len.to_string()));
+    }
+    if !empty.is_empty() {
+        head.push(("empty-strings", empty.join(",")));
     }
     head.push(("comment", comment.to_owned()));
     Vector { name, head, body }
@@ -1009,7 +1020,78 @@ fn all_vectors() -> Vec<Vector> {
     v.extend(payload_length_vectors(&kas));
     v.extend(low_order_vectors(&kas));
     v.extend(unknown_field_vectors(&kas));
+    v.extend(string_vectors(&kas));
     v
+}
+
+/// The one place the cases added after the first freeze build a policy:
+/// `@support` may view until 2030, unless the case says otherwise.
+fn policy_of(
+    grants: Vec<PolicyGrant>,
+    not_before: Option<u64>,
+    classification: Option<&str>,
+) -> Policy {
+    Policy::new(
+        grants,
+        not_before,
+        Some(NOT_AFTER),
+        DEFAULT_MAX_LEASE_SECS,
+        true,
+        classification.map(str::to_owned),
+    )
+    .expect("valid policy")
+}
+
+/// FORMAT.md §1 and §3.3: strings a reader accepts although no front end
+/// writes them. Both files are written by the public API, which takes what
+/// it is given.
+fn string_vectors(kas: &KasSecretKey) -> Vec<Vector> {
+    let key = || vec![("kas-secret-key", kas_text(kas))];
+    let empty_policy = policy_of(vec![grant(&["@support"], Rights::VIEW)], None, Some(""));
+    let sealed = seal_with(
+        EnvelopeBuilder::new(empty_policy)
+            .key_server("", kas.public_key())
+            .issuer(""),
+        Metadata {
+            file_name: Some(String::new()),
+            media_type: Some(String::new()),
+            plaintext_len: Some(100),
+        },
+        None,
+        &pattern(100),
+        false,
+    );
+    let empty = success(
+        "ok_empty_strings",
+        key(),
+        sealed,
+        "every optional string present but empty (issuer, classification, file name, media type) and an empty key server URL: a reader accepts them and keeps them distinct from absent fields",
+    );
+
+    let bom_policy = policy_of(
+        vec![grant(&["\u{feff}alice", "@support"], Rights::VIEW)],
+        None,
+        Some("\u{feff}社外秘"),
+    );
+    let bom = success(
+        "ok_leading_bom",
+        key(),
+        seal_with(
+            EnvelopeBuilder::new(bom_policy)
+                .key_server(KAS_URL, kas.public_key())
+                .issuer("\u{feff}tanaka"),
+            Metadata {
+                file_name: Some("\u{feff}顧客一覧.csv".to_owned()),
+                media_type: Some("text/csv".to_owned()),
+                plaintext_len: Some(100),
+            },
+            None,
+            &pattern(100),
+            false,
+        ),
+        "the issuer, the classification, the file name and a recipient (U+FEFF then alice) begin with U+FEFF: not a byte order mark to strip but a character like any other, kept and compared as its bytes (so that recipient is not alice)",
+    );
+    vec![empty, bom]
 }
 
 /// The head of a success vector for a file `reseal` wrote from `sealed`.

@@ -48,6 +48,7 @@ const KNOWN_KEYS: &[&str] = &[
     "file-name",
     "media-type",
     "metadata-plaintext-len",
+    "empty-strings",
 ];
 const SUCCESS_KEYS: &[&str] = &[
     "payload-sha256",
@@ -464,11 +465,40 @@ fn check_success(v: &Vector, verified: &VerifiedHeader, plain: &[u8]) {
     let policy: Policy = serde_json::from_str(json)
         .unwrap_or_else(|e| panic!("{name}: policy-json is not a policy: {e}"));
     assert_eq!(&policy, header.policy(), "{name}: policy-json as a Policy");
-    assert_eq!(header.issuer(), v.get("issuer"), "{name}: issuer");
+    // Head values are never empty, so a field present with an empty value
+    // is listed in `empty-strings` instead (FORMAT.md §3.3).
+    let empty: Vec<&str> = v
+        .get("empty-strings")
+        .map(|list| list.split(',').collect())
+        .unwrap_or_default();
+    for listed in &empty {
+        assert!(
+            ["kas-url", "issuer", "file-name", "media-type"].contains(listed)
+                && v.get(listed).is_none(),
+            "{name}: empty-strings lists {listed:?}, which is not an empty string field here"
+        );
+    }
+    let text = |key: &str| {
+        if empty.contains(&key) {
+            Some(String::new())
+        } else {
+            v.get(key).map(str::to_owned)
+        }
+    };
+    assert_eq!(
+        header.issuer().map(str::to_owned),
+        text("issuer"),
+        "{name}: issuer"
+    );
+    assert_eq!(
+        header.key_access().iter().all(|e| e.kas_url.is_empty()),
+        empty.contains(&"kas-url"),
+        "{name}: an empty kas_url in every key-access entry, or in none"
+    );
 
     let metadata = Metadata {
-        file_name: v.get("file-name").map(str::to_owned),
-        media_type: v.get("media-type").map(str::to_owned),
+        file_name: text("file-name"),
+        media_type: text("media-type"),
         plaintext_len: v
             .get("metadata-plaintext-len")
             .map(|_| v.num("metadata-plaintext-len")),
