@@ -62,6 +62,8 @@ const TAG_POLICY_GRANTS: u16 = 1;
 const TAG_GRANT_RIGHTS: u16 = 3;
 const TAG_KA_URL: u16 = 1;
 const TAG_GRANT_RECIPIENTS: u16 = 1;
+const TAG_POLICY_NOT_BEFORE: u16 = 3;
+const TAG_POLICY_NOT_AFTER: u16 = 5;
 const TAG_KA_EPHEMERAL: u16 = 5;
 const TAG_META_FILE_NAME: u16 = 2;
 const TAG_META_MEDIA_TYPE: u16 = 4;
@@ -1021,6 +1023,7 @@ fn all_vectors() -> Vec<Vector> {
     v.extend(low_order_vectors(&kas));
     v.extend(unknown_field_vectors(&kas));
     v.extend(string_vectors(&kas));
+    v.extend(policy_rule_vectors(&kas));
     v
 }
 
@@ -1040,6 +1043,219 @@ fn policy_of(
         classification.map(str::to_owned),
     )
     .expect("valid policy")
+}
+
+/// A failure vector for a policy the reader must refuse as `invalid_policy`,
+/// with the `PolicyError` kind it refuses it as.
+fn invalid_policy(
+    name: &'static str,
+    policy_kind: &str,
+    kas: &KasSecretKey,
+    body: Vec<u8>,
+    comment: &str,
+) -> Vector {
+    let mut vector = failure(
+        name,
+        "format_error",
+        "invalid_policy",
+        None,
+        vec![("kas-secret-key", kas_text(kas))],
+        body,
+        comment,
+    );
+    vector.head.insert(2, ("policy-kind", policy_kind.to_owned()));
+    vector
+}
+
+/// Replaces the only recipient of the only grant with `name`, fixing up
+/// every length.
+fn with_recipient(bytes: &[u8], name: &[u8]) -> Vec<u8> {
+    edit_recipients(bytes, 0, |items| {
+        assert_eq!(items.len(), 1);
+        items[0] = name.to_vec();
+    })
+}
+
+/// FORMAT.md §5.1: which names, orders and windows a reader accepts, and the
+/// kind of each refusal.
+fn policy_rule_vectors(kas: &KasSecretKey) -> Vec<Vector> {
+    let key = || vec![("kas-secret-key", kas_text(kas))];
+    let sealed_with = |policy: Policy| seal(kas, policy, declared(100), None, &pattern(100));
+    let policy = |grants: Vec<PolicyGrant>, not_before: Option<u64>| {
+        policy_of(grants, not_before, None)
+    };
+    let mut v = Vec::new();
+
+    // The worked example of FORMAT.md §5.1: grants sort by their encoded
+    // record, whose first difference is the recipients list's length.
+    let example = policy(
+        vec![
+            grant(&["@agents"], Rights::VIEW | Rights::PRINT),
+            grant(&["bob"], Rights::VIEW),
+        ],
+        None,
+    );
+    assert_eq!(
+        example.grants[0].recipients.iter().next().map(Recipient::encoded),
+        Some("bob".to_owned()),
+        "the encoder puts bob's grant first"
+    );
+    v.push(success(
+        "ok_grant_order",
+        key(),
+        sealed_with(example),
+        "grants bob=view and @agents=view,print, stored bob's grant first: grants sort by their encoded record, in which the recipients list's length (9 bytes against 13) comes before any name",
+    ));
+    v.push(success(
+        "ok_at_inside_names",
+        key(),
+        sealed_with(policy(
+            vec![grant(&["@a@b", "carol@example.jp"], Rights::VIEW)],
+            None,
+        )),
+        "the group @a@b (named a@b: only a second @ right after the first is refused) and the user carol@example.jp (an @ after the first character makes no group)",
+    ));
+
+    let two = || {
+        sealed_with(policy(
+            vec![grant(&["@agents", "@supervisors"], Rights::VIEW)],
+            None,
+        ))
+        .bytes
+    };
+    let one = || sealed_with(plain_policy()).bytes;
+    let two_grants = || {
+        sealed_with(policy(
+            vec![
+                grant(&["@agents"], Rights::VIEW | Rights::PRINT),
+                grant(&["bob"], Rights::VIEW),
+            ],
+            None,
+        ))
+        .bytes
+    };
+    v.push(failure(
+        "recipients_out_of_order",
+        "format_error",
+        "corrupt_header",
+        None,
+        key(),
+        edit_recipients(&two(), 0, |items| items.swap(0, 1)),
+        "the grant's recipients @agents and @supervisors stored in descending order",
+    ));
+    v.push(failure(
+        "recipient_duplicate",
+        "format_error",
+        "corrupt_header",
+        None,
+        key(),
+        edit_recipients(&one(), 0, |items| items.push(items[0].clone())),
+        "the grant names @support twice: recipients must be strictly ascending",
+    ));
+    v.push(failure(
+        "grants_out_of_order",
+        "format_error",
+        "corrupt_header",
+        None,
+        key(),
+        edit_policy(&two_grants(), |p| {
+            p.edit_list(TAG_POLICY_GRANTS, |items| items.swap(0, 1))
+        }),
+        "the two grants of ok_grant_order's policy stored @agents's first: by their encoding, bob's comes first",
+    ));
+    v.push(failure(
+        "grant_duplicate",
+        "format_error",
+        "corrupt_header",
+        None,
+        key(),
+        edit_policy(&one(), |p| {
+            p.edit_list(TAG_POLICY_GRANTS, |items| items.push(items[0].clone()))
+        }),
+        "the only grant stored twice: grants must be strictly ascending",
+    ));
+    v.push(invalid_policy(
+        "recipient_with_space",
+        "invalid_recipient",
+        kas,
+        with_recipient(&one(), b"@sup ort"),
+        "the recipient @support changed to '@sup ort' (U+0020 SPACE inside)",
+    ));
+    v.push(invalid_policy(
+        "recipient_ideographic_space",
+        "invalid_recipient",
+        kas,
+        with_recipient(&one(), "@sup\u{3000}t".as_bytes()),
+        "the recipient @support changed to @sup, U+3000 IDEOGRAPHIC SPACE, t (White_Space, though not ASCII)",
+    ));
+    v.push(failure(
+        "recipient_control_character",
+        "format_error",
+        "corrupt_header",
+        None,
+        key(),
+        with_recipient(&one(), b"@sup\tort"),
+        "the recipient @support changed to @sup, TAB, ort: a control character breaks the string rule (FORMAT.md §1), which is checked before the name rule",
+    ));
+    v.push(invalid_policy(
+        "group_name_double_at",
+        "invalid_recipient",
+        kas,
+        with_recipient(&one(), b"@@upport"),
+        "the recipient @support changed to @@upport: a group name may not itself start with @",
+    ));
+    v.push(invalid_policy(
+        "recipient_empty",
+        "invalid_recipient",
+        kas,
+        with_recipient(&one(), b""),
+        "the only recipient is the empty string",
+    ));
+    v.push(failure(
+        "recipient_too_long",
+        "format_error",
+        "limit_exceeded",
+        None,
+        key(),
+        with_recipient(&one(), &[b'a'; 257]),
+        "the only recipient is 257 bytes long (the limit is 256)",
+    ));
+    v.push(invalid_policy(
+        "grant_no_recipients",
+        "no_recipients",
+        kas,
+        edit_recipients(&one(), 0, Vec::clear),
+        "the only grant's recipient list is empty",
+    ));
+    v.push(invalid_policy(
+        "grant_no_rights",
+        "no_rights",
+        kas,
+        edit_policy(&one(), |p| {
+            p.edit_item(TAG_POLICY_GRANTS, 0, |g| {
+                g.set(TAG_GRANT_RIGHTS, 0u32.to_be_bytes().to_vec())
+            })
+        }),
+        "the only grant's rights are 0",
+    ));
+    v.push(invalid_policy(
+        "policy_no_grants",
+        "no_grants",
+        kas,
+        edit_policy(&one(), |p| p.edit_list(TAG_POLICY_GRANTS, Vec::clear)),
+        "the policy's grant list is empty",
+    ));
+    v.push(invalid_policy(
+        "policy_empty_window",
+        "empty_window",
+        kas,
+        edit_policy(&sealed_with(csv_policy()).bytes, |p| {
+            let not_after = p.get(TAG_POLICY_NOT_AFTER).to_vec();
+            p.set(TAG_POLICY_NOT_BEFORE, not_after);
+        }),
+        "not_before set equal to not_after: the window must not be empty",
+    ));
+    v
 }
 
 /// FORMAT.md §1 and §3.3: strings a reader accepts although no front end

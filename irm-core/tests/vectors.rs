@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use irm_core::{
     DeviceSecretKey, DeviceWrappedKey, FormatError, KasSecretKey, Metadata, OpenError,
-    PayloadBackend, Policy, RewrapContext, SealedHeader, SeekableOpener, StreamOptions,
+    PayloadBackend, Policy, PolicyError, RewrapContext, SealedHeader, SeekableOpener, StreamOptions,
     UnwrapError, VerifiedHeader, WRAPPED_KEY_LEN,
 };
 use sha2::{Digest, Sha256};
@@ -30,6 +30,7 @@ const MIN_VECTORS: usize = 20;
 const KNOWN_KEYS: &[&str] = &[
     "expect",
     "kind",
+    "policy-kind",
     "chunk",
     "comment",
     "kas-secret-key",
@@ -152,6 +153,8 @@ enum Outcome {
     Failure {
         class: &'static str,
         kind: String,
+        /// For `invalid_policy`: the `PolicyError` kind.
+        policy_kind: Option<String>,
         chunk: Option<u64>,
     },
 }
@@ -161,8 +164,10 @@ fn expected(v: &Vector) -> Outcome {
     let class = match expect {
         "success" => {
             assert!(
-                v.get("kind").is_none() && v.get("chunk").is_none(),
-                "{}: a success vector has no kind or chunk",
+                v.get("kind").is_none()
+                    && v.get("chunk").is_none()
+                    && v.get("policy-kind").is_none(),
+                "{}: a success vector has no kind, policy kind or chunk",
                 v.name
             );
             for key in SUCCESS_KEYS {
@@ -184,13 +189,42 @@ fn expected(v: &Vector) -> Outcome {
     }
     let kind = v.req("kind").to_owned();
     let chunk = v.get("chunk").map(|_| v.num("chunk"));
-    Outcome::Failure { class, kind, chunk }
+    let policy_kind = v.get("policy-kind").map(str::to_owned);
+    assert_eq!(
+        policy_kind.is_some(),
+        kind == "invalid_policy",
+        "{}: policy-kind goes with kind invalid_policy, and only there",
+        v.name
+    );
+    Outcome::Failure {
+        class,
+        kind,
+        policy_kind,
+        chunk,
+    }
 }
 
 fn format_failure(err: &FormatError) -> Outcome {
+    let policy_kind = match err {
+        FormatError::Policy(policy) => Some(
+            match policy {
+                PolicyError::NoGrants => "no_grants",
+                PolicyError::NoRecipients => "no_recipients",
+                PolicyError::NoRights => "no_rights",
+                PolicyError::InvalidRecipient { .. } => "invalid_recipient",
+                PolicyError::UnknownRight { .. } => "unknown_right",
+                PolicyError::EmptyWindow => "empty_window",
+                PolicyError::TooLarge { .. } => "too_large",
+                _ => "unknown_policy_error",
+            }
+            .to_owned(),
+        ),
+        _ => None,
+    };
     Outcome::Failure {
         class: "format_error",
         kind: format_kind(err).to_owned(),
+        policy_kind,
         chunk: None,
     }
 }
@@ -221,6 +255,7 @@ fn unwrap_failure(err: &UnwrapError) -> Outcome {
     Outcome::Failure {
         class: "unwrap_error",
         kind: kind.to_owned(),
+        policy_kind: None,
         chunk: None,
     }
 }
@@ -241,6 +276,7 @@ fn open_failure(err: &OpenError) -> Outcome {
     Outcome::Failure {
         class: "open_error",
         kind: kind.to_owned(),
+        policy_kind: None,
         chunk,
     }
 }
