@@ -1024,6 +1024,7 @@ fn all_vectors() -> Vec<Vector> {
     v.extend(unknown_field_vectors(&kas));
     v.extend(string_vectors(&kas));
     v.extend(policy_rule_vectors(&kas));
+    v.extend(key_access_vectors(&kas));
     v
 }
 
@@ -1043,6 +1044,83 @@ fn policy_of(
         classification.map(str::to_owned),
     )
     .expect("valid policy")
+}
+
+/// FORMAT.md §4.4: how many key-access entries, and which one a reader uses
+/// when several carry its key id.
+fn key_access_vectors(kas: &KasSecretKey) -> Vec<Vector> {
+    let key = || vec![("kas-secret-key", kas_text(kas))];
+    let twice = || {
+        seal_with(
+            EnvelopeBuilder::new(plain_policy())
+                .key_server(KAS_URL, kas.public_key())
+                .key_server(KAS_URL, kas.public_key()),
+            declared(100),
+            None,
+            &pattern(100),
+            false,
+        )
+    };
+    let mut v = Vec::new();
+    let mut sealed = twice();
+    let wrapped = layout(&sealed.bytes).wrapped_keys;
+    sealed.bytes[wrapped.start + WRAPPED_KEY_LEN] ^= 0x80;
+    v.push(success(
+        "ok_duplicate_key_id_first_used",
+        key(),
+        sealed,
+        "sealed to the same key server twice (two entries with one key id, each with its own ephemeral key), then the second wrapped key damaged: a reader uses the first matching entry, which unwraps",
+    ));
+    let mut bytes = twice().bytes;
+    let wrapped = layout(&bytes).wrapped_keys;
+    bytes[wrapped.start] ^= 0x80;
+    v.push(failure(
+        "duplicate_key_id_first_damaged",
+        "unwrap_error",
+        "binding_failed",
+        None,
+        key(),
+        bytes,
+        "sealed to the same key server twice, then the first wrapped key damaged: a reader uses the first matching entry and does not fall back to the second",
+    ));
+
+    let bytes = seal(kas, plain_policy(), declared(100), None, &pattern(100)).bytes;
+    let mut none = edit_bound(&bytes, |bound| bound.edit_list(TAG_KEY_ACCESS, Vec::clear));
+    // With no entry there is no wrapped key either (FORMAT.md §2: n = 0).
+    let at = layout_end_of_bound(&none);
+    none.drain(at..at + WRAPPED_KEY_LEN);
+    v.push(failure(
+        "no_key_access_entry",
+        "format_error",
+        "corrupt_header",
+        None,
+        key(),
+        none,
+        "the key-access list is empty (count 0) and the wrapped key removed: nobody could unwrap the content key",
+    ));
+    let too_many = edit_bound(&bytes, |bound| {
+        bound.edit_list(TAG_KEY_ACCESS, |entries| {
+            let entry = entries[0].clone();
+            entries.resize(17, entry);
+        })
+    });
+    v.push(failure(
+        "too_many_key_access_entries",
+        "format_error",
+        "limit_exceeded",
+        None,
+        key(),
+        too_many,
+        "the key-access list holds 17 copies of its entry (the limit is 16); a reader refuses it from the list's count, before the entries or the wrapped keys",
+    ));
+    v
+}
+
+/// Where the bound record ends, from the preamble's length field alone (for
+/// files whose header no longer parses).
+fn layout_end_of_bound(bytes: &[u8]) -> usize {
+    let len = u32::from_be_bytes(bytes[BOUND_LEN_AT].try_into().expect("4 bytes"));
+    PREAMBLE_LEN + len as usize
 }
 
 /// A failure vector for a policy the reader must refuse as `invalid_policy`,
