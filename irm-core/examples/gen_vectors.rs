@@ -1025,6 +1025,7 @@ fn all_vectors() -> Vec<Vector> {
     v.extend(string_vectors(&kas));
     v.extend(policy_rule_vectors(&kas));
     v.extend(key_access_vectors(&kas));
+    v.extend(payload_end_vectors(&kas));
     v
 }
 
@@ -1044,6 +1045,97 @@ fn policy_of(
         classification.map(str::to_owned),
     )
     .expect("valid policy")
+}
+
+/// FORMAT.md §6.2 and §6.5: the plaintext cap, and how a payload may end.
+fn payload_end_vectors(kas: &KasSecretKey) -> Vec<Vector> {
+    let key = || vec![("kas-secret-key", kas_text(kas))];
+    const STRIDE: usize = 1024 + 16;
+    let mut v = Vec::new();
+
+    let sealed = seal(kas, plain_policy(), declared(100), None, &pattern(100));
+    let over = Metadata {
+        plaintext_len: Some((1 << 48) + 1),
+        ..Metadata::default()
+    };
+    let (bytes, _) = reseal(
+        &sealed,
+        &[kas],
+        |_| {},
+        Reseal {
+            metadata: metadata_record(&over).encode(),
+            chunks: standard_chunks(&sealed.plaintext, 65536),
+        },
+    );
+    v.push(failure(
+        "declared_length_over_limit",
+        "open_error",
+        "limit_exceeded",
+        None,
+        key(),
+        bytes,
+        "sealed with a metadata record declaring 2^48 + 1 plaintext bytes, one above the cap (the payload holds 100): refused when the metadata is read, before the payload",
+    ));
+
+    let three_chunks = |metadata: Metadata| {
+        seal(kas, plain_policy(), metadata, Some(1024), &pattern(2500))
+    };
+    let mut bytes = three_chunks(declared(2500)).bytes;
+    let p = layout(&bytes).payload_start;
+    bytes.truncate(p + 2 * STRIDE + 10);
+    v.push(failure(
+        "last_piece_shorter_than_a_tag",
+        "open_error",
+        "truncated",
+        None,
+        key(),
+        bytes,
+        "2500 bytes at chunk length 1024 (three chunks), declared; cut 10 bytes into the final chunk: a last piece of 1 to 15 bytes is no chunk, and with a declared length the length says truncated",
+    ));
+    let mut bytes = three_chunks(declared(2500)).bytes;
+    bytes.extend_from_slice(b"extra");
+    v.push(failure(
+        "short_piece_after_final_chunk",
+        "open_error",
+        "trailing_data",
+        None,
+        key(),
+        bytes,
+        "2500 bytes at chunk length 1024 (three chunks), declared; 5 bytes appended: with a declared length the length says trailing data",
+    ));
+    let mut bytes = three_chunks(Metadata::default()).bytes;
+    let p = layout(&bytes).payload_start;
+    bytes.truncate(p + 2 * STRIDE + 10);
+    v.push(failure(
+        "no_length_last_piece_shorter_than_a_tag",
+        "open_error",
+        "truncated",
+        None,
+        key(),
+        bytes,
+        "2500 bytes at chunk length 1024 (three chunks), no declared length; cut 10 bytes into the final chunk: the chunk before the 10-byte piece does not verify as final, so truncated",
+    ));
+
+    let sealed = seal(kas, plain_policy(), Metadata::default(), Some(1024), &pattern(1024));
+    let (bytes, _) = reseal(
+        &sealed,
+        &[kas],
+        |_| {},
+        Reseal {
+            metadata: metadata_record(&Metadata::default()).encode(),
+            chunks: vec![(pattern(1024), false), (Vec::new(), true)],
+        },
+    );
+    v.push(failure(
+        "empty_final_chunk_not_first",
+        "open_error",
+        "chunk_authentication_failed",
+        Some(1),
+        key(),
+        bytes,
+        "no declared length; 1024 bytes sealed as a full non-final chunk 0 and an authentic empty final chunk 1: an empty final chunk is allowed only as chunk 0",
+    ));
+    v
 }
 
 /// FORMAT.md §4.4: how many key-access entries, and which one a reader uses

@@ -214,6 +214,12 @@ pub enum OpenError {
     /// Bytes follow the final chunk.
     #[error("unexpected data after the end of the sealed payload")]
     TrailingData,
+    /// The payload holds more plaintext than one file may (FORMAT.md §6.2).
+    #[error("the payload holds more than {limit} bytes of plaintext, the format's limit")]
+    LimitExceeded {
+        /// The limit, in plaintext bytes.
+        limit: u64,
+    },
     /// A read or seek past the end, or a position that does not fit in 64 bits.
     #[error("invalid position in the sealed payload")]
     InvalidPosition,

@@ -44,6 +44,15 @@ const MAX_FILE_NAME_LEN: usize = 1024;
 const MAX_MEDIA_TYPE_LEN: usize = 256;
 const TAG_LEN: usize = 16;
 
+/// FORMAT.md §6.2: the most plaintext one file may hold, 2^48 bytes (256 TiB),
+/// whatever its chunk length: at most 2^44 AES blocks under one payload key.
+pub(crate) const MAX_PLAINTEXT_LEN: u64 = 1 << 48;
+
+/// [`MAX_PLAINTEXT_LEN`] for the errors that state limits as `usize`.
+pub(crate) fn max_plaintext_len_usize() -> usize {
+    usize::try_from(MAX_PLAINTEXT_LEN).unwrap_or(usize::MAX)
+}
+
 mod tag {
     pub(super) const FILE_ID: u16 = 1;
     pub(super) const CREATED_AT: u16 = 3;
@@ -141,7 +150,18 @@ impl Metadata {
                     meta.media_type =
                         Some(value::string(f.value, MAX_MEDIA_TYPE_LEN, "media type")?)
                 }
-                tag::META_PLAINTEXT_LEN => meta.plaintext_len = Some(value::u64(f.value, CX)?),
+                tag::META_PLAINTEXT_LEN => {
+                    let len = value::u64(f.value, CX)?;
+                    // FORMAT.md §6.2: a declared length above the cap is refused
+                    // before any payload is read.
+                    if len > MAX_PLAINTEXT_LEN {
+                        return Err(FormatError::LimitExceeded {
+                            context: "the declared plaintext length",
+                            limit: max_plaintext_len_usize(),
+                        });
+                    }
+                    meta.plaintext_len = Some(len);
+                }
                 _ => r.unknown(&f)?,
             }
         }
@@ -154,6 +174,12 @@ impl Metadata {
         }
         if let Some(media) = &self.media_type {
             check_text(media, "the media type", MAX_MEDIA_TYPE_LEN)?;
+        }
+        if self.plaintext_len.is_some_and(|len| len > MAX_PLAINTEXT_LEN) {
+            return Err(SealError::TooLarge {
+                what: "the declared plaintext length",
+                limit: max_plaintext_len_usize(),
+            });
         }
         Ok(())
     }
@@ -707,8 +733,35 @@ impl EnvelopeBuilder {
 
 #[cfg(test)]
 mod tests {
-    use super::Metadata;
+    use super::*;
     use std::path::Path;
+
+    /// FORMAT.md §6.2: a declared plaintext length above the cap is refused
+    /// by the sealer and, in a metadata record, by the reader; the cap
+    /// itself is allowed.
+    #[test]
+    fn a_declared_length_above_the_cap_is_refused_both_ways() {
+        let record = |len: u64| {
+            let mut w = RecordWriter::new();
+            w.u64(tag::META_PLAINTEXT_LEN, len);
+            w.into_bytes()
+        };
+        let at_cap = Metadata::decode(&record(MAX_PLAINTEXT_LEN)).unwrap();
+        assert_eq!(at_cap.plaintext_len, Some(MAX_PLAINTEXT_LEN));
+        assert!(matches!(
+            Metadata::decode(&record(MAX_PLAINTEXT_LEN + 1)),
+            Err(FormatError::LimitExceeded { .. })
+        ));
+        let declared = |len| Metadata {
+            plaintext_len: Some(len),
+            ..Metadata::default()
+        };
+        declared(MAX_PLAINTEXT_LEN).check_limits().unwrap();
+        assert!(matches!(
+            declared(MAX_PLAINTEXT_LEN + 1).check_limits(),
+            Err(SealError::TooLarge { .. })
+        ));
+    }
 
     #[test]
     fn media_types_follow_the_extension_case_insensitively() {

@@ -12,7 +12,7 @@ use std::io::{self, BufRead, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
 use zeroize::Zeroizing;
 
 use crate::error::OpenError;
-use crate::header::VerifiedHeader;
+use crate::header::{MAX_PLAINTEXT_LEN, VerifiedHeader, max_plaintext_len_usize};
 use crate::parallel::Workers;
 
 /// The AES-GCM tag length.
@@ -370,6 +370,8 @@ pub struct Sealer<W: Write> {
     next_index: u64,
     written: u64,
     declared_len: Option<u64>,
+    /// FORMAT.md §6.2: the most plaintext a file may hold (lowered by tests).
+    plaintext_cap: u64,
 }
 
 impl<W: Write> Sealer<W> {
@@ -394,7 +396,20 @@ impl<W: Write> Sealer<W> {
             next_index: 0,
             written: 0,
             declared_len,
+            plaintext_cap: MAX_PLAINTEXT_LEN,
         })
+    }
+
+    /// FORMAT.md §6.2: refuses to seal past the format's plaintext cap.
+    fn check_cap(&self, written: u64) -> io::Result<()> {
+        if written > self.plaintext_cap {
+            return Err(crate::SealError::TooLarge {
+                what: "the plaintext",
+                limit: usize::try_from(self.plaintext_cap).unwrap_or(usize::MAX),
+            }
+            .into());
+        }
+        Ok(())
     }
 
     /// Seals the pending slots (`sealed..count`; the last one as the final
@@ -555,6 +570,7 @@ impl<W: Write> Sealer<W> {
             if let Some(declared) = self.declared_len.filter(|d| written > *d) {
                 return Err(crate::SealError::LengthMismatch { declared, written }.into());
             }
+            self.check_cap(written)?;
             let (mut slot, mut fill, mut left) = (first_slot, first_fill, n);
             loop {
                 let take = left.min(chunk_len - fill);
@@ -569,6 +585,16 @@ impl<W: Write> Sealer<W> {
             total += n as u64;
         }
     }
+}
+
+/// FORMAT.md §6.2: whether `chunks` chunks from chunk `first` on, the last
+/// of them holding `last_len` plaintext bytes, take a file's plaintext past
+/// `cap` bytes. Readers check it before they decrypt the chunks.
+fn past_cap(first: u64, chunks: usize, chunk_len: usize, last_len: usize, cap: u64) -> bool {
+    (first + chunks as u64 - 1)
+        .checked_mul(chunk_len as u64)
+        .and_then(|full| full.checked_add(last_len as u64))
+        .is_none_or(|total| total > cap)
 }
 
 /// Reads until `buf` is full or the input ends; returns the bytes read.
@@ -598,12 +624,13 @@ impl<W: Write> Write for Sealer<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let chunk_len = self.cipher.chunk_len;
         let stride = self.cipher.encrypted_chunk_len();
+        let written = self.written.saturating_add(data.len() as u64);
         if let Some(declared) = self.declared_len {
-            let written = self.written.saturating_add(data.len() as u64);
             if written > declared {
                 return Err(crate::SealError::LengthMismatch { declared, written }.into());
             }
         }
+        self.check_cap(written)?;
         let mut rest = data;
         while !rest.is_empty() {
             if self.slot_fill == chunk_len {
@@ -683,6 +710,12 @@ pub fn seal_to_vec(
             written: plaintext.len() as u64,
         });
     }
+    if plaintext.len() as u64 > MAX_PLAINTEXT_LEN {
+        return Err(crate::SealError::TooLarge {
+            what: "the plaintext",
+            limit: max_plaintext_len_usize(),
+        });
+    }
     let header_bytes = header.header().to_bytes();
     let payload = payload_len(plaintext.len() as u64, chunk_len as u64)
         .and_then(|n| usize::try_from(n).ok())
@@ -719,6 +752,12 @@ pub fn seal_in_place(
         return Err(crate::SealError::LengthMismatch {
             declared,
             written: plaintext_len as u64,
+        });
+    }
+    if plaintext_len as u64 > MAX_PLAINTEXT_LEN {
+        return Err(crate::SealError::TooLarge {
+            what: "the plaintext",
+            limit: max_plaintext_len_usize(),
         });
     }
     let header_bytes = header.header().to_bytes();
@@ -790,6 +829,8 @@ pub struct Opener<R> {
     /// Set by [`Opener::from_buf_read`]: the source's own buffer is read
     /// directly.
     source_buffer: Option<SourceBuffer<R>>,
+    /// FORMAT.md §6.2: the most plaintext a file may hold (lowered by tests).
+    plaintext_cap: u64,
 }
 
 /// `BufRead`'s two methods, kept as function pointers so that one `Opener`
@@ -840,8 +881,10 @@ impl<R: Read> Opener<R> {
             done: false,
             failed: false,
             source_buffer: None,
+            plaintext_cap: MAX_PLAINTEXT_LEN,
         }
     }
+
 
     fn expected_payload_len(&self) -> Option<u64> {
         payload_len(self.declared_len?, self.cipher.chunk_len as u64)
@@ -855,7 +898,11 @@ impl<R: Read> Opener<R> {
     fn open_from_source_buffer(&mut self, source: SourceBuffer<R>) -> io::Result<bool> {
         let stride = self.cipher.encrypted_chunk_len();
         let chunk_len = self.cipher.chunk_len;
-        let (expected, consumed) = (self.expected_payload_len(), self.consumed);
+        let (expected, consumed, cap) = (
+            self.expected_payload_len(),
+            self.consumed,
+            self.plaintext_cap,
+        );
         let (cipher, workers, first) = (&self.cipher, &self.workers, self.next_index);
         let available = (source.fill)(&mut self.inner)?;
         let count = (available.len().saturating_sub(1) / stride).min((self.buf.len() - 1) / stride);
@@ -863,8 +910,11 @@ impl<R: Read> Opener<R> {
             return Ok(false);
         }
         // FORMAT.md §6.4: nothing is decrypted past the declared payload; the
-        // copying path names the excess (trailing data) by its length.
-        if expected.is_some_and(|e| consumed + (count * stride) as u64 + 1 > e) {
+        // copying path names the excess (trailing data) by its length. And
+        // nothing past the cap (§6.2), which the copying path names too.
+        if expected.is_some_and(|e| consumed + (count * stride) as u64 + 1 > e)
+            || past_cap(first, count, chunk_len, chunk_len, cap)
+        {
             return Ok(false);
         }
         let failed = workers.for_each_chunk(
@@ -984,6 +1034,11 @@ impl<R: Read> Opener<R> {
         if n == want {
             // One byte beyond the batch exists, so none of its chunks is final.
             let count = (want - 1) / stride;
+            let chunk_len = self.cipher.chunk_len;
+            if past_cap(self.next_index, count, chunk_len, chunk_len, self.plaintext_cap) {
+                let limit = self.plaintext_cap;
+                return Err(self.fail(OpenError::LimitExceeded { limit }));
+            }
             let carry = self.buf[want - 1];
             let result = if self.workers.threads() > 1 && self.source_buffer.is_none() {
                 // Read the next batch while the other thread decrypts this
@@ -1085,6 +1140,11 @@ impl<R: Read> Opener<R> {
             (f, r) => (f + 1, r),
         };
         let last_index = self.next_index + count as u64 - 1;
+        let (chunk_len, last_len) = (self.cipher.chunk_len, last_enc_len - TAG_LEN);
+        if past_cap(self.next_index, count, chunk_len, last_len, self.plaintext_cap) {
+            let limit = self.plaintext_cap;
+            return Err(self.fail(OpenError::LimitExceeded { limit }));
+        }
         // FORMAT.md §6.4: an empty final chunk is allowed only as the only chunk.
         if last_enc_len == TAG_LEN && last_index != 0 {
             // Let the declared length name a cut or extended payload, as for
@@ -1282,7 +1342,14 @@ fn checked_plaintext_len(
             index: count as u64 - 1,
         });
     }
-    Ok(payload_len - count * TAG_LEN)
+    let plaintext_len = payload_len - count * TAG_LEN;
+    // FORMAT.md §6.2.
+    if plaintext_len as u64 > MAX_PLAINTEXT_LEN {
+        return Err(OpenError::LimitExceeded {
+            limit: MAX_PLAINTEXT_LEN,
+        });
+    }
+    Ok(plaintext_len)
 }
 
 /// The plaintext length of an in-memory payload (the bytes after the
@@ -1401,6 +1468,13 @@ impl<R: Read + Seek> SeekableOpener<R> {
             return Err(err.into());
         }
         let plaintext_len = payload - chunk_count * TAG_LEN as u64;
+        // FORMAT.md §6.2: checked with the other lengths, before any read.
+        if plaintext_len > MAX_PLAINTEXT_LEN {
+            return Err(OpenError::LimitExceeded {
+                limit: MAX_PLAINTEXT_LEN,
+            }
+            .into());
+        }
         let mut opener = Self {
             buf: Zeroizing::new(vec![0u8; cipher.encrypted_chunk_len()]),
             inner,
@@ -1610,6 +1684,143 @@ mod tests {
                 assert!(opened == plaintext, "{case}");
                 assert_eq!(source.taken_in_place, 40 * stride, "{case}");
                 assert_eq!(source.copied, payload.len() - 40 * stride, "{case}");
+            }
+        }
+    }
+
+    /// FORMAT.md §6.2: a sealer refuses to take a file's plaintext past the
+    /// cap, through `write` and through `seal_from` alike, and accepts it up
+    /// to the cap exactly. (The cap is lowered here: 2^48 bytes cannot be
+    /// written in a test.)
+    #[test]
+    fn a_sealer_refuses_plaintext_past_the_cap() {
+        let kas = KasSecretKey::generate().unwrap();
+        let header = builder(&kas, 1024, None).build().unwrap();
+        let too_large = |err: io::Error| {
+            matches!(
+                err.get_ref().and_then(|e| e.downcast_ref::<crate::SealError>()),
+                Some(crate::SealError::TooLarge { limit: 3000, .. })
+            )
+        };
+        let mut sealer = Sealer::new(&header, Vec::new(), StreamOptions::default()).unwrap();
+        sealer.plaintext_cap = 3000;
+        sealer.write_all(&[7; 3000]).unwrap();
+        assert!(too_large(sealer.write_all(&[7]).unwrap_err()));
+
+        let mut sealer = Sealer::new(&header, Vec::new(), StreamOptions::default()).unwrap();
+        sealer.plaintext_cap = 3000;
+        assert!(too_large(sealer.seal_from(&mut &[7u8; 3001][..]).unwrap_err()));
+
+        let mut sealer = Sealer::new(&header, Vec::new(), StreamOptions::default()).unwrap();
+        sealer.plaintext_cap = 3000;
+        assert_eq!(sealer.seal_from(&mut &[7u8; 3000][..]).unwrap(), 3000);
+        sealer.finish().unwrap();
+    }
+
+    /// FORMAT.md §6.2: a streaming reader refuses a payload whose plaintext
+    /// goes past the cap before it decrypts the chunk that crosses it, from
+    /// any source and on any number of threads, and opens one that reaches
+    /// the cap exactly.
+    #[test]
+    fn an_opener_refuses_plaintext_past_the_cap() {
+        let kas = KasSecretKey::generate().unwrap();
+        let plaintext: Vec<u8> = (0..4000u32).map(|i| (i % 251) as u8).collect();
+        let header = builder(&kas, 1024, None).build().unwrap();
+        let sealed = seal_to_vec(&header, &plaintext, StreamOptions::default()).unwrap();
+        let (parsed, header_len) = SealedHeader::parse(&sealed).unwrap();
+        let verified = parsed.clone().verify(kas.unwrap(&parsed).unwrap()).unwrap();
+        let payload = &sealed[header_len..];
+        for threads in [1, 2] {
+            let options = StreamOptions {
+                threads,
+                ..StreamOptions::default()
+            };
+            for buffered in [false, true] {
+                for (cap, refused) in [(3999, true), (4000, false), (2048, true)] {
+                    let mut opener = if buffered {
+                        Opener::from_buf_read(&verified, payload, options)
+                    } else {
+                        Opener::new(&verified, payload, options)
+                    };
+                    opener.plaintext_cap = cap;
+                    let mut opened = Vec::new();
+                    let result = opener.read_to_end(&mut opened);
+                    let case = format!("cap {cap}, {threads} thread(s), buffered {buffered}");
+                    if refused {
+                        let err = result.unwrap_err();
+                        assert!(
+                            matches!(
+                                OpenError::from_io(&err),
+                                Some(OpenError::LimitExceeded { limit }) if *limit == cap
+                            ),
+                            "{case}: {err:?}"
+                        );
+                        assert!(opened.len() as u64 <= cap, "{case}: released past the cap");
+                    } else {
+                        result.unwrap();
+                        assert!(opened == plaintext, "{case}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// A `Read + Seek` that claims `len` bytes of zeros: a payload far too
+    /// large to write, for the seekable opener's length checks.
+    struct Sparse {
+        len: u64,
+        position: u64,
+    }
+
+    impl Read for Sparse {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = out
+                .len()
+                .min(usize::try_from(self.len.saturating_sub(self.position)).unwrap_or(usize::MAX));
+            out[..n].fill(0);
+            self.position += n as u64;
+            Ok(n)
+        }
+    }
+
+    impl Seek for Sparse {
+        fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+            self.position = match pos {
+                SeekFrom::Start(p) => p,
+                SeekFrom::End(d) => self.len.checked_add_signed(d).unwrap(),
+                SeekFrom::Current(d) => self.position.checked_add_signed(d).unwrap(),
+            };
+            Ok(self.position)
+        }
+    }
+
+    /// FORMAT.md §6.2: a reader that knows the payload's length refuses one
+    /// whose plaintext would pass the cap before reading it, and takes one
+    /// that holds the cap exactly.
+    #[test]
+    fn a_seekable_opener_refuses_a_payload_past_the_cap() {
+        let kas = KasSecretKey::generate().unwrap();
+        let header = builder(&kas, 1024, None).build().unwrap();
+        let stride = (1024 + TAG_LEN) as u64;
+        let at_cap = MAX_PLAINTEXT_LEN / 1024 * stride;
+        for (len, refused) in [(at_cap, false), (at_cap + stride, true), (at_cap + 17, true)] {
+            let sparse = Sparse { len, position: 0 };
+            let result = SeekableOpener::new(&header, sparse, PayloadBackend::Portable);
+            match result {
+                Ok(opener) => {
+                    assert!(!refused, "{len}-byte payload accepted");
+                    assert_eq!(opener.plaintext_len(), MAX_PLAINTEXT_LEN);
+                }
+                Err(err) => assert!(
+                    refused
+                        && matches!(
+                            OpenError::from_io(&err),
+                            Some(OpenError::LimitExceeded {
+                                limit: MAX_PLAINTEXT_LEN
+                            })
+                        ),
+                    "{len}-byte payload: {err:?}"
+                ),
             }
         }
     }

@@ -270,6 +270,7 @@ fn open_failure(err: &OpenError) -> Outcome {
         }
         OpenError::Truncated => ("truncated", None),
         OpenError::TrailingData => ("trailing_data", None),
+        OpenError::LimitExceeded { .. } => ("limit_exceeded", None),
         OpenError::InvalidPosition => ("invalid_position", None),
         _ => ("unknown_open_error", None),
     };
