@@ -1026,6 +1026,22 @@ fn all_vectors() -> Vec<Vector> {
     v.extend(policy_rule_vectors(&kas));
     v.extend(key_access_vectors(&kas));
     v.extend(payload_end_vectors(&kas));
+    v.push(success(
+        "ok_file_name_with_path",
+        vec![("kas-secret-key", kas_text(&kas))],
+        seal(
+            &kas,
+            plain_policy(),
+            Metadata {
+                file_name: Some("/tmp/../etc/cron.d/customers.csv".to_owned()),
+                media_type: Some("text/csv".to_owned()),
+                plaintext_len: Some(100),
+            },
+            None,
+            &pattern(100),
+        ),
+        "the stored file name is /tmp/../etc/cron.d/customers.csv (absolute, with ..): a reader accepts it as text and must never use it as a path (FORMAT.md §6.3)",
+    ));
     v
 }
 
