@@ -1,7 +1,8 @@
 //! The frozen test vectors of `tests/vectors/` (STYLE.md §5), read back
 //! through the whole open path: header parse, key-server or device unwrap,
 //! header verification, then the payload through `Opener` (several thread
-//! counts and both AES-GCM backends) and `SeekableOpener`.
+//! counts and both AES-GCM backends, from a `Read` and a `BufRead`),
+//! `SeekableOpener` and `open_to_vec`.
 //!
 //! Each vector states one expected outcome; this test checks that exact
 //! outcome, error kind and chunk index included. The file format is in
@@ -24,7 +25,7 @@ use irm_core::{
 use sha2::{Digest, Sha256};
 
 /// Fewer files than this means vectors were lost.
-const MIN_VECTORS: usize = 20;
+const MIN_VECTORS: usize = 66;
 
 /// Every key a vector head may have.
 const KNOWN_KEYS: &[&str] = &[
@@ -451,6 +452,16 @@ fn open(v: &Vector) -> (Outcome, Option<(VerifiedHeader, Vec<u8>)>) {
             read_seekable(v, &verified, header_len, backend),
             first,
             "{}: SeekableOpener with {backend:?} disagrees with the streaming Opener",
+            v.name
+        );
+    }
+    for &options in STREAM_OPTIONS {
+        let in_memory = irm_core::open_to_vec(&verified, payload, options)
+            .map(|plain| plain.to_vec())
+            .map_err(|e| open_failure(&e));
+        assert_eq!(
+            in_memory, first,
+            "{}: open_to_vec with {options:?} disagrees with the streaming Opener",
             v.name
         );
     }
