@@ -807,8 +807,7 @@ fn seal_with_stored_name(s: &Scratch, file_name: &str, data: &[u8]) -> Vec<u8> {
     let template = fs::read(s.path("template.irm")).unwrap();
     let (header, _) = irm_core::SealedHeader::parse(&template).unwrap();
     let public =
-        irm_core::KasPublicKey::from_text(&fs::read_to_string(s.path("key.pub")).unwrap())
-            .unwrap();
+        irm_core::KasPublicKey::from_text(&fs::read_to_string(s.path("key.pub")).unwrap()).unwrap();
     let verified = irm_core::EnvelopeBuilder::new(header.policy().clone())
         .key_server(KAS_URL, public)
         .metadata(irm_core::Metadata {

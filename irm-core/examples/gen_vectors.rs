@@ -423,7 +423,10 @@ impl Record {
     /// Adds a field where ascending tag order puts it.
     fn insert(&mut self, tag: u16, value: Vec<u8>) {
         let at = self.0.partition_point(|(t, _)| *t < tag);
-        assert!(self.0.get(at).is_none_or(|(t, _)| *t != tag), "tag {tag} exists");
+        assert!(
+            self.0.get(at).is_none_or(|(t, _)| *t != tag),
+            "tag {tag} exists"
+        );
         self.0.insert(at, (tag, value));
     }
 
@@ -586,7 +589,10 @@ fn reseal(
         assert_eq!(entries.len(), kas.len(), "one key server per entry");
         for (entry, secret) in entries.iter_mut().zip(&ephemerals) {
             let mut record = Record::parse(entry);
-            record.set(TAG_KA_EPHEMERAL, PublicKey::from(secret).to_bytes().to_vec());
+            record.set(
+                TAG_KA_EPHEMERAL,
+                PublicKey::from(secret).to_bytes().to_vec(),
+            );
             *entry = record.encode();
         }
     });
@@ -1093,9 +1099,8 @@ fn payload_end_vectors(kas: &KasSecretKey) -> Vec<Vector> {
         "sealed with a metadata record declaring 2^48 + 1 plaintext bytes, one above the cap (the payload holds 100): refused when the metadata is read, before the payload",
     ));
 
-    let three_chunks = |metadata: Metadata| {
-        seal(kas, plain_policy(), metadata, Some(1024), &pattern(2500))
-    };
+    let three_chunks =
+        |metadata: Metadata| seal(kas, plain_policy(), metadata, Some(1024), &pattern(2500));
     let mut bytes = three_chunks(declared(2500)).bytes;
     let p = layout(&bytes).payload_start;
     bytes.truncate(p + 2 * STRIDE + 10);
@@ -1132,7 +1137,13 @@ fn payload_end_vectors(kas: &KasSecretKey) -> Vec<Vector> {
         "2500 bytes at chunk length 1024 (three chunks), no declared length; cut 10 bytes into the final chunk: the chunk before the 10-byte piece does not verify as final, so truncated",
     ));
 
-    let sealed = seal(kas, plain_policy(), Metadata::default(), Some(1024), &pattern(1024));
+    let sealed = seal(
+        kas,
+        plain_policy(),
+        Metadata::default(),
+        Some(1024),
+        &pattern(1024),
+    );
     let (bytes, _) = reseal(
         &sealed,
         &[kas],
@@ -1249,7 +1260,9 @@ fn invalid_policy(
         body,
         comment,
     );
-    vector.head.insert(2, ("policy-kind", policy_kind.to_owned()));
+    vector
+        .head
+        .insert(2, ("policy-kind", policy_kind.to_owned()));
     vector
 }
 
@@ -1267,9 +1280,8 @@ fn with_recipient(bytes: &[u8], name: &[u8]) -> Vec<u8> {
 fn policy_rule_vectors(kas: &KasSecretKey) -> Vec<Vector> {
     let key = || vec![("kas-secret-key", kas_text(kas))];
     let sealed_with = |policy: Policy| seal(kas, policy, declared(100), None, &pattern(100));
-    let policy = |grants: Vec<PolicyGrant>, not_before: Option<u64>| {
-        policy_of(grants, not_before, None)
-    };
+    let policy =
+        |grants: Vec<PolicyGrant>, not_before: Option<u64>| policy_of(grants, not_before, None);
     let mut v = Vec::new();
 
     // The worked example of FORMAT.md §5.1: grants sort by their encoded
@@ -1282,7 +1294,11 @@ fn policy_rule_vectors(kas: &KasSecretKey) -> Vec<Vector> {
         None,
     );
     assert_eq!(
-        example.grants[0].recipients.iter().next().map(Recipient::encoded),
+        example.grants[0]
+            .recipients
+            .iter()
+            .next()
+            .map(Recipient::encoded),
         Some("bob".to_owned()),
         "the encoder puts bob's grant first"
     );
@@ -1546,22 +1562,36 @@ fn unknown_field_vectors(kas: &KasSecretKey) -> Vec<Vector> {
     // Valid files that carry an unknown even field: they open.
     type Edit = fn(&mut Record, Vec<u8>);
     let edits: [(&'static str, &str, Edit); 4] = [
-        ("ok_unknown_even_field_in_header", "the bound record", |bound, value| {
-            bound.insert(UNKNOWN_EVEN_TAG, value)
-        }),
-        ("ok_unknown_even_field_in_policy", "the policy", |bound, value| {
-            bound.edit(TAG_POLICY, |policy| policy.insert(UNKNOWN_EVEN_TAG, value))
-        }),
-        ("ok_unknown_even_field_in_grant", "the policy's only grant", |bound, value| {
-            bound.edit(TAG_POLICY, |policy| {
-                policy.edit_item(TAG_POLICY_GRANTS, 0, |grant| {
-                    grant.insert(UNKNOWN_EVEN_TAG, value)
+        (
+            "ok_unknown_even_field_in_header",
+            "the bound record",
+            |bound, value| bound.insert(UNKNOWN_EVEN_TAG, value),
+        ),
+        (
+            "ok_unknown_even_field_in_policy",
+            "the policy",
+            |bound, value| bound.edit(TAG_POLICY, |policy| policy.insert(UNKNOWN_EVEN_TAG, value)),
+        ),
+        (
+            "ok_unknown_even_field_in_grant",
+            "the policy's only grant",
+            |bound, value| {
+                bound.edit(TAG_POLICY, |policy| {
+                    policy.edit_item(TAG_POLICY_GRANTS, 0, |grant| {
+                        grant.insert(UNKNOWN_EVEN_TAG, value)
+                    })
                 })
-            })
-        }),
-        ("ok_unknown_even_field_in_key_access", "the key-access entry", |bound, value| {
-            bound.edit_item(TAG_KEY_ACCESS, 0, |entry| entry.insert(UNKNOWN_EVEN_TAG, value))
-        }),
+            },
+        ),
+        (
+            "ok_unknown_even_field_in_key_access",
+            "the key-access entry",
+            |bound, value| {
+                bound.edit_item(TAG_KEY_ACCESS, 0, |entry| {
+                    entry.insert(UNKNOWN_EVEN_TAG, value)
+                })
+            },
+        ),
     ];
     for (name, record, edit) in edits {
         let sealed = seal_one();
@@ -1609,17 +1639,31 @@ fn unknown_field_vectors(kas: &KasSecretKey) -> Vec<Vector> {
 
     // An unknown odd field: refused where it is found.
     let cases: [(&'static str, &str, Edit); 3] = [
-        ("policy_unknown_critical_field", "the policy", |bound, value| {
-            bound.edit(TAG_POLICY, |policy| policy.insert(UNKNOWN_ODD_TAG, value))
-        }),
-        ("grant_unknown_critical_field", "the policy's only grant", |bound, value| {
-            bound.edit(TAG_POLICY, |policy| {
-                policy.edit_item(TAG_POLICY_GRANTS, 0, |grant| grant.insert(UNKNOWN_ODD_TAG, value))
-            })
-        }),
-        ("key_access_unknown_critical_field", "the key-access entry", |bound, value| {
-            bound.edit_item(TAG_KEY_ACCESS, 0, |entry| entry.insert(UNKNOWN_ODD_TAG, value))
-        }),
+        (
+            "policy_unknown_critical_field",
+            "the policy",
+            |bound, value| bound.edit(TAG_POLICY, |policy| policy.insert(UNKNOWN_ODD_TAG, value)),
+        ),
+        (
+            "grant_unknown_critical_field",
+            "the policy's only grant",
+            |bound, value| {
+                bound.edit(TAG_POLICY, |policy| {
+                    policy.edit_item(TAG_POLICY_GRANTS, 0, |grant| {
+                        grant.insert(UNKNOWN_ODD_TAG, value)
+                    })
+                })
+            },
+        ),
+        (
+            "key_access_unknown_critical_field",
+            "the key-access entry",
+            |bound, value| {
+                bound.edit_item(TAG_KEY_ACCESS, 0, |entry| {
+                    entry.insert(UNKNOWN_ODD_TAG, value)
+                })
+            },
+        ),
     ];
     for (name, record, edit) in cases {
         let value = value.clone();

@@ -140,16 +140,32 @@ mod tests {
         let cases: Vec<(&str, String, Result<[u8; 32], KeyParseError>)> = vec![
             ("the key line alone", key.clone(), Ok([7; 32])),
             ("a final LF", format!("{key}\n"), Ok([7; 32])),
-            ("CRLF line endings", format!("# c\r\n{key}\r\n\r\n"), Ok([7; 32])),
+            (
+                "CRLF line endings",
+                format!("# c\r\n{key}\r\n\r\n"),
+                Ok([7; 32]),
+            ),
             ("blank lines around", format!("\n\n{key}\n\n"), Ok([7; 32])),
-            ("spaces and tabs around", format!("  \t{key} \t\n"), Ok([7; 32])),
-            ("U+3000 around", format!("\u{3000}{key}\u{3000}"), Ok([7; 32])),
+            (
+                "spaces and tabs around",
+                format!("  \t{key} \t\n"),
+                Ok([7; 32]),
+            ),
+            (
+                "U+3000 around",
+                format!("\u{3000}{key}\u{3000}"),
+                Ok([7; 32]),
+            ),
             (
                 "comments before and after",
                 format!("# made by irm keygen\n{key}\n# end\n"),
                 Ok([7; 32]),
             ),
-            ("an indented comment", format!("   # note\n{key}"), Ok([7; 32])),
+            (
+                "an indented comment",
+                format!("   # note\n{key}"),
+                Ok([7; 32]),
+            ),
             (
                 "a key in a comment is not read",
                 format!("# public key: {other}\n{key}\n"),
@@ -169,14 +185,42 @@ mod tests {
                 Err(several()),
             ),
             ("a lowercase prefix", key.to_lowercase(), Err(wrong())),
-            ("a BOM before the key", format!("\u{feff}{key}"), Err(wrong())),
-            ("a trailing comment on the line", format!("{key} # mine"), Err(malformed())),
-            ("a space after the prefix", key.replacen(':', ": ", 1), Err(malformed())),
+            (
+                "a BOM before the key",
+                format!("\u{feff}{key}"),
+                Err(wrong()),
+            ),
+            (
+                "a trailing comment on the line",
+                format!("{key} # mine"),
+                Err(malformed()),
+            ),
+            (
+                "a space after the prefix",
+                key.replacen(':', ": ", 1),
+                Err(malformed()),
+            ),
             ("padding", format!("{key}="), Err(malformed())),
-            ("standard base64's '+'", key.replacen('B', "+", 1), Err(malformed())),
-            ("a CR inside the line", key.replacen('B', "\rB", 1), Err(malformed())),
-            ("31 bytes", format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode([7; 31])), Err(malformed())),
-            ("33 bytes", format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode([7; 33])), Err(malformed())),
+            (
+                "standard base64's '+'",
+                key.replacen('B', "+", 1),
+                Err(malformed()),
+            ),
+            (
+                "a CR inside the line",
+                key.replacen('B', "\rB", 1),
+                Err(malformed()),
+            ),
+            (
+                "31 bytes",
+                format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode([7; 31])),
+                Err(malformed()),
+            ),
+            (
+                "33 bytes",
+                format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode([7; 33])),
+                Err(malformed()),
+            ),
         ];
         for (case, text, want) in cases {
             assert_eq!(read(&text), want, "{case}: {text:?}");

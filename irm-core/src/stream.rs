@@ -885,7 +885,6 @@ impl<R: Read> Opener<R> {
         }
     }
 
-
     fn expected_payload_len(&self) -> Option<u64> {
         payload_len(self.declared_len?, self.cipher.chunk_len as u64)
     }
@@ -1035,7 +1034,13 @@ impl<R: Read> Opener<R> {
             // One byte beyond the batch exists, so none of its chunks is final.
             let count = (want - 1) / stride;
             let chunk_len = self.cipher.chunk_len;
-            if past_cap(self.next_index, count, chunk_len, chunk_len, self.plaintext_cap) {
+            if past_cap(
+                self.next_index,
+                count,
+                chunk_len,
+                chunk_len,
+                self.plaintext_cap,
+            ) {
                 let limit = self.plaintext_cap;
                 return Err(self.fail(OpenError::LimitExceeded { limit }));
             }
@@ -1141,7 +1146,13 @@ impl<R: Read> Opener<R> {
         };
         let last_index = self.next_index + count as u64 - 1;
         let (chunk_len, last_len) = (self.cipher.chunk_len, last_enc_len - TAG_LEN);
-        if past_cap(self.next_index, count, chunk_len, last_len, self.plaintext_cap) {
+        if past_cap(
+            self.next_index,
+            count,
+            chunk_len,
+            last_len,
+            self.plaintext_cap,
+        ) {
             let limit = self.plaintext_cap;
             return Err(self.fail(OpenError::LimitExceeded { limit }));
         }
@@ -1698,7 +1709,8 @@ mod tests {
         let header = builder(&kas, 1024, None).build().unwrap();
         let too_large = |err: io::Error| {
             matches!(
-                err.get_ref().and_then(|e| e.downcast_ref::<crate::SealError>()),
+                err.get_ref()
+                    .and_then(|e| e.downcast_ref::<crate::SealError>()),
                 Some(crate::SealError::TooLarge { limit: 3000, .. })
             )
         };
@@ -1709,7 +1721,9 @@ mod tests {
 
         let mut sealer = Sealer::new(&header, Vec::new(), StreamOptions::default()).unwrap();
         sealer.plaintext_cap = 3000;
-        assert!(too_large(sealer.seal_from(&mut &[7u8; 3001][..]).unwrap_err()));
+        assert!(too_large(
+            sealer.seal_from(&mut &[7u8; 3001][..]).unwrap_err()
+        ));
 
         let mut sealer = Sealer::new(&header, Vec::new(), StreamOptions::default()).unwrap();
         sealer.plaintext_cap = 3000;
@@ -1803,7 +1817,11 @@ mod tests {
         let header = builder(&kas, 1024, None).build().unwrap();
         let stride = (1024 + TAG_LEN) as u64;
         let at_cap = MAX_PLAINTEXT_LEN / 1024 * stride;
-        for (len, refused) in [(at_cap, false), (at_cap + stride, true), (at_cap + 17, true)] {
+        for (len, refused) in [
+            (at_cap, false),
+            (at_cap + stride, true),
+            (at_cap + 17, true),
+        ] {
             let sparse = Sparse { len, position: 0 };
             let result = SeekableOpener::new(&header, sparse, PayloadBackend::Portable);
             match result {

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 use irm_core::{
     DeviceSecretKey, DeviceWrappedKey, FormatError, KasSecretKey, Metadata, OpenError,
-    PayloadBackend, Policy, PolicyError, RewrapContext, SealedHeader, SeekableOpener, StreamOptions,
-    UnwrapError, VerifiedHeader, WRAPPED_KEY_LEN,
+    PayloadBackend, Policy, PolicyError, RewrapContext, SealedHeader, SeekableOpener,
+    StreamOptions, UnwrapError, VerifiedHeader, WRAPPED_KEY_LEN,
 };
 use sha2::{Digest, Sha256};
 
