@@ -5,6 +5,10 @@
 //!
 //! Only a [`VerifiedHeader`] can derive the payload key: the type records that
 //! the key commitment matched and the encrypted metadata authenticated.
+//!
+//! A key server key unwraps a header's content key here too (finding its
+//! key-access entry is reading the header); the wraps themselves are
+//! `wrap`'s, the derivations `kdf`'s, and the payload `stream`'s.
 
 use std::io::Read;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -13,14 +17,16 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::codec::{RecordReader, RecordWriter, value};
-use crate::error::{FormatError, OpenError, SealError};
-use crate::keys::{ContentKey, FileId, KasPublicKey, KeyId};
+use crate::error::{FormatError, OpenError, SealError, UnwrapError};
+use crate::kdf;
+use crate::keys::{ContentKey, FileId, KasPublicKey, KasSecretKey, KeyId};
 use crate::policy::Policy;
 use crate::stream::PayloadCipher;
-use crate::wrap::{
-    INFO_COMMITMENT, INFO_METADATA, INFO_PAYLOAD, PendingKasWrap, WRAPPED_KEY_LEN, hkdf32,
-    open_once, seal_once,
-};
+use crate::wrap::{PendingKasWrap, WRAPPED_KEY_LEN, open_once, seal_once};
+
+// The header hash is a value of `keys` (the key wraps need it too and must
+// not depend on the header); it is the header's, and exported from here.
+pub use crate::keys::HeaderHash;
 
 /// FORMAT.md §2: the eight bytes every sealed file starts with.
 pub const MAGIC: [u8; 8] = [0x89, b'I', b'R', b'M', 0x0D, 0x0A, 0x1A, 0x0A];
@@ -70,11 +76,6 @@ mod tag {
     pub(super) const META_MEDIA_TYPE: u16 = 4;
     pub(super) const META_PLAINTEXT_LEN: u16 = 6;
 }
-
-/// SHA-256 over the header bytes as stored, from the magic to the end of the
-/// bound record (FORMAT.md §4.4). Every derived key and the key wrap depend on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct HeaderHash(pub [u8; 32]);
 
 /// Where one key server can unwrap the content key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,7 +176,10 @@ impl Metadata {
         if let Some(media) = &self.media_type {
             check_text(media, "the media type", MAX_MEDIA_TYPE_LEN)?;
         }
-        if self.plaintext_len.is_some_and(|len| len > MAX_PLAINTEXT_LEN) {
+        if self
+            .plaintext_len
+            .is_some_and(|len| len > MAX_PLAINTEXT_LEN)
+        {
             return Err(SealError::TooLarge {
                 what: "the declared plaintext length",
                 limit: max_plaintext_len_usize(),
@@ -419,7 +423,7 @@ impl SealedHeader {
         if !bool::from(expected.ct_eq(&self.key_commitment)) {
             return Err(OpenError::KeyCommitmentMismatch);
         }
-        let meta_key = derived_key(&key, &self.file_id, INFO_METADATA, &self.hash);
+        let meta_key = kdf::metadata_key(key.expose_secret(), &self.file_id.0, &self.hash.0);
         let plain = open_once(&meta_key, &[], &self.encrypted_metadata)
             .ok_or(OpenError::MetadataAuthenticationFailed)?;
         // The metadata authenticated, so the sealer wrote what fails to
@@ -489,20 +493,30 @@ pub(crate) fn valid_chunk_len(len: u32) -> bool {
     len.is_power_of_two() && (MIN_CHUNK_LEN..=MAX_CHUNK_LEN).contains(&len)
 }
 
-/// FORMAT.md §4.2: HKDF-SHA256(content key, salt = file id, info = "irm/v1/key-commitment").
+/// FORMAT.md §4.2: the key commitment of `key` for this file.
 fn commitment(key: &ContentKey, file_id: &FileId) -> [u8; 32] {
-    *hkdf32(key.expose_secret(), &file_id.0, &[INFO_COMMITMENT])
+    kdf::key_commitment(key.expose_secret(), &file_id.0)
 }
 
-/// FORMAT.md §4.2: the payload and metadata keys, each bound to the file id
-/// and the header hash.
-fn derived_key(
-    key: &ContentKey,
-    file_id: &FileId,
-    info: &[u8],
-    hash: &HeaderHash,
-) -> zeroize::Zeroizing<[u8; 32]> {
-    hkdf32(key.expose_secret(), &file_id.0, &[info, &hash.0])
+impl KasSecretKey {
+    /// Unwraps a file's content key with this key server key (FORMAT.md §4.4).
+    ///
+    /// Succeeds only if the header is byte for byte the one that was sealed:
+    /// the header hash is the associated data. The content key is then checked
+    /// against the header's key commitment by [`SealedHeader::verify`]. The
+    /// first key-access entry with this key's id is used, and only that one.
+    pub fn unwrap(&self, header: &SealedHeader) -> Result<ContentKey, UnwrapError> {
+        let key_id = self.key_id();
+        let (entry, wrapped) = header
+            .key_access()
+            .iter()
+            .zip(header.wrapped_keys())
+            .find(|(entry, _)| entry.key_id == key_id)
+            .ok_or_else(|| UnwrapError::NoMatchingKey {
+                key_id: key_id.to_string(),
+            })?;
+        self.unwrap_entry(&entry.ephemeral_public, wrapped, header.hash())
+    }
 }
 
 /// A header whose content key is known and checked. Only this type can
@@ -525,7 +539,11 @@ impl std::fmt::Debug for VerifiedHeader {
 
 impl VerifiedHeader {
     fn new(header: SealedHeader, content_key: ContentKey, metadata: Metadata) -> Self {
-        let payload_key = derived_key(&content_key, &header.file_id, INFO_PAYLOAD, &header.hash);
+        let payload_key = kdf::payload_key(
+            content_key.expose_secret(),
+            &header.file_id.0,
+            &header.hash.0,
+        );
         Self {
             header,
             content_key,
@@ -711,7 +729,7 @@ impl EnvelopeBuilder {
             .into_iter()
             .map(|wrap| wrap.finish(&key, &hash))
             .collect();
-        let meta_key = derived_key(&key, &file_id, INFO_METADATA, &hash);
+        let meta_key = kdf::metadata_key(key.expose_secret(), &file_id.0, &hash.0);
         let encrypted_metadata = seal_once(&meta_key, &[], &self.metadata.encode());
 
         let header = SealedHeader {

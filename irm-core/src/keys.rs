@@ -1,5 +1,6 @@
 //! Key and identifier types: the per-file content key, the key server's and
-//! devices' X25519 key pairs, key ids and file ids, and their text forms.
+//! devices' X25519 key pairs, key ids, file ids and header hashes, and their
+//! text forms.
 //!
 //! Secrets live in types that zeroize on drop, print redacted in `Debug`, and
 //! are reachable only through `expose_secret`, so every use can be found with
@@ -14,6 +15,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use crate::error::SealError;
+use crate::kdf;
 use crate::key_text;
 // The error of every `from_text` and id parse; defined with the text rules
 // it reports on, and exported from here as it always was.
@@ -60,7 +62,7 @@ pub struct KeyId(pub [u8; 16]);
 impl KeyId {
     fn of(public: &[u8; 32]) -> Self {
         let digest = Sha256::new()
-            .chain_update(b"irm/v1/kas-key-id")
+            .chain_update(kdf::KAS_KEY_ID)
             .chain_update(public)
             .finalize();
         let mut id = [0u8; 16];
@@ -91,6 +93,14 @@ impl FromStr for KeyId {
         Ok(Self(id))
     }
 }
+
+/// SHA-256 over the header bytes as stored, from the magic to the end of the
+/// bound record (FORMAT.md §4.4). Every derived key and the key wrap depend on it.
+///
+/// A header's identifier, kept with the other ids so that the key wraps can
+/// bind to it without depending on the header (which depends on them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HeaderHash(pub [u8; 32]);
 
 /// The random 128-bit id of one sealed file.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

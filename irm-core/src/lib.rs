@@ -38,6 +38,7 @@ mod buffers;
 mod codec;
 mod error;
 mod header;
+mod kdf;
 mod key_text;
 mod keys;
 mod parallel;
