@@ -8,7 +8,8 @@
 //!
 //! A key server key unwraps a header's content key here too (finding its
 //! key-access entry is reading the header); the wraps themselves are
-//! `wrap`'s, the derivations `kdf`'s, and the payload `stream`'s.
+//! `wrap`'s, the derivations `kdf`'s, and the payload `stream`'s, which
+//! asks a `VerifiedHeader` for the payload key.
 
 use std::io::Read;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,7 +22,6 @@ use crate::error::{FormatError, OpenError, SealError, UnwrapError};
 use crate::kdf;
 use crate::keys::{ContentKey, FileId, KasPublicKey, KasSecretKey, KeyId};
 use crate::policy::Policy;
-use crate::stream::PayloadCipher;
 use crate::wrap::{PendingKasWrap, WRAPPED_KEY_LEN, open_once, seal_once};
 
 // The header hash is a value of `keys` (the key wraps need it too and must
@@ -57,6 +57,13 @@ pub(crate) const MAX_PLAINTEXT_LEN: u64 = 1 << 48;
 /// [`MAX_PLAINTEXT_LEN`] for the errors that state limits as `usize`.
 pub(crate) fn max_plaintext_len_usize() -> usize {
     usize::try_from(MAX_PLAINTEXT_LEN).unwrap_or(usize::MAX)
+}
+
+/// The payload length of a sealed file whose plaintext is `plaintext_len`
+/// bytes (FORMAT.md §6.1), or `None` on overflow.
+pub(crate) fn payload_len(plaintext_len: u64, chunk_len: u64) -> Option<u64> {
+    let chunks = plaintext_len.div_ceil(chunk_len).max(1);
+    plaintext_len.checked_add(chunks.checked_mul(TAG_LEN as u64)?)
 }
 
 mod tag {
@@ -565,13 +572,14 @@ impl VerifiedHeader {
         &self.content_key
     }
 
-    pub(crate) fn payload_cipher(&self, backend: crate::PayloadBackend) -> PayloadCipher {
-        PayloadCipher::new(&self.payload_key, self.header.chunk_len, backend)
+    /// The payload key (FORMAT.md §4.2), for the payload cipher of `stream`.
+    pub(crate) fn payload_key(&self) -> &[u8; 32] {
+        &self.payload_key
     }
 
     /// The total sealed length for the declared plaintext length, if known.
     pub fn sealed_len(&self) -> Option<u64> {
-        let payload = crate::stream::payload_len(
+        let payload = payload_len(
             self.metadata.plaintext_len?,
             u64::from(self.header.chunk_len),
         )?;
