@@ -137,7 +137,8 @@ mod tests {
         let several = || KeyParseError::MoreThanOneKey {
             expected: "a test key",
         };
-        let cases: Vec<(&str, String, Result<[u8; 32], KeyParseError>)> = vec![
+        type Case = (&'static str, String, Result<[u8; 32], KeyParseError>);
+        let cases: Vec<Case> = vec![
             ("the key line alone", key.clone(), Ok([7; 32])),
             ("a final LF", format!("{key}\n"), Ok([7; 32])),
             (
