@@ -25,16 +25,17 @@ pub(super) fn nonce(index: u64, last: bool) -> [u8; 12] {
     n
 }
 
-/// How a [`Sealer`] or [`Opener`] works.
+/// How a [`Sealer`](super::Sealer) or [`Opener`](super::Opener) works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamOptions {
     /// Threads to encrypt or decrypt with, the caller's included. With more
     /// than one, a stream keeps `threads - 1` worker threads until it is
     /// dropped and processes chunks in batches of `16 × threads`. An
-    /// [`Opener`] gains from them over a `BufRead` ([`Opener::from_buf_read`])
-    /// or in memory ([`open_into`]); over a plain `Read` the copy out of the
-    /// reader, one thread's work, costs more than the decryption, and a
-    /// second thread gains little or nothing (docs/PERFORMANCE.md §2).
+    /// [`Opener`](super::Opener) gains from them over a `BufRead`
+    /// ([`Opener::from_buf_read`](super::Opener::from_buf_read)) or in
+    /// memory ([`open_into`](super::open_into)); over a plain `Read` the copy
+    /// out of the reader, one thread's work, costs more than the decryption,
+    /// and a second thread gains little or nothing (docs/PERFORMANCE.md §2).
     pub threads: usize,
     /// Which AES-GCM implementation to use.
     pub backend: PayloadBackend,
