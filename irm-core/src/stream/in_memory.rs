@@ -118,8 +118,9 @@ pub fn seal_payload_in_place(header: &VerifiedHeader, payload: &mut [u8], option
 fn checked_plaintext_len(
     cipher: &PayloadCipher,
     declared: Option<u64>,
-    payload_len: usize,
+    payload: &[u8],
 ) -> Result<usize, OpenError> {
+    let payload_len = payload.len();
     let stride = cipher.encrypted_chunk_len();
     if let Some(expected) = declared.and_then(|d| self::payload_len(d, cipher.chunk_len as u64)) {
         if (payload_len as u64) > expected {
@@ -132,7 +133,7 @@ fn checked_plaintext_len(
     let count = payload_len.div_ceil(stride);
     let last_enc_len = payload_len.saturating_sub(count.saturating_sub(1) * stride);
     if count == 0 || last_enc_len < TAG_LEN {
-        return Err(OpenError::Truncated);
+        return Err(short_last_piece(cipher, payload, count));
     }
     // FORMAT.md §6.4: an empty final chunk is allowed only as the only chunk.
     if last_enc_len == TAG_LEN && count > 1 {
@@ -150,12 +151,30 @@ fn checked_plaintext_len(
     Ok(plaintext_len)
 }
 
+/// FORMAT.md §6.5: what an empty payload, or one whose last piece is too
+/// short to be a chunk (1 to 15 bytes), is: trailing data when the chunk
+/// before that piece verifies as the final chunk, a truncation otherwise.
+/// Only this error path decrypts, into a scratch buffer that is wiped.
+fn short_last_piece(cipher: &PayloadCipher, payload: &[u8], count: usize) -> OpenError {
+    let stride = cipher.encrypted_chunk_len();
+    let Some(before) = count.checked_sub(2) else {
+        return OpenError::Truncated;
+    };
+    let chunk = &payload[before * stride..(before + 1) * stride];
+    let mut scratch = Zeroizing::new(vec![0u8; cipher.chunk_len]);
+    if cipher.open_chunk_into(before as u64, true, chunk, &mut scratch) {
+        OpenError::TrailingData
+    } else {
+        OpenError::Truncated
+    }
+}
+
 /// The plaintext length of an in-memory payload (the bytes after the
 /// header), for sizing the buffer [`open_into`] fills: checked against the
 /// declared length, and against the payload's own shape.
 pub fn opened_len(header: &VerifiedHeader, payload: &[u8]) -> Result<usize, OpenError> {
     let cipher = PayloadCipher::for_header(header, PayloadBackend::Portable);
-    checked_plaintext_len(&cipher, header.metadata().plaintext_len, payload.len())
+    checked_plaintext_len(&cipher, header.metadata().plaintext_len, payload)
 }
 
 /// Opens a whole in-memory payload (the bytes after the header) into `out`,
@@ -170,8 +189,7 @@ pub fn open_into(
     options: StreamOptions,
 ) -> Result<(), OpenError> {
     let cipher = PayloadCipher::for_header(header, options.backend);
-    let plaintext_len =
-        checked_plaintext_len(&cipher, header.metadata().plaintext_len, payload.len())?;
+    let plaintext_len = checked_plaintext_len(&cipher, header.metadata().plaintext_len, payload)?;
     if out.len() != plaintext_len {
         return Err(OpenError::OutputLength {
             needed: plaintext_len as u64,
@@ -211,4 +229,63 @@ pub fn open_to_vec(
     let mut out = Zeroizing::new(vec![0u8; opened_len(header, payload)?]);
     open_into(header, payload, &mut out, options)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::tests::builder;
+    use crate::{KasSecretKey, SealedHeader, SeekableOpener};
+
+    /// FORMAT.md §6.5 without a declared length: a last piece of 1 to 15
+    /// bytes after a valid final chunk is trailing data, after a non-final
+    /// chunk (a final chunk cut short) a truncation; in memory as with random
+    /// access.
+    #[test]
+    fn a_short_last_piece_is_named_as_a_reader_with_random_access_names_it() {
+        let kas = KasSecretKey::generate().unwrap();
+        let header = builder(&kas, 1024, None).build().unwrap();
+        let stride = 1024 + TAG_LEN;
+        for plain_len in [1024usize, 2048, 2500] {
+            let plaintext = vec![0x5A; plain_len];
+            let sealed = seal_to_vec(&header, &plaintext, StreamOptions::default()).unwrap();
+            let (parsed, header_len) = SealedHeader::parse(&sealed).unwrap();
+            let verified = parsed.clone().verify(kas.unwrap(&parsed).unwrap()).unwrap();
+            let payload = &sealed[header_len..];
+            let full_chunks = plain_len / 1024;
+            let mut extended = payload.to_vec();
+            extended.extend_from_slice(&[7; 5]);
+            let cut = &payload[..(plain_len.div_ceil(1024) - 1) * stride + 10];
+            let cases: [(&str, &[u8], fn(&OpenError) -> bool); 2] = [
+                ("5 bytes appended", &extended, |e| {
+                    matches!(e, OpenError::TrailingData)
+                }),
+                ("the final chunk cut to 10 bytes", cut, |e| {
+                    matches!(e, OpenError::Truncated)
+                }),
+            ];
+            for (case, bytes, want) in cases {
+                // Appending after a final chunk that is not full makes a
+                // payload whose last stride holds it: no short piece then.
+                if case.starts_with('5') && plain_len % 1024 != 0 {
+                    continue;
+                }
+                let in_memory = opened_len(&verified, bytes).unwrap_err();
+                let mut file = sealed[..header_len].to_vec();
+                file.extend_from_slice(bytes);
+                let mut input = std::io::Cursor::new(&file[..]);
+                input.set_position(header_len as u64);
+                let Err(seekable) = SeekableOpener::new(&verified, input, PayloadBackend::Portable)
+                else {
+                    panic!("{plain_len} bytes, {case}: SeekableOpener accepted it");
+                };
+                let what = format!("{plain_len} bytes ({full_chunks} full chunks), {case}");
+                assert!(want(&in_memory), "{what}: open_to_vec said {in_memory:?}");
+                assert!(
+                    OpenError::from_io(&seekable).is_some_and(want),
+                    "{what}: SeekableOpener said {seekable:?}"
+                );
+            }
+        }
+    }
 }
