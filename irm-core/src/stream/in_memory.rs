@@ -256,7 +256,8 @@ mod tests {
             let mut extended = payload.to_vec();
             extended.extend_from_slice(&[7; 5]);
             let cut = &payload[..(plain_len.div_ceil(1024) - 1) * stride + 10];
-            let cases: [(&str, &[u8], fn(&OpenError) -> bool); 2] = [
+            type Case<'a> = (&'static str, &'a [u8], fn(&OpenError) -> bool);
+            let cases: [Case<'_>; 2] = [
                 ("5 bytes appended", &extended, |e| {
                     matches!(e, OpenError::TrailingData)
                 }),
