@@ -344,6 +344,9 @@ fn open_error(err: &OpenError) -> Diagnosis {
     match err {
         OpenError::Truncated => Diagnosis::new(Exit::Integrity, Some(HINT_TRUNCATED)),
         OpenError::InvalidPosition => Diagnosis::new(Exit::Failure, None),
+        // Authentic metadata this version cannot read: classified as the same
+        // problem in the header would be (a later version's field: upgrade).
+        OpenError::InvalidMetadata(inner) => format_error(inner),
         _ => Diagnosis::new(Exit::Integrity, Some(HINT_ALTERED)),
     }
 }
@@ -458,6 +461,20 @@ mod tests {
             diagnosis.hint.as_deref(),
             Some(DenyReason::FileRevoked.advice())
         );
+    }
+
+    #[test]
+    fn a_later_versions_critical_metadata_field_says_upgrade_not_altered() {
+        let err = anyhow::Error::new(OpenError::InvalidMetadata(
+            FormatError::UnknownCriticalField {
+                context: "metadata",
+                tag: 7,
+            },
+        ))
+        .context("verifying the header of x.irm");
+        let diagnosis = diagnose(&err);
+        assert_eq!(diagnosis.exit, Exit::Failure);
+        assert_eq!(diagnosis.hint.as_deref(), Some(HINT_UPGRADE));
     }
 
     #[test]

@@ -778,6 +778,117 @@ fn recovering_a_file_onto_itself_is_refused() {
     assert_eq!(fs::read(s.path("in.irm")).unwrap(), before);
 }
 
+/// Every file below `dir`, as paths relative to it, sorted.
+fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(at) = pending.pop() {
+        for entry in fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path.clone());
+            }
+            found.push(path.strip_prefix(dir).unwrap().to_owned());
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Seals `data` as `irm seal` would, but with `file_name` as the stored
+/// name: a sealer (not `irm seal`, which stores only a path's last
+/// component) may record anything there (FORMAT.md §6.3). The policy and
+/// key server are taken from a file `irm seal` wrote.
+fn seal_with_stored_name(s: &Scratch, file_name: &str, data: &[u8]) -> Vec<u8> {
+    s.write("template.csv", b"x");
+    s.seal("template.csv", "template.irm", &["-q", "--force"])
+        .assert()
+        .success();
+    let template = fs::read(s.path("template.irm")).unwrap();
+    let (header, _) = irm_core::SealedHeader::parse(&template).unwrap();
+    let public =
+        irm_core::KasPublicKey::from_text(&fs::read_to_string(s.path("key.pub")).unwrap()).unwrap();
+    let verified = irm_core::EnvelopeBuilder::new(header.policy().clone())
+        .key_server(KAS_URL, public)
+        .metadata(irm_core::Metadata {
+            file_name: Some(file_name.to_owned()),
+            media_type: Some("text/csv".to_owned()),
+            plaintext_len: Some(data.len() as u64),
+        })
+        .build()
+        .unwrap();
+    irm_core::seal_to_vec(&verified, data, irm_core::StreamOptions::default()).unwrap()
+}
+
+/// FORMAT.md §6.3: the stored file name is the sealer's text, never a path.
+/// `irm recover` writes the plaintext where -o says and nowhere else, reports
+/// the stored name verbatim as data, and leaves no file at the place a
+/// hostile name points to: above the working directory, in a subdirectory,
+/// or at an absolute path.
+#[test]
+fn recover_writes_only_to_its_output_whatever_the_stored_file_name() {
+    let s = Scratch::new();
+    fs::create_dir(s.path("work")).unwrap();
+    let absolute = s.path("absolute.csv");
+    let hostile = [
+        "../escaped.csv".to_owned(),
+        "sub/../../escaped.csv".to_owned(),
+        "..".to_owned(),
+        absolute.display().to_string(),
+    ];
+    let data = sample(1500);
+    for name in &hostile {
+        s.write("work/in.irm", &seal_with_stored_name(&s, name, &data));
+        let before = tree(s.dir.path());
+        let out = irm()
+            .current_dir(s.path("work"))
+            .args(["recover", "in.irm", "-o", "plain.bin", "--kas-private-key"])
+            .arg(s.path("key"))
+            .arg("--json")
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let report: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(report["file_name"], name.as_str(), "{name}");
+        assert_eq!(fs::read(s.path("work/plain.bin")).unwrap(), data, "{name}");
+        let mut expected = before;
+        expected.push(PathBuf::from("work/plain.bin"));
+        expected.sort();
+        assert_eq!(tree(s.dir.path()), expected, "stored name {name:?}");
+        assert!(!absolute.exists() && !s.path("escaped.csv").exists());
+        fs::remove_file(s.path("work/plain.bin")).unwrap();
+    }
+}
+
+/// FORMAT.md §6.3: without -o, neither `irm recover` nor `irm open` falls
+/// back to the stored file name (or any name): -o is required, so both stop
+/// with a usage error before reading the file, and write nothing.
+#[test]
+fn recover_and_open_without_an_output_write_nothing() {
+    let s = Scratch::new();
+    fs::create_dir(s.path("work")).unwrap();
+    s.write(
+        "work/in.irm",
+        &seal_with_stored_name(&s, "../escaped.csv", &sample(100)),
+    );
+    let before = tree(s.dir.path());
+    irm()
+        .current_dir(s.path("work"))
+        .args(["recover", "in.irm", "--kas-private-key"])
+        .arg(s.path("key"))
+        .assert()
+        .code(2);
+    irm()
+        .current_dir(s.path("work"))
+        .env("IRM_CONFIG_DIR", s.path("no-config"))
+        .args(["open", "in.irm"])
+        .assert()
+        .code(2);
+    assert_eq!(tree(s.dir.path()), before);
+}
+
 #[test]
 fn an_existing_output_is_kept_without_force() {
     let s = Scratch::new();

@@ -529,6 +529,10 @@ enum irm_status irm_document_lease_expires_in(const struct irm_document *doc, ui
  * until `irm_string_free`; `*plaintext_len` the plaintext length in bytes.
  * Available without the `program` right (it is not content).
  *
+ * `*file_name` is the sealer's text, returned as stored: it may contain `/`,
+ * `..` or be an absolute path (docs/FORMAT.md §6.3). Show it; never use it
+ * as a path, or part of one, to create or open a file. libirm never does.
+ *
  * # Safety
  * `doc` is a live handle; the three out-pointers are writable.
  */

@@ -608,6 +608,10 @@ pub unsafe extern "C" fn irm_document_lease_expires_in(
 /// until `irm_string_free`; `*plaintext_len` the plaintext length in bytes.
 /// Available without the `program` right (it is not content).
 ///
+/// `*file_name` is the sealer's text, returned as stored: it may contain `/`,
+/// `..` or be an absolute path (docs/FORMAT.md §6.3). Show it; never use it
+/// as a path, or part of one, to create or open a file. libirm never does.
+///
 /// # Safety
 /// `doc` is a live handle; the three out-pointers are writable.
 #[unsafe(no_mangle)]

@@ -64,6 +64,17 @@ pub(crate) fn give(buf: Vec<u8>) {
     });
 }
 
+/// Wipes `bytes` with zeroize's volatile writes, sixteen bytes at a time
+/// where aligned: zeroize writes one element per volatile store, so wiping
+/// a multi-megabyte batch byte by byte cost a quarter of decrypting it.
+pub(crate) fn wipe(bytes: &mut [u8]) {
+    use zeroize::Zeroize;
+    let (head, words, tail) = bytemuck::pod_align_to_mut::<u8, u128>(bytes);
+    head.zeroize();
+    words.zeroize();
+    tail.zeroize();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +115,23 @@ mod tests {
             assert!(kept.len() <= MAX_KEPT);
             assert!(kept.iter().map(Vec::capacity).sum::<usize>() <= MAX_KEPT_BYTES);
         });
+    }
+
+    #[test]
+    fn wipe_clears_exactly_its_bytes_at_any_alignment() {
+        for start in 0..17 {
+            for len in [0, 1, 15, 16, 17, 70] {
+                let mut bytes = [0xAAu8; 128];
+                wipe(&mut bytes[start..start + len]);
+                for (i, b) in bytes.iter().enumerate() {
+                    let inside = (start..start + len).contains(&i);
+                    assert_eq!(
+                        *b,
+                        if inside { 0 } else { 0xAA },
+                        "start {start} len {len} byte {i}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -136,8 +136,11 @@ pub enum UnwrapError {
     /// key is wrong. These are one error on purpose (FORMAT.md §8.3).
     #[error("the header's policy binding does not verify: the header was altered after sealing")]
     BindingFailed,
-    /// The X25519 shared secret was all zeros (a malicious ephemeral key).
-    #[error("the header's ephemeral key is invalid (non-contributory)")]
+    /// The X25519 shared secret was all zeros: the ephemeral key (of the
+    /// header's key-access entry, or of a device grant) is a low-order point.
+    /// Named apart from [`UnwrapError::BindingFailed`] because anyone can
+    /// test a public point for this, so it is no oracle (FORMAT.md §4.3).
+    #[error("the ephemeral key is a low-order point, so the key agreement is non-contributory")]
     NonContributory,
 }
 
@@ -201,6 +204,12 @@ pub enum OpenError {
     /// The encrypted metadata did not authenticate.
     #[error("the file's encrypted metadata failed authentication: the header was altered")]
     MetadataAuthenticationFailed,
+    /// The metadata authenticated, so the sealer wrote it, but its record
+    /// breaks a rule of FORMAT.md §3 or §6.3: a critical field this version
+    /// does not know, a malformed field, or a length above a limit. The
+    /// source says which, with the kind a header record would have.
+    #[error("the file's metadata authenticated, but this version cannot accept it")]
+    InvalidMetadata(#[source] FormatError),
     /// A payload chunk did not authenticate.
     #[error("chunk {index} failed authentication: the file was altered or damaged")]
     ChunkAuthenticationFailed {
@@ -213,6 +222,12 @@ pub enum OpenError {
     /// Bytes follow the final chunk.
     #[error("unexpected data after the end of the sealed payload")]
     TrailingData,
+    /// The payload holds more plaintext than one file may (FORMAT.md §6.2).
+    #[error("the payload holds more than {limit} bytes of plaintext, the format's limit")]
+    LimitExceeded {
+        /// The limit, in plaintext bytes.
+        limit: u64,
+    },
     /// A read or seek past the end, or a position that does not fit in 64 bits.
     #[error("invalid position in the sealed payload")]
     InvalidPosition,

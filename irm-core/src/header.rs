@@ -5,6 +5,11 @@
 //!
 //! Only a [`VerifiedHeader`] can derive the payload key: the type records that
 //! the key commitment matched and the encrypted metadata authenticated.
+//!
+//! A key server key unwraps a header's content key here too (finding its
+//! key-access entry is reading the header); the wraps themselves are
+//! `wrap`'s, the derivations `kdf`'s, and the payload `stream`'s, which
+//! asks a `VerifiedHeader` for the payload key.
 
 use std::io::Read;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -13,14 +18,15 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::codec::{RecordReader, RecordWriter, value};
-use crate::error::{FormatError, OpenError, SealError};
-use crate::keys::{ContentKey, FileId, KasPublicKey, KeyId};
+use crate::error::{FormatError, OpenError, SealError, UnwrapError};
+use crate::kdf;
+use crate::keys::{ContentKey, FileId, KasPublicKey, KasSecretKey, KeyId};
 use crate::policy::Policy;
-use crate::stream::PayloadCipher;
-use crate::wrap::{
-    INFO_COMMITMENT, INFO_METADATA, INFO_PAYLOAD, PendingKasWrap, WRAPPED_KEY_LEN, hkdf32,
-    open_once, seal_once,
-};
+use crate::wrap::{PendingKasWrap, WRAPPED_KEY_LEN, open_once, seal_once};
+
+// The header hash is a value of `keys` (the key wraps need it too and must
+// not depend on the header); it is the header's, and exported from here.
+pub use crate::keys::HeaderHash;
 
 /// FORMAT.md §2: the eight bytes every sealed file starts with.
 pub const MAGIC: [u8; 8] = [0x89, b'I', b'R', b'M', 0x0D, 0x0A, 0x1A, 0x0A];
@@ -44,6 +50,22 @@ const MAX_FILE_NAME_LEN: usize = 1024;
 const MAX_MEDIA_TYPE_LEN: usize = 256;
 const TAG_LEN: usize = 16;
 
+/// FORMAT.md §6.2: the most plaintext one file may hold, 2^48 bytes (256 TiB),
+/// whatever its chunk length: at most 2^44 AES blocks under one payload key.
+pub(crate) const MAX_PLAINTEXT_LEN: u64 = 1 << 48;
+
+/// [`MAX_PLAINTEXT_LEN`] for the errors that state limits as `usize`.
+pub(crate) fn max_plaintext_len_usize() -> usize {
+    usize::try_from(MAX_PLAINTEXT_LEN).unwrap_or(usize::MAX)
+}
+
+/// The payload length of a sealed file whose plaintext is `plaintext_len`
+/// bytes (FORMAT.md §6.1), or `None` on overflow.
+pub(crate) fn payload_len(plaintext_len: u64, chunk_len: u64) -> Option<u64> {
+    let chunks = plaintext_len.div_ceil(chunk_len).max(1);
+    plaintext_len.checked_add(chunks.checked_mul(TAG_LEN as u64)?)
+}
+
 mod tag {
     pub(super) const FILE_ID: u16 = 1;
     pub(super) const CREATED_AT: u16 = 3;
@@ -61,11 +83,6 @@ mod tag {
     pub(super) const META_MEDIA_TYPE: u16 = 4;
     pub(super) const META_PLAINTEXT_LEN: u16 = 6;
 }
-
-/// SHA-256 over the header bytes as stored, from the magic to the end of the
-/// bound record (FORMAT.md §4.4). Every derived key and the key wrap depend on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct HeaderHash(pub [u8; 32]);
 
 /// Where one key server can unwrap the content key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,7 +158,18 @@ impl Metadata {
                     meta.media_type =
                         Some(value::string(f.value, MAX_MEDIA_TYPE_LEN, "media type")?)
                 }
-                tag::META_PLAINTEXT_LEN => meta.plaintext_len = Some(value::u64(f.value, CX)?),
+                tag::META_PLAINTEXT_LEN => {
+                    let len = value::u64(f.value, CX)?;
+                    // FORMAT.md §6.2: a declared length above the cap is refused
+                    // before any payload is read.
+                    if len > MAX_PLAINTEXT_LEN {
+                        return Err(FormatError::LimitExceeded {
+                            context: "the declared plaintext length",
+                            limit: max_plaintext_len_usize(),
+                        });
+                    }
+                    meta.plaintext_len = Some(len);
+                }
                 _ => r.unknown(&f)?,
             }
         }
@@ -154,6 +182,15 @@ impl Metadata {
         }
         if let Some(media) = &self.media_type {
             check_text(media, "the media type", MAX_MEDIA_TYPE_LEN)?;
+        }
+        if self
+            .plaintext_len
+            .is_some_and(|len| len > MAX_PLAINTEXT_LEN)
+        {
+            return Err(SealError::TooLarge {
+                what: "the declared plaintext length",
+                limit: max_plaintext_len_usize(),
+            });
         }
         Ok(())
     }
@@ -353,7 +390,7 @@ impl SealedHeader {
     /// plaintext: this header, the payload and one tag per chunk (FORMAT.md
     /// §6); `None` if it would not fit in a `u64`.
     pub fn sealed_len_for(&self, plaintext_len: u64) -> Option<u64> {
-        crate::stream::payload_len(plaintext_len, u64::from(self.chunk_len))?
+        payload_len(plaintext_len, u64::from(self.chunk_len))?
             .checked_add(self.encoded_len() as u64)
     }
 
@@ -401,13 +438,13 @@ impl SealedHeader {
         if !bool::from(expected.ct_eq(&self.key_commitment)) {
             return Err(OpenError::KeyCommitmentMismatch);
         }
-        let meta_key = derived_key(&key, &self.file_id, INFO_METADATA, &self.hash);
+        let meta_key = kdf::metadata_key(key.expose_secret(), &self.file_id.0, &self.hash.0);
         let plain = open_once(&meta_key, &[], &self.encrypted_metadata)
             .ok_or(OpenError::MetadataAuthenticationFailed)?;
-        // The metadata authenticated, so a parse failure means the sealer wrote
-        // something we do not understand; it is still the sealer's fault.
-        let metadata =
-            Metadata::decode(&plain).map_err(|_| OpenError::MetadataAuthenticationFailed)?;
+        // The metadata authenticated, so the sealer wrote what fails to
+        // parse: say what it is (a critical field from a later version reads
+        // "upgrade", not "altered"; FORMAT.md §3.2).
+        let metadata = Metadata::decode(&plain).map_err(OpenError::InvalidMetadata)?;
         Ok(VerifiedHeader::new(self, key, metadata))
     }
 }
@@ -471,20 +508,30 @@ pub(crate) fn valid_chunk_len(len: u32) -> bool {
     len.is_power_of_two() && (MIN_CHUNK_LEN..=MAX_CHUNK_LEN).contains(&len)
 }
 
-/// FORMAT.md §4.2: HKDF-SHA256(content key, salt = file id, info = "irm/v1/key-commitment").
+/// FORMAT.md §4.2: the key commitment of `key` for this file.
 fn commitment(key: &ContentKey, file_id: &FileId) -> [u8; 32] {
-    *hkdf32(key.expose_secret(), &file_id.0, &[INFO_COMMITMENT])
+    kdf::key_commitment(key.expose_secret(), &file_id.0)
 }
 
-/// FORMAT.md §4.2: the payload and metadata keys, each bound to the file id
-/// and the header hash.
-fn derived_key(
-    key: &ContentKey,
-    file_id: &FileId,
-    info: &[u8],
-    hash: &HeaderHash,
-) -> zeroize::Zeroizing<[u8; 32]> {
-    hkdf32(key.expose_secret(), &file_id.0, &[info, &hash.0])
+impl KasSecretKey {
+    /// Unwraps a file's content key with this key server key (FORMAT.md §4.4).
+    ///
+    /// Succeeds only if the header is byte for byte the one that was sealed:
+    /// the header hash is the associated data. The content key is then checked
+    /// against the header's key commitment by [`SealedHeader::verify`]. The
+    /// first key-access entry with this key's id is used, and only that one.
+    pub fn unwrap(&self, header: &SealedHeader) -> Result<ContentKey, UnwrapError> {
+        let key_id = self.key_id();
+        let (entry, wrapped) = header
+            .key_access()
+            .iter()
+            .zip(header.wrapped_keys())
+            .find(|(entry, _)| entry.key_id == key_id)
+            .ok_or_else(|| UnwrapError::NoMatchingKey {
+                key_id: key_id.to_string(),
+            })?;
+        self.unwrap_entry(&entry.ephemeral_public, wrapped, header.hash())
+    }
 }
 
 /// A header whose content key is known and checked. Only this type can
@@ -507,7 +554,11 @@ impl std::fmt::Debug for VerifiedHeader {
 
 impl VerifiedHeader {
     fn new(header: SealedHeader, content_key: ContentKey, metadata: Metadata) -> Self {
-        let payload_key = derived_key(&content_key, &header.file_id, INFO_PAYLOAD, &header.hash);
+        let payload_key = kdf::payload_key(
+            content_key.expose_secret(),
+            &header.file_id.0,
+            &header.hash.0,
+        );
         Self {
             header,
             content_key,
@@ -529,8 +580,9 @@ impl VerifiedHeader {
         &self.content_key
     }
 
-    pub(crate) fn payload_cipher(&self, backend: crate::PayloadBackend) -> PayloadCipher {
-        PayloadCipher::new(&self.payload_key, self.header.chunk_len, backend)
+    /// The payload key (FORMAT.md §4.2), for the payload cipher of `stream`.
+    pub(crate) fn payload_key(&self) -> &[u8; 32] {
+        &self.payload_key
     }
 
     /// The total sealed length for the declared plaintext length, if known.
@@ -689,7 +741,7 @@ impl EnvelopeBuilder {
             .into_iter()
             .map(|wrap| wrap.finish(&key, &hash))
             .collect();
-        let meta_key = derived_key(&key, &file_id, INFO_METADATA, &hash);
+        let meta_key = kdf::metadata_key(key.expose_secret(), &file_id.0, &hash.0);
         let encrypted_metadata = seal_once(&meta_key, &[], &self.metadata.encode());
 
         let header = SealedHeader {
@@ -711,8 +763,35 @@ impl EnvelopeBuilder {
 
 #[cfg(test)]
 mod tests {
-    use super::Metadata;
+    use super::*;
     use std::path::Path;
+
+    /// FORMAT.md §6.2: a declared plaintext length above the cap is refused
+    /// by the sealer and, in a metadata record, by the reader; the cap
+    /// itself is allowed.
+    #[test]
+    fn a_declared_length_above_the_cap_is_refused_both_ways() {
+        let record = |len: u64| {
+            let mut w = RecordWriter::new();
+            w.u64(tag::META_PLAINTEXT_LEN, len);
+            w.into_bytes()
+        };
+        let at_cap = Metadata::decode(&record(MAX_PLAINTEXT_LEN)).unwrap();
+        assert_eq!(at_cap.plaintext_len, Some(MAX_PLAINTEXT_LEN));
+        assert!(matches!(
+            Metadata::decode(&record(MAX_PLAINTEXT_LEN + 1)),
+            Err(FormatError::LimitExceeded { .. })
+        ));
+        let declared = |len| Metadata {
+            plaintext_len: Some(len),
+            ..Metadata::default()
+        };
+        declared(MAX_PLAINTEXT_LEN).check_limits().unwrap();
+        assert!(matches!(
+            declared(MAX_PLAINTEXT_LEN + 1).check_limits(),
+            Err(SealError::TooLarge { .. })
+        ));
+    }
 
     #[test]
     fn media_types_follow_the_extension_case_insensitively() {

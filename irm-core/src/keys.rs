@@ -1,21 +1,25 @@
 //! Key and identifier types: the per-file content key, the key server's and
-//! devices' X25519 key pairs, key ids and file ids, and their text forms.
+//! devices' X25519 key pairs, key ids, file ids and header hashes, and their
+//! text forms.
 //!
 //! Secrets live in types that zeroize on drop, print redacted in `Debug`, and
 //! are reachable only through `expose_secret`, so every use can be found with
 //! grep. What is done with the keys (wrapping, deriving) lives in `wrap` and
-//! `header`.
+//! `header`; the rules of their text form (FORMAT.md §11) in `key_text`.
 
 use std::fmt;
 use std::str::FromStr;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use crate::error::SealError;
+use crate::kdf;
+use crate::key_text;
+// The error of every `from_text` and id parse; defined with the text rules
+// it reports on, and exported from here as it always was.
+pub use crate::key_text::KeyParseError;
 
 /// Fills `buf` from the operating system's CSPRNG.
 pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), SealError> {
@@ -50,53 +54,6 @@ impl fmt::Debug for ContentKey {
     }
 }
 
-/// Errors reading a key or id from text.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyParseError {
-    /// The text does not start with the expected prefix.
-    #[error("not {expected}: the text must start with {prefix:?}")]
-    WrongPrefix {
-        /// What kind of key was expected.
-        expected: &'static str,
-        /// The prefix it must start with.
-        prefix: &'static str,
-    },
-    /// The encoded bytes are malformed or have the wrong length.
-    #[error("malformed {expected}: bad encoding or wrong length")]
-    Malformed {
-        /// What kind of key was expected.
-        expected: &'static str,
-    },
-}
-
-fn decode_text<const N: usize>(
-    text: &str,
-    prefix: &'static str,
-    expected: &'static str,
-) -> Result<Zeroizing<[u8; N]>, KeyParseError> {
-    // Comment lines (`#`) and blank lines are allowed around the key line.
-    let line = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#'))
-        .unwrap_or("");
-    let encoded = line
-        .strip_prefix(prefix)
-        .ok_or(KeyParseError::WrongPrefix { expected, prefix })?;
-    let bytes = Zeroizing::new(
-        URL_SAFE_NO_PAD
-            .decode(encoded)
-            .map_err(|_| KeyParseError::Malformed { expected })?,
-    );
-    let mut out = Zeroizing::new([0u8; N]);
-    if bytes.len() != N {
-        return Err(KeyParseError::Malformed { expected });
-    }
-    out.copy_from_slice(&bytes);
-    Ok(out)
-}
-
 /// Identifies one key server key pair: the first 16 bytes of
 /// SHA-256("irm/v1/kas-key-id" || public key) (FORMAT.md §4.2).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -105,7 +62,7 @@ pub struct KeyId(pub [u8; 16]);
 impl KeyId {
     fn of(public: &[u8; 32]) -> Self {
         let digest = Sha256::new()
-            .chain_update(b"irm/v1/kas-key-id")
+            .chain_update(kdf::KAS_KEY_ID)
             .chain_update(public)
             .finalize();
         let mut id = [0u8; 16];
@@ -136,6 +93,14 @@ impl FromStr for KeyId {
         Ok(Self(id))
     }
 }
+
+/// SHA-256 over the header bytes as stored, from the magic to the end of the
+/// bound record (FORMAT.md §4.4). Every derived key and the key wrap depend on it.
+///
+/// A header's identifier, kept with the other ids so that the key wraps can
+/// bind to it without depending on the header (which depends on them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HeaderHash(pub [u8; 32]);
 
 /// The random 128-bit id of one sealed file.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -200,12 +165,14 @@ macro_rules! x25519_pair {
 
             /// The one-line text form written to `.pub` files.
             pub fn to_text(&self) -> String {
-                format!("{}{}", $pub_prefix, URL_SAFE_NO_PAD.encode(self.0.as_bytes()))
+                key_text::encode($pub_prefix, self.0.as_bytes()).to_string()
             }
 
-            /// Parses the text form; `#` comment lines are skipped.
+            /// Parses a key file's text (FORMAT.md §11): one key line, with
+            /// `#` comment lines and blank lines around it.
             pub fn from_text(text: &str) -> Result<Self, KeyParseError> {
-                let bytes = decode_text::<32>(text, $pub_prefix, concat!("a ", $what, " public key"))?;
+                let bytes =
+                    key_text::decode::<32>(text, $pub_prefix, concat!("a ", $what, " public key"))?;
                 Ok(Self::from_bytes(*bytes))
             }
         }
@@ -247,12 +214,14 @@ macro_rules! x25519_pair {
 
             /// The one-line text form of the secret, for a 0600 key file.
             pub fn to_text(&self) -> Zeroizing<String> {
-                Zeroizing::new(format!("{}{}", $sec_prefix, URL_SAFE_NO_PAD.encode(self.0.as_bytes())))
+                key_text::encode($sec_prefix, self.0.as_bytes())
             }
 
-            /// Parses the text form; `#` comment lines are skipped.
+            /// Parses a key file's text (FORMAT.md §11): one key line, with
+            /// `#` comment lines and blank lines around it.
             pub fn from_text(text: &str) -> Result<Self, KeyParseError> {
-                let bytes = decode_text::<32>(text, $sec_prefix, concat!("a ", $what, " secret key"))?;
+                let bytes =
+                    key_text::decode::<32>(text, $sec_prefix, concat!("a ", $what, " secret key"))?;
                 Ok(Self(StaticSecret::from(*bytes)))
             }
         }
@@ -340,6 +309,30 @@ mod tests {
             KasPublicKey::from_text("irm-kas-public-key-v1:AAAA"),
             Err(KeyParseError::Malformed { .. })
         ));
+    }
+
+    /// FORMAT.md §11: the secret key file `irm keygen` writes names its
+    /// public key in a comment; reading that file as a public key must fail
+    /// as the wrong kind of key, not find the commented one.
+    #[test]
+    fn a_public_key_in_a_comment_is_never_read() {
+        let secret = KasSecretKey::generate().unwrap();
+        let public = secret.public_key();
+        let file = format!(
+            "# IRM key server secret key (X25519), written by `irm keygen`.\n\
+             # public key: {}\n\
+             # key id: {}\n\
+             {}\n",
+            public.to_text(),
+            public.key_id(),
+            *secret.to_text()
+        );
+        assert!(matches!(
+            KasPublicKey::from_text(&file),
+            Err(KeyParseError::WrongPrefix { .. })
+        ));
+        let again = KasSecretKey::from_text(&file).unwrap();
+        assert_eq!(again.public_key(), public);
     }
 
     #[test]

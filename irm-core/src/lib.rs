@@ -39,6 +39,8 @@ mod buffers;
 mod codec;
 mod error;
 mod header;
+mod kdf;
+mod key_text;
 mod keys;
 mod parallel;
 mod policy;

@@ -15,7 +15,8 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::error::SealError;
-use crate::keys::{KeyParseError, fill_random};
+use crate::key_text::{self, KeyParseError};
+use crate::keys::fill_random;
 
 /// The HTTP authentication scheme name.
 pub const AUTH_SCHEME: &str = "IRM-Device-Sig";
@@ -62,37 +63,14 @@ impl SigningSecretKey {
 
     /// The one-line text form of the secret.
     pub fn to_text(&self) -> Zeroizing<String> {
-        Zeroizing::new(format!(
-            "{}{}",
-            Self::TEXT_PREFIX,
-            URL_SAFE_NO_PAD.encode(*self.expose_secret())
-        ))
+        key_text::encode(Self::TEXT_PREFIX, &*self.expose_secret())
     }
 
-    /// Parses the text form; `#` comment lines are skipped.
+    /// Parses a key file's text (FORMAT.md §11): one key line, with `#`
+    /// comment lines and blank lines around it.
     pub fn from_text(text: &str) -> Result<Self, KeyParseError> {
-        let expected = "an Ed25519 signing key";
-        let line = text
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty() && !l.starts_with('#'))
-            .unwrap_or("");
-        let encoded = line
-            .strip_prefix(Self::TEXT_PREFIX)
-            .ok_or(KeyParseError::WrongPrefix {
-                expected,
-                prefix: Self::TEXT_PREFIX,
-            })?;
-        let bytes = Zeroizing::new(
-            URL_SAFE_NO_PAD
-                .decode(encoded)
-                .map_err(|_| KeyParseError::Malformed { expected })?,
-        );
-        let seed: &[u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| KeyParseError::Malformed { expected })?;
-        Ok(Self::from_bytes(seed))
+        let seed = key_text::decode::<32>(text, Self::TEXT_PREFIX, "an Ed25519 signing key")?;
+        Ok(Self::from_bytes(&seed))
     }
 }
 

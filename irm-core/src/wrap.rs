@@ -1,41 +1,27 @@
-//! Key derivations (FORMAT.md §4) and the two key wraps: the content key
-//! wrapped to a key server when sealing, and rewrapped by the key server to one
-//! device when it grants access (FORMAT.md §4.5).
+//! The two key wraps: the content key wrapped to a key server when sealing
+//! (FORMAT.md §4.4), and rewrapped by the key server to one device when it
+//! grants access (§4.5); and AES-256-GCM under a single-use key, which the
+//! wraps and the header's metadata share.
 //!
 //! Every wrap uses a fresh ephemeral X25519 key, HKDF-SHA256 with both public
 //! keys in the salt (as age does), and AES-256-GCM with a zero nonce, which is
-//! safe because each derived key encrypts exactly one message.
+//! safe because each derived key encrypts exactly one message. The HKDF labels
+//! are `kdf`'s; finding a header's key-access entry is `header`'s.
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
-use hkdf::Hkdf;
-use sha2::Sha256;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use crate::error::{SealError, UnwrapError};
-use crate::header::{HeaderHash, SealedHeader};
+use crate::kdf::{INFO_DEVICE_WRAP, INFO_KAS_WRAP, hkdf32};
 use crate::keys::{
-    ContentKey, DevicePublicKey, DeviceSecretKey, FileId, KasPublicKey, KasSecretKey, fill_random,
+    ContentKey, DevicePublicKey, DeviceSecretKey, FileId, HeaderHash, KasPublicKey, KasSecretKey,
+    fill_random,
 };
 
 /// The length of a wrapped content key: 32 bytes of key and a 16-byte tag.
 pub const WRAPPED_KEY_LEN: usize = 48;
-
-pub(crate) const INFO_KAS_WRAP: &[u8] = b"irm/v1/kas-wrap";
-pub(crate) const INFO_DEVICE_WRAP: &[u8] = b"irm/v1/device-wrap";
-pub(crate) const INFO_COMMITMENT: &[u8] = b"irm/v1/key-commitment";
-pub(crate) const INFO_PAYLOAD: &[u8] = b"irm/v1/payload";
-pub(crate) const INFO_METADATA: &[u8] = b"irm/v1/metadata";
-
-/// HKDF-SHA256 with a 32-byte output; `info` parts are concatenated.
-pub(crate) fn hkdf32(ikm: &[u8], salt: &[u8], info: &[&[u8]]) -> Zeroizing<[u8; 32]> {
-    let mut okm = Zeroizing::new([0u8; 32]);
-    Hkdf::<Sha256>::new(Some(salt), ikm)
-        .expand_multi_info(info, okm.as_mut())
-        .expect("32 bytes is a valid HKDF-SHA256 output length");
-    okm
-}
 
 /// One AES-256-GCM message under a single-use key (zero nonce).
 pub(crate) fn seal_once(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
@@ -178,32 +164,27 @@ impl PendingKasWrap {
 }
 
 impl KasSecretKey {
-    /// Unwraps a file's content key with this key server key (FORMAT.md §4.4).
-    ///
-    /// Succeeds only if the header is byte for byte the one that was sealed:
-    /// the header hash is the associated data. The content key is then checked
-    /// against the header's key commitment by [`SealedHeader::verify`].
-    pub fn unwrap(&self, header: &SealedHeader) -> Result<ContentKey, UnwrapError> {
-        let key_id = self.key_id();
-        let (entry, wrapped) = header
-            .key_access()
-            .iter()
-            .zip(header.wrapped_keys())
-            .find(|(entry, _)| entry.key_id == key_id)
-            .ok_or_else(|| UnwrapError::NoMatchingKey {
-                key_id: key_id.to_string(),
-            })?;
-        let ephemeral = PublicKey::from(entry.ephemeral_public);
+    /// Unwraps the content key of one key-access entry (FORMAT.md §4.4, steps
+    /// 2 and 3): `ephemeral_public` is the entry's `E`, `wrapped` its wrapped
+    /// key, `header_hash` the hash of the header as received. Finding the
+    /// entry is [`KasSecretKey::unwrap`]'s, in `header`.
+    pub(crate) fn unwrap_entry(
+        &self,
+        ephemeral_public: &[u8; 32],
+        wrapped: &[u8; WRAPPED_KEY_LEN],
+        header_hash: &HeaderHash,
+    ) -> Result<ContentKey, UnwrapError> {
+        let ephemeral = PublicKey::from(*ephemeral_public);
         let shared = Zeroizing::new(*self.0.diffie_hellman(&ephemeral).as_bytes());
         let wrap_key = wrap_key(
             &shared,
-            &entry.ephemeral_public,
+            ephemeral_public,
             &self.public_key().to_bytes(),
             INFO_KAS_WRAP,
         )
         .ok_or(UnwrapError::NonContributory)?;
         let plain =
-            open_once(&wrap_key, &header.hash().0, wrapped).ok_or(UnwrapError::BindingFailed)?;
+            open_once(&wrap_key, &header_hash.0, wrapped).ok_or(UnwrapError::BindingFailed)?;
         let bytes: [u8; 32] = plain
             .as_slice()
             .try_into()

@@ -1,7 +1,8 @@
 //! The frozen test vectors of `tests/vectors/` (STYLE.md §5), read back
 //! through the whole open path: header parse, key-server or device unwrap,
 //! header verification, then the payload through `Opener` (several thread
-//! counts and both AES-GCM backends) and `SeekableOpener`.
+//! counts and both AES-GCM backends, from a `Read` and a `BufRead`),
+//! `SeekableOpener` and `open_to_vec`.
 //!
 //! Each vector states one expected outcome; this test checks that exact
 //! outcome, error kind and chunk index included. The file format is in
@@ -18,18 +19,19 @@ use std::path::{Path, PathBuf};
 
 use irm_core::{
     DeviceSecretKey, DeviceWrappedKey, FormatError, KasSecretKey, Metadata, OpenError,
-    PayloadBackend, Policy, RewrapContext, SealedHeader, SeekableOpener, StreamOptions,
-    UnwrapError, VerifiedHeader, WRAPPED_KEY_LEN,
+    PayloadBackend, Policy, PolicyError, RewrapContext, SealedHeader, SeekableOpener,
+    StreamOptions, UnwrapError, VerifiedHeader, WRAPPED_KEY_LEN,
 };
 use sha2::{Digest, Sha256};
 
 /// Fewer files than this means vectors were lost.
-const MIN_VECTORS: usize = 20;
+const MIN_VECTORS: usize = 66;
 
 /// Every key a vector head may have.
 const KNOWN_KEYS: &[&str] = &[
     "expect",
     "kind",
+    "policy-kind",
     "chunk",
     "comment",
     "kas-secret-key",
@@ -48,6 +50,7 @@ const KNOWN_KEYS: &[&str] = &[
     "file-name",
     "media-type",
     "metadata-plaintext-len",
+    "empty-strings",
 ];
 const SUCCESS_KEYS: &[&str] = &[
     "payload-sha256",
@@ -151,6 +154,8 @@ enum Outcome {
     Failure {
         class: &'static str,
         kind: String,
+        /// For `invalid_policy`: the `PolicyError` kind.
+        policy_kind: Option<String>,
         chunk: Option<u64>,
     },
 }
@@ -160,8 +165,10 @@ fn expected(v: &Vector) -> Outcome {
     let class = match expect {
         "success" => {
             assert!(
-                v.get("kind").is_none() && v.get("chunk").is_none(),
-                "{}: a success vector has no kind or chunk",
+                v.get("kind").is_none()
+                    && v.get("chunk").is_none()
+                    && v.get("policy-kind").is_none(),
+                "{}: a success vector has no kind, policy kind or chunk",
                 v.name
             );
             for key in SUCCESS_KEYS {
@@ -183,11 +190,50 @@ fn expected(v: &Vector) -> Outcome {
     }
     let kind = v.req("kind").to_owned();
     let chunk = v.get("chunk").map(|_| v.num("chunk"));
-    Outcome::Failure { class, kind, chunk }
+    let policy_kind = v.get("policy-kind").map(str::to_owned);
+    assert_eq!(
+        policy_kind.is_some(),
+        kind == "invalid_policy",
+        "{}: policy-kind goes with kind invalid_policy, and only there",
+        v.name
+    );
+    Outcome::Failure {
+        class,
+        kind,
+        policy_kind,
+        chunk,
+    }
 }
 
 fn format_failure(err: &FormatError) -> Outcome {
-    let kind = match err {
+    let policy_kind = match err {
+        FormatError::Policy(policy) => Some(
+            match policy {
+                PolicyError::NoGrants => "no_grants",
+                PolicyError::NoRecipients => "no_recipients",
+                PolicyError::NoRights => "no_rights",
+                PolicyError::InvalidRecipient { .. } => "invalid_recipient",
+                PolicyError::UnknownRight { .. } => "unknown_right",
+                PolicyError::EmptyWindow => "empty_window",
+                PolicyError::TooLarge { .. } => "too_large",
+                _ => "unknown_policy_error",
+            }
+            .to_owned(),
+        ),
+        _ => None,
+    };
+    Outcome::Failure {
+        class: "format_error",
+        kind: format_kind(err).to_owned(),
+        policy_kind,
+        chunk: None,
+    }
+}
+
+/// The stable kind of a `FormatError`: of the header, or of the decrypted
+/// metadata record inside an `OpenError::InvalidMetadata`.
+fn format_kind(err: &FormatError) -> &'static str {
+    match err {
         FormatError::BadMagic => "bad_magic",
         FormatError::UnsupportedVersion { .. } => "unsupported_version",
         FormatError::Truncated { .. } => "truncated",
@@ -197,11 +243,6 @@ fn format_failure(err: &FormatError) -> Outcome {
         FormatError::Policy(_) => "invalid_policy",
         FormatError::Io(_) => "io",
         _ => "unknown_format_error",
-    };
-    Outcome::Failure {
-        class: "format_error",
-        kind: kind.to_owned(),
-        chunk: None,
     }
 }
 
@@ -215,6 +256,7 @@ fn unwrap_failure(err: &UnwrapError) -> Outcome {
     Outcome::Failure {
         class: "unwrap_error",
         kind: kind.to_owned(),
+        policy_kind: None,
         chunk: None,
     }
 }
@@ -223,17 +265,20 @@ fn open_failure(err: &OpenError) -> Outcome {
     let (kind, chunk) = match err {
         OpenError::KeyCommitmentMismatch => ("key_commitment_mismatch", None),
         OpenError::MetadataAuthenticationFailed => ("metadata_authentication_failed", None),
+        OpenError::InvalidMetadata(inner) => (format_kind(inner), None),
         OpenError::ChunkAuthenticationFailed { index } => {
             ("chunk_authentication_failed", Some(*index))
         }
         OpenError::Truncated => ("truncated", None),
         OpenError::TrailingData => ("trailing_data", None),
+        OpenError::LimitExceeded { .. } => ("limit_exceeded", None),
         OpenError::InvalidPosition => ("invalid_position", None),
         _ => ("unknown_open_error", None),
     };
     Outcome::Failure {
         class: "open_error",
         kind: kind.to_owned(),
+        policy_kind: None,
         chunk,
     }
 }
@@ -410,6 +455,16 @@ fn open(v: &Vector) -> (Outcome, Option<(VerifiedHeader, Vec<u8>)>) {
             v.name
         );
     }
+    for &options in STREAM_OPTIONS {
+        let in_memory = irm_core::open_to_vec(&verified, payload, options)
+            .map(|plain| plain.to_vec())
+            .map_err(|e| open_failure(&e));
+        assert_eq!(
+            in_memory, first,
+            "{}: open_to_vec with {options:?} disagrees with the streaming Opener",
+            v.name
+        );
+    }
     match first {
         Ok(plain) => (Outcome::Success, Some((verified, plain))),
         Err(failure) => (failure, None),
@@ -458,11 +513,40 @@ fn check_success(v: &Vector, verified: &VerifiedHeader, plain: &[u8]) {
     let policy: Policy = serde_json::from_str(json)
         .unwrap_or_else(|e| panic!("{name}: policy-json is not a policy: {e}"));
     assert_eq!(&policy, header.policy(), "{name}: policy-json as a Policy");
-    assert_eq!(header.issuer(), v.get("issuer"), "{name}: issuer");
+    // Head values are never empty, so a field present with an empty value
+    // is listed in `empty-strings` instead (FORMAT.md §3.3).
+    let empty: Vec<&str> = v
+        .get("empty-strings")
+        .map(|list| list.split(',').collect())
+        .unwrap_or_default();
+    for listed in &empty {
+        assert!(
+            ["kas-url", "issuer", "file-name", "media-type"].contains(listed)
+                && v.get(listed).is_none(),
+            "{name}: empty-strings lists {listed:?}, which is not an empty string field here"
+        );
+    }
+    let text = |key: &str| {
+        if empty.contains(&key) {
+            Some(String::new())
+        } else {
+            v.get(key).map(str::to_owned)
+        }
+    };
+    assert_eq!(
+        header.issuer().map(str::to_owned),
+        text("issuer"),
+        "{name}: issuer"
+    );
+    assert_eq!(
+        header.key_access().iter().all(|e| e.kas_url.is_empty()),
+        empty.contains(&"kas-url"),
+        "{name}: an empty kas_url in every key-access entry, or in none"
+    );
 
     let metadata = Metadata {
-        file_name: v.get("file-name").map(str::to_owned),
-        media_type: v.get("media-type").map(str::to_owned),
+        file_name: text("file-name"),
+        media_type: text("media-type"),
         plaintext_len: v
             .get("metadata-plaintext-len")
             .map(|_| v.num("metadata-plaintext-len")),

@@ -19,12 +19,12 @@ use std::time::Instant;
 
 use irm_core::protocol::{AuditRecord, FileInfo};
 
-use super::tables::{ChainHead, Tables};
-use super::txn::{self, WriteCtx, load_head};
-use super::{
+use super::contract::{
     Actor, AdminOp, AdminOutput, DeviceRecord, EnrollInput, EventInput, GrantDone, GrantInput,
     KeyRecord, NewUser, RegisterInput, Store, StoreResult, UserRecord,
 };
+use super::tables::{ChainHead, Tables};
+use super::txn::{self, WriteCtx, load_head};
 use crate::audit::AuditDraft;
 use crate::error::StoreError;
 use crate::metrics::Metrics;

@@ -25,15 +25,15 @@ use irm_core::protocol::AuditRecord;
 use postgres::types::ToSql;
 use postgres::{Client, Config, NoTls, Row, Statement};
 
+use super::contract::{
+    CodeIssue, DatabaseUrl, DeviceRecord, KeyRecord, NewUser, UserRecord, parse_roles, roles_text,
+};
 use super::group_commit::{Backend, GroupCommitStore, Writer};
 use super::schema;
 use super::tables::{
     CodeRow, FileRow, GrantRow, NewFile, NewGrant, Tables, UNSEEN_POLICY, key_record, key32,
 };
 use super::txn::{self, SCHEMA_VERSION};
-use super::{
-    CodeIssue, DatabaseUrl, DeviceRecord, KeyRecord, NewUser, UserRecord, parse_roles, roles_text,
-};
 use crate::error::StoreError;
 use crate::grant::decision::FileControls;
 use crate::metrics::Metrics;

@@ -16,10 +16,12 @@ use std::thread::JoinHandle;
 use irm_core::protocol::AuditRecord;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::contract::{
+    CodeIssue, DeviceRecord, KeyRecord, NewUser, UserRecord, parse_roles, roles_text,
+};
 use super::group_commit::{Backend, GroupCommitStore, Writer};
 use super::schema;
 use super::tables::{CodeRow, FileRow, GrantRow, NewFile, NewGrant, Tables, key_record, key32};
-use super::{CodeIssue, DeviceRecord, KeyRecord, NewUser, UserRecord, parse_roles, roles_text};
 use crate::error::StoreError;
 use crate::grant::decision::FileControls;
 use crate::metrics::Metrics;

@@ -6,7 +6,7 @@
 use irm_core::protocol::{AuditRecord, FileInfo, FileState, KeyState};
 use irm_core::{KeyId, Policy, Rights};
 
-use super::{CodeIssue, DeviceRecord, KeyRecord, NewUser, UserRecord};
+use super::contract::{CodeIssue, DeviceRecord, KeyRecord, NewUser, UserRecord};
 use crate::error::StoreError;
 use crate::grant::decision::FileControls;
 

@@ -12,25 +12,19 @@ use irm_core::protocol::{DenyReason, FileInfo};
 use irm_core::{KeyId, Policy, Rights};
 use subtle::ConstantTimeEq;
 
+use super::contract::{
+    Actor, AdminOp, AdminOutput, DeviceRecord, EnrollInput, EventInput, FileChange, GrantInput,
+    GrantOutcome, KeyRecord, MAX_CODE_FAILURES, MAX_USERLESS_FAILURES, NewUser, RegisterInput,
+    StoreResult, USERLESS_WINDOW_SECS, UserRecord,
+};
 use super::tables::{
     ChainHead, CodeRow, FileRow, NewFile, NewGrant, Tables, UNSEEN_KEY, UNSEEN_POLICY,
-};
-use super::{
-    Actor, AdminOp, AdminOutput, DeviceRecord, EnrollInput, EventInput, FileChange, GrantInput,
-    GrantOutcome, KeyRecord, NewUser, RegisterInput, StoreResult, UserRecord,
 };
 use crate::audit::{AuditDraft, GENESIS_HASH, Outcome};
 use crate::error::{Refusal, StoreError};
 use crate::grant::decision::{FileControls, StoredState, decide, key_for};
 use irm_core::protocol::KeyState;
 
-/// Wrong enrollment attempts that burn a code (PROTOCOL.md §3.1).
-pub const MAX_CODE_FAILURES: i64 = 5;
-/// Wrong codes sent without a user name that the server accepts per window,
-/// across all users (PROTOCOL.md §3.2); then user-less enrollment pauses.
-pub const MAX_USERLESS_FAILURES: u64 = 20;
-/// The length of that window.
-pub const USERLESS_WINDOW_SECS: u64 = 3600;
 /// The `meta` row that counts them: `"<window start> <count>"`.
 const USERLESS_FAILURES_KEY: &str = "userless_code_failures";
 /// The `meta` row whose presence says the bootstrap is done.

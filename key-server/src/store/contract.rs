@@ -1,0 +1,577 @@
+//! The store's contract: the [`Store`] trait, and the records and inputs
+//! its operations speak in (the domain's terms, never SQL). The backends,
+//! the operations over their rows and the group commit implement it; the
+//! handlers and the data directory call it through `crate::store`, which
+//! re-exports all of this.
+
+use std::fmt;
+
+use irm_core::protocol::{
+    AuditRecord, DenyReason, DeviceInfo, DeviceState, EnrollmentCode, FileInfo, KeyState, Role,
+    UsageAction, UserInfo, UserState,
+};
+use irm_core::{FileId, KasPublicKey, KeyId, Policy, Rights};
+
+use crate::audit::{AuditDraft, Outcome};
+use crate::error::{Refusal, StoreError};
+use crate::grant::decision::{Decision, GrantFacts};
+
+/// Wrong enrollment attempts that burn a code (PROTOCOL.md §3.1).
+pub const MAX_CODE_FAILURES: i64 = 5;
+/// Wrong codes sent without a user name that the server accepts per window,
+/// across all users (PROTOCOL.md §3.2); then user-less enrollment pauses.
+pub const MAX_USERLESS_FAILURES: u64 = 20;
+/// The length of that window.
+pub const USERLESS_WINDOW_SECS: u64 = 3600;
+
+/// A stored answer: `Ok(Ok(v))` done, `Ok(Err(refusal))` refused (and
+/// audited as such), `Err(store)` the store failed.
+pub type StoreResult<T> = Result<Result<T, Refusal>, StoreError>;
+
+/// Receives a grant's outcome once its audit record is durable.
+pub type GrantDone = Box<dyn FnOnce(Result<GrantOutcome, StoreError>) + Send>;
+
+/// Who is acting: the verified device and its user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// User name.
+    pub user: String,
+    /// Device id (hex).
+    pub device: String,
+    /// The client's address.
+    pub client_addr: Option<String>,
+}
+
+impl Actor {
+    /// An audit draft naming this actor.
+    pub fn draft(&self, at_ms: u64, action: impl Into<String>, result: Outcome) -> AuditDraft {
+        let mut draft = AuditDraft::new(at_ms, action, result);
+        draft.actor_user = Some(self.user.clone());
+        draft.actor_device = Some(self.device.clone());
+        draft.client_addr = self.client_addr.clone();
+        draft
+    }
+}
+
+/// A person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Login name.
+    pub name: String,
+    /// Full name.
+    pub display_name: String,
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// Groups, sorted.
+    pub groups: Vec<String>,
+    /// Not suspended.
+    pub active: bool,
+}
+
+impl UserRecord {
+    /// The admin view.
+    pub fn info(&self) -> UserInfo {
+        UserInfo {
+            name: self.name.clone(),
+            display_name: self.display_name.clone(),
+            roles: self.roles.clone(),
+            groups: self.groups.clone(),
+            state: if self.active {
+                UserState::Active
+            } else {
+                UserState::Suspended
+            },
+        }
+    }
+}
+
+/// An enrolled device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    /// Device id (hex).
+    pub id: String,
+    /// Owner.
+    pub user: String,
+    /// Label.
+    pub name: String,
+    /// X25519 public key; grants are rewrapped to it.
+    pub public_key: [u8; 32],
+    /// Ed25519 request-signing public key.
+    pub signing_key: [u8; 32],
+    /// Not revoked.
+    pub active: bool,
+    /// Enrollment time (Unix seconds).
+    pub enrolled_at: u64,
+}
+
+impl DeviceRecord {
+    /// The admin view.
+    pub fn info(&self) -> DeviceInfo {
+        DeviceInfo {
+            device_id: self.id.clone(),
+            user: self.user.clone(),
+            name: self.name.clone(),
+            state: if self.active {
+                DeviceState::Active
+            } else {
+                DeviceState::Revoked
+            },
+            enrolled_at: self.enrolled_at,
+        }
+    }
+}
+
+/// A key server key as stored (the private half lives in a 0600 file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// Its id.
+    pub key_id: KeyId,
+    /// Its public half.
+    pub public_key: KasPublicKey,
+    /// Current, active or retired.
+    pub state: KeyState,
+    /// Creation time (Unix seconds).
+    pub created_at: u64,
+}
+
+/// A one-time enrollment code, by hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeIssue {
+    /// SHA-256 of the normalised code.
+    pub hash: [u8; 32],
+    /// Expiry (Unix seconds).
+    pub expires_at: u64,
+}
+
+/// A new person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    /// Login name.
+    pub name: String,
+    /// Full name.
+    pub display_name: String,
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// Groups to join (must exist).
+    pub groups: Vec<String>,
+    /// Their first enrollment code.
+    pub code: CodeIssue,
+}
+
+/// `POST /v1/enroll`, after the keys and proof were checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollInput {
+    /// The user name as sent.
+    pub user: String,
+    /// SHA-256 of the normalised code as sent.
+    pub code_hash: [u8; 32],
+    /// Whether the proof of possession verified.
+    pub proof_ok: bool,
+    /// The new device.
+    pub device: DeviceRecord,
+    /// The client's address.
+    pub client_addr: Option<String>,
+}
+
+/// `POST /v1/grant`, after the header was parsed and its wraps opened.
+#[derive(Debug, Clone)]
+pub struct GrantInput {
+    /// Who asks.
+    pub actor: Actor,
+    /// The id the grant gets if issued.
+    pub grant_id: String,
+    /// The request facts.
+    pub facts: GrantFacts,
+    /// A renewal.
+    pub renew: bool,
+    /// The server's lease limit.
+    pub lease_limit_secs: u64,
+}
+
+/// The decision, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantOutcome {
+    /// Granted and durable.
+    Granted(Decision),
+    /// Refused and audited.
+    Denied(DenyReason),
+}
+
+/// `POST /v1/events`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventInput {
+    /// Who reports.
+    pub actor: Actor,
+    /// The grant (hex).
+    pub grant_id: String,
+    /// What was done.
+    pub action: UsageAction,
+    /// Optional detail.
+    pub detail: Option<String>,
+}
+
+/// `POST /v1/files`, after the header was parsed and its wrap opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterInput {
+    /// The owner.
+    pub actor: Actor,
+    /// The file.
+    pub file_id: FileId,
+    /// The key ids of the header's key-access entries, in header order.
+    pub header_keys: Vec<KeyId>,
+    /// For each header key this server holds: whether its wrap opened
+    /// (FORMAT.md §4.4), as for a grant.
+    pub bindings: Vec<(KeyId, bool)>,
+    /// The header's policy.
+    pub policy: Policy,
+    /// The name the owner gave.
+    pub file_name: Option<String>,
+}
+
+/// An administrative or audit operation (PROTOCOL.md §7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AdminOp {
+    /// New person with a first code.
+    CreateUser(NewUser),
+    /// Everyone.
+    ListUsers,
+    /// Suspend (`false`) or restore (`true`).
+    SetUserActive {
+        /// Who.
+        name: String,
+        /// The new state.
+        active: bool,
+    },
+    /// A new code replacing the old.
+    NewCode {
+        /// Who.
+        name: String,
+        /// The code.
+        code: CodeIssue,
+    },
+    /// New group.
+    CreateGroup {
+        /// Its name.
+        name: String,
+    },
+    /// Add a member.
+    AddMember {
+        /// The group.
+        group: String,
+        /// The user.
+        user: String,
+    },
+    /// Remove a member.
+    RemoveMember {
+        /// The group.
+        group: String,
+        /// The user.
+        user: String,
+    },
+    /// Every device.
+    ListDevices,
+    /// Revoke a device.
+    RevokeDevice {
+        /// Device id (hex).
+        id: String,
+    },
+    /// Every known file.
+    ListFiles,
+    /// Revoke, restore, expire or restrict a file.
+    File {
+        /// File id (hex).
+        id: String,
+        /// What to do.
+        change: FileChange,
+    },
+    /// Every key.
+    ListKeys,
+    /// A new current key (its private half is already on disk).
+    RotateKey(KeyRecord),
+    /// Retire a key.
+    RetireKey {
+        /// Key id (hex).
+        id: String,
+    },
+    /// Read audit records after `after`.
+    ReadAudit {
+        /// Exclusive lower bound on seq.
+        after: u64,
+        /// At most this many.
+        limit: u32,
+    },
+    /// Authorise and record an audit verification or checkpoint that the
+    /// caller then performs.
+    AuditAccess {
+        /// `audit.verify` or `audit.checkpoint`.
+        action: &'static str,
+    },
+}
+
+/// What an administrator does to a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileChange {
+    /// Deny every grant.
+    Revoke,
+    /// Undo revocation, expiry and restrictions.
+    Restore,
+    /// Administrative expiry now.
+    Expire,
+    /// Take these rights from every grant.
+    Restrict(Rights),
+}
+
+impl AdminOp {
+    /// Whether the operation can change stored state (and so what caches of
+    /// it hold: see `Store::state_generation`). Lists, audit reads and audit
+    /// access change nothing but the audit log.
+    pub fn changes_state(&self) -> bool {
+        !matches!(
+            self,
+            Self::ListUsers
+                | Self::ListDevices
+                | Self::ListFiles
+                | Self::ListKeys
+                | Self::ReadAudit { .. }
+                | Self::AuditAccess { .. }
+        )
+    }
+
+    /// The audit action (`admin.<object>.<verb>`).
+    pub fn action(&self) -> &'static str {
+        match self {
+            Self::CreateUser(_) => "admin.user.create",
+            Self::ListUsers => "admin.user.list",
+            Self::SetUserActive { active: false, .. } => "admin.user.suspend",
+            Self::SetUserActive { active: true, .. } => "admin.user.restore",
+            Self::NewCode { .. } => "admin.user.code",
+            Self::CreateGroup { .. } => "admin.group.create",
+            Self::AddMember { .. } => "admin.group.add_member",
+            Self::RemoveMember { .. } => "admin.group.remove_member",
+            Self::ListDevices => "admin.device.list",
+            Self::RevokeDevice { .. } => "admin.device.revoke",
+            Self::ListFiles => "admin.file.list",
+            Self::File { change, .. } => match change {
+                FileChange::Revoke => "admin.file.revoke",
+                FileChange::Restore => "admin.file.restore",
+                FileChange::Expire => "admin.file.expire",
+                FileChange::Restrict(_) => "admin.file.restrict",
+            },
+            Self::ListKeys => "admin.key.list",
+            Self::RotateKey(_) => "admin.key.rotate",
+            Self::RetireKey { .. } => "admin.key.retire",
+            Self::ReadAudit { .. } => "audit.read",
+            Self::AuditAccess { action } => action,
+        }
+    }
+
+    /// The roles allowed to do it: audit reads also auditors, the rest admins.
+    pub fn allowed(&self, roles: &[Role]) -> bool {
+        let audit = matches!(self, Self::ReadAudit { .. } | Self::AuditAccess { .. });
+        roles
+            .iter()
+            .any(|r| *r == Role::Admin || (audit && *r == Role::Auditor))
+    }
+
+    /// The target, for the audit record's detail (never a secret).
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Self::CreateUser(u) => Some(format!(
+                "user={} roles={} groups={}",
+                u.name,
+                roles_text(&u.roles),
+                u.groups.join(",")
+            )),
+            Self::SetUserActive { name, .. } | Self::NewCode { name, .. } => {
+                Some(format!("user={name}"))
+            }
+            Self::CreateGroup { name } => Some(format!("group={name}")),
+            Self::AddMember { group, user } | Self::RemoveMember { group, user } => {
+                Some(format!("group={group} user={user}"))
+            }
+            Self::RevokeDevice { id } => Some(format!("device={id}")),
+            Self::File {
+                change: FileChange::Restrict(rights),
+                ..
+            } => Some(format!("remove={rights}")),
+            Self::RotateKey(k) => Some(format!("key={}", k.key_id)),
+            Self::RetireKey { id } => Some(format!("key={id}")),
+            Self::ReadAudit { after, limit } => Some(format!("after={after} limit={limit}")),
+            _ => None,
+        }
+    }
+
+    /// The file concerned, if any.
+    pub fn file_id(&self) -> Option<String> {
+        match self {
+            Self::File { id, .. } => Some(id.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// The answer to an [`AdminOp`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AdminOutput {
+    /// Nothing to return.
+    Done,
+    /// One user.
+    User(UserInfo),
+    /// Users.
+    Users(Vec<UserInfo>),
+    /// A code was stored; the caller holds its text.
+    CodeStored {
+        /// The user.
+        user: String,
+        /// Expiry.
+        expires_at: u64,
+    },
+    /// Devices.
+    Devices(Vec<DeviceInfo>),
+    /// One device.
+    Device(DeviceInfo),
+    /// Files.
+    Files(Vec<FileInfo>),
+    /// One file.
+    File(FileInfo),
+    /// Keys.
+    Keys(Vec<KeyRecord>),
+    /// One key.
+    Key(KeyRecord),
+    /// Audit records.
+    Audit(Vec<AuditRecord>),
+}
+
+impl AdminOutput {
+    /// Builds an [`EnrollmentCode`] from a stored code and its text.
+    pub fn code(self, code: String) -> Option<EnrollmentCode> {
+        match self {
+            Self::CodeStored { user, expires_at } => Some(EnrollmentCode {
+                user,
+                code,
+                expires_at,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The stored form of a role list.
+pub fn roles_text(roles: &[Role]) -> String {
+    roles
+        .iter()
+        .map(|r| match r {
+            Role::Admin => "admin",
+            Role::Auditor => "auditor",
+            Role::User => "user",
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Parses the stored form of a role list.
+pub fn parse_roles(text: &str) -> Result<Vec<Role>, StoreError> {
+    text.split(',')
+        .filter(|r| !r.is_empty())
+        .map(|r| match r {
+            "admin" => Ok(Role::Admin),
+            "auditor" => Ok(Role::Auditor),
+            "user" => Ok(Role::User),
+            other => Err(StoreError::Corrupt(format!("unknown role {other:?}"))),
+        })
+        .collect()
+}
+
+/// The key server's storage. Every method that changes state also appends
+/// its audit record, in the same transaction, durable before it returns.
+pub trait Store: Send + Sync + 'static {
+    /// Whether the database was initialised (bootstrap done).
+    fn is_initialised(&self) -> Result<bool, StoreError>;
+
+    /// First start: the bootstrap administrator and the first key.
+    fn initialise(&self, admin: NewUser, key: KeyRecord, now_ms: u64) -> Result<(), StoreError>;
+
+    /// The device and its user, for request authentication.
+    fn device_with_user(
+        &self,
+        device_id: &str,
+    ) -> Result<Option<(DeviceRecord, UserRecord)>, StoreError>;
+
+    /// Appends one audit record on its own (failed authentication, refusals
+    /// that happen before any operation).
+    fn append_audit(&self, draft: AuditDraft) -> Result<(), StoreError>;
+
+    /// PROTOCOL.md §3.2: check and count the code, create the device, consume the code.
+    fn enroll(&self, input: EnrollInput, now_ms: u64) -> StoreResult<UserRecord>;
+
+    /// PROTOCOL.md §4: read the state, decide, record the grant or denial.
+    /// Returns at once; `done` is called with the outcome once its audit
+    /// record is durable (dropped uncalled only if the store has shut down).
+    /// Grants are the hot path: no thread waits for the group commit.
+    fn grant(&self, input: GrantInput, now_ms: u64, done: GrantDone);
+
+    /// PROTOCOL.md §5.
+    fn usage_event(&self, input: EventInput, now_ms: u64) -> StoreResult<()>;
+
+    /// PROTOCOL.md §6.
+    fn register_file(&self, input: RegisterInput, now_ms: u64) -> StoreResult<FileInfo>;
+
+    /// PROTOCOL.md §7, with the role check (audited when refused).
+    fn admin(&self, actor: &Actor, op: AdminOp, now_ms: u64) -> StoreResult<AdminOutput>;
+
+    /// A number that moves on whenever an administrator changes users,
+    /// groups, devices or files (it moves once the change is durable), so
+    /// that a cache of those records can tell whether it is still current.
+    fn state_generation(&self) -> u64;
+
+    /// Every key server key.
+    fn keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+
+    /// The committed chain: its length and head hash.
+    fn audit_head(&self) -> Result<(u64, [u8; 32]), StoreError>;
+
+    /// Calls `f` with every audit record in `seq` order.
+    fn for_each_audit(&self, f: &mut dyn FnMut(&AuditRecord)) -> Result<(), StoreError>;
+}
+
+/// A PostgreSQL connection string: a URL (`postgresql://irm@db.example/irm`)
+/// or `key=value` pairs (`host=/run/postgresql dbname=irm`). It may carry a
+/// password, so its `Debug` shows none of it and nothing logs it; read it
+/// with [`DatabaseUrl::expose`] only to connect.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Wraps a connection string.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The connection string itself, password included.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `None` for an empty string: an empty setting (`IRM_KS_DATABASE_URL=`)
+    /// means no PostgreSQL, as when it is not set.
+    pub fn non_empty(self) -> Option<Self> {
+        (!self.0.is_empty()).then_some(self)
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DatabaseUrl(..)")
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self::new(s))
+    }
+}

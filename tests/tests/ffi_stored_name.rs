@@ -1,0 +1,214 @@
+//! FORMAT.md §6.3: libirm hands a document's stored file name to its caller
+//! as text, through `irm_document_metadata`, and never uses it as a path.
+//! A file sealed (through libirm's own offline sealing) with names that point
+//! above the working directory and at an absolute path is opened and read
+//! through the C ABI against a real key server on loopback: the names come
+//! back verbatim, the plaintext is right, and no file appears anywhere they
+//! point.
+
+#![allow(unsafe_code)] // The point is to call the C ABI as C does.
+
+use std::ffi::{CStr, CString, c_char};
+use std::path::{Path, PathBuf};
+
+use ::irm_client::{Enrollment, Passphrase};
+use irm::{
+    irm_buffer_free, irm_client, irm_client_free, irm_client_open, irm_close, irm_document,
+    irm_document_metadata, irm_open, irm_policy, irm_policy_add_grant, irm_policy_free,
+    irm_policy_new, irm_read, irm_seal_buffer_offline, irm_status, irm_string_free,
+};
+use irm_e2e::{ADMIN, Server};
+
+const PASSPHRASE: &str = "a passphrase for the stored-name test";
+/// `view` and `program` (irm_read needs the latter).
+const RIGHTS: u32 = 1 | 16;
+
+fn c(text: &str) -> CString {
+    CString::new(text).expect("no NUL inside")
+}
+
+fn check(status: irm_status, what: &str) {
+    if status != irm_status::IRM_OK {
+        let mut buf = [0u8; 1024];
+        let mut written = 0usize;
+        // SAFETY: `buf` has `buf.len()` writable bytes; `written` is writable.
+        unsafe {
+            irm::irm_last_error_message(
+                buf.as_mut_ptr().cast::<c_char>(),
+                buf.len(),
+                &raw mut written,
+            )
+        };
+        let message = String::from_utf8_lossy(&buf[..written.min(buf.len())]);
+        panic!("{what} failed with {status:?}: {message}");
+    }
+}
+
+/// Every path below `dir`, relative to it, sorted.
+fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(at) = pending.pop() {
+        for entry in std::fs::read_dir(&at).expect("reading a directory") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                pending.push(path.clone());
+            }
+            found.push(path.strip_prefix(dir).expect("below dir").to_owned());
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Seals `data` offline through libirm, recording `file_name` as given.
+fn seal(kas_text: &str, kas_url: &str, file_name: &str, data: &[u8]) -> Vec<u8> {
+    let mut policy: *mut irm_policy = std::ptr::null_mut();
+    // SAFETY: a writable output.
+    check(unsafe { irm_policy_new(&raw mut policy) }, "irm_policy_new");
+    let recipients = c(ADMIN);
+    // SAFETY: the live policy, a NUL-terminated list.
+    check(
+        unsafe { irm_policy_add_grant(policy, recipients.as_ptr(), RIGHTS) },
+        "irm_policy_add_grant",
+    );
+    let (kas_text, kas_url, name, media) = (c(kas_text), c(kas_url), c(file_name), c("text/csv"));
+    let mut out: *mut u8 = std::ptr::null_mut();
+    let mut out_len = 0usize;
+    // SAFETY: a live policy, a readable buffer, NUL-terminated strings,
+    // writable outputs.
+    let status = unsafe {
+        irm_seal_buffer_offline(
+            kas_text.as_ptr(),
+            kas_url.as_ptr(),
+            policy,
+            data.as_ptr(),
+            data.len(),
+            name.as_ptr(),
+            media.as_ptr(),
+            &raw mut out,
+            &raw mut out_len,
+        )
+    };
+    check(status, "irm_seal_buffer_offline");
+    // SAFETY: libirm returned `out_len` readable bytes at `out`.
+    let sealed = unsafe { std::slice::from_raw_parts(out, out_len) }.to_vec();
+    // SAFETY: the buffer and policy libirm returned, each freed once.
+    unsafe {
+        irm_buffer_free(out, out_len);
+        irm_policy_free(policy);
+    }
+    sealed
+}
+
+/// Opens `path` through libirm; returns the stored file name and the
+/// plaintext read with `irm_read`.
+fn open_and_read(client: *mut irm_client, path: &Path) -> (Option<String>, Vec<u8>) {
+    let path = c(path.to_str().expect("a UTF-8 temporary path"));
+    let mut doc: *mut irm_document = std::ptr::null_mut();
+    // SAFETY: a live client, a NUL-terminated path, a writable output.
+    check(
+        unsafe { irm_open(client, path.as_ptr(), &raw mut doc) },
+        "irm_open",
+    );
+    let (mut name, mut media, mut len): (*mut c_char, *mut c_char, u64) =
+        (std::ptr::null_mut(), std::ptr::null_mut(), 0);
+    // SAFETY: a live document, three writable outputs.
+    check(
+        unsafe { irm_document_metadata(doc, &raw mut name, &raw mut media, &raw mut len) },
+        "irm_document_metadata",
+    );
+    let stored = (!name.is_null()).then(|| {
+        // SAFETY: a NUL-terminated string libirm just returned.
+        unsafe { CStr::from_ptr(name) }
+            .to_str()
+            .expect("UTF-8")
+            .to_owned()
+    });
+    // SAFETY: the strings libirm returned, each freed once (NULL is allowed).
+    unsafe {
+        irm_string_free(name);
+        irm_string_free(media);
+    }
+    let mut plain = vec![0u8; usize::try_from(len).expect("a small file")];
+    let mut filled = 0;
+    while filled < plain.len() {
+        let mut written = 0usize;
+        // SAFETY: a live document, `plain.len() - filled` writable bytes, a
+        // writable count.
+        check(
+            unsafe {
+                irm_read(
+                    doc,
+                    plain[filled..].as_mut_ptr(),
+                    plain.len() - filled,
+                    &raw mut written,
+                )
+            },
+            "irm_read",
+        );
+        assert!(written > 0, "irm_read stopped before the end");
+        filled += written;
+    }
+    // SAFETY: the document irm_open returned, closed once.
+    unsafe { irm_close(doc) };
+    (stored, plain)
+}
+
+#[test]
+fn a_stored_file_name_is_returned_as_text_and_nothing_is_written_where_it_points() {
+    let server = Server::start();
+    let home = tempfile::TempDir::new().expect("a home directory");
+    let config_dir = home.path().join("irm");
+    let session = Enrollment {
+        config_dir: config_dir.clone(),
+        server_url: server.url.clone(),
+        ca_pem: std::fs::read_to_string(&server.ca_pem).expect("the CA certificate"),
+        user: ADMIN.to_owned(),
+        code: server.admin_code.clone(),
+        device_name: "stored-name-test".into(),
+        replace: false,
+    }
+    .run(&Passphrase::new(PASSPHRASE).expect("a passphrase"))
+    .expect("the administrator enrolls");
+    let (info, kas_key) = session.server_key().expect("the server's key");
+
+    let scratch = tempfile::TempDir::new().expect("a scratch directory");
+    let work = scratch.path().join("work");
+    std::fs::create_dir(&work).expect("a work directory");
+    let absolute = scratch.path().join("absolute.csv");
+    // Relative names resolve against the process's working directory, which
+    // libirm would use if it ever wrote by name.
+    let escaped = format!("../irm-stored-name-{}.csv", std::process::id());
+    assert!(!Path::new(&escaped).exists());
+    let data = b"customer,phone\nYamada,03-1234-5678\n".repeat(50);
+
+    let config = c(config_dir.to_str().expect("a UTF-8 temporary path"));
+    let passphrase = c(PASSPHRASE);
+    let mut client: *mut irm_client = std::ptr::null_mut();
+    // SAFETY: NUL-terminated strings, a writable output.
+    check(
+        unsafe { irm_client_open(config.as_ptr(), passphrase.as_ptr(), &raw mut client) },
+        "irm_client_open",
+    );
+    for name in [
+        escaped,
+        absolute.display().to_string(),
+        "sub/../../escaped.csv".to_owned(),
+    ] {
+        let sealed_path = work.join("in.irm");
+        std::fs::write(
+            &sealed_path,
+            seal(&kas_key.to_text(), &info.url, &name, &data),
+        )
+        .expect("writing the sealed file");
+        let before = tree(scratch.path());
+        let (stored, plain) = open_and_read(client, &sealed_path);
+        assert_eq!(stored.as_deref(), Some(name.as_str()), "returned verbatim");
+        assert_eq!(plain, data, "{name}");
+        assert_eq!(tree(scratch.path()), before, "stored name {name:?}");
+        assert!(!Path::new(&name).exists(), "a file appeared at {name}");
+    }
+    // SAFETY: the client irm_client_open returned, freed once.
+    unsafe { irm_client_free(client) };
+}
