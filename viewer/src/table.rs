@@ -55,9 +55,11 @@ pub fn sniff_delimiter(text: &str) -> char {
     if tabs > commas { '\t' } else { ',' }
 }
 
-/// Builds a [`Table`] cell by cell (a workbook sheet): the cell buffer
-/// grows only by moving into a larger zeroizing buffer, so no reallocation
-/// leaves plaintext behind in freed memory.
+/// Builds a [`Table`] cell by cell, for the CSV readers below and for
+/// workbook sheets: the one place where a cell or a row ends (offsets,
+/// column count). The cell buffer grows only by moving into a larger
+/// zeroizing buffer, so no reallocation leaves plaintext behind in freed
+/// memory.
 pub struct TableBuilder {
     cells: Zeroizing<String>,
     cell_ends: Vec<u32>,
@@ -82,6 +84,28 @@ impl TableBuilder {
     /// Whether some text did not fit (the table would be incomplete).
     pub fn overflowed(&self) -> bool {
         self.overflowed
+    }
+
+    /// Appends `s` to the current cell; past [`MAX_TABLE_TEXT`] it is left
+    /// out and [`TableBuilder::overflowed`] says so.
+    pub fn push_str(&mut self, s: &str) {
+        let needed = self.cells.len() + s.len();
+        if needed > MAX_TABLE_TEXT {
+            self.overflowed = true;
+            return;
+        }
+        if needed > self.cells.capacity() {
+            // Move into a bigger buffer ourselves: String's own growth would
+            // free the old allocation without wiping it.
+            let mut bigger = Zeroizing::new(String::with_capacity(
+                needed
+                    .max(self.cells.capacity() * 2)
+                    .clamp(64, MAX_TABLE_TEXT),
+            ));
+            bigger.push_str(&self.cells);
+            self.cells = bigger; // the old buffer is wiped as it drops
+        }
+        self.cells.push_str(s);
     }
 
     /// Ends the current cell.
@@ -109,26 +133,14 @@ impl TableBuilder {
 }
 
 impl std::fmt::Write for TableBuilder {
-    /// Appends to the current cell.
+    /// Appends to the current cell; fails once text went past [`MAX_TABLE_TEXT`].
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let needed = self.cells.len() + s.len();
-        if needed > MAX_TABLE_TEXT {
-            self.overflowed = true;
-            return Err(std::fmt::Error);
+        self.push_str(s);
+        if self.overflowed {
+            Err(std::fmt::Error)
+        } else {
+            Ok(())
         }
-        if needed > self.cells.capacity() {
-            // Move into a bigger buffer ourselves: String's own growth would
-            // free the old allocation without wiping it.
-            let mut bigger = Zeroizing::new(String::with_capacity(
-                needed
-                    .max(self.cells.capacity() * 2)
-                    .clamp(64, MAX_TABLE_TEXT),
-            ));
-            bigger.push_str(&self.cells);
-            self.cells = bigger; // the old buffer is wiped as it drops
-        }
-        self.cells.push_str(s);
-        Ok(())
     }
 }
 
@@ -143,23 +155,22 @@ impl Table {
         if text.len() > MAX_TABLE_TEXT {
             return TableBuilder::with_capacity(0).finish(delimiter);
         }
+        // Unescaped cells are never longer than the input.
+        let mut out = TableBuilder::with_capacity(text.len());
         match u8::try_from(delimiter) {
             Ok(byte) if byte.is_ascii() && byte != b'"' && byte != b'\r' && byte != b'\n' => {
-                Self::parse_ascii_delimited(text, byte)
+                Self::parse_ascii_delimited(text, byte, &mut out)
             }
-            _ => Self::parse_chars(text, delimiter),
+            _ => Self::parse_chars(text, delimiter, &mut out),
         }
+        out.finish(delimiter)
     }
 
     /// [`Table::parse`] for an ASCII separator: runs of ordinary bytes are
     /// copied whole (a million rows in well under a second). The special
     /// bytes are ASCII, so every run ends on a character boundary.
-    fn parse_ascii_delimited(text: &str, delimiter: u8) -> Self {
+    fn parse_ascii_delimited(text: &str, delimiter: u8, out: &mut TableBuilder) {
         let bytes = text.as_bytes();
-        let mut cells = Zeroizing::new(String::with_capacity(text.len()));
-        let mut cell_ends = Vec::new();
-        let mut row_starts = vec![0];
-        let mut columns = 0;
         let mut in_quotes = false;
         let mut row_has_content = false;
         let mut i = 0;
@@ -172,11 +183,11 @@ impl Table {
         while i < bytes.len() {
             if in_quotes {
                 let end = run_end(i, &|b| b == b'"');
-                cells.push_str(&text[i..end]);
+                out.push_str(&text[i..end]);
                 i = end;
                 if i < bytes.len() {
                     if bytes.get(i + 1) == Some(&b'"') {
-                        cells.push('"');
+                        out.push_str("\"");
                         i += 2;
                     } else {
                         in_quotes = false;
@@ -189,7 +200,7 @@ impl Table {
                 b == delimiter || b == b'"' || b == b'\r' || b == b'\n'
             });
             if end > i {
-                cells.push_str(&text[i..end]);
+                out.push_str(&text[i..end]);
                 row_has_content = true;
                 i = end;
                 continue;
@@ -201,56 +212,41 @@ impl Table {
                 }
                 b'\r' if bytes.get(i + 1) == Some(&b'\n') => {}
                 b'\n' | b'\r' => {
-                    cell_ends.push(offset(cells.len()));
-                    let start = *row_starts.last().expect("never empty");
-                    columns = columns.max(cell_ends.len() - start);
-                    row_starts.push(cell_ends.len());
+                    out.end_cell();
+                    out.end_row();
                     row_has_content = false;
                 }
                 _ => {
                     // The separator.
-                    cell_ends.push(offset(cells.len()));
+                    out.end_cell();
                     row_has_content = true;
                 }
             }
             i += 1;
         }
         if row_has_content {
-            cell_ends.push(offset(cells.len()));
-            let start = *row_starts.last().expect("never empty");
-            columns = columns.max(cell_ends.len() - start);
-            row_starts.push(cell_ends.len());
-        }
-        Self {
-            cells,
-            cell_ends,
-            row_starts,
-            columns,
-            delimiter: char::from(delimiter),
+            out.end_cell();
+            out.end_row();
         }
     }
 
     /// [`Table::parse`] character by character, for any other separator.
-    fn parse_chars(text: &str, delimiter: char) -> Self {
-        // Unescaped cells are never longer than the input.
-        let mut cells = Zeroizing::new(String::with_capacity(text.len()));
-        let mut cell_ends = Vec::new();
-        let mut row_starts = vec![0];
-        let mut columns = 0;
+    fn parse_chars(text: &str, delimiter: char, out: &mut TableBuilder) {
         let mut chars = text.chars().peekable();
         let mut in_quotes = false;
         let mut row_has_content = false;
+        let mut utf8 = [0; 4];
         while let Some(c) = chars.next() {
             if in_quotes {
                 if c == '"' {
                     if chars.peek() == Some(&'"') {
                         chars.next();
-                        cells.push('"');
+                        out.push_str("\"");
                     } else {
                         in_quotes = false;
                     }
                 } else {
-                    cells.push(c);
+                    out.push_str(c.encode_utf8(&mut utf8));
                 }
                 continue;
             }
@@ -261,34 +257,23 @@ impl Table {
                 }
                 '\r' if chars.peek() == Some(&'\n') => {}
                 '\n' | '\r' => {
-                    cell_ends.push(offset(cells.len()));
-                    let start = *row_starts.last().expect("never empty");
-                    columns = columns.max(cell_ends.len() - start);
-                    row_starts.push(cell_ends.len());
+                    out.end_cell();
+                    out.end_row();
                     row_has_content = false;
                 }
                 c if c == delimiter => {
-                    cell_ends.push(offset(cells.len()));
+                    out.end_cell();
                     row_has_content = true;
                 }
                 c => {
-                    cells.push(c);
+                    out.push_str(c.encode_utf8(&mut utf8));
                     row_has_content = true;
                 }
             }
         }
         if row_has_content {
-            cell_ends.push(offset(cells.len()));
-            let start = *row_starts.last().expect("never empty");
-            columns = columns.max(cell_ends.len() - start);
-            row_starts.push(cell_ends.len());
-        }
-        Self {
-            cells,
-            cell_ends,
-            row_starts,
-            columns,
-            delimiter,
+            out.end_cell();
+            out.end_row();
         }
     }
 
@@ -1126,7 +1111,9 @@ mod tests {
         ];
         for text in inputs {
             let fast = Table::parse(text, ',');
-            let slow = Table::parse_chars(text, ',');
+            let mut out = TableBuilder::with_capacity(text.len());
+            Table::parse_chars(text, ',', &mut out);
+            let slow = out.finish(',');
             assert_eq!(rows(&fast), rows(&slow), "{text:?}");
             assert_eq!(fast.columns(), slow.columns(), "{text:?}");
         }
