@@ -21,6 +21,7 @@ use crate::print::PrintError;
 use crate::table::{MAX_TABLE_TEXT, Table, sniff_delimiter};
 use crate::text::{self, TextEncoding};
 use crate::textdoc::TextDoc;
+use crate::watermark::WatermarkIdentity;
 use crate::workbook::{Workbook, WorkbookError};
 
 /// What a document holds, by kind.
@@ -236,19 +237,6 @@ fn parse_table(plaintext: &[u8]) -> Content {
     }
 }
 
-/// Who is looking: drawn as the watermark over everything.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WatermarkIdentity {
-    /// The user the grant is for.
-    pub user: String,
-    /// The device the grant is bound to (hex).
-    pub device: String,
-    /// When the file was opened ("2026-11-23 06:40 UTC").
-    pub opened_at: String,
-    /// The file's id.
-    pub file_id: String,
-}
-
 /// An open document under a live grant.
 #[derive(Debug)]
 pub struct OpenDocument {
@@ -328,7 +316,7 @@ impl Failure {
             Self::Unreachable(d) | Self::Corrupt(d) | Self::Unsupported(d) | Self::Other(d) => {
                 Some(Cow::Borrowed(d.as_str()))
             }
-            Self::Print(e) => Some(Cow::Owned(lang.print_error(e))),
+            Self::Print(e) => Some(Cow::Owned(e.message(lang))),
             _ => None,
         };
         (lang.t(title), lang.t(next), detail)
