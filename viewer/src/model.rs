@@ -384,3 +384,37 @@ impl Model {
         };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(table: &Table) -> Vec<Vec<&str>> {
+        (0..table.row_count())
+            .map(|r| table.row(r).collect())
+            .collect()
+    }
+
+    #[test]
+    fn cp932_reads_as_its_utf8_would_quotes_and_line_breaks_included() {
+        let csv = "顧客番号,氏名,備考\r\n\
+            1001,\"山田, 太郎\",\"①番地\r\n㈱髙橋商事 \"\"本社\"\"\"\r\n\
+            1002,鈴木 花子,\r\n";
+        let (cp932, _, unmappable) = encoding_rs::SHIFT_JIS.encode(csv);
+        assert!(!unmappable);
+        let utf8 = Document::from_plaintext("customers.csv", csv.as_bytes());
+        let sjis = Document::from_plaintext("customers.csv", &cp932);
+        assert_eq!(utf8.encoding(), Some(TextEncoding::Utf8));
+        assert_eq!(sjis.encoding(), Some(TextEncoding::ShiftJis));
+        let (utf8, sjis) = (
+            utf8.table(0).expect("a table"),
+            sjis.table(0).expect("a table"),
+        );
+        assert_eq!(rows(sjis), rows(utf8));
+        assert_eq!(
+            rows(sjis)[1],
+            ["1001", "山田, 太郎", "①番地\r\n㈱髙橋商事 \"本社\""]
+        );
+        assert_eq!(sjis.data_rows(), 2);
+    }
+}
