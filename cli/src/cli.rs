@@ -658,6 +658,15 @@ impl ThreadsArg {
     pub(crate) fn get(&self) -> usize {
         self.threads.map_or(1, usize::from)
     }
+
+    /// Stream options for that many threads (irm-core starts exactly that
+    /// many, the calling thread included).
+    pub(crate) fn stream_options(&self) -> irm_core::StreamOptions {
+        irm_core::StreamOptions {
+            threads: self.get(),
+            ..Default::default()
+        }
+    }
 }
 
 fn parse_recipient(text: &str) -> Result<Recipient, String> {

@@ -469,11 +469,11 @@ fn read_at(
 /// `IRM_ACTION_*` numbers.
 pub(crate) fn usage_action(action: u32) -> Result<UsageAction, Failure> {
     Ok(match action {
-        crate::IRM_ACTION_PRINT => UsageAction::Print,
-        crate::IRM_ACTION_COPY => UsageAction::Copy,
-        crate::IRM_ACTION_EXPORT => UsageAction::Export,
-        crate::IRM_ACTION_PROGRAM_READ => UsageAction::ProgramRead,
-        crate::IRM_ACTION_CLOSE => UsageAction::Close,
+        crate::numbers::IRM_ACTION_PRINT => UsageAction::Print,
+        crate::numbers::IRM_ACTION_COPY => UsageAction::Copy,
+        crate::numbers::IRM_ACTION_EXPORT => UsageAction::Export,
+        crate::numbers::IRM_ACTION_PROGRAM_READ => UsageAction::ProgramRead,
+        crate::numbers::IRM_ACTION_CLOSE => UsageAction::Close,
         other => {
             return Err(Failure::invalid(format!(
                 "unknown action {other} (give an IRM_ACTION_* value)"
@@ -492,7 +492,7 @@ mod tests {
         draft
             .add_grant(
                 " alice, @support ,",
-                crate::IRM_RIGHT_VIEW | crate::IRM_RIGHT_PROGRAM,
+                crate::numbers::IRM_RIGHT_VIEW | crate::numbers::IRM_RIGHT_PROGRAM,
             )
             .unwrap();
         let policy = draft.build().unwrap();
@@ -528,11 +528,11 @@ mod tests {
 
     #[test]
     fn the_rights_constants_are_irm_cores_bits() {
-        assert_eq!(crate::IRM_RIGHT_VIEW, Rights::VIEW.bits());
-        assert_eq!(crate::IRM_RIGHT_PRINT, Rights::PRINT.bits());
-        assert_eq!(crate::IRM_RIGHT_COPY, Rights::COPY.bits());
-        assert_eq!(crate::IRM_RIGHT_EXPORT, Rights::EXPORT.bits());
-        assert_eq!(crate::IRM_RIGHT_PROGRAM, Rights::PROGRAM.bits());
+        assert_eq!(crate::numbers::IRM_RIGHT_VIEW, Rights::VIEW.bits());
+        assert_eq!(crate::numbers::IRM_RIGHT_PRINT, Rights::PRINT.bits());
+        assert_eq!(crate::numbers::IRM_RIGHT_COPY, Rights::COPY.bits());
+        assert_eq!(crate::numbers::IRM_RIGHT_EXPORT, Rights::EXPORT.bits());
+        assert_eq!(crate::numbers::IRM_RIGHT_PROGRAM, Rights::PROGRAM.bits());
     }
 
     #[test]
@@ -540,7 +540,9 @@ mod tests {
         let kas = irm_core::KasSecretKey::generate().unwrap();
         let text = kas.public_key().to_text();
         let mut draft = PolicyDraft::default();
-        draft.add_grant("@support", crate::IRM_RIGHT_VIEW).unwrap();
+        draft
+            .add_grant("@support", crate::numbers::IRM_RIGHT_VIEW)
+            .unwrap();
         let target = KeyServer::Offline {
             key_text: &text,
             url: "https://kas.example",

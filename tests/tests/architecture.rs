@@ -168,20 +168,27 @@ fn join(prefix: &str, name: &str) -> String {
     }
 }
 
-/// The files `text` (the file of module `this`) imports from: every `use`
-/// outside `#[cfg(test)]` items, in the file or in its inline modules,
-/// resolved against the crate's module paths to the longest one that is a
-/// file. Paths into other crates are left out.
+/// The files `text` (the file of module `this`) depends on: every path
+/// outside `#[cfg(test)]` items, in `use` items and inline in code alike,
+/// in the file or in its inline modules, resolved against the crate's
+/// module paths to the longest one that is a file. A path to an item of the
+/// crate root (`crate::Opener`, a re-export) counts as a dependency on the
+/// root, which re-exports from every module, so it closes a circle: a
+/// module names the module that owns what it uses. Paths into other crates
+/// are left out.
 fn imports(text: &str, this: &str, files: &BTreeMap<String, PathBuf>) -> BTreeSet<String> {
     let file = syn::parse_file(text).unwrap_or_else(|e| panic!("{this}: {e}"));
-    let mut paths = Vec::new();
-    collect_uses(&file.items, this, &mut paths);
+    let mut collector = Paths {
+        scope: this.to_owned(),
+        found: Vec::new(),
+    };
+    syn::visit::Visit::visit_file(&mut collector, &file);
     let mut out = BTreeSet::new();
-    for (scope, segments) in paths {
+    for (scope, segments) in collector.found {
         let Some(absolute) = absolute(&scope, &segments, files) else {
             continue;
         };
-        let target = (1..=absolute.len())
+        let target = (0..=absolute.len())
             .rev()
             .map(|n| absolute[..n].join("::"))
             .find(|candidate| files.contains_key(candidate));
@@ -203,22 +210,50 @@ fn is_test_only(attrs: &[syn::Attribute]) -> bool {
     })
 }
 
-/// Every path a `use` names, with the module scope it was written in.
-fn collect_uses(items: &[syn::Item], scope: &str, out: &mut Vec<(String, Vec<String>)>) {
-    for item in items {
-        match item {
-            syn::Item::Use(u) if !is_test_only(&u.attrs) => {
-                flatten(&u.tree, Vec::new(), &mut |path| {
-                    out.push((scope.to_owned(), path));
-                });
-            }
-            syn::Item::Mod(m) if !is_test_only(&m.attrs) => {
-                if let Some((_, items)) = &m.content {
-                    collect_uses(items, &join(scope, &m.ident.to_string()), out);
-                }
-            }
-            _ => {}
+/// Every path that starts from the crate (`crate::`, `super::`, `self::`,
+/// or a name that may be a child module), with the module scope it was
+/// written in.
+struct Paths {
+    scope: String,
+    found: Vec<(String, Vec<String>)>,
+}
+
+impl<'ast> syn::visit::Visit<'ast> for Paths {
+    fn visit_item(&mut self, item: &'ast syn::Item) {
+        let attrs = match item {
+            syn::Item::Mod(m) => &m.attrs,
+            syn::Item::Fn(f) => &f.attrs,
+            syn::Item::Impl(i) => &i.attrs,
+            syn::Item::Use(u) => &u.attrs,
+            _ => return syn::visit::visit_item(self, item),
+        };
+        if !is_test_only(attrs) {
+            syn::visit::visit_item(self, item);
         }
+    }
+
+    fn visit_item_mod(&mut self, m: &'ast syn::ItemMod) {
+        if m.content.is_some() {
+            let inner = join(&self.scope, &m.ident.to_string());
+            let outer = std::mem::replace(&mut self.scope, inner);
+            syn::visit::visit_item_mod(self, m);
+            self.scope = outer;
+        }
+    }
+
+    fn visit_item_use(&mut self, u: &'ast syn::ItemUse) {
+        let scope = self.scope.clone();
+        flatten(&u.tree, Vec::new(), &mut |path| {
+            self.found.push((scope.clone(), path))
+        });
+    }
+
+    fn visit_path(&mut self, path: &'ast syn::Path) {
+        if path.segments.len() > 1 && path.leading_colon.is_none() {
+            let segments = path.segments.iter().map(|s| s.ident.to_string()).collect();
+            self.found.push((self.scope.clone(), segments));
+        }
+        syn::visit::visit_path(self, path);
     }
 }
 
@@ -345,7 +380,12 @@ fn no_source_file_imports_another_in_a_circle() {
             })
             .collect();
         checked += graph.len();
-        if let Some(cycle) = find_cycle(&graph) {
+        if let Some(mut cycle) = find_cycle(&graph) {
+            for module in &mut cycle {
+                if module.is_empty() {
+                    *module = "(the crate root)".into();
+                }
+            }
             panic!(
                 "{krate}/src: the modules {} import each other in a circle; move the shared piece to the module that owns it",
                 cycle.join(" -> ")
@@ -355,23 +395,49 @@ fn no_source_file_imports_another_in_a_circle() {
     assert!(checked > 50, "only {checked} files found");
 }
 
-/// The checker itself finds a circle, through a grouped import.
+/// The checker itself finds circles: through a grouped import, through a
+/// path written inline in code, and through the crate root's re-exports;
+/// test modules do not count.
 #[test]
 fn the_cycle_check_finds_a_circle() {
     let files: BTreeMap<String, PathBuf> = ["", "a", "b", "c"]
         .iter()
         .map(|m| ((*m).to_owned(), PathBuf::new()))
         .collect();
-    let graph: BTreeMap<String, BTreeSet<String>> = [
-        ("a", "use crate::b::Thing;"),
+    let graph = |sources: &[(&str, &str)]| -> BTreeMap<String, BTreeSet<String>> {
+        sources
+            .iter()
+            .map(|(m, text)| ((*m).to_owned(), imports(text, m, &files)))
+            .collect()
+    };
+    let grouped = graph(&[
+        (
+            "a",
+            "use crate::b::Thing;\n#[cfg(test)]\nmod tests { use crate::c::Test; }",
+        ),
         ("b", "use crate::{c::{self, Other}, x};"),
-        ("c", "pub(crate) use super::a::{\n    One,\n};"),
-    ]
-    .iter()
-    .map(|(m, text)| ((*m).to_owned(), imports(text, m, &files)))
-    .collect();
+        (
+            "c",
+            "mod inner { pub(crate) use super::super::a::{\n    One,\n}; }",
+        ),
+    ]);
     assert_eq!(
-        find_cycle(&graph),
+        find_cycle(&grouped),
         Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
     );
+    let inline = graph(&[
+        ("a", "fn f() { crate::b::g(); }"),
+        ("b", "fn g() -> super::a::T { todo!() }"),
+    ]);
+    assert_eq!(
+        find_cycle(&inline),
+        Some(vec!["a".into(), "b".into(), "a".into()])
+    );
+    let through_root = graph(&[("", "pub use a::Thing;"), ("a", "use crate::Other;")]);
+    assert!(find_cycle(&through_root).is_some());
+    let tests_only = graph(&[
+        ("a", "use crate::b::X;"),
+        ("b", "#[cfg(test)]\nmod tests { use crate::a::Y; }"),
+    ]);
+    assert_eq!(find_cycle(&tests_only), None);
 }

@@ -793,10 +793,86 @@ impl eframe::App for ViewerApp {
     }
 }
 
-/// ("customers.csv", "csv") -> "customers-export.csv" in the working directory.
+/// ("customers.csv", "csv") -> "customers-export.csv": a bare file name,
+/// so the export goes to the working directory unless the person types
+/// another path.
+///
+/// `name` is a display string and is never trusted as a path: a sealed
+/// file's name is whatever its sender chose, and on another platform `\`
+/// separates directories too. Only what follows the last `/` or `\` is
+/// kept, characters that mean something in a path (`:` for a drive, control
+/// characters) become `_`, and an extension that is not plain letters and
+/// digits becomes `bin`; the result is one normal path component.
 fn default_export_path(name: &str, extension: &str) -> String {
-    let stem = std::path::Path::new(name)
+    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let stem: String = std::path::Path::new(last)
         .file_stem()
-        .map_or_else(|| "export".into(), |s| s.to_string_lossy());
+        .map_or_else(|| "export".into(), |s| s.to_string_lossy())
+        .chars()
+        .map(|c| if c == ':' || c.is_control() { '_' } else { c })
+        .collect();
+    let extension = if !extension.is_empty() && extension.chars().all(char::is_alphanumeric) {
+        extension
+    } else {
+        "bin"
+    };
     format!("{stem}-export.{extension}")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Component, Path};
+
+    use super::*;
+
+    #[test]
+    fn the_default_export_path_is_one_file_name_whatever_the_sealed_name() {
+        let dir = Path::new("/home/yamada/exports");
+        let names = [
+            "customers.csv",
+            "../../etc/passwd",
+            "..\\..\\Windows\\System32\\drivers.csv",
+            "/etc/cron.d/job.csv",
+            "C:\\Users\\x\\customers.xlsx",
+            "C:customers.csv",
+            "reports/2026/../../../x.csv",
+            "a\\..",
+            "..",
+            ".",
+            "",
+            "名簿\u{0}.csv",
+            "line\nbreak.csv",
+        ];
+        let extensions = ["csv", "xlsx", "../../x", "a\\b", "", "c:v"];
+        for name in names {
+            for extension in extensions {
+                let file = default_export_path(name, extension);
+                let why = format!("{name:?} + {extension:?} -> {file:?}");
+                assert!(!file.contains(['/', '\\', ':']), "{why}");
+                assert!(!file.chars().any(char::is_control), "{why}");
+                assert!(file.contains("-export."), "{why}");
+                let components: Vec<_> = Path::new(&file).components().collect();
+                assert!(
+                    matches!(components[..], [Component::Normal(_)]),
+                    "one plain component: {why}"
+                );
+                let chosen = dir.join(&file);
+                assert_eq!(chosen.parent(), Some(dir), "stays in the directory: {why}");
+            }
+        }
+        assert_eq!(
+            default_export_path("customers.csv", "csv"),
+            "customers-export.csv"
+        );
+        assert_eq!(
+            default_export_path("../../etc/passwd", "csv"),
+            "passwd-export.csv"
+        );
+        assert_eq!(
+            default_export_path("..\\..\\Windows\\customers.xlsx", "xlsx"),
+            "customers-export.xlsx"
+        );
+        assert_eq!(default_export_path("..", "csv"), "export-export.csv");
+        assert_eq!(default_export_path("x.bin", "../../x"), "x-export.bin");
+    }
 }

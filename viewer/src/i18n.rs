@@ -1,15 +1,16 @@
 //! Japanese and English for every label, denial reason and tooltip.
 //!
 //! Every piece of UI text is a [`Msg`] with both translations in one match
-//! arm, so a missing translation does not compile. The language comes from
+//! arm, so a missing translation does not compile. An error type of the
+//! viewer's own words itself next to its variants, given a [`Lang`]
+//! (`PrintError::message` in `print.rs`): this module imports no other
+//! module of the crate, so anything may use it. The language comes from
 //! `LC_ALL`, `LC_MESSAGES` or `LANG` (first one set) and can be switched
 //! from the menu.
 
 use std::time::Duration;
 
 use irm_core::protocol::DenyReason;
-
-use crate::print::{MAX_PRINT_ROWS, PRINT_COMMAND_ENV, PrintError};
 
 /// The UI language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,56 +96,6 @@ impl Lang {
             (Self::Ja, 0, 0) => format!("{m}分{s:02}秒"),
             (Self::Ja, 0, h) => format!("{h}時間{m:02}分"),
             (Self::Ja, d, h) => format!("{d}日{h}時間"),
-        }
-    }
-
-    /// Why a print did not happen, in this language. The system's own
-    /// words (an OS error, the print command's message) are quoted as given.
-    pub fn print_error(self, error: &PrintError) -> String {
-        use PrintError as E;
-        match (self, error) {
-            (Self::En, E::NoFont) => {
-                "the Japanese font to print with cannot be read; reinstall the viewer".into()
-            }
-            (Self::Ja, E::NoFont) => {
-                "印刷用の日本語フォントを読み込めません。ビューアーを再インストールしてください"
-                    .into()
-            }
-            (Self::En, E::TooManyRows(n)) => format!(
-                "the view has {n} rows; narrow it to at most {MAX_PRINT_ROWS} with the filter"
-            ),
-            (Self::Ja, E::TooManyRows(n)) => {
-                format!("表示中の行が{n}行あります。絞り込みで{MAX_PRINT_ROWS}行以下にしてください")
-            }
-            (Self::En, E::NotATable) => "only tables can be printed".into(),
-            (Self::Ja, E::NotATable) => "印刷できるのは表だけです".into(),
-            (Self::En, E::Render(e)) => format!("cannot build the PDF to print: {e}"),
-            (Self::Ja, E::Render(e)) => format!("印刷用のPDFを作成できません: {e}"),
-            (Self::En, E::Spawn { program, error }) => format!(
-                "cannot run the print command {program}: {error}; install a print system that provides lp (CUPS), or name another print program in {PRINT_COMMAND_ENV}"
-            ),
-            (Self::Ja, E::Spawn { program, error }) => format!(
-                "印刷コマンド {program} を実行できません: {error}。lp を提供する印刷システム(CUPS)を導入するか、{PRINT_COMMAND_ENV} で別の印刷プログラムを指定してください"
-            ),
-            (
-                lang,
-                E::Rejected {
-                    program,
-                    status,
-                    message,
-                },
-            ) => {
-                let failed = match lang {
-                    Self::En => format!("the print command {program} failed ({status})"),
-                    Self::Ja => format!("印刷コマンド {program} が失敗しました({status})"),
-                };
-                // What the command said, if anything, as it said it.
-                if message.is_empty() {
-                    failed
-                } else {
-                    format!("{failed}: {message}")
-                }
-            }
         }
     }
 
@@ -787,31 +738,6 @@ mod tests {
         for (not_after, en, ja) in cases {
             assert_eq!(Lang::En.file_expiry(not_after, NOW), en, "{not_after:?}");
             assert_eq!(Lang::Ja.file_expiry(not_after, NOW), ja, "{not_after:?}");
-        }
-    }
-
-    #[test]
-    fn every_print_error_has_both_languages() {
-        let errors = [
-            PrintError::NoFont,
-            PrintError::TooManyRows(1200),
-            PrintError::NotATable,
-            PrintError::Render("bad glyph".into()),
-            PrintError::Spawn {
-                program: "lp".into(),
-                error: "No such file or directory (os error 2)".into(),
-            },
-            PrintError::Rejected {
-                program: "lp".into(),
-                status: "exit status: 1".into(),
-                message: "lp: The printer or class does not exist.".into(),
-            },
-        ];
-        for error in &errors {
-            let (en, ja) = (Lang::En.print_error(error), Lang::Ja.print_error(error));
-            assert!(en.is_ascii(), "{error:?}: {en}");
-            assert!(!ja.is_ascii() && ja != en, "{error:?} has Japanese: {ja}");
-            assert_eq!(error.to_string(), en, "Display is the English text");
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::print::PrintError;
 use crate::table::{MAX_TABLE_TEXT, Table, sniff_delimiter};
 use crate::text::{self, TextEncoding};
 use crate::textdoc::TextDoc;
+use crate::watermark::WatermarkIdentity;
 use crate::workbook::{Workbook, WorkbookError};
 
 /// What a document holds, by kind.
@@ -236,19 +237,6 @@ fn parse_table(plaintext: &[u8]) -> Content {
     }
 }
 
-/// Who is looking: drawn as the watermark over everything.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WatermarkIdentity {
-    /// The user the grant is for.
-    pub user: String,
-    /// The device the grant is bound to (hex).
-    pub device: String,
-    /// When the file was opened ("2026-11-23 06:40 UTC").
-    pub opened_at: String,
-    /// The file's id.
-    pub file_id: String,
-}
-
 /// An open document under a live grant.
 #[derive(Debug)]
 pub struct OpenDocument {
@@ -328,7 +316,7 @@ impl Failure {
             Self::Unreachable(d) | Self::Corrupt(d) | Self::Unsupported(d) | Self::Other(d) => {
                 Some(Cow::Borrowed(d.as_str()))
             }
-            Self::Print(e) => Some(Cow::Owned(lang.print_error(e))),
+            Self::Print(e) => Some(Cow::Owned(e.message(lang))),
             _ => None,
         };
         (lang.t(title), lang.t(next), detail)
@@ -394,5 +382,39 @@ impl Model {
         } else {
             Screen::CannotOpen(why)
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(table: &Table) -> Vec<Vec<&str>> {
+        (0..table.row_count())
+            .map(|r| table.row(r).collect())
+            .collect()
+    }
+
+    #[test]
+    fn cp932_reads_as_its_utf8_would_quotes_and_line_breaks_included() {
+        let csv = "顧客番号,氏名,備考\r\n\
+            1001,\"山田, 太郎\",\"①番地\r\n㈱髙橋商事 \"\"本社\"\"\"\r\n\
+            1002,鈴木 花子,\r\n";
+        let (cp932, _, unmappable) = encoding_rs::SHIFT_JIS.encode(csv);
+        assert!(!unmappable);
+        let utf8 = Document::from_plaintext("customers.csv", csv.as_bytes());
+        let sjis = Document::from_plaintext("customers.csv", &cp932);
+        assert_eq!(utf8.encoding(), Some(TextEncoding::Utf8));
+        assert_eq!(sjis.encoding(), Some(TextEncoding::ShiftJis));
+        let (utf8, sjis) = (
+            utf8.table(0).expect("a table"),
+            sjis.table(0).expect("a table"),
+        );
+        assert_eq!(rows(sjis), rows(utf8));
+        assert_eq!(
+            rows(sjis)[1],
+            ["1001", "山田, 太郎", "①番地\r\n㈱髙橋商事 \"本社\""]
+        );
+        assert_eq!(sjis.data_rows(), 2);
     }
 }

@@ -13,8 +13,10 @@
 //! in) is embedded as a subset, so cells print as real glyphs on any printer.
 //!
 //! A [`PrintError`] is plain data (clonable, comparable) so that it can
-//! travel to the UI inside a `Failure`, which words it in the person's
-//! language (`Lang::print_error`); its `Display` is the English form for logs.
+//! travel to the UI inside a `Failure`; it words itself in the person's
+//! language ([`PrintError::message`]) and its `Display` is the English form
+//! for logs. Printing owns that wording because it owns the error: `i18n`
+//! gives the language and the UI's own labels, and imports nothing of ours.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -31,9 +33,9 @@ use krilla::surface::Surface;
 use krilla::text::{Font, TextDirection};
 use zeroize::Zeroizing;
 
-use crate::model::WatermarkIdentity;
+use crate::i18n::Lang;
 use crate::table::Table;
-use crate::watermark;
+use crate::watermark::{self, WatermarkIdentity};
 
 /// The environment variable that replaces the print command: a program and
 /// its arguments separated by spaces (no shell), which gets the PDF on its
@@ -89,9 +91,61 @@ pub enum PrintError {
     },
 }
 
+impl PrintError {
+    /// Why the print did not happen, in `lang`. The system's own words
+    /// (an OS error, the print command's message) are quoted as given.
+    pub fn message(&self, lang: Lang) -> String {
+        use PrintError as E;
+        match (lang, self) {
+            (Lang::En, E::NoFont) => {
+                "the Japanese font to print with cannot be read; reinstall the viewer".into()
+            }
+            (Lang::Ja, E::NoFont) => {
+                "印刷用の日本語フォントを読み込めません。ビューアーを再インストールしてください"
+                    .into()
+            }
+            (Lang::En, E::TooManyRows(n)) => format!(
+                "the view has {n} rows; narrow it to at most {MAX_PRINT_ROWS} with the filter"
+            ),
+            (Lang::Ja, E::TooManyRows(n)) => {
+                format!("表示中の行が{n}行あります。絞り込みで{MAX_PRINT_ROWS}行以下にしてください")
+            }
+            (Lang::En, E::NotATable) => "only tables can be printed".into(),
+            (Lang::Ja, E::NotATable) => "印刷できるのは表だけです".into(),
+            (Lang::En, E::Render(e)) => format!("cannot build the PDF to print: {e}"),
+            (Lang::Ja, E::Render(e)) => format!("印刷用のPDFを作成できません: {e}"),
+            (Lang::En, E::Spawn { program, error }) => format!(
+                "cannot run the print command {program}: {error}; install a print system that provides lp (CUPS), or name another print program in {PRINT_COMMAND_ENV}"
+            ),
+            (Lang::Ja, E::Spawn { program, error }) => format!(
+                "印刷コマンド {program} を実行できません: {error}。lp を提供する印刷システム(CUPS)を導入するか、{PRINT_COMMAND_ENV} で別の印刷プログラムを指定してください"
+            ),
+            (
+                lang,
+                E::Rejected {
+                    program,
+                    status,
+                    message,
+                },
+            ) => {
+                let failed = match lang {
+                    Lang::En => format!("the print command {program} failed ({status})"),
+                    Lang::Ja => format!("印刷コマンド {program} が失敗しました({status})"),
+                };
+                // What the command said, if anything, as it said it.
+                if message.is_empty() {
+                    failed
+                } else {
+                    format!("{failed}: {message}")
+                }
+            }
+        }
+    }
+}
+
 impl fmt::Display for PrintError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::i18n::Lang::En.print_error(self))
+        f.write_str(&self.message(Lang::En))
     }
 }
 
@@ -479,5 +533,30 @@ mod tests {
             missing.spool(b"", "t"),
             Err(PrintError::Spawn { .. })
         ));
+    }
+
+    #[test]
+    fn every_print_error_has_both_languages() {
+        let errors = [
+            PrintError::NoFont,
+            PrintError::TooManyRows(1200),
+            PrintError::NotATable,
+            PrintError::Render("bad glyph".into()),
+            PrintError::Spawn {
+                program: "lp".into(),
+                error: "No such file or directory (os error 2)".into(),
+            },
+            PrintError::Rejected {
+                program: "lp".into(),
+                status: "exit status: 1".into(),
+                message: "lp: The printer or class does not exist.".into(),
+            },
+        ];
+        for error in &errors {
+            let (en, ja) = (error.message(Lang::En), error.message(Lang::Ja));
+            assert!(en.is_ascii(), "{error:?}: {en}");
+            assert!(!ja.is_ascii() && ja != en, "{error:?} has Japanese: {ja}");
+            assert_eq!(error.to_string(), en, "Display is the English text");
+        }
     }
 }

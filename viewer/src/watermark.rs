@@ -1,5 +1,5 @@
-//! The watermark: the grant's user, device, the opening date-time and the
-//! file id, tiled in staggered rows over all content on egui's top layer. It is
+//! The watermark: who is looking ([`WatermarkIdentity`]: the grant's user,
+//! device, the opening date-time and the file id), tiled in staggered rows over all content on egui's top layer. It is
 //! painted every frame by `ViewerApp::show` after everything else, so no
 //! window, popup or tooltip covers it; it can be hidden only when the grant
 //! waives it.
@@ -9,7 +9,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use egui::epaint::TextShape;
 use egui::{Color32, Context, FontId, Id, LayerId, Order, Pos2, vec2};
 
-use crate::model::WatermarkIdentity;
+/// Who is looking: drawn as the watermark over everything, and printed
+/// on every page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatermarkIdentity {
+    /// The user the grant is for.
+    pub user: String,
+    /// The device the grant is bound to (hex).
+    pub device: String,
+    /// When the file was opened ("2026-11-23 06:40 UTC").
+    pub opened_at: String,
+    /// The file's id.
+    pub file_id: String,
+}
 
 /// The layer the watermark is painted on (the topmost one).
 pub fn layer() -> LayerId {

@@ -89,7 +89,7 @@ fn sheet_table(range: &calamine::Range<Data>) -> Option<Table> {
     let mut table = TableBuilder::with_capacity(text_len);
     for row in range.rows() {
         for cell in row {
-            // TableBuilder's fmt::Write never fails.
+            // Text past MAX_TABLE_TEXT is left out; `overflowed` says so below.
             let _ = write_cell(&mut table, cell);
             table.end_cell();
         }

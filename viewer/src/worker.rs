@@ -20,9 +20,9 @@ use irm_core::{Opener, SealedHeader, StreamOptions};
 use zeroize::Zeroizing;
 
 use crate::enroll::{self, EnrollFailure, EnrollRequest};
-use crate::model::{ContentError, Document, Failure, OpenDocument, WatermarkIdentity};
+use crate::model::{ContentError, Document, Failure, OpenDocument};
 use crate::print::{self, PrintCommand, PrintError, PrintJob};
-use crate::watermark::format_utc;
+use crate::watermark::{WatermarkIdentity, format_utc};
 
 /// What the UI asks of the worker.
 pub enum Command {

@@ -10,8 +10,9 @@ use irm_core::Rights;
 use irm_core::protocol::DenyReason;
 use irm_viewer::app::ViewerApp;
 use irm_viewer::i18n::Lang;
-use irm_viewer::model::{Document, Failure, Model, OpenDocument, Screen, WatermarkIdentity};
+use irm_viewer::model::{Document, Failure, Model, OpenDocument, Screen};
 use irm_viewer::text::TextEncoding;
+use irm_viewer::watermark::WatermarkIdentity;
 use irm_viewer::worker::Event;
 use zeroize::Zeroizing;
 

@@ -1,5 +1,5 @@
-//! One module per subcommand (`admin` holds all of `irm admin ...`); this one dispatches to them and holds what
-//! several share (sizing the worker threads).
+//! One module per subcommand (`admin` holds all of `irm admin ...`, `audit`
+//! the offline `irm audit ...`); this one only dispatches to them.
 
 mod admin;
 mod audit;
@@ -12,7 +12,6 @@ mod recover;
 mod seal;
 
 use anyhow::Result;
-use irm_core::StreamOptions;
 
 use crate::cli::Command;
 
@@ -27,14 +26,5 @@ pub(crate) fn run(command: &Command) -> Result<()> {
         Command::Audit(args) => audit::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Recover(args) => recover::run(args),
-    }
-}
-
-/// Stream options for `threads` threads (irm-core starts exactly that many,
-/// the calling thread included).
-fn stream_options(threads: usize) -> StreamOptions {
-    StreamOptions {
-        threads,
-        ..Default::default()
     }
 }

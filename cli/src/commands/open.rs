@@ -77,7 +77,7 @@ pub(crate) fn run(args: &OpenArgs) -> Result<()> {
         .context(format!("exporting {input}")));
     }
 
-    let options = super::stream_options(args.threads.get());
+    let options = args.threads.stream_options();
     let verified = grant.verified_header()?;
     let metadata = verified.metadata().clone();
     let file_id = verified.header().file_id().to_string();

@@ -50,7 +50,7 @@ pub(crate) fn run(args: &RecoverArgs) -> Result<()> {
         .verify(content_key)
         .with_context(|| format!("verifying the header of {input}"))?;
 
-    let options = super::stream_options(args.threads.get());
+    let options = args.threads.stream_options();
     let metadata = verified.metadata().clone();
     let progress = Progress::new(metadata.plaintext_len, args.quiet || args.json);
     // Recovered customer data is private to its owner.

@@ -146,7 +146,7 @@ pub(crate) fn run(args: &SealArgs) -> Result<()> {
         .seal(
             &mut Metered::new(&mut opened.reader, &progress),
             output,
-            super::stream_options(args.threads.get()),
+            args.threads.stream_options(),
         )
         .with_context(|| format!("sealing {input} into {destination}"))?;
     sealed.output.commit()?;

@@ -1,0 +1,20 @@
+//! CSV/TSV and workbook sheets as one kind of table: parsed into one
+//! zeroizing buffer, sorted and searched, and drawn virtualised (only the
+//! rows on screen are laid out).
+//!
+//! - `data.rs`: [`Table`] and [`TableBuilder`], sorting, searching, CSV export;
+//! - `csv.rs`: reading CSV/TSV text into a table;
+//! - `state.rs`: [`TableState`], how a table stands in the UI;
+//! - `widget.rs`: [`TableView`], drawing it.
+//!
+//! This file only re-exports; nothing outside `table/` names the files.
+
+mod csv;
+mod data;
+mod state;
+mod widget;
+
+pub use csv::sniff_delimiter;
+pub use data::{Direction, MAX_TABLE_TEXT, SortKey, Table, TableBuilder};
+pub use state::{BACKGROUND_SORT_ROWS, TableState};
+pub use widget::{HeaderTexts, TableView};
