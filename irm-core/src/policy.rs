@@ -18,7 +18,7 @@ use crate::error::{FormatError, PolicyError};
 pub(crate) const MAX_GRANTS: usize = 256;
 pub(crate) const MAX_RECIPIENTS_PER_GRANT: usize = 4096;
 pub(crate) const MAX_NAME_LEN: usize = 256;
-pub(crate) const MAX_LABEL_LEN: usize = 256;
+pub(crate) const MAX_CLASSIFICATION_LEN: usize = 256;
 
 /// The lease a viewer may hold offline when the sealer did not choose one.
 pub const DEFAULT_MAX_LEASE_SECS: u32 = 600;
@@ -297,7 +297,7 @@ pub struct Policy {
     pub max_lease_secs: u32,
     /// Whether viewers must draw a watermark naming the person.
     pub watermark_required: bool,
-    /// A free-form classification label such as "confidential".
+    /// A free-form classification such as "confidential".
     pub classification: Option<String>,
 }
 
@@ -450,11 +450,13 @@ impl Policy {
                 return Err(PolicyError::EmptyWindow);
             }
         }
-        if let Some(label) = &self.classification {
-            if label.len() > MAX_LABEL_LEN || label.chars().any(char::is_control) {
+        if let Some(classification) = &self.classification {
+            if classification.len() > MAX_CLASSIFICATION_LEN
+                || classification.chars().any(char::is_control)
+            {
                 return Err(PolicyError::TooLarge {
-                    what: "the classification label",
-                    limit: MAX_LABEL_LEN,
+                    what: "the classification",
+                    limit: MAX_CLASSIFICATION_LEN,
                 });
             }
         }
@@ -483,8 +485,8 @@ impl Policy {
         }
         w.u32(tag::MAX_LEASE, self.max_lease_secs);
         w.u8(tag::WATERMARK, u8::from(self.watermark_required));
-        if let Some(label) = &self.classification {
-            w.field(tag::CLASSIFICATION, label.as_bytes());
+        if let Some(classification) = &self.classification {
+            w.field(tag::CLASSIFICATION, classification.as_bytes());
         }
         w.into_bytes()
     }
@@ -492,7 +494,7 @@ impl Policy {
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
         const CX: &str = "policy";
         let mut r = RecordReader::new(bytes, CX);
-        let (mut grants, mut nb, mut na, mut lease, mut watermark, mut label) =
+        let (mut grants, mut nb, mut na, mut lease, mut watermark, mut classification) =
             (None, None, None, None, None, None);
         while let Some(f) = r.next_field()? {
             match f.tag {
@@ -518,7 +520,11 @@ impl Policy {
                 tag::MAX_LEASE => lease = Some(value::u32(f.value, CX)?),
                 tag::WATERMARK => watermark = Some(value::bool(f.value, CX)?),
                 tag::CLASSIFICATION => {
-                    label = Some(value::string(f.value, MAX_LABEL_LEN, "classification")?)
+                    classification = Some(value::string(
+                        f.value,
+                        MAX_CLASSIFICATION_LEN,
+                        "classification",
+                    )?)
                 }
                 _ => r.unknown(&f)?,
             }
@@ -534,7 +540,7 @@ impl Policy {
             max_lease_secs: lease.ok_or_else(|| missing("the lease field is missing"))?,
             watermark_required: watermark
                 .ok_or_else(|| missing("the watermark field is missing"))?,
-            classification: label,
+            classification,
         };
         policy.validate().map_err(FormatError::Policy)?;
         Ok(policy)

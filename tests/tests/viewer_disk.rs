@@ -133,8 +133,19 @@ impl Traced {
         std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o700);
         std::fs::set_permissions(&runtime, mode).expect("a private runtime directory");
         let trace = home.path().join("strace.log");
+        // `--seccomp-bpf` stops the viewer only at the traced calls, not at
+        // every system call of every render thread: the same lines, 2 s
+        // instead of about 400 s under llvmpipe.
         let mut child = Command::new("xvfb-run")
-            .args(["-a", "-s", "-screen 0 1280x800x24", "strace", "-f", "-qq"])
+            .args([
+                "-a",
+                "-s",
+                "-screen 0 1280x800x24",
+                "strace",
+                "-f",
+                "--seccomp-bpf",
+                "-qq",
+            ])
             .args(["-e", "signal=none", "-s", "4096", "-e", TRACED, "-o"])
             .arg(&trace)
             .arg(viewer)
@@ -229,19 +240,29 @@ impl Traced {
 
     /// The written paths other than the few expected: devices (GPU, tty,
     /// null), Mesa's shader cache in its own cache directory (compiled
-    /// shaders, no document text: `holding_plaintext` reads them too), and
-    /// the runtime directory. So nothing in the home, the working directory,
-    /// /tmp or next to the sealed file.
+    /// shaders, no document text: `holding_plaintext` reads them too),
+    /// fontconfig's cache of the system's font list, which it rebuilds when
+    /// the system cache is stale (a fresh machine; the system directory when
+    /// run as root, else the one in its own cache directory or its legacy
+    /// `~/.fontconfig`; font names and coverage only, read back all the
+    /// same), and the runtime directory. So
+    /// nothing in the home, the working directory, /tmp or next to the
+    /// sealed file.
     fn unexpected(&self) -> Vec<&PathBuf> {
         let cache = self.home.path().join("cache");
         let runtime = self.home.path().join("runtime");
+        let system_font_cache = Path::new("/var/cache/fontconfig");
         self.written
             .iter()
             .filter(|p| {
-                let mesa_cache = p
-                    .strip_prefix(&cache)
-                    .is_ok_and(|rest| rest.to_string_lossy().starts_with("mesa_shader_cache"));
-                !(p.starts_with("/dev") || mesa_cache || p.starts_with(&runtime))
+                let own_cache = p.strip_prefix(&cache).is_ok_and(|rest| {
+                    rest.starts_with("mesa_shader_cache") || rest.starts_with("fontconfig")
+                });
+                let font_cache = (p.starts_with(system_font_cache)
+                    || p.starts_with(self.home.path().join(".fontconfig")))
+                    && p.file_name()
+                        .is_some_and(|name| name.to_string_lossy().contains(".cache-"));
+                !(p.starts_with("/dev") || own_cache || font_cache || p.starts_with(&runtime))
             })
             .collect()
     }
