@@ -43,11 +43,6 @@ pub enum ConfigError {
     /// A value is out of range.
     #[error("{0}")]
     Invalid(String),
-    /// A database URL was given to a build without PostgreSQL.
-    #[error(
-        "a database URL was given, but this irm-key-server was built without PostgreSQL support; rebuild with --features postgres"
-    )]
-    NoPostgres,
 }
 
 /// The optional TOML file (`--config`). Every key is optional.
@@ -86,7 +81,7 @@ pub struct ServerArgs {
     pub data_dir: Option<PathBuf>,
     /// Keep the state in this PostgreSQL database instead of SQLite in the data
     /// directory (postgresql://USER[:PASSWORD]@HOST[:PORT]/DB, or host=... dbname=...);
-    /// prefer the environment variable when it holds a password [needs the `postgres` feature].
+    /// prefer the environment variable when it holds a password.
     #[arg(
         long,
         env = "IRM_KS_DATABASE_URL",
@@ -165,9 +160,6 @@ impl ServerArgs {
             .database_url
             .or(file.database_url)
             .and_then(DatabaseUrl::non_empty);
-        if settings.database_url.is_some() && !cfg!(feature = "postgres") {
-            return Err(ConfigError::NoPostgres);
-        }
         settings.public_url = self.public_url.or(file.public_url);
         if let Some(secs) = self.lease_limit_secs.or(file.lease_limit_secs) {
             settings.lease_limit_secs = secs;
@@ -298,30 +290,25 @@ mod tests {
         .resolve()
         .unwrap();
         assert_eq!(empty.settings.database_url, None, "empty means none");
-        if cfg!(feature = "postgres") {
-            let from_file = from_file.unwrap();
-            assert_eq!(
-                from_file
-                    .settings
-                    .database_url
-                    .as_ref()
-                    .map(DatabaseUrl::expose),
-                Some("postgresql://irm:s3cret@db/irm")
-            );
-            assert!(!format!("{from_file:?}").contains("s3cret"));
-            assert_eq!(
-                from_flag
-                    .unwrap()
-                    .settings
-                    .database_url
-                    .as_ref()
-                    .map(DatabaseUrl::expose),
-                Some("host=/run/postgresql dbname=irm"),
-                "the flag wins over the file"
-            );
-        } else {
-            assert!(matches!(from_file, Err(ConfigError::NoPostgres)));
-            assert!(matches!(from_flag, Err(ConfigError::NoPostgres)));
-        }
+        let from_file = from_file.unwrap();
+        assert_eq!(
+            from_file
+                .settings
+                .database_url
+                .as_ref()
+                .map(DatabaseUrl::expose),
+            Some("postgresql://irm:s3cret@db/irm")
+        );
+        assert!(!format!("{from_file:?}").contains("s3cret"));
+        assert_eq!(
+            from_flag
+                .unwrap()
+                .settings
+                .database_url
+                .as_ref()
+                .map(DatabaseUrl::expose),
+            Some("host=/run/postgresql dbname=irm"),
+            "the flag wins over the file"
+        );
     }
 }

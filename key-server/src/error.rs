@@ -16,7 +16,6 @@ pub enum StoreError {
     #[error("database error")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL reported an error (or could not be reached).
-    #[cfg(feature = "postgres")]
     #[error("PostgreSQL error")]
     Postgres(#[from] postgres::Error),
     /// Another key server holds the database's writer lock.
@@ -24,9 +23,6 @@ pub enum StoreError {
         "another key server is writing to this database (two servers on one database would each extend the audit chain from a different head); stop the other irm-key-server (in pg_stat_activity its application_name is irm-key-server) or give this one a database of its own"
     )]
     InUse,
-    /// A PostgreSQL database was asked for, and this build has no PostgreSQL support.
-    #[error("built without PostgreSQL support; rebuild with --features postgres")]
-    NoPostgres,
     /// A number does not fit the database's signed 64-bit integers.
     #[error("{0} is out of the database's range")]
     OutOfRange(&'static str),

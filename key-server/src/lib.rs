@@ -7,7 +7,7 @@
 //! shutdown signal, and [`AppState`] ties storage, keys and clock together.
 //!
 //! Module map: `grant` (the header's facts and the pure grant decision),
-//! `store` (SQLite, or PostgreSQL with the `postgres` feature, behind the
+//! `store` (SQLite, or PostgreSQL chosen by `--database-url`, behind the
 //! `Store` trait; the operations, the rows and the group commit written
 //! once), `audit` (drafting records, signing checkpoints; verification is
 //! irm-core's), `auth` (request signatures, the replay and device caches),
@@ -16,9 +16,6 @@
 //! `codes` (enrollment codes), `metrics`. docs/ARCHITECTURE.md draws the
 //! whole.
 #![forbid(unsafe_code)]
-
-#[cfg(not(feature = "sqlite"))]
-compile_error!("irm-key-server needs a store backend: enable the `sqlite` feature (the default)");
 
 pub mod api;
 pub mod audit;

@@ -59,7 +59,7 @@ confirmed by a checkpoint. Exit status 1 when a problem is found.")]
         #[arg(long, value_name = "PUB", value_hint = clap::ValueHint::FilePath, requires = "export")]
         audit_key: Option<std::path::PathBuf>,
         /// The PostgreSQL database that holds the audit log, when the server keeps its
-        /// state there (read only) [needs the `postgres` feature].
+        /// state there (read only).
         #[arg(
             long,
             env = "IRM_KS_DATABASE_URL",

@@ -220,10 +220,6 @@ pub fn verify_offline(
     database_url: Option<&DatabaseUrl>,
     checkpoints: Option<&std::path::Path>,
 ) -> Result<AuditVerifyReport, DataDirError> {
-    #[cfg(not(feature = "postgres"))]
-    if database_url.is_some() {
-        return Err(DataDirError::Store(StoreError::NoPostgres));
-    }
     let layout = Layout::new(data_dir);
     let database = layout.database(database_url);
     if let Database::Sqlite(path) = &database {

@@ -3,7 +3,7 @@
 //! rotation and retirement, usage events, request authentication, bad
 //! requests, the audit endpoints, and the route list against PROTOCOL.md and
 //! the OpenAPI document. Every test that touches the store runs on SQLite,
-//! and with the `postgres` feature on PostgreSQL too (`on_each_backend!`).
+//! and on PostgreSQL (`on_each_backend!`).
 
 #[macro_use]
 mod common;
@@ -1752,7 +1752,6 @@ fn the_openapi_schemas_come_from_the_protocol_types() {
 }
 
 /// PROTOCOL.md §11.1: one writer per PostgreSQL database.
-#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn on_postgres_a_second_server_on_the_same_database_is_refused() {
     use irm_key_server::datadir::DataDirError;
@@ -1772,7 +1771,6 @@ async fn on_postgres_a_second_server_on_the_same_database_is_refused() {
 /// PROTOCOL.md §11.1: the store reconnects after losing its connections
 /// (here: every session on the database ended by the administrator) before
 /// a request fails on them, and the chain goes on from the head as stored.
-#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn on_postgres_the_store_reconnects_after_losing_its_connections() {
     let server = TestServer::start_on(Backend::Postgres).await;

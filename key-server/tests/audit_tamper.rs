@@ -7,7 +7,7 @@
 //! the database's own triggers refuse changes to the audit table.
 //!
 //! Each test runs on SQLite (a copy of the data directory, edited through
-//! rusqlite), and with the `postgres` feature on PostgreSQL too (a copy of
+//! rusqlite) and on PostgreSQL (a copy of
 //! the test's database, edited with its own SQL).
 
 #[macro_use]
@@ -104,7 +104,6 @@ impl AuditTable for Connection {
     }
 }
 
-#[cfg(feature = "postgres")]
 impl AuditTable for postgres::Client {
     fn try_batch(&mut self, sql: &str) -> Result<(), String> {
         self.batch_execute(sql).map_err(|e| match e.as_db_error() {
@@ -172,7 +171,6 @@ impl AuditTable for postgres::Client {
 struct Copy {
     dir: PathBuf,
     database_url: Option<DatabaseUrl>,
-    #[cfg(feature = "postgres")]
     _database: Option<common::pg::TestDatabase>,
 }
 
@@ -192,19 +190,11 @@ fn copy_dir(from: &Path, to: &Path) {
 fn copy(server: &TestServer, work: &Path, name: &str) -> Copy {
     let dir = work.join(name);
     copy_dir(server.dir.path(), &dir);
-    #[cfg(feature = "postgres")]
-    {
-        let database = server.database.as_ref().map(|db| db.copy(name));
-        Copy {
-            dir,
-            database_url: database.as_ref().map(|db| db.url.clone()),
-            _database: database,
-        }
-    }
-    #[cfg(not(feature = "postgres"))]
+    let database = server.database.as_ref().map(|db| db.copy(name));
     Copy {
         dir,
-        database_url: None,
+        database_url: database.as_ref().map(|db| db.url.clone()),
+        _database: database,
     }
 }
 
@@ -221,10 +211,7 @@ impl Copy {
                 drop(conn); // the last connection folds the WAL into the file
                 out
             }
-            #[cfg(feature = "postgres")]
             Some(url) => common::pg::with_client(url, move |client| work(client)),
-            #[cfg(not(feature = "postgres"))]
-            Some(_) => unreachable!("a database URL without the postgres feature"),
         }
     }
 
@@ -462,7 +449,6 @@ async fn checkpoints_are_written_while_the_chain_grows_and_the_server_verifies_i
 /// and the server can then run as a role that owns nothing and may only
 /// read and append audit records: it serves every operation, and cannot
 /// change, remove, or unprotect a record even with the triggers in mind.
-#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn on_postgres_a_server_role_that_owns_nothing_serves_and_cannot_rewrite_the_audit_log() {
     let role = common::pg::TestRole::create();

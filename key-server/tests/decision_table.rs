@@ -13,7 +13,7 @@
 //! lease end or the exact denial reason, and that exactly one audit record
 //! was appended for that request, read back through the admin audit API,
 //! with the right action, result, reason, user, device and file id. It runs
-//! on SQLite, and with the `postgres` feature on PostgreSQL too.
+//! on SQLite and on PostgreSQL.
 //!
 //! The dimensions are recipient (by user / by group / not at all),
 //! user (active / suspended), device (active / revoked), file (active /

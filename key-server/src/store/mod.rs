@@ -1,5 +1,5 @@
 //! The key server's storage behind one trait, with SQLite (the default, no
-//! outside service) and PostgreSQL (the `postgres` cargo feature) behind it.
+//! outside service) and PostgreSQL (chosen by `--database-url`) behind it.
 //! The trait and the types it speaks in are `contract.rs`, re-exported here;
 //! this module only picks and opens a backend ([`Database`]). The trait
 //! speaks in domain operations, each of which writes its audit record in the
@@ -11,7 +11,6 @@
 
 mod contract;
 mod group_commit;
-#[cfg(feature = "postgres")]
 mod postgres;
 mod schema;
 mod sqlite;
@@ -34,7 +33,7 @@ use crate::metrics::Metrics;
 pub enum Database {
     /// The SQLite file in the data directory.
     Sqlite(PathBuf),
-    /// A PostgreSQL database; needs the `postgres` feature.
+    /// A PostgreSQL database (`--database-url`).
     Postgres(DatabaseUrl),
 }
 
@@ -43,10 +42,7 @@ impl Database {
     pub fn open(&self, metrics: Arc<Metrics>) -> Result<Arc<dyn Store>, StoreError> {
         match self {
             Self::Sqlite(path) => Ok(Arc::new(sqlite::open(path, metrics)?)),
-            #[cfg(feature = "postgres")]
             Self::Postgres(url) => Ok(Arc::new(postgres::open(url, metrics)?)),
-            #[cfg(not(feature = "postgres"))]
-            Self::Postgres(_) => Err(StoreError::NoPostgres),
         }
     }
 
@@ -58,10 +54,7 @@ impl Database {
     ) -> Result<(), StoreError> {
         match self {
             Self::Sqlite(path) => sqlite::for_each_audit_read_only(path, f),
-            #[cfg(feature = "postgres")]
             Self::Postgres(url) => postgres::for_each_audit_read_only(url, f),
-            #[cfg(not(feature = "postgres"))]
-            Self::Postgres(_) => Err(StoreError::NoPostgres),
         }
     }
 }

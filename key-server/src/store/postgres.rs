@@ -1,4 +1,4 @@
-//! The PostgreSQL store (the `postgres` feature): the schema, [`Tables`] on a
+//! The PostgreSQL store (chosen by `--database-url`): the schema, [`Tables`] on a
 //! connection, the writer's connection upkeep and a few reader threads. The
 //! operations and the group commit are the same as SQLite's (`txn.rs`,
 //! `group_commit.rs`); what differs lives here.

@@ -84,7 +84,6 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 /// SQLite's schema in PostgreSQL's types (`postgres.rs`). Text is compared
 /// and ordered byte-wise (`COLLATE "C"` in the queries), as SQLite does, so
 /// that listings come out in the same order on both.
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(super) const POSTGRES: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS users (

@@ -3,7 +3,7 @@
 //! sign their requests exactly as clients do (irm_core::RequestSignature).
 //! Users and devices are created through the HTTP API only.
 //!
-//! The store is SQLite, or with the `postgres` feature also PostgreSQL: a
+//! The store is SQLite, or PostgreSQL: a
 //! database of its own per test, created on the server that
 //! `IRM_TEST_DATABASE_URL` names (`scripts/test` starts one) and dropped
 //! after, so tests run in parallel. `on_each_backend!` runs a test on each.
@@ -39,12 +39,11 @@ pub enum Backend {
     /// SQLite in the data directory.
     Sqlite,
     /// A PostgreSQL database of the test's own.
-    #[cfg(feature = "postgres")]
     Postgres,
 }
 
 /// Runs each named `async fn NAME(backend: Backend)` as a test per backend:
-/// `NAME::sqlite`, and with the `postgres` feature `NAME::postgres`.
+/// `NAME::sqlite` and `NAME::postgres`.
 #[allow(unused_macros)] // not every test binary has such tests
 macro_rules! on_each_backend {
     ($($name:ident),+ $(,)?) => {$(
@@ -54,7 +53,6 @@ macro_rules! on_each_backend {
                 super::$name(crate::common::Backend::Sqlite).await
             }
 
-            #[cfg(feature = "postgres")]
             #[tokio::test]
             async fn postgres() {
                 super::$name(crate::common::Backend::Postgres).await
@@ -76,7 +74,6 @@ pub struct TestServer {
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     /// Last, so that it is dropped after the state that uses it.
-    #[cfg(feature = "postgres")]
     pub database: Option<pg::TestDatabase>,
 }
 
@@ -100,17 +97,11 @@ impl TestServer {
     pub async fn start_on_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = Arc::new(ManualClock::at_secs(T0));
-        #[cfg(feature = "postgres")]
         let database = match backend {
             Backend::Postgres => Some(pg::TestDatabase::create()),
             Backend::Sqlite => None,
         };
-        #[cfg(feature = "postgres")]
         let database_url = database.as_ref().map(|d| d.url.clone());
-        #[cfg(not(feature = "postgres"))]
-        let database_url = match backend {
-            Backend::Sqlite => None,
-        };
         let report = datadir::init_with(
             dir.path(),
             database_url.as_ref(),
@@ -149,7 +140,6 @@ impl TestServer {
             database_url,
             stop: Some(stop),
             task: Some(task),
-            #[cfg(feature = "postgres")]
             database,
         }
     }
@@ -459,7 +449,6 @@ pub async fn eventually(limit: std::time::Duration, mut done: impl FnMut() -> bo
 }
 
 /// PostgreSQL databases for tests.
-#[cfg(feature = "postgres")]
 pub mod pg {
     use irm_key_server::store::DatabaseUrl;
 
@@ -471,10 +460,10 @@ pub mod pg {
         match std::env::var(ADMIN_URL_VAR) {
             Ok(url) if !url.is_empty() => url,
             _ => panic!(
-                "{ADMIN_URL_VAR} is not set. With the `postgres` feature the store tests also run on \
-                 PostgreSQL: set it to a role that may create databases, for example \
-                 postgresql://postgres@127.0.0.1:5432/postgres (scripts/test starts a throw-away \
-                 cluster and sets it), or test without the feature."
+                "{ADMIN_URL_VAR} is not set. Every store test also runs on PostgreSQL: \
+                 run scripts/test, which starts a throw-away cluster and sets it, or set it to a \
+                 role that may create databases, for example \
+                 postgresql://postgres@127.0.0.1:5432/postgres."
             ),
         }
     }
