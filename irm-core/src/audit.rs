@@ -148,6 +148,14 @@ pub struct ChainVerifier {
     prev_stored: [u8; 32],
     /// The highest position whose head hash a signed checkpoint confirmed.
     covered: u64,
+    /// `Some(grace)`: the whole chain of a server is checked, so records
+    /// that no checkpoint confirms are allowed only within `grace` ms of the
+    /// newest record (the tail written since the last checkpoint).
+    unvouched_grace_ms: Option<u64>,
+    /// The first record after the last confirmed one: (seq, at_ms).
+    first_unvouched: Option<(u64, u64)>,
+    /// The newest `at_ms` seen.
+    newest_ms: u64,
     problems: Vec<String>,
     extra_problems: u64,
 }
@@ -175,6 +183,9 @@ impl ChainVerifier {
             position: after_seq,
             prev_stored: prev_hash,
             covered: 0,
+            unvouched_grace_ms: None,
+            first_unvouched: None,
+            newest_ms: 0,
             problems: Vec::new(),
             extra_problems: 0,
         };
@@ -190,6 +201,17 @@ impl ChainVerifier {
             }
         }
         verifier
+    }
+
+    /// Checks a server's whole chain (PROTOCOL.md §9): at least one signed
+    /// checkpoint once the chain holds records, and no record unconfirmed
+    /// by a checkpoint more than `grace_ms` older than the newest record.
+    /// Without it, whoever deletes or empties the checkpoint file and
+    /// recomputes the chain would be told that all is well.
+    #[must_use]
+    pub fn require_vouched(mut self, grace_ms: u64) -> Self {
+        self.unvouched_grace_ms = Some(grace_ms);
+        self
     }
 
     /// Adds problems found elsewhere (for example unreadable checkpoint lines).
@@ -227,12 +249,17 @@ impl ChainVerifier {
             ));
         }
         let head = stored.unwrap_or(recomputed);
+        self.newest_ms = self.newest_ms.max(record.at_ms);
+        if self.first_unvouched.is_none() {
+            self.first_unvouched = Some((record.seq, record.at_ms));
+        }
         if let Some(cps) = self.expected.remove(&position) {
             for cp in cps {
                 let matches =
                     decode_hash(&cp.head_hash).is_some_and(|h| bool::from(h.ct_eq(&head)));
                 if matches {
                     self.covered = position;
+                    self.first_unvouched = None;
                 } else {
                     self.problems.push(format!(
                         "record {position} does not have the head hash signed in the checkpoint of {} ms: the chain was rewritten",
@@ -268,6 +295,9 @@ impl ChainVerifier {
                 ));
             }
         }
+        if let Some(grace) = self.unvouched_grace_ms {
+            self.check_vouched(grace);
+        }
         if self.extra_problems > 0 {
             self.problems
                 .push(format!("... and {} more problems", self.extra_problems));
@@ -277,6 +307,29 @@ impl ChainVerifier {
             records: self.position - self.start,
             checkpoints: self.checkpoints,
             problems: self.problems,
+        }
+    }
+}
+
+impl ChainVerifier {
+    fn check_vouched(&mut self, grace_ms: u64) {
+        let records = self.position - self.start;
+        if records > 0 && self.checkpoints == 0 {
+            self.problem(format!(
+                "the chain holds {records} records and there is no checkpoint: the checkpoint file was deleted or emptied (a server writes one at init and at every start)"
+            ));
+            return;
+        }
+        if let Some((seq, at_ms)) = self.first_unvouched {
+            let age_ms = self.newest_ms.saturating_sub(at_ms);
+            if age_ms > grace_ms {
+                self.problem(format!(
+                    "records {seq} to {} are confirmed by no checkpoint, the first of them {} s older than the newest record (grace {} s): checkpoints were removed or the server stopped writing them",
+                    self.position,
+                    age_ms / 1000,
+                    grace_ms / 1000
+                ));
+            }
         }
     }
 }
@@ -561,6 +614,75 @@ mod tests {
         a.detail = None;
         b.detail = Some(String::new());
         assert_ne!(chain_hash(&GENESIS_HASH, &a), chain_hash(&GENESIS_HASH, &b));
+    }
+
+    /// A server's whole chain (`require_vouched`): `chain(5)` writes record
+    /// `seq` at `seq * 10` ms.
+    fn verify_whole(
+        records: &[AuditRecord],
+        cps: Vec<AuditCheckpoint>,
+        grace_ms: u64,
+    ) -> AuditVerifyReport {
+        let key = SigningSecretKey::generate().unwrap();
+        let cps = cps
+            .into_iter()
+            .map(|cp| {
+                sign_checkpoint(
+                    &key,
+                    cp.count,
+                    &decode_hash(&cp.head_hash).unwrap(),
+                    cp.at_ms,
+                )
+            })
+            .collect();
+        let mut v = ChainVerifier::new(key.public_key(), cps).require_vouched(grace_ms);
+        for r in records {
+            v.push(r);
+        }
+        v.finish()
+    }
+
+    fn unsigned(records: &[AuditRecord], count: u64) -> AuditCheckpoint {
+        AuditCheckpoint {
+            count,
+            head_hash: records[count as usize - 1].hash.clone(),
+            at_ms: 1,
+            signing_key: String::new(),
+            signature: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_whole_chain_without_any_checkpoint_fails() {
+        let records = chain(5);
+        let report = verify_whole(&records, Vec::new(), u64::MAX);
+        assert!(!report.ok);
+        assert!(
+            report.problems[0].contains("there is no checkpoint"),
+            "{:?}",
+            report.problems
+        );
+        // An export of a range, or a chain checked without the rule, is
+        // judged as before; and an empty chain needs no checkpoint.
+        assert!(verify_whole(&[], Vec::new(), 0).ok);
+    }
+
+    #[test]
+    fn records_past_the_last_checkpoint_are_allowed_only_within_the_grace() {
+        let records = chain(5);
+        // Records 4 and 5 (at 40 and 50 ms) follow the checkpoint of 3.
+        let cps = || vec![unsigned(&records, 3)];
+        let within = verify_whole(&records, cps(), 10);
+        assert!(within.ok, "{:?}", within.problems);
+        let beyond = verify_whole(&records, cps(), 9);
+        assert!(!beyond.ok);
+        assert!(
+            beyond.problems[0].contains("records 4 to 5 are confirmed by no checkpoint"),
+            "{:?}",
+            beyond.problems
+        );
+        // A checkpoint of the whole chain leaves nothing unconfirmed.
+        assert!(verify_whole(&records, vec![unsigned(&records, 5)], 0).ok);
     }
 
     #[test]

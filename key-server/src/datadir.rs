@@ -277,6 +277,13 @@ pub fn init_with(
         key.clone(),
         now_ms,
     )?;
+    // The first checkpoint, so that the chain is never without one: a
+    // verifier takes a chain with records and no checkpoint for a deleted
+    // checkpoint file (PROTOCOL.md §9).
+    let (count, head) = store.audit_head()?;
+    let checkpoint = crate::audit::sign_checkpoint(&audit_key, count, &head, now_ms);
+    let path = layout.checkpoints();
+    crate::audit::append_checkpoint(&path, &checkpoint).map_err(file_err(&path))?;
     // The last reference: dropping it stops the writer once the bootstrap
     // is durable.
     drop(store);

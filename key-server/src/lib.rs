@@ -58,6 +58,14 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     });
 
+    // A checkpoint of the chain as found, before the first request: the
+    // chain is never without one while the server runs (PROTOCOL.md §9).
+    let app = state.clone();
+    match tokio::task::spawn_blocking(move || app.write_checkpoint(true)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "audit checkpoint at start failed"),
+        Err(e) => tracing::error!(error = %e, "audit checkpoint task failed"),
+    }
     let checkpoints = tokio::spawn(checkpoint_loop(state.clone(), stop_rx.clone()));
 
     let app = router(state.clone()).into_make_service_with_connect_info::<tls::PeerAddr>();

@@ -47,7 +47,9 @@ Examples:
 
 An export is trusted only through a checkpoint signed by the audit key given here (never the key
 named inside the file): every record must chain from the one before, and the last must be
-confirmed by a checkpoint. Exit status 1 when a problem is found.")]
+confirmed by a checkpoint. A data directory's chain must have checkpoints (a server writes one at
+init and at every start), and only its tail younger than --grace-secs may be unconfirmed. Exit
+status 1 when a problem is found.")]
     Verify {
         /// The data directory (or a copy of it); with --export, only its audit-signing.pub is read.
         #[arg(long, env = "IRM_KS_DATA_DIR", value_hint = clap::ValueHint::DirPath)]
@@ -71,6 +73,15 @@ confirmed by a checkpoint. Exit status 1 when a problem is found.")]
         /// Signed checkpoints kept apart [default without --export: DATA_DIR/audit-checkpoints.jsonl].
         #[arg(long, value_hint = clap::ValueHint::FilePath)]
         checkpoints: Option<std::path::PathBuf>,
+        /// Records newer than the last checkpoint are accepted while they are at most this many
+        /// seconds older than the newest record (a server checkpoints every minute by default).
+        #[arg(
+            long,
+            value_name = "SECS",
+            default_value_t = 120,
+            conflicts_with = "export"
+        )]
+        grace_secs: u64,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -159,6 +170,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     audit_key,
                     database_url,
                     checkpoints,
+                    grace_secs,
                     json,
                 },
         } => {
@@ -184,6 +196,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         &dir,
                         database_url.as_ref(),
                         checkpoints.as_deref(),
+                        std::time::Duration::from_secs(grace_secs),
                     )
                     .with_context(|| match &database_url {
                         // Never the URL itself: it may hold a password.

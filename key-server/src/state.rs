@@ -202,23 +202,48 @@ impl AppState {
     /// Verifies the stored chain against the checkpoint file (blocking).
     pub fn verify_audit(&self) -> Result<AuditVerifyReport, StoreError> {
         let (checkpoints, unreadable) = read_checkpoints(&self.settings.checkpoint_path)?;
-        let mut verifier = ChainVerifier::new(self.audit_key.public_key(), checkpoints);
-        for problem in unreadable {
-            verifier.problem(problem);
-        }
+        let grace = unvouched_grace(self.settings.checkpoint_interval);
+        let mut verifier =
+            whole_chain_verifier(self.audit_key.public_key(), checkpoints, unreadable, grace);
         self.store
             .for_each_audit(&mut |record| verifier.push(record))?;
         Ok(verifier.finish())
     }
 }
 
+/// How long records may go unconfirmed by a checkpoint behind the newest
+/// one while a server checkpoints every `interval`: two intervals (a slow
+/// tick), and at least a minute.
+pub fn unvouched_grace(interval: Duration) -> Duration {
+    (interval * 2).max(Duration::from_secs(60))
+}
+
+/// A verifier of a server's whole chain: every checkpoint line that did not
+/// parse is a problem, and records must be confirmed by a checkpoint except
+/// for a tail younger than `grace` (PROTOCOL.md §9).
+fn whole_chain_verifier(
+    trusted: [u8; 32],
+    checkpoints: Vec<AuditCheckpoint>,
+    unreadable: Vec<String>,
+    grace: Duration,
+) -> ChainVerifier {
+    let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+    let mut verifier = ChainVerifier::new(trusted, checkpoints).require_vouched(grace_ms);
+    for problem in unreadable {
+        verifier.problem(problem);
+    }
+    verifier
+}
+
 /// Offline verification (`irm-key-server audit verify`): the database (the
 /// SQLite file in the data directory, or PostgreSQL at `database_url`) and
-/// the checkpoint file of a data directory, read only.
+/// the checkpoint file of a data directory, read only. Records behind the
+/// newest by more than `grace` must be confirmed by a checkpoint.
 pub fn verify_offline(
     data_dir: &std::path::Path,
     database_url: Option<&DatabaseUrl>,
     checkpoints: Option<&std::path::Path>,
+    grace: Duration,
 ) -> Result<AuditVerifyReport, DataDirError> {
     let layout = Layout::new(data_dir);
     let database = layout.database(database_url);
@@ -234,10 +259,7 @@ pub fn verify_offline(
             path: path.clone(),
             source,
         })?;
-    let mut verifier = ChainVerifier::new(trusted, checkpoints);
-    for problem in unreadable {
-        verifier.problem(problem);
-    }
+    let mut verifier = whole_chain_verifier(trusted, checkpoints, unreadable, grace);
     database.for_each_audit_read_only(&mut |record| verifier.push(record))?;
     Ok(verifier.finish())
 }

@@ -335,6 +335,9 @@ async fn offline_verification_catches_every_kind_of_tampering(backend: Backend) 
         policy(&["alice"], Rights::VIEW, None, None),
     );
     alice.grant_ok(&file, false).await;
+    // Ten minutes on, so that a tail without checkpoints is older than the
+    // verifier's grace (two minutes by default).
+    server.clock.advance_secs(600);
     alice.grant_ok(&file, true).await;
     bob.grant_denied(&file, false).await;
     server.stop().await;
@@ -396,6 +399,44 @@ fn check_tampering(server: &TestServer) {
             );
         }
     }
+
+    // The checkpoint file deleted or emptied, and the chain recomputed after
+    // an edit: a consistent chain that nothing vouches for.
+    for (name, emptied) in [
+        ("deleted-checkpoints", false),
+        ("emptied-checkpoints", true),
+    ] {
+        let tampered = copy(server, work.path(), name);
+        let recompute = tamperings(total)
+            .into_iter()
+            .find(|(name, ..)| *name == "recomputed-chain")
+            .unwrap()
+            .1;
+        tampered.table(move |t| {
+            t.drop_guards();
+            recompute(t);
+        });
+        let path = tampered.dir.join("audit-checkpoints.jsonl");
+        if emptied {
+            std::fs::write(&path, "").unwrap();
+        } else {
+            std::fs::remove_file(&path).unwrap();
+        }
+        let (code, out) = tampered.verify();
+        assert_eq!(code, 1, "{name} was not caught:\n{out}");
+        assert!(out.contains("there is no checkpoint"), "{name}: {out}");
+    }
+
+    // Cut to its first line (init's checkpoint): the records since are
+    // confirmed by no checkpoint, the first of them ten minutes older than
+    // the newest.
+    let cut = copy(server, work.path(), "cut-checkpoints");
+    let path = cut.dir.join("audit-checkpoints.jsonl");
+    let first = checkpoints.lines().next().unwrap();
+    std::fs::write(&path, format!("{first}\n")).unwrap();
+    let (code, out) = cut.verify();
+    assert_eq!(code, 1, "a cut checkpoint file was not caught:\n{out}");
+    assert!(out.contains("are confirmed by no checkpoint"), "{out}");
 
     // A checkpoint file with a forged line (signed by another key) is a problem too.
     let forged_copy = copy(server, work.path(), "forged_checkpoint");

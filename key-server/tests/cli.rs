@@ -152,9 +152,9 @@ fn serve_initialises_once_serves_https_and_stops_cleanly(database: Option<&Datab
             .unwrap()
             .starts_with("IRM-KAS-SECRET-KEY-V1:")
     );
-    // The shutdown checkpoint was written.
+    // The chain was checkpointed at init and again at start (PROTOCOL.md §9).
     let checkpoints = std::fs::read_to_string(dir.join("audit-checkpoints.jsonl")).unwrap();
-    assert!(checkpoints.lines().count() >= 1);
+    assert!(checkpoints.lines().count() >= 2, "{checkpoints}");
 
     // The state is where it was asked to be.
     assert_eq!(dir.join("irm-key-server.db").exists(), database.is_none());
