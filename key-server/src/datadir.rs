@@ -85,6 +85,9 @@ pub enum DataDirError {
     /// The store.
     #[error("the database")]
     Store(#[from] StoreError),
+    /// The store refused what was asked, for the reason given.
+    #[error("{0}")]
+    Refused(String),
 }
 
 fn file_err(path: &Path) -> impl FnOnce(std::io::Error) -> DataDirError + '_ {
@@ -234,14 +237,14 @@ pub fn init_with(
         .map_err(file_err(dir))?;
     // An existing directory is made private too: it will hold the keys.
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(file_err(dir))?;
-    if let Database::Sqlite(db) = &database {
-        if db.exists() {
-            let opened = database.open(Arc::clone(&metrics))?;
-            if opened.is_initialised()? {
-                return Err(DataDirError::AlreadyInitialised(dir.to_owned()));
-            }
-            store = Some(opened);
+    if let Database::Sqlite(db) = &database
+        && db.exists()
+    {
+        let opened = database.open(Arc::clone(&metrics))?;
+        if opened.is_initialised()? {
+            return Err(DataDirError::AlreadyInitialised(dir.to_owned()));
         }
+        store = Some(opened);
     }
     let now_ms = clock.now_ms();
     let now = now_ms / 1000;
@@ -293,6 +296,67 @@ pub fn init_with(
         code_expires_at: expires_at,
         key_id: key.key_id,
     })
+}
+
+/// A code issued by [`recover_admin_code`], to be shown once.
+#[derive(Debug)]
+pub struct RecoveredCode {
+    /// The administrator.
+    pub user: String,
+    /// The one-time code.
+    pub code: String,
+    /// Unix seconds.
+    pub expires_at: u64,
+}
+
+/// `irm-key-server recover-code` (PROTOCOL.md §7.1): a fresh enrollment code
+/// for administrator `user` of a server with at most one, written through
+/// the store's writer (so refused while a server serves this database) and
+/// audited with `reason`.
+pub fn recover_admin_code(
+    data_dir: &Path,
+    database_url: Option<&DatabaseUrl>,
+    user: &str,
+    reason: &str,
+    clock: &dyn Clock,
+) -> Result<RecoveredCode, DataDirError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.len() > 256 || reason.chars().any(char::is_control) {
+        return Err(DataDirError::Refused(
+            "--reason must say why in 1 to 256 printable characters (a ticket id, for example)"
+                .into(),
+        ));
+    }
+    let layout = Layout::new(data_dir);
+    let database = layout.database(database_url);
+    if let Database::Sqlite(path) = &database
+        && !path.exists()
+    {
+        return Err(DataDirError::NotInitialised(data_dir.to_owned()));
+    }
+    let store = database.open(Arc::new(Metrics::default()))?;
+    if !store.is_initialised()? {
+        return Err(DataDirError::NotInitialised(data_dir.to_owned()));
+    }
+    let code = codes::generate().map_err(|_| DataDirError::Random)?;
+    let issue = crate::store::CodeIssue {
+        hash: codes::hash(&code),
+        expires_at: clock.now_secs() + codes::CODE_LIFETIME_SECS,
+    };
+    let expires_at = issue.expires_at;
+    let outcome =
+        store.recover_admin_code(user.to_owned(), issue, reason.to_owned(), clock.now_ms())?;
+    // The last reference: dropping it stops the writer once the record is
+    // durable, and releases the writer lock.
+    drop(store);
+    match outcome {
+        Ok(_) => Ok(RecoveredCode {
+            user: user.to_owned(),
+            code,
+            expires_at,
+        }),
+        Err(refusal) => Err(DataDirError::Refused(refusal.to_string())),
+    }
 }
 
 /// Reads the audit-signing key.

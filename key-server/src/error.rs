@@ -20,9 +20,12 @@ pub enum StoreError {
     Postgres(#[from] postgres::Error),
     /// Another key server holds the database's writer lock.
     #[error(
-        "another key server is writing to this database (two servers on one database would each extend the audit chain from a different head); stop the other irm-key-server (in pg_stat_activity its application_name is irm-key-server) or give this one a database of its own"
+        "another key server is writing to this database (two writers on one database would each extend the audit chain from a different head); stop the other irm-key-server (with PostgreSQL, pg_stat_activity names it by application_name irm-key-server) or give this one a database of its own"
     )]
     InUse,
+    /// The SQLite writer lock file could not be opened or locked.
+    #[error("the database's writer lock: {0}")]
+    Lock(std::io::Error),
     /// A number does not fit the database's signed 64-bit integers.
     #[error("{0} is out of the database's range")]
     OutOfRange(&'static str),

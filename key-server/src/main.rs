@@ -1,5 +1,5 @@
 //! The `irm-key-server` binary: parses the command line and dispatches to
-//! the library (`init`, `serve`, `audit verify`). Configuration merging,
+//! the library (`init`, `serve`, `recover-code`, `audit verify`). Configuration merging,
 //! initialisation and serving all live in the library.
 
 use std::process::ExitCode;
@@ -26,6 +26,32 @@ enum Command {
     Serve(ServerArgs),
     /// Initialise a data directory and print the bootstrap admin's enrollment code once.
     Init(ServerArgs),
+    /// From a shell on the server, with the server stopped: a fresh one-time enrollment code for
+    /// an administrator whose code was burnt by wrong guesses or lost. Only while the server has at
+    /// most one active administrator (after that, another administrator issues codes); audited
+    /// with the reason.
+    #[command(after_help = "\
+Example:
+  irm-key-server recover-code --data-dir /srv/irm-data --user admin --reason 'ticket 4711: bootstrap code burnt'")]
+    RecoverCode {
+        /// The data directory.
+        #[arg(long, env = "IRM_KS_DATA_DIR", value_hint = clap::ValueHint::DirPath)]
+        data_dir: std::path::PathBuf,
+        /// The PostgreSQL database, when the server keeps its state there.
+        #[arg(
+            long,
+            env = "IRM_KS_DATABASE_URL",
+            hide_env_values = true,
+            value_name = "URL"
+        )]
+        database_url: Option<irm_key_server::store::DatabaseUrl>,
+        /// The administrator.
+        #[arg(long, default_value = "admin")]
+        user: String,
+        /// Why (a ticket id, for example); written to the audit record.
+        #[arg(long)]
+        reason: String,
+    },
     /// Audit log tools.
     Audit {
         #[command(subcommand)]
@@ -160,6 +186,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let shutdown = shutdown_signal().context("installing the signal handlers")?;
                 serve(listener, state, shutdown).await.context("serving")
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::RecoverCode {
+            data_dir,
+            database_url,
+            user,
+            reason,
+        } => {
+            let database_url = database_url.and_then(irm_key_server::store::DatabaseUrl::non_empty);
+            let issued = datadir::recover_admin_code(
+                &data_dir,
+                database_url.as_ref(),
+                &user,
+                &reason,
+                &SystemClock,
+            )
+            .with_context(|| format!("issuing a code for {user:?} in {}", data_dir.display()))?;
+            // Printed once, on stdout only; the server keeps just its hash.
+            println!(
+                "Administrator {:?}: one-time enrollment code {} (valid 24 hours, shown only now; recorded in the audit log)",
+                issued.user, issued.code
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit {

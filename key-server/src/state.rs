@@ -247,10 +247,10 @@ pub fn verify_offline(
 ) -> Result<AuditVerifyReport, DataDirError> {
     let layout = Layout::new(data_dir);
     let database = layout.database(database_url);
-    if let Database::Sqlite(path) = &database {
-        if !path.exists() {
-            return Err(DataDirError::NotInitialised(data_dir.to_owned()));
-        }
+    if let Database::Sqlite(path) = &database
+        && !path.exists()
+    {
+        return Err(DataDirError::NotInitialised(data_dir.to_owned()));
     }
     let trusted = datadir::load_audit_public(&layout)?;
     let path = checkpoints.map_or_else(|| layout.checkpoints(), ToOwned::to_owned);

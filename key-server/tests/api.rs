@@ -1611,11 +1611,12 @@ fn routes_in_protocol_doc() -> BTreeSet<(String, String)> {
                     routes.insert(route.clone());
                     last = Some(route);
                 }
-            } else if let (Some(sibling), Some((method, path))) = (span.strip_prefix('/'), &last) {
-                if !sibling.contains('/') && !sibling.is_empty() {
-                    let parent = path.rsplit_once('/').unwrap().0;
-                    routes.insert((method.clone(), format!("{parent}/{sibling}")));
-                }
+            } else if let (Some(sibling), Some((method, path))) = (span.strip_prefix('/'), &last)
+                && !sibling.contains('/')
+                && !sibling.is_empty()
+            {
+                let parent = path.rsplit_once('/').unwrap().0;
+                routes.insert((method.clone(), format!("{parent}/{sibling}")));
             }
         }
     }
@@ -1752,12 +1753,12 @@ fn the_openapi_schemas_come_from_the_protocol_types() {
     );
 }
 
-/// PROTOCOL.md §11.1: one writer per PostgreSQL database.
-#[tokio::test]
-async fn on_postgres_a_second_server_on_the_same_database_is_refused() {
+on_each_backend!(a_second_server_on_the_same_database_is_refused);
+/// PROTOCOL.md §11.1: one writer per database, SQLite's or PostgreSQL's.
+async fn a_second_server_on_the_same_database_is_refused(backend: Backend) {
     use irm_key_server::datadir::DataDirError;
     use irm_key_server::error::StoreError;
-    let server = TestServer::start_on(Backend::Postgres).await;
+    let server = TestServer::start_on(backend).await;
     let settings = (*server.state.settings).clone();
     let second = irm_key_server::AppState::open(settings, server.clock.clone());
     assert!(

@@ -282,6 +282,120 @@ fn an_unreachable_database_fails_cleanly_and_keeps_its_password() {
     assert!(!dir.exists());
 }
 
+/// `recover-code` from a shell (PROTOCOL.md §7.1): refused while a server
+/// writes to the database; with it stopped, a fresh code for the lone
+/// administrator replaces the old one (failures reset) and is audited with
+/// the reason; refused with no reason, for a user who is not there, and once
+/// a second administrator exists. The binary, with SQLite.
+#[test]
+fn recover_code_replaces_a_lone_administrators_code_and_is_audited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let recover = |user: &str, reason: &str| {
+        let out = bin(None)
+            .args(["recover-code", "--data-dir"])
+            .arg(&dir)
+            .args(["--user", user, "--reason", reason])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let running = start(&dir, None);
+    let (ok, _, stderr) = recover("admin", "ticket 1");
+    assert!(!ok);
+    assert!(
+        stderr.contains("another key server is writing to this database"),
+        "{stderr}"
+    );
+    stop(running);
+
+    let (ok, stdout, stderr) = recover("admin", "ticket 4711: bootstrap code burnt");
+    assert!(ok, "{stderr}");
+    let code = stdout
+        .split("one-time enrollment code ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no code in {stdout}"))
+        .to_owned();
+    let db = rusqlite::Connection::open(dir.join("irm-key-server.db")).unwrap();
+    let (hash, failures): (Vec<u8>, i64) = db
+        .query_row(
+            "SELECT code_hash, code_failures FROM users WHERE name = 'admin'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(hash, irm_key_server::codes::hash(&code).to_vec());
+    assert_eq!(failures, 0);
+    let last = |db: &rusqlite::Connection| -> (String, Option<String>, String, String) {
+        db.query_row(
+            "SELECT action, actor_user, result, detail FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        last(&db),
+        (
+            "admin.user.code".to_owned(),
+            None,
+            "ok".to_owned(),
+            "user=admin via=recover-code reason=ticket 4711: bootstrap code burnt".to_owned()
+        )
+    );
+
+    let (ok, _, stderr) = recover("admin", " ");
+    assert!(!ok);
+    assert!(stderr.contains("--reason must say why"), "{stderr}");
+    let (ok, _, stderr) = recover("nobody", "ticket 2");
+    assert!(!ok);
+    assert!(stderr.contains("user nobody not found"), "{stderr}");
+    assert_eq!(last(&db).2, "failed");
+
+    // A second administrator: from now on, another administrator issues codes.
+    db.execute(
+        "INSERT INTO users (name, display_name, roles, active, created_at)
+         SELECT 'second', 'Second', roles, 1, created_at FROM users WHERE name = 'admin'",
+        [],
+    )
+    .unwrap();
+    let (ok, _, stderr) = recover("admin", "ticket 3");
+    assert!(!ok);
+    assert!(stderr.contains("2 active administrators exist"), "{stderr}");
+    let (action, _, result, detail) = last(&db);
+    assert_eq!(
+        (action.as_str(), result.as_str()),
+        ("admin.user.code", "failed")
+    );
+    assert!(detail.contains("reason=ticket 3"), "{detail}");
+    let unchanged: Vec<u8> = db
+        .query_row(
+            "SELECT code_hash FROM users WHERE name = 'admin'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unchanged, hash, "a refusal changes nothing");
+    // The chain stays whole through every offline write.
+    drop(db);
+    let verified = bin(None)
+        .args(["audit", "verify", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+}
+
 /// `irm-key-server audit verify --export` reaches the same verdicts as
 /// irm-core and `irm audit verify` on the audit vectors: one verifier
 /// behind every front end.

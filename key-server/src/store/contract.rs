@@ -521,6 +521,18 @@ pub trait Store: Send + Sync + 'static {
     /// PROTOCOL.md §7, with the role check (audited when refused).
     fn admin(&self, actor: &Actor, op: AdminOp, now_ms: u64) -> StoreResult<AdminOutput>;
 
+    /// `irm-key-server recover-code`, from a shell on the server: a fresh
+    /// enrollment code for administrator `user`, audited with `reason`, and
+    /// only while at most one active administrator exists (after that,
+    /// another administrator issues it). Answers [`AdminOutput::CodeStored`].
+    fn recover_admin_code(
+        &self,
+        user: String,
+        code: CodeIssue,
+        reason: String,
+        now_ms: u64,
+    ) -> StoreResult<AdminOutput>;
+
     /// A number that moves on whenever an administrator changes users,
     /// groups, devices or files (it moves once the change is durable), so
     /// that a cache of those records can tell whether it is still current.

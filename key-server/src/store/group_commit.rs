@@ -20,8 +20,8 @@ use std::time::Instant;
 use irm_core::protocol::{AuditRecord, FileInfo};
 
 use super::contract::{
-    Actor, AdminOp, AdminOutput, DeviceRecord, EnrollInput, EventInput, GrantDone, GrantInput,
-    KeyRecord, NewUser, RegisterInput, Store, StoreResult, UserRecord,
+    Actor, AdminOp, AdminOutput, CodeIssue, DeviceRecord, EnrollInput, EventInput, GrantDone,
+    GrantInput, KeyRecord, NewUser, RegisterInput, Store, StoreResult, UserRecord,
 };
 use super::tables::{ChainHead, Tables};
 use super::txn::{self, WriteCtx, load_head};
@@ -326,6 +326,20 @@ impl<B: Backend> Store for GroupCommitStore<B> {
     fn initialise(&self, admin: NewUser, key: KeyRecord, now_ms: u64) -> Result<(), StoreError> {
         self.writer
             .write(move |ctx| txn::initialise(ctx, &admin, &key, now_ms))
+    }
+
+    fn recover_admin_code(
+        &self,
+        user: String,
+        code: CodeIssue,
+        reason: String,
+        now_ms: u64,
+    ) -> StoreResult<AdminOutput> {
+        let result = self
+            .writer
+            .write(move |ctx| txn::recover_admin_code(ctx, &user, &code, &reason, now_ms));
+        self.generation.fetch_add(1, Ordering::Release);
+        result
     }
 
     fn device_with_user(

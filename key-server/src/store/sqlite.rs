@@ -77,9 +77,29 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
 /// the checkpointer thread.
 pub(super) struct SqliteBackend {
     path: PathBuf,
+    /// The one-writer lock (`DB.lock`), held while the store lives.
+    _writer_lock: std::fs::File,
     readers: Mutex<Vec<Connection>>,
     /// Dropping the sender stops the checkpointer.
     checkpointer: Mutex<Option<(std_mpsc::Sender<()>, JoinHandle<()>)>>,
+}
+
+/// Takes the database's writer lock, an advisory lock on `DB.lock` beside
+/// it that the system drops with the process.
+fn lock_writer(path: &Path) -> Result<std::fs::File, StoreError> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_path)
+        .map_err(StoreError::Lock)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Lock(e)),
+    }
 }
 
 /// SQLite behind [`super::Store`].
@@ -87,6 +107,10 @@ pub(super) type SqliteStore = GroupCommitStore<SqliteBackend>;
 
 /// Opens (creating if needed) the database at `path` and starts the writer.
 pub(super) fn open(path: &Path, metrics: Arc<Metrics>) -> Result<SqliteStore, StoreError> {
+    // One writer per database, as on PostgreSQL (§11.1): the group commit
+    // keeps the chain head in memory, so a second writer (another server,
+    // or an offline command while one serves) would fork the chain.
+    let writer_lock = lock_writer(path)?;
     let conn = Connection::open(path)?;
     // PROTOCOL.md §4.1: durable before the response — WAL with a full
     // fsync at every commit.
@@ -122,6 +146,7 @@ pub(super) fn open(path: &Path, metrics: Arc<Metrics>) -> Result<SqliteStore, St
     Ok(GroupCommitStore::new(
         SqliteBackend {
             path: path.to_owned(),
+            _writer_lock: writer_lock,
             readers: Mutex::new(Vec::new()),
             checkpointer: Mutex::new(Some(checkpointer)),
         },
@@ -145,10 +170,10 @@ impl SqliteBackend {
             }
         };
         let result = op(&mut conn);
-        if let Ok(mut pool) = self.readers.lock() {
-            if pool.len() < 16 {
-                pool.push(conn);
-            }
+        if let Ok(mut pool) = self.readers.lock()
+            && pool.len() < 16
+        {
+            pool.push(conn);
         }
         result
     }

@@ -8,14 +8,14 @@
 //! Transactions, durability and the order of the chain are the group-commit
 //! writer's (`group_commit.rs`).
 
-use irm_core::protocol::{DenyReason, FileInfo};
+use irm_core::protocol::{DenyReason, FileInfo, Role};
 use irm_core::{KeyId, Policy, Rights};
 use subtle::ConstantTimeEq;
 
 use super::contract::{
-    Actor, AdminOp, AdminOutput, DeviceRecord, EnrollInput, EventInput, FileChange, GrantInput,
-    GrantOutcome, KeyRecord, MAX_CODE_FAILURES, MAX_USERLESS_FAILURES, NewUser, RegisterInput,
-    StoreResult, USERLESS_WINDOW_SECS, UserRecord,
+    Actor, AdminOp, AdminOutput, CodeIssue, DeviceRecord, EnrollInput, EventInput, FileChange,
+    GrantInput, GrantOutcome, KeyRecord, MAX_CODE_FAILURES, MAX_USERLESS_FAILURES, NewUser,
+    RegisterInput, StoreResult, USERLESS_WINDOW_SECS, UserRecord,
 };
 use super::tables::{
     ChainHead, CodeRow, FileRow, NewFile, NewGrant, Tables, UNSEEN_KEY, UNSEEN_POLICY,
@@ -416,11 +416,11 @@ pub(super) fn usage_event<C: Tables>(
         .unwrap_or_else(Rights::empty);
     let effective = Rights::from_bits_retain(grant.rights).difference(restricted);
     let draft = draft.file(grant.file_id);
-    if let Some(needed) = input.action.required_right() {
-        if !effective.contains(needed) {
-            ctx.audit(draft.deny(DenyReason::RightNotGranted))?;
-            return Ok(Err(Refusal::Deny(DenyReason::RightNotGranted)));
-        }
+    if let Some(needed) = input.action.required_right()
+        && !effective.contains(needed)
+    {
+        ctx.audit(draft.deny(DenyReason::RightNotGranted))?;
+        return Ok(Err(Refusal::Deny(DenyReason::RightNotGranted)));
     }
     ctx.audit(draft)?;
     Ok(Ok(()))
@@ -490,6 +490,50 @@ pub(super) fn register_file<C: Tables>(
         .file(&id)?
         .ok_or_else(|| StoreError::Corrupt("file row vanished".into()))?;
     Ok(Ok(row.info(now)))
+}
+
+/// `irm-key-server recover-code` (PROTOCOL.md §7.1): a burnt or lost
+/// bootstrap code replaced from a shell on the server, for an administrator
+/// of a server with at most one. Every attempt is audited, with no actor
+/// (nobody signed it) and the operator's reason.
+pub(super) fn recover_admin_code<C: Tables>(
+    ctx: &mut WriteCtx<'_, C>,
+    user: &str,
+    code: &CodeIssue,
+    reason: &str,
+    now_ms: u64,
+) -> StoreResult<AdminOutput> {
+    let mut draft = AuditDraft::new(now_ms, "admin.user.code", Outcome::Ok)
+        .detail(format!("user={user} via=recover-code reason={reason}"));
+    let refusal = match ctx.conn.user(user)? {
+        None => Some(Refusal::NotFound(format!("user {user}"))),
+        Some(found) if !found.roles.contains(&Role::Admin) => Some(Refusal::Conflict(format!(
+            "{user} is not an administrator: recover-code restores an administrator's access only; an administrator issues other people's codes (irm admin user code {user})"
+        ))),
+        Some(_) => {
+            let admins = list_users(ctx.conn)?
+                .iter()
+                .filter(|u| u.active && u.roles.contains(&Role::Admin))
+                .count();
+            (admins >= 2).then(|| {
+                Refusal::Conflict(format!(
+                    "{admins} active administrators exist: recover-code is for a server with one; ask another administrator to issue the code (irm admin user code {user})"
+                ))
+            })
+        }
+    };
+    if let Some(refusal) = refusal {
+        draft.result = Outcome::Failed;
+        draft.reason = Some(refusal.audit_reason().to_owned());
+        ctx.audit(draft)?;
+        return Ok(Err(refusal));
+    }
+    ctx.conn.set_user_code(user, Some(code), 0)?;
+    ctx.audit(draft)?;
+    Ok(Ok(AdminOutput::CodeStored {
+        user: user.to_owned(),
+        expires_at: code.expires_at,
+    }))
 }
 
 /// PROTOCOL.md §7, with the role check (audited when refused). The effect
