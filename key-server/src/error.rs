@@ -90,6 +90,12 @@ pub enum ApiError {
     /// 415.
     #[error("the request body must be application/json")]
     UnsupportedMediaType,
+    /// 429 with `Retry-After`: too many wrong enrollments from this address.
+    #[error("too many wrong enrollment attempts from this address")]
+    TooManyAttempts {
+        /// Seconds until the address may try again.
+        retry_after_secs: u64,
+    },
     /// 500: the detail is logged, never sent.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -123,6 +129,7 @@ impl ApiError {
             Self::Refused(Refusal::BadRequest(_)) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -202,6 +209,20 @@ impl ApiError {
                 error_body(
                     "unsupported_media_type",
                     "the request body must be sent as Content-Type: application/json",
+                ),
+            )
+                .into_response(),
+            Self::TooManyAttempts { retry_after_secs } => (
+                status,
+                [(
+                    axum::http::header::RETRY_AFTER,
+                    retry_after_secs.to_string(),
+                )],
+                error_body(
+                    "too_many_attempts",
+                    format!(
+                        "too many wrong enrollment attempts from this address; try again in {retry_after_secs} s, with the code exactly as given"
+                    ),
                 ),
             )
                 .into_response(),

@@ -84,6 +84,8 @@ pub struct AppState {
     pub audit_key: Arc<SigningSecretKey>,
     /// The replay cache.
     pub nonces: Arc<NonceCache>,
+    /// Wrong enrollments by source address.
+    pub enroll_throttle: Arc<crate::auth::enroll_throttle::EnrollThrottle>,
     /// Device and user records of recent requests.
     pub devices: Arc<crate::auth::device_cache::DeviceCache>,
     /// Content keys already unwrapped, for repeat grants of a file.
@@ -126,6 +128,7 @@ impl AppState {
             keys: Arc::new(keys),
             audit_key: Arc::new(audit_key),
             nonces: Arc::new(NonceCache::default()),
+            enroll_throttle: Arc::default(),
             devices: Arc::new(crate::auth::device_cache::DeviceCache::new(
                 std::num::NonZeroUsize::new(4096).expect("non-zero"),
             )),

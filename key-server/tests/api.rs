@@ -798,6 +798,48 @@ async fn enrollment_codes_expire_burn_after_five_wrong_tries_and_work_once(backe
     assert_eq!(count(&records, "enroll", "ok", None), 3);
 }
 
+/// PROTOCOL.md §3.1: an address that has sent too many wrong codes waits
+/// out its window, refused unchecked (429 with `Retry-After`), so the codes
+/// it names are not charged meanwhile; then it may try again. (The throttle
+/// is in memory, the same on either store.)
+#[tokio::test]
+async fn an_address_with_too_many_wrong_codes_waits_and_charges_no_code() {
+    use irm_key_server::auth::enroll_throttle::{FREE_FAILURES, WINDOW_SECS};
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    // Wrong codes spread over unknown names, so that they burn no code.
+    for i in 0..FREE_FAILURES {
+        let (response, _) = server
+            .try_enroll(&format!("nobody{i}"), "AAAAA-AAAAA-AAAAA-AAAAA")
+            .await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "try {i}");
+    }
+    let code = admin.create_user("erin", &[], &[]).await;
+    // Now even the right code waits, unchecked...
+    let (response, _) = server.try_enroll("erin", &code.code).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        response.headers()["retry-after"],
+        WINDOW_SECS.to_string().as_str()
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_attempts", "{body}");
+    // ...and wrong ones meanwhile charge erin's code nothing (five would burn it).
+    for _ in 0..6 {
+        let (response, _) = server.try_enroll("erin", "AAAAA-AAAAA-AAAAA-AAAAA").await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    server.clock.advance_secs(WINDOW_SECS - 1);
+    let (response, _) = server.try_enroll("erin", &code.code).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "one second before the window ends"
+    );
+    server.clock.advance_secs(1);
+    server.enroll("erin", &code.code).await;
+}
+
 on_each_backend!(enrollment_without_a_user_name_finds_the_user_and_wrong_codes_pause_it);
 async fn enrollment_without_a_user_name_finds_the_user_and_wrong_codes_pause_it(backend: Backend) {
     use irm_key_server::store::{MAX_USERLESS_FAILURES, USERLESS_WINDOW_SECS};

@@ -9,18 +9,18 @@ use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use irm_core::protocol::{
-    DenyBody, EncodedHeader, EnrollRequest, EnrollResponse, ErrorBody, EventRequest, FileInfo,
-    GrantRequest, GrantResponse, RegisterFileRequest, ServerKeyInfo,
+    DenyBody, DenyReason, EncodedHeader, EnrollRequest, EnrollResponse, ErrorBody, EventRequest,
+    FileInfo, GrantRequest, GrantResponse, RegisterFileRequest, ServerKeyInfo,
 };
 use irm_core::{
     ContentKey, DevicePublicKey, KeyId, RewrapContext, SealedHeader, enrollment_proof_message,
     rewrap, verify_signature,
 };
 
-use crate::auth::{Authed, SignedRequest, client_addr, parse_json, read_body};
+use crate::auth::{Authed, SignedRequest, client_addr, client_ip, parse_json, read_body};
 use crate::codes;
-use crate::error::ApiError;
 use crate::error::StoreError;
+use crate::error::{ApiError, Refusal};
 use crate::grant::facts::{OpenedKeys, grant_facts, header_digest};
 use crate::state::AppState;
 use crate::store::{
@@ -83,12 +83,24 @@ pub(crate) async fn server_key(
     request_body = EnrollRequest,
     responses((status = 200, body = EnrollResponse),
         (status = 400, body = ErrorBody),
-        (status = 403, body = DenyBody)))]
+        (status = 403, body = DenyBody),
+        (status = 429, body = ErrorBody, description = "too many wrong enrollments from this address; see Retry-After")))]
 pub(crate) async fn enroll(
     State(state): State<AppState>,
     req: Request,
 ) -> Result<Json<EnrollResponse>, ApiError> {
     let (parts, body) = read_body(req, &state).await?;
+    // PROTOCOL.md §3.1: an address past its wrong tries waits, unchecked, so
+    // that no code is charged meanwhile.
+    let address = client_ip(&parts);
+    if let Some(address) = address
+        && let Some(retry_after_secs) = state
+            .enroll_throttle
+            .wait_secs(address, state.clock.now_ms())
+    {
+        tracing::warn!(%address, retry_after_secs, "enrollment refused: too many wrong tries from this address");
+        return Err(ApiError::TooManyAttempts { retry_after_secs });
+    }
     let request: EnrollRequest = parse_json(&body)?;
     if request.device_name.is_empty()
         || request.device_name.len() > MAX_LABEL
@@ -141,9 +153,15 @@ pub(crate) async fn enroll(
         },
         client_addr: client_addr(&parts),
     };
-    let user = state
+    let outcome = state
         .blocking(move |store| store.enroll(input, now_ms))
-        .await???;
+        .await??;
+    if let (Err(Refusal::Deny(DenyReason::EnrollmentCodeInvalid)), Some(address)) =
+        (&outcome, address)
+    {
+        state.enroll_throttle.failed(address, now_ms);
+    }
+    let user = outcome?;
     tracing::info!(user = %user.name, device = %device_id, "device enrolled");
     let app = state.clone();
     let key = state.blocking(move |_| app.current_key()).await??;

@@ -2,11 +2,13 @@
 //! the body, check its size and type, verify the device signature over the
 //! exact bytes received, and hand the handler the verified actor together
 //! with those same bytes to parse. Every 401 is audited as `auth.failed`
-//! here. The replay cache (`replay`) and the cache of device records
-//! (`device_cache`) live beside it. What a verified actor may do is decided
+//! here. The replay cache (`replay`), the cache of device records
+//! (`device_cache`) and the slow-down of enrollment guesses
+//! (`enroll_throttle`) live beside it. What a verified actor may do is decided
 //! by the handlers, the grant decision and the store.
 
 pub mod device_cache;
+pub mod enroll_throttle;
 pub mod replay;
 
 use axum::body::Bytes;
@@ -73,6 +75,14 @@ pub fn client_addr(req_parts: &axum::http::request::Parts) -> Option<String> {
         .extensions
         .get::<ConnectInfo<PeerAddr>>()
         .map(|ConnectInfo(PeerAddr(addr))| addr.to_string())
+}
+
+/// The client's IP address, without the port.
+pub fn client_ip(req_parts: &axum::http::request::Parts) -> Option<std::net::IpAddr> {
+    req_parts
+        .extensions
+        .get::<ConnectInfo<PeerAddr>>()
+        .map(|ConnectInfo(PeerAddr(addr))| addr.ip())
 }
 
 /// Buffers the body (at most 1 MiB, else 413) and checks that a non-empty
