@@ -197,7 +197,7 @@ pub(crate) struct OpenArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Every administrative call is signed by your own device and audited; it needs the admin role
-(audit reads: admin or auditor). With --json each command prints its result as JSON on stdout
+(audit reads: admin or auditor; keys and checkpoints: admin or maintainer). With --json each command prints its result as JSON on stdout
 (the key server's objects, or {\"ok\": true} for calls that return nothing); a refusal prints
 {\"ok\": false, \"kind\": \"denied\", \"exit_code\": 3, \"reason\": \"role_required\", \"message\": \"...\", ...}.")]
 pub(crate) struct AdminArgs {
@@ -244,7 +244,7 @@ pub(crate) enum UserCommand {
         /// Full name, for watermarks and the audit log [default: NAME].
         #[arg(long, value_name = "TEXT")]
         display_name: Option<String>,
-        /// A role: user, admin or auditor; repeat for several [default: user].
+        /// A role: user, admin, auditor or maintainer; repeat for several [default: user].
         #[arg(long = "role", value_name = "ROLE", value_parser = parse_role)]
         roles: Vec<Role>,
         /// A group to join (with or without the @); repeat for several.
@@ -674,14 +674,10 @@ fn parse_recipient(text: &str) -> Result<Recipient, String> {
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "user" => Ok(Role::User),
-        "admin" => Ok(Role::Admin),
-        "auditor" => Ok(Role::Auditor),
-        _ => Err(format!(
-            "unknown role {text:?}; the roles are user, admin and auditor"
-        )),
-    }
+    Role::parse(&text.trim().to_ascii_lowercase()).ok_or_else(|| {
+        let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        format!("unknown role {text:?}; the roles are {}", names.join(", "))
+    })
 }
 
 fn parse_rights(text: &str) -> Result<Rights, String> {

@@ -64,7 +64,7 @@ pub enum DenyReason {
     /// The action reported or requested is not among the grant's rights.
     #[error("your grant does not include this right")]
     RightNotGranted,
-    /// The caller lacks the role the operation needs (admin or auditor).
+    /// The caller lacks the role the operation needs (admin, auditor or maintainer).
     #[error("this operation needs a role you do not have")]
     RoleRequired,
     /// The enrollment code is wrong, used, burned or expired.
@@ -189,8 +189,8 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// A person's role. Admins manage, auditors read the audit log, users read files;
-/// having the admin role does not by itself open any file.
+/// A person's role. Admins manage, auditors read the audit log, maintainers
+/// run the service, users read files; no role by itself opens any file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
@@ -201,6 +201,15 @@ pub enum Role {
     Auditor,
     /// Opens files they are a recipient of.
     User,
+    /// Runs the service: lists, rotates and retires keys, writes and
+    /// verifies audit checkpoints. Nothing else: no user, group, device or
+    /// file administration, no reading of audit records.
+    Maintainer,
+}
+
+impl Role {
+    /// Every role, in the order they are listed to people.
+    pub const ALL: [Self; 4] = [Self::User, Self::Admin, Self::Auditor, Self::Maintainer];
 }
 
 /// The key server's current public key.
@@ -513,6 +522,7 @@ state_names! {
     FileState { Active => "active", Revoked => "revoked", Expired => "expired" }
     UserState { Active => "active", Suspended => "suspended" }
     DeviceState { Active => "active", Revoked => "revoked" }
+    Role { Admin => "admin", Auditor => "auditor", User => "user", Maintainer => "maintainer" }
 }
 
 /// A user as admins see it.

@@ -93,6 +93,78 @@ async fn grants_follow_recipients_and_the_admin_role_opens_nothing(backend: Back
     );
 }
 
+on_each_backend!(the_maintainer_runs_the_service_and_nothing_else);
+/// The maintainer role (issue #12): keys and checkpoints, nothing about
+/// people, devices or files, no audit records, and no file by itself.
+async fn the_maintainer_runs_the_service_and_nothing_else(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    let (admin, alice, _bob) = cast(&server).await;
+    let maintainer = server.user(&admin, "mia", &[Role::Maintainer], &[]).await;
+    let to_alice = file_for(&alice, &["alice"], Rights::VIEW);
+
+    // Running the service.
+    maintainer
+        .expect(Method::GET, "/v1/admin/keys", None, StatusCode::OK)
+        .await;
+    let rotated = maintainer
+        .expect(Method::POST, "/v1/admin/keys/rotate", None, StatusCode::OK)
+        .await;
+    assert!(rotated["key_id"].is_string(), "{rotated}");
+    maintainer
+        .expect(Method::POST, "/v1/audit/checkpoint", None, StatusCode::OK)
+        .await;
+    let report = maintainer
+        .expect(Method::GET, "/v1/audit/verify", None, StatusCode::OK)
+        .await;
+    assert_eq!(report["ok"], true, "{report}");
+
+    // Nothing else: each refusal is 403 role_required, and audited.
+    let refused: [(Method, &str, Option<Value>); 6] = [
+        (
+            Method::POST,
+            "/v1/admin/users",
+            Some(json!({"name": "eve", "display_name": "Eve", "roles": ["admin"], "groups": []})),
+        ),
+        (Method::GET, "/v1/admin/users", None),
+        (Method::POST, "/v1/admin/users/alice/code", None),
+        (
+            Method::POST,
+            "/v1/admin/groups",
+            Some(json!({"name": "ops"})),
+        ),
+        (Method::GET, "/v1/admin/devices", None),
+        (Method::GET, "/v1/audit?after=0&limit=10", None),
+    ];
+    for (method, path, body) in refused {
+        let answer = maintainer
+            .expect(method.clone(), path, body, StatusCode::FORBIDDEN)
+            .await;
+        assert_eq!(answer["reason"], "role_required", "{method} {path}");
+    }
+    let file_path = format!("/v1/admin/files/{}/restore", to_alice.id());
+    let answer = maintainer
+        .expect(Method::POST, &file_path, None, StatusCode::FORBIDDEN)
+        .await;
+    assert_eq!(answer["reason"], "role_required");
+    // And no content unless a recipient, as for every role.
+    assert_eq!(
+        maintainer.grant_denied(&to_alice, false).await,
+        "not_recipient"
+    );
+
+    let records = audit(&admin).await;
+    assert_eq!(
+        count(
+            &records,
+            "admin.user.create",
+            "denied",
+            Some("role_required")
+        ),
+        1
+    );
+    assert_eq!(count(&records, "admin.key.rotate", "ok", None), 1);
+}
+
 on_each_backend!(
     revocation_suspension_expiry_and_restriction_apply_to_the_very_next_grant_and_renewal
 );

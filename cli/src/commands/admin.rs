@@ -142,7 +142,7 @@ fn users_table(users: &[UserInfo]) -> String {
         "NAME", "STATE", "ROLES", "GROUPS", "DISPLAY NAME"
     );
     for user in users {
-        let roles: Vec<&str> = user.roles.iter().map(|r| role_name(*r)).collect();
+        let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
         let _ = writeln!(
             text,
             "{:<20} {:<10} {:<20} {:<24} {}",
@@ -154,14 +154,6 @@ fn users_table(users: &[UserInfo]) -> String {
         );
     }
     text
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Admin => "admin",
-        Role::Auditor => "auditor",
-        Role::User => "user",
-    }
 }
 
 fn group(session: &Session, cmd: &GroupCommand, out: &Out) -> Result<()> {

@@ -369,9 +369,18 @@ impl AdminOp {
     /// The roles allowed to do it: audit reads also auditors, the rest admins.
     pub fn allowed(&self, roles: &[Role]) -> bool {
         let audit = matches!(self, Self::ReadAudit { .. } | Self::AuditAccess { .. });
-        roles
-            .iter()
-            .any(|r| *r == Role::Admin || (audit && *r == Role::Auditor))
+        // Running the service: its keys and its checkpoints, never people,
+        // devices, files or the content of the audit log.
+        let service = matches!(
+            self,
+            Self::ListKeys | Self::RotateKey(_) | Self::RetireKey { .. } | Self::AuditAccess { .. }
+        );
+        roles.iter().any(|r| match r {
+            Role::Admin => true,
+            Role::Auditor => audit,
+            Role::Maintainer => service,
+            Role::User => false,
+        })
     }
 
     /// The target, for the audit record's detail (never a secret).
@@ -462,11 +471,7 @@ impl AdminOutput {
 pub fn roles_text(roles: &[Role]) -> String {
     roles
         .iter()
-        .map(|r| match r {
-            Role::Admin => "admin",
-            Role::Auditor => "auditor",
-            Role::User => "user",
-        })
+        .map(|r| r.as_str())
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -475,12 +480,7 @@ pub fn roles_text(roles: &[Role]) -> String {
 pub fn parse_roles(text: &str) -> Result<Vec<Role>, StoreError> {
     text.split(',')
         .filter(|r| !r.is_empty())
-        .map(|r| match r {
-            "admin" => Ok(Role::Admin),
-            "auditor" => Ok(Role::Auditor),
-            "user" => Ok(Role::User),
-            other => Err(StoreError::Corrupt(format!("unknown role {other:?}"))),
-        })
+        .map(|r| Role::parse(r).ok_or_else(|| StoreError::Corrupt(format!("unknown role {r:?}"))))
         .collect()
 }
 
