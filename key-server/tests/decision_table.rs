@@ -24,7 +24,8 @@
 //! rows of mostly the same denial, so the server table covers instead:
 //! every value of every dimension against an all-granting baseline (with the
 //! exact boundary seconds of the window and of an administrator's expiry,
-//! renewals, and admins with and without a grant), and every pair of
+//! renewals, admins and maintainers with and without a grant, an auditor
+//! without one), and every pair of
 //! denials that can hold at once, whose answer must be the earlier check of
 //! §4.1. Two pairs cannot hold together and are left out: a key both unknown
 //! and retired, and a time both before `not_before` and at `not_after`
@@ -462,7 +463,8 @@ enum SealedTo {
 struct Row {
     name: String,
     reaches: Reaches,
-    admin: bool,
+    /// The requester's one role.
+    role: Role,
     suspended: bool,
     device_revoked: bool,
     /// What an administrator did to the file; `admin_expires_at` is the
@@ -481,7 +483,7 @@ impl Row {
         Self {
             name: name.into(),
             reaches: Reaches::User,
-            admin: false,
+            role: Role::User,
             suspended: false,
             device_revoked: false,
             file: FileControls::default(),
@@ -586,14 +588,27 @@ fn server_rows() -> Vec<Row> {
         base("recipient by user name"),
         base("recipient through a group").with(|r| r.reaches = Reaches::Group),
         base("recipient by user and by group").with(|r| r.reaches = Reaches::Both),
-        // The admin role neither opens nor blocks.
+        // No role opens or blocks: admin, auditor, maintainer.
         base("admin but not a recipient")
             .with(|r| {
-                r.admin = true;
+                r.role = Role::Admin;
                 r.reaches = Reaches::Nobody;
             })
             .deny(DenyReason::NotRecipient),
-        base("admin and a recipient").with(|r| r.admin = true),
+        base("admin and a recipient").with(|r| r.role = Role::Admin),
+        base("maintainer but not a recipient")
+            .with(|r| {
+                r.role = Role::Maintainer;
+                r.reaches = Reaches::Nobody;
+            })
+            .deny(DenyReason::NotRecipient),
+        base("maintainer and a recipient").with(|r| r.role = Role::Maintainer),
+        base("auditor but not a recipient")
+            .with(|r| {
+                r.role = Role::Auditor;
+                r.reaches = Reaches::Nobody;
+            })
+            .deny(DenyReason::NotRecipient),
         // The file's administrative state.
         base("file restricted: print taken away")
             .with(|r| r.file.restricted = Rights::PRINT)
@@ -737,11 +752,7 @@ async fn every_row_on_a_real_server(backend: Backend) {
     let mut staged = Vec::with_capacity(rows.len());
     for (index, row) in rows.iter().enumerate() {
         let name = format!("r{index:03}");
-        let roles: &[Role] = if row.admin {
-            &[Role::Admin]
-        } else {
-            &[Role::User]
-        };
+        let roles: &[Role] = &[row.role];
         let groups: &[&str] = match row.reaches {
             Reaches::Group | Reaches::Both => &["table"],
             Reaches::User | Reaches::Nobody => &[],
