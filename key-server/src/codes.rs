@@ -5,8 +5,21 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::store::CodeIssue;
+
 /// How long a code lives.
 pub const CODE_LIFETIME_SECS: u64 = 24 * 60 * 60;
+
+/// A fresh code to hand out once, and what the store keeps of it: its hash
+/// and its expiry, [`CODE_LIFETIME_SECS`] after `now_secs`.
+pub fn issue(now_secs: u64) -> Result<(String, CodeIssue), getrandom::Error> {
+    let code = generate()?;
+    let stored = CodeIssue {
+        hash: hash(&code),
+        expires_at: now_secs + CODE_LIFETIME_SECS,
+    };
+    Ok((code, stored))
+}
 
 const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 

@@ -121,6 +121,18 @@ impl Layout {
             None => Database::Sqlite(self.db()),
         }
     }
+    /// The store of an initialised directory: like [`Layout::database`], but
+    /// an SQLite file that is not there is refused rather than opened (which
+    /// would create an empty one).
+    pub fn existing_database(&self, url: Option<&DatabaseUrl>) -> Result<Database, DataDirError> {
+        let database = self.database(url);
+        if let Database::Sqlite(path) = &database
+            && !path.exists()
+        {
+            return Err(DataDirError::NotInitialised(self.dir.clone()));
+        }
+        Ok(database)
+    }
     /// A key server key's file.
     pub fn kas_key(&self, id: &KeyId) -> PathBuf {
         self.dir.join("kas").join(format!("{id}.key"))
@@ -260,8 +272,8 @@ pub fn init_with(
 
     tls::generate(dir, hostnames, now)?;
 
-    let code = codes::generate().map_err(|_| DataDirError::Random)?;
-    let expires_at = now + codes::CODE_LIFETIME_SECS;
+    let (code, code_issue) = codes::issue(now).map_err(|_| DataDirError::Random)?;
+    let expires_at = code_issue.expires_at;
     let store = match store {
         Some(store) => store,
         None => database.open(metrics)?,
@@ -272,10 +284,7 @@ pub fn init_with(
             display_name: bootstrap_admin.to_owned(),
             roles: vec![Role::Admin],
             groups: Vec::new(),
-            code: crate::store::CodeIssue {
-                hash: codes::hash(&code),
-                expires_at,
-            },
+            code: code_issue,
         },
         key.clone(),
         now_ms,
@@ -327,22 +336,12 @@ pub fn recover_admin_code(
                 .into(),
         ));
     }
-    let layout = Layout::new(data_dir);
-    let database = layout.database(database_url);
-    if let Database::Sqlite(path) = &database
-        && !path.exists()
-    {
-        return Err(DataDirError::NotInitialised(data_dir.to_owned()));
-    }
+    let database = Layout::new(data_dir).existing_database(database_url)?;
     let store = database.open(Arc::new(Metrics::default()))?;
     if !store.is_initialised()? {
         return Err(DataDirError::NotInitialised(data_dir.to_owned()));
     }
-    let code = codes::generate().map_err(|_| DataDirError::Random)?;
-    let issue = crate::store::CodeIssue {
-        hash: codes::hash(&code),
-        expires_at: clock.now_secs() + codes::CODE_LIFETIME_SECS,
-    };
+    let (code, issue) = codes::issue(clock.now_secs()).map_err(|_| DataDirError::Random)?;
     let expires_at = issue.expires_at;
     let outcome =
         store.recover_admin_code(user.to_owned(), issue, reason.to_owned(), clock.now_ms())?;

@@ -24,8 +24,16 @@ pub enum StoreError {
     )]
     InUse,
     /// The SQLite writer lock file could not be opened or locked.
-    #[error("the database's writer lock: {0}")]
-    Lock(std::io::Error),
+    #[error(
+        "cannot take the database's writer lock {}: {source}; check that the data directory is writable by the server's account",
+        path.display()
+    )]
+    Lock {
+        /// The lock file.
+        path: std::path::PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
     /// A number does not fit the database's signed 64-bit integers.
     #[error("{0} is out of the database's range")]
     OutOfRange(&'static str),

@@ -60,12 +60,7 @@ pub async fn serve(
 
     // A checkpoint of the chain as found, before the first request: the
     // chain is never without one while the server runs (PROTOCOL.md §9).
-    let app = state.clone();
-    match tokio::task::spawn_blocking(move || app.write_checkpoint(true)).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "audit checkpoint at start failed"),
-        Err(e) => tracing::error!(error = %e, "audit checkpoint task failed"),
-    }
+    checkpoint_if_grown(&state, "at start").await;
     let checkpoints = tokio::spawn(checkpoint_loop(state.clone(), stop_rx.clone()));
 
     let app = router(state.clone()).into_make_service_with_connect_info::<tls::PeerAddr>();
@@ -89,13 +84,7 @@ pub async fn serve(
     }
     let _ = checkpoints.await;
 
-    let app = state.clone();
-    let final_checkpoint = tokio::task::spawn_blocking(move || app.write_checkpoint(true)).await;
-    match final_checkpoint {
-        Ok(Err(e)) => tracing::error!(error = %e, "final audit checkpoint failed"),
-        Err(e) => tracing::error!(error = %e, "final audit checkpoint task failed"),
-        Ok(Ok(_)) => {}
-    }
+    checkpoint_if_grown(&state, "at shutdown").await;
     tracing::info!("irm-key-server stopped");
     Ok(())
 }
@@ -110,11 +99,17 @@ async fn checkpoint_loop(state: AppState, mut stop: watch::Receiver<bool>) {
             _ = ticker.tick() => {}
             _ = stop.wait_for(|stopped| *stopped) => return,
         }
-        let app = state.clone();
-        match tokio::task::spawn_blocking(move || app.write_checkpoint(true)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "audit checkpoint failed"),
-            Err(e) => tracing::error!(error = %e, "audit checkpoint task failed"),
-        }
+        checkpoint_if_grown(&state, "periodic").await;
+    }
+}
+
+/// Writes a checkpoint if the chain grew since the last one, off the async
+/// threads; a failure is logged (`when` says which) and serving goes on.
+async fn checkpoint_if_grown(state: &AppState, when: &'static str) {
+    let app = state.clone();
+    match tokio::task::spawn_blocking(move || app.write_checkpoint(true)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, when, "audit checkpoint failed"),
+        Err(e) => tracing::error!(error = %e, when, "audit checkpoint task failed"),
     }
 }

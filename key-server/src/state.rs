@@ -107,13 +107,7 @@ impl AppState {
     /// Opens an initialised data directory.
     pub fn open(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, DataDirError> {
         let layout = Layout::new(&settings.data_dir);
-        let database = settings.database();
-        if let Database::Sqlite(path) = &database {
-            // Opening would create an empty database.
-            if !path.exists() {
-                return Err(DataDirError::NotInitialised(settings.data_dir.clone()));
-            }
-        }
+        let database = layout.existing_database(settings.database_url.as_ref())?;
         let metrics = Arc::new(Metrics::default());
         let store = database.open(Arc::clone(&metrics))?;
         if !store.is_initialised()? {
@@ -249,12 +243,7 @@ pub fn verify_offline(
     grace: Duration,
 ) -> Result<AuditVerifyReport, DataDirError> {
     let layout = Layout::new(data_dir);
-    let database = layout.database(database_url);
-    if let Database::Sqlite(path) = &database
-        && !path.exists()
-    {
-        return Err(DataDirError::NotInitialised(data_dir.to_owned()));
-    }
+    let database = layout.existing_database(database_url)?;
     let trusted = datadir::load_audit_public(&layout)?;
     let path = checkpoints.map_or_else(|| layout.checkpoints(), ToOwned::to_owned);
     let (checkpoints, unreadable) =

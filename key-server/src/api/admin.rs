@@ -51,12 +51,7 @@ fn check_name(name: &str, what: &str) -> Result<(), ApiError> {
 }
 
 fn new_code(state: &AppState) -> Result<(String, CodeIssue), ApiError> {
-    let code = codes::generate().map_err(|e| ApiError::Internal(e.to_string().into()))?;
-    let issue = CodeIssue {
-        hash: codes::hash(&code),
-        expires_at: state.clock.now_secs() + codes::CODE_LIFETIME_SECS,
-    };
-    Ok((code, issue))
+    codes::issue(state.clock.now_secs()).map_err(|e| ApiError::Internal(e.to_string().into()))
 }
 
 #[utoipa::path(post, path = "/v1/admin/users", tag = "admin",

@@ -17,7 +17,9 @@ use irm_core::{
     rewrap, verify_signature,
 };
 
-use crate::auth::{Authed, SignedRequest, client_addr, client_ip, parse_json, read_body};
+use crate::auth::{
+    Authed, SignedRequest, client_addr, client_ip, enroll_throttle, parse_json, read_body,
+};
 use crate::codes;
 use crate::error::StoreError;
 use crate::error::{ApiError, Refusal};
@@ -98,7 +100,7 @@ pub(crate) async fn enroll(
             .enroll_throttle
             .wait_secs(address, state.clock.now_ms())
     {
-        tracing::warn!(%address, retry_after_secs, "enrollment refused: too many wrong tries from this address");
+        // Not logged here: an address that keeps sending would fill the log.
         return Err(ApiError::TooManyAttempts { retry_after_secs });
     }
     let request: EnrollRequest = parse_json(&body)?;
@@ -158,8 +160,13 @@ pub(crate) async fn enroll(
         .await??;
     if let (Err(Refusal::Deny(DenyReason::EnrollmentCodeInvalid)), Some(address)) =
         (&outcome, address)
+        && state.enroll_throttle.failed(address, now_ms)
     {
-        state.enroll_throttle.failed(address, now_ms);
+        tracing::warn!(
+            %address,
+            minutes = enroll_throttle::WINDOW_SECS / 60,
+            "too many wrong enrollment codes from this address: its enrollments are refused unchecked until its window ends"
+        );
     }
     let user = outcome?;
     tracing::info!(user = %user.name, device = %device_id, "device enrolled");

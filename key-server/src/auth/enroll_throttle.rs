@@ -52,8 +52,9 @@ impl EnrollThrottle {
             .then(|| (window.ends_ms() - now_ms).div_ceil(1000))
     }
 
-    /// Counts a wrong enrollment from `addr`.
-    pub fn failed(&self, addr: IpAddr, now_ms: u64) {
+    /// Counts a wrong enrollment from `addr`; `true` when this one used up
+    /// the address's free tries (say so once, not at every refusal after).
+    pub fn failed(&self, addr: IpAddr, now_ms: u64) -> bool {
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(window) = windows.get_mut(&addr) {
             if now_ms < window.ends_ms() {
@@ -64,12 +65,12 @@ impl EnrollThrottle {
                     failures: 1,
                 };
             }
-            return;
+            return window.failures == FREE_FAILURES;
         }
         if windows.len() >= MAX_ADDRESSES {
             windows.retain(|_, window| now_ms < window.ends_ms());
             if windows.len() >= MAX_ADDRESSES {
-                return;
+                return false;
             }
         }
         windows.insert(
@@ -79,6 +80,7 @@ impl EnrollThrottle {
                 failures: 1,
             },
         );
+        FREE_FAILURES == 1
     }
 }
 
@@ -93,9 +95,9 @@ mod tests {
     fn an_address_waits_out_its_window_after_the_free_failures() {
         let throttle = EnrollThrottle::default();
         let t0 = 1_000_000;
-        for i in 0..FREE_FAILURES {
+        for i in 1..=FREE_FAILURES {
             assert_eq!(throttle.wait_secs(A, t0), None, "failure {i}");
-            throttle.failed(A, t0);
+            assert_eq!(throttle.failed(A, t0), i == FREE_FAILURES, "failure {i}");
         }
         assert_eq!(throttle.wait_secs(A, t0), Some(WINDOW_SECS));
         assert_eq!(throttle.wait_secs(A, t0 + 1), Some(WINDOW_SECS));

@@ -338,7 +338,10 @@ impl<B: Backend> Store for GroupCommitStore<B> {
         let result = self
             .writer
             .write(move |ctx| txn::recover_admin_code(ctx, &user, &code, &reason, now_ms));
-        self.generation.fetch_add(1, Ordering::Release);
+        // As for `admin`: a refusal changes no state.
+        if matches!(result, Ok(Ok(_))) {
+            self.generation.fetch_add(1, Ordering::Release);
+        }
         result
     }
 

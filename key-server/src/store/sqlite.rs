@@ -89,16 +89,21 @@ pub(super) struct SqliteBackend {
 fn lock_writer(path: &Path) -> Result<std::fs::File, StoreError> {
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let failed = |source| StoreError::Lock {
+        path: lock_path.clone(),
+        source,
+    };
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(lock_path)
-        .map_err(StoreError::Lock)?;
+        .open(&lock_path)
+        .map_err(failed)?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse),
-        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Lock(e)),
+        Err(std::fs::TryLockError::Error(e)) => Err(failed(e)),
     }
 }
 
