@@ -210,6 +210,11 @@ pub(crate) struct AdminArgs {
     /// Print the result (or the error) as JSON on stdout.
     #[arg(long, global = true)]
     pub(crate) json: bool,
+
+    /// Why you act (a ticket id, a sentence): recorded in the audit log
+    /// with the call, and shown to the administrators asked to approve it.
+    #[arg(long, global = true, value_name = "TEXT")]
+    pub(crate) reason: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -232,11 +237,64 @@ pub(crate) enum AdminObject {
     /// The audit log: recent records, chain verification, export, signed checkpoints.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Requests waiting for approval: list, show, approve, deny.
+    #[command(subcommand)]
+    Request(RequestCommand),
+    /// How many approvals each kind of request needs: list, set.
+    #[command(subcommand)]
+    Rule(RuleCommand),
+}
+
+#[derive(Debug, Subcommand)]
+#[command(after_help = "\
+An action that widens who can read (a new user, an enrollment code, a group member, restoring a user
+or a file, an approval rule) is filed as a request; it runs when enough administrators other than
+the requester approve it. An approval signs the action's hash, so a request cannot change after.")]
+pub(crate) enum RequestCommand {
+    /// List requests, newest first.
+    List,
+    /// Show one request: its action, canonical hash and approvals.
+    Show {
+        /// The request id (32 hex digits).
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Approve a request (not your own); runs it when it has enough approvals.
+    Approve {
+        /// The request id.
+        #[arg(value_name = "ID")]
+        id: String,
+        /// The action hash you were shown (`request show`); refused if the request now hashes otherwise.
+        #[arg(long, value_name = "HEX")]
+        hash: Option<String>,
+    },
+    /// Deny a pending request (yours: withdraw it).
+    Deny {
+        /// The request id.
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RuleCommand {
+    /// Each action and the approvals it needs.
+    List,
+    /// Change the approvals an action needs (1 to 9); itself a request.
+    Set {
+        /// The action, as `rule list` names it (admin.group.add_member, ...).
+        #[arg(value_name = "ACTION")]
+        action: String,
+        /// Approvals from administrators other than the requester.
+        #[arg(value_name = "N")]
+        required: u8,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum UserCommand {
-    /// Create a person; prints their one-time enrollment code on stdout.
+    /// Create a person: files a request and prints your half of their enrollment code on stdout
+    /// (a new server's first administrator creating the second gets the whole code at once).
     Add {
         /// Login name (1 to 64 of a-z A-Z 0-9 . _ -).
         #[arg(value_name = "NAME")]
@@ -259,13 +317,14 @@ pub(crate) enum UserCommand {
         #[arg(value_name = "NAME")]
         name: String,
     },
-    /// Lift a suspension.
+    /// Lift a suspension (filed for approval).
     Restore {
         /// The user.
         #[arg(value_name = "NAME")]
         name: String,
     },
-    /// Issue a new one-time enrollment code (the previous one stops working); prints it on stdout.
+    /// Request a new enrollment code (the previous one stops working once it is approved);
+    /// prints your half on stdout, the approver receives the other.
     Code {
         /// The user.
         #[arg(value_name = "NAME")]
@@ -281,7 +340,7 @@ pub(crate) enum GroupCommand {
         #[arg(value_name = "GROUP")]
         name: String,
     },
-    /// Add a user to a group.
+    /// Add a user to a group (filed for approval).
     MemberAdd {
         /// The group.
         #[arg(value_name = "GROUP")]
@@ -323,7 +382,7 @@ pub(crate) enum FileCommand {
         #[arg(value_name = "FILE_ID")]
         file_id: String,
     },
-    /// Undo a revocation or an administrator's expiry.
+    /// Undo a revocation, an administrator's expiry and restrictions (filed for approval).
     Restore {
         /// The file id.
         #[arg(value_name = "FILE_ID")]

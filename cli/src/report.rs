@@ -1,11 +1,12 @@
 //! Printing a command's outcome: errors as two lines of text on stderr (what
 //! went wrong, then what to do), or as one JSON object on stdout with
-//! `--json`; and successful `--json` results. Which exit code and advice an
+//! `--json`; and successful results, as JSON or as text ([`Out`]). Which exit code and advice an
 //! error gets is decided in `exit.rs`.
 
 use std::io::Write;
 use std::process::ExitCode;
 
+use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::exit;
@@ -53,4 +54,40 @@ pub(crate) fn print_json(value: &impl Serialize) {
     let mut out = std::io::stdout().lock();
     // A closed stdout leaves nobody to tell; the exit code still says it.
     let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+}
+
+/// `{"ok": true}` for calls that return nothing.
+#[derive(Serialize)]
+struct Done {
+    ok: bool,
+}
+
+/// Where results go: JSON, or text built by the caller.
+pub(crate) struct Out {
+    pub(crate) json: bool,
+}
+
+impl Out {
+    /// Prints `value` as JSON, or `text()` as text.
+    pub(crate) fn show(&self, value: &impl Serialize, text: impl FnOnce() -> String) -> Result<()> {
+        if self.json {
+            print_json(value);
+            return Ok(());
+        }
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(text().as_bytes())
+            .and_then(|()| stdout.flush())
+            .context("writing standard output")
+    }
+
+    /// Reports a call that returns nothing.
+    pub(crate) fn done(&self, message: String) -> Result<()> {
+        if self.json {
+            print_json(&Done { ok: true });
+        } else {
+            eprintln!("{message}");
+        }
+        Ok(())
+    }
 }

@@ -12,9 +12,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use irm_core::Rights;
 use irm_core::protocol::{
-    AddMemberRequest, AuditCheckpoint, AuditExportHeader, AuditExportLine, AuditRecord,
-    AuditVerifyReport, CreateGroupRequest, CreateUserRequest, DeviceInfo, EnrollmentCode, FileInfo,
-    KeyInfo, RestrictRequest, ServerKeyInfo, UserInfo,
+    AddMemberRequest, ApprovalRequestInfo, ApprovalRule, ApproveRequest, AuditCheckpoint,
+    AuditExportHeader, AuditExportLine, AuditRecord, AuditVerifyReport, CreateGroupRequest,
+    CreateUserRequest, DeviceInfo, EnrollmentCode, FileInfo, KeyInfo, RequestAnswer,
+    RestrictRequest, ServerKeyInfo, SetApprovalRuleRequest, UserInfo,
 };
 use reqwest::Method;
 use serde::Serialize;
@@ -38,14 +39,28 @@ pub struct AuditExportSummary {
     pub checkpoint: AuditCheckpoint,
 }
 
+/// What `POST /v1/admin/users` answered: a request waiting for approval
+/// (202), or, on a new server's first administrator creating the second,
+/// the whole code at once (200) (PROTOCOL.md §7.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum UserAdded {
+    /// Filed for approval, with the requester's half of the code.
+    Filed(Box<RequestAnswer>),
+    /// Created now: the bootstrap's second administrator.
+    Created(EnrollmentCode),
+}
+
 /// A group name without the `@` a policy writes before it.
 fn group_name(name: &str) -> &str {
     name.strip_prefix('@').unwrap_or(name)
 }
 
 impl Session {
-    /// `POST /v1/admin/users`: a new person and their one-time enrollment code.
-    pub fn add_user(&self, request: &CreateUserRequest) -> Result<EnrollmentCode, ClientError> {
+    /// `POST /v1/admin/users`: a new person, filed for approval with this
+    /// administrator's half of their code (or, for a new server's second
+    /// administrator, created with the whole code).
+    pub fn add_user(&self, request: &CreateUserRequest) -> Result<UserAdded, ClientError> {
         self.signed(Method::POST, "/v1/admin/users", Some(request))
     }
 
@@ -60,14 +75,16 @@ impl Session {
         self.signed(Method::POST, &path, None::<&()>)
     }
 
-    /// `POST /v1/admin/users/{name}/restore`.
-    pub fn restore_user(&self, name: &str) -> Result<UserInfo, ClientError> {
+    /// `POST /v1/admin/users/{name}/restore`, filed for approval.
+    pub fn restore_user(&self, name: &str) -> Result<RequestAnswer, ClientError> {
         let path = format!("/v1/admin/users/{}/restore", segment(name));
         self.signed(Method::POST, &path, None::<&()>)
     }
 
-    /// `POST /v1/admin/users/{name}/code`: a new code; the old one dies.
-    pub fn new_enrollment_code(&self, name: &str) -> Result<EnrollmentCode, ClientError> {
+    /// `POST /v1/admin/users/{name}/code`: a new code, filed for approval;
+    /// the answer holds this administrator's half. The old code dies when
+    /// the new one is approved.
+    pub fn new_enrollment_code(&self, name: &str) -> Result<RequestAnswer, ClientError> {
         let path = format!("/v1/admin/users/{}/code", segment(name));
         self.signed(Method::POST, &path, None::<&()>)
     }
@@ -80,13 +97,13 @@ impl Session {
         self.signed_no_content(Method::POST, "/v1/admin/groups", Some(&body))
     }
 
-    /// `POST /v1/admin/groups/{name}/members`.
-    pub fn add_group_member(&self, group: &str, user: &str) -> Result<(), ClientError> {
+    /// `POST /v1/admin/groups/{name}/members`, filed for approval.
+    pub fn add_group_member(&self, group: &str, user: &str) -> Result<RequestAnswer, ClientError> {
         let path = format!("/v1/admin/groups/{}/members", segment(group_name(group)));
         let body = AddMemberRequest {
             user: user.to_owned(),
         };
-        self.signed_no_content(Method::POST, &path, Some(&body))
+        self.signed(Method::POST, &path, Some(&body))
     }
 
     /// `DELETE /v1/admin/groups/{name}/members/{user}`.
@@ -120,9 +137,11 @@ impl Session {
         self.file_action(file_id, "revoke")
     }
 
-    /// `POST /v1/admin/files/{id}/restore`: undoes a revocation or an expiry.
-    pub fn restore_file(&self, file_id: &str) -> Result<FileInfo, ClientError> {
-        self.file_action(file_id, "restore")
+    /// `POST /v1/admin/files/{id}/restore`: undoes a revocation, an expiry
+    /// and restrictions, once approved.
+    pub fn restore_file(&self, file_id: &str) -> Result<RequestAnswer, ClientError> {
+        let path = format!("/v1/admin/files/{}/restore", segment(file_id));
+        self.signed(Method::POST, &path, None::<&()>)
     }
 
     /// `POST /v1/admin/files/{id}/expire`: the file expires now (`file_expired`).
@@ -139,6 +158,83 @@ impl Session {
     fn file_action(&self, file_id: &str, verb: &str) -> Result<FileInfo, ClientError> {
         let path = format!("/v1/admin/files/{}/{verb}", segment(file_id));
         self.signed(Method::POST, &path, None::<&()>)
+    }
+
+    /// `GET /v1/admin/requests`: approval requests, newest first.
+    pub fn list_requests(&self) -> Result<Vec<ApprovalRequestInfo>, ClientError> {
+        self.signed(Method::GET, "/v1/admin/requests", None::<&()>)
+    }
+
+    /// `GET /v1/admin/requests/{id}`.
+    pub fn show_request(&self, id: &str) -> Result<ApprovalRequestInfo, ClientError> {
+        let path = format!("/v1/admin/requests/{}", segment(id));
+        self.signed(Method::GET, &path, None::<&()>)
+    }
+
+    /// Approves request `id`: fetches it, checks that its action hashes to
+    /// the stored hash, and approves exactly that hash, so that what the
+    /// caller was shown is what runs. `expected` is a hash the caller saw
+    /// earlier (for example in `request show`): if given, it must match too.
+    /// Returns the request as it now stands, with this approver's half of a
+    /// code if the approval completed one.
+    pub fn approve_request(
+        &self,
+        id: &str,
+        expected: Option<&str>,
+    ) -> Result<(ApprovalRequestInfo, RequestAnswer), ClientError> {
+        let shown = self.show_request(id)?;
+        let computed = shown.action.hash();
+        if computed != shown.action_hash {
+            return Err(ClientError::bad_response(
+                "GET /v1/admin/requests",
+                format!(
+                    "request {id}'s action hashes to {computed}, not to the {} the server stored; do not approve it, report it",
+                    shown.action_hash
+                ),
+            ));
+        }
+        if let Some(expected) = expected
+            && !expected.eq_ignore_ascii_case(&computed)
+        {
+            return Err(ClientError::InvalidArgument(format!(
+                "request {id} is now the action with hash {computed}, not the {expected} you expected; show it again"
+            )));
+        }
+        let path = format!("/v1/admin/requests/{}/approve", segment(id));
+        let answer = self.signed(
+            Method::POST,
+            &path,
+            Some(&ApproveRequest {
+                action_hash: computed,
+            }),
+        )?;
+        Ok((shown, answer))
+    }
+
+    /// `POST /v1/admin/requests/{id}/deny`: denies a pending request (its
+    /// requester withdraws it this way).
+    pub fn deny_request(&self, id: &str) -> Result<ApprovalRequestInfo, ClientError> {
+        let path = format!("/v1/admin/requests/{}/deny", segment(id));
+        self.signed(Method::POST, &path, None::<&()>)
+    }
+
+    /// `GET /v1/admin/approval-rules`.
+    pub fn approval_rules(&self) -> Result<Vec<ApprovalRule>, ClientError> {
+        self.signed(Method::GET, "/v1/admin/approval-rules", None::<&()>)
+    }
+
+    /// `PUT /v1/admin/approval-rules/{action}`, itself filed for approval.
+    pub fn set_approval_rule(
+        &self,
+        action: &str,
+        required: u8,
+    ) -> Result<RequestAnswer, ClientError> {
+        let path = format!("/v1/admin/approval-rules/{}", segment(action));
+        self.signed(
+            Method::PUT,
+            &path,
+            Some(&SetApprovalRuleRequest { required }),
+        )
     }
 
     /// `GET /v1/admin/keys`.

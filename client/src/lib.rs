@@ -48,7 +48,7 @@ mod seal;
 mod session;
 mod transport;
 
-pub use admin::AuditExportSummary;
+pub use admin::{AuditExportSummary, UserAdded};
 pub use config::{
     CONFIG_DIR_ENV, DEVICE_JSON, DEVICE_KEY, DeviceConfig, config_dir, normalize_server_url,
 };

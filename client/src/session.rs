@@ -32,6 +32,8 @@ pub struct Session {
     config: DeviceConfig,
     keys: DeviceKeys,
     transport: Transport,
+    /// Why the person acts (`--reason`), sent with every signed call.
+    reason: Option<String>,
 }
 
 impl std::fmt::Debug for Session {
@@ -58,6 +60,7 @@ impl Session {
             config,
             keys,
             transport,
+            reason: None,
         })
     }
 
@@ -103,6 +106,7 @@ impl Session {
             config,
             keys,
             transport,
+            reason: None,
         })
     }
 
@@ -117,6 +121,7 @@ impl Session {
             config,
             keys,
             transport,
+            reason: None,
         }
     }
 
@@ -153,6 +158,36 @@ impl Session {
         }
     }
 
+    /// Gives every later signed call this reason (a ticket id), which the
+    /// server records in the audit (PROTOCOL.md §7: `?reason=`). `None`
+    /// or empty: no reason.
+    pub fn set_reason(&mut self, reason: Option<&str>) -> Result<(), ClientError> {
+        match reason.filter(|r| !r.is_empty()) {
+            Some(r) if !irm_core::protocol::valid_reason(r) => {
+                Err(ClientError::InvalidArgument(format!(
+                    "a reason is at most {} characters, on one line",
+                    irm_core::protocol::MAX_REASON_LEN
+                )))
+            }
+            r => {
+                self.reason = r.map(str::to_owned);
+                Ok(())
+            }
+        }
+    }
+
+    /// `path` with the reason, if one is set, in its query.
+    fn with_reason(&self, path: &str) -> String {
+        match &self.reason {
+            None => path.to_owned(),
+            Some(reason) => {
+                let encoded: String = form_urlencoded::byte_serialize(reason.as_bytes()).collect();
+                let joiner = if path.contains('?') { '&' } else { '?' };
+                format!("{path}{joiner}reason={encoded}")
+            }
+        }
+    }
+
     /// A signed request with a JSON answer.
     pub(crate) fn signed<T: serde::de::DeserializeOwned>(
         &self,
@@ -161,7 +196,7 @@ impl Session {
         body: Option<&impl serde::Serialize>,
     ) -> Result<T, ClientError> {
         self.transport
-            .call(method, path, body, Some(&self.signer()))
+            .call(method, &self.with_reason(path), body, Some(&self.signer()))
     }
 
     /// A signed request answered with `204 No Content`.
@@ -172,7 +207,7 @@ impl Session {
         body: Option<&impl serde::Serialize>,
     ) -> Result<(), ClientError> {
         self.transport
-            .call_no_content(method, path, body, Some(&self.signer()))
+            .call_no_content(method, &self.with_reason(path), body, Some(&self.signer()))
     }
 
     /// `GET /v1/server-key`: the server's current key, for online sealing.

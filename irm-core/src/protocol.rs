@@ -16,6 +16,16 @@ use crate::error::FormatError;
 use crate::header::SealedHeader;
 use crate::policy::{Policy, Rights};
 
+mod approval;
+mod role;
+
+pub use approval::{
+    APPROVAL_DOMAIN, ApprovalAction, ApprovalInfo, ApprovalRequestInfo, ApprovalRule,
+    ApproveRequest, MAX_REASON_LEN, MAX_REQUIRED_APPROVALS, RequestAnswer, RequestState,
+    SetApprovalRuleRequest, valid_reason,
+};
+pub use role::Role;
+
 /// Why the key server refused. Serialises to stable snake_case strings that
 /// map one-to-one onto the HTTP body, an FFI status and a CLI exit code. New
 /// reasons are additions; an existing string or number never changes meaning.
@@ -187,29 +197,6 @@ pub fn valid_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
-/// A person's role. Admins manage, auditors read the audit log, maintainers
-/// run the service, users read files; no role by itself opens any file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Manages users, groups, devices, files and keys.
-    Admin,
-    /// Reads and verifies the audit log.
-    Auditor,
-    /// Opens files they are a recipient of.
-    User,
-    /// Runs the service: lists, rotates and retires keys, writes and
-    /// verifies audit checkpoints. Nothing else: no user, group, device or
-    /// file administration, no reading of audit records.
-    Maintainer,
-}
-
-impl Role {
-    /// Every role, in the order they are listed to people.
-    pub const ALL: [Self; 4] = [Self::User, Self::Admin, Self::Auditor, Self::Maintainer];
 }
 
 /// The key server's current public key.
@@ -523,6 +510,7 @@ state_names! {
     UserState { Active => "active", Suspended => "suspended" }
     DeviceState { Active => "active", Revoked => "revoked" }
     Role { Admin => "admin", Auditor => "auditor", User => "user", Maintainer => "maintainer" }
+    RequestState { Pending => "pending", Done => "done", Failed => "failed", Denied => "denied", Expired => "expired" }
 }
 
 /// A user as admins see it.

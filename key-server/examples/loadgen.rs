@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use irm_core::protocol::{EnrollRequest, EnrollResponse, EnrollmentCode};
+use irm_core::protocol::{EnrollRequest, EnrollResponse, EnrollmentCode, RequestAnswer};
 use irm_core::{
     DeviceSecretKey, EnvelopeBuilder, KasPublicKey, Policy, PolicyGrant, Recipient,
     RequestSignature, Rights, SigningSecretKey, enrollment_proof_message,
@@ -229,8 +229,16 @@ async fn main() {
     };
     let http = client();
 
-    // Setup through the API: an admin, a group, N users with one device each.
+    // Setup through the API: two admins (the second approves the first's
+    // requests), a group, N users with one device each.
     let admin = enroll(&http, &base, "admin", &report.admin_code).await;
+    let body = json!({"name": "admin2", "display_name": "admin2", "roles": ["admin"]});
+    let code: EnrollmentCode = signed_post(&http, &base, &admin, "/v1/admin/users", &body)
+        .await
+        .json()
+        .await
+        .expect("the second admin's code");
+    let approver = enroll(&http, &base, "admin2", &code.code).await;
     let created = signed_post(
         &http,
         &base,
@@ -244,12 +252,24 @@ async fn main() {
     for i in 0..o.devices {
         let name = format!("agent{i}");
         let body = json!({"name": name, "display_name": name, "groups": ["agents"]});
-        let code: EnrollmentCode = signed_post(&http, &base, &admin, "/v1/admin/users", &body)
+        let filed: RequestAnswer = signed_post(&http, &base, &admin, "/v1/admin/users", &body)
             .await
             .json()
             .await
-            .expect("code");
-        devices.push(enroll(&http, &base, &name, &code.code).await);
+            .expect("a filed request");
+        let path = format!("/v1/admin/requests/{}/approve", filed.request.id);
+        let hash = json!({"action_hash": filed.request.action_hash});
+        let approved: RequestAnswer = signed_post(&http, &base, &approver, &path, &hash)
+            .await
+            .json()
+            .await
+            .expect("an approval");
+        let code = format!(
+            "{}-{}",
+            filed.code_half.expect("the requester's half"),
+            approved.code_half.expect("the approver's half")
+        );
+        devices.push(enroll(&http, &base, &name, &code).await);
     }
     let key = state.current_key().expect("key");
     let headers: Vec<String> = (0..16)

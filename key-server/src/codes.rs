@@ -1,39 +1,100 @@
 //! One-time enrollment codes (PROTOCOL.md §3.1): 100 random bits written as
-//! 20 characters of RFC 4648 base32 in four groups, stored only as the
-//! SHA-256 of their normalised form. Checking and counting tries is the
-//! store's job (it must be atomic with the enrollment).
+//! 20 characters of RFC 4648 base32 in four groups. A code is two halves of
+//! two groups each, so that two administrators can each hand over one half
+//! and neither holds a working code (§7.2); the store keeps only a hash
+//! that needs both: SHA-256 over a label, the hash of the first half and the
+//! second half. Checking and counting tries is the store's job (it must be
+//! atomic with the enrollment).
 
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
-use crate::store::CodeIssue;
+/// A one-time enrollment code as the store keeps it: by hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeIssue {
+    /// The stored hash of the whole code.
+    pub hash: [u8; 32],
+    /// The hash of its first half alone: what an approval request keeps, so
+    /// that the approval can complete the code with a second half of its own.
+    pub first_half_hash: [u8; 32],
+    /// Expiry (Unix seconds).
+    pub expires_at: u64,
+}
 
 /// How long a code lives.
 pub const CODE_LIFETIME_SECS: u64 = 24 * 60 * 60;
 
-/// A fresh code to hand out once, and what the store keeps of it: its hash
-/// and its expiry, [`CODE_LIFETIME_SECS`] after `now_secs`.
-pub fn issue(now_secs: u64) -> Result<(String, CodeIssue), getrandom::Error> {
-    let code = generate()?;
+/// Characters in each half, once normalised.
+const HALF_LEN: usize = 10;
+
+/// Separates the code hash from every other SHA-256 the server computes.
+const CODE_HASH_LABEL: &[u8] = b"irm-enrollment-code-v2\0";
+
+/// A fresh whole code to hand to one person (the bootstrap administrator,
+/// `recover-code`, the second administrator of a new server), and what the
+/// store keeps of it: its hash and its expiry, [`CODE_LIFETIME_SECS`] after
+/// `now_secs`.
+pub fn issue(now_secs: u64) -> Result<(Zeroizing<String>, CodeIssue), getrandom::Error> {
+    let first = half()?;
+    let second = half()?;
+    let first_half_hash = half_hash(&first);
     let stored = CodeIssue {
-        hash: hash(&code),
+        hash: hash_of_halves(&first_half_hash, &second),
+        first_half_hash,
         expires_at: now_secs + CODE_LIFETIME_SECS,
     };
-    Ok((code, stored))
+    Ok((Zeroizing::new(format!("{}-{}", *first, *second)), stored))
 }
 
-const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+/// Half an enrollment code, as text (`ABCDE-FGHIJ`). A secret: zeroized on
+/// drop, never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CodeHalf(Zeroizing<String>);
 
-/// A fresh code such as `ABCDE-FGHIJ-KLMNO-PQRST`.
-pub fn generate() -> Result<String, getrandom::Error> {
-    let mut bytes = [0u8; 13]; // 104 bits, of which 100 are used
-    getrandom::fill(&mut bytes)?;
-    let mut bits: u128 = 0;
-    for b in bytes {
-        bits = (bits << 8) | u128::from(b);
+impl CodeHalf {
+    /// A fresh half.
+    pub fn generate() -> Result<Self, getrandom::Error> {
+        half().map(Self)
     }
-    let mut out = String::with_capacity(23);
-    for i in 0..20 {
-        if i > 0 && i % 5 == 0 {
+
+    /// The text, to hand to one person.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for CodeHalf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CodeHalf(..)")
+    }
+}
+
+/// The code an approval completes: the requester's first half (by its hash)
+/// and the approver's `second`, expiring [`CODE_LIFETIME_SECS`] after `now_secs`.
+pub fn complete(first_half_hash: &[u8; 32], second: &CodeHalf, now_secs: u64) -> CodeIssue {
+    CodeIssue {
+        hash: hash_of_halves(first_half_hash, second.expose()),
+        first_half_hash: *first_half_hash,
+        expires_at: now_secs + CODE_LIFETIME_SECS,
+    }
+}
+
+/// The first half of a whole code as [`issue`] writes it (its first two groups).
+pub fn first_half(code: &str) -> &str {
+    code.get(..11).unwrap_or(code)
+}
+
+/// A fresh half code such as `ABCDE-FGHIJ` (50 random bits).
+fn half() -> Result<Zeroizing<String>, getrandom::Error> {
+    let mut bytes = Zeroizing::new([0u8; 7]); // 56 bits, of which 50 are used
+    getrandom::fill(bytes.as_mut())?;
+    let mut bits: u64 = 0;
+    for b in bytes.iter() {
+        bits = (bits << 8) | u64::from(*b);
+    }
+    let mut out = Zeroizing::new(String::with_capacity(11));
+    for i in 0..HALF_LEN {
+        if i == 5 {
             out.push('-');
         }
         let index = ((bits >> (5 * i)) & 31) as usize;
@@ -41,6 +102,8 @@ pub fn generate() -> Result<String, getrandom::Error> {
     }
     Ok(out)
 }
+
+const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 /// The form that is hashed: upper case, without dashes or spaces, so that a
 /// code typed in lower case or without groups still matches.
@@ -51,9 +114,36 @@ pub fn normalise(code: &str) -> String {
         .collect()
 }
 
-/// SHA-256 of the normalised code.
+/// SHA-256 of a normalised half: what a request keeps of the requester's
+/// half until the approval completes the code.
+pub fn half_hash(half: &str) -> [u8; 32] {
+    Sha256::digest(normalise(half).as_bytes()).into()
+}
+
+/// The stored hash of the code made of a first half (by its hash) and a
+/// second half.
+pub fn hash_of_halves(first_hash: &[u8; 32], second: &str) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(CODE_HASH_LABEL)
+        .chain_update(first_hash)
+        .chain_update(normalise(second).as_bytes())
+        .finalize()
+        .into()
+}
+
+/// The stored hash of a code as typed. A code that is not 20 characters
+/// once normalised hashes to what no issued code does.
 pub fn hash(code: &str) -> [u8; 32] {
-    Sha256::digest(normalise(code).as_bytes()).into()
+    let code = normalise(code);
+    if code.len() != 2 * HALF_LEN || !code.is_ascii() {
+        return Sha256::new()
+            .chain_update(b"irm-enrollment-code-malformed\0")
+            .chain_update(code.as_bytes())
+            .finalize()
+            .into();
+    }
+    let (first, second) = code.split_at(HALF_LEN);
+    hash_of_halves(&half_hash(first), second)
 }
 
 #[cfg(test)]
@@ -62,7 +152,10 @@ mod tests {
 
     #[test]
     fn codes_have_four_groups_of_five_base32_characters() {
-        let code = generate().unwrap();
+        let (code, issued) = issue(0).unwrap();
+        assert_eq!(hash(&code), issued.hash);
+        assert_eq!(issued.expires_at, CODE_LIFETIME_SECS);
+        assert_eq!(issued.first_half_hash, half_hash(first_half(&code)));
         assert_eq!(code.len(), 23);
         let groups: Vec<&str> = code.split('-').collect();
         assert_eq!(groups.len(), 4);
@@ -71,7 +164,27 @@ mod tests {
                 .iter()
                 .all(|g| g.len() == 5 && g.bytes().all(|b| ALPHABET.contains(&b)))
         );
-        assert_ne!(generate().unwrap(), code);
+        assert_ne!(*issue(0).unwrap().0, *code);
+    }
+
+    #[test]
+    fn a_code_is_its_two_halves_and_neither_alone() {
+        let (first, second) = (half().unwrap(), CodeHalf::generate().unwrap());
+        let stored = complete(&half_hash(&first), &second, 0).hash;
+        let second = Zeroizing::new(second.expose().to_owned());
+        assert_eq!(
+            format!("{:?}", CodeHalf::generate().unwrap()),
+            "CodeHalf(..)"
+        );
+        assert_eq!(hash(&format!("{}-{}", *first, *second)), stored);
+        assert_eq!(
+            hash(&format!("{} {}", first.to_lowercase(), *second)),
+            stored
+        );
+        assert_ne!(hash(&format!("{}-{}", *second, *first)), stored);
+        assert_ne!(hash(&first), stored);
+        assert_ne!(hash(&second), stored);
+        assert_ne!(hash(&format!("{}-{}", *first, *first)), stored);
     }
 
     #[test]

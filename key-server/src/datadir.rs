@@ -301,7 +301,7 @@ pub fn init_with(
     drop(store);
     Ok(InitReport {
         admin: bootstrap_admin.to_owned(),
-        admin_code: code,
+        admin_code: code.to_string(),
         code_expires_at: expires_at,
         key_id: key.key_id,
     })
@@ -351,7 +351,7 @@ pub fn recover_admin_code(
     match outcome {
         Ok(_) => Ok(RecoveredCode {
             user: user.to_owned(),
-            code,
+            code: code.to_string(),
             expires_at,
         }),
         Err(refusal) => Err(DataDirError::Refused(refusal.to_string())),

@@ -19,18 +19,6 @@ use irm_key_server::clock::Clock;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-async fn audit(admin: &Device) -> Vec<AuditRecord> {
-    let body = admin
-        .expect(
-            Method::GET,
-            "/v1/audit?after=0&limit=1000",
-            None,
-            StatusCode::OK,
-        )
-        .await;
-    serde_json::from_value(body).unwrap()
-}
-
 fn count(records: &[AuditRecord], action: &str, result: &str, reason: Option<&str>) -> usize {
     records
         .iter()
@@ -83,7 +71,7 @@ async fn grants_follow_recipients_and_the_admin_role_opens_nothing(backend: Back
     assert!(ids.contains(to_alice.id().as_str()) && ids.contains(to_group.id().as_str()));
     assert!(files[0]["owner"].is_null());
 
-    let records = audit(&admin).await;
+    let records = admin.audit().await;
     assert_eq!(count(&records, "grant", "ok", None), 2);
     assert_eq!(count(&records, "grant", "denied", Some("not_recipient")), 3);
     assert!(
@@ -152,7 +140,7 @@ async fn the_maintainer_runs_the_service_and_nothing_else(backend: Backend) {
         "not_recipient"
     );
 
-    let records = audit(&admin).await;
+    let records = admin.audit().await;
     assert_eq!(
         count(
             &records,
@@ -187,12 +175,12 @@ async fn revocation_suspension_expiry_and_restriction_apply_to_the_very_next_gra
         .await;
     assert_eq!(alice.grant_denied(&file, true).await, "file_revoked");
     assert_eq!(alice.grant_denied(&file, false).await, "file_revoked");
-    admin
-        .expect(
+    server
+        .approved(
+            &admin,
             Method::POST,
             &format!("/v1/admin/files/{id}/restore"),
             None,
-            StatusCode::OK,
         )
         .await;
     alice.grant_ok(&file, true).await;
@@ -216,12 +204,12 @@ async fn revocation_suspension_expiry_and_restriction_apply_to_the_very_next_gra
         )
         .await;
     assert_eq!(alice.grant_denied(&file, true).await, "rights_restricted");
-    admin
-        .expect(
+    server
+        .approved(
+            &admin,
             Method::POST,
             &format!("/v1/admin/files/{id}/restore"),
             None,
-            StatusCode::OK,
         )
         .await;
 
@@ -235,12 +223,12 @@ async fn revocation_suspension_expiry_and_restriction_apply_to_the_very_next_gra
         .await;
     assert_eq!(info["state"], "expired");
     assert_eq!(alice.grant_denied(&file, true).await, "file_expired");
-    admin
-        .expect(
+    server
+        .approved(
+            &admin,
             Method::POST,
             &format!("/v1/admin/files/{id}/restore"),
             None,
-            StatusCode::OK,
         )
         .await;
 
@@ -263,13 +251,8 @@ async fn revocation_suspension_expiry_and_restriction_apply_to_the_very_next_gra
         )
         .await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-    admin
-        .expect(
-            Method::POST,
-            "/v1/admin/users/alice/restore",
-            None,
-            StatusCode::OK,
-        )
+    server
+        .approved(&admin, Method::POST, "/v1/admin/users/alice/restore", None)
         .await;
     alice.grant_ok(&file, true).await;
 
@@ -285,12 +268,12 @@ async fn revocation_suspension_expiry_and_restriction_apply_to_the_very_next_gra
         )
         .await;
     assert_eq!(alice.grant_denied(&group_file, true).await, "not_recipient");
-    admin
-        .expect(
+    server
+        .approved(
+            &admin,
             Method::POST,
             "/v1/admin/groups/support/members",
             Some(json!({"user": "alice"})),
-            StatusCode::NO_CONTENT,
         )
         .await;
     alice.grant_ok(&group_file, true).await;
@@ -306,7 +289,7 @@ async fn revocation_suspension_expiry_and_restriction_apply_to_the_very_next_gra
     assert_eq!(device["state"], "revoked");
     assert_eq!(alice.grant_denied(&file, true).await, "device_revoked");
 
-    let records = audit(&admin).await;
+    let records = admin.audit().await;
     assert_eq!(count(&records, "renew", "denied", Some("file_revoked")), 1);
     assert_eq!(count(&records, "grant", "denied", Some("file_revoked")), 1);
     assert_eq!(count(&records, "admin.file.revoke", "ok", None), 1);
@@ -449,7 +432,7 @@ async fn registration_decides_the_key_as_a_grant_does(backend: Backend) {
         .await;
     assert_eq!(refused["reason"], "key_retired");
     assert_eq!(alice.grant_denied(&retired, false).await, "key_retired");
-    let records = audit(&admin).await;
+    let records = admin.audit().await;
     assert_eq!(
         count(&records, "file.register", "denied", Some("key_retired")),
         1
@@ -539,7 +522,7 @@ async fn usage_events_need_the_right_and_every_report_is_audited(backend: Backen
         .await;
     assert_eq!(refused["reason"], "right_not_granted");
 
-    let records = audit(&admin).await;
+    let records = admin.audit().await;
     assert_eq!(count(&records, "event.print", "ok", None), 1);
     assert_eq!(
         count(&records, "event.print", "denied", Some("right_not_granted")),
@@ -727,7 +710,7 @@ async fn replayed_forged_stale_and_stolen_requests_are_refused_with_401_and_audi
         .unwrap();
     assert_401(missing, "no header").await;
 
-    let records = audit(&admin).await;
+    let records = admin.audit().await;
     assert_eq!(
         count(
             &records,
@@ -758,24 +741,15 @@ async fn enrollment_codes_expire_burn_after_five_wrong_tries_and_work_once(backe
     );
 
     // Expiry: 24 hours on the server clock.
-    let code = admin.create_user("dave", &[], &[]).await;
-    assert_eq!(code.expires_at, T0 + 24 * 3600);
+    let code = server.create_user(&admin, "dave", &[], &[]).await;
     server.clock.set_secs(T0 + 24 * 3600);
     assert_eq!(
-        deny_reason(server.try_enroll("dave", &code.code).await.0).await,
+        deny_reason(server.try_enroll("dave", &code).await.0).await,
         invalid
     );
 
     // Four wrong tries leave the code alive; the right one then works (any case, no dashes).
-    let code = admin
-        .expect(
-            Method::POST,
-            "/v1/admin/users/dave/code",
-            None,
-            StatusCode::OK,
-        )
-        .await;
-    let code = code["code"].as_str().unwrap().to_owned();
+    let code = server.new_code(&admin, "dave").await;
     for _ in 0..4 {
         assert_eq!(
             deny_reason(server.try_enroll("dave", "AAAAA-AAAAA-AAAAA-AAAAA").await.0).await,
@@ -786,7 +760,7 @@ async fn enrollment_codes_expire_burn_after_five_wrong_tries_and_work_once(backe
     server.enroll("dave", &typed).await;
 
     // The fifth wrong try burns it.
-    let code = admin.create_user("erin", &[], &[]).await;
+    let code = server.create_user(&admin, "erin", &[], &[]).await;
     for _ in 0..5 {
         assert_eq!(
             deny_reason(server.try_enroll("erin", "AAAAA-AAAAA-AAAAA-AAAAA").await.0).await,
@@ -794,24 +768,16 @@ async fn enrollment_codes_expire_burn_after_five_wrong_tries_and_work_once(backe
         );
     }
     assert_eq!(
-        deny_reason(server.try_enroll("erin", &code.code).await.0).await,
+        deny_reason(server.try_enroll("erin", &code).await.0).await,
         invalid
     );
 
     // Unknown users get the same answer; a bad proof is a 400 and spends nothing.
     assert_eq!(
-        deny_reason(server.try_enroll("nobody", &code.code).await.0).await,
+        deny_reason(server.try_enroll("nobody", &code).await.0).await,
         invalid
     );
-    let code = admin
-        .expect(
-            Method::POST,
-            "/v1/admin/users/erin/code",
-            None,
-            StatusCode::OK,
-        )
-        .await;
-    let code = code["code"].as_str().unwrap().to_owned();
+    let code = server.new_code(&admin, "erin").await;
     let signing = SigningSecretKey::generate().unwrap();
     let secret = irm_core::DeviceSecretKey::generate().unwrap();
     let bad_proof = json!({
@@ -842,17 +808,12 @@ async fn enrollment_codes_expire_burn_after_five_wrong_tries_and_work_once(backe
         deny_reason(server.try_enroll("erin", &code).await.0).await,
         (StatusCode::FORBIDDEN, "user_suspended".to_owned())
     );
-    admin
-        .expect(
-            Method::POST,
-            "/v1/admin/users/erin/restore",
-            None,
-            StatusCode::OK,
-        )
+    server
+        .approved(&admin, Method::POST, "/v1/admin/users/erin/restore", None)
         .await;
     server.enroll("erin", &code).await;
 
-    let records = audit(&admin).await;
+    let records = admin.audit().await;
     assert_eq!(
         count(
             &records,
@@ -867,7 +828,8 @@ async fn enrollment_codes_expire_burn_after_five_wrong_tries_and_work_once(backe
             .iter()
             .any(|r| r.detail.as_deref() == Some("code burned after 5 wrong tries"))
     );
-    assert_eq!(count(&records, "enroll", "ok", None), 3);
+    // dave, erin and the two administrators.
+    assert_eq!(count(&records, "enroll", "ok", None), 4);
 }
 
 /// PROTOCOL.md §3.1: an address that has sent too many wrong codes waits
@@ -886,9 +848,9 @@ async fn an_address_with_too_many_wrong_codes_waits_and_charges_no_code() {
             .await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "try {i}");
     }
-    let code = admin.create_user("erin", &[], &[]).await;
+    let code = server.create_user(&admin, "erin", &[], &[]).await;
     // Now even the right code waits, unchecked...
-    let (response, _) = server.try_enroll("erin", &code.code).await;
+    let (response, _) = server.try_enroll("erin", &code).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(
         response.headers()["retry-after"],
@@ -902,14 +864,14 @@ async fn an_address_with_too_many_wrong_codes_waits_and_charges_no_code() {
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     }
     server.clock.advance_secs(WINDOW_SECS - 1);
-    let (response, _) = server.try_enroll("erin", &code.code).await;
+    let (response, _) = server.try_enroll("erin", &code).await;
     assert_eq!(
         response.status(),
         StatusCode::TOO_MANY_REQUESTS,
         "one second before the window ends"
     );
     server.clock.advance_secs(1);
-    server.enroll("erin", &code.code).await;
+    server.enroll("erin", &code).await;
 }
 
 on_each_backend!(enrollment_without_a_user_name_finds_the_user_and_wrong_codes_pause_it);
@@ -926,8 +888,8 @@ async fn enrollment_without_a_user_name_finds_the_user_and_wrong_codes_pause_it(
     // The code alone: the server answers with the user it belongs to, and
     // the new device acts as that user.
     admin.create_group("support").await;
-    let code = admin.create_user("alice", &[], &["support"]).await;
-    let (status, body) = outcome(server.try_enroll("", &code.code).await.0).await;
+    let code = server.create_user(&admin, "alice", &[], &["support"]).await;
+    let (status, body) = outcome(server.try_enroll("", &code).await.0).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["user"], "alice");
     assert_eq!(body["groups"], json!(["support"]));
@@ -943,13 +905,13 @@ async fn enrollment_without_a_user_name_finds_the_user_and_wrong_codes_pause_it(
         "{devices}"
     );
     // Used once, it is gone.
-    let (status, body) = outcome(server.try_enroll("", &code.code).await.0).await;
+    let (status, body) = outcome(server.try_enroll("", &code).await.0).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["reason"], "enrollment_code_invalid");
 
     // The field may be left out altogether.
-    let code = admin.create_user("carol", &[], &[]).await;
-    let (mut request, _) = enroll_request("", &code.code);
+    let code = server.create_user(&admin, "carol", &[], &[]).await;
+    let (mut request, _) = enroll_request("", &code);
     request.as_object_mut().unwrap().remove("user");
     let response = server
         .http
@@ -966,8 +928,8 @@ async fn enrollment_without_a_user_name_finds_the_user_and_wrong_codes_pause_it(
     );
 
     // The proof binds the name as sent: signed for "bob", sent without a name.
-    let code = admin.create_user("bob", &[], &[]).await;
-    let (mut request, _) = enroll_request("bob", &code.code);
+    let code = server.create_user(&admin, "bob", &[], &[]).await;
+    let (mut request, _) = enroll_request("bob", &code);
     request["user"] = json!("");
     let response = server
         .http
@@ -978,7 +940,7 @@ async fn enrollment_without_a_user_name_finds_the_user_and_wrong_codes_pause_it(
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     // A code sent with someone else's name is a wrong try for that name.
-    let (status, body) = outcome(server.try_enroll("carol", &code.code).await.0).await;
+    let (status, body) = outcome(server.try_enroll("carol", &code).await.0).await;
     assert_eq!(
         (status, &body["reason"]),
         (StatusCode::FORBIDDEN, &json!("enrollment_code_invalid"))
@@ -992,21 +954,21 @@ async fn enrollment_without_a_user_name_finds_the_user_and_wrong_codes_pause_it(
         assert_eq!(body["reason"], "enrollment_code_invalid");
     }
     // ...and then even a right code without a name is refused, unchecked...
-    let (status, _) = outcome(server.try_enroll("", &code.code).await.0).await;
+    let (status, _) = outcome(server.try_enroll("", &code).await.0).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // ...without burning it: the same code with its name still works.
-    server.enroll("bob", &code.code).await;
+    server.enroll("bob", &code).await;
     // The pause ends with its window.
-    let code = admin.create_user("dave", &[], &[]).await;
+    let code = server.create_user(&admin, "dave", &[], &[]).await;
     server.clock.advance_secs(USERLESS_WINDOW_SECS - 1);
-    let (status, _) = outcome(server.try_enroll("", &code.code).await.0).await;
+    let (status, _) = outcome(server.try_enroll("", &code).await.0).await;
     assert_eq!(
         status,
         StatusCode::FORBIDDEN,
         "still paused one second before"
     );
     server.clock.advance_secs(1);
-    let (status, body) = outcome(server.try_enroll("", &code.code).await.0).await;
+    let (status, body) = outcome(server.try_enroll("", &code).await.0).await;
     assert_eq!(
         (status, &body["user"]),
         (StatusCode::OK, &json!("dave")),
@@ -1014,7 +976,7 @@ async fn enrollment_without_a_user_name_finds_the_user_and_wrong_codes_pause_it(
     );
 
     // Every attempt is audited; those found by code name their user.
-    let records = audit(&admin).await;
+    let records = admin.audit().await;
     let userless_denied = records
         .iter()
         .filter(|r| {
@@ -1358,7 +1320,7 @@ async fn audit_endpoints_need_admin_or_auditor_and_verify_the_chain(backend: Bac
     // init's, the one at start, and the one just asked for.
     assert_eq!(report["checkpoints"], 3);
 
-    let records = audit(&admin).await;
+    let records = admin.audit().await;
     assert_eq!(
         count(&records, "audit.read", "denied", Some("role_required")),
         1
@@ -1537,7 +1499,14 @@ async fn files_sealed_offline_are_controlled_by_id_before_the_server_sees_them(b
     )
     .await;
     file_op(&admin, &restored.id(), "revoke", None, StatusCode::OK).await;
-    file_op(&admin, &restored.id(), "restore", None, StatusCode::OK).await;
+    server
+        .approved(
+            &admin,
+            Method::POST,
+            &format!("/v1/admin/files/{}/restore", restored.id()),
+            None,
+        )
+        .await;
     // Ids are case-insensitive on the way in.
     let upper = not_by_alice.id().to_ascii_uppercase();
     let refused = file_op(&alice, &upper, "revoke", None, StatusCode::FORBIDDEN).await;
@@ -1562,7 +1531,14 @@ async fn files_sealed_offline_are_controlled_by_id_before_the_server_sees_them(b
     alice.grant_ok(&not_by_alice, false).await;
     // Still revoked on the second request; restoring it opens it.
     assert_eq!(alice.grant_denied(&revoked, true).await, "file_revoked");
-    file_op(&admin, &revoked.id(), "restore", None, StatusCode::OK).await;
+    server
+        .approved(
+            &admin,
+            Method::POST,
+            &format!("/v1/admin/files/{}/restore", revoked.id()),
+            None,
+        )
+        .await;
     alice.grant_ok(&revoked, false).await;
 
     // Seen now: the rows carry the header's policy, and the first sighting
@@ -1581,7 +1557,7 @@ async fn files_sealed_offline_are_controlled_by_id_before_the_server_sees_them(b
         json!(["alice"]),
         "{row}"
     );
-    let records = audit(&admin).await;
+    let records = admin.audit().await;
     for file in [&revoked, &expired, &no_print, &nothing_left, &restored] {
         let registered: Vec<_> = records
             .iter()
@@ -1899,7 +1875,7 @@ async fn on_postgres_the_store_reconnects_after_losing_its_connections() {
     .unwrap();
     // No request fails for it: each connection is found ended before use.
     alice.grant_ok(&file, true).await;
-    let records = audit(&admin).await;
+    let records = admin.audit().await;
     assert_eq!(count(&records, "renew", "ok", None), 1);
     let report = admin
         .expect(Method::GET, "/v1/audit/verify", None, StatusCode::OK)

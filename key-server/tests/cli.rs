@@ -367,7 +367,13 @@ fn recover_code_replaces_a_lone_administrators_code_and_is_audited() {
     .unwrap();
     let (ok, _, stderr) = recover("admin", "ticket 3");
     assert!(!ok);
-    assert!(stderr.contains("2 active administrators exist"), "{stderr}");
+    assert!(stderr.contains("2 administrators exist"), "{stderr}");
+    // Suspending the other one does not reopen the door.
+    db.execute("UPDATE users SET active = 0 WHERE name = 'second'", [])
+        .unwrap();
+    let (ok, _, stderr) = recover("admin", "ticket 3");
+    assert!(!ok);
+    assert!(stderr.contains("2 administrators exist"), "{stderr}");
     let (action, _, result, detail) = last(&db);
     assert_eq!(
         (action.as_str(), result.as_str()),

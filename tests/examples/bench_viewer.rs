@@ -30,7 +30,8 @@ use irm_core::protocol::{CreateUserRequest, Role};
 use irm_core::{
     EnvelopeBuilder, Metadata, Policy, PolicyGrant, Recipient, Rights, Sealer, StreamOptions,
 };
-use irm_e2e::{ADMIN, Server};
+use irm_e2e::Server;
+use irm_e2e::stage::AdminSessions;
 use irm_viewer::app::ViewerApp;
 use irm_viewer::i18n::Lang;
 use irm_viewer::model::{Model, Screen};
@@ -184,18 +185,16 @@ fn ms(d: Duration) -> String {
 
 fn main() {
     let server = Server::start();
-    let admin_dir = TempDir::new().expect("a directory");
-    let admin = enroll(&server, admin_dir.path(), ADMIN, &server.admin_code);
-    let code = admin
-        .add_user(&CreateUserRequest {
-            name: "alice".into(),
-            display_name: "Alice Example".into(),
-            roles: vec![Role::User],
-            groups: vec![],
-        })
-        .expect("the admin adds alice");
+    let admins = AdminSessions::enroll(&server);
+    let admin = &admins.admin;
+    let code = admins.add_user(&CreateUserRequest {
+        name: "alice".into(),
+        display_name: "Alice Example".into(),
+        roles: vec![Role::User],
+        groups: vec![],
+    });
     let alice_dir = TempDir::new().expect("a directory");
-    drop(enroll(&server, alice_dir.path(), "alice", &code.code));
+    drop(enroll(&server, alice_dir.path(), "alice", &code));
 
     // Sealed as the CLI would (media type and name in the metadata),
     // streamed to disk so that generating it costs no memory.

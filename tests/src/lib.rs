@@ -277,6 +277,53 @@ impl Person {
     }
 }
 
+/// Two administrators, as every server past its bootstrap has: `admin`,
+/// enrolled with the bootstrap code, and `admin2`, whom `admin` creates
+/// alone (the one action a lone administrator may take, PROTOCOL.md §7.2)
+/// and who approves `admin`'s requests.
+pub struct Admins {
+    /// The bootstrap administrator.
+    pub admin: Person,
+    /// The second administrator.
+    pub second: Person,
+}
+
+impl Admins {
+    /// Enrolls both on `server`.
+    pub fn enroll(server: &Server) -> Self {
+        let admin = Person::new(ADMIN);
+        admin.enroll(server, &server.admin_code);
+        let created = admin.ok(&["admin", "user", "add", "admin2", "--role", "admin"]);
+        let second = Person::new("admin2");
+        second.enroll(server, created["code"].as_str().expect("a whole code"));
+        Self { admin, second }
+    }
+
+    /// `irm ARGS` as `admin`, which files a request, then `irm admin request
+    /// approve ID` as `admin2`; asserts both succeed and the request is
+    /// done, and returns both JSON answers.
+    pub fn approved(&self, args: &[&str]) -> (Value, Value) {
+        let filed = self.admin.ok(args);
+        let id = filed["request"]["id"].as_str().expect("a request id");
+        let approved = self.second.ok(&["admin", "request", "approve", id]);
+        assert_eq!(approved["request"]["state"], "done", "{approved}");
+        (filed, approved)
+    }
+
+    /// `irm admin user add ARGS`, approved; returns the person's whole
+    /// code: the requester's half, then the approver's.
+    pub fn add_user(&self, args: &[&str]) -> String {
+        let mut command = vec!["admin", "user", "add"];
+        command.extend_from_slice(args);
+        let (filed, approved) = self.approved(&command);
+        format!(
+            "{}-{}",
+            filed["code_half"].as_str().expect("the requester's half"),
+            approved["code_half"].as_str().expect("the approver's half")
+        )
+    }
+}
+
 /// The single JSON object on stdout.
 pub fn json_of(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {

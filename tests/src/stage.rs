@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use irm_client::{Enrollment, Passphrase, Session};
+use irm_client::{Enrollment, Passphrase, Session, UserAdded};
 use irm_core::protocol::{CreateUserRequest, Role};
 use irm_core::{EnvelopeBuilder, Policy, PolicyGrant, Recipient, Rights, Sealer, StreamOptions};
 use tempfile::TempDir;
@@ -17,33 +17,92 @@ use crate::{ADMIN, Server};
 /// alice's passphrase on her computer.
 pub const ALICE_PASSPHRASE: &str = "alice passphrase";
 
-/// A running key server, its administrator's session, and alice enrolled
-/// in her own home directory (`alice_home()/irm` holds her credentials).
-pub struct Stage {
-    /// The key server.
-    pub server: Server,
-    /// The administrator's unlocked session.
+/// The two administrators' unlocked sessions: `admin`, enrolled with the
+/// bootstrap code, and `admin2`, whom `admin` creates alone (the one
+/// action a lone administrator may take, PROTOCOL.md §7.2) and who
+/// approves `admin`'s requests.
+pub struct AdminSessions {
+    /// The bootstrap administrator.
     pub admin: Session,
-    _admin_dir: TempDir,
-    alice_home: TempDir,
+    /// The second administrator.
+    pub approver: Session,
+    _dirs: [TempDir; 2],
 }
 
-impl Stage {
-    /// Starts the server and enrolls the administrator and alice.
-    pub fn new() -> Self {
-        let server = Server::start();
+impl AdminSessions {
+    /// Enrolls both on `server`.
+    pub fn enroll(server: &Server) -> Self {
         let admin_dir = TempDir::new().expect("a directory");
         let admin = enroll(
-            &server,
+            server,
             &admin_dir.path().join("irm"),
             ADMIN,
             &server.admin_code,
             "admin passphrase",
         );
-        let stage = Self {
+        let created = admin
+            .add_user(&CreateUserRequest {
+                name: "admin2".into(),
+                display_name: "admin2".into(),
+                roles: vec![Role::Admin],
+                groups: vec![],
+            })
+            .expect("the bootstrap administrator adds the second");
+        let UserAdded::Created(code) = created else {
+            panic!("the second administrator is created at once: {created:?}")
+        };
+        let approver_dir = TempDir::new().expect("a directory");
+        let approver = enroll(
             server,
+            &approver_dir.path().join("irm"),
+            "admin2",
+            &code.code,
+            "admin2 passphrase",
+        );
+        Self {
             admin,
-            _admin_dir: admin_dir,
+            approver,
+            _dirs: [admin_dir, approver_dir],
+        }
+    }
+
+    /// Adds a person (filed by `admin`, approved by `admin2`) and returns
+    /// their whole one-time enrollment code: the requester's half, then the
+    /// approver's.
+    pub fn add_user(&self, request: &CreateUserRequest) -> String {
+        let filed = self.admin.add_user(request).expect("the admin adds a user");
+        let UserAdded::Filed(filed) = filed else {
+            panic!("adding a user is filed for approval: {filed:?}")
+        };
+        let (_, approved) = self
+            .approver
+            .approve_request(&filed.request.id, Some(&filed.request.action_hash))
+            .expect("the second administrator approves");
+        format!(
+            "{}-{}",
+            filed.code_half.expect("the requester's half"),
+            approved.code_half.expect("the approver's half")
+        )
+    }
+}
+
+/// A running key server, its administrators' sessions, and alice enrolled
+/// in her own home directory (`alice_home()/irm` holds her credentials).
+pub struct Stage {
+    /// The key server.
+    pub server: Server,
+    /// The administrators.
+    pub admins: AdminSessions,
+    alice_home: TempDir,
+}
+
+impl Stage {
+    /// Starts the server and enrolls the administrators and alice.
+    pub fn new() -> Self {
+        let server = Server::start();
+        let stage = Self {
+            admins: AdminSessions::enroll(&server),
+            server,
             alice_home: TempDir::new().expect("a directory"),
         };
         let code = stage.add_user("alice");
@@ -57,17 +116,14 @@ impl Stage {
         stage
     }
 
-    /// Adds a user and returns their one-time enrollment code.
+    /// Adds a user and returns their whole one-time enrollment code.
     pub fn add_user(&self, name: &str) -> String {
-        self.admin
-            .add_user(&CreateUserRequest {
-                name: name.into(),
-                display_name: name.into(),
-                roles: vec![Role::User],
-                groups: vec![],
-            })
-            .expect("the admin adds a user")
-            .code
+        self.admins.add_user(&CreateUserRequest {
+            name: name.into(),
+            display_name: name.into(),
+            roles: vec![Role::User],
+            groups: vec![],
+        })
     }
 
     /// alice's home directory (scratch space of her computer).
@@ -111,7 +167,7 @@ impl Stage {
     /// Seals `plaintext` under `policy` (see [`policy_for`]) into
     /// `alice_home()/name`; returns the path and the file id (hex).
     pub fn seal_with(&self, name: &str, policy: Policy, plaintext: &[u8]) -> (PathBuf, String) {
-        let (info, kas) = self.admin.server_key().expect("the server key");
+        let (info, kas) = self.admins.admin.server_key().expect("the server key");
         let header = EnvelopeBuilder::new(policy)
             .key_server(&info.url, kas)
             .build()
@@ -128,7 +184,8 @@ impl Stage {
     /// Whether the audit log has an `ok` record of `action` (such as
     /// `event.print`) by `user` on `file_id`.
     pub fn audited(&self, action: &str, user: &str, file_id: &str) -> bool {
-        self.admin
+        self.admins
+            .admin
             .audit_records(None, Some(1000))
             .expect("the admin reads the audit log")
             .iter()

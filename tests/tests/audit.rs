@@ -14,7 +14,7 @@ use std::process::Command;
 
 use irm_core::audit::{GENESIS_HASH, chain_hash};
 use irm_core::protocol::AuditRecord;
-use irm_e2e::{ADMIN, Person, Server, key_server_binary};
+use irm_e2e::{Admins, Person, Server, key_server_binary};
 use irm_key_server::datadir::Layout;
 use irm_key_server::store::Database;
 use rusqlite::Connection;
@@ -31,11 +31,10 @@ struct Stage {
 impl Stage {
     fn new() -> Self {
         let server = Server::start();
-        let admin = Person::new(ADMIN);
-        admin.enroll(&server, &server.admin_code);
-        let code = admin.ok(&["admin", "user", "add", "alice"]);
+        let admins = Admins::enroll(&server);
         let alice = Person::new("alice");
-        alice.enroll(&server, code["code"].as_str().expect("a code"));
+        alice.enroll(&server, &admins.add_user(&["alice"]));
+        let admin = admins.admin;
         let input = admin.write("calls.csv", b"customer,phone\nYamada,03-1234-5678\n");
         let file = alice.path("calls.irm");
         let file = file.to_str().expect("UTF-8").to_owned();

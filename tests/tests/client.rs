@@ -5,6 +5,7 @@
 use irm_client::{ClientError, Enrollment, Passphrase, Session};
 use irm_core::protocol::{CreateUserRequest, DenyReason, Role, UsageAction};
 use irm_core::{Opener, Rights, SealedHeader, StreamOptions};
+use irm_e2e::stage::AdminSessions;
 use irm_e2e::{ADMIN, Server, seal_directly};
 use tempfile::TempDir;
 
@@ -25,22 +26,19 @@ fn enroll(server: &Server, dir: &TempDir, user: &str, code: &str) -> Session {
     .expect("enrollment succeeds")
 }
 
-/// The server, an administrator's session and alice's session.
-fn stage() -> (Server, TempDir, Session, TempDir, Session) {
+/// The server, the administrators' sessions and alice's session.
+fn stage() -> (Server, AdminSessions, TempDir, Session) {
     let server = Server::start();
-    let admin_dir = TempDir::new().expect("a directory");
-    let admin = enroll(&server, &admin_dir, ADMIN, &server.admin_code);
-    let code = admin
-        .add_user(&CreateUserRequest {
-            name: "alice".into(),
-            display_name: "Alice Example".into(),
-            roles: vec![Role::User],
-            groups: vec![],
-        })
-        .expect("the admin adds alice");
+    let admins = AdminSessions::enroll(&server);
+    let code = admins.add_user(&CreateUserRequest {
+        name: "alice".into(),
+        display_name: "Alice Example".into(),
+        roles: vec![Role::User],
+        groups: vec![],
+    });
     let alice_dir = TempDir::new().expect("a directory");
-    let alice = enroll(&server, &alice_dir, "alice", &code.code);
-    (server, admin_dir, admin, alice_dir, alice)
+    let alice = enroll(&server, &alice_dir, "alice", &code);
+    (server, admins, alice_dir, alice)
 }
 
 fn sealed_for_alice(server: &Server, session: &Session, rights: Rights) -> Vec<u8> {
@@ -50,8 +48,9 @@ fn sealed_for_alice(server: &Server, session: &Session, rights: Rights) -> Vec<u
 
 #[test]
 fn a_grant_opens_the_file_renews_and_reports_usage() {
-    let (server, _a, admin, alice_dir, alice) = stage();
-    let sealed = sealed_for_alice(&server, &admin, Rights::VIEW | Rights::PRINT);
+    let (server, admins, alice_dir, alice) = stage();
+    let admin = &admins.admin;
+    let sealed = sealed_for_alice(&server, admin, Rights::VIEW | Rights::PRINT);
     let mut input = &sealed[..];
     let header = SealedHeader::read_from(&mut input).expect("a header");
 
@@ -100,8 +99,9 @@ fn a_grant_opens_the_file_renews_and_reports_usage() {
 
 #[test]
 fn a_revocation_stops_the_next_renewal_but_not_the_lease_in_hand() {
-    let (server, _a, admin, _b, alice) = stage();
-    let sealed = sealed_for_alice(&server, &admin, Rights::VIEW);
+    let (server, admins, _b, alice) = stage();
+    let admin = &admins.admin;
+    let sealed = sealed_for_alice(&server, admin, Rights::VIEW);
     let header = SealedHeader::read_from(&mut &sealed[..]).expect("a header");
     let mut grant = alice.grant(&header, false).expect("alice is granted");
 
@@ -124,8 +124,9 @@ fn a_revocation_stops_the_next_renewal_but_not_the_lease_in_hand() {
 
 #[test]
 fn files_registered_online_are_listed_for_administrators() {
-    let (server, _a, admin, _b, alice) = stage();
-    let sealed = sealed_for_alice(&server, &admin, Rights::VIEW);
+    let (server, admins, _b, alice) = stage();
+    let admin = &admins.admin;
+    let sealed = sealed_for_alice(&server, admin, Rights::VIEW);
     let header = SealedHeader::read_from(&mut &sealed[..]).expect("a header");
     let info = admin
         .register_file(&header, Some("customers.csv"))

@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use irm_core::Rights;
-use irm_e2e::{ADMIN, Person, Server, cargo_build, now_unix, profile_dir, seal_directly};
+use irm_e2e::{Admins, Person, Server, cargo_build, now_unix, profile_dir, seal_directly};
 use serde_json::Value;
 
 const CUSTOMERS: &[u8] = b"customer,phone,last_call\nYamada Taro,03-1234-5678,2026-11-02\nSuzuki Hanako,06-8765-4321,2026-11-03\nSato Jiro,011-222-3333,2026-11-04\n";
@@ -200,18 +200,15 @@ struct Stage {
 impl Stage {
     fn new() -> Self {
         let server = Server::start();
-        let admin = Person::new(ADMIN);
-        admin.enroll(&server, &server.admin_code);
-        admin.ok(&["admin", "group", "add", "@support"]);
+        let admins = Admins::enroll(&server);
+        admins.admin.ok(&["admin", "group", "add", "@support"]);
         let alice = Person::new("alice");
-        let code = admin.ok(&["admin", "user", "add", "alice", "--group", "support"]);
-        alice.enroll(&server, code["code"].as_str().expect("a code"));
+        alice.enroll(&server, &admins.add_user(&["alice", "--group", "support"]));
         let bob = Person::new("bob");
-        let code = admin.ok(&["admin", "user", "add", "bob"]);
-        bob.enroll(&server, code["code"].as_str().expect("a code"));
+        bob.enroll(&server, &admins.add_user(&["bob"]));
         Self {
             server,
-            admin,
+            admin: admins.admin,
             alice,
             bob,
         }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use irm_client::{Passphrase, Session};
 use irm_core::protocol::{CreateUserRequest, DenyReason, Role};
 use irm_core::{EnvelopeBuilder, Metadata, Rights, Sealer, StreamOptions};
-use irm_e2e::stage::policy_for;
-use irm_e2e::{ADMIN, Server, now_unix};
+use irm_e2e::stage::{AdminSessions, policy_for};
+use irm_e2e::{Server, now_unix};
 use irm_viewer::model::{Content, Failure};
 use irm_viewer::text::TextEncoding;
 use irm_viewer::worker::{Command, Event, Source, Worker};
@@ -46,8 +46,7 @@ fn next(worker: &Worker) -> Event {
 /// `rights` and a short lease, in her home directory.
 struct Stage {
     _server: Server,
-    _admin_dir: TempDir,
-    admin: Session,
+    admins: AdminSessions,
     alice_dir: TempDir,
     path: std::path::PathBuf,
     header: irm_core::VerifiedHeader,
@@ -75,20 +74,17 @@ fn stage_until(
     expires_in_secs: Option<u64>,
 ) -> Stage {
     let server = Server::start();
-    let admin_dir = TempDir::new().expect("a directory");
-    let admin = enroll(&server, &admin_dir, ADMIN, &server.admin_code);
-    let code = admin
-        .add_user(&CreateUserRequest {
-            name: "alice".into(),
-            display_name: "Alice Example".into(),
-            roles: vec![Role::User],
-            groups: vec![],
-        })
-        .expect("the admin adds alice");
+    let admins = AdminSessions::enroll(&server);
+    let code = admins.add_user(&CreateUserRequest {
+        name: "alice".into(),
+        display_name: "Alice Example".into(),
+        roles: vec![Role::User],
+        groups: vec![],
+    });
     let alice_dir = TempDir::new().expect("a directory");
-    drop(enroll(&server, &alice_dir, "alice", &code.code));
+    drop(enroll(&server, &alice_dir, "alice", &code));
 
-    let (info, kas) = admin.server_key().expect("the server key");
+    let (info, kas) = admins.admin.server_key().expect("the server key");
     let not_after = expires_in_secs.map(|secs| now_unix() + secs);
     let mut policy = policy_for("alice", rights);
     policy.max_lease_secs = LEASE_SECS;
@@ -105,8 +101,7 @@ fn stage_until(
 
     Stage {
         _server: server,
-        _admin_dir: admin_dir,
-        admin,
+        admins,
         alice_dir,
         path,
         header,
@@ -152,6 +147,7 @@ fn the_viewer_worker_opens_cp932_renews_and_closes_on_revocation() {
     assert!(matches!(next(&worker), Event::Renewed { .. }));
 
     stage
+        .admins
         .admin
         .revoke_file(&header.header().file_id().to_string())
         .expect("the admin revokes the file");
@@ -362,6 +358,7 @@ fn the_document_closes_when_the_user_is_suspended_while_open() {
     };
     assert_eq!(open.not_after_unix, None);
     stage
+        .admins
         .admin
         .suspend_user("alice")
         .expect("the admin suspends alice");

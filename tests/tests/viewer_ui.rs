@@ -550,6 +550,7 @@ fn the_open_window_closes_and_says_why_when_the_file_is_revoked() {
     let doc = Arc::downgrade(&harness.state().model.open().expect("open").doc);
 
     stage
+        .admins
         .admin
         .revoke_file(&file_id)
         .expect("the admin revokes the file");

@@ -7,7 +7,7 @@
 //! code (3) and its machine-readable reason in `--json`.
 
 use irm_core::Rights;
-use irm_e2e::{ADMIN, Person, Server, now_unix, seal_directly};
+use irm_e2e::{ADMIN, Admins, Person, Server, now_unix, seal_directly};
 use serde_json::Value;
 
 const CUSTOMERS: &[u8] = b"customer,phone\nYamada Taro,03-1234-5678\nSuzuki Hanako,06-8765-4321\n";
@@ -15,33 +15,28 @@ const CUSTOMERS: &[u8] = b"customer,phone\nYamada Taro,03-1234-5678\nSuzuki Hana
 /// A server with the administrator and alice (in `@support`) enrolled.
 struct Stage {
     server: Server,
-    admin: Person,
+    admins: Admins,
     alice: Person,
 }
 
 impl Stage {
     fn new() -> Self {
         let server = Server::start();
-        let admin = Person::new(ADMIN);
-        admin.enroll(&server, &server.admin_code);
-        admin.ok(&["admin", "group", "add", "@support"]);
-        let code = admin.ok(&[
-            "admin",
-            "user",
-            "add",
+        let admins = Admins::enroll(&server);
+        admins.admin.ok(&["admin", "group", "add", "@support"]);
+        let code = admins.add_user(&[
             "alice",
             "--display-name",
             "Alice Example",
             "--group",
             "support",
         ]);
-        assert_eq!(code["user"], "alice");
         // As in the README: alice gives her code, not her name.
         let alice = Person::new("alice");
-        alice.enroll_by_code(&server, code["code"].as_str().expect("a code"));
+        alice.enroll_by_code(&server, &code);
         Self {
             server,
-            admin,
+            admins,
             alice,
         }
     }
@@ -49,11 +44,11 @@ impl Stage {
     /// The administrator seals CUSTOMERS online for `recipient` with `rights`;
     /// returns the sealed file's path (readable by alice) and its file id.
     fn seal_for(&self, recipient: &str, rights: &str) -> (String, String) {
-        let input = self.admin.write("customers.csv", CUSTOMERS);
+        let input = self.admins.admin.write("customers.csv", CUSTOMERS);
         let output = self
             .alice
             .path(&format!("customers-{}.irm", rights.replace(',', "-")));
-        let report = self.admin.ok(&[
+        let report = self.admins.admin.ok(&[
             "seal",
             input.to_str().expect("UTF-8 path"),
             "-o",
@@ -108,7 +103,7 @@ fn walkthrough_seal_info_open_then_revoke() {
     assert_eq!(opened["plaintext_len"], CUSTOMERS.len());
     assert_eq!(std::fs::read(&out).expect("the output"), CUSTOMERS);
 
-    let listed = stage.admin.ok(&["admin", "file", "list"]);
+    let listed = stage.admins.admin.ok(&["admin", "file", "list"]);
     assert!(
         listed
             .as_array()
@@ -117,7 +112,10 @@ fn walkthrough_seal_info_open_then_revoke() {
             .any(|f| f["file_id"] == file_id.as_str() && f["owner"] == ADMIN),
         "{listed}"
     );
-    let revoked = stage.admin.ok(&["admin", "file", "revoke", &file_id]);
+    let revoked = stage
+        .admins
+        .admin
+        .ok(&["admin", "file", "revoke", &file_id]);
     assert_eq!(revoked["state"], "revoked");
 
     assert_denied(&stage.alice, &["info", &file], "file_revoked");
@@ -130,7 +128,9 @@ fn walkthrough_seal_info_open_then_revoke() {
     assert!(!again.exists(), "a refused open leaves no output");
 
     // Restored, it opens again.
-    stage.admin.ok(&["admin", "file", "restore", &file_id]);
+    stage
+        .admins
+        .approved(&["admin", "file", "restore", &file_id]);
     stage.alice.ok(&["info", &file]);
 }
 
@@ -138,7 +138,7 @@ fn walkthrough_seal_info_open_then_revoke() {
 fn a_file_sealed_offline_is_revoked_by_id_before_the_server_has_seen_it() {
     let stage = Stage::new();
     // The server's public key, as an operator would hand it to an offline sealer.
-    let keys = stage.admin.ok(&["admin", "key", "list"]);
+    let keys = stage.admins.admin.ok(&["admin", "key", "list"]);
     let public = keys[0]["public_key"].as_str().expect("a public key");
     let kas_pub = stage
         .alice
@@ -161,13 +161,16 @@ fn a_file_sealed_offline_is_revoked_by_id_before_the_server_has_seen_it() {
     ]);
     let file_id = report["file_id"].as_str().expect("a file id").to_owned();
     let sealed = sealed.to_str().expect("UTF-8");
-    let listed = stage.admin.ok(&["admin", "file", "list"]);
+    let listed = stage.admins.admin.ok(&["admin", "file", "list"]);
     assert!(
         !listed.to_string().contains(&file_id),
         "sealed offline, the server has not seen it: {listed}"
     );
 
-    let revoked = stage.admin.ok(&["admin", "file", "revoke", &file_id]);
+    let revoked = stage
+        .admins
+        .admin
+        .ok(&["admin", "file", "revoke", &file_id]);
     assert_eq!(revoked["state"], "revoked");
     assert_eq!(revoked["file_id"], file_id.as_str());
     let out = stage.alice.path("plain.csv");
@@ -179,7 +182,9 @@ fn a_file_sealed_offline_is_revoked_by_id_before_the_server_has_seen_it() {
     assert!(!out.exists());
 
     // Restored, the same file opens: it was the revocation that refused it.
-    stage.admin.ok(&["admin", "file", "restore", &file_id]);
+    stage
+        .admins
+        .approved(&["admin", "file", "restore", &file_id]);
     stage
         .alice
         .ok(&["open", sealed, "-o", out.to_str().expect("UTF-8")]);
@@ -190,7 +195,10 @@ fn a_file_sealed_offline_is_revoked_by_id_before_the_server_has_seen_it() {
 fn a_denial_in_text_mode_prints_the_reason_and_advice() {
     let stage = Stage::new();
     let (file, file_id) = stage.seal_for("alice", "view");
-    stage.admin.ok(&["admin", "file", "revoke", &file_id]);
+    stage
+        .admins
+        .admin
+        .ok(&["admin", "file", "revoke", &file_id]);
     let out = stage
         .alice
         .irm(&["info", &file])
@@ -217,6 +225,7 @@ fn a_group_recipient_opens_through_group_membership() {
     assert_eq!(std::fs::read(&out).expect("the output"), CUSTOMERS);
 
     stage
+        .admins
         .admin
         .ok(&["admin", "group", "member-remove", "@support", "alice"]);
     assert_denied(&stage.alice, &["info", &file], "not_recipient");
@@ -227,10 +236,10 @@ fn an_administrator_who_is_not_a_recipient_is_denied() {
     let stage = Stage::new();
     let (file, _) = stage.seal_for("alice", "view,export");
     // The admin sealed it and manages it, but admins manage, recipients read.
-    assert_denied(&stage.admin, &["info", &file], "not_recipient");
-    let out = stage.admin.path("stolen.csv");
+    assert_denied(&stage.admins.admin, &["info", &file], "not_recipient");
+    let out = stage.admins.admin.path("stolen.csv");
     assert_denied(
-        &stage.admin,
+        &stage.admins.admin,
         &["open", &file, "-o", out.to_str().expect("UTF-8")],
         "not_recipient",
     );
@@ -257,6 +266,7 @@ fn a_restriction_takes_the_export_right_away() {
     let stage = Stage::new();
     let (file, file_id) = stage.seal_for("alice", "view,export");
     let restricted = stage
+        .admins
         .admin
         .ok(&["admin", "file", "restrict", &file_id, "--remove", "export"]);
     assert_eq!(
@@ -273,6 +283,7 @@ fn a_restriction_takes_the_export_right_away() {
     );
     // Taking the last right leaves nothing to grant.
     stage
+        .admins
         .admin
         .ok(&["admin", "file", "restrict", &file_id, "--remove", "view"]);
     assert_denied(&stage.alice, &["info", &file], "rights_restricted");
@@ -282,7 +293,10 @@ fn a_restriction_takes_the_export_right_away() {
 fn a_file_expired_by_an_administrator_is_denied() {
     let stage = Stage::new();
     let (file, file_id) = stage.seal_for("alice", "view");
-    stage.admin.ok(&["admin", "file", "expire", &file_id]);
+    stage
+        .admins
+        .admin
+        .ok(&["admin", "file", "expire", &file_id]);
     assert_denied(&stage.alice, &["info", &file], "file_expired");
 }
 
@@ -328,10 +342,15 @@ fn a_file_past_its_policy_not_after_is_denied() {
 fn a_suspended_user_is_denied_until_restored() {
     let stage = Stage::new();
     let (file, _) = stage.seal_for("alice", "view");
-    let user = stage.admin.ok(&["admin", "user", "suspend", "alice"]);
+    let user = stage
+        .admins
+        .admin
+        .ok(&["admin", "user", "suspend", "alice"]);
     assert_eq!(user["state"], "suspended");
     assert_denied(&stage.alice, &["info", &file], "user_suspended");
-    stage.admin.ok(&["admin", "user", "restore", "alice"]);
+    stage
+        .admins
+        .approved(&["admin", "user", "restore", "alice"]);
     stage.alice.ok(&["info", &file]);
 }
 
@@ -339,7 +358,7 @@ fn a_suspended_user_is_denied_until_restored() {
 fn a_revoked_device_is_denied() {
     let stage = Stage::new();
     let (file, _) = stage.seal_for("alice", "view");
-    let devices = stage.admin.ok(&["admin", "device", "list"]);
+    let devices = stage.admins.admin.ok(&["admin", "device", "list"]);
     let device_id = devices
         .as_array()
         .expect("a list")
@@ -348,7 +367,10 @@ fn a_revoked_device_is_denied() {
         .and_then(|d| d["device_id"].as_str())
         .expect("alice's device")
         .to_owned();
-    let revoked = stage.admin.ok(&["admin", "device", "revoke", &device_id]);
+    let revoked = stage
+        .admins
+        .admin
+        .ok(&["admin", "device", "revoke", &device_id]);
     assert_eq!(revoked["state"], "revoked");
     assert_denied(&stage.alice, &["info", &file], "device_revoked");
 }
@@ -385,11 +407,10 @@ fn an_enrollment_code_works_once() {
 #[test]
 fn enrolling_with_the_code_alone_records_whose_code_it_is() {
     let server = Server::start();
-    let admin = Person::new(ADMIN);
-    admin.enroll_by_code(&server, &server.admin_code);
+    let admins = Admins::enroll(&server);
+    let admin = &admins.admin;
     admin.ok(&["admin", "group", "add", "@support"]);
-    let code = admin.ok(&["admin", "user", "add", "carol", "--group", "support"]);
-    let code = code["code"].as_str().expect("a code").to_owned();
+    let code = admins.add_user(&["carol", "--group", "support"]);
     let ca = server.ca_pem.to_str().expect("UTF-8");
 
     // Naming another user with carol's code is refused and stores nothing.
@@ -495,12 +516,12 @@ fn a_retired_key_denies_its_files_and_a_rotated_key_seals_new_ones() {
         .as_str()
         .expect("a key id")
         .to_owned();
-    let new_key = stage.admin.ok(&["admin", "key", "rotate"]);
+    let new_key = stage.admins.admin.ok(&["admin", "key", "rotate"]);
     assert_ne!(new_key["key_id"], old_key.as_str());
 
-    let input = stage.admin.write("new.csv", CUSTOMERS);
+    let input = stage.admins.admin.write("new.csv", CUSTOMERS);
     let new_file = stage.alice.path("new.irm");
-    stage.admin.ok(&[
+    stage.admins.admin.ok(&[
         "seal",
         input.to_str().expect("UTF-8"),
         "-o",
@@ -516,11 +537,11 @@ fn a_retired_key_denies_its_files_and_a_rotated_key_seals_new_ones() {
 
     // Both open before the retirement...
     stage.alice.ok(&["info", &old_file]);
-    stage.admin.ok(&["admin", "key", "retire", &old_key]);
+    stage.admins.admin.ok(&["admin", "key", "retire", &old_key]);
     // ...only the new one after.
     assert_denied(&stage.alice, &["info", &old_file], "key_retired");
     stage.alice.ok(&["info", new_file]);
-    let keys = stage.admin.ok(&["admin", "key", "list"]);
+    let keys = stage.admins.admin.ok(&["admin", "key", "list"]);
     assert!(
         keys.as_array()
             .expect("a list")
@@ -535,10 +556,14 @@ fn the_audit_log_records_grants_and_denials_and_verifies() {
     let stage = Stage::new();
     let (file, file_id) = stage.seal_for("alice", "view");
     stage.alice.ok(&["info", &file]);
-    stage.admin.ok(&["admin", "file", "revoke", &file_id]);
+    stage
+        .admins
+        .admin
+        .ok(&["admin", "file", "revoke", &file_id]);
     assert_denied(&stage.alice, &["info", &file], "file_revoked");
 
     let records = stage
+        .admins
         .admin
         .ok(&["admin", "audit", "tail", "--limit", "1000"]);
     let records = records.as_array().expect("a list");
@@ -559,9 +584,9 @@ fn the_audit_log_records_grants_and_denials_and_verifies() {
         "{records:?}"
     );
 
-    let checkpoint = stage.admin.ok(&["admin", "audit", "checkpoint"]);
+    let checkpoint = stage.admins.admin.ok(&["admin", "audit", "checkpoint"]);
     assert!(checkpoint["count"].as_u64().expect("a count") >= records.len() as u64);
-    let report = stage.admin.ok(&["admin", "audit", "verify"]);
+    let report = stage.admins.admin.ok(&["admin", "audit", "verify"]);
     assert_eq!(report["ok"], true, "{report}");
     assert!(report["checkpoints"].as_u64().expect("a count") >= 1);
 }
@@ -602,9 +627,9 @@ fn replace_once(bytes: &mut [u8], from: &[u8], to: &[u8]) {
 #[test]
 fn an_altered_header_is_refused_by_the_key_server() {
     let stage = Stage::new();
-    let input = stage.admin.write("customers.csv", CUSTOMERS);
+    let input = stage.admins.admin.write("customers.csv", CUSTOMERS);
     let file = stage.alice.path("customers.irm");
-    stage.admin.ok(&[
+    stage.admins.admin.ok(&[
         "seal",
         input.to_str().expect("UTF-8"),
         "-o",
@@ -647,16 +672,36 @@ fn an_altered_payload_exits_4_and_leaves_no_output() {
 fn text_output_prints_codes_alone_and_rights_for_people() {
     let stage = Stage::new();
     let out = stage
+        .admins
         .admin
         .irm(&["admin", "user", "add", "bob", "--role", "auditor"])
         .output()
         .expect("irm runs");
     assert!(out.status.success());
-    let code = String::from_utf8(out.stdout).expect("UTF-8");
-    // ABCDE-FGHIJ-KLMNO-PQRST and a newline, nothing else, for scripts.
-    assert_eq!(code.trim().len(), 23, "{code:?}");
-    assert_eq!(code.trim().matches('-').count(), 3, "{code:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("bob"));
+    let half = String::from_utf8(out.stdout).expect("UTF-8");
+    // The requester's half, ABCDE-FGHIJ, and a newline, nothing else, for scripts.
+    assert_eq!(half.trim().len(), 11, "{half:?}");
+    assert_eq!(half.trim().matches('-').count(), 1, "{half:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("name=bob"), "{stderr}");
+    assert!(stderr.contains("FIRST half"), "{stderr}");
+    // The approver's half comes the same way, alone on stdout.
+    let list = stage.admins.second.ok(&["admin", "request", "list"]);
+    let id = list[0]["id"].as_str().expect("the request's id");
+    let out = stage
+        .admins
+        .second
+        .irm(&["admin", "request", "approve", id])
+        .output()
+        .expect("irm runs");
+    assert!(out.status.success());
+    let second = String::from_utf8(out.stdout).expect("UTF-8");
+    assert_eq!(second.trim().len(), 11, "{second:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("SECOND half"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let (file, _) = stage.seal_for("alice", "view,print");
     let out = stage
@@ -671,6 +716,7 @@ fn text_output_prints_codes_alone_and_rights_for_people() {
     assert!(text.contains("time left"), "{text}");
 
     let users = stage
+        .admins
         .admin
         .irm(&["admin", "user", "list"])
         .output()

@@ -8,10 +8,9 @@
 //! stdout with `-o -`), written atomically.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 
 use anyhow::{Context, Result};
-use irm_client::Session;
+use irm_client::{Session, UserAdded};
 use irm_core::protocol::{CreateUserRequest, EnrollmentCode, FileInfo, Role, UserInfo};
 use serde::Serialize;
 
@@ -21,17 +20,14 @@ use crate::cli::{
 };
 use crate::online;
 use crate::output::{Destination, Input};
-use crate::report::print_json;
+use crate::report::{Out, print_json};
 use crate::text::{self, printable};
 
-/// `{"ok": true}` for calls that return nothing.
-#[derive(Serialize)]
-struct Done {
-    ok: bool,
-}
-
 pub(crate) fn run(args: &AdminArgs) -> Result<()> {
-    let session = online::unlock(&args.passphrase)?;
+    let mut session = online::unlock(&args.passphrase)?;
+    session
+        .set_reason(args.reason.as_deref())
+        .context("--reason")?;
     let out = Out { json: args.json };
     match &args.object {
         AdminObject::User(cmd) => user(&session, cmd, &out),
@@ -40,36 +36,8 @@ pub(crate) fn run(args: &AdminArgs) -> Result<()> {
         AdminObject::File(cmd) => file(&session, cmd, &out),
         AdminObject::Key(cmd) => key(&session, cmd, &out),
         AdminObject::Audit(cmd) => audit(&session, cmd, &out),
-    }
-}
-
-/// Where results go: JSON, or text built by the caller.
-struct Out {
-    json: bool,
-}
-
-impl Out {
-    /// Prints `value` as JSON, or `text()` as text.
-    fn show(&self, value: &impl Serialize, text: impl FnOnce() -> String) -> Result<()> {
-        if self.json {
-            print_json(value);
-            return Ok(());
-        }
-        let mut stdout = std::io::stdout().lock();
-        stdout
-            .write_all(text().as_bytes())
-            .and_then(|()| stdout.flush())
-            .context("writing standard output")
-    }
-
-    /// Reports a call that returns nothing.
-    fn done(&self, message: String) -> Result<()> {
-        if self.json {
-            print_json(&Done { ok: true });
-        } else {
-            eprintln!("{message}");
-        }
-        Ok(())
+        AdminObject::Request(cmd) => super::approval::request(&session, cmd, &out),
+        AdminObject::Rule(cmd) => super::approval::rule(&session, cmd, &out),
     }
 }
 
@@ -94,10 +62,13 @@ fn user(session: &Session, cmd: &UserCommand, out: &Out) -> Result<()> {
                     .map(|g| g.strip_prefix('@').unwrap_or(g).to_owned())
                     .collect(),
             };
-            let code = session
+            match session
                 .add_user(&request)
-                .with_context(|| format!("adding user {name}"))?;
-            show_code(&code, "created user", out)
+                .with_context(|| format!("adding user {name}"))?
+            {
+                UserAdded::Created(code) => show_code(&code, out),
+                UserAdded::Filed(answer) => super::approval::show_filed(&answer, out),
+            }
         }
         UserCommand::List => {
             let users = session.list_users().context("listing users")?;
@@ -110,25 +81,25 @@ fn user(session: &Session, cmd: &UserCommand, out: &Out) -> Result<()> {
             out.show(&user, || users_table(std::slice::from_ref(&user)))
         }
         UserCommand::Restore { name } => {
-            let user = session
+            let answer = session
                 .restore_user(name)
                 .with_context(|| format!("restoring user {name}"))?;
-            out.show(&user, || users_table(std::slice::from_ref(&user)))
+            super::approval::show_filed(&answer, out)
         }
         UserCommand::Code { name } => {
-            let code = session
+            let answer = session
                 .new_enrollment_code(name)
                 .with_context(|| format!("issuing an enrollment code for {name}"))?;
-            show_code(&code, "new enrollment code for", out)
+            super::approval::show_filed(&answer, out)
         }
     }
 }
 
 /// The code alone on stdout (for scripts), the explanation on stderr.
-fn show_code(code: &EnrollmentCode, what: &str, out: &Out) -> Result<()> {
+fn show_code(code: &EnrollmentCode, out: &Out) -> Result<()> {
     if !out.json {
         eprintln!(
-            "{what} {}; give them this one-time enrollment code (valid until {}):",
+            "created user {} as this server's second administrator (the one action a lone administrator takes alone; from now on every change that widens access needs another administrator's approval); give them this one-time enrollment code (valid until {}):",
             code.user,
             text::time(code.expires_at)
         );
@@ -165,10 +136,10 @@ fn group(session: &Session, cmd: &GroupCommand, out: &Out) -> Result<()> {
             out.done(format!("created group {name}"))
         }
         GroupCommand::MemberAdd { group, user } => {
-            session
+            let answer = session
                 .add_group_member(group, user)
                 .with_context(|| format!("adding {user} to group {group}"))?;
-            out.done(format!("added {user} to group {group}"))
+            super::approval::show_filed(&answer, out)
         }
         GroupCommand::MemberRemove { group, user } => {
             session
@@ -222,7 +193,10 @@ fn file(session: &Session, cmd: &FileCommand, out: &Out) -> Result<()> {
             vec![one(session.revoke_file(file_id), "revoking", file_id)?]
         }
         FileCommand::Restore { file_id } => {
-            vec![one(session.restore_file(file_id), "restoring", file_id)?]
+            let answer = session
+                .restore_file(file_id)
+                .with_context(|| format!("restoring file {file_id}"))?;
+            return super::approval::show_filed(&answer, out);
         }
         FileCommand::Expire { file_id } => {
             vec![one(session.expire_file(file_id), "expiring", file_id)?]

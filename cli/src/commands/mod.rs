@@ -1,7 +1,9 @@
-//! One module per subcommand (`admin` holds all of `irm admin ...`, `audit`
+//! One module per subcommand (`admin` holds `irm admin ...`, with its
+//! approval requests and rules in `approval`; `audit`
 //! the offline `irm audit ...`); this one only dispatches to them.
 
 mod admin;
+mod approval;
 mod audit;
 mod enroll;
 mod info;

@@ -7,11 +7,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use irm_core::protocol::{
     AddMemberRequest, AuditCheckpoint, AuditRecord, AuditVerifyReport, CreateGroupRequest,
     CreateUserRequest, DenyBody, DeviceInfo, EnrollmentCode, ErrorBody, FileInfo, KeyInfo,
-    KeyState, RestrictRequest, Role, ServerKeyInfo, UserInfo, valid_name,
+    KeyState, RequestAnswer, RestrictRequest, Role, ServerKeyInfo, UserInfo, valid_name,
 };
+use zeroize::Zeroizing;
 
 use crate::auth::Authed;
 use crate::codes;
@@ -21,7 +23,7 @@ use crate::state::AppState;
 use crate::store::{AdminOp, AdminOutput, CodeIssue, FileChange, KeyRecord, NewUser};
 
 /// Runs `op` for the caller; refusals and store failures become `ApiError`.
-async fn run(
+pub(super) async fn run(
     state: &AppState,
     signed: &crate::auth::SignedRequest,
     op: AdminOp,
@@ -36,7 +38,7 @@ async fn run(
     Ok(out)
 }
 
-fn unexpected() -> ApiError {
+pub(super) fn unexpected() -> ApiError {
     ApiError::Internal("the store answered with an unexpected shape".into())
 }
 
@@ -50,18 +52,36 @@ fn check_name(name: &str, what: &str) -> Result<(), ApiError> {
     }
 }
 
-fn new_code(state: &AppState) -> Result<(String, CodeIssue), ApiError> {
+fn new_code(state: &AppState) -> Result<(Zeroizing<String>, CodeIssue), ApiError> {
     codes::issue(state.clock.now_secs()).map_err(|e| ApiError::Internal(e.to_string().into()))
+}
+
+/// 202 and the request an operation that waits for approval filed
+/// (PROTOCOL.md §7.2), with the requester's half of the code it will issue.
+pub(super) fn filed(out: AdminOutput, code: Option<&str>) -> Result<Response, ApiError> {
+    match out {
+        AdminOutput::Filed(request) => {
+            let answer = RequestAnswer {
+                code_half: code
+                    .filter(|_| request.action.issues_code())
+                    .map(|c| codes::first_half(c).to_owned()),
+                code_expires_at: None,
+                request,
+            };
+            Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+        }
+        _ => Err(unexpected()),
+    }
 }
 
 #[utoipa::path(post, path = "/v1/admin/users", tag = "admin",
     request_body = CreateUserRequest,
-    responses((status = 200, body = EnrollmentCode), (status = 403, body = DenyBody), (status = 409, body = ErrorBody)),
+    responses((status = 202, body = RequestAnswer), (status = 200, body = EnrollmentCode), (status = 403, body = DenyBody), (status = 409, body = ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn create_user(
     State(state): State<AppState>,
     Authed(signed): Authed,
-) -> Result<Json<EnrollmentCode>, ApiError> {
+) -> Result<Response, ApiError> {
     let request: CreateUserRequest = signed.json()?;
     check_name(&request.name, "name")?;
     if request.display_name.len() > 256 || request.display_name.chars().any(char::is_control) {
@@ -94,11 +114,14 @@ pub(crate) async fn create_user(
         groups,
         code: issue,
     });
-    run(&state, &signed, op)
-        .await?
-        .code(code)
-        .map(Json)
-        .ok_or_else(unexpected)
+    match run(&state, &signed, op).await? {
+        // A new server's second administrator: the whole code, to one person.
+        out @ AdminOutput::CodeStored { .. } => out
+            .code(code.to_string())
+            .map(|c| Json(c).into_response())
+            .ok_or_else(unexpected),
+        out => filed(out, Some(&code)),
+    }
 }
 
 #[utoipa::path(get, path = "/v1/admin/users", tag = "admin",
@@ -113,18 +136,6 @@ pub(crate) async fn list_users(
     }
 }
 
-async fn set_user_active(
-    state: AppState,
-    signed: crate::auth::SignedRequest,
-    name: String,
-    active: bool,
-) -> Result<Json<UserInfo>, ApiError> {
-    match run(&state, &signed, AdminOp::SetUserActive { name, active }).await? {
-        AdminOutput::User(user) => Ok(Json(user)),
-        _ => Err(unexpected()),
-    }
-}
-
 #[utoipa::path(post, path = "/v1/admin/users/{name}/suspend", tag = "admin",
     params(("name" = String, Path)), responses((status = 200, body = UserInfo), (status = 404, body = ErrorBody)),
     security(("device_signature" = [])))]
@@ -133,34 +144,44 @@ pub(crate) async fn suspend_user(
     Path(name): Path<String>,
     Authed(signed): Authed,
 ) -> Result<Json<UserInfo>, ApiError> {
-    set_user_active(state, signed, name, false).await
+    match run(
+        &state,
+        &signed,
+        AdminOp::SetUserActive {
+            name,
+            active: false,
+        },
+    )
+    .await?
+    {
+        AdminOutput::User(user) => Ok(Json(user)),
+        _ => Err(unexpected()),
+    }
 }
 
 #[utoipa::path(post, path = "/v1/admin/users/{name}/restore", tag = "admin",
-    params(("name" = String, Path)), responses((status = 200, body = UserInfo), (status = 404, body = ErrorBody)),
+    params(("name" = String, Path)), responses((status = 202, body = RequestAnswer), (status = 404, body = ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn restore_user(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Authed(signed): Authed,
-) -> Result<Json<UserInfo>, ApiError> {
-    set_user_active(state, signed, name, true).await
+) -> Result<Response, ApiError> {
+    let op = AdminOp::SetUserActive { name, active: true };
+    filed(run(&state, &signed, op).await?, None)
 }
 
 #[utoipa::path(post, path = "/v1/admin/users/{name}/code", tag = "admin",
-    params(("name" = String, Path)), responses((status = 200, body = EnrollmentCode), (status = 404, body = ErrorBody)),
+    params(("name" = String, Path)), responses((status = 202, body = RequestAnswer), (status = 404, body = ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn new_code_for(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Authed(signed): Authed,
-) -> Result<Json<EnrollmentCode>, ApiError> {
+) -> Result<Response, ApiError> {
     let (code, issue) = new_code(&state)?;
-    run(&state, &signed, AdminOp::NewCode { name, code: issue })
-        .await?
-        .code(code)
-        .map(Json)
-        .ok_or_else(unexpected)
+    let op = AdminOp::NewCode { name, code: issue };
+    filed(run(&state, &signed, op).await?, Some(&code))
 }
 
 #[utoipa::path(post, path = "/v1/admin/groups", tag = "admin",
@@ -183,24 +204,19 @@ pub(crate) async fn create_group(
 
 #[utoipa::path(post, path = "/v1/admin/groups/{name}/members", tag = "admin",
     params(("name" = String, Path)), request_body = AddMemberRequest,
-    responses((status = 204), (status = 404, body = ErrorBody)),
+    responses((status = 202, body = RequestAnswer), (status = 404, body = ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn add_member(
     State(state): State<AppState>,
     Path(group): Path<String>,
     Authed(signed): Authed,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let request: AddMemberRequest = signed.json()?;
-    run(
-        &state,
-        &signed,
-        AdminOp::AddMember {
-            group,
-            user: request.user,
-        },
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    let op = AdminOp::AddMember {
+        group: group.strip_prefix('@').unwrap_or(&group).to_owned(),
+        user: request.user,
+    };
+    filed(run(&state, &signed, op).await?, None)
 }
 
 #[utoipa::path(delete, path = "/v1/admin/groups/{name}/members/{user}", tag = "admin",
@@ -262,18 +278,22 @@ pub(crate) async fn list_files(
     }
 }
 
+/// Unknown ids are accepted (PROTOCOL.md §7: a control row is created), so
+/// only a well-formed file id may name one, in its canonical form.
+fn file_id(id: &str) -> Result<String, ApiError> {
+    Ok(id
+        .parse::<irm_core::FileId>()
+        .map_err(|_| ApiError::bad_request("a file id is 32 hex digits"))?
+        .to_string())
+}
+
 async fn change_file(
     state: &AppState,
     signed: &crate::auth::SignedRequest,
     id: String,
     change: FileChange,
 ) -> Result<Json<FileInfo>, ApiError> {
-    // Unknown ids are accepted (PROTOCOL.md §7: a control row is created),
-    // so only a well-formed file id may name one, in its canonical form.
-    let id = id
-        .parse::<irm_core::FileId>()
-        .map_err(|_| ApiError::bad_request("a file id is 32 hex digits"))?
-        .to_string();
+    let id = file_id(&id)?;
     match run(state, signed, AdminOp::File { id, change }).await? {
         AdminOutput::File(file) => Ok(Json(file)),
         _ => Err(unexpected()),
@@ -292,14 +312,18 @@ pub(crate) async fn revoke_file(
 }
 
 #[utoipa::path(post, path = "/v1/admin/files/{id}/restore", tag = "admin",
-    params(("id" = String, Path)), responses((status = 200, body = FileInfo), (status = 400, body = ErrorBody)),
+    params(("id" = String, Path)), responses((status = 202, body = RequestAnswer), (status = 400, body = ErrorBody)),
     security(("device_signature" = [])))]
 pub(crate) async fn restore_file(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Authed(signed): Authed,
-) -> Result<Json<FileInfo>, ApiError> {
-    change_file(&state, &signed, id, FileChange::Restore).await
+) -> Result<Response, ApiError> {
+    let op = AdminOp::File {
+        id: file_id(&id)?,
+        change: FileChange::Restore,
+    };
+    filed(run(&state, &signed, op).await?, None)
 }
 
 #[utoipa::path(post, path = "/v1/admin/files/{id}/expire", tag = "admin",
@@ -410,6 +434,8 @@ fn audit_query(query: Option<&str>) -> Result<(u64, u32), ApiError> {
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match key {
+            // Why the caller reads (PROTOCOL.md §7), taken by the extractor.
+            "reason" => {}
             "after" => {
                 after = value
                     .parse()

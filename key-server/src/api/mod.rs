@@ -6,6 +6,7 @@
 //! fixed parts (title, security scheme) in `openapi`.
 
 pub(crate) mod admin;
+pub(crate) mod approval;
 pub(crate) mod client;
 mod openapi;
 pub(crate) mod service;
@@ -66,6 +67,12 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::list_keys))
         .routes(routes!(admin::rotate_key))
         .routes(routes!(admin::retire_key))
+        .routes(routes!(approval::list_requests))
+        .routes(routes!(approval::show_request))
+        .routes(routes!(approval::approve_request))
+        .routes(routes!(approval::deny_request))
+        .routes(routes!(approval::list_rules))
+        .routes(routes!(approval::set_rule))
         .routes(routes!(admin::read_audit))
         .routes(routes!(admin::verify_audit))
         .routes(routes!(admin::checkpoint))

@@ -108,6 +108,26 @@ pub async fn read_body(
     Ok((parts, bytes))
 }
 
+/// The `reason` query parameter (PROTOCOL.md §7): why an administrator
+/// acts, in their words (a ticket id). Part of the signed path and query, so
+/// nobody on the way can change it.
+fn reason(uri: &axum::http::Uri) -> Result<Option<String>, ApiError> {
+    let Some(query) = uri.query() else {
+        return Ok(None);
+    };
+    let Some((_, reason)) = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "reason")
+    else {
+        return Ok(None);
+    };
+    if !irm_core::protocol::valid_reason(&reason) {
+        return Err(ApiError::bad_request(format!(
+            "reason must be at most {} characters with no control characters",
+            irm_core::protocol::MAX_REASON_LEN
+        )));
+    }
+    Ok((!reason.is_empty()).then(|| reason.into_owned()))
+}
+
 impl FromRequest<AppState> for SignedRequest {
     type Rejection = ApiError;
 
@@ -115,7 +135,10 @@ impl FromRequest<AppState> for SignedRequest {
         let (parts, body) = read_body(req, state).await?;
         let addr = client_addr(&parts);
         match verify(&parts, &body, state, addr.clone()).await {
-            Ok(signed) => Ok(signed),
+            Ok(mut signed) => {
+                signed.actor.reason = reason(&parts.uri)?;
+                Ok(signed)
+            }
             Err(Failure::Internal(e)) => Err(e),
             Err(Failure::Credential { message, claimed }) => {
                 // PROTOCOL.md §2.2: every 401 is audited.
@@ -262,6 +285,7 @@ async fn verify(
             user: user.name.clone(),
             device: device.id.clone(),
             client_addr,
+            reason: None,
         },
         device,
         user,

@@ -7,14 +7,18 @@
 use std::fmt;
 
 use irm_core::protocol::{
-    AuditRecord, DenyReason, DeviceInfo, DeviceState, EnrollmentCode, FileInfo, KeyState, Role,
-    UsageAction, UserInfo, UserState,
+    ApprovalAction, ApprovalRequestInfo, ApprovalRule, AuditRecord, DenyReason, DeviceInfo,
+    DeviceState, EnrollmentCode, FileInfo, KeyState, Role, UsageAction, UserInfo, UserState,
 };
 use irm_core::{FileId, KasPublicKey, KeyId, Policy, Rights};
 
 use crate::audit::{AuditDraft, Outcome};
+pub use crate::codes::{CodeHalf, CodeIssue};
 use crate::error::{Refusal, StoreError};
 use crate::grant::decision::{Decision, GrantFacts};
+
+/// How long an approval request waits for its approvals (PROTOCOL.md §7.2).
+pub const REQUEST_LIFETIME_SECS: u64 = 24 * 60 * 60;
 
 /// Wrong enrollment attempts that burn a code (PROTOCOL.md §3.1).
 pub const MAX_CODE_FAILURES: i64 = 5;
@@ -40,6 +44,9 @@ pub struct Actor {
     pub device: String,
     /// The client's address.
     pub client_addr: Option<String>,
+    /// Why, in the person's words (a ticket id): `?reason=` on an
+    /// administrative call (PROTOCOL.md §7), recorded in its audit detail.
+    pub reason: Option<String>,
 }
 
 impl Actor {
@@ -132,15 +139,6 @@ pub struct KeyRecord {
     pub state: KeyState,
     /// Creation time (Unix seconds).
     pub created_at: u64,
-}
-
-/// A one-time enrollment code, by hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CodeIssue {
-    /// SHA-256 of the normalised code.
-    pub hash: [u8; 32],
-    /// Expiry (Unix seconds).
-    pub expires_at: u64,
 }
 
 /// A new person.
@@ -307,6 +305,37 @@ pub enum AdminOp {
         /// `audit.verify` or `audit.checkpoint`.
         action: &'static str,
     },
+    /// Approval requests, newest first (expired ones are marked first).
+    ListRequests,
+    /// One approval request.
+    ShowRequest {
+        /// Request id (hex).
+        id: String,
+    },
+    /// Approve a request; when the approvals reach its rule, its action runs.
+    Approve {
+        /// Request id (hex).
+        id: String,
+        /// The action hash the approver was shown.
+        action_hash: String,
+        /// The second half of the code, used if this approval completes a
+        /// request that issues one.
+        second_half: CodeHalf,
+    },
+    /// Deny (or, for its requester, withdraw) a pending request.
+    DenyRequest {
+        /// Request id (hex).
+        id: String,
+    },
+    /// The approval rules.
+    ListRules,
+    /// Change an approval rule (itself approved).
+    SetRule {
+        /// The action (an `ApprovalAction::kind`).
+        action: String,
+        /// Approvals it will need.
+        required: u8,
+    },
 }
 
 /// What an administrator does to a file.
@@ -335,6 +364,9 @@ impl AdminOp {
                 | Self::ListKeys
                 | Self::ReadAudit { .. }
                 | Self::AuditAccess { .. }
+                | Self::ListRequests
+                | Self::ShowRequest { .. }
+                | Self::ListRules
         )
     }
 
@@ -363,12 +395,98 @@ impl AdminOp {
             Self::RetireKey { .. } => "admin.key.retire",
             Self::ReadAudit { .. } => "audit.read",
             Self::AuditAccess { action } => action,
+            Self::ListRequests => "admin.request.list",
+            Self::ShowRequest { .. } => "admin.request.show",
+            Self::Approve { .. } => "admin.request.approve",
+            Self::DenyRequest { .. } => "admin.request.deny",
+            Self::ListRules => "admin.rule.list",
+            Self::SetRule { .. } => "admin.rule.set",
+        }
+    }
+
+    /// The action this operation asks for if it widens who can read (and so
+    /// waits for approval, PROTOCOL.md §7.2); `None` if it takes effect at
+    /// once (it narrows access, reads, or changes nothing anyone can read).
+    pub fn approval_action(&self) -> Option<ApprovalAction> {
+        Some(match self {
+            Self::CreateUser(u) => ApprovalAction::CreateUser {
+                name: u.name.clone(),
+                display_name: u.display_name.clone(),
+                roles: u.roles.clone(),
+                groups: u.groups.clone(),
+            },
+            Self::NewCode { name, .. } => ApprovalAction::IssueCode { user: name.clone() },
+            Self::AddMember { group, user } => ApprovalAction::AddMember {
+                group: group.clone(),
+                user: user.clone(),
+            },
+            Self::SetUserActive { name, active: true } => {
+                ApprovalAction::RestoreUser { user: name.clone() }
+            }
+            Self::File {
+                id,
+                change: FileChange::Restore,
+            } => ApprovalAction::RestoreFile {
+                file_id: id.clone(),
+            },
+            Self::SetRule { action, required } => ApprovalAction::SetApprovalRule {
+                action: action.clone(),
+                required: *required,
+            },
+            _ => return None,
+        })
+    }
+
+    /// The operation an approved action runs; `code` is the code it issues,
+    /// for the actions that issue one.
+    pub fn approved(action: &ApprovalAction, code: CodeIssue) -> Self {
+        match action {
+            ApprovalAction::CreateUser {
+                name,
+                display_name,
+                roles,
+                groups,
+            } => Self::CreateUser(NewUser {
+                name: name.clone(),
+                display_name: display_name.clone(),
+                roles: roles.clone(),
+                groups: groups.clone(),
+                code,
+            }),
+            ApprovalAction::IssueCode { user } => Self::NewCode {
+                name: user.clone(),
+                code,
+            },
+            ApprovalAction::AddMember { group, user } => Self::AddMember {
+                group: group.clone(),
+                user: user.clone(),
+            },
+            ApprovalAction::RestoreUser { user } => Self::SetUserActive {
+                name: user.clone(),
+                active: true,
+            },
+            ApprovalAction::RestoreFile { file_id } => Self::File {
+                id: file_id.clone(),
+                change: FileChange::Restore,
+            },
+            ApprovalAction::SetApprovalRule { action, required } => Self::SetRule {
+                action: action.clone(),
+                required: *required,
+            },
         }
     }
 
     /// The roles allowed to do it: audit reads also auditors, the rest admins.
     pub fn allowed(&self, roles: &[Role]) -> bool {
-        let audit = matches!(self, Self::ReadAudit { .. } | Self::AuditAccess { .. });
+        // Auditors review requests and rules too; only administrators act.
+        let audit = matches!(
+            self,
+            Self::ReadAudit { .. }
+                | Self::AuditAccess { .. }
+                | Self::ListRequests
+                | Self::ShowRequest { .. }
+                | Self::ListRules
+        );
         // Running the service: its keys and its checkpoints, never people,
         // devices, files or the content of the audit log.
         let service = matches!(
@@ -407,6 +525,13 @@ impl AdminOp {
             Self::RotateKey(k) => Some(format!("key={}", k.key_id)),
             Self::RetireKey { id } => Some(format!("key={id}")),
             Self::ReadAudit { after, limit } => Some(format!("after={after} limit={limit}")),
+            Self::ShowRequest { id } | Self::DenyRequest { id } => Some(format!("request={id}")),
+            Self::Approve {
+                id, action_hash, ..
+            } => Some(format!("request={id} action_hash={action_hash}")),
+            Self::SetRule { action, required } => {
+                Some(format!("rule_action={action} required={required}"))
+            }
             _ => None,
         }
     }
@@ -451,6 +576,20 @@ pub enum AdminOutput {
     Key(KeyRecord),
     /// Audit records.
     Audit(Vec<AuditRecord>),
+    /// The operation waits for approval: the request filed.
+    Filed(ApprovalRequestInfo),
+    /// Approval requests.
+    Requests(Vec<ApprovalRequestInfo>),
+    /// One request as it now stands; `code_expires_at` is set when this
+    /// call completed a request that issued a code (with the caller's half).
+    Request {
+        /// The request.
+        request: ApprovalRequestInfo,
+        /// The issued code's expiry.
+        code_expires_at: Option<u64>,
+    },
+    /// The approval rules.
+    Rules(Vec<ApprovalRule>),
 }
 
 impl AdminOutput {

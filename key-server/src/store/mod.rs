@@ -9,6 +9,7 @@
 //! backend module owns only its SQL, its connections and its upkeep.
 //! Methods block: async callers run them with `spawn_blocking`.
 
+mod approval;
 mod contract;
 mod group_commit;
 mod postgres;
@@ -16,6 +17,7 @@ mod schema;
 mod sqlite;
 mod tables;
 mod txn;
+mod write_ctx;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use irm_core::protocol::AuditRecord;
+use irm_core::protocol::{ApprovalInfo, AuditRecord, RequestState};
 use postgres::types::ToSql;
 use postgres::{Client, Config, NoTls, Row, Statement};
 
@@ -31,7 +31,8 @@ use super::contract::{
 use super::group_commit::{Backend, GroupCommitStore, Writer};
 use super::schema;
 use super::tables::{
-    CodeRow, FileRow, GrantRow, NewFile, NewGrant, Tables, UNSEEN_POLICY, key_record, key32,
+    CodeRow, FileRow, GrantRow, NewFile, NewGrant, RequestRow, Tables, UNSEEN_POLICY, key_record,
+    key32, request_columns, request_row,
 };
 use super::txn::{self, SCHEMA_VERSION};
 use crate::error::StoreError;
@@ -44,6 +45,11 @@ use irm_core::protocol::KeyState;
 const READERS: usize = 4;
 /// Audit records per read while walking the chain.
 const AUDIT_PAGE: u32 = 1000;
+/// How often, and how far apart, the writer asks for its lock before it
+/// says another server holds it (2 s in all).
+const WRITER_LOCK_TRIES: u32 = 20;
+const WRITER_LOCK_WAIT: Duration = Duration::from_millis(100);
+
 /// The advisory lock the writer holds: "irm-ks" in ASCII.
 const WRITER_LOCK: i64 = 0x6972_6d2d_6b73;
 /// As SQLite's busy timeout: wait this long for a row or table lock, then fail.
@@ -307,12 +313,24 @@ impl PgConn {
     /// durable commits, and the schema.
     fn open_writer(config: &Config) -> Result<Self, StoreError> {
         let mut conn = Self::connect(config)?;
-        let locked: bool = conn
-            .client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])?
-            .try_get(0)?;
-        if !locked {
-            return Err(StoreError::InUse);
+        // A writer that has just closed its session (an `init` that ended a
+        // moment ago, our own session before a reconnect) holds the lock
+        // until its server process has exited, which the client does not
+        // wait for: ask again for a short while before calling it in use.
+        let mut tries = 0;
+        loop {
+            let locked: bool = conn
+                .client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])?
+                .try_get(0)?;
+            if locked {
+                break;
+            }
+            tries += 1;
+            if tries >= WRITER_LOCK_TRIES {
+                return Err(StoreError::InUse);
+            }
+            std::thread::sleep(WRITER_LOCK_WAIT);
         }
         // PROTOCOL.md §4.1: durable before the response. `local`,
         // `remote_write`, `on` and `remote_apply` all flush the local WAL
@@ -349,6 +367,20 @@ impl PgConn {
                 .transpose()?;
             match version.as_deref() {
                 Some(SCHEMA_VERSION) => return Ok(()),
+                // Version 1 lacks the approval tables: adding them is the
+                // whole upgrade. It needs the right to create tables, which
+                // a serving role that owns nothing lacks: then say so.
+                Some("1") => {
+                    let upgraded = format!(
+                        "BEGIN; {} UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema'; COMMIT;",
+                        schema::POSTGRES
+                    );
+                    return self.client.batch_execute(&upgraded).map_err(|e| {
+                        StoreError::Corrupt(format!(
+                            "the database has schema version 1 and this server needs {SCHEMA_VERSION} (the approval tables), which could not be created ({e}); start it once as the role that owns the tables, or run `irm-key-server init` as that role"
+                        ))
+                    });
+                }
                 Some(other) => {
                     return Err(StoreError::Corrupt(format!(
                         "the database has schema version {other}; this server knows {SCHEMA_VERSION}"
@@ -424,6 +456,23 @@ fn file_from_row(row: &Row) -> Result<FileRow, StoreError> {
         restricted: rights(row.try_get(6)?)?,
         first_seen_at: uint(row.try_get(7)?, "a first-seen time")?,
     })
+}
+
+fn request_from_row(row: &Row) -> Result<RequestRow, StoreError> {
+    request_row(
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+        row.try_get(4)?,
+        row.try_get(5)?,
+        row.try_get(6)?,
+        row.try_get(7)?,
+        uint(row.try_get(8)?, "a request time")?,
+        uint(row.try_get(9)?, "a request expiry")?,
+        row.try_get(10)?,
+        row.try_get(11)?,
+    )
 }
 
 fn audit_from_row(row: &Row) -> Result<AuditRecord, StoreError> {
@@ -825,6 +874,131 @@ impl Tables for PgConn {
             })
         })
         .transpose()
+    }
+
+    fn insert_request(&mut self, q: &RequestRow) -> Result<(), StoreError> {
+        self.execute(
+            concat!(
+                "INSERT INTO requests (",
+                request_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            ),
+            &[
+                &q.id,
+                &q.action_json,
+                &q.action_hash,
+                &q.requester,
+                &q.requester_device,
+                &q.reason,
+                &i64::from(q.required),
+                &q.state.as_str(),
+                &int(q.created_at, "a request time")?,
+                &int(q.expires_at, "a request expiry")?,
+                &q.outcome,
+                &q.code_first_hash.as_ref().map(|h| h.as_slice()),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn request(&mut self, id: &str) -> Result<Option<RequestRow>, StoreError> {
+        self.query_opt(
+            concat!(
+                "SELECT ",
+                request_columns!(),
+                " FROM requests WHERE id = $1"
+            ),
+            &[&id],
+        )?
+        .as_ref()
+        .map(request_from_row)
+        .transpose()
+    }
+
+    fn requests(&mut self, limit: u32) -> Result<Vec<RequestRow>, StoreError> {
+        self.query(
+            concat!(
+                "SELECT ",
+                request_columns!(),
+                r#" FROM requests ORDER BY created_at DESC, id COLLATE "C" LIMIT $1"#
+            ),
+            &[&i64::from(limit)],
+        )?
+        .iter()
+        .map(request_from_row)
+        .collect()
+    }
+
+    fn pending_due(&mut self, now: u64) -> Result<Vec<String>, StoreError> {
+        self.query(
+            r#"SELECT id FROM requests WHERE state = 'pending' AND expires_at <= $1 ORDER BY id COLLATE "C""#,
+            &[&int(now, "a time")?],
+        )?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
+    }
+
+    fn set_request_state(
+        &mut self,
+        id: &str,
+        state: RequestState,
+        outcome: &str,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE requests SET state = $2, outcome = $3 WHERE id = $1",
+            &[&id, &state.as_str(), &outcome],
+        )?;
+        Ok(())
+    }
+
+    fn insert_approval(&mut self, request: &str, a: &ApprovalInfo) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO approvals (request_id, approver, device, at) VALUES ($1, $2, $3, $4)",
+            &[
+                &request,
+                &a.approver,
+                &a.device,
+                &int(a.at, "an approval time")?,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn approvals(&mut self, request: &str) -> Result<Vec<ApprovalInfo>, StoreError> {
+        self.query(
+            r#"SELECT approver, device, at FROM approvals WHERE request_id = $1 ORDER BY at, approver COLLATE "C""#,
+            &[&request],
+        )?
+        .iter()
+        .map(|row| {
+            Ok(ApprovalInfo {
+                approver: row.try_get(0)?,
+                device: row.try_get(1)?,
+                at: uint(row.try_get(2)?, "an approval time")?,
+            })
+        })
+        .collect()
+    }
+
+    fn approval_rule(&mut self, action: &str) -> Result<Option<u8>, StoreError> {
+        self.query_opt(
+            "SELECT required FROM approval_rules WHERE action = $1",
+            &[&action],
+        )?
+        .map(|row| {
+            let n: i64 = row.try_get(0)?;
+            u8::try_from(n).map_err(|_| StoreError::Corrupt(format!("rule {action} requires {n}")))
+        })
+        .transpose()
+    }
+
+    fn set_approval_rule(&mut self, action: &str, required: u8) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO approval_rules (action, required) VALUES ($1, $2) ON CONFLICT (action) DO UPDATE SET required = EXCLUDED.required",
+            &[&action, &i64::from(required)],
+        )?;
+        Ok(())
     }
 
     fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {

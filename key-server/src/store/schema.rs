@@ -59,6 +59,29 @@ CREATE TABLE IF NOT EXISTS grants (
     issued_at INTEGER NOT NULL,
     lease_expires_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS requests (
+    id TEXT PRIMARY KEY,
+    action_json TEXT NOT NULL,
+    action_hash TEXT NOT NULL,
+    requester TEXT NOT NULL,
+    requester_device TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    required INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    code_first_hash BLOB
+);
+CREATE INDEX IF NOT EXISTS requests_pending ON requests(state, expires_at);
+CREATE TABLE IF NOT EXISTS approvals (
+    request_id TEXT NOT NULL REFERENCES requests(id),
+    approver TEXT NOT NULL,
+    device TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (request_id, approver)
+);
+CREATE TABLE IF NOT EXISTS approval_rules (action TEXT PRIMARY KEY, required INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY,
     at_ms INTEGER NOT NULL,
@@ -139,6 +162,29 @@ CREATE TABLE IF NOT EXISTS grants (
     issued_at BIGINT NOT NULL,
     lease_expires_at BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS requests (
+    id TEXT PRIMARY KEY,
+    action_json TEXT NOT NULL,
+    action_hash TEXT NOT NULL,
+    requester TEXT NOT NULL,
+    requester_device TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    required BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    outcome TEXT NOT NULL,
+    code_first_hash BYTEA
+);
+CREATE INDEX IF NOT EXISTS requests_pending ON requests(state, expires_at);
+CREATE TABLE IF NOT EXISTS approvals (
+    request_id TEXT NOT NULL REFERENCES requests(id),
+    approver TEXT NOT NULL,
+    device TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (request_id, approver)
+);
+CREATE TABLE IF NOT EXISTS approval_rules (action TEXT PRIMARY KEY, required BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
     seq BIGINT PRIMARY KEY,
     at_ms BIGINT NOT NULL,
@@ -224,6 +270,8 @@ mod tests {
         assert_eq!(
             sqlite.keys().collect::<Vec<_>>(),
             [
+                "approval_rules",
+                "approvals",
                 "audit",
                 "devices",
                 "files",
@@ -232,6 +280,7 @@ mod tests {
                 "groups",
                 "kas_keys",
                 "meta",
+                "requests",
                 "users"
             ]
         );

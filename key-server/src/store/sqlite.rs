@@ -13,7 +13,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use irm_core::protocol::AuditRecord;
+use irm_core::protocol::{ApprovalInfo, AuditRecord, RequestState};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::contract::{
@@ -21,7 +21,11 @@ use super::contract::{
 };
 use super::group_commit::{Backend, GroupCommitStore, Writer};
 use super::schema;
-use super::tables::{CodeRow, FileRow, GrantRow, NewFile, NewGrant, Tables, key_record, key32};
+use super::tables::{
+    CodeRow, FileRow, GrantRow, NewFile, NewGrant, RequestRow, Tables, key_record, key32,
+    request_columns, request_row,
+};
+use super::txn::SCHEMA_VERSION;
 use crate::error::StoreError;
 use crate::grant::decision::FileControls;
 use crate::metrics::Metrics;
@@ -130,6 +134,11 @@ pub(super) fn open(path: &Path, metrics: Arc<Metrics>) -> Result<SqliteStore, St
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     configure(&conn)?;
     conn.execute_batch(schema::SQLITE)?;
+    // Version 1 lacked the approval tables, which the schema just created.
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'schema' AND value = '1'",
+        [SCHEMA_VERSION],
+    )?;
     let checkpointer = start_checkpointer(path)?;
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
@@ -344,6 +353,23 @@ fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
         prev_hash: r.get(10)?,
         hash: r.get(11)?,
     })
+}
+
+fn request_from_row(r: &rusqlite::Row<'_>) -> Result<RequestRow, StoreError> {
+    request_row(
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        &r.get::<_, String>(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+    )
 }
 
 fn exists(conn: &Connection, sql: &str, key: &str) -> Result<bool, StoreError> {
@@ -731,6 +757,124 @@ impl Tables for Connection {
                 })
             })
             .optional()?)
+    }
+
+    fn insert_request(&mut self, q: &RequestRow) -> Result<(), StoreError> {
+        self.execute(
+            concat!(
+                "INSERT INTO requests (",
+                request_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+            ),
+            params![
+                q.id,
+                q.action_json,
+                q.action_hash,
+                q.requester,
+                q.requester_device,
+                q.reason,
+                q.required,
+                q.state.as_str(),
+                q.created_at,
+                q.expires_at,
+                q.outcome,
+                q.code_first_hash.as_ref().map(|h| h.as_slice()),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn request(&mut self, id: &str) -> Result<Option<RequestRow>, StoreError> {
+        let mut statement = self.prepare_cached(concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM requests WHERE id = ?1"
+        ))?;
+        let mut rows = statement.query([id])?;
+        rows.next()?.map(request_from_row).transpose()
+    }
+
+    fn requests(&mut self, limit: u32) -> Result<Vec<RequestRow>, StoreError> {
+        let mut statement = self.prepare_cached(concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM requests ORDER BY created_at DESC, id LIMIT ?1"
+        ))?;
+        let mut rows = statement.query([limit])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(request_from_row(row)?);
+        }
+        Ok(out)
+    }
+
+    fn pending_due(&mut self, now: u64) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .prepare_cached(
+                "SELECT id FROM requests WHERE state = 'pending' AND expires_at <= ?1 ORDER BY id",
+            )?
+            .query_map([now], |r| r.get(0))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn set_request_state(
+        &mut self,
+        id: &str,
+        state: RequestState,
+        outcome: &str,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE requests SET state = ?2, outcome = ?3 WHERE id = ?1",
+            params![id, state.as_str(), outcome],
+        )?;
+        Ok(())
+    }
+
+    fn insert_approval(&mut self, request: &str, a: &ApprovalInfo) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO approvals (request_id, approver, device, at) VALUES (?1, ?2, ?3, ?4)",
+            params![request, a.approver, a.device, a.at],
+        )?;
+        Ok(())
+    }
+
+    fn approvals(&mut self, request: &str) -> Result<Vec<ApprovalInfo>, StoreError> {
+        Ok(self
+            .prepare_cached(
+                "SELECT approver, device, at FROM approvals WHERE request_id = ?1 ORDER BY at, approver",
+            )?
+            .query_map([request], |r| {
+                Ok(ApprovalInfo {
+                    approver: r.get(0)?,
+                    device: r.get(1)?,
+                    at: r.get(2)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn approval_rule(&mut self, action: &str) -> Result<Option<u8>, StoreError> {
+        let required: Option<i64> = self
+            .query_row(
+                "SELECT required FROM approval_rules WHERE action = ?1",
+                [action],
+                |r| r.get(0),
+            )
+            .optional()?;
+        required
+            .map(|n| {
+                u8::try_from(n)
+                    .map_err(|_| StoreError::Corrupt(format!("rule {action} requires {n}")))
+            })
+            .transpose()
+    }
+
+    fn set_approval_rule(&mut self, action: &str, required: u8) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO approval_rules (action, required) VALUES (?1, ?2) ON CONFLICT(action) DO UPDATE SET required = excluded.required",
+            params![action, required],
+        )?;
+        Ok(())
     }
 
     fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {

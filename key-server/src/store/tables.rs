@@ -3,7 +3,7 @@
 //! own SQL (`sqlite.rs`, `postgres.rs`). The operations over them are
 //! `txn.rs`'s, written once for every backend.
 
-use irm_core::protocol::{AuditRecord, FileInfo, FileState, KeyState};
+use irm_core::protocol::{ApprovalInfo, AuditRecord, FileInfo, FileState, KeyState, RequestState};
 use irm_core::{KeyId, Policy, Rights};
 
 use super::contract::{CodeIssue, DeviceRecord, KeyRecord, NewUser, UserRecord};
@@ -58,6 +58,26 @@ pub(super) struct NewGrant<'a> {
     pub(super) renew: bool,
     pub(super) issued_at: u64,
     pub(super) lease_expires_at: u64,
+}
+
+/// An approval request as stored (PROTOCOL.md §7.2). The action travels as
+/// its JSON; `action_hash` is its canonical hash as filed, re-checked before
+/// anyone approves it and before it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct RequestRow {
+    pub(super) id: String,
+    pub(super) action_json: String,
+    pub(super) action_hash: String,
+    pub(super) requester: String,
+    pub(super) requester_device: String,
+    pub(super) reason: String,
+    pub(super) required: u8,
+    pub(super) state: RequestState,
+    pub(super) created_at: u64,
+    pub(super) expires_at: u64,
+    pub(super) outcome: String,
+    /// For an action that issues a code: the hash of the requester's half.
+    pub(super) code_first_hash: Option<[u8; 32]>,
 }
 
 /// A file row to insert (no administrative controls yet).
@@ -231,6 +251,31 @@ pub(super) trait Tables {
     /// A grant.
     fn grant(&mut self, id: &str) -> Result<Option<GrantRow>, StoreError>;
 
+    /// Files an approval request.
+    fn insert_request(&mut self, request: &RequestRow) -> Result<(), StoreError>;
+    /// An approval request.
+    fn request(&mut self, id: &str) -> Result<Option<RequestRow>, StoreError>;
+    /// The newest `limit` requests, newest first.
+    fn requests(&mut self, limit: u32) -> Result<Vec<RequestRow>, StoreError>;
+    /// The ids of pending requests whose time ran out by `now`.
+    fn pending_due(&mut self, now: u64) -> Result<Vec<String>, StoreError>;
+    /// Ends a request (or keeps it pending) with an outcome text.
+    fn set_request_state(
+        &mut self,
+        id: &str,
+        state: RequestState,
+        outcome: &str,
+    ) -> Result<(), StoreError>;
+    /// Records an approval (an error if this approver approved it already).
+    fn insert_approval(&mut self, request: &str, approval: &ApprovalInfo)
+    -> Result<(), StoreError>;
+    /// A request's approvals, in the order they came.
+    fn approvals(&mut self, request: &str) -> Result<Vec<ApprovalInfo>, StoreError>;
+    /// The approvals an action needs, if an administrator set a rule.
+    fn approval_rule(&mut self, action: &str) -> Result<Option<u8>, StoreError>;
+    /// Sets the approvals an action needs.
+    fn set_approval_rule(&mut self, action: &str, required: u8) -> Result<(), StoreError>;
+
     /// Appends an audit record (already chained).
     fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError>;
     /// The seq and hash (hex) of the last audit record.
@@ -258,6 +303,50 @@ pub(super) fn key_record(
         public_key,
         state,
         created_at,
+    })
+}
+
+/// The columns of `requests`, in the order both backends select them.
+macro_rules! request_columns {
+    () => {
+        "id, action_json, action_hash, requester, requester_device, reason, required, state, created_at, expires_at, outcome, code_first_hash"
+    };
+}
+pub(super) use request_columns;
+
+/// A `requests` row from its stored values (`required` and `state` checked).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn request_row(
+    id: String,
+    action_json: String,
+    action_hash: String,
+    requester: String,
+    requester_device: String,
+    reason: String,
+    required: i64,
+    state: &str,
+    created_at: u64,
+    expires_at: u64,
+    outcome: String,
+    code_first_hash: Option<Vec<u8>>,
+) -> Result<RequestRow, StoreError> {
+    Ok(RequestRow {
+        required: u8::try_from(required)
+            .map_err(|_| StoreError::Corrupt(format!("request {id} requires {required}")))?,
+        state: RequestState::parse(state)
+            .ok_or_else(|| StoreError::Corrupt(format!("request state {state:?}")))?,
+        code_first_hash: code_first_hash
+            .map(|h| key32(h, "a code half's hash"))
+            .transpose()?,
+        id,
+        action_json,
+        action_hash,
+        requester,
+        requester_device,
+        reason,
+        created_at,
+        expires_at,
+        outcome,
     })
 }
 

@@ -12,6 +12,7 @@ use irm_core::protocol::{DenyReason, FileInfo, Role};
 use irm_core::{KeyId, Policy, Rights};
 use subtle::ConstantTimeEq;
 
+use super::approval;
 use super::contract::{
     Actor, AdminOp, AdminOutput, CodeIssue, DeviceRecord, EnrollInput, EventInput, FileChange,
     GrantInput, GrantOutcome, KeyRecord, MAX_CODE_FAILURES, MAX_USERLESS_FAILURES, NewUser,
@@ -20,6 +21,7 @@ use super::contract::{
 use super::tables::{
     ChainHead, CodeRow, FileRow, NewFile, NewGrant, Tables, UNSEEN_KEY, UNSEEN_POLICY,
 };
+pub(super) use super::write_ctx::WriteCtx;
 use crate::audit::{AuditDraft, GENESIS_HASH, Outcome};
 use crate::error::{Refusal, StoreError};
 use crate::grant::decision::{FileControls, StoredState, decide, key_for};
@@ -29,8 +31,10 @@ use irm_core::protocol::KeyState;
 const USERLESS_FAILURES_KEY: &str = "userless_code_failures";
 /// The `meta` row whose presence says the bootstrap is done.
 const INITIALISED_KEY: &str = "initialised";
-/// The schema version both backends write (`meta` row `schema`).
-pub(super) const SCHEMA_VERSION: &str = "1";
+/// The schema version both backends write (`meta` row `schema`). Version 2
+/// added the approval tables (`requests`, `approvals`, `approval_rules`);
+/// opening a version 1 database adds them.
+pub(super) const SCHEMA_VERSION: &str = "2";
 
 /// The head of the chain as stored.
 pub(super) fn load_head(conn: &mut impl Tables) -> Result<ChainHead, StoreError> {
@@ -45,26 +49,6 @@ pub(super) fn load_head(conn: &mut impl Tables) -> Result<ChainHead, StoreError>
                 .map_err(|_| StoreError::Corrupt("an audit hash is not 64 hex digits".into()))?;
             Ok(ChainHead { seq, hash: bytes })
         }
-    }
-}
-
-/// What a job sees: the writer's transaction and the chain head.
-pub(super) struct WriteCtx<'a, C> {
-    pub(super) conn: &'a mut C,
-    pub(super) head: &'a mut ChainHead,
-}
-
-impl<C: Tables> WriteCtx<'_, C> {
-    /// Appends `draft` to the chain (PROTOCOL.md §9).
-    pub(super) fn audit(&mut self, draft: AuditDraft) -> Result<(), StoreError> {
-        let seq = self.head.seq + 1;
-        let record = draft.into_record(seq, &self.head.hash);
-        self.conn.insert_audit(&record)?;
-        let mut hash = [0u8; 32];
-        hex::decode_to_slice(&record.hash, &mut hash)
-            .map_err(|_| StoreError::Corrupt("hex encoding failed".into()))?;
-        *self.head = ChainHead { seq, hash };
-        Ok(())
     }
 }
 
@@ -503,7 +487,7 @@ pub(super) fn recover_admin_code<C: Tables>(
     reason: &str,
     now_ms: u64,
 ) -> StoreResult<AdminOutput> {
-    let mut draft = AuditDraft::new(now_ms, "admin.user.code", Outcome::Ok)
+    let draft = AuditDraft::new(now_ms, "admin.user.code", Outcome::Ok)
         .detail(format!("user={user} via=recover-code reason={reason}"));
     let refusal = match ctx.conn.user(user)? {
         None => Some(Refusal::NotFound(format!("user {user}"))),
@@ -511,22 +495,18 @@ pub(super) fn recover_admin_code<C: Tables>(
             "{user} is not an administrator: recover-code restores an administrator's access only; an administrator issues other people's codes (irm admin user code {user})"
         ))),
         Some(_) => {
-            let admins = list_users(ctx.conn)?
-                .iter()
-                .filter(|u| u.active && u.roles.contains(&Role::Admin))
-                .count();
+            // Suspended administrators count: suspending the other one
+            // must not reopen this door (PROTOCOL.md §7.2).
+            let admins = approval::administrators(ctx.conn)?;
             (admins >= 2).then(|| {
                 Refusal::Conflict(format!(
-                    "{admins} active administrators exist: recover-code is for a server with one; ask another administrator to issue the code (irm admin user code {user})"
+                    "{admins} administrators exist: recover-code is for a server with one; another administrator files the code for approval (irm admin user code {user})"
                 ))
             })
         }
     };
     if let Some(refusal) = refusal {
-        draft.result = Outcome::Failed;
-        draft.reason = Some(refusal.audit_reason().to_owned());
-        ctx.audit(draft)?;
-        return Ok(Err(refusal));
+        return ctx.refuse(draft, refusal);
     }
     ctx.conn.set_user_code(user, Some(code), 0)?;
     ctx.audit(draft)?;
@@ -536,9 +516,9 @@ pub(super) fn recover_admin_code<C: Tables>(
     }))
 }
 
-/// PROTOCOL.md §7, with the role check (audited when refused). The effect
-/// runs in a savepoint of its own, so that a refusal undoes it while its
-/// audit record stays.
+/// PROTOCOL.md §7, with the role check (audited when refused). An operation
+/// that widens who can read is filed for approval instead (`approval.rs`,
+/// §7.2); the others run at once.
 pub(super) fn admin<C: Tables>(
     ctx: &mut WriteCtx<'_, C>,
     actor: &Actor,
@@ -546,7 +526,7 @@ pub(super) fn admin<C: Tables>(
     now_ms: u64,
 ) -> StoreResult<AdminOutput> {
     let mut draft = actor.draft(now_ms, op.action(), Outcome::Ok);
-    draft.detail = op.detail();
+    draft.detail = op.detail().map(|d| approval::with_reason(d, actor));
     draft.file_id = op.file_id();
     // Roles are read inside the transaction, so a role removed a moment ago
     // counts.
@@ -559,6 +539,47 @@ pub(super) fn admin<C: Tables>(
         ctx.audit(draft.deny(DenyReason::RoleRequired))?;
         return Ok(Err(Refusal::Deny(DenyReason::RoleRequired)));
     }
+    if let Some(action) = op.approval_action() {
+        if !approval::is_bootstrap_second_admin(ctx.conn, op)? {
+            return approval::file(ctx, actor, op, action, admin_effect, now_ms);
+        }
+        // The one action a lone administrator takes alone, said so in the
+        // record (THREAT-MODEL.md: the bootstrap trusts that the second
+        // administrator is another person).
+        draft.detail = Some(format!(
+            "{} bootstrap=second_admin",
+            draft.detail.unwrap_or_default()
+        ));
+    }
+    match op {
+        AdminOp::ListRequests | AdminOp::ShowRequest { .. } => {
+            approval::expire_due(ctx, now_ms)?;
+        }
+        AdminOp::Approve {
+            id,
+            action_hash,
+            second_half,
+        } => {
+            approval::expire_due(ctx, now_ms)?;
+            return approval::approve(ctx, actor, (id, action_hash, second_half), apply, now_ms);
+        }
+        AdminOp::DenyRequest { id } => {
+            approval::expire_due(ctx, now_ms)?;
+            return approval::deny(ctx, actor, id, now_ms);
+        }
+        _ => {}
+    }
+    apply(ctx, op, draft, now_ms)
+}
+
+/// Runs `op` and records `draft` for it. The effect runs in a savepoint of
+/// its own, so that a refusal undoes it while its audit record stays.
+pub(super) fn apply<C: Tables>(
+    ctx: &mut WriteCtx<'_, C>,
+    op: &AdminOp,
+    draft: AuditDraft,
+    now_ms: u64,
+) -> StoreResult<AdminOutput> {
     ctx.conn.run("SAVEPOINT admin_op")?;
     match admin_effect(ctx.conn, op, now_ms) {
         Ok(Ok(out)) => {
@@ -569,20 +590,18 @@ pub(super) fn admin<C: Tables>(
         Ok(Err(refusal)) => {
             ctx.conn.run("ROLLBACK TO admin_op")?;
             ctx.conn.run("RELEASE admin_op")?;
-            draft.result = match refusal {
-                Refusal::Deny(_) => Outcome::Denied,
-                _ => Outcome::Failed,
-            };
-            draft.reason = Some(refusal.audit_reason().to_owned());
-            ctx.audit(draft)?;
-            Ok(Err(refusal))
+            ctx.refuse(draft, refusal)
         }
         Err(e) => Err(e),
     }
 }
 
 /// The effect of one admin operation, without its audit record.
-fn admin_effect(conn: &mut impl Tables, op: &AdminOp, now_ms: u64) -> StoreResult<AdminOutput> {
+pub(super) fn admin_effect(
+    conn: &mut impl Tables,
+    op: &AdminOp,
+    now_ms: u64,
+) -> StoreResult<AdminOutput> {
     let now = now_ms / 1000;
     macro_rules! found {
         ($e:expr) => {
@@ -712,5 +731,23 @@ fn admin_effect(conn: &mut impl Tables, op: &AdminOp, now_ms: u64) -> StoreResul
         }
         AdminOp::ReadAudit { after, limit } => AdminOutput::Audit(conn.audit_page(*after, *limit)?),
         AdminOp::AuditAccess { .. } => AdminOutput::Done,
+        AdminOp::ListRequests => approval::list(conn)?,
+        AdminOp::ShowRequest { id } => found!(approval::show(conn, id)),
+        AdminOp::ListRules => AdminOutput::Rules(approval::rules(conn)?),
+        AdminOp::SetRule { action, required } => {
+            if let Err(refusal) = approval::check_rule(action, *required) {
+                return Ok(Err(refusal));
+            }
+            conn.set_approval_rule(action, *required)?;
+            AdminOutput::Done
+        }
+        AdminOp::Approve { .. } | AdminOp::DenyRequest { .. } => {
+            // They change a request and may run its action with records of
+            // their own: `admin` hands them to `approval.rs` before this.
+            return Err(StoreError::Corrupt(format!(
+                "{} reached the plain effect path",
+                op.action()
+            )));
+        }
     }))
 }

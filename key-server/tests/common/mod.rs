@@ -75,6 +75,8 @@ pub struct TestServer {
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     /// Last, so that it is dropped after the state that uses it.
     pub database: Option<pg::TestDatabase>,
+    /// The second administrator, who approves the first's requests.
+    approver: std::sync::OnceLock<Device>,
 }
 
 impl TestServer {
@@ -141,6 +143,7 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
             database,
+            approver: std::sync::OnceLock::new(),
         }
     }
 
@@ -203,12 +206,105 @@ impl TestServer {
         (response, (signing, secret))
     }
 
-    /// The bootstrap administrator's device.
+    /// The bootstrap administrator's device. The first call also creates
+    /// and enrolls the second administrator, `admin2` (the one action a lone
+    /// administrator takes alone), who approves `admin`'s requests.
     pub async fn admin(&self) -> Device {
-        self.enroll("admin", &self.admin_code.clone()).await
+        let admin = self.enroll("admin", &self.admin_code.clone()).await;
+        if self.approver.get().is_none() {
+            let code = admin.create_user_now("admin2", &[Role::Admin], &[]).await;
+            let admin2 = self.enroll("admin2", &code.code).await;
+            let _ = self.approver.set(admin2);
+        }
+        admin
     }
 
-    /// Creates a user through the admin API and enrolls one device for them.
+    /// The second administrator (after `admin()`).
+    pub fn approver(&self) -> &Device {
+        self.approver.get().expect("admin() creates the approver")
+    }
+
+    /// Has the second administrator approve the request `filed` names, and
+    /// returns the answer (expecting 200).
+    pub async fn approve(&self, filed: &Value) -> Value {
+        let id = filed["request"]["id"].as_str().expect("a request id");
+        let hash = filed["request"]["action_hash"].clone();
+        self.approver()
+            .expect(
+                Method::POST,
+                &format!("/v1/admin/requests/{id}/approve"),
+                Some(json!({ "action_hash": hash })),
+                StatusCode::OK,
+            )
+            .await
+    }
+
+    /// Sends `method path body` as `requester`, which files a request
+    /// (202), and has the second administrator approve it until it is done.
+    /// Returns what filing and approving answered.
+    pub async fn approved(
+        &self,
+        requester: &Device,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (Value, Value) {
+        let filed = requester
+            .expect(method, path, body, StatusCode::ACCEPTED)
+            .await;
+        let answer = self.approve(&filed).await;
+        assert_eq!(answer["request"]["state"], "done", "{answer}");
+        (filed, answer)
+    }
+
+    /// Creates a user through an approved request and returns their whole
+    /// code: the requester's half, then the approver's.
+    pub async fn create_user(
+        &self,
+        admin: &Device,
+        name: &str,
+        roles: &[Role],
+        groups: &[&str],
+    ) -> String {
+        let request = CreateUserRequest {
+            name: name.to_owned(),
+            display_name: format!("{name} Example"),
+            roles: roles.to_vec(),
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        };
+        let (filed, approved) = self
+            .approved(
+                admin,
+                Method::POST,
+                "/v1/admin/users",
+                Some(serde_json::to_value(request).unwrap()),
+            )
+            .await;
+        format!(
+            "{}-{}",
+            filed["code_half"].as_str().expect("the requester's half"),
+            approved["code_half"].as_str().expect("the approver's half")
+        )
+    }
+
+    /// A fresh code for `name` through an approved request: both halves.
+    pub async fn new_code(&self, admin: &Device, name: &str) -> String {
+        let (filed, approved) = self
+            .approved(
+                admin,
+                Method::POST,
+                &format!("/v1/admin/users/{name}/code"),
+                None,
+            )
+            .await;
+        format!(
+            "{}-{}",
+            filed["code_half"].as_str().expect("the requester's half"),
+            approved["code_half"].as_str().expect("the approver's half")
+        )
+    }
+
+    /// Creates a user (approved) and enrolls one device for them.
     pub async fn user(
         &self,
         admin: &Device,
@@ -216,8 +312,8 @@ impl TestServer {
         roles: &[Role],
         groups: &[&str],
     ) -> Device {
-        let code = admin.create_user(name, roles, groups).await;
-        self.enroll(name, &code.code).await
+        let code = self.create_user(admin, name, roles, groups).await;
+        self.enroll(name, &code).await
     }
 }
 
@@ -242,6 +338,19 @@ pub struct Device {
 }
 
 impl Device {
+    /// The whole audit log (up to 1,000 records), read as this device's user.
+    pub async fn audit(&self) -> Vec<irm_core::protocol::AuditRecord> {
+        let body = self
+            .expect(
+                Method::GET,
+                "/v1/audit?after=0&limit=1000",
+                None,
+                StatusCode::OK,
+            )
+            .await;
+        serde_json::from_value(body).expect("audit records")
+    }
+
     /// The Authorization header for a request signed now.
     pub fn authorization(&self, method: &str, path: &str, body: &[u8]) -> String {
         RequestSignature::sign(
@@ -296,7 +405,14 @@ impl Device {
         }
     }
 
-    pub async fn create_user(&self, name: &str, roles: &[Role], groups: &[&str]) -> EnrollmentCode {
+    /// `POST /v1/admin/users` answered at once (200): only a new server's
+    /// second administrator is created so.
+    pub async fn create_user_now(
+        &self,
+        name: &str,
+        roles: &[Role],
+        groups: &[&str],
+    ) -> EnrollmentCode {
         let request = CreateUserRequest {
             name: name.to_owned(),
             display_name: format!("{name} Example"),

@@ -1,0 +1,180 @@
+//! `irm admin request ...` and `irm admin rule ...`, and how every command
+//! whose action waits for approval reports the request it filed
+//! (docs/PROTOCOL.md §7.2). Halves of enrollment codes print alone on
+//! stdout, as whole codes do, so that scripts can capture them.
+
+use std::fmt::Write as _;
+
+use anyhow::{Context, Result};
+use irm_client::Session;
+use irm_core::protocol::{ApprovalRequestInfo, RequestAnswer, RequestState};
+
+use crate::cli::{RequestCommand, RuleCommand};
+use crate::report::Out;
+use crate::text::{self, printable};
+
+pub(super) fn request(session: &Session, cmd: &RequestCommand, out: &Out) -> Result<()> {
+    match cmd {
+        RequestCommand::List => {
+            let requests = session.list_requests().context("listing requests")?;
+            out.show(&requests, || requests_table(&requests))
+        }
+        RequestCommand::Show { id } => {
+            let request = session
+                .show_request(id)
+                .with_context(|| format!("showing request {id}"))?;
+            out.show(&request, || describe(&request))
+        }
+        RequestCommand::Approve { id, hash } => {
+            let (shown, answer) = session
+                .approve_request(id, hash.as_deref())
+                .with_context(|| format!("approving request {id}"))?;
+            if out.json {
+                return out.show(&answer, String::new);
+            }
+            let request = &answer.request;
+            eprintln!(
+                "approved request {}: {} {}",
+                request.id,
+                shown.action.kind(),
+                printable(&shown.action.summary())
+            );
+            match request.state {
+                RequestState::Pending => eprintln!(
+                    "it has {} of the {} approvals it needs",
+                    request.approvals.len(),
+                    request.required
+                ),
+                RequestState::Done => eprintln!("it had enough approvals and is done"),
+                state => eprintln!("it ended {state}: {}", printable(&request.outcome)),
+            }
+            match &answer.code_half {
+                Some(half) => {
+                    eprintln!(
+                        "the SECOND half of the enrollment code (valid until {}); the requester, {}, holds the first: give this half to the person yourself, who types both, the requester's first:",
+                        text::time(answer.code_expires_at.unwrap_or(0)),
+                        printable(&request.requester)
+                    );
+                    out.show(&answer, || format!("{half}\n"))
+                }
+                None => Ok(()),
+            }
+        }
+        RequestCommand::Deny { id } => {
+            let request = session
+                .deny_request(id)
+                .with_context(|| format!("denying request {id}"))?;
+            out.show(&request, || {
+                format!("request {} {}\n", request.id, printable(&request.outcome))
+            })
+        }
+    }
+}
+
+pub(super) fn rule(session: &Session, cmd: &RuleCommand, out: &Out) -> Result<()> {
+    match cmd {
+        RuleCommand::List => {
+            let rules = session.approval_rules().context("listing approval rules")?;
+            out.show(&rules, || {
+                let mut text = format!("{:<26} {}\n", "ACTION", "APPROVALS");
+                for rule in &rules {
+                    let _ = writeln!(text, "{:<26} {}", printable(&rule.action), rule.required);
+                }
+                text
+            })
+        }
+        RuleCommand::Set { action, required } => {
+            let answer = session
+                .set_approval_rule(action, *required)
+                .with_context(|| format!("changing the approval rule for {action}"))?;
+            show_filed(&answer, out)
+        }
+    }
+}
+
+/// What a command whose action waits for approval prints: the request on
+/// stderr, and the requester's half of a code alone on stdout.
+pub(super) fn show_filed(answer: &RequestAnswer, out: &Out) -> Result<()> {
+    if out.json {
+        return out.show(answer, String::new);
+    }
+    let request = &answer.request;
+    eprintln!(
+        "filed request {}: {} {}\nit takes effect when {} other administrator{} approve{} it (irm admin request approve {}); it lapses at {}",
+        request.id,
+        request.action.kind(),
+        printable(&request.action.summary()),
+        request.required,
+        if request.required == 1 { "" } else { "s" },
+        if request.required == 1 { "s" } else { "" },
+        request.id,
+        text::time(request.expires_at)
+    );
+    match &answer.code_half {
+        Some(half) => {
+            eprintln!(
+                "the FIRST half of the enrollment code; the approver receives the second. Give this half to the person yourself, who types both, yours first:"
+            );
+            out.show(answer, || format!("{half}\n"))
+        }
+        None => Ok(()),
+    }
+}
+
+fn requests_table(requests: &[ApprovalRequestInfo]) -> String {
+    let mut text = format!(
+        "{:<32} {:<8} {:<9} {:<12} {:<22} {}\n",
+        "REQUEST", "STATE", "APPROVALS", "REQUESTER", "ACTION", "PARAMETERS"
+    );
+    for r in requests {
+        let _ = writeln!(
+            text,
+            "{:<32} {:<8} {:<9} {:<12} {:<22} {}",
+            r.id,
+            r.state.as_str(),
+            format!("{}/{}", r.approvals.len(), r.required),
+            printable(&r.requester),
+            r.action.kind(),
+            printable(&r.action.summary())
+        );
+    }
+    text
+}
+
+/// One request in full: what an approver reads before approving.
+fn describe(r: &ApprovalRequestInfo) -> String {
+    let mut text = String::new();
+    let _ = writeln!(text, "request     {}", r.id);
+    let _ = writeln!(text, "state       {}", r.state);
+    let _ = writeln!(text, "action      {}", r.action.kind());
+    for line in r.action.canonical().lines().skip(2) {
+        let _ = writeln!(text, "            {}", printable(line));
+    }
+    let _ = writeln!(text, "hash        {}", r.action_hash);
+    let _ = writeln!(text, "requester   {}", printable(&r.requester));
+    let _ = writeln!(
+        text,
+        "reason      {}",
+        if r.reason.is_empty() {
+            "-".to_owned()
+        } else {
+            printable(&r.reason).to_string()
+        }
+    );
+    let _ = writeln!(text, "filed       {}", text::time(r.created_at));
+    let _ = writeln!(text, "lapses      {}", text::time(r.expires_at));
+    let _ = writeln!(
+        text,
+        "approvals   {} of {}{}",
+        r.approvals.len(),
+        r.required,
+        r.approvals
+            .iter()
+            .map(|a| format!(" {} ({})", printable(&a.approver), text::time(a.at)))
+            .collect::<String>()
+    );
+    if !r.outcome.is_empty() {
+        let _ = writeln!(text, "outcome     {}", printable(&r.outcome));
+    }
+    text
+}

@@ -1,0 +1,471 @@
+//! Two-person control against the real server (PROTOCOL.md §7.2), on SQLite
+//! and PostgreSQL: the ways one administrator used to read files that were
+//! not shared with them, each now refused until a second, distinct
+//! administrator approves; approvals bound to the exact action; codes in
+//! halves that neither administrator holds whole; expiry, denial, rules, the
+//! bootstrap exception and its limits; every step in the audit log.
+
+#[macro_use]
+mod common;
+
+use common::{Backend, Device, TestServer, policy, seal};
+use irm_core::Rights;
+use irm_core::protocol::{ApprovalAction, AuditRecord, Role};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+fn records<'a>(all: &'a [AuditRecord], action: &str, result: &str) -> Vec<&'a AuditRecord> {
+    all.iter()
+        .filter(|r| r.action == action && r.result == result)
+        .collect()
+}
+
+async fn approve_as(device: &Device, filed: &Value, hash: &Value, status: StatusCode) -> Value {
+    let id = filed["request"]["id"].as_str().expect("an id");
+    device
+        .expect(
+            Method::POST,
+            &format!("/v1/admin/requests/{id}/approve"),
+            Some(json!({ "action_hash": hash })),
+            status,
+        )
+        .await
+}
+
+on_each_backend!(an_admin_joining_a_recipient_group_reads_nothing_until_another_admin_approves);
+async fn an_admin_joining_a_recipient_group_reads_nothing_until_another_admin_approves(
+    backend: Backend,
+) {
+    let server = TestServer::start_on(backend).await;
+    let admin = server.admin().await;
+    let admin2 = server.approver();
+    admin.create_group("support").await;
+    let alice = server
+        .user(&admin, "alice", &[Role::User], &["support"])
+        .await;
+    let file = seal(
+        &alice.server_key.public_key,
+        policy(&["@support"], Rights::VIEW, None, None),
+    );
+    alice.grant_ok(&file, false).await;
+
+    // The attack: the admin adds themselves to the recipient group. Filed,
+    // not done, with the reason the admin gave.
+    let filed = admin
+        .expect(
+            Method::POST,
+            "/v1/admin/groups/support/members?reason=TICKET-7",
+            Some(json!({"user": "admin"})),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    assert_eq!(filed["request"]["state"], "pending", "{filed}");
+    assert_eq!(filed["request"]["reason"], "TICKET-7");
+    assert_eq!(filed["request"]["required"], 1);
+    assert!(filed.get("code_half").is_none(), "{filed}");
+    assert_eq!(admin.grant_denied(&file, false).await, "not_recipient");
+
+    // The hash is the canonical one, as a client computes it from what it shows.
+    let action: ApprovalAction =
+        serde_json::from_value(filed["request"]["action"].clone()).unwrap();
+    assert_eq!(
+        action,
+        ApprovalAction::AddMember {
+            group: "support".into(),
+            user: "admin".into()
+        }
+    );
+    let hash = json!(action.hash());
+    assert_eq!(filed["request"]["action_hash"], hash);
+
+    // The requester cannot approve; an approval of other parameters does
+    // not carry over; a user is not an administrator.
+    let refused = approve_as(&admin, &filed, &hash, StatusCode::CONFLICT).await;
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("another administrator"),
+        "{refused}"
+    );
+    let other = ApprovalAction::AddMember {
+        group: "support".into(),
+        user: "alice".into(),
+    }
+    .hash();
+    approve_as(admin2, &filed, &json!(other), StatusCode::CONFLICT).await;
+    let denied = approve_as(&alice, &filed, &hash, StatusCode::FORBIDDEN).await;
+    assert_eq!(denied["reason"], "role_required");
+    assert_eq!(admin.grant_denied(&file, false).await, "not_recipient");
+
+    // A second, distinct administrator approves: it runs now, once.
+    let done = approve_as(admin2, &filed, &hash, StatusCode::OK).await;
+    assert_eq!(done["request"]["state"], "done", "{done}");
+    assert_eq!(done["request"]["approvals"][0]["approver"], "admin2");
+    admin.grant_ok(&file, false).await;
+    approve_as(admin2, &filed, &hash, StatusCode::CONFLICT).await;
+
+    // Every step is in the log, naming the person.
+    let log = admin2.audit().await;
+    let created = records(&log, "admin.request.create", "ok");
+    assert_eq!(created.len(), 2, "alice's creation and the membership");
+    let request = created.last().unwrap();
+    assert_eq!(request.actor_user.as_deref(), Some("admin"));
+    assert!(
+        request
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("reason=TICKET-7")
+    );
+    let failed = records(&log, "admin.request.approve", "failed");
+    assert_eq!(failed.len(), 3, "self, other parameters, twice");
+    assert_eq!(failed[0].actor_user.as_deref(), Some("admin"));
+    let effect = records(&log, "admin.group.add_member", "ok");
+    let effect = effect.last().unwrap();
+    assert_eq!(effect.actor_user.as_deref(), Some("admin"));
+    let detail = effect.detail.as_deref().unwrap();
+    assert!(detail.contains("group=support user=admin"), "{detail}");
+    assert!(detail.contains("approved_by=admin2"), "{detail}");
+    assert!(detail.contains("reason=TICKET-7"), "{detail}");
+    assert_eq!(
+        records(&log, "admin.request.approve", "denied")[0]
+            .actor_user
+            .as_deref(),
+        Some("alice")
+    );
+}
+
+on_each_backend!(a_new_code_for_someone_else_is_two_halves_that_no_admin_holds_together);
+async fn a_new_code_for_someone_else_is_two_halves_that_no_admin_holds_together(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    let admin = server.admin().await;
+    let admin2 = server.approver();
+    let bob = server.user(&admin, "bob", &[], &[]).await;
+    let file = seal(
+        &bob.server_key.public_key,
+        policy(&["bob"], Rights::VIEW, None, None),
+    );
+
+    // The attack: revoke bob's device (immediate: it narrows access), then
+    // issue bob a code and enroll as him.
+    admin
+        .expect(
+            Method::POST,
+            &format!("/v1/admin/devices/{}/revoke", bob.id),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    let filed = admin
+        .expect(
+            Method::POST,
+            "/v1/admin/users/bob/code",
+            None,
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    let first = filed["code_half"].as_str().expect("the requester's half");
+    assert_eq!(first.len(), 11, "{first}");
+    // The half alone, and the half twice, open nothing (and are counted).
+    let (response, _) = server.try_enroll("bob", first).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let (response, _) = server.try_enroll("bob", &format!("{first}-{first}")).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    let done = server.approve(&filed).await;
+    let second = done["code_half"].as_str().expect("the approver's half");
+    assert_ne!(first, second);
+    assert!(done["code_expires_at"].as_u64().is_some(), "{done}");
+    let (response, _) = server.try_enroll("bob", second).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // Both halves, the requester's first, make the code.
+    let new_bob = server.enroll("bob", &format!("{first}-{second}")).await;
+    new_bob.grant_ok(&file, false).await;
+
+    let log = admin2.audit().await;
+    let effect = records(&log, "admin.user.code", "ok");
+    let detail = effect.last().unwrap().detail.as_deref().unwrap();
+    assert!(detail.contains("user=bob"), "{detail}");
+    assert!(detail.contains("approved_by=admin2"), "{detail}");
+    // No record holds either half.
+    for record in &log {
+        let text = serde_json::to_string(record).unwrap();
+        assert!(!text.contains(first) && !text.contains(second), "{text}");
+    }
+}
+
+on_each_backend!(expired_and_denied_requests_do_nothing_and_say_so);
+async fn expired_and_denied_requests_do_nothing_and_say_so(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    let admin = server.admin().await;
+    let admin2 = server.approver();
+    let alice = server.user(&admin, "alice", &[], &[]).await;
+    admin
+        .expect(
+            Method::POST,
+            "/v1/admin/users/alice/suspend",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    let file = seal(
+        &alice.server_key.public_key,
+        policy(&["alice"], Rights::VIEW, None, None),
+    );
+
+    // Expired: a day later the approval is refused and nothing ran.
+    let filed = admin
+        .expect(
+            Method::POST,
+            "/v1/admin/users/alice/restore",
+            None,
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    let hash = filed["request"]["action_hash"].clone();
+    server.clock.advance_secs(24 * 3600);
+    let refused = approve_as(admin2, &filed, &hash, StatusCode::CONFLICT).await;
+    assert!(
+        refused["message"].as_str().unwrap().contains("expired"),
+        "{refused}"
+    );
+    assert_eq!(alice.grant_denied(&file, false).await, "user_suspended");
+    let id = filed["request"]["id"].as_str().unwrap();
+    let shown = admin2
+        .expect(
+            Method::GET,
+            &format!("/v1/admin/requests/{id}"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(shown["state"], "expired", "{shown}");
+
+    // Denied: by the other administrator; then it cannot be approved.
+    let filed = admin
+        .expect(
+            Method::POST,
+            "/v1/admin/users/alice/restore",
+            None,
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    let id = filed["request"]["id"].as_str().unwrap();
+    let denied = admin2
+        .expect(
+            Method::POST,
+            &format!("/v1/admin/requests/{id}/deny?reason=not+on+the+rota"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(denied["state"], "denied");
+    assert_eq!(denied["outcome"], "denied by admin2");
+    let hash = filed["request"]["action_hash"].clone();
+    approve_as(admin2, &filed, &hash, StatusCode::CONFLICT).await;
+    assert_eq!(alice.grant_denied(&file, false).await, "user_suspended");
+
+    let log = admin2.audit().await;
+    assert_eq!(records(&log, "admin.request.expire", "ok").len(), 1);
+    let deny = records(&log, "admin.request.deny", "ok");
+    assert_eq!(deny[0].actor_user.as_deref(), Some("admin2"));
+    assert!(
+        deny[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("reason=not on the rota")
+    );
+    assert!(records(&log, "admin.user.restore", "ok").is_empty());
+}
+
+on_each_backend!(the_bootstrap_lets_a_lone_admin_add_one_admin_and_then_never_again);
+async fn the_bootstrap_lets_a_lone_admin_add_one_admin_and_then_never_again(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    // admin() created admin2 alone, with a whole code, audited as such.
+    let admin = server.admin().await;
+    let admin2 = server.approver();
+    let log = admin2.audit().await;
+    let bootstrap = records(&log, "admin.user.create", "ok");
+    assert!(
+        bootstrap[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .ends_with("bootstrap=second_admin"),
+        "{:?}",
+        bootstrap[0].detail
+    );
+
+    // Suspending the other administrator does not reopen the door.
+    admin
+        .expect(
+            Method::POST,
+            "/v1/admin/users/admin2/suspend",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    let body = json!({"name": "sock", "display_name": "Sock", "roles": ["admin"], "groups": []});
+    let filed = admin
+        .expect(
+            Method::POST,
+            "/v1/admin/users",
+            Some(body),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    assert_eq!(filed["request"]["state"], "pending");
+    assert!(filed.get("code").is_none(), "{filed}");
+    // And a second admin with groups was never the exception.
+    let fresh = TestServer::start_on(backend).await;
+    let lone = fresh.enroll("admin", &fresh.admin_code.clone()).await;
+    lone.create_group("support").await;
+    let body =
+        json!({"name": "two", "display_name": "Two", "roles": ["admin"], "groups": ["support"]});
+    lone.expect(
+        Method::POST,
+        "/v1/admin/users",
+        Some(body),
+        StatusCode::ACCEPTED,
+    )
+    .await;
+}
+
+on_each_backend!(approval_rules_change_only_by_approval_and_then_need_more_people);
+async fn approval_rules_change_only_by_approval_and_then_need_more_people(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    let admin = server.admin().await;
+    let admin2 = server.approver();
+    let admin3 = server.user(&admin, "admin3", &[Role::Admin], &[]).await;
+    let alice = server.user(&admin, "alice", &[], &[]).await;
+    admin.create_group("support").await;
+
+    // No one acts alone: zero is refused when filed.
+    let refused = admin
+        .expect(
+            Method::PUT,
+            "/v1/admin/approval-rules/admin.group.add_member",
+            Some(json!({"required": 0})),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert!(refused["message"].as_str().unwrap().contains("1 to 9"));
+    server
+        .approved(
+            &admin,
+            Method::PUT,
+            "/v1/admin/approval-rules/admin.group.add_member",
+            Some(json!({"required": 2})),
+        )
+        .await;
+    let rules = admin2
+        .expect(
+            Method::GET,
+            "/v1/admin/approval-rules",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert!(
+        rules
+            .as_array()
+            .unwrap()
+            .contains(&json!({"action": "admin.group.add_member", "required": 2})),
+        "{rules}"
+    );
+
+    let filed = admin
+        .expect(
+            Method::POST,
+            "/v1/admin/groups/support/members",
+            Some(json!({"user": "alice"})),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    assert_eq!(filed["request"]["required"], 2);
+    let hash = filed["request"]["action_hash"].clone();
+    let one = approve_as(admin2, &filed, &hash, StatusCode::OK).await;
+    assert_eq!(one["request"]["state"], "pending");
+    let file = seal(
+        &alice.server_key.public_key,
+        policy(&["@support"], Rights::VIEW, None, None),
+    );
+    assert_eq!(alice.grant_denied(&file, false).await, "not_recipient");
+    let two = approve_as(&admin3, &filed, &hash, StatusCode::OK).await;
+    assert_eq!(two["request"]["state"], "done");
+    alice.grant_ok(&file, false).await;
+
+    // Mistyped targets are refused when filed, not after an approval.
+    admin
+        .expect(
+            Method::POST,
+            "/v1/admin/groups/suport/members",
+            Some(json!({"user": "alice"})),
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    admin
+        .expect(
+            Method::POST,
+            "/v1/admin/groups/support/members?reason=%0Aforged",
+            Some(json!({"user": "alice"})),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+}
+
+on_each_backend!(a_version_1_database_gains_the_approval_tables_when_opened);
+/// A database made before approvals existed (schema version 1, no request
+/// tables) is upgraded when the server opens it, on either backend.
+async fn a_version_1_database_gains_the_approval_tables_when_opened(backend: Backend) {
+    use std::sync::Arc;
+
+    use irm_key_server::clock::{Clock, ManualClock};
+    use irm_key_server::metrics::Metrics;
+    use irm_key_server::store::{Actor, AdminOp, AdminOutput, Database};
+
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at_secs(common::T0);
+    let pg = matches!(backend, Backend::Postgres).then(common::pg::TestDatabase::create);
+    let url = pg.as_ref().map(|d| d.url.clone());
+    irm_key_server::datadir::init_with(dir.path(), url.as_ref(), &[], "admin", &clock)
+        .expect("init");
+    let downgrade = "DROP TABLE approvals; DROP TABLE requests; DROP TABLE approval_rules; \
+                     UPDATE meta SET value = '1' WHERE key = 'schema';";
+    let database = match &url {
+        Some(url) => {
+            common::pg::with_client(url, move |c| c.batch_execute(downgrade)).unwrap();
+            Database::Postgres(url.clone())
+        }
+        None => {
+            let path = dir.path().join("irm-key-server.db");
+            rusqlite::Connection::open(&path)
+                .unwrap()
+                .execute_batch(downgrade)
+                .unwrap();
+            Database::Sqlite(path)
+        }
+    };
+    let store = tokio::task::spawn_blocking(move || database.open(Arc::new(Metrics::default())))
+        .await
+        .unwrap()
+        .expect("a version 1 database opens");
+    let actor = Actor {
+        user: "admin".into(),
+        device: "00".repeat(16),
+        client_addr: None,
+        reason: None,
+    };
+    let now = clock.now_ms();
+    let rules = tokio::task::spawn_blocking(move || store.admin(&actor, AdminOp::ListRules, now))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let AdminOutput::Rules(rules) = rules else {
+        panic!("rules: {rules:?}")
+    };
+    assert_eq!(rules.len(), ApprovalAction::KINDS.len());
+}
