@@ -117,3 +117,15 @@ pub(crate) fn unlock(arg: &PassphraseArg) -> Result<Session> {
     let passphrase = passphrase(arg, Ask::Unlock)?;
     Ok(Session::unlock(&dir, &passphrase)?)
 }
+
+/// Tells the person, on stderr, what the key server said with a grant
+/// (PROTOCOL.md §4.3): each notice comes once, so it is never left unsaid.
+pub(crate) fn tell_notices(grant: &irm_client::Grant) {
+    for notice in grant.notices() {
+        eprintln!(
+            "NOTICE ({}): {}",
+            crate::text::time(notice.at),
+            crate::text::printable(&notice.message())
+        );
+    }
+}

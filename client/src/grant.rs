@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use irm_core::protocol::GrantResponse;
+use irm_core::protocol::{GrantResponse, Notice};
 use irm_core::{
     DeviceWrappedKey, FileId, RewrapContext, Rights, SealedHeader, VerifiedHeader, WRAPPED_KEY_LEN,
 };
@@ -34,6 +34,7 @@ pub struct Grant {
     lease: Duration,
     granted_at: Instant,
     deadline: Instant,
+    notices: Vec<Notice>,
 }
 
 impl std::fmt::Debug for Grant {
@@ -125,6 +126,7 @@ impl Grant {
             lease,
             granted_at: asked_at,
             deadline: asked_at + lease,
+            notices: answer.notices,
         })
     }
 
@@ -192,6 +194,13 @@ impl Grant {
     /// How long the lease still holds (zero once it has ended).
     pub fn time_left(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// What the key server told this person with the grant (a new device
+    /// enrolled for their account, PROTOCOL.md §4.3). Each notice comes
+    /// once: show it to the person, who alone can tell whether it was them.
+    pub fn notices(&self) -> &[Notice] {
+        &self.notices
     }
 
     /// Whether the lease still holds.
@@ -300,6 +309,7 @@ mod tests {
             lease_expires_at: claimed_lease_end,
             not_after: None,
             wrapped_key: URL_SAFE_NO_PAD.encode(bytes),
+            notices: Vec::new(),
         }
     }
 

@@ -542,6 +542,19 @@ enum irm_status irm_document_metadata(const struct irm_document *doc,
                                       uint64_t *plaintext_len);
 
 /**
+ * What the key server told the person with this document's grant or its
+ * renewals and that was not taken yet (docs/PROTOCOL.md §4.3): today, a new
+ * device enrolled for their account, which they alone can tell was not
+ * them. `*notices` receives one line per notice, joined by `\n`, owned by
+ * the caller until `irm_string_free`, or NULL when there is none; taking
+ * them empties the list. Show them to the person.
+ *
+ * # Safety
+ * `doc` is a live handle; `notices` is writable.
+ */
+enum irm_status irm_document_notices(const struct irm_document *doc, char **notices);
+
+/**
  * Copies up to `len` bytes of plaintext from the current position into
  * `buf`, advancing the position; `*written` receives the count (0 at the
  * end). Plaintext is released only while the lease holds

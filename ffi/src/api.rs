@@ -639,6 +639,36 @@ pub unsafe extern "C" fn irm_document_metadata(
     })
 }
 
+/// What the key server told the person with this document's grant or its
+/// renewals and that was not taken yet (docs/PROTOCOL.md §4.3): today, a new
+/// device enrolled for their account, which they alone can tell was not
+/// them. `*notices` receives one line per notice, joined by `\n`, owned by
+/// the caller until `irm_string_free`, or NULL when there is none; taking
+/// them empties the list. Show them to the person.
+///
+/// # Safety
+/// `doc` is a live handle; `notices` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_document_notices(
+    doc: *const irm_document,
+    notices: *mut *mut c_char,
+) -> irm_status {
+    guard(|| {
+        let notices = Out::new(notices, "notices")?;
+        // SAFETY: a live handle by the caller's contract.
+        let doc = unsafe { borrow::<Document>(doc) }?;
+        let lines = doc.take_notices();
+        let text = if lines.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            new_string(&lines.join("\n"))
+        };
+        // SAFETY: non-NULL and writable by the caller's contract.
+        unsafe { notices.write(text) };
+        Ok(())
+    })
+}
+
 /// Copies up to `len` bytes of plaintext from the current position into
 /// `buf`, advancing the position; `*written` receives the count (0 at the
 /// end). Plaintext is released only while the lease holds

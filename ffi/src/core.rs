@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ::irm_client::{
     DeviceConfig, Grant, HeaderOptions, Passphrase, SealTarget, Session, normalize_server_url,
 };
-use irm_core::protocol::UsageAction;
+use irm_core::protocol::{Notice, UsageAction};
 use irm_core::{
     DEFAULT_MAX_LEASE_SECS, KasPublicKey, Metadata, PayloadBackend, Policy, PolicyGrant, Recipient,
     Rights, SealedHeader, SeekableOpener, StreamOptions,
@@ -321,6 +321,9 @@ struct DocState {
     position: u64,
     /// Whether the first read was reported (`program_read`).
     reported: bool,
+    /// Notices from the grant and its renewals not yet taken by
+    /// `irm_document_notices` (PROTOCOL.md §4.3).
+    notices: Vec<Notice>,
 }
 
 impl Handle for Document {
@@ -343,6 +346,7 @@ impl Document {
             File::open(path).map_err(|e| io_failure(&format!("opening {}", path.display()), &e))?;
         let header = SealedHeader::read_from(&mut file)?;
         let grant = client.session.grant(&header, false)?;
+        let notices = grant.notices().to_vec();
         let verified = grant.verified_header()?;
         let metadata = verified.metadata().clone();
         let opener = SeekableOpener::new(verified, file, PayloadBackend::Fast)
@@ -355,6 +359,7 @@ impl Document {
                 metadata,
                 position: 0,
                 reported: false,
+                notices,
             }),
         })
     }
@@ -385,7 +390,18 @@ impl Document {
     pub(crate) fn renew(&self) -> Result<(), Failure> {
         let mut state = self.state();
         self.session.renew(&mut state.grant)?;
+        let renewed = state.grant.notices().to_vec();
+        state.notices.extend(renewed);
         Ok(())
+    }
+
+    /// The notices not taken yet, one line of English each; taking them
+    /// empties the list.
+    pub(crate) fn take_notices(&self) -> Vec<String> {
+        std::mem::take(&mut self.state().notices)
+            .iter()
+            .map(Notice::message)
+            .collect()
     }
 
     pub(crate) fn report_event(&self, action: UsageAction) -> Result<(), Failure> {

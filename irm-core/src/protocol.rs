@@ -367,6 +367,53 @@ pub struct GrantResponse {
     pub not_after: Option<u64>,
     /// `ephemeral_public (32) || ciphertext (48)`, base64url (FORMAT.md §4.5).
     pub wrapped_key: String,
+    /// What the person should know about their account since their last
+    /// grant on this device (PROTOCOL.md §4.3), each delivered once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<Notice>,
+}
+
+/// Something about a person's account they should know, told at their next
+/// grant on each of their other devices (PROTOCOL.md §4.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Notice {
+    /// What happened; today always `new_device`.
+    pub kind: NoticeKind,
+    /// When (Unix seconds, server clock).
+    pub at: u64,
+    /// The device concerned (hex).
+    pub device_id: String,
+    /// Its name, as given when it enrolled.
+    pub device_name: String,
+    /// Who issued the code it enrolled with, as the audit log says it
+    /// (`request=ID requested_by=A approved_by=B`, or `issued_by=...`).
+    pub code_origin: String,
+}
+
+/// The kinds of [`Notice`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum NoticeKind {
+    /// Another device was enrolled for this person's account. If it was not
+    /// them, someone else can now act as them: they should tell their
+    /// security team at once.
+    NewDevice,
+}
+
+impl Notice {
+    /// One line for people, in English (front ends that speak other
+    /// languages build their own from the fields).
+    pub fn message(&self) -> String {
+        match self.kind {
+            NoticeKind::NewDevice => format!(
+                "a new device \"{}\" ({}) was enrolled for your account (code {}); if it was not you, tell your security team now",
+                self.device_name, self.device_id, self.code_origin
+            ),
+        }
+    }
 }
 
 /// What a client did under a grant.

@@ -19,6 +19,9 @@ pub struct CodeIssue {
     pub first_half_hash: [u8; 32],
     /// Expiry (Unix seconds).
     pub expires_at: u64,
+    /// Who issued it, as the enrollment's audit record will say
+    /// (`request=ID requested_by=A approved_by=B`, `issued_by=...`).
+    pub origin: String,
 }
 
 /// How long a code lives.
@@ -34,7 +37,10 @@ const CODE_HASH_LABEL: &[u8] = b"irm-enrollment-code-v2\0";
 /// `recover-code`, the second administrator of a new server), and what the
 /// store keeps of it: its hash and its expiry, [`CODE_LIFETIME_SECS`] after
 /// `now_secs`.
-pub fn issue(now_secs: u64) -> Result<(Zeroizing<String>, CodeIssue), getrandom::Error> {
+pub fn issue(
+    now_secs: u64,
+    origin: impl Into<String>,
+) -> Result<(Zeroizing<String>, CodeIssue), getrandom::Error> {
     let first = half()?;
     let second = half()?;
     let first_half_hash = half_hash(&first);
@@ -42,6 +48,7 @@ pub fn issue(now_secs: u64) -> Result<(Zeroizing<String>, CodeIssue), getrandom:
         hash: hash_of_halves(&first_half_hash, &second),
         first_half_hash,
         expires_at: now_secs + CODE_LIFETIME_SECS,
+        origin: origin.into(),
     };
     Ok((Zeroizing::new(format!("{}-{}", *first, *second)), stored))
 }
@@ -71,11 +78,17 @@ impl std::fmt::Debug for CodeHalf {
 
 /// The code an approval completes: the requester's first half (by its hash)
 /// and the approver's `second`, expiring [`CODE_LIFETIME_SECS`] after `now_secs`.
-pub fn complete(first_half_hash: &[u8; 32], second: &CodeHalf, now_secs: u64) -> CodeIssue {
+pub fn complete(
+    first_half_hash: &[u8; 32],
+    second: &CodeHalf,
+    now_secs: u64,
+    origin: String,
+) -> CodeIssue {
     CodeIssue {
         hash: hash_of_halves(first_half_hash, second.expose()),
         first_half_hash: *first_half_hash,
         expires_at: now_secs + CODE_LIFETIME_SECS,
+        origin,
     }
 }
 
@@ -152,7 +165,7 @@ mod tests {
 
     #[test]
     fn codes_have_four_groups_of_five_base32_characters() {
-        let (code, issued) = issue(0).unwrap();
+        let (code, issued) = issue(0, "test").unwrap();
         assert_eq!(hash(&code), issued.hash);
         assert_eq!(issued.expires_at, CODE_LIFETIME_SECS);
         assert_eq!(issued.first_half_hash, half_hash(first_half(&code)));
@@ -164,13 +177,13 @@ mod tests {
                 .iter()
                 .all(|g| g.len() == 5 && g.bytes().all(|b| ALPHABET.contains(&b)))
         );
-        assert_ne!(*issue(0).unwrap().0, *code);
+        assert_ne!(*issue(0, "test").unwrap().0, *code);
     }
 
     #[test]
     fn a_code_is_its_two_halves_and_neither_alone() {
         let (first, second) = (half().unwrap(), CodeHalf::generate().unwrap());
-        let stored = complete(&half_hash(&first), &second, 0).hash;
+        let stored = complete(&half_hash(&first), &second, 0, String::new()).hash;
         let second = Zeroizing::new(second.expose().to_owned());
         assert_eq!(
             format!("{:?}", CodeHalf::generate().unwrap()),

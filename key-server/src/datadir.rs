@@ -272,7 +272,8 @@ pub fn init_with(
 
     tls::generate(dir, hostnames, now)?;
 
-    let (code, code_issue) = codes::issue(now).map_err(|_| DataDirError::Random)?;
+    let (code, code_issue) =
+        codes::issue(now, "issued_by=server.init").map_err(|_| DataDirError::Random)?;
     let expires_at = code_issue.expires_at;
     let store = match store {
         Some(store) => store,
@@ -341,7 +342,8 @@ pub fn recover_admin_code(
     if !store.is_initialised()? {
         return Err(DataDirError::NotInitialised(data_dir.to_owned()));
     }
-    let (code, issue) = codes::issue(clock.now_secs()).map_err(|_| DataDirError::Random)?;
+    let (code, issue) = codes::issue(clock.now_secs(), "issued_by=recover-code")
+        .map_err(|_| DataDirError::Random)?;
     let expires_at = issue.expires_at;
     let outcome =
         store.recover_admin_code(user.to_owned(), issue, reason.to_owned(), clock.now_ms())?;

@@ -995,7 +995,7 @@ async fn enrollment_without_a_user_name_finds_the_user_and_wrong_codes_pause_it(
                 && r.actor_user.as_deref() == Some(user)
                 && r.detail
                     .as_deref()
-                    .is_some_and(|d| d.ends_with("user_found_by_code"))),
+                    .is_some_and(|d| d.contains(" user_found_by_code "))),
             "{user}"
         );
     }

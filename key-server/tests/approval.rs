@@ -417,8 +417,9 @@ async fn approval_rules_change_only_by_approval_and_then_need_more_people(backen
 }
 
 on_each_backend!(a_version_1_database_gains_the_approval_tables_when_opened);
-/// A database made before approvals existed (schema version 1, no request
-/// tables) is upgraded when the server opens it, on either backend.
+/// A database made before approvals existed (schema version 1: no request
+/// or notice tables, no code origin) is upgraded when the server opens it,
+/// on either backend, and then records who issued a code.
 async fn a_version_1_database_gains_the_approval_tables_when_opened(backend: Backend) {
     use std::sync::Arc;
 
@@ -433,6 +434,7 @@ async fn a_version_1_database_gains_the_approval_tables_when_opened(backend: Bac
     irm_key_server::datadir::init_with(dir.path(), url.as_ref(), &[], "admin", &clock)
         .expect("init");
     let downgrade = "DROP TABLE approvals; DROP TABLE requests; DROP TABLE approval_rules; \
+                     DROP TABLE notices; ALTER TABLE users DROP COLUMN code_origin; \
                      UPDATE meta SET value = '1' WHERE key = 'schema';";
     let database = match &url {
         Some(url) => {
@@ -468,4 +470,63 @@ async fn a_version_1_database_gains_the_approval_tables_when_opened(backend: Bac
         panic!("rules: {rules:?}")
     };
     assert_eq!(rules.len(), ApprovalAction::KINDS.len());
+}
+
+on_each_backend!(a_new_device_is_recorded_with_who_issued_its_code_and_told_to_the_other_devices);
+/// PROTOCOL.md §3.2, §4.3: the enroll record names who issued the code and
+/// who approved it; the person's other devices hear of the new one at their
+/// next grant, once.
+async fn a_new_device_is_recorded_with_who_issued_its_code_and_told_to_the_other_devices(
+    backend: Backend,
+) {
+    let server = TestServer::start_on(backend).await;
+    let admin = server.admin().await;
+    let alice = server.user(&admin, "alice", &[], &[]).await;
+    let file = seal(
+        &alice.server_key.public_key,
+        policy(&["alice"], Rights::VIEW, None, None),
+    );
+    // Her first device: nobody to tell.
+    assert!(alice.grant_ok(&file, false).await.notices.is_empty());
+
+    let code = server.new_code(&admin, "alice").await;
+    let second = server.enroll("alice", &code).await;
+    let log = server.approver().audit().await;
+    let enroll = log
+        .iter()
+        .rev()
+        .find(|r| r.action == "enroll" && r.result == "ok")
+        .expect("the enrollment");
+    let detail = enroll.detail.as_deref().unwrap();
+    assert!(
+        detail.contains("requested_by=admin approved_by=admin2"),
+        "{detail}"
+    );
+    assert!(detail.contains("notified_devices=1"), "{detail}");
+
+    // The first device hears of the second at its next grant, once.
+    let told = alice.grant_ok(&file, true).await;
+    assert_eq!(told.notices.len(), 1, "{:?}", told.notices);
+    let notice = &told.notices[0];
+    assert_eq!(notice.device_id, second.id);
+    assert_eq!(notice.kind, irm_core::protocol::NoticeKind::NewDevice);
+    assert!(
+        notice
+            .code_origin
+            .contains("requested_by=admin approved_by=admin2"),
+        "{notice:?}"
+    );
+    assert!(alice.grant_ok(&file, true).await.notices.is_empty());
+    // The new device itself has nothing waiting.
+    assert!(second.grant_ok(&file, false).await.notices.is_empty());
+    // The grant that carried it says so in the log.
+    let log = server.approver().audit().await;
+    assert!(
+        log.iter().any(|r| r.action == "renew"
+            && r.actor_device.as_deref() == Some(alice.id.as_str())
+            && r.detail
+                .as_deref()
+                .is_some_and(|d| d.ends_with("notices=1"))),
+        "the grant that told her"
+    );
 }

@@ -192,7 +192,7 @@ fn file_id(stdout: &str) -> String {
 /// A server with the administrator, alice (in `@support`) and bob (not).
 struct Stage {
     server: Server,
-    admin: Person,
+    admins: Admins,
     alice: Person,
     bob: Person,
 }
@@ -208,7 +208,7 @@ impl Stage {
         bob.enroll(&server, &admins.add_user(&["bob"]));
         Self {
             server,
-            admin: admins.admin,
+            admins,
             alice,
             bob,
         }
@@ -242,11 +242,11 @@ fn the_c_example_seals_for_a_group_reads_back_and_every_refusal_has_its_status()
     );
 
     // The first read was audited as a program read.
-    let reads = program_reads(&stage.admin, &id);
+    let reads = program_reads(&stage.admins.admin, &id);
     assert!(reads.iter().any(|r| r["result"] == "ok"), "{reads:?}");
 
     // An administrator revokes: the next irm_open gets 300 + file_revoked (7).
-    stage.admin.ok(&["admin", "file", "revoke", &id]);
+    stage.admins.admin.ok(&["admin", "file", "revoke", &id]);
     c_fails(alice, &["--open", "customers.csv.irm"], "irm_open", 307);
 
     // View only: the grant holds, but no plaintext for programs (207).
@@ -350,6 +350,39 @@ fn documents_read_only_while_the_lease_holds_and_renew() {
     let exe = c_program("ffi/tests/lease.c", "irm_lease_c");
     let args = [OsStr::new("alice"), OsStr::new("short-lease.irm")];
     passes_directly_and_under_valgrind(&stage.alice, &exe, &args, false);
+}
+
+#[test]
+fn a_device_enrolled_behind_a_persons_back_is_told_to_their_program_once() {
+    let stage = Stage::new();
+    // Two administrators give alice a new code; someone enrolls with it.
+    let (filed, approved) = stage.admins.approved(&["admin", "user", "code", "alice"]);
+    let code = format!(
+        "{}-{}",
+        filed["code_half"].as_str().expect("the first half"),
+        approved["code_half"].as_str().expect("the second half")
+    );
+    let intruder = Person::new("alice");
+    intruder.enroll(&stage.server, &code);
+    let config: Value = serde_json::from_str(
+        &std::fs::read_to_string(intruder.config_dir().join("device.json"))
+            .expect("the new device's configuration"),
+    )
+    .expect("JSON");
+    let new_device = config["device_id"].as_str().expect("its id").to_owned();
+    let exe = c_program("ffi/tests/notices.c", "irm_notices_c");
+    let args = [
+        OsStr::new("alice"),
+        OsStr::new("notices.irm"),
+        OsStr::new(&new_device),
+    ];
+    // Once: the notice is spent by the first run, so valgrind runs alone.
+    let out = valgrind(&stage.alice)
+        .arg(&exe)
+        .args(args)
+        .output()
+        .expect("valgrind runs");
+    all_passed(&out);
 }
 
 #[test]
@@ -458,10 +491,10 @@ fn the_rust_example_seals_for_a_group_and_reads_back_through_the_key_server() {
     // The same bytes open through libirm, and the read was audited.
     let out = c_ok(alice, &["--open", "customers.csv.irm"]);
     assert!(out.contains("rows: 3"), "{out}");
-    let reads = program_reads(&stage.admin, &id);
+    let reads = program_reads(&stage.admins.admin, &id);
     assert!(!reads.is_empty(), "no program read of {id} by alice");
     // It registered the file: an administrator can revoke it.
-    stage.admin.ok(&["admin", "file", "revoke", &id]);
+    stage.admins.admin.ok(&["admin", "file", "revoke", &id]);
     c_fails(alice, &["--open", "customers.csv.irm"], "irm_open", 307);
 
     // bob is not in @support: his own export seals, but does not open for him.

@@ -223,9 +223,13 @@ impl ViewerApp {
                 self.ui.picture = None;
                 self.model.screen = Screen::Open(open);
             }
-            Event::Renewed { lease_deadline } => {
+            Event::Renewed {
+                lease_deadline,
+                notices,
+            } => {
                 if let Screen::Open(open) = &mut self.model.screen {
                     open.lease_deadline = lease_deadline;
+                    open.notices.extend(notices);
                 }
             }
             Event::CannotOpen(failure) => self.model.screen = Screen::CannotOpen(failure),
@@ -473,6 +477,22 @@ impl ViewerApp {
                     ui.separator();
                     ui.label(RichText::new(lang.t(Msg::CopyingOff)).weak())
                         .on_hover_text(lang.t(why));
+                }
+                if !open.notices.is_empty() {
+                    // Said once by the server, so kept in view: only this
+                    // person knows whether the new device was theirs.
+                    ui.separator();
+                    let names: Vec<&str> = open
+                        .notices
+                        .iter()
+                        .map(|n| n.device_name.as_str())
+                        .collect();
+                    let detail: Vec<String> = open.notices.iter().map(|n| n.message()).collect();
+                    ui.colored_label(
+                        Color32::from_rgb(200, 40, 40),
+                        lang.new_devices(&names.join(", ")),
+                    )
+                    .on_hover_text(detail.join("\n"));
                 }
                 if let Some(notice) = self.ui.notice {
                     ui.separator();

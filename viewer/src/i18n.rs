@@ -57,6 +57,19 @@ impl Lang {
         }
     }
 
+    /// The status bar's warning that devices were enrolled for the
+    /// person's account (PROTOCOL.md §4.3), naming them.
+    pub fn new_devices(self, names: &str) -> String {
+        match self {
+            Self::En => format!(
+                "New device on your account: {names}. Not you? Tell your security team now."
+            ),
+            Self::Ja => format!(
+                "あなたのアカウントに新しい端末が登録されました: {names}。心当たりがなければ、すぐにセキュリティ担当に連絡してください。"
+            ),
+        }
+    }
+
     /// The time left until the file's expiry (the policy's not-after
     /// time, Unix seconds) at `now_unix`: "Expires in 29 d 23 h", "No
     /// expiry", "Expired".

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use irm_client::ClientError;
 use irm_core::Rights;
-use irm_core::protocol::DenyReason;
+use irm_core::protocol::{DenyReason, Notice};
 
 use image::ImageFormat;
 use zeroize::Zeroizing;
@@ -253,6 +253,9 @@ pub struct OpenDocument {
     /// The policy's not-after time (Unix seconds, the key server's clock):
     /// from then on nobody can open the file; `None` when it never expires.
     pub not_after_unix: Option<u64>,
+    /// What the key server told the person with a grant or renewal (a new
+    /// device on their account), kept in view while the document is open.
+    pub notices: Vec<Notice>,
 }
 
 /// Why a file cannot be shown (or was closed), in terms a person acts on.

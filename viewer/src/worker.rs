@@ -15,7 +15,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
 use irm_client::{Grant, Passphrase, Session};
-use irm_core::protocol::UsageAction;
+use irm_core::protocol::{Notice, UsageAction};
 use irm_core::{Opener, SealedHeader, StreamOptions};
 use zeroize::Zeroizing;
 
@@ -78,6 +78,8 @@ pub enum Event {
     Renewed {
         /// The new deadline on the monotonic clock.
         lease_deadline: Instant,
+        /// What the key server told the person with the renewal.
+        notices: Vec<Notice>,
     },
     /// The file could not be opened.
     CannotOpen(Failure),
@@ -371,6 +373,7 @@ pub fn open(session: &Session, path: &Path) -> Result<(Grant, OpenDocument), Fai
         watermark_required: grant.watermark_required(),
         lease_deadline: Instant::now() + grant.time_left(),
         not_after_unix: grant.not_after(),
+        notices: grant.notices().to_vec(),
     };
     Ok((grant, open))
 }
@@ -429,6 +432,7 @@ fn hold(
                     next_renewal = grant.renew_due();
                     emit(Event::Renewed {
                         lease_deadline: Instant::now() + grant.time_left(),
+                        notices: grant.notices().to_vec(),
                     });
                 }
                 Err(e) => {

@@ -91,6 +91,7 @@ fn open_doc(doc: Document, rights: Rights, lang: Lang) -> ViewerApp {
         lease_deadline: Instant::now() + Duration::from_secs(100 * 3600),
         // "30 d 0 h" for the next half hour, so snapshots stay the same.
         not_after_unix: Some(now_unix() + 30 * 86_400 + 1800),
+        notices: Vec::new(),
     };
     app_with(Screen::Open(open), lang)
 }
@@ -178,6 +179,42 @@ fn cp932_csv_renders_japanese_with_the_watermark() {
     harness.get_by_label("Encoding: Shift_JIS (CP932)");
     // ...and real glyphs under the tiled watermark in the picture.
     harness.snapshot("cp932_view_only_watermarked");
+}
+
+#[test]
+fn a_new_device_on_the_account_stays_in_the_status_bar_in_both_languages() {
+    let notice = irm_core::protocol::Notice {
+        kind: irm_core::protocol::NoticeKind::NewDevice,
+        at: now_unix(),
+        device_id: "ab".repeat(16),
+        device_name: "laptop-2".into(),
+        code_origin: "request=00 requested_by=admin approved_by=admin2".into(),
+    };
+    for (lang, text) in [
+        (
+            Lang::En,
+            "New device on your account: laptop-2. Not you? Tell your security team now.",
+        ),
+        (
+            Lang::Ja,
+            "あなたのアカウントに新しい端末が登録されました: laptop-2。心当たりがなければ、すぐにセキュリティ担当に連絡してください。",
+        ),
+    ] {
+        let mut app = open_app(Rights::VIEW, lang);
+        let Screen::Open(open) = &mut app.model.screen else {
+            panic!("an open document")
+        };
+        open.notices.push(notice.clone());
+        let harness = harness_sized(app, egui::vec2(1400.0, 260.0));
+        harness.get_by_label(text);
+    }
+    // Without a notice there is no such line.
+    let harness = harness(open_app(Rights::VIEW, Lang::En));
+    assert!(
+        harness
+            .query_by_label_contains("New device on your account")
+            .is_none()
+    );
 }
 
 #[test]

@@ -12,6 +12,7 @@ use std::io::{BufReader, Write as _};
 use anyhow::{Context, Result};
 use irm_client::Grant;
 use irm_core::SealedHeader;
+use irm_core::protocol::Notice;
 use serde::Serialize;
 
 use crate::cli::InfoArgs;
@@ -39,6 +40,8 @@ struct InfoReport {
     file_name: Option<String>,
     media_type: Option<String>,
     server: String,
+    /// What the key server told the person with this grant (each once).
+    notices: Vec<Notice>,
 }
 
 pub(crate) fn run(args: &InfoArgs) -> Result<()> {
@@ -81,6 +84,7 @@ fn report(grant: &Grant, path: String, server: &str) -> Result<InfoReport> {
         file_name: metadata.file_name,
         media_type: metadata.media_type,
         server: server.to_owned(),
+        notices: grant.notices().to_vec(),
     })
 }
 
@@ -136,5 +140,15 @@ fn text_report(report: &InfoReport) -> String {
     );
     row("grant id", &report.grant_id);
     row("key server", &report.server);
+    for notice in &report.notices {
+        row(
+            "NOTICE",
+            &format!(
+                "{}: {}",
+                text::time(notice.at),
+                printable(&notice.message())
+            ),
+        );
+    }
     out
 }

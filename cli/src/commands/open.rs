@@ -59,6 +59,7 @@ pub(crate) fn run(args: &OpenArgs) -> Result<()> {
     let mut grant = session
         .grant(&header, false)
         .with_context(|| format!("asking the key server for {input}"))?;
+    online::tell_notices(&grant);
 
     // PROTOCOL.md §5: report the export before releasing anything. Without
     // the right the server refuses (right_not_granted) and audits the refusal.

@@ -52,8 +52,15 @@ fn check_name(name: &str, what: &str) -> Result<(), ApiError> {
     }
 }
 
-fn new_code(state: &AppState) -> Result<(Zeroizing<String>, CodeIssue), ApiError> {
-    codes::issue(state.clock.now_secs()).map_err(|e| ApiError::Internal(e.to_string().into()))
+/// A fresh code issued by `signed`'s user (an approval replaces its origin
+/// and second half with the request's).
+fn new_code(
+    state: &AppState,
+    signed: &crate::auth::SignedRequest,
+) -> Result<(Zeroizing<String>, CodeIssue), ApiError> {
+    let origin = format!("issued_by={}", signed.actor.user);
+    codes::issue(state.clock.now_secs(), origin)
+        .map_err(|e| ApiError::Internal(e.to_string().into()))
 }
 
 /// 202 and the request an operation that waits for approval filed
@@ -102,7 +109,7 @@ pub(crate) async fn create_user(
     };
     roles.sort();
     roles.dedup();
-    let (code, issue) = new_code(&state)?;
+    let (code, issue) = new_code(&state, &signed)?;
     let op = AdminOp::CreateUser(NewUser {
         display_name: if request.display_name.is_empty() {
             request.name.clone()
@@ -179,7 +186,7 @@ pub(crate) async fn new_code_for(
     Path(name): Path<String>,
     Authed(signed): Authed,
 ) -> Result<Response, ApiError> {
-    let (code, issue) = new_code(&state)?;
+    let (code, issue) = new_code(&state, &signed)?;
     let op = AdminOp::NewCode { name, code: issue };
     filed(run(&state, &signed, op).await?, Some(&code))
 }

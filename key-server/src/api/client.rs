@@ -226,7 +226,7 @@ pub(crate) async fn grant(
         .map_err(|_| ApiError::from(StoreError::WriterGone))??;
     let response = match outcome {
         GrantOutcome::Denied(reason) => Err(reason),
-        GrantOutcome::Granted(decision) => {
+        GrantOutcome::Granted { decision, notices } => {
             let content_key = content_keys
                 .iter()
                 .find(|(id, _)| *id == decision.key_id)
@@ -262,6 +262,7 @@ pub(crate) async fn grant(
                 lease_expires_at: decision.lease_expires_at,
                 not_after: decision.not_after,
                 wrapped_key: URL_SAFE_NO_PAD.encode(wire),
+                notices,
             })
         }
     };

@@ -265,18 +265,23 @@ pub(super) fn approve<C: Tables>(
 
     // The quorum: the action runs now, recorded as the requester's, with
     // who approved it.
+    let mut approvers: Vec<String> = approvals.into_iter().map(|a| a.approver).collect();
+    approvers.push(actor.user.clone());
+    let origin = format!(
+        "request={id} requested_by={} approved_by={}",
+        row.requester,
+        approvers.join(",")
+    );
     let code = match row.code_first_hash {
-        Some(first) => codes::complete(&first, second_half, now),
+        Some(first) => codes::complete(&first, second_half, now, origin),
         None if action.issues_code() => {
             return Err(StoreError::Corrupt(format!(
                 "request {id} issues a code but keeps no first half"
             )));
         }
-        None => codes::complete(&[0; 32], second_half, now),
+        None => codes::complete(&[0; 32], second_half, now, origin),
     };
     let op = AdminOp::approved(&action, code);
-    let mut approvers: Vec<String> = approvals.into_iter().map(|a| a.approver).collect();
-    approvers.push(actor.user.clone());
     let mut effect = AuditDraft::new(now_ms, action.kind(), Outcome::Ok);
     effect.actor_user = Some(row.requester.clone());
     effect.actor_device = Some(row.requester_device.clone());

@@ -8,7 +8,8 @@ use std::fmt;
 
 use irm_core::protocol::{
     ApprovalAction, ApprovalRequestInfo, ApprovalRule, AuditRecord, DenyReason, DeviceInfo,
-    DeviceState, EnrollmentCode, FileInfo, KeyState, Role, UsageAction, UserInfo, UserState,
+    DeviceState, EnrollmentCode, FileInfo, KeyState, Notice, Role, UsageAction, UserInfo,
+    UserState,
 };
 use irm_core::{FileId, KasPublicKey, KeyId, Policy, Rights};
 
@@ -189,8 +190,14 @@ pub struct GrantInput {
 /// The decision, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GrantOutcome {
-    /// Granted and durable.
-    Granted(Decision),
+    /// Granted and durable, with the notices this device had waiting
+    /// (delivered now, PROTOCOL.md §4.3).
+    Granted {
+        /// The decision.
+        decision: Decision,
+        /// What the person should know.
+        notices: Vec<Notice>,
+    },
     /// Refused and audited.
     Denied(DenyReason),
 }

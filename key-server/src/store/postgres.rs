@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use irm_core::protocol::{ApprovalInfo, AuditRecord, RequestState};
+use irm_core::protocol::{ApprovalInfo, AuditRecord, Notice, RequestState};
 use postgres::types::ToSql;
 use postgres::{Client, Config, NoTls, Row, Statement};
 
@@ -32,7 +32,7 @@ use super::group_commit::{Backend, GroupCommitStore, Writer};
 use super::schema;
 use super::tables::{
     CodeRow, FileRow, GrantRow, NewFile, NewGrant, RequestRow, Tables, UNSEEN_POLICY, key_record,
-    key32, request_columns, request_row,
+    key32, notice, notice_kind, request_columns, request_row,
 };
 use super::txn::{self, SCHEMA_VERSION};
 use crate::error::StoreError;
@@ -372,10 +372,12 @@ impl PgConn {
                 // a serving role that owns nothing lacks: then say so.
                 Some("1") => {
                     let upgraded = format!(
-                        "BEGIN; {} UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema'; COMMIT;",
-                        schema::POSTGRES
+                        "BEGIN; {} {} UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema'; COMMIT;",
+                        schema::POSTGRES,
+                        schema::UPGRADE_FROM_1
                     );
                     return self.client.batch_execute(&upgraded).map_err(|e| {
+                        let e = e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_owned());
                         StoreError::Corrupt(format!(
                             "the database has schema version 1 and this server needs {SCHEMA_VERSION} (the approval tables), which could not be created ({e}); start it once as the role that owns the tables, or run `irm-key-server init` as that role"
                         ))
@@ -566,8 +568,8 @@ impl Tables for PgConn {
 
     fn insert_user(&mut self, user: &NewUser, now: u64) -> Result<(), StoreError> {
         self.execute(
-            "INSERT INTO users (name, display_name, roles, active, created_at, code_hash, code_expires_at, code_failures)
-             VALUES ($1, $2, $3, TRUE, $4, $5, $6, 0)",
+            "INSERT INTO users (name, display_name, roles, active, created_at, code_hash, code_expires_at, code_failures, code_origin)
+             VALUES ($1, $2, $3, TRUE, $4, $5, $6, 0, $7)",
             &[
                 &user.name,
                 &user.display_name,
@@ -575,6 +577,7 @@ impl Tables for PgConn {
                 &int(now, "a creation time")?,
                 &user.code.hash.as_slice(),
                 &int(user.code.expires_at, "a code expiry")?,
+                &user.code.origin,
             ],
         )?;
         Ok(())
@@ -590,7 +593,7 @@ impl Tables for PgConn {
 
     fn user_code(&mut self, name: &str) -> Result<Option<CodeRow>, StoreError> {
         self.query_opt(
-            "SELECT code_hash, code_expires_at, code_failures FROM users WHERE name = $1",
+            "SELECT code_hash, code_expires_at, code_failures, code_origin FROM users WHERE name = $1",
             &[&name],
         )?
         .map(|row| {
@@ -598,6 +601,7 @@ impl Tables for PgConn {
                 hash: row.try_get(0)?,
                 expires_at: opt_uint(row.try_get(1)?, "a code expiry")?,
                 failures: row.try_get(2)?,
+                origin: row.try_get(3)?,
             })
         })
         .transpose()
@@ -622,12 +626,13 @@ impl Tables for PgConn {
             .map(|c| int(c.expires_at, "a code expiry"))
             .transpose()?;
         self.execute(
-            "UPDATE users SET code_hash = $2, code_expires_at = $3, code_failures = $4 WHERE name = $1",
+            "UPDATE users SET code_hash = $2, code_expires_at = $3, code_failures = $4, code_origin = $5 WHERE name = $1",
             &[
                 &name,
                 &code.map(|c| c.hash.as_slice()),
                 &expires_at,
                 &failures,
+                &code.map(|c| c.origin.as_str()),
             ],
         )?;
         Ok(())
@@ -705,6 +710,16 @@ impl Tables for PgConn {
             ],
         )?;
         Ok(())
+    }
+
+    fn active_devices_of(&mut self, user: &str) -> Result<Vec<String>, StoreError> {
+        self.query(
+            r#"SELECT id FROM devices WHERE user_name = $1 AND active ORDER BY id COLLATE "C""#,
+            &[&user],
+        )?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
     }
 
     fn revoke_device(&mut self, id: &str) -> Result<bool, StoreError> {
@@ -999,6 +1014,46 @@ impl Tables for PgConn {
             &[&action, &i64::from(required)],
         )?;
         Ok(())
+    }
+
+    fn insert_notice(&mut self, recipient_device: &str, notice: &Notice) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO notices (recipient_device, kind, at, device_id, device_name, code_origin) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (recipient_device, kind, device_id) DO UPDATE SET at = EXCLUDED.at, device_name = EXCLUDED.device_name, code_origin = EXCLUDED.code_origin",
+            &[
+                &recipient_device,
+                &notice_kind(notice.kind),
+                &int(notice.at, "a notice time")?,
+                &notice.device_id,
+                &notice.device_name,
+                &notice.code_origin,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn take_notices(&mut self, device: &str) -> Result<Vec<Notice>, StoreError> {
+        // One round trip on the grant path: the rows go as they are read.
+        self.query(
+            r#"DELETE FROM notices WHERE recipient_device = $1
+               RETURNING kind, at, device_id, device_name, code_origin"#,
+            &[&device],
+        )?
+        .iter()
+        .map(|row| {
+            notice(
+                row.try_get::<_, &str>(0)?,
+                uint(row.try_get(1)?, "a notice time")?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+                row.try_get(4)?,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(|mut notices| {
+            notices.sort_by(|a, b| (a.at, &a.device_id).cmp(&(b.at, &b.device_id)));
+            notices
+        })
     }
 
     fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {

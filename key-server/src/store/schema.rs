@@ -3,6 +3,10 @@
 //! by side here, and a test holds their tables and columns equal, so that
 //! `Tables` reads the same rows from both.
 
+/// What turns a version 1 database (before approvals) into this version,
+/// besides the new tables the schema creates: the same for both dialects.
+pub(super) const UPGRADE_FROM_1: &str = "ALTER TABLE users ADD COLUMN code_origin TEXT;";
+
 /// SQLite's schema (`sqlite.rs` runs it at every open).
 pub(super) const SQLITE: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -14,7 +18,8 @@ CREATE TABLE IF NOT EXISTS users (
     created_at INTEGER NOT NULL,
     code_hash BLOB,
     code_expires_at INTEGER,
-    code_failures INTEGER NOT NULL DEFAULT 0
+    code_failures INTEGER NOT NULL DEFAULT 0,
+    code_origin TEXT
 );
 CREATE TABLE IF NOT EXISTS groups (name TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS group_members (
@@ -81,6 +86,15 @@ CREATE TABLE IF NOT EXISTS approvals (
     at INTEGER NOT NULL,
     PRIMARY KEY (request_id, approver)
 );
+CREATE TABLE IF NOT EXISTS notices (
+    recipient_device TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    device_id TEXT NOT NULL,
+    device_name TEXT NOT NULL,
+    code_origin TEXT NOT NULL,
+    PRIMARY KEY (recipient_device, kind, device_id)
+);
 CREATE TABLE IF NOT EXISTS approval_rules (action TEXT PRIMARY KEY, required INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY,
@@ -117,7 +131,8 @@ CREATE TABLE IF NOT EXISTS users (
     created_at BIGINT NOT NULL,
     code_hash BYTEA,
     code_expires_at BIGINT,
-    code_failures BIGINT NOT NULL DEFAULT 0
+    code_failures BIGINT NOT NULL DEFAULT 0,
+    code_origin TEXT
 );
 CREATE TABLE IF NOT EXISTS groups (name TEXT PRIMARY KEY, created_at BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS group_members (
@@ -183,6 +198,15 @@ CREATE TABLE IF NOT EXISTS approvals (
     device TEXT NOT NULL,
     at BIGINT NOT NULL,
     PRIMARY KEY (request_id, approver)
+);
+CREATE TABLE IF NOT EXISTS notices (
+    recipient_device TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    device_id TEXT NOT NULL,
+    device_name TEXT NOT NULL,
+    code_origin TEXT NOT NULL,
+    PRIMARY KEY (recipient_device, kind, device_id)
 );
 CREATE TABLE IF NOT EXISTS approval_rules (action TEXT PRIMARY KEY, required BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
@@ -280,6 +304,7 @@ mod tests {
                 "groups",
                 "kas_keys",
                 "meta",
+                "notices",
                 "requests",
                 "users"
             ]

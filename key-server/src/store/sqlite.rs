@@ -13,7 +13,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use irm_core::protocol::{ApprovalInfo, AuditRecord, RequestState};
+use irm_core::protocol::{ApprovalInfo, AuditRecord, Notice, RequestState};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::contract::{
@@ -22,8 +22,8 @@ use super::contract::{
 use super::group_commit::{Backend, GroupCommitStore, Writer};
 use super::schema;
 use super::tables::{
-    CodeRow, FileRow, GrantRow, NewFile, NewGrant, RequestRow, Tables, key_record, key32,
-    request_columns, request_row,
+    CodeRow, FileRow, GrantRow, NewFile, NewGrant, RequestRow, Tables, key_record, key32, notice,
+    notice_kind, request_columns, request_row,
 };
 use super::txn::SCHEMA_VERSION;
 use crate::error::StoreError;
@@ -134,11 +134,19 @@ pub(super) fn open(path: &Path, metrics: Arc<Metrics>) -> Result<SqliteStore, St
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     configure(&conn)?;
     conn.execute_batch(schema::SQLITE)?;
-    // Version 1 lacked the approval tables, which the schema just created.
-    conn.execute(
-        "UPDATE meta SET value = ?1 WHERE key = 'schema' AND value = '1'",
-        [SCHEMA_VERSION],
-    )?;
+    // Version 1 lacked the approval tables, which the schema just created,
+    // and a column.
+    let version: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if version.as_deref() == Some("1") {
+        conn.execute_batch(&format!(
+            "BEGIN; {} UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema'; COMMIT;",
+            schema::UPGRADE_FROM_1
+        ))?;
+    }
     let checkpointer = start_checkpointer(path)?;
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
@@ -449,15 +457,16 @@ impl Tables for Connection {
 
     fn insert_user(&mut self, user: &NewUser, now: u64) -> Result<(), StoreError> {
         self.execute(
-            "INSERT INTO users (name, display_name, roles, active, created_at, code_hash, code_expires_at, code_failures)
-             VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, 0)",
+            "INSERT INTO users (name, display_name, roles, active, created_at, code_hash, code_expires_at, code_failures, code_origin)
+             VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, 0, ?7)",
             params![
                 user.name,
                 user.display_name,
                 roles_text(&user.roles),
                 now,
                 user.code.hash.to_vec(),
-                user.code.expires_at
+                user.code.expires_at,
+                user.code.origin
             ],
         )?;
         Ok(())
@@ -474,13 +483,14 @@ impl Tables for Connection {
     fn user_code(&mut self, name: &str) -> Result<Option<CodeRow>, StoreError> {
         Ok(self
             .query_row(
-                "SELECT code_hash, code_expires_at, code_failures FROM users WHERE name = ?1",
+                "SELECT code_hash, code_expires_at, code_failures, code_origin FROM users WHERE name = ?1",
                 [name],
                 |r| {
                     Ok(CodeRow {
                         hash: r.get(0)?,
                         expires_at: r.get(1)?,
                         failures: r.get(2)?,
+                        origin: r.get(3)?,
                     })
                 },
             )
@@ -501,12 +511,13 @@ impl Tables for Connection {
         failures: i64,
     ) -> Result<(), StoreError> {
         self.execute(
-            "UPDATE users SET code_hash = ?2, code_expires_at = ?3, code_failures = ?4 WHERE name = ?1",
+            "UPDATE users SET code_hash = ?2, code_expires_at = ?3, code_failures = ?4, code_origin = ?5 WHERE name = ?1",
             params![
                 name,
                 code.map(|c| c.hash.to_vec()),
                 code.map(|c| c.expires_at),
-                failures
+                failures,
+                code.map(|c| c.origin.as_str())
             ],
         )?;
         Ok(())
@@ -589,6 +600,13 @@ impl Tables for Connection {
             ],
         )?;
         Ok(())
+    }
+
+    fn active_devices_of(&mut self, user: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .prepare_cached("SELECT id FROM devices WHERE user_name = ?1 AND active ORDER BY id")?
+            .query_map([user], |r| r.get(0))?
+            .collect::<Result<_, _>>()?)
     }
 
     fn revoke_device(&mut self, id: &str) -> Result<bool, StoreError> {
@@ -875,6 +893,41 @@ impl Tables for Connection {
             params![action, required],
         )?;
         Ok(())
+    }
+
+    fn insert_notice(&mut self, recipient_device: &str, notice: &Notice) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT OR REPLACE INTO notices (recipient_device, kind, at, device_id, device_name, code_origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                recipient_device,
+                notice_kind(notice.kind),
+                notice.at,
+                notice.device_id,
+                notice.device_name,
+                notice.code_origin
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn take_notices(&mut self, device: &str) -> Result<Vec<Notice>, StoreError> {
+        let rows: Vec<(String, u64, String, String, String)> = self
+            .prepare_cached(
+                "SELECT kind, at, device_id, device_name, code_origin FROM notices WHERE recipient_device = ?1 ORDER BY at, device_id",
+            )?
+            .query_map([device], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.execute("DELETE FROM notices WHERE recipient_device = ?1", [device])?;
+        rows.into_iter()
+            .map(|(kind, at, device_id, device_name, code_origin)| {
+                notice(&kind, at, device_id, device_name, code_origin)
+            })
+            .collect()
     }
 
     fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {

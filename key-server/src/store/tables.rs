@@ -3,7 +3,9 @@
 //! own SQL (`sqlite.rs`, `postgres.rs`). The operations over them are
 //! `txn.rs`'s, written once for every backend.
 
-use irm_core::protocol::{ApprovalInfo, AuditRecord, FileInfo, FileState, KeyState, RequestState};
+use irm_core::protocol::{
+    ApprovalInfo, AuditRecord, FileInfo, FileState, KeyState, Notice, NoticeKind, RequestState,
+};
 use irm_core::{KeyId, Policy, Rights};
 
 use super::contract::{CodeIssue, DeviceRecord, KeyRecord, NewUser, UserRecord};
@@ -34,6 +36,9 @@ pub(super) struct CodeRow {
     pub(super) expires_at: Option<u64>,
     /// Wrong tries so far.
     pub(super) failures: i64,
+    /// Who issued it (`CodeIssue::origin`); none for codes stored before
+    /// the server recorded it.
+    pub(super) origin: Option<String>,
 }
 
 /// A grant as usage events see it.
@@ -208,6 +213,8 @@ pub(super) trait Tables {
     fn devices(&mut self) -> Result<Vec<DeviceRecord>, StoreError>;
     /// A new active device.
     fn insert_device(&mut self, device: &DeviceRecord, enrolled_at: u64) -> Result<(), StoreError>;
+    /// The ids of a user's active devices.
+    fn active_devices_of(&mut self, user: &str) -> Result<Vec<String>, StoreError>;
     /// Revokes a device; whether it exists.
     fn revoke_device(&mut self, id: &str) -> Result<bool, StoreError>;
 
@@ -275,6 +282,12 @@ pub(super) trait Tables {
     fn approval_rule(&mut self, action: &str) -> Result<Option<u8>, StoreError>;
     /// Sets the approvals an action needs.
     fn set_approval_rule(&mut self, action: &str, required: u8) -> Result<(), StoreError>;
+
+    /// Leaves `notice` for `recipient_device`'s next grant (replacing one
+    /// about the same device).
+    fn insert_notice(&mut self, recipient_device: &str, notice: &Notice) -> Result<(), StoreError>;
+    /// The notices left for `device`, oldest first, removing them.
+    fn take_notices(&mut self, device: &str) -> Result<Vec<Notice>, StoreError>;
 
     /// Appends an audit record (already chained).
     fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError>;
@@ -347,6 +360,35 @@ pub(super) fn request_row(
         created_at,
         expires_at,
         outcome,
+    })
+}
+
+/// The stored form of a notice's kind.
+pub(super) fn notice_kind(kind: NoticeKind) -> &'static str {
+    match kind {
+        NoticeKind::NewDevice => "new_device",
+        _ => "unknown",
+    }
+}
+
+/// A `notices` row from its stored values.
+pub(super) fn notice(
+    kind: &str,
+    at: u64,
+    device_id: String,
+    device_name: String,
+    code_origin: String,
+) -> Result<Notice, StoreError> {
+    let kind = match kind {
+        "new_device" => NoticeKind::NewDevice,
+        other => return Err(StoreError::Corrupt(format!("notice kind {other:?}"))),
+    };
+    Ok(Notice {
+        kind,
+        at,
+        device_id,
+        device_name,
+        code_origin,
     })
 }
 

@@ -8,7 +8,7 @@
 //! Transactions, durability and the order of the chain are the group-commit
 //! writer's (`group_commit.rs`).
 
-use irm_core::protocol::{DenyReason, FileInfo, Role};
+use irm_core::protocol::{DenyReason, FileInfo, Notice, NoticeKind, Role};
 use irm_core::{KeyId, Policy, Rights};
 use subtle::ConstantTimeEq;
 
@@ -265,11 +265,38 @@ pub(super) fn enroll<C: Tables>(
         return Ok(Err(Refusal::Deny(DenyReason::UserSuspended)));
     }
     let d = &input.device;
+    // PROTOCOL.md §4.3: the person's other devices hear of this one at
+    // their next grant, so that a device enrolled behind their back is
+    // noticed by the one person who knows it was not them.
+    let origin = row
+        .and_then(|r| r.origin)
+        .unwrap_or_else(|| "issued_by=unknown".into());
+    let others = ctx.conn.active_devices_of(&input.user)?;
+    for other in &others {
+        ctx.conn.insert_notice(
+            other,
+            &Notice {
+                kind: NoticeKind::NewDevice,
+                at: now,
+                device_id: d.id.clone(),
+                device_name: d.name.clone(),
+                code_origin: origin.clone(),
+            },
+        )?;
+    }
     ctx.conn.insert_device(d, now)?;
     ctx.conn.set_user_code(&input.user, None, 0)?;
     draft.actor_device = Some(d.id.clone());
     let found = if by_code { " user_found_by_code" } else { "" };
-    ctx.audit(draft.detail(format!("device={} name={}{found}", d.id, d.name)))?;
+    let told = if others.is_empty() {
+        String::new()
+    } else {
+        format!(" notified_devices={}", others.len())
+    };
+    ctx.audit(draft.detail(format!(
+        "device={} name={}{found} {origin}{told}",
+        d.id, d.name
+    )))?;
     Ok(Ok(user))
 }
 
@@ -332,6 +359,7 @@ pub(super) fn grant<C: Tables>(
     let action = if input.renew { "renew" } else { "grant" };
     match decision {
         Ok(decision) => {
+            let notices = ctx.conn.take_notices(&input.actor.device)?;
             ctx.conn.insert_grant(&NewGrant {
                 id: &input.grant_id,
                 file_id: &file_hex,
@@ -348,11 +376,18 @@ pub(super) fn grant<C: Tables>(
                     .draft(now_ms, action, Outcome::Ok)
                     .file(file_hex)
                     .detail(format!(
-                        "grant={} rights={} lease_expires_at={}",
-                        input.grant_id, decision.rights, decision.lease_expires_at
+                        "grant={} rights={} lease_expires_at={}{}",
+                        input.grant_id,
+                        decision.rights,
+                        decision.lease_expires_at,
+                        if notices.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" notices={}", notices.len())
+                        }
                     )),
             )?;
-            Ok(GrantOutcome::Granted(decision))
+            Ok(GrantOutcome::Granted { decision, notices })
         }
         Err(reason) => {
             ctx.audit(
