@@ -38,6 +38,8 @@ pub(crate) enum Command {
     Open(OpenArgs),
     /// Show a sealed file's header and policy; needs no key, asks no server, decrypts nothing.
     Inspect(InspectArgs),
+    /// Ask administrators to let you take a file's plaintext out (`irm open -o`) once.
+    Export(ExportArgs),
     /// Administer the key server: users, groups, devices, files, keys and the audit log.
     Admin(AdminArgs),
     /// Check an audit export offline, without the key server (for reviewers and auditors).
@@ -63,6 +65,7 @@ impl Command {
             Command::Info(args) => args.json,
             Command::Open(args) => args.json,
             Command::Inspect(args) => args.json,
+            Command::Export(args) => args.json,
             Command::Admin(args) => args.json,
             Command::Audit(args) => match &args.command {
                 OfflineAuditCommand::Verify(verify) => verify.json,
@@ -160,9 +163,42 @@ pub(crate) struct InfoArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
+Taking plaintext out needs administrators' approval on servers that require it (new servers do:
+two administrators other than you). `irm export request FILE --reason TICKET` files the request
+and prints its id; once approved (`irm admin request approve ID`, by each administrator), this
+device may run `irm open FILE -o OUT` once within an hour. Without it `irm open -o` exits 3 with
+export_approval_required.")]
+pub(crate) struct ExportArgs {
+    #[command(subcommand)]
+    pub(crate) command: ExportCommand,
+
+    #[command(flatten)]
+    pub(crate) passphrase: PassphraseArg,
+
+    /// Print the result (or the error) as JSON on stdout.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ExportCommand {
+    /// File a request to take FILE out once from this device.
+    Request {
+        /// The sealed file (or its 32-hex-digit file id).
+        #[arg(value_name = "FILE")]
+        file: String,
+        /// Why (a ticket id): shown to the approvers and recorded in the audit log.
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
 Writes the plaintext only if the key server grants you the `export` right; the export is
-reported to the key server (and audited) before any plaintext is released. Otherwise exits 3
-with the reason (right_not_granted, file_revoked, ...). The output appears only after the whole
+reported to the key server (and audited) before any plaintext is released, and where the server
+requires approval for take-out it spends this device's approved export (`irm export request`).
+Otherwise exits 3 with the reason (right_not_granted, export_approval_required, file_revoked, ...). The output appears only after the whole
 file has been decrypted and every chunk has verified, with mode 0600.
 
 With --json, success prints one object on stdout:

@@ -14,7 +14,7 @@ use irm_core::Rights;
 use irm_core::protocol::{
     AddMemberRequest, ApprovalRequestInfo, ApprovalRule, ApproveRequest, AuditCheckpoint,
     AuditExportHeader, AuditExportLine, AuditRecord, AuditVerifyReport, CreateGroupRequest,
-    CreateUserRequest, DeviceInfo, EnrollmentCode, FileInfo, KeyInfo, RequestAnswer,
+    CreateUserRequest, DeviceInfo, EnrollmentCode, ExportRequest, FileInfo, KeyInfo, RequestAnswer,
     RestrictRequest, ServerKeyInfo, SetApprovalRuleRequest, UserInfo,
 };
 use reqwest::Method;
@@ -216,6 +216,19 @@ impl Session {
     pub fn deny_request(&self, id: &str) -> Result<ApprovalRequestInfo, ClientError> {
         let path = format!("/v1/admin/requests/{}/deny", segment(id));
         self.signed(Method::POST, &path, None::<&()>)
+    }
+
+    /// `POST /v1/export-requests`: asks administrators to let this device
+    /// take `file_id`'s plaintext out once (PROTOCOL.md §7.3). Any enrolled
+    /// person may ask; the answer is the request filed.
+    pub fn request_export(&self, file_id: &str) -> Result<RequestAnswer, ClientError> {
+        self.signed(
+            Method::POST,
+            "/v1/export-requests",
+            Some(&ExportRequest {
+                file_id: file_id.to_owned(),
+            }),
+        )
     }
 
     /// `GET /v1/admin/approval-rules`.

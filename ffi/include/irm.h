@@ -213,6 +213,11 @@ typedef enum irm_status {
    */
   IRM_STATUS_DENIED_ENROLLMENT_CODE_INVALID = 315,
   /**
+   * Refused: taking the plaintext out needs administrators' approval
+   * first (`export_approval_required`; `irm export request`).
+   */
+  IRM_STATUS_DENIED_EXPORT_APPROVAL_REQUIRED = 316,
+  /**
    * A bug in libirm: a Rust panic was caught at the boundary. The handles
    * passed to the call are still valid but their state is unspecified.
    */

@@ -94,6 +94,9 @@ pub enum irm_status {
     IRM_STATUS_DENIED_ROLE_REQUIRED = 314,
     /// Refused: the enrollment code is not valid (`enrollment_code_invalid`).
     IRM_STATUS_DENIED_ENROLLMENT_CODE_INVALID = 315,
+    /// Refused: taking the plaintext out needs administrators' approval
+    /// first (`export_approval_required`; `irm export request`).
+    IRM_STATUS_DENIED_EXPORT_APPROVAL_REQUIRED = 316,
 
     /// A bug in libirm: a Rust panic was caught at the boundary. The handles
     /// passed to the call are still valid but their state is unspecified.
@@ -120,6 +123,7 @@ impl irm_status {
             DenyReason::RightNotGranted => IRM_STATUS_DENIED_RIGHT_NOT_GRANTED,
             DenyReason::RoleRequired => IRM_STATUS_DENIED_ROLE_REQUIRED,
             DenyReason::EnrollmentCodeInvalid => IRM_STATUS_DENIED_ENROLLMENT_CODE_INVALID,
+            DenyReason::ExportApprovalRequired => IRM_STATUS_DENIED_EXPORT_APPROVAL_REQUIRED,
             _ => IRM_STATUS_DENIED,
         }
     }

@@ -21,8 +21,8 @@ mod role;
 
 pub use approval::{
     APPROVAL_DOMAIN, ApprovalAction, ApprovalInfo, ApprovalRequestInfo, ApprovalRule,
-    ApproveRequest, MAX_REASON_LEN, MAX_REQUIRED_APPROVALS, RequestAnswer, RequestState,
-    SetApprovalRuleRequest, valid_reason,
+    ApproveRequest, EXPORT_WINDOW_SECS, MAX_REASON_LEN, MAX_REQUIRED_APPROVALS, RequestAnswer,
+    RequestState, SetApprovalRuleRequest, valid_reason,
 };
 pub use role::Role;
 
@@ -80,11 +80,15 @@ pub enum DenyReason {
     /// The enrollment code is wrong, used, burned or expired.
     #[error("the enrollment code is not valid (wrong, used, expired or burned by too many tries)")]
     EnrollmentCodeInvalid,
+    /// Taking the file's plaintext out needs approval by administrators
+    /// (PROTOCOL.md §7.3), and this device holds no live approved export.
+    #[error("taking this file out needs administrators' approval first")]
+    ExportApprovalRequired,
 }
 
 impl DenyReason {
     /// Every reason, in number order.
-    pub const ALL: [DenyReason; 15] = [
+    pub const ALL: [DenyReason; 16] = [
         Self::CredentialInvalid,
         Self::UserSuspended,
         Self::DeviceRevoked,
@@ -100,6 +104,7 @@ impl DenyReason {
         Self::RightNotGranted,
         Self::RoleRequired,
         Self::EnrollmentCodeInvalid,
+        Self::ExportApprovalRequired,
     ];
 
     /// The stable wire string (the serde form).
@@ -120,6 +125,7 @@ impl DenyReason {
             Self::RightNotGranted => "right_not_granted",
             Self::RoleRequired => "role_required",
             Self::EnrollmentCodeInvalid => "enrollment_code_invalid",
+            Self::ExportApprovalRequired => "export_approval_required",
         }
     }
 
@@ -141,6 +147,7 @@ impl DenyReason {
             Self::RightNotGranted => 13,
             Self::RoleRequired => 14,
             Self::EnrollmentCodeInvalid => 15,
+            Self::ExportApprovalRequired => 16,
         }
     }
 
@@ -163,6 +170,9 @@ impl DenyReason {
             Self::PolicyExpired => "ask the file's owner for a new copy",
             Self::RightNotGranted => "ask the file's owner for that right",
             Self::EnrollmentCodeInvalid => "ask your administrator for a new enrollment code",
+            Self::ExportApprovalRequired => {
+                "ask for approval with `irm export request FILE --reason TICKET`, then open it again once two administrators have approved"
+            }
         }
     }
 }
@@ -592,6 +602,15 @@ pub struct CreateUserRequest {
     pub groups: Vec<String>,
 }
 
+/// `POST /v1/export-requests`: ask administrators to let this device take
+/// one file's plaintext out once (PROTOCOL.md §7.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExportRequest {
+    /// The file (32 hex digits).
+    pub file_id: String,
+}
+
 /// A fresh one-time enrollment code for a user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -757,7 +776,7 @@ mod tests {
         // Numbers are dense from 1 so that FFI status codes are predictable.
         assert_eq!(
             codes.iter().copied().collect::<Vec<_>>(),
-            (1..=15).collect::<Vec<_>>()
+            (1..=16).collect::<Vec<_>>()
         );
         // Frozen: changing one of these breaks every client in the field.
         assert_eq!(DenyReason::FileRevoked.as_str(), "file_revoked");

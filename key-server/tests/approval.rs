@@ -530,3 +530,151 @@ async fn a_new_device_is_recorded_with_who_issued_its_code_and_told_to_the_other
         "the grant that told her"
     );
 }
+
+/// A usage event for `grant` (`POST /v1/events`), answered with `status`.
+async fn event(device: &Device, grant: &str, action: &str, status: StatusCode) -> Value {
+    device
+        .expect(
+            Method::POST,
+            "/v1/events",
+            Some(json!({"grant_id": grant, "action": action})),
+            status,
+        )
+        .await
+}
+
+on_each_backend!(taking_a_file_out_needs_two_other_administrators_and_works_once_on_one_device);
+/// PROTOCOL.md §7.3 on a new server (the default rule: two approvals).
+async fn taking_a_file_out_needs_two_other_administrators_and_works_once_on_one_device(
+    backend: Backend,
+) {
+    let server = TestServer::start_on(backend).await;
+    let admin = server.admin().await;
+    let admin2 = server.approver();
+    let alice = server.user(&admin, "alice", &[], &[]).await;
+    let laptop = server
+        .enroll("alice", &server.new_code(&admin, "alice").await)
+        .await;
+    let file = seal(
+        &alice.server_key.public_key,
+        policy(&["alice"], Rights::VIEW | Rights::EXPORT, None, None),
+    );
+    let grant = alice.grant_ok(&file, false).await;
+
+    // Without approval: refused with its own reason, and audited.
+    let refused = event(&alice, &grant.grant_id, "export", StatusCode::FORBIDDEN).await;
+    assert_eq!(refused["reason"], "export_approval_required", "{refused}");
+    // Other reports need nothing more.
+    event(&alice, &grant.grant_id, "close", StatusCode::NO_CONTENT).await;
+
+    // A mistyped file is refused when asked.
+    alice
+        .expect(
+            Method::POST,
+            "/v1/export-requests",
+            Some(json!({"file_id": "00".repeat(16)})),
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    let filed = alice
+        .expect(
+            Method::POST,
+            "/v1/export-requests?reason=CASE-9",
+            Some(json!({"file_id": file.id()})),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    assert_eq!(filed["request"]["required"], 2, "{filed}");
+    assert_eq!(filed["request"]["action"]["kind"], "export_file");
+    assert_eq!(filed["request"]["action"]["device_id"], alice.id.as_str());
+    let hash = filed["request"]["action_hash"].clone();
+    // The requester is no approver, even as a user.
+    let denied = approve_as(&alice, &filed, &hash, StatusCode::FORBIDDEN).await;
+    assert_eq!(denied["reason"], "role_required");
+
+    // One approval is not enough.
+    let one = approve_as(admin2, &filed, &hash, StatusCode::OK).await;
+    assert_eq!(one["request"]["state"], "pending");
+    event(&alice, &grant.grant_id, "export", StatusCode::FORBIDDEN).await;
+    // Two: it works once, on the device that asked...
+    let two = approve_as(&admin, &filed, &hash, StatusCode::OK).await;
+    assert_eq!(two["request"]["state"], "done", "{two}");
+    let on_laptop = laptop.grant_ok(&file, false).await;
+    let other = event(
+        &laptop,
+        &on_laptop.grant_id,
+        "export",
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert_eq!(other["reason"], "export_approval_required");
+    event(&alice, &grant.grant_id, "export", StatusCode::NO_CONTENT).await;
+    // ...and then it is spent.
+    event(&alice, &grant.grant_id, "export", StatusCode::FORBIDDEN).await;
+
+    // An approved export not used within the hour lapses.
+    let filed = alice
+        .expect(
+            Method::POST,
+            "/v1/export-requests",
+            Some(json!({"file_id": file.id()})),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    let hash = filed["request"]["action_hash"].clone();
+    approve_as(admin2, &filed, &hash, StatusCode::OK).await;
+    approve_as(&admin, &filed, &hash, StatusCode::OK).await;
+    server.clock.advance_secs(3600);
+    let grant = alice.grant_ok(&file, false).await;
+    event(&alice, &grant.grant_id, "export", StatusCode::FORBIDDEN).await;
+
+    let log = admin2.audit().await;
+    let exports: Vec<_> = log
+        .iter()
+        .filter(|r| r.action == "event.export")
+        .map(|r| (r.result.as_str(), r.reason.as_deref()))
+        .collect();
+    assert_eq!(
+        exports,
+        [
+            ("denied", Some("export_approval_required")),
+            ("denied", Some("export_approval_required")),
+            ("denied", Some("export_approval_required")),
+            ("ok", None),
+            ("denied", Some("export_approval_required")),
+            ("denied", Some("export_approval_required")),
+        ]
+    );
+    let effect = records(&log, "file.export", "ok");
+    let detail = effect[0].detail.as_deref().unwrap();
+    assert!(
+        detail.contains("approved_by=admin2,admin") && detail.contains("reason=CASE-9"),
+        "{detail}"
+    );
+
+    // The rule can be lowered to none, by approval: then exports need nothing.
+    server
+        .approved(
+            &admin,
+            Method::PUT,
+            "/v1/admin/approval-rules/file.export",
+            Some(json!({"required": 0})),
+        )
+        .await;
+    event(&alice, &grant.grant_id, "export", StatusCode::NO_CONTENT).await;
+    let needless = alice
+        .expect(
+            Method::POST,
+            "/v1/export-requests",
+            Some(json!({"file_id": file.id()})),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert!(
+        needless["message"]
+            .as_str()
+            .unwrap()
+            .contains("needs no approval"),
+        "{needless}"
+    );
+}

@@ -310,6 +310,12 @@ impl Admins {
         (filed, approved)
     }
 
+    /// Lowers the take-out rule to none (`irm admin rule set file.export 0`,
+    /// approved), for tests about something other than approvals.
+    pub fn exports_without_approval(&self) {
+        self.approved(&["admin", "rule", "set", "file.export", "0"]);
+    }
+
     /// `irm admin user add ARGS`, approved; returns the person's whole
     /// code: the requester's half, then the approver's.
     pub fn add_user(&self, args: &[&str]) -> String {

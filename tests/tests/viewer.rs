@@ -75,6 +75,8 @@ fn stage_until(
 ) -> Stage {
     let server = Server::start();
     let admins = AdminSessions::enroll(&server);
+    // Take-out approval has tests of its own (key-server/tests/approval.rs).
+    admins.exports_without_approval();
     let code = admins.add_user(&CreateUserRequest {
         name: "alice".into(),
         display_name: "Alice Example".into(),

@@ -20,7 +20,16 @@ struct Stage {
 }
 
 impl Stage {
+    /// The stage with exports approved by rule (0 approvals), for every
+    /// test but the one about take-out approval.
     fn new() -> Self {
+        let stage = Self::requiring_export_approval();
+        stage.admins.exports_without_approval();
+        stage
+    }
+
+    /// The stage as a new server has it: two approvals to take a file out.
+    fn requiring_export_approval() -> Self {
         let server = Server::start();
         let admins = Admins::enroll(&server);
         admins.admin.ok(&["admin", "group", "add", "@support"]);
@@ -189,6 +198,47 @@ fn a_file_sealed_offline_is_revoked_by_id_before_the_server_has_seen_it() {
         .alice
         .ok(&["open", sealed, "-o", out.to_str().expect("UTF-8")]);
     assert_eq!(std::fs::read(&out).expect("the output"), CUSTOMERS);
+}
+
+#[test]
+fn taking_a_file_out_needs_an_approved_request_and_works_once() {
+    let stage = Stage::requiring_export_approval();
+    let (file, _) = stage.seal_for("alice", "view,export");
+    let out = stage.alice.path("out.csv");
+    let out_arg = out.to_str().expect("UTF-8");
+    assert_denied(
+        &stage.alice,
+        &["open", &file, "-o", out_arg],
+        "export_approval_required",
+    );
+    assert!(!out.exists(), "a refused export writes nothing");
+
+    let filed = stage
+        .alice
+        .ok(&["export", "request", &file, "--reason", "CASE-1"]);
+    assert_eq!(filed["request"]["required"], 2, "{filed}");
+    let id = filed["request"]["id"].as_str().expect("an id");
+    // The person asking cannot approve, even by hash.
+    let (code, _) = stage.alice.json(&["admin", "request", "approve", id]);
+    assert_eq!(code, 3);
+    let one = stage.admins.second.ok(&["admin", "request", "approve", id]);
+    assert_eq!(one["request"]["state"], "pending");
+    assert_denied(
+        &stage.alice,
+        &["open", &file, "-o", out_arg],
+        "export_approval_required",
+    );
+    let two = stage.admins.admin.ok(&["admin", "request", "approve", id]);
+    assert_eq!(two["request"]["state"], "done");
+    stage.alice.ok(&["open", &file, "-o", out_arg]);
+    assert_eq!(std::fs::read(&out).expect("the output"), CUSTOMERS);
+    // Spent.
+    let again = stage.alice.path("again.csv");
+    assert_denied(
+        &stage.alice,
+        &["open", &file, "-o", again.to_str().expect("UTF-8")],
+        "export_approval_required",
+    );
 }
 
 #[test]

@@ -264,6 +264,16 @@ impl Lang {
                     "管理者に新しい登録コードを依頼してください。",
                 ),
             ),
+            R::ExportApprovalRequired => (
+                (
+                    "Saving this file's contents needs administrators' approval first.",
+                    "Ask for it with `irm export request FILE --reason TICKET`; once two administrators approve, save again within an hour.",
+                ),
+                (
+                    "このファイルの内容を保存するには、先に管理者の承認が必要です。",
+                    "`irm export request ファイル --reason チケット番号` で申請し、管理者2名の承認後1時間以内に再度保存してください。",
+                ),
+            ),
             _ => (
                 (
                     "The key server refused to open this file.",

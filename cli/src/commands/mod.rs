@@ -6,6 +6,7 @@ mod admin;
 mod approval;
 mod audit;
 mod enroll;
+mod export;
 mod info;
 mod inspect;
 mod keygen;
@@ -27,6 +28,7 @@ pub(crate) fn run(command: &Command) -> Result<()> {
         Command::Admin(args) => admin::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Export(args) => export::run(args),
         Command::Recover(args) => recover::run(args),
     }
 }

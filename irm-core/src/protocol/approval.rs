@@ -18,6 +18,9 @@ pub const APPROVAL_DOMAIN: &str = "irm-approval-v1";
 /// The longest reason (a ticket id, a sentence) an administrator may give.
 pub const MAX_REASON_LEN: usize = 200;
 
+/// How long an approved export may be used (PROTOCOL.md §7.3).
+pub const EXPORT_WINDOW_SECS: u64 = 3600;
+
 /// The most approvals any rule can require.
 pub const MAX_REQUIRED_APPROVALS: u8 = 9;
 
@@ -68,6 +71,16 @@ pub enum ApprovalAction {
         /// The file id (32 lower-case hex digits).
         file_id: String,
     },
+    /// A person's device takes one file's plaintext out, once, within the
+    /// export window (PROTOCOL.md §7.3).
+    ExportFile {
+        /// The file id (32 lower-case hex digits).
+        file_id: String,
+        /// Who asked (the only person who may use it).
+        user: String,
+        /// The device that asked (the only device that may use it, hex).
+        device_id: String,
+    },
     /// An approval rule changes.
     SetApprovalRule {
         /// The action the rule is for (an [`ApprovalAction::kind`]).
@@ -79,13 +92,14 @@ pub enum ApprovalAction {
 
 impl ApprovalAction {
     /// Every action name, the rule keys.
-    pub const KINDS: [&'static str; 6] = [
+    pub const KINDS: [&'static str; 7] = [
         "admin.user.create",
         "admin.user.code",
         "admin.group.add_member",
         "admin.user.restore",
         "admin.file.restore",
         "admin.rule.set",
+        "file.export",
     ];
 
     /// The audit action this becomes, and the key of its approval rule.
@@ -97,6 +111,7 @@ impl ApprovalAction {
             Self::RestoreUser { .. } => "admin.user.restore",
             Self::RestoreFile { .. } => "admin.file.restore",
             Self::SetApprovalRule { .. } => "admin.rule.set",
+            Self::ExportFile { .. } => "file.export",
         }
     }
 
@@ -137,6 +152,15 @@ impl ApprovalAction {
                 lines.push(format!("user={user}"));
             }
             Self::RestoreFile { file_id } => lines.push(format!("file_id={file_id}")),
+            Self::ExportFile {
+                file_id,
+                user,
+                device_id,
+            } => {
+                lines.push(format!("file_id={file_id}"));
+                lines.push(format!("user={user}"));
+                lines.push(format!("device_id={device_id}"));
+            }
             Self::SetApprovalRule { action, required } => {
                 lines.push(format!("rule_action={action}"));
                 lines.push(format!("required={required}"));
@@ -251,7 +275,8 @@ pub struct ApproveRequest {
 pub struct ApprovalRule {
     /// The action (an [`ApprovalAction::kind`]).
     pub action: String,
-    /// Approvals from administrators other than the requester (1 to 9).
+    /// Approvals from administrators other than the requester (1 to 9;
+    /// for `file.export`, 0 to 9, 0 meaning exports need no approval).
     pub required: u8,
 }
 
@@ -321,7 +346,7 @@ mod tests {
             .hash()
         );
         for kind in ApprovalAction::KINDS {
-            assert!(kind.starts_with("admin."));
+            assert!(kind.starts_with("admin.") || kind == "file.export");
         }
     }
 

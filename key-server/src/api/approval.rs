@@ -1,5 +1,6 @@
-//! Approval requests and rules (PROTOCOL.md §7.2): listing and showing them,
-//! approving and denying, and the rules. The decisions are the store's
+//! Approval requests and rules (PROTOCOL.md §7.2, §7.3): listing and
+//! showing them, approving and denying, the rules, and a person's request to
+//! take a file out. The decisions are the store's
 //! (`store/approval.rs`); this module only speaks HTTP, and makes the second
 //! half of a code that an approval may complete.
 
@@ -7,8 +8,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use irm_core::protocol::{
-    ApprovalRequestInfo, ApprovalRule, ApproveRequest, DenyBody, ErrorBody, RequestAnswer,
-    SetApprovalRuleRequest,
+    ApprovalRequestInfo, ApprovalRule, ApproveRequest, DenyBody, ErrorBody, ExportRequest,
+    RequestAnswer, SetApprovalRuleRequest,
 };
 
 use super::admin::{filed, run, unexpected};
@@ -108,6 +109,28 @@ pub(crate) async fn deny_request(
         None,
     )
     .map(|Json(a)| Json(a.request))
+}
+
+#[utoipa::path(post, path = "/v1/export-requests", tag = "grants",
+    request_body = ExportRequest,
+    responses((status = 202, body = RequestAnswer), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn request_export(
+    State(state): State<AppState>,
+    Authed(signed): Authed,
+) -> Result<Response, ApiError> {
+    let body: ExportRequest = signed.json()?;
+    let file_id = body
+        .file_id
+        .parse::<irm_core::FileId>()
+        .map_err(|_| ApiError::bad_request("a file id is 32 hex digits"))?
+        .to_string();
+    let op = AdminOp::RequestExport {
+        file_id,
+        user: signed.actor.user.clone(),
+        device: signed.actor.device.clone(),
+    };
+    filed(run(&state, &signed, op).await?, None)
 }
 
 #[utoipa::path(get, path = "/v1/admin/approval-rules", tag = "admin",

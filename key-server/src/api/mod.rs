@@ -71,6 +71,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(approval::show_request))
         .routes(routes!(approval::approve_request))
         .routes(routes!(approval::deny_request))
+        .routes(routes!(approval::request_export))
         .routes(routes!(approval::list_rules))
         .routes(routes!(approval::set_rule))
         .routes(routes!(admin::read_audit))

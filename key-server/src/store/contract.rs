@@ -334,6 +334,16 @@ pub enum AdminOp {
         /// Request id (hex).
         id: String,
     },
+    /// Ask that this device may take one file's plaintext out (filed for
+    /// approval, PROTOCOL.md §7.3); any enrolled person may ask.
+    RequestExport {
+        /// File id (hex).
+        file_id: String,
+        /// Who asks.
+        user: String,
+        /// From which device (hex).
+        device: String,
+    },
     /// The approval rules.
     ListRules,
     /// Change an approval rule (itself approved).
@@ -407,6 +417,7 @@ impl AdminOp {
             Self::Approve { .. } => "admin.request.approve",
             Self::DenyRequest { .. } => "admin.request.deny",
             Self::ListRules => "admin.rule.list",
+            Self::RequestExport { .. } => "file.export",
             Self::SetRule { .. } => "admin.rule.set",
         }
     }
@@ -439,6 +450,15 @@ impl AdminOp {
             Self::SetRule { action, required } => ApprovalAction::SetApprovalRule {
                 action: action.clone(),
                 required: *required,
+            },
+            Self::RequestExport {
+                file_id,
+                user,
+                device,
+            } => ApprovalAction::ExportFile {
+                file_id: file_id.clone(),
+                user: user.clone(),
+                device_id: device.clone(),
             },
             _ => return None,
         })
@@ -480,11 +500,24 @@ impl AdminOp {
                 action: action.clone(),
                 required: *required,
             },
+            ApprovalAction::ExportFile {
+                file_id,
+                user,
+                device_id,
+            } => Self::RequestExport {
+                file_id: file_id.clone(),
+                user: user.clone(),
+                device: device_id.clone(),
+            },
         }
     }
 
     /// The roles allowed to do it: audit reads also auditors, the rest admins.
     pub fn allowed(&self, roles: &[Role]) -> bool {
+        // Anyone enrolled may ask to take a file out; administrators decide.
+        if matches!(self, Self::RequestExport { .. }) {
+            return true;
+        }
         // Auditors review requests and rules too; only administrators act.
         let audit = matches!(
             self,
@@ -539,6 +572,9 @@ impl AdminOp {
             Self::SetRule { action, required } => {
                 Some(format!("rule_action={action} required={required}"))
             }
+            Self::RequestExport { user, device, .. } => {
+                Some(format!("user={user} device={device}"))
+            }
             _ => None,
         }
     }
@@ -546,7 +582,7 @@ impl AdminOp {
     /// The file concerned, if any.
     pub fn file_id(&self) -> Option<String> {
         match self {
-            Self::File { id, .. } => Some(id.clone()),
+            Self::File { id, .. } | Self::RequestExport { file_id: id, .. } => Some(id.clone()),
             _ => None,
         }
     }

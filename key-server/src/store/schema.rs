@@ -5,7 +5,11 @@
 
 /// What turns a version 1 database (before approvals) into this version,
 /// besides the new tables the schema creates: the same for both dialects.
-pub(super) const UPGRADE_FROM_1: &str = "ALTER TABLE users ADD COLUMN code_origin TEXT;";
+/// A server that ran before approvals keeps exports as they were (no
+/// approval) until two administrators change that rule; new servers
+/// require it.
+pub(super) const UPGRADE_FROM_1: &str = "ALTER TABLE users ADD COLUMN code_origin TEXT; \
+     INSERT INTO approval_rules (action, required) VALUES ('file.export', 0);";
 
 /// SQLite's schema (`sqlite.rs` runs it at every open).
 pub(super) const SQLITE: &str = r#"
@@ -94,6 +98,13 @@ CREATE TABLE IF NOT EXISTS notices (
     device_name TEXT NOT NULL,
     code_origin TEXT NOT NULL,
     PRIMARY KEY (recipient_device, kind, device_id)
+);
+CREATE TABLE IF NOT EXISTS export_grants (
+    file_id TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (file_id, user_name, device_id)
 );
 CREATE TABLE IF NOT EXISTS approval_rules (action TEXT PRIMARY KEY, required INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
@@ -208,6 +219,13 @@ CREATE TABLE IF NOT EXISTS notices (
     code_origin TEXT NOT NULL,
     PRIMARY KEY (recipient_device, kind, device_id)
 );
+CREATE TABLE IF NOT EXISTS export_grants (
+    file_id TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (file_id, user_name, device_id)
+);
 CREATE TABLE IF NOT EXISTS approval_rules (action TEXT PRIMARY KEY, required BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
     seq BIGINT PRIMARY KEY,
@@ -298,6 +316,7 @@ mod tests {
                 "approvals",
                 "audit",
                 "devices",
+                "export_grants",
                 "files",
                 "grants",
                 "group_members",

@@ -895,6 +895,35 @@ impl Tables for Connection {
         Ok(())
     }
 
+    fn grant_export(
+        &mut self,
+        file: &str,
+        user: &str,
+        device: &str,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT OR REPLACE INTO export_grants (file_id, user_name, device_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![file, user, device, expires_at],
+        )?;
+        Ok(())
+    }
+
+    fn take_export(
+        &mut self,
+        file: &str,
+        user: &str,
+        device: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let spent = self.execute(
+            "DELETE FROM export_grants WHERE file_id = ?1 AND user_name = ?2 AND device_id = ?3 AND expires_at > ?4",
+            params![file, user, device, now],
+        )?;
+        self.execute("DELETE FROM export_grants WHERE expires_at <= ?1", [now])?;
+        Ok(spent > 0)
+    }
+
     fn insert_notice(&mut self, recipient_device: &str, notice: &Notice) -> Result<(), StoreError> {
         self.execute(
             "INSERT OR REPLACE INTO notices (recipient_device, kind, at, device_id, device_name, code_origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

@@ -283,6 +283,25 @@ pub(super) trait Tables {
     /// Sets the approvals an action needs.
     fn set_approval_rule(&mut self, action: &str, required: u8) -> Result<(), StoreError>;
 
+    /// Lets `device` of `user` take `file` out once, until `expires_at`
+    /// (replacing an earlier approval for the same three).
+    fn grant_export(
+        &mut self,
+        file: &str,
+        user: &str,
+        device: &str,
+        expires_at: u64,
+    ) -> Result<(), StoreError>;
+    /// Spends a live approved export of `file` by `device` of `user`;
+    /// whether there was one. Expired ones are dropped.
+    fn take_export(
+        &mut self,
+        file: &str,
+        user: &str,
+        device: &str,
+        now: u64,
+    ) -> Result<bool, StoreError>;
+
     /// Leaves `notice` for `recipient_device`'s next grant (replacing one
     /// about the same device).
     fn insert_notice(&mut self, recipient_device: &str, notice: &Notice) -> Result<(), StoreError>;

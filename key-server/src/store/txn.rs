@@ -8,7 +8,9 @@
 //! Transactions, durability and the order of the chain are the group-commit
 //! writer's (`group_commit.rs`).
 
-use irm_core::protocol::{DenyReason, FileInfo, Notice, NoticeKind, Role};
+use irm_core::protocol::{
+    DenyReason, EXPORT_WINDOW_SECS, FileInfo, Notice, NoticeKind, Role, UsageAction,
+};
 use irm_core::{KeyId, Policy, Rights};
 use subtle::ConstantTimeEq;
 
@@ -441,6 +443,22 @@ pub(super) fn usage_event<C: Tables>(
         ctx.audit(draft.deny(DenyReason::RightNotGranted))?;
         return Ok(Err(Refusal::Deny(DenyReason::RightNotGranted)));
     }
+    // PROTOCOL.md §7.3: taking plaintext out spends an approved export of
+    // this file by this device, unless the rule says exports need none.
+    let mut draft = draft;
+    if input.action == UsageAction::Export
+        && approval::required_for(ctx.conn, approval::EXPORT)? > 0
+    {
+        let file = draft.file_id.clone().unwrap_or_default();
+        if !ctx
+            .conn
+            .take_export(&file, &input.actor.user, &input.actor.device, now_ms / 1000)?
+        {
+            return ctx.refuse(draft, Refusal::Deny(DenyReason::ExportApprovalRequired));
+        }
+        let detail = draft.detail.take().unwrap_or_default();
+        draft.detail = Some(format!("{detail} approved_export_spent"));
+    }
     ctx.audit(draft)?;
     Ok(Ok(()))
 }
@@ -769,6 +787,21 @@ pub(super) fn admin_effect(
         AdminOp::ListRequests => approval::list(conn)?,
         AdminOp::ShowRequest { id } => found!(approval::show(conn, id)),
         AdminOp::ListRules => AdminOutput::Rules(approval::rules(conn)?),
+        AdminOp::RequestExport {
+            file_id,
+            user,
+            device,
+        } => {
+            // Only a file the server has seen: a mistyped id is refused
+            // when asked, not after two people approved it.
+            if !conn.file(file_id)?.is_some_and(|f| f.seen()) {
+                return Ok(Err(Refusal::NotFound(format!(
+                    "file {file_id} (the key server has not seen it; check the id with irm inspect)"
+                ))));
+            }
+            conn.grant_export(file_id, user, device, now + EXPORT_WINDOW_SECS)?;
+            AdminOutput::Done
+        }
         AdminOp::SetRule { action, required } => {
             if let Err(refusal) = approval::check_rule(action, *required) {
                 return Ok(Err(refusal));

@@ -287,6 +287,18 @@ impl TestServer {
         )
     }
 
+    /// Lowers the take-out rule to none (approved by the second
+    /// administrator), for tests about something other than approvals.
+    pub async fn exports_without_approval(&self, admin: &Device) {
+        self.approved(
+            admin,
+            Method::PUT,
+            "/v1/admin/approval-rules/file.export",
+            Some(json!({"required": 0})),
+        )
+        .await;
+    }
+
     /// A fresh code for `name` through an approved request: both halves.
     pub async fn new_code(&self, admin: &Device, name: &str) -> String {
         let (filed, approved) = self
