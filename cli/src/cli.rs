@@ -143,9 +143,13 @@ With --json, success prints one object on stdout (times are RFC 3339 UTC or null
    \"lease_expires\": \"...\", \"lease_expires_unix\": 1767605400, \"not_after\": \"...\" | null,
    \"not_after_unix\": 1800662400 | null, \"file_name\": \"calls.csv\" | null, \"media_type\": \"text/csv\" | null,
    \"server\": \"https://kas.example:8443\", \"notices\": [{\"kind\": \"new_device\", \"at\": 1767605000,
-   \"device_id\": \"<32 hex>\", \"device_name\": \"laptop\", \"code_origin\": \"request=... requested_by=... approved_by=...\"}]}
+   \"device_id\": \"<32 hex>\", \"device_name\": \"laptop\", \"code_origin\": \"request=... requested_by=... approved_by=...\"}],
+   \"audit_alarm\": null | \"the key server's audit log went back: ...\"}
 \"notices\" says what the key server told you with this grant, each notice once: a device enrolled for
 your account that you do not recognise means someone else can act as you; tell your security team.
+\"audit_alarm\" is set when the server's signed audit checkpoint is behind, or other than, the newest
+this device has kept (audit-witness.jsonl in the configuration directory): its log was cut back or
+rewritten; tell your security team and keep that file.
 A refusal exits 3 and prints {\"ok\": false, \"kind\": \"denied\", \"exit_code\": 3, \"reason\": \"file_revoked\",
 \"message\": \"...\", \"hint\": \"...\"}.")]
 pub(crate) struct InfoArgs {

@@ -128,4 +128,7 @@ pub(crate) fn tell_notices(grant: &irm_client::Grant) {
             crate::text::printable(&notice.message())
         );
     }
+    if let Some(alarm) = grant.witness_alarm() {
+        eprintln!("WARNING: {}", crate::text::printable(&alarm.to_string()));
+    }
 }

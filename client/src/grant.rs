@@ -19,6 +19,7 @@ use irm_core::{
 use crate::config::DeviceConfig;
 use crate::error::ClientError;
 use crate::keystore::DeviceKeys;
+use crate::witness::WitnessAlarm;
 
 /// The content key of one file, released to this device until the lease
 /// deadline. Dropping it wipes the key.
@@ -35,6 +36,7 @@ pub struct Grant {
     granted_at: Instant,
     deadline: Instant,
     notices: Vec<Notice>,
+    witness_alarm: Option<WitnessAlarm>,
 }
 
 impl std::fmt::Debug for Grant {
@@ -127,6 +129,7 @@ impl Grant {
             granted_at: asked_at,
             deadline: asked_at + lease,
             notices: answer.notices,
+            witness_alarm: None,
         })
     }
 
@@ -201,6 +204,18 @@ impl Grant {
     /// once: show it to the person, who alone can tell whether it was them.
     pub fn notices(&self) -> &[Notice] {
         &self.notices
+    }
+
+    /// Whether the audit checkpoint the grant carried failed to continue the
+    /// one this device witnessed before (PROTOCOL.md §9.2: the server's log
+    /// went back or was rewritten). Show it to the person; the grant itself
+    /// is good.
+    pub fn witness_alarm(&self) -> Option<&WitnessAlarm> {
+        self.witness_alarm.as_ref()
+    }
+
+    pub(crate) fn set_witness_alarm(&mut self, alarm: Option<WitnessAlarm>) {
+        self.witness_alarm = alarm;
     }
 
     /// Whether the lease still holds.
@@ -310,6 +325,7 @@ mod tests {
             not_after: None,
             wrapped_key: URL_SAFE_NO_PAD.encode(bytes),
             notices: Vec::new(),
+            checkpoint: None,
         }
     }
 

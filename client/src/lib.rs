@@ -15,6 +15,8 @@
 //! - [`SealTarget`] seals a file for a key server, online through a
 //!   session (which also registers the file) or offline to a public key.
 //! - Administration and audit calls are further methods on [`Session`].
+//! - Every grant's audit checkpoint is kept as a witness (`audit-witness.jsonl`)
+//!   and one that goes back raises a [`WitnessAlarm`] on the grant.
 //!
 //! Every failure is a [`ClientError`]; a refusal carries its
 //! [`DenyReason`](irm_core::protocol::DenyReason).
@@ -47,6 +49,7 @@ mod keystore;
 mod seal;
 mod session;
 mod transport;
+mod witness;
 
 pub use admin::{AuditExportSummary, UserAdded};
 pub use config::{
@@ -58,6 +61,7 @@ pub use grant::Grant;
 pub use keystore::Passphrase;
 pub use seal::{HeaderOptions, PendingSeal, SealTarget, Sealed};
 pub use session::Session;
+pub use witness::{WITNESS_FILE, WitnessAlarm, witnessed};
 
 #[cfg(test)]
 mod tests {

@@ -22,6 +22,7 @@ use crate::error::ClientError;
 use crate::grant::Grant;
 use crate::keystore::{self, DeviceKeys, Passphrase};
 use crate::transport::{Signer, Transport};
+use crate::witness;
 
 /// Longest detail text a usage event may carry (PROTOCOL.md §5).
 const MAX_EVENT_DETAIL: usize = 256;
@@ -238,7 +239,8 @@ impl Session {
     /// `POST /v1/grant`: asks for the file's content key. On success the key
     /// is unwrapped with this device's key, checked against the header's key
     /// commitment, and held until the lease deadline on this computer's
-    /// monotonic clock.
+    /// monotonic clock. The audit checkpoint it carries is witnessed
+    /// ([`Grant::witness_alarm`]).
     pub fn grant(&self, header: &SealedHeader, renew: bool) -> Result<Grant, ClientError> {
         self.check_own_server(header)?;
         let body = GrantRequest {
@@ -246,8 +248,15 @@ impl Session {
             renew,
         };
         let asked_at = Instant::now();
-        let answer: GrantResponse = self.signed(Method::POST, "/v1/grant", Some(&body))?;
-        Grant::from_response(&self.config, &self.keys, header, answer, asked_at)
+        let mut answer: GrantResponse = self.signed(Method::POST, "/v1/grant", Some(&body))?;
+        let checkpoint = answer.checkpoint.take();
+        let mut grant = Grant::from_response(&self.config, &self.keys, header, answer, asked_at)?;
+        // Only once the answer proved itself (its key unwrapped and matched
+        // the file's commitment) does its checkpoint count as the server's.
+        if let Some(checkpoint) = checkpoint {
+            grant.set_witness_alarm(witness::witness(&self.dir, &checkpoint));
+        }
+        Ok(grant)
     }
 
     /// Renews `grant` (`renew: true`). On success the grant holds the new

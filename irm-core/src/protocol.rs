@@ -381,6 +381,11 @@ pub struct GrantResponse {
     /// grant on this device (PROTOCOL.md §4.3), each delivered once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notices: Vec<Notice>,
+    /// The newest signed audit checkpoint when the grant was decided
+    /// (PROTOCOL.md §9.2), which the device keeps as a witness that the log
+    /// is not later cut back. Absent only before the server's first one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<AuditCheckpoint>,
 }
 
 /// Something about a person's account they should know, told at their next

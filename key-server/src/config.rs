@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::checkpoints::{DEFAULT_SINK_ALERT_AFTER, SinkSettings};
 use crate::state::Settings;
 use crate::store::DatabaseUrl;
 
@@ -67,6 +68,10 @@ pub struct FileConfig {
     pub checkpoint_file: Option<PathBuf>,
     /// Checkpoint interval in seconds.
     pub checkpoint_interval_secs: Option<u64>,
+    /// Off-host checkpoint sink (a directory mounted from another machine).
+    pub checkpoint_sink: Option<PathBuf>,
+    /// Seconds a checkpoint may wait for the sink before the server warns.
+    pub checkpoint_sink_alert_secs: Option<u64>,
     /// Request timeout in seconds.
     pub request_timeout_secs: Option<u64>,
     /// Shutdown grace in seconds.
@@ -110,6 +115,15 @@ pub struct ServerArgs {
     /// Seconds between checkpoints while the audit log grows [default: 60].
     #[arg(long, env = "IRM_KS_CHECKPOINT_INTERVAL_SECS")]
     pub checkpoint_interval_secs: Option<u64>,
+    /// Also append every checkpoint to DIR/audit-checkpoints.jsonl, a directory mounted from
+    /// another machine that keeps it append-only, so that whoever holds this host cannot cut
+    /// back the log and every copy of its checkpoints together.
+    #[arg(long, env = "IRM_KS_CHECKPOINT_SINK", value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+    pub checkpoint_sink: Option<PathBuf>,
+    /// Warn (log, /healthz, irm_audit_sink_unconfirmed_seconds) when a checkpoint has waited this
+    /// many seconds for the sink [default: 600].
+    #[arg(long, env = "IRM_KS_CHECKPOINT_SINK_ALERT_SECS")]
+    pub checkpoint_sink_alert_secs: Option<u64>,
     /// Longest a request may run, in seconds [default: 30].
     #[arg(long, env = "IRM_KS_REQUEST_TIMEOUT_SECS")]
     pub request_timeout_secs: Option<u64>,
@@ -182,6 +196,19 @@ impl ServerArgs {
         )? {
             settings.checkpoint_interval = d;
         }
+        let alert_after = secs(
+            self.checkpoint_sink_alert_secs
+                .or(file.checkpoint_sink_alert_secs),
+            "the checkpoint sink's alert time",
+        )?;
+        settings.checkpoint_sink = self
+            .checkpoint_sink
+            .or(file.checkpoint_sink)
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .map(|dir| SinkSettings {
+                dir,
+                alert_after: alert_after.unwrap_or(DEFAULT_SINK_ALERT_AFTER),
+            });
         if let Some(d) = secs(
             self.request_timeout_secs.or(file.request_timeout_secs),
             "the request timeout",

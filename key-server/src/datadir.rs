@@ -79,6 +79,9 @@ pub enum DataDirError {
     /// Random number generation failed.
     #[error("the system random number generator failed")]
     Random,
+    /// The off-host checkpoint sink is not usable.
+    #[error("{0}")]
+    Sink(String),
     /// TLS material.
     #[error(transparent)]
     Tls(#[from] TlsError),

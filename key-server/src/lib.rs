@@ -10,7 +10,8 @@
 //! `store` (SQLite, or PostgreSQL chosen by `--database-url`, behind the
 //! `Store` trait; the operations, the rows and the group commit written
 //! once), `audit` (drafting records, signing checkpoints; verification is
-//! irm-core's), `auth` (request signatures, the replay and device caches),
+//! irm-core's), `checkpoints` (the newest one for grants, the off-host
+//! sink), `auth` (request signatures, the replay and device caches),
 //! `api` (routes with their OpenAPI description, handlers), `datadir`
 //! (layout, initialisation), `secret_file`, `tls`, `config`, `clock`,
 //! `codes` (enrollment codes), `metrics`. docs/ARCHITECTURE.md draws the
@@ -20,6 +21,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod checkpoints;
 pub mod clock;
 pub mod codes;
 pub mod config;
@@ -61,6 +63,13 @@ pub async fn serve(
     // A checkpoint of the chain as found, before the first request: the
     // chain is never without one while the server runs (PROTOCOL.md §9).
     checkpoint_if_grown(&state, "at start").await;
+    if state.published.sink_dir().is_none() {
+        tracing::warn!(
+            "audit checkpoints are kept on this host only (no --checkpoint-sink): whoever holds \
+             the host can cut back the log and its checkpoints together, caught then only by a \
+             device that saw a newer checkpoint"
+        );
+    }
     let checkpoints = tokio::spawn(checkpoint_loop(state.clone(), stop_rx.clone()));
 
     let app = router(state.clone()).into_make_service_with_connect_info::<tls::PeerAddr>();
@@ -100,6 +109,17 @@ async fn checkpoint_loop(state: AppState, mut stop: watch::Receiver<bool>) {
             _ = stop.wait_for(|stopped| *stopped) => return,
         }
         checkpoint_if_grown(&state, "periodic").await;
+        watch_sink(&state);
+    }
+}
+
+/// Reports a sink that has left checkpoints unconfirmed for too long: in
+/// the log at every tick, and in the metrics for alerting.
+fn watch_sink(state: &AppState) {
+    let health = state.published.sink_health(state.clock.now_ms());
+    state.metrics.sink_unconfirmed(health.unconfirmed_secs());
+    if let Some(warning) = health.warning(state.published.sink_dir()) {
+        tracing::warn!("{warning}");
     }
 }
 

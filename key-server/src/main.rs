@@ -70,12 +70,16 @@ Examples:
   irm-key-server audit verify --export audit.jsonl --audit-key audit-signing.pub
   irm-key-server audit verify --export audit.jsonl --audit-key audit-signing.pub \\
       --checkpoints audit-checkpoints.jsonl
+  irm-key-server audit verify --data-dir /srv/irm-data \\
+      --witness /mnt/audit-sink/audit-checkpoints.jsonl --witness alice-audit-witness.jsonl
 
 An export is trusted only through a checkpoint signed by the audit key given here (never the key
 named inside the file): every record must chain from the one before, and the last must be
 confirmed by a checkpoint. A data directory's chain must have checkpoints (a server writes one at
-init and at every start), and only its tail younger than --grace-secs may be unconfirmed. Exit
-status 1 when a problem is found.")]
+init and at every start), and only its tail younger than --grace-secs may be unconfirmed.
+Checkpoints kept elsewhere (--witness: the off-host sink's file, a device's audit-witness.jsonl)
+must be met too: a chain shorter than any of them was cut back. Exit status 1 when a problem is
+found.")]
     Verify {
         /// The data directory (or a copy of it); with --export, only its audit-signing.pub is read.
         #[arg(long, env = "IRM_KS_DATA_DIR", value_hint = clap::ValueHint::DirPath)]
@@ -99,6 +103,10 @@ status 1 when a problem is found.")]
         /// Signed checkpoints kept apart [default without --export: DATA_DIR/audit-checkpoints.jsonl].
         #[arg(long, value_hint = clap::ValueHint::FilePath)]
         checkpoints: Option<std::path::PathBuf>,
+        /// More signed checkpoints the chain must meet, kept off the server: the sink's
+        /// audit-checkpoints.jsonl, a device's audit-witness.jsonl (repeatable).
+        #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+        witness: Vec<std::path::PathBuf>,
         /// Records newer than the last checkpoint are accepted while they are at most this many
         /// seconds older than the newest record (a server checkpoints every minute by default).
         #[arg(
@@ -218,10 +226,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     audit_key,
                     database_url,
                     checkpoints,
+                    witness,
                     grace_secs,
                     json,
                 },
         } => {
+            let witnessed = read_witnesses(&witness)?;
             let report = match (export, data_dir) {
                 (Some(export), data_dir) => {
                     let trusted = match (audit_key, data_dir) {
@@ -235,7 +245,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             "an export is checked against the server's audit public key: give --audit-key FILE (DATA_DIR/audit-signing.pub) or --data-dir DIR"
                         ),
                     };
-                    verify_export_file(&export, trusted, checkpoints.as_deref())?
+                    verify_export_file(&export, trusted, checkpoints.as_deref(), witnessed)?
                 }
                 (None, Some(dir)) => {
                     let database_url =
@@ -244,6 +254,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         &dir,
                         database_url.as_ref(),
                         checkpoints.as_deref(),
+                        witnessed,
                         std::time::Duration::from_secs(grace_secs),
                     )
                     .with_context(|| match &database_url {
@@ -287,12 +298,15 @@ fn verify_export_file(
     export: &std::path::Path,
     trusted: [u8; 32],
     checkpoints: Option<&std::path::Path>,
+    witnessed: Witnessed,
 ) -> anyhow::Result<irm_core::protocol::AuditVerifyReport> {
-    let (extra, unreadable) = match checkpoints {
+    let (mut extra, mut unreadable) = match checkpoints {
         Some(path) => irm_key_server::audit::read_checkpoints(path)
             .with_context(|| format!("reading the checkpoints {}", path.display()))?,
         None => (Vec::new(), Vec::new()),
     };
+    extra.extend(witnessed.0);
+    unreadable.extend(witnessed.1);
     if export.as_os_str() == "-" {
         irm_core::audit::verify_export(std::io::stdin().lock(), trusted, extra, unreadable)
             .context("reading the export from standard input")
@@ -302,6 +316,30 @@ fn verify_export_file(
         irm_core::audit::verify_export(std::io::BufReader::new(file), trusted, extra, unreadable)
             .with_context(|| format!("reading the export {}", export.display()))
     }
+}
+
+/// Checkpoints read from `--witness` files, and a problem line for each
+/// line that did not parse.
+type Witnessed = (Vec<irm_core::protocol::AuditCheckpoint>, Vec<String>);
+
+/// Reads every `--witness` file; one that cannot be read is an error, not
+/// an empty witness (it was named on purpose).
+fn read_witnesses(paths: &[std::path::PathBuf]) -> anyhow::Result<Witnessed> {
+    let mut all = (Vec::new(), Vec::new());
+    for path in paths {
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("opening the witness {}", path.display()))?;
+        let (checkpoints, unreadable) =
+            irm_core::audit::read_checkpoints(std::io::BufReader::new(file))
+                .with_context(|| format!("reading the witness {}", path.display()))?;
+        all.0.extend(checkpoints);
+        all.1.extend(
+            unreadable
+                .into_iter()
+                .map(|problem| format!("{}: {problem}", path.display())),
+        );
+    }
+    Ok(all)
 }
 
 /// Completes on SIGTERM or Ctrl-C. The handlers are installed before this

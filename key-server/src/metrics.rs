@@ -50,6 +50,7 @@ pub struct Metrics {
     /// One counter per reason, in [`DenyReason::ALL`]'s order.
     denials: Vec<Counter>,
     audit_records: Gauge,
+    sink_unconfirmed: Gauge,
     commit_jobs: Counter,
     /// Commit (fsync) latency of the audit writer's group commits.
     pub fsync: Histogram,
@@ -77,6 +78,12 @@ impl Default for Metrics {
             "irm_audit_records",
             "Length of the audit chain.",
             audit_records.clone(),
+        );
+        let sink_unconfirmed = Gauge::default();
+        registry.register(
+            "irm_audit_sink_unconfirmed_seconds",
+            "How long the newest audit checkpoint has waited for the off-host sink (0: confirmed).",
+            sink_unconfirmed.clone(),
         );
         let commit_jobs = Counter::default();
         registry.register(
@@ -109,6 +116,7 @@ impl Default for Metrics {
                 .collect(),
             registry,
             audit_records,
+            sink_unconfirmed,
             commit_jobs,
             fsync,
             requests,
@@ -137,6 +145,12 @@ impl Metrics {
     pub fn audit_len(&self, len: u64) {
         self.audit_records
             .set(i64::try_from(len).unwrap_or(i64::MAX));
+    }
+
+    /// The newest checkpoint has waited `secs` for the off-host sink.
+    pub fn sink_unconfirmed(&self, secs: u64) {
+        self.sink_unconfirmed
+            .set(i64::try_from(secs).unwrap_or(i64::MAX));
     }
 
     /// A group commit wrote `jobs` jobs.

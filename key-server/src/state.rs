@@ -3,7 +3,7 @@
 //! and writing checkpoints, and verifying the chain against them.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use irm_core::protocol::{AuditCheckpoint, AuditVerifyReport, ServerKeyInfo};
 
 use crate::audit::{append_checkpoint, read_checkpoints, sign_checkpoint};
 use crate::auth::replay::NonceCache;
+use crate::checkpoints::{Published, SinkSettings};
 use crate::clock::Clock;
 use crate::datadir::{self, DataDirError, KeyRing, Layout};
 use crate::error::{ApiError, StoreError};
@@ -39,6 +40,8 @@ pub struct Settings {
     pub checkpoint_path: PathBuf,
     /// How often a checkpoint is written while the chain grows.
     pub checkpoint_interval: Duration,
+    /// The off-host copy of the checkpoints, if configured.
+    pub checkpoint_sink: Option<SinkSettings>,
     /// The longest a request may take (also bounds graceful shutdown).
     pub request_timeout: Duration,
     /// How long shutdown waits for open connections.
@@ -56,6 +59,7 @@ impl Settings {
             public_url: None,
             lease_limit_secs: DEFAULT_LEASE_LIMIT_SECS,
             checkpoint_interval: Duration::from_secs(60),
+            checkpoint_sink: None,
             request_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
         }
@@ -98,8 +102,8 @@ pub struct AppState {
     pub tls: Arc<rustls::ServerConfig>,
     /// The bound port, for the default public URL.
     pub(crate) port: Arc<AtomicU16>,
-    /// The chain length of the last checkpoint written.
-    pub(crate) last_checkpoint: Arc<AtomicU64>,
+    /// The newest checkpoint, for grants, and the sink's progress.
+    pub published: Arc<Published>,
     checkpoint_lock: Arc<Mutex<()>>,
 }
 
@@ -116,7 +120,12 @@ impl AppState {
         let keys = KeyRing::load(&layout, &store.keys()?)?;
         let audit_key = datadir::load_audit_key(&layout)?;
         let tls = tls::server_config(&settings.data_dir)?;
+        if let Some(sink) = &settings.checkpoint_sink {
+            sink.check().map_err(DataDirError::Sink)?;
+        }
+        let published = Arc::new(Published::new(settings.checkpoint_sink.clone()));
         Ok(Self {
+            published,
             store,
             clock,
             keys: Arc::new(keys),
@@ -130,7 +139,6 @@ impl AppState {
             settings: Arc::new(settings),
             tls,
             port: Arc::new(AtomicU16::new(0)),
-            last_checkpoint: Arc::new(AtomicU64::new(0)),
             unwraps: Arc::new(crate::grant::facts::UnwrapCache::new(
                 std::num::NonZeroUsize::new(UNWRAP_CACHE_ENTRIES).expect("a non-zero constant"),
             )),
@@ -186,12 +194,14 @@ impl AppState {
             .lock()
             .map_err(|_| StoreError::Corrupt("checkpoint lock poisoned".into()))?;
         let (count, head) = self.store.audit_head()?;
-        if count == 0 || (only_if_grown && count <= self.last_checkpoint.load(Ordering::SeqCst)) {
+        let now_ms = self.clock.now_ms();
+        if count == 0 || (only_if_grown && count <= self.published.latest_count()) {
+            self.published.retry_sink(now_ms);
             return Ok(None);
         }
-        let checkpoint = sign_checkpoint(&self.audit_key, count, &head, self.clock.now_ms());
+        let checkpoint = sign_checkpoint(&self.audit_key, count, &head, now_ms);
         append_checkpoint(&self.settings.checkpoint_path, &checkpoint)?;
-        self.last_checkpoint.store(count, Ordering::SeqCst);
+        self.published.publish(checkpoint.clone(), now_ms);
         tracing::info!(count, "audit checkpoint written");
         Ok(Some(checkpoint))
     }
@@ -234,24 +244,41 @@ fn whole_chain_verifier(
 
 /// Offline verification (`irm-key-server audit verify`): the database (the
 /// SQLite file in the data directory, or PostgreSQL at `database_url`) and
-/// the checkpoint file of a data directory, read only. Records behind the
-/// newest by more than `grace` must be confirmed by a checkpoint.
+/// the checkpoint file of a data directory, read only, plus `witnessed`
+/// checkpoints kept elsewhere (the off-host sink's, a device's) with the
+/// problem lines of theirs that did not parse. Records behind the newest by
+/// more than `grace` must be confirmed by a checkpoint.
 pub fn verify_offline(
     data_dir: &std::path::Path,
     database_url: Option<&DatabaseUrl>,
     checkpoints: Option<&std::path::Path>,
+    witnessed: (Vec<AuditCheckpoint>, Vec<String>),
     grace: Duration,
 ) -> Result<AuditVerifyReport, DataDirError> {
     let layout = Layout::new(data_dir);
     let database = layout.existing_database(database_url)?;
     let trusted = datadir::load_audit_public(&layout)?;
     let path = checkpoints.map_or_else(|| layout.checkpoints(), ToOwned::to_owned);
-    let (checkpoints, unreadable) =
+    let (mut checkpoints, mut unreadable) =
         read_checkpoints(&path).map_err(|source| DataDirError::File {
             path: path.clone(),
             source,
         })?;
+    // A chain with no checkpoint of its own is a problem even when a
+    // witness holds some: the local file was deleted.
+    let local = checkpoints.len();
+    checkpoints.extend(witnessed.0);
+    unreadable.extend(witnessed.1);
     let mut verifier = whole_chain_verifier(trusted, checkpoints, unreadable, grace);
     database.for_each_audit_read_only(&mut |record| verifier.push(record))?;
-    Ok(verifier.finish())
+    let mut report = verifier.finish();
+    if local == 0 && report.records > 0 && report.checkpoints > 0 {
+        report.ok = false;
+        report.problems.push(format!(
+            "the chain holds {} records and {} holds no checkpoint (only witnesses do): the checkpoint file was deleted or emptied",
+            report.records,
+            path.display()
+        ));
+    }
+    Ok(report)
 }

@@ -21,6 +21,7 @@ use common::{Backend, TestServer, eventually, policy, seal};
 use irm_core::Rights;
 use irm_core::protocol::{AuditCheckpoint, AuditRecord, Role};
 use irm_key_server::audit::{AuditDraft, Outcome, chain_hash};
+use irm_key_server::checkpoints::{SINK_FILE, SinkSettings};
 use irm_key_server::store::DatabaseUrl;
 use rusqlite::Connection;
 
@@ -224,8 +225,16 @@ impl Copy {
 /// Runs `irm-key-server audit verify` on `dir` (and the database at `url`);
 /// returns (exit code, stdout).
 fn verify(dir: &Path, url: Option<&DatabaseUrl>) -> (i32, String) {
+    verify_with(dir, url, &[])
+}
+
+/// [`verify`] with checkpoints kept elsewhere (`--witness FILE` each).
+fn verify_with(dir: &Path, url: Option<&DatabaseUrl>, witnesses: &[&Path]) -> (i32, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_irm-key-server"));
     command.args(["audit", "verify", "--data-dir"]).arg(dir);
+    for witness in witnesses {
+        command.arg("--witness").arg(witness);
+    }
     // Through the environment, as an operator should pass a password.
     command.env_remove("IRM_KS_DATABASE_URL");
     if let Some(url) = url {
@@ -566,4 +575,205 @@ async fn on_postgres_a_server_role_that_owns_nothing_serves_and_cannot_rewrite_t
         .await
         .unwrap();
     assert_eq!(code, 0, "{out}");
+}
+
+// PROTOCOL.md §9.2. Whoever holds the server's host cuts the chain back and
+// trims the local checkpoint file to match: the result verifies on its own.
+// The off-host sink kept every checkpoint, and a device kept the one its
+// last grant carried; either, given as a witness, shows the cut.
+on_each_backend!(a_log_cut_back_with_its_checkpoints_is_caught_by_the_sink_and_by_a_device);
+async fn a_log_cut_back_with_its_checkpoints_is_caught_by_the_sink_and_by_a_device(
+    backend: Backend,
+) {
+    let sink = tempfile::tempdir().unwrap();
+    let sink_dir = sink.path().to_owned();
+    let mut server = TestServer::start_on_with(backend, move |s| {
+        s.checkpoint_sink = Some(SinkSettings {
+            dir: sink_dir,
+            alert_after: Duration::from_secs(600),
+        });
+    })
+    .await;
+    let admin = server.admin().await;
+    let alice = server.user(&admin, "alice", &[Role::User], &[]).await;
+    let file = seal(
+        &alice.server_key.public_key,
+        policy(&["alice"], Rights::VIEW, None, None),
+    );
+    // A checkpoint at this point of the chain, carried by alice's next grant.
+    admin
+        .expect(
+            reqwest::Method::POST,
+            "/v1/audit/checkpoint",
+            None,
+            reqwest::StatusCode::OK,
+        )
+        .await;
+    let carried = alice
+        .grant_ok(&file, false)
+        .await
+        .checkpoint
+        .expect("every grant carries the newest checkpoint");
+    let audit_key = server.state.audit_key.public_key();
+    assert!(irm_core::audit::checkpoint_signature_holds(
+        &carried, &audit_key
+    ));
+    let records_then = admin.audit().await.len() as u64;
+    assert!(
+        carried.count >= 5 && carried.count < records_then,
+        "{} of {records_then}",
+        carried.count
+    );
+    // The device's witness file: the checkpoint as one JSON line.
+    let device = tempfile::tempdir().unwrap();
+    let witness = device.path().join("audit-witness.jsonl");
+    std::fs::write(
+        &witness,
+        format!("{}\n", serde_json::to_string(&carried).unwrap()),
+    )
+    .unwrap();
+    alice.grant_ok(&file, true).await;
+    server.stop().await;
+
+    tokio::task::spawn_blocking(move || {
+        let local =
+            std::fs::read_to_string(server.dir.path().join("audit-checkpoints.jsonl")).unwrap();
+        let shipped = std::fs::read_to_string(sink.path().join(SINK_FILE)).unwrap();
+        // init's checkpoint predates the server; every one it wrote went out.
+        assert_eq!(
+            local.lines().skip(1).collect::<Vec<_>>(),
+            shipped.lines().collect::<Vec<_>>()
+        );
+        let first: AuditCheckpoint = serde_json::from_str(local.lines().next().unwrap()).unwrap();
+
+        let work = tempfile::tempdir().unwrap();
+        let cut = copy(&server, work.path(), "cut-back");
+        // Back to init's chain, with init's checkpoint alone.
+        cut.table(move |t| {
+            t.drop_guards();
+            t.batch(&format!("DELETE FROM audit WHERE seq > {}", first.count));
+        });
+        std::fs::write(
+            cut.dir.join("audit-checkpoints.jsonl"),
+            format!("{}\n", local.lines().next().unwrap()),
+        )
+        .unwrap();
+        let (code, out) = cut.verify();
+        assert_eq!(code, 0, "alone, the cut copy is consistent: {out}");
+
+        for (name, witness) in [
+            ("the sink", sink.path().join(SINK_FILE)),
+            ("alice's device", witness),
+        ] {
+            let (code, out) = verify_with(&cut.dir, cut.database_url.as_ref(), &[&witness]);
+            assert_eq!(code, 1, "{name} did not show the cut:\n{out}");
+            assert!(out.contains("the log was truncated"), "{name}: {out}");
+        }
+
+        // The untouched server meets both witnesses.
+        let whole = copy(&server, work.path(), "whole");
+        let (code, out) = verify_with(
+            &whole.dir,
+            whole.database_url.as_ref(),
+            &[
+                &sink.path().join(SINK_FILE),
+                &device.path().join("audit-witness.jsonl"),
+            ],
+        );
+        assert_eq!(code, 0, "{out}");
+
+        // The local file deleted, the sink given: still a problem.
+        std::fs::remove_file(whole.dir.join("audit-checkpoints.jsonl")).unwrap();
+        let (code, out) = verify_with(
+            &whole.dir,
+            whole.database_url.as_ref(),
+            &[&sink.path().join(SINK_FILE)],
+        );
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains("holds no checkpoint (only witnesses do)"),
+            "{out}"
+        );
+    })
+    .await
+    .unwrap();
+}
+
+/// A sink that stops confirming (its share unmounted) is waited for, then
+/// reported in `/healthz` and the metrics past the alert time; once back,
+/// the next checkpoint catches it up and the warning goes.
+#[tokio::test]
+async fn a_silent_checkpoint_sink_is_reported_until_it_confirms_again() {
+    let sink = tempfile::tempdir().unwrap();
+    let sink_dir = sink.path().join("share");
+    std::fs::create_dir(&sink_dir).unwrap();
+    let dir = sink_dir.clone();
+    let mut server = TestServer::start_with(move |s| {
+        s.checkpoint_sink = Some(SinkSettings {
+            dir,
+            alert_after: Duration::from_secs(300),
+        });
+    })
+    .await;
+    let admin = server.admin().await;
+    let health = |server: &TestServer| {
+        let url = server.url("/healthz");
+        let http = server.http.clone();
+        async move { http.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let checkpoint = || {
+        admin.expect(
+            reqwest::Method::POST,
+            "/v1/audit/checkpoint",
+            None,
+            reqwest::StatusCode::OK,
+        )
+    };
+    assert_eq!(health(&server).await, "ok");
+
+    std::fs::rename(&sink_dir, sink.path().join("unmounted")).unwrap();
+    checkpoint().await;
+    server.clock.advance_secs(200);
+    assert_eq!(health(&server).await, "ok", "within the alert time");
+    server.clock.advance_secs(200);
+    let warned = health(&server).await;
+    assert!(
+        warned.starts_with("ok\nwarning: the off-host checkpoint sink")
+            && warned.contains("for 400 s")
+            && warned.contains("last error"),
+        "{warned}"
+    );
+
+    std::fs::rename(sink.path().join("unmounted"), &sink_dir).unwrap();
+    let latest: AuditCheckpoint = serde_json::from_value(checkpoint().await).unwrap();
+    assert_eq!(health(&server).await, "ok");
+    let shipped = std::fs::read_to_string(sink_dir.join(SINK_FILE)).unwrap();
+    let last: AuditCheckpoint = serde_json::from_str(shipped.lines().last().unwrap()).unwrap();
+    assert_eq!(last, latest);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_server_refuses_to_start_with_a_sink_that_is_not_there() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = Command::new(env!("CARGO_BIN_EXE_irm-key-server"))
+        .args(["init", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = Command::new(env!("CARGO_BIN_EXE_irm-key-server"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .arg("--checkpoint-sink")
+        .arg(tmp.path().join("not-mounted"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is not a directory") && err.contains("mount the share"),
+        "{err}"
+    );
 }

@@ -50,15 +50,44 @@ impl Server {
         let data = TempDir::new().expect("a temporary data directory");
         let report = datadir::init(data.path(), &[], ADMIN, &SystemClock)
             .expect("the data directory initialises");
-        let state = AppState::open(Settings::new(data.path()), Arc::new(SystemClock))
-            .expect("the data directory opens");
         // Bound here, before the server thread exists: connections queue in
         // the backlog until it accepts them.
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let port = listener.local_addr().expect("a bound address").port();
+        let (stop, thread) = Self::spawn(data.path(), listener);
+        Self {
+            url: format!("https://127.0.0.1:{port}"),
+            ca_pem: Layout::new(data.path()).ca_pem(),
+            admin_code: report.admin_code,
+            data,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the server (final checkpoint written), lets `meanwhile` do what
+    /// someone with the server's disk would do to its data directory (take
+    /// a backup, restore one), and serves it again on the same port.
+    pub fn restart(&mut self, meanwhile: impl FnOnce(&Path)) {
+        self.shut_down();
+        meanwhile(self.data.path());
+        let addr = self
+            .url
+            .strip_prefix("https://")
+            .expect("an https URL")
+            .to_owned();
+        let listener = TcpListener::bind(&addr).expect("the same port again");
+        let (stop, thread) = Self::spawn(self.data.path(), listener);
+        self.stop = Some(stop);
+        self.thread = Some(thread);
+    }
+
+    fn spawn(data: &Path, listener: TcpListener) -> (oneshot::Sender<()>, JoinHandle<()>) {
+        let state = AppState::open(Settings::new(data), Arc::new(SystemClock))
+            .expect("the data directory opens");
         listener
             .set_nonblocking(true)
             .expect("a non-blocking listener");
-        let port = listener.local_addr().expect("a bound address").port();
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("key-server".into())
@@ -80,13 +109,18 @@ impl Server {
                 });
             })
             .expect("the server thread starts");
-        Self {
-            url: format!("https://127.0.0.1:{port}"),
-            ca_pem: Layout::new(data.path()).ca_pem(),
-            admin_code: report.admin_code,
-            data,
-            stop: Some(stop),
-            thread: Some(thread),
+        (stop, thread)
+    }
+
+    fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            // A panic in the server thread fails the test that owns it.
+            if thread.join().is_err() && !std::thread::panicking() {
+                panic!("the key server thread panicked");
+            }
         }
     }
 
@@ -114,15 +148,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            // A panic in the server thread fails the test that owns it.
-            if thread.join().is_err() && !std::thread::panicking() {
-                panic!("the key server thread panicked");
-            }
-        }
+        self.shut_down();
     }
 }
 

@@ -142,3 +142,98 @@ fn files_registered_online_are_listed_for_administrators() {
     let err = alice.list_files().expect_err("alice is no admin");
     assert_eq!(err.deny_reason(), Some(DenyReason::RoleRequired));
 }
+
+/// PROTOCOL.md §9.2: every grant carries the server's newest signed audit
+/// checkpoint and the device keeps the newest it saw. Someone with the
+/// server's disk restores an older backup (hiding what happened since): the
+/// next grant still works, and says the log went back; the device's witness
+/// file makes `irm-key-server audit verify` fail on the restored server.
+#[test]
+fn a_device_notices_when_the_server_is_rolled_back_to_an_older_backup() {
+    let (mut server, admins, alice_dir, alice) = stage();
+    let sealed = sealed_for_alice(&server, &alice, Rights::VIEW);
+    let header = SealedHeader::read_from(&mut sealed.as_slice()).expect("a header");
+    let grant = alice.grant(&header, false).expect("a grant");
+    assert_eq!(grant.witness_alarm(), None);
+    let first = irm_client::witnessed(alice.config_dir())
+        .expect("a readable witness")
+        .expect("the grant's checkpoint was kept");
+    let audit_key = std::fs::read_to_string(server.data_dir().join("audit-signing.pub"))
+        .expect("the audit public key");
+    let audit_key = irm_core::audit::AuditPublicKey::from_text(audit_key.trim()).expect("a key");
+    assert!(irm_core::audit::checkpoint_signature_holds(
+        &first,
+        &audit_key.0
+    ));
+
+    // A backup taken now, while the server is stopped.
+    let backup = TempDir::new().expect("a directory");
+    server.restart(|data| copy_dir(data, backup.path()));
+    // Then life goes on: a checkpoint past the backup, carried by a grant.
+    admins.admin.audit_checkpoint().expect("a checkpoint");
+    let grant = alice.grant(&header, false).expect("a grant");
+    assert_eq!(grant.witness_alarm(), None);
+    let newer = irm_client::witnessed(alice.config_dir()).unwrap().unwrap();
+    assert!(
+        newer.count > first.count,
+        "{} > {}",
+        newer.count,
+        first.count
+    );
+
+    // The backup restored over the data directory.
+    server.restart(|data| {
+        std::fs::remove_dir_all(data).expect("the data directory goes");
+        copy_dir(backup.path(), data);
+    });
+    let grant = alice
+        .grant(&header, false)
+        .expect("the grant itself is fine");
+    let alarm = grant.witness_alarm().expect("the device saw a newer log");
+    assert!(
+        matches!(alarm, irm_client::WitnessAlarm::WentBack { held, .. } if *held == newer.count),
+        "{alarm:?}"
+    );
+    assert!(alarm.to_string().contains("went back"), "{alarm}");
+    // The evidence stays on the device.
+    assert_eq!(
+        irm_client::witnessed(alice.config_dir()).unwrap(),
+        Some(newer)
+    );
+
+    let witness = alice_dir.path().join("irm").join(irm_client::WITNESS_FILE);
+    let verify = |witness: Option<&std::path::Path>| {
+        let mut command = std::process::Command::new(irm_e2e::key_server_binary());
+        command
+            .args(["audit", "verify", "--data-dir"])
+            .arg(server.data_dir());
+        if let Some(witness) = witness {
+            command.arg("--witness").arg(witness);
+        }
+        command.output().expect("audit verify runs")
+    };
+    let alone = verify(None);
+    assert!(alone.status.success(), "{alone:?}");
+    let witnessed = verify(Some(&witness));
+    assert_eq!(witnessed.status.code(), Some(1), "{witnessed:?}");
+    let report = String::from_utf8_lossy(&witnessed.stdout);
+    // Cut back, or grown again past the cut with other records: either way
+    // it is not the log the device saw signed.
+    assert!(
+        report.contains("the log was truncated") || report.contains("the chain was rewritten"),
+        "{report}"
+    );
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("a directory");
+    for entry in std::fs::read_dir(from).expect("a directory") {
+        let entry = entry.expect("an entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("a copy");
+        }
+    }
+}

@@ -226,10 +226,16 @@ impl ViewerApp {
             Event::Renewed {
                 lease_deadline,
                 notices,
+                audit_alarm,
             } => {
                 if let Screen::Open(open) = &mut self.model.screen {
                     open.lease_deadline = lease_deadline;
                     open.notices.extend(notices);
+                    // Kept once raised: a later checkpoint that continues
+                    // the witnessed one does not undo a cut-back log.
+                    if audit_alarm.is_some() {
+                        open.audit_alarm = audit_alarm;
+                    }
                 }
             }
             Event::CannotOpen(failure) => self.model.screen = Screen::CannotOpen(failure),
@@ -493,6 +499,14 @@ impl ViewerApp {
                         lang.new_devices(&names.join(", ")),
                     )
                     .on_hover_text(detail.join("\n"));
+                }
+                if let Some(alarm) = &open.audit_alarm {
+                    ui.separator();
+                    ui.colored_label(
+                        Color32::from_rgb(200, 40, 40),
+                        lang.t(Msg::AuditLogWentBack),
+                    )
+                    .on_hover_text(alarm);
                 }
                 if let Some(notice) = self.ui.notice {
                     ui.separator();

@@ -327,6 +327,8 @@ pub enum Msg {
     LeaseEnded,
     /// Status: copying is off.
     CopyingOff,
+    /// The status bar's warning that the key server's audit log went back.
+    AuditLogWentBack,
     /// Heading: the open document was closed.
     Closed,
     /// Heading: the file could not be opened.
@@ -509,6 +511,10 @@ impl Msg {
                 "権限の有効期間が切れました。更新されるまでお待ちください。",
             ),
             Self::CopyingOff => ("Copying is not permitted", "コピーは許可されていません"),
+            Self::AuditLogWentBack => (
+                "The key server's audit log went back or was rewritten. Tell your security team now.",
+                "鍵サーバーの監査ログが巻き戻されたか書き換えられました。すぐにセキュリティ担当に連絡してください。",
+            ),
             Self::Closed => ("The document was closed", "文書は閉じられました"),
             Self::CannotOpen => ("The file cannot be opened", "ファイルを開けません"),
             Self::WhatNext => ("What to do next:", "次にすること:"),

@@ -256,6 +256,9 @@ pub struct OpenDocument {
     /// What the key server told the person with a grant or renewal (a new
     /// device on their account), kept in view while the document is open.
     pub notices: Vec<Notice>,
+    /// Set when the server's signed audit checkpoint did not continue the
+    /// one this device witnessed (PROTOCOL.md §9.2): its log went back.
+    pub audit_alarm: Option<String>,
 }
 
 /// Why a file cannot be shown (or was closed), in terms a person acts on.

@@ -80,6 +80,8 @@ pub enum Event {
         lease_deadline: Instant,
         /// What the key server told the person with the renewal.
         notices: Vec<Notice>,
+        /// The audit witness's alarm, if the renewal raised one.
+        audit_alarm: Option<String>,
     },
     /// The file could not be opened.
     CannotOpen(Failure),
@@ -374,6 +376,7 @@ pub fn open(session: &Session, path: &Path) -> Result<(Grant, OpenDocument), Fai
         lease_deadline: Instant::now() + grant.time_left(),
         not_after_unix: grant.not_after(),
         notices: grant.notices().to_vec(),
+        audit_alarm: grant.witness_alarm().map(ToString::to_string),
     };
     Ok((grant, open))
 }
@@ -433,6 +436,7 @@ fn hold(
                     emit(Event::Renewed {
                         lease_deadline: Instant::now() + grant.time_left(),
                         notices: grant.notices().to_vec(),
+                        audit_alarm: grant.witness_alarm().map(ToString::to_string),
                     });
                 }
                 Err(e) => {

@@ -92,6 +92,7 @@ fn open_doc(doc: Document, rights: Rights, lang: Lang) -> ViewerApp {
         // "30 d 0 h" for the next half hour, so snapshots stay the same.
         not_after_unix: Some(now_unix() + 30 * 86_400 + 1800),
         notices: Vec::new(),
+        audit_alarm: None,
     };
     app_with(Screen::Open(open), lang)
 }
@@ -213,6 +214,36 @@ fn a_new_device_on_the_account_stays_in_the_status_bar_in_both_languages() {
     assert!(
         harness
             .query_by_label_contains("New device on your account")
+            .is_none()
+    );
+}
+
+/// The device witnessed a newer audit checkpoint than the server signs now
+/// (PROTOCOL.md §9.2): the status bar says so in red, in both languages.
+#[test]
+fn a_log_that_went_back_is_shown_in_the_status_bar() {
+    for (lang, text) in [
+        (
+            Lang::En,
+            "The key server's audit log went back or was rewritten. Tell your security team now.",
+        ),
+        (
+            Lang::Ja,
+            "鍵サーバーの監査ログが巻き戻されたか書き換えられました。すぐにセキュリティ担当に連絡してください。",
+        ),
+    ] {
+        let mut app = open_app(Rights::VIEW, lang);
+        let Screen::Open(open) = &mut app.model.screen else {
+            panic!("an open document")
+        };
+        open.audit_alarm = Some("the key server's audit log went back".into());
+        let harness = harness_sized(app, egui::vec2(1600.0, 260.0));
+        harness.get_by_label(text);
+    }
+    let harness = harness(open_app(Rights::VIEW, Lang::En));
+    assert!(
+        harness
+            .query_by_label_contains("audit log went back")
             .is_none()
     );
 }

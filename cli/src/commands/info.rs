@@ -42,6 +42,9 @@ struct InfoReport {
     server: String,
     /// What the key server told the person with this grant (each once).
     notices: Vec<Notice>,
+    /// Set when the server's audit checkpoint did not continue the one this
+    /// device witnessed (PROTOCOL.md §9.2).
+    audit_alarm: Option<String>,
 }
 
 pub(crate) fn run(args: &InfoArgs) -> Result<()> {
@@ -85,6 +88,7 @@ fn report(grant: &Grant, path: String, server: &str) -> Result<InfoReport> {
         media_type: metadata.media_type,
         server: server.to_owned(),
         notices: grant.notices().to_vec(),
+        audit_alarm: grant.witness_alarm().map(ToString::to_string),
     })
 }
 
@@ -149,6 +153,9 @@ fn text_report(report: &InfoReport) -> String {
                 printable(&notice.message())
             ),
         );
+    }
+    if let Some(alarm) = &report.audit_alarm {
+        row("AUDIT LOG", &printable(alarm));
     }
     out
 }

@@ -263,6 +263,7 @@ pub(crate) async fn grant(
                 not_after: decision.not_after,
                 wrapped_key: URL_SAFE_NO_PAD.encode(wire),
                 notices,
+                checkpoint: state.published.latest(),
             })
         }
     };

@@ -11,10 +11,17 @@ use axum::{Extension, Json};
 
 use crate::state::AppState;
 
-/// `GET /healthz`.
+/// `GET /healthz`: `ok`, then a `warning: ...` line for anything an
+/// operator must act on while the server still serves (PROTOCOL.md §10).
 #[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, body = String)))]
-pub(crate) async fn healthz() -> &'static str {
-    "ok"
+pub(crate) async fn healthz(State(state): State<AppState>) -> String {
+    let mut answer = String::from("ok");
+    let sink = state.published.sink_health(state.clock.now_ms());
+    if let Some(warning) = sink.warning(state.published.sink_dir()) {
+        answer.push('\n');
+        answer.push_str(&warning);
+    }
+    answer
 }
 
 /// `GET /metrics`.
