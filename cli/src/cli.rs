@@ -171,7 +171,9 @@ Taking plaintext out needs administrators' approval on servers that require it (
 two administrators other than you). `irm export request FILE --reason TICKET` files the request
 and prints its id; once approved (`irm admin request approve ID`, by each administrator), this
 device may run `irm open FILE -o OUT` once within an hour. Without it `irm open -o` exits 3 with
-export_approval_required.")]
+export_approval_required. Copying or printing more rows than the server's threshold (default 100)
+in the viewer or through libirm is approved the same way: `irm export request FILE --for copy`
+(or `--for print`), spent by the next such copy (or print) from this device.")]
 pub(crate) struct ExportArgs {
     #[command(subcommand)]
     pub(crate) command: ExportCommand,
@@ -194,7 +196,18 @@ pub(crate) enum ExportCommand {
         /// Why (a ticket id): shown to the approvers and recorded in the audit log.
         #[arg(long, value_name = "TEXT")]
         reason: String,
+        /// How it is to be taken out: export (a file), copy or print (more rows than the
+        /// server's threshold).
+        #[arg(long = "for", value_name = "HOW", default_value = "export", value_parser = parse_take_out)]
+        how: irm_core::protocol::TakeOut,
     },
+}
+
+fn parse_take_out(text: &str) -> Result<irm_core::protocol::TakeOut, String> {
+    irm_core::protocol::TakeOut::ALL
+        .into_iter()
+        .find(|how| how.as_str() == text)
+        .ok_or_else(|| "one of export, copy, print".to_owned())
 }
 
 #[derive(Debug, Args)]

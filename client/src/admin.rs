@@ -15,7 +15,7 @@ use irm_core::protocol::{
     AddMemberRequest, ApprovalRequestInfo, ApprovalRule, ApproveRequest, AuditCheckpoint,
     AuditExportHeader, AuditExportLine, AuditRecord, AuditVerifyReport, CreateGroupRequest,
     CreateUserRequest, DeviceInfo, EnrollmentCode, ExportRequest, FileInfo, KeyInfo, RequestAnswer,
-    RestrictRequest, ServerKeyInfo, SetApprovalRuleRequest, UserInfo,
+    RestrictRequest, ServerKeyInfo, SetApprovalRuleRequest, TakeOut, UserInfo,
 };
 use reqwest::Method;
 use serde::Serialize;
@@ -219,14 +219,19 @@ impl Session {
     }
 
     /// `POST /v1/export-requests`: asks administrators to let this device
-    /// take `file_id`'s plaintext out once (PROTOCOL.md §7.3). Any enrolled
-    /// person may ask; the answer is the request filed.
-    pub fn request_export(&self, file_id: &str) -> Result<RequestAnswer, ClientError> {
+    /// take `file_id`'s plaintext out once, in the way `how` (PROTOCOL.md
+    /// §7.3). Any enrolled person may ask; the answer is the request filed.
+    pub fn request_take_out(
+        &self,
+        file_id: &str,
+        how: TakeOut,
+    ) -> Result<RequestAnswer, ClientError> {
         self.signed(
             Method::POST,
             "/v1/export-requests",
             Some(&ExportRequest {
                 file_id: file_id.to_owned(),
+                how,
             }),
         )
     }

@@ -276,11 +276,36 @@ impl Session {
         action: UsageAction,
         detail: Option<&str>,
     ) -> Result<(), ClientError> {
+        self.report(grant, action, None, detail)
+    }
+
+    /// [`Session::report_event`] for a copy or print of `rows` rows: more
+    /// than the server's threshold spends a take-out administrators
+    /// approved, or is refused (`export_approval_required`, PROTOCOL.md
+    /// §7.3), so report before the rows leave.
+    pub fn report_rows(
+        &self,
+        grant: &Grant,
+        action: UsageAction,
+        rows: u64,
+        detail: Option<&str>,
+    ) -> Result<(), ClientError> {
+        self.report(grant, action, Some(rows), detail)
+    }
+
+    fn report(
+        &self,
+        grant: &Grant,
+        action: UsageAction,
+        rows: Option<u64>,
+        detail: Option<&str>,
+    ) -> Result<(), ClientError> {
         let detail = detail.map(|d| d.chars().take(MAX_EVENT_DETAIL).collect::<String>());
         let body = EventRequest {
             grant_id: grant.grant_id().to_owned(),
             action,
             detail,
+            rows,
         };
         self.signed_no_content(Method::POST, "/v1/events", Some(&body))
     }

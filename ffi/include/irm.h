@@ -610,6 +610,20 @@ enum irm_status irm_renew(const struct irm_document *doc);
 enum irm_status irm_report_event(const struct irm_document *doc, uint32_t action);
 
 /**
+ * Reports a copy or print (`IRM_ACTION_COPY`, `IRM_ACTION_PRINT`) of
+ * `rows` rows, before they leave. More rows than the key server's
+ * threshold (100 by default) spend a take-out administrators approved for
+ * this file and device (`irm export request FILE --for copy|print`), or
+ * are refused with `IRM_STATUS_DENIED_EXPORT_APPROVAL_REQUIRED`;
+ * `irm_report_event` for a copy or print counts as an untold number of
+ * rows, which is more than any threshold.
+ *
+ * # Safety
+ * `doc` is a live handle.
+ */
+enum irm_status irm_report_rows(const struct irm_document *doc, uint32_t action, uint64_t rows);
+
+/**
  * Closes a document: the content key and the decrypted chunk buffer are
  * wiped from memory and the handle is freed. NULL is ignored; so is a
  * document already closed.

@@ -758,6 +758,29 @@ pub unsafe extern "C" fn irm_report_event(doc: *const irm_document, action: u32)
     })
 }
 
+/// Reports a copy or print (`IRM_ACTION_COPY`, `IRM_ACTION_PRINT`) of
+/// `rows` rows, before they leave. More rows than the key server's
+/// threshold (100 by default) spend a take-out administrators approved for
+/// this file and device (`irm export request FILE --for copy|print`), or
+/// are refused with `IRM_STATUS_DENIED_EXPORT_APPROVAL_REQUIRED`;
+/// `irm_report_event` for a copy or print counts as an untold number of
+/// rows, which is more than any threshold.
+///
+/// # Safety
+/// `doc` is a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_report_rows(
+    doc: *const irm_document,
+    action: u32,
+    rows: u64,
+) -> irm_status {
+    guard(|| {
+        // SAFETY: a live handle by the caller's contract.
+        let doc = unsafe { borrow::<Document>(doc) }?;
+        doc.report_rows(usage_action(action)?, rows)
+    })
+}
+
 /// Closes a document: the content key and the decrypted chunk buffer are
 /// wiped from memory and the handle is freed. NULL is ignored; so is a
 /// document already closed.

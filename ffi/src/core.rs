@@ -410,6 +410,12 @@ impl Document {
         Ok(())
     }
 
+    pub(crate) fn report_rows(&self, action: UsageAction, rows: u64) -> Result<(), Failure> {
+        let state = self.state();
+        self.session.report_rows(&state.grant, action, rows, None)?;
+        Ok(())
+    }
+
     /// Plaintext is handed to programs only while the lease holds and the
     /// grant carries `program`; the first read is reported before any byte
     /// is released, so an unaudited read never happens.

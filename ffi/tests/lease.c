@@ -113,6 +113,8 @@ int main(int argc, char **argv) {
 
   /* Usage events: a right the grant lacks is refused (and audited). */
   EXPECT(irm_report_event(doc, IRM_ACTION_PRINT), IRM_STATUS_DENIED_RIGHT_NOT_GRANTED);
+  EXPECT(irm_report_rows(doc, IRM_ACTION_PRINT, 3), IRM_STATUS_DENIED_RIGHT_NOT_GRANTED);
+  EXPECT(irm_report_rows(doc, 99, 3), IRM_STATUS_INVALID_ARGUMENT);
   EXPECT(irm_report_event(doc, 99), IRM_STATUS_INVALID_ARGUMENT);
   EXPECT(irm_report_event(doc, IRM_ACTION_CLOSE), IRM_OK);
 

@@ -21,8 +21,9 @@ mod role;
 
 pub use approval::{
     APPROVAL_DOMAIN, ApprovalAction, ApprovalInfo, ApprovalRequestInfo, ApprovalRule,
-    ApproveRequest, EXPORT_WINDOW_SECS, MAX_REASON_LEN, MAX_REQUIRED_APPROVALS, RequestAnswer,
-    RequestState, SetApprovalRuleRequest, valid_reason,
+    ApproveRequest, DEFAULT_TAKE_OUT_ROWS, EXPORT_WINDOW_SECS, MAX_REASON_LEN,
+    MAX_REQUIRED_APPROVALS, RequestAnswer, RequestState, SetApprovalRuleRequest, TakeOut,
+    valid_reason,
 };
 pub use role::Role;
 
@@ -472,6 +473,11 @@ pub struct EventRequest {
     /// Optional detail (for example a printer name); at most 256 characters.
     #[serde(default)]
     pub detail: Option<String>,
+    /// For `copy` and `print`: how many rows it takes out. More than the
+    /// server's threshold (or none given) needs an approved take-out
+    /// (PROTOCOL.md §7.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
 }
 
 /// `POST /v1/files`: register a file sealed online, so admins can list and revoke it.
@@ -614,6 +620,9 @@ pub struct CreateUserRequest {
 pub struct ExportRequest {
     /// The file (32 hex digits).
     pub file_id: String,
+    /// How it is to be taken out (default `export`).
+    #[serde(default)]
+    pub how: TakeOut,
 }
 
 /// A fresh one-time enrollment code for a user.

@@ -72,6 +72,8 @@ pub struct FileConfig {
     pub checkpoint_sink: Option<PathBuf>,
     /// Seconds a checkpoint may wait for the sink before the server warns.
     pub checkpoint_sink_alert_secs: Option<u64>,
+    /// Rows a copy or print may take out without an approved take-out.
+    pub take_out_rows: Option<u64>,
     /// Request timeout in seconds.
     pub request_timeout_secs: Option<u64>,
     /// Shutdown grace in seconds.
@@ -124,6 +126,10 @@ pub struct ServerArgs {
     /// many seconds for the sink [default: 600].
     #[arg(long, env = "IRM_KS_CHECKPOINT_SINK_ALERT_SECS")]
     pub checkpoint_sink_alert_secs: Option<u64>,
+    /// A copy or print of more rows than this needs a take-out approved under the file.copy or
+    /// file.print rule (`irm export request FILE --for copy`) [default: 100].
+    #[arg(long, env = "IRM_KS_TAKE_OUT_ROWS", value_name = "ROWS")]
+    pub take_out_rows: Option<u64>,
     /// Longest a request may run, in seconds [default: 30].
     #[arg(long, env = "IRM_KS_REQUEST_TIMEOUT_SECS")]
     pub request_timeout_secs: Option<u64>,
@@ -209,6 +215,9 @@ impl ServerArgs {
                 dir,
                 alert_after: alert_after.unwrap_or(DEFAULT_SINK_ALERT_AFTER),
             });
+        if let Some(rows) = self.take_out_rows.or(file.take_out_rows) {
+            settings.take_out_rows = rows;
+        }
         if let Some(d) = secs(
             self.request_timeout_secs.or(file.request_timeout_secs),
             "the request timeout",

@@ -42,6 +42,9 @@ pub struct Settings {
     pub checkpoint_interval: Duration,
     /// The off-host copy of the checkpoints, if configured.
     pub checkpoint_sink: Option<SinkSettings>,
+    /// The most rows a copy or print takes out without an approved
+    /// take-out (PROTOCOL.md §7.3).
+    pub take_out_rows: u64,
     /// The longest a request may take (also bounds graceful shutdown).
     pub request_timeout: Duration,
     /// How long shutdown waits for open connections.
@@ -60,6 +63,7 @@ impl Settings {
             lease_limit_secs: DEFAULT_LEASE_LIMIT_SECS,
             checkpoint_interval: Duration::from_secs(60),
             checkpoint_sink: None,
+            take_out_rows: irm_core::protocol::DEFAULT_TAKE_OUT_ROWS,
             request_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
         }

@@ -585,7 +585,8 @@ async fn taking_a_file_out_needs_two_other_administrators_and_works_once_on_one_
         )
         .await;
     assert_eq!(filed["request"]["required"], 2, "{filed}");
-    assert_eq!(filed["request"]["action"]["kind"], "export_file");
+    assert_eq!(filed["request"]["action"]["kind"], "take_out");
+    assert_eq!(filed["request"]["action"]["how"], "export");
     assert_eq!(filed["request"]["action"]["device_id"], alice.id.as_str());
     let hash = filed["request"]["action_hash"].clone();
     // The requester is no approver, even as a user.
@@ -676,5 +677,137 @@ async fn taking_a_file_out_needs_two_other_administrators_and_works_once_on_one_
             .unwrap()
             .contains("needs no approval"),
         "{needless}"
+    );
+}
+
+/// A copy or print report with its row count (`POST /v1/events`).
+async fn rows_event(device: &Device, grant: &str, action: &str, rows: Option<u64>) -> StatusCode {
+    let mut body = json!({"grant_id": grant, "action": action});
+    if let Some(rows) = rows {
+        body["rows"] = json!(rows);
+    }
+    device
+        .send(Method::POST, "/v1/events", Some(body))
+        .await
+        .status()
+}
+
+on_each_backend!(copying_or_printing_many_rows_needs_its_own_approved_take_out);
+/// PROTOCOL.md §7.3: a copy or print of more rows than the threshold (100
+/// by default), or of an untold number, is a take-out approved on its own:
+/// an approved print does not copy, and each is spent once.
+async fn copying_or_printing_many_rows_needs_its_own_approved_take_out(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    let admin = server.admin().await;
+    let admin2 = server.approver();
+    let alice = server.user(&admin, "alice", &[], &[]).await;
+    let file = seal(
+        &alice.server_key.public_key,
+        policy(
+            &["alice"],
+            Rights::VIEW | Rights::COPY | Rights::PRINT,
+            None,
+            None,
+        ),
+    );
+    let grant = alice.grant_ok(&file, false).await;
+    let g = grant.grant_id.as_str();
+
+    // Up to the threshold: a copy or print needs nothing.
+    assert_eq!(
+        rows_event(&alice, g, "copy", Some(100)).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        rows_event(&alice, g, "print", Some(1)).await,
+        StatusCode::NO_CONTENT
+    );
+    // Beyond it, or untold: refused with the take-out reason.
+    for (action, rows) in [
+        ("copy", Some(101)),
+        ("print", Some(5000)),
+        ("copy", None),
+        ("print", None),
+    ] {
+        assert_eq!(
+            rows_event(&alice, g, action, rows).await,
+            StatusCode::FORBIDDEN,
+            "{action} {rows:?}"
+        );
+    }
+
+    // An approved print of this file, on this device.
+    let filed = alice
+        .expect(
+            Method::POST,
+            "/v1/export-requests?reason=MAILING-7",
+            Some(json!({"file_id": file.id(), "how": "print"})),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    assert_eq!(filed["request"]["action"]["how"], "print", "{filed}");
+    assert_eq!(filed["request"]["required"], 2, "{filed}");
+    let hash = filed["request"]["action_hash"].clone();
+    approve_as(admin2, &filed, &hash, StatusCode::OK).await;
+    approve_as(&admin, &filed, &hash, StatusCode::OK).await;
+    // It prints, not copies, and not export.
+    assert_eq!(
+        rows_event(&alice, g, "copy", Some(5000)).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        event(&alice, g, "export", StatusCode::FORBIDDEN).await["reason"],
+        "right_not_granted"
+    );
+    assert_eq!(
+        rows_event(&alice, g, "print", Some(5000)).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        rows_event(&alice, g, "print", Some(5000)).await,
+        StatusCode::FORBIDDEN,
+        "spent"
+    );
+
+    let log = admin2.audit().await;
+    let prints: Vec<_> = log
+        .iter()
+        .filter(|r| r.action == "event.print")
+        .map(|r| {
+            (
+                r.result.as_str(),
+                r.reason.as_deref(),
+                r.detail.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(prints.len(), 5, "{prints:?}");
+    assert_eq!(prints[0].0, "ok");
+    assert!(prints[0].2.ends_with("rows=1"), "{prints:?}");
+    assert_eq!(prints[1].1, Some("export_approval_required"));
+    assert!(prints[1].2.contains("rows=5000"), "{prints:?}");
+    assert_eq!(prints[3].0, "ok");
+    assert!(
+        prints[3].2.contains("rows=5000 approved_print_spent"),
+        "{prints:?}"
+    );
+    assert_eq!(records(&log, "file.print", "ok").len(), 1);
+
+    // The copy rule lowered to none: copies of any size need nothing, prints still do.
+    server
+        .approved(
+            &admin,
+            Method::PUT,
+            "/v1/admin/approval-rules/file.copy",
+            Some(json!({"required": 0})),
+        )
+        .await;
+    assert_eq!(
+        rows_event(&alice, g, "copy", Some(100_000)).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        rows_event(&alice, g, "print", Some(101)).await,
+        StatusCode::FORBIDDEN
     );
 }

@@ -336,10 +336,12 @@ impl Admins {
         (filed, approved)
     }
 
-    /// Lowers the take-out rule to none (`irm admin rule set file.export 0`,
+    /// Lowers the take-out rules to none (`irm admin rule set file.export 0`, and copy and print,
     /// approved), for tests about something other than approvals.
-    pub fn exports_without_approval(&self) {
-        self.approved(&["admin", "rule", "set", "file.export", "0"]);
+    pub fn take_out_without_approval(&self) {
+        for how in irm_core::protocol::TakeOut::ALL {
+            self.approved(&["admin", "rule", "set", how.kind(), "0"]);
+        }
     }
 
     /// `irm admin user add ARGS`, approved; returns the person's whole

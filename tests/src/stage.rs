@@ -66,16 +66,18 @@ impl AdminSessions {
         }
     }
 
-    /// Lowers the take-out rule to none (filed by `admin`, approved by
+    /// Lowers the take-out rules (export, copy, print) to none (filed by `admin`, approved by
     /// `admin2`), for tests about something other than approvals.
-    pub fn exports_without_approval(&self) {
-        let filed = self
-            .admin
-            .set_approval_rule("file.export", 0)
-            .expect("the admin files the rule");
-        self.approver
-            .approve_request(&filed.request.id, Some(&filed.request.action_hash))
-            .expect("the second administrator approves");
+    pub fn take_out_without_approval(&self) {
+        for how in irm_core::protocol::TakeOut::ALL {
+            let filed = self
+                .admin
+                .set_approval_rule(how.kind(), 0)
+                .expect("the admin files the rule");
+            self.approver
+                .approve_request(&filed.request.id, Some(&filed.request.action_hash))
+                .expect("the second administrator approves");
+        }
     }
 
     /// Adds a person (filed by `admin`, approved by `admin2`) and returns

@@ -74,8 +74,20 @@ fn a_grant_opens_the_file_renews_and_reports_usage() {
     assert_eq!(plain, DATA);
 
     alice
+        .report_rows(&grant, UsageAction::Print, 1, Some("printer-3F"))
+        .expect("printing a row is within the grant");
+    // Printing an untold number of rows is a take-out, which on a new
+    // server two administrators approve first (PROTOCOL.md §7.3).
+    let refused = alice
         .report_event(&grant, UsageAction::Print, Some("printer-3F"))
-        .expect("printing is within the grant");
+        .expect_err("a bulk print needs approval");
+    assert!(
+        matches!(
+            refused,
+            ClientError::Denied(DenyReason::ExportApprovalRequired, _)
+        ),
+        "{refused:?}"
+    );
     let first = grant.grant_id().to_owned();
     alice.renew(&mut grant).expect("the grant renews");
     assert!(grant.is_live());

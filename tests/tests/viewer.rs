@@ -63,6 +63,20 @@ fn stage_with(rights: Rights, plaintext: &[u8], metadata: Metadata, name: &str) 
     stage_until(rights, plaintext, metadata, name, None)
 }
 
+/// As [`stage`], on a server that keeps the new server's take-out rules:
+/// two approvals for an export, or a copy or print of more than 100 rows.
+fn stage_requiring_take_out_approval(rights: Rights) -> Stage {
+    let (cp932, _, _) = encoding_rs::SHIFT_JIS.encode(CSV);
+    stage_full(
+        rights,
+        &cp932,
+        Metadata::default(),
+        "customers.csv.irm",
+        None,
+        false,
+    )
+}
+
 /// As [`stage_with`], with a policy that expires `expires_in_secs` after
 /// sealing (measured once the server and people are set up, so a slow
 /// machine does not eat into it).
@@ -73,10 +87,24 @@ fn stage_until(
     name: &str,
     expires_in_secs: Option<u64>,
 ) -> Stage {
+    stage_full(rights, plaintext, metadata, name, expires_in_secs, true)
+}
+
+fn stage_full(
+    rights: Rights,
+    plaintext: &[u8],
+    metadata: Metadata,
+    name: &str,
+    expires_in_secs: Option<u64>,
+    take_out_freely: bool,
+) -> Stage {
     let server = Server::start();
     let admins = AdminSessions::enroll(&server);
-    // Take-out approval has tests of its own (key-server/tests/approval.rs).
-    admins.exports_without_approval();
+    // Take-out approval has tests of its own (key-server/tests/approval.rs,
+    // and one below).
+    if take_out_freely {
+        admins.take_out_without_approval();
+    }
     let code = admins.add_user(&CreateUserRequest {
         name: "alice".into(),
         display_name: "Alice Example".into(),
@@ -197,6 +225,68 @@ fn export_is_recorded_then_written_and_refused_without_the_right() {
             (other, _) => panic!("unexpected for {rights:?}: {other:?}"),
         }
     }
+}
+
+/// The answer to the next command, past any renewal.
+fn answer(worker: &Worker) -> Event {
+    loop {
+        match next(worker) {
+            Event::Renewed { .. } => {}
+            other => return other,
+        }
+    }
+}
+
+/// PROTOCOL.md §7.3 through the viewer's worker: a few rows copy freely; a
+/// copy of more than the server's threshold waits for a take-out two
+/// administrators approved for this file and device, and spends it.
+#[test]
+fn copying_many_rows_in_the_viewer_needs_an_approved_take_out() {
+    let stage = stage_requiring_take_out_approval(Rights::VIEW | Rights::COPY);
+    let worker = spawn(&stage);
+    assert!(matches!(next(&worker), Event::Opened(_)));
+    let copy = |rows: usize| {
+        worker.send(Command::ReportCopy {
+            chars: rows * 40,
+            rows,
+        });
+        answer(&worker)
+    };
+    assert!(matches!(copy(3), Event::CopyReported(Ok(()))));
+    let refused = copy(150);
+    assert!(
+        matches!(
+            refused,
+            Event::CopyReported(Err(Failure::Denied(DenyReason::ExportApprovalRequired)))
+        ),
+        "{refused:?}"
+    );
+
+    // Alice asks for a copy of this file; both administrators approve.
+    let alice = Session::unlock(
+        &stage.alice_dir.path().join("irm"),
+        &Passphrase::new("alice passphrase").expect("a passphrase"),
+    )
+    .expect("alice's credentials");
+    let filed = alice
+        .request_take_out(
+            &stage.header.header().file_id().to_string(),
+            irm_core::protocol::TakeOut::Copy,
+        )
+        .expect("anyone enrolled may ask");
+    for approver in [&stage.admins.admin, &stage.admins.approver] {
+        approver
+            .approve_request(&filed.request.id, Some(&filed.request.action_hash))
+            .expect("an administrator approves");
+    }
+    assert!(matches!(copy(150), Event::CopyReported(Ok(()))));
+    assert!(
+        matches!(
+            copy(150),
+            Event::CopyReported(Err(Failure::Denied(DenyReason::ExportApprovalRequired)))
+        ),
+        "spent after one copy"
+    );
 }
 
 #[test]

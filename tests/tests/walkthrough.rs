@@ -24,7 +24,7 @@ impl Stage {
     /// test but the one about take-out approval.
     fn new() -> Self {
         let stage = Self::requiring_export_approval();
-        stage.admins.exports_without_approval();
+        stage.admins.take_out_without_approval();
         stage
     }
 
@@ -737,6 +737,10 @@ fn text_output_prints_codes_alone_and_rights_for_people() {
     assert!(stderr.contains("FIRST half"), "{stderr}");
     // The approver's half comes the same way, alone on stdout.
     let list = stage.admins.second.ok(&["admin", "request", "list"]);
+    assert_eq!(
+        list[0]["state"], "pending",
+        "pending requests come first: {list}"
+    );
     let id = list[0]["id"].as_str().expect("the request's id");
     let out = stage
         .admins
@@ -744,7 +748,11 @@ fn text_output_prints_codes_alone_and_rights_for_people() {
         .irm(&["admin", "request", "approve", id])
         .output()
         .expect("irm runs");
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let second = String::from_utf8(out.stdout).expect("UTF-8");
     assert_eq!(second.trim().len(), 11, "{second:?}");
     assert!(

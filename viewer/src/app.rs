@@ -401,6 +401,9 @@ impl ViewerApp {
         {
             self.send(Command::ReportCopy {
                 chars: text.chars().count(),
+                // One line a row: a cell's own line breaks count extra,
+                // which errs on the side of asking for approval.
+                rows: text.lines().count().max(1),
             });
             self.ui.pending_copy = Some(text);
         }

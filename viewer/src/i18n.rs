@@ -266,12 +266,12 @@ impl Lang {
             ),
             R::ExportApprovalRequired => (
                 (
-                    "Saving this file's contents needs administrators' approval first.",
-                    "Ask for it with `irm export request FILE --reason TICKET`; once two administrators approve, save again within an hour.",
+                    "Taking this much out of the file (saving it, or copying or printing many rows) needs administrators' approval first.",
+                    "Ask for it with `irm export request FILE --reason TICKET` (add `--for copy` or `--for print` for a copy or print); once two administrators approve, try again within an hour.",
                 ),
                 (
-                    "このファイルの内容を保存するには、先に管理者の承認が必要です。",
-                    "`irm export request ファイル --reason チケット番号` で申請し、管理者2名の承認後1時間以内に再度保存してください。",
+                    "このファイルからこれだけの内容を持ち出す(保存、または多数の行のコピーや印刷)には、先に管理者の承認が必要です。",
+                    "`irm export request ファイル --reason チケット番号` で申請し(コピーは `--for copy`、印刷は `--for print` を付ける)、管理者2名の承認後1時間以内にもう一度実行してください。",
                 ),
             ),
             _ => (

@@ -30,10 +30,14 @@ pub enum Command {
     Unlock(Passphrase),
     /// Try opening the file again after a failure.
     Retry,
-    /// Record a copy of `chars` characters; answered by [`Event::CopyReported`].
+    /// Record a copy of `chars` characters in `rows` rows; answered by
+    /// [`Event::CopyReported`]. More rows than the server's threshold need
+    /// an approved take-out (PROTOCOL.md §7.3).
     ReportCopy {
         /// How many characters were copied.
         chars: usize,
+        /// How many rows (lines).
+        rows: usize,
     },
     /// Record an export, then write the document to `path` (a new file;
     /// never overwrites): UTF-8 CSV for a CSV/TSV file, the original bytes
@@ -395,10 +399,10 @@ fn hold(
     loop {
         let wait = next_renewal.saturating_duration_since(Instant::now());
         match commands.recv_timeout(wait) {
-            Ok(Command::ReportCopy { chars }) => {
+            Ok(Command::ReportCopy { chars, rows }) => {
                 let detail = format!("{chars} characters to the clipboard");
                 let result = session
-                    .report_event(&grant, UsageAction::Copy, Some(&detail))
+                    .report_rows(&grant, UsageAction::Copy, rows as u64, Some(&detail))
                     .map_err(|e| Failure::from_client(&e));
                 emit(Event::CopyReported(result));
             }
@@ -519,7 +523,7 @@ fn print(
     let rendered = print::render(&job, &font).map_err(Failure::Print)?;
     let detail = format!("{} rows on {} pages", rows.len(), rendered.pages);
     session
-        .report_event(grant, UsageAction::Print, Some(&detail))
+        .report_rows(grant, UsageAction::Print, rows.len() as u64, Some(&detail))
         .map_err(|e| Failure::from_client(&e))?;
     command
         .spool(&rendered.pdf, &doc.name)

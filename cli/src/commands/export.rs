@@ -1,5 +1,6 @@
-//! `irm export request FILE --reason TEXT`: a person asks administrators to
-//! let this device take one file's plaintext out, once (PROTOCOL.md §7.3).
+//! `irm export request FILE --reason TEXT [--for export|copy|print]`: a
+//! person asks administrators to let this device take one file's plaintext
+//! out, once, in that way (PROTOCOL.md §7.3).
 //! The file may be named by its path (the id is read from its header) or by
 //! its id.
 
@@ -14,13 +15,13 @@ use crate::online;
 use crate::report::Out;
 
 pub(crate) fn run(args: &ExportArgs) -> Result<()> {
-    let ExportCommand::Request { file, reason } = &args.command;
+    let ExportCommand::Request { file, reason, how } = &args.command;
     let file_id = file_id(file)?;
     let mut session = online::unlock(&args.passphrase)?;
     session.set_reason(Some(reason)).context("--reason")?;
     let answer = session
-        .request_export(&file_id.to_string())
-        .with_context(|| format!("asking to take {file} out"))?;
+        .request_take_out(&file_id.to_string(), *how)
+        .with_context(|| format!("asking to take {file} out ({})", how.as_str()))?;
     super::approval::show_filed(&answer, &Out { json: args.json })
 }
 

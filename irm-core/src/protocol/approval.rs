@@ -18,8 +18,64 @@ pub const APPROVAL_DOMAIN: &str = "irm-approval-v1";
 /// The longest reason (a ticket id, a sentence) an administrator may give.
 pub const MAX_REASON_LEN: usize = 200;
 
-/// How long an approved export may be used (PROTOCOL.md §7.3).
+/// How long an approved take-out may be used (PROTOCOL.md §7.3).
 pub const EXPORT_WINDOW_SECS: u64 = 3600;
+
+/// The most rows a copy or a print may take out without an approved
+/// take-out, unless the server is set otherwise (PROTOCOL.md §7.3).
+pub const DEFAULT_TAKE_OUT_ROWS: u64 = 100;
+
+/// A way plaintext leaves in bulk, each approved on its own (PROTOCOL.md §7.3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TakeOut {
+    /// The whole plaintext written to a file (`irm open -o`, the viewer's
+    /// save, libirm's export).
+    #[default]
+    Export,
+    /// More rows than the server's threshold to the clipboard.
+    Copy,
+    /// More rows than the server's threshold to a printer.
+    Print,
+}
+
+impl TakeOut {
+    /// Every way, in a fixed order.
+    pub const ALL: [Self; 3] = [Self::Export, Self::Copy, Self::Print];
+
+    /// The audit action of an approved take-out, and its rule's key.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Export => "file.export",
+            Self::Copy => "file.copy",
+            Self::Print => "file.print",
+        }
+    }
+
+    /// The word people type (`irm export request --for copy`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Export => "export",
+            Self::Copy => "copy",
+            Self::Print => "print",
+        }
+    }
+
+    /// The usage event that spends it.
+    pub fn event(self) -> super::UsageAction {
+        match self {
+            Self::Export => super::UsageAction::Export,
+            Self::Copy => super::UsageAction::Copy,
+            Self::Print => super::UsageAction::Print,
+        }
+    }
+
+    /// The take-out a usage event is, if any.
+    pub fn of_event(action: super::UsageAction) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.event() == action)
+    }
+}
 
 /// The most approvals any rule can require.
 pub const MAX_REQUIRED_APPROVALS: u8 = 9;
@@ -72,8 +128,10 @@ pub enum ApprovalAction {
         file_id: String,
     },
     /// A person's device takes one file's plaintext out, once, within the
-    /// export window (PROTOCOL.md §7.3).
-    ExportFile {
+    /// take-out window, in one way (PROTOCOL.md §7.3).
+    TakeOut {
+        /// How: export, copy or print.
+        how: TakeOut,
         /// The file id (32 lower-case hex digits).
         file_id: String,
         /// Who asked (the only person who may use it).
@@ -92,7 +150,7 @@ pub enum ApprovalAction {
 
 impl ApprovalAction {
     /// Every action name, the rule keys.
-    pub const KINDS: [&'static str; 7] = [
+    pub const KINDS: [&'static str; 9] = [
         "admin.user.create",
         "admin.user.code",
         "admin.group.add_member",
@@ -100,6 +158,8 @@ impl ApprovalAction {
         "admin.file.restore",
         "admin.rule.set",
         "file.export",
+        "file.copy",
+        "file.print",
     ];
 
     /// The audit action this becomes, and the key of its approval rule.
@@ -111,7 +171,7 @@ impl ApprovalAction {
             Self::RestoreUser { .. } => "admin.user.restore",
             Self::RestoreFile { .. } => "admin.file.restore",
             Self::SetApprovalRule { .. } => "admin.rule.set",
-            Self::ExportFile { .. } => "file.export",
+            Self::TakeOut { how, .. } => how.kind(),
         }
     }
 
@@ -152,7 +212,8 @@ impl ApprovalAction {
                 lines.push(format!("user={user}"));
             }
             Self::RestoreFile { file_id } => lines.push(format!("file_id={file_id}")),
-            Self::ExportFile {
+            Self::TakeOut {
+                how: _,
                 file_id,
                 user,
                 device_id,

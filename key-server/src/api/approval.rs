@@ -125,7 +125,8 @@ pub(crate) async fn request_export(
         .parse::<irm_core::FileId>()
         .map_err(|_| ApiError::bad_request("a file id is 32 hex digits"))?
         .to_string();
-    let op = AdminOp::RequestExport {
+    let op = AdminOp::RequestTakeOut {
+        how: body.how,
         file_id,
         user: signed.actor.user.clone(),
         device: signed.actor.device.clone(),

@@ -311,6 +311,8 @@ pub(crate) async fn event(
         grant_id: request.grant_id.to_ascii_lowercase(),
         action: request.action,
         detail: request.detail,
+        rows: request.rows,
+        take_out_rows: state.settings.take_out_rows,
     };
     let now_ms = state.clock.now_ms();
     state

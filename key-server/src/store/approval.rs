@@ -7,7 +7,7 @@
 
 use irm_core::protocol::{
     ApprovalAction, ApprovalInfo, ApprovalRequestInfo, ApprovalRule, MAX_REQUIRED_APPROVALS,
-    RequestState, Role,
+    RequestState, Role, TakeOut,
 };
 
 use super::contract::{Actor, AdminOp, AdminOutput, REQUEST_LIFETIME_SECS, StoreResult};
@@ -21,12 +21,15 @@ use crate::error::{Refusal, StoreError};
 /// person besides the requester, so that two people always act; for taking
 /// a file out, two (the operator's "several administrators").
 pub(super) fn default_required(kind: &str) -> u8 {
-    if kind == EXPORT { 2 } else { 1 }
+    if is_take_out(kind) { 2 } else { 1 }
 }
 
-/// The rule key of exports, the one action whose rule may be 0 (exports
-/// need no approval, as on a server upgraded from before approvals).
-pub(super) const EXPORT: &str = "file.export";
+/// Whether `kind` is a take-out's rule (`file.export`, `file.copy`,
+/// `file.print`): the only rules that may be 0 (no approval, as on a server
+/// upgraded from before approvals).
+fn is_take_out(kind: &str) -> bool {
+    TakeOut::ALL.iter().any(|t| t.kind() == kind)
+}
 
 /// The newest requests a listing shows.
 const LIST_LIMIT: u32 = 200;
@@ -59,7 +62,7 @@ pub(super) fn check_rule(action: &str, required: u8) -> Result<(), Refusal> {
             ApprovalAction::KINDS.join(", ")
         )));
     }
-    let least = u8::from(action != EXPORT);
+    let least = u8::from(!is_take_out(action));
     if !(least..=MAX_REQUIRED_APPROVALS).contains(&required) {
         return Err(Refusal::BadRequest(format!(
             "an action that widens who can read needs 1 to {MAX_REQUIRED_APPROVALS} approvals (no one acts alone)"

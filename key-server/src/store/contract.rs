@@ -8,7 +8,7 @@ use std::fmt;
 
 use irm_core::protocol::{
     ApprovalAction, ApprovalRequestInfo, ApprovalRule, AuditRecord, DenyReason, DeviceInfo,
-    DeviceState, EnrollmentCode, FileInfo, KeyState, Notice, Role, UsageAction, UserInfo,
+    DeviceState, EnrollmentCode, FileInfo, KeyState, Notice, Role, TakeOut, UsageAction, UserInfo,
     UserState,
 };
 use irm_core::{FileId, KasPublicKey, KeyId, Policy, Rights};
@@ -213,6 +213,11 @@ pub struct EventInput {
     pub action: UsageAction,
     /// Optional detail.
     pub detail: Option<String>,
+    /// Rows a copy or print takes out, as the client counted them.
+    pub rows: Option<u64>,
+    /// The most rows a copy or print takes out without an approved
+    /// take-out (the server's setting).
+    pub take_out_rows: u64,
 }
 
 /// `POST /v1/files`, after the header was parsed and its wrap opened.
@@ -334,9 +339,11 @@ pub enum AdminOp {
         /// Request id (hex).
         id: String,
     },
-    /// Ask that this device may take one file's plaintext out (filed for
-    /// approval, PROTOCOL.md §7.3); any enrolled person may ask.
-    RequestExport {
+    /// Ask that this device may take one file's plaintext out, in one way
+    /// (filed for approval, PROTOCOL.md §7.3); any enrolled person may ask.
+    RequestTakeOut {
+        /// Export, copy or print.
+        how: TakeOut,
         /// File id (hex).
         file_id: String,
         /// Who asks.
@@ -417,7 +424,7 @@ impl AdminOp {
             Self::Approve { .. } => "admin.request.approve",
             Self::DenyRequest { .. } => "admin.request.deny",
             Self::ListRules => "admin.rule.list",
-            Self::RequestExport { .. } => "file.export",
+            Self::RequestTakeOut { how, .. } => how.kind(),
             Self::SetRule { .. } => "admin.rule.set",
         }
     }
@@ -451,11 +458,13 @@ impl AdminOp {
                 action: action.clone(),
                 required: *required,
             },
-            Self::RequestExport {
+            Self::RequestTakeOut {
+                how,
                 file_id,
                 user,
                 device,
-            } => ApprovalAction::ExportFile {
+            } => ApprovalAction::TakeOut {
+                how: *how,
                 file_id: file_id.clone(),
                 user: user.clone(),
                 device_id: device.clone(),
@@ -500,11 +509,13 @@ impl AdminOp {
                 action: action.clone(),
                 required: *required,
             },
-            ApprovalAction::ExportFile {
+            ApprovalAction::TakeOut {
+                how,
                 file_id,
                 user,
                 device_id,
-            } => Self::RequestExport {
+            } => Self::RequestTakeOut {
+                how: *how,
                 file_id: file_id.clone(),
                 user: user.clone(),
                 device: device_id.clone(),
@@ -515,7 +526,7 @@ impl AdminOp {
     /// The roles allowed to do it: audit reads also auditors, the rest admins.
     pub fn allowed(&self, roles: &[Role]) -> bool {
         // Anyone enrolled may ask to take a file out; administrators decide.
-        if matches!(self, Self::RequestExport { .. }) {
+        if matches!(self, Self::RequestTakeOut { .. }) {
             return true;
         }
         // Auditors review requests and rules too; only administrators act.
@@ -572,7 +583,7 @@ impl AdminOp {
             Self::SetRule { action, required } => {
                 Some(format!("rule_action={action} required={required}"))
             }
-            Self::RequestExport { user, device, .. } => {
+            Self::RequestTakeOut { user, device, .. } => {
                 Some(format!("user={user} device={device}"))
             }
             _ => None,
@@ -582,7 +593,7 @@ impl AdminOp {
     /// The file concerned, if any.
     pub fn file_id(&self) -> Option<String> {
         match self {
-            Self::File { id, .. } | Self::RequestExport { file_id: id, .. } => Some(id.clone()),
+            Self::File { id, .. } | Self::RequestTakeOut { file_id: id, .. } => Some(id.clone()),
             _ => None,
         }
     }

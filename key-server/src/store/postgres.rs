@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use irm_core::protocol::{ApprovalInfo, AuditRecord, Notice, RequestState};
+use irm_core::protocol::{ApprovalInfo, AuditRecord, Notice, RequestState, TakeOut};
 use postgres::types::ToSql;
 use postgres::{Client, Config, NoTls, Row, Statement};
 
@@ -935,7 +935,7 @@ impl Tables for PgConn {
             concat!(
                 "SELECT ",
                 request_columns!(),
-                r#" FROM requests ORDER BY created_at DESC, id COLLATE "C" LIMIT $1"#
+                r#" FROM requests ORDER BY state = 'pending' DESC, created_at DESC, id COLLATE "C" LIMIT $1"#
             ),
             &[&i64::from(limit)],
         )?
@@ -1016,23 +1016,25 @@ impl Tables for PgConn {
         Ok(())
     }
 
-    fn grant_export(
+    fn grant_take_out(
         &mut self,
+        how: TakeOut,
         file: &str,
         user: &str,
         device: &str,
         expires_at: u64,
     ) -> Result<(), StoreError> {
         self.execute(
-            "INSERT INTO export_grants (file_id, user_name, device_id, expires_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (file_id, user_name, device_id) DO UPDATE SET expires_at = EXCLUDED.expires_at",
-            &[&file, &user, &device, &int(expires_at, "an export expiry")?],
+            "INSERT INTO take_outs (file_id, user_name, device_id, action, expires_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (file_id, user_name, device_id, action) DO UPDATE SET expires_at = EXCLUDED.expires_at",
+            &[&file, &user, &device, &how.kind(), &int(expires_at, "a take-out expiry")?],
         )?;
         Ok(())
     }
 
-    fn take_export(
+    fn take_take_out(
         &mut self,
+        how: TakeOut,
         file: &str,
         user: &str,
         device: &str,
@@ -1040,10 +1042,10 @@ impl Tables for PgConn {
     ) -> Result<bool, StoreError> {
         let now = int(now, "a time")?;
         let spent = self.execute(
-            "DELETE FROM export_grants WHERE file_id = $1 AND user_name = $2 AND device_id = $3 AND expires_at > $4",
-            &[&file, &user, &device, &now],
+            "DELETE FROM take_outs WHERE file_id = $1 AND user_name = $2 AND device_id = $3 AND action = $4 AND expires_at > $5",
+            &[&file, &user, &device, &how.kind(), &now],
         )?;
-        self.execute("DELETE FROM export_grants WHERE expires_at <= $1", &[&now])?;
+        self.execute("DELETE FROM take_outs WHERE expires_at <= $1", &[&now])?;
         Ok(spent > 0)
     }
 

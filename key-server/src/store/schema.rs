@@ -5,11 +5,11 @@
 
 /// What turns a version 1 database (before approvals) into this version,
 /// besides the new tables the schema creates: the same for both dialects.
-/// A server that ran before approvals keeps exports as they were (no
-/// approval) until two administrators change that rule; new servers
-/// require it.
+/// A server that ran before approvals keeps take-outs as they were (no
+/// approval for exports, bulk copies or prints) until two administrators
+/// change those rules; new servers require it.
 pub(super) const UPGRADE_FROM_1: &str = "ALTER TABLE users ADD COLUMN code_origin TEXT; \
-     INSERT INTO approval_rules (action, required) VALUES ('file.export', 0);";
+     INSERT INTO approval_rules (action, required) VALUES ('file.export', 0), ('file.copy', 0), ('file.print', 0);";
 
 /// SQLite's schema (`sqlite.rs` runs it at every open).
 pub(super) const SQLITE: &str = r#"
@@ -99,12 +99,13 @@ CREATE TABLE IF NOT EXISTS notices (
     code_origin TEXT NOT NULL,
     PRIMARY KEY (recipient_device, kind, device_id)
 );
-CREATE TABLE IF NOT EXISTS export_grants (
+CREATE TABLE IF NOT EXISTS take_outs (
     file_id TEXT NOT NULL,
     user_name TEXT NOT NULL,
     device_id TEXT NOT NULL,
+    action TEXT NOT NULL,
     expires_at INTEGER NOT NULL,
-    PRIMARY KEY (file_id, user_name, device_id)
+    PRIMARY KEY (file_id, user_name, device_id, action)
 );
 CREATE TABLE IF NOT EXISTS approval_rules (action TEXT PRIMARY KEY, required INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
@@ -219,12 +220,13 @@ CREATE TABLE IF NOT EXISTS notices (
     code_origin TEXT NOT NULL,
     PRIMARY KEY (recipient_device, kind, device_id)
 );
-CREATE TABLE IF NOT EXISTS export_grants (
+CREATE TABLE IF NOT EXISTS take_outs (
     file_id TEXT NOT NULL,
     user_name TEXT NOT NULL,
     device_id TEXT NOT NULL,
+    action TEXT NOT NULL,
     expires_at BIGINT NOT NULL,
-    PRIMARY KEY (file_id, user_name, device_id)
+    PRIMARY KEY (file_id, user_name, device_id, action)
 );
 CREATE TABLE IF NOT EXISTS approval_rules (action TEXT PRIMARY KEY, required BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
@@ -316,7 +318,7 @@ mod tests {
                 "approvals",
                 "audit",
                 "devices",
-                "export_grants",
+                "take_outs",
                 "files",
                 "grants",
                 "group_members",

@@ -13,7 +13,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use irm_core::protocol::{ApprovalInfo, AuditRecord, Notice, RequestState};
+use irm_core::protocol::{ApprovalInfo, AuditRecord, Notice, RequestState, TakeOut};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::contract::{
@@ -816,7 +816,7 @@ impl Tables for Connection {
         let mut statement = self.prepare_cached(concat!(
             "SELECT ",
             request_columns!(),
-            " FROM requests ORDER BY created_at DESC, id LIMIT ?1"
+            " FROM requests ORDER BY state = 'pending' DESC, created_at DESC, id LIMIT ?1"
         ))?;
         let mut rows = statement.query([limit])?;
         let mut out = Vec::new();
@@ -895,32 +895,34 @@ impl Tables for Connection {
         Ok(())
     }
 
-    fn grant_export(
+    fn grant_take_out(
         &mut self,
+        how: TakeOut,
         file: &str,
         user: &str,
         device: &str,
         expires_at: u64,
     ) -> Result<(), StoreError> {
         self.execute(
-            "INSERT OR REPLACE INTO export_grants (file_id, user_name, device_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            params![file, user, device, expires_at],
+            "INSERT OR REPLACE INTO take_outs (file_id, user_name, device_id, action, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![file, user, device, how.kind(), expires_at],
         )?;
         Ok(())
     }
 
-    fn take_export(
+    fn take_take_out(
         &mut self,
+        how: TakeOut,
         file: &str,
         user: &str,
         device: &str,
         now: u64,
     ) -> Result<bool, StoreError> {
         let spent = self.execute(
-            "DELETE FROM export_grants WHERE file_id = ?1 AND user_name = ?2 AND device_id = ?3 AND expires_at > ?4",
-            params![file, user, device, now],
+            "DELETE FROM take_outs WHERE file_id = ?1 AND user_name = ?2 AND device_id = ?3 AND action = ?4 AND expires_at > ?5",
+            params![file, user, device, how.kind(), now],
         )?;
-        self.execute("DELETE FROM export_grants WHERE expires_at <= ?1", [now])?;
+        self.execute("DELETE FROM take_outs WHERE expires_at <= ?1", [now])?;
         Ok(spent > 0)
     }
 

@@ -5,6 +5,7 @@
 
 use irm_core::protocol::{
     ApprovalInfo, AuditRecord, FileInfo, FileState, KeyState, Notice, NoticeKind, RequestState,
+    TakeOut,
 };
 use irm_core::{KeyId, Policy, Rights};
 
@@ -262,7 +263,8 @@ pub(super) trait Tables {
     fn insert_request(&mut self, request: &RequestRow) -> Result<(), StoreError>;
     /// An approval request.
     fn request(&mut self, id: &str) -> Result<Option<RequestRow>, StoreError>;
-    /// The newest `limit` requests, newest first.
+    /// At most `limit` requests: pending ones first (what people act on),
+    /// then the newest.
     fn requests(&mut self, limit: u32) -> Result<Vec<RequestRow>, StoreError>;
     /// The ids of pending requests whose time ran out by `now`.
     fn pending_due(&mut self, now: u64) -> Result<Vec<String>, StoreError>;
@@ -283,19 +285,21 @@ pub(super) trait Tables {
     /// Sets the approvals an action needs.
     fn set_approval_rule(&mut self, action: &str, required: u8) -> Result<(), StoreError>;
 
-    /// Lets `device` of `user` take `file` out once, until `expires_at`
-    /// (replacing an earlier approval for the same three).
-    fn grant_export(
+    /// Lets `device` of `user` take `file` out once in the way `how`, until
+    /// `expires_at` (replacing an earlier approval for the same four).
+    fn grant_take_out(
         &mut self,
+        how: TakeOut,
         file: &str,
         user: &str,
         device: &str,
         expires_at: u64,
     ) -> Result<(), StoreError>;
-    /// Spends a live approved export of `file` by `device` of `user`;
-    /// whether there was one. Expired ones are dropped.
-    fn take_export(
+    /// Spends a live approved take-out of `file` in the way `how` by
+    /// `device` of `user`; whether there was one. Expired ones are dropped.
+    fn take_take_out(
         &mut self,
+        how: TakeOut,
         file: &str,
         user: &str,
         device: &str,

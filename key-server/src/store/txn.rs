@@ -9,7 +9,7 @@
 //! writer's (`group_commit.rs`).
 
 use irm_core::protocol::{
-    DenyReason, EXPORT_WINDOW_SECS, FileInfo, Notice, NoticeKind, Role, UsageAction,
+    DenyReason, EXPORT_WINDOW_SECS, FileInfo, Notice, NoticeKind, Role, TakeOut,
 };
 use irm_core::{KeyId, Policy, Rights};
 use subtle::ConstantTimeEq;
@@ -443,21 +443,34 @@ pub(super) fn usage_event<C: Tables>(
         ctx.audit(draft.deny(DenyReason::RightNotGranted))?;
         return Ok(Err(Refusal::Deny(DenyReason::RightNotGranted)));
     }
-    // PROTOCOL.md §7.3: taking plaintext out spends an approved export of
-    // this file by this device, unless the rule says exports need none.
+    // PROTOCOL.md §7.3: taking plaintext out (an export; a copy or print of
+    // more rows than the threshold, or of an untold number) spends an
+    // approved take-out of this file, in that way, by this device, unless
+    // the rule for that way needs none.
     let mut draft = draft;
-    if input.action == UsageAction::Export
-        && approval::required_for(ctx.conn, approval::EXPORT)? > 0
+    if let Some(row_count) = input.rows {
+        let detail = draft.detail.take().unwrap_or_default();
+        draft.detail = Some(format!("{detail} rows={row_count}"));
+    }
+    let bulk = |how| match how {
+        TakeOut::Export => true,
+        TakeOut::Copy | TakeOut::Print => input.rows.is_none_or(|r| r > input.take_out_rows),
+    };
+    if let Some(how) = TakeOut::of_event(input.action).filter(|how| bulk(*how))
+        && approval::required_for(ctx.conn, how.kind())? > 0
     {
         let file = draft.file_id.clone().unwrap_or_default();
-        if !ctx
-            .conn
-            .take_export(&file, &input.actor.user, &input.actor.device, now_ms / 1000)?
-        {
+        if !ctx.conn.take_take_out(
+            how,
+            &file,
+            &input.actor.user,
+            &input.actor.device,
+            now_ms / 1000,
+        )? {
             return ctx.refuse(draft, Refusal::Deny(DenyReason::ExportApprovalRequired));
         }
         let detail = draft.detail.take().unwrap_or_default();
-        draft.detail = Some(format!("{detail} approved_export_spent"));
+        draft.detail = Some(format!("{detail} approved_{}_spent", how.as_str()));
     }
     ctx.audit(draft)?;
     Ok(Ok(()))
@@ -787,7 +800,8 @@ pub(super) fn admin_effect(
         AdminOp::ListRequests => approval::list(conn)?,
         AdminOp::ShowRequest { id } => found!(approval::show(conn, id)),
         AdminOp::ListRules => AdminOutput::Rules(approval::rules(conn)?),
-        AdminOp::RequestExport {
+        AdminOp::RequestTakeOut {
+            how,
             file_id,
             user,
             device,
@@ -799,7 +813,7 @@ pub(super) fn admin_effect(
                     "file {file_id} (the key server has not seen it; check the id with irm inspect)"
                 ))));
             }
-            conn.grant_export(file_id, user, device, now + EXPORT_WINDOW_SECS)?;
+            conn.grant_take_out(*how, file_id, user, device, now + EXPORT_WINDOW_SECS)?;
             AdminOutput::Done
         }
         AdminOp::SetRule { action, required } => {

@@ -287,16 +287,19 @@ impl TestServer {
         )
     }
 
-    /// Lowers the take-out rule to none (approved by the second
-    /// administrator), for tests about something other than approvals.
-    pub async fn exports_without_approval(&self, admin: &Device) {
-        self.approved(
-            admin,
-            Method::PUT,
-            "/v1/admin/approval-rules/file.export",
-            Some(json!({"required": 0})),
-        )
-        .await;
+    /// Lowers the take-out rules (export, copy, print) to none (approved
+    /// by the second administrator), for tests about something other than
+    /// approvals.
+    pub async fn take_out_without_approval(&self, admin: &Device) {
+        for how in irm_core::protocol::TakeOut::ALL {
+            self.approved(
+                admin,
+                Method::PUT,
+                &format!("/v1/admin/approval-rules/{}", how.kind()),
+                Some(json!({"required": 0})),
+            )
+            .await;
+        }
     }
 
     /// A fresh code for `name` through an approved request: both halves.
