@@ -197,7 +197,7 @@ pub(crate) enum ExportCommand {
         #[arg(long, value_name = "TEXT")]
         reason: String,
         /// How it is to be taken out: export (a file), copy or print (more rows than the
-        /// server's threshold).
+        /// server's threshold), program (reads through libirm, where administrators gate them).
         #[arg(long = "for", value_name = "HOW", default_value = "export", value_parser = parse_take_out)]
         how: irm_core::protocol::TakeOut,
     },
@@ -207,7 +207,7 @@ fn parse_take_out(text: &str) -> Result<irm_core::protocol::TakeOut, String> {
     irm_core::protocol::TakeOut::ALL
         .into_iter()
         .find(|how| how.as_str() == text)
-        .ok_or_else(|| "one of export, copy, print".to_owned())
+        .ok_or_else(|| "one of export, copy, print, program".to_owned())
 }
 
 #[derive(Debug, Args)]

@@ -811,3 +811,62 @@ async fn copying_or_printing_many_rows_needs_its_own_approved_take_out(backend: 
         StatusCode::FORBIDDEN
     );
 }
+
+on_each_backend!(program_reads_are_gated_only_once_administrators_turn_it_on);
+/// PROTOCOL.md §7.3: a program's reads through libirm are a take-out whose
+/// rule starts at 0 (call-centre applications read their lists that way);
+/// two administrators can raise it, and then a program read spends an
+/// approved take-out like any other.
+async fn program_reads_are_gated_only_once_administrators_turn_it_on(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    let admin = server.admin().await;
+    let admin2 = server.approver();
+    let app = server.user(&admin, "crm-app", &[], &[]).await;
+    let file = seal(
+        &app.server_key.public_key,
+        policy(&["crm-app"], Rights::VIEW | Rights::PROGRAM, None, None),
+    );
+    let grant = app.grant_ok(&file, false).await;
+    let g = grant.grant_id.as_str();
+    event(&app, g, "program_read", StatusCode::NO_CONTENT).await;
+    let rules = admin
+        .expect(
+            Method::GET,
+            "/v1/admin/approval-rules",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert!(
+        rules
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "file.program" && r["required"] == 0),
+        "{rules}"
+    );
+
+    server
+        .approved(
+            &admin,
+            Method::PUT,
+            "/v1/admin/approval-rules/file.program",
+            Some(json!({"required": 1})),
+        )
+        .await;
+    let refused = event(&app, g, "program_read", StatusCode::FORBIDDEN).await;
+    assert_eq!(refused["reason"], "export_approval_required", "{refused}");
+    let filed = app
+        .expect(
+            Method::POST,
+            "/v1/export-requests?reason=NIGHTLY-SYNC",
+            Some(json!({"file_id": file.id(), "how": "program"})),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    assert_eq!(filed["request"]["required"], 1, "{filed}");
+    let hash = filed["request"]["action_hash"].clone();
+    approve_as(admin2, &filed, &hash, StatusCode::OK).await;
+    event(&app, g, "program_read", StatusCode::NO_CONTENT).await;
+    event(&app, g, "program_read", StatusCode::FORBIDDEN).await;
+}

@@ -38,11 +38,15 @@ pub enum TakeOut {
     Copy,
     /// More rows than the server's threshold to a printer.
     Print,
+    /// A program's reads through libirm (`program_read`): not gated unless
+    /// administrators raise its rule above 0, since call-centre
+    /// applications read their lists that way.
+    Program,
 }
 
 impl TakeOut {
     /// Every way, in a fixed order.
-    pub const ALL: [Self; 3] = [Self::Export, Self::Copy, Self::Print];
+    pub const ALL: [Self; 4] = [Self::Export, Self::Copy, Self::Print, Self::Program];
 
     /// The audit action of an approved take-out, and its rule's key.
     pub fn kind(self) -> &'static str {
@@ -50,6 +54,7 @@ impl TakeOut {
             Self::Export => "file.export",
             Self::Copy => "file.copy",
             Self::Print => "file.print",
+            Self::Program => "file.program",
         }
     }
 
@@ -59,6 +64,7 @@ impl TakeOut {
             Self::Export => "export",
             Self::Copy => "copy",
             Self::Print => "print",
+            Self::Program => "program",
         }
     }
 
@@ -68,6 +74,7 @@ impl TakeOut {
             Self::Export => super::UsageAction::Export,
             Self::Copy => super::UsageAction::Copy,
             Self::Print => super::UsageAction::Print,
+            Self::Program => super::UsageAction::ProgramRead,
         }
     }
 
@@ -150,7 +157,7 @@ pub enum ApprovalAction {
 
 impl ApprovalAction {
     /// Every action name, the rule keys.
-    pub const KINDS: [&'static str; 9] = [
+    pub const KINDS: [&'static str; 10] = [
         "admin.user.create",
         "admin.user.code",
         "admin.group.add_member",
@@ -160,6 +167,7 @@ impl ApprovalAction {
         "file.export",
         "file.copy",
         "file.print",
+        "file.program",
     ];
 
     /// The audit action this becomes, and the key of its approval rule.

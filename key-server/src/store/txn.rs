@@ -453,7 +453,7 @@ pub(super) fn usage_event<C: Tables>(
         draft.detail = Some(format!("{detail} rows={row_count}"));
     }
     let bulk = |how| match how {
-        TakeOut::Export => true,
+        TakeOut::Export | TakeOut::Program => true,
         TakeOut::Copy | TakeOut::Print => input.rows.is_none_or(|r| r > input.take_out_rows),
     };
     if let Some(how) = TakeOut::of_event(input.action).filter(|how| bulk(*how))
