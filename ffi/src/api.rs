@@ -640,9 +640,10 @@ pub unsafe extern "C" fn irm_document_metadata(
 }
 
 /// What the key server told the person with this document's grant or its
-/// renewals and that was not taken yet (docs/PROTOCOL.md §4.3): today, a new
+/// renewals and that was not taken yet (docs/PROTOCOL.md §4.3): a new
 /// device enrolled for their account, which they alone can tell was not
-/// them. `*notices` receives one line per notice, joined by `\n`, owned by
+/// them; and a line starting `WARNING: ` when the key server's signed audit
+/// log went back behind what this device saw before (§9.2). `*notices` receives one line per notice, joined by `\n`, owned by
 /// the caller until `irm_string_free`, or NULL when there is none; taking
 /// them empties the list. Show them to the person.
 ///

@@ -322,8 +322,24 @@ struct DocState {
     /// Whether the first read was reported (`program_read`).
     reported: bool,
     /// Notices from the grant and its renewals not yet taken by
-    /// `irm_document_notices` (PROTOCOL.md §4.3).
-    notices: Vec<Notice>,
+    /// `irm_document_notices` (PROTOCOL.md §4.3), one line of English each,
+    /// with the audit witness's alarm if one was raised (§9.2).
+    notices: Vec<String>,
+}
+
+/// What a grant tells the person: its notices, then the audit witness's
+/// alarm if the server's log went back.
+fn told(grant: &Grant) -> Vec<String> {
+    grant
+        .notices()
+        .iter()
+        .map(Notice::message)
+        .chain(
+            grant
+                .witness_alarm()
+                .map(|alarm| format!("WARNING: {alarm}")),
+        )
+        .collect()
 }
 
 impl Handle for Document {
@@ -346,7 +362,7 @@ impl Document {
             File::open(path).map_err(|e| io_failure(&format!("opening {}", path.display()), &e))?;
         let header = SealedHeader::read_from(&mut file)?;
         let grant = client.session.grant(&header, false)?;
-        let notices = grant.notices().to_vec();
+        let notices = told(&grant);
         let verified = grant.verified_header()?;
         let metadata = verified.metadata().clone();
         let opener = SeekableOpener::new(verified, file, PayloadBackend::Fast)
@@ -390,7 +406,7 @@ impl Document {
     pub(crate) fn renew(&self) -> Result<(), Failure> {
         let mut state = self.state();
         self.session.renew(&mut state.grant)?;
-        let renewed = state.grant.notices().to_vec();
+        let renewed = told(&state.grant);
         state.notices.extend(renewed);
         Ok(())
     }
@@ -399,9 +415,6 @@ impl Document {
     /// empties the list.
     pub(crate) fn take_notices(&self) -> Vec<String> {
         std::mem::take(&mut self.state().notices)
-            .iter()
-            .map(Notice::message)
-            .collect()
     }
 
     pub(crate) fn report_event(&self, action: UsageAction) -> Result<(), Failure> {

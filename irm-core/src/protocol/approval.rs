@@ -415,8 +415,29 @@ mod tests {
             .hash()
         );
         for kind in ApprovalAction::KINDS {
-            assert!(kind.starts_with("admin.") || kind == "file.export");
+            assert!(
+                kind.starts_with("admin.") || TakeOut::ALL.iter().any(|t| t.kind() == kind),
+                "{kind}"
+            );
         }
+        // The same file, person and device taken out two ways are two
+        // different approvals: one cannot be spent as the other.
+        let take_out = |how| ApprovalAction::TakeOut {
+            how,
+            file_id: "00".repeat(16),
+            user: "alice".into(),
+            device_id: "11".repeat(16),
+        };
+        let hashes: std::collections::BTreeSet<String> = TakeOut::ALL
+            .into_iter()
+            .map(|how| take_out(how).hash())
+            .collect();
+        assert_eq!(hashes.len(), TakeOut::ALL.len());
+        assert!(
+            take_out(TakeOut::Print)
+                .canonical()
+                .contains("action=file.print\n")
+        );
     }
 
     #[test]

@@ -318,7 +318,6 @@ mod tests {
                 "approvals",
                 "audit",
                 "devices",
-                "take_outs",
                 "files",
                 "grants",
                 "group_members",
@@ -327,6 +326,7 @@ mod tests {
                 "meta",
                 "notices",
                 "requests",
+                "take_outs",
                 "users"
             ]
         );
