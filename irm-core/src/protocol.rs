@@ -462,6 +462,24 @@ impl UsageAction {
     }
 }
 
+impl TakeOut {
+    /// The usage event that spends it (here, with [`UsageAction`], so that
+    /// the approval module need not import the module that imports it).
+    pub fn event(self) -> UsageAction {
+        match self {
+            Self::Export => UsageAction::Export,
+            Self::Copy => UsageAction::Copy,
+            Self::Print => UsageAction::Print,
+            Self::Program => UsageAction::ProgramRead,
+        }
+    }
+
+    /// The take-out a usage event is, if any.
+    pub fn of_event(action: UsageAction) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.event() == action)
+    }
+}
+
 /// `POST /v1/events`: report a usage event under a grant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

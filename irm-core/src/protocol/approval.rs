@@ -67,21 +67,6 @@ impl TakeOut {
             Self::Program => "program",
         }
     }
-
-    /// The usage event that spends it.
-    pub fn event(self) -> super::UsageAction {
-        match self {
-            Self::Export => super::UsageAction::Export,
-            Self::Copy => super::UsageAction::Copy,
-            Self::Print => super::UsageAction::Print,
-            Self::Program => super::UsageAction::ProgramRead,
-        }
-    }
-
-    /// The take-out a usage event is, if any.
-    pub fn of_event(action: super::UsageAction) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.event() == action)
-    }
 }
 
 /// The most approvals any rule can require.
