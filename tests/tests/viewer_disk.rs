@@ -248,7 +248,11 @@ impl Traced {
     /// same), and the runtime directory. So
     /// nothing in the home, the working directory, /tmp or next to the
     /// sealed file.
-    fn unexpected(&self) -> Vec<&PathBuf> {
+    /// Paths written other than caches, the runtime directory, and the
+    /// audit witness in the person's configuration directory `config_dir`
+    /// (the grant's signed checkpoint, PROTOCOL.md §9.2, written through a
+    /// `.irm-*.tmp` file renamed into place).
+    fn unexpected(&self, config_dir: &Path) -> Vec<&PathBuf> {
         let cache = self.home.path().join("cache");
         let runtime = self.home.path().join("runtime");
         let system_font_cache = Path::new("/var/cache/fontconfig");
@@ -262,7 +266,17 @@ impl Traced {
                     || p.starts_with(self.home.path().join(".fontconfig")))
                     && p.file_name()
                         .is_some_and(|name| name.to_string_lossy().contains(".cache-"));
-                !(p.starts_with("/dev") || own_cache || font_cache || p.starts_with(&runtime))
+                let witness = p.parent() == Some(config_dir)
+                    && p.file_name().is_some_and(|name| {
+                        let name = name.to_string_lossy();
+                        name == irm_client::WITNESS_FILE
+                            || (name.starts_with(".irm-") && name.ends_with(".tmp"))
+                    });
+                !(p.starts_with("/dev")
+                    || own_cache
+                    || font_cache
+                    || witness
+                    || p.starts_with(&runtime))
             })
             .collect()
     }
@@ -296,10 +310,17 @@ fn the_viewer_writes_no_plaintext_to_disk() {
         Vec::<&PathBuf>::new(),
         "files with plaintext"
     );
+    let config_dir = stage.alice_config_dir();
     assert!(
-        run.unexpected().is_empty(),
+        run.unexpected(&config_dir).is_empty(),
         "unexpected paths written: {:#?}\nall: {:#?}",
-        run.unexpected(),
+        run.unexpected(&config_dir),
+        run.written
+    );
+    assert!(
+        run.written
+            .contains(&config_dir.join(irm_client::WITNESS_FILE)),
+        "the grant's audit checkpoint is kept as a witness: {:#?}",
         run.written
     );
 }
@@ -338,7 +359,7 @@ fn a_viewer_that_leaks_plaintext_is_caught() {
         leaked,
         BTreeSet::from([next_to_file.clone(), renamed.clone()])
     );
-    let unexpected = run.unexpected();
+    let unexpected = run.unexpected(&stage.alice_config_dir());
     for path in [&next_to_file, &renamed, &run.home.path().join("tmp.part")] {
         assert!(unexpected.contains(&path), "{} is flagged", path.display());
     }
