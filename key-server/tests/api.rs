@@ -467,8 +467,9 @@ async fn usage_events_need_the_right_and_every_report_is_audited(backend: Backen
     let (admin, alice, bob) = cast(&server).await;
     let file = file_for(&alice, &["alice", "bob"], Rights::VIEW | Rights::PRINT);
     let grant = alice.grant_ok(&file, false).await;
-    let event =
-        |action: &str| json!({"grant_id": grant.grant_id, "action": action, "detail": "printer-3"});
+    // A print of a few rows: more would be a take-out needing approval
+    // (approval.rs).
+    let event = |action: &str| json!({"grant_id": grant.grant_id, "action": action, "detail": "printer-3", "rows": 2});
 
     alice
         .expect(
