@@ -210,7 +210,24 @@ fn a_device_notices_when_the_server_is_rolled_back_to_an_older_backup() {
     // The evidence stays on the device.
     assert_eq!(
         irm_client::witnessed(alice.config_dir()).unwrap(),
-        Some(newer)
+        Some(newer.clone())
+    );
+    // The CLI says so too, in `irm info` (JSON `audit_alarm`).
+    let sealed_path = alice_dir.path().join("customers.csv.irm");
+    std::fs::write(&sealed_path, &sealed).expect("the sealed file");
+    let info = std::process::Command::new(irm_e2e::irm_binary())
+        .args(["info", "--json"])
+        .arg(&sealed_path)
+        .env("IRM_CONFIG_DIR", alice.config_dir())
+        .env("IRM_PASSPHRASE", "alice passphrase")
+        .output()
+        .expect("irm runs");
+    assert!(info.status.success(), "{info:?}");
+    let report: serde_json::Value = serde_json::from_slice(&info.stdout).expect("JSON");
+    let alarm = report["audit_alarm"].as_str().unwrap_or_default();
+    assert!(
+        alarm.contains("went back") && alarm.contains(&newer.count.to_string()),
+        "{report}"
     );
 
     let witness = alice_dir.path().join("irm").join(irm_client::WITNESS_FILE);
