@@ -78,7 +78,8 @@ impl fmt::Display for WitnessAlarm {
             Self::Unkept { problem } => {
                 return write!(
                     f,
-                    "this device could not keep the key server's audit checkpoint as a witness: {problem}"
+                    "this device could not keep the key server's audit checkpoint as a witness: {problem}; \
+                     check that its configuration directory is writable (the grant itself is good)"
                 );
             }
         }?;
@@ -104,7 +105,8 @@ pub fn witnessed(dir: &Path) -> Result<Option<AuditCheckpoint>, ClientError> {
         .map_err(|e| ClientError::BadConfig {
             path,
             problem: format!(
-                "it does not hold a signed audit checkpoint ({e}); move it away to start again"
+                "it does not hold a signed audit checkpoint ({e}); give it to your security team, \
+                 then move it away so that this device starts a new witness"
             ),
         })
 }

@@ -63,6 +63,8 @@ pub enum SinkHealth {
     Confirmed,
     /// The newest checkpoint has not reached the sink for `secs` seconds.
     Waiting {
+        /// The sink's directory.
+        dir: PathBuf,
         /// How long the oldest unconfirmed checkpoint has waited.
         secs: u64,
         /// Whether that is past the configured limit.
@@ -73,16 +75,19 @@ pub enum SinkHealth {
 }
 
 impl SinkHealth {
-    /// A line for `/healthz` and the log when something is wrong.
-    pub fn warning(&self, sink: Option<&Path>) -> Option<String> {
+    /// A line for `/healthz` and the log when something is wrong, saying
+    /// what to check.
+    pub fn warning(&self) -> Option<String> {
         match self {
             Self::Waiting {
+                dir,
                 secs,
                 overdue: true,
                 error,
             } => Some(format!(
-                "warning: the off-host checkpoint sink {} has confirmed no checkpoint for {secs} s{}",
-                sink.map_or_else(String::new, |p| p.display().to_string()),
+                "warning: the off-host checkpoint sink {} has confirmed no checkpoint for {secs} s{}; \
+                 check that the share is mounted and writable (the server retries every checkpoint interval)",
+                dir.display(),
                 error
                     .as_ref()
                     .map_or_else(String::new, |e| format!(" (last error: {e})"))
@@ -197,6 +202,7 @@ impl Published {
             Some(since) => {
                 let secs = now_ms.saturating_sub(since) / 1000;
                 SinkHealth::Waiting {
+                    dir: settings.dir.clone(),
                     secs,
                     overdue: secs >= settings.alert_after.as_secs(),
                     error: state.last_error.clone(),
@@ -240,12 +246,13 @@ mod tests {
                 SinkHealth::Waiting {
                     secs: 29,
                     overdue: false,
-                    error: Some(_)
+                    error: Some(_),
+                    ..
                 }
             ),
             "{health:?}"
         );
-        assert_eq!(health.warning(None), None);
+        assert_eq!(health.warning(), None);
         // A newer checkpoint does not restart the clock: the wait is the oldest one's.
         published.publish(checkpoint(5), 40_000);
         let health = published.sink_health(61_000);
@@ -257,7 +264,7 @@ mod tests {
                 ..
             }
         ));
-        let warning = health.warning(Some(&dir)).unwrap();
+        let warning = health.warning().unwrap();
         assert!(
             warning.contains("for 60 s") && warning.contains("last error"),
             "{warning}"

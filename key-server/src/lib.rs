@@ -118,7 +118,7 @@ async fn checkpoint_loop(state: AppState, mut stop: watch::Receiver<bool>) {
 fn watch_sink(state: &AppState) {
     let health = state.published.sink_health(state.clock.now_ms());
     state.metrics.sink_unconfirmed(health.unconfirmed_secs());
-    if let Some(warning) = health.warning(state.published.sink_dir()) {
+    if let Some(warning) = health.warning() {
         tracing::warn!("{warning}");
     }
 }

@@ -327,11 +327,15 @@ type Witnessed = (Vec<irm_core::protocol::AuditCheckpoint>, Vec<String>);
 fn read_witnesses(paths: &[std::path::PathBuf]) -> anyhow::Result<Witnessed> {
     let mut all = (Vec::new(), Vec::new());
     for path in paths {
-        let file = std::fs::File::open(path)
-            .with_context(|| format!("opening the witness {}", path.display()))?;
-        let (checkpoints, unreadable) =
-            irm_core::audit::read_checkpoints(std::io::BufReader::new(file))
-                .with_context(|| format!("reading the witness {}", path.display()))?;
+        // The server's reader takes a missing file for an empty one.
+        if !path.is_file() {
+            anyhow::bail!(
+                "the witness {} is not a file: give the sink's audit-checkpoints.jsonl or a device's audit-witness.jsonl",
+                path.display()
+            );
+        }
+        let (checkpoints, unreadable) = irm_key_server::audit::read_checkpoints(path)
+            .with_context(|| format!("reading the witness {}", path.display()))?;
         all.0.extend(checkpoints);
         all.1.extend(
             unreadable

@@ -17,7 +17,7 @@ use crate::state::AppState;
 pub(crate) async fn healthz(State(state): State<AppState>) -> String {
     let mut answer = String::from("ok");
     let sink = state.published.sink_health(state.clock.now_ms());
-    if let Some(warning) = sink.warning(state.published.sink_dir()) {
+    if let Some(warning) = sink.warning() {
         answer.push('\n');
         answer.push_str(&warning);
     }
