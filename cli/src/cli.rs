@@ -299,6 +299,39 @@ pub(crate) enum AdminObject {
     /// How many approvals each kind of request needs: list, set.
     #[command(subcommand)]
     Rule(RuleCommand),
+    /// The shares of the key server's root key: status, reissue.
+    #[command(subcommand)]
+    Shares(SharesCommand),
+    /// Submit your share of the root key from this device, so that a
+    /// restarted key server can unseal its keys (PROTOCOL.md §11.2).
+    Unseal,
+}
+
+#[derive(Debug, Subcommand)]
+#[command(after_help = "\
+The key server's private keys are sealed under a root key that exists on disk only as shares. A new
+server keeps its one share in a file (the bootstrap mode, which it warns about at every start). Once
+two administrators are enrolled, split the root key among the people who run the server: each share
+is encrypted to its holder's enrolled devices, and after a restart THRESHOLD holders each run
+`irm admin unseal` before the server serves again. Reissuing is itself approved, makes a fresh root
+key, and leaves old shares (and the bootstrap file) useless: run it again when a holder leaves.")]
+pub(crate) enum SharesCommand {
+    /// Whether the server is sealed, the threshold, the holders, and whether you hold a share.
+    Status,
+    /// Split a fresh root key among holders (filed for approval; done when approved).
+    Reissue {
+        /// Shares needed to unseal (at least 2: no one unseals alone).
+        #[arg(long, value_name = "K")]
+        threshold: u8,
+        /// The holders: administrators or maintainers with an enrolled device, comma-separated.
+        #[arg(
+            long,
+            value_name = "NAME,NAME,...",
+            value_delimiter = ',',
+            required = true
+        )]
+        holders: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

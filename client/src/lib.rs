@@ -49,6 +49,7 @@ mod keystore;
 mod seal;
 mod session;
 mod transport;
+mod unseal;
 mod witness;
 
 pub use admin::{AuditExportSummary, UserAdded};
@@ -61,6 +62,7 @@ pub use grant::Grant;
 pub use keystore::Passphrase;
 pub use seal::{HeaderOptions, PendingSeal, SealTarget, Sealed};
 pub use session::Session;
+pub use unseal::Unsealing;
 pub use witness::{WITNESS_FILE, WitnessAlarm, witnessed};
 
 #[cfg(test)]

@@ -152,6 +152,16 @@ impl Session {
         self.transport.origin()
     }
 
+    /// This device's id as the 16 bytes wraps are bound to.
+    pub(crate) fn device_id_bytes(&self) -> [u8; 16] {
+        self.config.device_id_bytes()
+    }
+
+    /// This device's X25519 key, which grants and shares are wrapped to.
+    pub(crate) fn device_key(&self) -> &irm_core::DeviceSecretKey {
+        &self.keys.device
+    }
+
     pub(crate) fn signer(&self) -> Signer<'_> {
         Signer {
             device_id: &self.config.device_id,

@@ -245,7 +245,11 @@ pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 /// PROTOCOL.md §1: a refusal (401/403 with a `DenyBody`), an `ErrorBody`,
 /// or something that is neither.
 fn error_answer(status: StatusCode, bytes: &[u8], context: &str) -> ClientError {
-    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+    // 503 carries `server_sealed` (PROTOCOL.md §11.2).
+    if matches!(
+        status,
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::SERVICE_UNAVAILABLE
+    ) {
         if let Ok(deny) = serde_json::from_slice::<DenyBody>(bytes) {
             return ClientError::Denied(deny.reason, deny.message);
         }

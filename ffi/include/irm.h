@@ -218,6 +218,11 @@ typedef enum irm_status {
    */
   IRM_STATUS_DENIED_EXPORT_APPROVAL_REQUIRED = 316,
   /**
+   * Refused: the key server restarted and its keys are still sealed
+   * (`server_sealed`); try again once its share holders have unsealed it.
+   */
+  IRM_STATUS_DENIED_SERVER_SEALED = 317,
+  /**
    * A bug in libirm: a Rust panic was caught at the boundary. The handles
    * passed to the call are still valid but their state is unspecified.
    */

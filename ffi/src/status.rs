@@ -97,6 +97,9 @@ pub enum irm_status {
     /// Refused: taking the plaintext out needs administrators' approval
     /// first (`export_approval_required`; `irm export request`).
     IRM_STATUS_DENIED_EXPORT_APPROVAL_REQUIRED = 316,
+    /// Refused: the key server restarted and its keys are still sealed
+    /// (`server_sealed`); try again once its share holders have unsealed it.
+    IRM_STATUS_DENIED_SERVER_SEALED = 317,
 
     /// A bug in libirm: a Rust panic was caught at the boundary. The handles
     /// passed to the call are still valid but their state is unspecified.
@@ -124,6 +127,7 @@ impl irm_status {
             DenyReason::RoleRequired => IRM_STATUS_DENIED_ROLE_REQUIRED,
             DenyReason::EnrollmentCodeInvalid => IRM_STATUS_DENIED_ENROLLMENT_CODE_INVALID,
             DenyReason::ExportApprovalRequired => IRM_STATUS_DENIED_EXPORT_APPROVAL_REQUIRED,
+            DenyReason::ServerSealed => IRM_STATUS_DENIED_SERVER_SEALED,
             _ => IRM_STATUS_DENIED,
         }
     }

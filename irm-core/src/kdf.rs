@@ -15,6 +15,9 @@ use zeroize::Zeroizing;
 pub(crate) const INFO_KAS_WRAP: &[u8] = b"irm/v1/kas-wrap";
 /// FORMAT.md §4.5: `info` of the device wrap key.
 pub(crate) const INFO_DEVICE_WRAP: &[u8] = b"irm/v1/device-wrap";
+/// PROTOCOL.md §11.2: `info` of the key that wraps a root-key share to a
+/// holder's device.
+pub(crate) const INFO_SHARE_WRAP: &[u8] = b"irm/v1/share-wrap";
 /// FORMAT.md §4.2: `info` of the key commitment.
 pub(crate) const INFO_COMMITMENT: &[u8] = b"irm/v1/key-commitment";
 /// FORMAT.md §4.2: `info` of the payload key, followed by the header hash.

@@ -67,4 +67,7 @@ pub use stream::{
     Opener, PayloadBackend, Sealer, SeekableOpener, StreamOptions, TAG_LEN, open_into, open_to_vec,
     opened_len, seal_in_place, seal_payload_in_place, seal_to_vec,
 };
-pub use wrap::{DeviceWrappedKey, RewrapContext, WRAPPED_KEY_LEN, rewrap};
+pub use wrap::{
+    DeviceWrappedKey, RewrapContext, ShareContext, WRAPPED_KEY_LEN, WrappedShare, rewrap,
+    wrap_share,
+};

@@ -18,6 +18,7 @@ use crate::policy::{Policy, Rights};
 
 mod approval;
 mod role;
+mod unseal;
 
 pub use approval::{
     APPROVAL_DOMAIN, ApprovalAction, ApprovalInfo, ApprovalRequestInfo, ApprovalRule,
@@ -26,6 +27,10 @@ pub use approval::{
     valid_reason,
 };
 pub use role::Role;
+pub use unseal::{
+    MIN_SHARE_THRESHOLD, ReissueSharesRequest, SealMode, UnsealRequest, UnsealStatus,
+    WrappedShareInfo,
+};
 
 /// Why the key server refused. Serialises to stable snake_case strings that
 /// map one-to-one onto the HTTP body, an FFI status and a CLI exit code. New
@@ -85,11 +90,16 @@ pub enum DenyReason {
     /// (PROTOCOL.md §7.3), and this device holds no live approved export.
     #[error("taking this file out needs administrators' approval first")]
     ExportApprovalRequired,
+    /// The key server restarted and its keys are still sealed: it answers
+    /// nothing but unsealing until enough share holders have submitted
+    /// their shares (PROTOCOL.md §11.2). HTTP 503.
+    #[error("the key server is sealed: its keys are locked until share holders unseal it")]
+    ServerSealed,
 }
 
 impl DenyReason {
     /// Every reason, in number order.
-    pub const ALL: [DenyReason; 16] = [
+    pub const ALL: [DenyReason; 17] = [
         Self::CredentialInvalid,
         Self::UserSuspended,
         Self::DeviceRevoked,
@@ -106,6 +116,7 @@ impl DenyReason {
         Self::RoleRequired,
         Self::EnrollmentCodeInvalid,
         Self::ExportApprovalRequired,
+        Self::ServerSealed,
     ];
 
     /// The stable wire string (the serde form).
@@ -127,6 +138,7 @@ impl DenyReason {
             Self::RoleRequired => "role_required",
             Self::EnrollmentCodeInvalid => "enrollment_code_invalid",
             Self::ExportApprovalRequired => "export_approval_required",
+            Self::ServerSealed => "server_sealed",
         }
     }
 
@@ -149,6 +161,7 @@ impl DenyReason {
             Self::RoleRequired => 14,
             Self::EnrollmentCodeInvalid => 15,
             Self::ExportApprovalRequired => 16,
+            Self::ServerSealed => 17,
         }
     }
 
@@ -173,6 +186,9 @@ impl DenyReason {
             Self::EnrollmentCodeInvalid => "ask your administrator for a new enrollment code",
             Self::ExportApprovalRequired => {
                 "ask for approval with `irm export request FILE --reason TICKET`, then open it again once two administrators have approved"
+            }
+            Self::ServerSealed => {
+                "try again in a few minutes; the key server's share holders unseal it with `irm admin unseal` after a restart"
             }
         }
     }
@@ -808,7 +824,7 @@ mod tests {
         // Numbers are dense from 1 so that FFI status codes are predictable.
         assert_eq!(
             codes.iter().copied().collect::<Vec<_>>(),
-            (1..=16).collect::<Vec<_>>()
+            (1..=17).collect::<Vec<_>>()
         );
         // Frozen: changing one of these breaks every client in the field.
         assert_eq!(DenyReason::FileRevoked.as_str(), "file_revoked");

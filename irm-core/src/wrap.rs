@@ -1,7 +1,8 @@
-//! The two key wraps: the content key wrapped to a key server when sealing
+//! The key wraps: the content key wrapped to a key server when sealing
 //! (FORMAT.md §4.4), and rewrapped by the key server to one device when it
-//! grants access (§4.5); and AES-256-GCM under a single-use key, which the
-//! wraps and the header's metadata share.
+//! grants access (§4.5); a share of the key server's root key wrapped to its
+//! holder's device (PROTOCOL.md §11.2); and AES-256-GCM under a single-use
+//! key, which the wraps and the header's metadata share.
 //!
 //! Every wrap uses a fresh ephemeral X25519 key, HKDF-SHA256 with both public
 //! keys in the salt (as age does), and AES-256-GCM with a zero nonce, which is
@@ -14,7 +15,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use crate::error::{SealError, UnwrapError};
-use crate::kdf::{INFO_DEVICE_WRAP, INFO_KAS_WRAP, hkdf32};
+use crate::kdf::{INFO_DEVICE_WRAP, INFO_KAS_WRAP, INFO_SHARE_WRAP, hkdf32};
 use crate::keys::{
     ContentKey, DevicePublicKey, DeviceSecretKey, FileId, HeaderHash, KasPublicKey, KasSecretKey,
     fill_random,
@@ -289,6 +290,88 @@ impl DeviceSecretKey {
     }
 }
 
+/// What a wrapped root-key share is bound to (PROTOCOL.md §11.2): the root
+/// key it is a share of, its index, and the device it was wrapped to, so a
+/// share cannot be passed off as another holder's or another root's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShareContext {
+    /// The root key's id.
+    pub root_id: [u8; 16],
+    /// The share's index (its x coordinate, 1 to 255).
+    pub index: u8,
+    /// The holder's device (the key server's id for it).
+    pub device_id: [u8; 16],
+}
+
+impl ShareContext {
+    fn associated_data(&self) -> [u8; 45] {
+        let mut aad = [0u8; 45];
+        aad[..12].copy_from_slice(b"irm/v1/share");
+        aad[12..28].copy_from_slice(&self.root_id);
+        aad[28] = self.index;
+        aad[29..].copy_from_slice(&self.device_id);
+        aad
+    }
+}
+
+/// A root-key share wrapped to one device.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WrappedShare {
+    /// The key server's fresh ephemeral X25519 public key.
+    pub ephemeral_public: [u8; 32],
+    /// AES-256-GCM of the share and its tag.
+    pub ciphertext: Vec<u8>,
+}
+
+impl std::fmt::Debug for WrappedShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WrappedShare(..)")
+    }
+}
+
+/// Wraps a root-key share to a holder's device, bound to `context`.
+pub fn wrap_share(
+    share: &[u8],
+    device: &DevicePublicKey,
+    context: &ShareContext,
+) -> Result<WrappedShare, SealError> {
+    let (ephemeral_public, shared) = ephemeral_agreement(&device.to_bytes())?;
+    let key = wrap_key(
+        &shared,
+        &ephemeral_public,
+        &device.to_bytes(),
+        INFO_SHARE_WRAP,
+    )
+    .ok_or(SealError::InvalidKeyServerKey)?;
+    Ok(WrappedShare {
+        ephemeral_public,
+        ciphertext: seal_once(&key, &context.associated_data(), share),
+    })
+}
+
+impl DeviceSecretKey {
+    /// Unwraps a root-key share the key server wrapped to this device. Fails
+    /// if any value in `context` differs from the key server's.
+    pub fn unwrap_share(
+        &self,
+        wrapped: &WrappedShare,
+        context: &ShareContext,
+    ) -> Result<Zeroizing<Vec<u8>>, UnwrapError> {
+        let shared = self
+            .0
+            .diffie_hellman(&PublicKey::from(wrapped.ephemeral_public));
+        let key = wrap_key(
+            &Zeroizing::new(*shared.as_bytes()),
+            &wrapped.ephemeral_public,
+            &self.public_key().to_bytes(),
+            INFO_SHARE_WRAP,
+        )
+        .ok_or(UnwrapError::NonContributory)?;
+        open_once(&key, &context.associated_data(), &wrapped.ciphertext)
+            .ok_or(UnwrapError::BindingFailed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,6 +391,43 @@ mod tests {
             0x5f, 0x49, 0xb8, 0x00,
         ],
     ];
+
+    #[test]
+    fn a_share_unwraps_only_on_its_device_and_in_its_context() {
+        let device = DeviceSecretKey::generate().unwrap();
+        let other = DeviceSecretKey::generate().unwrap();
+        let context = ShareContext {
+            root_id: [7; 16],
+            index: 2,
+            device_id: [9; 16],
+        };
+        let share = [0x5a_u8; 33];
+        let wrapped = wrap_share(&share, &device.public_key(), &context).unwrap();
+        assert_eq!(
+            &device.unwrap_share(&wrapped, &context).unwrap()[..],
+            &share[..]
+        );
+        assert!(other.unwrap_share(&wrapped, &context).is_err());
+        for changed in [
+            ShareContext {
+                index: 3,
+                ..context
+            },
+            ShareContext {
+                root_id: [8; 16],
+                ..context
+            },
+            ShareContext {
+                device_id: [1; 16],
+                ..context
+            },
+        ] {
+            assert!(
+                device.unwrap_share(&wrapped, &changed).is_err(),
+                "{changed:?}"
+            );
+        }
+    }
 
     fn both() -> Vec<(&'static str, Agreement)> {
         vec![

@@ -85,6 +85,17 @@ impl AuditDraft {
         self
     }
 
+    /// Records `refusal`: `denied` with its reason for a denial, `failed`
+    /// with its kind for anything else.
+    pub fn refused(mut self, refusal: &crate::error::Refusal) -> Self {
+        self.result = match refusal {
+            crate::error::Refusal::Deny(_) => Outcome::Denied,
+            _ => Outcome::Failed,
+        };
+        self.reason = Some(refusal.audit_reason().to_owned());
+        self
+    }
+
     /// Sets the detail.
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());

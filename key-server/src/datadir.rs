@@ -1,18 +1,22 @@
 //! The data directory: its layout, first-start initialisation (database,
 //! key server key, audit-signing key, TLS CA and certificate, bootstrap
-//! administrator) and loading the secrets back. Secret files are created
-//! 0600 from their first byte and renamed into place, so they are never
-//! readable by others, not even briefly, and never half written.
+//! administrator) and the key ring loaded from the opened keystore. Secret
+//! files are created 0600 from their first byte and renamed into place, so
+//! they are never readable by others, not even briefly, and never half
+//! written. Private keys are never written in the clear: they are sealed in
+//! the keystore under the root key (`vault`, PROTOCOL.md §11.2).
 //!
 //! ```text
-//! DIR/                        0700
-//! DIR/irm-key-server.db       SQLite (WAL), unless the state is in PostgreSQL
-//! DIR/kas/<key id>.key        0600  key server X25519 keys, one per key id
-//! DIR/audit-signing.key       0600  Ed25519 key that signs audit checkpoints
-//! DIR/audit-signing.pub             its public half, for offline verification
-//! DIR/tls/ca.pem, server.pem        the private CA and the server certificate
-//! DIR/tls/ca.key, server.key  0600
-//! DIR/audit-checkpoints.jsonl       signed checkpoints (default location)
+//! DIR/                            0700
+//! DIR/irm-key-server.db           SQLite (WAL), unless the state is in PostgreSQL
+//! DIR/keystore-<root id>.json     0600  key server keys, audit-signing key, TLS CA key,
+//!                                       sealed under the root key
+//! DIR/bootstrap-share.key         0600  the root key's only share, until shares are reissued
+//! DIR/unseal-shares.json          0600  the holders' shares, each wrapped to their devices
+//! DIR/audit-signing.pub                 the audit key's public half, for offline verification
+//! DIR/tls/ca.pem, server.pem            the private CA and the server certificate
+//! DIR/tls/server.key              0600  (in the clear: the server answers TLS while sealed)
+//! DIR/audit-checkpoints.jsonl           signed checkpoints (default location)
 //! ```
 
 use std::collections::HashMap;
@@ -29,15 +33,13 @@ use crate::clock::Clock;
 use crate::codes;
 use crate::error::StoreError;
 use crate::metrics::Metrics;
-use crate::secret_file::write_secret_file;
 use crate::store::{Database, DatabaseUrl, KeyRecord, NewUser, Store};
 use crate::tls::{self, TlsError};
+use crate::vault::{self, Entries, Vault, VaultError};
 use irm_core::protocol::KeyState;
 
 /// The database file name.
 pub const DB_FILE: &str = "irm-key-server.db";
-/// The audit-signing key file name.
-pub const AUDIT_KEY_FILE: &str = "audit-signing.key";
 /// Its public half.
 pub const AUDIT_PUB_FILE: &str = "audit-signing.pub";
 /// The default checkpoint file name.
@@ -85,6 +87,9 @@ pub enum DataDirError {
     /// TLS material.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The sealed keys.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
     /// The store.
     #[error("the database")]
     Store(#[from] StoreError),
@@ -136,14 +141,6 @@ impl Layout {
         }
         Ok(database)
     }
-    /// A key server key's file.
-    pub fn kas_key(&self, id: &KeyId) -> PathBuf {
-        self.dir.join("kas").join(format!("{id}.key"))
-    }
-    /// The audit-signing key.
-    pub fn audit_key(&self) -> PathBuf {
-        self.dir.join(AUDIT_KEY_FILE)
-    }
     /// Its public half.
     pub fn audit_pub(&self) -> PathBuf {
         self.dir.join(AUDIT_PUB_FILE)
@@ -171,23 +168,15 @@ pub struct InitReport {
     pub key_id: KeyId,
 }
 
-/// Writes a new key server key's file (0600) and returns its record.
+/// A new key server key, sealed into the keystore, and its record.
 pub fn create_kas_key(
-    layout: &Layout,
+    vault: &Vault,
     state: KeyState,
     now: u64,
 ) -> Result<(KasSecretKey, KeyRecord), DataDirError> {
     let key = KasSecretKey::generate().map_err(|_| DataDirError::Random)?;
     let id = key.key_id();
-    let path = layout.kas_key(&id);
-    let dir = layout.dir.join("kas");
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .map_err(file_err(&dir))?;
-    let text = key.to_text();
-    write_secret_file(&path, format!("{}\n", &*text).as_bytes()).map_err(file_err(&path))?;
+    vault.add(&vault::kas_entry(&id), key.to_text())?;
     let record = KeyRecord {
         key_id: id,
         public_key: key.public_key(),
@@ -263,17 +252,25 @@ pub fn init_with(
     }
     let now_ms = clock.now_ms();
     let now = now_ms / 1000;
-    let (_, key) = create_kas_key(&layout, KeyState::Current, now)?;
-
+    // Every private key but the TLS server key goes into the keystore,
+    // sealed under a fresh root key whose one share is the bootstrap file.
+    let kas_key = KasSecretKey::generate().map_err(|_| DataDirError::Random)?;
+    let key = KeyRecord {
+        key_id: kas_key.key_id(),
+        public_key: kas_key.public_key(),
+        state: KeyState::Current,
+        created_at: now,
+    };
     let audit_key = SigningSecretKey::generate().map_err(|_| DataDirError::Random)?;
-    let path = layout.audit_key();
-    write_secret_file(&path, format!("{}\n", &*audit_key.to_text()).as_bytes())
-        .map_err(file_err(&path))?;
+    let ca_key = tls::generate(dir, hostnames, now)?;
+    let mut entries = Entries::default();
+    entries.insert(vault::kas_entry(&key.key_id), kas_key.to_text());
+    entries.insert(vault::AUDIT_ENTRY, audit_key.to_text());
+    entries.insert(vault::CA_ENTRY, ca_key);
+    Vault::initialise(dir, &entries)?;
     let path = layout.audit_pub();
     let text = AuditPublicKey(audit_key.public_key()).to_text();
     std::fs::write(&path, format!("{text}\n")).map_err(file_err(&path))?;
-
-    tls::generate(dir, hostnames, now)?;
 
     let (code, code_issue) =
         codes::issue(now, "issued_by=server.init").map_err(|_| DataDirError::Random)?;
@@ -363,24 +360,17 @@ pub fn recover_admin_code(
     }
 }
 
-/// Reads the audit-signing key.
-pub fn load_audit_key(layout: &Layout) -> Result<SigningSecretKey, DataDirError> {
-    let path = layout.audit_key();
-    let text = zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(file_err(&path))?);
-    SigningSecretKey::from_text(&text).map_err(|_| DataDirError::BadKey(path))
+/// The audit-signing key from the opened keystore.
+pub fn audit_key(entries: &Entries) -> Result<SigningSecretKey, VaultError> {
+    let text = entries
+        .get(vault::AUDIT_ENTRY)
+        .ok_or_else(|| VaultError::MissingEntry("audit-signing key".into()))?;
+    SigningSecretKey::from_text(text).map_err(|_| VaultError::BadEntry("audit-signing key".into()))
 }
 
-/// Reads the audit-signing public key: from `audit-signing.pub`, or derived
-/// from the private key when only that is present.
+/// Reads the audit-signing public key from `audit-signing.pub`.
 pub fn load_audit_public(layout: &Layout) -> Result<[u8; 32], DataDirError> {
-    let path = layout.audit_pub();
-    match std::fs::read_to_string(&path) {
-        Ok(text) => parse_audit_public(&text).ok_or(DataDirError::BadKey(path)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Ok(load_audit_key(layout)?.public_key())
-        }
-        Err(source) => Err(DataDirError::File { path, source }),
-    }
+    read_audit_public(&layout.audit_pub())
 }
 
 /// Reads an audit-signing public key file (`audit-signing.pub`, or a copy a
@@ -402,30 +392,25 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    /// Loads the key files of every stored key. A missing file of a retired
-    /// key is tolerated; any other missing key is an error.
-    pub fn load(layout: &Layout, records: &[KeyRecord]) -> Result<Self, DataDirError> {
-        let ring = Self::default();
+    /// Loads every stored key from the opened keystore into this (empty)
+    /// ring. A retired key may be missing; any other missing key is an error.
+    pub fn load(&self, entries: &Entries, records: &[KeyRecord]) -> Result<(), VaultError> {
         for record in records {
-            let path = layout.kas_key(&record.key_id);
-            let text = match std::fs::read_to_string(&path) {
-                Ok(text) => zeroize::Zeroizing::new(text),
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::NotFound
-                        && record.state == KeyState::Retired =>
-                {
+            let name = vault::kas_entry(&record.key_id);
+            let Some(text) = entries.get(&name) else {
+                if record.state == KeyState::Retired {
                     continue;
                 }
-                Err(source) => return Err(DataDirError::File { path, source }),
+                return Err(VaultError::MissingEntry(format!("key server key {name}")));
             };
             let key =
-                KasSecretKey::from_text(&text).map_err(|_| DataDirError::BadKey(path.clone()))?;
+                KasSecretKey::from_text(text).map_err(|_| VaultError::BadEntry(name.clone()))?;
             if key.key_id() != record.key_id {
-                return Err(DataDirError::BadKey(path));
+                return Err(VaultError::BadEntry(name));
             }
-            ring.insert(key);
+            self.insert(key);
         }
-        Ok(ring)
+        Ok(())
     }
 
     /// Adds a key.

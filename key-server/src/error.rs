@@ -131,6 +131,9 @@ impl ApiError {
             Self::Credential(_) | Self::Refused(Refusal::Deny(DenyReason::CredentialInvalid)) => {
                 StatusCode::UNAUTHORIZED
             }
+            Self::Refused(Refusal::Deny(DenyReason::ServerSealed)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Refused(Refusal::Deny(_)) => StatusCode::FORBIDDEN,
             Self::Refused(Refusal::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::Refused(Refusal::Conflict(_)) => StatusCode::CONFLICT,

@@ -33,6 +33,7 @@ pub mod secret_file;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod vault;
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -63,6 +64,9 @@ pub async fn serve(
     // A checkpoint of the chain as found, before the first request: the
     // chain is never without one while the server runs (PROTOCOL.md §9).
     checkpoint_if_grown(&state, "at start").await;
+    if let Some(warning) = state.seal_warning() {
+        tracing::warn!("{warning}");
+    }
     if state.published.sink_dir().is_none() {
         tracing::warn!(
             "audit checkpoints are kept on this host only (no --checkpoint-sink): whoever holds \

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use irm_core::SigningSecretKey;
@@ -20,6 +20,7 @@ use crate::grant::decision::DEFAULT_LEASE_LIMIT_SECS;
 use crate::metrics::Metrics;
 use crate::store::{Database, DatabaseUrl, KeyRecord, Store};
 use crate::tls;
+use crate::vault::{Entries, Vault, VaultError};
 use irm_core::audit::ChainVerifier;
 use irm_core::protocol::KeyState;
 
@@ -86,10 +87,15 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Server time.
     pub clock: Arc<dyn Clock>,
-    /// The key server's X25519 keys.
+    /// The key server's X25519 keys (none while sealed).
     pub keys: Arc<KeyRing>,
-    /// Signs audit checkpoints.
-    pub audit_key: Arc<SigningSecretKey>,
+    /// The root key's state: sealed, or unsealed with it.
+    pub vault: Arc<Vault>,
+    /// Signs audit checkpoints; installed last when the keys are unsealed,
+    /// so its presence says the server serves.
+    audit_key: Arc<RwLock<Option<Arc<SigningSecretKey>>>>,
+    /// Its public half, for verifying while sealed too.
+    pub audit_public: [u8; 32],
     /// The replay cache.
     pub nonces: Arc<NonceCache>,
     /// Wrong enrollments by source address.
@@ -121,19 +127,21 @@ impl AppState {
         if !store.is_initialised()? {
             return Err(DataDirError::NotInitialised(settings.data_dir.clone()));
         }
-        let keys = KeyRing::load(&layout, &store.keys()?)?;
-        let audit_key = datadir::load_audit_key(&layout)?;
+        let (vault, entries) = Vault::open(&settings.data_dir)?;
+        let audit_public = datadir::load_audit_public(&layout)?;
         let tls = tls::server_config(&settings.data_dir)?;
         if let Some(sink) = &settings.checkpoint_sink {
             sink.check().map_err(DataDirError::Sink)?;
         }
         let published = Arc::new(Published::new(settings.checkpoint_sink.clone()));
-        Ok(Self {
+        let state = Self {
             published,
             store,
             clock,
-            keys: Arc::new(keys),
-            audit_key: Arc::new(audit_key),
+            keys: Arc::default(),
+            vault: Arc::new(vault),
+            audit_key: Arc::default(),
+            audit_public,
             nonces: Arc::new(NonceCache::default()),
             enroll_throttle: Arc::default(),
             devices: Arc::new(crate::auth::device_cache::DeviceCache::new(
@@ -147,7 +155,59 @@ impl AppState {
                 std::num::NonZeroUsize::new(UNWRAP_CACHE_ENTRIES).expect("a non-zero constant"),
             )),
             checkpoint_lock: Arc::new(Mutex::new(())),
+        };
+        if let Some(entries) = entries {
+            state.install(&entries)?;
+        }
+        Ok(state)
+    }
+
+    /// Puts the unsealed keys to work: the key ring, then the audit key,
+    /// whose presence opens the server (`is_serving`).
+    pub fn install(&self, entries: &Entries) -> Result<(), DataDirError> {
+        self.keys.load(entries, &self.store.keys()?)?;
+        let audit_key = datadir::audit_key(entries)?;
+        if audit_key.public_key() != self.audit_public {
+            return Err(VaultError::BadEntry(
+                "audit-signing key (it is not the key audit-signing.pub names)".into(),
+            )
+            .into());
+        }
+        *self.audit_key.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(audit_key));
+        Ok(())
+    }
+
+    /// The audit-signing key, once unsealed.
+    pub fn audit_key(&self) -> Option<Arc<SigningSecretKey>> {
+        self.audit_key
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// What an operator must hear about the root key, at every start and in
+    /// `/healthz`: that the server is sealed and waits for shares, or that
+    /// it runs in the bootstrap mode with the root key's only share on disk.
+    pub fn seal_warning(&self) -> Option<String> {
+        let (sealed, _, threshold, holders, submitted) = self.vault.status();
+        if sealed || !self.is_serving() {
+            return Some(format!(
+                "warning: sealed: the keys are locked and every request but unsealing is refused (server_sealed); {} of {threshold} shares submitted; share holders ({}) each run `irm admin unseal` from their own device",
+                submitted.len(),
+                holders.join(", ")
+            ));
+        }
+        self.vault.bootstrap_file().map(|file| {
+            format!(
+                "warning: bootstrap mode: the root key's only share is the file {}, so a copy of the data directory or a backup unwraps every file ever sealed; once two administrators are enrolled, split it among holders: irm admin shares reissue --threshold K --holders NAME,NAME,...",
+                file.display()
+            )
         })
+    }
+
+    /// Whether the keys are unsealed and installed, so requests are served.
+    pub fn is_serving(&self) -> bool {
+        self.audit_key().is_some()
     }
 
     /// Runs blocking store work off the async threads.
@@ -197,13 +257,18 @@ impl AppState {
             .checkpoint_lock
             .lock()
             .map_err(|_| StoreError::Corrupt("checkpoint lock poisoned".into()))?;
+        // Sealed: nothing can sign; the records wait for the first
+        // checkpoint after unsealing.
+        let Some(audit_key) = self.audit_key() else {
+            return Ok(None);
+        };
         let (count, head) = self.store.audit_head()?;
         let now_ms = self.clock.now_ms();
         if count == 0 || (only_if_grown && count <= self.published.latest_count()) {
             self.published.retry_sink(now_ms);
             return Ok(None);
         }
-        let checkpoint = sign_checkpoint(&self.audit_key, count, &head, now_ms);
+        let checkpoint = sign_checkpoint(&audit_key, count, &head, now_ms);
         append_checkpoint(&self.settings.checkpoint_path, &checkpoint)?;
         self.published.publish(checkpoint.clone(), now_ms);
         tracing::info!(count, "audit checkpoint written");
@@ -214,8 +279,7 @@ impl AppState {
     pub fn verify_audit(&self) -> Result<AuditVerifyReport, StoreError> {
         let (checkpoints, unreadable) = read_checkpoints(&self.settings.checkpoint_path)?;
         let grace = unvouched_grace(self.settings.checkpoint_interval);
-        let mut verifier =
-            whole_chain_verifier(self.audit_key.public_key(), checkpoints, unreadable, grace);
+        let mut verifier = whole_chain_verifier(self.audit_public, checkpoints, unreadable, grace);
         self.store
             .for_each_audit(&mut |record| verifier.push(record))?;
         Ok(verifier.finish())

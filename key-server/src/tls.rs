@@ -64,10 +64,16 @@ fn year_of(unix_secs: u64) -> i32 {
     1970 + i32::try_from(years).unwrap_or(0)
 }
 
-/// Creates `tls/ca.pem`, `tls/ca.key`, `tls/server.pem` and `tls/server.key`
-/// under `data_dir`. The server certificate names localhost, 127.0.0.1, ::1
-/// and `hostnames`; keys are written 0600 from the start.
-pub fn generate(data_dir: &Path, hostnames: &[String], now_unix: u64) -> Result<(), TlsError> {
+/// Creates `tls/ca.pem`, `tls/server.pem` and `tls/server.key` (0600 from
+/// the start) under `data_dir`, and returns the CA's private key (PEM) for
+/// the keystore: it only issues certificates, so it is never written in
+/// the clear. The server certificate names localhost, 127.0.0.1, ::1 and
+/// `hostnames`.
+pub fn generate(
+    data_dir: &Path,
+    hostnames: &[String],
+    now_unix: u64,
+) -> Result<zeroize::Zeroizing<String>, TlsError> {
     let dir = data_dir.join("tls");
     std::fs::create_dir_all(&dir).map_err(|source| TlsError::File {
         path: dir.display().to_string(),
@@ -120,7 +126,6 @@ pub fn generate(data_dir: &Path, hostnames: &[String], now_unix: u64) -> Result<
             source,
         })
     };
-    write("ca.key", &ca_key.serialize_pem(), true)?;
     write("server.key", &server_key.serialize_pem(), true)?;
     write("ca.pem", &ca_cert.pem(), false)?;
     write(
@@ -128,7 +133,7 @@ pub fn generate(data_dir: &Path, hostnames: &[String], now_unix: u64) -> Result<
         &format!("{}{}", server_cert.pem(), ca_cert.pem()),
         false,
     )?;
-    Ok(())
+    Ok(zeroize::Zeroizing::new(ca_key.serialize_pem()))
 }
 
 /// The rustls server configuration from `tls/server.pem` and `tls/server.key`,

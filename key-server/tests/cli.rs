@@ -128,7 +128,12 @@ fn serve_initialises_once_serves_https_and_stops_cleanly(database: Option<&Datab
             .unwrap();
         client.get(url).send().await.unwrap().text().await.unwrap()
     });
-    assert_eq!(body, "ok");
+    // A new server runs in the bootstrap mode, and says so to whoever
+    // checks its health and reads its log (PROTOCOL.md §11.2).
+    assert!(
+        body.starts_with("ok\nwarning: bootstrap mode: the root key's only share is the file "),
+        "{body}"
+    );
     let first = stop(running);
     assert_eq!(
         first.matches("one-time enrollment code").count(),
@@ -136,22 +141,31 @@ fn serve_initialises_once_serves_https_and_stops_cleanly(database: Option<&Datab
         "{first}"
     );
 
-    // Secrets are private; the directory too.
+    // Secrets are private; the directory too. No private key is on disk in
+    // the clear but the TLS server key: the others are in the keystore,
+    // sealed under the root key, whose one share is the bootstrap file.
     assert_eq!(mode(&dir), 0o700);
-    assert_eq!(mode(&dir.join("audit-signing.key")), 0o600);
-    assert_eq!(mode(&dir.join("tls/ca.key")), 0o600);
     assert_eq!(mode(&dir.join("tls/server.key")), 0o600);
-    let kas: Vec<_> = std::fs::read_dir(dir.join("kas"))
+    assert_eq!(mode(&dir.join("bootstrap-share.key")), 0o600);
+    for gone in ["audit-signing.key", "tls/ca.key", "kas"] {
+        assert!(!dir.join(gone).exists(), "{gone}");
+    }
+    let keystores: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("keystore-")
+        })
         .collect();
-    assert_eq!(kas.len(), 1);
-    assert_eq!(mode(&kas[0]), 0o600);
-    assert!(
-        std::fs::read_to_string(&kas[0])
-            .unwrap()
-            .starts_with("IRM-KAS-SECRET-KEY-V1:")
-    );
+    assert_eq!(keystores.len(), 1);
+    assert_eq!(mode(&keystores[0]), 0o600);
+    let sealed = std::fs::read_to_string(&keystores[0]).unwrap();
+    for secret in ["IRM-KAS-SECRET-KEY", "SECRET", "PRIVATE KEY"] {
+        assert!(!sealed.contains(secret), "{sealed}");
+    }
     // The chain was checkpointed at init and again at start (PROTOCOL.md §9).
     let checkpoints = std::fs::read_to_string(dir.join("audit-checkpoints.jsonl")).unwrap();
     assert!(checkpoints.lines().count() >= 2, "{checkpoints}");

@@ -822,7 +822,7 @@ async fn every_row_on_a_real_server(backend: Backend) {
     let mut reasons = std::collections::BTreeSet::new();
     for (row, st) in rows.iter().zip(&staged) {
         server.clock.set_secs(row.now);
-        let (before, _) = server.state.store.audit_head().unwrap();
+        let (before, _) = server.state().store.audit_head().unwrap();
         let response = st.device.grant_raw(&st.sent, row.renew).await;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
@@ -841,7 +841,7 @@ async fn every_row_on_a_real_server(backend: Backend) {
             },
             other => Err(format!("HTTP {other}: {text}")),
         };
-        let (after, _) = server.state.store.audit_head().unwrap();
+        let (after, _) = server.state().store.audit_head().unwrap();
         // Read back through the admin API; the read's own record comes after
         // what it returns.
         let records: Vec<AuditRecord> = serde_json::from_value(

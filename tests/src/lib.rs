@@ -17,7 +17,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use assert_cmd::Command;
 use irm_core::{
-    EnvelopeBuilder, KasSecretKey, Policy, PolicyGrant, Recipient, Rights, Sealer, StreamOptions,
+    EnvelopeBuilder, KasPublicKey, KasSecretKey, Policy, PolicyGrant, Recipient, Rights, Sealer,
+    StreamOptions,
 };
 use irm_key_server::clock::SystemClock;
 use irm_key_server::datadir::{self, Layout};
@@ -130,19 +131,24 @@ impl Server {
         self.data.path()
     }
 
-    /// The server's current X25519 key, for sealing files the CLI would refuse
-    /// to seal (a policy that has already expired).
-    pub fn current_key(&self) -> KasSecretKey {
-        let layout = Layout::new(self.data.path());
-        let dir = layout.kas_key(&irm_core::KeyId([0; 16]));
-        let dir = dir.parent().expect("key files live in a directory");
-        let mut keys = std::fs::read_dir(dir)
-            .expect("the key directory")
-            .map(|e| e.expect("a directory entry").path())
-            .collect::<Vec<_>>();
+    /// The server's current X25519 public key, for sealing files the CLI
+    /// would refuse to seal (a policy that has already expired). Read as
+    /// whoever holds the disk of a server in the bootstrap mode can.
+    pub fn current_key(&self) -> KasPublicKey {
+        let (_, entries) = irm_key_server::vault::Vault::open(self.data.path())
+            .expect("the data directory's vault");
+        let entries = entries.expect("a server in the bootstrap mode opens with its share file");
+        let mut keys: Vec<KasPublicKey> = entries
+            .iter()
+            .filter(|(name, _)| name.starts_with("kas/"))
+            .map(|(_, text)| {
+                KasSecretKey::from_text(text)
+                    .expect("a key server key")
+                    .public_key()
+            })
+            .collect();
         assert_eq!(keys.len(), 1, "call current_key before any rotation");
-        let text = std::fs::read_to_string(keys.remove(0)).expect("the key file");
-        KasSecretKey::from_text(&text).expect("a key server key")
+        keys.remove(0)
     }
 }
 
@@ -401,7 +407,7 @@ pub fn seal_directly(
         .build()
         .expect("a valid policy");
     let header = EnvelopeBuilder::new(policy)
-        .key_server(url, server.current_key().public_key())
+        .key_server(url, server.current_key())
         .build()
         .expect("a header");
     let mut sealer = Sealer::new(&header, Vec::new(), StreamOptions::default()).expect("a sealer");

@@ -274,6 +274,16 @@ impl Lang {
                     "`irm export request ファイル --reason チケット番号` で申請し(コピーは `--for copy`、印刷は `--for print` を付ける)、管理者2名の承認後1時間以内にもう一度実行してください。",
                 ),
             ),
+            R::ServerSealed => (
+                (
+                    "The key server has just restarted and its keys are still locked.",
+                    "Try again in a few minutes; the people who hold its key shares are unlocking it.",
+                ),
+                (
+                    "鍵サーバーは再起動直後で、鍵がまだロックされています。",
+                    "数分後にもう一度お試しください。鍵の分割保管者がロックを解除しています。",
+                ),
+            ),
             _ => (
                 (
                     "The key server refused to open this file.",

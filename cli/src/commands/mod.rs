@@ -13,6 +13,7 @@ mod keygen;
 mod open;
 mod recover;
 mod seal;
+mod unseal;
 
 use anyhow::Result;
 

@@ -131,6 +131,15 @@ pub enum ApprovalAction {
         /// The device that asked (the only device that may use it, hex).
         device_id: String,
     },
+    /// The server's root key is split anew into shares, `threshold` of
+    /// which unseal it, one for each holder, encrypted to their devices
+    /// (PROTOCOL.md §11.2).
+    ReissueShares {
+        /// Shares needed to unseal (at least 2).
+        threshold: u8,
+        /// The holders, one share each, sorted.
+        holders: Vec<String>,
+    },
     /// An approval rule changes.
     SetApprovalRule {
         /// The action the rule is for (an [`ApprovalAction::kind`]).
@@ -142,13 +151,14 @@ pub enum ApprovalAction {
 
 impl ApprovalAction {
     /// Every action name, the rule keys.
-    pub const KINDS: [&'static str; 10] = [
+    pub const KINDS: [&'static str; 11] = [
         "admin.user.create",
         "admin.user.code",
         "admin.group.add_member",
         "admin.user.restore",
         "admin.file.restore",
         "admin.rule.set",
+        "admin.shares.reissue",
         "file.export",
         "file.copy",
         "file.print",
@@ -164,6 +174,7 @@ impl ApprovalAction {
             Self::RestoreUser { .. } => "admin.user.restore",
             Self::RestoreFile { .. } => "admin.file.restore",
             Self::SetApprovalRule { .. } => "admin.rule.set",
+            Self::ReissueShares { .. } => "admin.shares.reissue",
             Self::TakeOut { how, .. } => how.kind(),
         }
     }
@@ -214,6 +225,10 @@ impl ApprovalAction {
                 lines.push(format!("file_id={file_id}"));
                 lines.push(format!("user={user}"));
                 lines.push(format!("device_id={device_id}"));
+            }
+            Self::ReissueShares { threshold, holders } => {
+                lines.push(format!("threshold={threshold}"));
+                lines.push(format!("holders={}", holders.join(",")));
             }
             Self::SetApprovalRule { action, required } => {
                 lines.push(format!("rule_action={action}"));

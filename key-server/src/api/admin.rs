@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 
 use crate::auth::Authed;
 use crate::codes;
-use crate::datadir::{Layout, create_kas_key};
+use crate::datadir::create_kas_key;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{AdminOp, AdminOutput, CodeIssue, FileChange, KeyRecord, NewUser};
@@ -384,14 +384,15 @@ pub(crate) async fn rotate_key(
     Authed(signed): Authed,
 ) -> Result<Json<ServerKeyInfo>, ApiError> {
     let now = state.clock.now_secs();
-    // The private half is on disk before the database names the key, so the
-    // current key can always unwrap. A caller without the role gets no file.
+    // The private half is in the keystore before the database names the
+    // key, so the current key can always unwrap. A caller without the role
+    // gets no keystore entry.
     let record = if AdminOp::ListKeys.allowed(&signed.user.roles) {
-        let layout = Layout::new(&state.settings.data_dir);
+        let vault = state.vault.clone();
         let keys = state.keys.clone();
         state
             .blocking(move |_| -> Result<KeyRecord, ApiError> {
-                let (secret, record) = create_kas_key(&layout, KeyState::Current, now)
+                let (secret, record) = create_kas_key(&vault, KeyState::Current, now)
                     .map_err(|e| ApiError::Internal(Box::new(e)))?;
                 keys.insert(secret);
                 Ok(record)

@@ -8,8 +8,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use irm_core::protocol::{
-    ApprovalRequestInfo, ApprovalRule, ApproveRequest, DenyBody, ErrorBody, ExportRequest,
-    RequestAnswer, SetApprovalRuleRequest,
+    ApprovalAction, ApprovalRequestInfo, ApprovalRule, ApproveRequest, DenyBody, ErrorBody,
+    ExportRequest, RequestAnswer, RequestState, SetApprovalRuleRequest,
 };
 
 use super::admin::{filed, run, unexpected};
@@ -91,7 +91,16 @@ pub(crate) async fn approve_request(
         action_hash: body.action_hash.to_ascii_lowercase(),
         second_half: half.clone(),
     };
-    answer(run(&state, &signed, op).await?, Some(&half))
+    let out = run(&state, &signed, op).await?;
+    // A reissue of the shares needs the root key, which the store never
+    // holds: the server splits it once the approval is recorded.
+    if let AdminOutput::Request { request, .. } = &out
+        && request.state == RequestState::Done
+        && let ApprovalAction::ReissueShares { threshold, holders } = &request.action
+    {
+        super::unseal::reissue_approved(&state, &signed, &request.id, *threshold, holders).await?;
+    }
+    answer(out, Some(&half))
 }
 
 #[utoipa::path(post, path = "/v1/admin/requests/{id}/deny", tag = "admin",

@@ -10,6 +10,7 @@ pub(crate) mod approval;
 pub(crate) mod client;
 mod openapi;
 pub(crate) mod service;
+pub(crate) mod unseal;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,6 +78,23 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::read_audit))
         .routes(routes!(admin::verify_audit))
         .routes(routes!(admin::checkpoint))
+        .routes(routes!(unseal::unseal_status, unseal::submit_share))
+        .routes(routes!(unseal::reissue_shares))
+}
+
+/// The only paths served while the keys are sealed: health, metrics, the
+/// API document, and unsealing itself.
+const SERVED_WHILE_SEALED: [&str; 4] = ["/healthz", "/metrics", "/openapi.json", "/v1/unseal"];
+
+/// PROTOCOL.md §11.2: while sealed, everything else is refused with
+/// `server_sealed` (503) before any handler runs, so no request can meet a
+/// half-loaded key ring.
+async fn sealed_gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if state.is_serving() || SERVED_WHILE_SEALED.contains(&req.uri().path()) {
+        next.run(req).await
+    } else {
+        crate::error::ApiError::deny(irm_core::protocol::DenyReason::ServerSealed).into_response()
+    }
 }
 
 /// The OpenAPI 3.1 document of every route (`GET /openapi.json`), generated
@@ -94,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(Arc::new(document)))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), sealed_gate))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

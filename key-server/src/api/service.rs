@@ -5,23 +5,33 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
 
 use crate::state::AppState;
 
 /// `GET /healthz`: `ok`, then a `warning: ...` line for anything an
-/// operator must act on while the server still serves (PROTOCOL.md §10).
-#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, body = String)))]
-pub(crate) async fn healthz(State(state): State<AppState>) -> String {
-    let mut answer = String::from("ok");
+/// operator must act on while the server still serves (PROTOCOL.md §10);
+/// 503 and `sealed` while the keys are sealed, so that a load balancer
+/// sends no one to an instance that can only refuse.
+#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, body = String), (status = 503, body = String)))]
+pub(crate) async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
+    let (status, mut answer) = if state.is_serving() {
+        (StatusCode::OK, String::from("ok"))
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, String::from("sealed"))
+    };
+    if let Some(warning) = state.seal_warning() {
+        answer.push('\n');
+        answer.push_str(&warning);
+    }
     let sink = state.published.sink_health(state.clock.now_ms());
     if let Some(warning) = sink.warning() {
         answer.push('\n');
         answer.push_str(&warning);
     }
-    answer
+    (status, answer)
 }
 
 /// `GET /metrics`.

@@ -351,6 +351,14 @@ pub enum AdminOp {
         /// From which device (hex).
         device: String,
     },
+    /// Split the root key anew among holders (itself approved; the
+    /// approved operation checks the holders, and the server then splits).
+    ReissueShares {
+        /// Shares needed to unseal.
+        threshold: u8,
+        /// The holders, sorted.
+        holders: Vec<String>,
+    },
     /// The approval rules.
     ListRules,
     /// Change an approval rule (itself approved).
@@ -426,6 +434,7 @@ impl AdminOp {
             Self::ListRules => "admin.rule.list",
             Self::RequestTakeOut { how, .. } => how.kind(),
             Self::SetRule { .. } => "admin.rule.set",
+            Self::ReissueShares { .. } => "admin.shares.reissue",
         }
     }
 
@@ -457,6 +466,10 @@ impl AdminOp {
             Self::SetRule { action, required } => ApprovalAction::SetApprovalRule {
                 action: action.clone(),
                 required: *required,
+            },
+            Self::ReissueShares { threshold, holders } => ApprovalAction::ReissueShares {
+                threshold: *threshold,
+                holders: holders.clone(),
             },
             Self::RequestTakeOut {
                 how,
@@ -508,6 +521,10 @@ impl AdminOp {
             ApprovalAction::SetApprovalRule { action, required } => Self::SetRule {
                 action: action.clone(),
                 required: *required,
+            },
+            ApprovalAction::ReissueShares { threshold, holders } => Self::ReissueShares {
+                threshold: *threshold,
+                holders: holders.clone(),
             },
             ApprovalAction::TakeOut {
                 how,
@@ -586,6 +603,10 @@ impl AdminOp {
             Self::RequestTakeOut { user, device, .. } => {
                 Some(format!("user={user} device={device}"))
             }
+            Self::ReissueShares { threshold, holders } => Some(format!(
+                "threshold={threshold} holders={}",
+                holders.join(",")
+            )),
             _ => None,
         }
     }
@@ -733,6 +754,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every key server key.
     fn keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+
+    /// Every device (to wrap root-key shares to their holders' devices).
+    fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;
 
     /// The committed chain: its length and head hash.
     fn audit_head(&self) -> Result<(u64, [u8; 32]), StoreError>;

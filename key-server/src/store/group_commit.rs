@@ -401,6 +401,10 @@ impl<B: Backend> Store for GroupCommitStore<B> {
         self.backend.read(|conn| conn.keys())
     }
 
+    fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        self.backend.read(|conn| conn.devices())
+    }
+
     fn audit_head(&self) -> Result<(u64, [u8; 32]), StoreError> {
         let head = self.writer.committed()?;
         Ok((head.seq, head.hash))

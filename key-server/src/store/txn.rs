@@ -662,6 +662,61 @@ pub(super) fn apply<C: Tables>(
     }
 }
 
+/// Whether a share set for `holders` with `threshold` can be issued: at
+/// least two shares needed (one person never unseals alone), no more than
+/// there are holders, and each holder an active administrator or
+/// maintainer with an active device to receive their share.
+fn check_share_holders(
+    conn: &mut impl Tables,
+    threshold: u8,
+    holders: &[String],
+) -> Result<Result<(), Refusal>, StoreError> {
+    use irm_core::protocol::MIN_SHARE_THRESHOLD;
+    let mut unique = holders.to_vec();
+    unique.sort();
+    unique.dedup();
+    if unique.len() != holders.len() {
+        return Ok(Err(Refusal::BadRequest(
+            "a holder is named twice: each holds one share".into(),
+        )));
+    }
+    if threshold < MIN_SHARE_THRESHOLD
+        || usize::from(threshold) > holders.len()
+        || holders.len() > 255
+    {
+        return Ok(Err(Refusal::BadRequest(format!(
+            "--threshold must be at least {MIN_SHARE_THRESHOLD} (one person never unseals alone) and at most the number of holders ({}, at most 255)",
+            holders.len()
+        ))));
+    }
+    let devices = conn.devices()?;
+    for name in holders {
+        let Some(user) = conn.user(name)? else {
+            return Ok(Err(Refusal::NotFound(format!("user {name}"))));
+        };
+        if !user.active {
+            return Ok(Err(Refusal::Conflict(format!(
+                "{name} is suspended and cannot hold a share"
+            ))));
+        }
+        if !user
+            .roles
+            .iter()
+            .any(|r| matches!(r, Role::Admin | Role::Maintainer))
+        {
+            return Ok(Err(Refusal::Conflict(format!(
+                "{name} is neither an administrator nor a maintainer; shares are held by the people who run the server"
+            ))));
+        }
+        if !devices.iter().any(|d| &d.user == name && d.active) {
+            return Ok(Err(Refusal::Conflict(format!(
+                "{name} has no enrolled device to receive the share; enroll one first"
+            ))));
+        }
+    }
+    Ok(Ok(()))
+}
+
 /// The effect of one admin operation, without its audit record.
 pub(super) fn admin_effect(
     conn: &mut impl Tables,
@@ -814,6 +869,14 @@ pub(super) fn admin_effect(
                 ))));
             }
             conn.grant_take_out(*how, file_id, user, device, now + EXPORT_WINDOW_SECS)?;
+            AdminOutput::Done
+        }
+        AdminOp::ReissueShares { threshold, holders } => {
+            if let Err(refusal) = check_share_holders(conn, *threshold, holders)? {
+                return Ok(Err(refusal));
+            }
+            // The split itself needs the root key, which the store never
+            // sees: the server does it once this is approved (vault.rs).
             AdminOutput::Done
         }
         AdminOp::SetRule { action, required } => {

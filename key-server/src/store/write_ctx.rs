@@ -3,7 +3,7 @@
 
 use super::contract::StoreResult;
 use super::tables::{ChainHead, Tables};
-use crate::audit::{AuditDraft, Outcome};
+use crate::audit::AuditDraft;
 use crate::error::{Refusal, StoreError};
 
 /// What a job sees: the writer's transaction and the chain head.
@@ -27,13 +27,8 @@ impl<C: Tables> WriteCtx<'_, C> {
 
     /// Records `draft` as refused by `refusal` (denied for a denial, failed
     /// otherwise, with its reason) and answers the refusal.
-    pub(super) fn refuse<T>(&mut self, mut draft: AuditDraft, refusal: Refusal) -> StoreResult<T> {
-        draft.result = match refusal {
-            Refusal::Deny(_) => Outcome::Denied,
-            _ => Outcome::Failed,
-        };
-        draft.reason = Some(refusal.audit_reason().to_owned());
-        self.audit(draft)?;
+    pub(super) fn refuse<T>(&mut self, draft: AuditDraft, refusal: Refusal) -> StoreResult<T> {
+        self.audit(draft.refused(&refusal))?;
         Ok(Err(refusal))
     }
 }

@@ -67,7 +67,8 @@ pub struct TestServer {
     pub http: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub dir: tempfile::TempDir,
-    pub state: AppState,
+    /// `None` only for the moment of a restart (see `state()`).
+    state: Option<AppState>,
     pub admin_code: String,
     /// Where the server keeps its state, when not in the data directory.
     pub database_url: Option<DatabaseUrl>,
@@ -137,7 +138,7 @@ impl TestServer {
             http,
             clock,
             dir,
-            state,
+            state: Some(state),
             admin_code: report.admin_code,
             database_url,
             stop: Some(stop),
@@ -155,6 +156,42 @@ impl TestServer {
         if let Some(task) = self.task.take() {
             task.await.expect("server task").expect("serve");
         }
+    }
+
+    /// Stops the server, lets `meanwhile` do what someone with the server's
+    /// disk would do to its data directory, and starts it again as a new
+    /// process would (its state opened afresh) on the same port.
+    pub async fn restart(&mut self, meanwhile: impl FnOnce(&std::path::Path)) {
+        self.stop().await;
+        meanwhile(self.dir.path());
+        let settings = (*self.state().settings).clone();
+        // The old state lets go of the database (its writer lock) first.
+        self.state = None;
+        let state = AppState::open(settings, self.clock.clone()).expect("reopen");
+        self.state = Some(state);
+        let addr = self
+            .base
+            .strip_prefix("https://")
+            .expect("https")
+            .to_owned();
+        // tokio binds with SO_REUSEADDR: the port is free again at once.
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .expect("the same port");
+        let (stop, stopped) = oneshot::channel::<()>();
+        self.task = Some(tokio::spawn(serve(
+            listener,
+            self.state().clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        )));
+        self.stop = Some(stop);
+    }
+
+    /// The server's shared state, as its handlers see it.
+    pub fn state(&self) -> &AppState {
+        self.state.as_ref().expect("a server's state")
     }
 
     pub fn url(&self, path: &str) -> String {
