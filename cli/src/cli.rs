@@ -299,12 +299,29 @@ pub(crate) enum AdminObject {
     /// How many approvals each kind of request needs: list, set.
     #[command(subcommand)]
     Rule(RuleCommand),
+    /// The break-glass code for emergencies when approvers are away: issue.
+    #[command(subcommand)]
+    BreakGlass(BreakGlassCommand),
     /// The shares of the key server's root key: status, reissue.
     #[command(subcommand)]
     Shares(SharesCommand),
     /// Submit your share of the root key from this device, so that a
     /// restarted key server can unseal its keys (PROTOCOL.md §11.2).
     Unseal,
+}
+
+#[derive(Debug, Subcommand)]
+#[command(after_help = "\
+The break-glass code lets one person stand in for missing approvers in an emergency: with it,
+`irm admin request approve ID --break-glass` completes a request (not a rule change, a share
+reissue or a new break-glass code) at once. It works once. Its use is audited
+(admin.request.break_glass), told to every administrator at their next grant, and reported by
+/healthz for a week. Issuing it is itself approved, in two halves: the two administrators seal both
+halves in one envelope together and hand it to whoever keeps it (a security officer's safe). A new
+code replaces the old; issue one after every use and at least once a year.")]
+pub(crate) enum BreakGlassCommand {
+    /// File a request for a new break-glass code; prints your half on stdout (the approver gets the other).
+    Issue,
 }
 
 #[derive(Debug, Subcommand)]
@@ -356,6 +373,11 @@ pub(crate) enum RequestCommand {
         /// The action hash you were shown (`request show`); refused if the request now hashes otherwise.
         #[arg(long, value_name = "HEX")]
         hash: Option<String>,
+        /// Emergency only: approve with the break-glass code from the sealed envelope, read from
+        /// the terminal (or IRM_BREAK_GLASS_CODE). It completes the request at once, works once,
+        /// and every administrator is told. Admins or the maintainer on call; never the requester.
+        #[arg(long)]
+        break_glass: bool,
     },
     /// Deny a pending request (yours: withdraw it).
     Deny {

@@ -177,10 +177,15 @@ impl Session {
     /// earlier (for example in `request show`): if given, it must match too.
     /// Returns the request as it now stands, with this approver's half of a
     /// code if the approval completed one.
+    ///
+    /// With `break_glass` (the code from the sealed envelope, PROTOCOL.md
+    /// §7.4) the approval completes the request by itself, once, and every
+    /// administrator is told.
     pub fn approve_request(
         &self,
         id: &str,
         expected: Option<&str>,
+        break_glass: Option<&str>,
     ) -> Result<(ApprovalRequestInfo, RequestAnswer), ClientError> {
         let shown = self.show_request(id)?;
         let computed = shown.action.hash();
@@ -206,9 +211,17 @@ impl Session {
             &path,
             Some(&ApproveRequest {
                 action_hash: computed,
+                break_glass: break_glass.map(str::to_owned),
             }),
         )?;
         Ok((shown, answer))
+    }
+
+    /// `POST /v1/admin/break-glass`: a new break-glass code, filed for
+    /// approval; the answer holds this administrator's half, and the
+    /// approver receives the other. Both go into one sealed envelope.
+    pub fn issue_break_glass(&self) -> Result<RequestAnswer, ClientError> {
+        self.signed(Method::POST, "/v1/admin/break-glass", None::<&()>)
     }
 
     /// `POST /v1/admin/requests/{id}/deny`: denies a pending request (its

@@ -22,9 +22,9 @@ mod unseal;
 
 pub use approval::{
     APPROVAL_DOMAIN, ApprovalAction, ApprovalInfo, ApprovalRequestInfo, ApprovalRule,
-    ApproveRequest, DEFAULT_TAKE_OUT_ROWS, EXPORT_WINDOW_SECS, MAX_REASON_LEN,
-    MAX_REQUIRED_APPROVALS, RequestAnswer, RequestState, SetApprovalRuleRequest, TakeOut,
-    valid_reason,
+    ApproveRequest, BREAK_GLASS_LIFETIME_SECS, DEFAULT_TAKE_OUT_ROWS, EXPORT_WINDOW_SECS,
+    MAX_REASON_LEN, MAX_REQUIRED_APPROVALS, RequestAnswer, RequestState, SetApprovalRuleRequest,
+    TakeOut, valid_reason,
 };
 pub use role::Role;
 pub use unseal::{
@@ -410,7 +410,7 @@ pub struct GrantResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Notice {
-    /// What happened; today always `new_device`.
+    /// What happened.
     pub kind: NoticeKind,
     /// When (Unix seconds, server clock).
     pub at: u64,
@@ -433,6 +433,11 @@ pub enum NoticeKind {
     /// them, someone else can now act as them: they should tell their
     /// security team at once.
     NewDevice,
+    /// Someone approved a request with the break-glass code (PROTOCOL.md
+    /// §7.4): told to every administrator. `device_id` and `device_name` are
+    /// the device that used it; `code_origin` says what was approved
+    /// (`request=ID action=KIND requested_by=A used_by=B`).
+    BreakGlass,
 }
 
 impl Notice {
@@ -443,6 +448,10 @@ impl Notice {
             NoticeKind::NewDevice => format!(
                 "a new device \"{}\" ({}) was enrolled for your account (code {}); if it was not you, tell your security team now",
                 self.device_name, self.device_id, self.code_origin
+            ),
+            NoticeKind::BreakGlass => format!(
+                "BREAK-GLASS: the emergency code approved a request ({}) from device \"{}\" ({}); if this was not a known emergency, treat it as an incident now",
+                self.code_origin, self.device_name, self.device_id
             ),
         }
     }

@@ -870,3 +870,189 @@ async fn program_reads_are_gated_only_once_administrators_turn_it_on(backend: Ba
     event(&app, g, "program_read", StatusCode::NO_CONTENT).await;
     event(&app, g, "program_read", StatusCode::FORBIDDEN).await;
 }
+
+/// `POST /v1/admin/requests/{id}/approve` of the request `filed` names, with `body`.
+async fn approve(who: &Device, filed: &Value, body: Value, status: StatusCode) -> Value {
+    let id = filed["request"]["id"].as_str().expect("an id");
+    who.expect(
+        Method::POST,
+        &format!("/v1/admin/requests/{id}/approve"),
+        Some(body),
+        status,
+    )
+    .await
+}
+
+on_each_backend!(the_break_glass_code_stands_in_for_absent_approvers_once_and_loudly);
+/// PROTOCOL.md §7.4: when approvers are away, the maintainer on call opens
+/// the envelope: the break-glass code completes one request (not a rule,
+/// a share reissue or a new code), works once, is refused to the requester,
+/// and every administrator hears of it.
+async fn the_break_glass_code_stands_in_for_absent_approvers_once_and_loudly(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    let admin = server.admin().await;
+    let maint = server.user(&admin, "maint", &[Role::Maintainer], &[]).await;
+    let alice = server.user(&admin, "alice", &[], &[]).await;
+
+    // Issued like any widening action: filed, approved, in two halves.
+    let (filed, approved) = server
+        .approved(&admin, Method::POST, "/v1/admin/break-glass", None)
+        .await;
+    assert_eq!(filed["request"]["action"]["kind"], "issue_break_glass");
+    let code = format!(
+        "{}-{}",
+        filed["code_half"].as_str().expect("the requester's half"),
+        approved["code_half"].as_str().expect("the approver's half")
+    );
+    let with_code = |filed: &Value, code: &str| json!({"action_hash": filed["request"]["action_hash"], "break_glass": code});
+
+    // Alice needs her list out tonight; both other administrators are away.
+    let file = seal(
+        &alice.server_key.public_key,
+        policy(&["alice"], Rights::VIEW | Rights::EXPORT, None, None),
+    );
+    let grant = alice.grant_ok(&file, false).await;
+    let export = alice
+        .expect(
+            Method::POST,
+            "/v1/export-requests?reason=OUTAGE-3",
+            Some(json!({"file_id": file.id()})),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    assert_eq!(export["request"]["required"], 2);
+    // The maintainer may read what they are about to approve.
+    let id = export["request"]["id"].as_str().unwrap();
+    maint
+        .expect(
+            Method::GET,
+            &format!("/v1/admin/requests/{id}"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    // A wrong code, the requester's own use, or a plain user: refused.
+    approve(
+        &maint,
+        &export,
+        with_code(&export, "AAAAA-AAAAA-AAAAA-AAAAA"),
+        StatusCode::CONFLICT,
+    )
+    .await;
+    approve(
+        &alice,
+        &export,
+        with_code(&export, &code),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let rule = admin
+        .expect(
+            Method::PUT,
+            "/v1/admin/approval-rules/file.export",
+            Some(json!({"required": 0})),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    let refused = approve(&maint, &rule, with_code(&rule, &code), StatusCode::CONFLICT).await;
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not approve admin.rule.set"),
+        "{refused}"
+    );
+    admin.create_group("support").await;
+    let own = admin
+        .expect(
+            Method::POST,
+            "/v1/admin/groups/support/members",
+            Some(json!({"user": "admin"})),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    approve(&admin, &own, with_code(&own, &code), StatusCode::CONFLICT).await;
+
+    // The maintainer with the envelope: done at once, for one way, once.
+    let done = approve(&maint, &export, with_code(&export, &code), StatusCode::OK).await;
+    assert_eq!(done["request"]["state"], "done", "{done}");
+    event(&alice, &grant.grant_id, "export", StatusCode::NO_CONTENT).await;
+    event(&alice, &grant.grant_id, "export", StatusCode::FORBIDDEN).await;
+    let again = alice
+        .expect(
+            Method::POST,
+            "/v1/export-requests",
+            Some(json!({"file_id": file.id()})),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    approve(
+        &maint,
+        &again,
+        with_code(&again, &code),
+        StatusCode::CONFLICT,
+    )
+    .await;
+
+    // Loudly: every administrator is told at their next grant, /healthz
+    // says so for a week, and the audit log names who used it for what.
+    let mine = seal(
+        &admin.server_key.public_key,
+        policy(&["admin", "admin2"], Rights::VIEW, None, None),
+    );
+    for who in [&admin, server.approver()] {
+        let told = who.grant_ok(&mine, false).await;
+        assert_eq!(told.notices.len(), 1, "{:?}", told.notices);
+        assert_eq!(
+            told.notices[0].kind,
+            irm_core::protocol::NoticeKind::BreakGlass
+        );
+        assert!(
+            told.notices[0]
+                .code_origin
+                .contains(&format!("request={id}"))
+        );
+        assert!(told.notices[0].message().starts_with("BREAK-GLASS"));
+    }
+    assert!(maint.grant_raw(&mine.header_bytes, false).await.status() == StatusCode::FORBIDDEN);
+    let health = server
+        .http
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    let health = health.text().await.unwrap();
+    assert!(
+        health.contains(&format!(
+            "warning: break-glass: the emergency code approved request {id} as maint"
+        )),
+        "{health}"
+    );
+    server.clock.advance_secs(8 * 24 * 3600);
+    let health = server
+        .http
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert!(!health.text().await.unwrap().contains("break-glass"));
+    let all = admin.audit().await;
+    let used = records(&all, "admin.request.break_glass", "ok");
+    assert_eq!(used.len(), 1);
+    assert_eq!(used[0].actor_user.as_deref(), Some("maint"));
+    assert!(
+        used[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("action=file.export")
+    );
+    assert_eq!(
+        records(&all, "admin.request.break_glass", "failed").len(),
+        4
+    );
+    assert_eq!(
+        records(&all, "admin.request.break_glass", "denied").len(),
+        1
+    );
+}

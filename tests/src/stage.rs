@@ -76,7 +76,7 @@ impl AdminSessions {
                 .set_approval_rule(how.kind(), 0)
                 .expect("the admin files the rule");
             self.approver
-                .approve_request(&filed.request.id, Some(&filed.request.action_hash))
+                .approve_request(&filed.request.id, Some(&filed.request.action_hash), None)
                 .expect("the second administrator approves");
         }
     }
@@ -91,7 +91,7 @@ impl AdminSessions {
         };
         let (_, approved) = self
             .approver
-            .approve_request(&filed.request.id, Some(&filed.request.action_hash))
+            .approve_request(&filed.request.id, Some(&filed.request.action_hash), None)
             .expect("the second administrator approves");
         format!(
             "{}-{}",

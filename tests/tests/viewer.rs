@@ -276,7 +276,7 @@ fn copying_many_rows_in_the_viewer_needs_an_approved_take_out() {
         .expect("anyone enrolled may ask");
     for approver in [&stage.admins.admin, &stage.admins.approver] {
         approver
-            .approve_request(&filed.request.id, Some(&filed.request.action_hash))
+            .approve_request(&filed.request.id, Some(&filed.request.action_hash), None)
             .expect("an administrator approves");
     }
     assert!(matches!(copy(150), Event::CopyReported(Ok(()))));

@@ -38,6 +38,7 @@ pub(crate) fn run(args: &AdminArgs) -> Result<()> {
         AdminObject::Audit(cmd) => audit(&session, cmd, &out),
         AdminObject::Request(cmd) => super::approval::request(&session, cmd, &out),
         AdminObject::Rule(cmd) => super::approval::rule(&session, cmd, &out),
+        AdminObject::BreakGlass(cmd) => super::approval::break_glass(&session, cmd, &out),
         AdminObject::Shares(cmd) => super::unseal::shares(&session, cmd, &out),
         AdminObject::Unseal => super::unseal::unseal(&session, &out),
     }

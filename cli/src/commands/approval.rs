@@ -7,9 +7,11 @@ use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
 use irm_client::Session;
-use irm_core::protocol::{ApprovalRequestInfo, RequestAnswer, RequestState};
+use irm_core::protocol::{ApprovalAction, ApprovalRequestInfo, RequestAnswer, RequestState};
 
-use crate::cli::{RequestCommand, RuleCommand};
+use zeroize::Zeroizing;
+
+use crate::cli::{BreakGlassCommand, RequestCommand, RuleCommand};
 use crate::report::Out;
 use crate::text::{self, printable};
 
@@ -25,10 +27,24 @@ pub(super) fn request(session: &Session, cmd: &RequestCommand, out: &Out) -> Res
                 .with_context(|| format!("showing request {id}"))?;
             out.show(&request, || describe(&request))
         }
-        RequestCommand::Approve { id, hash } => {
+        RequestCommand::Approve {
+            id,
+            hash,
+            break_glass,
+        } => {
+            let code = if *break_glass {
+                Some(break_glass_code()?)
+            } else {
+                None
+            };
             let (shown, answer) = session
-                .approve_request(id, hash.as_deref())
+                .approve_request(id, hash.as_deref(), code.as_ref().map(|c| c.as_str()))
                 .with_context(|| format!("approving request {id}"))?;
+            if code.is_some() && !out.json {
+                eprintln!(
+                    "BREAK-GLASS: the emergency code is spent; every administrator is told, and two of them seal a new one (irm admin break-glass issue)"
+                );
+            }
             if out.json {
                 return out.show(&answer, String::new);
             }
@@ -49,6 +65,14 @@ pub(super) fn request(session: &Session, cmd: &RequestCommand, out: &Out) -> Res
                 state => eprintln!("it ended {state}: {}", printable(&request.outcome)),
             }
             match &answer.code_half {
+                Some(half) if matches!(request.action, ApprovalAction::IssueBreakGlass) => {
+                    eprintln!(
+                        "the SECOND half of the break-glass code (valid until {}); the requester, {}, holds the first. Write both, the requester's first, on one sheet, seal it in an envelope together and hand it to its keeper; the old code no longer works:",
+                        text::time(answer.code_expires_at.unwrap_or(0)),
+                        printable(&request.requester)
+                    );
+                    out.show(&answer, || format!("{half}\n"))
+                }
                 Some(half) => {
                     eprintln!(
                         "the SECOND half of the enrollment code (valid until {}); the requester, {}, holds the first: give this half to the person yourself, who types both, the requester's first:",
@@ -67,6 +91,28 @@ pub(super) fn request(session: &Session, cmd: &RequestCommand, out: &Out) -> Res
             out.show(&request, || {
                 format!("request {} {}\n", request.id, printable(&request.outcome))
             })
+        }
+    }
+}
+
+/// The break-glass code, from `IRM_BREAK_GLASS_CODE` (scripts, drills) or
+/// typed at the terminal without echo.
+fn break_glass_code() -> Result<Zeroizing<String>> {
+    if let Ok(code) = std::env::var("IRM_BREAK_GLASS_CODE") {
+        return Ok(Zeroizing::new(code));
+    }
+    rpassword::prompt_password("Break-glass code from the envelope: ")
+        .map(Zeroizing::new)
+        .context("reading the break-glass code from the terminal")
+}
+
+pub(super) fn break_glass(session: &Session, cmd: &BreakGlassCommand, out: &Out) -> Result<()> {
+    match cmd {
+        BreakGlassCommand::Issue => {
+            let answer = session
+                .issue_break_glass()
+                .context("filing a request for a new break-glass code")?;
+            show_filed(&answer, out)
         }
     }
 }
@@ -111,6 +157,12 @@ pub(super) fn show_filed(answer: &RequestAnswer, out: &Out) -> Result<()> {
         text::time(request.expires_at)
     );
     match &answer.code_half {
+        Some(half) if matches!(request.action, ApprovalAction::IssueBreakGlass) => {
+            eprintln!(
+                "the FIRST half of the break-glass code; the approver receives the second. Together, write both on one sheet (yours first) and seal it in an envelope:"
+            );
+            out.show(answer, || format!("{half}\n"))
+        }
         Some(half) => {
             eprintln!(
                 "the FIRST half of the enrollment code; the approver receives the second. Give this half to the person yourself, who types both, yours first:"

@@ -140,6 +140,10 @@ pub enum ApprovalAction {
         /// The holders, one share each, sorted.
         holders: Vec<String>,
     },
+    /// A break-glass code is issued (PROTOCOL.md §7.4): delivered in two
+    /// halves, which the two administrators seal in an envelope together.
+    /// It replaces any earlier one.
+    IssueBreakGlass,
     /// An approval rule changes.
     SetApprovalRule {
         /// The action the rule is for (an [`ApprovalAction::kind`]).
@@ -151,7 +155,7 @@ pub enum ApprovalAction {
 
 impl ApprovalAction {
     /// Every action name, the rule keys.
-    pub const KINDS: [&'static str; 11] = [
+    pub const KINDS: [&'static str; 12] = [
         "admin.user.create",
         "admin.user.code",
         "admin.group.add_member",
@@ -159,6 +163,7 @@ impl ApprovalAction {
         "admin.file.restore",
         "admin.rule.set",
         "admin.shares.reissue",
+        "admin.breakglass.issue",
         "file.export",
         "file.copy",
         "file.print",
@@ -175,6 +180,7 @@ impl ApprovalAction {
             Self::RestoreFile { .. } => "admin.file.restore",
             Self::SetApprovalRule { .. } => "admin.rule.set",
             Self::ReissueShares { .. } => "admin.shares.reissue",
+            Self::IssueBreakGlass => "admin.breakglass.issue",
             Self::TakeOut { how, .. } => how.kind(),
         }
     }
@@ -182,7 +188,10 @@ impl ApprovalAction {
     /// Whether the action, once done, hands out an enrollment code (which
     /// is then delivered in two halves).
     pub fn issues_code(&self) -> bool {
-        matches!(self, Self::CreateUser { .. } | Self::IssueCode { .. })
+        matches!(
+            self,
+            Self::CreateUser { .. } | Self::IssueCode { .. } | Self::IssueBreakGlass
+        )
     }
 
     /// The canonical text an approval signs: [`APPROVAL_DOMAIN`], then
@@ -230,6 +239,7 @@ impl ApprovalAction {
                 lines.push(format!("threshold={threshold}"));
                 lines.push(format!("holders={}", holders.join(",")));
             }
+            Self::IssueBreakGlass => {}
             Self::SetApprovalRule { action, required } => {
                 lines.push(format!("rule_action={action}"));
                 lines.push(format!("required={required}"));
@@ -336,7 +346,15 @@ pub struct ApproveRequest {
     /// [`ApprovalAction::hash`] of the action the approver was shown; the
     /// server refuses the approval if the stored action hashes otherwise.
     pub action_hash: String,
+    /// The break-glass code (PROTOCOL.md §7.4): this approval then stands
+    /// for every approval the request still lacks, once, loudly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<String>,
 }
+
+/// How long a break-glass code stays usable after it is issued (a year): the
+/// envelope is renewed at least that often.
+pub const BREAK_GLASS_LIFETIME_SECS: u64 = 365 * 24 * 60 * 60;
 
 /// An approval rule (`GET /v1/admin/approval-rules`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

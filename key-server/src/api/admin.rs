@@ -191,6 +191,18 @@ pub(crate) async fn new_code_for(
     filed(run(&state, &signed, op).await?, Some(&code))
 }
 
+#[utoipa::path(post, path = "/v1/admin/break-glass", tag = "admin",
+    responses((status = 202, body = RequestAnswer), (status = 403, body = DenyBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn issue_break_glass(
+    State(state): State<AppState>,
+    Authed(signed): Authed,
+) -> Result<Response, ApiError> {
+    let (code, issue) = new_code(&state, &signed)?;
+    let op = AdminOp::IssueBreakGlass { code: issue };
+    filed(run(&state, &signed, op).await?, Some(&code))
+}
+
 #[utoipa::path(post, path = "/v1/admin/groups", tag = "admin",
     request_body = CreateGroupRequest, responses((status = 204), (status = 409, body = ErrorBody)),
     security(("device_signature" = [])))]

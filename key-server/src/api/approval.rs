@@ -90,6 +90,7 @@ pub(crate) async fn approve_request(
         id,
         action_hash: body.action_hash.to_ascii_lowercase(),
         second_half: half.clone(),
+        break_glass: body.break_glass.clone(),
     };
     let out = run(&state, &signed, op).await?;
     // A reissue of the shares needs the root key, which the store never

@@ -80,6 +80,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::checkpoint))
         .routes(routes!(unseal::unseal_status, unseal::submit_share))
         .routes(routes!(unseal::reissue_shares))
+        .routes(routes!(admin::issue_break_glass))
 }
 
 /// The only paths served while the keys are sealed: health, metrics, the

@@ -17,6 +17,7 @@ use crate::state::AppState;
 /// sends no one to an instance that can only refuse.
 #[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, body = String), (status = 503, body = String)))]
 pub(crate) async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
+    let break_glass = state.blocking(|store| store.break_glass()).await;
     let (status, mut answer) = if state.is_serving() {
         (StatusCode::OK, String::from("ok"))
     } else {
@@ -26,12 +27,35 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> (StatusCode, Strin
         answer.push('\n');
         answer.push_str(&warning);
     }
+    if let Ok(Ok(Some(row))) = break_glass
+        && let Some(warning) = break_glass_warning(&row, state.clock.now_secs())
+    {
+        answer.push('\n');
+        answer.push_str(&warning);
+    }
     let sink = state.published.sink_health(state.clock.now_ms());
     if let Some(warning) = sink.warning() {
         answer.push('\n');
         answer.push_str(&warning);
     }
     (status, answer)
+}
+
+/// How long `/healthz` reports a use of the break-glass code.
+const BREAK_GLASS_REPORTED_SECS: u64 = 7 * 24 * 60 * 60;
+
+/// The warning for a break-glass code used in the last week (PROTOCOL.md §7.4).
+fn break_glass_warning(row: &crate::store::BreakGlassRow, now: u64) -> Option<String> {
+    let used_at = row.used_at?;
+    (now.saturating_sub(used_at) < BREAK_GLASS_REPORTED_SECS).then(|| {
+        format!(
+            "warning: break-glass: the emergency code approved request {} as {} {} s ago; review it (irm admin request show {}) and have two administrators seal a new code (irm admin break-glass issue)",
+            row.used_request.as_deref().unwrap_or("-"),
+            row.used_by.as_deref().unwrap_or("-"),
+            now.saturating_sub(used_at),
+            row.used_request.as_deref().unwrap_or("ID"),
+        )
+    })
 }
 
 /// `GET /metrics`.

@@ -7,7 +7,7 @@
 
 use irm_core::protocol::{
     ApprovalAction, ApprovalInfo, ApprovalRequestInfo, ApprovalRule, MAX_REQUIRED_APPROVALS,
-    RequestState, Role, TakeOut,
+    Notice, NoticeKind, RequestState, Role, TakeOut,
 };
 
 use super::contract::{Actor, AdminOp, AdminOutput, REQUEST_LIFETIME_SECS, StoreResult};
@@ -172,7 +172,9 @@ pub(super) fn file<C: Tables>(
         outcome: String::new(),
         code_first_hash: match op {
             AdminOp::CreateUser(user) => Some(user.code.first_half_hash),
-            AdminOp::NewCode { code, .. } => Some(code.first_half_hash),
+            AdminOp::NewCode { code, .. } | AdminOp::IssueBreakGlass { code } => {
+                Some(code.first_half_hash)
+            }
             _ => None,
         },
     };
@@ -229,12 +231,17 @@ pub(super) fn show(conn: &mut impl Tables, id: &str) -> StoreResult<AdminOutput>
 pub(super) fn approve<C: Tables>(
     ctx: &mut WriteCtx<'_, C>,
     actor: &Actor,
-    (id, action_hash, second_half): (&str, &str, &CodeHalf),
+    (id, action_hash, second_half, break_glass): (&str, &str, &CodeHalf, Option<&str>),
     apply: Apply<C>,
     now_ms: u64,
 ) -> StoreResult<AdminOutput> {
     let now = now_ms / 1000;
-    let mut draft = actor.draft(now_ms, "admin.request.approve", Outcome::Ok);
+    let verb = if break_glass.is_some() {
+        "admin.request.break_glass"
+    } else {
+        "admin.request.approve"
+    };
+    let mut draft = actor.draft(now_ms, verb, Outcome::Ok);
     draft.detail = Some(with_reason(format!("request={id}"), actor));
     let row = match pending(ctx.conn, id)? {
         Ok(row) => row,
@@ -260,11 +267,17 @@ pub(super) fn approve<C: Tables>(
             "request {id} is not the action you approved (its hash is {}, yours {action_hash}); show it again and approve what it says",
             row.action_hash
         )))
+    } else if let Some(code) = break_glass {
+        break_glass_refusal(ctx.conn, &action, code, now)?
     } else {
         None
     };
     if let Some(refusal) = refusal {
         return ctx.refuse(draft, refusal);
+    }
+    if break_glass.is_some() {
+        ctx.conn.spend_break_glass(&actor.user, id, now)?;
+        tell_administrators_of_break_glass(ctx.conn, actor, &row, &action, now)?;
     }
     ctx.conn.insert_approval(
         id,
@@ -274,7 +287,12 @@ pub(super) fn approve<C: Tables>(
             at: now,
         },
     )?;
-    let count = approvals.len() + 1;
+    // The break-glass code stands for every approval still missing.
+    let count = if break_glass.is_some() {
+        usize::from(row.required).max(approvals.len() + 1)
+    } else {
+        approvals.len() + 1
+    };
     draft.detail = Some(with_reason(
         format!(
             "request={id} action={} action_hash={} approvals={count}/{}",
@@ -337,6 +355,81 @@ pub(super) fn approve<C: Tables>(
         request: info(ctx.conn, row)?,
         code_expires_at,
     }))
+}
+
+/// Why the break-glass `code` cannot approve `action` now, if it cannot: it
+/// must be the live code (issued, not used, not expired), and it never
+/// approves what would extend itself or loosen the rules (a new
+/// break-glass code, an approval rule, the root key's shares).
+fn break_glass_refusal(
+    conn: &mut impl Tables,
+    action: &ApprovalAction,
+    code: &str,
+    now: u64,
+) -> Result<Option<Refusal>, StoreError> {
+    use subtle::ConstantTimeEq;
+    if matches!(
+        action,
+        ApprovalAction::IssueBreakGlass
+            | ApprovalAction::SetApprovalRule { .. }
+            | ApprovalAction::ReissueShares { .. }
+    ) {
+        return Ok(Some(Refusal::Conflict(format!(
+            "the break-glass code does not approve {}: that waits for administrators",
+            action.kind()
+        ))));
+    }
+    let live = conn.break_glass()?.filter(|row| {
+        row.used_at.is_none()
+            && row.expires_at > now
+            && bool::from(row.hash.as_slice().ct_eq(&codes::hash(code)))
+    });
+    Ok(live.is_none().then(|| {
+        Refusal::Conflict(
+            "the break-glass code is not valid: wrong, already used, expired or replaced (two administrators issue a new one: irm admin break-glass issue)"
+                .into(),
+        )
+    }))
+}
+
+/// Leaves a break-glass notice for every device of every active
+/// administrator: the next grant on each tells its person (PROTOCOL.md §4.3).
+fn tell_administrators_of_break_glass(
+    conn: &mut impl Tables,
+    actor: &Actor,
+    row: &RequestRow,
+    action: &ApprovalAction,
+    now: u64,
+) -> Result<(), StoreError> {
+    let device_name = conn
+        .device(&actor.device)?
+        .map(|d| d.name)
+        .unwrap_or_default();
+    let notice = Notice {
+        kind: NoticeKind::BreakGlass,
+        at: now,
+        device_id: actor.device.clone(),
+        device_name,
+        code_origin: format!(
+            "request={} action={} requested_by={} used_by={}",
+            row.id,
+            action.kind(),
+            row.requester,
+            actor.user
+        ),
+    };
+    for name in conn.user_names()? {
+        if !conn
+            .user(&name)?
+            .is_some_and(|u| u.active && u.roles.contains(&Role::Admin))
+        {
+            continue;
+        }
+        for device in conn.active_devices_of(&name)? {
+            conn.insert_notice(&device, &notice)?;
+        }
+    }
+    Ok(())
 }
 
 /// A denial (by its requester: a withdrawal).

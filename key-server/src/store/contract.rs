@@ -333,6 +333,9 @@ pub enum AdminOp {
         /// The second half of the code, used if this approval completes a
         /// request that issues one.
         second_half: CodeHalf,
+        /// The break-glass code (PROTOCOL.md §7.4): this approval then
+        /// completes the request, once, loudly.
+        break_glass: Option<String>,
     },
     /// Deny (or, for its requester, withdraw) a pending request.
     DenyRequest {
@@ -358,6 +361,11 @@ pub enum AdminOp {
         threshold: u8,
         /// The holders, sorted.
         holders: Vec<String>,
+    },
+    /// Issue the break-glass code (itself approved; it replaces the old).
+    IssueBreakGlass {
+        /// The code (its hash), completed by the approval.
+        code: CodeIssue,
     },
     /// The approval rules.
     ListRules,
@@ -429,12 +437,17 @@ impl AdminOp {
             Self::AuditAccess { action } => action,
             Self::ListRequests => "admin.request.list",
             Self::ShowRequest { .. } => "admin.request.show",
+            Self::Approve {
+                break_glass: Some(_),
+                ..
+            } => "admin.request.break_glass",
             Self::Approve { .. } => "admin.request.approve",
             Self::DenyRequest { .. } => "admin.request.deny",
             Self::ListRules => "admin.rule.list",
             Self::RequestTakeOut { how, .. } => how.kind(),
             Self::SetRule { .. } => "admin.rule.set",
             Self::ReissueShares { .. } => "admin.shares.reissue",
+            Self::IssueBreakGlass { .. } => "admin.breakglass.issue",
         }
     }
 
@@ -471,6 +484,7 @@ impl AdminOp {
                 threshold: *threshold,
                 holders: holders.clone(),
             },
+            Self::IssueBreakGlass { .. } => ApprovalAction::IssueBreakGlass,
             Self::RequestTakeOut {
                 how,
                 file_id,
@@ -526,6 +540,7 @@ impl AdminOp {
                 threshold: *threshold,
                 holders: holders.clone(),
             },
+            ApprovalAction::IssueBreakGlass => Self::IssueBreakGlass { code },
             ApprovalAction::TakeOut {
                 how,
                 file_id,
@@ -546,6 +561,19 @@ impl AdminOp {
         if matches!(self, Self::RequestTakeOut { .. }) {
             return true;
         }
+        // The break-glass code is for when administrators are away: the
+        // maintainer on call may use it (PROTOCOL.md §7.4).
+        if matches!(
+            self,
+            Self::Approve {
+                break_glass: Some(_),
+                ..
+            }
+        ) {
+            return roles
+                .iter()
+                .any(|r| matches!(r, Role::Admin | Role::Maintainer));
+        }
         // Auditors review requests and rules too; only administrators act.
         let audit = matches!(
             self,
@@ -561,10 +589,13 @@ impl AdminOp {
             self,
             Self::ListKeys | Self::RotateKey(_) | Self::RetireKey { .. } | Self::AuditAccess { .. }
         );
+        // The maintainer on call reads the request a break-glass approval
+        // would run, and nothing else of the requests.
+        let break_glass_reading = matches!(self, Self::ShowRequest { .. });
         roles.iter().any(|r| match r {
             Role::Admin => true,
             Role::Auditor => audit,
-            Role::Maintainer => service,
+            Role::Maintainer => service || break_glass_reading,
             Role::User => false,
         })
     }
@@ -595,8 +626,18 @@ impl AdminOp {
             Self::ReadAudit { after, limit } => Some(format!("after={after} limit={limit}")),
             Self::ShowRequest { id } | Self::DenyRequest { id } => Some(format!("request={id}")),
             Self::Approve {
-                id, action_hash, ..
-            } => Some(format!("request={id} action_hash={action_hash}")),
+                id,
+                action_hash,
+                break_glass,
+                ..
+            } => Some(format!(
+                "request={id} action_hash={action_hash}{}",
+                if break_glass.is_some() {
+                    " break_glass"
+                } else {
+                    ""
+                }
+            )),
             Self::SetRule { action, required } => {
                 Some(format!("rule_action={action} required={required}"))
             }
@@ -754,6 +795,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every key server key.
     fn keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+
+    /// The break-glass code's record (for `/healthz`).
+    fn break_glass(&self) -> Result<Option<super::tables::BreakGlassRow>, StoreError>;
 
     /// Every device (to wrap root-key shares to their holders' devices).
     fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;

@@ -401,6 +401,10 @@ impl<B: Backend> Store for GroupCommitStore<B> {
         self.backend.read(|conn| conn.keys())
     }
 
+    fn break_glass(&self) -> Result<Option<super::tables::BreakGlassRow>, StoreError> {
+        self.backend.read(|conn| conn.break_glass())
+    }
+
     fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
         self.backend.read(|conn| conn.devices())
     }

@@ -23,6 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use contract::*;
+pub use tables::BreakGlassRow;
 
 use irm_core::protocol::AuditRecord;
 

@@ -31,8 +31,8 @@ use super::contract::{
 use super::group_commit::{Backend, GroupCommitStore, Writer};
 use super::schema;
 use super::tables::{
-    CodeRow, FileRow, GrantRow, NewFile, NewGrant, RequestRow, Tables, UNSEEN_POLICY, key_record,
-    key32, notice, notice_kind, request_columns, request_row,
+    BreakGlassRow, CodeRow, FileRow, GrantRow, NewFile, NewGrant, RequestRow, Tables,
+    UNSEEN_POLICY, key_record, key32, notice, notice_kind, request_columns, request_row,
 };
 use super::txn::{self, SCHEMA_VERSION};
 use crate::error::StoreError;
@@ -1012,6 +1012,49 @@ impl Tables for PgConn {
         self.execute(
             "INSERT INTO approval_rules (action, required) VALUES ($1, $2) ON CONFLICT (action) DO UPDATE SET required = EXCLUDED.required",
             &[&action, &i64::from(required)],
+        )?;
+        Ok(())
+    }
+
+    fn break_glass(&mut self) -> Result<Option<BreakGlassRow>, StoreError> {
+        self.query_opt(
+            "SELECT code_hash, issued_at, expires_at, origin, used_at, used_by, used_request FROM break_glass WHERE slot = 'current'",
+            &[],
+        )?
+        .map(|row| {
+            Ok(BreakGlassRow {
+                hash: row.try_get(0)?,
+                issued_at: uint(row.try_get(1)?, "a break-glass time")?,
+                expires_at: uint(row.try_get(2)?, "a break-glass expiry")?,
+                origin: row.try_get(3)?,
+                used_at: opt_uint(row.try_get(4)?, "a break-glass time")?,
+                used_by: row.try_get(5)?,
+                used_request: row.try_get(6)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn set_break_glass(&mut self, code: &CodeIssue, issued_at: u64) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO break_glass (slot, code_hash, issued_at, expires_at, origin, used_at, used_by, used_request)
+             VALUES ('current', $1, $2, $3, $4, NULL, NULL, NULL)
+             ON CONFLICT (slot) DO UPDATE SET code_hash = EXCLUDED.code_hash, issued_at = EXCLUDED.issued_at,
+               expires_at = EXCLUDED.expires_at, origin = EXCLUDED.origin, used_at = NULL, used_by = NULL, used_request = NULL",
+            &[
+                &code.hash.as_slice(),
+                &int(issued_at, "a break-glass time")?,
+                &int(code.expires_at, "a break-glass expiry")?,
+                &code.origin,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn spend_break_glass(&mut self, user: &str, request: &str, now: u64) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE break_glass SET used_at = $1, used_by = $2, used_request = $3 WHERE slot = 'current'",
+            &[&int(now, "a break-glass time")?, &user, &request],
         )?;
         Ok(())
     }

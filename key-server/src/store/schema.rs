@@ -108,6 +108,16 @@ CREATE TABLE IF NOT EXISTS take_outs (
     PRIMARY KEY (file_id, user_name, device_id, action)
 );
 CREATE TABLE IF NOT EXISTS approval_rules (action TEXT PRIMARY KEY, required INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS break_glass (
+    slot TEXT PRIMARY KEY,
+    code_hash BLOB NOT NULL,
+    issued_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    origin TEXT NOT NULL,
+    used_at INTEGER,
+    used_by TEXT,
+    used_request TEXT
+);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY,
     at_ms INTEGER NOT NULL,
@@ -229,6 +239,16 @@ CREATE TABLE IF NOT EXISTS take_outs (
     PRIMARY KEY (file_id, user_name, device_id, action)
 );
 CREATE TABLE IF NOT EXISTS approval_rules (action TEXT PRIMARY KEY, required BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS break_glass (
+    slot TEXT PRIMARY KEY,
+    code_hash BYTEA NOT NULL,
+    issued_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    origin TEXT NOT NULL,
+    used_at BIGINT,
+    used_by TEXT,
+    used_request TEXT
+);
 CREATE TABLE IF NOT EXISTS audit (
     seq BIGINT PRIMARY KEY,
     at_ms BIGINT NOT NULL,

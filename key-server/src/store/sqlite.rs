@@ -22,8 +22,8 @@ use super::contract::{
 use super::group_commit::{Backend, GroupCommitStore, Writer};
 use super::schema;
 use super::tables::{
-    CodeRow, FileRow, GrantRow, NewFile, NewGrant, RequestRow, Tables, key_record, key32, notice,
-    notice_kind, request_columns, request_row,
+    BreakGlassRow, CodeRow, FileRow, GrantRow, NewFile, NewGrant, RequestRow, Tables, key_record,
+    key32, notice, notice_kind, request_columns, request_row,
 };
 use super::txn::SCHEMA_VERSION;
 use crate::error::StoreError;
@@ -891,6 +891,43 @@ impl Tables for Connection {
         self.execute(
             "INSERT INTO approval_rules (action, required) VALUES (?1, ?2) ON CONFLICT(action) DO UPDATE SET required = excluded.required",
             params![action, required],
+        )?;
+        Ok(())
+    }
+
+    fn break_glass(&mut self) -> Result<Option<BreakGlassRow>, StoreError> {
+        Ok(self
+            .query_row(
+                "SELECT code_hash, issued_at, expires_at, origin, used_at, used_by, used_request FROM break_glass WHERE slot = 'current'",
+                [],
+                |r| {
+                    Ok(BreakGlassRow {
+                        hash: r.get(0)?,
+                        issued_at: r.get(1)?,
+                        expires_at: r.get(2)?,
+                        origin: r.get(3)?,
+                        used_at: r.get(4)?,
+                        used_by: r.get(5)?,
+                        used_request: r.get(6)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn set_break_glass(&mut self, code: &CodeIssue, issued_at: u64) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT OR REPLACE INTO break_glass (slot, code_hash, issued_at, expires_at, origin, used_at, used_by, used_request)
+             VALUES ('current', ?1, ?2, ?3, ?4, NULL, NULL, NULL)",
+            params![code.hash.to_vec(), issued_at, code.expires_at, code.origin],
+        )?;
+        Ok(())
+    }
+
+    fn spend_break_glass(&mut self, user: &str, request: &str, now: u64) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE break_glass SET used_at = ?1, used_by = ?2, used_request = ?3 WHERE slot = 'current'",
+            params![now, user, request],
         )?;
         Ok(())
     }

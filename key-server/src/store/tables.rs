@@ -42,6 +42,25 @@ pub(super) struct CodeRow {
     pub(super) origin: Option<String>,
 }
 
+/// The break-glass code (PROTOCOL.md §7.4): there is at most one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakGlassRow {
+    /// SHA-256 of the code, as enrollment codes are kept.
+    pub hash: Vec<u8>,
+    /// When it was issued (Unix seconds).
+    pub issued_at: u64,
+    /// When it stops working (Unix seconds).
+    pub expires_at: u64,
+    /// Who issued it (`request=ID requested_by=A approved_by=B`).
+    pub origin: String,
+    /// When it was used, if it was.
+    pub used_at: Option<u64>,
+    /// Who used it.
+    pub used_by: Option<String>,
+    /// The request it approved.
+    pub used_request: Option<String>,
+}
+
 /// A grant as usage events see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct GrantRow {
@@ -285,6 +304,13 @@ pub(super) trait Tables {
     /// Sets the approvals an action needs.
     fn set_approval_rule(&mut self, action: &str, required: u8) -> Result<(), StoreError>;
 
+    /// The break-glass code, if one was ever issued.
+    fn break_glass(&mut self) -> Result<Option<BreakGlassRow>, StoreError>;
+    /// Issues a new break-glass code, replacing the old (used or not).
+    fn set_break_glass(&mut self, code: &CodeIssue, issued_at: u64) -> Result<(), StoreError>;
+    /// Marks the break-glass code used by `user` for `request`.
+    fn spend_break_glass(&mut self, user: &str, request: &str, now: u64) -> Result<(), StoreError>;
+
     /// Lets `device` of `user` take `file` out once in the way `how`, until
     /// `expires_at` (replacing an earlier approval for the same four).
     fn grant_take_out(
@@ -390,6 +416,7 @@ pub(super) fn request_row(
 pub(super) fn notice_kind(kind: NoticeKind) -> &'static str {
     match kind {
         NoticeKind::NewDevice => "new_device",
+        NoticeKind::BreakGlass => "break_glass",
         _ => "unknown",
     }
 }
@@ -404,6 +431,7 @@ pub(super) fn notice(
 ) -> Result<Notice, StoreError> {
     let kind = match kind {
         "new_device" => NoticeKind::NewDevice,
+        "break_glass" => NoticeKind::BreakGlass,
         other => return Err(StoreError::Corrupt(format!("notice kind {other:?}"))),
     };
     Ok(Notice {

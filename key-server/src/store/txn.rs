@@ -625,9 +625,16 @@ pub(super) fn admin<C: Tables>(
             id,
             action_hash,
             second_half,
+            break_glass,
         } => {
             approval::expire_due(ctx, now_ms)?;
-            return approval::approve(ctx, actor, (id, action_hash, second_half), apply, now_ms);
+            return approval::approve(
+                ctx,
+                actor,
+                (id, action_hash, second_half, break_glass.as_deref()),
+                apply,
+                now_ms,
+            );
         }
         AdminOp::DenyRequest { id } => {
             approval::expire_due(ctx, now_ms)?;
@@ -870,6 +877,18 @@ pub(super) fn admin_effect(
             }
             conn.grant_take_out(*how, file_id, user, device, now + EXPORT_WINDOW_SECS)?;
             AdminOutput::Done
+        }
+        AdminOp::IssueBreakGlass { code } => {
+            // An envelope lasts far longer than an enrollment code.
+            let code = CodeIssue {
+                expires_at: now + irm_core::protocol::BREAK_GLASS_LIFETIME_SECS,
+                ..code.clone()
+            };
+            conn.set_break_glass(&code, now)?;
+            AdminOutput::CodeStored {
+                user: "break-glass".into(),
+                expires_at: code.expires_at,
+            }
         }
         AdminOp::ReissueShares { threshold, holders } => {
             if let Err(refusal) = check_share_holders(conn, *threshold, holders)? {
