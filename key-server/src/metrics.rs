@@ -51,6 +51,8 @@ pub struct Metrics {
     denials: Vec<Counter>,
     audit_records: Gauge,
     sink_unconfirmed: Gauge,
+    sealed: Gauge,
+    break_glass_uses: Counter,
     commit_jobs: Counter,
     /// Commit (fsync) latency of the audit writer's group commits.
     pub fsync: Histogram,
@@ -85,6 +87,18 @@ impl Default for Metrics {
             "How long the newest audit checkpoint has waited for the off-host sink (0: confirmed).",
             sink_unconfirmed.clone(),
         );
+        let sealed = Gauge::default();
+        registry.register(
+            "irm_sealed",
+            "1 while the server's keys are sealed (every request but unsealing refused), else 0.",
+            sealed.clone(),
+        );
+        let break_glass_uses = Counter::default();
+        registry.register(
+            "irm_break_glass_uses",
+            "Requests approved with the break-glass code (alert on any increase).",
+            break_glass_uses.clone(),
+        );
         let commit_jobs = Counter::default();
         registry.register(
             "irm_audit_commit_jobs",
@@ -117,6 +131,8 @@ impl Default for Metrics {
             registry,
             audit_records,
             sink_unconfirmed,
+            sealed,
+            break_glass_uses,
             commit_jobs,
             fsync,
             requests,
@@ -132,6 +148,16 @@ impl Metrics {
         } else {
             self.grants.inc();
         }
+    }
+
+    /// Whether the keys are sealed.
+    pub fn sealed(&self, sealed: bool) {
+        self.sealed.set(i64::from(sealed));
+    }
+
+    /// The break-glass code approved a request.
+    pub fn break_glass_used(&self) {
+        self.break_glass_uses.inc();
     }
 
     /// A request was refused with `reason`.

@@ -3,7 +3,7 @@
 //! and writing checkpoints, and verifying the chain against them.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -96,6 +96,9 @@ pub struct AppState {
     audit_key: Arc<RwLock<Option<Arc<SigningSecretKey>>>>,
     /// Its public half, for verifying while sealed too.
     pub audit_public: [u8; 32],
+    /// Set once the unsealed keys are installed: what every request checks
+    /// (one atomic load, not the lock).
+    serving: Arc<AtomicBool>,
     /// The replay cache.
     pub nonces: Arc<NonceCache>,
     /// Wrong enrollments by source address.
@@ -142,6 +145,7 @@ impl AppState {
             vault: Arc::new(vault),
             audit_key: Arc::default(),
             audit_public,
+            serving: Arc::default(),
             nonces: Arc::new(NonceCache::default()),
             enroll_throttle: Arc::default(),
             devices: Arc::new(crate::auth::device_cache::DeviceCache::new(
@@ -156,14 +160,15 @@ impl AppState {
             )),
             checkpoint_lock: Arc::new(Mutex::new(())),
         };
+        state.metrics.sealed(true);
         if let Some(entries) = entries {
             state.install(&entries)?;
         }
         Ok(state)
     }
 
-    /// Puts the unsealed keys to work: the key ring, then the audit key,
-    /// whose presence opens the server (`is_serving`).
+    /// Puts the unsealed keys to work: the key ring and the audit key, and
+    /// then opens the server (`is_serving`).
     pub fn install(&self, entries: &Entries) -> Result<(), DataDirError> {
         self.keys.load(entries, &self.store.keys()?)?;
         let audit_key = datadir::audit_key(entries)?;
@@ -174,6 +179,8 @@ impl AppState {
             .into());
         }
         *self.audit_key.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(audit_key));
+        self.serving.store(true, Ordering::Release);
+        self.metrics.sealed(false);
         Ok(())
     }
 
@@ -207,7 +214,7 @@ impl AppState {
 
     /// Whether the keys are unsealed and installed, so requests are served.
     pub fn is_serving(&self) -> bool {
-        self.audit_key().is_some()
+        self.serving.load(Ordering::Acquire)
     }
 
     /// Runs blocking store work off the async threads.

@@ -1028,6 +1028,19 @@ async fn the_break_glass_code_stands_in_for_absent_approvers_once_and_loudly(bac
         )),
         "{health}"
     );
+    let metrics = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .text()
+            .await
+            .unwrap()
+            .contains("\nirm_break_glass_uses_total 1\n")
+    );
     server.clock.advance_secs(8 * 24 * 3600);
     let health = server
         .http

@@ -60,6 +60,16 @@ async fn submit(device: &Device, share: &(String, u8, Vec<u8>), expect: StatusCo
         .await
 }
 
+async fn metrics(server: &TestServer) -> String {
+    let response = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    response.text().await.unwrap()
+}
+
 async fn health(server: &TestServer) -> (StatusCode, String) {
     let response = server
         .http
@@ -249,6 +259,12 @@ async fn shares_seal_a_restarted_server_until_enough_holders_unseal(backend: Bac
     assert!(!after.sealed);
     alice.grant_ok(&file, false).await;
     assert_eq!(health(&server).await, (StatusCode::OK, "ok".to_owned()));
+    let now = metrics(&server).await;
+    assert!(
+        now.contains("\nirm_sealed 0\n")
+            && now.contains("irm_denials_total{reason=\"server_sealed\"} 3"),
+        "{now}"
+    );
     submit(&maint, &maint_share, StatusCode::CONFLICT).await; // not sealed
 
     // A holder leaves: shares reissued to the other two; maint's old share

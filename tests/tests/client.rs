@@ -266,3 +266,72 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// PROTOCOL.md §11.2 through the real client and CLI: once the root key is
+/// split between the two administrators, a restarted server refuses alice
+/// with `server_sealed` in every front end (the client's reason, the CLI's
+/// exit code 3) until both holders unseal it from their own devices; alice,
+/// who holds no share, is told so.
+#[test]
+fn a_sealed_server_refuses_with_server_sealed_until_its_holders_unseal_it() {
+    let (mut server, admins, alice_dir, alice) = stage();
+    let sealed = sealed_for_alice(&server, &alice, Rights::VIEW);
+    let header = SealedHeader::read_from(&mut sealed.as_slice()).expect("a header");
+    alice.grant(&header, false).expect("a grant before");
+
+    let filed = admins
+        .admin
+        .reissue_shares(2, &["admin".to_owned(), "admin2".to_owned()])
+        .expect("the reissue is filed");
+    let (_, done) = admins
+        .approver
+        .approve_request(&filed.request.id, Some(&filed.request.action_hash), None)
+        .expect("the second administrator approves");
+    assert_eq!(done.request.state, irm_core::protocol::RequestState::Done);
+    let status = admins.admin.unseal_status().expect("a status");
+    assert!(!status.sealed && status.share.is_some());
+    assert!(matches!(
+        admins.admin.unseal().expect("nothing to do"),
+        irm_client::Unsealing::NotSealed(_)
+    ));
+
+    server.restart(|_| {});
+    let refused = alice.grant(&header, false).expect_err("sealed");
+    assert_eq!(
+        refused.deny_reason(),
+        Some(DenyReason::ServerSealed),
+        "{refused}"
+    );
+    let sealed_path = alice_dir.path().join("customers.csv.irm");
+    std::fs::write(&sealed_path, &sealed).expect("the sealed file");
+    let info = std::process::Command::new(irm_e2e::irm_binary())
+        .args(["info", "--json"])
+        .arg(&sealed_path)
+        .env("IRM_CONFIG_DIR", alice.config_dir())
+        .env("IRM_PASSPHRASE", "alice passphrase")
+        .output()
+        .expect("irm runs");
+    assert_eq!(info.status.code(), Some(3), "{info:?}");
+    let report: serde_json::Value = serde_json::from_slice(&info.stdout).expect("JSON");
+    assert_eq!(report["reason"], "server_sealed", "{report}");
+    // Alice holds no share: she is told so, and nothing is sent.
+    let err = alice.unseal().expect_err("no share");
+    assert!(err.to_string().contains("holds no share"), "{err}");
+
+    let first = admins.admin.unseal().expect("the first share");
+    let irm_client::Unsealing::Submitted(first) = first else {
+        panic!("the server was sealed")
+    };
+    assert!(first.sealed);
+    assert_eq!(first.submitted, ["admin"]);
+    assert_eq!(
+        alice
+            .grant(&header, false)
+            .expect_err("still sealed")
+            .deny_reason(),
+        Some(DenyReason::ServerSealed)
+    );
+    let second = admins.approver.unseal().expect("the second share");
+    assert!(matches!(second, irm_client::Unsealing::Submitted(s) if !s.sealed));
+    alice.grant(&header, false).expect("serving again");
+}

@@ -93,6 +93,10 @@ pub(crate) async fn approve_request(
         break_glass: body.break_glass.clone(),
     };
     let out = run(&state, &signed, op).await?;
+    if body.break_glass.is_some() {
+        state.metrics.break_glass_used();
+        tracing::warn!(user = %signed.actor.user, "the break-glass code approved a request");
+    }
     // A reissue of the shares needs the root key, which the store never
     // holds: the server splits it once the approval is recorded.
     if let AdminOutput::Request { request, .. } = &out
