@@ -223,6 +223,11 @@ typedef enum irm_status {
    */
   IRM_STATUS_DENIED_SERVER_SEALED = 317,
   /**
+   * Refused: a record the key server decides on failed its integrity
+   * check (`state_integrity`); someone may have changed its database.
+   */
+  IRM_STATUS_DENIED_STATE_INTEGRITY = 318,
+  /**
    * A bug in libirm: a Rust panic was caught at the boundary. The handles
    * passed to the call are still valid but their state is unspecified.
    */

@@ -100,6 +100,9 @@ pub enum irm_status {
     /// Refused: the key server restarted and its keys are still sealed
     /// (`server_sealed`); try again once its share holders have unsealed it.
     IRM_STATUS_DENIED_SERVER_SEALED = 317,
+    /// Refused: a record the key server decides on failed its integrity
+    /// check (`state_integrity`); someone may have changed its database.
+    IRM_STATUS_DENIED_STATE_INTEGRITY = 318,
 
     /// A bug in libirm: a Rust panic was caught at the boundary. The handles
     /// passed to the call are still valid but their state is unspecified.
@@ -128,6 +131,7 @@ impl irm_status {
             DenyReason::EnrollmentCodeInvalid => IRM_STATUS_DENIED_ENROLLMENT_CODE_INVALID,
             DenyReason::ExportApprovalRequired => IRM_STATUS_DENIED_EXPORT_APPROVAL_REQUIRED,
             DenyReason::ServerSealed => IRM_STATUS_DENIED_SERVER_SEALED,
+            DenyReason::StateIntegrity => IRM_STATUS_DENIED_STATE_INTEGRITY,
             _ => IRM_STATUS_DENIED,
         }
     }

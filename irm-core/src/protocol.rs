@@ -95,11 +95,16 @@ pub enum DenyReason {
     /// their shares (PROTOCOL.md §11.2). HTTP 503.
     #[error("the key server is sealed: its keys are locked until share holders unseal it")]
     ServerSealed,
+    /// A record the decision reads (a user, a device, a membership, a
+    /// file's controls) is not as the audit log last set it: written into
+    /// the database behind the server's back (PROTOCOL.md §11.3).
+    #[error("the key server's records failed their integrity check")]
+    StateIntegrity,
 }
 
 impl DenyReason {
     /// Every reason, in number order.
-    pub const ALL: [DenyReason; 17] = [
+    pub const ALL: [DenyReason; 18] = [
         Self::CredentialInvalid,
         Self::UserSuspended,
         Self::DeviceRevoked,
@@ -117,6 +122,7 @@ impl DenyReason {
         Self::EnrollmentCodeInvalid,
         Self::ExportApprovalRequired,
         Self::ServerSealed,
+        Self::StateIntegrity,
     ];
 
     /// The stable wire string (the serde form).
@@ -139,6 +145,7 @@ impl DenyReason {
             Self::EnrollmentCodeInvalid => "enrollment_code_invalid",
             Self::ExportApprovalRequired => "export_approval_required",
             Self::ServerSealed => "server_sealed",
+            Self::StateIntegrity => "state_integrity",
         }
     }
 
@@ -162,6 +169,7 @@ impl DenyReason {
             Self::EnrollmentCodeInvalid => 15,
             Self::ExportApprovalRequired => 16,
             Self::ServerSealed => 17,
+            Self::StateIntegrity => 18,
         }
     }
 
@@ -189,6 +197,9 @@ impl DenyReason {
             }
             Self::ServerSealed => {
                 "try again in a few minutes; the key server's share holders unseal it with `irm admin unseal` after a restart"
+            }
+            Self::StateIntegrity => {
+                "tell your security team: someone may have changed the key server's database directly"
             }
         }
     }
@@ -833,7 +844,7 @@ mod tests {
         // Numbers are dense from 1 so that FFI status codes are predictable.
         assert_eq!(
             codes.iter().copied().collect::<Vec<_>>(),
-            (1..=17).collect::<Vec<_>>()
+            (1..=18).collect::<Vec<_>>()
         );
         // Frozen: changing one of these breaks every client in the field.
         assert_eq!(DenyReason::FileRevoked.as_str(), "file_revoked");

@@ -267,6 +267,7 @@ pub fn init_with(
     entries.insert(vault::kas_entry(&key.key_id), kas_key.to_text());
     entries.insert(vault::AUDIT_ENTRY, audit_key.to_text());
     entries.insert(vault::CA_ENTRY, ca_key);
+    entries.insert(vault::STATE_ENTRY, vault::new_state_key()?);
     Vault::initialise(dir, &entries)?;
     let path = layout.audit_pub();
     let text = AuditPublicKey(audit_key.public_key()).to_text();

@@ -178,6 +178,17 @@ impl AppState {
             )
             .into());
         }
+        // The state ledger's key (PROTOCOL.md §11.3); a keystore from
+        // before the ledger gets one now.
+        let state_key = match entries.get(crate::vault::STATE_ENTRY) {
+            Some(text) => crate::vault::state_key(text)?,
+            None => {
+                let text = crate::vault::new_state_key()?;
+                self.vault.add(crate::vault::STATE_ENTRY, text.clone())?;
+                crate::vault::state_key(&text)?
+            }
+        };
+        self.store.arm_ledger(state_key, self.clock.now_ms())?;
         *self.audit_key.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(audit_key));
         self.serving.store(true, Ordering::Release);
         self.metrics.sealed(false);

@@ -293,8 +293,11 @@ async fn revocation_suspension_expiry_and_restriction_apply_to_the_very_next_gra
     assert_eq!(count(&records, "renew", "denied", Some("file_revoked")), 1);
     assert_eq!(count(&records, "grant", "denied", Some("file_revoked")), 1);
     assert_eq!(count(&records, "admin.file.revoke", "ok", None), 1);
+    // The record names the device and vouches for its new state (§11.3).
     assert!(records.iter().any(|r| r.action == "admin.device.revoke"
-        && r.detail.as_deref() == Some(&format!("device={}", alice.id)[..])));
+        && r.detail.as_deref().is_some_and(|d| {
+            d.starts_with(&format!("device={} state=device/{}#", alice.id, alice.id))
+        })));
 }
 
 on_each_backend!(the_policy_window_is_judged_by_the_server_clock);

@@ -293,7 +293,7 @@ async fn the_bootstrap_lets_a_lone_admin_add_one_admin_and_then_never_again(back
             .detail
             .as_deref()
             .unwrap()
-            .ends_with("bootstrap=second_admin"),
+            .contains(" bootstrap=second_admin state=user/admin2#"),
         "{:?}",
         bootstrap[0].detail
     );

@@ -79,6 +79,7 @@ struct Case {
     groups: &'static [&'static str],
     recipients: &'static [&'static str],
     rights: Rights,
+    rows_hold: bool,
     user_active: bool,
     device_active: bool,
     file: Option<FileControls>,
@@ -98,6 +99,7 @@ impl Case {
             groups: &[],
             recipients: &["alice"],
             rights: Rights::VIEW | Rights::PRINT,
+            rows_hold: true,
             user_active: true,
             device_active: true,
             file: None,
@@ -116,6 +118,10 @@ impl Case {
     }
     fn to(mut self, recipients: &'static [&'static str]) -> Self {
         self.recipients = recipients;
+        self
+    }
+    fn forged(mut self) -> Self {
+        self.rows_hold = false;
         self
     }
     fn suspended(mut self) -> Self {
@@ -328,6 +334,18 @@ fn every_row_of_the_decision_table() {
         Case::new("sealed to a key this server never held")
             .sealed(Sealed::Foreign, OldKey::Active)
             .deny(DenyReason::KeyUnknown),
+        // The rows themselves (PROTOCOL.md §11.3).
+        Case::new("a row not as the audit log set it")
+            .forged()
+            .deny(DenyReason::StateIntegrity),
+        Case::new("a forged row beats every other reason")
+            .forged()
+            .suspended()
+            .device_revoked()
+            .file(revoked())
+            .edited()
+            .sealed(Sealed::Foreign, OldKey::Active)
+            .deny(DenyReason::StateIntegrity),
         Case::new("a suspended user hears about suspension, not the key")
             .sealed(Sealed::Foreign, OldKey::Active)
             .suspended()
@@ -345,6 +363,7 @@ fn every_row_of_the_decision_table() {
         };
         let (facts, _) = grant_facts(case.user, &header, held, None);
         let state = StoredState {
+            rows_hold: case.rows_hold,
             user_active: case.user_active,
             groups: case.groups.iter().map(|g| (*g).to_owned()).collect(),
             device_active: case.device_active,
@@ -369,6 +388,7 @@ fn every_row_of_the_decision_table() {
     }
     // Every grant-time reason appears in the table.
     for reason in [
+        DenyReason::StateIntegrity,
         DenyReason::UserSuspended,
         DenyReason::DeviceRevoked,
         DenyReason::KeyUnknown,
@@ -411,6 +431,7 @@ fn the_server_lease_limit_and_the_policy_lease_take_the_smaller() {
             .clone();
         let (facts, _) = grant_facts("alice", &header, |_| Some(kas.clone()), None);
         let state = StoredState {
+            rows_hold: true,
             user_active: true,
             groups: vec![],
             device_active: true,

@@ -315,41 +315,42 @@ async fn shares_seal_a_restarted_server_until_enough_holders_unseal(backend: Bac
 
 on_each_backend!(shares_seal_a_restarted_server_until_enough_holders_unseal);
 
-/// A data directory from before sealing (plaintext key files) is sealed
-/// into a keystore at the next start, and its plaintext keys deleted.
+/// A data directory from before sealing (plaintext key files, no state
+/// ledger) is sealed into a keystore at its next start, its plaintext keys
+/// deleted, and its state vouched for by a baseline record.
 #[tokio::test]
 async fn a_data_directory_from_before_sealing_is_sealed_at_its_next_start() {
-    let mut server = TestServer::start().await;
+    let server = TestServer::start_with(|settings| {
+        // Between init and the first start: the previous version's layout.
+        let dir = settings.data_dir.as_path();
+        let (_, entries) = Vault::open(dir).unwrap();
+        let entries = entries.unwrap();
+        std::fs::create_dir_all(dir.join("kas")).unwrap();
+        for (name, text) in entries.iter() {
+            let path = match name {
+                "audit-signing" => dir.join("audit-signing.key"),
+                "tls-ca" => dir.join("tls/ca.key"),
+                "state-mac" => continue,
+                kas => dir.join(format!("{kas}.key")),
+            };
+            std::fs::write(path, format!("{text}\n")).unwrap();
+        }
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("keystore-") || name == shares::BOOTSTRAP_FILE {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+        assert_eq!(plaintext_kas_keys(dir).len(), 1);
+    })
+    .await;
     let admin = server.admin().await;
     let alice = server.user(&admin, "alice", &[Role::User], &[]).await;
     let file = seal(
         &admin.server_key.public_key,
         policy(&["alice"], Rights::VIEW, None, None),
     );
-    server
-        .restart(|dir| {
-            // Write the layout of the previous version back.
-            let (_, entries) = Vault::open(dir).unwrap();
-            let entries = entries.unwrap();
-            std::fs::create_dir_all(dir.join("kas")).unwrap();
-            for (name, text) in entries.iter() {
-                let path = match name {
-                    "audit-signing" => dir.join("audit-signing.key"),
-                    "tls-ca" => dir.join("tls/ca.key"),
-                    kas => dir.join(format!("{kas}.key")),
-                };
-                std::fs::write(path, format!("{text}\n")).unwrap();
-            }
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let path = entry.unwrap().path();
-                let name = path.file_name().unwrap().to_string_lossy().into_owned();
-                if name.starts_with("keystore-") || name == shares::BOOTSTRAP_FILE {
-                    std::fs::remove_file(path).unwrap();
-                }
-            }
-            assert_eq!(plaintext_kas_keys(dir).len(), 1);
-        })
-        .await;
     alice.grant_ok(&file, false).await;
     let dir = server.dir.path();
     assert_eq!(plaintext_kas_keys(dir), Vec::<std::path::PathBuf>::new());
@@ -357,5 +358,10 @@ async fn a_data_directory_from_before_sealing_is_sealed_at_its_next_start() {
         assert!(!dir.join(gone).exists(), "{gone}");
     }
     assert!(shares::bootstrap_path(dir).exists());
-    server.stop().await;
+    let baseline = admin.audit().await;
+    assert!(
+        baseline.iter().any(|r| r.action == "state.baseline"
+            && r.detail.as_deref().unwrap().contains("state=user/admin#")),
+        "the state as found is vouched for once"
+    );
 }

@@ -274,6 +274,16 @@ impl Lang {
                     "`irm export request ファイル --reason チケット番号` で申請し(コピーは `--for copy`、印刷は `--for print` を付ける)、管理者2名の承認後1時間以内にもう一度実行してください。",
                 ),
             ),
+            R::StateIntegrity => (
+                (
+                    "The key server refused: its records failed an integrity check.",
+                    "Tell your security team now: someone may have changed the key server's database.",
+                ),
+                (
+                    "鍵サーバーの記録が整合性検査に失敗したため拒否されました。",
+                    "直ちにセキュリティ担当に連絡してください。鍵サーバーのデータベースが直接書き換えられた可能性があります。",
+                ),
+            ),
             R::ServerSealed => (
                 (
                     "The key server has just restarted and its keys are still locked.",

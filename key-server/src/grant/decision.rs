@@ -53,6 +53,9 @@ impl Default for FileControls {
 /// The stored state the decision reads, as one consistent snapshot.
 #[derive(Debug, Clone)]
 pub struct StoredState {
+    /// Every row read is as the audit log last set it (PROTOCOL.md §11.3);
+    /// false when one was written into the database behind the server.
+    pub rows_hold: bool,
     /// The user is active (not suspended).
     pub user_active: bool,
     /// The user's groups.
@@ -83,10 +86,14 @@ pub struct Decision {
     pub not_after: Option<u64>,
 }
 
-/// PROTOCOL.md §4.1: checks 2 to 12, in the table's order. The first failing
-/// check names the denial. Holding the admin role is not an input: admins
-/// manage, recipients read.
+/// PROTOCOL.md §4.1: checks 2 to 12, in the table's order, after the rows'
+/// own integrity. The first failing check names the denial. Holding the
+/// admin role is not an input: admins manage, recipients read.
 pub fn decide(facts: &GrantFacts, state: &StoredState, now: u64) -> Result<Decision, DenyReason> {
+    // 1b: rows forged, deleted or rolled back mean nothing below holds.
+    if !state.rows_hold {
+        return Err(DenyReason::StateIntegrity);
+    }
     // 2, 3: the person and the device.
     if !state.user_active {
         return Err(DenyReason::UserSuspended);

@@ -796,6 +796,10 @@ pub trait Store: Send + Sync + 'static {
     /// Every key server key.
     fn keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
 
+    /// Arms the state ledger with its key once the keys are unsealed
+    /// (PROTOCOL.md §11.3): from then on every row decided on is checked.
+    fn arm_ledger(&self, key: super::ledger::StateKey, now_ms: u64) -> Result<(), StoreError>;
+
     /// The break-glass code's record (for `/healthz`).
     fn break_glass(&self) -> Result<Option<super::tables::BreakGlassRow>, StoreError>;
 

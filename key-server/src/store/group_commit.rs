@@ -23,6 +23,7 @@ use super::contract::{
     Actor, AdminOp, AdminOutput, CodeIssue, DeviceRecord, EnrollInput, EventInput, GrantDone,
     GrantInput, KeyRecord, NewUser, RegisterInput, Store, StoreResult, UserRecord,
 };
+use super::ledger::{Entry as LedgerEntry, Ledger};
 use super::tables::{ChainHead, Tables};
 use super::txn::{self, WriteCtx, load_head};
 use crate::audit::AuditDraft;
@@ -36,8 +37,15 @@ const MAX_BATCH: usize = 512;
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// Where a queued write's result goes once it is durable.
 type Done<T> = Box<dyn FnOnce(Result<T, StoreError>) + Send>;
+/// What the writer thread keeps besides the chain head: the state ledger,
+/// and the entries the current batch's jobs set (applied once it commits).
+pub(super) struct WriterState {
+    pub(super) ledger: Ledger,
+    pub(super) staged: Vec<(String, LedgerEntry)>,
+}
+
 /// A unit of work for the writer thread.
-type Job<C> = Box<dyn FnOnce(&mut C, &mut ChainHead) -> Completion + Send>;
+type Job<C> = Box<dyn FnOnce(&mut C, &mut ChainHead, &mut WriterState) -> Completion + Send>;
 
 /// What the writer does before each batch, given the number of batches so
 /// far (SQLite: checkpoints; PostgreSQL: reconnect after a lost connection).
@@ -142,8 +150,9 @@ impl<C: Tables + 'static> Writer<C> {
         // The writer calls exactly one of these: the completion after the
         // commit, or (if the job never runs) nothing, so `done` is dropped
         // and the waiter sees its channel close.
-        let job: Job<C> = Box::new(move |conn, head| {
+        let job: Job<C> = Box::new(move |conn, head, writer| {
             let saved = *head;
+            let staged_before = writer.staged.len();
             if let Err(e) = conn.run("SAVEPOINT job") {
                 return Box::new(move |_| done(Err(e)));
             }
@@ -153,6 +162,8 @@ impl<C: Tables + 'static> Writer<C> {
                 op(&mut WriteCtx {
                     conn: &mut *conn,
                     head: &mut *head,
+                    ledger: &mut writer.ledger,
+                    staged: &mut writer.staged,
                 })
             }))
             .unwrap_or(Err(StoreError::TaskFailed));
@@ -166,6 +177,7 @@ impl<C: Tables + 'static> Writer<C> {
                 }),
                 Err(e) => {
                     *head = saved;
+                    writer.staged.truncate(staged_before);
                     let _ = conn
                         .run("ROLLBACK TO job")
                         .and_then(|()| conn.run("RELEASE job"));
@@ -212,6 +224,10 @@ fn writer_loop<C: Tables>(
     mut before_batch: BeforeBatch<C>,
 ) {
     let mut batches = 0u64;
+    let mut writer = WriterState {
+        ledger: Ledger::default(),
+        staged: Vec::new(),
+    };
     while let Ok(first) = jobs.recv() {
         batches += 1;
         let ready = before_batch(&mut conn, &mut head, batches);
@@ -237,7 +253,7 @@ fn writer_loop<C: Tables>(
         let before = head;
         let completions: Vec<Completion> = batch
             .into_iter()
-            .map(|job| job(&mut conn, &mut head))
+            .map(|job| job(&mut conn, &mut head, &mut writer))
             .collect();
         let started = Instant::now();
         let result = conn.run("COMMIT");
@@ -247,6 +263,9 @@ fn writer_loop<C: Tables>(
             Ok(()) => {
                 if let Ok(mut c) = committed.lock() {
                     *c = head;
+                }
+                for (object, entry) in writer.staged.drain(..) {
+                    writer.ledger.set(object, entry);
                 }
                 metrics.audit_len(head.seq);
                 for done in completions {
@@ -259,6 +278,7 @@ fn writer_loop<C: Tables>(
                 // begins afresh.
                 let _ = conn.run("ROLLBACK");
                 head = before;
+                writer.staged.clear();
                 for done in completions {
                     done(Err(StoreError::Corrupt("the group commit failed".into())));
                 }
@@ -399,6 +419,11 @@ impl<B: Backend> Store for GroupCommitStore<B> {
 
     fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         self.backend.read(|conn| conn.keys())
+    }
+
+    fn arm_ledger(&self, key: super::ledger::StateKey, now_ms: u64) -> Result<(), StoreError> {
+        self.writer
+            .write(move |ctx| txn::arm_ledger(ctx, key, now_ms))
     }
 
     fn break_glass(&self) -> Result<Option<super::tables::BreakGlassRow>, StoreError> {

@@ -12,6 +12,7 @@
 mod approval;
 mod contract;
 mod group_commit;
+mod ledger;
 mod postgres;
 mod schema;
 mod sqlite;
@@ -23,6 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use contract::*;
+pub use ledger::StateKey;
 pub use tables::BreakGlassRow;
 
 use irm_core::protocol::AuditRecord;

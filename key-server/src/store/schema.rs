@@ -337,6 +337,7 @@ mod tests {
                 "approval_rules",
                 "approvals",
                 "audit",
+                "break_glass",
                 "devices",
                 "files",
                 "grants",

@@ -20,6 +20,7 @@ use super::contract::{
     GrantInput, GrantOutcome, KeyRecord, MAX_CODE_FAILURES, MAX_USERLESS_FAILURES, NewUser,
     RegisterInput, StoreResult, USERLESS_WINDOW_SECS, UserRecord,
 };
+use super::ledger::{self, Object};
 use super::tables::{
     ChainHead, CodeRow, FileRow, NewFile, NewGrant, Tables, UNSEEN_KEY, UNSEEN_POLICY,
 };
@@ -295,10 +296,13 @@ pub(super) fn enroll<C: Tables>(
     } else {
         format!(" notified_devices={}", others.len())
     };
-    ctx.audit(draft.detail(format!(
-        "device={} name={}{found} {origin}{told}",
-        d.id, d.name
-    )))?;
+    ctx.audit_setting(
+        draft.detail(format!(
+            "device={} name={}{found} {origin}{told}",
+            d.id, d.name
+        )),
+        &[Object::Device(d.id.clone())],
+    )?;
     Ok(Ok(user))
 }
 
@@ -314,7 +318,39 @@ pub(super) fn grant<C: Tables>(
     let keys = ctx.conn.keys()?;
     let file_hex = input.facts.file_id.to_string();
     let file = ctx.conn.file(&file_hex)?;
+    // PROTOCOL.md §11.3: every row decided on is as the audit log set it.
+    let mut checked = vec![
+        (
+            Object::User(input.actor.user.clone()),
+            ledger::user_state(user.as_ref()),
+        ),
+        (
+            Object::Device(input.actor.device.clone()),
+            ledger::device_state(device.as_ref()),
+        ),
+        (
+            Object::File(file_hex.clone()),
+            ledger::file_state(file.as_ref()),
+        ),
+    ];
+    for group in user.iter().flat_map(|u| &u.groups) {
+        checked.push((
+            Object::Member {
+                group: group.clone(),
+                user: input.actor.user.clone(),
+            },
+            ledger::member_state(user.as_ref(), group),
+        ));
+    }
+    let forged = ctx.forged(&checked);
+    if let Some(object) = &forged {
+        tracing::error!(
+            object,
+            "state integrity: a row differs from the audit log; grant refused"
+        );
+    }
     let state = StoredState {
+        rows_hold: forged.is_none(),
         user_active: user.as_ref().is_some_and(|u| u.active),
         groups: user.map(|u| u.groups).unwrap_or_default(),
         device_active: device
@@ -392,13 +428,15 @@ pub(super) fn grant<C: Tables>(
             Ok(GrantOutcome::Granted { decision, notices })
         }
         Err(reason) => {
-            ctx.audit(
-                input
-                    .actor
-                    .draft(now_ms, action, Outcome::Denied)
-                    .file(file_hex)
-                    .deny(reason),
-            )?;
+            let mut draft = input
+                .actor
+                .draft(now_ms, action, Outcome::Denied)
+                .file(file_hex)
+                .deny(reason);
+            if let Some(object) = forged {
+                draft = draft.detail(format!("object={object}"));
+            }
+            ctx.audit(draft)?;
             Ok(GrantOutcome::Denied(reason))
         }
     }
@@ -596,11 +634,32 @@ pub(super) fn admin<C: Tables>(
     draft.file_id = op.file_id();
     // Roles are read inside the transaction, so a role removed a moment ago
     // counts.
-    let roles = ctx
-        .conn
-        .user(&actor.user)?
-        .map(|u| u.roles)
-        .unwrap_or_default();
+    let user = ctx.conn.user(&actor.user)?;
+    let device = ctx.conn.device(&actor.device)?;
+    // PROTOCOL.md §11.3: a role or a device written into the database
+    // behind the server's back grants no administration.
+    if let Some(object) = ctx.forged(&[
+        (
+            Object::User(actor.user.clone()),
+            ledger::user_state(user.as_ref()),
+        ),
+        (
+            Object::Device(actor.device.clone()),
+            ledger::device_state(device.as_ref()),
+        ),
+    ]) {
+        tracing::error!(
+            object,
+            "state integrity: a row differs from the audit log; administration refused"
+        );
+        ctx.audit(
+            draft
+                .detail(format!("object={object}"))
+                .deny(DenyReason::StateIntegrity),
+        )?;
+        return Ok(Err(Refusal::Deny(DenyReason::StateIntegrity)));
+    }
+    let roles = user.map(|u| u.roles).unwrap_or_default();
     if !op.allowed(&roles) {
         ctx.audit(draft.deny(DenyReason::RoleRequired))?;
         return Ok(Err(Refusal::Deny(DenyReason::RoleRequired)));
@@ -657,7 +716,7 @@ pub(super) fn apply<C: Tables>(
     match admin_effect(ctx.conn, op, now_ms) {
         Ok(Ok(out)) => {
             ctx.conn.run("RELEASE admin_op")?;
-            ctx.audit(draft)?;
+            ctx.audit_setting(draft, &objects_set_by(op))?;
             Ok(Ok(out))
         }
         Ok(Err(refusal)) => {
@@ -722,6 +781,89 @@ fn check_share_holders(
         }
     }
     Ok(Ok(()))
+}
+
+/// How many objects one `state.baseline` record names at most.
+const BASELINE_CHUNK: usize = 200;
+
+/// Arms the state ledger (PROTOCOL.md §11.3) with `key`: the newest token
+/// of every object, read from the whole chain; then, the first time (meta
+/// `state_ledger`), one or more `state.baseline` records that vouch for
+/// every object as stored now, which a server from before the ledger
+/// (or a new one) has no record of.
+pub(super) fn arm_ledger<C: Tables>(
+    ctx: &mut WriteCtx<'_, C>,
+    key: ledger::StateKey,
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    let mut latest = std::collections::HashMap::new();
+    let mut after = 0;
+    loop {
+        let page = ctx.conn.audit_page(after, 1000)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for record in &page {
+            for (object, mac) in ledger::tokens(record.detail.as_deref().unwrap_or("")) {
+                // A token that does not parse can match no state: kept as
+                // all zero, its object is refused until set again.
+                latest.insert(object.to_owned(), (record.seq, mac.unwrap_or_default()));
+            }
+        }
+    }
+    ctx.ledger.arm(key, latest);
+    if ctx.conn.meta("state_ledger")?.as_deref() == Some("1") {
+        return Ok(());
+    }
+    let mut objects = Vec::new();
+    for name in ctx.conn.user_names()? {
+        if let Some(user) = ctx.conn.user(&name)? {
+            for group in &user.groups {
+                objects.push(Object::Member {
+                    group: group.clone(),
+                    user: name.clone(),
+                });
+            }
+        }
+        objects.push(Object::User(name));
+    }
+    for device in ctx.conn.devices()? {
+        objects.push(Object::Device(device.id));
+    }
+    for file in ctx.conn.files()? {
+        if file.controls() != FileControls::default() {
+            objects.push(Object::File(file.id));
+        }
+    }
+    let total = objects.len();
+    for chunk in objects.chunks(BASELINE_CHUNK) {
+        let draft = AuditDraft::new(now_ms, "state.baseline", Outcome::Ok)
+            .detail(format!("objects={}/{total}", chunk.len()));
+        ctx.audit_setting(draft, chunk)?;
+    }
+    ctx.conn.upsert_meta("state_ledger", "1")
+}
+
+/// The objects of the state ledger an admin operation sets (PROTOCOL.md
+/// §11.3): their new states go into its audit record as tokens.
+fn objects_set_by(op: &AdminOp) -> Vec<Object> {
+    match op {
+        AdminOp::CreateUser(user) => std::iter::once(Object::User(user.name.clone()))
+            .chain(user.groups.iter().map(|group| Object::Member {
+                group: group.clone(),
+                user: user.name.clone(),
+            }))
+            .collect(),
+        AdminOp::SetUserActive { name, .. } => vec![Object::User(name.clone())],
+        AdminOp::AddMember { group, user } | AdminOp::RemoveMember { group, user } => {
+            vec![Object::Member {
+                group: group.clone(),
+                user: user.clone(),
+            }]
+        }
+        AdminOp::RevokeDevice { id } => vec![Object::Device(id.clone())],
+        AdminOp::File { id, .. } => vec![Object::File(id.clone())],
+        _ => Vec::new(),
+    }
 }
 
 /// The effect of one admin operation, without its audit record.

@@ -2,14 +2,18 @@
 //! the chain head, and the one way to append an audit record to the chain.
 
 use super::contract::StoreResult;
+use super::ledger::{Entry, Ledger, Object};
 use super::tables::{ChainHead, Tables};
 use crate::audit::AuditDraft;
 use crate::error::{Refusal, StoreError};
 
-/// What a job sees: the writer's transaction and the chain head.
+/// What a job sees: the writer's transaction, the chain head, and the
+/// state ledger with the entries this batch set so far.
 pub(super) struct WriteCtx<'a, C> {
     pub(super) conn: &'a mut C,
     pub(super) head: &'a mut ChainHead,
+    pub(super) ledger: &'a mut Ledger,
+    pub(super) staged: &'a mut Vec<(String, Entry)>,
 }
 
 impl<C: Tables> WriteCtx<'_, C> {
@@ -23,6 +27,39 @@ impl<C: Tables> WriteCtx<'_, C> {
             .map_err(|_| StoreError::Corrupt("hex encoding failed".into()))?;
         *self.head = ChainHead { seq, hash };
         Ok(())
+    }
+
+    /// Appends `draft`, which set `objects`, with a ledger token for each
+    /// object's state as now stored (PROTOCOL.md §11.3).
+    pub(super) fn audit_setting(
+        &mut self,
+        mut draft: AuditDraft,
+        objects: &[Object],
+    ) -> Result<(), StoreError> {
+        let seq = self.head.seq + 1;
+        for object in objects {
+            let name = object.name();
+            let state = object.state(self.conn)?;
+            if let Some((token, entry)) = self.ledger.token(&name, &state, seq) {
+                let detail = draft.detail.get_or_insert_with(String::new);
+                if !detail.is_empty() {
+                    detail.push(' ');
+                }
+                detail.push_str(&token);
+                self.staged.push((name, entry));
+            }
+        }
+        self.audit(draft)
+    }
+
+    /// The first of `objects` (each with its state as the caller read it)
+    /// that is not as the audit log last set it (forged, deleted or rolled
+    /// back), if any.
+    pub(super) fn forged(&mut self, objects: &[(Object, String)]) -> Option<String> {
+        objects
+            .iter()
+            .find(|(object, state)| !self.ledger.holds(object, state, self.staged))
+            .map(|(object, _)| object.name())
     }
 
     /// Records `draft` as refused by `refusal` (denied for a denial, failed

@@ -31,6 +31,8 @@ const ROOT_ID_LABEL: &[u8] = b"irm/v1/root-id";
 pub const AUDIT_ENTRY: &str = "audit-signing";
 /// The name of the TLS CA key's entry (PEM).
 pub const CA_ENTRY: &str = "tls-ca";
+/// The name of the state ledger key's entry (64 hex digits, PROTOCOL.md §11.3).
+pub const STATE_ENTRY: &str = "state-mac";
 
 /// The name of a key server key's entry.
 pub fn kas_entry(key_id: &irm_core::KeyId) -> String {

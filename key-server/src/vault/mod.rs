@@ -21,7 +21,7 @@ use irm_core::{DevicePublicKey, ShareContext};
 use zeroize::Zeroizing;
 
 pub use error::VaultError;
-pub use keystore::{AUDIT_ENTRY, CA_ENTRY, Entries, RootKey, kas_entry};
+pub use keystore::{AUDIT_ENTRY, CA_ENTRY, Entries, RootKey, STATE_ENTRY, kas_entry};
 use shares::{DeviceShare, Holder, Share, ShareSet};
 
 /// What a submitted share did.
@@ -318,6 +318,23 @@ impl Vault {
         };
         Ok(set)
     }
+}
+
+/// A fresh state ledger key, as its keystore entry holds it.
+pub fn new_state_key() -> Result<Zeroizing<String>, VaultError> {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    getrandom::fill(bytes.as_mut()).map_err(|_| VaultError::Random)?;
+    Ok(Zeroizing::new(hex::encode(bytes.as_ref())))
+}
+
+/// The state ledger key an entry holds.
+pub fn state_key(text: &str) -> Result<crate::store::StateKey, VaultError> {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut bytes)
+        .map_err(|_| VaultError::BadEntry("state ledger key".into()))?;
+    let key = crate::store::StateKey::new(bytes);
+    zeroize::Zeroize::zeroize(&mut bytes);
+    Ok(key)
 }
 
 /// The context a share is wrapped in.

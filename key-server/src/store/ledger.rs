@@ -1,0 +1,260 @@
+//! The state ledger (PROTOCOL.md §11.3): what makes the rows the grant
+//! decision reads unforgeable by whoever can write the database. Every
+//! audit record that changes such a row carries a token
+//! `state=OBJECT#MAC`, where MAC is an HMAC, under a key sealed in the
+//! keystore, of the object's state as the decision reads it and of the
+//! record's own sequence number. The writer keeps the newest token of each
+//! object in memory (rebuilt from the chain when the keys are unsealed) and
+//! checks a row against it before deciding on it: a row inserted, deleted
+//! or written back from an older copy does not match, and is refused
+//! (`state_integrity`), never taken as absent.
+
+use std::collections::HashMap;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use super::contract::{DeviceRecord, UserRecord};
+use super::tables::{FileRow, Tables};
+use crate::error::StoreError;
+use crate::grant::decision::FileControls;
+
+/// The label every state MAC starts with.
+const LABEL: &[u8] = b"irm/v1/state\n";
+/// Bytes of a MAC kept and written (128 bits).
+const MAC_LEN: usize = 16;
+
+/// An object whose stored state decides who reads what.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Object {
+    /// A user: active or suspended, and roles.
+    User(String),
+    /// A device: whose, active or revoked, and its keys.
+    Device(String),
+    /// A user's membership of a group.
+    Member {
+        /// The group.
+        group: String,
+        /// The user.
+        user: String,
+    },
+    /// A file's administrative controls (revoked, expired, restricted).
+    File(String),
+}
+
+impl Object {
+    /// The object's name in tokens: `user/NAME`, `device/ID`,
+    /// `member/GROUP/USER`, `file/ID` (names and ids hold no `/`, `#` or
+    /// space).
+    pub(crate) fn name(&self) -> String {
+        match self {
+            Self::User(name) => format!("user/{name}"),
+            Self::Device(id) => format!("device/{id}"),
+            Self::Member { group, user } => format!("member/{group}/{user}"),
+            Self::File(id) => format!("file/{id}"),
+        }
+    }
+
+    /// Its state as stored now, in the canonical text the MAC covers.
+    pub(crate) fn state(&self, conn: &mut impl Tables) -> Result<String, StoreError> {
+        Ok(match self {
+            Self::User(name) => user_state(conn.user(name)?.as_ref()),
+            Self::Device(id) => device_state(conn.device(id)?.as_ref()),
+            Self::Member { group, user } => member_state(conn.user(user)?.as_ref(), group),
+            Self::File(id) => file_state(conn.file(id)?.as_ref()),
+        })
+    }
+
+    /// The state an object has when no audit record ever set it.
+    fn initial(&self) -> &'static str {
+        match self {
+            Self::File(_) => "none",
+            _ => "absent",
+        }
+    }
+}
+
+/// A user's state: `absent`, or whether active and the roles, sorted.
+pub(crate) fn user_state(user: Option<&UserRecord>) -> String {
+    match user {
+        None => "absent".into(),
+        Some(user) => {
+            let mut roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
+            roles.sort_unstable();
+            format!("active={} roles={}", u8::from(user.active), roles.join(","))
+        }
+    }
+}
+
+/// A device's state: `absent`, or whose, whether active, and its keys.
+pub(crate) fn device_state(device: Option<&DeviceRecord>) -> String {
+    match device {
+        None => "absent".into(),
+        Some(device) => format!(
+            "user={} active={} public={} signing={}",
+            device.user,
+            u8::from(device.active),
+            hex::encode(device.public_key),
+            hex::encode(device.signing_key)
+        ),
+    }
+}
+
+/// A membership's state, from its user's record: `present` or `absent`.
+pub(crate) fn member_state(user: Option<&UserRecord>, group: &str) -> String {
+    let member = user.is_some_and(|u| u.groups.iter().any(|g| g == group));
+    if member { "present" } else { "absent" }.into()
+}
+
+/// A file's controls: `none`, or revoked, administrative expiry, restrictions.
+pub(crate) fn file_state(file: Option<&FileRow>) -> String {
+    match file.map(FileRow::controls) {
+        Some(c) if c != FileControls::default() => format!(
+            "revoked={} expires_at={} restricted={}",
+            u8::from(c.revoked),
+            c.admin_expires_at
+                .map_or_else(|| "-".to_owned(), |t| t.to_string()),
+            c.restricted.bits()
+        ),
+        _ => "none".into(),
+    }
+}
+
+/// The key of the state MACs: 32 bytes from the keystore. Zeroized on drop.
+pub struct StateKey(Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for StateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StateKey(..)")
+    }
+}
+
+impl StateKey {
+    /// The key from its bytes.
+    pub fn new(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    fn mac(&self, object: &str, state: &str, seq: u64) -> [u8; MAC_LEN] {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.0.as_ref())
+            .expect("HMAC takes a key of any length");
+        mac.update(LABEL);
+        mac.update(object.as_bytes());
+        mac.update(b"\n");
+        mac.update(state.as_bytes());
+        mac.update(b"\n");
+        mac.update(seq.to_string().as_bytes());
+        let full = mac.finalize().into_bytes();
+        let mut out = [0u8; MAC_LEN];
+        out.copy_from_slice(&full[..MAC_LEN]);
+        out
+    }
+}
+
+/// The newest token of one object: the record that set it, and its MAC.
+pub(crate) type Entry = (u64, [u8; MAC_LEN]);
+
+/// The writer's ledger: the key (once unsealed) and the newest entry of
+/// every object any record ever set.
+#[derive(Debug, Default)]
+pub(crate) struct Ledger {
+    key: Option<StateKey>,
+    latest: HashMap<String, Entry>,
+    /// States already found to match an entry (by its seq).
+    checked: HashMap<String, (u64, String)>,
+}
+
+/// The tokens a detail holds.
+pub(crate) fn tokens(detail: &str) -> impl Iterator<Item = (&str, Option<[u8; MAC_LEN]>)> {
+    detail.split(' ').filter_map(|word| {
+        let token = word.strip_prefix("state=")?;
+        let (object, mac) = token.rsplit_once('#')?;
+        let mut bytes = [0u8; MAC_LEN];
+        Some((
+            object,
+            hex::decode_to_slice(mac, &mut bytes).ok().map(|()| bytes),
+        ))
+    })
+}
+
+impl Ledger {
+    /// Arms the ledger with `key` and the newest entries of a chain.
+    pub(crate) fn arm(&mut self, key: StateKey, latest: HashMap<String, Entry>) {
+        self.key = Some(key);
+        self.latest = latest;
+        self.checked.clear();
+    }
+
+    /// Records that the record `seq` set `object` (after its commit).
+    pub(crate) fn set(&mut self, object: String, entry: Entry) {
+        self.latest.insert(object, entry);
+    }
+
+    /// The token for `object` in state `state`, set by record `seq`.
+    pub(crate) fn token(&self, object: &str, state: &str, seq: u64) -> Option<(String, Entry)> {
+        let key = self.key.as_ref()?;
+        let mac = key.mac(object, state, seq);
+        Some((format!("state={object}#{}", hex::encode(mac)), (seq, mac)))
+    }
+
+    /// Whether `object`, whose stored state is `state`, is as its newest
+    /// record set it (or, if no record ever set it, in its initial state).
+    /// `staged` holds the entries of the batch so far, not yet committed.
+    /// Always true when unarmed. A state once checked against an entry is
+    /// remembered, so a repeat grant costs a comparison, not an HMAC.
+    pub(crate) fn holds(
+        &mut self,
+        object: &Object,
+        state: &str,
+        staged: &[(String, Entry)],
+    ) -> bool {
+        let Some(key) = &self.key else {
+            return true;
+        };
+        let name = object.name();
+        let newest = staged
+            .iter()
+            .rev()
+            .find(|(o, _)| *o == name)
+            .map(|(_, e)| *e)
+            .or_else(|| self.latest.get(&name).copied());
+        let Some((seq, mac)) = newest else {
+            return state == object.initial();
+        };
+        if let Some((checked_seq, checked_state)) = self.checked.get(&name)
+            && *checked_seq == seq
+            && checked_state == state
+        {
+            return true;
+        }
+        let expected = key.mac(&name, state, seq);
+        let holds = bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..], &mac[..]));
+        if holds {
+            self.checked.insert(name, (seq, state.to_owned()));
+        }
+        holds
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_read_back_from_a_detail() {
+        let ledger = {
+            let mut l = Ledger::default();
+            l.arm(StateKey::new([7; 32]), HashMap::new());
+            l
+        };
+        let (token, (seq, mac)) = ledger.token("device/ab", "absent", 9).unwrap();
+        let detail = format!("device=ab name=x {token} reason=T");
+        let found: Vec<_> = tokens(&detail).collect();
+        assert_eq!(found, vec![("device/ab", Some(mac))]);
+        assert_eq!(seq, 9);
+        // Bound to the record: the same state at another seq is another MAC.
+        let (_, (_, other)) = ledger.token("device/ab", "absent", 10).unwrap();
+        assert_ne!(mac, other);
+    }
+}

@@ -1,0 +1,207 @@
+//! State the database cannot forge (PROTOCOL.md §11.3), against the real
+//! server on SQLite and PostgreSQL: someone who writes the database
+//! directly inserts a device and a group membership, deletes a file's
+//! revocation, writes a revoked device back as it was, and gives a user a
+//! role. None of it yields a grant or an administrative call: each is
+//! refused with `state_integrity` and audited, also after a restart; an
+//! administrator's own change through the server repairs it.
+
+#[macro_use]
+mod common;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::{Backend, Device, TestServer, policy, seal};
+use irm_core::protocol::Role;
+use irm_core::{DeviceSecretKey, Rights, SigningSecretKey};
+use reqwest::{Method, StatusCode};
+
+/// Runs one statement on the server's database behind its back: `sqlite`
+/// on the SQLite file, `postgres` on PostgreSQL.
+fn behind_its_back(server: &TestServer, sqlite: &str, postgres: &str) {
+    match &server.database_url {
+        None => {
+            let conn = rusqlite::Connection::open(server.dir.path().join("irm-key-server.db"))
+                .expect("the database");
+            conn.execute_batch(sqlite).expect(sqlite);
+        }
+        Some(url) => {
+            let statement = postgres.to_owned();
+            common::pg::with_client(url, move |client| {
+                client.batch_execute(&statement).expect("the statement")
+            });
+        }
+    }
+}
+
+async fn refused(device: &Device, file: &common::SealedFile) {
+    assert_eq!(device.grant_denied(file, false).await, "state_integrity");
+}
+
+async fn the_database_cannot_widen_access(backend: Backend) {
+    let mut server = TestServer::start_on(backend).await;
+    let admin = server.admin().await;
+    admin.create_group("support").await;
+    let alice = server
+        .user(&admin, "alice", &[Role::User], &["support"])
+        .await;
+    let bob = server.user(&admin, "bob", &[Role::User], &[]).await;
+    let key = admin.server_key.public_key.clone();
+    let for_support = seal(&key, policy(&["@support"], Rights::VIEW, None, None));
+    let for_alice = seal(&key, policy(&["alice"], Rights::VIEW, None, None));
+    let for_bob = seal(&key, policy(&["bob"], Rights::VIEW, None, None));
+    alice.grant_ok(&for_support, false).await;
+    bob.grant_ok(&for_bob, false).await;
+    assert_eq!(bob.grant_denied(&for_support, false).await, "not_recipient");
+
+    // 1. A membership inserted: bob reads nothing at all until it is undone.
+    behind_its_back(
+        &server,
+        "INSERT INTO group_members (group_name, user_name) VALUES ('support', 'bob')",
+        "INSERT INTO group_members (group_name, user_name) VALUES ('support', 'bob')",
+    );
+    refused(&bob, &for_support).await;
+    refused(&bob, &for_bob).await;
+    admin
+        .expect(
+            Method::DELETE,
+            "/v1/admin/groups/support/members/bob",
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    assert_eq!(bob.grant_denied(&for_support, false).await, "not_recipient");
+    bob.grant_ok(&for_bob, false).await;
+
+    // 2. A device inserted for alice, with keys the intruder holds.
+    let signing = SigningSecretKey::generate().unwrap();
+    let secret = DeviceSecretKey::generate().unwrap();
+    let forged_id = "f0".repeat(16);
+    let (public, verify) = (
+        hex::encode(secret.public_key().to_bytes()),
+        hex::encode(
+            URL_SAFE_NO_PAD
+                .decode(signing.public_key_b64())
+                .expect("base64url"),
+        ),
+    );
+    behind_its_back(
+        &server,
+        &format!(
+            "INSERT INTO devices (id, user_name, name, public_key, signing_key, active, enrolled_at)
+             VALUES ('{forged_id}', 'alice', 'usb', X'{public}', X'{verify}', 1, 0)"
+        ),
+        &format!(
+            "INSERT INTO devices (id, user_name, name, public_key, signing_key, active, enrolled_at)
+             VALUES ('{forged_id}', 'alice', 'usb', decode('{public}', 'hex'), decode('{verify}', 'hex'), true, 0)"
+        ),
+    );
+    let intruder = Device {
+        id: forged_id.clone(),
+        user: "alice".into(),
+        signing,
+        secret,
+        server_key: alice.server_key.clone(),
+        base: alice.base.clone(),
+        http: alice.http.clone(),
+        clock: alice.clock.clone(),
+    };
+    refused(&intruder, &for_alice).await;
+    alice.grant_ok(&for_alice, false).await;
+
+    // 3. A revocation deleted: the file's row rolled back, then gone.
+    let file_id = for_bob.id();
+    admin
+        .expect(
+            Method::POST,
+            &format!("/v1/admin/files/{file_id}/revoke"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(bob.grant_denied(&for_bob, false).await, "file_revoked");
+    behind_its_back(
+        &server,
+        &format!("UPDATE files SET revoked = 0 WHERE id = '{file_id}'"),
+        &format!("UPDATE files SET revoked = false WHERE id = '{file_id}'"),
+    );
+    refused(&bob, &for_bob).await;
+    behind_its_back(
+        &server,
+        &format!(
+            "DELETE FROM grants WHERE file_id = '{file_id}'; DELETE FROM files WHERE id = '{file_id}'"
+        ),
+        &format!(
+            "DELETE FROM grants WHERE file_id = '{file_id}'; DELETE FROM files WHERE id = '{file_id}'"
+        ),
+    );
+    refused(&bob, &for_bob).await;
+
+    // 4. A revoked device written back as it was before.
+    admin
+        .expect(
+            Method::POST,
+            &format!("/v1/admin/devices/{}/revoke", alice.id),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(
+        alice.grant_denied(&for_alice, false).await,
+        "device_revoked"
+    );
+    behind_its_back(
+        &server,
+        &format!("UPDATE devices SET active = 1 WHERE id = '{}'", alice.id),
+        &format!("UPDATE devices SET active = true WHERE id = '{}'", alice.id),
+    );
+    refused(&alice, &for_alice).await;
+
+    // 5. A role given: no administration.
+    behind_its_back(
+        &server,
+        "UPDATE users SET roles = 'admin' WHERE name = 'bob'",
+        "UPDATE users SET roles = 'admin' WHERE name = 'bob'",
+    );
+    let body = bob
+        .expect(Method::GET, "/v1/admin/users", None, StatusCode::FORBIDDEN)
+        .await;
+    assert_eq!(body["reason"], "state_integrity", "{body}");
+
+    // A restart rebuilds the ledger from the audit log: still refused.
+    server.restart(|_| {}).await;
+    let body = bob
+        .expect(Method::GET, "/v1/admin/users", None, StatusCode::FORBIDDEN)
+        .await;
+    assert_eq!(body["reason"], "state_integrity", "{body}");
+    refused(&intruder, &for_alice).await;
+    refused(&alice, &for_alice).await;
+    // Untouched people carry on.
+    let admin2_file = seal(&key, policy(&["admin2"], Rights::VIEW, None, None));
+    server.approver().grant_ok(&admin2_file, false).await;
+
+    // Every refusal is in the audit log, naming the object.
+    let records = admin.audit().await;
+    let integrity: Vec<_> = records
+        .iter()
+        .filter(|r| r.reason.as_deref() == Some("state_integrity"))
+        .collect();
+    assert_eq!(integrity.len(), 10, "{integrity:#?}");
+    for object in [
+        "object=member/support/bob",
+        &format!("object=device/{forged_id}"),
+        &format!("object=file/{file_id}"),
+        &format!("object=device/{}", alice.id),
+        "object=user/bob",
+    ] {
+        assert!(
+            integrity
+                .iter()
+                .any(|r| r.detail.as_deref().unwrap_or("").contains(object)),
+            "{object}"
+        );
+    }
+    server.stop().await;
+}
+
+on_each_backend!(the_database_cannot_widen_access);
