@@ -300,7 +300,14 @@ impl AppState {
         let mut verifier = whole_chain_verifier(self.audit_public, checkpoints, unreadable, grace);
         self.store
             .for_each_audit(&mut |record| verifier.push(record))?;
-        Ok(verifier.finish())
+        let mut report = verifier.finish();
+        // The rows the decision reads against the log (PROTOCOL.md §11.3).
+        let problems = self.store.state_problems()?;
+        if !problems.is_empty() {
+            report.ok = false;
+            report.problems.extend(problems);
+        }
+        Ok(report)
     }
 }
 

@@ -157,7 +157,45 @@ async fn the_database_cannot_widen_access(backend: Backend) {
     );
     refused(&alice, &for_alice).await;
 
-    // 5. A role given: no administration.
+    // 5. Two-person control written instead of asked for: a take-out rule
+    // lowered to none, an approved export inserted.
+    let for_admin2 = seal(
+        &key,
+        policy(&["admin2"], Rights::VIEW | Rights::EXPORT, None, None),
+    );
+    let admin2 = server.approver();
+    let grant = admin2.grant_ok(&for_admin2, false).await;
+    let export = |grant: String| {
+        let body = serde_json::json!({"grant_id": grant, "action": "export"});
+        async move { admin2.send(Method::POST, "/v1/events", Some(body)).await }
+    };
+    let denied: serde_json::Value = export(grant.grant_id.clone()).await.json().await.unwrap();
+    assert_eq!(denied["reason"], "export_approval_required");
+    behind_its_back(
+        &server,
+        "INSERT INTO approval_rules (action, required) VALUES ('file.export', 0)",
+        "INSERT INTO approval_rules (action, required) VALUES ('file.export', 0)",
+    );
+    let denied: serde_json::Value = export(grant.grant_id.clone()).await.json().await.unwrap();
+    assert_eq!(denied["reason"], "state_integrity", "{denied}");
+    behind_its_back(
+        &server,
+        &format!(
+            "DELETE FROM approval_rules; INSERT INTO take_outs (file_id, user_name, device_id, action, expires_at) VALUES ('{}', 'admin2', '{}', 'file.export', 9999999999)",
+            for_admin2.id(),
+            admin2.id
+        ),
+        &format!(
+            "DELETE FROM approval_rules; INSERT INTO take_outs (file_id, user_name, device_id, action, expires_at) VALUES ('{}', 'admin2', '{}', 'file.export', 9999999999)",
+            for_admin2.id(),
+            admin2.id
+        ),
+    );
+    let denied: serde_json::Value = export(grant.grant_id.clone()).await.json().await.unwrap();
+    assert_eq!(denied["reason"], "state_integrity", "{denied}");
+    behind_its_back(&server, "DELETE FROM take_outs", "DELETE FROM take_outs");
+
+    // 6. A role given: no administration.
     behind_its_back(
         &server,
         "UPDATE users SET roles = 'admin' WHERE name = 'bob'",
@@ -180,19 +218,40 @@ async fn the_database_cannot_widen_access(backend: Backend) {
     let admin2_file = seal(&key, policy(&["admin2"], Rights::VIEW, None, None));
     server.approver().grant_ok(&admin2_file, false).await;
 
+    // `audit verify` names every object that is not as the log set it.
+    let report = admin
+        .expect(Method::GET, "/v1/audit/verify", None, StatusCode::OK)
+        .await;
+    assert_eq!(report["ok"], false, "{report}");
+    let problems = report["problems"].to_string();
+    for object in [
+        format!("state: device/{forged_id} "),
+        format!("state: file/{file_id} "),
+        format!("state: device/{} ", alice.id),
+        "state: user/bob ".to_owned(),
+    ] {
+        assert!(problems.contains(&object), "{object} in {problems}");
+    }
+    assert!(
+        !problems.contains("member/support/bob"),
+        "repaired: {problems}"
+    );
+
     // Every refusal is in the audit log, naming the object.
     let records = admin.audit().await;
     let integrity: Vec<_> = records
         .iter()
         .filter(|r| r.reason.as_deref() == Some("state_integrity"))
         .collect();
-    assert_eq!(integrity.len(), 10, "{integrity:#?}");
+    assert_eq!(integrity.len(), 12, "{integrity:#?}");
     for object in [
         "object=member/support/bob",
         &format!("object=device/{forged_id}"),
         &format!("object=file/{file_id}"),
         &format!("object=device/{}", alice.id),
         "object=user/bob",
+        &format!("object=take_out/export/{}/admin2/", for_admin2.id()),
+        "object=rule/file.export",
     ] {
         assert!(
             integrity

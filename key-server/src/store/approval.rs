@@ -6,11 +6,12 @@
 //! exception is a new server's second administrator (the bootstrap).
 
 use irm_core::protocol::{
-    ApprovalAction, ApprovalInfo, ApprovalRequestInfo, ApprovalRule, MAX_REQUIRED_APPROVALS,
-    Notice, NoticeKind, RequestState, Role, TakeOut,
+    ApprovalAction, ApprovalInfo, ApprovalRequestInfo, ApprovalRule, DenyReason,
+    MAX_REQUIRED_APPROVALS, Notice, NoticeKind, RequestState, Role, TakeOut,
 };
 
 use super::contract::{Actor, AdminOp, AdminOutput, REQUEST_LIFETIME_SECS, StoreResult};
+use super::ledger::{self, Object};
 use super::tables::{RequestRow, Tables};
 use super::write_ctx::WriteCtx;
 use crate::audit::{AuditDraft, Outcome};
@@ -46,6 +47,25 @@ pub(super) fn required_for(conn: &mut impl Tables, kind: &str) -> Result<u8, Sto
     Ok(conn
         .approval_rule(kind)?
         .unwrap_or_else(|| default_required(kind)))
+}
+
+/// The approvals `kind` needs now, once its rule's row is checked against
+/// the audit log (PROTOCOL.md §11.3): a rule lowered in the database is
+/// refused with `state_integrity`, never obeyed.
+pub(super) fn required_checked<C: Tables>(
+    ctx: &mut WriteCtx<'_, C>,
+    kind: &str,
+) -> Result<Result<u8, Refusal>, StoreError> {
+    let stored = ctx.conn.approval_rule(kind)?;
+    let object = Object::Rule(kind.to_owned());
+    if let Some(name) = ctx.forged(&[(object, ledger::rule_state(stored))]) {
+        tracing::error!(
+            object = name,
+            "state integrity: an approval rule differs from the audit log"
+        );
+        return Ok(Err(Refusal::Deny(DenyReason::StateIntegrity)));
+    }
+    Ok(Ok(stored.unwrap_or_else(|| default_required(kind))))
 }
 
 /// Every rule, defaults included, in [`ApprovalAction::KINDS`] order.
@@ -147,7 +167,14 @@ pub(super) fn file<C: Tables>(
     if let Some(refusal) = refusal {
         return ctx.refuse(draft, refusal);
     }
-    let required = required_for(ctx.conn, action.kind())?;
+    let required = match required_checked(ctx, action.kind())? {
+        Ok(required) => required,
+        Err(refusal) => {
+            let detail = draft.detail.take().unwrap_or_default();
+            let draft = draft.detail(format!("{detail} object=rule/{}", action.kind()));
+            return ctx.refuse(draft, refusal);
+        }
+    };
     if required == 0 {
         return ctx.refuse(
             draft,

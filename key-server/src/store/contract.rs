@@ -800,6 +800,10 @@ pub trait Store: Send + Sync + 'static {
     /// (PROTOCOL.md §11.3): from then on every row decided on is checked.
     fn arm_ledger(&self, key: super::ledger::StateKey, now_ms: u64) -> Result<(), StoreError>;
 
+    /// Every object whose stored state differs from what the audit log
+    /// last set (PROTOCOL.md §11.3), one problem line each.
+    fn state_problems(&self) -> Result<Vec<String>, StoreError>;
+
     /// The break-glass code's record (for `/healthz`).
     fn break_glass(&self) -> Result<Option<super::tables::BreakGlassRow>, StoreError>;
 

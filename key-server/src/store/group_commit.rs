@@ -426,6 +426,10 @@ impl<B: Backend> Store for GroupCommitStore<B> {
             .write(move |ctx| txn::arm_ledger(ctx, key, now_ms))
     }
 
+    fn state_problems(&self) -> Result<Vec<String>, StoreError> {
+        self.writer.write(txn::ledger_problems)
+    }
+
     fn break_glass(&self) -> Result<Option<super::tables::BreakGlassRow>, StoreError> {
         self.backend.read(|conn| conn.break_glass())
     }

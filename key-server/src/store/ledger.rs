@@ -15,6 +15,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use irm_core::protocol::TakeOut;
+
 use super::contract::{DeviceRecord, UserRecord};
 use super::tables::{FileRow, Tables};
 use crate::error::StoreError;
@@ -41,6 +43,19 @@ pub(crate) enum Object {
     },
     /// A file's administrative controls (revoked, expired, restricted).
     File(String),
+    /// An approval rule: the approvals an action needs.
+    Rule(String),
+    /// An approved take-out: one way, one file, one person's device.
+    TakeOut {
+        /// Export, copy, print or program.
+        how: TakeOut,
+        /// The file.
+        file: String,
+        /// The person.
+        user: String,
+        /// Their device.
+        device: String,
+    },
 }
 
 impl Object {
@@ -53,6 +68,13 @@ impl Object {
             Self::Device(id) => format!("device/{id}"),
             Self::Member { group, user } => format!("member/{group}/{user}"),
             Self::File(id) => format!("file/{id}"),
+            Self::Rule(action) => format!("rule/{action}"),
+            Self::TakeOut {
+                how,
+                file,
+                user,
+                device,
+            } => format!("take_out/{}/{file}/{user}/{device}", how.as_str()),
         }
     }
 
@@ -63,6 +85,48 @@ impl Object {
             Self::Device(id) => device_state(conn.device(id)?.as_ref()),
             Self::Member { group, user } => member_state(conn.user(user)?.as_ref(), group),
             Self::File(id) => file_state(conn.file(id)?.as_ref()),
+            Self::Rule(action) => rule_state(conn.approval_rule(action)?),
+            Self::TakeOut {
+                how,
+                file,
+                user,
+                device,
+            } => take_out_state(conn.take_out(*how, file, user, device)?),
+        })
+    }
+
+    /// The object a token names (`user/NAME`, ...), if it is one.
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        let (kind, rest) = name.split_once('/')?;
+        Some(match kind {
+            "user" => Self::User(rest.to_owned()),
+            "device" => Self::Device(rest.to_owned()),
+            "member" => {
+                let (group, user) = rest.split_once('/')?;
+                Self::Member {
+                    group: group.to_owned(),
+                    user: user.to_owned(),
+                }
+            }
+            "file" => Self::File(rest.to_owned()),
+            "rule" => Self::Rule(rest.to_owned()),
+            "take_out" => {
+                let mut parts = rest.split('/');
+                let how = match parts.next()? {
+                    "export" => TakeOut::Export,
+                    "copy" => TakeOut::Copy,
+                    "print" => TakeOut::Print,
+                    "program" => TakeOut::Program,
+                    _ => return None,
+                };
+                Self::TakeOut {
+                    how,
+                    file: parts.next()?.to_owned(),
+                    user: parts.next()?.to_owned(),
+                    device: parts.next()?.to_owned(),
+                }
+            }
+            _ => return None,
         })
     }
 
@@ -119,6 +183,16 @@ pub(crate) fn file_state(file: Option<&FileRow>) -> String {
         ),
         _ => "none".into(),
     }
+}
+
+/// An approval rule's state: `absent` (the default applies) or `required=N`.
+pub(crate) fn rule_state(required: Option<u8>) -> String {
+    required.map_or_else(|| "absent".to_owned(), |n| format!("required={n}"))
+}
+
+/// An approved take-out's state: `absent`, or `until=T`.
+pub(crate) fn take_out_state(expires_at: Option<u64>) -> String {
+    expires_at.map_or_else(|| "absent".to_owned(), |t| format!("until={t}"))
 }
 
 /// The key of the state MACs: 32 bytes from the keystore. Zeroized on drop.
@@ -184,6 +258,11 @@ impl Ledger {
         self.key = Some(key);
         self.latest = latest;
         self.checked.clear();
+    }
+
+    /// Every object the ledger has an entry for.
+    pub(crate) fn objects(&self) -> impl Iterator<Item = &str> {
+        self.latest.keys().map(String::as_str)
     }
 
     /// Records that the record `seq` set `object` (after its commit).

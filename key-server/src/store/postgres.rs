@@ -1075,6 +1075,21 @@ impl Tables for PgConn {
         Ok(())
     }
 
+    fn take_out(
+        &mut self,
+        how: TakeOut,
+        file: &str,
+        user: &str,
+        device: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        self.query_opt(
+            "SELECT expires_at FROM take_outs WHERE file_id = $1 AND user_name = $2 AND device_id = $3 AND action = $4",
+            &[&file, &user, &device, &how.kind()],
+        )?
+        .map(|row| uint(row.try_get(0)?, "a take-out expiry"))
+        .transpose()
+    }
+
     fn take_take_out(
         &mut self,
         how: TakeOut,

@@ -947,6 +947,22 @@ impl Tables for Connection {
         Ok(())
     }
 
+    fn take_out(
+        &mut self,
+        how: TakeOut,
+        file: &str,
+        user: &str,
+        device: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .query_row(
+                "SELECT expires_at FROM take_outs WHERE file_id = ?1 AND user_name = ?2 AND device_id = ?3 AND action = ?4",
+                params![file, user, device, how.kind()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     fn take_take_out(
         &mut self,
         how: TakeOut,

@@ -321,6 +321,15 @@ pub(super) trait Tables {
         device: &str,
         expires_at: u64,
     ) -> Result<(), StoreError>;
+    /// When the approved take-out of `file` in the way `how` by `device` of
+    /// `user` ends, if there is one (live or not).
+    fn take_out(
+        &mut self,
+        how: TakeOut,
+        file: &str,
+        user: &str,
+        device: &str,
+    ) -> Result<Option<u64>, StoreError>;
     /// Spends a live approved take-out of `file` in the way `how` by
     /// `device` of `user`; whether there was one. Expired ones are dropped.
     fn take_take_out(

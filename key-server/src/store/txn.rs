@@ -494,23 +494,55 @@ pub(super) fn usage_event<C: Tables>(
         TakeOut::Export | TakeOut::Program => true,
         TakeOut::Copy | TakeOut::Print => input.rows.is_none_or(|r| r > input.take_out_rows),
     };
-    if let Some(how) = TakeOut::of_event(input.action).filter(|how| bulk(*how))
-        && approval::required_for(ctx.conn, how.kind())? > 0
-    {
-        let file = draft.file_id.clone().unwrap_or_default();
-        if !ctx.conn.take_take_out(
-            how,
-            &file,
-            &input.actor.user,
-            &input.actor.device,
-            now_ms / 1000,
-        )? {
-            return ctx.refuse(draft, Refusal::Deny(DenyReason::ExportApprovalRequired));
+    let mut spent = Vec::new();
+    if let Some(how) = TakeOut::of_event(input.action).filter(|how| bulk(*how)) {
+        let required = match approval::required_checked(ctx, how.kind())? {
+            Ok(required) => required,
+            Err(refusal) => {
+                let detail = draft.detail.take().unwrap_or_default();
+                let draft = draft.detail(format!("{detail} object=rule/{}", how.kind()));
+                return ctx.refuse(draft, refusal);
+            }
+        };
+        if required > 0 {
+            let file = draft.file_id.clone().unwrap_or_default();
+            let take_out = Object::TakeOut {
+                how,
+                file: file.clone(),
+                user: input.actor.user.clone(),
+                device: input.actor.device.clone(),
+            };
+            // A take-out row written into the database (or one already
+            // spent, written back) is no approval (PROTOCOL.md §11.3).
+            let stored = ctx
+                .conn
+                .take_out(how, &file, &input.actor.user, &input.actor.device)?;
+            if stored.is_some()
+                && let Some(object) =
+                    ctx.forged(&[(take_out.clone(), ledger::take_out_state(stored))])
+            {
+                tracing::error!(
+                    object,
+                    "state integrity: a take-out differs from the audit log"
+                );
+                let draft = draft.detail(format!("object={object}"));
+                return ctx.refuse(draft, Refusal::Deny(DenyReason::StateIntegrity));
+            }
+            if !ctx.conn.take_take_out(
+                how,
+                &file,
+                &input.actor.user,
+                &input.actor.device,
+                now_ms / 1000,
+            )? {
+                return ctx.refuse(draft, Refusal::Deny(DenyReason::ExportApprovalRequired));
+            }
+            let detail = draft.detail.take().unwrap_or_default();
+            draft.detail = Some(format!("{detail} approved_{}_spent", how.as_str()));
+            spent.push(take_out);
         }
-        let detail = draft.detail.take().unwrap_or_default();
-        draft.detail = Some(format!("{detail} approved_{}_spent", how.as_str()));
     }
-    ctx.audit(draft)?;
+    ctx.audit_setting(draft, &spent)?;
     Ok(Ok(()))
 }
 
@@ -783,6 +815,61 @@ fn check_share_holders(
     Ok(Ok(()))
 }
 
+/// Every object whose stored state is not as the audit log last set it
+/// (PROTOCOL.md §11.3): each object the log names, and each stored row,
+/// checked against the ledger. Empty when the ledger is not armed.
+pub(super) fn ledger_problems<C: Tables>(
+    ctx: &mut WriteCtx<'_, C>,
+) -> Result<Vec<String>, StoreError> {
+    let mut objects: Vec<Object> = ctx.ledger.objects().filter_map(Object::parse).collect();
+    objects.extend(all_objects(ctx.conn)?);
+    objects.sort_by_key(Object::name);
+    objects.dedup();
+    let mut problems = Vec::new();
+    for object in objects {
+        let state = object.state(ctx.conn)?;
+        if ctx.forged(&[(object.clone(), state)]).is_some() {
+            problems.push(format!(
+                "state: {} is not as the audit log last set it (inserted, deleted or written back in the database)",
+                object.name()
+            ));
+        }
+    }
+    Ok(problems)
+}
+
+/// Every object the stored rows name: users, their memberships, devices,
+/// files with administrative controls, and approval rules that were set.
+/// (Approved take-outs are checked when spent.)
+fn all_objects(conn: &mut impl Tables) -> Result<Vec<Object>, StoreError> {
+    let mut objects = Vec::new();
+    for name in conn.user_names()? {
+        if let Some(user) = conn.user(&name)? {
+            for group in &user.groups {
+                objects.push(Object::Member {
+                    group: group.clone(),
+                    user: name.clone(),
+                });
+            }
+        }
+        objects.push(Object::User(name));
+    }
+    for device in conn.devices()? {
+        objects.push(Object::Device(device.id));
+    }
+    for file in conn.files()? {
+        if file.controls() != FileControls::default() {
+            objects.push(Object::File(file.id));
+        }
+    }
+    for kind in irm_core::protocol::ApprovalAction::KINDS {
+        if conn.approval_rule(kind)?.is_some() {
+            objects.push(Object::Rule(kind.to_owned()));
+        }
+    }
+    Ok(objects)
+}
+
 /// How many objects one `state.baseline` record names at most.
 const BASELINE_CHUNK: usize = 200;
 
@@ -814,26 +901,7 @@ pub(super) fn arm_ledger<C: Tables>(
     if ctx.conn.meta("state_ledger")?.as_deref() == Some("1") {
         return Ok(());
     }
-    let mut objects = Vec::new();
-    for name in ctx.conn.user_names()? {
-        if let Some(user) = ctx.conn.user(&name)? {
-            for group in &user.groups {
-                objects.push(Object::Member {
-                    group: group.clone(),
-                    user: name.clone(),
-                });
-            }
-        }
-        objects.push(Object::User(name));
-    }
-    for device in ctx.conn.devices()? {
-        objects.push(Object::Device(device.id));
-    }
-    for file in ctx.conn.files()? {
-        if file.controls() != FileControls::default() {
-            objects.push(Object::File(file.id));
-        }
-    }
+    let objects = all_objects(ctx.conn)?;
     let total = objects.len();
     for chunk in objects.chunks(BASELINE_CHUNK) {
         let draft = AuditDraft::new(now_ms, "state.baseline", Outcome::Ok)
@@ -862,6 +930,18 @@ fn objects_set_by(op: &AdminOp) -> Vec<Object> {
         }
         AdminOp::RevokeDevice { id } => vec![Object::Device(id.clone())],
         AdminOp::File { id, .. } => vec![Object::File(id.clone())],
+        AdminOp::SetRule { action, .. } => vec![Object::Rule(action.clone())],
+        AdminOp::RequestTakeOut {
+            how,
+            file_id,
+            user,
+            device,
+        } => vec![Object::TakeOut {
+            how: *how,
+            file: file_id.clone(),
+            user: user.clone(),
+            device: device.clone(),
+        }],
         _ => Vec::new(),
     }
 }
