@@ -343,6 +343,22 @@ pub fn recover_admin_code(
     if !store.is_initialised()? {
         return Err(DataDirError::NotInitialised(data_dir.to_owned()));
     }
+    // The code goes into the state ledger like any other (PROTOCOL.md
+    // §11.3), which needs the ledger's key: readable here only while the
+    // root key's one share is the bootstrap file.
+    let (_, entries) = Vault::open(data_dir)?;
+    let Some(entries) = entries else {
+        return Err(DataDirError::Refused(
+            "the server's keys are sealed under shares, so recover-code cannot vouch for a new code; start the server, have the share holders unseal it (irm admin unseal), and have another administrator file the code (irm admin user code NAME)"
+                .into(),
+        ));
+    };
+    let key = entries
+        .get(vault::STATE_ENTRY)
+        .map(vault::state_key)
+        .transpose()?
+        .ok_or_else(|| VaultError::MissingEntry("state ledger key".into()))?;
+    store.arm_ledger(key, clock.now_ms())?;
     let (code, issue) = codes::issue(clock.now_secs(), "issued_by=recover-code")
         .map_err(|_| DataDirError::Random)?;
     let expires_at = issue.expires_at;

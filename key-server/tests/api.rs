@@ -296,7 +296,10 @@ async fn revocation_suspension_expiry_and_restriction_apply_to_the_very_next_gra
     // The record names the device and vouches for its new state (§11.3).
     assert!(records.iter().any(|r| r.action == "admin.device.revoke"
         && r.detail.as_deref().is_some_and(|d| {
-            d.starts_with(&format!("device={} state=device/{}#", alice.id, alice.id))
+            d.starts_with(&format!(
+                "device={} ledger: state=device/{}#",
+                alice.id, alice.id
+            ))
         })));
 }
 
@@ -827,11 +830,11 @@ async fn enrollment_codes_expire_burn_after_five_wrong_tries_and_work_once(backe
         ),
         13
     );
-    assert!(
-        records
-            .iter()
-            .any(|r| r.detail.as_deref() == Some("code burned after 5 wrong tries"))
-    );
+    assert!(records.iter().any(|r| {
+        r.detail
+            .as_deref()
+            .is_some_and(|d| d.starts_with("code burned after 5 wrong tries ledger: state=code/"))
+    }));
     // dave, erin and the two administrators.
     assert_eq!(count(&records, "enroll", "ok", None), 4);
 }

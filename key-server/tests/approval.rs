@@ -293,7 +293,7 @@ async fn the_bootstrap_lets_a_lone_admin_add_one_admin_and_then_never_again(back
             .detail
             .as_deref()
             .unwrap()
-            .contains(" bootstrap=second_admin state=user/admin2#"),
+            .contains(" bootstrap=second_admin ledger: state=user/admin2#"),
         "{:?}",
         bootstrap[0].detail
     );

@@ -1,8 +1,10 @@
 //! State the database cannot forge (PROTOCOL.md §11.3), against the real
 //! server on SQLite and PostgreSQL: someone who writes the database
 //! directly inserts a device and a group membership, deletes a file's
-//! revocation, writes a revoked device back as it was, and gives a user a
-//! role. None of it yields a grant or an administrative call: each is
+//! revocation, writes a revoked device back as it was, lowers an approval
+//! rule, inserts an approved take-out, gives a user a role, sets a code it
+//! knows, adds an approval and plants a break-glass code. None of it yields
+//! a grant, an enrollment, an approval or an administrative call: each is
 //! refused with `state_integrity` and audited, also after a restart; an
 //! administrator's own change through the server repairs it.
 
@@ -206,6 +208,74 @@ async fn the_database_cannot_widen_access(backend: Backend) {
         .await;
     assert_eq!(body["reason"], "state_integrity", "{body}");
 
+    // 7. A code set to one the intruder knows: it enrolls no one.
+    let known = "ABCDE-FGHIJ-KLMNO-PQRST";
+    let hash = hex::encode(irm_key_server::codes::hash(known));
+    behind_its_back(
+        &server,
+        &format!(
+            "UPDATE users SET code_hash = X'{hash}', code_expires_at = 9999999999, code_failures = 0 WHERE name = 'bob'"
+        ),
+        &format!(
+            "UPDATE users SET code_hash = decode('{hash}', 'hex'), code_expires_at = 9999999999, code_failures = 0 WHERE name = 'bob'"
+        ),
+    );
+    let (response, _) = server.try_enroll("bob", known).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["reason"], "state_integrity", "{body}");
+
+    // 8. An approval written in: the request is refused to its real approver.
+    let filed = admin
+        .expect(
+            Method::POST,
+            "/v1/admin/groups/support/members",
+            Some(serde_json::json!({"user": "admin2"})),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    let id = filed["request"]["id"].as_str().unwrap().to_owned();
+    behind_its_back(
+        &server,
+        &format!(
+            "INSERT INTO approvals (request_id, approver, device, at) VALUES ('{id}', 'ghost', '', 0)"
+        ),
+        &format!(
+            "INSERT INTO approvals (request_id, approver, device, at) VALUES ('{id}', 'ghost', '', 0)"
+        ),
+    );
+    let body = server
+        .approver()
+        .expect(
+            Method::POST,
+            &format!("/v1/admin/requests/{id}/approve"),
+            Some(serde_json::json!({"action_hash": filed["request"]["action_hash"]})),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    assert_eq!(body["reason"], "state_integrity", "{body}");
+
+    // 9. A break-glass code written in: it approves nothing.
+    behind_its_back(
+        &server,
+        &format!(
+            "DELETE FROM approvals WHERE approver = 'ghost'; INSERT INTO break_glass (slot, code_hash, issued_at, expires_at, origin) VALUES ('current', X'{hash}', 0, 9999999999, 'x')"
+        ),
+        &format!(
+            "DELETE FROM approvals WHERE approver = 'ghost'; INSERT INTO break_glass (slot, code_hash, issued_at, expires_at, origin) VALUES ('current', decode('{hash}', 'hex'), 0, 9999999999, 'x')"
+        ),
+    );
+    let body = server
+        .approver()
+        .expect(
+            Method::POST,
+            &format!("/v1/admin/requests/{id}/approve"),
+            Some(serde_json::json!({"action_hash": filed["request"]["action_hash"], "break_glass": known})),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    assert_eq!(body["reason"], "state_integrity", "{body}");
+
     // A restart rebuilds the ledger from the audit log: still refused.
     server.restart(|_| {}).await;
     let body = bob
@@ -243,7 +313,7 @@ async fn the_database_cannot_widen_access(backend: Backend) {
         .iter()
         .filter(|r| r.reason.as_deref() == Some("state_integrity"))
         .collect();
-    assert_eq!(integrity.len(), 12, "{integrity:#?}");
+    assert_eq!(integrity.len(), 15, "{integrity:#?}");
     for object in [
         "object=member/support/bob",
         &format!("object=device/{forged_id}"),
@@ -252,6 +322,7 @@ async fn the_database_cannot_widen_access(backend: Backend) {
         "object=user/bob",
         &format!("object=take_out/export/{}/admin2/", for_admin2.id()),
         "object=rule/file.export",
+        "object=code/bob",
     ] {
         assert!(
             integrity

@@ -211,7 +211,7 @@ pub(super) fn file<C: Tables>(
         row.id,
         draft.detail.unwrap_or_default()
     ));
-    ctx.audit(draft)?;
+    ctx.audit_setting(draft, &[Object::Request(row.id.clone())])?;
     Ok(Ok(AdminOutput::Filed(info(ctx.conn, row)?)))
 }
 
@@ -224,9 +224,10 @@ pub(super) fn expire_due<C: Tables>(
     for id in ctx.conn.pending_due(now_ms / 1000)? {
         ctx.conn
             .set_request_state(&id, RequestState::Expired, "no quorum before it expired")?;
-        ctx.audit(
+        ctx.audit_setting(
             AuditDraft::new(now_ms, "admin.request.expire", Outcome::Ok)
                 .detail(format!("request={id}")),
+            &[Object::Request(id.clone())],
         )?;
     }
     Ok(())
@@ -270,7 +271,7 @@ pub(super) fn approve<C: Tables>(
     };
     let mut draft = actor.draft(now_ms, verb, Outcome::Ok);
     draft.detail = Some(with_reason(format!("request={id}"), actor));
-    let row = match pending(ctx.conn, id)? {
+    let row = match pending(ctx, id)? {
         Ok(row) => row,
         Err(refusal) => return ctx.refuse(draft, refusal),
     };
@@ -295,16 +296,28 @@ pub(super) fn approve<C: Tables>(
             row.action_hash
         )))
     } else if let Some(code) = break_glass {
-        break_glass_refusal(ctx.conn, &action, code, now)?
+        let stored = ctx.conn.break_glass()?;
+        let state = ledger::break_glass_state(stored.as_ref());
+        if let Some(object) = ctx.forged(&[(Object::BreakGlass, state)]) {
+            tracing::error!(
+                object,
+                "state integrity: the break-glass code differs from the audit log"
+            );
+            Some(Refusal::Deny(DenyReason::StateIntegrity))
+        } else {
+            break_glass_refusal(ctx.conn, &action, code, now)?
+        }
     } else {
         None
     };
     if let Some(refusal) = refusal {
         return ctx.refuse(draft, refusal);
     }
+    let mut set = vec![Object::Request(id.to_owned())];
     if break_glass.is_some() {
         ctx.conn.spend_break_glass(&actor.user, id, now)?;
         tell_administrators_of_break_glass(ctx.conn, actor, &row, &action, now)?;
+        set.push(Object::BreakGlass);
     }
     ctx.conn.insert_approval(
         id,
@@ -329,8 +342,8 @@ pub(super) fn approve<C: Tables>(
         ),
         actor,
     ));
-    ctx.audit(draft)?;
     if count < usize::from(row.required) {
+        ctx.audit_setting(draft, &set)?;
         return Ok(Ok(AdminOutput::Request {
             request: info(ctx.conn, row)?,
             code_expires_at: None,
@@ -374,6 +387,9 @@ pub(super) fn approve<C: Tables>(
         Err(refusal) => (RequestState::Failed, refusal.to_string(), None),
     };
     ctx.conn.set_request_state(id, state, &outcome)?;
+    // The approval's record comes after the action's, so that it vouches
+    // for the request as it ends (PROTOCOL.md §11.3).
+    ctx.audit_setting(draft, &set)?;
     let row = ctx
         .conn
         .request(id)?
@@ -468,7 +484,7 @@ pub(super) fn deny<C: Tables>(
 ) -> StoreResult<AdminOutput> {
     let mut draft = actor.draft(now_ms, "admin.request.deny", Outcome::Ok);
     draft.detail = Some(with_reason(format!("request={id}"), actor));
-    let row = match pending(ctx.conn, id)? {
+    let row = match pending(ctx, id)? {
         Ok(row) => row,
         Err(refusal) => return ctx.refuse(draft, refusal),
     };
@@ -479,7 +495,7 @@ pub(super) fn deny<C: Tables>(
     };
     ctx.conn
         .set_request_state(id, RequestState::Denied, &outcome)?;
-    ctx.audit(draft)?;
+    ctx.audit_setting(draft, &[Object::Request(id.to_owned())])?;
     let row = RequestRow {
         state: RequestState::Denied,
         outcome,
@@ -500,8 +516,26 @@ pub(super) fn with_reason(detail: String, actor: &Actor) -> String {
 }
 
 /// A request that can still be approved or denied.
-fn pending(conn: &mut impl Tables, id: &str) -> Result<Result<RequestRow, Refusal>, StoreError> {
-    let Some(row) = conn.request(id)? else {
+fn pending<C: Tables>(
+    ctx: &mut WriteCtx<'_, C>,
+    id: &str,
+) -> Result<Result<RequestRow, Refusal>, StoreError> {
+    // PROTOCOL.md §11.3: a request or approval written into the database
+    // (or a finished request set pending again) is no request.
+    let row = ctx.conn.request(id)?;
+    let approvals = match &row {
+        Some(_) => ctx.conn.approvals(id)?,
+        None => Vec::new(),
+    };
+    let state = ledger::request_state(row.as_ref(), &approvals);
+    if let Some(object) = ctx.forged(&[(Object::Request(id.to_owned()), state)]) {
+        tracing::error!(
+            object,
+            "state integrity: a request differs from the audit log"
+        );
+        return Ok(Err(Refusal::Deny(DenyReason::StateIntegrity)));
+    }
+    let Some(row) = row else {
         return Ok(Err(Refusal::NotFound(format!("request {id}"))));
     };
     if row.state != RequestState::Pending {

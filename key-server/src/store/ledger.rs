@@ -15,10 +15,10 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use irm_core::protocol::TakeOut;
+use irm_core::protocol::{ApprovalInfo, TakeOut};
 
 use super::contract::{DeviceRecord, UserRecord};
-use super::tables::{FileRow, Tables};
+use super::tables::{BreakGlassRow, CodeRow, FileRow, RequestRow, Tables};
 use crate::error::StoreError;
 use crate::grant::decision::FileControls;
 
@@ -45,6 +45,12 @@ pub(crate) enum Object {
     File(String),
     /// An approval rule: the approvals an action needs.
     Rule(String),
+    /// A user's live enrollment code (its hash, expiry and origin).
+    Code(String),
+    /// An approval request: its action, state and approvals.
+    Request(String),
+    /// The break-glass code.
+    BreakGlass,
     /// An approved take-out: one way, one file, one person's device.
     TakeOut {
         /// Export, copy, print or program.
@@ -69,6 +75,9 @@ impl Object {
             Self::Member { group, user } => format!("member/{group}/{user}"),
             Self::File(id) => format!("file/{id}"),
             Self::Rule(action) => format!("rule/{action}"),
+            Self::Code(user) => format!("code/{user}"),
+            Self::Request(id) => format!("request/{id}"),
+            Self::BreakGlass => "break_glass/current".into(),
             Self::TakeOut {
                 how,
                 file,
@@ -86,6 +95,16 @@ impl Object {
             Self::Member { group, user } => member_state(conn.user(user)?.as_ref(), group),
             Self::File(id) => file_state(conn.file(id)?.as_ref()),
             Self::Rule(action) => rule_state(conn.approval_rule(action)?),
+            Self::Code(user) => code_state(conn.user_code(user)?.as_ref()),
+            Self::Request(id) => {
+                let row = conn.request(id)?;
+                let approvals = match &row {
+                    Some(_) => conn.approvals(id)?,
+                    None => Vec::new(),
+                };
+                request_state(row.as_ref(), &approvals)
+            }
+            Self::BreakGlass => break_glass_state(conn.break_glass()?.as_ref()),
             Self::TakeOut {
                 how,
                 file,
@@ -110,6 +129,9 @@ impl Object {
             }
             "file" => Self::File(rest.to_owned()),
             "rule" => Self::Rule(rest.to_owned()),
+            "code" => Self::Code(rest.to_owned()),
+            "request" => Self::Request(rest.to_owned()),
+            "break_glass" => Self::BreakGlass,
             "take_out" => {
                 let mut parts = rest.split('/');
                 let how = match parts.next()? {
@@ -133,7 +155,7 @@ impl Object {
     /// The state an object has when no audit record ever set it.
     fn initial(&self) -> &'static str {
         match self {
-            Self::File(_) => "none",
+            Self::File(_) | Self::Code(_) => "none",
             _ => "absent",
         }
     }
@@ -190,6 +212,63 @@ pub(crate) fn rule_state(required: Option<u8>) -> String {
     required.map_or_else(|| "absent".to_owned(), |n| format!("required={n}"))
 }
 
+/// A user's code: `none`, or its hash, expiry and origin (the count of
+/// wrong tries is not part of it: it only ever narrows).
+pub(crate) fn code_state(row: Option<&CodeRow>) -> String {
+    match row {
+        Some(CodeRow {
+            hash: Some(hash),
+            expires_at: Some(expires_at),
+            origin,
+            ..
+        }) => format!(
+            "hash={} expires={expires_at} origin={}",
+            hex::encode(hash),
+            origin.as_deref().unwrap_or("-")
+        ),
+        _ => "none".into(),
+    }
+}
+
+/// An approval request: `absent`, or what it asks, who asked, where it
+/// stands and who approved it.
+pub(crate) fn request_state(row: Option<&RequestRow>, approvals: &[ApprovalInfo]) -> String {
+    match row {
+        None => "absent".into(),
+        Some(r) => {
+            let approvals: Vec<String> = approvals
+                .iter()
+                .map(|a| format!("{}@{}", a.approver, a.device))
+                .collect();
+            format!(
+                "hash={} requester={}@{} required={} state={} expires={} code={} approvals={}",
+                r.action_hash,
+                r.requester,
+                r.requester_device,
+                r.required,
+                r.state.as_str(),
+                r.expires_at,
+                r.code_first_hash
+                    .map_or_else(|| "-".to_owned(), hex::encode),
+                approvals.join(",")
+            )
+        }
+    }
+}
+
+/// The break-glass code: `absent`, or its hash, expiry and use.
+pub(crate) fn break_glass_state(row: Option<&BreakGlassRow>) -> String {
+    match row {
+        None => "absent".into(),
+        Some(r) => format!(
+            "hash={} expires={} used={}",
+            hex::encode(&r.hash),
+            r.expires_at,
+            r.used_at.map_or_else(|| "-".to_owned(), |t| t.to_string())
+        ),
+    }
+}
+
 /// An approved take-out's state: `absent`, or `until=T`.
 pub(crate) fn take_out_state(expires_at: Option<u64>) -> String {
     expires_at.map_or_else(|| "absent".to_owned(), |t| format!("until={t}"))
@@ -224,6 +303,12 @@ impl StateKey {
         out.copy_from_slice(&full[..MAC_LEN]);
         out
     }
+
+    /// The seal of a record's ledger section: its tokens, bound to the
+    /// record's sequence number.
+    fn seal(&self, tokens: &str, seq: u64) -> [u8; MAC_LEN] {
+        self.mac("ledger-section", tokens, seq)
+    }
 }
 
 /// The newest token of one object: the record that set it, and its MAC.
@@ -239,17 +324,37 @@ pub(crate) struct Ledger {
     checked: HashMap<String, (u64, String)>,
 }
 
-/// The tokens a detail holds.
-pub(crate) fn tokens(detail: &str) -> impl Iterator<Item = (&str, Option<[u8; MAC_LEN]>)> {
-    detail.split(' ').filter_map(|word| {
-        let token = word.strip_prefix("state=")?;
-        let (object, mac) = token.rsplit_once('#')?;
-        let mut bytes = [0u8; MAC_LEN];
-        Some((
-            object,
-            hex::decode_to_slice(mac, &mut bytes).ok().map(|()| bytes),
-        ))
-    })
+/// What starts a record's ledger section: the last words of its detail.
+const SECTION: &str = " ledger: ";
+
+/// The ledger section of a record's detail, if it holds one whose seal
+/// verifies under `key` for record `seq`: its tokens. Free text earlier in
+/// a detail (a reason, a name) cannot pass for a section: the server's own
+/// section always comes last, and only the key holder can seal one.
+pub(crate) fn section(
+    key: &StateKey,
+    detail: &str,
+    seq: u64,
+) -> Option<Vec<(String, [u8; MAC_LEN])>> {
+    let start = detail.rfind(SECTION)?;
+    let words: Vec<&str> = detail[start + SECTION.len()..].split(' ').collect();
+    let (seal, tokens) = words.split_last()?;
+    let seal = seal.strip_prefix("seal=")?;
+    let expected = key.seal(&tokens.join(" "), seq);
+    let mut given = [0u8; MAC_LEN];
+    hex::decode_to_slice(seal, &mut given).ok()?;
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..], &given[..])) {
+        return None;
+    }
+    tokens
+        .iter()
+        .map(|word| {
+            let (object, mac) = word.strip_prefix("state=")?.rsplit_once('#')?;
+            let mut bytes = [0u8; MAC_LEN];
+            hex::decode_to_slice(mac, &mut bytes).ok()?;
+            Some((object.to_owned(), bytes))
+        })
+        .collect()
 }
 
 impl Ledger {
@@ -275,6 +380,21 @@ impl Ledger {
         let key = self.key.as_ref()?;
         let mac = key.mac(object, state, seq);
         Some((format!("state={object}#{}", hex::encode(mac)), (seq, mac)))
+    }
+
+    /// The ledger section to end record `seq`'s detail with: `tokens` and
+    /// their seal.
+    pub(crate) fn sealed_section(&self, tokens: &[String], seq: u64) -> Option<String> {
+        let key = self.key.as_ref()?;
+        let joined = tokens.join(" ");
+        let seal = key.seal(&joined, seq);
+        Some(format!("{SECTION}{joined} seal={}", hex::encode(seal)))
+    }
+
+    /// The key, to read sections with.
+    #[cfg(test)]
+    pub(crate) fn key(&self) -> Option<&StateKey> {
+        self.key.as_ref()
     }
 
     /// Whether `object`, whose stored state is `state`, is as its newest
@@ -321,19 +441,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_are_read_back_from_a_detail() {
-        let ledger = {
-            let mut l = Ledger::default();
-            l.arm(StateKey::new([7; 32]), HashMap::new());
-            l
-        };
-        let (token, (seq, mac)) = ledger.token("device/ab", "absent", 9).unwrap();
-        let detail = format!("device=ab name=x {token} reason=T");
-        let found: Vec<_> = tokens(&detail).collect();
-        assert_eq!(found, vec![("device/ab", Some(mac))]);
-        assert_eq!(seq, 9);
-        // Bound to the record: the same state at another seq is another MAC.
-        let (_, (_, other)) = ledger.token("device/ab", "absent", 10).unwrap();
-        assert_ne!(mac, other);
+    fn a_section_is_read_back_only_with_its_seal_and_at_its_place() {
+        let mut ledger = Ledger::default();
+        ledger.arm(StateKey::new([7; 32]), HashMap::new());
+        let (token, (_, mac)) = ledger.token("device/ab", "absent", 9).unwrap();
+        let section = ledger.sealed_section(&[token.clone()], 9).unwrap();
+        let key = ledger.key().unwrap();
+        let detail = format!("device=ab name=x reason=T{section}");
+        assert_eq!(
+            super::section(key, &detail, 9),
+            Some(vec![("device/ab".to_owned(), mac)])
+        );
+        // Bound to the record: the same section in another record is nothing.
+        assert_eq!(super::section(key, &detail, 10), None);
+        // Free text cannot pass for a section: unsealed, or not last.
+        let forged = format!("reason=x ledger: {token} seal={}", "00".repeat(16));
+        assert_eq!(super::section(key, &forged, 9), None);
+        let (other, _) = ledger.token("device/cd", "absent", 9).unwrap();
+        let injected = format!("reason=T{section} {other}");
+        assert_eq!(super::section(key, &injected, 9), None);
     }
 }

@@ -248,7 +248,12 @@ pub(super) fn enroll<C: Tables>(
                 ctx.conn.set_code_failures(&input.user, failures)?;
             }
         }
-        ctx.audit(draft.deny(DenyReason::EnrollmentCodeInvalid))?;
+        let burned = if row.as_ref().is_some_and(|r| r.hash.is_some()) {
+            vec![Object::Code(input.user.clone())]
+        } else {
+            Vec::new()
+        };
+        ctx.audit_setting(draft.deny(DenyReason::EnrollmentCodeInvalid), &burned)?;
         return Ok(Err(Refusal::Deny(DenyReason::EnrollmentCodeInvalid)));
     }
     if !input.proof_ok {
@@ -263,6 +268,26 @@ pub(super) fn enroll<C: Tables>(
     let Some(user) = ctx.conn.user(&input.user)? else {
         return Err(StoreError::Corrupt("a user row vanished".into()));
     };
+    // PROTOCOL.md §11.3: a code (or a user) written into the database
+    // enrolls no one.
+    if let Some(object) = ctx.forged(&[
+        (
+            Object::Code(input.user.clone()),
+            ledger::code_state(row.as_ref()),
+        ),
+        (
+            Object::User(input.user.clone()),
+            ledger::user_state(Some(&user)),
+        ),
+    ]) {
+        tracing::error!(object, "state integrity: enrollment refused");
+        ctx.audit(
+            draft
+                .detail(format!("object={object}"))
+                .deny(DenyReason::StateIntegrity),
+        )?;
+        return Ok(Err(Refusal::Deny(DenyReason::StateIntegrity)));
+    }
     if !user.active {
         ctx.audit(draft.deny(DenyReason::UserSuspended))?;
         return Ok(Err(Refusal::Deny(DenyReason::UserSuspended)));
@@ -301,7 +326,10 @@ pub(super) fn enroll<C: Tables>(
             "device={} name={}{found} {origin}{told}",
             d.id, d.name
         )),
-        &[Object::Device(d.id.clone())],
+        &[
+            Object::Device(d.id.clone()),
+            Object::Code(input.user.clone()),
+        ],
     )?;
     Ok(Ok(user))
 }
@@ -645,7 +673,7 @@ pub(super) fn recover_admin_code<C: Tables>(
         return ctx.refuse(draft, refusal);
     }
     ctx.conn.set_user_code(user, Some(code), 0)?;
-    ctx.audit(draft)?;
+    ctx.audit_setting(draft, &[Object::Code(user.to_owned())])?;
     Ok(Ok(AdminOutput::CodeStored {
         user: user.to_owned(),
         expires_at: code.expires_at,
@@ -852,6 +880,7 @@ fn all_objects(conn: &mut impl Tables) -> Result<Vec<Object>, StoreError> {
                 });
             }
         }
+        objects.push(Object::Code(name.clone()));
         objects.push(Object::User(name));
     }
     for device in conn.devices()? {
@@ -867,6 +896,10 @@ fn all_objects(conn: &mut impl Tables) -> Result<Vec<Object>, StoreError> {
             objects.push(Object::Rule(kind.to_owned()));
         }
     }
+    for request in conn.requests(u32::MAX)? {
+        objects.push(Object::Request(request.id));
+    }
+    objects.push(Object::BreakGlass);
     Ok(objects)
 }
 
@@ -890,10 +923,19 @@ pub(super) fn arm_ledger<C: Tables>(
         let Some(last) = page.last() else { break };
         after = last.seq;
         for record in &page {
-            for (object, mac) in ledger::tokens(record.detail.as_deref().unwrap_or("")) {
-                // A token that does not parse can match no state: kept as
-                // all zero, its object is refused until set again.
-                latest.insert(object.to_owned(), (record.seq, mac.unwrap_or_default()));
+            let detail = record.detail.as_deref().unwrap_or("");
+            // Only a section sealed for this record counts: one written
+            // into the log without the key, or copied from another record,
+            // sets nothing (and the rows it would vouch for stay refused).
+            if let Some(tokens) = ledger::section(&key, detail, record.seq) {
+                for (object, mac) in tokens {
+                    latest.insert(object, (record.seq, mac));
+                }
+            } else if detail.contains(" ledger: ") {
+                tracing::error!(
+                    seq = record.seq,
+                    "state integrity: an audit record's ledger section does not verify; ignored"
+                );
             }
         }
     }
@@ -915,12 +957,18 @@ pub(super) fn arm_ledger<C: Tables>(
 /// §11.3): their new states go into its audit record as tokens.
 fn objects_set_by(op: &AdminOp) -> Vec<Object> {
     match op {
-        AdminOp::CreateUser(user) => std::iter::once(Object::User(user.name.clone()))
-            .chain(user.groups.iter().map(|group| Object::Member {
-                group: group.clone(),
-                user: user.name.clone(),
-            }))
-            .collect(),
+        AdminOp::CreateUser(user) => [
+            Object::User(user.name.clone()),
+            Object::Code(user.name.clone()),
+        ]
+        .into_iter()
+        .chain(user.groups.iter().map(|group| Object::Member {
+            group: group.clone(),
+            user: user.name.clone(),
+        }))
+        .collect(),
+        AdminOp::NewCode { name, .. } => vec![Object::Code(name.clone())],
+        AdminOp::IssueBreakGlass { .. } => vec![Object::BreakGlass],
         AdminOp::SetUserActive { name, .. } => vec![Object::User(name.clone())],
         AdminOp::AddMember { group, user } | AdminOp::RemoveMember { group, user } => {
             vec![Object::Member {

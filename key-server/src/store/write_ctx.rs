@@ -37,17 +37,22 @@ impl<C: Tables> WriteCtx<'_, C> {
         objects: &[Object],
     ) -> Result<(), StoreError> {
         let seq = self.head.seq + 1;
+        let mut tokens = Vec::new();
         for object in objects {
             let name = object.name();
             let state = object.state(self.conn)?;
             if let Some((token, entry)) = self.ledger.token(&name, &state, seq) {
-                let detail = draft.detail.get_or_insert_with(String::new);
-                if !detail.is_empty() {
-                    detail.push(' ');
-                }
-                detail.push_str(&token);
+                tokens.push(token);
                 self.staged.push((name, entry));
             }
+        }
+        if !tokens.is_empty()
+            && let Some(section) = self.ledger.sealed_section(&tokens, seq)
+        {
+            draft
+                .detail
+                .get_or_insert_with(String::new)
+                .push_str(&section);
         }
         self.audit(draft)
     }
