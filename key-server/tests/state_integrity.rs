@@ -288,6 +288,31 @@ async fn the_database_cannot_widen_access(backend: Backend) {
     let admin2_file = seal(&key, policy(&["admin2"], Rights::VIEW, None, None));
     server.approver().grant_ok(&admin2_file, false).await;
 
+    // 10. A retired key written back to service.
+    let old_key = admin.server_key.key_id.clone();
+    let rotated = admin
+        .expect(Method::POST, "/v1/admin/keys/rotate", None, StatusCode::OK)
+        .await;
+    assert_ne!(rotated["key_id"], old_key.as_str());
+    admin
+        .expect(
+            Method::POST,
+            &format!("/v1/admin/keys/{old_key}/retire"),
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    assert_eq!(
+        server.approver().grant_denied(&admin2_file, false).await,
+        "key_retired"
+    );
+    behind_its_back(
+        &server,
+        &format!("UPDATE kas_keys SET state = 'active' WHERE key_id = '{old_key}'"),
+        &format!("UPDATE kas_keys SET state = 'active' WHERE key_id = '{old_key}'"),
+    );
+    refused(server.approver(), &admin2_file).await;
+
     // `audit verify` names every object that is not as the log set it.
     let report = admin
         .expect(Method::GET, "/v1/audit/verify", None, StatusCode::OK)
@@ -299,6 +324,7 @@ async fn the_database_cannot_widen_access(backend: Backend) {
         format!("state: file/{file_id} "),
         format!("state: device/{} ", alice.id),
         "state: user/bob ".to_owned(),
+        format!("state: key/{old_key} "),
     ] {
         assert!(problems.contains(&object), "{object} in {problems}");
     }
@@ -313,7 +339,7 @@ async fn the_database_cannot_widen_access(backend: Backend) {
         .iter()
         .filter(|r| r.reason.as_deref() == Some("state_integrity"))
         .collect();
-    assert_eq!(integrity.len(), 15, "{integrity:#?}");
+    assert_eq!(integrity.len(), 16, "{integrity:#?}");
     for object in [
         "object=member/support/bob",
         &format!("object=device/{forged_id}"),
@@ -323,6 +349,7 @@ async fn the_database_cannot_widen_access(backend: Backend) {
         &format!("object=take_out/export/{}/admin2/", for_admin2.id()),
         "object=rule/file.export",
         "object=code/bob",
+        &format!("object=key/{old_key}"),
     ] {
         assert!(
             integrity

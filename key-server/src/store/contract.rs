@@ -798,14 +798,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Arms the state ledger with its key once the keys are unsealed
     /// (PROTOCOL.md §11.3): from then on every row decided on is checked.
-    fn arm_ledger(&self, key: super::ledger::StateKey, now_ms: u64) -> Result<(), StoreError>;
+    fn arm_ledger(&self, key: StateKey, now_ms: u64) -> Result<(), StoreError>;
 
     /// Every object whose stored state differs from what the audit log
     /// last set (PROTOCOL.md §11.3), one problem line each.
     fn state_problems(&self) -> Result<Vec<String>, StoreError>;
 
     /// The break-glass code's record (for `/healthz`).
-    fn break_glass(&self) -> Result<Option<super::tables::BreakGlassRow>, StoreError>;
+    fn break_glass(&self) -> Result<Option<BreakGlassRow>, StoreError>;
 
     /// Every device (to wrap root-key shares to their holders' devices).
     fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;
@@ -815,6 +815,47 @@ pub trait Store: Send + Sync + 'static {
 
     /// Calls `f` with every audit record in `seq` order.
     fn for_each_audit(&self, f: &mut dyn FnMut(&AuditRecord)) -> Result<(), StoreError>;
+}
+
+/// The key of the state ledger's MACs (PROTOCOL.md §11.3): 32 bytes from
+/// the keystore. Zeroized on drop, never shown by `Debug`.
+pub struct StateKey(zeroize::Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for StateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StateKey(..)")
+    }
+}
+
+impl StateKey {
+    /// The key from its bytes.
+    pub fn new(bytes: [u8; 32]) -> Self {
+        Self(zeroize::Zeroizing::new(bytes))
+    }
+
+    /// The bytes, for the HMAC.
+    pub(super) fn expose(&self) -> &[u8] {
+        self.0.as_ref()
+    }
+}
+
+/// The break-glass code (PROTOCOL.md §7.4): there is at most one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakGlassRow {
+    /// SHA-256 of the code, as enrollment codes are kept.
+    pub hash: Vec<u8>,
+    /// When it was issued (Unix seconds).
+    pub issued_at: u64,
+    /// When it stops working (Unix seconds).
+    pub expires_at: u64,
+    /// Who issued it (`request=ID requested_by=A approved_by=B`).
+    pub origin: String,
+    /// When it was used, if it was.
+    pub used_at: Option<u64>,
+    /// Who used it.
+    pub used_by: Option<String>,
+    /// The request it approved.
+    pub used_request: Option<String>,
 }
 
 /// A PostgreSQL connection string: a URL (`postgresql://irm@db.example/irm`)

@@ -421,7 +421,7 @@ impl<B: Backend> Store for GroupCommitStore<B> {
         self.backend.read(|conn| conn.keys())
     }
 
-    fn arm_ledger(&self, key: super::ledger::StateKey, now_ms: u64) -> Result<(), StoreError> {
+    fn arm_ledger(&self, key: super::contract::StateKey, now_ms: u64) -> Result<(), StoreError> {
         self.writer
             .write(move |ctx| txn::arm_ledger(ctx, key, now_ms))
     }
@@ -430,7 +430,7 @@ impl<B: Backend> Store for GroupCommitStore<B> {
         self.writer.write(txn::ledger_problems)
     }
 
-    fn break_glass(&self) -> Result<Option<super::tables::BreakGlassRow>, StoreError> {
+    fn break_glass(&self) -> Result<Option<super::contract::BreakGlassRow>, StoreError> {
         self.backend.read(|conn| conn.break_glass())
     }
 

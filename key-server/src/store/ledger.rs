@@ -13,11 +13,10 @@ use std::collections::HashMap;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-use zeroize::Zeroizing;
 
 use irm_core::protocol::{ApprovalInfo, TakeOut};
 
-use super::contract::{DeviceRecord, UserRecord};
+use super::contract::{DeviceRecord, StateKey, UserRecord};
 use super::tables::{BreakGlassRow, CodeRow, FileRow, RequestRow, Tables};
 use crate::error::StoreError;
 use crate::grant::decision::FileControls;
@@ -51,6 +50,8 @@ pub(crate) enum Object {
     Request(String),
     /// The break-glass code.
     BreakGlass,
+    /// A key server key's state (current, active or retired).
+    Key(String),
     /// An approved take-out: one way, one file, one person's device.
     TakeOut {
         /// Export, copy, print or program.
@@ -78,6 +79,7 @@ impl Object {
             Self::Code(user) => format!("code/{user}"),
             Self::Request(id) => format!("request/{id}"),
             Self::BreakGlass => "break_glass/current".into(),
+            Self::Key(id) => format!("key/{id}"),
             Self::TakeOut {
                 how,
                 file,
@@ -105,6 +107,7 @@ impl Object {
                 request_state(row.as_ref(), &approvals)
             }
             Self::BreakGlass => break_glass_state(conn.break_glass()?.as_ref()),
+            Self::Key(id) => key_state(conn.key_state(id)?.as_deref()),
             Self::TakeOut {
                 how,
                 file,
@@ -132,6 +135,7 @@ impl Object {
             "code" => Self::Code(rest.to_owned()),
             "request" => Self::Request(rest.to_owned()),
             "break_glass" => Self::BreakGlass,
+            "key" => Self::Key(rest.to_owned()),
             "take_out" => {
                 let mut parts = rest.split('/');
                 let how = match parts.next()? {
@@ -269,28 +273,19 @@ pub(crate) fn break_glass_state(row: Option<&BreakGlassRow>) -> String {
     }
 }
 
+/// A key's state: `absent`, or `state=current|active|retired`.
+pub(crate) fn key_state(state: Option<&str>) -> String {
+    state.map_or_else(|| "absent".to_owned(), |s| format!("state={s}"))
+}
+
 /// An approved take-out's state: `absent`, or `until=T`.
 pub(crate) fn take_out_state(expires_at: Option<u64>) -> String {
     expires_at.map_or_else(|| "absent".to_owned(), |t| format!("until={t}"))
 }
 
-/// The key of the state MACs: 32 bytes from the keystore. Zeroized on drop.
-pub struct StateKey(Zeroizing<[u8; 32]>);
-
-impl std::fmt::Debug for StateKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("StateKey(..)")
-    }
-}
-
 impl StateKey {
-    /// The key from its bytes.
-    pub fn new(bytes: [u8; 32]) -> Self {
-        Self(Zeroizing::new(bytes))
-    }
-
     fn mac(&self, object: &str, state: &str, seq: u64) -> [u8; MAC_LEN] {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.0.as_ref())
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.expose())
             .expect("HMAC takes a key of any length");
         mac.update(LABEL);
         mac.update(object.as_bytes());
@@ -445,7 +440,9 @@ mod tests {
         let mut ledger = Ledger::default();
         ledger.arm(StateKey::new([7; 32]), HashMap::new());
         let (token, (_, mac)) = ledger.token("device/ab", "absent", 9).unwrap();
-        let section = ledger.sealed_section(&[token.clone()], 9).unwrap();
+        let section = ledger
+            .sealed_section(std::slice::from_ref(&token), 9)
+            .unwrap();
         let key = ledger.key().unwrap();
         let detail = format!("device=ab name=x reason=T{section}");
         assert_eq!(

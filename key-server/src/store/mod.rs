@@ -24,8 +24,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use contract::*;
-pub use ledger::StateKey;
-pub use tables::BreakGlassRow;
 
 use irm_core::protocol::AuditRecord;
 

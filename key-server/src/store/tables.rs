@@ -9,6 +9,7 @@ use irm_core::protocol::{
 };
 use irm_core::{KeyId, Policy, Rights};
 
+pub(super) use super::contract::BreakGlassRow;
 use super::contract::{CodeIssue, DeviceRecord, KeyRecord, NewUser, UserRecord};
 use crate::error::StoreError;
 use crate::grant::decision::FileControls;
@@ -40,25 +41,6 @@ pub(super) struct CodeRow {
     /// Who issued it (`CodeIssue::origin`); none for codes stored before
     /// the server recorded it.
     pub(super) origin: Option<String>,
-}
-
-/// The break-glass code (PROTOCOL.md §7.4): there is at most one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BreakGlassRow {
-    /// SHA-256 of the code, as enrollment codes are kept.
-    pub hash: Vec<u8>,
-    /// When it was issued (Unix seconds).
-    pub issued_at: u64,
-    /// When it stops working (Unix seconds).
-    pub expires_at: u64,
-    /// Who issued it (`request=ID requested_by=A approved_by=B`).
-    pub origin: String,
-    /// When it was used, if it was.
-    pub used_at: Option<u64>,
-    /// Who used it.
-    pub used_by: Option<String>,
-    /// The request it approved.
-    pub used_request: Option<String>,
 }
 
 /// A grant as usage events see it.

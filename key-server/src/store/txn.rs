@@ -361,6 +361,12 @@ pub(super) fn grant<C: Tables>(
             ledger::file_state(file.as_ref()),
         ),
     ];
+    for key in &keys {
+        checked.push((
+            Object::Key(key.key_id.to_string()),
+            ledger::key_state(Some(key.state.as_str())),
+        ));
+    }
     for group in user.iter().flat_map(|u| &u.groups) {
         checked.push((
             Object::Member {
@@ -776,7 +782,8 @@ pub(super) fn apply<C: Tables>(
     match admin_effect(ctx.conn, op, now_ms) {
         Ok(Ok(out)) => {
             ctx.conn.run("RELEASE admin_op")?;
-            ctx.audit_setting(draft, &objects_set_by(op))?;
+            let objects = objects_set_by(ctx.conn, op)?;
+            ctx.audit_setting(draft, &objects)?;
             Ok(Ok(out))
         }
         Ok(Err(refusal)) => {
@@ -900,6 +907,9 @@ fn all_objects(conn: &mut impl Tables) -> Result<Vec<Object>, StoreError> {
         objects.push(Object::Request(request.id));
     }
     objects.push(Object::BreakGlass);
+    for key in conn.keys()? {
+        objects.push(Object::Key(key.key_id.to_string()));
+    }
     Ok(objects)
 }
 
@@ -913,7 +923,7 @@ const BASELINE_CHUNK: usize = 200;
 /// (or a new one) has no record of.
 pub(super) fn arm_ledger<C: Tables>(
     ctx: &mut WriteCtx<'_, C>,
-    key: ledger::StateKey,
+    key: super::contract::StateKey,
     now_ms: u64,
 ) -> Result<(), StoreError> {
     let mut latest = std::collections::HashMap::new();
@@ -955,8 +965,14 @@ pub(super) fn arm_ledger<C: Tables>(
 
 /// The objects of the state ledger an admin operation sets (PROTOCOL.md
 /// §11.3): their new states go into its audit record as tokens.
-fn objects_set_by(op: &AdminOp) -> Vec<Object> {
-    match op {
+fn objects_set_by(conn: &mut impl Tables, op: &AdminOp) -> Result<Vec<Object>, StoreError> {
+    Ok(match op {
+        // A rotation demotes the current key and adds one: every key's state.
+        AdminOp::RotateKey(_) | AdminOp::RetireKey { .. } => conn
+            .keys()?
+            .into_iter()
+            .map(|k| Object::Key(k.key_id.to_string()))
+            .collect(),
         AdminOp::CreateUser(user) => [
             Object::User(user.name.clone()),
             Object::Code(user.name.clone()),
@@ -991,7 +1007,7 @@ fn objects_set_by(op: &AdminOp) -> Vec<Object> {
             device: device.clone(),
         }],
         _ => Vec::new(),
-    }
+    })
 }
 
 /// The effect of one admin operation, without its audit record.
