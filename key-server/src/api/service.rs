@@ -33,6 +33,13 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> (StatusCode, Strin
         answer.push('\n');
         answer.push_str(&warning);
     }
+    // PROTOCOL.md §9.2: outside the bootstrap mode the checkpoints belong
+    // off the host; without a sink whoever holds it can cut the log back.
+    if state.published.sink_dir().is_none() && state.vault.bootstrap_file().is_none() {
+        answer.push_str(
+            "\nwarning: no off-host checkpoint sink: whoever holds this host can cut back the audit log and its checkpoints together; serve with --checkpoint-sink DIR (a directory mounted from another machine)",
+        );
+    }
     let sink = state.published.sink_health(state.clock.now_ms());
     if let Some(warning) = sink.warning() {
         answer.push('\n');
