@@ -98,7 +98,7 @@ pub struct AppState {
     pub audit_public: [u8; 32],
     /// Set once the unsealed keys are installed: what every request checks
     /// (one atomic load, not the lock).
-    serving: Arc<AtomicBool>,
+    pub(crate) serving: Arc<AtomicBool>,
     /// The replay cache.
     pub nonces: Arc<NonceCache>,
     /// Wrong enrollments by source address.

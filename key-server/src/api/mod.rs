@@ -90,8 +90,13 @@ const SERVED_WHILE_SEALED: [&str; 4] = ["/healthz", "/metrics", "/openapi.json",
 /// PROTOCOL.md §11.2: while sealed, everything else is refused with
 /// `server_sealed` (503) before any handler runs, so no request can meet a
 /// half-loaded key ring.
-async fn sealed_gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if state.is_serving() || SERVED_WHILE_SEALED.contains(&req.uri().path()) {
+async fn sealed_gate(
+    State(serving): State<Arc<std::sync::atomic::AtomicBool>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    // The flag alone, not the whole state: one reference count per request.
+    if serving.load(Ordering::Acquire) || SERVED_WHILE_SEALED.contains(&req.uri().path()) {
         next.run(req).await
     } else {
         crate::error::ApiError::deny(irm_core::protocol::DenyReason::ServerSealed).into_response()
@@ -113,7 +118,10 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(Arc::new(document)))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(state.clone(), sealed_gate))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state.serving),
+            sealed_gate,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
