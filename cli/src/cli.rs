@@ -489,26 +489,26 @@ pub(crate) enum FileCommand {
     List,
     /// Revoke a file: every later grant is refused (file_revoked).
     Revoke {
-        /// The file id (32 hex digits, from `irm inspect` or `irm admin file list`).
-        #[arg(value_name = "FILE_ID")]
+        /// The file: its id (32 hex digits, from `irm inspect` or `irm admin file list`) or the sealed file itself.
+        #[arg(value_name = "ID|FILE")]
         file_id: String,
     },
     /// Undo a revocation, an administrator's expiry and restrictions (filed for approval).
     Restore {
-        /// The file id.
-        #[arg(value_name = "FILE_ID")]
+        /// The file: its id or the sealed file itself.
+        #[arg(value_name = "ID|FILE")]
         file_id: String,
     },
     /// Expire a file now (file_expired).
     Expire {
-        /// The file id.
-        #[arg(value_name = "FILE_ID")]
+        /// The file: its id or the sealed file itself.
+        #[arg(value_name = "ID|FILE")]
         file_id: String,
     },
     /// Take rights away from every grant of a file, such as --remove print.
     Restrict {
-        /// The file id.
-        #[arg(value_name = "FILE_ID")]
+        /// The file: its id or the sealed file itself.
+        #[arg(value_name = "ID|FILE")]
         file_id: String,
         /// The rights to remove, comma-separated (view, print, copy, export, program).
         #[arg(long, value_name = "RIGHTS", value_parser = parse_rights)]
@@ -533,13 +533,37 @@ pub(crate) enum KeyCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
     /// Show audit records, oldest first.
+    #[command(after_help = "\
+Shows the newest records, oldest of them first, as tail(1) does; with --follow it goes on printing
+new ones below them (every 5 s; each look is itself an audit.read record, which is not shown).
+With --after SEQ it shows the first N records after SEQ instead (to page through the log).
+
+  irm admin audit tail                         # what just happened
+  irm admin audit tail --user alice --since 1d # alice's last day
+  irm admin audit tail --file list.csv.irm     # everything about one file
+  irm admin audit tail --action admin -f       # administrators' actions, as they happen")]
     Tail {
-        /// Only records after this sequence number.
+        /// The first N records after this sequence number, instead of the newest.
         #[arg(long, value_name = "SEQ")]
         after: Option<u64>,
-        /// At most this many records.
-        #[arg(long, value_name = "N", default_value_t = 50)]
+        /// How many records (1 to 1000).
+        #[arg(long, short = 'n', value_name = "N", default_value_t = 50)]
         limit: u32,
+        /// Only records of this person.
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// Only records about this file: its id (32 hex digits) or the sealed file itself.
+        #[arg(long, value_name = "ID|FILE")]
+        file: Option<String>,
+        /// Only this action and the actions under it (grant, enroll, admin, admin.file.revoke).
+        #[arg(long, value_name = "ACTION")]
+        action: Option<String>,
+        /// Only records since: a duration ago (1h, 2d), a date (2027-01-31) or an RFC 3339 time.
+        #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+        since: Option<u64>,
+        /// Keep printing new records as they are written, until interrupted.
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
     /// Have the key server recompute the hash chain and check every checkpoint.
     Verify,
@@ -900,6 +924,26 @@ fn parse_time(text: &str) -> Result<u64, String> {
         "{text:?} is not a time: use RFC 3339 in UTC (2027-01-31T00:00:00Z), a date (2027-01-31) \
          or a duration from now (30d)"
     ))
+}
+
+/// A point in the past as Unix milliseconds: a duration ago, a date, or an
+/// RFC 3339 time in UTC.
+fn parse_since(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    if let Ok(d) = humantime::parse_duration(text) {
+        return SystemTime::now()
+            .checked_sub(d)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .ok_or_else(|| "the duration reaches before 1970".to_owned());
+    }
+    parse_time(text)
+        .map(|secs| secs.saturating_mul(1000))
+        .map_err(|_| {
+            format!(
+                "{text:?} is not a time: use a duration ago (1h, 2d), a date (2027-01-31) or RFC 3339 in UTC (2027-01-31T09:00:00Z)"
+            )
+        })
 }
 
 fn parse_lease(text: &str) -> Result<u32, String> {

@@ -13,9 +13,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use irm_core::Rights;
 use irm_core::protocol::{
     AddMemberRequest, ApprovalRequestInfo, ApprovalRule, ApproveRequest, AuditCheckpoint,
-    AuditExportHeader, AuditExportLine, AuditRecord, AuditVerifyReport, CreateGroupRequest,
-    CreateUserRequest, DeviceInfo, EnrollmentCode, ExportRequest, FileInfo, KeyInfo, RequestAnswer,
-    RestrictRequest, ServerKeyInfo, SetApprovalRuleRequest, TakeOut, UserInfo,
+    AuditExportHeader, AuditExportLine, AuditQuery, AuditRecord, AuditVerifyReport,
+    CreateGroupRequest, CreateUserRequest, DeviceInfo, EnrollmentCode, ExportRequest, FileInfo,
+    KeyInfo, RequestAnswer, RestrictRequest, ServerKeyInfo, SetApprovalRuleRequest, TakeOut,
+    UserInfo,
 };
 use reqwest::Method;
 use serde::Serialize;
@@ -303,6 +304,16 @@ impl Session {
             format!("/v1/audit?{}", query.join("&"))
         };
         self.signed(Method::GET, &path, None::<&()>)
+    }
+
+    /// `GET /v1/audit?QUERY`: the records `query` asks for, oldest first
+    /// (PROTOCOL.md §7.5).
+    pub fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, ClientError> {
+        self.signed(
+            Method::GET,
+            &format!("/v1/audit?{}", query.to_query()),
+            None::<&()>,
+        )
     }
 
     /// `GET /v1/audit/verify`: the server recomputes the chain and checks the checkpoints.

@@ -17,6 +17,7 @@ use crate::header::SealedHeader;
 use crate::policy::{Policy, Rights};
 
 mod approval;
+mod audit_query;
 mod role;
 mod unseal;
 
@@ -26,6 +27,7 @@ pub use approval::{
     MAX_REASON_LEN, MAX_REQUIRED_APPROVALS, RequestAnswer, RequestState, SetApprovalRuleRequest,
     TakeOut, valid_reason,
 };
+pub use audit_query::{AuditQuery, MAX_AUDIT_PAGE};
 pub use role::Role;
 pub use unseal::{
     MIN_SHARE_THRESHOLD, ReissueSharesRequest, SealMode, UnsealRequest, UnsealStatus,

@@ -306,3 +306,118 @@ fn an_export_verifies_offline_with_the_audit_key_and_fails_once_edited() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with(r#"{"export":"#));
 }
+
+/// Issue #13: `irm admin audit tail` shows what just happened: the newest
+/// records (oldest of them first), filtered by person, file (by id or by
+/// the sealed file itself) and action, and with `--follow` the records
+/// written after it started. `irm admin file revoke` takes the sealed file.
+#[test]
+fn the_tail_shows_what_just_happened_and_follows_it() {
+    let stage = Stage::new();
+    // Past the old default page: the newest records must still show.
+    for _ in 0..50 {
+        stage.alice.ok(&["info", &stage.file]);
+    }
+    let id = stage.admin.ok(&["inspect", &stage.file])["file_id"]
+        .as_str()
+        .expect("the file's id")
+        .to_owned();
+    // By the sealed file itself, not its id.
+    let revoked = stage
+        .admin
+        .ok(&["admin", "file", "revoke", &stage.file, "--reason", "LEAK-1"]);
+    assert!(revoked.to_string().contains(&id), "{revoked}");
+    let (code, _) = stage.alice.json(&["info", &stage.file]);
+    assert_eq!(code, 3, "revoked");
+
+    let tail = stage.admin.ok(&["admin", "audit", "tail"]);
+    let tail = tail.as_array().expect("records");
+    assert_eq!(tail.len(), 50);
+    let last = &tail[49];
+    assert_eq!(last["action"], "grant");
+    assert_eq!(last["reason"], "file_revoked", "{last}");
+    assert!(tail[48]["action"] == "admin.file.revoke", "{}", tail[48]);
+    let seqs: Vec<u64> = tail.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "oldest first");
+
+    // Filters: the file by its sealed path, a person, an action and below.
+    let about = stage
+        .admin
+        .ok(&["admin", "audit", "tail", "--file", &stage.file, "-n", "5"]);
+    let about = about.as_array().unwrap();
+    assert_eq!(about.len(), 5);
+    assert!(about.iter().all(|r| r["file_id"] == id.as_str()));
+    let admin_only = stage.admin.ok(&[
+        "admin",
+        "audit",
+        "tail",
+        "--action",
+        "admin.file",
+        "--since",
+        "1h",
+    ]);
+    let admin_only = admin_only.as_array().unwrap();
+    assert_eq!(admin_only.len(), 1, "{admin_only:?}");
+    assert_eq!(admin_only[0]["action"], "admin.file.revoke");
+    let alices = stage
+        .admin
+        .ok(&["admin", "audit", "tail", "--user", "alice", "-n", "1000"]);
+    assert!(
+        alices
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["actor_user"] == "alice")
+    );
+    let out = stage
+        .admin
+        .irm(&["admin", "audit", "tail", "--file", "no-such-file"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(6), "{out:?}");
+
+    // For people: the reason in words.
+    let out = stage
+        .admin
+        .irm(&["admin", "audit", "tail", "-n", "1", "--action", "grant"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("reason=file_revoked (an administrator revoked this file)"),
+        "{text}"
+    );
+
+    // --follow prints what happens after it started, and not its own reads.
+    let mut follow = stage
+        .admin
+        .run(irm_e2e::irm_binary())
+        .args([
+            "admin", "audit", "tail", "-n", "1", "--user", "alice", "--follow",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
+    assert!(first.contains(" grant "), "{first}");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let (code, _) = stage.alice.json(&["info", &stage.file]);
+    assert_eq!(code, 3);
+    let next = rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert!(
+        next.contains(" alice ") && next.contains("file_revoked") && !next.contains("audit.read"),
+        "{next}"
+    );
+}

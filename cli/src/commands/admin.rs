@@ -11,7 +11,10 @@ use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
 use irm_client::{Session, UserAdded};
-use irm_core::protocol::{CreateUserRequest, EnrollmentCode, FileInfo, Role, UserInfo};
+use irm_core::protocol::{
+    AuditQuery, AuditRecord, CreateUserRequest, DenyReason, EnrollmentCode, FileInfo, Role,
+    UserInfo,
+};
 use serde::Serialize;
 
 use crate::cli::{
@@ -186,6 +189,52 @@ fn device(session: &Session, cmd: &DeviceCommand, out: &Out) -> Result<()> {
     }
 }
 
+/// Audit records as lines for people: sequence number, time, person,
+/// action, result, and the reason in words.
+fn records_text(records: &[AuditRecord]) -> String {
+    let mut text = String::new();
+    for r in records {
+        let at = text::time(r.at_ms / 1000);
+        let reason = r.reason.as_deref().map(|reason| {
+            let words =
+                serde_json::from_value::<DenyReason>(serde_json::Value::String(reason.to_owned()))
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default();
+            format!("reason={}{words} ", printable(reason))
+        });
+        let _ = writeln!(
+            text,
+            "{:>6} {at} {:<12} {:<22} {:<7} {}{}{}",
+            r.seq,
+            printable(r.actor_user.as_deref().unwrap_or("-")),
+            printable(&r.action),
+            printable(&r.result),
+            reason.unwrap_or_default(),
+            r.file_id
+                .as_deref()
+                .map(|x| format!("file={} ", printable(x)))
+                .unwrap_or_default(),
+            r.detail.as_deref().map(printable).unwrap_or_default(),
+        );
+    }
+    text
+}
+
+/// A file named on the command line: its id (32 hex digits), or a sealed
+/// file whose header names it.
+pub(super) fn file_id_arg(text: &str) -> Result<String> {
+    if text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(text.to_ascii_lowercase());
+    }
+    let path = std::path::Path::new(text);
+    let file = std::fs::File::open(path).with_context(|| {
+        format!("{text} is neither a file id (32 hex digits) nor a sealed file that can be opened")
+    })?;
+    let header = irm_core::SealedHeader::read_from(&mut std::io::BufReader::new(file))
+        .with_context(|| format!("reading the header of {text} (is it a sealed file?)"))?;
+    Ok(header.file_id().to_string())
+}
+
 fn file(session: &Session, cmd: &FileCommand, out: &Out) -> Result<()> {
     let one = |result: Result<FileInfo, irm_client::ClientError>, verb: &str, id: &str| {
         result.with_context(|| format!("{verb} file {id}"))
@@ -193,22 +242,28 @@ fn file(session: &Session, cmd: &FileCommand, out: &Out) -> Result<()> {
     let files = match cmd {
         FileCommand::List => session.list_files().context("listing files")?,
         FileCommand::Revoke { file_id } => {
+            let file_id = &file_id_arg(file_id)?;
             vec![one(session.revoke_file(file_id), "revoking", file_id)?]
         }
         FileCommand::Restore { file_id } => {
+            let file_id = &file_id_arg(file_id)?;
             let answer = session
                 .restore_file(file_id)
                 .with_context(|| format!("restoring file {file_id}"))?;
             return super::approval::show_filed(&answer, out);
         }
         FileCommand::Expire { file_id } => {
+            let file_id = &file_id_arg(file_id)?;
             vec![one(session.expire_file(file_id), "expiring", file_id)?]
         }
-        FileCommand::Restrict { file_id, remove } => vec![one(
-            session.restrict_file(file_id, *remove),
-            "restricting",
-            file_id,
-        )?],
+        FileCommand::Restrict { file_id, remove } => {
+            let file_id = &file_id_arg(file_id)?;
+            vec![one(
+                session.restrict_file(file_id, *remove),
+                "restricting",
+                file_id,
+            )?]
+        }
     };
     let table = || {
         let mut text = format!(
@@ -278,34 +333,51 @@ fn key(session: &Session, cmd: &KeyCommand, out: &Out) -> Result<()> {
 
 fn audit(session: &Session, cmd: &AuditCommand, out: &Out) -> Result<()> {
     match cmd {
-        AuditCommand::Tail { after, limit } => {
+        AuditCommand::Tail {
+            after,
+            limit,
+            user,
+            file,
+            action,
+            since,
+            follow,
+        } => {
+            let mut query = AuditQuery {
+                after: after.unwrap_or(0),
+                limit: *limit,
+                newest: after.is_none(),
+                user: user.clone(),
+                file: file.as_deref().map(file_id_arg).transpose()?,
+                action: action.clone(),
+                since_ms: *since,
+            };
             let records = session
-                .audit_records(*after, Some(*limit))
+                .audit_query(&query)
                 .context("reading the audit log")?;
-            out.show(&records, || {
-                let mut text = String::new();
-                for r in &records {
-                    let at = text::time(r.at_ms / 1000);
-                    let _ = writeln!(
-                        text,
-                        "{:>6} {at} {:<12} {:<22} {:<7} {}{}{}",
-                        r.seq,
-                        printable(r.actor_user.as_deref().unwrap_or("-")),
-                        printable(&r.action),
-                        printable(&r.result),
-                        r.reason
-                            .as_deref()
-                            .map(|x| format!("reason={} ", printable(x)))
-                            .unwrap_or_default(),
-                        r.file_id
-                            .as_deref()
-                            .map(|x| format!("file={} ", printable(x)))
-                            .unwrap_or_default(),
-                        r.detail.as_deref().map(printable).unwrap_or_default(),
-                    );
+            out.show(&records, || records_text(&records))?;
+            if !*follow {
+                return Ok(());
+            }
+            // Each look is an audit.read record of our own: not news.
+            let mine = |r: &AuditRecord| {
+                r.action == "audit.read" && r.actor_device.as_deref() == Some(session.device_id())
+            };
+            query.newest = false;
+            query.limit = irm_core::protocol::MAX_AUDIT_PAGE;
+            query.after = records.last().map_or(query.after, |r| r.seq);
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(5));
+                let records: Vec<AuditRecord> = session
+                    .audit_query(&query)
+                    .context("following the audit log")?;
+                if let Some(last) = records.last() {
+                    query.after = last.seq;
                 }
-                text
-            })
+                let news: Vec<AuditRecord> = records.into_iter().filter(|r| !mine(r)).collect();
+                if !news.is_empty() {
+                    out.show(&news, || records_text(&news))?;
+                }
+            }
         }
         AuditCommand::Verify => {
             let report = session.verify_audit().context("verifying the audit log")?;

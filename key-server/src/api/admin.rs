@@ -449,43 +449,19 @@ pub(crate) async fn retire_key(
 }
 
 /// `after` and `limit` from the query string; 400 on anything else.
-fn audit_query(query: Option<&str>) -> Result<(u64, u32), ApiError> {
-    let (mut after, mut limit) = (0u64, 100u32);
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match key {
-            // Why the caller reads (PROTOCOL.md §7), taken by the extractor.
-            "reason" => {}
-            "after" => {
-                after = value
-                    .parse()
-                    .map_err(|_| ApiError::bad_request("after must be a whole number"))?;
-            }
-            "limit" => {
-                limit = value
-                    .parse()
-                    .map_err(|_| ApiError::bad_request("limit must be a whole number"))?;
-            }
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown query parameter {key:?}"
-                )));
-            }
-        }
-    }
-    Ok((after, limit.clamp(1, 1000)))
-}
-
 #[utoipa::path(get, path = "/v1/audit", tag = "audit",
-    params(("after" = Option<u64>, Query), ("limit" = Option<u32>, Query)),
-    responses((status = 200, body = Vec<AuditRecord>)), security(("device_signature" = [])))]
+    params(("after" = Option<u64>, Query), ("limit" = Option<u32>, Query), ("newest" = Option<bool>, Query),
+        ("user" = Option<String>, Query), ("file" = Option<String>, Query), ("action" = Option<String>, Query),
+        ("since_ms" = Option<u64>, Query)),
+    responses((status = 200, body = Vec<AuditRecord>), (status = 400, body = ErrorBody)), security(("device_signature" = [])))]
 pub(crate) async fn read_audit(
     State(state): State<AppState>,
     uri: axum::http::Uri,
     Authed(signed): Authed,
 ) -> Result<Json<Vec<AuditRecord>>, ApiError> {
-    let (after, limit) = audit_query(uri.query())?;
-    match run(&state, &signed, AdminOp::ReadAudit { after, limit }).await? {
+    let query = irm_core::protocol::AuditQuery::parse(uri.query().unwrap_or(""))
+        .map_err(ApiError::bad_request)?;
+    match run(&state, &signed, AdminOp::ReadAudit(query)).await? {
         AdminOutput::Audit(records) => Ok(Json(records)),
         _ => Err(unexpected()),
     }

@@ -305,12 +305,7 @@ pub enum AdminOp {
         id: String,
     },
     /// Read audit records after `after`.
-    ReadAudit {
-        /// Exclusive lower bound on seq.
-        after: u64,
-        /// At most this many.
-        limit: u32,
-    },
+    ReadAudit(irm_core::protocol::AuditQuery),
     /// Authorise and record an audit verification or checkpoint that the
     /// caller then performs.
     AuditAccess {
@@ -402,7 +397,7 @@ impl AdminOp {
                 | Self::ListDevices
                 | Self::ListFiles
                 | Self::ListKeys
-                | Self::ReadAudit { .. }
+                | Self::ReadAudit(_)
                 | Self::AuditAccess { .. }
                 | Self::ListRequests
                 | Self::ShowRequest { .. }
@@ -433,7 +428,7 @@ impl AdminOp {
             Self::ListKeys => "admin.key.list",
             Self::RotateKey(_) => "admin.key.rotate",
             Self::RetireKey { .. } => "admin.key.retire",
-            Self::ReadAudit { .. } => "audit.read",
+            Self::ReadAudit(_) => "audit.read",
             Self::AuditAccess { action } => action,
             Self::ListRequests => "admin.request.list",
             Self::ShowRequest { .. } => "admin.request.show",
@@ -577,7 +572,7 @@ impl AdminOp {
         // Auditors review requests and rules too; only administrators act.
         let audit = matches!(
             self,
-            Self::ReadAudit { .. }
+            Self::ReadAudit(_)
                 | Self::AuditAccess { .. }
                 | Self::ListRequests
                 | Self::ShowRequest { .. }
@@ -623,7 +618,8 @@ impl AdminOp {
             } => Some(format!("remove={rights}")),
             Self::RotateKey(k) => Some(format!("key={}", k.key_id)),
             Self::RetireKey { id } => Some(format!("key={id}")),
-            Self::ReadAudit { after, limit } => Some(format!("after={after} limit={limit}")),
+            // What was asked, as sent: names and ids only (the query checks them).
+            Self::ReadAudit(query) => Some(query.to_query().replace('&', " ")),
             Self::ShowRequest { id } | Self::DenyRequest { id } => Some(format!("request={id}")),
             Self::Approve {
                 id,

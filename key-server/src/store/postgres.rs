@@ -1185,4 +1185,48 @@ impl Tables for PgConn {
         .map(audit_from_row)
         .collect()
     }
+
+    fn audit_query(
+        &mut self,
+        query: &irm_core::protocol::AuditQuery,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        // As SQLite's: one statement per direction, NULL filters match all.
+        macro_rules! select {
+            ($order:literal) => {
+                concat!(
+                    "SELECT seq, at_ms, actor_user, actor_device, action, file_id, result, reason, client_addr, detail, prev_hash, hash
+                     FROM audit WHERE seq > $1 AND ($2::text IS NULL OR actor_user = $2) AND ($3::text IS NULL OR file_id = $3)
+                     AND ($4::text IS NULL OR action = $4 OR substr(action, 1, length($4) + 1) = $4 || '.')
+                     AND ($5::bigint IS NULL OR at_ms >= $5) ORDER BY seq ",
+                    $order,
+                    " LIMIT $6"
+                )
+            };
+        }
+        let sql = if query.newest {
+            select!("DESC")
+        } else {
+            select!("ASC")
+        };
+        let since = query.since_ms.map(|t| int(t, "a time")).transpose()?;
+        let mut records = self
+            .query(
+                sql,
+                &[
+                    &int(query.after, "an audit seq")?,
+                    &query.user,
+                    &query.file,
+                    &query.action,
+                    &since,
+                    &i64::from(query.limit),
+                ],
+            )?
+            .iter()
+            .map(audit_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        if query.newest {
+            records.reverse();
+        }
+        Ok(records)
+    }
 }

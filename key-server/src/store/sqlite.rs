@@ -1056,4 +1056,48 @@ impl Tables for Connection {
             .query_map(params![after, limit], audit_row)?
             .collect::<Result<Vec<_>, _>>()?)
     }
+
+    fn audit_query(
+        &mut self,
+        query: &irm_core::protocol::AuditQuery,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        // One statement per direction; a filter left NULL matches all. An
+        // action matches itself and every action under it (`admin` matches
+        // `admin.user.create`).
+        let sql = if query.newest {
+            concat!(
+                "SELECT ",
+                audit_columns!(),
+                " FROM audit WHERE seq > ?1 AND (?2 IS NULL OR actor_user = ?2) AND (?3 IS NULL OR file_id = ?3)
+                 AND (?4 IS NULL OR action = ?4 OR substr(action, 1, length(?4) + 1) = ?4 || '.')
+                 AND (?5 IS NULL OR at_ms >= ?5) ORDER BY seq DESC LIMIT ?6"
+            )
+        } else {
+            concat!(
+                "SELECT ",
+                audit_columns!(),
+                " FROM audit WHERE seq > ?1 AND (?2 IS NULL OR actor_user = ?2) AND (?3 IS NULL OR file_id = ?3)
+                 AND (?4 IS NULL OR action = ?4 OR substr(action, 1, length(?4) + 1) = ?4 || '.')
+                 AND (?5 IS NULL OR at_ms >= ?5) ORDER BY seq LIMIT ?6"
+            )
+        };
+        let mut stmt = self.prepare_cached(sql)?;
+        let mut records = stmt
+            .query_map(
+                params![
+                    query.after,
+                    query.user,
+                    query.file,
+                    query.action,
+                    query.since_ms,
+                    query.limit
+                ],
+                audit_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        if query.newest {
+            records.reverse();
+        }
+        Ok(records)
+    }
 }

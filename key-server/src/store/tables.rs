@@ -335,6 +335,11 @@ pub(super) trait Tables {
     fn last_audit(&mut self) -> Result<Option<(u64, String)>, StoreError>;
     /// At most `limit` audit records after `after`, in seq order.
     fn audit_page(&mut self, after: u64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
+    /// The records `query` asks for, in `seq` order (PROTOCOL.md §7.5).
+    fn audit_query(
+        &mut self,
+        query: &irm_core::protocol::AuditQuery,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
 /// Parses a stored key id, public key and state into a [`KeyRecord`].

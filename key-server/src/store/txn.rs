@@ -1143,7 +1143,7 @@ pub(super) fn admin_effect(
             }
             AdminOutput::Done
         }
-        AdminOp::ReadAudit { after, limit } => AdminOutput::Audit(conn.audit_page(*after, *limit)?),
+        AdminOp::ReadAudit(query) => AdminOutput::Audit(conn.audit_query(query)?),
         AdminOp::AuditAccess { .. } => AdminOutput::Done,
         AdminOp::ListRequests => approval::list(conn)?,
         AdminOp::ShowRequest { id } => found!(approval::show(conn, id)),
