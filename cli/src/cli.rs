@@ -713,6 +713,12 @@ pub(crate) struct SealArgs {
     #[arg(long, value_name = "RECIPIENTS=RIGHTS", value_parser = parse_grant)]
     pub(crate) grant: Vec<PolicyGrant>,
 
+    /// Online: seal even for users or groups the key server does not know yet (people not created
+    /// yet). Without it an unknown name is refused with what was probably meant (`@suport`:
+    /// did you mean @support?), since a file sealed to a typo opens for no one.
+    #[arg(long)]
+    pub(crate) allow_unknown_recipients: bool,
+
     /// When the file stops opening: RFC 3339 in UTC (2027-01-31T00:00:00Z), a date (2027-01-31,
     /// midnight UTC) or a duration from now (30d, 12h). Without it the file never expires.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]

@@ -11,7 +11,7 @@
 
 use std::io::{Read, Write};
 
-use irm_core::protocol::FileInfo;
+use irm_core::protocol::{FileInfo, RecipientCheck, RecipientCheckRequest};
 use irm_core::{
     EnvelopeBuilder, KasPublicKey, Metadata, Policy, Sealer, StreamOptions, VerifiedHeader,
     seal_in_place,
@@ -37,6 +37,29 @@ pub enum SealTarget<'a> {
     },
 }
 
+/// Refuses a policy naming a user or group the key server does not know: a
+/// typo would seal a file nobody can open (PROTOCOL.md §6.1).
+fn check_recipients(session: &Session, policy: &Policy) -> Result<(), ClientError> {
+    let recipients: Vec<String> = policy
+        .grants
+        .iter()
+        .flat_map(|grant| grant.recipients.iter().map(ToString::to_string))
+        .collect();
+    let check: RecipientCheck = session.signed(
+        reqwest::Method::POST,
+        "/v1/recipients",
+        Some(&RecipientCheckRequest { recipients }),
+    )?;
+    if check.unknown.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<&str> = check.unknown.iter().map(|u| u.message.as_str()).collect();
+    Err(ClientError::InvalidArgument(format!(
+        "{}; nothing was sealed (a file for a name nobody has can be opened by no one). Fix the name, or seal with --allow-unknown-recipients for people not created yet",
+        lines.join("; ")
+    )))
+}
+
 /// Header choices beyond the policy and the metadata.
 #[derive(Debug, Clone, Default)]
 pub struct HeaderOptions {
@@ -45,6 +68,10 @@ pub struct HeaderOptions {
     /// Who seals, recorded in the header; online, the session's user when
     /// `None`.
     pub issuer: Option<String>,
+    /// Online: seal even for recipients the key server does not know yet
+    /// (people not created yet). Without it, an unknown user or group is
+    /// refused with what was probably meant (PROTOCOL.md §6.1).
+    pub allow_unknown_recipients: bool,
 }
 
 impl<'a> SealTarget<'a> {
@@ -58,6 +85,9 @@ impl<'a> SealTarget<'a> {
     ) -> Result<PendingSeal<'a>, ClientError> {
         let (session, url, key) = match self {
             Self::Online(session) => {
+                if !options.allow_unknown_recipients {
+                    check_recipients(session, &policy)?;
+                }
                 let (info, key) = session.server_key()?;
                 (Some(*session), info.url, key)
             }
@@ -216,6 +246,7 @@ mod tests {
         let options = HeaderOptions {
             chunk_len: Some(1024),
             issuer: Some("tester".into()),
+            allow_unknown_recipients: false,
         };
         let pending = target.prepare(policy(), metadata(5000), options).unwrap();
         let sealed = pending
@@ -260,7 +291,7 @@ mod tests {
         };
         let bad_chunk = HeaderOptions {
             chunk_len: Some(1000),
-            issuer: None,
+            ..HeaderOptions::default()
         };
         assert!(matches!(
             target.prepare(policy(), metadata(1), bad_chunk),

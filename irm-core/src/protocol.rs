@@ -34,6 +34,37 @@ pub use unseal::{
     WrappedShareInfo,
 };
 
+/// `POST /v1/recipients`: recipients as a policy writes them (`alice`,
+/// `@support`), to check before sealing (PROTOCOL.md §6.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecipientCheckRequest {
+    /// The recipients, at most 1,000.
+    pub recipients: Vec<String>,
+}
+
+/// A recipient the key server does not know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UnknownRecipient {
+    /// As it was sent.
+    pub recipient: String,
+    /// What was probably meant (`@support` for `@suport`, or for `support`
+    /// when that is a group), if anything is close.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<String>,
+    /// One line for people: `no group @suport; did you mean @support?`.
+    pub message: String,
+}
+
+/// The answer: every recipient that names no user or group (empty: all known).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecipientCheck {
+    /// The unknown ones, in the order sent.
+    pub unknown: Vec<UnknownRecipient>,
+}
+
 /// Why the key server refused. Serialises to stable snake_case strings that
 /// map one-to-one onto the HTTP body, an FFI status and a CLI exit code. New
 /// reasons are additions; an existing string or number never changes meaning.

@@ -29,6 +29,7 @@ pub mod datadir;
 pub mod error;
 pub mod grant;
 pub mod metrics;
+pub mod recipients;
 pub mod secret_file;
 pub mod state;
 pub mod store;

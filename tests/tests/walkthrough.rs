@@ -784,3 +784,51 @@ fn text_output_prints_codes_alone_and_rights_for_people() {
         assert!(table.lines().any(|l| l.starts_with(name)), "{table}");
     }
 }
+
+/// Issue #13: a mistyped recipient seals nothing and says what was meant
+/// (`@suport`, `support` for the group, a user with `@`); people not
+/// created yet need `--allow-unknown-recipients`.
+#[test]
+fn a_mistyped_recipient_seals_nothing_and_names_what_was_meant() {
+    let stage = Stage::new();
+    let admin = &stage.admins.admin;
+    let input = admin.write("customers.csv", CUSTOMERS);
+    let input = input.to_str().expect("UTF-8 path");
+    let output = admin.path("out.irm");
+    let output = output.to_str().expect("UTF-8 path");
+    for (to, says) in [
+        ("@suport", "no group @suport; did you mean @support?"),
+        (
+            "support",
+            "no user support; @support is a group (write it with @)",
+        ),
+        ("alicia", "no user alicia; did you mean alice?"),
+        (
+            "@alice",
+            "no group @alice; alice is a user (write it without @)",
+        ),
+    ] {
+        let (code, err) = admin.json(&["seal", input, "-o", output, "--to", to]);
+        assert_eq!(code, 2, "{to}: {err}");
+        assert!(
+            err["message"].as_str().unwrap().contains(says),
+            "{to}: {err}"
+        );
+        assert!(
+            !std::path::Path::new(output).exists(),
+            "{to}: nothing sealed"
+        );
+    }
+    // Known recipients, and someone not created yet once asked for.
+    admin.ok(&["seal", input, "-o", output, "--to", "@support,alice"]);
+    std::fs::remove_file(output).unwrap();
+    admin.ok(&[
+        "seal",
+        input,
+        "-o",
+        output,
+        "--to",
+        "newhire",
+        "--allow-unknown-recipients",
+    ]);
+}

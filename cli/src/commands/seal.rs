@@ -127,6 +127,7 @@ pub(crate) fn run(args: &SealArgs) -> Result<()> {
             .issuer
             .clone()
             .or_else(|| session.is_none().then(login_name).flatten()),
+        allow_unknown_recipients: args.allow_unknown_recipients,
     };
     let pending = target
         .prepare(policy, metadata, options)

@@ -10,7 +10,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use irm_core::protocol::{
     DenyBody, DenyReason, EncodedHeader, EnrollRequest, EnrollResponse, ErrorBody, EventRequest,
-    FileInfo, GrantRequest, GrantResponse, RegisterFileRequest, ServerKeyInfo,
+    FileInfo, GrantRequest, GrantResponse, RecipientCheck, RecipientCheckRequest,
+    RegisterFileRequest, ServerKeyInfo,
 };
 use irm_core::{
     ContentKey, DevicePublicKey, KeyId, RewrapContext, SealedHeader, enrollment_proof_message,
@@ -319,6 +320,27 @@ pub(crate) async fn event(
         .blocking(move |store| store.usage_event(input, now_ms))
         .await???;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/recipients` (PROTOCOL.md §6.1): which of a policy's
+/// recipients name no user or group, with what was probably meant. Any
+/// enrolled person may ask (they seal files for these names).
+#[utoipa::path(post, path = "/v1/recipients", tag = "files",
+    request_body = RecipientCheckRequest,
+    responses((status = 200, body = RecipientCheck), (status = 400, body = ErrorBody), (status = 401, body = DenyBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn check_recipients(
+    State(state): State<AppState>,
+    Authed(signed): Authed,
+) -> Result<Json<RecipientCheck>, ApiError> {
+    let request: RecipientCheckRequest = signed.json()?;
+    if request.recipients.len() > 1000 {
+        return Err(ApiError::bad_request("at most 1,000 recipients at once"));
+    }
+    let (users, groups) = state.blocking(|store| store.directory()).await??;
+    Ok(Json(RecipientCheck {
+        unknown: crate::recipients::unknown(&request.recipients, &users, &groups),
+    }))
 }
 
 /// `POST /v1/files` (PROTOCOL.md §6).

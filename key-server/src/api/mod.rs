@@ -51,6 +51,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(client::grant))
         .routes(routes!(client::event))
         .routes(routes!(client::register_file))
+        .routes(routes!(client::check_recipients))
         .routes(routes!(admin::create_user, admin::list_users))
         .routes(routes!(admin::suspend_user))
         .routes(routes!(admin::restore_user))

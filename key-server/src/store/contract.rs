@@ -800,6 +800,9 @@ pub trait Store: Send + Sync + 'static {
     /// last set (PROTOCOL.md §11.3), one problem line each.
     fn state_problems(&self) -> Result<Vec<String>, StoreError>;
 
+    /// Every user's and every group's name (to check recipients, PROTOCOL.md §6.1).
+    fn directory(&self) -> Result<(Vec<String>, Vec<String>), StoreError>;
+
     /// The break-glass code's record (for `/healthz`).
     fn break_glass(&self) -> Result<Option<BreakGlassRow>, StoreError>;
 

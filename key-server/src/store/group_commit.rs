@@ -426,6 +426,11 @@ impl<B: Backend> Store for GroupCommitStore<B> {
             .write(move |ctx| txn::arm_ledger(ctx, key, now_ms))
     }
 
+    fn directory(&self) -> Result<(Vec<String>, Vec<String>), StoreError> {
+        self.backend
+            .read(|conn| Ok((conn.user_names()?, conn.group_names()?)))
+    }
+
     fn state_problems(&self) -> Result<Vec<String>, StoreError> {
         self.writer.write(txn::ledger_problems)
     }

@@ -560,6 +560,13 @@ impl Tables for PgConn {
             .collect()
     }
 
+    fn group_names(&mut self) -> Result<Vec<String>, StoreError> {
+        self.query(r#"SELECT name FROM groups ORDER BY name COLLATE "C""#, &[])?
+            .iter()
+            .map(|row| Ok(row.try_get(0)?))
+            .collect()
+    }
+
     fn user_exists(&mut self, name: &str) -> Result<bool, StoreError> {
         Ok(self
             .query_opt("SELECT 1 FROM users WHERE name = $1", &[&name])?

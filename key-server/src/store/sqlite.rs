@@ -451,6 +451,13 @@ impl Tables for Connection {
             .collect::<Result<_, _>>()?)
     }
 
+    fn group_names(&mut self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .prepare_cached("SELECT name FROM groups ORDER BY name")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?)
+    }
+
     fn user_exists(&mut self, name: &str) -> Result<bool, StoreError> {
         exists(self, "SELECT 1 FROM users WHERE name = ?1", name)
     }

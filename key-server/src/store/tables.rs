@@ -202,6 +202,8 @@ pub(super) trait Tables {
 
     /// Whether the group exists.
     fn group_exists(&mut self, name: &str) -> Result<bool, StoreError>;
+    /// Every group's name, sorted.
+    fn group_names(&mut self) -> Result<Vec<String>, StoreError>;
     /// A new group.
     fn insert_group(&mut self, name: &str, now: u64) -> Result<(), StoreError>;
     /// Adds a member (nothing if they are one already).
