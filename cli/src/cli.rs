@@ -492,24 +492,36 @@ pub(crate) enum FileCommand {
         /// The file: its id (32 hex digits, from `irm inspect` or `irm admin file list`) or the sealed file itself.
         #[arg(value_name = "ID|FILE")]
         file_id: String,
+        /// Act on an id the key server has never seen (a file sealed offline that nobody opened yet).
+        #[arg(long)]
+        force: bool,
     },
     /// Undo a revocation, an administrator's expiry and restrictions (filed for approval).
     Restore {
         /// The file: its id or the sealed file itself.
         #[arg(value_name = "ID|FILE")]
         file_id: String,
+        /// Act on an id the key server has never seen (a file sealed offline that nobody opened yet).
+        #[arg(long)]
+        force: bool,
     },
     /// Expire a file now (file_expired).
     Expire {
         /// The file: its id or the sealed file itself.
         #[arg(value_name = "ID|FILE")]
         file_id: String,
+        /// Act on an id the key server has never seen (a file sealed offline that nobody opened yet).
+        #[arg(long)]
+        force: bool,
     },
     /// Take rights away from every grant of a file, such as --remove print.
     Restrict {
         /// The file: its id or the sealed file itself.
         #[arg(value_name = "ID|FILE")]
         file_id: String,
+        /// Act on an id the key server has never seen (a file sealed offline that nobody opened yet).
+        #[arg(long)]
+        force: bool,
         /// The rights to remove, comma-separated (view, print, copy, export, program).
         #[arg(long, value_name = "RIGHTS", value_parser = parse_rights)]
         remove: Rights,

@@ -176,10 +176,24 @@ fn a_file_sealed_offline_is_revoked_by_id_before_the_server_has_seen_it() {
         "sealed offline, the server has not seen it: {listed}"
     );
 
+    // An id the server never saw looks like a typo: refused without --force
+    // (a mistyped id would leave the real file open).
+    let (code, refused) = stage
+        .admins
+        .admin
+        .json(&["admin", "file", "revoke", &file_id]);
+    assert_eq!(code, 2, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("has never seen file"),
+        "{refused}"
+    );
     let revoked = stage
         .admins
         .admin
-        .ok(&["admin", "file", "revoke", &file_id]);
+        .ok(&["admin", "file", "revoke", &file_id, "--force"]);
     assert_eq!(revoked["state"], "revoked");
     assert_eq!(revoked["file_id"], file_id.as_str());
     let out = stage.alice.path("plain.csv");

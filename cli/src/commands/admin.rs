@@ -235,29 +235,56 @@ pub(super) fn file_id_arg(text: &str) -> Result<String> {
     Ok(header.file_id().to_string())
 }
 
+/// The file an administrator names: by the sealed file itself (certain),
+/// or by an id the key server has seen. An id it has never seen is most
+/// likely a typo, which would control a file nobody has while the real one
+/// stays open: refused unless `force` (a file sealed offline and not opened
+/// yet is controlled that way on purpose).
+fn known_file(session: &Session, text: &str, force: bool) -> Result<String> {
+    let id = file_id_arg(text)?;
+    let by_id = text.eq_ignore_ascii_case(&id);
+    if by_id && !force {
+        let files = session
+            .list_files()
+            .context("listing the files the key server knows")?;
+        if !files.iter().any(|f| f.file_id == id) {
+            return Err(crate::exit::Refusal::usage(format!(
+                "the key server has never seen file {id}: if that is a typo, the real file stays open"
+            ))
+            .hint("give the sealed file itself (irm admin file revoke FILE.irm), or add --force to control a file sealed offline that nobody has opened yet")
+            .into());
+        }
+    }
+    Ok(id)
+}
+
 fn file(session: &Session, cmd: &FileCommand, out: &Out) -> Result<()> {
     let one = |result: Result<FileInfo, irm_client::ClientError>, verb: &str, id: &str| {
         result.with_context(|| format!("{verb} file {id}"))
     };
     let files = match cmd {
         FileCommand::List => session.list_files().context("listing files")?,
-        FileCommand::Revoke { file_id } => {
-            let file_id = &file_id_arg(file_id)?;
+        FileCommand::Revoke { file_id, force } => {
+            let file_id = &known_file(session, file_id, *force)?;
             vec![one(session.revoke_file(file_id), "revoking", file_id)?]
         }
-        FileCommand::Restore { file_id } => {
-            let file_id = &file_id_arg(file_id)?;
+        FileCommand::Restore { file_id, force } => {
+            let file_id = &known_file(session, file_id, *force)?;
             let answer = session
                 .restore_file(file_id)
                 .with_context(|| format!("restoring file {file_id}"))?;
             return super::approval::show_filed(&answer, out);
         }
-        FileCommand::Expire { file_id } => {
-            let file_id = &file_id_arg(file_id)?;
+        FileCommand::Expire { file_id, force } => {
+            let file_id = &known_file(session, file_id, *force)?;
             vec![one(session.expire_file(file_id), "expiring", file_id)?]
         }
-        FileCommand::Restrict { file_id, remove } => {
-            let file_id = &file_id_arg(file_id)?;
+        FileCommand::Restrict {
+            file_id,
+            remove,
+            force,
+        } => {
+            let file_id = &known_file(session, file_id, *force)?;
             vec![one(
                 session.restrict_file(file_id, *remove),
                 "restricting",
