@@ -732,12 +732,13 @@ pub(crate) struct SealArgs {
     pub(crate) allow_unknown_recipients: bool,
 
     /// When the file stops opening: RFC 3339 in UTC (2027-01-31T00:00:00Z), a date (2027-01-31,
-    /// midnight UTC) or a duration from now (30d, 12h). Without it the file never expires.
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    /// midnight UTC) or a duration from now (30d, 12h; -1h is an hour ago). Without it the file
+    /// never expires.
+    #[arg(long, value_name = "TIME", value_parser = parse_time, allow_hyphen_values = true)]
     pub(crate) expires: Option<u64>,
 
     /// When the file starts opening; same forms as --expires.
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = parse_time, allow_hyphen_values = true)]
     pub(crate) not_before: Option<u64>,
 
     /// The longest a viewer may keep the file open offline before asking the key server again.
@@ -938,9 +939,18 @@ fn parse_time(text: &str) -> Result<u64, String> {
             .ok_or_else(|| "the duration is too long".to_owned())
             .and_then(unix);
     }
+    // `-1h`: a duration ago.
+    if let Some(ago) = text.strip_prefix('-')
+        && let Ok(d) = humantime::parse_duration(ago)
+    {
+        return SystemTime::now()
+            .checked_sub(d)
+            .ok_or_else(|| "the duration reaches before 1970".to_owned())
+            .and_then(unix);
+    }
     Err(format!(
         "{text:?} is not a time: use RFC 3339 in UTC (2027-01-31T00:00:00Z), a date (2027-01-31) \
-         or a duration from now (30d)"
+         or a duration from now (30d, or -1h for an hour ago)"
     ))
 }
 

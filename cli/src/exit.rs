@@ -255,8 +255,8 @@ fn client_error(err: &ClientError) -> Diagnosis {
         ClientError::NotEnrolled { .. } => Diagnosis::new(
             Exit::Failure,
             Some(
-                "enroll first: irm enroll --server URL --ca ca.pem --user NAME --code CODE \
-                 (IRM_CONFIG_DIR selects another configuration directory)",
+                "enroll first: irm enroll --server URL --ca ca.pem --code CODE (the code says whose it is; \
+                 IRM_CONFIG_DIR selects another configuration directory)",
             ),
         ),
         ClientError::AlreadyEnrolled { .. } => Diagnosis::new(

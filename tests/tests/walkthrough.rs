@@ -785,7 +785,12 @@ fn text_output_prints_codes_alone_and_rights_for_people() {
     let text = String::from_utf8(out.stdout).expect("UTF-8");
     assert!(text.contains("rights          view,print"), "{text}");
     assert!(text.contains("watermark       required"), "{text}");
-    assert!(text.contains("time left"), "{text}");
+    // The lease and the file's own end, each said for what it is.
+    assert!(
+        text.contains("lease left      ") && text.contains("(this grant;"),
+        "{text}"
+    );
+    assert!(text.contains("file expires    "), "{text}");
 
     let users = stage
         .admins
@@ -845,4 +850,33 @@ fn a_mistyped_recipient_seals_nothing_and_names_what_was_meant() {
         "newhire",
         "--allow-unknown-recipients",
     ]);
+}
+
+/// Issue #13: `--expires -1h` was a clap error ("unexpected argument"); it
+/// is a time an hour ago, which sealing refuses for what it is.
+#[test]
+fn a_negative_duration_is_a_time_ago_not_a_flag() {
+    let person = Person::new("carol");
+    let input = person.write("list.csv", CUSTOMERS);
+    let out = person
+        .irm(&[
+            "seal",
+            input.to_str().expect("UTF-8"),
+            "-o",
+            "list.irm",
+            "--kas-public-key",
+            "/dev/null",
+            "--kas-url",
+            "https://kas.example:8443",
+            "--to",
+            "alice",
+            "--expires",
+            "-1h",
+        ])
+        .output()
+        .expect("irm runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is already past"), "{err}");
+    assert!(!err.contains("unexpected argument"), "{err}");
 }

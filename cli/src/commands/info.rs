@@ -132,15 +132,25 @@ fn text_report(report: &InfoReport) -> String {
             text::time(report.lease_expires_unix)
         ),
     );
+    // Two clocks people mix up: how long this grant lets the file stay
+    // open before it is asked again, and when the file stops opening.
     row(
-        "time left",
-        &text::duration(u32::try_from(report.time_left_secs).unwrap_or(u32::MAX)),
+        "lease left",
+        &format!(
+            "{} (this grant; renewed while the file is open)",
+            text::duration(u32::try_from(report.time_left_secs).unwrap_or(u32::MAX))
+        ),
     );
     row(
-        "not after",
+        "file expires",
         &report
             .not_after_unix
-            .map_or("(none)".to_owned(), text::time),
+            .map_or("never (no not-after in its policy)".to_owned(), |t| {
+                format!(
+                    "{} (its policy's not-after: no one opens it after)",
+                    text::time(t)
+                )
+            }),
     );
     row("grant id", &report.grant_id);
     row("key server", &report.server);
