@@ -317,10 +317,18 @@ fn opening_without_the_export_right_is_refused_and_writes_nothing() {
     let info = stage.alice.ok(&["info", &file]);
     assert_eq!(info["rights"], serde_json::json!(["view", "print"]));
     let out = stage.alice.path("plain.csv");
-    assert_denied(
+    let refused = assert_denied(
         &stage.alice,
         &["open", &file, "-o", out.to_str().expect("UTF-8")],
         "right_not_granted",
+    );
+    // The message names the right that is missing.
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("needs the export right, and your grant gives only view,print"),
+        "{refused}"
     );
     assert!(!out.exists());
 }

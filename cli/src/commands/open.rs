@@ -63,9 +63,20 @@ pub(crate) fn run(args: &OpenArgs) -> Result<()> {
 
     // PROTOCOL.md §5: report the export before releasing anything. Without
     // the right the server refuses (right_not_granted) and audits the refusal.
+    let lacks_export = !grant.rights().contains(Rights::EXPORT);
     session
         .report_event(&grant, UsageAction::Export, None)
-        .with_context(|| format!("reporting the export of {input}"))?;
+        .with_context(|| {
+            if lacks_export {
+                // Name the right: "this right" alone left people guessing.
+                format!(
+                    "writing {input} out needs the export right, and your grant gives only {}",
+                    grant.rights()
+                )
+            } else {
+                format!("reporting the export of {input}")
+            }
+        })?;
     if !grant.rights().contains(Rights::EXPORT) {
         // The server accepted a report it should have refused; refuse anyway.
         return Err(anyhow::Error::new(ClientError::Denied(
