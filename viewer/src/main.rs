@@ -22,20 +22,46 @@ use irm_viewer::model::{Model, Screen};
 use irm_viewer::open_file::FilePicker;
 use irm_viewer::worker::{Source, Worker};
 
+/// What `--help` prints (and a wrong argument, on standard error).
+const USAGE: &str = "\
+usage: irm-viewer [FILE.irm]
+
+Shows a sealed file to the people it is shared with, under a live grant from
+the key server, watermarked. Without FILE it shows an \"open a sealed file\"
+screen; without credentials on this computer, the enrollment screen.
+
+  -h, --help        this text
+  -V, --version     the version
+  --font-license    the license of the bundled Japanese font
+
+Environment: IRM_CONFIG_DIR (the credentials), IRM_PASSPHRASE (else asked in
+the window), IRM_PRINT_COMMAND (instead of lp), LC_ALL, LC_MESSAGES or LANG
+(Japanese for ja*, else English; switchable in the window).
+";
+
 fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
+    // Flags are answered before any window exists, so they work without a
+    // display (over ssh, in a script).
     let file = match args.as_slice() {
         [flag] if flag == "--font-license" => {
             // The bundled font's license travels with the binary (fonts.rs).
             print!("{}", irm_viewer::fonts::IPA_FONT_LICENSE);
             return ExitCode::SUCCESS;
         }
+        [flag] if flag == "--help" || flag == "-h" => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        [flag] if flag == "--version" || flag == "-V" => {
+            println!("irm-viewer {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
         [] => None,
-        [file] => Some(PathBuf::from(file)),
+        // A file whose name starts with '-' is given as ./-name.
+        [file] if !file.to_string_lossy().starts_with('-') => Some(PathBuf::from(file)),
         _ => {
-            eprintln!(
-                "usage: irm-viewer [FILE.irm]   (irm-viewer --font-license: the bundled font's license)"
-            );
+            eprint!("{USAGE}");
             return ExitCode::from(2);
         }
     };
