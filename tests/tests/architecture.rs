@@ -441,3 +441,24 @@ fn the_cycle_check_finds_a_circle() {
     ]);
     assert_eq!(find_cycle(&tests_only), None);
 }
+
+/// Issue #13: the README's key server keeps its data directory (keystore,
+/// bootstrap share, database) in `irm-data/` inside the checkout, so git
+/// must ignore it: secrets are never one `git add .` away from a commit.
+#[test]
+fn the_readme_data_directory_is_ignored_by_git() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    assert!(
+        readme.contains("--data-dir irm-data"),
+        "the README's data directory moved"
+    );
+    // Read, not asked of git: CI may check out without a repository.
+    let ignore = std::fs::read_to_string(repo().join(".gitignore")).expect(".gitignore");
+    assert!(
+        ignore.lines().any(|l| matches!(
+            l.trim(),
+            "/irm-data/" | "irm-data/" | "/irm-data" | "irm-data"
+        )),
+        "irm-data/ is not in .gitignore"
+    );
+}
