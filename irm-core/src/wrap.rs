@@ -235,25 +235,34 @@ impl std::fmt::Debug for DeviceWrappedKey {
     }
 }
 
+/// One message from the key server to a device: a fresh ephemeral X25519
+/// key, the wrap key under `info` (FORMAT.md §4.5's construction), and
+/// AES-256-GCM of `plaintext` with `aad`. The ephemeral public key and the
+/// ciphertext.
+fn seal_to_device(
+    plaintext: &[u8],
+    device: &DevicePublicKey,
+    info: &[u8],
+    aad: &[u8],
+) -> Result<([u8; 32], Vec<u8>), SealError> {
+    let (ephemeral_public, shared) = ephemeral_agreement(&device.to_bytes())?;
+    let key = wrap_key(&shared, &ephemeral_public, &device.to_bytes(), info)
+        .ok_or(SealError::InvalidKeyServerKey)?;
+    Ok((ephemeral_public, seal_once(&key, aad, plaintext)))
+}
+
 /// Rewraps a content key to a device's public key, bound to `context`.
 pub fn rewrap(
     content_key: &ContentKey,
     device: &DevicePublicKey,
     context: &RewrapContext,
 ) -> Result<DeviceWrappedKey, SealError> {
-    let (ephemeral_public, shared) = ephemeral_agreement(&device.to_bytes())?;
-    let key = wrap_key(
-        &shared,
-        &ephemeral_public,
-        &device.to_bytes(),
-        INFO_DEVICE_WRAP,
-    )
-    .ok_or(SealError::InvalidKeyServerKey)?;
-    let ct = seal_once(
-        &key,
-        &context.associated_data(),
+    let (ephemeral_public, ct) = seal_to_device(
         content_key.expose_secret(),
-    );
+        device,
+        INFO_DEVICE_WRAP,
+        &context.associated_data(),
+    )?;
     Ok(DeviceWrappedKey {
         ephemeral_public,
         ciphertext: ct
@@ -263,6 +272,25 @@ pub fn rewrap(
 }
 
 impl DeviceSecretKey {
+    /// Opens a message [`seal_to_device`] sealed to this device.
+    fn open_from_server(
+        &self,
+        ephemeral_public: &[u8; 32],
+        ciphertext: &[u8],
+        info: &[u8],
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, UnwrapError> {
+        let shared = self.0.diffie_hellman(&PublicKey::from(*ephemeral_public));
+        let key = wrap_key(
+            &Zeroizing::new(*shared.as_bytes()),
+            ephemeral_public,
+            &self.public_key().to_bytes(),
+            info,
+        )
+        .ok_or(UnwrapError::NonContributory)?;
+        open_once(&key, aad, ciphertext).ok_or(UnwrapError::BindingFailed)
+    }
+
     /// Unwraps a content key the key server rewrapped to this device. Fails
     /// if any value in `context` differs from the key server's.
     pub fn unwrap_grant(
@@ -270,18 +298,12 @@ impl DeviceSecretKey {
         wrapped: &DeviceWrappedKey,
         context: &RewrapContext,
     ) -> Result<ContentKey, UnwrapError> {
-        let shared = self
-            .0
-            .diffie_hellman(&PublicKey::from(wrapped.ephemeral_public));
-        let key = wrap_key(
-            &Zeroizing::new(*shared.as_bytes()),
+        let plain = self.open_from_server(
             &wrapped.ephemeral_public,
-            &self.public_key().to_bytes(),
+            &wrapped.ciphertext,
             INFO_DEVICE_WRAP,
-        )
-        .ok_or(UnwrapError::NonContributory)?;
-        let plain = open_once(&key, &context.associated_data(), &wrapped.ciphertext)
-            .ok_or(UnwrapError::BindingFailed)?;
+            &context.associated_data(),
+        )?;
         let bytes: [u8; 32] = plain
             .as_slice()
             .try_into()
@@ -335,17 +357,11 @@ pub fn wrap_share(
     device: &DevicePublicKey,
     context: &ShareContext,
 ) -> Result<WrappedShare, SealError> {
-    let (ephemeral_public, shared) = ephemeral_agreement(&device.to_bytes())?;
-    let key = wrap_key(
-        &shared,
-        &ephemeral_public,
-        &device.to_bytes(),
-        INFO_SHARE_WRAP,
-    )
-    .ok_or(SealError::InvalidKeyServerKey)?;
+    let (ephemeral_public, ciphertext) =
+        seal_to_device(share, device, INFO_SHARE_WRAP, &context.associated_data())?;
     Ok(WrappedShare {
         ephemeral_public,
-        ciphertext: seal_once(&key, &context.associated_data(), share),
+        ciphertext,
     })
 }
 
@@ -357,18 +373,12 @@ impl DeviceSecretKey {
         wrapped: &WrappedShare,
         context: &ShareContext,
     ) -> Result<Zeroizing<Vec<u8>>, UnwrapError> {
-        let shared = self
-            .0
-            .diffie_hellman(&PublicKey::from(wrapped.ephemeral_public));
-        let key = wrap_key(
-            &Zeroizing::new(*shared.as_bytes()),
+        self.open_from_server(
             &wrapped.ephemeral_public,
-            &self.public_key().to_bytes(),
+            &wrapped.ciphertext,
             INFO_SHARE_WRAP,
+            &context.associated_data(),
         )
-        .ok_or(UnwrapError::NonContributory)?;
-        open_once(&key, &context.associated_data(), &wrapped.ciphertext)
-            .ok_or(UnwrapError::BindingFailed)
     }
 }
 

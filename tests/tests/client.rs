@@ -213,15 +213,7 @@ fn a_device_notices_when_the_server_is_rolled_back_to_an_older_backup() {
         Some(newer.clone())
     );
     // The CLI says so too, in `irm info` (JSON `audit_alarm`).
-    let sealed_path = alice_dir.path().join("customers.csv.irm");
-    std::fs::write(&sealed_path, &sealed).expect("the sealed file");
-    let info = std::process::Command::new(irm_e2e::irm_binary())
-        .args(["info", "--json"])
-        .arg(&sealed_path)
-        .env("IRM_CONFIG_DIR", alice.config_dir())
-        .env("IRM_PASSPHRASE", "alice passphrase")
-        .output()
-        .expect("irm runs");
+    let info = irm_info(&alice_dir, &alice, &sealed);
     assert!(info.status.success(), "{info:?}");
     let report: serde_json::Value = serde_json::from_slice(&info.stdout).expect("JSON");
     let alarm = report["audit_alarm"].as_str().unwrap_or_default();
@@ -252,6 +244,19 @@ fn a_device_notices_when_the_server_is_rolled_back_to_an_older_backup() {
         report.contains("the log was truncated") || report.contains("the chain was rewritten"),
         "{report}"
     );
+}
+
+/// `irm info --json` as alice on `sealed`, written into her directory.
+fn irm_info(alice_dir: &TempDir, alice: &Session, sealed: &[u8]) -> std::process::Output {
+    let sealed_path = alice_dir.path().join("customers.csv.irm");
+    std::fs::write(&sealed_path, sealed).expect("the sealed file");
+    std::process::Command::new(irm_e2e::irm_binary())
+        .args(["info", "--json"])
+        .arg(&sealed_path)
+        .env("IRM_CONFIG_DIR", alice.config_dir())
+        .env("IRM_PASSPHRASE", "alice passphrase")
+        .output()
+        .expect("irm runs")
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
@@ -302,15 +307,7 @@ fn a_sealed_server_refuses_with_server_sealed_until_its_holders_unseal_it() {
         Some(DenyReason::ServerSealed),
         "{refused}"
     );
-    let sealed_path = alice_dir.path().join("customers.csv.irm");
-    std::fs::write(&sealed_path, &sealed).expect("the sealed file");
-    let info = std::process::Command::new(irm_e2e::irm_binary())
-        .args(["info", "--json"])
-        .arg(&sealed_path)
-        .env("IRM_CONFIG_DIR", alice.config_dir())
-        .env("IRM_PASSPHRASE", "alice passphrase")
-        .output()
-        .expect("irm runs");
+    let info = irm_info(&alice_dir, &alice, &sealed);
     assert_eq!(info.status.code(), Some(3), "{info:?}");
     let report: serde_json::Value = serde_json::from_slice(&info.stdout).expect("JSON");
     assert_eq!(report["reason"], "server_sealed", "{report}");

@@ -220,19 +220,9 @@ fn records_text(records: &[AuditRecord]) -> String {
     text
 }
 
-/// A file named on the command line: its id (32 hex digits), or a sealed
-/// file whose header names it.
-pub(super) fn file_id_arg(text: &str) -> Result<String> {
-    if text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Ok(text.to_ascii_lowercase());
-    }
-    let path = std::path::Path::new(text);
-    let file = std::fs::File::open(path).with_context(|| {
-        format!("{text} is neither a file id (32 hex digits) nor a sealed file that can be opened")
-    })?;
-    let header = irm_core::SealedHeader::read_from(&mut std::io::BufReader::new(file))
-        .with_context(|| format!("reading the header of {text} (is it a sealed file?)"))?;
-    Ok(header.file_id().to_string())
+/// A file named on the command line, by id or by the sealed file itself.
+fn file_id_arg(text: &str) -> Result<String> {
+    super::export::file_id(text).map(|id| id.to_string())
 }
 
 /// The file an administrator names: by the sealed file itself (certain),

@@ -25,8 +25,9 @@ pub(crate) fn run(args: &ExportArgs) -> Result<()> {
     super::approval::show_filed(&answer, &Out { json: args.json })
 }
 
-/// The id of the file at `arg`, or `arg` itself if it is an id and no such file exists.
-fn file_id(arg: &str) -> Result<FileId> {
+/// The id of the file at `arg`, or `arg` itself if it is an id and no such
+/// file exists (also how `irm admin file ...` and `audit tail --file` name a file).
+pub(super) fn file_id(arg: &str) -> Result<FileId> {
     match File::open(arg) {
         Ok(file) => Ok(SealedHeader::read_from(&mut BufReader::new(file))
             .with_context(|| format!("reading the header of {arg}"))?

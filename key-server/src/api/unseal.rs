@@ -63,9 +63,9 @@ pub(crate) async fn submit_share(
     let vault = state.vault.clone();
     let user = signed.actor.user.clone();
     let (root_id, index) = (body.root_id.clone(), body.index);
-    let outcome = tokio::task::spawn_blocking(move || vault.submit(&user, &root_id, index, share))
-        .await
-        .map_err(|e| ApiError::Internal(Box::new(e)))?
+    let outcome = state
+        .blocking(move |_| vault.submit(&user, &root_id, index, share))
+        .await?
         .map_err(|e| ApiError::Internal(Box::new(e)))?;
     let mut draft = signed
         .actor
@@ -163,9 +163,9 @@ pub(crate) async fn reissue_approved(
     let vault = state.vault.clone();
     let now = state.clock.now_secs();
     let names: Vec<String> = holders.iter().map(|(u, _)| u.clone()).collect();
-    let done = tokio::task::spawn_blocking(move || vault.reissue(threshold, &holders, now))
-        .await
-        .map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let done = state
+        .blocking(move |_| vault.reissue(threshold, &holders, now))
+        .await?;
     let draft = signed
         .actor
         .draft(state.clock.now_ms(), "server.shares.reissue", Outcome::Ok);

@@ -151,7 +151,10 @@ pub fn write(dir: &Path, root: &RootKey, entries: &Entries) -> Result<(), VaultE
                         aad: &associated_data(&root_id, name),
                     },
                 )
-                .map_err(|_| VaultError::Random)?,
+                // Only a message past AES-GCM's 64 GiB limit fails: a key
+                // is a few hundred bytes. ("The random number generator
+                // failed" would have sent people looking in the wrong place.)
+                .expect("AES-GCM encryption of a key's text cannot fail"),
         );
         sealed.insert(name.to_owned(), URL_SAFE_NO_PAD.encode(bytes));
     }
