@@ -15,6 +15,8 @@
 //! - [`SealTarget`] seals a file for a key server, online through a
 //!   session (which also registers the file) or offline to a public key.
 //! - Administration and audit calls are further methods on [`Session`].
+//! - [`text`] tells which encoding a decrypted text document is in (UTF-8,
+//!   UTF-16 with a byte-order mark, or CP932) and decodes it to UTF-8.
 //! - Every grant's audit checkpoint is kept as a witness (`audit-witness.jsonl`)
 //!   and one that goes back raises a [`WitnessAlarm`] on the grant.
 //!
@@ -48,6 +50,7 @@ mod grant;
 mod keystore;
 mod seal;
 mod session;
+pub mod text;
 mod transport;
 mod unseal;
 mod witness;

@@ -21,7 +21,7 @@ pub mod picture;
 pub mod print;
 pub mod rights;
 pub mod table;
-pub mod text;
+pub use irm_client::text;
 pub mod textdoc;
 pub mod watermark;
 pub mod workbook;
