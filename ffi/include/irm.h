@@ -149,6 +149,11 @@ typedef enum irm_status {
    */
   IRM_STATUS_SERVER_ERROR = 211,
   /**
+   * A buffer the call needs could not be allocated (a document too large
+   * to convert in memory: read it in pieces with `irm_read` instead).
+   */
+  IRM_STATUS_OUT_OF_MEMORY = 212,
+  /**
    * The key server refused for a reason this version does not know.
    */
   IRM_STATUS_DENIED = 300,
@@ -235,6 +240,43 @@ typedef enum irm_status {
 } irm_status;
 
 /**
+ * The text encoding of a document's plaintext, as the viewer detects it
+ * (irm-client's `text::detect`): a byte-order mark decides; otherwise
+ * plaintext that is valid UTF-8 is UTF-8, and anything else is taken for
+ * CP932, which is what Japanese Excel writes for "CSV". The detection does
+ * not tell text from binary: a workbook, a picture or a PDF is reported as
+ * CP932 too, so look at the media type (`irm_document_metadata`) first.
+ *
+ * 0 is no encoding, so a variable left at zero is never mistaken for a
+ * result. Numbers are stable: new values may be added, existing ones never
+ * change meaning.
+ */
+typedef enum irm_text_encoding {
+  /**
+   * UTF-8 without a byte-order mark (ASCII and empty documents included).
+   */
+  IRM_TEXT_UTF8 = 1,
+  /**
+   * UTF-8 after a byte-order mark (EF BB BF; Excel's "CSV UTF-8").
+   */
+  IRM_TEXT_UTF8_BOM = 2,
+  /**
+   * UTF-16 little-endian after a byte-order mark (FF FE; Excel's "Unicode text").
+   */
+  IRM_TEXT_UTF16LE = 3,
+  /**
+   * UTF-16 big-endian after a byte-order mark (FE FF).
+   */
+  IRM_TEXT_UTF16BE = 4,
+  /**
+   * CP932: Shift_JIS with Microsoft's extensions (NEC and IBM characters
+   * such as ①, ㈱, 髙), as Windows and Japanese Excel write it; also
+   * anything else that is not UTF-8.
+   */
+  IRM_TEXT_CP932 = 5,
+} irm_text_encoding;
+
+/**
  * Opaque handle: an unlocked device (its credentials and a connection to
  * its key server). Thread-safe.
  */
@@ -282,10 +324,11 @@ enum irm_status irm_last_error_message(char *buf, size_t len, size_t *written);
 void irm_string_free(char *s);
 
 /**
- * Frees a buffer returned by `irm_seal_buffer` or `irm_seal_buffer_offline`,
- * given with the length returned with it. NULL is ignored, and so is a
- * pointer that is not a live libirm buffer of that length (a double free is
- * refused, with the last error set).
+ * Frees a buffer returned by `irm_seal_buffer`, `irm_seal_buffer_offline`
+ * or `irm_document_text_utf8`, given with the length returned with it; its
+ * bytes are wiped first (it may hold plaintext). NULL is ignored, and so is
+ * a pointer that is not a live libirm buffer of that length (a double free
+ * is refused, with the last error set).
  *
  * # Safety
  * `buf` is NULL or a pointer from libirm; it is not used after this call.
@@ -599,6 +642,59 @@ enum irm_status irm_read_at(const struct irm_document *doc,
                             uint8_t *buf,
                             size_t len,
                             size_t *written);
+
+/**
+ * Stores in `*encoding` the text encoding of the document's plaintext, as
+ * the IRM viewer detects it (see `irm_text_encoding`: a byte-order mark
+ * decides, else valid UTF-8 is `IRM_TEXT_UTF8`, else `IRM_TEXT_CP932`).
+ * For a C caller that reads the bytes itself with `irm_read` and converts
+ * them; `irm_document_text_utf8` converts for it.
+ *
+ * The encoding is a property of the content, so it is released on the
+ * same terms as the content: while the lease holds
+ * (`IRM_STATUS_LEASE_EXPIRED`), with the program right
+ * (`IRM_STATUS_NO_PROGRAM_RIGHT`), and after the first read is reported,
+ * as for `irm_read`. The first call decrypts the whole plaintext piece by
+ * piece (without holding it); later calls on the document answer at once.
+ * The current read position is not moved. Thread-safe, like every call on
+ * a document.
+ *
+ * # Safety
+ * `doc` is a live handle; `encoding` is writable.
+ */
+enum irm_status irm_document_text_encoding(const struct irm_document *doc,
+                                           enum irm_text_encoding *encoding);
+
+/**
+ * The document's whole plaintext as UTF-8 text: decoded from the encoding
+ * `irm_document_text_encoding` reports, the same way the IRM viewer decodes
+ * it, without a byte-order mark. Bytes that are not valid in that encoding
+ * become U+FFFD; `*had_errors` (when `had_errors` is not NULL) is set to 1
+ * if that happened, else 0. The text is not NUL-terminated (a document may
+ * hold NUL bytes): print it with `printf("%.*s", (int)len, (const char *)text)`.
+ *
+ * On success `*text` and `*text_len` receive a new buffer owned by the
+ * caller until `irm_buffer_free(*text, *text_len)`, which wipes it before
+ * freeing (it is plaintext); an empty document gives `*text == NULL` and
+ * `*text_len == 0` (and `irm_buffer_free(NULL, 0)` does nothing). The whole
+ * plaintext is held in memory during the call, and the text in the result:
+ * for a document that does not fit, `IRM_STATUS_OUT_OF_MEMORY` (read it
+ * in pieces with `irm_read` instead).
+ *
+ * Plaintext is released on the same terms as `irm_read`: while the lease
+ * holds (`IRM_STATUS_LEASE_EXPIRED`), with the program right
+ * (`IRM_STATUS_NO_PROGRAM_RIGHT`), and only after the first read was
+ * reported to the key server. The current read position is not moved.
+ * Thread-safe, like every call on a document.
+ *
+ * # Safety
+ * `doc` is a live handle; `text` and `text_len` are writable; `had_errors`
+ * is NULL or writable.
+ */
+enum irm_status irm_document_text_utf8(const struct irm_document *doc,
+                                       uint8_t **text,
+                                       size_t *text_len,
+                                       int *had_errors);
 
 /**
  * Asks the key server to renew the document's grant (a new lease; rights

@@ -9,7 +9,7 @@
 //! describes that many bytes. NULL handles, NULL required arguments, freed
 //! handles, invalid UTF-8 and `(NULL, n > 0)` pairs are refused with a status.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_int};
 use std::path::Path;
 
 use crate::boundary::{
@@ -20,6 +20,7 @@ use crate::core::{
     Client, Document, KeyServer, PolicyDraft, irm_client, irm_document, irm_policy, seal_buffer,
     seal_file, usage_action,
 };
+use crate::numbers::irm_text_encoding;
 use crate::status::irm_status;
 
 // ---------------------------------------------------------------- last error
@@ -90,10 +91,11 @@ pub unsafe extern "C" fn irm_string_free(s: *mut c_char) {
     guard_void(|| unsafe { free_string(s) });
 }
 
-/// Frees a buffer returned by `irm_seal_buffer` or `irm_seal_buffer_offline`,
-/// given with the length returned with it. NULL is ignored, and so is a
-/// pointer that is not a live libirm buffer of that length (a double free is
-/// refused, with the last error set).
+/// Frees a buffer returned by `irm_seal_buffer`, `irm_seal_buffer_offline`
+/// or `irm_document_text_utf8`, given with the length returned with it; its
+/// bytes are wiped first (it may hold plaintext). NULL is ignored, and so is
+/// a pointer that is not a live libirm buffer of that length (a double free
+/// is refused, with the last error set).
 ///
 /// # Safety
 /// `buf` is NULL or a pointer from libirm; it is not used after this call.
@@ -454,7 +456,7 @@ unsafe fn seal_buffer_with(
         let media_type = unsafe { opt_c_str(media_type, "media_type") }?;
         let target = target()?;
         let sealed = seal_buffer(&target, policy, data, file_name, media_type)?;
-        let (ptr, len) = new_buffer(sealed);
+        let (ptr, len) = new_buffer(sealed.into_boxed_slice());
         // SAFETY: both non-NULL and writable by the caller's contract.
         unsafe {
             out.write(ptr);
@@ -724,6 +726,94 @@ pub unsafe extern "C" fn irm_read_at(
         let n = doc.read_at(offset, buf)?;
         // SAFETY: non-NULL and writable by the caller's contract.
         unsafe { written.write(n) };
+        Ok(())
+    })
+}
+
+/// Stores in `*encoding` the text encoding of the document's plaintext, as
+/// the IRM viewer detects it (see `irm_text_encoding`: a byte-order mark
+/// decides, else valid UTF-8 is `IRM_TEXT_UTF8`, else `IRM_TEXT_CP932`).
+/// For a C caller that reads the bytes itself with `irm_read` and converts
+/// them; `irm_document_text_utf8` converts for it.
+///
+/// The encoding is a property of the content, so it is released on the
+/// same terms as the content: while the lease holds
+/// (`IRM_STATUS_LEASE_EXPIRED`), with the program right
+/// (`IRM_STATUS_NO_PROGRAM_RIGHT`), and after the first read is reported,
+/// as for `irm_read`. The first call decrypts the whole plaintext piece by
+/// piece (without holding it); later calls on the document answer at once.
+/// The current read position is not moved. Thread-safe, like every call on
+/// a document.
+///
+/// # Safety
+/// `doc` is a live handle; `encoding` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_document_text_encoding(
+    doc: *const irm_document,
+    encoding: *mut irm_text_encoding,
+) -> irm_status {
+    guard(|| {
+        let encoding = Out::new(encoding, "encoding")?;
+        // SAFETY: a live handle by the caller's contract.
+        let doc = unsafe { borrow::<Document>(doc) }?;
+        let detected = doc.text_encoding()?;
+        // SAFETY: non-NULL and writable by the caller's contract.
+        unsafe { encoding.write(detected.into()) };
+        Ok(())
+    })
+}
+
+/// The document's whole plaintext as UTF-8 text: decoded from the encoding
+/// `irm_document_text_encoding` reports, the same way the IRM viewer decodes
+/// it, without a byte-order mark. Bytes that are not valid in that encoding
+/// become U+FFFD; `*had_errors` (when `had_errors` is not NULL) is set to 1
+/// if that happened, else 0. The text is not NUL-terminated (a document may
+/// hold NUL bytes): print it with `printf("%.*s", (int)len, (const char *)text)`.
+///
+/// On success `*text` and `*text_len` receive a new buffer owned by the
+/// caller until `irm_buffer_free(*text, *text_len)`, which wipes it before
+/// freeing (it is plaintext); an empty document gives `*text == NULL` and
+/// `*text_len == 0` (and `irm_buffer_free(NULL, 0)` does nothing). The whole
+/// plaintext is held in memory during the call, and the text in the result:
+/// for a document that does not fit, `IRM_STATUS_OUT_OF_MEMORY` (read it
+/// in pieces with `irm_read` instead).
+///
+/// Plaintext is released on the same terms as `irm_read`: while the lease
+/// holds (`IRM_STATUS_LEASE_EXPIRED`), with the program right
+/// (`IRM_STATUS_NO_PROGRAM_RIGHT`), and only after the first read was
+/// reported to the key server. The current read position is not moved.
+/// Thread-safe, like every call on a document.
+///
+/// # Safety
+/// `doc` is a live handle; `text` and `text_len` are writable; `had_errors`
+/// is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_document_text_utf8(
+    doc: *const irm_document,
+    text: *mut *mut u8,
+    text_len: *mut usize,
+    had_errors: *mut c_int,
+) -> irm_status {
+    guard(|| {
+        let text = Out::new(text, "text")?;
+        let text_len = Out::new(text_len, "text_len")?;
+        let had_errors = Out::optional(had_errors);
+        // SAFETY: a live handle by the caller's contract.
+        let doc = unsafe { borrow::<Document>(doc) }?;
+        let utf8 = doc.text_utf8()?;
+        let (ptr, len) = if utf8.bytes.is_empty() {
+            (std::ptr::null_mut(), 0)
+        } else {
+            new_buffer(utf8.bytes)
+        };
+        // SAFETY: non-NULL (or skipped when optional) and writable by the caller's contract.
+        unsafe {
+            text.write(ptr);
+            text_len.write(len);
+            if let Some(had_errors) = had_errors {
+                had_errors.write(c_int::from(utf8.had_errors));
+            }
+        }
         Ok(())
     })
 }

@@ -354,16 +354,19 @@ pub(crate) unsafe fn free_string(ptr: *mut c_char) {
 }
 
 /// A byte buffer for C, owned by the caller until `irm_buffer_free`.
-/// `bytes` must not be empty (an empty box has no unique address).
-pub(crate) fn new_buffer(bytes: Vec<u8>) -> (*mut u8, usize) {
+/// `bytes` must not be empty (an empty box has no unique address). A box,
+/// not a `Vec`: shrinking a `Vec` to its length could move the bytes and
+/// leave a copy of plaintext in freed memory.
+pub(crate) fn new_buffer(bytes: Box<[u8]>) -> (*mut u8, usize) {
     let len = bytes.len();
-    let ptr = Box::into_raw(bytes.into_boxed_slice()).cast::<u8>();
+    let ptr = Box::into_raw(bytes).cast::<u8>();
     register(ptr as usize, Kind::Buffer(len));
     (ptr, len)
 }
 
-/// Frees a buffer from [`new_buffer`] given with its length; ignores NULL
-/// and anything unknown or given with another length.
+/// Wipes and frees a buffer from [`new_buffer`] given with its length
+/// (a buffer may hold plaintext); ignores NULL and anything unknown or given
+/// with another length.
 ///
 /// # Safety
 /// `ptr` is NULL or any pointer; only registered addresses are dereferenced.
@@ -375,7 +378,8 @@ pub(crate) unsafe fn free_buffer(ptr: *mut u8, len: usize) {
         let raw = std::ptr::slice_from_raw_parts_mut(ptr, len);
         // SAFETY: registered by `new_buffer` from a `Box<[u8]>` of exactly
         // `len` bytes, and now unregistered: this is its only owner.
-        drop(unsafe { Box::from_raw(raw) });
+        let mut bytes = unsafe { Box::from_raw(raw) };
+        zeroize::Zeroize::zeroize(&mut *bytes);
     } else {
         set_last_error(
             "irm_buffer_free: not a buffer from libirm, given with another length, or already freed",

@@ -8,10 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use ::irm_client::text::{self, Detector, TextEncoding};
 use ::irm_client::{
     DeviceConfig, Grant, HeaderOptions, Passphrase, SealTarget, Session, normalize_server_url,
 };
 use irm_core::protocol::{Notice, UsageAction};
+use zeroize::Zeroizing;
+
 use irm_core::{
     DEFAULT_MAX_LEASE_SECS, KasPublicKey, Metadata, PayloadBackend, Policy, PolicyGrant, Recipient,
     Rights, SealedHeader, SeekableOpener, StreamOptions,
@@ -325,6 +328,10 @@ struct DocState {
     /// `irm_document_notices` (PROTOCOL.md §4.3), one line of English each,
     /// with the audit witness's alarm if one was raised (§9.2).
     notices: Vec<String>,
+    /// The plaintext's text encoding once something has read it all
+    /// (`irm_document_text_encoding`, `irm_document_text_utf8`): the
+    /// plaintext cannot change, so it is detected once.
+    text_encoding: Option<TextEncoding>,
 }
 
 /// What a grant tells the person: its notices, then the audit witness's
@@ -376,6 +383,7 @@ impl Document {
                 position: 0,
                 reported: false,
                 notices,
+                text_encoding: None,
             }),
         })
     }
@@ -467,6 +475,81 @@ impl Document {
         let mut state = self.state();
         self.check_readable(&mut state)?;
         read_at(&mut state.opener, offset, buf)
+    }
+}
+
+/// How much plaintext the encoding detection decrypts at a time.
+const DETECT_PIECE_LEN: usize = 64 * 1024;
+
+/// What `irm_document_text_utf8` hands over: the whole text in UTF-8,
+/// without a byte-order mark.
+pub(crate) struct Utf8Text {
+    /// Exactly the text's length, so handing it to C never reallocates (and
+    /// leaves a copy behind); wiped by `irm_buffer_free`.
+    pub(crate) bytes: Box<[u8]>,
+    /// Whether some bytes were not valid in the detected encoding and were
+    /// replaced by U+FFFD.
+    pub(crate) had_errors: bool,
+}
+
+impl Document {
+    /// The plaintext's text encoding, by irm-client's rule (the viewer's),
+    /// read through chunk by chunk: the plaintext is never held whole. The
+    /// encoding is derived from the content, so it is released on the same
+    /// terms as the content (lease, program right, reported first read).
+    pub(crate) fn text_encoding(&self) -> Result<TextEncoding, Failure> {
+        let mut state = self.state();
+        self.check_readable(&mut state)?;
+        if let Some(encoding) = state.text_encoding {
+            return Ok(encoding);
+        }
+        let mut detector = Detector::default();
+        let mut piece = Zeroizing::new(vec![0u8; DETECT_PIECE_LEN]);
+        let mut offset = 0u64;
+        loop {
+            let n = read_at(&mut state.opener, offset, &mut piece)?;
+            if n == 0 {
+                break;
+            }
+            detector.update(&piece[..n]);
+            offset += n as u64;
+        }
+        let encoding = detector.finish();
+        state.text_encoding = Some(encoding);
+        Ok(encoding)
+    }
+
+    /// The whole plaintext decoded to UTF-8 (irm-client's `text::decode`,
+    /// the viewer's decoding), on the same terms as `irm_read`. Every
+    /// intermediate copy is wiped when this returns.
+    pub(crate) fn text_utf8(&self) -> Result<Utf8Text, Failure> {
+        let mut state = self.state();
+        self.check_readable(&mut state)?;
+        let plaintext_len = state.opener.plaintext_len();
+        let too_large = || {
+            Failure::new(
+                irm_status::IRM_STATUS_OUT_OF_MEMORY,
+                format!(
+                    "the document's {plaintext_len} bytes do not fit in memory to be converted; \
+                     read it in pieces with irm_read"
+                ),
+            )
+        };
+        let len = usize::try_from(plaintext_len).map_err(|_| too_large())?;
+        let mut plain = Zeroizing::new(Vec::new());
+        plain.try_reserve_exact(len).map_err(|_| too_large())?;
+        plain.resize(len, 0);
+        let n = read_at(&mut state.opener, 0, &mut plain)?;
+        plain.truncate(n);
+        let decoded = text::decode(&plain);
+        state.text_encoding = Some(decoded.encoding);
+        // Allocated (zeroed) at its final size before any text is copied in.
+        let mut bytes = vec![0u8; decoded.text.len()].into_boxed_slice();
+        bytes.copy_from_slice(decoded.text.as_bytes());
+        Ok(Utf8Text {
+            bytes,
+            had_errors: decoded.had_errors,
+        })
     }
 }
 

@@ -61,6 +61,9 @@ pub enum irm_status {
     IRM_STATUS_BAD_CONFIG = 210,
     /// The key server answered outside the protocol, or with an error that is not a refusal.
     IRM_STATUS_SERVER_ERROR = 211,
+    /// A buffer the call needs could not be allocated (a document too large
+    /// to convert in memory: read it in pieces with `irm_read` instead).
+    IRM_STATUS_OUT_OF_MEMORY = 212,
 
     /// The key server refused for a reason this version does not know.
     IRM_STATUS_DENIED = 300,

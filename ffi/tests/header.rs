@@ -36,6 +36,11 @@ fn the_committed_header_is_what_cbindgen_generates() {
         "IRM_STATUS_DENIED_FILE_REVOKED = 307",
         "IRM_STATUS_PANIC = 900",
         "typedef struct irm_document irm_document;",
+        "irm_document_text_encoding",
+        "irm_document_text_utf8",
+        "IRM_TEXT_UTF8 = 1",
+        "IRM_TEXT_CP932 = 5",
+        "} irm_text_encoding;",
     ] {
         assert!(generated.contains(name), "{name} is missing from irm.h");
     }

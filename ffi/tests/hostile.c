@@ -108,10 +108,33 @@ static void client_arguments(void) {
   EXPECT(irm_report_event(NULL, IRM_ACTION_CLOSE), IRM_STATUS_NULL_ARGUMENT);
   irm_close(NULL);
 
+  /* The text calls: a NULL document or a NULL required out-pointer is
+   * refused, and nothing is written through the others. */
+  irm_text_encoding encoding = (irm_text_encoding)0;
+  uint8_t *text = NULL;
+  size_t text_len = 7;
+  int had_errors = 7;
+  EXPECT(irm_document_text_encoding(NULL, &encoding), IRM_STATUS_NULL_ARGUMENT);
+  EXPECT(irm_document_text_utf8(NULL, &text, &text_len, &had_errors), IRM_STATUS_NULL_ARGUMENT);
+  EXPECT(irm_document_text_utf8(NULL, &text, &text_len, NULL), IRM_STATUS_NULL_ARGUMENT);
+  TRUE(encoding == 0 && text == NULL && text_len == 7 && had_errors == 7);
+
   /* A pointer that is no document at all. */
   int not_a_document = 42;
   EXPECT(irm_document_rights((irm_document *)&not_a_document, &rights),
          IRM_STATUS_INVALID_HANDLE);
+  EXPECT(irm_document_text_encoding((irm_document *)&not_a_document, &encoding),
+         IRM_STATUS_INVALID_HANDLE);
+  EXPECT(irm_document_text_utf8((irm_document *)&not_a_document, &text, &text_len, &had_errors),
+         IRM_STATUS_INVALID_HANDLE);
+  /* The out-pointers are checked before the handle. */
+  EXPECT(irm_document_text_encoding((irm_document *)&not_a_document, NULL),
+         IRM_STATUS_NULL_ARGUMENT);
+  EXPECT(irm_document_text_utf8((irm_document *)&not_a_document, NULL, &text_len, NULL),
+         IRM_STATUS_NULL_ARGUMENT);
+  EXPECT(irm_document_text_utf8((irm_document *)&not_a_document, &text, NULL, NULL),
+         IRM_STATUS_NULL_ARGUMENT);
+  TRUE(encoding == 0 && text == NULL && text_len == 7 && had_errors == 7);
   irm_close((irm_document *)&not_a_document);
   TRUE(not_a_document == 42);
 }
@@ -144,6 +167,9 @@ static void policy_arguments(void) {
   EXPECT(irm_document_rights((irm_document *)policy, NULL), IRM_STATUS_NULL_ARGUMENT);
   uint32_t rights;
   EXPECT(irm_document_rights((irm_document *)policy, &rights), IRM_STATUS_INVALID_HANDLE);
+  irm_text_encoding encoding;
+  EXPECT(irm_document_text_encoding((irm_document *)policy, &encoding),
+         IRM_STATUS_INVALID_HANDLE);
   EXPECT(irm_policy_set_classification(policy, "still alive"), IRM_OK);
 
   irm_policy_free(policy);
