@@ -86,12 +86,19 @@ pub(crate) struct PassphraseArg {
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-The key server's administrator gives you the server URL, its CA certificate (ca.pem) and a
-one-time enrollment code. You choose a passphrase (at least 8 characters): it encrypts this
-device's keys in $IRM_CONFIG_DIR (default ~/.config/irm), and every online command asks for it.
+Your administrator gives you an invitation: one line that carries the key server's URL, the
+fingerprint of its CA certificate and your one-time code. Where two administrators each hand
+you half of the code, each half comes as its own invitation line: give both. You choose a
+passphrase (at least 8 characters): it encrypts this device's keys in $IRM_CONFIG_DIR (default
+~/.config/irm), and every online command asks for it.
 
-Example:
+Examples:
+  irm enroll 'irm-invite:1?server=https://kas.example:8443&ca=3f2a...&code=ABCDE-FGHIJ-KLMNO-PQRST'
+  irm enroll 'irm-invite:1?...&code=ABCDE-FGHIJ&part=1/2' 'irm-invite:1?...&code=KLMNO-PQRST&part=2/2'
   irm enroll --server https://kas.example:8443 --ca ca.pem --code ABCDE-FGHIJ-KLMNO-PQRST
+
+With an invitation, the CA certificate is fetched from the server and used only if its SHA-256
+fingerprint is the one in the invitation; no ca.pem is handed around.
 
 The code says who you are; --user is only a check that it is the account you expect.
 
@@ -99,21 +106,28 @@ With --json, success prints one object on stdout:
   {\"ok\": true, \"user\": \"alice\", \"device_id\": \"<32 hex>\", \"device_name\": \"...\", \"server\": \"https://...\",
    \"roles\": [\"user\"], \"groups\": [\"support\"], \"config_dir\": \"...\"}")]
 pub(crate) struct EnrollArgs {
-    /// The key server's URL, such as https://kas.example:8443.
-    #[arg(long, value_name = "URL", value_hint = ValueHint::Url, value_parser = parse_kas_url)]
-    pub(crate) server: String,
+    /// The invitation from your administrator (irm-invite:1?...), or the two halves' invitations.
+    #[arg(value_name = "INVITATION", num_args = 0..=2, value_parser = parse_invitation,
+          conflicts_with_all = ["server", "ca", "code"])]
+    pub(crate) invitations: Vec<irm_core::invitation::Invitation>,
 
-    /// The key server's CA certificate (PEM); the only certificate this device will trust for it.
+    /// The key server's URL, such as https://kas.example:8443 (without an invitation).
+    #[arg(long, value_name = "URL", value_hint = ValueHint::Url, value_parser = parse_kas_url,
+          required_unless_present = "invitations", requires_all = ["ca", "code"])]
+    pub(crate) server: Option<String>,
+
+    /// The key server's CA certificate (PEM), without an invitation; the only certificate this
+    /// device will trust for it.
     #[arg(long, value_name = "CA.pem", value_hint = ValueHint::FilePath)]
-    pub(crate) ca: PathBuf,
+    pub(crate) ca: Option<PathBuf>,
 
     /// Your user name on the key server [default: the user the code was issued for].
     #[arg(long, value_name = "NAME")]
     pub(crate) user: Option<String>,
 
-    /// The one-time enrollment code from your administrator.
+    /// The one-time enrollment code from your administrator (without an invitation).
     #[arg(long, value_name = "CODE")]
-    pub(crate) code: String,
+    pub(crate) code: Option<String>,
 
     /// A label for this device [default: the host name].
     #[arg(long, value_name = "NAME")]
@@ -271,6 +285,11 @@ pub(crate) struct AdminArgs {
     /// with the call, and shown to the administrators asked to approve it.
     #[arg(long, global = true, value_name = "TEXT")]
     pub(crate) reason: Option<String>,
+
+    /// Also draw an enrollment invitation as a QR code on the terminal (user add, user code,
+    /// request approve).
+    #[arg(long, global = true)]
+    pub(crate) qr: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -404,8 +423,9 @@ pub(crate) enum RuleCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum UserCommand {
-    /// Create a person: files a request and prints your half of their enrollment code on stdout
-    /// (a new server's first administrator creating the second gets the whole code at once).
+    /// Create a person: files a request and prints an invitation with your half of their
+    /// enrollment code on stdout (a new server's first administrator creating the second gets
+    /// the whole code at once).
     Add {
         /// Login name (1 to 64 of a-z A-Z 0-9 . _ -).
         #[arg(value_name = "NAME")]
@@ -435,7 +455,7 @@ pub(crate) enum UserCommand {
         name: String,
     },
     /// Request a new enrollment code (the previous one stops working once it is approved);
-    /// prints your half on stdout, the approver receives the other.
+    /// prints an invitation with your half on stdout, the approver receives the other.
     Code {
         /// The user.
         #[arg(value_name = "NAME")]
@@ -903,6 +923,11 @@ fn parse_rights(text: &str) -> Result<Rights, String> {
 
 fn parse_grant(text: &str) -> Result<PolicyGrant, String> {
     PolicyGrant::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_invitation(text: &str) -> Result<irm_core::invitation::Invitation, String> {
+    text.parse()
+        .map_err(|e: irm_core::invitation::InvitationError| e.to_string())
 }
 
 fn parse_kas_url(text: &str) -> Result<String, String> {

@@ -252,11 +252,19 @@ fn client_error(err: &ClientError) -> Diagnosis {
                  the server's current ca.pem if it was replaced",
             ),
         ),
+        ClientError::CaMismatch { .. } => Diagnosis::new(
+            Exit::Unreachable,
+            Some(
+                "nothing was sent and the code is not used up: this is not the key server the \
+                 invitation names, or someone is in between; check the invitation with the \
+                 administrator who gave it (a copy error changes the fingerprint too)",
+            ),
+        ),
         ClientError::NotEnrolled { .. } => Diagnosis::new(
             Exit::Failure,
             Some(
-                "enroll first: irm enroll --server URL --ca ca.pem --code CODE (the code says whose it is; \
-                 IRM_CONFIG_DIR selects another configuration directory)",
+                "enroll first with the invitation your administrator gave you: irm enroll 'irm-invite:1?...' \
+                 (IRM_CONFIG_DIR selects another configuration directory)",
             ),
         ),
         ClientError::AlreadyEnrolled { .. } => Diagnosis::new(

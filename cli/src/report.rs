@@ -65,6 +65,8 @@ struct Done {
 /// Where results go: JSON, or text built by the caller.
 pub(crate) struct Out {
     pub(crate) json: bool,
+    /// Also draw invitations as QR codes (`irm admin --qr`).
+    pub(crate) qr: bool,
 }
 
 impl Out {

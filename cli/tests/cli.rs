@@ -1007,7 +1007,7 @@ fn online_commands_before_enrolling_say_how_to_enroll() {
         let stderr = stderr_of(&out);
         assert!(stderr.contains("not enrolled"), "{args:?}: {stderr}");
         assert!(
-            stderr.contains("hint: enroll first: irm enroll"),
+            stderr.contains("hint: enroll first with the invitation your administrator gave you: irm enroll 'irm-invite:1?"),
             "{stderr}"
         );
     }

@@ -11,6 +11,7 @@ use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use irm_core::Rights;
+use irm_core::invitation::{CodePart, Invitation, ca_fingerprint};
 use irm_core::protocol::{
     AddMemberRequest, ApprovalRequestInfo, ApprovalRule, ApproveRequest, AuditCheckpoint,
     AuditExportHeader, AuditExportLine, AuditQuery, AuditRecord, AuditVerifyReport,
@@ -58,6 +59,25 @@ fn group_name(name: &str) -> &str {
 }
 
 impl Session {
+    /// The one-line invitation (PROTOCOL.md §3.4) for a code or half-code
+    /// this administrator was given: the server's public URL (from
+    /// `GET /v1/server-key`, as the server is configured to be reached) and
+    /// the fingerprint of the CA this device itself pins.
+    pub fn invitation(&self, code: &str, part: CodePart) -> Result<Invitation, ClientError> {
+        let url = self.server_key()?.0.url;
+        let fingerprint =
+            ca_fingerprint(&self.config().ca_pem).ok_or_else(|| ClientError::BadConfig {
+                path: self.config_dir().join(crate::config::DEVICE_JSON),
+                problem: "its CA certificate holds no certificate".into(),
+            })?;
+        Invitation::new(&url, fingerprint, code, part).map_err(|e| {
+            ClientError::bad_response(
+                "GET /v1/server-key",
+                format!("no invitation can name it: {e}"),
+            )
+        })
+    }
+
     /// `POST /v1/admin/users`: a new person, filed for approval with this
     /// administrator's half of their code (or, for a new server's second
     /// administrator, created with the whole code).

@@ -14,6 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use irm_core::enrollment_proof_message;
+use irm_core::invitation::{Invitation, ca_fingerprint};
 use irm_core::protocol::{EnrollRequest, EnrollResponse};
 use reqwest::Method;
 
@@ -127,5 +128,53 @@ impl Enrollment {
             return Err(err);
         }
         Ok(Session::from_parts(dir, config, keys, transport))
+    }
+}
+
+/// The largest CA answer read: a certificate or two.
+const MAX_CA_LEN: u64 = 256 * 1024;
+
+/// Fetches the key server's CA certificate for an invitation and returns
+/// it only if its fingerprint is the invitation's (PROTOCOL.md §3.4). The
+/// connection cannot be checked before the CA is known, so nothing is sent
+/// but `GET /v1/ca`, and the answer is trusted only by the fingerprint;
+/// the enrollment that follows then checks the server's certificate
+/// against this CA as every later request does.
+pub fn fetch_pinned_ca(invitation: &Invitation) -> Result<String, ClientError> {
+    let transport = Transport::unverified(&invitation.server_url)?;
+    let pem = transport.get_text("/v1/ca", MAX_CA_LEN)?;
+    let expected = hex::encode(invitation.ca_sha256);
+    match ca_fingerprint(&pem) {
+        Some(found) if found == invitation.ca_sha256 => Ok(pem),
+        found => Err(ClientError::CaMismatch {
+            url: transport.origin().to_owned(),
+            expected,
+            found: found.map_or_else(|| "(no certificate at all)".to_owned(), hex::encode),
+        }),
+    }
+}
+
+impl Enrollment {
+    /// An enrollment from one whole-code invitation or the two halves'
+    /// invitations: the CA is fetched and pinned by the fingerprint they
+    /// carry, so no file is handed around.
+    pub fn from_invitations(
+        invitations: &[Invitation],
+        config_dir: PathBuf,
+        device_name: String,
+        replace: bool,
+    ) -> Result<Self, ClientError> {
+        let whole = Invitation::combine(invitations)
+            .map_err(|e| ClientError::InvalidArgument(e.to_string()))?;
+        let ca_pem = fetch_pinned_ca(&whole)?;
+        Ok(Self {
+            config_dir,
+            server_url: whole.server_url.clone(),
+            ca_pem,
+            user: String::new(),
+            code: whole.code.to_string(),
+            device_name,
+            replace,
+        })
     }
 }

@@ -46,6 +46,22 @@ pub enum ClientError {
         detail: String,
     },
 
+    /// The CA certificate a server sent does not have the fingerprint the
+    /// enrollment invitation carries: it is not the key server the
+    /// administrator meant, or someone is in between.
+    #[error(
+        "the key server at {url} sent a CA certificate with SHA-256 fingerprint {found}, not the \
+         {expected} the invitation names"
+    )]
+    CaMismatch {
+        /// The server URL.
+        url: String,
+        /// The fingerprint in the invitation (hex).
+        expected: String,
+        /// The fingerprint of what the server sent (hex), or a description.
+        found: String,
+    },
+
     /// The server answered something that does not follow docs/PROTOCOL.md.
     #[error("the key server's answer is not valid ({context}): {problem}")]
     BadResponse {

@@ -59,7 +59,7 @@ pub use admin::{AuditExportSummary, UserAdded};
 pub use config::{
     CONFIG_DIR_ENV, DEVICE_JSON, DEVICE_KEY, DeviceConfig, config_dir, normalize_server_url,
 };
-pub use enroll::Enrollment;
+pub use enroll::{Enrollment, fetch_pinned_ca};
 pub use error::ClientError;
 pub use grant::Grant;
 pub use keystore::Passphrase;

@@ -88,6 +88,47 @@ impl Transport {
         })
     }
 
+    /// A client for fetching the CA certificate before enrolling, which
+    /// cannot check the server's certificate yet: whatever it fetches must
+    /// be checked against a fingerprint from elsewhere (an invitation)
+    /// before anything is trusted or sent (PROTOCOL.md §3.4).
+    pub(crate) fn unverified(server_url: &str) -> Result<Self, ClientError> {
+        let origin = normalize_server_url(server_url)?;
+        let base = Url::parse(&origin).expect("a normalized server URL parses");
+        let client = Client::builder()
+            .tls_danger_accept_invalid_certs(true)
+            .https_only(true)
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("irm-client/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| {
+                ClientError::InvalidArgument(format!("cannot set up HTTPS: {}", error_chain(&e)))
+            })?;
+        Ok(Self {
+            client,
+            base,
+            origin,
+        })
+    }
+
+    /// `GET path` answered as text of at most `max_len` bytes.
+    pub(crate) fn get_text(&self, path: &str, max_len: u64) -> Result<String, ClientError> {
+        let (status, bytes) = self.send(Method::GET, path, None::<&()>, None)?;
+        check_status(status, &bytes, &context(&Method::GET, path))?;
+        if bytes.len() as u64 > max_len {
+            return Err(ClientError::bad_response(
+                context(&Method::GET, path),
+                format!("the answer is larger than {max_len} bytes"),
+            ));
+        }
+        String::from_utf8(bytes).map_err(|_| {
+            ClientError::bad_response(context(&Method::GET, path), "the answer is not UTF-8 text")
+        })
+    }
+
     /// The canonical server URL.
     pub(crate) fn origin(&self) -> &str {
         &self.origin

@@ -39,6 +39,7 @@ mod buffers;
 mod codec;
 mod error;
 mod header;
+pub mod invitation;
 mod kdf;
 mod key_text;
 mod keys;

@@ -105,7 +105,9 @@ pub struct ServerArgs {
     /// The bootstrap administrator's user name (initialisation only) [default: admin].
     #[arg(long, env = "IRM_KS_BOOTSTRAP_ADMIN")]
     pub bootstrap_admin: Option<String>,
-    /// URL written into server-key answers [default: https://localhost:<port>].
+    /// URL clients reach this server at, written into server-key answers and invitations
+    /// [default: https://LISTEN-ADDRESS:PORT, or https://FIRST-HOSTNAME:PORT when listening on
+    /// 0.0.0.0 or ::].
     #[arg(long, env = "IRM_KS_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Longest lease the server hands out, in seconds [default: 600].
@@ -241,6 +243,7 @@ impl ServerArgs {
         } else {
             self.hostnames
         };
+        settings.public_host = crate::state::default_public_host(listen, &hostnames);
         let bootstrap_admin = self
             .bootstrap_admin
             .or(file.bootstrap_admin)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use irm_key_server::clock::SystemClock;
-use irm_key_server::config::ServerArgs;
+use irm_key_server::config::{ServerArgs, ServerConfig};
 use irm_key_server::datadir::{self, DataDirError, Layout};
 use irm_key_server::{AppState, serve};
 
@@ -140,18 +140,37 @@ fn main() -> ExitCode {
     }
 }
 
-fn print_bootstrap(report: &datadir::InitReport, data_dir: &std::path::Path) {
+fn print_bootstrap(report: &datadir::InitReport, config: &ServerConfig) {
     // Printed once, on stdout only; the server keeps just its hash.
+    let data_dir = &config.settings.data_dir;
+    let ca_path = Layout::new(data_dir).ca_pem();
     println!("Initialised {}.", data_dir.display());
     println!("Key server key: {}", report.key_id);
-    println!(
-        "CA certificate for clients: {}",
-        Layout::new(data_dir).ca_pem().display()
-    );
+    println!("CA certificate for clients: {}", ca_path.display());
     println!(
         "Bootstrap administrator {:?}: one-time enrollment code {} (valid 24 hours, shown only now)",
         report.admin, report.admin_code
     );
+    let url = config.settings.public_url_at(config.listen.port());
+    match invitation(&url, &ca_path, &report.admin_code) {
+        Ok(line) => {
+            println!("Invitation (irm enroll 'INVITATION', or paste it into the viewer):\n{line}")
+        }
+        Err(why) => eprintln!(
+            "irm-key-server: no invitation line: {why}; enroll with --server {url} --ca {} --code CODE",
+            ca_path.display()
+        ),
+    }
+}
+
+/// The bootstrap administrator's one-line invitation (PROTOCOL.md §3.4).
+fn invitation(url: &str, ca_path: &std::path::Path, code: &str) -> anyhow::Result<String> {
+    use irm_core::invitation::{CodePart, Invitation, ca_fingerprint};
+    let pem = std::fs::read_to_string(ca_path)
+        .with_context(|| format!("reading {}", ca_path.display()))?;
+    let fingerprint = ca_fingerprint(&pem)
+        .with_context(|| format!("{} holds no certificate", ca_path.display()))?;
+    Ok(Invitation::new(url, fingerprint, code, CodePart::Whole)?.to_string())
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -167,7 +186,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &SystemClock,
             )
             .with_context(|| format!("initialising {}", dir.display()))?;
-            print_bootstrap(&report, dir);
+            print_bootstrap(&report, &config);
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => {
@@ -180,7 +199,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &config.bootstrap_admin,
                 &SystemClock,
             ) {
-                Ok(report) => print_bootstrap(&report, &dir),
+                Ok(report) => print_bootstrap(&report, &config),
                 Err(DataDirError::AlreadyInitialised(_)) => {}
                 Err(e) => return Err(e).with_context(|| format!("initialising {}", dir.display())),
             }

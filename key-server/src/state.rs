@@ -33,8 +33,13 @@ pub struct Settings {
     /// file in the data directory (which still holds keys, TLS material and
     /// checkpoints).
     pub database_url: Option<DatabaseUrl>,
-    /// The URL put in `ServerKeyInfo` (default `https://localhost:<port>`).
+    /// The URL put in `ServerKeyInfo` and invitations; without it,
+    /// `https://<public_host>:<bound port>`.
     pub public_url: Option<String>,
+    /// The host of the default public URL: the listen address unless that
+    /// is unspecified (`0.0.0.0`), then the first `--hostname`, else
+    /// `localhost` (see [`default_public_host`]).
+    pub public_host: String,
     /// The server's lease limit (PROTOCOL.md §4.1).
     pub lease_limit_secs: u64,
     /// Where signed checkpoints are appended.
@@ -53,6 +58,13 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The public URL, or the default one for a server bound to `port`.
+    pub fn public_url_at(&self, port: u16) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("https://{}:{port}", self.public_host))
+    }
+
     /// Defaults for `data_dir`.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         let data_dir = data_dir.into();
@@ -61,6 +73,7 @@ impl Settings {
             data_dir,
             database_url: None,
             public_url: None,
+            public_host: "127.0.0.1".to_owned(),
             lease_limit_secs: DEFAULT_LEASE_LIMIT_SECS,
             checkpoint_interval: Duration::from_secs(60),
             checkpoint_sink: None,
@@ -113,6 +126,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// TLS configuration.
     pub tls: Arc<rustls::ServerConfig>,
+    /// The CA certificate clients pin (PEM), served by `GET /v1/ca`.
+    pub ca_pem: Arc<str>,
     /// The bound port, for the default public URL.
     pub(crate) port: Arc<AtomicU16>,
     /// The newest checkpoint, for grants, and the sink's progress.
@@ -133,6 +148,13 @@ impl AppState {
         let (vault, entries) = Vault::open(&settings.data_dir)?;
         let audit_public = datadir::load_audit_public(&layout)?;
         let tls = tls::server_config(&settings.data_dir)?;
+        let ca_path = layout.ca_pem();
+        let ca_pem: Arc<str> = std::fs::read_to_string(&ca_path)
+            .map_err(|source| DataDirError::File {
+                path: ca_path.clone(),
+                source,
+            })?
+            .into();
         if let Some(sink) = &settings.checkpoint_sink {
             sink.check().map_err(DataDirError::Sink)?;
         }
@@ -154,6 +176,7 @@ impl AppState {
             metrics,
             settings: Arc::new(settings),
             tls,
+            ca_pem,
             port: Arc::new(AtomicU16::new(0)),
             unwraps: Arc::new(crate::grant::facts::UnwrapCache::new(
                 std::num::NonZeroUsize::new(UNWRAP_CACHE_ENTRIES).expect("a non-zero constant"),
@@ -239,12 +262,10 @@ impl AppState {
             .map_err(|_| ApiError::from(StoreError::TaskFailed))
     }
 
-    /// The URL sealers write into key-access entries.
+    /// The URL sealers write into key-access entries and invitations name.
     pub fn public_url(&self) -> String {
         self.settings
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("https://localhost:{}", self.port.load(Ordering::Relaxed)))
+            .public_url_at(self.port.load(Ordering::Relaxed))
     }
 
     /// The wire form of a key.
@@ -374,4 +395,19 @@ pub fn verify_offline(
         ));
     }
     Ok(report)
+}
+
+/// The host clients are told to reach when no public URL is configured:
+/// the address the server listens on, unless that is every address, then
+/// the first extra certificate name, else `localhost` (which only works on
+/// the server's own host: `serve` warns then).
+pub fn default_public_host(listen: std::net::SocketAddr, hostnames: &[String]) -> String {
+    match listen.ip() {
+        ip if ip.is_unspecified() => hostnames
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "localhost".to_owned()),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    }
 }

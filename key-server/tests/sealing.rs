@@ -237,6 +237,12 @@ async fn shares_seal_a_restarted_server_until_enough_holders_unseal(backend: Bac
         )
         .await;
     assert!(status(&alice).await.sealed);
+    // The public CA stays served, so an invitation's fetch fails at
+    // enrollment with `server_sealed`, not with a TLS puzzle.
+    let ca = server.http.get(server.url("/v1/ca")).send().await.unwrap();
+    assert_eq!(ca.status(), StatusCode::OK);
+    let pem = std::fs::read_to_string(server.dir.path().join("tls/ca.pem")).unwrap();
+    assert_eq!(ca.text().await.unwrap(), pem);
 
     // Wrong shares are refused at once: another holder's, a changed one.
     submit(server.approver(), &admin_share, StatusCode::CONFLICT).await;

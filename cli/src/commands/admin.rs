@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
 use irm_client::{Session, UserAdded};
+use irm_core::invitation::CodePart;
 use irm_core::protocol::{
     AuditQuery, AuditRecord, CreateUserRequest, DenyReason, EnrollmentCode, FileInfo, Role,
     UserInfo,
@@ -31,7 +32,10 @@ pub(crate) fn run(args: &AdminArgs) -> Result<()> {
     session
         .set_reason(args.reason.as_deref())
         .context("--reason")?;
-    let out = Out { json: args.json };
+    let out = Out {
+        json: args.json,
+        qr: args.qr,
+    };
     match &args.object {
         AdminObject::User(cmd) => user(&session, cmd, &out),
         AdminObject::Group(cmd) => group(&session, cmd, &out),
@@ -72,8 +76,8 @@ fn user(session: &Session, cmd: &UserCommand, out: &Out) -> Result<()> {
                 .add_user(&request)
                 .with_context(|| format!("adding user {name}"))?
             {
-                UserAdded::Created(code) => show_code(&code, out),
-                UserAdded::Filed(answer) => super::approval::show_filed(&answer, out),
+                UserAdded::Created(code) => show_code(session, &code, out),
+                UserAdded::Filed(answer) => super::approval::show_filed(session, &answer, out),
             }
         }
         UserCommand::List => {
@@ -90,27 +94,27 @@ fn user(session: &Session, cmd: &UserCommand, out: &Out) -> Result<()> {
             let answer = session
                 .restore_user(name)
                 .with_context(|| format!("restoring user {name}"))?;
-            super::approval::show_filed(&answer, out)
+            super::approval::show_filed(session, &answer, out)
         }
         UserCommand::Code { name } => {
             let answer = session
                 .new_enrollment_code(name)
                 .with_context(|| format!("issuing an enrollment code for {name}"))?;
-            super::approval::show_filed(&answer, out)
+            super::approval::show_filed(session, &answer, out)
         }
     }
 }
 
-/// The code alone on stdout (for scripts), the explanation on stderr.
-fn show_code(code: &EnrollmentCode, out: &Out) -> Result<()> {
+/// The invitation alone on stdout (for scripts), the explanation on stderr.
+fn show_code(session: &Session, code: &EnrollmentCode, out: &Out) -> Result<()> {
     if !out.json {
         eprintln!(
-            "created user {} as this server's second administrator (the one action a lone administrator takes alone; from now on every change that widens access needs another administrator's approval); give them this one-time enrollment code (valid until {}):",
+            "created user {} as this server's second administrator (the one action a lone administrator takes alone; from now on every change that widens access needs another administrator's approval); give them this one-time invitation (valid until {}) yourself:",
             code.user,
             text::time(code.expires_at)
         );
     }
-    out.show(code, || format!("{}\n", code.code))
+    super::invite::show(session, &code.code, CodePart::Whole, code, out)
 }
 
 fn users_table(users: &[UserInfo]) -> String {
@@ -145,7 +149,7 @@ fn group(session: &Session, cmd: &GroupCommand, out: &Out) -> Result<()> {
             let answer = session
                 .add_group_member(group, user)
                 .with_context(|| format!("adding {user} to group {group}"))?;
-            super::approval::show_filed(&answer, out)
+            super::approval::show_filed(session, &answer, out)
         }
         GroupCommand::MemberRemove { group, user } => {
             session
@@ -263,7 +267,7 @@ fn file(session: &Session, cmd: &FileCommand, out: &Out) -> Result<()> {
             let answer = session
                 .restore_file(file_id)
                 .with_context(|| format!("restoring file {file_id}"))?;
-            return super::approval::show_filed(&answer, out);
+            return super::approval::show_filed(session, &answer, out);
         }
         FileCommand::Expire { file_id, force } => {
             let file_id = &known_file(session, file_id, *force)?;

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
 use irm_client::Session;
+use irm_core::invitation::CodePart;
 use irm_core::protocol::{ApprovalAction, ApprovalRequestInfo, RequestAnswer, RequestState};
 
 use zeroize::Zeroizing;
@@ -45,10 +46,15 @@ pub(super) fn request(session: &Session, cmd: &RequestCommand, out: &Out) -> Res
                     "BREAK-GLASS: the emergency code is spent; every administrator is told, and two of them seal a new one (irm admin break-glass issue)"
                 );
             }
-            if out.json {
-                return out.show(&answer, String::new);
-            }
             let request = &answer.request;
+            if out.json {
+                return match &answer.code_half {
+                    Some(half) if !matches!(request.action, ApprovalAction::IssueBreakGlass) => {
+                        super::invite::show(session, half, CodePart::Second, &answer, out)
+                    }
+                    _ => out.show(&answer, String::new),
+                };
+            }
             eprintln!(
                 "approved request {}: {} {}",
                 request.id,
@@ -75,11 +81,11 @@ pub(super) fn request(session: &Session, cmd: &RequestCommand, out: &Out) -> Res
                 }
                 Some(half) => {
                     eprintln!(
-                        "the SECOND half of the enrollment code (valid until {}); the requester, {}, holds the first: give this half to the person yourself, who types both, the requester's first:",
+                        "the SECOND half of the enrollment code (valid until {}); the requester, {}, holds the first: give this invitation to the person yourself, who gives both:",
                         text::time(answer.code_expires_at.unwrap_or(0)),
                         printable(&request.requester)
                     );
-                    out.show(&answer, || format!("{half}\n"))
+                    super::invite::show(session, half, CodePart::Second, &answer, out)
                 }
                 None => Ok(()),
             }
@@ -112,7 +118,7 @@ pub(super) fn break_glass(session: &Session, cmd: &BreakGlassCommand, out: &Out)
             let answer = session
                 .issue_break_glass()
                 .context("filing a request for a new break-glass code")?;
-            show_filed(&answer, out)
+            show_filed(session, &answer, out)
         }
     }
 }
@@ -133,18 +139,25 @@ pub(super) fn rule(session: &Session, cmd: &RuleCommand, out: &Out) -> Result<()
             let answer = session
                 .set_approval_rule(action, *required)
                 .with_context(|| format!("changing the approval rule for {action}"))?;
-            show_filed(&answer, out)
+            show_filed(session, &answer, out)
         }
     }
 }
 
 /// What a command whose action waits for approval prints: the request on
 /// stderr, and the requester's half of a code alone on stdout.
-pub(super) fn show_filed(answer: &RequestAnswer, out: &Out) -> Result<()> {
-    if out.json {
-        return out.show(answer, String::new);
-    }
+pub(super) fn show_filed(session: &Session, answer: &RequestAnswer, out: &Out) -> Result<()> {
     let request = &answer.request;
+    let enrollment_half = answer
+        .code_half
+        .as_deref()
+        .filter(|_| !matches!(request.action, ApprovalAction::IssueBreakGlass));
+    if out.json {
+        return match enrollment_half {
+            Some(half) => super::invite::show(session, half, CodePart::First, answer, out),
+            None => out.show(answer, String::new),
+        };
+    }
     eprintln!(
         "filed request {}: {} {}\nit takes effect when {} other administrator{} approve{} it (irm admin request approve {}); it lapses at {}",
         request.id,
@@ -165,9 +178,9 @@ pub(super) fn show_filed(answer: &RequestAnswer, out: &Out) -> Result<()> {
         }
         Some(half) => {
             eprintln!(
-                "the FIRST half of the enrollment code; the approver receives the second. Give this half to the person yourself, who types both, yours first:"
+                "the FIRST half of the enrollment code; the approver receives the second. Give this invitation to the person yourself, who gives both:"
             );
-            out.show(answer, || format!("{half}\n"))
+            super::invite::show(session, half, CodePart::First, answer, out)
         }
         None => Ok(()),
     }

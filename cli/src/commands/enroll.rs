@@ -4,6 +4,7 @@
 //! terminal) and reports the outcome.
 
 use std::fs;
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use irm_client::{Enrollment, config_dir};
@@ -31,34 +32,39 @@ struct EnrollReport {
 
 pub(crate) fn run(args: &EnrollArgs) -> Result<()> {
     let dir = config_dir()?;
-    let ca_len = fs::metadata(&args.ca)
-        .with_context(|| format!("reading the CA certificate {}", args.ca.display()))?
-        .len();
-    if ca_len > MAX_CA_LEN {
-        return Err(crate::exit::Refusal::usage(format!(
-            "{} is too large to be the key server's CA certificate",
-            args.ca.display()
-        ))
-        .hint("give the ca.pem file the key server created (DATA_DIR/tls/ca.pem)")
-        .into());
-    }
-    let ca_pem = fs::read_to_string(&args.ca)
-        .with_context(|| format!("reading the CA certificate {}", args.ca.display()))?;
-    let passphrase = online::passphrase(&args.passphrase, Ask::Choose)?;
-    let enrollment = Enrollment {
-        config_dir: dir.clone(),
-        server_url: args.server.clone(),
-        ca_pem,
-        user: args.user.clone().unwrap_or_default(),
-        code: args.code.clone(),
-        device_name: args.device_name.clone().unwrap_or_else(host_name),
-        replace: args.force,
+    let device_name = args.device_name.clone().unwrap_or_else(host_name);
+    // The CA is fetched and pinned before the passphrase is asked for, so
+    // a wrong or unreachable server costs the person no typing.
+    let mut enrollment = if args.invitations.is_empty() {
+        let (Some(server), Some(ca), Some(code)) = (&args.server, &args.ca, &args.code) else {
+            return Err(crate::exit::Refusal::usage(
+                "enrolling needs your invitation, or --server, --ca and --code",
+            )
+            .hint("irm enroll 'irm-invite:1?...' (the line your administrator gave you)")
+            .into());
+        };
+        Enrollment {
+            config_dir: dir.clone(),
+            server_url: server.clone(),
+            ca_pem: read_ca(ca)?,
+            user: String::new(),
+            code: code.clone(),
+            device_name,
+            replace: args.force,
+        }
+    } else {
+        let server = &args.invitations[0].server_url;
+        Enrollment::from_invitations(&args.invitations, dir.clone(), device_name, args.force)
+            .with_context(|| format!("fetching the CA certificate of {server}"))?
     };
+    enrollment.user = args.user.clone().unwrap_or_default();
+    let server = enrollment.server_url.clone();
+    let passphrase = online::passphrase(&args.passphrase, Ask::Choose)?;
     let session = enrollment
         .run(&passphrase)
         .with_context(|| match &args.user {
-            Some(user) => format!("enrolling {user} with {}", args.server),
-            None => format!("enrolling with {}", args.server),
+            Some(user) => format!("enrolling {user} with {server}"),
+            None => format!("enrolling with {server}"),
         })?;
     let config = session.config();
     if args.json {
@@ -84,6 +90,23 @@ pub(crate) fn run(args: &EnrollArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The CA certificate given with `--ca`.
+fn read_ca(path: &Path) -> Result<String> {
+    let len = fs::metadata(path)
+        .with_context(|| format!("reading the CA certificate {}", path.display()))?
+        .len();
+    if len > MAX_CA_LEN {
+        return Err(crate::exit::Refusal::usage(format!(
+            "{} is too large to be the key server's CA certificate",
+            path.display()
+        ))
+        .hint("give the ca.pem file the key server created (DATA_DIR/tls/ca.pem), or enroll with your invitation")
+        .into());
+    }
+    fs::read_to_string(path)
+        .with_context(|| format!("reading the CA certificate {}", path.display()))
 }
 
 /// The host name, for a default device label.

@@ -22,7 +22,14 @@ pub(crate) fn run(args: &ExportArgs) -> Result<()> {
     let answer = session
         .request_take_out(&file_id.to_string(), *how)
         .with_context(|| format!("asking to take {file} out ({})", how.as_str()))?;
-    super::approval::show_filed(&answer, &Out { json: args.json })
+    super::approval::show_filed(
+        &session,
+        &answer,
+        &Out {
+            json: args.json,
+            qr: false,
+        },
+    )
 }
 
 /// The id of the file at `arg`, or `arg` itself if it is an id and no such

@@ -9,6 +9,7 @@ mod enroll;
 mod export;
 mod info;
 mod inspect;
+mod invite;
 mod keygen;
 mod open;
 mod recover;

@@ -26,7 +26,7 @@ pub(super) fn shares(session: &Session, cmd: &SharesCommand, out: &Out) -> Resul
             let answer = session
                 .reissue_shares(*threshold, holders)
                 .context("filing a reissue of the root key's shares")?;
-            show_filed(&answer, out)?;
+            show_filed(session, &answer, out)?;
             if !out.json {
                 eprintln!(
                     "once approved, the server splits a fresh root key: each holder's share is encrypted to their enrolled devices, and the old shares and the bootstrap share file open nothing"

@@ -46,6 +46,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(service::healthz))
         .routes(routes!(service::metrics))
         .routes(routes!(service::openapi))
+        .routes(routes!(service::ca_certificate))
         .routes(routes!(client::server_key))
         .routes(routes!(client::enroll))
         .routes(routes!(client::grant))
@@ -85,8 +86,14 @@ fn documented_routes() -> OpenApiRouter<AppState> {
 }
 
 /// The only paths served while the keys are sealed: health, metrics, the
-/// API document, and unsealing itself.
-const SERVED_WHILE_SEALED: [&str; 4] = ["/healthz", "/metrics", "/openapi.json", "/v1/unseal"];
+/// API document, the public CA certificate, and unsealing itself.
+const SERVED_WHILE_SEALED: [&str; 5] = [
+    "/healthz",
+    "/metrics",
+    "/openapi.json",
+    "/v1/ca",
+    "/v1/unseal",
+];
 
 /// PROTOCOL.md §11.2: while sealed, everything else is refused with
 /// `server_sealed` (503) before any handler runs, so no request can meet a

@@ -65,6 +65,17 @@ fn break_glass_warning(row: &crate::store::BreakGlassRow, now: u64) -> Option<St
     })
 }
 
+/// `GET /v1/ca`: the CA certificate clients pin (PROTOCOL.md §3.4). A
+/// client fetching it cannot yet check who answers; it trusts the answer
+/// only if its SHA-256 is the fingerprint its invitation carries.
+#[utoipa::path(get, path = "/v1/ca", tag = "enrollment", responses((status = 200, body = String, content_type = "application/x-pem-file")))]
+pub(crate) async fn ca_certificate(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/x-pem-file")],
+        state.ca_pem.to_string(),
+    )
+}
+
 /// `GET /metrics`.
 #[utoipa::path(get, path = "/metrics", tag = "service", responses((status = 200, body = String, content_type = "text/plain")))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
