@@ -1,6 +1,8 @@
 /*
  * Call-centre example for libirm: seal a CSV export of customer records for
- * a group, open it back, and print the row count and the rights.
+ * a group, open it back, and print the rights, the row count, the text
+ * encoding the export was saved in (Japanese Excel writes CP932) and the
+ * records as UTF-8 text.
  *
  *   seal_and_open CSV SEALED [RECIPIENTS [RIGHTS]]   seal, then open
  *   seal_and_open --open SEALED                      open only
@@ -66,6 +68,23 @@ static void print_rights(uint32_t rights) {
     }
   }
   printf("\n");
+}
+
+/* The name of an irm_text_encoding, as printed. */
+static const char *encoding_name(irm_text_encoding encoding) {
+  switch (encoding) {
+  case IRM_TEXT_UTF8:
+    return "UTF-8";
+  case IRM_TEXT_UTF8_BOM:
+    return "UTF-8 with BOM";
+  case IRM_TEXT_UTF16LE:
+    return "UTF-16LE";
+  case IRM_TEXT_UTF16BE:
+    return "UTF-16BE";
+  case IRM_TEXT_CP932:
+    return "CP932";
+  }
+  return "unknown"; /* a value added after this program was written */
 }
 
 static int seal(irm_client *client, const char *csv, const char *sealed,
@@ -139,16 +158,40 @@ static int open_and_count(irm_client *client, const char *sealed) {
   if (last != '\n') {
     lines++; /* a last line without its newline */
   }
-  /* The first line names the columns: read it again at offset 0. */
-  if ((status = irm_read_at(doc, 0, buf, sizeof buf - 1, &n)) != IRM_OK) {
-    rc = fail("irm_read_at", status);
-    goto out;
-  }
-  buf[n] = '\0';
-  buf[strcspn((char *)buf, "\r\n")] = '\0';
-  printf("columns: %s\n", (char *)buf);
   printf("rows: %llu\n", lines > 0 ? lines - 1 : 0);
   memset(buf, 0, sizeof buf);
+
+  /* The bytes above are in whatever encoding the export was saved in; ask
+   * which, then take the text converted to UTF-8 (a library buffer, wiped
+   * and freed by irm_buffer_free). */
+  irm_text_encoding encoding;
+  if ((status = irm_document_text_encoding(doc, &encoding)) != IRM_OK) {
+    rc = fail("irm_document_text_encoding", status);
+    goto out;
+  }
+  printf("encoding: %s\n", encoding_name(encoding));
+  uint8_t *text = NULL;
+  size_t text_len = 0;
+  int had_errors = 0;
+  if ((status = irm_document_text_utf8(doc, &text, &text_len, &had_errors)) != IRM_OK) {
+    rc = fail("irm_document_text_utf8", status);
+    goto out;
+  }
+  /* The first line names the columns. */
+  const char *start = (const char *)text;
+  size_t first_line = 0;
+  while (first_line < text_len && start[first_line] != '\n' && start[first_line] != '\r') {
+    first_line++;
+  }
+  printf("columns: %.*s\n", (int)first_line, text_len > 0 ? start : "");
+  if (had_errors) {
+    printf("warning: some bytes were not valid %s and show as U+FFFD\n", encoding_name(encoding));
+  }
+  printf("text (UTF-8, %zu bytes):\n%.*s", text_len, (int)text_len, text_len > 0 ? start : "");
+  if (text_len > 0 && start[text_len - 1] != '\n') {
+    printf("\n");
+  }
+  irm_buffer_free(text, text_len);
 
 out:
   irm_string_free(name);

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Call-centre example for libirm through ctypes: seal a CSV export of
-customer records for a group, open it back, print the row count and rights.
+customer records for a group, open it back, print the rights, the row count,
+the text encoding the export was saved in (Japanese Excel writes CP932) and
+the records as text.
 
     python3 seal_and_open.py CSV SEALED [RECIPIENTS]
 
@@ -19,6 +21,8 @@ IRM_OK = 0
 IRM_RIGHT_VIEW = 1 << 0
 IRM_RIGHT_PROGRAM = 1 << 4
 RIGHT_NAMES = ["view", "print", "copy", "export", "program"]
+# irm_text_encoding (irm.h); 0 is never returned.
+ENCODING_NAMES = {1: "UTF-8", 2: "UTF-8 with BOM", 3: "UTF-16LE", 4: "UTF-16BE", 5: "CP932"}
 
 
 class IrmError(Exception):
@@ -44,6 +48,11 @@ def load(path):
         "irm_open": ([handle, c_char_p, POINTER(handle)], c_int),
         "irm_document_rights": ([handle, POINTER(c_uint32)], c_int),
         "irm_read": ([handle, c_void_p, c_size_t, POINTER(c_size_t)], c_int),
+        # irm_text_encoding is a C enum: an int.
+        "irm_document_text_encoding": ([handle, POINTER(c_int)], c_int),
+        # The text is a uint8_t ** owned by us until irm_buffer_free: keep it a c_void_p.
+        "irm_document_text_utf8": ([handle, POINTER(c_void_p), POINTER(c_size_t), POINTER(c_int)], c_int),
+        "irm_buffer_free": ([c_void_p, c_size_t], None),
         "irm_close": ([handle], None),
     }
     for name, (args, res) in sigs.items():
@@ -111,6 +120,27 @@ def main(argv):
                 lines += 1
             ctypes.memset(buf, 0, len(buf))
             print(f"rows: {max(lines - 1, 0)}")
+
+            # The bytes above are in the encoding the export was saved in;
+            # libirm says which, and converts them to UTF-8.
+            encoding = c_int(0)
+            check(lib, "irm_document_text_encoding",
+                  lib.irm_document_text_encoding(doc, byref(encoding)))
+            name = ENCODING_NAMES.get(encoding.value, "unknown")
+            print(f"encoding: {name}")
+            text_ptr, text_len, had_errors = c_void_p(), c_size_t(0), c_int(0)
+            check(lib, "irm_document_text_utf8", lib.irm_document_text_utf8(
+                doc, byref(text_ptr), byref(text_len), byref(had_errors)))
+            try:
+                text = ctypes.string_at(text_ptr, text_len.value).decode("utf-8") if text_len.value else ""
+            finally:
+                lib.irm_buffer_free(text_ptr, text_len)  # wipes, then frees; NULL is fine
+            first_line = text.splitlines()[0] if text else ""
+            print(f"columns: {first_line}")
+            if had_errors.value:
+                print(f"warning: some bytes were not valid {name} and show as U+FFFD")
+            print(f"text (UTF-8, {text_len.value} bytes):")
+            print(text, end="" if text.endswith("\n") else "\n")
         finally:
             lib.irm_close(doc)
     except IrmError as e:

@@ -227,6 +227,7 @@ fn the_c_example_seals_for_a_group_reads_back_and_every_refusal_has_its_status()
     assert!(out.contains("file: customers.csv (text/csv, "), "{out}");
     assert!(out.contains("columns: customer,phone,last_call"), "{out}");
     assert!(out.contains("rows: 3"), "{out}");
+    assert!(out.contains("encoding: UTF-8\n"), "{out}");
     let id = file_id(&out);
     let sealed = alice.path("customers.csv.irm");
     let bytes = std::fs::read(&sealed).expect("the sealed file");
@@ -333,6 +334,47 @@ fn the_python_example_seals_and_reads_through_ctypes() {
     assert!(stdout.contains("rights: view,program"), "{stdout}");
     assert!(stdout.contains("rows: 3"), "{stdout}");
     let _ = &stage.server;
+}
+
+/// A call-centre export as Japanese Excel saves "CSV": CP932, with
+/// characters only CP932 has (髙, ①).
+const CUSTOMERS_JA: &str =
+    "顧客,電話,最終通話\n山田 太郎,03-1234-5678,2026-11-02\n髙橋 ①,06-8765-4321,2026-11-03\n";
+
+#[test]
+fn the_c_and_python_examples_name_a_cp932_export_and_print_it_in_utf8() {
+    let stage = Stage::new();
+    let alice = &stage.alice;
+    let (cp932, _, unmappable) = encoding_rs::SHIFT_JIS.encode(CUSTOMERS_JA);
+    assert!(!unmappable && std::str::from_utf8(&cp932).is_err());
+    alice.write("customers-ja.csv", &cp932);
+
+    let out = c_ok(alice, &["customers-ja.csv", "customers-ja.csv.irm"]);
+    assert!(out.contains("encoding: CP932\n"), "{out}");
+    assert!(out.contains("columns: 顧客,電話,最終通話\n"), "{out}");
+    assert!(out.contains("rows: 2"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "text (UTF-8, {} bytes):\n{CUSTOMERS_JA}",
+            CUSTOMERS_JA.len()
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("warning:"), "{out}");
+
+    let out = alice
+        .run("python3")
+        .arg(repo().join("examples/python/seal_and_open.py"))
+        .args(["customers-ja.csv", "customers-ja-py.csv.irm", "@support"])
+        .env("LIBIRM", lib_dir().join("libirm.so"))
+        .env("PYTHONIOENCODING", "utf-8")
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8(out.stdout).expect("the Python example prints UTF-8");
+    assert!(stdout.contains("encoding: CP932\n"), "{stdout}");
+    assert!(stdout.contains("columns: 顧客,電話,最終通話\n"), "{stdout}");
+    assert!(stdout.contains(CUSTOMERS_JA), "{stdout}");
 }
 
 /// Asserts that a C test program ran to its end with every check passed.
