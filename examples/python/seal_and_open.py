@@ -9,7 +9,8 @@ the records as text.
 RECIPIENTS defaults to "@support". The device must be enrolled with
 `irm enroll`; IRM_CONFIG_DIR chooses its configuration directory as for the
 CLI, IRM_PASSPHRASE holds its passphrase, and LIBIRM names libirm.so
-(default: target/debug/libirm.so of this repository).
+(default: this repository's target/release/libirm.so if it was built, else
+target/debug/libirm.so, the rule of examples/Makefile).
 """
 
 import ctypes
@@ -62,6 +63,12 @@ def load(path):
     return lib
 
 
+def default_libirm():
+    target = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "target")
+    release = os.path.join(target, "release", "libirm.so")
+    return release if os.path.exists(release) else os.path.join(target, "debug", "libirm.so")
+
+
 def check(lib, call, status):
     if status != IRM_OK:
         buf = ctypes.create_string_buffer(512)
@@ -76,8 +83,7 @@ def main(argv):
         return 2
     csv, sealed = argv[1], argv[2]
     recipients = argv[3] if len(argv) > 3 else "@support"
-    here = os.path.dirname(os.path.abspath(__file__))
-    lib = load(os.environ.get("LIBIRM", os.path.join(here, "..", "..", "target", "debug", "libirm.so")))
+    lib = load(os.environ.get("LIBIRM") or default_libirm())
 
     client = c_void_p()
     check(lib, "irm_client_open",
