@@ -377,7 +377,15 @@ or a file, an approval rule) is filed as a request; it runs when enough administ
 the requester approve it. An approval signs the action's hash, so a request cannot change after.")]
 pub(crate) enum RequestCommand {
     /// List requests, newest first.
-    List,
+    List {
+        /// Only the requests still waiting for approvals.
+        #[arg(long)]
+        pending: bool,
+        /// Print only the request ids, one per line (for scripts: `req=$(irm admin request list
+        /// --pending --quiet)`).
+        #[arg(long, short = 'q')]
+        quiet: bool,
+    },
     /// Show one request: its action, canonical hash and approvals.
     Show {
         /// The request id (32 hex digits).

@@ -145,6 +145,12 @@ impl Layout {
     pub fn audit_pub(&self) -> PathBuf {
         self.dir.join(AUDIT_PUB_FILE)
     }
+    /// The bootstrap administrator's invitation, written once at
+    /// initialisation (mode 0600) for an operator who missed the printed
+    /// line; it holds no more than the bootstrap share beside it.
+    pub fn bootstrap_invitation(&self) -> PathBuf {
+        self.dir.join("bootstrap-invitation.txt")
+    }
     /// The CA certificate clients trust.
     pub fn ca_pem(&self) -> PathBuf {
         self.dir.join("tls").join("ca.pem")

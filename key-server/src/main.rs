@@ -154,7 +154,18 @@ fn print_bootstrap(report: &datadir::InitReport, config: &ServerConfig) {
     let url = config.settings.public_url_at(config.listen.port());
     match invitation(&url, &ca_path, &report.admin_code) {
         Ok(line) => {
-            println!("Invitation (irm enroll 'INVITATION', or paste it into the viewer):\n{line}")
+            let file = Layout::new(data_dir).bootstrap_invitation();
+            println!(
+                "Invitation (irm enroll 'INVITATION', or paste it into the viewer; also in {}, mode 0600: delete it once the administrator has enrolled):\n{line}",
+                file.display()
+            );
+            let written = irm_key_server::secret_file::write_secret_file(
+                &file,
+                format!("{line}\n").as_bytes(),
+            );
+            if let Err(e) = written {
+                eprintln!("irm-key-server: {}: {e}", file.display());
+            }
         }
         Err(why) => eprintln!(
             "irm-key-server: no invitation line: {why}; enroll with --server {url} --ca {} --code CODE",

@@ -18,9 +18,18 @@ use crate::text::{self, printable};
 
 pub(super) fn request(session: &Session, cmd: &RequestCommand, out: &Out) -> Result<()> {
     match cmd {
-        RequestCommand::List => {
-            let requests = session.list_requests().context("listing requests")?;
-            out.show(&requests, || requests_table(&requests))
+        RequestCommand::List { pending, quiet } => {
+            let mut requests = session.list_requests().context("listing requests")?;
+            if *pending {
+                requests.retain(|r| r.state == RequestState::Pending);
+            }
+            out.show(&requests, || {
+                if *quiet {
+                    requests.iter().map(|r| format!("{}\n", r.id)).collect()
+                } else {
+                    requests_table(&requests)
+                }
+            })
         }
         RequestCommand::Show { id } => {
             let request = session
