@@ -1,12 +1,14 @@
 //! `ViewerApp { model, ui, worker }`: one frame of drawing, the worker's
-//! events applied to the model, and the copy gate.
+//! events applied to the model, and the copy gate put to work.
 //!
 //! Rights are enforced here from [`rights::decide`] alone: without `copy`
 //! no label is selectable, there is no Copy button, Ctrl+C/Cut events are
-//! removed before any widget sees them and any clipboard output is dropped.
-//! With `copy`, clipboard text is held back by [`ClipboardGate`] until the
-//! key server has recorded the copy, then released. Primary-selection output (X11/Wayland
-//! middle-click paste) is always dropped: it would be an unrecorded copy.
+//! removed before any widget sees them (and the person is told why nothing
+//! was copied) and any clipboard output is dropped. With `copy`, clipboard
+//! text is held back by [`ClipboardGate`] until the key server has recorded
+//! the copy, then released; a refusal is explained ([`CopyRefusal`]).
+//! Primary-selection output (X11/Wayland middle-click paste) is always
+//! dropped: it would be an unrecorded copy.
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -17,6 +19,7 @@ use egui::{Button, CentralPanel, Color32, Panel, RichText, TextEdit, Ui};
 use irm_client::Passphrase;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::copy::{self, ClipboardGate, CopyRefusal};
 use crate::enroll::EnrollForm;
 use crate::i18n::{Lang, Msg};
 use crate::model::{Content, Failure, Model, Screen};
@@ -28,68 +31,31 @@ use crate::table::{HeaderTexts, TableView};
 use crate::watermark;
 use crate::worker::{Command, Event, Source, Worker};
 
-/// The last word on the clipboard: an egui plugin that sees the frame's
-/// final output, after egui's own label-selection copy (which runs at the
-/// end of the pass, after the app has drawn). It removes every clipboard
-/// write and holds copied text for the app, which has the copy recorded
-/// first; only text the app releases after the key server recorded it goes
-/// out. Primary-selection text and images are always dropped.
-#[derive(Default)]
-pub struct ClipboardGate {
-    /// Text copied last frame, waiting for the app.
-    held: Option<Zeroizing<String>>,
-    /// Recorded text to put on the clipboard this frame.
-    release: Option<String>,
+/// Clipboard text waiting for the key server to record the copy.
+struct PendingCopy {
+    text: Zeroizing<String>,
+    /// The rows reported ([`copy::copied_rows`]).
+    rows: usize,
 }
 
-impl egui::Plugin for ClipboardGate {
-    fn debug_name(&self) -> &'static str {
-        "irm-clipboard-gate"
-    }
-
-    fn output_hook(&mut self, ctx: &egui::Context, output: &mut egui::FullOutput) {
-        let mut held = None;
-        output
-            .platform_output
-            .commands
-            .retain_mut(|command| match command {
-                egui::OutputCommand::CopyText(text) => {
-                    held = Some(Zeroizing::new(std::mem::take(text)));
-                    false
-                }
-                egui::OutputCommand::TextSelectionSettled(text) => {
-                    text.zeroize();
-                    false
-                }
-                egui::OutputCommand::CopyImage(_) => false,
-                _ => true,
-            });
-        if held.is_some() {
-            self.held = held;
-            ctx.request_repaint(); // the app reports it next frame
-        }
-        if let Some(text) = self.release.take() {
-            output
-                .platform_output
-                .commands
-                .push(egui::OutputCommand::CopyText(text));
-        }
-    }
-}
-
-/// Transient UI state: text fields, filter results, the selected row.
+/// Transient UI state: text fields, filter results, the row cursor.
 #[derive(Default)]
 pub struct UiState {
     /// The passphrase field (wiped once sent).
     pub passphrase: String,
     /// The filter box.
     pub filter: String,
-    /// The shown table's sort, rows, search, widths and selected row.
+    /// The shown table's sort, rows, search, widths and row cursor.
     pub table: TableState,
     /// Clipboard text waiting for the key server to record the copy.
-    pending_copy: Option<Zeroizing<String>>,
+    pending_copy: Option<PendingCopy>,
     /// Clipboard text the key server recorded, released this frame.
     approved_copy: Option<String>,
+    /// Why the last copy did not happen, until the next one or dismissed.
+    pub copy_refusal: Option<CopyRefusal>,
+    /// Where this frame's watermark goes: the document's content (the
+    /// table's cells, the text, the picture), not the controls around it.
+    watermark_area: Option<egui::Rect>,
     /// A one-line notice in the status bar.
     pub notice: Option<Msg>,
     /// Detail for the notice (the exported file, the failure).
@@ -259,15 +225,23 @@ impl ViewerApp {
             }
             Event::CopyReported(result) => {
                 let pending = self.ui.pending_copy.take();
+                self.ui.notice_detail = None;
                 match (result, pending) {
-                    (Ok(()), Some(text)) if self.model.open().is_some() => {
-                        self.ui.approved_copy = Some(text.as_str().to_owned());
+                    (Ok(()), Some(copy)) if self.model.open().is_some() => {
+                        self.ui.approved_copy = Some(copy.text.as_str().to_owned());
                         self.ui.notice = Some(Msg::Copied);
-                        self.ui.notice_detail = None;
+                        self.ui.copy_refusal = None;
                     }
-                    _ => {
+                    (Err(failure), pending) => {
+                        // Said where the document is, in full: what was
+                        // refused and how to ask for it.
+                        let rows = pending.map_or(0, |copy| copy.rows);
+                        self.ui.notice = None;
+                        self.ui.copy_refusal = Some(CopyRefusal::from_failure(&failure, rows));
+                    }
+                    (Ok(()), _) => {
+                        // Recorded, but the document closed meanwhile.
                         self.ui.notice = Some(Msg::CopyNotRecorded);
-                        self.ui.notice_detail = None;
                     }
                 }
             }
@@ -289,6 +263,7 @@ impl ViewerApp {
         self.ui.table.reset();
         self.ui.pending_copy = None;
         self.ui.approved_copy = None;
+        self.ui.copy_refusal = None;
         self.ui.export_path = None;
         self.ui.print_pending = false;
         self.ui.filter.zeroize();
@@ -299,6 +274,11 @@ impl ViewerApp {
     /// Whether a copy is waiting for the key server to record it.
     pub fn copy_pending(&self) -> bool {
         self.ui.pending_copy.is_some()
+    }
+
+    /// The rows the copy waiting for the key server was reported as.
+    pub fn pending_copy_rows(&self) -> Option<usize> {
+        self.ui.pending_copy.as_ref().map(|copy| copy.rows)
     }
 
     /// The actions available now (none unless a document is open).
@@ -328,13 +308,19 @@ impl ViewerApp {
         let actions = self.actions();
         let can_copy = actions.is_some_and(|a| a.copy.allowed());
         if !can_copy {
-            ui.ctx().input_mut(|input| {
+            let asked = ui.ctx().input_mut(|input| {
+                let asked = copy::copy_requested(input);
                 input
                     .events
                     .retain(|e| !matches!(e, egui::Event::Copy | egui::Event::Cut));
+                asked
             });
+            if asked && let Some(why) = actions.and_then(|a| a.copy.why_not()) {
+                self.ui.copy_refusal = Some(CopyRefusal::NotPermitted(why));
+            }
         }
         ui.style_mut().interaction.selectable_labels = can_copy;
+        self.ui.watermark_area = None;
 
         self.menu_bar(ui);
         if let Some(actions) = actions {
@@ -384,7 +370,13 @@ impl ViewerApp {
         self.gate_clipboard(ui.ctx(), can_copy);
         if let Some(open) = self.model.open() {
             if open.watermark_required || !self.ui.hide_waived_watermark {
-                watermark::paint(ui.ctx(), &open.watermark);
+                // Over the whole window if the content was not laid out: a
+                // watermark in the wrong place beats none.
+                let area = self
+                    .ui
+                    .watermark_area
+                    .unwrap_or_else(|| ui.ctx().content_rect());
+                watermark::paint(ui.ctx(), &open.watermark, area);
             }
             ui.ctx().request_repaint_after(Duration::from_millis(500));
         }
@@ -399,13 +391,13 @@ impl ViewerApp {
             && can_copy
             && !text.is_empty()
         {
+            let rows = copy::copied_rows(&text);
             self.send(Command::ReportCopy {
                 chars: text.chars().count(),
-                // One line a row: a cell's own line breaks count extra,
-                // which errs on the side of asking for approval.
-                rows: text.lines().count().max(1),
+                rows,
             });
-            self.ui.pending_copy = Some(text);
+            self.ui.pending_copy = Some(PendingCopy { text, rows });
+            self.ui.copy_refusal = None;
         }
         gate.release = self.ui.approved_copy.take();
     }
@@ -613,7 +605,7 @@ impl ViewerApp {
         };
         let doc = &open.doc;
         let table = doc.table(self.ui.sheet);
-        let mut copy_row = None;
+        let mut copy_rows = false;
         let mut export_to = None;
         let mut print_now = false;
         let view_rows = self.ui.table.visible().len();
@@ -629,14 +621,12 @@ impl ViewerApp {
             if actions.copy.allowed() && table.is_some() {
                 let copy = ui
                     .add_enabled(
-                        self.ui.table.selected.is_some(),
+                        !self.ui.table.selected_rows().is_empty(),
                         Button::new(lang.t(Msg::Copy)),
                     )
                     .on_hover_text(lang.t(Msg::CopyHelp))
                     .on_disabled_hover_text(lang.t(Msg::CopyHelp));
-                if copy.clicked() {
-                    copy_row = self.ui.table.selected;
-                }
+                copy_rows |= copy.clicked();
             }
             let export = ui.add_enabled(actions.export.allowed(), Button::new(lang.t(Msg::Export)));
             let export = match actions.export.why_not() {
@@ -646,7 +636,29 @@ impl ViewerApp {
             if export.clicked() {
                 self.ui.export_path = Some(default_export_path(&doc.name, &doc.export_extension()));
             }
+            if table.is_some()
+                && ui
+                    .button(lang.t(Msg::FitColumns))
+                    .on_hover_text(lang.t(Msg::FitColumnsHelp))
+                    .clicked()
+            {
+                self.ui.table.request_fit_columns();
+            }
         });
+        if let Some(refusal) = &self.ui.copy_refusal {
+            let (what, next) = refusal.texts(lang, &self.model.file_name);
+            let mut dismiss = false;
+            ui.horizontal(|ui| {
+                ui.colored_label(Color32::from_rgb(200, 40, 40), what);
+                dismiss = ui.small_button(lang.t(Msg::Dismiss)).clicked();
+            });
+            if let Some(next) = next {
+                ui.label(next);
+            }
+            if dismiss {
+                self.ui.copy_refusal = None;
+            }
+        }
         if actions.export.allowed()
             && let Some(path) = &mut self.ui.export_path
         {
@@ -689,17 +701,19 @@ impl ViewerApp {
             (_, Some(table)) => {
                 self.ui.table.refresh(table, &self.ui.filter);
                 search_bar(ui, &mut self.ui.table, lang);
-                let clicked = TableView {
+                let shown = TableView {
                     table,
                     state: &mut self.ui.table,
-                    selectable: actions.copy.allowed(),
                     texts: HeaderTexts {
                         sort_help: lang.t(Msg::SortHelp),
                         resize_help: lang.t(Msg::ResizeHelp),
                     },
                 }
                 .show(ui);
-                if let Some(column) = clicked {
+                self.ui.watermark_area = Some(shown.body);
+                // Without the copy right Ctrl+C was answered in `show`.
+                copy_rows |= shown.copy && actions.copy.allowed();
+                if let Some(column) = shown.sort_by {
                     let sheet = self.ui.sheet;
                     let ctx = ui.ctx().clone();
                     self.ui.table.sort_by(table, column, |key, done| {
@@ -722,12 +736,22 @@ impl ViewerApp {
                 if self.ui.table.sorting() {
                     ui.ctx().request_repaint_after(Duration::from_millis(100));
                 }
-                if let Some(row) = copy_row {
-                    ui.ctx().copy_text(table.row_as_tsv(row));
+                let rows = self.ui.table.selected_rows();
+                if copy_rows && !rows.is_empty() {
+                    // Into the gate, which holds it until the key server
+                    // recorded the copy; the buffer left behind is empty.
+                    let mut text = table.rows_as_tsv(rows);
+                    ui.ctx().copy_text(std::mem::take(&mut *text));
                 }
             }
-            (Content::Text(text), None) => text.show(ui, actions.copy.allowed()),
-            (Content::Picture(picture), None) => picture.show(ui, &mut self.ui.picture),
+            (Content::Text(text), None) => {
+                self.ui.watermark_area = Some(ui.available_rect_before_wrap());
+                text.show(ui, actions.copy.allowed());
+            }
+            (Content::Picture(picture), None) => {
+                self.ui.watermark_area = Some(ui.available_rect_before_wrap());
+                picture.show(ui, &mut self.ui.picture);
+            }
             (Content::Table { .. } | Content::Workbook(_), None) => {}
         }
         if print_now {

@@ -385,6 +385,16 @@ pub enum Msg {
     OtherNext,
     /// Usage report refused or failed: the copy was withdrawn.
     CopyNotRecorded,
+    /// What to do when a copy could not be recorded.
+    CopyNotRecordedNext,
+    /// What to do without the copy right.
+    AskForCopyRight,
+    /// Button: close a message.
+    Dismiss,
+    /// Button: size the columns to fit the window.
+    FitColumns,
+    /// Tooltip of the fit-columns button.
+    FitColumnsHelp,
     /// Status: copied.
     Copied,
     /// Status label before the encoding name.
@@ -508,8 +518,8 @@ impl Msg {
             Self::Opening => ("Asking the key server…", "鍵サーバーに問い合わせ中…"),
             Self::Copy => ("Copy", "コピー"),
             Self::CopyHelp => (
-                "Copies the selected row; every copy is recorded.",
-                "選択した行をコピーします。コピーはすべて記録されます。",
+                "Copies the selected rows (Ctrl+C); every copy is recorded. Click a row, or move with the arrow keys; Shift extends the selection.",
+                "選択した行をコピーします(Ctrl+C)。コピーはすべて記録されます。行をクリックするか矢印キーで移動し、Shiftで選択を広げます。",
             ),
             Self::Print => ("Print", "印刷"),
             Self::Export => ("Export", "エクスポート"),
@@ -591,6 +601,20 @@ impl Msg {
             Self::CopyNotRecorded => (
                 "The copy could not be recorded by the key server, so it was not allowed.",
                 "コピーを鍵サーバーに記録できなかったため、許可されませんでした。",
+            ),
+            Self::CopyNotRecordedNext => (
+                "Check the network connection and copy again.",
+                "ネットワーク接続を確認して、もう一度コピーしてください。",
+            ),
+            Self::AskForCopyRight => (
+                "Ask the file's owner for the copy right if you need it.",
+                "必要な場合はファイルの所有者にコピーの権限を依頼してください。",
+            ),
+            Self::Dismiss => ("Dismiss", "閉じる"),
+            Self::FitColumns => ("Fit columns", "列幅を合わせる"),
+            Self::FitColumnsHelp => (
+                "Sizes the columns so that all of them fit the window. Double-click a column's edge to fit that column to its content.",
+                "すべての列がウィンドウに収まるように列幅を調整します。列の境界をダブルクリックすると、その列を内容に合わせます。",
             ),
             Self::Copied => ("Copied (recorded)", "コピーしました(記録済み)"),
             Self::Encoding => ("Encoding", "文字コード"),

@@ -6,11 +6,14 @@
 //!   [`model::Model`], clicks become [`worker::Command`]s.
 //! - [`worker`] owns the session, the grant, file reading and decryption.
 //! - [`rights::decide`] is the one function that decides which actions exist.
+//! - [`copy`] holds clipboard text back until the key server recorded the
+//!   copy, and says why when a copy did not happen.
 //! - Plaintext lives only in zeroizing buffers in memory, never on disk.
 //! - [`fonts`] ships the Japanese font, so no system font is needed.
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod copy;
 pub mod enroll;
 pub mod fonts;
 pub mod i18n;

@@ -464,6 +464,7 @@ mod tests {
     fn identity() -> WatermarkIdentity {
         WatermarkIdentity {
             user: "yamada.taro".into(),
+            display_name: None,
             device: "3f2a9c0d".into(),
             opened_at: "2026-11-23 06:40 UTC".into(),
             file_id: "9d3c61b0".into(),

@@ -1,20 +1,30 @@
-//! The watermark: who is looking ([`WatermarkIdentity`]: the grant's user,
-//! device, the opening date-time and the file id), tiled in staggered rows over all content on egui's top layer. It is
+//! The watermark: who is looking ([`WatermarkIdentity`]: the person, the
+//! grant's device, the opening date-time and the file id), tiled in
+//! staggered rows over the document's content on egui's top layer. It is
 //! painted every frame by `ViewerApp::show` after everything else, so no
 //! window, popup or tooltip covers it; it can be hidden only when the grant
 //! waives it.
+//!
+//! It covers the content (a table's cells, the text, the picture), which is
+//! what a photo of the screen would carry off, and not the controls around
+//! it (toolbar, filter box, row numbers, status bar), which stay readable.
+//! Where the content is on screen is the caller's to say.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use egui::epaint::TextShape;
-use egui::{Color32, Context, FontId, Id, LayerId, Order, Pos2, vec2};
+use egui::{Color32, Context, FontId, Id, LayerId, Order, Pos2, Rect, vec2};
 
 /// Who is looking: drawn as the watermark over everything, and printed
 /// on every page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatermarkIdentity {
-    /// The user the grant is for.
+    /// The user the grant is for (the login name).
     pub user: String,
+    /// The person's full name, when the client knows it. The key server's
+    /// grant names only the login (`GrantResponse::user`), so today the
+    /// viewer has none and the watermark shows the login alone.
+    pub display_name: Option<String>,
     /// The device the grant is bound to (hex).
     pub device: String,
     /// When the file was opened ("2026-11-23 06:40 UTC").
@@ -28,31 +38,45 @@ pub fn layer() -> LayerId {
     LayerId::new(Order::TOP, Id::unique("irm-watermark"))
 }
 
+/// Who the watermark names: "山田 太郎 (yamada)", or the login alone when
+/// the full name is not known (or is only the login again).
+pub fn person(id: &WatermarkIdentity) -> String {
+    match id.display_name.as_deref().map(str::trim) {
+        Some(name) if !name.is_empty() && name != id.user => format!("{name} ({})", id.user),
+        _ => id.user.clone(),
+    }
+}
+
 /// The two lines of one tile.
 pub fn text(id: &WatermarkIdentity) -> String {
     format!(
         "{}  ·  {}\n{}  ·  {}",
-        id.user, id.device, id.opened_at, id.file_id
+        person(id),
+        id.device,
+        id.opened_at,
+        id.file_id
     )
 }
 
-/// Paints the tiles over the whole window.
-pub fn paint(ctx: &Context, id: &WatermarkIdentity) {
-    let painter = ctx.layer_painter(layer());
-    let rect = ctx.content_rect();
+/// Paints the tiles over `area` (the document's content) and nowhere else.
+pub fn paint(ctx: &Context, id: &WatermarkIdentity, area: Rect) {
+    let painter = ctx.layer_painter(layer()).with_clip_rect(area);
+    let rect = area;
     let color = Color32::from_rgba_unmultiplied(128, 128, 128, 72);
     let galley = painter.layout_no_wrap(text(id), FontId::proportional(13.0), color);
-    let step = vec2(galley.size().x * 0.95 + 40.0, galley.size().y * 2.0 + 60.0);
-    let mut y = rect.top() - step.y;
+    let step = vec2(galley.size().x * 0.95 + 40.0, galley.size().y + 28.0);
+    // The first row just inside the top: a short list, or a few rows
+    // scrolled into a small window, is still marked.
+    let mut y = rect.top() + 6.0;
     let mut row = 0;
-    while y < rect.bottom() + step.y {
+    while y < rect.bottom() {
         // Alternate rows are offset by half a tile so no column is free of text.
         let mut x = rect.left() - step.x + if row % 2 == 1 { step.x / 2.0 } else { 0.0 };
         while x < rect.right() + step.x {
             painter.add(TextShape::new(Pos2::new(x, y), galley.clone(), color));
             x += step.x;
         }
-        y += step.y * 0.6;
+        y += step.y;
         row += 1;
     }
 }
@@ -100,8 +124,9 @@ mod tests {
 
     #[test]
     fn the_text_names_everything() {
-        let id = WatermarkIdentity {
+        let mut id = WatermarkIdentity {
             user: "yamada".into(),
+            display_name: None,
             device: "00ff".into(),
             opened_at: "2026-11-23 06:40 UTC".into(),
             file_id: "abcd".into(),
@@ -110,5 +135,25 @@ mod tests {
         for part in ["yamada", "00ff", "2026-11-23 06:40 UTC", "abcd"] {
             assert!(t.contains(part));
         }
+        assert!(t.starts_with("yamada  ·  00ff"), "{t}");
+        id.display_name = Some("山田 太郎".into());
+        assert!(text(&id).starts_with("山田 太郎 (yamada)  ·  00ff"));
+    }
+
+    #[test]
+    fn the_person_is_the_full_name_and_login_or_the_login_alone() {
+        let named = |display_name: Option<&str>| {
+            person(&WatermarkIdentity {
+                user: "yamada".into(),
+                display_name: display_name.map(Into::into),
+                device: String::new(),
+                opened_at: String::new(),
+                file_id: String::new(),
+            })
+        };
+        assert_eq!(named(Some("山田 太郎")), "山田 太郎 (yamada)");
+        assert_eq!(named(None), "yamada");
+        assert_eq!(named(Some("  ")), "yamada", "a blank name says nothing");
+        assert_eq!(named(Some("yamada")), "yamada", "not twice");
     }
 }

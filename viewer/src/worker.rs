@@ -370,12 +370,7 @@ pub fn open(session: &Session, path: &Path) -> Result<(Grant, OpenDocument), Fai
     let open = OpenDocument {
         doc: Arc::new(doc),
         rights: grant.rights(),
-        watermark: WatermarkIdentity {
-            user: grant.user().to_owned(),
-            device: grant.device_id().to_owned(),
-            opened_at: format_utc(SystemTime::now()),
-            file_id: grant.file_id().to_string(),
-        },
+        watermark: watermark_for(&grant),
         watermark_required: grant.watermark_required(),
         lease_deadline: Instant::now() + grant.time_left(),
         not_after_unix: grant.not_after(),
@@ -383,6 +378,19 @@ pub fn open(session: &Session, path: &Path) -> Result<(Grant, OpenDocument), Fai
         audit_alarm: grant.witness_alarm().map(ToString::to_string),
     };
     Ok((grant, open))
+}
+
+/// Who the watermark names, from the grant, as of now.
+fn watermark_for(grant: &Grant) -> WatermarkIdentity {
+    WatermarkIdentity {
+        user: grant.user().to_owned(),
+        // The grant names the login only (GrantResponse::user); no
+        // full name reaches the client.
+        display_name: None,
+        device: grant.device_id().to_owned(),
+        opened_at: format_utc(SystemTime::now()),
+        file_id: grant.file_id().to_string(),
+    }
 }
 
 /// Keeps the grant alive: renews at `renew_due`, reports usage, and closes
@@ -507,13 +515,8 @@ fn print(
         .table(sheet)
         .ok_or(Failure::Print(PrintError::NotATable))?;
     let font = print::load_font().map_err(Failure::Print)?;
-    let watermark = WatermarkIdentity {
-        user: grant.user().to_owned(),
-        device: grant.device_id().to_owned(),
-        // On paper, the time that matters is when it was printed.
-        opened_at: format_utc(SystemTime::now()),
-        file_id: grant.file_id().to_string(),
-    };
+    // On paper, the time that matters is when it was printed: now.
+    let watermark = watermark_for(grant);
     let job = PrintJob {
         name: &doc.name,
         table,

@@ -82,6 +82,7 @@ fn open_doc(doc: Document, rights: Rights, lang: Lang) -> ViewerApp {
         rights,
         watermark: WatermarkIdentity {
             user: "yamada.taro".into(),
+            display_name: None,
             device: "3f2a9c0d5e6b7a8190a1b2c3d4e5f601".into(),
             opened_at: "2026-11-23 06:40 UTC".into(),
             file_id: FIXTURE_FILE_ID.into(),
@@ -340,22 +341,37 @@ fn with_the_print_right_print_waits_for_the_worker_then_says_so() {
 
 #[test]
 fn a_copy_the_server_refuses_never_reaches_the_clipboard() {
-    let mut harness = harness(open_app(Rights::VIEW | Rights::COPY, Lang::En));
-    harness.get_by_label("1").click();
-    harness.run();
-    harness.get_by_label("Copy").click();
-    harness.run();
-    assert!(harness.state().copy_pending());
-    harness
-        .state_mut()
-        .handle_event(Event::CopyReported(Err(Failure::Denied(
-            DenyReason::RightNotGranted,
-        ))));
-    harness.step();
-    assert_eq!(copied_text(&harness), None);
-    harness.run();
-    harness
-        .get_by_label("The copy could not be recorded by the key server, so it was not allowed.");
+    let cases = [
+        // An administrator took the right away after the grant.
+        (
+            Failure::Denied(DenyReason::RightNotGranted),
+            "Not copied: your permission for this file does not include copying.",
+        ),
+        (
+            Failure::Unreachable("connection refused".into()),
+            "The copy could not be recorded by the key server, so it was not allowed.",
+        ),
+    ];
+    for (failure, says) in cases {
+        let mut harness = harness(open_app(Rights::VIEW | Rights::COPY, Lang::En));
+        harness.get_by_label("1").click();
+        harness.run();
+        harness.get_by_label("Copy").click();
+        harness.run();
+        assert!(harness.state().copy_pending());
+        assert_eq!(harness.state().pending_copy_rows(), Some(1));
+        harness
+            .state_mut()
+            .handle_event(Event::CopyReported(Err(failure)));
+        harness.step();
+        assert_eq!(copied_text(&harness), None);
+        harness.run();
+        harness.get_by_label(says);
+        // Dismissed, it goes.
+        harness.get_by_label("Dismiss").click();
+        harness.run();
+        assert!(harness.query_by_label(says).is_none());
+    }
 }
 
 #[test]
@@ -980,4 +996,369 @@ fn japanese_renders_with_only_the_fonts_the_viewer_ships() {
     harness.get_by_label("髙橋 一郎");
     harness.get_by_label("北海道札幌市中央区①番地");
     harness.get_by_label("タカハシ イチロウ");
+}
+
+// ---- #13 point 4: the viewer from the keyboard ----
+
+/// The first and last rows (positions in the view) drawn last frame.
+fn rows_drawn(harness: &Harness<'_, ViewerApp>) -> (usize, usize) {
+    harness.state().ui.table.on_screen().expect("rows drawn")
+}
+
+#[test]
+fn page_keys_home_and_ctrl_end_scroll_the_table() {
+    let app = open_doc(many_customers(1000), Rights::VIEW, Lang::En);
+    let mut harness = harness_sized(app, egui::vec2(640.0, 400.0));
+    harness.get_by_label("C00001");
+    let (_, last) = rows_drawn(&harness);
+    harness.key_press(egui::Key::PageDown);
+    harness.run();
+    let (first, _) = rows_drawn(&harness);
+    assert!(first > 0, "Page Down scrolled ({first})");
+    assert!(harness.query_by_label("C00001").is_none());
+    harness.key_press(egui::Key::PageDown);
+    harness.run();
+    let (second, _) = rows_drawn(&harness);
+    assert!(
+        second > first,
+        "a second page further down ({first} -> {second})"
+    );
+    harness.key_press(egui::Key::PageUp);
+    harness.run();
+    assert_eq!(rows_drawn(&harness).0, first, "Page Up goes back a page");
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::End);
+    harness.run();
+    harness.get_by_label("C01000");
+    let (_, end) = rows_drawn(&harness);
+    assert_eq!(end, 999, "the last row is drawn");
+    harness.key_press(egui::Key::Home);
+    harness.run();
+    harness.get_by_label("C00001");
+    assert_eq!(rows_drawn(&harness), (0, last), "back at the top");
+}
+
+#[test]
+fn arrow_keys_move_the_cursor_and_shift_extends_the_selection_in_the_view_shown() {
+    let app = open_doc(many_customers(1000), Rights::VIEW | Rights::COPY, Lang::En);
+    let mut harness = harness_sized(app, egui::vec2(640.0, 400.0));
+    let cursor = |h: &Harness<'_, ViewerApp>| h.state().ui.table.cursor();
+    let selected = |h: &Harness<'_, ViewerApp>| h.state().ui.table.selected_rows().to_vec();
+    assert_eq!(cursor(&harness), None);
+    // The first arrow lands on the top row; the next ones move.
+    for _ in 0..3 {
+        harness.key_press(egui::Key::ArrowDown);
+    }
+    harness.key_press(egui::Key::ArrowUp);
+    harness.run();
+    assert_eq!(cursor(&harness), Some(1));
+    harness.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::ArrowDown);
+    harness.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::ArrowDown);
+    harness.run();
+    assert_eq!(selected(&harness), [2, 3, 4], "data rows 2 to 4");
+    harness.key_press(egui::Key::ArrowDown);
+    harness.run();
+    assert_eq!(selected(&harness), [5], "a plain move drops the range");
+    // Shift+End selects to the last row, which comes into view.
+    harness.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::End);
+    harness.run();
+    assert_eq!(cursor(&harness), Some(999));
+    assert_eq!(selected(&harness).len(), 996);
+    harness.get_by_label("C01000");
+    // Ctrl+C reports every row selected (here far over the take-out limit).
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::C);
+    harness.run();
+    assert_eq!(harness.state().pending_copy_rows(), Some(996));
+    harness
+        .state_mut()
+        .handle_event(Event::CopyReported(Err(Failure::Denied(
+            DenyReason::ExportApprovalRequired,
+        ))));
+    harness.run();
+
+    // Filtered and sorted: the cursor moves over what is shown.
+    let filter = harness.get_by_role_and_label(egui::accesskit::Role::TextInput, "Filter");
+    filter.focus();
+    harness.run();
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::TextInput, "Filter")
+        .type_text("重要");
+    harness.run();
+    // The cursor stays on its row (1000 is 重要 too), and Home belongs to
+    // the filter box while it has the keyboard...
+    harness.key_press(egui::Key::Home);
+    harness.run();
+    assert_eq!(cursor(&harness), Some(99), "the last of 100 rows shown");
+    assert_eq!(selected(&harness), [1000]);
+    // ...and to the table once a row is clicked.
+    harness.get_by_label("C00980").click();
+    harness.run();
+    assert_eq!(selected(&harness), [980]);
+    harness.key_press(egui::Key::ArrowDown);
+    harness.run();
+    assert_eq!(selected(&harness), [990], "the next row shown");
+    harness.get_by_label("顧客番号").click(); // sort ascending: no change
+    harness.run();
+    harness.get_by_label("顧客番号 ▲").click(); // descending
+    harness.run();
+    assert_eq!(selected(&harness), [990], "the cursor stays on its row");
+    harness.key_press(egui::Key::Home);
+    harness.run();
+    assert_eq!(selected(&harness), [1000]);
+    harness.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::ArrowDown);
+    harness.run();
+    harness.event(egui::Event::Copy);
+    harness.run();
+    harness
+        .state_mut()
+        .handle_event(Event::CopyReported(Ok(())));
+    harness.step();
+    assert_eq!(
+        copied_text(&harness).as_deref(),
+        Some("C01000\t顧客1000様\t重要\nC00990\t顧客990様\t重要")
+    );
+}
+
+#[test]
+fn clicking_anywhere_on_a_row_and_ctrl_c_copies_it_once_recorded() {
+    let mut harness = harness(open_app(Rights::VIEW | Rights::COPY, Lang::En));
+    // A cell, not the row number.
+    harness.get_by_label("鈴木 花子").click();
+    harness.run();
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::C);
+    harness.run();
+    assert!(harness.state().copy_pending(), "Ctrl+C asked for the copy");
+    assert_eq!(copied_text(&harness), None, "held until recorded");
+    harness
+        .state_mut()
+        .handle_event(Event::CopyReported(Ok(())));
+    harness.step();
+    assert_eq!(
+        copied_text(&harness).as_deref(),
+        Some("1002\t鈴木 花子\tスズキ ハナコ\t06-9876-5432\t大阪府大阪市北区梅田4-5")
+    );
+    harness.run();
+    // Shift+click extends from the row clicked first: both rows, in view
+    // order, one line each (the key server is told two rows).
+    harness
+        .get_by_label("髙橋 一郎")
+        .click_modifiers(egui::Modifiers::SHIFT);
+    harness.run();
+    harness.event(egui::Event::Copy); // what Ctrl+C becomes in the window
+    harness.run();
+    assert!(harness.state().copy_pending());
+    assert_eq!(harness.state().pending_copy_rows(), Some(2));
+    harness
+        .state_mut()
+        .handle_event(Event::CopyReported(Ok(())));
+    harness.step();
+    assert_eq!(
+        copied_text(&harness).as_deref(),
+        Some(
+            "1002\t鈴木 花子\tスズキ ハナコ\t06-9876-5432\t大阪府大阪市北区梅田4-5\n\
+             1003\t髙橋 一郎\tタカハシ イチロウ\t011-222-3333\t北海道札幌市中央区①番地"
+        )
+    );
+}
+
+#[test]
+fn ctrl_c_without_the_copy_right_says_why_in_both_languages() {
+    for (lang, says) in [
+        (
+            Lang::En,
+            "Not copied: your permission for this file does not include copying.",
+        ),
+        (
+            Lang::Ja,
+            "コピーしませんでした: このファイルにはコピーの権限がありません。",
+        ),
+    ] {
+        let mut harness = harness(open_app(Rights::VIEW, lang));
+        harness.get_by_label("山田 太郎").click();
+        harness.run();
+        assert!(harness.query_by_label(says).is_none());
+        harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::C);
+        harness.event(egui::Event::Copy);
+        harness.run();
+        harness.get_by_label(says);
+        assert_eq!(copied_text(&harness), None);
+        assert!(!harness.state().copy_pending(), "nothing was reported");
+    }
+}
+
+#[test]
+fn a_copy_past_the_take_out_limit_says_how_to_ask_for_approval() {
+    for (lang, title, next) in [
+        (
+            Lang::En,
+            "Not copied: copying 3 rows at once needs an approved take-out first.",
+            "Ask for one with `irm export request customers.csv.irm --for copy --reason TICKET`; once administrators approve it, copy again from this computer within an hour.",
+        ),
+        (
+            Lang::Ja,
+            "コピーしませんでした: 3行を一度にコピーするには、先に持ち出しの承認が必要です。",
+            "`irm export request customers.csv.irm --for copy --reason チケット番号` で申請し、管理者の承認後1時間以内にこのパソコンからもう一度コピーしてください。",
+        ),
+    ] {
+        let app = open_app(Rights::VIEW | Rights::COPY, lang);
+        let mut harness = harness_sized(app, egui::vec2(1100.0, 300.0));
+        harness.get_by_label("山田 太郎").click();
+        harness.run();
+        harness
+            .get_by_label("髙橋 一郎")
+            .click_modifiers(egui::Modifiers::SHIFT);
+        harness.run();
+        harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::C);
+        harness.run();
+        assert!(harness.state().copy_pending());
+        harness
+            .state_mut()
+            .handle_event(Event::CopyReported(Err(Failure::Denied(
+                DenyReason::ExportApprovalRequired,
+            ))));
+        harness.step();
+        assert_eq!(copied_text(&harness), None, "refused: nothing copied");
+        harness.run();
+        harness.get_by_label(title);
+        harness.get_by_label(next);
+    }
+}
+
+/// A call centre's wide list: eleven columns, too wide for 1,100 px.
+fn wide_customers() -> Document {
+    let mut csv = String::from(
+        "顧客番号,氏名,フリガナ,生年月日,電話番号,携帯電話,メールアドレス,郵便番号,住所,契約プラン,備考\n",
+    );
+    for i in 1..=20 {
+        csv.push_str(&format!(
+            "C{i:05},山田 太郎,ヤマダ タロウ,1980-04-01,03-1234-5678,090-1234-5678,\
+             taro.yamada{i}@example.co.jp,120-0034,東京都足立区千住1-2-3 サンプルマンション101,\
+             プレミアム年間,折り返し希望(平日午後)\n"
+        ));
+    }
+    Document::from_plaintext("wide.csv", csv.as_bytes())
+}
+
+#[test]
+fn fit_columns_brings_the_last_column_into_a_1100_px_window() {
+    let app = open_doc(wide_customers(), Rights::VIEW, Lang::En);
+    let mut harness = harness_sized(app, egui::vec2(1100.0, 400.0));
+    let right_edge = |h: &Harness<'_, ViewerApp>| h.get_by_label("備考").rect().right();
+    assert!(right_edge(&harness) > 1100.0, "the list starts too wide");
+    harness.get_by_label("Fit columns").click();
+    harness.run();
+    let right = right_edge(&harness);
+    assert!(right <= 1100.0, "the last column ends at {right}");
+    // Every column keeps a readable width.
+    let widths = harness.state().ui.table.column_widths().to_vec();
+    assert!(widths.iter().all(|&w| w >= 40.0), "{widths:?}");
+    // In Japanese too.
+    let app = open_doc(wide_customers(), Rights::VIEW, Lang::Ja);
+    let mut harness = harness_sized(app, egui::vec2(1100.0, 400.0));
+    harness.get_by_label("列幅を合わせる").click();
+    harness.run();
+    assert!(right_edge(&harness) <= 1100.0);
+}
+
+#[test]
+fn double_clicking_a_column_edge_fits_it_to_its_content() {
+    let app = open_doc(wide_customers(), Rights::VIEW, Lang::En);
+    // Wide enough that the address column's edge is on screen.
+    let mut harness = harness_sized(app, egui::vec2(2000.0, 400.0));
+    let address = "東京都足立区千住1-2-3 サンプルマンション101";
+    let needed = harness.ctx.fonts_mut(|fonts| {
+        fonts
+            .layout_no_wrap(
+                address.to_owned(),
+                egui::TextStyle::Body.resolve(&egui::Style::default()),
+                egui::Color32::WHITE,
+            )
+            .size()
+            .x
+    });
+    // Narrow the address column by dragging its edge.
+    let edge = |h: &Harness<'_, ViewerApp>| {
+        let header = h.get_by_label("住所").rect();
+        let next = h.get_by_label("契約プラン").rect();
+        egui::pos2((header.right() + next.left()) / 2.0, header.center().y)
+    };
+    let at = edge(&harness);
+    harness.hover_at(at);
+    harness.run();
+    harness.drag_at(at);
+    harness.run();
+    harness.hover_at(at - egui::vec2(300.0, 0.0));
+    harness.run();
+    harness.drop_at(at - egui::vec2(300.0, 0.0));
+    harness.run();
+    let narrowed = harness.state().ui.table.column_widths()[8];
+    assert!(narrowed < needed, "{narrowed} < {needed}");
+    // Double-click the edge: the column fits its longest text.
+    // In one frame: the harness steps a quarter second per queued event,
+    // slower than a double-click.
+    let at = edge(&harness);
+    harness.hover_at(at);
+    harness.run();
+    for pressed in [true, false, true, false] {
+        harness.input_mut().events.push(egui::Event::PointerButton {
+            pos: at,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+    }
+    harness.step();
+    harness.run();
+    let fitted = harness.state().ui.table.column_widths()[8];
+    assert!(
+        fitted >= needed && fitted < needed + 40.0,
+        "{fitted} fits {needed}"
+    );
+    assert_eq!(harness.state().ui.table.sort, None, "no sort by accident");
+}
+
+/// The clip rectangles the watermark was painted into last frame.
+fn watermark_clips(harness: &Harness<'_, ViewerApp>) -> Vec<egui::Rect> {
+    harness
+        .output()
+        .shapes
+        .iter()
+        .filter(|clipped| match &clipped.shape {
+            egui::Shape::Text(text) => text.galley.text().contains(FIXTURE_FILE_ID),
+            _ => false,
+        })
+        .map(|clipped| clipped.clip_rect)
+        .collect()
+}
+
+#[test]
+fn the_watermark_covers_the_rows_but_not_the_controls() {
+    let harness = harness(open_app(Rights::VIEW | Rights::COPY, Lang::En));
+    let clips = watermark_clips(&harness);
+    assert!(!clips.is_empty(), "a watermark is painted");
+    let cell = harness.get_by_label("山田 太郎").rect();
+    assert!(
+        clips.iter().any(|c| c.intersects(cell)),
+        "it covers the rows"
+    );
+    let controls = [
+        harness
+            .get_by_role_and_label(egui::accesskit::Role::TextInput, "Filter")
+            .rect(),
+        harness
+            .get_by_role_and_label(egui::accesskit::Role::TextInput, "Search")
+            .rect(),
+        harness.get_by_label("Copy").rect(),
+        harness.get_by_label("Print").rect(),
+        harness.get_by_label("1").rect(),
+        harness.get_by_label("3").rect(),
+        harness.get_by_label("3 of 3 rows").rect(),
+    ];
+    for control in controls {
+        for clip in &clips {
+            assert!(
+                !clip.intersects(control),
+                "the watermark ({clip:?}) is off the control at {control:?}"
+            );
+        }
+    }
 }

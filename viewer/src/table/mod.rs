@@ -5,11 +5,13 @@
 //! - `data.rs`: [`Table`] and [`TableBuilder`], sorting, searching, CSV export;
 //! - `csv.rs`: reading CSV/TSV text into a table;
 //! - `state.rs`: [`TableState`], how a table stands in the UI;
-//! - `widget.rs`: [`TableView`], drawing it.
+//! - `cursor.rs`: the row cursor and the selection within it;
+//! - `widget.rs`: [`TableView`], drawing it and reading its keys.
 //!
 //! This file only re-exports; nothing outside `table/` names the files.
 
 mod csv;
+mod cursor;
 mod data;
 mod state;
 mod widget;
@@ -17,4 +19,4 @@ mod widget;
 pub use csv::sniff_delimiter;
 pub use data::{Direction, MAX_TABLE_TEXT, SortKey, Table, TableBuilder};
 pub use state::{BACKGROUND_SORT_ROWS, TableState};
-pub use widget::{HeaderTexts, TableView};
+pub use widget::{HeaderTexts, TableOutput, TableView};

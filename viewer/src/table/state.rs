@@ -1,10 +1,13 @@
 //! How one table stands in the UI ([`TableState`]): its sort (computed
 //! here, or on another thread for a big table), the rows the filter lets
-//! through, the search and its matches, column widths and the selected
-//! row. The cells are `data.rs`'s; drawing them is `widget.rs`'s.
+//! through, the search and its matches, column widths, the scroll position
+//! and the row cursor with its selection (whose rules are `cursor.rs`'s).
+//! The cells are `data.rs`'s; drawing them and reading keys is
+//! `widget.rs`'s.
 
 use zeroize::{Zeroize, Zeroizing};
 
+use super::cursor::{Move, RowCursor};
 use super::data::{Direction, SortKey, Table};
 
 /// Rows above which a sort runs on its own thread, so the window keeps
@@ -12,8 +15,8 @@ use super::data::{Direction, SortKey, Table};
 pub const BACKGROUND_SORT_ROWS: usize = 50_000;
 
 /// How one table stands in the UI: its sort, the rows shown, the search
-/// and its matches, column widths and the selected row. Reset when another
-/// document or sheet is shown.
+/// and its matches, column widths, the scroll position and the row cursor.
+/// Reset when another document or sheet is shown.
 #[derive(Default)]
 pub struct TableState {
     /// The requested sort (shown in the header even while it is computed).
@@ -36,12 +39,20 @@ pub struct TableState {
     current: Option<usize>,
     /// A position in `visible` to bring into view next frame.
     pub(super) scroll_to: Option<usize>,
+    /// An exact scroll offset to show next frame (the cursor moved).
+    pub(super) scroll_offset: Option<f32>,
     /// Column widths in points, once laid out (dragging changes them).
     pub(super) widths: Vec<f32>,
-    /// The first and last positions in `visible` on screen last frame.
+    /// Whether "fit columns" was asked for: the widget, which knows the
+    /// fonts and the width there is, does it next frame.
+    pub(super) fit_requested: bool,
+    /// The first and last positions in `visible` drawn last frame.
     pub(super) on_screen: Option<(usize, usize)>,
-    /// The clicked row, if selection is allowed.
-    pub selected: Option<usize>,
+    /// The vertical scroll offset and the height of the rows' viewport
+    /// last frame, in points: where the cursor is on screen, and a page.
+    pub(super) viewport: (f32, f32),
+    /// The cursor and the selection, as positions in `visible`.
+    pub(super) cursor: RowCursor,
 }
 
 impl TableState {
@@ -79,6 +90,56 @@ impl TableState {
     /// The first and last rows (positions in `visible`) drawn last frame.
     pub fn on_screen(&self) -> Option<(usize, usize)> {
         self.on_screen
+    }
+
+    /// Sizes the columns to fit the width there is, next time the table is
+    /// drawn (the toolbar's "fit columns").
+    pub fn request_fit_columns(&mut self) {
+        self.fit_requested = true;
+    }
+
+    /// The cursor's position in [`TableState::visible`].
+    pub fn cursor(&self) -> Option<usize> {
+        self.cursor.at()
+    }
+
+    /// The data rows Ctrl+C copies, in view order: the selection, or the
+    /// cursor row alone; empty without a cursor.
+    pub fn selected_rows(&self) -> &[usize] {
+        self.cursor
+            .selection()
+            .and_then(|range| self.visible.get(range))
+            .unwrap_or_default()
+    }
+
+    /// Moves the cursor (keys, clicks) and scrolls so that it stays in
+    /// view. Page Up and Page Down scroll by the page too, so the cursor
+    /// keeps its place on screen, as in a spreadsheet. `row_step` is a
+    /// row's height with the spacing under it, `row_height` without.
+    pub(super) fn move_cursor(&mut self, step: Move, extend: bool, row_step: f32, row_height: f32) {
+        let (offset, view) = self.viewport;
+        // A page is the rows wholly in view; the top one is the first whose
+        // top edge is not scrolled past.
+        let page = (view / row_step).floor() as usize;
+        let top = (offset / row_step).ceil() as usize;
+        let from = self.cursor.at().unwrap_or(top);
+        let Some(at) = self
+            .cursor
+            .apply(step, extend, self.visible.len(), page, top)
+        else {
+            return;
+        };
+        let mut offset = offset;
+        if matches!(step, Move::PageUp | Move::PageDown) {
+            offset += (at as f32 - from as f32) * row_step;
+        }
+        let row_top = at as f32 * row_step;
+        if row_top < offset {
+            offset = row_top;
+        } else if row_top + row_height > offset + view {
+            offset = row_top + row_height - view;
+        }
+        self.scroll_offset = Some(offset.max(0.0));
     }
 
     /// Sorts by `column`: ascending first, then flipping on each click.
@@ -127,11 +188,7 @@ impl TableState {
             .as_ref()
             .is_none_or(|(f, k)| f.as_str() != filter || *k != sorted);
         if stale {
-            let filter_changed = self
-                .applied
-                .as_ref()
-                .is_none_or(|(f, _)| f.as_str() != filter);
-            self.visible = match &self.order {
+            let shown = match &self.order {
                 None => table.filter(filter),
                 Some((_, order)) if filter.is_empty() => order.clone(),
                 Some((_, order)) => order
@@ -140,11 +197,10 @@ impl TableState {
                     .filter(|&r| table.row_matches(r, filter))
                     .collect(),
             };
+            let before = std::mem::replace(&mut self.visible, shown);
+            self.cursor.follow(&before, &self.visible);
             self.applied = Some((Zeroizing::new(filter.to_owned()), sorted));
             self.searched = None;
-            if filter_changed {
-                self.selected = None;
-            }
         }
         if self
             .searched
