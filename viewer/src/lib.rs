@@ -1,6 +1,7 @@
 //! `irm-viewer`: shows a sealed file (CSV/TSV, XLSX/XLS, text, JSON, PNG, JPEG) only while the key server's
 //! grant holds, with the grant's rights enforced in the UI and the
-//! watermark drawn over everything (docs and STYLE.md §9).
+//! watermark drawn over the document's content, on top of every window
+//! and popup (docs and STYLE.md §9).
 //!
 //! - [`app::ViewerApp`] is `{ model, ui, worker }`: drawing reads the
 //!   [`model::Model`], clicks become [`worker::Command`]s.

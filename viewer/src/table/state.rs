@@ -245,6 +245,7 @@ impl TableState {
 
 #[cfg(test)]
 mod tests {
+    use super::super::cursor::Move;
     use super::super::data::tests::AMOUNTS;
     use super::*;
 
@@ -304,6 +305,61 @@ mod tests {
         state.search = "nothing".into();
         state.refresh(&t, "");
         assert_eq!((state.matches().len(), state.match_counter()), (0, None));
+    }
+
+    #[test]
+    fn the_selection_is_rows_of_the_view_and_the_cursor_follows_its_row() {
+        let t = Table::parse(AMOUNTS, ',');
+        let mut state = TableState::default();
+        state.refresh(&t, "");
+        assert_eq!(state.selected_rows(), [] as [usize; 0], "no cursor yet");
+        state.move_cursor(Move::To(1), false, 20.0, 18.0);
+        state.move_cursor(Move::Down, true, 20.0, 18.0);
+        assert_eq!(state.selected_rows(), [2, 3]);
+        // Sorted: the cursor stays on data row 3, the range goes.
+        state.sort_by(&t, 1, |_, _| unreachable!("small"));
+        state.refresh(&t, "");
+        assert_eq!(state.visible(), [2, 5, 1, 4, 6, 3]);
+        assert_eq!((state.cursor(), state.selected_rows()), (Some(5), &[3][..]));
+        // Filtered: Home goes to the first row shown.
+        state.refresh(&t, "藤");
+        assert_eq!(state.selected_rows(), [3]);
+        state.move_cursor(Move::First, false, 20.0, 18.0);
+        assert_eq!(state.selected_rows(), [6]);
+    }
+
+    #[test]
+    fn the_cursor_scrolls_into_view_and_pages_scroll_by_a_page() {
+        let t = Table::parse(&format!("n\n{}", "x\n".repeat(1000)), ',');
+        let mut state = TableState::default();
+        state.refresh(&t, "");
+        // 100 points of view, 20 a row: five rows to a page.
+        state.viewport = (0.0, 100.0);
+        let go = |state: &mut TableState, step, extend| {
+            state.move_cursor(step, extend, 20.0, 18.0);
+            let offset = state.scroll_offset.take().expect("scrolls");
+            state.viewport.0 = offset;
+            (state.cursor().unwrap(), offset)
+        };
+        assert_eq!(
+            go(&mut state, Move::Down, false),
+            (0, 0.0),
+            "in view: no scroll"
+        );
+        assert_eq!(go(&mut state, Move::PageDown, false), (5, 100.0));
+        assert_eq!(go(&mut state, Move::PageDown, true), (10, 200.0));
+        assert_eq!(state.selected_rows().len(), 6, "rows 5 to 10");
+        assert_eq!(go(&mut state, Move::PageUp, false), (5, 100.0));
+        // Down to the row under the view: just enough to show it whole.
+        for _ in 0..4 {
+            go(&mut state, Move::Down, false);
+        }
+        assert_eq!(go(&mut state, Move::Down, false), (10, 118.0));
+        assert_eq!(
+            go(&mut state, Move::Last, false),
+            (999, 19_980.0 + 18.0 - 100.0)
+        );
+        assert_eq!(go(&mut state, Move::First, false), (0, 0.0));
     }
 
     #[test]
