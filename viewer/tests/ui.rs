@@ -1248,6 +1248,14 @@ fn fit_columns_brings_the_last_column_into_a_1100_px_window() {
     harness.run();
     let right = right_edge(&harness);
     assert!(right <= 1100.0, "the last column ends at {right}");
+    // Its cells too: they sit under their header.
+    let cell = harness
+        .query_all_by_label("折り返し希望(平日午後)")
+        .next()
+        .expect("a cell of the last column")
+        .rect();
+    let header = harness.get_by_label("備考").rect();
+    assert_eq!(cell.x_range(), header.x_range(), "cells under their header");
     // Every column keeps a readable width.
     let widths = harness.state().ui.table.column_widths().to_vec();
     assert!(widths.iter().all(|&w| w >= 40.0), "{widths:?}");

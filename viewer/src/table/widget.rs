@@ -252,7 +252,11 @@ fn rows(
     number_width: f32,
     row_height: f32,
 ) -> (egui::scroll_area::ScrollAreaOutput<()>, Option<usize>) {
-    let row_step = row_height + ui.spacing().item_spacing.y;
+    let spacing = ui.spacing().item_spacing;
+    let row_step = row_height + spacing.y;
+    // The header allocates each handle as a widget, with spacing after it;
+    // the cells leave the same gap, so each sits under its header.
+    let gap = HANDLE_WIDTH + spacing.x;
     let mut scroll = ScrollArea::vertical().id_salt("table-v").auto_shrink(false);
     if let Some(offset) = state.scroll_offset.take() {
         scroll = scroll.vertical_scroll_offset(offset);
@@ -296,7 +300,7 @@ fn rows(
                         [widths[c], row_height],
                         Label::new(text).selectable(false).truncate(),
                     );
-                    ui.add_space(HANDLE_WIDTH);
+                    ui.add_space(gap);
                 }
             });
             let rect = line.response.rect;
