@@ -196,7 +196,8 @@ impl From<ClientError> for Failure {
         let status = match &err {
             ClientError::Denied(reason, _) => irm_status::denied(*reason),
             ClientError::Unreachable { .. } => IRM_STATUS_UNREACHABLE,
-            ClientError::Tls { .. } => IRM_STATUS_TLS,
+            // Both say: this is not the key server the person was sent to.
+            ClientError::Tls { .. } | ClientError::CaMismatch { .. } => IRM_STATUS_TLS,
             ClientError::NotEnrolled { .. } => IRM_STATUS_NOT_ENROLLED,
             ClientError::WrongPassphrase { .. } => IRM_STATUS_WRONG_PASSPHRASE,
             ClientError::ServerMismatch { .. } => IRM_STATUS_SERVER_MISMATCH,
@@ -279,6 +280,21 @@ mod tests {
             failure.message
         );
         assert!(failure.message.contains(DenyReason::FileRevoked.advice()));
+    }
+
+    #[test]
+    fn a_ca_that_is_not_the_invitations_is_a_tls_status() {
+        let failure = Failure::from(ClientError::CaMismatch {
+            url: "https://kas.example:8443".into(),
+            expected: "ab".repeat(32),
+            found: "cd".repeat(32),
+        });
+        assert_eq!(failure.status, irm_status::IRM_STATUS_TLS);
+        assert!(
+            failure.message.contains("fingerprint"),
+            "{}",
+            failure.message
+        );
     }
 
     #[test]
