@@ -27,6 +27,7 @@ pub struct Grant {
     verified: VerifiedHeader,
     grant_id: String,
     user: String,
+    display_name: String,
     device_id: String,
     rights: Rights,
     watermark_required: bool,
@@ -120,6 +121,7 @@ impl Grant {
             verified,
             grant_id: answer.grant_id,
             user: answer.user,
+            display_name: answer.display_name,
             device_id: answer.device_id,
             rights: answer.rights,
             watermark_required: answer.watermark_required,
@@ -167,6 +169,12 @@ impl Grant {
     /// The user the grant is for (the watermark names them).
     pub fn user(&self) -> &str {
         &self.user
+    }
+
+    /// Their full name as the key server knows it, if it said (for the
+    /// watermark).
+    pub fn display_name(&self) -> Option<&str> {
+        Some(self.display_name.trim()).filter(|name| !name.is_empty())
     }
 
     /// The device the grant is bound to (hex).
@@ -317,6 +325,7 @@ mod tests {
             file_id: f.header.file_id().to_string(),
             grant_id: "ab".repeat(16),
             user: "alice".into(),
+            display_name: "Alice Example".into(),
             device_id: DEVICE.into(),
             rights: Rights::VIEW | Rights::EXPORT,
             watermark_required: true,
@@ -347,6 +356,7 @@ mod tests {
         assert!(grant.time_left() > Duration::from_secs(290));
         assert_eq!(grant.renew_due(), asked + Duration::from_secs(200));
         assert_eq!(grant.rights(), Rights::VIEW | Rights::EXPORT);
+        assert_eq!(grant.display_name(), Some("Alice Example"));
         let verified = grant.verified_header().unwrap();
         assert_eq!(verified.header().file_id(), f.header.file_id());
     }

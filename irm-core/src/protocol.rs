@@ -422,6 +422,10 @@ pub struct GrantResponse {
     pub grant_id: String,
     /// Who the grant is for.
     pub user: String,
+    /// Their full name, for the watermark (empty from servers that predate
+    /// it: the viewer then names the login alone).
+    #[serde(default)]
+    pub display_name: String,
     /// The device it is bound to (hex).
     pub device_id: String,
     /// The effective rights: the policy's rights for this user, minus any

@@ -53,6 +53,8 @@ async fn grants_follow_recipients_and_the_admin_role_opens_nothing(backend: Back
 
     let grant = alice.grant_ok(&to_alice, false).await;
     assert_eq!(grant.rights, Rights::VIEW | Rights::PRINT);
+    // The full name, for the viewer's watermark.
+    assert_eq!(grant.display_name, "alice Example");
     assert_eq!(grant.lease_expires_at, T0 + 600);
     assert_eq!(grant.server_time, T0);
     assert_eq!(grant.file_id, to_alice.id());

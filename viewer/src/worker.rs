@@ -8,7 +8,7 @@
 //! buffer itself, for export); never to disk.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{BufRead as _, Read as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -16,12 +16,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 use irm_client::{Grant, Passphrase, Session};
 use irm_core::protocol::{Notice, UsageAction};
-use irm_core::{Opener, SealedHeader, StreamOptions};
+use irm_core::{Opener, SealedHeader, StreamOptions, VerifiedHeader};
 use zeroize::Zeroizing;
 
 use crate::enroll::{self, EnrollFailure, EnrollRequest};
+use crate::kind::{self, Kind};
 use crate::model::{ContentError, Document, Failure, OpenDocument};
 use crate::print::{self, PrintCommand, PrintError, PrintJob};
+use crate::table::{StreamError, StreamedTable, TableStream};
+use crate::timing::Timing;
 use crate::watermark::{WatermarkIdentity, format_utc};
 
 /// What the UI asks of the worker.
@@ -123,7 +126,19 @@ impl Worker {
     /// Starts the worker; `wake` is called after every event (the app passes
     /// `ctx.request_repaint`).
     pub fn spawn(source: Source, wake: impl Fn() + Send + 'static) -> Self {
-        Self::start(wake, move |commands, emit| run(source, commands, emit))
+        Self::spawn_timed(source, None, wake)
+    }
+
+    /// [`Worker::spawn`], reporting the unlock and the open to `timing`
+    /// (`IRM_VIEWER_TIMING=1`).
+    pub fn spawn_timed(
+        source: Source,
+        timing: Option<Timing>,
+        wake: impl Fn() + Send + 'static,
+    ) -> Self {
+        Self::start(wake, move |commands, emit| {
+            run(source, timing.as_ref(), commands, emit);
+        })
     }
 
     /// Starts a worker that first enrolls this computer (answered by
@@ -143,7 +158,7 @@ impl Worker {
             };
             drop(passphrase);
             emit(Event::Enrolled);
-            serve(&session, file, commands, emit);
+            serve(&session, file, commands, emit, None);
         })
     }
 
@@ -191,7 +206,12 @@ impl Drop for Worker {
     }
 }
 
-fn run(source: Source, commands: &Receiver<Command>, emit: &dyn Fn(Event)) {
+fn run(
+    source: Source,
+    timing: Option<&Timing>,
+    commands: &Receiver<Command>,
+    emit: &dyn Fn(Event),
+) {
     let Source {
         mut file,
         config_dir,
@@ -219,8 +239,14 @@ fn run(source: Source, commands: &Receiver<Command>, emit: &dyn Fn(Event)) {
             }
         };
         emit(Event::Opening);
+        let started = Instant::now();
         match Session::unlock(&config_dir, &phrase) {
-            Ok(session) => break session,
+            Ok(session) => {
+                if let Some(timing) = timing {
+                    timing.unlocked(started.elapsed());
+                }
+                break session;
+            }
             Err(e) => match Failure::from_client(&e) {
                 Failure::WrongPassphrase => failure = Some(Failure::WrongPassphrase),
                 other => {
@@ -235,7 +261,7 @@ fn run(source: Source, commands: &Receiver<Command>, emit: &dyn Fn(Event)) {
             },
         }
     };
-    serve(&session, Some(file), commands, emit);
+    serve(&session, Some(file), commands, emit, timing);
 }
 
 /// What to do after a document closed or could not be opened.
@@ -258,6 +284,7 @@ fn serve(
     file: Option<PathBuf>,
     commands: &Receiver<Command>,
     emit: &dyn Fn(Event),
+    timing: Option<&Timing>,
 ) {
     let mut next = file;
     loop {
@@ -265,8 +292,12 @@ fn serve(
             return;
         };
         emit(Event::Opening);
+        let started = Instant::now();
         match open(session, &file) {
             Ok((grant, open)) => {
+                if let Some(timing) = timing {
+                    timing.opened(started.elapsed());
+                }
                 emit(Event::Opened(open));
                 match hold(session, grant, commands, emit) {
                     Next::Open(path) => next = Some(path),
@@ -310,14 +341,17 @@ fn wait_for_retry(commands: &Receiver<Command>) -> Next {
     }
 }
 
-/// Reads the header, asks for the grant and decrypts the whole payload.
+/// How much of the payload is read before deciding what kind of document it
+/// is (`kind::detect` sniffs the first bytes, and a table's first line).
+const HEAD_LEN: usize = 1024 * 1024;
+
+/// Reads the header, asks for the grant and decrypts the payload: a CSV/TSV
+/// table piece by piece straight into the table (the whole plaintext is
+/// never held beside it), any other kind into one buffer.
 pub fn open(session: &Session, path: &Path) -> Result<(Grant, OpenDocument), Failure> {
-    let mut file = File::open(path)
-        .map_err(|e| Failure::Other(format!("cannot read {}: {e}", path.display())))?;
-    let file_len = file
-        .metadata()
-        .map_err(|e| Failure::Other(format!("cannot read {}: {e}", path.display())))?
-        .len();
+    let cannot_read = |e: std::io::Error| Failure::Other(format!("cannot read {}: {e}", path.display()));
+    let mut file = File::open(path).map_err(cannot_read)?;
+    let file_len = file.metadata().map_err(cannot_read)?.len();
     let header = SealedHeader::read_from(&mut file).map_err(|e| Failure::Corrupt(e.to_string()))?;
     let grant = session
         .grant(&header, false)
@@ -325,48 +359,57 @@ pub fn open(session: &Session, path: &Path) -> Result<(Grant, OpenDocument), Fai
     let verified = grant
         .verified_header()
         .map_err(|e| Failure::from_client(&e))?;
-    // The plaintext is shorter than the sealed file: one buffer, never grown.
+    // The plaintext is shorter than the sealed file.
     let capacity = usize::try_from(file_len)
         .map_err(|_| Failure::Other("the file is too large for this computer".into()))?
         + 1;
-    let mut plain = Zeroizing::new(vec![0u8; capacity]);
-    let mut len = 0;
-    let mut opener = Opener::new(verified, &mut file, StreamOptions::default());
-    loop {
-        if len == capacity {
-            return Err(Failure::Corrupt(
-                "the decrypted payload is longer than the file".into(),
-            ));
-        }
-        match opener.read(&mut plain[len..]) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Failure::Corrupt(e.to_string())),
-        }
-    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().trim_end_matches(".irm").to_owned())
         .unwrap_or_default();
-    plain.truncate(len); // never shrunk: a reallocation would leave a copy
     // The sealed metadata says what the file is; the names are the fallback.
     let meta = verified.metadata();
     let original_name = meta.file_name.as_deref().unwrap_or(&name);
-    let doc = Document::open(
-        name.clone(),
-        meta.media_type.as_deref(),
-        Some(original_name),
-        plain,
-    )
-    .map_err(|e| match e {
-        ContentError::Unsupported => Failure::Unsupported(format!(
-            "{}: {}",
-            meta.media_type.as_deref().unwrap_or("?"),
-            e
-        )),
-        e => Failure::Corrupt(e.to_string()),
-    })?;
+    let mut reader = Payload::new(verified, &mut file, capacity);
+    // The first piece says what the document is: `kind::detect` sniffs its
+    // first bytes when the metadata and the name do not tell.
+    let mut piece = Zeroizing::new(vec![0u8; HEAD_LEN.min(capacity)]);
+    let first = reader.fill(&mut piece)?;
+    let doc = match kind::detect(meta.media_type.as_deref(), Some(original_name), &piece[..first]) {
+        Kind::Table => {
+            let table = read_table(reader, &piece[..first], path, verified)?;
+            Document::from_streamed(name.clone(), table)
+        }
+        _ => {
+            // One buffer, sized from the file and never grown.
+            let mut plain = Zeroizing::new(vec![0u8; capacity]);
+            plain[..first].copy_from_slice(&piece[..first]);
+            drop(piece);
+            let mut len = first;
+            loop {
+                match reader.fill(&mut plain[len..])? {
+                    0 => break,
+                    n => len += n,
+                }
+            }
+            drop(reader);
+            plain.truncate(len); // never shrunk: a reallocation would leave a copy
+            Document::open(
+                name.clone(),
+                meta.media_type.as_deref(),
+                Some(original_name),
+                plain,
+            )
+            .map_err(|e| match e {
+                ContentError::Unsupported => Failure::Unsupported(format!(
+                    "{}: {}",
+                    meta.media_type.as_deref().unwrap_or("?"),
+                    e
+                )),
+                e => Failure::Corrupt(e.to_string()),
+            })?
+        }
+    };
     let open = OpenDocument {
         doc: Arc::new(doc),
         rights: grant.rights(),
@@ -380,13 +423,107 @@ pub fn open(session: &Session, path: &Path) -> Result<(Grant, OpenDocument), Fai
     Ok((grant, open))
 }
 
+/// The decrypted payload, read with a check that it is no longer than the
+/// sealed file.
+struct Payload<'a> {
+    opener: Opener<&'a mut File>,
+    /// Plaintext bytes read so far.
+    read: usize,
+    /// One more than the most the payload can hold (the file's length + 1).
+    capacity: usize,
+}
+
+impl<'a> Payload<'a> {
+    /// The payload after the header `file` is positioned after.
+    fn new(verified: &VerifiedHeader, file: &'a mut File, capacity: usize) -> Self {
+        Self {
+            opener: Opener::new(verified, file, StreamOptions::default()),
+            read: 0,
+            capacity,
+        }
+    }
+
+    fn count(&mut self, len: usize) -> Result<(), Failure> {
+        self.read += len;
+        if self.read >= self.capacity {
+            return Err(Failure::Corrupt(
+                "the decrypted payload is longer than the file".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Fills `buf` as far as the payload goes; 0 at its end.
+    fn fill(&mut self, buf: &mut [u8]) -> Result<usize, Failure> {
+        let mut len = 0;
+        while len < buf.len() {
+            match self.opener.read(&mut buf[len..]) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Failure::Corrupt(e.to_string())),
+            }
+        }
+        self.count(len)?;
+        Ok(len)
+    }
+
+    /// Hands the rest of the payload to `stream`, chunk by chunk straight
+    /// from the decryption buffer (no copy in between).
+    fn into_stream(mut self, stream: &mut TableStream) -> Result<(), Failure> {
+        while !stream.must_stop() {
+            let len = match self.opener.fill_buf() {
+                Ok([]) => return Ok(()),
+                Ok(chunk) => {
+                    stream.push(chunk);
+                    chunk.len()
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Failure::Corrupt(e.to_string())),
+            };
+            self.opener.consume(len);
+            self.count(len)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads a table from `payload` (`head`: what was read of it already),
+/// again from the start of the payload in CP932 if the text turns out to
+/// be CP932 only after non-ASCII UTF-8 (`stream.rs`).
+fn read_table(
+    payload: Payload<'_>,
+    head: &[u8],
+    path: &Path,
+    verified: &VerifiedHeader,
+) -> Result<StreamedTable, Failure> {
+    let capacity = payload.capacity;
+    let mut stream = TableStream::new(capacity);
+    stream.push(head);
+    payload.into_stream(&mut stream)?;
+    let streamed = match stream.finish() {
+        Err(StreamError::Restart) => {
+            let mut file = File::open(path)
+                .map_err(|e| Failure::Other(format!("cannot read {}: {e}", path.display())))?;
+            SealedHeader::read_from(&mut file).map_err(|e| Failure::Corrupt(e.to_string()))?;
+            let mut stream = TableStream::cp932(capacity);
+            Payload::new(verified, &mut file, capacity).into_stream(&mut stream)?;
+            stream.finish()
+        }
+        other => other,
+    };
+    streamed.map_err(|e| match e {
+        StreamError::TooLarge | StreamError::Restart => {
+            Failure::Corrupt(ContentError::TooLarge.to_string())
+        }
+    })
+}
+
 /// Who the watermark names, from the grant, as of now.
 fn watermark_for(grant: &Grant) -> WatermarkIdentity {
     WatermarkIdentity {
         user: grant.user().to_owned(),
-        // The grant names the login only (GrantResponse::user); no
-        // full name reaches the client.
-        display_name: None,
+        display_name: grant.display_name().map(str::to_owned),
         device: grant.device_id().to_owned(),
         opened_at: format_utc(SystemTime::now()),
         file_id: grant.file_id().to_string(),

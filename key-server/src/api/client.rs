@@ -256,6 +256,7 @@ pub(crate) async fn grant(
                 file_id: header.file_id().to_string(),
                 grant_id,
                 user: signed.actor.user.clone(),
+                display_name: signed.user.display_name.clone(),
                 device_id: signed.device.id.clone(),
                 rights: decision.rights,
                 watermark_required: decision.watermark_required,
