@@ -75,7 +75,12 @@ fn wait_for(harness: &mut Harness<'_, ViewerApp>, label: &str) {
         harness.step();
         harness.query_by_label(label).is_some()
     });
-    assert!(shown, "{label:?} is shown within {WAIT:?}");
+    assert!(
+        shown,
+        "{label:?} is shown within {WAIT:?}; enrollment: busy {} error {:?}",
+        harness.state().ui.enroll.busy,
+        harness.state().ui.enroll.error
+    );
 }
 
 /// A print command that saves its standard input into `dir/printed.pdf`,
@@ -220,13 +225,15 @@ fn enroll_window(
 }
 
 fn harness_for(app: ViewerApp) -> Harness<'static, ViewerApp> {
+    // The real window's first size (viewer/src/main.rs).
     Harness::builder()
-        .with_size(egui::vec2(900.0, 500.0))
+        .with_size(egui::vec2(1100.0, 720.0))
         .with_context_setup(irm_viewer::fonts::install)
         .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app)
 }
 
-/// Fills the enrollment form (as typed) and presses Register.
+/// Fills the enrollment form without an invitation (as typed) and presses
+/// Register.
 fn fill_and_register(
     harness: &mut Harness<'_, ViewerApp>,
     url: &str,
@@ -236,13 +243,16 @@ fn fill_and_register(
     passphrases: (&str, &str),
 ) {
     let form = &mut harness.state_mut().ui.enroll;
+    form.manual = true;
     form.server_url = url.into();
     form.ca_path = ca.display().to_string();
     form.user = user.into();
     form.device_name = format!("{user}-pc");
     form.passphrase = passphrases.0.to_owned().into();
     form.passphrase_again = passphrases.1.to_owned().into();
-    // The code is typed into its labelled field.
+    // The fields without an invitation are drawn, then the code is typed
+    // into its labelled field.
+    harness.step();
     harness.get_by_label("One-time code").focus();
     harness.step();
     harness.get_by_label("One-time code").type_text(code);
@@ -260,6 +270,13 @@ fn first_start_enrolls_in_the_window_then_opens_the_file() {
     let config_dir = home.path().join("irm");
     let mut harness = enroll_window(&config_dir, Some(file), Lang::En);
     harness.get_by_label("Register this computer");
+    // Without an invitation, the fields of the server, its CA and the code.
+    harness
+        .get_by_label("No invitation: enter the server, CA certificate file and code instead")
+        .click();
+    // The click lands in one frame, the fields are drawn in the next.
+    harness.step();
+    harness.step();
     for label in [
         "Key server URL",
         "CA certificate file",
@@ -379,6 +396,7 @@ fn enrollment_errors_say_what_to_fix_in_english_and_japanese() {
             Lang::Ja => "登録",
         };
         let form = &mut harness.state_mut().ui.enroll;
+        form.manual = true;
         form.server_url = url.into();
         form.ca_path = ca.display().to_string();
         form.user = "carol".into();
@@ -386,6 +404,8 @@ fn enrollment_errors_say_what_to_fix_in_english_and_japanese() {
         form.device_name = "carol-pc".into();
         form.passphrase = "carol passphrase".to_owned().into();
         form.passphrase_again = "carol passphrase".to_owned().into();
+        // Drawn once with the fields shown, so the button is where it will be.
+        harness.step();
         harness.get_by_label(register).click();
         wait_for(&mut harness, expected);
         assert!(
@@ -405,6 +425,68 @@ fn enrollment_errors_say_what_to_fix_in_english_and_japanese() {
     );
     wait_for(&mut harness, "Open a sealed file");
     harness.get_by_label("This computer is registered.");
+}
+
+#[test]
+fn an_invitation_pasted_into_one_field_enrolls_and_a_foreign_ca_is_refused() {
+    use irm_core::invitation::{CodePart, Invitation, ca_fingerprint};
+    let stage = Stage::new();
+    let code = stage.add_user("dave");
+    let pem = std::fs::read_to_string(&stage.server.ca_pem).expect("the CA");
+    let fingerprint = ca_fingerprint(&pem).expect("a certificate");
+    let line = |fingerprint| {
+        Invitation::new(&stage.server.url, fingerprint, &code, CodePart::Whole)
+            .expect("an invitation")
+            .to_string()
+    };
+    let home = tempfile::TempDir::new().expect("a directory");
+    let config_dir = home.path().join("irm");
+    let paste = |harness: &mut Harness<'_, ViewerApp>, text: &str| {
+        harness.get_by_label("Invitation").focus();
+        harness.step();
+        harness.get_by_label("Invitation").type_text(text);
+        let form = &mut harness.state_mut().ui.enroll;
+        form.device_name = "dave-pc".into();
+        form.passphrase = "dave passphrase".to_owned().into();
+        form.passphrase_again = "dave passphrase".to_owned().into();
+        // The pasted line wraps: the form grows, then the button is placed.
+        harness.step();
+        harness.step();
+        harness.get_by_label("Register").click();
+    };
+
+    // Another CA than the invitation's: refused before the code is sent.
+    let mut foreign = fingerprint;
+    foreign[31] ^= 0x80;
+    let mut harness = enroll_window(&config_dir, None, Lang::En);
+    paste(&mut harness, &line(foreign));
+    wait_for(
+        &mut harness,
+        "The server that answered is not the one the invitation names (its certificate fingerprint differs). Nothing was sent and the code is still valid. Check the invitation with your administrator.",
+    );
+    assert!(!config_dir.join(irm_client::DEVICE_JSON).exists());
+
+    // The real line, pasted with the words around it in a chat, in the
+    // Japanese window: enrolled, and the code was still good.
+    let mut harness = enroll_window(&config_dir, None, Lang::Ja);
+    harness.get_by_label("招待");
+    let pasted = format!("招待です: {}\n", line(fingerprint));
+    harness.get_by_label("招待").focus();
+    harness.step();
+    harness.get_by_label("招待").type_text(&pasted);
+    let form = &mut harness.state_mut().ui.enroll;
+    form.device_name = "dave-pc".into();
+    form.passphrase = "dave passphrase".to_owned().into();
+    form.passphrase_again = "dave passphrase".to_owned().into();
+    harness.step();
+    harness.step();
+    harness.get_by_label("登録").click();
+    wait_for(&mut harness, "保護されたファイルを開く");
+    assert!(config_dir.join(irm_client::DEVICE_JSON).exists());
+    assert!(
+        harness.state().ui.enroll.invitation.is_empty(),
+        "the invitation was wiped once sent"
+    );
 }
 
 /// A file dropped onto the window, as a desktop's drag and drop delivers it.

@@ -433,6 +433,16 @@ pub enum Msg {
     EnrollTitle,
     /// What the enrollment screen is for.
     EnrollIntro,
+    /// Enrollment: the invitation field's label.
+    Invitation,
+    /// Enrollment: what to paste into the invitation field.
+    InvitationHint,
+    /// Enrollment: the switch to the fields for enrolling without an invitation.
+    EnrollManual,
+    /// Enrollment: the pasted text holds no usable invitation.
+    EnrollBadInvitation,
+    /// Enrollment: the server's CA is not the one the invitation names.
+    EnrollCaMismatch,
     /// Enrollment: server URL label.
     ServerUrl,
     /// Enrollment: CA file label.
@@ -653,8 +663,25 @@ impl Msg {
             ),
             Self::EnrollTitle => ("Register this computer", "このパソコンを登録"),
             Self::EnrollIntro => (
-                "This computer has no credentials yet. Enter what your administrator gave you, and choose a passphrase that protects them.",
-                "このパソコンにはまだ資格情報がありません。管理者から受け取った内容を入力し、資格情報を守るパスフレーズを決めてください。",
+                "This computer has no credentials yet. Paste the invitation your administrator gave you, and choose a passphrase that protects your credentials. Access to customer files is recorded and reviewed.",
+                "このパソコンにはまだ資格情報がありません。管理者から受け取った招待を貼り付け、資格情報を守るパスフレーズを決めてください。顧客ファイルへのアクセスは記録され、確認されます。",
+            ),
+            Self::Invitation => ("Invitation", "招待"),
+            Self::InvitationHint => (
+                "irm-invite:1?… — one line, or the two lines of two administrators",
+                "irm-invite:1?… — 1行、または2人の管理者からの2行",
+            ),
+            Self::EnrollManual => (
+                "No invitation: enter the server, CA certificate file and code instead",
+                "招待がない場合: サーバー、CA証明書ファイル、コードを入力する",
+            ),
+            Self::EnrollBadInvitation => (
+                "The invitation is not complete or was changed. Paste the whole line (both lines, if you received two halves), or ask your administrator again.",
+                "招待が不完全か、変更されています。行全体(2つに分けて受け取った場合は両方の行)を貼り付けるか、管理者に再度依頼してください。",
+            ),
+            Self::EnrollCaMismatch => (
+                "The server that answered is not the one the invitation names (its certificate fingerprint differs). Nothing was sent and the code is still valid. Check the invitation with your administrator.",
+                "応答したサーバーは招待に記載されたサーバーではありません(証明書のフィンガープリントが異なります)。何も送信されておらず、コードはまだ有効です。管理者に招待を確認してください。",
             ),
             Self::ServerUrl => ("Key server URL", "鍵サーバーのURL"),
             Self::CaPath => ("CA certificate file", "CA証明書ファイル"),
