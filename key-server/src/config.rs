@@ -302,6 +302,45 @@ mod tests {
     }
 
     #[test]
+    fn the_default_public_url_is_where_clients_can_reach_the_server() {
+        let url = |listen: &str, hostnames: &[&str]| {
+            let config = ServerArgs {
+                data_dir: Some("/srv/irm".into()),
+                listen: Some(listen.parse().unwrap()),
+                hostnames: hostnames.iter().map(|h| (*h).to_owned()).collect(),
+                ..Default::default()
+            }
+            .resolve()
+            .unwrap();
+            config.settings.public_url_at(config.listen.port())
+        };
+        // What people enroll with when the README's server listens on loopback.
+        assert_eq!(url("127.0.0.1:8443", &[]), "https://127.0.0.1:8443");
+        assert_eq!(url("[::1]:8443", &[]), "https://[::1]:8443");
+        assert_eq!(
+            url("10.0.0.5:8443", &["kas.example"]),
+            "https://10.0.0.5:8443"
+        );
+        // On every address, the certificate's first extra name.
+        assert_eq!(
+            url("0.0.0.0:9443", &["kas.example"]),
+            "https://kas.example:9443"
+        );
+        assert_eq!(url("0.0.0.0:9443", &[]), "https://localhost:9443");
+        let configured = ServerArgs {
+            data_dir: Some("/srv/irm".into()),
+            public_url: Some("https://kas.example".into()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            configured.settings.public_url_at(8443),
+            "https://kas.example"
+        );
+    }
+
+    #[test]
     fn a_database_url_comes_from_flags_or_the_file_and_never_shows_in_debug() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ks.toml");

@@ -202,6 +202,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve(args) => {
             let config = args.resolve()?;
+            if config.settings.public_url.is_none() && config.settings.public_host == "localhost" {
+                eprintln!(
+                    "irm-key-server: warning: listening on every address, but invitations and sealed files will name https://localhost:{}, which only this host reaches; give --public-url https://NAME:PORT (or --hostname NAME at the first start)",
+                    config.listen.port()
+                );
+            }
             let dir = config.settings.data_dir.clone();
             match datadir::init_with(
                 &dir,
