@@ -52,8 +52,6 @@ impl std::fmt::Debug for Transport {
 impl Transport {
     /// A client for `server_url` that trusts only the CA certificates in `ca_pem`.
     pub(crate) fn new(server_url: &str, ca_pem: &str) -> Result<Self, ClientError> {
-        let origin = normalize_server_url(server_url)?;
-        let base = Url::parse(&origin).expect("a normalized server URL parses");
         let certs = reqwest::Certificate::from_pem_bundle(ca_pem.as_bytes())
             .ok()
             .filter(|certs| !certs.is_empty())
@@ -64,9 +62,29 @@ impl Transport {
                         .into(),
                 )
             })?;
-        let client = Client::builder()
-            // PROTOCOL.md §1: trust only this server's CA, never system roots.
-            .tls_certs_only(certs)
+        // PROTOCOL.md §1: trust only this server's CA, never system roots.
+        Self::build(server_url, |builder| builder.tls_certs_only(certs))
+    }
+
+    /// A client for fetching the CA certificate before enrolling, which
+    /// cannot check the server's certificate yet: whatever it fetches must
+    /// be checked against a fingerprint from elsewhere (an invitation)
+    /// before anything is trusted or sent (PROTOCOL.md §3.4).
+    pub(crate) fn unverified(server_url: &str) -> Result<Self, ClientError> {
+        Self::build(server_url, |builder| {
+            builder.tls_danger_accept_invalid_certs(true)
+        })
+    }
+
+    /// The client both share: HTTPS only, no proxies, no redirects, the
+    /// timeouts; `trust` says which certificates it accepts.
+    fn build(
+        server_url: &str,
+        trust: impl FnOnce(reqwest::blocking::ClientBuilder) -> reqwest::blocking::ClientBuilder,
+    ) -> Result<Self, ClientError> {
+        let origin = normalize_server_url(server_url)?;
+        let base = Url::parse(&origin).expect("a normalized server URL parses");
+        let client = trust(Client::builder())
             .https_only(true)
             .no_proxy()
             // A redirect would change the signed path or leave the server.
@@ -80,32 +98,6 @@ impl Transport {
                     "cannot set up HTTPS with the key server's CA: {}",
                     error_chain(&e)
                 ))
-            })?;
-        Ok(Self {
-            client,
-            base,
-            origin,
-        })
-    }
-
-    /// A client for fetching the CA certificate before enrolling, which
-    /// cannot check the server's certificate yet: whatever it fetches must
-    /// be checked against a fingerprint from elsewhere (an invitation)
-    /// before anything is trusted or sent (PROTOCOL.md §3.4).
-    pub(crate) fn unverified(server_url: &str) -> Result<Self, ClientError> {
-        let origin = normalize_server_url(server_url)?;
-        let base = Url::parse(&origin).expect("a normalized server URL parses");
-        let client = Client::builder()
-            .tls_danger_accept_invalid_certs(true)
-            .https_only(true)
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("irm-client/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                ClientError::InvalidArgument(format!("cannot set up HTTPS: {}", error_chain(&e)))
             })?;
         Ok(Self {
             client,

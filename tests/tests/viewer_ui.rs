@@ -441,10 +441,13 @@ fn an_invitation_pasted_into_one_field_enrolls_and_a_foreign_ca_is_refused() {
     };
     let home = tempfile::TempDir::new().expect("a directory");
     let config_dir = home.path().join("irm");
-    let paste = |harness: &mut Harness<'_, ViewerApp>, text: &str| {
-        harness.get_by_label("Invitation").focus();
+    // Pastes `text` into the field labelled `invitation`, fills the rest and
+    // presses `register` (the labels of the window's language).
+    let paste = |harness: &mut Harness<'_, ViewerApp>, text: &str, labels: (&str, &str)| {
+        let (invitation, register) = labels;
+        harness.get_by_label(invitation).focus();
         harness.step();
-        harness.get_by_label("Invitation").type_text(text);
+        harness.get_by_label(invitation).type_text(text);
         let form = &mut harness.state_mut().ui.enroll;
         form.device_name = "dave-pc".into();
         form.passphrase = "dave passphrase".to_owned().into();
@@ -452,14 +455,14 @@ fn an_invitation_pasted_into_one_field_enrolls_and_a_foreign_ca_is_refused() {
         // The pasted line wraps: the form grows, then the button is placed.
         harness.step();
         harness.step();
-        harness.get_by_label("Register").click();
+        harness.get_by_label(register).click();
     };
 
     // Another CA than the invitation's: refused before the code is sent.
     let mut foreign = fingerprint;
     foreign[31] ^= 0x80;
     let mut harness = enroll_window(&config_dir, None, Lang::En);
-    paste(&mut harness, &line(foreign));
+    paste(&mut harness, &line(foreign), ("Invitation", "Register"));
     wait_for(
         &mut harness,
         "The server that answered is not the one the invitation names (its certificate fingerprint differs). Nothing was sent and the code is still valid. Check the invitation with your administrator.",
@@ -469,18 +472,8 @@ fn an_invitation_pasted_into_one_field_enrolls_and_a_foreign_ca_is_refused() {
     // The real line, pasted with the words around it in a chat, in the
     // Japanese window: enrolled, and the code was still good.
     let mut harness = enroll_window(&config_dir, None, Lang::Ja);
-    harness.get_by_label("招待");
     let pasted = format!("招待です: {}\n", line(fingerprint));
-    harness.get_by_label("招待").focus();
-    harness.step();
-    harness.get_by_label("招待").type_text(&pasted);
-    let form = &mut harness.state_mut().ui.enroll;
-    form.device_name = "dave-pc".into();
-    form.passphrase = "dave passphrase".to_owned().into();
-    form.passphrase_again = "dave passphrase".to_owned().into();
-    harness.step();
-    harness.step();
-    harness.get_by_label("登録").click();
+    paste(&mut harness, &pasted, ("招待", "登録"));
     wait_for(&mut harness, "保護されたファイルを開く");
     assert!(config_dir.join(irm_client::DEVICE_JSON).exists());
     assert!(
