@@ -462,6 +462,13 @@ pub(crate) enum UserCommand {
         #[arg(value_name = "NAME")]
         name: String,
     },
+    /// Release a person whose grants a detection rule holds (step_up_required), once their
+    /// activity is reviewed (filed for approval).
+    Release {
+        /// The user.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
     /// Request a new enrollment code (the previous one stops working once it is approved);
     /// prints an invitation with your half on stdout, the approver receives the other.
     Code {

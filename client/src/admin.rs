@@ -102,6 +102,13 @@ impl Session {
         self.signed(Method::POST, &path, None::<&()>)
     }
 
+    /// `POST /v1/admin/users/{name}/release`: lifting a detection rule's
+    /// hold on a person, filed for approval (PROTOCOL.md §12).
+    pub fn release_user(&self, name: &str) -> Result<RequestAnswer, ClientError> {
+        let path = format!("/v1/admin/users/{}/release", segment(name));
+        self.signed(Method::POST, &path, None::<&()>)
+    }
+
     /// `POST /v1/admin/users/{name}/code`: a new code, filed for approval;
     /// the answer holds this administrator's half. The old code dies when
     /// the new one is approved.

@@ -233,6 +233,11 @@ typedef enum irm_status {
    */
   IRM_STATUS_DENIED_STATE_INTEGRITY = 318,
   /**
+   * A detection rule paused this person's access for review
+   * (`step_up_required`); administrators release it.
+   */
+  IRM_STATUS_DENIED_STEP_UP_REQUIRED = 319,
+  /**
    * A bug in libirm: a Rust panic was caught at the boundary. The handles
    * passed to the call are still valid but their state is unspecified.
    */

@@ -106,6 +106,9 @@ pub enum irm_status {
     /// Refused: a record the key server decides on failed its integrity
     /// check (`state_integrity`); someone may have changed its database.
     IRM_STATUS_DENIED_STATE_INTEGRITY = 318,
+    /// A detection rule paused this person's access for review
+    /// (`step_up_required`); administrators release it.
+    IRM_STATUS_DENIED_STEP_UP_REQUIRED = 319,
 
     /// A bug in libirm: a Rust panic was caught at the boundary. The handles
     /// passed to the call are still valid but their state is unspecified.
@@ -135,6 +138,7 @@ impl irm_status {
             DenyReason::ExportApprovalRequired => IRM_STATUS_DENIED_EXPORT_APPROVAL_REQUIRED,
             DenyReason::ServerSealed => IRM_STATUS_DENIED_SERVER_SEALED,
             DenyReason::StateIntegrity => IRM_STATUS_DENIED_STATE_INTEGRITY,
+            DenyReason::StepUpRequired => IRM_STATUS_DENIED_STEP_UP_REQUIRED,
             _ => IRM_STATUS_DENIED,
         }
     }

@@ -133,11 +133,16 @@ pub enum DenyReason {
     /// the database behind the server's back (PROTOCOL.md §11.3).
     #[error("the key server's records failed their integrity check")]
     StateIntegrity,
+    /// A detection rule saw unusual activity by this person (for example
+    /// far more files than the work needs in a few minutes) and paused
+    /// their grants until administrators have reviewed it (PROTOCOL.md §12).
+    #[error("your access is paused for review after unusual activity")]
+    StepUpRequired,
 }
 
 impl DenyReason {
     /// Every reason, in number order.
-    pub const ALL: [DenyReason; 18] = [
+    pub const ALL: [DenyReason; 19] = [
         Self::CredentialInvalid,
         Self::UserSuspended,
         Self::DeviceRevoked,
@@ -156,6 +161,7 @@ impl DenyReason {
         Self::ExportApprovalRequired,
         Self::ServerSealed,
         Self::StateIntegrity,
+        Self::StepUpRequired,
     ];
 
     /// The stable wire string (the serde form).
@@ -179,6 +185,7 @@ impl DenyReason {
             Self::ExportApprovalRequired => "export_approval_required",
             Self::ServerSealed => "server_sealed",
             Self::StateIntegrity => "state_integrity",
+            Self::StepUpRequired => "step_up_required",
         }
     }
 
@@ -203,6 +210,7 @@ impl DenyReason {
             Self::ExportApprovalRequired => 16,
             Self::ServerSealed => 17,
             Self::StateIntegrity => 18,
+            Self::StepUpRequired => 19,
         }
     }
 
@@ -233,6 +241,9 @@ impl DenyReason {
             }
             Self::StateIntegrity => {
                 "tell your security team: someone may have changed the key server's database directly"
+            }
+            Self::StepUpRequired => {
+                "call your supervisor or security team: your access is recorded and reviewed, and opens again once two administrators have released it"
             }
         }
     }
@@ -881,8 +892,10 @@ mod tests {
         // Numbers are dense from 1 so that FFI status codes are predictable.
         assert_eq!(
             codes.iter().copied().collect::<Vec<_>>(),
-            (1..=18).collect::<Vec<_>>()
+            (1..=19).collect::<Vec<_>>()
         );
+        assert_eq!(DenyReason::StepUpRequired.as_str(), "step_up_required");
+        assert_eq!(DenyReason::StepUpRequired.code(), 19);
         // Frozen: changing one of these breaks every client in the field.
         assert_eq!(DenyReason::FileRevoked.as_str(), "file_revoked");
         assert_eq!(DenyReason::FileRevoked.code(), 7);

@@ -78,6 +78,58 @@ pub struct FileConfig {
     pub request_timeout_secs: Option<u64>,
     /// Shutdown grace in seconds.
     pub shutdown_timeout_secs: Option<u64>,
+    /// Detection rules (PROTOCOL.md §12); absent ones keep their defaults.
+    pub detection: Option<DetectionConfig>,
+}
+
+/// `[detection]` in the config file: 0 switches a rule off.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectionConfig {
+    /// More distinct files than this per person in the window fires [default: 30].
+    pub bulk_files: Option<u32>,
+    /// The bulk rule's window in seconds [default: 300].
+    pub bulk_window_secs: Option<u64>,
+    /// `alert`, `step_up` or `suspend` [default: step_up].
+    pub bulk_action: Option<crate::detect::Action>,
+    /// This many refused grants per person in the window fires an alert [default: 10].
+    pub denials: Option<u32>,
+    /// The refusal rule's window in seconds [default: 600].
+    pub denial_window_secs: Option<u64>,
+}
+
+impl DetectionConfig {
+    /// The rules, over the defaults.
+    pub fn rules(&self) -> Result<crate::detect::Rules, ConfigError> {
+        use crate::detect::{BulkRule, DenialRule, Rules};
+        let defaults = Rules::default();
+        let (bulk, denials) = (
+            defaults.bulk.expect("on by default"),
+            defaults.denials.expect("on by default"),
+        );
+        if self.bulk_window_secs == Some(0) || self.denial_window_secs == Some(0) {
+            return Err(ConfigError::Invalid(
+                "a detection window must be at least 1 second (switch a rule off with 0 files or denials)".into(),
+            ));
+        }
+        Ok(Rules {
+            bulk: match self.bulk_files.unwrap_or(bulk.files) {
+                0 => None,
+                files => Some(BulkRule {
+                    files,
+                    window_secs: self.bulk_window_secs.unwrap_or(bulk.window_secs),
+                    action: self.bulk_action.unwrap_or(bulk.action),
+                }),
+            },
+            denials: match self.denials.unwrap_or(denials.denials) {
+                0 => None,
+                count => Some(DenialRule {
+                    denials: count,
+                    window_secs: self.denial_window_secs.unwrap_or(denials.window_secs),
+                }),
+            },
+        })
+    }
 }
 
 /// Flags shared by `serve` and `init`.
@@ -217,6 +269,9 @@ impl ServerArgs {
                 dir,
                 alert_after: alert_after.unwrap_or(DEFAULT_SINK_ALERT_AFTER),
             });
+        if let Some(detection) = &file.detection {
+            settings.detection = detection.rules()?;
+        }
         if let Some(rows) = self.take_out_rows.or(file.take_out_rows) {
             settings.take_out_rows = rows;
         }

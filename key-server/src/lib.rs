@@ -26,6 +26,7 @@ pub mod clock;
 pub mod codes;
 pub mod config;
 pub mod datadir;
+pub mod detect;
 pub mod error;
 pub mod grant;
 pub mod metrics;

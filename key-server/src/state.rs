@@ -51,6 +51,8 @@ pub struct Settings {
     /// The most rows a copy or print takes out without an approved
     /// take-out (PROTOCOL.md §7.3).
     pub take_out_rows: u64,
+    /// The detection rules (PROTOCOL.md §12).
+    pub detection: crate::detect::Rules,
     /// The longest a request may take (also bounds graceful shutdown).
     pub request_timeout: Duration,
     /// How long shutdown waits for open connections.
@@ -78,6 +80,7 @@ impl Settings {
             checkpoint_interval: Duration::from_secs(60),
             checkpoint_sink: None,
             take_out_rows: irm_core::protocol::DEFAULT_TAKE_OUT_ROWS,
+            detection: crate::detect::Rules::default(),
             request_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
         }
@@ -212,6 +215,8 @@ impl AppState {
             }
         };
         self.store.arm_ledger(state_key, self.clock.now_ms())?;
+        self.store
+            .arm_detection(self.settings.detection, self.clock.now_ms())?;
         *self.audit_key.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(audit_key));
         self.serving.store(true, Ordering::Release);
         self.metrics.sealed(false);

@@ -80,6 +80,7 @@ struct Case {
     recipients: &'static [&'static str],
     rights: Rights,
     rows_hold: bool,
+    held: bool,
     user_active: bool,
     device_active: bool,
     file: Option<FileControls>,
@@ -100,6 +101,7 @@ impl Case {
             recipients: &["alice"],
             rights: Rights::VIEW | Rights::PRINT,
             rows_hold: true,
+            held: false,
             user_active: true,
             device_active: true,
             file: None,
@@ -126,6 +128,10 @@ impl Case {
     }
     fn suspended(mut self) -> Self {
         self.user_active = false;
+        self
+    }
+    fn held(mut self) -> Self {
+        self.held = true;
         self
     }
     fn device_revoked(mut self) -> Self {
@@ -257,6 +263,20 @@ fn every_row_of_the_decision_table() {
             .suspended()
             .device_revoked()
             .deny(DenyReason::UserSuspended),
+        // A detection rule's hold (PROTOCOL.md §12).
+        Case::new("held for review by a detection rule")
+            .held()
+            .deny(DenyReason::StepUpRequired),
+        Case::new("suspension is said before a hold")
+            .held()
+            .suspended()
+            .deny(DenyReason::UserSuspended),
+        Case::new("a hold is said before the device, the file and the recipients")
+            .held()
+            .device_revoked()
+            .file(revoked())
+            .user("carol", &[])
+            .deny(DenyReason::StepUpRequired),
         // The file's administrative state.
         Case::new("file active (registered, untouched)")
             .file(FileControls::default())
@@ -364,6 +384,7 @@ fn every_row_of_the_decision_table() {
         let (facts, _) = grant_facts(case.user, &header, held, None);
         let state = StoredState {
             rows_hold: case.rows_hold,
+            held: case.held,
             user_active: case.user_active,
             groups: case.groups.iter().map(|g| (*g).to_owned()).collect(),
             device_active: case.device_active,
@@ -390,6 +411,7 @@ fn every_row_of_the_decision_table() {
     for reason in [
         DenyReason::StateIntegrity,
         DenyReason::UserSuspended,
+        DenyReason::StepUpRequired,
         DenyReason::DeviceRevoked,
         DenyReason::KeyUnknown,
         DenyReason::KeyRetired,
@@ -432,6 +454,7 @@ fn the_server_lease_limit_and_the_policy_lease_take_the_smaller() {
         let (facts, _) = grant_facts("alice", &header, |_| Some(kas.clone()), None);
         let state = StoredState {
             rows_hold: true,
+            held: false,
             user_active: true,
             groups: vec![],
             device_active: true,

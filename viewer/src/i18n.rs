@@ -284,6 +284,16 @@ impl Lang {
                     "直ちにセキュリティ担当に連絡してください。鍵サーバーのデータベースが直接書き換えられた可能性があります。",
                 ),
             ),
+            R::StepUpRequired => (
+                (
+                    "Your access is paused for review: the key server saw far more activity than usual (for example many files in a few minutes).",
+                    "Call your supervisor or security team. Access to customer files is recorded and reviewed; it opens again once two administrators have released it.",
+                ),
+                (
+                    "通常より多くの操作(短時間に多数のファイルを開くなど)が検知されたため、アクセスは確認のため一時停止されています。",
+                    "上長またはセキュリティ担当に連絡してください。顧客ファイルへのアクセスは記録・確認されています。管理者2名が解除すると再び開けます。",
+                ),
+            ),
             R::ServerSealed => (
                 (
                     "The key server has just restarted and its keys are still locked.",

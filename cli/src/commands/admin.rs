@@ -96,6 +96,12 @@ fn user(session: &Session, cmd: &UserCommand, out: &Out) -> Result<()> {
                 .with_context(|| format!("restoring user {name}"))?;
             super::approval::show_filed(session, &answer, out)
         }
+        UserCommand::Release { name } => {
+            let answer = session
+                .release_user(name)
+                .with_context(|| format!("releasing user {name}"))?;
+            super::approval::show_filed(session, &answer, out)
+        }
         UserCommand::Code { name } => {
             let answer = session
                 .new_enrollment_code(name)

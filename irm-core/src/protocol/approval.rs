@@ -114,6 +114,12 @@ pub enum ApprovalAction {
         /// Who.
         user: String,
     },
+    /// A person whose grants a detection rule holds is released
+    /// (PROTOCOL.md §12).
+    ReleaseHold {
+        /// Who.
+        user: String,
+    },
     /// A file's revocation, expiry and restrictions are lifted.
     RestoreFile {
         /// The file id (32 lower-case hex digits).
@@ -155,11 +161,12 @@ pub enum ApprovalAction {
 
 impl ApprovalAction {
     /// Every action name, the rule keys.
-    pub const KINDS: [&'static str; 12] = [
+    pub const KINDS: [&'static str; 13] = [
         "admin.user.create",
         "admin.user.code",
         "admin.group.add_member",
         "admin.user.restore",
+        "admin.user.release",
         "admin.file.restore",
         "admin.rule.set",
         "admin.shares.reissue",
@@ -177,6 +184,7 @@ impl ApprovalAction {
             Self::IssueCode { .. } => "admin.user.code",
             Self::AddMember { .. } => "admin.group.add_member",
             Self::RestoreUser { .. } => "admin.user.restore",
+            Self::ReleaseHold { .. } => "admin.user.release",
             Self::RestoreFile { .. } => "admin.file.restore",
             Self::SetApprovalRule { .. } => "admin.rule.set",
             Self::ReissueShares { .. } => "admin.shares.reissue",
@@ -217,7 +225,7 @@ impl ApprovalAction {
                 lines.push(format!("roles={}", roles.join(",")));
                 lines.push(format!("groups={}", groups.join(",")));
             }
-            Self::IssueCode { user } | Self::RestoreUser { user } => {
+            Self::IssueCode { user } | Self::RestoreUser { user } | Self::ReleaseHold { user } => {
                 lines.push(format!("user={user}"));
             }
             Self::AddMember { group, user } => {

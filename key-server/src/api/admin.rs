@@ -178,6 +178,20 @@ pub(crate) async fn restore_user(
     filed(run(&state, &signed, op).await?, None)
 }
 
+/// `POST /v1/admin/users/{name}/release` (PROTOCOL.md §12): filed for
+/// approval; when approved, the detection hold on the person is lifted.
+#[utoipa::path(post, path = "/v1/admin/users/{name}/release", tag = "admin",
+    params(("name" = String, Path)), responses((status = 202, body = RequestAnswer), (status = 404, body = ErrorBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn release_user(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Authed(signed): Authed,
+) -> Result<Response, ApiError> {
+    let op = AdminOp::ReleaseHold { name };
+    filed(run(&state, &signed, op).await?, None)
+}
+
 #[utoipa::path(post, path = "/v1/admin/users/{name}/code", tag = "admin",
     params(("name" = String, Path)), responses((status = 202, body = RequestAnswer), (status = 404, body = ErrorBody)),
     security(("device_signature" = [])))]

@@ -56,6 +56,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::create_user, admin::list_users))
         .routes(routes!(admin::suspend_user))
         .routes(routes!(admin::restore_user))
+        .routes(routes!(admin::release_user))
         .routes(routes!(admin::new_code_for))
         .routes(routes!(admin::create_group))
         .routes(routes!(admin::add_member))

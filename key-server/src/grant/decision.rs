@@ -58,6 +58,9 @@ pub struct StoredState {
     pub rows_hold: bool,
     /// The user is active (not suspended).
     pub user_active: bool,
+    /// A detection rule holds the user's grants until administrators
+    /// release them (PROTOCOL.md §12).
+    pub held: bool,
     /// The user's groups.
     pub groups: Vec<String>,
     /// The requesting device is active (not revoked).
@@ -97,6 +100,10 @@ pub fn decide(facts: &GrantFacts, state: &StoredState, now: u64) -> Result<Decis
     // 2, 3: the person and the device.
     if !state.user_active {
         return Err(DenyReason::UserSuspended);
+    }
+    // 2b: held for review by a detection rule.
+    if state.held {
+        return Err(DenyReason::StepUpRequired);
     }
     if !state.device_active {
         return Err(DenyReason::DeviceRevoked);

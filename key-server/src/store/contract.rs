@@ -253,6 +253,11 @@ pub enum AdminOp {
         /// The new state.
         active: bool,
     },
+    /// Lift a detection rule's hold on a person (PROTOCOL.md §12).
+    ReleaseHold {
+        /// Who.
+        name: String,
+    },
     /// A new code replacing the old.
     NewCode {
         /// Who.
@@ -412,6 +417,7 @@ impl AdminOp {
             Self::ListUsers => "admin.user.list",
             Self::SetUserActive { active: false, .. } => "admin.user.suspend",
             Self::SetUserActive { active: true, .. } => "admin.user.restore",
+            Self::ReleaseHold { .. } => "admin.user.release",
             Self::NewCode { .. } => "admin.user.code",
             Self::CreateGroup { .. } => "admin.group.create",
             Self::AddMember { .. } => "admin.group.add_member",
@@ -465,6 +471,7 @@ impl AdminOp {
             Self::SetUserActive { name, active: true } => {
                 ApprovalAction::RestoreUser { user: name.clone() }
             }
+            Self::ReleaseHold { name } => ApprovalAction::ReleaseHold { user: name.clone() },
             Self::File {
                 id,
                 change: FileChange::Restore,
@@ -523,6 +530,7 @@ impl AdminOp {
                 name: user.clone(),
                 active: true,
             },
+            ApprovalAction::ReleaseHold { user } => Self::ReleaseHold { name: user.clone() },
             ApprovalAction::RestoreFile { file_id } => Self::File {
                 id: file_id.clone(),
                 change: FileChange::Restore,
@@ -604,9 +612,9 @@ impl AdminOp {
                 roles_text(&u.roles),
                 u.groups.join(",")
             )),
-            Self::SetUserActive { name, .. } | Self::NewCode { name, .. } => {
-                Some(format!("user={name}"))
-            }
+            Self::SetUserActive { name, .. }
+            | Self::NewCode { name, .. }
+            | Self::ReleaseHold { name } => Some(format!("user={name}")),
             Self::CreateGroup { name } => Some(format!("group={name}")),
             Self::AddMember { group, user } | Self::RemoveMember { group, user } => {
                 Some(format!("group={group} user={user}"))
@@ -796,6 +804,10 @@ pub trait Store: Send + Sync + 'static {
     /// (PROTOCOL.md §11.3): from then on every row decided on is checked.
     fn arm_ledger(&self, key: StateKey, now_ms: u64) -> Result<(), StoreError>;
 
+    /// Puts the detection rules in force (PROTOCOL.md §12), with the
+    /// counters of their windows rebuilt from the audit log.
+    fn arm_detection(&self, rules: crate::detect::Rules, now_ms: u64) -> Result<(), StoreError>;
+
     /// Every object whose stored state differs from what the audit log
     /// last set (PROTOCOL.md §11.3), one problem line each.
     fn state_problems(&self) -> Result<Vec<String>, StoreError>;
@@ -836,6 +848,18 @@ impl StateKey {
     pub(super) fn expose(&self) -> &[u8] {
         self.0.as_ref()
     }
+}
+
+/// A person's grants paused by a detection rule until administrators
+/// release them (PROTOCOL.md §12): at most one per person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldRow {
+    /// The rule that fired (`bulk_files`).
+    pub rule: String,
+    /// When (Unix seconds).
+    pub since: u64,
+    /// What it saw, for the people who review it.
+    pub detail: String,
 }
 
 /// The break-glass code (PROTOCOL.md §7.4): there is at most one.

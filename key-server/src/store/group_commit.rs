@@ -42,6 +42,9 @@ type Done<T> = Box<dyn FnOnce(Result<T, StoreError>) + Send>;
 pub(super) struct WriterState {
     pub(super) ledger: Ledger,
     pub(super) staged: Vec<(String, LedgerEntry)>,
+    /// The detection counters (PROTOCOL.md §12). A batch that fails to
+    /// commit leaves its grants counted: detection errs towards firing.
+    pub(super) detector: crate::detect::Detector,
 }
 
 /// A unit of work for the writer thread.
@@ -164,6 +167,7 @@ impl<C: Tables + 'static> Writer<C> {
                     head: &mut *head,
                     ledger: &mut writer.ledger,
                     staged: &mut writer.staged,
+                    detector: &mut writer.detector,
                 })
             }))
             .unwrap_or(Err(StoreError::TaskFailed));
@@ -227,6 +231,11 @@ fn writer_loop<C: Tables>(
     let mut writer = WriterState {
         ledger: Ledger::default(),
         staged: Vec::new(),
+        // Off until `arm_detection` brings the rules and the history.
+        detector: crate::detect::Detector::new(crate::detect::Rules {
+            bulk: None,
+            denials: None,
+        }),
     };
     while let Ok(first) = jobs.recv() {
         batches += 1;
@@ -424,6 +433,11 @@ impl<B: Backend> Store for GroupCommitStore<B> {
     fn arm_ledger(&self, key: super::contract::StateKey, now_ms: u64) -> Result<(), StoreError> {
         self.writer
             .write(move |ctx| txn::arm_ledger(ctx, key, now_ms))
+    }
+
+    fn arm_detection(&self, rules: crate::detect::Rules, now_ms: u64) -> Result<(), StoreError> {
+        self.writer
+            .write(move |ctx| txn::arm_detection(ctx, rules, now_ms))
     }
 
     fn directory(&self) -> Result<(Vec<String>, Vec<String>), StoreError> {

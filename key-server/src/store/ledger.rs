@@ -52,6 +52,8 @@ pub(crate) enum Object {
     BreakGlass,
     /// A key server key's state (current, active or retired).
     Key(String),
+    /// A detection rule's hold on a person's grants (PROTOCOL.md §12).
+    Hold(String),
     /// An approved take-out: one way, one file, one person's device.
     TakeOut {
         /// Export, copy, print or program.
@@ -80,6 +82,7 @@ impl Object {
             Self::Request(id) => format!("request/{id}"),
             Self::BreakGlass => "break_glass/current".into(),
             Self::Key(id) => format!("key/{id}"),
+            Self::Hold(user) => format!("hold/{user}"),
             Self::TakeOut {
                 how,
                 file,
@@ -108,6 +111,7 @@ impl Object {
             }
             Self::BreakGlass => break_glass_state(conn.break_glass()?.as_ref()),
             Self::Key(id) => key_state(conn.key_state(id)?.as_deref()),
+            Self::Hold(user) => hold_state(conn.hold(user)?.as_ref()),
             Self::TakeOut {
                 how,
                 file,
@@ -136,6 +140,7 @@ impl Object {
             "request" => Self::Request(rest.to_owned()),
             "break_glass" => Self::BreakGlass,
             "key" => Self::Key(rest.to_owned()),
+            "hold" => Self::Hold(rest.to_owned()),
             "take_out" => {
                 let mut parts = rest.split('/');
                 let how = match parts.next()? {
@@ -162,6 +167,15 @@ impl Object {
             Self::File(_) | Self::Code(_) => "none",
             _ => "absent",
         }
+    }
+}
+
+/// A hold's state: `absent`, or the rule and when it fired (the detail is
+/// for people, not for the decision).
+pub(crate) fn hold_state(hold: Option<&super::contract::HoldRow>) -> String {
+    match hold {
+        None => "absent".into(),
+        Some(hold) => format!("rule={} since={}", hold.rule, hold.since),
     }
 }
 

@@ -31,7 +31,7 @@ use super::contract::{
 use super::group_commit::{Backend, GroupCommitStore, Writer};
 use super::schema;
 use super::tables::{
-    BreakGlassRow, CodeRow, FileRow, GrantRow, NewFile, NewGrant, RequestRow, Tables,
+    BreakGlassRow, CodeRow, FileRow, GrantRow, HoldRow, NewFile, NewGrant, RequestRow, Tables,
     UNSEEN_POLICY, key_record, key32, notice, notice_kind, request_columns, request_row,
 };
 use super::txn::{self, SCHEMA_VERSION};
@@ -1040,6 +1040,33 @@ impl Tables for PgConn {
             })
         })
         .transpose()
+    }
+
+    fn hold(&mut self, user: &str) -> Result<Option<HoldRow>, StoreError> {
+        self.query_opt(
+            "SELECT rule, since, detail FROM holds WHERE user_name = $1",
+            &[&user],
+        )?
+        .map(|row| {
+            Ok(HoldRow {
+                rule: row.try_get(0)?,
+                since: uint(row.try_get(1)?, "a hold's time")?,
+                detail: row.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn set_hold(&mut self, user: &str, hold: Option<&HoldRow>) -> Result<(), StoreError> {
+        match hold {
+            Some(hold) => self.execute(
+                "INSERT INTO holds (user_name, rule, since, detail) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (user_name) DO UPDATE SET rule = EXCLUDED.rule, since = EXCLUDED.since, detail = EXCLUDED.detail",
+                &[&user, &hold.rule, &int(hold.since, "a hold's time")?, &hold.detail],
+            )?,
+            None => self.execute("DELETE FROM holds WHERE user_name = $1", &[&user])?,
+        };
+        Ok(())
     }
 
     fn set_break_glass(&mut self, code: &CodeIssue, issued_at: u64) -> Result<(), StoreError> {

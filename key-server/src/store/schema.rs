@@ -108,6 +108,12 @@ CREATE TABLE IF NOT EXISTS take_outs (
     PRIMARY KEY (file_id, user_name, device_id, action)
 );
 CREATE TABLE IF NOT EXISTS approval_rules (action TEXT PRIMARY KEY, required INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS holds (
+    user_name TEXT PRIMARY KEY,
+    rule TEXT NOT NULL,
+    since INTEGER NOT NULL,
+    detail TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS break_glass (
     slot TEXT PRIMARY KEY,
     code_hash BLOB NOT NULL,
@@ -239,6 +245,12 @@ CREATE TABLE IF NOT EXISTS take_outs (
     PRIMARY KEY (file_id, user_name, device_id, action)
 );
 CREATE TABLE IF NOT EXISTS approval_rules (action TEXT PRIMARY KEY, required BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS holds (
+    user_name TEXT PRIMARY KEY,
+    rule TEXT NOT NULL,
+    since BIGINT NOT NULL,
+    detail TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS break_glass (
     slot TEXT PRIMARY KEY,
     code_hash BYTEA NOT NULL,
@@ -343,6 +355,7 @@ mod tests {
                 "grants",
                 "group_members",
                 "groups",
+                "holds",
                 "kas_keys",
                 "meta",
                 "notices",

@@ -22,8 +22,8 @@ use super::contract::{
 use super::group_commit::{Backend, GroupCommitStore, Writer};
 use super::schema;
 use super::tables::{
-    BreakGlassRow, CodeRow, FileRow, GrantRow, NewFile, NewGrant, RequestRow, Tables, key_record,
-    key32, notice, notice_kind, request_columns, request_row,
+    BreakGlassRow, CodeRow, FileRow, GrantRow, HoldRow, NewFile, NewGrant, RequestRow, Tables,
+    key_record, key32, notice, notice_kind, request_columns, request_row,
 };
 use super::txn::SCHEMA_VERSION;
 use crate::error::StoreError;
@@ -920,6 +920,33 @@ impl Tables for Connection {
                 },
             )
             .optional()?)
+    }
+
+    fn hold(&mut self, user: &str) -> Result<Option<HoldRow>, StoreError> {
+        Ok(self
+            .query_row(
+                "SELECT rule, since, detail FROM holds WHERE user_name = ?1",
+                params![user],
+                |r| {
+                    Ok(HoldRow {
+                        rule: r.get(0)?,
+                        since: r.get(1)?,
+                        detail: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn set_hold(&mut self, user: &str, hold: Option<&HoldRow>) -> Result<(), StoreError> {
+        match hold {
+            Some(hold) => self.execute(
+                "INSERT OR REPLACE INTO holds (user_name, rule, since, detail) VALUES (?1, ?2, ?3, ?4)",
+                params![user, hold.rule, hold.since, hold.detail],
+            )?,
+            None => self.execute("DELETE FROM holds WHERE user_name = ?1", params![user])?,
+        };
+        Ok(())
     }
 
     fn set_break_glass(&mut self, code: &CodeIssue, issued_at: u64) -> Result<(), StoreError> {

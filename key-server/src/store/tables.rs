@@ -9,7 +9,7 @@ use irm_core::protocol::{
 };
 use irm_core::{KeyId, Policy, Rights};
 
-pub(super) use super::contract::BreakGlassRow;
+pub(super) use super::contract::{BreakGlassRow, HoldRow};
 use super::contract::{CodeIssue, DeviceRecord, KeyRecord, NewUser, UserRecord};
 use crate::error::StoreError;
 use crate::grant::decision::FileControls;
@@ -290,6 +290,10 @@ pub(super) trait Tables {
 
     /// The break-glass code, if one was ever issued.
     fn break_glass(&mut self) -> Result<Option<BreakGlassRow>, StoreError>;
+    /// The detection hold on `user`'s grants, if any (PROTOCOL.md §12).
+    fn hold(&mut self, user: &str) -> Result<Option<HoldRow>, StoreError>;
+    /// Puts a hold on `user` (replacing one), or lifts it with `None`.
+    fn set_hold(&mut self, user: &str, hold: Option<&HoldRow>) -> Result<(), StoreError>;
     /// Issues a new break-glass code, replacing the old (used or not).
     fn set_break_glass(&mut self, code: &CodeIssue, issued_at: u64) -> Result<(), StoreError>;
     /// Marks the break-glass code used by `user` for `request`.

@@ -22,7 +22,7 @@ use super::contract::{
 };
 use super::ledger::{self, Object};
 use super::tables::{
-    ChainHead, CodeRow, FileRow, NewFile, NewGrant, Tables, UNSEEN_KEY, UNSEEN_POLICY,
+    ChainHead, CodeRow, FileRow, HoldRow, NewFile, NewGrant, Tables, UNSEEN_KEY, UNSEEN_POLICY,
 };
 pub(super) use super::write_ctx::WriteCtx;
 use crate::audit::{AuditDraft, GENESIS_HASH, Outcome};
@@ -346,11 +346,16 @@ pub(super) fn grant<C: Tables>(
     let keys = ctx.conn.keys()?;
     let file_hex = input.facts.file_id.to_string();
     let file = ctx.conn.file(&file_hex)?;
+    let hold = ctx.conn.hold(&input.actor.user)?;
     // PROTOCOL.md §11.3: every row decided on is as the audit log set it.
     let mut checked = vec![
         (
             Object::User(input.actor.user.clone()),
             ledger::user_state(user.as_ref()),
+        ),
+        (
+            Object::Hold(input.actor.user.clone()),
+            ledger::hold_state(hold.as_ref()),
         ),
         (
             Object::Device(input.actor.device.clone()),
@@ -386,6 +391,7 @@ pub(super) fn grant<C: Tables>(
     let state = StoredState {
         rows_hold: forged.is_none(),
         user_active: user.as_ref().is_some_and(|u| u.active),
+        held: hold.is_some(),
         groups: user.map(|u| u.groups).unwrap_or_default(),
         device_active: device
             .as_ref()
@@ -394,7 +400,18 @@ pub(super) fn grant<C: Tables>(
         file: file.as_ref().map(FileRow::controls),
         lease_limit_secs: input.lease_limit_secs,
     };
-    let decision = decide(&input.facts, &state, now);
+    let mut decision = decide(&input.facts, &state, now);
+    // PROTOCOL.md §12: detection counts each new grant (not renewals) and
+    // each refusal of a signed request, in this transaction; a rule that
+    // holds or suspends the person refuses the grant that set it off.
+    let mut fired = None;
+    if !input.renew {
+        fired = match &decision {
+            Ok(_) => ctx.detector.grant(&input.actor.user, &file_hex, now),
+            Err(DenyReason::StepUpRequired | DenyReason::UserSuspended) => None,
+            Err(_) => ctx.detector.denial(&input.actor.user, now),
+        };
+    }
 
     // PROTOCOL.md §4.1: a file sealed offline is registered the first time
     // anyone asks for it, once its header is known to be authentic. An
@@ -426,6 +443,12 @@ pub(super) fn grant<C: Tables>(
                     .detail(detail),
             )?;
         }
+    }
+
+    if let Some(firing) = &fired
+        && let Some(reason) = apply_firing(ctx, &input.actor, &file_hex, firing, now_ms)?
+    {
+        decision = Err(reason);
     }
 
     let action = if input.renew { "renew" } else { "grant" };
@@ -469,6 +492,8 @@ pub(super) fn grant<C: Tables>(
                 .deny(reason);
             if let Some(object) = forged {
                 draft = draft.detail(format!("object={object}"));
+            } else if let Some(firing) = &fired {
+                draft = draft.detail(format!("rule={}", firing.rule));
             }
             ctx.audit(draft)?;
             Ok(GrantOutcome::Denied(reason))
@@ -782,6 +807,11 @@ pub(super) fn apply<C: Tables>(
     match admin_effect(ctx.conn, op, now_ms) {
         Ok(Ok(out)) => {
             ctx.conn.run("RELEASE admin_op")?;
+            if let AdminOp::ReleaseHold { name } = op {
+                // The burst that held them must not hold them again at
+                // their next grant (PROTOCOL.md §12).
+                ctx.detector.forget(name);
+            }
             let objects = objects_set_by(ctx.conn, op)?;
             ctx.audit_setting(draft, &objects)?;
             Ok(Ok(out))
@@ -888,6 +918,7 @@ fn all_objects(conn: &mut impl Tables) -> Result<Vec<Object>, StoreError> {
             }
         }
         objects.push(Object::Code(name.clone()));
+        objects.push(Object::Hold(name.clone()));
         objects.push(Object::User(name));
     }
     for device in conn.devices()? {
@@ -911,6 +942,91 @@ fn all_objects(conn: &mut impl Tables) -> Result<Vec<Object>, StoreError> {
         objects.push(Object::Key(key.key_id.to_string()));
     }
     Ok(objects)
+}
+
+/// Puts the detection `rules` in force (PROTOCOL.md §12), their counters
+/// rebuilt from the grants and refusals the log holds within the longest
+/// window, so that a restart forgets nothing the rules still look at.
+pub(super) fn arm_detection<C: Tables>(
+    ctx: &mut WriteCtx<'_, C>,
+    rules: crate::detect::Rules,
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    let mut detector = crate::detect::Detector::new(rules);
+    let window_ms = detector.window_secs().saturating_mul(1000);
+    let mut query = irm_core::protocol::AuditQuery {
+        limit: irm_core::protocol::MAX_AUDIT_PAGE,
+        action: Some("grant".into()),
+        since_ms: Some(now_ms.saturating_sub(window_ms)),
+        ..Default::default()
+    };
+    if window_ms > 0 {
+        loop {
+            let page = ctx.conn.audit_query(&query)?;
+            let Some(last) = page.last() else { break };
+            query.after = last.seq;
+            for record in &page {
+                let Some(user) = &record.actor_user else {
+                    continue;
+                };
+                // Refusals the rules themselves caused are not probing.
+                let counted_denial = record.result == Outcome::Denied.as_str()
+                    && !matches!(
+                        record.reason.as_deref(),
+                        Some("step_up_required" | "user_suspended")
+                    );
+                if record.result == Outcome::Ok.as_str() || counted_denial {
+                    detector.replay(
+                        user,
+                        record.file_id.as_deref(),
+                        record.result == Outcome::Ok.as_str(),
+                        record.at_ms / 1000,
+                    );
+                }
+            }
+        }
+    }
+    *ctx.detector = detector;
+    Ok(())
+}
+
+/// What a rule that fired does, in the grant's transaction: its audit
+/// record, and the hold or suspension it sets (PROTOCOL.md §12). Returns
+/// the refusal the grant that set it off gets, if any.
+fn apply_firing<C: Tables>(
+    ctx: &mut WriteCtx<'_, C>,
+    actor: &Actor,
+    file: &str,
+    firing: &crate::detect::Firing,
+    now_ms: u64,
+) -> Result<Option<DenyReason>, StoreError> {
+    use crate::detect::Action;
+    let now = now_ms / 1000;
+    let draft = actor
+        .draft(now_ms, format!("detect.{}", firing.rule), Outcome::Ok)
+        .file(file.to_owned())
+        .detail(firing.detail.clone());
+    match firing.action {
+        Action::Alert => {
+            ctx.audit(draft)?;
+            Ok(None)
+        }
+        Action::StepUp => {
+            let hold = HoldRow {
+                rule: firing.rule.to_owned(),
+                since: now,
+                detail: firing.detail.clone(),
+            };
+            ctx.conn.set_hold(&actor.user, Some(&hold))?;
+            ctx.audit_setting(draft, &[Object::Hold(actor.user.clone())])?;
+            Ok(Some(DenyReason::StepUpRequired))
+        }
+        Action::Suspend => {
+            ctx.conn.set_user_active(&actor.user, false)?;
+            ctx.audit_setting(draft, &[Object::User(actor.user.clone())])?;
+            Ok(Some(DenyReason::UserSuspended))
+        }
+    }
 }
 
 /// How many objects one `state.baseline` record names at most.
@@ -986,6 +1102,7 @@ fn objects_set_by(conn: &mut impl Tables, op: &AdminOp) -> Result<Vec<Object>, S
         AdminOp::NewCode { name, .. } => vec![Object::Code(name.clone())],
         AdminOp::IssueBreakGlass { .. } => vec![Object::BreakGlass],
         AdminOp::SetUserActive { name, .. } => vec![Object::User(name.clone())],
+        AdminOp::ReleaseHold { name } => vec![Object::Hold(name.clone())],
         AdminOp::AddMember { group, user } | AdminOp::RemoveMember { group, user } => {
             vec![Object::Member {
                 group: group.clone(),
@@ -1050,6 +1167,16 @@ pub(super) fn admin_effect(
         AdminOp::SetUserActive { name, active } => {
             found!(user_or_404(conn, name));
             conn.set_user_active(name, *active)?;
+            AdminOutput::User(found!(user_or_404(conn, name)).info())
+        }
+        AdminOp::ReleaseHold { name } => {
+            found!(user_or_404(conn, name));
+            if conn.hold(name)?.is_none() {
+                return Ok(Err(Refusal::Conflict(format!(
+                    "no detection rule holds {name}"
+                ))));
+            }
+            conn.set_hold(name, None)?;
             AdminOutput::User(found!(user_or_404(conn, name)).info())
         }
         AdminOp::NewCode { name, code } => {

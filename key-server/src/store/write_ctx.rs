@@ -14,6 +14,7 @@ pub(super) struct WriteCtx<'a, C> {
     pub(super) head: &'a mut ChainHead,
     pub(super) ledger: &'a mut Ledger,
     pub(super) staged: &'a mut Vec<(String, Entry)>,
+    pub(super) detector: &'a mut crate::detect::Detector,
 }
 
 impl<C: Tables> WriteCtx<'_, C> {
