@@ -7,6 +7,7 @@
 //! code (3) and its machine-readable reason in `--json`.
 
 use irm_core::Rights;
+use irm_core::invitation::{CodePart, Invitation};
 use irm_e2e::{ADMIN, Admins, Person, Server, now_unix, seal_directly};
 use serde_json::Value;
 
@@ -751,9 +752,15 @@ fn text_output_prints_codes_alone_and_rights_for_people() {
         .expect("irm runs");
     assert!(out.status.success());
     let half = String::from_utf8(out.stdout).expect("UTF-8");
-    // The requester's half, ABCDE-FGHIJ, and a newline, nothing else, for scripts.
-    assert_eq!(half.trim().len(), 11, "{half:?}");
-    assert_eq!(half.trim().matches('-').count(), 1, "{half:?}");
+    // The requester's half as one invitation line and a newline, nothing
+    // else, for scripts (PROTOCOL.md §3.4).
+    assert_eq!(half.lines().count(), 1, "{half:?}");
+    let first: Invitation = half.trim().parse().expect("an invitation");
+    assert_eq!(
+        (first.part, first.code.len()),
+        (CodePart::First, 11),
+        "{half:?}"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("name=bob"), "{stderr}");
     assert!(stderr.contains("FIRST half"), "{stderr}");
@@ -776,7 +783,15 @@ fn text_output_prints_codes_alone_and_rights_for_people() {
         String::from_utf8_lossy(&out.stderr)
     );
     let second = String::from_utf8(out.stdout).expect("UTF-8");
-    assert_eq!(second.trim().len(), 11, "{second:?}");
+    let second: Invitation = second.trim().parse().expect("an invitation");
+    assert_eq!(second.part, CodePart::Second);
+    assert_eq!(
+        Invitation::combine(&[first, second])
+            .expect("the two halves join")
+            .code
+            .len(),
+        23
+    );
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("SECOND half"),
         "{}",
