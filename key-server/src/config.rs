@@ -80,6 +80,8 @@ pub struct FileConfig {
     pub shutdown_timeout_secs: Option<u64>,
     /// Detection rules (PROTOCOL.md §12); absent ones keep their defaults.
     pub detection: Option<DetectionConfig>,
+    /// Whom a held or suspended person should call, by group (`"*"`: anyone else).
+    pub contacts: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// `[detection]` in the config file: 0 switches a rule off.
@@ -272,6 +274,17 @@ impl ServerArgs {
         if let Some(detection) = &file.detection {
             settings.detection = detection.rules()?;
         }
+        if let Some(contacts) = file.contacts {
+            if let Some((group, _)) = contacts
+                .iter()
+                .find(|(_, text)| text.len() > 200 || text.chars().any(char::is_control))
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "the contact for {group:?} must be one line of at most 200 bytes"
+                )));
+            }
+            settings.contacts = contacts;
+        }
         if let Some(rows) = self.take_out_rows.or(file.take_out_rows) {
             settings.take_out_rows = rows;
         }
@@ -354,6 +367,48 @@ mod tests {
             .resolve(),
             Err(ConfigError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn detection_rules_and_contacts_come_from_the_file() {
+        use crate::detect::{Action, BulkRule};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ks.toml");
+        let resolve = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            ServerArgs {
+                config: Some(path.clone()),
+                data_dir: Some("/srv/irm".into()),
+                ..Default::default()
+            }
+            .resolve()
+        };
+        let config = resolve(
+            "[detection]\nbulk_files = 50\nbulk_action = \"suspend\"\ndenials = 0\n\
+             [contacts]\n\"*\" = \"security desk, ext. 4000\"\nsupport = \"Sato, ext. 1234\"\n",
+        )
+        .unwrap();
+        let settings = &config.settings;
+        assert_eq!(
+            settings.detection.bulk,
+            Some(BulkRule {
+                files: 50,
+                window_secs: 300,
+                action: Action::Suspend
+            })
+        );
+        assert_eq!(settings.detection.denials, None, "0 switches it off");
+        assert_eq!(
+            settings.contact_for(&["support".into()]),
+            Some("Sato, ext. 1234")
+        );
+        assert_eq!(
+            settings.contact_for(&["agents".into()]),
+            Some("security desk, ext. 4000")
+        );
+        assert!(resolve("[contacts]\nsupport = \"a\\nb\"\n").is_err());
+        assert!(resolve("[detection]\nbulk_window_secs = 0\n").is_err());
+        assert!(resolve("[detection]\nbulk_action = \"ignore\"\n").is_err());
     }
 
     #[test]

@@ -92,6 +92,14 @@ pub enum ApiError {
     /// A refusal from the domain.
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// A refusal with whom the person should call (PROTOCOL.md §12).
+    #[error("{reason}; call {contact}")]
+    DeniedCall {
+        /// Why.
+        reason: DenyReason,
+        /// The contact configured for the person's group.
+        contact: String,
+    },
     /// 413.
     #[error("the request body is larger than 1 MiB")]
     PayloadTooLarge,
@@ -134,7 +142,7 @@ impl ApiError {
             Self::Refused(Refusal::Deny(DenyReason::ServerSealed)) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            Self::Refused(Refusal::Deny(_)) => StatusCode::FORBIDDEN,
+            Self::Refused(Refusal::Deny(_)) | Self::DeniedCall { .. } => StatusCode::FORBIDDEN,
             Self::Refused(Refusal::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::Refused(Refusal::Conflict(_)) => StatusCode::CONFLICT,
             Self::Refused(Refusal::BadRequest(_)) => StatusCode::BAD_REQUEST,
@@ -167,7 +175,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let denied = match &self {
             Self::Credential(_) => Some(DenyReason::CredentialInvalid),
-            Self::Refused(Refusal::Deny(reason)) => Some(*reason),
+            Self::Refused(Refusal::Deny(reason)) | Self::DeniedCall { reason, .. } => Some(*reason),
             _ => None,
         };
         let mut response = self.render();
@@ -198,6 +206,14 @@ impl ApiError {
                     // `DenyReason::advice` in its own form (a hint line, a
                     // translated screen), so it is never said twice.
                     message: reason.to_string(),
+                }),
+            )
+                .into_response(),
+            Self::DeniedCall { reason, contact } => (
+                status,
+                Json(DenyBody {
+                    reason,
+                    message: format!("{reason}; call {contact}"),
                 }),
             )
                 .into_response(),

@@ -53,6 +53,9 @@ pub struct Settings {
     pub take_out_rows: u64,
     /// The detection rules (PROTOCOL.md §12).
     pub detection: crate::detect::Rules,
+    /// Whom a held or suspended person should call, by group (`*`: anyone
+    /// else), said in the refusal (PROTOCOL.md §12).
+    pub contacts: std::collections::BTreeMap<String, String>,
     /// The longest a request may take (also bounds graceful shutdown).
     pub request_timeout: Duration,
     /// How long shutdown waits for open connections.
@@ -60,6 +63,16 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Whom a person in `groups` should call about a hold or suspension:
+    /// their first group's contact that is configured, else `*`'s.
+    pub fn contact_for(&self, groups: &[String]) -> Option<&str> {
+        groups
+            .iter()
+            .find_map(|group| self.contacts.get(group))
+            .or_else(|| self.contacts.get("*"))
+            .map(String::as_str)
+    }
+
     /// The public URL, or the default one for a server bound to `port`.
     pub fn public_url_at(&self, port: u16) -> String {
         self.public_url
@@ -81,6 +94,7 @@ impl Settings {
             checkpoint_sink: None,
             take_out_rows: irm_core::protocol::DEFAULT_TAKE_OUT_ROWS,
             detection: crate::detect::Rules::default(),
+            contacts: std::collections::BTreeMap::new(),
             request_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
         }

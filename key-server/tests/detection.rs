@@ -34,7 +34,11 @@ async fn server_with(
     backend: Backend,
     action: Action,
 ) -> (TestServer, Device, Device, Vec<SealedFile>) {
-    let server = TestServer::start_on_with(backend, |s| s.detection = rules(action)).await;
+    let server = TestServer::start_on_with(backend, |s| {
+        s.detection = rules(action);
+        s.contacts = [("*".to_owned(), "the security desk, ext. 4000".to_owned())].into();
+    })
+    .await;
     let admin = server.admin().await;
     let alice = server.user(&admin, "alice", &[Role::User], &[]).await;
     let key = admin.server_key.public_key.clone();
@@ -77,10 +81,15 @@ async fn bulk_access_holds_the_person_until_two_administrators_release_them(back
     assert_eq!(refused.action, "grant");
     assert_eq!(refused.reason.as_deref(), Some("step_up_required"));
 
-    // Held: every grant and renewal, of any file, until released.
+    // Held: every grant and renewal, of any file, until released; the
+    // refusal says whom to call.
+    let response = alice.grant_raw(&files[0].header_bytes, false).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["reason"], "step_up_required", "{body}");
     assert_eq!(
-        alice.grant_denied(&files[0], false).await,
-        "step_up_required"
+        body["message"],
+        "your access is paused for review after unusual activity; call the security desk, ext. 4000"
     );
     assert_eq!(
         alice.grant_denied(&files[0], true).await,

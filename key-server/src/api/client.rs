@@ -281,7 +281,20 @@ pub(crate) async fn grant(
                 renew = request.renew,
                 "grant denied"
             );
-            Err(ApiError::deny(reason))
+            // PROTOCOL.md §12: a held or suspended person is told whom to call.
+            let contact = matches!(
+                reason,
+                DenyReason::StepUpRequired | DenyReason::UserSuspended
+            )
+            .then(|| state.settings.contact_for(&signed.user.groups))
+            .flatten();
+            Err(match contact {
+                Some(contact) => ApiError::DeniedCall {
+                    reason,
+                    contact: contact.to_owned(),
+                },
+                None => ApiError::deny(reason),
+            })
         }
     }
 }
