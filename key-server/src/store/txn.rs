@@ -1002,6 +1002,17 @@ fn apply_firing<C: Tables>(
 ) -> Result<Option<DenyReason>, StoreError> {
     use crate::detect::Action;
     let now = now_ms / 1000;
+    // One structured line per firing on the server's log (journald under
+    // a service manager), besides the audit record, for whoever watches it.
+    tracing::warn!(
+        target: "irm::alert",
+        rule = firing.rule,
+        user = %actor.user,
+        file,
+        action = firing.action.as_str(),
+        detail = %firing.detail,
+        "detection rule fired"
+    );
     let draft = actor
         .draft(now_ms, format!("detect.{}", firing.rule), Outcome::Ok)
         .file(file.to_owned())
