@@ -18,6 +18,17 @@
 //!
 //! Run: `cargo run --release -p irm-e2e --example bench_viewer`. Prints a
 //! markdown table; it asserts nothing about time (STYLE.md §11).
+//!
+//! Options, for `scripts/bench-viewer`:
+//! - `--list cp932`: the list as Japanese Excel saves CSV (CP932), with an
+//!   e-mail column (about 115 MB), instead of the 99.5 MB UTF-8 list;
+//! - `--no-csv-core`: leaves out (e);
+//! - `--json`: also prints the figures as one JSON line, `bench_viewer: {..}`;
+//! - `--serve DIR`: measures nothing. Starts the key server, seals the list
+//!   for a new user `alice` into `DIR/customers.csv.irm`, prints one JSON
+//!   line (`url`, `ca`, `user`, `code`: alice's enrollment code, `file`,
+//!   `plaintext_bytes`, `rows`) and serves until its standard input closes,
+//!   so that a real `irm enroll` and a real `irm-viewer` can use them.
 
 use std::collections::BTreeSet;
 use std::io::{BufWriter, Write};
@@ -117,18 +128,47 @@ const AREA: &[&str] = &[
     "03", "06", "052", "011", "092", "045", "075", "022", "082", "090", "080",
 ];
 
+/// Which list: the UTF-8 one of the figures in docs/PERFORMANCE.md §7, or
+/// one as Japanese Excel saves CSV (CP932) with an e-mail column more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum List {
+    Utf8,
+    Cp932,
+}
+
 /// Writes the CSV (header and `ROWS` rows) to `out`; returns its length.
-fn write_customers(out: &mut impl Write) -> std::io::Result<u64> {
+fn write_customers(out: &mut impl Write, list: List) -> std::io::Result<u64> {
     let mut rng = Rng(0x1234_5678_9ABC_DEF1);
     let mut len = 0u64;
     let mut line = String::with_capacity(256);
-    line.push_str("顧客番号,氏名,フリガナ,電話番号,住所,契約日,残高\n");
+    let mut emit = |line: &mut String| -> std::io::Result<()> {
+        match list {
+            List::Utf8 => {
+                out.write_all(line.as_bytes())?;
+                len += line.len() as u64;
+            }
+            List::Cp932 => {
+                let (bytes, _, unmappable) = encoding_rs::SHIFT_JIS.encode(line);
+                assert!(!unmappable, "every character has a CP932 code");
+                out.write_all(&bytes)?;
+                len += bytes.len() as u64;
+            }
+        }
+        line.clear();
+        Ok(())
+    };
+    line.push_str("顧客番号,氏名,フリガナ,電話番号,住所,契約日,残高");
+    if list == List::Cp932 {
+        line.push_str(",メールアドレス");
+    }
+    line.push('\n');
+    emit(&mut line)?;
     for i in 1..=ROWS {
         let (sei, sei_kana) = SEI[rng.below(SEI.len() as u64) as usize];
         let (mei, mei_kana) = MEI[rng.below(MEI.len() as u64) as usize];
         let area = rng.pick(AREA);
         use std::fmt::Write as _;
-        let _ = writeln!(
+        let _ = write!(
             line,
             "C{i:07},{sei} {mei},{sei_kana} {mei_kana},{area}-{:04}-{:04},{}{}-{},{}-{:02}-{:02},{}",
             rng.below(10_000),
@@ -141,12 +181,17 @@ fn write_customers(out: &mut impl Write) -> std::io::Result<u64> {
             1 + rng.below(28),
             rng.below(2_000_000),
         );
-        out.write_all(line.as_bytes())?;
-        len += line.len() as u64;
-        line.clear();
+        if list == List::Cp932 {
+            let _ = write!(line, ",c{i:07}.{}@example.co.jp", rng.pick(DOMAINS));
+        }
+        line.push('\n');
+        emit(&mut line)?;
     }
     Ok(len)
 }
+
+/// The e-mail column's second part (CP932 list only).
+const DOMAINS: &[&str] = &["mail", "corp", "home", "shop", "office"];
 
 fn enroll(server: &Server, dir: &std::path::Path, user: &str, code: &str) -> Session {
     irm_e2e::stage::enroll(
@@ -183,21 +228,46 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
 
-fn main() {
-    let server = Server::start();
-    let admins = AdminSessions::enroll(&server);
-    let admin = &admins.admin;
-    let code = admins.add_user(&CreateUserRequest {
-        name: "alice".into(),
-        display_name: "Alice Example".into(),
-        roles: vec![Role::User],
-        groups: vec![],
-    });
-    let alice_dir = TempDir::new().expect("a directory");
-    drop(enroll(&server, alice_dir.path(), "alice", &code));
+/// What the command line asked for.
+struct Options {
+    list: List,
+    csv_core: bool,
+    json: bool,
+    serve: Option<std::path::PathBuf>,
+}
 
-    // Sealed as the CLI would (media type and name in the metadata),
-    // streamed to disk so that generating it costs no memory.
+fn options() -> Options {
+    let mut options = Options {
+        list: List::Utf8,
+        csv_core: true,
+        json: false,
+        serve: None,
+    };
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--list") => {
+                options.list = match args.next().as_deref().and_then(|a| a.to_str()) {
+                    Some("utf8") => List::Utf8,
+                    Some("cp932") => List::Cp932,
+                    other => panic!("--list utf8|cp932, not {other:?}"),
+                }
+            }
+            Some("--no-csv-core") => options.csv_core = false,
+            Some("--json") => options.json = true,
+            Some("--serve") => options.serve = Some(args.next().expect("--serve DIR").into()),
+            _ => panic!(
+                "usage: bench_viewer [--list utf8|cp932] [--no-csv-core] [--json] [--serve DIR]"
+            ),
+        }
+    }
+    options
+}
+
+/// Seals the list for alice into `path` as the CLI would (media type and
+/// name in the metadata), streamed to disk so that generating it costs no
+/// memory; returns the plaintext's length.
+fn seal_list(admin: &Session, path: &std::path::Path, list: List) -> u64 {
     let (info, kas) = admin.server_key().expect("the server key");
     let policy = Policy::builder()
         .grant(PolicyGrant {
@@ -216,11 +286,62 @@ fn main() {
         })
         .build()
         .expect("a header");
-    let path = alice_dir.path().join("customers.csv.irm");
-    let file = BufWriter::new(std::fs::File::create(&path).expect("the sealed file"));
+    let file = BufWriter::new(std::fs::File::create(path).expect("the sealed file"));
     let mut sealer = Sealer::new(&header, file, StreamOptions::default()).expect("a sealer");
-    let plain_len = write_customers(&mut sealer).expect("sealing");
+    let plain_len = write_customers(&mut sealer, list).expect("sealing");
     sealer.finish().expect("sealed").flush().expect("written");
+    plain_len
+}
+
+/// `--serve DIR`: the key server and the sealed list for a real viewer.
+fn serve(dir: &std::path::Path, list: List) {
+    let server = Server::start();
+    let admins = AdminSessions::enroll(&server);
+    let code = admins.add_user(&CreateUserRequest {
+        name: "alice".into(),
+        display_name: "Alice Example".into(),
+        roles: vec![Role::User],
+        groups: vec![],
+    });
+    std::fs::create_dir_all(dir).expect("the directory");
+    let path = dir.join("customers.csv.irm");
+    let plain_len = seal_list(&admins.admin, &path, list);
+    let ready = serde_json::json!({
+        "url": server.url,
+        "ca": server.ca_pem,
+        "user": "alice",
+        "code": code,
+        "file": path,
+        "plaintext_bytes": plain_len,
+        "rows": ROWS,
+    });
+    println!("{ready}");
+    std::io::stdout().flush().expect("stdout");
+    // Serves until whoever started us closes our standard input.
+    let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+    drop(admins);
+    drop(server);
+}
+
+fn main() {
+    let options = options();
+    if let Some(dir) = &options.serve {
+        return serve(dir, options.list);
+    }
+    let list = options.list;
+    let server = Server::start();
+    let admins = AdminSessions::enroll(&server);
+    let admin = &admins.admin;
+    let code = admins.add_user(&CreateUserRequest {
+        name: "alice".into(),
+        display_name: "Alice Example".into(),
+        roles: vec![Role::User],
+        groups: vec![],
+    });
+    let alice_dir = TempDir::new().expect("a directory");
+    drop(enroll(&server, alice_dir.path(), "alice", &code));
+    let path = alice_dir.path().join("customers.csv.irm");
+    let plain_len = seal_list(admin, &path, list);
     let sealed_len = std::fs::metadata(&path).expect("the sealed file").len();
 
     let t = Instant::now();
@@ -410,10 +531,29 @@ fn main() {
         added_mb / plain_mb
     );
 
-    // (e) the viewer's CSV reader against csv-core, on the same text.
+    if options.json {
+        let figures = serde_json::json!({
+            "list": format!("{list:?}").to_lowercase(),
+            "rows": ROWS,
+            "plaintext_bytes": plain_len,
+            "unlock_ms": unlock.as_secs_f64() * 1e3,
+            "open_ms": opened.as_secs_f64() * 1e3,
+            "first_data_frame_ms": first_frame.as_secs_f64() * 1e3,
+            "scroll_p95_ms": p95.as_secs_f64() * 1e3,
+            "sort_text_ms": sort_text.as_secs_f64() * 1e3,
+            "sort_number_ms": sort_number.as_secs_f64() * 1e3,
+            "peak_rss_kb": peak_kb,
+            "added_rss_kb": peak_kb.saturating_sub(rss_before_kb),
+        });
+        println!("bench_viewer: {figures}");
+    }
+    // (e) the viewer's CSV reader against csv-core, on the same UTF-8 text.
+    if !options.csv_core || list != List::Utf8 {
+        return;
+    }
     drop(harness);
     let mut plain = Vec::with_capacity(plain_len as usize);
-    write_customers(&mut plain).expect("the list, in memory");
+    write_customers(&mut plain, list).expect("the list, in memory");
     let text = std::str::from_utf8(&plain).expect("the list is UTF-8");
     let (ours, theirs) = (Table::parse(text, ','), csv_core_parse(text, b','));
     assert_eq!(

@@ -28,6 +28,7 @@ use crate::print::{MAX_PRINT_ROWS, PrintCommand};
 use crate::rights::{self, Actions};
 use crate::table::TableState;
 use crate::table::{HeaderTexts, TableView};
+use crate::timing::Timing;
 use crate::watermark;
 use crate::worker::{Command, Event, Source, Worker};
 
@@ -102,6 +103,8 @@ pub struct ViewerApp {
     pending_file: Option<PathBuf>,
     /// The window title last sent, so it is sent only on change.
     title: String,
+    /// `IRM_VIEWER_TIMING=1`: the start measured (see `timing`).
+    timing: Option<Timing>,
 }
 
 impl ViewerApp {
@@ -114,7 +117,15 @@ impl ViewerApp {
             launcher: None,
             pending_file: None,
             title: String::new(),
+            timing: None,
         }
+    }
+
+    /// Measures the start, the first frame with the document and sorts
+    /// (`IRM_VIEWER_TIMING=1`, see `timing`); the worker gets a clone.
+    pub fn with_timing(mut self, timing: Timing) -> Self {
+        self.timing = Some(timing);
+        self
     }
 
     /// Lets the app start workers itself: to enroll, and to open files
@@ -290,6 +301,12 @@ impl ViewerApp {
 
     /// Draws one frame.
     pub fn show(&mut self, ui: &mut Ui) {
+        // The previous frame has been painted by now: report what it drew.
+        if let Some(timing) = &self.timing
+            && timing.frame_begins()
+        {
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+        }
         if ui.ctx().plugin_opt::<ClipboardGate>().is_none() {
             ui.ctx().add_plugin(ClipboardGate::default());
         }
@@ -359,7 +376,7 @@ impl ViewerApp {
             Screen::NeedPassphrase { .. } => self.passphrase_screen(ui),
             Screen::Opening => {
                 ui.horizontal(|ui| {
-                    ui.spinner();
+                    busy_indicator(ui);
                     ui.label(self.model.lang.t(Msg::Opening));
                 });
             }
@@ -379,6 +396,9 @@ impl ViewerApp {
                 watermark::paint(ui.ctx(), &open.watermark, area);
             }
             ui.ctx().request_repaint_after(Duration::from_millis(500));
+        }
+        if self.timing.as_ref().is_some_and(Timing::wants_frame) {
+            ui.ctx().request_repaint();
         }
     }
 
@@ -700,6 +720,12 @@ impl ViewerApp {
         match (&doc.content, table) {
             (_, Some(table)) => {
                 self.ui.table.refresh(table, &self.ui.filter);
+                if let Some(timing) = &self.timing
+                    && !self.ui.table.sorting()
+                {
+                    // Any sort asked for is in the rows drawn just below.
+                    timing.sort_drawn();
+                }
                 search_bar(ui, &mut self.ui.table, lang);
                 let shown = TableView {
                     table,
@@ -711,11 +737,22 @@ impl ViewerApp {
                 }
                 .show(ui);
                 self.ui.watermark_area = Some(shown.body);
+                if let Some(timing) = &self.timing
+                    && (self.ui.table.on_screen().is_some() || table.data_rows() == 0)
+                {
+                    timing.document_drawn();
+                }
                 // Without the copy right Ctrl+C was answered in `show`.
                 copy_rows |= shown.copy && actions.copy.allowed();
-                if let Some(column) = shown.sort_by {
+                // A benchmark's sort takes the header click's path.
+                let bench_sort = self.timing.as_ref().and_then(Timing::bench_sort_due);
+                if let Some(column) = shown.sort_by.or(bench_sort) {
                     let sheet = self.ui.sheet;
                     let ctx = ui.ctx().clone();
+                    let timing = self.timing.clone();
+                    if let Some(timing) = &timing {
+                        timing.sort_asked(column);
+                    }
                     self.ui.table.sort_by(table, column, |key, done| {
                         // A big sort runs beside the UI. It holds the document
                         // until it finishes (about a second), so a close wipes
@@ -725,7 +762,12 @@ impl ViewerApp {
                             .name("irm-viewer-sort".into())
                             .spawn(move || {
                                 if let Some(table) = doc.table(sheet) {
-                                    let _ = done.send(table.sort_order(key));
+                                    let started = std::time::Instant::now();
+                                    let order = table.sort_order(key);
+                                    if let Some(timing) = &timing {
+                                        timing.sort_computed(started.elapsed());
+                                    }
+                                    let _ = done.send(order);
                                 }
                                 ctx.request_repaint();
                             })
@@ -747,10 +789,16 @@ impl ViewerApp {
             (Content::Text(text), None) => {
                 self.ui.watermark_area = Some(ui.available_rect_before_wrap());
                 text.show(ui, actions.copy.allowed());
+                if let Some(timing) = &self.timing {
+                    timing.document_drawn();
+                }
             }
             (Content::Picture(picture), None) => {
                 self.ui.watermark_area = Some(ui.available_rect_before_wrap());
                 picture.show(ui, &mut self.ui.picture);
+                if let Some(timing) = &self.timing {
+                    timing.document_drawn();
+                }
             }
             (Content::Table { .. } | Content::Workbook(_), None) => {}
         }
@@ -799,6 +847,34 @@ fn print_button(ui: &mut Ui, lang: Lang, actions: Actions, rows: usize, pending:
     button.clicked() || shortcut
 }
 
+/// A spinner that moves ten times a second. egui's own asks for a frame
+/// after every frame: in a window drawn by the software renderer that keeps
+/// a core busy for as long as it shows, which is exactly while the worker
+/// decrypts and parses or a sort runs beside the UI, on the same cores.
+fn busy_indicator(ui: &mut Ui) {
+    const STEP_SECS: f64 = 0.1;
+    let size = ui.spacing().interact_size.y;
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(size, size), egui::Sense::hover());
+    if ui.is_rect_visible(rect) {
+        let time = ui.input(|i| i.time);
+        let step = (time / STEP_SECS).floor();
+        let start = step * 0.8;
+        let radius = rect.height() / 2.0 - 2.0;
+        let points: Vec<egui::Pos2> = (0..=16)
+            .map(|i| {
+                let angle = start + f64::from(i) / 16.0 * std::f64::consts::PI * 1.5;
+                let (sin, cos) = angle.sin_cos();
+                rect.center() + radius * egui::vec2(cos as f32, sin as f32)
+            })
+            .collect();
+        let stroke = ui.visuals().widgets.noninteractive.fg_stroke;
+        ui.painter().add(egui::Shape::line(points, stroke));
+        let next = (step + 1.0) * STEP_SECS - time;
+        ui.ctx()
+            .request_repaint_after(Duration::from_secs_f64(next.max(0.01)));
+    }
+}
+
 /// The search row over a table: Ctrl+F focuses it, Enter and Shift+Enter
 /// (or the buttons) move between matching rows.
 fn search_bar(ui: &mut Ui, state: &mut TableState, lang: Lang) {
@@ -842,7 +918,7 @@ fn search_bar(ui: &mut Ui, state: &mut TableState, lang: Lang) {
             ui.label(RichText::new(lang.t(Msg::NoMatches)).weak());
         }
         if state.sorting() {
-            ui.spinner();
+            busy_indicator(ui);
             ui.label(lang.t(Msg::Sorting));
         }
     });

@@ -27,6 +27,7 @@ pub mod rights;
 pub mod table;
 pub use irm_client::text;
 pub mod textdoc;
+pub mod timing;
 pub mod watermark;
 pub mod workbook;
 pub mod worker;

@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use irm_client::{DEVICE_JSON, Passphrase};
 use irm_viewer::app::{Launcher, ViewerApp};
@@ -20,6 +20,7 @@ use irm_viewer::enroll::EnrollForm;
 use irm_viewer::i18n::Lang;
 use irm_viewer::model::{Model, Screen};
 use irm_viewer::open_file::FilePicker;
+use irm_viewer::timing::Timing;
 use irm_viewer::worker::{Source, Worker};
 
 /// What `--help` prints (and a wrong argument, on standard error).
@@ -36,10 +37,13 @@ screen; without credentials on this computer, the enrollment screen.
 
 Environment: IRM_CONFIG_DIR (the credentials), IRM_PASSPHRASE (else asked in
 the window), IRM_PRINT_COMMAND (instead of lp), LC_ALL, LC_MESSAGES or LANG
-(Japanese for ja*, else English; switchable in the window).
+(Japanese for ja*, else English; switchable in the window), IRM_VIEWER_TIMING=1
+(timing lines on standard error, for scripts/bench-viewer).
 ";
 
 fn main() -> ExitCode {
+    // Before anything else: `IRM_VIEWER_TIMING` counts from here.
+    irm_viewer::timing::mark_process_start();
     let args: Vec<_> = std::env::args_os().skip(1).collect();
     // Flags are answered before any window exists, so they work without a
     // display (over ssh, in a script).
@@ -91,6 +95,43 @@ fn main() -> ExitCode {
     // Read here, before the window exists: the UI thread reads no files.
     let enroll_form = EnrollForm::new();
     let picker = FilePicker::new(std::env::current_dir().unwrap_or_else(|_| "/".into()));
+    let timing = Timing::from_env();
+    // The window's context, once eframe made it; the worker's events wake
+    // it from then on (the first frame drains whatever came before).
+    let window: Arc<OnceLock<egui::Context>> = Arc::default();
+    let wake: Arc<dyn Fn() + Send + Sync> = {
+        let window = Arc::clone(&window);
+        Arc::new(move || {
+            if let Some(ctx) = window.get() {
+                ctx.request_repaint();
+            }
+        })
+    };
+    let mut launcher = Launcher {
+        config_dir,
+        passphrase,
+        wake,
+    };
+    // The worker starts before the window: unlocking the credentials
+    // (Argon2id), the grant and the decryption run while the window and its
+    // renderer are being set up, on the other core.
+    let (screen, worker, pending) = match (enrolled, file) {
+        (false, file) => (Screen::Enroll, None, file),
+        (true, None) => (Screen::PickFile, None, None),
+        (true, Some(file)) => {
+            let wake = Arc::clone(&launcher.wake);
+            let source = Source {
+                file,
+                config_dir: launcher.config_dir.clone(),
+                passphrase: launcher.passphrase.take(),
+            };
+            (
+                Screen::Opening,
+                Some(Worker::spawn_timed(source, timing.clone(), move || wake())),
+                None,
+            )
+        }
+    };
     let result = eframe::run_native(
         "irm-viewer",
         options,
@@ -98,30 +139,7 @@ fn main() -> ExitCode {
             // The bundled Japanese font, so the window looks the same on
             // every machine; eframe's system-font fallback covers the rest.
             irm_viewer::fonts::install(&cc.egui_ctx);
-            let ctx = cc.egui_ctx.clone();
-            let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ctx.request_repaint());
-            let mut launcher = Launcher {
-                config_dir,
-                passphrase,
-                wake,
-            };
-            let (screen, worker, pending) = match (enrolled, file) {
-                (false, file) => (Screen::Enroll, None, file),
-                (true, None) => (Screen::PickFile, None, None),
-                (true, Some(file)) => {
-                    let wake = Arc::clone(&launcher.wake);
-                    let source = Source {
-                        file,
-                        config_dir: launcher.config_dir.clone(),
-                        passphrase: launcher.passphrase.take(),
-                    };
-                    (
-                        Screen::Opening,
-                        Some(Worker::spawn(source, move || wake())),
-                        None,
-                    )
-                }
-            };
+            let _ = window.set(cc.egui_ctx.clone());
             let model = Model {
                 file_name,
                 screen,
@@ -130,6 +148,9 @@ fn main() -> ExitCode {
             let mut app = ViewerApp::new(model, worker).with_launcher(launcher, pending);
             app.ui.enroll = enroll_form;
             app.ui.picker = picker;
+            if let Some(timing) = timing {
+                app = app.with_timing(timing);
+            }
             Ok(Box::new(app))
         }),
     );

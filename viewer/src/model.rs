@@ -18,7 +18,9 @@ use crate::i18n::{Lang, Msg};
 use crate::kind::{self, Kind};
 use crate::picture::{Picture, PictureError};
 use crate::print::PrintError;
-use crate::table::{MAX_TABLE_TEXT, Table, sniff_delimiter};
+use crate::table::{
+    MAX_TABLE_TEXT, StreamError, StreamedTable, Table, TableStream, sniff_delimiter,
+};
 use crate::text::{self, TextEncoding};
 use crate::textdoc::TextDoc;
 use crate::watermark::WatermarkIdentity;
@@ -115,6 +117,19 @@ impl Document {
         Self {
             name: name.into(),
             content: parse_table(plaintext),
+            original: None,
+        }
+    }
+
+    /// A CSV/TSV document read as it was decrypted (`TableStream`).
+    pub fn from_streamed(name: impl Into<String>, streamed: StreamedTable) -> Self {
+        Self {
+            name: name.into(),
+            content: Content::Table {
+                table: streamed.table,
+                encoding: streamed.encoding,
+                had_errors: streamed.had_errors,
+            },
             original: None,
         }
     }
@@ -228,12 +243,28 @@ fn parse_table(plaintext: &[u8]) -> Content {
             had_errors: false,
         };
     }
-    let decoded = text::decode(plaintext);
-    let table = Table::parse(&decoded.text, sniff_delimiter(&decoded.text));
-    Content::Table {
-        table,
-        encoding: decoded.encoding,
-        had_errors: decoded.had_errors,
+    // Decoded piece by piece straight into the table: a decoded copy of
+    // the whole text would be reserved at its largest possible size (three
+    // times a CP932 file) and all of it touched when wiped.
+    let mut stream = if text::detect(plaintext) == TextEncoding::ShiftJis {
+        TableStream::cp932(plaintext.len())
+    } else {
+        TableStream::new(plaintext.len())
+    };
+    stream.push(plaintext);
+    match stream.finish() {
+        Ok(streamed) => Content::Table {
+            table: streamed.table,
+            encoding: streamed.encoding,
+            had_errors: streamed.had_errors,
+        },
+        // Neither can happen: the encoding was detected on the whole
+        // bytes, and `Document::open` refuses text too long for a table.
+        Err(StreamError::Restart | StreamError::TooLarge) => Content::Table {
+            table: Table::parse("", ','),
+            encoding: TextEncoding::Utf8,
+            had_errors: true,
+        },
     }
 }
 

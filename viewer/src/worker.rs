@@ -349,7 +349,8 @@ const HEAD_LEN: usize = 1024 * 1024;
 /// table piece by piece straight into the table (the whole plaintext is
 /// never held beside it), any other kind into one buffer.
 pub fn open(session: &Session, path: &Path) -> Result<(Grant, OpenDocument), Failure> {
-    let cannot_read = |e: std::io::Error| Failure::Other(format!("cannot read {}: {e}", path.display()));
+    let cannot_read =
+        |e: std::io::Error| Failure::Other(format!("cannot read {}: {e}", path.display()));
     let mut file = File::open(path).map_err(cannot_read)?;
     let file_len = file.metadata().map_err(cannot_read)?.len();
     let header = SealedHeader::read_from(&mut file).map_err(|e| Failure::Corrupt(e.to_string()))?;
@@ -375,7 +376,11 @@ pub fn open(session: &Session, path: &Path) -> Result<(Grant, OpenDocument), Fai
     // first bytes when the metadata and the name do not tell.
     let mut piece = Zeroizing::new(vec![0u8; HEAD_LEN.min(capacity)]);
     let first = reader.fill(&mut piece)?;
-    let doc = match kind::detect(meta.media_type.as_deref(), Some(original_name), &piece[..first]) {
+    let doc = match kind::detect(
+        meta.media_type.as_deref(),
+        Some(original_name),
+        &piece[..first],
+    ) {
         Kind::Table => {
             let table = read_table(reader, &piece[..first], path, verified)?;
             Document::from_streamed(name.clone(), table)

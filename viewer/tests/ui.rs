@@ -12,6 +12,7 @@ use irm_viewer::app::ViewerApp;
 use irm_viewer::i18n::Lang;
 use irm_viewer::model::{Document, Failure, Model, OpenDocument, Screen};
 use irm_viewer::text::TextEncoding;
+use irm_viewer::timing::{self, Timing};
 use irm_viewer::watermark::WatermarkIdentity;
 use irm_viewer::worker::Event;
 use zeroize::Zeroizing;
@@ -662,6 +663,68 @@ fn clicking_a_header_sorts_and_clicking_again_reverses() {
     harness.get_by_label("顧客番号 ▲").click();
     harness.run();
     assert_eq!(harness.state().ui.table.visible(), [3, 2, 1]);
+}
+
+#[test]
+fn with_timing_the_first_frame_with_data_and_a_benchmark_sort_are_reported() {
+    // IRM_VIEWER_TIMING=1 and IRM_VIEWER_BENCH_SORT=3, lines kept in memory.
+    let timing = Timing::in_memory(Some(3), true);
+    let app = open_app(Rights::VIEW, Lang::En).with_timing(timing.clone());
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(640.0, 260.0))
+        .with_context_setup(irm_viewer::fonts::install)
+        .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app);
+    for _ in 0..8 {
+        harness.step();
+    }
+    let lines = timing.lines();
+    let parsed: Vec<Vec<(String, u64)>> = lines
+        .iter()
+        .map(|l| timing::parse_line(l).unwrap_or_else(|| panic!("a timing line: {l}")))
+        .collect();
+    let has = |key: &str| {
+        parsed
+            .iter()
+            .filter(|f| f.iter().any(|(k, _)| k == key))
+            .count()
+    };
+    assert_eq!(has("first_frame_at_ms"), 1, "{lines:?}");
+    assert_eq!(has("first_data_frame_at_ms"), 1, "{lines:?}");
+    assert_eq!(has("sort_ms"), 1, "{lines:?}");
+    let data = parsed
+        .iter()
+        .find(|f| f[0].0 == "first_data_frame_at_ms")
+        .expect("the first data line");
+    assert!(
+        data.iter().any(|(k, v)| k == "vm_hwm_kb" && *v > 0),
+        "{data:?}"
+    );
+    // The sort took the header click's path: 011 < 03 < 06 as text.
+    assert_eq!(harness.state().ui.table.visible(), [3, 1, 2]);
+    assert!(
+        harness
+            .output()
+            .viewport_output
+            .values()
+            .any(|v| v.commands.contains(&egui::ViewportCommand::Close)),
+        "IRM_VIEWER_TIMING_EXIT: the window closes once everything was measured"
+    );
+    // No plaintext in any line: only numbers.
+    for cell in ["山田", "1001", "03-1234-5678"] {
+        assert!(lines.iter().all(|l| !l.contains(cell)), "{lines:?}");
+    }
+}
+
+#[test]
+fn without_timing_nothing_is_measured_and_no_sort_is_started() {
+    // Only IRM_VIEWER_TIMING=1 makes a Timing; the others alone do nothing.
+    assert!(Timing::from_vars(None, Some("3".as_ref()), Some("1".as_ref())).is_none());
+    let mut harness = harness(open_app(Rights::VIEW, Lang::En));
+    for _ in 0..4 {
+        harness.step();
+    }
+    assert_eq!(harness.state().ui.table.visible(), [1, 2, 3], "file order");
+    assert_eq!(harness.state().ui.table.sort, None);
 }
 
 /// `rows` customers, one per line; row i's id is "C{i:05}".

@@ -10,10 +10,50 @@
 
 use zeroize::{Zeroize, Zeroizing};
 
+/// The cell text of a table, back to back: only ever appended to, and
+/// wiped up to its length as it drops.
+///
+/// Not `Zeroizing<String>`, which wipes the whole capacity: a buffer is
+/// never cleared and refilled, so the bytes past its length never held
+/// plaintext, and wiping them would touch every page of a capacity that a
+/// CP932 list reserves generously (up to three times its bytes, see
+/// `stream.rs`) but does not use, making them resident just as the
+/// document closes.
+struct CellText(String);
+
+impl CellText {
+    fn with_capacity(capacity: usize) -> Self {
+        Self(String::with_capacity(capacity))
+    }
+
+    #[inline]
+    fn push_str(&mut self, s: &str) {
+        self.0.push_str(s);
+    }
+
+    fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+}
+
+impl std::ops::Deref for CellText {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for CellText {
+    fn drop(&mut self) {
+        self.0.as_mut_str().zeroize();
+    }
+}
+
 /// A parsed table. The first row is the header.
 pub struct Table {
     /// Every cell's text, unescaped, back to back.
-    cells: Zeroizing<String>,
+    cells: CellText,
     /// End offset of each cell in `cells` (its start is the previous end).
     /// `u32` halves the biggest index of a long list (7 million cells for a
     /// million rows): tables hold at most [`MAX_TABLE_TEXT`] bytes.
@@ -51,7 +91,7 @@ fn offset(len: usize) -> u32 {
 /// zeroizing buffer, so no reallocation leaves plaintext behind in freed
 /// memory.
 pub struct TableBuilder {
-    cells: Zeroizing<String>,
+    cells: CellText,
     cell_ends: Vec<u32>,
     row_starts: Vec<usize>,
     columns: usize,
@@ -63,9 +103,22 @@ impl TableBuilder {
     /// A builder whose cell buffer starts with room for `text_len` bytes.
     pub fn with_capacity(text_len: usize) -> Self {
         Self {
-            cells: Zeroizing::new(String::with_capacity(text_len)),
+            cells: CellText::with_capacity(text_len),
             cell_ends: Vec::new(),
             row_starts: vec![0],
+            columns: 0,
+            overflowed: false,
+        }
+    }
+
+    /// A builder holding nothing and allocating nothing, put in the place
+    /// of one taken out by value for a while (`CsvReader::feed`); never
+    /// finished.
+    pub(super) fn placeholder() -> Self {
+        Self {
+            cells: CellText::with_capacity(0),
+            cell_ends: Vec::new(),
+            row_starts: Vec::new(),
             columns: 0,
             overflowed: false,
         }
@@ -100,14 +153,28 @@ impl TableBuilder {
             self.overflowed = true;
             return false;
         }
-        let mut bigger = Zeroizing::new(String::with_capacity(
+        self.move_to(
             needed
                 .max(self.cells.capacity() * 2)
                 .clamp(64, MAX_TABLE_TEXT),
-        ));
-        bigger.push_str(&self.cells);
-        self.cells = bigger; // the old buffer is wiped as it drops
+        );
         true
+    }
+
+    /// Moves the cells into a buffer of `capacity` bytes; the old one is
+    /// wiped as it drops.
+    fn move_to(&mut self, capacity: usize) {
+        let mut bigger = CellText::with_capacity(capacity);
+        bigger.push_str(&self.cells);
+        self.cells = bigger;
+    }
+
+    /// Makes room for `total` bytes of cells in all, at once (cheap while
+    /// few are written: `stream.rs` calls it when it learns the encoding).
+    pub(super) fn reserve_total(&mut self, total: usize) {
+        if total > self.cells.capacity() {
+            self.move_to(total.min(MAX_TABLE_TEXT));
+        }
     }
 
     /// Ends the current cell.
@@ -303,26 +370,6 @@ fn parse_number(cell: &str) -> Option<f64> {
     }
 }
 
-/// Orders two keys with empty cells last in either direction; equal keys
-/// compare equal, so a stable sort keeps file order among them.
-fn order<T>(
-    a: Option<T>,
-    b: Option<T>,
-    direction: Direction,
-    cmp: impl Fn(&T, &T) -> std::cmp::Ordering,
-) -> std::cmp::Ordering {
-    use std::cmp::Ordering::{Equal, Greater, Less};
-    match (a, b) {
-        (None, None) => Equal,
-        (None, Some(_)) => Greater,
-        (Some(_), None) => Less,
-        (Some(a), Some(b)) => match direction {
-            Direction::Ascending => cmp(&a, &b),
-            Direction::Descending => cmp(&b, &a),
-        },
-    }
-}
-
 impl Table {
     /// The cell at `row`, `column`; `None` past the end of a short row.
     pub fn cell(&self, row: usize, column: usize) -> Option<&str> {
@@ -351,37 +398,103 @@ impl Table {
     /// non-empty cell of the column reads as a number, else by text (code
     /// point order); empty cells last either way; stable, so equal cells
     /// keep their order in the file.
+    ///
+    /// Memory counts here (a million rows, while the whole table is held):
+    /// the keys are 16 bytes a row for numbers and 24 for text, sorted in
+    /// place (`sort_unstable_by` with the row number as the last key orders
+    /// exactly as a stable sort, and needs no scratch buffer as big again),
+    /// and empty cells are kept apart.
     pub fn sort_order(&self, key: SortKey) -> Vec<usize> {
         let rows = 1..self.row_count();
-        let text = |r: usize| self.cell(r, key.column).filter(|c| !c.trim().is_empty());
-        let numbers: Option<Vec<(Option<f64>, u32)>> = rows
+        // The index of the column's cell in `cell_ends`, if not empty.
+        let cell = |r: usize| {
+            let i = self.row_starts[r] + key.column;
+            (i < self.row_starts[r + 1] && !self.cell_text(i).trim().is_empty()).then_some(i)
+        };
+        let mut empty: Vec<u32> = Vec::new();
+        // The row numbers are written over the sorted keys, in the same
+        // allocation (16-byte keys, 8-byte rows), which then gives its
+        // unused half back: no second buffer while a million keys are held.
+        let finish = |order: Vec<usize>, empty: Vec<u32>| {
+            let mut order = order;
+            order.extend(empty.into_iter().map(|r| r as usize));
+            order.shrink_to_fit();
+            order
+        };
+        let ordered = |a: std::cmp::Ordering, row_a: u32, row_b: u32| match key.direction {
+            Direction::Ascending => a.then(row_a.cmp(&row_b)),
+            Direction::Descending => a.reverse().then(row_a.cmp(&row_b)),
+        };
+        let numbers: Option<Vec<(f64, u32)>> = rows
             .clone()
-            .map(|r| match text(r) {
-                None => Some((None, r as u32)),
-                Some(cell) => parse_number(cell).map(|n| (Some(n), r as u32)),
+            .filter_map(|r| match cell(r) {
+                None => {
+                    empty.push(r as u32);
+                    None
+                }
+                Some(i) => Some(parse_number(self.cell_text(i)).map(|n| (n, r as u32))),
             })
             .collect();
         if let Some(mut keyed) = numbers {
-            keyed.sort_by(|a, b| order(a.0, b.0, key.direction, f64::total_cmp));
-            return keyed.into_iter().map(|(_, r)| r as usize).collect();
+            keyed.sort_unstable_by(|a, b| ordered(a.0.total_cmp(&b.0), a.1, b.1));
+            return finish(keyed.into_iter().map(|(_, r)| r as usize).collect(), empty);
         }
         // The first eight bytes, big-endian, decide most comparisons without
-        // reading the cell buffer (which is far bigger than the cache).
+        // reading the cell buffer (which is far bigger than the cache); where
+        // they are equal the cell is read where it lies (its start and
+        // length are in the key: looking them up in `cell_ends` made a
+        // list of repeated names sort twice as slowly).
+        empty.clear();
         let prefix = |s: &str| {
             let mut p = [0u8; 8];
             let n = s.len().min(8);
             p[..n].copy_from_slice(&s.as_bytes()[..n]);
             u64::from_be_bytes(p)
         };
-        let mut keyed: Vec<(Option<(u64, &str)>, u32)> = rows
-            .map(|r| (text(r).map(|c| (prefix(c), c)), r as u32))
-            .collect();
-        keyed.sort_by(|a, b| {
-            order(a.0, b.0, key.direction, |x, y| {
-                x.0.cmp(&y.0).then_with(|| x.1.cmp(y.1))
+        let mut keyed: Vec<(u64, u32, u32, u32)> = rows
+            .filter_map(|r| match cell(r) {
+                None => {
+                    empty.push(r as u32);
+                    None
+                }
+                Some(i) => {
+                    let (start, end) = self.cell_span(i);
+                    let text = &self.cells[start..end];
+                    // Offsets fit: the text is at most MAX_TABLE_TEXT.
+                    Some((prefix(text), start as u32, (end - start) as u32, r as u32))
+                }
             })
+            .collect();
+        let text = |start: u32, len: u32| {
+            let start = start as usize;
+            &self.cells[start..start + len as usize]
+        };
+        keyed.sort_unstable_by(|a, b| {
+            let order =
+                a.0.cmp(&b.0)
+                    .then_with(|| text(a.1, a.2).cmp(text(b.1, b.2)));
+            ordered(order, a.3, b.3)
         });
-        keyed.into_iter().map(|(_, r)| r as usize).collect()
+        finish(
+            keyed.into_iter().map(|(_, _, _, r)| r as usize).collect(),
+            empty,
+        )
+    }
+
+    /// Where the cell at `i` in `cell_ends` lies in `cells`.
+    fn cell_span(&self, i: usize) -> (usize, usize) {
+        let start = if i == 0 {
+            0
+        } else {
+            self.cell_ends[i - 1] as usize
+        };
+        (start, self.cell_ends[i] as usize)
+    }
+
+    /// The text of the cell at `i` in `cell_ends`.
+    fn cell_text(&self, i: usize) -> &str {
+        let (start, end) = self.cell_span(i);
+        &self.cells[start..end]
     }
 }
 
