@@ -646,6 +646,15 @@ async fn taking_a_file_out_needs_two_other_administrators_and_works_once_on_one_
             ("denied", Some("export_approval_required")),
         ]
     );
+    // Each refused take-out is also an alert (PROTOCOL.md §12).
+    let alerts = records(&log, "detect.take_out_refused", "ok");
+    assert_eq!(alerts.len(), 5, "one per refusal");
+    assert!(
+        alerts
+            .iter()
+            .all(|r| r.actor_user.as_deref() == Some("alice")
+                && r.detail.as_deref() == Some("how=export action=alert"))
+    );
     let effect = records(&log, "file.export", "ok");
     let detail = effect[0].detail.as_deref().unwrap();
     assert!(

@@ -594,6 +594,14 @@ pub(super) fn usage_event<C: Tables>(
                 &input.actor.device,
                 now_ms / 1000,
             )? {
+                // PROTOCOL.md §12: any refused attempt at an approval-gated
+                // take-out is an alert of its own, whatever the counts.
+                let firing = crate::detect::Firing {
+                    rule: "take_out_refused",
+                    action: crate::detect::Action::Alert,
+                    detail: format!("how={} action=alert", how.as_str()),
+                };
+                apply_firing(ctx, &input.actor, &file, &firing, now_ms)?;
                 return ctx.refuse(draft, Refusal::Deny(DenyReason::ExportApprovalRequired));
             }
             let detail = draft.detail.take().unwrap_or_default();
