@@ -17,7 +17,6 @@
 
 #![allow(unsafe_code)] // The point is to call the C ABI as C does.
 
-use std::ffi::{CString, c_char};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -25,11 +24,12 @@ use ::irm_client::{Enrollment, Passphrase};
 use irm::{
     irm_buffer_free, irm_client, irm_client_free, irm_client_open, irm_close, irm_document,
     irm_open, irm_policy, irm_policy_add_grant, irm_policy_free, irm_policy_new,
-    irm_seal_buffer_offline, irm_status,
+    irm_seal_buffer_offline,
 };
 use irm_core::{
     EnvelopeBuilder, Metadata, Policy, PolicyGrant, Recipient, Rights, StreamOptions, seal_in_place,
 };
+use irm_e2e::libirm::{c, check};
 use irm_e2e::{ADMIN, Server};
 
 const MIB: usize = 1 << 20;
@@ -224,27 +224,6 @@ fn customer_rows(len: usize) -> Vec<u8> {
     }
     out.truncate(len);
     out
-}
-
-fn c(text: &str) -> CString {
-    CString::new(text).expect("no NUL inside")
-}
-
-fn check(status: irm_status, what: &str) {
-    if status != irm_status::IRM_OK {
-        let mut buf = [0u8; 1024];
-        let mut written = 0usize;
-        // SAFETY: `buf` has `buf.len()` writable bytes; `written` is writable.
-        unsafe {
-            irm::irm_last_error_message(
-                buf.as_mut_ptr().cast::<c_char>(),
-                buf.len(),
-                &raw mut written,
-            )
-        };
-        let message = String::from_utf8_lossy(&buf[..written.min(buf.len())]);
-        panic!("{what} failed with {status:?}: {message}");
-    }
 }
 
 fn median(times: &mut [Duration]) -> Duration {

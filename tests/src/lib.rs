@@ -27,6 +27,8 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
+#[allow(unsafe_code)] // libirm's C ABI, called as C does.
+pub mod libirm;
 pub mod stage;
 
 /// The bootstrap administrator's name.

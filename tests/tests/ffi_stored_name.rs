@@ -8,41 +8,20 @@
 
 #![allow(unsafe_code)] // The point is to call the C ABI as C does.
 
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::{CStr, c_char};
 use std::path::{Path, PathBuf};
 
 use ::irm_client::{Enrollment, Passphrase};
 use irm::{
-    irm_buffer_free, irm_client, irm_client_free, irm_client_open, irm_close, irm_document,
-    irm_document_metadata, irm_open, irm_policy, irm_policy_add_grant, irm_policy_free,
-    irm_policy_new, irm_read, irm_seal_buffer_offline, irm_status, irm_string_free,
+    irm_client, irm_client_free, irm_client_open, irm_close, irm_document_metadata, irm_read,
+    irm_string_free,
 };
+use irm_e2e::libirm::{c, check, open, seal_offline};
 use irm_e2e::{ADMIN, Server};
 
 const PASSPHRASE: &str = "a passphrase for the stored-name test";
 /// `view` and `program` (irm_read needs the latter).
 const RIGHTS: u32 = 1 | 16;
-
-fn c(text: &str) -> CString {
-    CString::new(text).expect("no NUL inside")
-}
-
-fn check(status: irm_status, what: &str) {
-    if status != irm_status::IRM_OK {
-        let mut buf = [0u8; 1024];
-        let mut written = 0usize;
-        // SAFETY: `buf` has `buf.len()` writable bytes; `written` is writable.
-        unsafe {
-            irm::irm_last_error_message(
-                buf.as_mut_ptr().cast::<c_char>(),
-                buf.len(),
-                &raw mut written,
-            )
-        };
-        let message = String::from_utf8_lossy(&buf[..written.min(buf.len())]);
-        panic!("{what} failed with {status:?}: {message}");
-    }
-}
 
 /// Every path below `dir`, relative to it, sorted.
 fn tree(dir: &Path) -> Vec<PathBuf> {
@@ -63,54 +42,14 @@ fn tree(dir: &Path) -> Vec<PathBuf> {
 
 /// Seals `data` offline through libirm, recording `file_name` as given.
 fn seal(kas_text: &str, kas_url: &str, file_name: &str, data: &[u8]) -> Vec<u8> {
-    let mut policy: *mut irm_policy = std::ptr::null_mut();
-    // SAFETY: a writable output.
-    check(unsafe { irm_policy_new(&raw mut policy) }, "irm_policy_new");
-    let recipients = c(ADMIN);
-    // SAFETY: the live policy, a NUL-terminated list.
-    check(
-        unsafe { irm_policy_add_grant(policy, recipients.as_ptr(), RIGHTS) },
-        "irm_policy_add_grant",
-    );
-    let (kas_text, kas_url, name, media) = (c(kas_text), c(kas_url), c(file_name), c("text/csv"));
-    let mut out: *mut u8 = std::ptr::null_mut();
-    let mut out_len = 0usize;
-    // SAFETY: a live policy, a readable buffer, NUL-terminated strings,
-    // writable outputs.
-    let status = unsafe {
-        irm_seal_buffer_offline(
-            kas_text.as_ptr(),
-            kas_url.as_ptr(),
-            policy,
-            data.as_ptr(),
-            data.len(),
-            name.as_ptr(),
-            media.as_ptr(),
-            &raw mut out,
-            &raw mut out_len,
-        )
-    };
-    check(status, "irm_seal_buffer_offline");
-    // SAFETY: libirm returned `out_len` readable bytes at `out`.
-    let sealed = unsafe { std::slice::from_raw_parts(out, out_len) }.to_vec();
-    // SAFETY: the buffer and policy libirm returned, each freed once.
-    unsafe {
-        irm_buffer_free(out, out_len);
-        irm_policy_free(policy);
-    }
-    sealed
+    seal_offline(kas_text, kas_url, ADMIN, RIGHTS, file_name, data)
 }
 
 /// Opens `path` through libirm; returns the stored file name and the
 /// plaintext read with `irm_read`.
 fn open_and_read(client: *mut irm_client, path: &Path) -> (Option<String>, Vec<u8>) {
-    let path = c(path.to_str().expect("a UTF-8 temporary path"));
-    let mut doc: *mut irm_document = std::ptr::null_mut();
-    // SAFETY: a live client, a NUL-terminated path, a writable output.
-    check(
-        unsafe { irm_open(client, path.as_ptr(), &raw mut doc) },
-        "irm_open",
-    );
+    // SAFETY: the caller's live client (the test frees it only at its end).
+    let doc = unsafe { open(client, path) };
     let (mut name, mut media, mut len): (*mut c_char, *mut c_char, u64) =
         (std::ptr::null_mut(), std::ptr::null_mut(), 0);
     // SAFETY: a live document, three writable outputs.

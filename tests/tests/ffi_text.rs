@@ -8,94 +8,24 @@
 
 #![allow(unsafe_code)] // The point is to call the C ABI as C does.
 
-use std::ffi::{CString, c_char, c_int};
-use std::path::Path;
+use std::ffi::c_int;
 
 use ::irm_client::{Enrollment, Passphrase};
 use irm::{
     IRM_RIGHT_PROGRAM, IRM_RIGHT_VIEW, irm_buffer_free, irm_client, irm_client_free,
     irm_client_open, irm_close, irm_document, irm_document_text_encoding, irm_document_text_utf8,
-    irm_open, irm_policy, irm_policy_add_grant, irm_policy_free, irm_policy_new, irm_read,
-    irm_seal_buffer_offline, irm_status, irm_text_encoding,
+    irm_read, irm_status, irm_text_encoding,
 };
+use irm_e2e::libirm::{c, check, last_error, open, seal_offline};
 use irm_e2e::{ADMIN, Server};
 
 const PASSPHRASE: &str = "a passphrase for the text encoding test";
 const CUSTOMERS: &str =
     "顧客番号,氏名,電話\n1001,山田 太郎,03-1234-5678\n1002,髙橋 ①,06-0000-0000\n";
 
-fn c(text: &str) -> CString {
-    CString::new(text).expect("no NUL inside")
-}
-
-fn last_error() -> String {
-    let mut buf = [0u8; 1024];
-    let mut written = 0usize;
-    // SAFETY: `buf` has `buf.len()` writable bytes; `written` is writable.
-    unsafe {
-        irm::irm_last_error_message(
-            buf.as_mut_ptr().cast::<c_char>(),
-            buf.len(),
-            &raw mut written,
-        )
-    };
-    String::from_utf8_lossy(&buf[..written.min(buf.len())]).into_owned()
-}
-
-fn check(status: irm_status, what: &str) {
-    assert_eq!(status, irm_status::IRM_OK, "{what}: {}", last_error());
-}
-
 /// Seals `data` offline through libirm for the administrator with `rights`.
 fn seal(kas_text: &str, kas_url: &str, rights: u32, data: &[u8]) -> Vec<u8> {
-    let mut policy: *mut irm_policy = std::ptr::null_mut();
-    // SAFETY: a writable output.
-    check(unsafe { irm_policy_new(&raw mut policy) }, "irm_policy_new");
-    let recipients = c(ADMIN);
-    // SAFETY: the live policy, a NUL-terminated list.
-    check(
-        unsafe { irm_policy_add_grant(policy, recipients.as_ptr(), rights) },
-        "irm_policy_add_grant",
-    );
-    let (kas_text, kas_url, name, media) =
-        (c(kas_text), c(kas_url), c("customers.csv"), c("text/csv"));
-    let mut out: *mut u8 = std::ptr::null_mut();
-    let mut out_len = 0usize;
-    // SAFETY: a live policy, a readable buffer, NUL-terminated strings,
-    // writable outputs.
-    let status = unsafe {
-        irm_seal_buffer_offline(
-            kas_text.as_ptr(),
-            kas_url.as_ptr(),
-            policy,
-            data.as_ptr(),
-            data.len(),
-            name.as_ptr(),
-            media.as_ptr(),
-            &raw mut out,
-            &raw mut out_len,
-        )
-    };
-    check(status, "irm_seal_buffer_offline");
-    // SAFETY: libirm returned `out_len` readable bytes at `out`.
-    let sealed = unsafe { std::slice::from_raw_parts(out, out_len) }.to_vec();
-    // SAFETY: the buffer and policy libirm returned, each freed once.
-    unsafe {
-        irm_buffer_free(out, out_len);
-        irm_policy_free(policy);
-    }
-    sealed
-}
-
-fn open(client: *mut irm_client, path: &Path) -> *mut irm_document {
-    let path = c(path.to_str().expect("a UTF-8 temporary path"));
-    let mut doc: *mut irm_document = std::ptr::null_mut();
-    // SAFETY: a live client, a NUL-terminated path, a writable output.
-    check(
-        unsafe { irm_open(client, path.as_ptr(), &raw mut doc) },
-        "irm_open",
-    );
-    doc
+    seal_offline(kas_text, kas_url, ADMIN, rights, "customers.csv", data)
 }
 
 fn encoding_of(doc: *mut irm_document) -> irm_text_encoding {
@@ -193,7 +123,8 @@ impl Stage {
         let path = self.dir.path().join(name);
         std::fs::write(&path, seal(&self.kas_text, &self.kas_url, rights, data))
             .expect("writing the sealed file");
-        open(self.client, &path)
+        // SAFETY: the stage's client lives until the stage is dropped.
+        unsafe { open(self.client, &path) }
     }
 }
 
