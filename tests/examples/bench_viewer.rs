@@ -47,6 +47,7 @@ use irm_viewer::app::ViewerApp;
 use irm_viewer::i18n::Lang;
 use irm_viewer::model::{Model, Screen};
 use irm_viewer::table::{Direction, SortKey, Table, TableBuilder};
+use irm_viewer::timing::status_kb;
 use irm_viewer::worker::{self, Event};
 use tempfile::TempDir;
 use zeroize::Zeroizing;
@@ -201,22 +202,6 @@ fn enroll(server: &Server, dir: &std::path::Path, user: &str, code: &str) -> Ses
         code,
         &format!("{user} passphrase"),
     )
-}
-
-/// A line of /proc/self/status in kB.
-fn status_kb(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(field)?
-                .trim()
-                .strip_suffix("kB")?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

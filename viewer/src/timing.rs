@@ -299,23 +299,30 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// pages (the program and its libraries, such as the software renderer's
 /// LLVM), in kB; 0 where unknown.
 fn push_memory(fields: &mut Vec<(&str, u128)>) {
+    for (name, field) in [
+        ("vm_hwm_kb", "VmHWM:"),
+        ("rss_anon_kb", "RssAnon:"),
+        ("rss_file_kb", "RssFile:"),
+    ] {
+        fields.push((name, u128::from(status_kb(field))));
+    }
+}
+
+/// One `kB` line of this process's `/proc/self/status` (`VmHWM:`,
+/// `VmRSS:`, ...); 0 where unknown. Also the benchmark's measure.
+pub fn status_kb(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb = |field: &str| {
-        status
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix(field)?
-                    .trim()
-                    .strip_suffix("kB")?
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-            .unwrap_or(0)
-    };
-    fields.push(("vm_hwm_kb", kb("VmHWM:")));
-    fields.push(("rss_anon_kb", kb("RssAnon:")));
-    fields.push(("rss_file_kb", kb("RssFile:")));
+    status
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
 }
 
 /// The `key=value` pairs of a timing line, in order; `None` for a line
