@@ -128,10 +128,16 @@ impl Detector {
     /// bulk rule, if this grant is the one that crosses it.
     pub fn grant(&mut self, user: &str, file: &str, now: u64) -> Option<Firing> {
         let rule = self.rules.bulk?;
-        let recent = self.people.entry(user.to_owned()).or_default();
+        let recent = recent_of(&mut self.people, user);
         let since = now.saturating_sub(rule.window_secs);
         recent.files.retain(|_, at| *at > since);
-        recent.files.insert(file.to_owned(), now);
+        // On every grant: allocate a name only for a file not seen lately.
+        match recent.files.get_mut(file) {
+            Some(at) => *at = now,
+            None => {
+                recent.files.insert(file.to_owned(), now);
+            }
+        }
         let files = recent.files.len();
         if files <= rule.files as usize || fired_within(recent, "bulk_files", since) {
             return None;
@@ -153,7 +159,7 @@ impl Detector {
     /// refusal is the one that reaches it.
     pub fn denial(&mut self, user: &str, now: u64) -> Option<Firing> {
         let rule = self.rules.denials?;
-        let recent = self.people.entry(user.to_owned()).or_default();
+        let recent = recent_of(&mut self.people, user);
         let since = now.saturating_sub(rule.window_secs);
         while recent.denials.front().is_some_and(|at| *at <= since) {
             recent.denials.pop_front();
@@ -202,6 +208,15 @@ impl Detector {
         let denials = self.rules.denials.map_or(0, |r| r.window_secs);
         bulk.max(denials)
     }
+}
+
+/// `user`'s counts, made on first sight (the name is copied only then:
+/// this runs on every grant).
+fn recent_of<'a>(people: &'a mut HashMap<String, Recent>, user: &str) -> &'a mut Recent {
+    if !people.contains_key(user) {
+        people.insert(user.to_owned(), Recent::default());
+    }
+    people.get_mut(user).expect("inserted above")
 }
 
 fn fired_within(recent: &Recent, rule: &str, since: u64) -> bool {

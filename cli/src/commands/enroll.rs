@@ -53,9 +53,14 @@ pub(crate) fn run(args: &EnrollArgs) -> Result<()> {
             replace: args.force,
         }
     } else {
-        let server = &args.invitations[0].server_url;
+        // The lines must make one code before anything is fetched, so that
+        // the error says what is missing, not that a fetch failed.
+        let whole = irm_core::invitation::Invitation::combine(&args.invitations).map_err(|e| {
+            crate::exit::Refusal::usage(e.to_string())
+                .hint("give the one invitation line, or both administrators' lines, each in quotes")
+        })?;
         Enrollment::from_invitations(&args.invitations, dir.clone(), device_name, args.force)
-            .with_context(|| format!("fetching the CA certificate of {server}"))?
+            .with_context(|| format!("fetching the CA certificate of {}", whole.server_url))?
     };
     enrollment.user = args.user.clone().unwrap_or_default();
     let server = enrollment.server_url.clone();
