@@ -20,6 +20,7 @@ mod approval;
 mod audit_query;
 mod role;
 mod unseal;
+mod watch;
 
 pub use approval::{
     APPROVAL_DOMAIN, ApprovalAction, ApprovalInfo, ApprovalRequestInfo, ApprovalRule,
@@ -33,6 +34,7 @@ pub use unseal::{
     MIN_SHARE_THRESHOLD, ReissueSharesRequest, SealMode, UnsealRequest, UnsealStatus,
     WrappedShareInfo,
 };
+pub use watch::{MAX_WATCH_CURSOR_LEN, WatchQuery};
 
 /// `POST /v1/recipients`: recipients as a policy writes them (`alice`,
 /// `@support`), to check before sealing (PROTOCOL.md §6.1).
@@ -462,6 +464,58 @@ pub struct GrantResponse {
     /// is not later cut back. Absent only before the server's first one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<AuditCheckpoint>,
+    /// Where the device's push channel for this file starts
+    /// (`GET /v1/watch?file=..&after=..`, PROTOCOL.md §13): the server's
+    /// change cursor taken before the grant was decided, so that no change
+    /// made after the decision can go unseen. Absent from servers without
+    /// the push channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_cursor: Option<String>,
+}
+
+/// How often a watch stream carries a heartbeat (PROTOCOL.md §13).
+pub const WATCH_HEARTBEAT_SECS: u64 = 5;
+/// Heartbeats a client may miss before it treats the stream as down and
+/// asks for a fresh grant (PROTOCOL.md §13).
+pub const WATCH_MISSED_HEARTBEATS: u32 = 3;
+
+/// The first event of a watch stream (`event: ready`, PROTOCOL.md §13).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WatchReady {
+    /// The change cursor from which this stream reports.
+    pub cursor: String,
+    /// Seconds between heartbeats ([`WATCH_HEARTBEAT_SECS`]).
+    pub heartbeat_secs: u64,
+}
+
+/// A change the watching device must check its grant against
+/// (`event: recheck`, PROTOCOL.md §13): it asks for a fresh grant (a
+/// renewal), and the grant decision says whether the document stays open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WatchRecheck {
+    /// The cursor after this change, to resume from after a reconnection.
+    pub cursor: String,
+    /// What changed.
+    pub subject: WatchSubject,
+}
+
+/// What a recheck is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WatchSubject {
+    /// The watched file's controls (revoked, expired, restricted, restored).
+    File,
+    /// The person (suspended, held, roles, group memberships).
+    User,
+    /// The device (revoked).
+    Device,
+    /// The server cannot say what changed since the cursor (it restarted,
+    /// another instance answers, or the cursor is too old): check anyway.
+    Unknown,
 }
 
 /// Something about a person's account they should know, told at their next

@@ -78,6 +78,8 @@ pub struct FileConfig {
     pub request_timeout_secs: Option<u64>,
     /// Shutdown grace in seconds.
     pub shutdown_timeout_secs: Option<u64>,
+    /// Push-channel streams open at once.
+    pub max_watchers: Option<usize>,
     /// Detection rules (PROTOCOL.md §12); absent ones keep their defaults.
     pub detection: Option<DetectionConfig>,
     /// Whom a held or suspended person should call, by group (`"*"`: anyone else).
@@ -192,6 +194,10 @@ pub struct ServerArgs {
     /// How long shutdown waits for open requests, in seconds [default: 10].
     #[arg(long, env = "IRM_KS_SHUTDOWN_TIMEOUT_SECS")]
     pub shutdown_timeout_secs: Option<u64>,
+    /// The most push-channel streams (`GET /v1/watch`) open at once; a device beyond it keeps
+    /// its document open on its lease alone, 0 turns the channel off [default: 20000].
+    #[arg(long, env = "IRM_KS_MAX_WATCHERS", value_name = "N")]
+    pub max_watchers: Option<usize>,
     /// Optional TOML file with the same settings (flags and environment win).
     #[arg(long, env = "IRM_KS_CONFIG", value_hint = clap::ValueHint::FilePath)]
     pub config: Option<PathBuf>,
@@ -287,6 +293,9 @@ impl ServerArgs {
         }
         if let Some(rows) = self.take_out_rows.or(file.take_out_rows) {
             settings.take_out_rows = rows;
+        }
+        if let Some(max) = self.max_watchers.or(file.max_watchers) {
+            settings.max_watchers = max;
         }
         if let Some(d) = secs(
             self.request_timeout_secs.or(file.request_timeout_secs),

@@ -112,6 +112,13 @@ pub enum ApiError {
         /// Seconds until the address may try again.
         retry_after_secs: u64,
     },
+    /// 503 with `Retry-After`: as many push-channel streams are open as
+    /// the server allows (PROTOCOL.md §13); the device keeps to its lease.
+    #[error("too many push-channel streams are open")]
+    WatchersFull {
+        /// Seconds until the device may try again.
+        retry_after_secs: u64,
+    },
     /// 500: the detail is logged, never sent.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -149,6 +156,7 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::WatchersFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -250,6 +258,18 @@ impl ApiError {
                     format!(
                         "too many wrong enrollment attempts from this address; try again in {retry_after_secs} s, with the code exactly as given"
                     ),
+                ),
+            )
+                .into_response(),
+            Self::WatchersFull { retry_after_secs } => (
+                status,
+                [(
+                    axum::http::header::RETRY_AFTER,
+                    retry_after_secs.to_string(),
+                )],
+                error_body(
+                    "watch_capacity",
+                    "the key server has as many push-channel streams open as it allows; the document stays open on its lease, and the device tries again later",
                 ),
             )
                 .into_response(),

@@ -30,6 +30,7 @@ pub mod detect;
 pub mod error;
 pub mod grant;
 pub mod metrics;
+pub mod push;
 pub mod recipients;
 pub mod secret_file;
 pub mod state;
@@ -58,9 +59,12 @@ pub async fn serve(
     state.port.store(local.port(), Ordering::Relaxed);
     let tls_listener = tls::TlsListener::new(listener, state.tls.clone())?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let watchers = std::sync::Arc::clone(&state.watchers);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
+        // Push-channel streams never end by themselves (PROTOCOL.md §13).
+        watchers.close();
     });
 
     // A checkpoint of the chain as found, before the first request: the

@@ -60,6 +60,9 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// How long shutdown waits for open connections.
     pub shutdown_timeout: Duration,
+    /// The most push-channel streams open at once (PROTOCOL.md §13); a
+    /// device beyond it falls back to its lease.
+    pub max_watchers: usize,
 }
 
 impl Settings {
@@ -97,6 +100,7 @@ impl Settings {
             contacts: std::collections::BTreeMap::new(),
             request_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
+            max_watchers: DEFAULT_MAX_WATCHERS,
         }
     }
 
@@ -105,6 +109,11 @@ impl Settings {
         Layout::new(&self.data_dir).database(self.database_url.as_ref())
     }
 }
+
+/// Push-channel streams open at once by default: every open document of a
+/// call centre of a few thousand seats, several each (PERFORMANCE.md §5
+/// measures 10,000).
+pub const DEFAULT_MAX_WATCHERS: usize = 20_000;
 
 /// Content keys kept for repeat grants: about 100 bytes each, so a few
 /// hundred kilobytes for the files a call centre has open in a day.
@@ -149,6 +158,8 @@ pub struct AppState {
     pub(crate) port: Arc<AtomicU16>,
     /// The newest checkpoint, for grants, and the sink's progress.
     pub published: Arc<Published>,
+    /// The push channel's open streams (PROTOCOL.md §13).
+    pub watchers: Arc<crate::push::Watchers>,
     checkpoint_lock: Arc<Mutex<()>>,
 }
 
@@ -178,6 +189,7 @@ impl AppState {
         let published = Arc::new(Published::new(settings.checkpoint_sink.clone()));
         let state = Self {
             published,
+            watchers: Arc::new(crate::push::Watchers::new(settings.max_watchers)),
             store,
             clock,
             keys: Arc::default(),

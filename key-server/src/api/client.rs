@@ -209,6 +209,9 @@ pub(crate) async fn grant(
     );
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let now_ms = state.clock.now_ms();
+    // Before the decision: a change committed after this point may not have
+    // been seen by it, so the device's push channel reports it (§13).
+    let watch_cursor = state.store.changes().cursor();
     state.store.grant(
         GrantInput {
             actor: signed.actor.clone(),
@@ -266,6 +269,7 @@ pub(crate) async fn grant(
                 wrapped_key: URL_SAFE_NO_PAD.encode(wire),
                 notices,
                 checkpoint: state.published.latest(),
+                watch_cursor: Some(watch_cursor),
             })
         }
     };

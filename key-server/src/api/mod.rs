@@ -11,6 +11,7 @@ pub(crate) mod client;
 mod openapi;
 pub(crate) mod service;
 pub(crate) mod unseal;
+pub(crate) mod watch;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,6 +54,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(client::event))
         .routes(routes!(client::register_file))
         .routes(routes!(client::check_recipients))
+        .routes(routes!(watch::watch))
         .routes(routes!(admin::create_user, admin::list_users))
         .routes(routes!(admin::suspend_user))
         .routes(routes!(admin::restore_user))

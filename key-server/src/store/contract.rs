@@ -797,6 +797,10 @@ pub trait Store: Send + Sync + 'static {
     /// that a cache of those records can tell whether it is still current.
     fn state_generation(&self) -> u64;
 
+    /// What committed changes open documents depend on, in commit order
+    /// (the push channel, PROTOCOL.md §13).
+    fn changes(&self) -> std::sync::Arc<super::changes::ChangeLog>;
+
     /// Every key server key.
     fn keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
 

@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use irm_core::protocol::{AuditRecord, FileInfo};
 
+use super::changes::ChangeLog;
 use super::contract::{
     Actor, AdminOp, AdminOutput, CodeIssue, DeviceRecord, EnrollInput, EventInput, GrantDone,
     GrantInput, KeyRecord, NewUser, RegisterInput, Store, StoreResult, UserRecord,
@@ -45,6 +46,8 @@ pub(super) struct WriterState {
     /// The detection counters (PROTOCOL.md §12). A batch that fails to
     /// commit leaves its grants counted: detection errs towards firing.
     pub(super) detector: crate::detect::Detector,
+    /// What the current batch changed, for the push channel's change log.
+    pub(super) changed: Vec<super::changes::Changed>,
 }
 
 /// A unit of work for the writer thread.
@@ -61,6 +64,8 @@ pub(super) struct Writer<C> {
     jobs: Mutex<Option<std_mpsc::Sender<Job<C>>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     committed: Arc<Mutex<ChainHead>>,
+    /// What committed batches changed, for the push channel.
+    pub(super) changes: Arc<ChangeLog>,
 }
 
 impl<C: Tables + 'static> Writer<C> {
@@ -80,6 +85,8 @@ impl<C: Tables + 'static> Writer<C> {
             hash: crate::audit::GENESIS_HASH,
         }));
         let writer_committed = Arc::clone(&committed);
+        let changes = Arc::new(ChangeLog::default());
+        let writer_changes = Arc::clone(&changes);
         let thread = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
@@ -99,13 +106,22 @@ impl<C: Tables + 'static> Writer<C> {
                 }
                 metrics.audit_len(head.seq);
                 let _ = ready_tx.send(Ok(head));
-                writer_loop(conn, rx, head, writer_committed, metrics, before_batch);
+                writer_loop(
+                    conn,
+                    rx,
+                    head,
+                    writer_committed,
+                    &writer_changes,
+                    metrics,
+                    before_batch,
+                );
             })?;
         match ready_rx.recv() {
             Ok(Ok(_)) => Ok(Self {
                 jobs: Mutex::new(Some(tx)),
                 thread: Mutex::new(Some(thread)),
                 committed,
+                changes,
             }),
             Ok(Err(e)) => {
                 let _ = thread.join();
@@ -156,6 +172,7 @@ impl<C: Tables + 'static> Writer<C> {
         let job: Job<C> = Box::new(move |conn, head, writer| {
             let saved = *head;
             let staged_before = writer.staged.len();
+            let changed_before = writer.changed.len();
             if let Err(e) = conn.run("SAVEPOINT job") {
                 return Box::new(move |_| done(Err(e)));
             }
@@ -168,6 +185,7 @@ impl<C: Tables + 'static> Writer<C> {
                     ledger: &mut writer.ledger,
                     staged: &mut writer.staged,
                     detector: &mut writer.detector,
+                    changed: &mut writer.changed,
                 })
             }))
             .unwrap_or(Err(StoreError::TaskFailed));
@@ -182,6 +200,7 @@ impl<C: Tables + 'static> Writer<C> {
                 Err(e) => {
                     *head = saved;
                     writer.staged.truncate(staged_before);
+                    writer.changed.truncate(changed_before);
                     let _ = conn
                         .run("ROLLBACK TO job")
                         .and_then(|()| conn.run("RELEASE job"));
@@ -224,6 +243,7 @@ fn writer_loop<C: Tables>(
     jobs: std_mpsc::Receiver<Job<C>>,
     mut head: ChainHead,
     committed: Arc<Mutex<ChainHead>>,
+    changes: &ChangeLog,
     metrics: Arc<Metrics>,
     mut before_batch: BeforeBatch<C>,
 ) {
@@ -236,6 +256,7 @@ fn writer_loop<C: Tables>(
             bulk: None,
             denials: None,
         }),
+        changed: Vec::new(),
     };
     while let Ok(first) = jobs.recv() {
         batches += 1;
@@ -276,6 +297,7 @@ fn writer_loop<C: Tables>(
                 for (object, entry) in writer.staged.drain(..) {
                     writer.ledger.set(object, entry);
                 }
+                changes.append(std::mem::take(&mut writer.changed));
                 metrics.audit_len(head.seq);
                 for done in completions {
                     done(Ok(()));
@@ -288,6 +310,7 @@ fn writer_loop<C: Tables>(
                 let _ = conn.run("ROLLBACK");
                 head = before;
                 writer.staged.clear();
+                writer.changed.clear();
                 for done in completions {
                     done(Err(StoreError::Corrupt("the group commit failed".into())));
                 }
@@ -424,6 +447,10 @@ impl<B: Backend> Store for GroupCommitStore<B> {
 
     fn state_generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
+    }
+
+    fn changes(&self) -> Arc<ChangeLog> {
+        Arc::clone(&self.writer.changes)
     }
 
     fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {

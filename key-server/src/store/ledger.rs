@@ -16,6 +16,7 @@ use sha2::Sha256;
 
 use irm_core::protocol::{ApprovalInfo, TakeOut};
 
+use super::changes::Changed;
 use super::contract::{DeviceRecord, StateKey, UserRecord};
 use super::tables::{BreakGlassRow, CodeRow, FileRow, RequestRow, Tables};
 use crate::error::StoreError;
@@ -65,6 +66,22 @@ pub(crate) enum Object {
         /// Their device.
         device: String,
     },
+}
+
+impl Object {
+    /// What a change to this object means for open documents (the push
+    /// channel, PROTOCOL.md §13), if anything.
+    pub(super) fn changed(&self) -> Option<Changed> {
+        match self {
+            Self::User(user) | Self::Hold(user) | Self::Member { user, .. } => {
+                Some(Changed::User(user.clone()))
+            }
+            Self::Device(id) => Some(Changed::Device(id.clone())),
+            Self::File(id) => Some(Changed::File(id.clone())),
+            // Codes, rules, requests, keys and take-outs change no open grant.
+            _ => None,
+        }
+    }
 }
 
 impl Object {
@@ -448,6 +465,27 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn objects_map_to_what_open_documents_depend_on() {
+        assert_eq!(
+            Object::Hold("bob".into()).changed(),
+            Some(Changed::User("bob".into()))
+        );
+        assert_eq!(
+            Object::Member {
+                group: "support".into(),
+                user: "bob".into()
+            }
+            .changed(),
+            Some(Changed::User("bob".into()))
+        );
+        assert_eq!(Object::Code("bob".into()).changed(), None);
+        assert_eq!(
+            Object::Device("d".into()).changed(),
+            Some(Changed::Device("d".into()))
+        );
+    }
 
     #[test]
     fn a_section_is_read_back_only_with_its_seal_and_at_its_place() {

@@ -10,6 +10,7 @@
 //! Methods block: async callers run them with `spawn_blocking`.
 
 mod approval;
+mod changes;
 mod contract;
 mod group_commit;
 mod ledger;
@@ -23,6 +24,7 @@ mod write_ctx;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use changes::{Batch, ChangeLog, Changed, Resume, Subscription};
 pub use contract::*;
 
 use irm_core::protocol::AuditRecord;

@@ -15,6 +15,9 @@ pub(super) struct WriteCtx<'a, C> {
     pub(super) ledger: &'a mut Ledger,
     pub(super) staged: &'a mut Vec<(String, Entry)>,
     pub(super) detector: &'a mut crate::detect::Detector,
+    /// What this batch's jobs changed that open documents depend on,
+    /// appended to the change log once the batch commits.
+    pub(super) changed: &'a mut Vec<super::changes::Changed>,
 }
 
 impl<C: Tables> WriteCtx<'_, C> {
@@ -40,6 +43,7 @@ impl<C: Tables> WriteCtx<'_, C> {
         let seq = self.head.seq + 1;
         let mut tokens = Vec::new();
         for object in objects {
+            self.changed.extend(object.changed());
             let name = object.name();
             let state = object.state(self.conn)?;
             if let Some((token, entry)) = self.ledger.token(&name, &state, seq) {
