@@ -38,6 +38,7 @@ pub struct Grant {
     deadline: Instant,
     notices: Vec<Notice>,
     witness_alarm: Option<WitnessAlarm>,
+    watch_cursor: Option<String>,
 }
 
 impl std::fmt::Debug for Grant {
@@ -132,6 +133,7 @@ impl Grant {
             deadline: asked_at + lease,
             notices: answer.notices,
             witness_alarm: None,
+            watch_cursor: answer.watch_cursor,
         })
     }
 
@@ -237,6 +239,12 @@ impl Grant {
     }
 
     /// Replaces this grant with a renewed one for the same file.
+    /// Where this grant's push channel starts (PROTOCOL.md §13), if the
+    /// server has one.
+    pub(crate) fn watch_cursor(&self) -> Option<&str> {
+        self.watch_cursor.as_deref()
+    }
+
     pub(crate) fn replace(&mut self, renewed: Grant) {
         *self = renewed;
     }
@@ -335,6 +343,7 @@ mod tests {
             wrapped_key: URL_SAFE_NO_PAD.encode(bytes),
             notices: Vec::new(),
             checkpoint: None,
+            watch_cursor: None,
         }
     }
 

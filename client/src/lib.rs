@@ -17,6 +17,9 @@
 //! - Administration and audit calls are further methods on [`Session`].
 //! - [`text`] tells which encoding a decrypted text document is in (UTF-8,
 //!   UTF-16 with a byte-order mark, or CP932) and decodes it to UTF-8.
+//! - [`Session::watch`] opens a document's push channel: a [`WatchSignal`]
+//!   says when to renew at once (a revocation, suspension or restriction
+//!   reaches an open document in seconds, not at its lease's end).
 //! - Every grant's audit checkpoint is kept as a witness (`audit-witness.jsonl`)
 //!   and one that goes back raises a [`WitnessAlarm`] on the grant.
 //!
@@ -53,6 +56,7 @@ mod session;
 pub mod text;
 mod transport;
 mod unseal;
+mod watch;
 mod witness;
 
 pub use admin::{AuditExportSummary, UserAdded};
@@ -66,6 +70,7 @@ pub use keystore::Passphrase;
 pub use seal::{HeaderOptions, PendingSeal, SealTarget, Sealed};
 pub use session::Session;
 pub use unseal::Unsealing;
+pub use watch::{Watch, WatchSignal};
 pub use witness::{WITNESS_FILE, WitnessAlarm, witnessed};
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use crate::error::ClientError;
 use crate::grant::Grant;
 use crate::keystore::{self, DeviceKeys, Passphrase};
 use crate::transport::{Signer, Transport};
+use crate::watch::{Watch, WatchSignal, Watcher};
 use crate::witness;
 
 /// Longest detail text a usage event may carry (PROTOCOL.md §5).
@@ -165,7 +166,7 @@ impl Session {
     pub(crate) fn signer(&self) -> Signer<'_> {
         Signer {
             device_id: &self.config.device_id,
-            keys: &self.keys,
+            signing: &self.keys.signing,
         }
     }
 
@@ -275,6 +276,26 @@ impl Session {
         let renewed = self.grant(grant.header(), true)?;
         grant.replace(renewed);
         Ok(())
+    }
+
+    /// Opens the push channel for `grant`'s document (`GET /v1/watch`,
+    /// PROTOCOL.md §13) on a thread of its own, which calls `on_signal`
+    /// whenever the holder should renew at once: the server reported a
+    /// change the grant rests on, or the channel was lost. The channel
+    /// lives until the [`Watch`] is dropped; the lease stays the fallback.
+    pub fn watch(
+        &self,
+        grant: &Grant,
+        on_signal: impl Fn(WatchSignal) + Send + 'static,
+    ) -> Result<Watch, ClientError> {
+        Watcher {
+            transport: self.transport.clone(),
+            device_id: self.config.device_id.clone(),
+            signing: irm_core::SigningSecretKey::from_bytes(&self.keys.signing.expose_secret()),
+            file: grant.file_id().to_string(),
+            cursor: grant.watch_cursor().map(str::to_owned),
+        }
+        .start(on_signal)
     }
 
     /// `POST /v1/events`: reports what was done under `grant`. The server

@@ -9,8 +9,8 @@
 use std::io::Read;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use irm_core::RequestSignature;
 use irm_core::protocol::{DenyBody, ErrorBody};
+use irm_core::{RequestSignature, SigningSecretKey};
 use reqwest::blocking::Client;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode, Url};
@@ -19,7 +19,6 @@ use serde::de::DeserializeOwned;
 
 use crate::config::normalize_server_url;
 use crate::error::ClientError;
-use crate::keystore::DeviceKeys;
 
 /// How long to wait for a TCP and TLS connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,14 +30,39 @@ const MAX_RESPONSE_LEN: u64 = 32 * 1024 * 1024;
 /// Who signs a request: the device id and its signing key.
 pub(crate) struct Signer<'a> {
     pub(crate) device_id: &'a str,
-    pub(crate) keys: &'a DeviceKeys,
+    pub(crate) signing: &'a SigningSecretKey,
 }
 
-/// The HTTP client for one key server.
+/// The HTTP client for one key server (cheap to clone: the connection
+/// pool is shared).
+#[derive(Clone)]
 pub(crate) struct Transport {
     client: Client,
     base: Url,
     origin: String,
+    /// The certificates trusted, kept for the push channel's own client.
+    trust: Trust,
+}
+
+/// Which server certificates a transport accepts.
+#[derive(Clone)]
+enum Trust {
+    /// Only those issued by these CA certificates (PROTOCOL.md §1).
+    Pinned(Vec<reqwest::Certificate>),
+    /// Any: only for fetching the CA before enrolling (§3.4).
+    Unverified,
+}
+
+impl Trust {
+    fn blocking(
+        &self,
+        builder: reqwest::blocking::ClientBuilder,
+    ) -> reqwest::blocking::ClientBuilder {
+        match self {
+            Self::Pinned(certs) => builder.tls_certs_only(certs.clone()),
+            Self::Unverified => builder.tls_danger_accept_invalid_certs(true),
+        }
+    }
 }
 
 impl std::fmt::Debug for Transport {
@@ -63,7 +87,7 @@ impl Transport {
                 )
             })?;
         // PROTOCOL.md §1: trust only this server's CA, never system roots.
-        Self::build(server_url, |builder| builder.tls_certs_only(certs))
+        Self::build(server_url, Trust::Pinned(certs))
     }
 
     /// A client for fetching the CA certificate before enrolling, which
@@ -71,20 +95,16 @@ impl Transport {
     /// be checked against a fingerprint from elsewhere (an invitation)
     /// before anything is trusted or sent (PROTOCOL.md §3.4).
     pub(crate) fn unverified(server_url: &str) -> Result<Self, ClientError> {
-        Self::build(server_url, |builder| {
-            builder.tls_danger_accept_invalid_certs(true)
-        })
+        Self::build(server_url, Trust::Unverified)
     }
 
     /// The client both share: HTTPS only, no proxies, no redirects, the
     /// timeouts; `trust` says which certificates it accepts.
-    fn build(
-        server_url: &str,
-        trust: impl FnOnce(reqwest::blocking::ClientBuilder) -> reqwest::blocking::ClientBuilder,
-    ) -> Result<Self, ClientError> {
+    fn build(server_url: &str, trust: Trust) -> Result<Self, ClientError> {
         let origin = normalize_server_url(server_url)?;
         let base = Url::parse(&origin).expect("a normalized server URL parses");
-        let client = trust(Client::builder())
+        let client = trust
+            .blocking(Client::builder())
             .https_only(true)
             .no_proxy()
             // A redirect would change the signed path or leave the server.
@@ -103,7 +123,83 @@ impl Transport {
             client,
             base,
             origin,
+            trust,
         })
+    }
+
+    /// An async client with this transport's trust, for the push channel
+    /// (`watch.rs`), whose stream must end the moment its document closes.
+    /// No request timeout: the stream's silence is timed by its reader.
+    pub(crate) fn stream_client(&self) -> Result<reqwest::Client, ClientError> {
+        let Trust::Pinned(certs) = &self.trust else {
+            return Err(ClientError::InvalidArgument(
+                "the push channel needs the key server's CA".into(),
+            ));
+        };
+        reqwest::Client::builder()
+            .tls_certs_only(certs.clone())
+            .https_only(true)
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(concat!("irm-client/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| {
+                ClientError::InvalidArgument(format!(
+                    "cannot set up HTTPS with the key server's CA: {}",
+                    error_chain(&e)
+                ))
+            })
+    }
+
+    /// A signed `GET path` on `client` (from [`Transport::stream_client`])
+    /// whose answer is read as it arrives: the response once its status is
+    /// a success, within the request timeout.
+    pub(crate) async fn open_stream(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        signer: &Signer<'_>,
+    ) -> Result<reqwest::Response, ClientError> {
+        let (url, target) = self.url(path)?;
+        let authorization = sign(signer, &Method::GET, &target, b"")?;
+        let send = client.get(url).header(AUTHORIZATION, authorization).send();
+        let response = match tokio::time::timeout(REQUEST_TIMEOUT, send).await {
+            Ok(sent) => sent.map_err(|e| self.transport_error(e))?,
+            Err(_) => {
+                return Err(ClientError::Unreachable {
+                    url: self.origin.clone(),
+                    detail: format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()),
+                });
+            }
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let context = context(&Method::GET, path);
+        let answer = tokio::time::timeout(REQUEST_TIMEOUT, response.bytes())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .filter(|bytes| bytes.len() as u64 <= MAX_RESPONSE_LEN)
+            .ok_or_else(|| {
+                ClientError::bad_response(&context, "the error answer did not arrive whole")
+            })?;
+        Err(error_answer(status, &answer, &context))
+    }
+
+    /// The URL of `path` and the target its signature covers (PROTOCOL.md
+    /// §2.1: the path and query exactly as sent).
+    fn url(&self, path: &str) -> Result<(Url, String), ClientError> {
+        let url = self.base.join(path).map_err(|e| {
+            ClientError::InvalidArgument(format!("cannot build a request URL for {path}: {e}"))
+        })?;
+        let target = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        };
+        Ok((url, target))
     }
 
     /// `GET path` answered as text of at most `max_len` bytes.
@@ -159,14 +255,20 @@ impl Transport {
         body: Option<&impl Serialize>,
         signer: Option<&Signer<'_>>,
     ) -> Result<(StatusCode, Vec<u8>), ClientError> {
-        let url = self.base.join(path).map_err(|e| {
-            ClientError::InvalidArgument(format!("cannot build a request URL for {path}: {e}"))
-        })?;
-        // PROTOCOL.md §2.1: the path and query exactly as sent.
-        let target = match url.query() {
-            Some(query) => format!("{}?{query}", url.path()),
-            None => url.path().to_owned(),
-        };
+        let response = self.request(method.clone(), path, body, signer)?;
+        let status = response.status();
+        Ok((status, read_answer(response, &method, path)?))
+    }
+
+    /// Sends one request (signed if `signer`) and returns the answer's head.
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+        signer: Option<&Signer<'_>>,
+    ) -> Result<reqwest::blocking::Response, ClientError> {
+        let (url, target) = self.url(path)?;
         let bytes = body
             .map(|b| serde_json::to_vec(b).expect("protocol bodies always serialize"))
             .unwrap_or_default();
@@ -177,39 +279,9 @@ impl Transport {
                 .body(bytes.clone());
         }
         if let Some(signer) = signer {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let signature = RequestSignature::sign(
-                &signer.keys.signing,
-                signer.device_id,
-                method.as_str(),
-                &target,
-                now,
-                &bytes,
-            )
-            .map_err(|e| ClientError::io("signing the request", std::io::Error::other(e)))?;
-            request = request.header(AUTHORIZATION, signature.to_header_value());
+            request = request.header(AUTHORIZATION, sign(signer, &method, &target, &bytes)?);
         }
-        let response = request.send().map_err(|e| self.transport_error(e))?;
-        let status = response.status();
-        let mut answer = Vec::new();
-        response
-            .take(MAX_RESPONSE_LEN + 1)
-            .read_to_end(&mut answer)
-            .map_err(|e| {
-                ClientError::bad_response(
-                    context(&method, path),
-                    format!("reading the answer failed ({})", error_chain(&e)),
-                )
-            })?;
-        if answer.len() as u64 > MAX_RESPONSE_LEN {
-            return Err(ClientError::bad_response(
-                context(&method, path),
-                "the answer is larger than 32 MiB",
-            ));
-        }
-        Ok((status, answer))
+        request.send().map_err(|e| self.transport_error(e))
     }
 
     /// Classifies a failure to get an answer at all.
@@ -232,6 +304,53 @@ impl Transport {
             }
         }
     }
+}
+
+/// The `Authorization` value of a request signed now (PROTOCOL.md §2).
+fn sign(
+    signer: &Signer<'_>,
+    method: &Method,
+    target: &str,
+    body: &[u8],
+) -> Result<String, ClientError> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    RequestSignature::sign(
+        signer.signing,
+        signer.device_id,
+        method.as_str(),
+        target,
+        now,
+        body,
+    )
+    .map(|signature| signature.to_header_value())
+    .map_err(|e| ClientError::io("signing the request", std::io::Error::other(e)))
+}
+
+/// Reads a whole answer of at most [`MAX_RESPONSE_LEN`] bytes.
+fn read_answer(
+    response: reqwest::blocking::Response,
+    method: &Method,
+    path: &str,
+) -> Result<Vec<u8>, ClientError> {
+    let mut answer = Vec::new();
+    response
+        .take(MAX_RESPONSE_LEN + 1)
+        .read_to_end(&mut answer)
+        .map_err(|e| {
+            ClientError::bad_response(
+                context(method, path),
+                format!("reading the answer failed ({})", error_chain(&e)),
+            )
+        })?;
+    if answer.len() as u64 > MAX_RESPONSE_LEN {
+        return Err(ClientError::bad_response(
+            context(method, path),
+            "the answer is larger than 32 MiB",
+        ));
+    }
+    Ok(answer)
 }
 
 fn context(method: &Method, path: &str) -> String {

@@ -834,6 +834,29 @@ pub unsafe extern "C" fn irm_renew(doc: *const irm_document) -> irm_status {
     })
 }
 
+/// Whether the document may still be read (docs/PROTOCOL.md §13). While a
+/// document is open, libirm keeps a push channel to the key server: when an
+/// administrator or a detection rule revokes the file, suspends the person,
+/// revokes the device or restricts the file, the key server says so within
+/// seconds, and the next call that releases plaintext (or this one) renews
+/// the grant at once. Once that renewal is refused, this and every read
+/// fail with the reason (`300 + reason`, e.g.
+/// `IRM_STATUS_DENIED_FILE_REVOKED`); discard what was read and free the
+/// document. Call it from a timer (every few seconds) to learn of a
+/// revocation while not reading. `IRM_STATUS_LEASE_EXPIRED`: the lease ran
+/// out (the push channel was down); `irm_renew` may get a new one.
+///
+/// # Safety
+/// `doc` is a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_document_check(doc: *const irm_document) -> irm_status {
+    guard(|| {
+        // SAFETY: a live handle by the caller's contract.
+        let doc = unsafe { borrow::<Document>(doc) }?;
+        doc.check()
+    })
+}
+
 /// Reports a usage event (`IRM_ACTION_*`) under the document's grant, for
 /// the audit log. The key server refuses an action whose right the grant
 /// lacks (`IRM_STATUS_DENIED_RIGHT_NOT_GRANTED`) and audits the attempt.

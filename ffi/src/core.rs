@@ -5,12 +5,14 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ::irm_client::text::{self, Detector, TextEncoding};
 use ::irm_client::{
-    DeviceConfig, Grant, HeaderOptions, Passphrase, SealTarget, Session, normalize_server_url,
+    DeviceConfig, Grant, HeaderOptions, Passphrase, SealTarget, Session, Watch,
+    normalize_server_url,
 };
 use irm_core::protocol::{Notice, UsageAction};
 use zeroize::Zeroizing;
@@ -315,6 +317,12 @@ pub(crate) fn seal_buffer(
 pub(crate) struct Document {
     session: Arc<Session>,
     state: Mutex<DocState>,
+    /// Set by the push channel (PROTOCOL.md §13) when the grant must be
+    /// renewed at once; taken by the next call that releases plaintext, and
+    /// by `irm_document_check`.
+    recheck: Arc<AtomicBool>,
+    /// The push channel; dropped (and stopped) with the document.
+    _watch: Option<Watch>,
 }
 
 struct DocState {
@@ -332,6 +340,9 @@ struct DocState {
     /// (`irm_document_text_encoding`, `irm_document_text_utf8`): the
     /// plaintext cannot change, so it is detected once.
     text_encoding: Option<TextEncoding>,
+    /// Why the document was closed by the key server, once a renewal the
+    /// push channel asked for was refused: every later read fails with it.
+    ended: Option<(irm_status, String)>,
 }
 
 /// What a grant tells the person: its notices, then the audit witness's
@@ -374,7 +385,17 @@ impl Document {
         let metadata = verified.metadata().clone();
         let opener = SeekableOpener::new(verified, file, PayloadBackend::Fast)
             .map_err(|e| io_failure(&format!("reading {}", path.display()), &e))?;
+        let recheck = Arc::new(AtomicBool::new(false));
+        let raised = Arc::clone(&recheck);
+        // Without a push channel (a thread that cannot start), the lease
+        // alone ends the document, as before.
+        let watch = client
+            .session
+            .watch(&grant, move |_| raised.store(true, Ordering::Release))
+            .ok();
         Ok(Self {
+            recheck,
+            _watch: watch,
             session: Arc::clone(&client.session),
             state: Mutex::new(DocState {
                 grant,
@@ -384,6 +405,7 @@ impl Document {
                 reported: false,
                 notices,
                 text_encoding: None,
+                ended: None,
             }),
         })
     }
@@ -411,9 +433,48 @@ impl Document {
         }
     }
 
+    /// Renews at once if the push channel asked for it; fails, now and on
+    /// every later read, once the key server refused that renewal. A
+    /// renewal that could not reach the server leaves the document open on
+    /// its lease and is tried again at the next call.
+    fn check_live(&self, state: &mut DocState) -> Result<(), Failure> {
+        if state.ended.is_none() && self.recheck.swap(false, Ordering::AcqRel) {
+            match self.session.renew(&mut state.grant) {
+                Ok(()) => {
+                    let renewed = told(&state.grant);
+                    state.notices.extend(renewed);
+                }
+                Err(e @ ::irm_client::ClientError::Denied(..)) => {
+                    let failure = Failure::from(e);
+                    state.ended = Some((failure.status, failure.message));
+                }
+                Err(_) => self.recheck.store(true, Ordering::Release),
+            }
+        }
+        match &state.ended {
+            Some((status, message)) => Err(Failure::new(
+                *status,
+                format!("the key server closed this document: {message}"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// `irm_document_check`: whether the document may still be read, after
+    /// any renewal the push channel asked for.
+    pub(crate) fn check(&self) -> Result<(), Failure> {
+        let mut state = self.state();
+        self.check_live(&mut state)?;
+        state.grant.verified_header()?;
+        Ok(())
+    }
+
     pub(crate) fn renew(&self) -> Result<(), Failure> {
         let mut state = self.state();
         self.session.renew(&mut state.grant)?;
+        // The key server said yes again (a file restored, say).
+        state.ended = None;
+        self.recheck.store(false, Ordering::Release);
         let renewed = told(&state.grant);
         state.notices.extend(renewed);
         Ok(())
@@ -441,6 +502,7 @@ impl Document {
     /// grant carries `program`; the first read is reported before any byte
     /// is released, so an unaudited read never happens.
     fn check_readable(&self, state: &mut DocState) -> Result<(), Failure> {
+        self.check_live(state)?;
         state.grant.verified_header()?;
         if !state.grant.rights().contains(Rights::PROGRAM) {
             return Err(Failure::new(

@@ -45,11 +45,23 @@ pub struct Server {
     data: TempDir,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    /// Changes to the default settings, kept for restarts.
+    adjust: Adjust,
 }
+
+/// A change to the server's default settings.
+type Adjust = Arc<dyn Fn(&mut Settings) + Send + Sync>;
 
 impl Server {
     /// Initialises a data directory and serves it on a fresh loopback port.
     pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    /// [`Server::start`] with `adjust` applied to the default settings (at
+    /// every restart too).
+    pub fn start_with(adjust: impl Fn(&mut Settings) + Send + Sync + 'static) -> Self {
+        let adjust: Adjust = Arc::new(adjust);
         let data = TempDir::new().expect("a temporary data directory");
         let report = datadir::init(data.path(), &[], ADMIN, &SystemClock)
             .expect("the data directory initialises");
@@ -57,7 +69,7 @@ impl Server {
         // the backlog until it accepts them.
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let port = listener.local_addr().expect("a bound address").port();
-        let (stop, thread) = Self::spawn(data.path(), listener);
+        let (stop, thread) = Self::spawn(data.path(), listener, &adjust);
         Self {
             url: format!("https://127.0.0.1:{port}"),
             ca_pem: Layout::new(data.path()).ca_pem(),
@@ -65,6 +77,7 @@ impl Server {
             data,
             stop: Some(stop),
             thread: Some(thread),
+            adjust,
         }
     }
 
@@ -80,14 +93,20 @@ impl Server {
             .expect("an https URL")
             .to_owned();
         let listener = TcpListener::bind(&addr).expect("the same port again");
-        let (stop, thread) = Self::spawn(self.data.path(), listener);
+        let (stop, thread) = Self::spawn(self.data.path(), listener, &self.adjust);
         self.stop = Some(stop);
         self.thread = Some(thread);
     }
 
-    fn spawn(data: &Path, listener: TcpListener) -> (oneshot::Sender<()>, JoinHandle<()>) {
-        let state = AppState::open(Settings::new(data), Arc::new(SystemClock))
-            .expect("the data directory opens");
+    fn spawn(
+        data: &Path,
+        listener: TcpListener,
+        adjust: &Adjust,
+    ) -> (oneshot::Sender<()>, JoinHandle<()>) {
+        let mut settings = Settings::new(data);
+        adjust(&mut settings);
+        let state =
+            AppState::open(settings, Arc::new(SystemClock)).expect("the data directory opens");
         listener
             .set_nonblocking(true)
             .expect("a non-blocking listener");

@@ -2,8 +2,8 @@
 //! viewer and the FFI use it: enrollment, grants with a monotonic lease,
 //! renewal, usage events, administration, and how refusals surface.
 
-use irm_client::{ClientError, Enrollment, Passphrase, Session};
-use irm_core::protocol::{CreateUserRequest, DenyReason, Role, UsageAction};
+use irm_client::{ClientError, Enrollment, Passphrase, Session, WatchSignal};
+use irm_core::protocol::{CreateUserRequest, DenyReason, Role, UsageAction, WatchSubject};
 use irm_core::{Opener, Rights, SealedHeader, StreamOptions};
 use irm_e2e::stage::AdminSessions;
 use irm_e2e::{ADMIN, Server, seal_directly};
@@ -28,7 +28,11 @@ fn enroll(server: &Server, dir: &TempDir, user: &str, code: &str) -> Session {
 
 /// The server, the administrators' sessions and alice's session.
 fn stage() -> (Server, AdminSessions, TempDir, Session) {
-    let server = Server::start();
+    stage_on(Server::start())
+}
+
+/// [`stage`] on `server`.
+fn stage_on(server: Server) -> (Server, AdminSessions, TempDir, Session) {
     let admins = AdminSessions::enroll(&server);
     let code = admins.add_user(&CreateUserRequest {
         name: "alice".into(),
@@ -331,4 +335,110 @@ fn a_sealed_server_refuses_with_server_sealed_until_its_holders_unseal_it() {
     let second = admins.approver.unseal().expect("the second share");
     assert!(matches!(second, irm_client::Unsealing::Submitted(s) if !s.sealed));
     alice.grant(&header, false).expect("serving again");
+}
+
+/// Waits for the next push-channel signal (a generous bound: a failure,
+/// not a timing check).
+fn signalled(signals: &std::sync::mpsc::Receiver<WatchSignal>) -> WatchSignal {
+    signals
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("a push-channel signal")
+}
+
+#[test]
+fn the_push_channel_tells_an_open_document_of_each_change_its_grant_rests_on() {
+    let (server, admins, _b, alice) = stage();
+    let admin = &admins.admin;
+    let sealed = sealed_for_alice(&server, admin, Rights::VIEW | Rights::COPY);
+    let other = sealed_for_alice(&server, admin, Rights::VIEW);
+    let header = SealedHeader::read_from(&mut &sealed[..]).expect("a header");
+    let other = SealedHeader::read_from(&mut &other[..]).expect("a header");
+    let mut grant = alice.grant(&header, false).expect("alice is granted");
+    let (tx, signals) = std::sync::mpsc::channel();
+    let watch = alice
+        .watch(&grant, move |signal| {
+            let _ = tx.send(signal);
+        })
+        .expect("the channel starts");
+
+    // Another file's revocation is not this document's business; the
+    // restriction of this one is, and the next signal is about it.
+    admin
+        .revoke_file(&other.file_id().to_string())
+        .expect("the admin revokes the other file");
+    // Idle for longer than one read waits: a quiet stream is not a lost
+    // one (the heartbeat keeps it alive), so nothing is signalled.
+    assert_eq!(
+        signals
+            .recv_timeout(std::time::Duration::from_millis(2500))
+            .ok(),
+        None
+    );
+    let started = std::time::Instant::now();
+    admin
+        .restrict_file(&header.file_id().to_string(), Rights::COPY)
+        .expect("the admin restricts this file");
+    assert_eq!(
+        signalled(&signals),
+        WatchSignal::Recheck(WatchSubject::File)
+    );
+    let took = started.elapsed();
+    // The renewal the signal asks for carries the narrowed rights.
+    alice.renew(&mut grant).expect("still granted, narrower");
+    assert_eq!(grant.rights(), Rights::VIEW);
+
+    // A suspension is about the person.
+    admin.suspend_user("alice").expect("alice is suspended");
+    assert_eq!(
+        signalled(&signals),
+        WatchSignal::Recheck(WatchSubject::User)
+    );
+    let err = alice.renew(&mut grant).expect_err("the renewal is refused");
+    assert_eq!(err.deny_reason(), Some(DenyReason::UserSuspended));
+    drop(watch);
+    println!("client crate: signalled {took:?} after the change");
+}
+
+#[test]
+fn without_the_push_channel_the_lease_still_ends_the_document() {
+    // 0 streams allowed: the channel is off and the device keeps to its lease.
+    let (server, admins, _b, alice) = stage_on(Server::start_with(|s| s.max_watchers = 0));
+    let admin = &admins.admin;
+    let (info, _) = alice.server_key().expect("the server key");
+    let policy = irm_core::Policy::builder()
+        .grant(irm_core::PolicyGrant {
+            recipients: [irm_core::Recipient::parse("alice").expect("a recipient")].into(),
+            rights: Rights::VIEW,
+        })
+        .max_lease_secs(2)
+        .build()
+        .expect("a policy");
+    let header = irm_core::EnvelopeBuilder::new(policy)
+        .key_server(&info.url, server.current_key())
+        .build()
+        .expect("a header");
+    let header = header.header().clone();
+    let grant = alice.grant(&header, false).expect("alice is granted");
+    let (tx, signals) = std::sync::mpsc::channel();
+    let _watch = alice
+        .watch(&grant, move |signal| {
+            let _ = tx.send(signal);
+        })
+        .expect("the thread starts");
+    admin
+        .revoke_file(&header.file_id().to_string())
+        .expect("the admin revokes the file");
+    // No stream, so no signal; the lease (2 s) ends the grant by itself.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while grant.is_live() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(matches!(
+        grant.verified_header(),
+        Err(ClientError::LeaseExpired)
+    ));
+    assert!(
+        signals.try_recv().is_err(),
+        "a refused stream tells nothing"
+    );
 }

@@ -74,6 +74,7 @@ fn stage_requiring_take_out_approval(rights: Rights) -> Stage {
         "customers.csv.irm",
         None,
         false,
+        LEASE_SECS,
     )
 }
 
@@ -87,7 +88,15 @@ fn stage_until(
     name: &str,
     expires_in_secs: Option<u64>,
 ) -> Stage {
-    stage_full(rights, plaintext, metadata, name, expires_in_secs, true)
+    stage_full(
+        rights,
+        plaintext,
+        metadata,
+        name,
+        expires_in_secs,
+        true,
+        LEASE_SECS,
+    )
 }
 
 fn stage_full(
@@ -97,6 +106,7 @@ fn stage_full(
     name: &str,
     expires_in_secs: Option<u64>,
     take_out_freely: bool,
+    lease_secs: u32,
 ) -> Stage {
     let server = Server::start();
     let admins = AdminSessions::enroll(&server);
@@ -117,7 +127,7 @@ fn stage_full(
     let (info, kas) = admins.admin.server_key().expect("the server key");
     let not_after = expires_in_secs.map(|secs| now_unix() + secs);
     let mut policy = policy_for("alice", rights);
-    policy.max_lease_secs = LEASE_SECS;
+    policy.max_lease_secs = lease_secs;
     policy.not_after_unix = not_after;
     let header = EnvelopeBuilder::new(policy)
         .key_server(&info.url, kas)
@@ -458,4 +468,52 @@ fn the_document_closes_when_the_user_is_suspended_while_open() {
         Failure::Denied(DenyReason::UserSuspended) => {}
         other => panic!("closed for the wrong reason: {other:?}"),
     }
+}
+
+/// A lease the test never waits for: only the push channel can close the
+/// document before it ends.
+const LONG_LEASE_SECS: u32 = 600;
+
+#[test]
+fn a_revocation_closes_the_open_document_in_seconds_through_the_push_channel() {
+    let (cp932, _, _) = encoding_rs::SHIFT_JIS.encode(CSV);
+    let stage = stage_full(
+        Rights::VIEW,
+        &cp932,
+        Metadata::default(),
+        "customers.csv.irm",
+        None,
+        true,
+        LONG_LEASE_SECS,
+    );
+    let worker = spawn(&stage);
+    let open = match next(&worker) {
+        Event::Opened(open) => open,
+        other => panic!("the document should open: {other:?}"),
+    };
+    let lease_deadline = open.lease_deadline;
+    let doc = Arc::downgrade(&open.doc);
+    drop(open);
+    // Whether the stream is connected yet or not: the grant's cursor makes
+    // the stream report a change committed after the grant's decision.
+    let revoked_at = Instant::now();
+    stage
+        .admins
+        .admin
+        .revoke_file(&stage.header.header().file_id().to_string())
+        .expect("the admin revokes the file");
+    let why = closed_within(&worker, Duration::from_secs(60));
+    let took = revoked_at.elapsed();
+    assert!(
+        matches!(why, Failure::Denied(DenyReason::FileRevoked)),
+        "closed for the wrong reason: {why:?}"
+    );
+    // Behaviour, not timing: it closed while the lease had most of its ten
+    // minutes left, so the server told it; the lease did not run out.
+    assert!(
+        lease_deadline.saturating_duration_since(Instant::now()) > Duration::from_secs(500),
+        "closed by the push channel, long before the lease's end"
+    );
+    assert!(doc.upgrade().is_none(), "no plaintext kept by the worker");
+    println!("viewer worker: closed {took:?} after the revocation");
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
-use irm_client::{Grant, Passphrase, Session};
+use irm_client::{Grant, Passphrase, Session, WatchSignal};
 use irm_core::protocol::{Notice, UsageAction};
 use irm_core::{Opener, SealedHeader, StreamOptions, VerifiedHeader};
 use zeroize::Zeroizing;
@@ -70,6 +70,9 @@ pub enum Command {
     Release,
     /// Report the close, drop the grant and stop.
     Close,
+    /// The push channel says to renew now (PROTOCOL.md §13): sent by the
+    /// document's watch thread, not the UI.
+    Recheck(WatchSignal),
 }
 
 /// What the worker tells the UI.
@@ -136,8 +139,8 @@ impl Worker {
         timing: Option<Timing>,
         wake: impl Fn() + Send + 'static,
     ) -> Self {
-        Self::start(wake, move |commands, emit| {
-            run(source, timing.as_ref(), commands, emit);
+        Self::start(wake, move |commands, myself, emit| {
+            run(source, timing.as_ref(), commands, myself, emit);
         })
     }
 
@@ -151,22 +154,25 @@ impl Worker {
         file: Option<PathBuf>,
         wake: impl Fn() + Send + 'static,
     ) -> Self {
-        Self::start(wake, move |commands, emit| {
+        Self::start(wake, move |commands, myself, emit| {
             let session = match enroll::run(request, &passphrase) {
                 Ok(session) => session,
                 Err(failure) => return emit(Event::EnrollFailed(failure)),
             };
             drop(passphrase);
             emit(Event::Enrolled);
-            serve(&session, file, commands, emit, None);
+            serve(&session, file, commands, myself, emit, None);
         })
     }
 
     fn start(
         wake: impl Fn() + Send + 'static,
-        body: impl FnOnce(&Receiver<Command>, &dyn Fn(Event)) + Send + 'static,
+        body: impl FnOnce(&Receiver<Command>, &Sender<Command>, &dyn Fn(Event)) + Send + 'static,
     ) -> Self {
         let (commands, command_rx) = mpsc::channel();
+        // For the open document's push channel, which wakes the worker
+        // through its own queue; the UI still ends it with `Close`.
+        let myself = commands.clone();
         let (event_tx, events) = mpsc::channel();
         std::thread::Builder::new()
             .name("irm-viewer-worker".into())
@@ -176,7 +182,7 @@ impl Worker {
                     let _ = event_tx.send(event);
                     wake();
                 };
-                body(&command_rx, &emit);
+                body(&command_rx, &myself, &emit);
             })
             .expect("the worker thread starts");
         Self { commands, events }
@@ -210,6 +216,7 @@ fn run(
     source: Source,
     timing: Option<&Timing>,
     commands: &Receiver<Command>,
+    myself: &Sender<Command>,
     emit: &dyn Fn(Event),
 ) {
     let Source {
@@ -261,7 +268,7 @@ fn run(
             },
         }
     };
-    serve(&session, Some(file), commands, emit, timing);
+    serve(&session, Some(file), commands, myself, emit, timing);
 }
 
 /// What to do after a document closed or could not be opened.
@@ -283,6 +290,7 @@ fn serve(
     session: &Session,
     file: Option<PathBuf>,
     commands: &Receiver<Command>,
+    myself: &Sender<Command>,
     emit: &dyn Fn(Event),
     timing: Option<&Timing>,
 ) {
@@ -299,7 +307,7 @@ fn serve(
                     timing.opened(started.elapsed());
                 }
                 emit(Event::Opened(open));
-                match hold(session, grant, commands, emit) {
+                match hold(session, grant, commands, myself, emit) {
                     Next::Open(path) => next = Some(path),
                     Next::Retry | Next::Wait => {}
                     Next::Stop => return,
@@ -543,9 +551,21 @@ fn hold(
     session: &Session,
     mut grant: Grant,
     commands: &Receiver<Command>,
+    myself: &Sender<Command>,
     emit: &dyn Fn(Event),
 ) -> Next {
     let mut next_renewal = grant.renew_due();
+    // A revocation, suspension or restriction reaches the document in
+    // seconds: the push channel says when to renew at once. Without it
+    // (a thread that cannot start), the lease alone, as before.
+    let _watch = {
+        let myself = myself.clone();
+        session
+            .watch(&grant, move |signal| {
+                let _ = myself.send(Command::Recheck(signal));
+            })
+            .ok()
+    };
     loop {
         let wait = next_renewal.saturating_duration_since(Instant::now());
         match commands.recv_timeout(wait) {
@@ -584,7 +604,9 @@ fn hold(
                 return Next::Stop;
             }
             Ok(Command::Unlock(_) | Command::Retry) => {}
-            Err(RecvTimeoutError::Timeout) => match session.renew(&mut grant) {
+            Ok(Command::Recheck(_)) | Err(RecvTimeoutError::Timeout) => match session
+                .renew(&mut grant)
+            {
                 Ok(()) => {
                     next_renewal = grant.renew_due();
                     emit(Event::Renewed {

@@ -1,0 +1,378 @@
+//! The device's end of the push channel (PROTOCOL.md §13): a thread per
+//! open document that keeps `GET /v1/watch` open on a signed connection
+//! trusting only the server's CA, and tells the document's holder when to
+//! ask for a fresh grant: when the server reports a change the grant rests
+//! on, and when the stream breaks or goes silent for
+//! [`WATCH_MISSED_HEARTBEATS`] heartbeats (the server may then have had
+//! something to say). Whether the document stays open is never decided
+//! here but by that renewal's answer; the lease stays the fallback
+//! whenever the channel is down.
+//!
+//! The thread runs the stream on a small async runtime of its own, so that
+//! dropping the [`Watch`] ends it at once (a blocking read could not be
+//! interrupted) and nothing of it outlives the document.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use irm_core::SigningSecretKey;
+use irm_core::protocol::{
+    WATCH_HEARTBEAT_SECS, WATCH_MISSED_HEARTBEATS, WatchQuery, WatchReady, WatchRecheck,
+    WatchSubject,
+};
+use tokio::sync::Notify;
+
+use crate::error::ClientError;
+use crate::transport::{Signer, Transport};
+
+/// How long a silent stream is trusted: three heartbeats.
+const SILENCE: Duration =
+    Duration::from_secs(WATCH_HEARTBEAT_SECS * WATCH_MISSED_HEARTBEATS as u64);
+/// The first wait before reconnecting, doubled up to [`MAX_RETRY`].
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+const MAX_RETRY: Duration = Duration::from_secs(30);
+/// How long to keep away from a server whose streams are all taken.
+const FULL_RETRY: Duration = Duration::from_secs(60);
+/// The longest line read from the stream; a longer one breaks it.
+const MAX_LINE: usize = 64 * 1024;
+
+/// What the push channel tells the holder of an open document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WatchSignal {
+    /// Something the grant rests on changed: renew now
+    /// ([`Session::renew`](crate::Session::renew)); a refusal closes the document.
+    Recheck(WatchSubject),
+    /// The stream broke or went silent for three heartbeats: renew now,
+    /// since a change may have gone untold. The channel reconnects by itself.
+    Lost,
+}
+
+/// Tells the channel's thread to stop, whatever it is waiting for.
+#[derive(Default)]
+struct Stop {
+    stopped: AtomicBool,
+    wake: Notify,
+}
+
+impl Stop {
+    fn is_set(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the holder stops the channel.
+    async fn wait(&self) {
+        while !self.is_set() {
+            self.wake.notified().await;
+        }
+    }
+}
+
+/// The push channel of one open document; dropping it stops the channel
+/// and waits for its thread, which ends at once: nothing of it outlives the
+/// document.
+pub struct Watch {
+    stop: Arc<Stop>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch")
+            .field("stopped", &self.stop.is_set())
+            .finish()
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.stop.stopped.store(true, Ordering::Release);
+        // A permit is kept if the thread is not waiting at this moment.
+        self.stop.wake.notify_one();
+        if let Some(thread) = self.thread.take() {
+            // A panic on the channel's thread only ends the channel.
+            let _ = thread.join();
+        }
+    }
+}
+
+/// What the channel's thread owns: its own handle on the server's
+/// transport and a copy of the signing key (wiped on drop), so it outlives
+/// no borrow.
+pub(crate) struct Watcher {
+    pub(crate) transport: Transport,
+    pub(crate) device_id: String,
+    pub(crate) signing: SigningSecretKey,
+    pub(crate) file: String,
+    pub(crate) cursor: Option<String>,
+}
+
+/// How a stream ended.
+enum Ended {
+    /// The holder dropped the [`Watch`].
+    Stopped,
+    /// It broke, ended, went silent or sent a line too long.
+    Lost,
+}
+
+impl Watcher {
+    /// Starts the channel's thread; `on_signal` is called on it.
+    pub(crate) fn start(
+        self,
+        on_signal: impl Fn(WatchSignal) + Send + 'static,
+    ) -> Result<Watch, ClientError> {
+        let stop = Arc::new(Stop::default());
+        let thread_stop = Arc::clone(&stop);
+        let handle = std::thread::Builder::new()
+            .name("irm-watch".into())
+            .spawn(move || {
+                // Without a runtime the channel cannot run: the lease alone.
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                runtime.block_on(self.run(&thread_stop, &on_signal));
+            })
+            .map_err(|e| ClientError::io("starting the push channel's thread", e))?;
+        Ok(Watch {
+            stop,
+            thread: Some(handle),
+        })
+    }
+
+    async fn run(mut self, stop: &Stop, on_signal: &dyn Fn(WatchSignal)) {
+        let signal = |what| {
+            if !stop.is_set() {
+                on_signal(what);
+            }
+        };
+        let Ok(client) = self.transport.stream_client() else {
+            return;
+        };
+        let mut retry = FIRST_RETRY;
+        while !stop.is_set() {
+            let query = WatchQuery {
+                file: Some(self.file.clone()),
+                after: self.cursor.clone(),
+            };
+            let signer = Signer {
+                device_id: &self.device_id,
+                signing: &self.signing,
+            };
+            let path = format!("/v1/watch?{}", query.to_query());
+            let opened = tokio::select! {
+                () = stop.wait() => return,
+                opened = self.transport.open_stream(&client, &path, &signer) => opened,
+            };
+            match opened {
+                Ok(response) => {
+                    retry = FIRST_RETRY;
+                    match follow(response, &mut self.cursor, stop, &signal).await {
+                        Ended::Stopped => return,
+                        Ended::Lost => signal(WatchSignal::Lost),
+                    }
+                }
+                // A server without the channel: the lease alone, as before.
+                Err(ClientError::Http { status: 404, .. }) => return,
+                Err(ClientError::Http { status: 503, .. }) => retry = retry.max(FULL_RETRY),
+                // The person or device is refused: the renewal this asks
+                // for will say so and close the document.
+                Err(ClientError::Denied(..)) => {
+                    signal(WatchSignal::Lost);
+                    return;
+                }
+                Err(_) => {}
+            }
+            tokio::select! {
+                () = stop.wait() => return,
+                () = tokio::time::sleep(retry) => {}
+            }
+            retry = (retry * 2).min(MAX_RETRY);
+        }
+    }
+}
+
+/// Reads events until the stream ends, breaks or is silent for
+/// [`SILENCE`], or the holder stops the channel.
+async fn follow(
+    mut response: reqwest::Response,
+    cursor: &mut Option<String>,
+    stop: &Stop,
+    signal: &dyn Fn(WatchSignal),
+) -> Ended {
+    let mut events = Events::default();
+    loop {
+        let chunk = tokio::select! {
+            () = stop.wait() => return Ended::Stopped,
+            chunk = tokio::time::timeout(SILENCE, response.chunk()) => chunk,
+        };
+        match chunk {
+            Ok(Ok(Some(bytes))) => {
+                if events.feed(&bytes, cursor, signal).is_err() {
+                    return Ended::Lost;
+                }
+            }
+            // Silent too long, broken, or ended.
+            Err(_) | Ok(Err(_) | Ok(None)) => return Ended::Lost,
+        }
+    }
+}
+
+/// A line longer than [`MAX_LINE`].
+#[derive(Debug)]
+struct TooLong;
+
+/// The server-sent events parser: lines in, events out.
+#[derive(Default)]
+struct Events {
+    line: Vec<u8>,
+    event: String,
+    data: String,
+}
+
+impl Events {
+    /// Takes the next bytes of the stream; each complete event moves the
+    /// cursor or raises a signal.
+    fn feed(
+        &mut self,
+        bytes: &[u8],
+        cursor: &mut Option<String>,
+        signal: &dyn Fn(WatchSignal),
+    ) -> Result<(), TooLong> {
+        for piece in bytes.split_inclusive(|&b| b == b'\n') {
+            self.line.extend_from_slice(piece);
+            if self.line.len() > MAX_LINE {
+                return Err(TooLong);
+            }
+            if self.line.ends_with(b"\n") {
+                let line = std::mem::take(&mut self.line);
+                self.line_done(&line, cursor, signal);
+            }
+        }
+        Ok(())
+    }
+
+    fn line_done(
+        &mut self,
+        line: &[u8],
+        cursor: &mut Option<String>,
+        signal: &dyn Fn(WatchSignal),
+    ) {
+        let text = String::from_utf8_lossy(line);
+        let text = text.trim_end_matches(['\n', '\r']);
+        if text.is_empty() {
+            dispatch(&self.event, &self.data, cursor, signal);
+            self.event.clear();
+            self.data.clear();
+        } else if let Some(value) = field(text, "event") {
+            value.clone_into(&mut self.event);
+        } else if let Some(value) = field(text, "data") {
+            if !self.data.is_empty() {
+                self.data.push('\n');
+            }
+            self.data.push_str(value);
+        }
+        // Comments (`:heartbeat`) and unknown fields only prove the stream
+        // is alive.
+    }
+}
+
+fn dispatch(event: &str, data: &str, cursor: &mut Option<String>, signal: &dyn Fn(WatchSignal)) {
+    match event {
+        "ready" => {
+            if let Ok(ready) = serde_json::from_str::<WatchReady>(data) {
+                *cursor = Some(ready.cursor);
+            }
+        }
+        "recheck" => {
+            // A recheck that does not parse is still a reason to check.
+            let subject = match serde_json::from_str::<WatchRecheck>(data) {
+                Ok(recheck) => {
+                    *cursor = Some(recheck.cursor);
+                    recheck.subject
+                }
+                Err(_) => WatchSubject::Unknown,
+            };
+            signal(WatchSignal::Recheck(subject));
+        }
+        // Events of a later version are not ours to act on.
+        _ => {}
+    }
+}
+
+/// The value of `name: value` (one optional space after the colon).
+fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let value = line.strip_prefix(name)?.strip_prefix(':')?;
+    Some(value.strip_prefix(' ').unwrap_or(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Feeds `pieces` as the stream's chunks; the signals, the cursor, and
+    /// whether a line was too long.
+    fn read(pieces: &[&[u8]]) -> (Vec<WatchSignal>, Option<String>, bool) {
+        let seen = Mutex::new(Vec::new());
+        let mut cursor = None;
+        let mut events = Events::default();
+        let mut too_long = false;
+        for piece in pieces {
+            if events
+                .feed(piece, &mut cursor, &|s| seen.lock().unwrap().push(s))
+                .is_err()
+            {
+                too_long = true;
+                break;
+            }
+        }
+        (seen.into_inner().unwrap(), cursor, too_long)
+    }
+
+    #[test]
+    fn events_become_signals_and_move_the_cursor() {
+        let (signals, cursor, too_long) = read(&[
+            b"event: ready\ndata: {\"cursor\":\"e.1\",\"heartbeat_secs\":5}\n\n\
+             :heartbeat\n\n\
+             event: recheck\ndata: {\"cursor\":\"e.2\",\"subject\":\"file\"}\n\n\
+             event: later-version\ndata: {}\n\n\
+             event: recheck\ndata: not json\n\n",
+        ]);
+        assert_eq!(
+            signals,
+            [
+                WatchSignal::Recheck(WatchSubject::File),
+                WatchSignal::Recheck(WatchSubject::Unknown)
+            ]
+        );
+        assert_eq!(cursor.as_deref(), Some("e.2"));
+        assert!(!too_long);
+    }
+
+    #[test]
+    fn an_event_split_across_chunks_anywhere_is_read_whole() {
+        let (signals, cursor, _) = read(&[
+            b"event: rech",
+            b"eck\r\ndata: {\"cursor\":\"e.5\",",
+            b"\"subject\":\"user\"}\r\n",
+            b"\r\n",
+        ]);
+        assert_eq!(signals, [WatchSignal::Recheck(WatchSubject::User)]);
+        assert_eq!(cursor.as_deref(), Some("e.5"));
+        // Cut before its blank line: nothing yet.
+        let (signals, cursor, _) = read(&[b"event: recheck\ndata: {}\n"]);
+        assert!(signals.is_empty() && cursor.is_none());
+    }
+
+    #[test]
+    fn an_over_long_line_breaks_the_stream_without_a_signal() {
+        let long = vec![b'x'; MAX_LINE + 1];
+        let (signals, _, too_long) = read(&[b"data: ", &long]);
+        assert!(signals.is_empty() && too_long);
+    }
+}
