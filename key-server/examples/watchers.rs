@@ -1,0 +1,310 @@
+//! The push channel at scale (docs/PERFORMANCE.md §5): the key server's
+//! memory with N idle open documents (push-channel streams), and how long
+//! one suspension takes to reach all of them.
+//!
+//! The server runs in a child process (this program, `--serve DIR`, the
+//! server as `irm-key-server serve` runs it: its own runtime, two workers),
+//! so that its memory is its own; the N clients are tasks of this process.
+//! Figures: the server's resident memory before and with the N streams open
+//! (`VmRSS`, and the peak `VmHWM`), per stream; then an administrator
+//! suspends the person whose documents they are, and the time from the
+//! suspension's answer until every stream has carried its `recheck`.
+//!
+//! ```text
+//! cargo run --release -p irm-key-server --example watchers -- [--streams 10000]
+//! ```
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use irm_core::protocol::{EnrollRequest, EnrollResponse, EnrollmentCode, RequestAnswer};
+use irm_core::{DeviceSecretKey, RequestSignature, SigningSecretKey, enrollment_proof_message};
+use irm_key_server::clock::{Clock, SystemClock};
+use irm_key_server::{AppState, Settings, datadir, serve};
+use serde_json::json;
+
+struct Device {
+    id: String,
+    signing: SigningSecretKey,
+}
+
+fn sign(device: &Device, method: &str, path: &str, body: &[u8]) -> String {
+    RequestSignature::sign(
+        &device.signing,
+        &device.id,
+        method,
+        path,
+        SystemClock.now_secs(),
+        body,
+    )
+    .expect("sign")
+    .to_header_value()
+}
+
+async fn post(
+    http: &reqwest::Client,
+    base: &str,
+    device: &Device,
+    path: &str,
+    body: &serde_json::Value,
+) -> reqwest::Response {
+    // `null`: no body, as for a suspension.
+    let bytes = match body {
+        serde_json::Value::Null => Vec::new(),
+        body => serde_json::to_vec(body).expect("json"),
+    };
+    let mut request = http
+        .post(format!("{base}{path}"))
+        .header("authorization", sign(device, "POST", path, &bytes));
+    if !bytes.is_empty() {
+        request = request.header("content-type", "application/json");
+    }
+    request.body(bytes).send().await.expect("send")
+}
+
+async fn enroll(http: &reqwest::Client, base: &str, user: &str, code: &str) -> Device {
+    let signing = SigningSecretKey::generate().expect("key");
+    let secret = DeviceSecretKey::generate().expect("key");
+    let device_public_key = URL_SAFE_NO_PAD.encode(secret.public_key().to_bytes());
+    let proof = signing.sign(&enrollment_proof_message(user, code, &device_public_key));
+    let request = EnrollRequest {
+        user: user.into(),
+        code: code.into(),
+        device_name: "watchers".into(),
+        device_public_key,
+        signing_public_key: signing.public_key_b64(),
+        proof: URL_SAFE_NO_PAD.encode(proof),
+    };
+    let response = http
+        .post(format!("{base}/v1/enroll"))
+        .json(&request)
+        .send()
+        .await
+        .expect("enroll");
+    assert!(response.status().is_success(), "enroll {user}");
+    let enrolled: EnrollResponse = response.json().await.expect("enroll body");
+    Device {
+        id: enrolled.device_id,
+        signing,
+    }
+}
+
+/// `VmRSS` and `VmHWM` of process `pid`, in KiB.
+fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// The soft limit on open files, from `/proc/self/limits`.
+fn open_files_limit() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            limits
+                .lines()
+                .find(|line| line.starts_with("Max open files"))
+                .and_then(|line| line.split_whitespace().nth(3)?.parse().ok())
+        })
+        .unwrap_or(1024)
+}
+
+/// The child: the key server on DIR, its port on standard output, until
+/// standard input closes.
+fn serve_child(dir: &str) {
+    let state = AppState::open(Settings::new(dir), Arc::new(SystemClock)).expect("open");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("non-blocking");
+    println!("{}", listener.local_addr().expect("addr").port());
+    std::io::stdout().flush().expect("stdout");
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let stop = tokio::task::spawn_blocking(|| {
+                let mut line = String::new();
+                let _ = std::io::stdin().read_line(&mut line);
+            });
+            serve(listener, state, async move {
+                let _ = stop.await;
+            })
+            .await
+            .expect("the server runs");
+        });
+}
+
+/// Reads a stream until `needle` has arrived.
+async fn read_until(response: &mut reqwest::Response, needle: &str) {
+    let mut seen = String::new();
+    while !seen.contains(needle) {
+        let chunk = response
+            .chunk()
+            .await
+            .expect("the stream reads")
+            .expect("the stream is open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, dir] = args.as_slice()
+        && flag == "--serve"
+    {
+        return serve_child(dir);
+    }
+    let streams: usize = match args.as_slice() {
+        [] => 10_000,
+        [flag, n] if flag == "--streams" => n.parse().expect("--streams N"),
+        _ => {
+            eprintln!("usage: watchers [--streams N]");
+            std::process::exit(2)
+        }
+    };
+    let limit = open_files_limit();
+    if limit < streams as u64 + 1024 {
+        eprintln!(
+            "the open-files limit is {limit}; {streams} streams need more (ulimit -n {})",
+            streams + 1024
+        );
+        std::process::exit(2);
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = datadir::init(dir.path(), &[], "admin", &SystemClock).expect("init");
+    let mut child = Command::new(std::env::current_exe().expect("this program"))
+        .args(["--serve", dir.path().to_str().expect("a UTF-8 path")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the server starts");
+    let mut port = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut port)
+        .expect("the port");
+    let base = format!("https://127.0.0.1:{}", port.trim());
+    let pid = child.id();
+
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(async {
+            let ca = reqwest::Certificate::from_pem(
+                &std::fs::read(dir.path().join("tls/ca.pem")).expect("ca"),
+            )
+            .expect("ca");
+            let http = reqwest::Client::builder()
+                .tls_certs_only([ca])
+                .build()
+                .expect("client");
+            // Two administrators (the second approves), and the agent whose
+            // open documents the streams are.
+            let admin = enroll(&http, &base, "admin", &report.admin_code).await;
+            let body = json!({"name": "admin2", "display_name": "admin2", "roles": ["admin"]});
+            let code: EnrollmentCode = post(&http, &base, &admin, "/v1/admin/users", &body)
+                .await
+                .json()
+                .await
+                .expect("the second admin's code");
+            let approver = enroll(&http, &base, "admin2", &code.code).await;
+            let body = json!({"name": "agent", "display_name": "agent"});
+            let filed: RequestAnswer = post(&http, &base, &admin, "/v1/admin/users", &body)
+                .await
+                .json()
+                .await
+                .expect("a filed request");
+            let path = format!("/v1/admin/requests/{}/approve", filed.request.id);
+            let hash = json!({"action_hash": filed.request.action_hash});
+            let approved: RequestAnswer = post(&http, &base, &approver, &path, &hash)
+                .await
+                .json()
+                .await
+                .expect("an approval");
+            let code = format!(
+                "{}-{}",
+                filed.code_half.expect("the requester's half"),
+                approved.code_half.expect("the approver's half")
+            );
+            let agent = Arc::new(enroll(&http, &base, "agent", &code).await);
+
+            let (before, _) = memory_kib(pid);
+            let started = Instant::now();
+            // At most 256 handshakes at a time, as documents open over a
+            // morning rather than in one instant.
+            let mut open = Vec::with_capacity(streams);
+            for batch in (0..streams).collect::<Vec<_>>().chunks(256) {
+                let mut tasks = tokio::task::JoinSet::new();
+                for _ in batch {
+                    let (http, base, agent) = (http.clone(), base.clone(), Arc::clone(&agent));
+                    tasks.spawn(async move {
+                        let mut response = http
+                            .get(format!("{base}/v1/watch"))
+                            .header("authorization", sign(&agent, "GET", "/v1/watch", b""))
+                            .send()
+                            .await
+                            .expect("a stream");
+                        assert!(response.status().is_success(), "{}", response.status());
+                        read_until(&mut response, "event: ready").await;
+                        response
+                    });
+                }
+                while let Some(response) = tasks.join_next().await {
+                    open.push(response.expect("a stream task"));
+                }
+            }
+            let opened = started.elapsed();
+            // Idle for two heartbeats, as open documents are.
+            tokio::time::sleep(Duration::from_secs(11)).await;
+            let (with, peak) = memory_kib(pid);
+            println!(
+                "streams: {streams} open in {:.1} s",
+                opened.as_secs_f64()
+            );
+            println!(
+                "server memory: {:.1} MiB before, {:.1} MiB with the streams open (peak {:.1} MiB): {:.1} KiB per stream",
+                before as f64 / 1024.0,
+                with as f64 / 1024.0,
+                peak as f64 / 1024.0,
+                (with.saturating_sub(before)) as f64 / streams as f64
+            );
+
+            // One suspension; every stream must carry its recheck.
+            let waiting: Vec<_> = open
+                .into_iter()
+                .map(|mut response| {
+                    tokio::spawn(async move {
+                        read_until(&mut response, "event: recheck").await;
+                        Instant::now()
+                    })
+                })
+                .collect();
+            let suspended = post(&http, &base, &admin, "/v1/admin/users/agent/suspend", &json!(null)).await;
+            let answered = Instant::now();
+            assert!(suspended.status().is_success(), "{}", suspended.status());
+            let mut last = answered;
+            for task in waiting {
+                last = last.max(task.await.expect("a recheck"));
+            }
+            println!(
+                "fan-out: the suspension reached all {streams} streams {:.0} ms after its answer",
+                last.duration_since(answered).as_secs_f64() * 1000.0
+            );
+        });
+    drop(child.stdin.take());
+    let _ = child.wait();
+}
