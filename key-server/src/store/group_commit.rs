@@ -17,11 +17,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use irm_core::protocol::{AuditRecord, FileInfo};
+use irm_core::protocol::{Alert, AuditRecord, FileInfo};
 
 use super::contract::{
-    Actor, AdminOp, AdminOutput, CodeIssue, DeviceRecord, EnrollInput, EventInput, GrantDone,
-    GrantInput, KeyRecord, NewUser, RegisterInput, Store, StoreResult, UserRecord,
+    Actor, AdminOp, AdminOutput, AlertDeliveryEvent, CodeIssue, DeviceRecord, EnrollInput,
+    EventInput, GrantDone, GrantInput, KeyRecord, NewUser, RegisterInput, Store, StoreResult,
+    UserRecord,
 };
 use super::ledger::{Entry as LedgerEntry, Ledger};
 use super::tables::{ChainHead, Tables};
@@ -45,6 +46,8 @@ pub(super) struct WriterState {
     /// The detection counters (PROTOCOL.md §12). A batch that fails to
     /// commit leaves its grants counted: detection errs towards firing.
     pub(super) detector: crate::detect::Detector,
+    /// Whether a job of this batch appended an alert.
+    pub(super) alerted: bool,
 }
 
 /// A unit of work for the writer thread.
@@ -61,6 +64,8 @@ pub(super) struct Writer<C> {
     jobs: Mutex<Option<std_mpsc::Sender<Job<C>>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     committed: Arc<Mutex<ChainHead>>,
+    /// Notified after a commit that appended an alert (PROTOCOL.md §12.1).
+    alerts: Arc<tokio::sync::Notify>,
 }
 
 impl<C: Tables + 'static> Writer<C> {
@@ -80,6 +85,8 @@ impl<C: Tables + 'static> Writer<C> {
             hash: crate::audit::GENESIS_HASH,
         }));
         let writer_committed = Arc::clone(&committed);
+        let alerts = Arc::new(tokio::sync::Notify::new());
+        let writer_alerts = Arc::clone(&alerts);
         let thread = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
@@ -99,13 +106,21 @@ impl<C: Tables + 'static> Writer<C> {
                 }
                 metrics.audit_len(head.seq);
                 let _ = ready_tx.send(Ok(head));
-                writer_loop(conn, rx, head, writer_committed, metrics, before_batch);
+                writer_loop(
+                    conn,
+                    rx,
+                    head,
+                    (writer_committed, writer_alerts),
+                    metrics,
+                    before_batch,
+                );
             })?;
         match ready_rx.recv() {
             Ok(Ok(_)) => Ok(Self {
                 jobs: Mutex::new(Some(tx)),
                 thread: Mutex::new(Some(thread)),
                 committed,
+                alerts,
             }),
             Ok(Err(e)) => {
                 let _ = thread.join();
@@ -168,6 +183,7 @@ impl<C: Tables + 'static> Writer<C> {
                     ledger: &mut writer.ledger,
                     staged: &mut writer.staged,
                     detector: &mut writer.detector,
+                    alerted: &mut writer.alerted,
                 })
             }))
             .unwrap_or(Err(StoreError::TaskFailed));
@@ -223,7 +239,7 @@ fn writer_loop<C: Tables>(
     mut conn: C,
     jobs: std_mpsc::Receiver<Job<C>>,
     mut head: ChainHead,
-    committed: Arc<Mutex<ChainHead>>,
+    (committed, alerts): (Arc<Mutex<ChainHead>>, Arc<tokio::sync::Notify>),
     metrics: Arc<Metrics>,
     mut before_batch: BeforeBatch<C>,
 ) {
@@ -236,6 +252,7 @@ fn writer_loop<C: Tables>(
             bulk: None,
             denials: None,
         }),
+        alerted: false,
     };
     while let Ok(first) = jobs.recv() {
         batches += 1;
@@ -280,6 +297,11 @@ fn writer_loop<C: Tables>(
                 for done in completions {
                     done(Ok(()));
                 }
+                // Only a wake-up (it never blocks): the webhook's task reads
+                // the alert from the store, on its own time.
+                if std::mem::take(&mut writer.alerted) {
+                    alerts.notify_one();
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed");
@@ -288,6 +310,7 @@ fn writer_loop<C: Tables>(
                 let _ = conn.run("ROLLBACK");
                 head = before;
                 writer.staged.clear();
+                writer.alerted = false;
                 for done in completions {
                     done(Err(StoreError::Corrupt("the group commit failed".into())));
                 }
@@ -464,5 +487,19 @@ impl<B: Backend> Store for GroupCommitStore<B> {
 
     fn for_each_audit(&self, f: &mut dyn FnMut(&AuditRecord)) -> Result<(), StoreError> {
         self.backend.for_each_audit(f)
+    }
+
+    fn undelivered_alerts(&self, limit: u32) -> Result<Vec<Alert>, StoreError> {
+        self.backend
+            .read(move |conn| super::alerts::undelivered(conn, limit))
+    }
+
+    fn alert_delivery(&self, event: AlertDeliveryEvent, now_ms: u64) -> Result<(), StoreError> {
+        self.writer
+            .write(move |ctx| super::alerts::delivery(ctx, &event, now_ms))
+    }
+
+    fn alert_signal(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.writer.alerts)
     }
 }

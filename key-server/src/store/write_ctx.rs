@@ -15,6 +15,9 @@ pub(super) struct WriteCtx<'a, C> {
     pub(super) ledger: &'a mut Ledger,
     pub(super) staged: &'a mut Vec<(String, Entry)>,
     pub(super) detector: &'a mut crate::detect::Detector,
+    /// Set by a job that appended an alert (`detect.RULE`): the writer
+    /// then wakes the webhook's task after the commit.
+    pub(super) alerted: &'a mut bool,
 }
 
 impl<C: Tables> WriteCtx<'_, C> {
