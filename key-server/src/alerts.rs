@@ -14,9 +14,13 @@ use irm_core::protocol::{ALERT_DELIVERY_VERSION, Alert, AlertDelivery};
 use sha2::Sha256;
 use tokio::sync::watch;
 
-use crate::config::ConfigError;
-use crate::state::AppState;
-use crate::store::AlertDeliveryEvent;
+use crate::clock::Clock;
+use crate::store::{AlertDeliveryEvent, Store};
+
+/// A setting of `[alerts]` that cannot work, said in words.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingsError(String);
 
 /// The first retry waits this long; each next one twice as long as the last.
 pub const FIRST_RETRY: Duration = Duration::from_secs(1);
@@ -48,10 +52,10 @@ impl std::fmt::Debug for WebhookSecret {
 
 impl WebhookSecret {
     /// The key from its bytes; at least [`MIN_SECRET_BYTES`].
-    pub fn new(bytes: Vec<u8>) -> Result<Self, ConfigError> {
+    pub fn new(bytes: Vec<u8>) -> Result<Self, SettingsError> {
         let bytes = zeroize::Zeroizing::new(bytes);
         if bytes.len() < MIN_SECRET_BYTES {
-            return Err(ConfigError::Invalid(format!(
+            return Err(SettingsError(format!(
                 "the webhook secret must be at least {MIN_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)"
             )));
         }
@@ -60,9 +64,9 @@ impl WebhookSecret {
 
     /// Reads the key from a file only the server's user may read; trailing
     /// white space (the newline an editor or `echo` adds) is not part of it.
-    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+    pub fn from_file(path: &Path) -> Result<Self, SettingsError> {
         let bytes = crate::secret_file::read_secret_file(path).map_err(|e| {
-            ConfigError::Invalid(format!(
+            SettingsError(format!(
                 "alerts.webhook_secret_file {}: {e}",
                 path.display()
             ))
@@ -128,24 +132,23 @@ impl AlertSettings {
         url: &str,
         secret: WebhookSecret,
         ca_pem: Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let webhook_url = reqwest::Url::parse(url).map_err(|e| {
-            ConfigError::Invalid(format!("alerts.webhook_url {url:?} is not a URL: {e}"))
-        })?;
+    ) -> Result<Self, SettingsError> {
+        let webhook_url = reqwest::Url::parse(url)
+            .map_err(|e| SettingsError(format!("alerts.webhook_url {url:?} is not a URL: {e}")))?;
         if webhook_url.scheme() != "https" {
-            return Err(ConfigError::Invalid(format!(
+            return Err(SettingsError(format!(
                 "alerts.webhook_url must be https:// (not {}://): alerts name people and files",
                 webhook_url.scheme()
             )));
         }
         if let Some(pem) = &ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
-                ConfigError::Invalid(format!(
+                SettingsError(format!(
                     "alerts.webhook_ca holds no usable PEM certificate: {e}"
                 ))
             })?;
             if certs.is_empty() {
-                return Err(ConfigError::Invalid(
+                return Err(SettingsError(
                     "alerts.webhook_ca holds no PEM certificate".into(),
                 ));
             }
@@ -185,13 +188,26 @@ fn error_kind(error: &reqwest::Error) -> &'static str {
     }
 }
 
+/// What the delivery task works with: the store, the clock that dates
+/// each signature, and the server's public URL (named in each body).
+#[derive(Clone)]
+pub struct Deliverer {
+    /// Where alerts and the cursor are.
+    pub store: Arc<dyn Store>,
+    /// Server time.
+    pub clock: Arc<dyn Clock>,
+    /// The key server's public URL.
+    pub server: String,
+}
+
 /// Runs until `stop`: delivers every alert after the cursor, oldest first,
 /// each until the receiver takes it (at least once: the receiver drops
 /// repeats by `X-IRM-Alert-Id`), then waits for the writer's wake-up.
-pub async fn delivery_loop(state: AppState, mut stop: watch::Receiver<bool>) {
-    let Some(settings) = state.settings.alerts.clone() else {
-        return;
-    };
+pub async fn delivery_loop(
+    state: Deliverer,
+    settings: AlertSettings,
+    mut stop: watch::Receiver<bool>,
+) {
     let client = match settings.client() {
         Ok(client) => client,
         Err(e) => {
@@ -239,7 +255,7 @@ pub async fn delivery_loop(state: AppState, mut stop: watch::Receiver<bool>) {
 
 /// POSTs one alert until the receiver answers 2xx; `false` if stopped first.
 async fn deliver(
-    state: &AppState,
+    state: &Deliverer,
     client: &reqwest::Client,
     settings: &AlertSettings,
     alert: Alert,
@@ -248,7 +264,7 @@ async fn deliver(
     let id = alert.id;
     let body = match serde_json::to_vec(&AlertDelivery {
         version: ALERT_DELIVERY_VERSION,
-        server: state.public_url(),
+        server: state.server.clone(),
         alert,
     }) {
         Ok(body) => body,
@@ -301,7 +317,7 @@ async fn deliver(
 
 /// Writes a delivery's outcome; a failure to write is logged (the alert is
 /// then delivered again later: at least once).
-async fn record(state: &AppState, event: AlertDeliveryEvent) {
+async fn record(state: &Deliverer, event: AlertDeliveryEvent) {
     let store = Arc::clone(&state.store);
     let now_ms = state.clock.now_ms();
     match tokio::task::spawn_blocking(move || store.alert_delivery(event, now_ms)).await {

@@ -110,14 +110,15 @@ impl AlertsConfig {
                     .into(),
             )
         })?;
-        let secret = crate::alerts::WebhookSecret::from_file(secret_file)?;
+        let invalid = |e: crate::alerts::SettingsError| ConfigError::Invalid(e.to_string());
+        let secret = crate::alerts::WebhookSecret::from_file(secret_file).map_err(invalid)?;
         let ca_pem = match &self.webhook_ca {
             Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
                 ConfigError::Invalid(format!("alerts.webhook_ca {}: {e}", path.display()))
             })?),
             None => None,
         };
-        crate::alerts::AlertSettings::new(url, secret, ca_pem)
+        crate::alerts::AlertSettings::new(url, secret, ca_pem).map_err(invalid)
     }
 }
 

@@ -80,7 +80,14 @@ pub async fn serve(
     let checkpoints = tokio::spawn(checkpoint_loop(state.clone(), stop_rx.clone()));
     // Alerts to the webhook, if one is configured (PROTOCOL.md §12.1): woken
     // by the writer after a commit, never in a grant's way.
-    let alerts = tokio::spawn(alerts::delivery_loop(state.clone(), stop_rx.clone()));
+    let alerts = state.settings.alerts.clone().map(|settings| {
+        let deliverer = alerts::Deliverer {
+            store: std::sync::Arc::clone(&state.store),
+            clock: std::sync::Arc::clone(&state.clock),
+            server: state.public_url(),
+        };
+        tokio::spawn(alerts::delivery_loop(deliverer, settings, stop_rx.clone()))
+    });
 
     let app = router(state.clone()).into_make_service_with_connect_info::<tls::PeerAddr>();
     let graceful = {
@@ -102,7 +109,9 @@ pub async fn serve(
         () = deadline => tracing::warn!("shutdown timeout: closing connections still open"),
     }
     let _ = checkpoints.await;
-    let _ = alerts.await;
+    if let Some(alerts) = alerts {
+        let _ = alerts.await;
+    }
 
     checkpoint_if_grown(&state, "at shutdown").await;
     tracing::info!("irm-key-server stopped");

@@ -13,7 +13,7 @@ use irm_core::protocol::{
 
 use super::contract::AlertDeliveryEvent;
 use super::tables::Tables;
-use super::txn::WriteCtx;
+use super::write_ctx::WriteCtx;
 use crate::audit::{AuditDraft, Outcome};
 use crate::error::{Refusal, StoreError};
 
