@@ -408,3 +408,52 @@ async fn a_failing_receiver_is_retried_until_it_takes_the_alert(backend: Backend
     );
     assert_eq!(received.count(), 3, "nothing delivered twice once taken");
 }
+
+on_each_backend!(a_version_2_database_gains_the_acknowledgements_table_when_opened);
+/// A database from before alerts (schema version 2: no `alert_acks`) is
+/// upgraded when the server opens it, on either backend.
+async fn a_version_2_database_gains_the_acknowledgements_table_when_opened(backend: Backend) {
+    use irm_key_server::clock::ManualClock;
+    use irm_key_server::metrics::Metrics;
+    use irm_key_server::store::{Actor, AdminOp, AdminOutput, Database};
+
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at_secs(common::T0);
+    let pg = matches!(backend, Backend::Postgres).then(common::pg::TestDatabase::create);
+    let url = pg.as_ref().map(|d| d.url.clone());
+    irm_key_server::datadir::init_with(dir.path(), url.as_ref(), &[], "admin", &clock)
+        .expect("init");
+    let downgrade = "DROP TABLE alert_acks; UPDATE meta SET value = '2' WHERE key = 'schema';";
+    let database = match &url {
+        Some(url) => {
+            common::pg::with_client(url, move |c| c.batch_execute(downgrade)).unwrap();
+            Database::Postgres(url.clone())
+        }
+        None => {
+            let path = dir.path().join("irm-key-server.db");
+            rusqlite::Connection::open(&path)
+                .unwrap()
+                .execute_batch(downgrade)
+                .unwrap();
+            Database::Sqlite(path)
+        }
+    };
+    let store = tokio::task::spawn_blocking(move || database.open(Arc::new(Metrics::default())))
+        .await
+        .unwrap()
+        .expect("a version 2 database opens");
+    let actor = Actor {
+        user: "admin".into(),
+        device: "00".repeat(16),
+        client_addr: None,
+        reason: None,
+    };
+    let now = clock.now_ms();
+    let op = AdminOp::ListAlerts { open: true };
+    let alerts = tokio::task::spawn_blocking(move || store.admin(&actor, op, now))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(alerts, AdminOutput::Alerts(Vec::new()));
+}
