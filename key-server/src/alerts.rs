@@ -278,14 +278,19 @@ async fn deliver(
     loop {
         attempts = attempts.saturating_add(1);
         let signature = settings.secret.sign(state.clock.now_secs(), &body);
-        let sent = client
+        let request = client
             .post(settings.webhook_url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(ID_HEADER, id.to_string())
             .header(SIGNATURE_HEADER, signature)
             .body(body.clone())
-            .send()
-            .await;
+            .send();
+        // A slow receiver does not hold shutdown open: the alert stays
+        // after the cursor and goes again at the next start.
+        let sent = tokio::select! {
+            sent = request => sent,
+            _ = stop.wait_for(|stopped| *stopped) => return false,
+        };
         let failure = match sent {
             Ok(response) if response.status().is_success() => None,
             Ok(response) => Some(format!("status_{}", response.status().as_u16())),
