@@ -629,3 +629,51 @@ fn export(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(response: AlertResponse, in_force: bool) -> Alert {
+        Alert {
+            id: 7,
+            at_ms: 1_800_000_000_000,
+            rule: "bulk_files".into(),
+            user: Some("mallory".into()),
+            file_id: None,
+            detail: Some("files=31 action=suspend".into()),
+            response,
+            in_force,
+            lift_with: in_force.then(|| response.lift_command("mallory")).flatten(),
+            ack: None,
+        }
+    }
+
+    #[test]
+    fn an_acknowledged_hold_says_it_stays_and_names_the_approved_command() {
+        let suspended = still_in_force(&alert(AlertResponse::Suspend, true)).unwrap();
+        assert!(
+            suspended.starts_with(
+                "mallory is still suspended: acknowledging an alert does not lift it\n"
+            ),
+            "{suspended}"
+        );
+        assert!(
+            suspended.contains("irm admin user restore mallory"),
+            "{suspended}"
+        );
+        let held = still_in_force(&alert(AlertResponse::StepUp, true)).unwrap();
+        assert!(held.contains("irm admin user release mallory"), "{held}");
+        assert_eq!(still_in_force(&alert(AlertResponse::StepUp, false)), None);
+        assert_eq!(still_in_force(&alert(AlertResponse::Alert, false)), None);
+    }
+
+    #[test]
+    fn an_alert_line_is_one_line_whatever_its_detail() {
+        let mut a = alert(AlertResponse::Suspend, true);
+        a.detail = Some("x\ny\u{1b}[31m".into());
+        let text = alerts_text(&[a]);
+        assert_eq!(text.lines().count(), 1, "{text:?}");
+        assert!(text.contains("still in force"), "{text}");
+    }
+}
