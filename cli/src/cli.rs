@@ -315,6 +315,9 @@ pub(crate) enum AdminObject {
     /// Requests waiting for approval: list, show, approve, deny.
     #[command(subcommand)]
     Request(RequestCommand),
+    /// Detection alerts: list, show, acknowledge.
+    #[command(subcommand)]
+    Alert(AlertCommand),
     /// How many approvals each kind of request needs: list, set.
     #[command(subcommand)]
     Rule(RuleCommand),
@@ -578,6 +581,50 @@ pub(crate) enum KeyCommand {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(after_help = "\
+An alert is a detection rule's firing (docs/PROTOCOL.md §12.1): its id is the sequence number of
+its detect.RULE audit record. Acknowledging one records who looked at it and why (audited as
+admin.alert.ack), once; it does not lift a hold or a suspension the rule set: that takes
+`irm admin user release NAME` or `irm admin user restore NAME`, approved by a second
+administrator.
+
+  irm admin alert list --open
+  irm admin alert show 1234
+  irm admin alert ack 1234 --reason \"INC-42: reviewed with the team lead\"")]
+pub(crate) enum AlertCommand {
+    /// List the alerts, oldest first.
+    List {
+        /// Only those nobody has acknowledged yet.
+        #[arg(long)]
+        open: bool,
+    },
+    /// Show one alert.
+    Show {
+        /// The alert's id (its audit record's sequence number).
+        #[arg(value_name = "ID")]
+        id: u64,
+    },
+    /// Acknowledge an alert (needs --reason); a hold or suspension it set stays.
+    Ack {
+        /// The alert's id.
+        #[arg(value_name = "ID")]
+        id: u64,
+    },
+}
+
+/// The shape of `irm admin audit export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub(crate) enum ExportFormat {
+    /// JSON Lines with a signed checkpoint, for `irm audit verify --export`.
+    #[default]
+    Verifiable,
+    /// ArcSight Common Event Format, one event a line, for a SIEM.
+    Cef,
+    /// One audit record (JSON) a line, for a SIEM.
+    Jsonl,
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
     /// Show audit records, oldest first.
     #[command(after_help = "\
@@ -623,14 +670,26 @@ key (DATA_DIR/audit-signing.pub) can check it offline, without the database:
   irm admin audit export -o audit.jsonl
   irm audit verify --export audit.jsonl --audit-key audit-signing.pub
 
+For a SIEM, --format cef writes one CEF event a line (detections and refusals with the highest
+severities) and --format jsonl one audit record a line; neither carries a checkpoint:
+
+  irm admin audit export --format cef --since 1d -o irm.cef
+
 The file is written atomically (mode 0600); an existing file is kept unless --force.")]
     Export {
         /// Where to write the export; - for standard output.
         #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
         output: PathBuf,
+        /// verifiable (signed, for irm audit verify), cef or jsonl (for a SIEM).
+        #[arg(long, value_enum, default_value_t = ExportFormat::Verifiable)]
+        format: ExportFormat,
         /// Only records after this sequence number [default: the whole chain].
         #[arg(long, value_name = "SEQ")]
         after: Option<u64>,
+        /// cef and jsonl: only records since a duration ago (1h, 2d), a date (2027-01-31) or an
+        /// RFC 3339 time.
+        #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+        since: Option<u64>,
         /// Replace FILE if it exists.
         #[arg(long)]
         force: bool,

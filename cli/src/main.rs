@@ -14,6 +14,7 @@ mod online;
 mod output;
 mod progress;
 mod report;
+mod siem;
 mod text;
 
 use std::process::ExitCode;

@@ -13,11 +13,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use irm_core::Rights;
 use irm_core::invitation::{CodePart, Invitation, ca_fingerprint};
 use irm_core::protocol::{
-    AddMemberRequest, ApprovalRequestInfo, ApprovalRule, ApproveRequest, AuditCheckpoint,
-    AuditExportHeader, AuditExportLine, AuditQuery, AuditRecord, AuditVerifyReport,
-    CreateGroupRequest, CreateUserRequest, DeviceInfo, EnrollmentCode, ExportRequest, FileInfo,
-    KeyInfo, RequestAnswer, RestrictRequest, ServerKeyInfo, SetApprovalRuleRequest, TakeOut,
-    UserInfo,
+    AckAlertRequest, AddMemberRequest, Alert, ApprovalRequestInfo, ApprovalRule, ApproveRequest,
+    AuditCheckpoint, AuditExportHeader, AuditExportLine, AuditQuery, AuditRecord,
+    AuditVerifyReport, CreateGroupRequest, CreateUserRequest, DeviceInfo, EnrollmentCode,
+    ExportRequest, FileInfo, KeyInfo, RequestAnswer, RestrictRequest, ServerKeyInfo,
+    SetApprovalRuleRequest, TakeOut, UserInfo,
 };
 use reqwest::Method;
 use serde::Serialize;
@@ -310,6 +310,71 @@ impl Session {
     pub fn retire_key(&self, key_id: &str) -> Result<(), ClientError> {
         let path = format!("/v1/admin/keys/{}/retire", segment(key_id));
         self.signed_no_content(Method::POST, &path, None::<&()>)
+    }
+
+    /// `GET /v1/admin/alerts[?open=true]`: the detection alerts, oldest
+    /// first; only unacknowledged ones if `open` (PROTOCOL.md §12.1).
+    pub fn list_alerts(&self, open: bool) -> Result<Vec<Alert>, ClientError> {
+        let path = if open {
+            "/v1/admin/alerts?open=true"
+        } else {
+            "/v1/admin/alerts"
+        };
+        self.signed(Method::GET, path, None::<&()>)
+    }
+
+    /// `GET /v1/admin/alerts/{id}`.
+    pub fn show_alert(&self, id: u64) -> Result<Alert, ClientError> {
+        self.signed(Method::GET, &format!("/v1/admin/alerts/{id}"), None::<&()>)
+    }
+
+    /// `POST /v1/admin/alerts/{id}/ack`: acknowledges alert `id` once. A
+    /// hold or suspension it set stays: the answer's `lift_with` names the
+    /// (approved) command that lifts it.
+    pub fn ack_alert(&self, id: u64, reason: &str) -> Result<Alert, ClientError> {
+        self.signed(
+            Method::POST,
+            &format!("/v1/admin/alerts/{id}/ack"),
+            Some(&AckAlertRequest {
+                reason: reason.to_owned(),
+            }),
+        )
+    }
+
+    /// Every audit record after `after` and at or after `since_ms` (all of
+    /// them without either), page by page, oldest first, each handed to
+    /// `each`, which writes it somewhere (for the SIEM exports, which no
+    /// checkpoint vouches for). Returns how many.
+    pub fn each_audit_record(
+        &self,
+        after: Option<u64>,
+        since_ms: Option<u64>,
+        each: &mut dyn FnMut(AuditRecord) -> std::io::Result<()>,
+    ) -> Result<u64, ClientError> {
+        let mut query = AuditQuery {
+            after: after.unwrap_or(0),
+            limit: AUDIT_PAGE,
+            since_ms,
+            ..Default::default()
+        };
+        let mut count = 0;
+        loop {
+            let page = self.audit_query(&query)?;
+            let Some(end) = page.last().map(|r| r.seq) else {
+                return Ok(count);
+            };
+            if end <= query.after {
+                return Err(ClientError::bad_response(
+                    "GET /v1/audit",
+                    format!("asked for records after {}, got up to {end}", query.after),
+                ));
+            }
+            query.after = end;
+            for record in page {
+                count += 1;
+                each(record).map_err(|e| ClientError::io("writing the audit records", e))?;
+            }
+        }
     }
 
     /// `GET /v1/audit?after=N&limit=M`: records after sequence number `after`.

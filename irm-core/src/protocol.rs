@@ -16,12 +16,17 @@ use crate::error::FormatError;
 use crate::header::SealedHeader;
 use crate::policy::{Policy, Rights};
 
+mod alert;
 mod approval;
 mod audit_query;
 mod role;
 mod unseal;
 mod watch;
 
+pub use alert::{
+    ALERT_ACTION_PREFIX, ALERT_DELIVERY_VERSION, AckAlertRequest, Alert, AlertAck, AlertDelivery,
+    AlertResponse,
+};
 pub use approval::{
     APPROVAL_DOMAIN, ApprovalAction, ApprovalInfo, ApprovalRequestInfo, ApprovalRule,
     ApproveRequest, BREAK_GLASS_LIFETIME_SECS, DEFAULT_TAKE_OUT_ROWS, EXPORT_WINDOW_SECS,

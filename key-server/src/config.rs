@@ -84,6 +84,44 @@ pub struct FileConfig {
     pub detection: Option<DetectionConfig>,
     /// Whom a held or suspended person should call, by group (`"*"`: anyone else).
     pub contacts: Option<std::collections::BTreeMap<String, String>>,
+    /// Where alerts are delivered (PROTOCOL.md §12.1).
+    pub alerts: Option<AlertsConfig>,
+}
+
+/// `[alerts]` in the config file: the webhook every alert is POSTed to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// The receiver: `https://` only.
+    pub webhook_url: Option<String>,
+    /// A file (mode 0600) holding the HMAC key that signs each delivery.
+    pub webhook_secret_file: Option<PathBuf>,
+    /// PEM certificates to trust for the receiver besides the system's roots.
+    pub webhook_ca: Option<PathBuf>,
+}
+
+impl AlertsConfig {
+    /// The checked settings: https only, the key file private, the CA readable.
+    pub fn settings(&self) -> Result<crate::alerts::AlertSettings, ConfigError> {
+        let url = self.webhook_url.as_deref().ok_or_else(|| {
+            ConfigError::Invalid("[alerts] needs webhook_url (https://...)".into())
+        })?;
+        let secret_file = self.webhook_secret_file.as_deref().ok_or_else(|| {
+            ConfigError::Invalid(
+                "[alerts] needs webhook_secret_file (a file of mode 0600 holding the HMAC key)"
+                    .into(),
+            )
+        })?;
+        let invalid = |e: crate::alerts::SettingsError| ConfigError::Invalid(e.to_string());
+        let secret = crate::alerts::WebhookSecret::from_file(secret_file).map_err(invalid)?;
+        let ca_pem = match &self.webhook_ca {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::Invalid(format!("alerts.webhook_ca {}: {e}", path.display()))
+            })?),
+            None => None,
+        };
+        crate::alerts::AlertSettings::new(url, secret, ca_pem).map_err(invalid)
+    }
 }
 
 /// `[detection]` in the config file: 0 switches a rule off.
@@ -291,6 +329,9 @@ impl ServerArgs {
             }
             settings.contacts = contacts;
         }
+        if let Some(alerts) = &file.alerts {
+            settings.alerts = Some(alerts.settings()?);
+        }
         if let Some(rows) = self.take_out_rows.or(file.take_out_rows) {
             settings.take_out_rows = rows;
         }
@@ -418,6 +459,44 @@ mod tests {
         assert!(resolve("[contacts]\nsupport = \"a\\nb\"\n").is_err());
         assert!(resolve("[detection]\nbulk_window_secs = 0\n").is_err());
         assert!(resolve("[detection]\nbulk_action = \"ignore\"\n").is_err());
+    }
+
+    #[test]
+    fn the_alert_webhook_must_be_https_with_a_private_key_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ks.toml");
+        let key = dir.path().join("webhook.key");
+        std::fs::write(&key, "a-webhook-key-of-32-bytes-or-so!\n").unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let resolve = |url: &str| {
+            std::fs::write(
+                &path,
+                format!(
+                    "[alerts]\nwebhook_url = \"{url}\"\nwebhook_secret_file = \"{}\"\n",
+                    key.display()
+                ),
+            )
+            .unwrap();
+            ServerArgs {
+                config: Some(path.clone()),
+                data_dir: Some("/srv/irm".into()),
+                ..Default::default()
+            }
+            .resolve()
+        };
+        let config = resolve("https://siem.example/irm").unwrap();
+        let alerts = config.settings.alerts.expect("configured");
+        assert_eq!(alerts.webhook_url.as_str(), "https://siem.example/irm");
+        assert!(
+            !format!("{alerts:?}").contains("a-webhook-key"),
+            "the key never prints"
+        );
+        let err = resolve("http://siem.example/irm").unwrap_err();
+        assert!(err.to_string().contains("must be https://"), "{err}");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = resolve("https://siem.example/irm").unwrap_err();
+        assert!(err.to_string().contains("chmod 600"), "{err}");
     }
 
     #[test]

@@ -14,10 +14,11 @@
 //! sink), `auth` (request signatures, the replay and device caches),
 //! `api` (routes with their OpenAPI description, handlers), `datadir`
 //! (layout, initialisation), `secret_file`, `tls`, `config`, `clock`,
-//! `codes` (enrollment codes), `metrics`. docs/ARCHITECTURE.md draws the
+//! `codes` (enrollment codes), `metrics`, `alerts` (the webhook). docs/ARCHITECTURE.md draws the
 //! whole.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -81,6 +82,16 @@ pub async fn serve(
         );
     }
     let checkpoints = tokio::spawn(checkpoint_loop(state.clone(), stop_rx.clone()));
+    // Alerts to the webhook, if one is configured (PROTOCOL.md §12.1): woken
+    // by the writer after a commit, never in a grant's way.
+    let alerts = state.settings.alerts.clone().map(|settings| {
+        let deliverer = alerts::Deliverer {
+            store: std::sync::Arc::clone(&state.store),
+            clock: std::sync::Arc::clone(&state.clock),
+            server: state.public_url(),
+        };
+        tokio::spawn(alerts::delivery_loop(deliverer, settings, stop_rx.clone()))
+    });
 
     let app = router(state.clone()).into_make_service_with_connect_info::<tls::PeerAddr>();
     let graceful = {
@@ -102,6 +113,9 @@ pub async fn serve(
         () = deadline => tracing::warn!("shutdown timeout: closing connections still open"),
     }
     let _ = checkpoints.await;
+    if let Some(alerts) = alerts {
+        let _ = alerts.await;
+    }
 
     checkpoint_if_grown(&state, "at shutdown").await;
     tracing::info!("irm-key-server stopped");

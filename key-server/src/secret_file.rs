@@ -36,3 +36,27 @@ pub fn write_secret_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     result
 }
+
+/// Reads a secret someone put on the host for the server (the webhook's
+/// HMAC key): refused when any other user could read or change it, as ssh
+/// refuses a private key, so that a key the whole host could copy is never
+/// mistaken for one only the server holds.
+pub fn read_secret_file(path: &Path) -> std::io::Result<zeroize::Zeroizing<Vec<u8>>> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let mut file = std::fs::File::open(path)?;
+    let mode = file.metadata()?.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is readable or writable by other users (mode {:o}): chmod 600 it",
+                path.display(),
+                mode & 0o777
+            ),
+        ));
+    }
+    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}

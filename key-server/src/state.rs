@@ -56,6 +56,8 @@ pub struct Settings {
     /// Whom a held or suspended person should call, by group (`*`: anyone
     /// else), said in the refusal (PROTOCOL.md §12).
     pub contacts: std::collections::BTreeMap<String, String>,
+    /// Where alerts are delivered (`[alerts]`, PROTOCOL.md §12.1), if anywhere.
+    pub alerts: Option<crate::alerts::AlertSettings>,
     /// The longest a request may take (also bounds graceful shutdown).
     pub request_timeout: Duration,
     /// How long shutdown waits for open connections.
@@ -98,6 +100,7 @@ impl Settings {
             take_out_rows: irm_core::protocol::DEFAULT_TAKE_OUT_ROWS,
             detection: crate::detect::Rules::default(),
             contacts: std::collections::BTreeMap::new(),
+            alerts: None,
             request_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
             max_watchers: DEFAULT_MAX_WATCHERS,

@@ -254,6 +254,36 @@ fn taking_a_file_out_needs_an_approved_request_and_works_once() {
         &["open", &file, "-o", again.to_str().expect("UTF-8")],
         "export_approval_required",
     );
+
+    // Each refused take-out is an alert (PROTOCOL.md §12.1): listed open,
+    // acknowledged once with a reason, then no longer open.
+    let admin = &stage.admins.admin;
+    let open = admin.ok(&["admin", "alert", "list", "--open"]);
+    let alerts = open.as_array().expect("a list").clone();
+    assert!(!alerts.is_empty(), "{open}");
+    assert!(
+        alerts
+            .iter()
+            .all(|a| a["rule"] == "take_out_refused" && a["user"] == "alice"),
+        "{open}"
+    );
+    let id = alerts[0]["id"].as_u64().expect("an id").to_string();
+    let (code, refused) = admin.json(&["admin", "alert", "ack", &id]);
+    assert_ne!(code, 0, "a reason is required: {refused}");
+    let acked = admin.ok(&["admin", "alert", "ack", &id, "--reason", "CASE-1 reviewed"]);
+    assert_eq!(acked["ack"]["by"], "admin", "{acked}");
+    assert_eq!(acked["ack"]["reason"], "CASE-1 reviewed");
+    let (code, again) = admin.json(&["admin", "alert", "ack", &id, "--reason", "again"]);
+    assert_ne!(code, 0, "{again}");
+    assert!(
+        again["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("already acknowledged"),
+        "{again}"
+    );
+    let still = admin.ok(&["admin", "alert", "list", "--open"]);
+    assert_eq!(still.as_array().expect("a list").len(), alerts.len() - 1);
 }
 
 #[test]

@@ -13,14 +13,14 @@ use anyhow::{Context, Result};
 use irm_client::{Session, UserAdded};
 use irm_core::invitation::CodePart;
 use irm_core::protocol::{
-    AuditQuery, AuditRecord, CreateUserRequest, DenyReason, EnrollmentCode, FileInfo, Role,
-    UserInfo,
+    Alert, AlertResponse, AuditQuery, AuditRecord, CreateUserRequest, DenyReason, EnrollmentCode,
+    FileInfo, Role, UserInfo,
 };
 use serde::Serialize;
 
 use crate::cli::{
-    AdminArgs, AdminObject, AuditCommand, DeviceCommand, FileCommand, GroupCommand, KeyCommand,
-    UserCommand,
+    AdminArgs, AdminObject, AlertCommand, AuditCommand, DeviceCommand, ExportFormat, FileCommand,
+    GroupCommand, KeyCommand, UserCommand,
 };
 use crate::online;
 use crate::output::{Destination, Input};
@@ -44,6 +44,7 @@ pub(crate) fn run(args: &AdminArgs) -> Result<()> {
         AdminObject::Key(cmd) => key(&session, cmd, &out),
         AdminObject::Audit(cmd) => audit(&session, cmd, &out),
         AdminObject::Request(cmd) => super::approval::request(&session, cmd, &out),
+        AdminObject::Alert(cmd) => alert(&session, cmd, args.reason.as_deref(), &out),
         AdminObject::Rule(cmd) => super::approval::rule(&session, cmd, &out),
         AdminObject::BreakGlass(cmd) => super::approval::break_glass(&session, cmd, &out),
         AdminObject::Shares(cmd) => super::unseal::shares(&session, cmd, &out),
@@ -412,9 +413,25 @@ fn audit(session: &Session, cmd: &AuditCommand, out: &Out) -> Result<()> {
         }
         AuditCommand::Export {
             output,
+            format: ExportFormat::Verifiable,
             after,
+            since,
             force,
-        } => export(session, output, *after, *force, out),
+        } => {
+            if since.is_some() {
+                anyhow::bail!(
+                    "--since applies to --format cef and jsonl\nthe verifiable export starts after a sequence number: use --after SEQ"
+                );
+            }
+            export(session, output, *after, *force, out)
+        }
+        AuditCommand::Export {
+            output,
+            format,
+            after,
+            since,
+            force,
+        } => siem_export(session, output, *format, (*after, *since), *force, out),
         AuditCommand::Checkpoint => {
             let checkpoint = session
                 .audit_checkpoint()
@@ -429,6 +446,130 @@ fn audit(session: &Session, cmd: &AuditCommand, out: &Out) -> Result<()> {
             })
         }
     }
+}
+
+/// Alerts as lines for people: id, time, person, rule, what it did, and
+/// whether it is acknowledged or still holds the person.
+fn alerts_text(alerts: &[Alert]) -> String {
+    let mut text = String::new();
+    for a in alerts {
+        let state = match &a.ack {
+            Some(ack) => format!("acknowledged by {}", printable(&ack.by)),
+            None => "open".to_owned(),
+        };
+        let _ = writeln!(
+            text,
+            "{:>6} {} {:<12} {:<16} {:<8} {}{}{}",
+            a.id,
+            text::time(a.at_ms / 1000),
+            printable(a.user.as_deref().unwrap_or("-")),
+            printable(&a.rule),
+            a.response.as_str(),
+            state,
+            if a.in_force { ", still in force" } else { "" },
+            a.detail
+                .as_deref()
+                .map(|d| format!("  {}", printable(d)))
+                .unwrap_or_default(),
+        );
+    }
+    text
+}
+
+/// What acknowledging does not do, in words (stderr), with the command
+/// that does it.
+fn still_in_force(alert: &Alert) -> Option<String> {
+    let lift = alert.lift_with.as_deref()?;
+    let user = printable(alert.user.as_deref().unwrap_or("the person"));
+    let what = match alert.response {
+        AlertResponse::Suspend => "suspended",
+        _ => "held (step_up_required)",
+    };
+    Some(format!(
+        "{user} is still {what}: acknowledging an alert does not lift it\nto lift it: {lift} (filed for a second administrator's approval)"
+    ))
+}
+
+fn alert(session: &Session, cmd: &AlertCommand, reason: Option<&str>, out: &Out) -> Result<()> {
+    match cmd {
+        AlertCommand::List { open } => {
+            let alerts = session.list_alerts(*open).context("listing alerts")?;
+            out.show(&alerts, || alerts_text(&alerts))
+        }
+        AlertCommand::Show { id } => {
+            let alert = session
+                .show_alert(*id)
+                .with_context(|| format!("reading alert {id}"))?;
+            out.show(&alert, || {
+                let mut text = alerts_text(std::slice::from_ref(&alert));
+                if let Some(ack) = &alert.ack {
+                    let _ = writeln!(
+                        text,
+                        "acknowledged by {} at {}: {}",
+                        printable(&ack.by),
+                        text::time(ack.at),
+                        printable(&ack.reason)
+                    );
+                }
+                if let Some(lift) = &alert.lift_with {
+                    let _ = writeln!(text, "still in force; lift with: {lift}");
+                }
+                text
+            })
+        }
+        AlertCommand::Ack { id } => {
+            let Some(reason) = reason.filter(|r| !r.trim().is_empty()) else {
+                anyhow::bail!(
+                    "acknowledging an alert needs a reason\nadd --reason TEXT (a ticket id, a sentence): it is audited with the acknowledgement"
+                );
+            };
+            let alert = session
+                .ack_alert(*id, reason)
+                .with_context(|| format!("acknowledging alert {id}"))?;
+            if let Some(warning) = still_in_force(&alert) {
+                eprintln!("{warning}");
+            }
+            out.show(&alert, || format!("acknowledged alert {}\n", alert.id))
+        }
+    }
+}
+
+/// `audit export --format cef|jsonl`: every record (after SEQ, since WHEN),
+/// one a line, for a SIEM.
+fn siem_export(
+    session: &Session,
+    output: &std::path::Path,
+    format: ExportFormat,
+    (after, since_ms): (Option<u64>, Option<u64>),
+    force: bool,
+    out: &Out,
+) -> Result<()> {
+    let destination = Destination::from_arg(output);
+    destination.check_beside_json(&Input::Stdin, out.json, force, "the export")?;
+    // Audit records name people and files: 0600, like every file we write.
+    let mut file = destination.create(force, 0o600)?;
+    let version = env!("CARGO_PKG_VERSION");
+    let records = session
+        .each_audit_record(after, since_ms, &mut |record| {
+            let line = match format {
+                ExportFormat::Cef => crate::siem::cef_line(&record, version),
+                _ => crate::siem::jsonl_line(&record),
+            };
+            std::io::Write::write_all(&mut file, line.as_bytes())
+                .and_then(|()| std::io::Write::write_all(&mut file, b"\n"))
+        })
+        .context("exporting the audit log")?;
+    file.commit()?;
+    if out.json {
+        print_json(&serde_json::json!({
+            "ok": true,
+            "output": destination.path().map(|p| p.display().to_string()),
+            "records": records,
+        }));
+    } else {
+        eprintln!("exported {records} records to {destination} (not verifiable: no checkpoint)");
+    }
+    Ok(())
 }
 
 /// The `--json` report of an export.
@@ -487,4 +628,52 @@ fn export(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(response: AlertResponse, in_force: bool) -> Alert {
+        Alert {
+            id: 7,
+            at_ms: 1_800_000_000_000,
+            rule: "bulk_files".into(),
+            user: Some("mallory".into()),
+            file_id: None,
+            detail: Some("files=31 action=suspend".into()),
+            response,
+            in_force,
+            lift_with: in_force.then(|| response.lift_command("mallory")).flatten(),
+            ack: None,
+        }
+    }
+
+    #[test]
+    fn an_acknowledged_hold_says_it_stays_and_names_the_approved_command() {
+        let suspended = still_in_force(&alert(AlertResponse::Suspend, true)).unwrap();
+        assert!(
+            suspended.starts_with(
+                "mallory is still suspended: acknowledging an alert does not lift it\n"
+            ),
+            "{suspended}"
+        );
+        assert!(
+            suspended.contains("irm admin user restore mallory"),
+            "{suspended}"
+        );
+        let held = still_in_force(&alert(AlertResponse::StepUp, true)).unwrap();
+        assert!(held.contains("irm admin user release mallory"), "{held}");
+        assert_eq!(still_in_force(&alert(AlertResponse::StepUp, false)), None);
+        assert_eq!(still_in_force(&alert(AlertResponse::Alert, false)), None);
+    }
+
+    #[test]
+    fn an_alert_line_is_one_line_whatever_its_detail() {
+        let mut a = alert(AlertResponse::Suspend, true);
+        a.detail = Some("x\ny\u{1b}[31m".into());
+        let text = alerts_text(&[a]);
+        assert_eq!(text.lines().count(), 1, "{text:?}");
+        assert!(text.contains("still in force"), "{text}");
+    }
 }

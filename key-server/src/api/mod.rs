@@ -6,6 +6,7 @@
 //! fixed parts (title, security scheme) in `openapi`.
 
 pub(crate) mod admin;
+pub(crate) mod alerts;
 pub(crate) mod approval;
 pub(crate) mod client;
 mod openapi;
@@ -80,6 +81,9 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(approval::request_export))
         .routes(routes!(approval::list_rules))
         .routes(routes!(approval::set_rule))
+        .routes(routes!(alerts::list_alerts))
+        .routes(routes!(alerts::show_alert))
+        .routes(routes!(alerts::ack_alert))
         .routes(routes!(admin::read_audit))
         .routes(routes!(admin::verify_audit))
         .routes(routes!(admin::checkpoint))

@@ -510,7 +510,10 @@ pub(super) fn deny<C: Tables>(
 /// `detail`, with the person's reason when they gave one.
 pub(super) fn with_reason(detail: String, actor: &Actor) -> String {
     match actor.reason.as_deref() {
-        Some(reason) if !reason.is_empty() => format!("{detail} reason={reason}"),
+        // An acknowledgement carries its reason in its body too: once is enough.
+        Some(reason) if !reason.is_empty() && !detail.ends_with(&format!(" reason={reason}")) => {
+            format!("{detail} reason={reason}")
+        }
         _ => detail,
     }
 }

@@ -7,7 +7,7 @@
 use std::fmt;
 
 use irm_core::protocol::{
-    ApprovalAction, ApprovalRequestInfo, ApprovalRule, AuditRecord, DenyReason, DeviceInfo,
+    Alert, ApprovalAction, ApprovalRequestInfo, ApprovalRule, AuditRecord, DenyReason, DeviceInfo,
     DeviceState, EnrollmentCode, FileInfo, KeyState, Notice, Role, TakeOut, UsageAction, UserInfo,
     UserState,
 };
@@ -376,6 +376,25 @@ pub enum AdminOp {
         /// Approvals it will need.
         required: u8,
     },
+    /// The alerts (detection firings, PROTOCOL.md §12.1), oldest first.
+    ListAlerts {
+        /// Only those nobody has acknowledged.
+        open: bool,
+    },
+    /// One alert.
+    ShowAlert {
+        /// Its id (the firing's audit `seq`).
+        id: u64,
+    },
+    /// Acknowledge an alert (once; it lifts no hold).
+    AckAlert {
+        /// Its id.
+        id: u64,
+        /// The acknowledging administrator (the actor).
+        by: String,
+        /// Why, in their words.
+        reason: String,
+    },
 }
 
 /// What an administrator does to a file.
@@ -407,6 +426,10 @@ impl AdminOp {
                 | Self::ListRequests
                 | Self::ShowRequest { .. }
                 | Self::ListRules
+                | Self::ListAlerts { .. }
+                | Self::ShowAlert { .. }
+                // An acknowledgement changes no user, group, device or file.
+                | Self::AckAlert { .. }
         )
     }
 
@@ -449,6 +472,9 @@ impl AdminOp {
             Self::SetRule { .. } => "admin.rule.set",
             Self::ReissueShares { .. } => "admin.shares.reissue",
             Self::IssueBreakGlass { .. } => "admin.breakglass.issue",
+            Self::ListAlerts { .. } => "admin.alert.list",
+            Self::ShowAlert { .. } => "admin.alert.show",
+            Self::AckAlert { .. } => "admin.alert.ack",
         }
     }
 
@@ -577,7 +603,8 @@ impl AdminOp {
                 .iter()
                 .any(|r| matches!(r, Role::Admin | Role::Maintainer));
         }
-        // Auditors review requests and rules too; only administrators act.
+        // Auditors review requests, rules and alerts too; only
+        // administrators act (an alert is an audit record).
         let audit = matches!(
             self,
             Self::ReadAudit(_)
@@ -585,6 +612,8 @@ impl AdminOp {
                 | Self::ListRequests
                 | Self::ShowRequest { .. }
                 | Self::ListRules
+                | Self::ListAlerts { .. }
+                | Self::ShowAlert { .. }
         );
         // Running the service: its keys and its checkpoints, never people,
         // devices, files or the content of the audit log.
@@ -652,6 +681,10 @@ impl AdminOp {
                 "threshold={threshold} holders={}",
                 holders.join(",")
             )),
+            Self::ListAlerts { open: true } => Some("open=true".into()),
+            Self::ShowAlert { id } => Some(format!("alert={id}")),
+            // The reason was checked on the way in: one line, printable.
+            Self::AckAlert { id, reason, .. } => Some(format!("alert={id} reason={reason}")),
             _ => None,
         }
     }
@@ -710,6 +743,31 @@ pub enum AdminOutput {
     },
     /// The approval rules.
     Rules(Vec<ApprovalRule>),
+    /// Alerts.
+    Alerts(Vec<Alert>),
+    /// One alert.
+    Alert(Alert),
+}
+
+/// What became of delivering an alert to the webhook (PROTOCOL.md §12.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AlertDeliveryEvent {
+    /// The receiver took it, at the `attempts`-th try: the delivery cursor
+    /// moves past it (audited as `alert.delivered` after a failure).
+    Delivered {
+        /// The alert.
+        id: u64,
+        /// Tries it took.
+        attempts: u32,
+    },
+    /// Its first try failed (audited as `alert.delivery_failed`).
+    Failed {
+        /// The alert.
+        id: u64,
+        /// The kind of error (`connect`, `timeout`, `status_500`, ...).
+        kind: String,
+    },
 }
 
 impl AdminOutput {
@@ -830,6 +888,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Calls `f` with every audit record in `seq` order.
     fn for_each_audit(&self, f: &mut dyn FnMut(&AuditRecord)) -> Result<(), StoreError>;
+
+    /// The alerts the webhook has not taken yet (after the delivery cursor
+    /// kept in the database), oldest first, at most `limit`.
+    fn undelivered_alerts(&self, limit: u32) -> Result<Vec<Alert>, StoreError>;
+
+    /// Records a delivery's outcome (PROTOCOL.md §12.1).
+    fn alert_delivery(&self, event: AlertDeliveryEvent, now_ms: u64) -> Result<(), StoreError>;
+
+    /// Notified after each commit that appended an alert: the webhook's
+    /// task waits on it, so the writer never waits for the webhook.
+    fn alert_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
 }
 
 /// The key of the state ledger's MACs (PROTOCOL.md §11.3): 32 bytes from

@@ -17,12 +17,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use irm_core::protocol::{AuditRecord, FileInfo};
+use irm_core::protocol::{Alert, AuditRecord, FileInfo};
 
 use super::changes::ChangeLog;
 use super::contract::{
-    Actor, AdminOp, AdminOutput, CodeIssue, DeviceRecord, EnrollInput, EventInput, GrantDone,
-    GrantInput, KeyRecord, NewUser, RegisterInput, Store, StoreResult, UserRecord,
+    Actor, AdminOp, AdminOutput, AlertDeliveryEvent, CodeIssue, DeviceRecord, EnrollInput,
+    EventInput, GrantDone, GrantInput, KeyRecord, NewUser, RegisterInput, Store, StoreResult,
+    UserRecord,
 };
 use super::ledger::{Entry as LedgerEntry, Ledger};
 use super::tables::{ChainHead, Tables};
@@ -48,6 +49,8 @@ pub(super) struct WriterState {
     pub(super) detector: crate::detect::Detector,
     /// What the current batch changed, for the push channel's change log.
     pub(super) changed: Vec<super::changes::Changed>,
+    /// Whether a job of this batch appended an alert.
+    pub(super) alerted: bool,
 }
 
 /// A unit of work for the writer thread.
@@ -66,6 +69,8 @@ pub(super) struct Writer<C> {
     committed: Arc<Mutex<ChainHead>>,
     /// What committed batches changed, for the push channel.
     pub(super) changes: Arc<ChangeLog>,
+    /// Notified after a commit that appended an alert (PROTOCOL.md §12.1).
+    alerts: Arc<tokio::sync::Notify>,
 }
 
 impl<C: Tables + 'static> Writer<C> {
@@ -87,6 +92,8 @@ impl<C: Tables + 'static> Writer<C> {
         let writer_committed = Arc::clone(&committed);
         let changes = Arc::new(ChangeLog::default());
         let writer_changes = Arc::clone(&changes);
+        let alerts = Arc::new(tokio::sync::Notify::new());
+        let writer_alerts = Arc::clone(&alerts);
         let thread = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
@@ -110,7 +117,7 @@ impl<C: Tables + 'static> Writer<C> {
                     conn,
                     rx,
                     head,
-                    writer_committed,
+                    (writer_committed, writer_alerts),
                     &writer_changes,
                     metrics,
                     before_batch,
@@ -122,6 +129,7 @@ impl<C: Tables + 'static> Writer<C> {
                 thread: Mutex::new(Some(thread)),
                 committed,
                 changes,
+                alerts,
             }),
             Ok(Err(e)) => {
                 let _ = thread.join();
@@ -186,6 +194,7 @@ impl<C: Tables + 'static> Writer<C> {
                     staged: &mut writer.staged,
                     detector: &mut writer.detector,
                     changed: &mut writer.changed,
+                    alerted: &mut writer.alerted,
                 })
             }))
             .unwrap_or(Err(StoreError::TaskFailed));
@@ -242,7 +251,7 @@ fn writer_loop<C: Tables>(
     mut conn: C,
     jobs: std_mpsc::Receiver<Job<C>>,
     mut head: ChainHead,
-    committed: Arc<Mutex<ChainHead>>,
+    (committed, alerts): (Arc<Mutex<ChainHead>>, Arc<tokio::sync::Notify>),
     changes: &ChangeLog,
     metrics: Arc<Metrics>,
     mut before_batch: BeforeBatch<C>,
@@ -257,6 +266,7 @@ fn writer_loop<C: Tables>(
             denials: None,
         }),
         changed: Vec::new(),
+        alerted: false,
     };
     while let Ok(first) = jobs.recv() {
         batches += 1;
@@ -302,6 +312,11 @@ fn writer_loop<C: Tables>(
                 for done in completions {
                     done(Ok(()));
                 }
+                // Only a wake-up (it never blocks): the webhook's task reads
+                // the alert from the store, on its own time.
+                if std::mem::take(&mut writer.alerted) {
+                    alerts.notify_one();
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed");
@@ -311,6 +326,7 @@ fn writer_loop<C: Tables>(
                 head = before;
                 writer.staged.clear();
                 writer.changed.clear();
+                writer.alerted = false;
                 for done in completions {
                     done(Err(StoreError::Corrupt("the group commit failed".into())));
                 }
@@ -491,5 +507,19 @@ impl<B: Backend> Store for GroupCommitStore<B> {
 
     fn for_each_audit(&self, f: &mut dyn FnMut(&AuditRecord)) -> Result<(), StoreError> {
         self.backend.for_each_audit(f)
+    }
+
+    fn undelivered_alerts(&self, limit: u32) -> Result<Vec<Alert>, StoreError> {
+        self.backend
+            .read(move |conn| super::alerts::undelivered(conn, limit))
+    }
+
+    fn alert_delivery(&self, event: AlertDeliveryEvent, now_ms: u64) -> Result<(), StoreError> {
+        self.writer
+            .write(move |ctx| super::alerts::delivery(ctx, &event, now_ms))
+    }
+
+    fn alert_signal(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.writer.alerts)
     }
 }

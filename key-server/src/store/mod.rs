@@ -9,6 +9,7 @@
 //! backend module owns only its SQL, its connections and its upkeep.
 //! Methods block: async callers run them with `spawn_blocking`.
 
+mod alerts;
 mod approval;
 mod changes;
 mod contract;

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use irm_core::protocol::{ApprovalInfo, AuditRecord, Notice, RequestState, TakeOut};
+use irm_core::protocol::{AlertAck, ApprovalInfo, AuditRecord, Notice, RequestState, TakeOut};
 use postgres::types::ToSql;
 use postgres::{Client, Config, NoTls, Row, Statement};
 
@@ -370,16 +370,21 @@ impl PgConn {
                 // Version 1 lacks the approval tables: adding them is the
                 // whole upgrade. It needs the right to create tables, which
                 // a serving role that owns nothing lacks: then say so.
-                Some("1") => {
-                    let upgraded = format!(
-                        "BEGIN; {} {} UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema'; COMMIT;",
-                        schema::POSTGRES,
+                // Version 2 lacks `alert_acks` only.
+                Some(old @ ("1" | "2")) => {
+                    let upgrade = if old == "1" {
                         schema::UPGRADE_FROM_1
+                    } else {
+                        ""
+                    };
+                    let upgraded = format!(
+                        "BEGIN; {} {upgrade} UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema'; COMMIT;",
+                        schema::POSTGRES,
                     );
                     return self.client.batch_execute(&upgraded).map_err(|e| {
                         let e = e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_owned());
                         StoreError::Corrupt(format!(
-                            "the database has schema version 1 and this server needs {SCHEMA_VERSION} (the approval tables), which could not be created ({e}); start it once as the role that owns the tables, or run `irm-key-server init` as that role"
+                            "the database has schema version {old} and this server needs {SCHEMA_VERSION} (its new tables), which could not be created ({e}); start it once as the role that owns the tables, or run `irm-key-server init` as that role"
                         ))
                     });
                 }
@@ -1066,6 +1071,53 @@ impl Tables for PgConn {
             )?,
             None => self.execute("DELETE FROM holds WHERE user_name = $1", &[&user])?,
         };
+        Ok(())
+    }
+
+    fn alert_ack(&mut self, seq: u64) -> Result<Option<AlertAck>, StoreError> {
+        self.query_opt(
+            "SELECT acked_by, acked_at, reason FROM alert_acks WHERE seq = $1",
+            &[&int(seq, "an alert id")?],
+        )?
+        .map(|row| {
+            Ok(AlertAck {
+                by: row.try_get(0)?,
+                at: uint(row.try_get(1)?, "an acknowledgement's time")?,
+                reason: row.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn alert_acks(&mut self) -> Result<Vec<(u64, AlertAck)>, StoreError> {
+        self.query(
+            "SELECT seq, acked_by, acked_at, reason FROM alert_acks ORDER BY seq",
+            &[],
+        )?
+        .iter()
+        .map(|row| {
+            Ok((
+                uint(row.try_get(0)?, "an alert id")?,
+                AlertAck {
+                    by: row.try_get(1)?,
+                    at: uint(row.try_get(2)?, "an acknowledgement's time")?,
+                    reason: row.try_get(3)?,
+                },
+            ))
+        })
+        .collect()
+    }
+
+    fn insert_alert_ack(&mut self, seq: u64, ack: &AlertAck) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO alert_acks (seq, acked_by, acked_at, reason) VALUES ($1, $2, $3, $4)",
+            &[
+                &int(seq, "an alert id")?,
+                &ack.by,
+                &int(ack.at, "an acknowledgement's time")?,
+                &ack.reason,
+            ],
+        )?;
         Ok(())
     }
 

@@ -3,6 +3,9 @@
 //! by side here, and a test holds their tables and columns equal, so that
 //! `Tables` reads the same rows from both.
 
+/// Version 3 added `alert_acks` (PROTOCOL.md §12.1), which the schema
+/// itself creates: a version 2 database needs nothing else.
+///
 /// What turns a version 1 database (before approvals) into this version,
 /// besides the new tables the schema creates: the same for both dialects.
 /// A server that ran before approvals keeps take-outs as they were (no
@@ -113,6 +116,12 @@ CREATE TABLE IF NOT EXISTS holds (
     rule TEXT NOT NULL,
     since INTEGER NOT NULL,
     detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alert_acks (
+    seq INTEGER PRIMARY KEY,
+    acked_by TEXT NOT NULL,
+    acked_at INTEGER NOT NULL,
+    reason TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS break_glass (
     slot TEXT PRIMARY KEY,
@@ -251,6 +260,12 @@ CREATE TABLE IF NOT EXISTS holds (
     since BIGINT NOT NULL,
     detail TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS alert_acks (
+    seq BIGINT PRIMARY KEY,
+    acked_by TEXT NOT NULL,
+    acked_at BIGINT NOT NULL,
+    reason TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS break_glass (
     slot TEXT PRIMARY KEY,
     code_hash BYTEA NOT NULL,
@@ -346,6 +361,7 @@ mod tests {
         assert_eq!(
             sqlite.keys().collect::<Vec<_>>(),
             [
+                "alert_acks",
                 "approval_rules",
                 "approvals",
                 "audit",

@@ -13,7 +13,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use irm_core::protocol::{ApprovalInfo, AuditRecord, Notice, RequestState, TakeOut};
+use irm_core::protocol::{AlertAck, ApprovalInfo, AuditRecord, Notice, RequestState, TakeOut};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::contract::{
@@ -141,10 +141,15 @@ pub(super) fn open(path: &Path, metrics: Arc<Metrics>) -> Result<SqliteStore, St
             r.get(0)
         })
         .optional()?;
-    if version.as_deref() == Some("1") {
+    // Version 2 lacked `alert_acks`, which the schema just created too.
+    let upgrade = match version.as_deref() {
+        Some("1") => Some(schema::UPGRADE_FROM_1),
+        Some("2") => Some(""),
+        _ => None,
+    };
+    if let Some(upgrade) = upgrade {
         conn.execute_batch(&format!(
-            "BEGIN; {} UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema'; COMMIT;",
-            schema::UPGRADE_FROM_1
+            "BEGIN; {upgrade} UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema'; COMMIT;"
         ))?;
     }
     let checkpointer = start_checkpointer(path)?;
@@ -946,6 +951,48 @@ impl Tables for Connection {
             )?,
             None => self.execute("DELETE FROM holds WHERE user_name = ?1", params![user])?,
         };
+        Ok(())
+    }
+
+    fn alert_ack(&mut self, seq: u64) -> Result<Option<AlertAck>, StoreError> {
+        Ok(self
+            .query_row(
+                "SELECT acked_by, acked_at, reason FROM alert_acks WHERE seq = ?1",
+                params![seq],
+                |r| {
+                    Ok(AlertAck {
+                        by: r.get(0)?,
+                        at: r.get(1)?,
+                        reason: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn alert_acks(&mut self) -> Result<Vec<(u64, AlertAck)>, StoreError> {
+        let mut stmt = self.prepare_cached(
+            "SELECT seq, acked_by, acked_at, reason FROM alert_acks ORDER BY seq",
+        )?;
+        Ok(stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    AlertAck {
+                        by: r.get(1)?,
+                        at: r.get(2)?,
+                        reason: r.get(3)?,
+                    },
+                ))
+            })?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn insert_alert_ack(&mut self, seq: u64, ack: &AlertAck) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO alert_acks (seq, acked_by, acked_at, reason) VALUES (?1, ?2, ?3, ?4)",
+            params![seq, ack.by, ack.at, ack.reason],
+        )?;
         Ok(())
     }
 

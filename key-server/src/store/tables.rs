@@ -4,8 +4,8 @@
 //! `txn.rs`'s, written once for every backend.
 
 use irm_core::protocol::{
-    ApprovalInfo, AuditRecord, FileInfo, FileState, KeyState, Notice, NoticeKind, RequestState,
-    TakeOut,
+    AlertAck, ApprovalInfo, AuditRecord, FileInfo, FileState, KeyState, Notice, NoticeKind,
+    RequestState, TakeOut,
 };
 use irm_core::{KeyId, Policy, Rights};
 
@@ -294,6 +294,12 @@ pub(super) trait Tables {
     fn hold(&mut self, user: &str) -> Result<Option<HoldRow>, StoreError>;
     /// Puts a hold on `user` (replacing one), or lifts it with `None`.
     fn set_hold(&mut self, user: &str, hold: Option<&HoldRow>) -> Result<(), StoreError>;
+    /// The acknowledgement of alert `seq` (PROTOCOL.md §12.1), if any.
+    fn alert_ack(&mut self, seq: u64) -> Result<Option<AlertAck>, StoreError>;
+    /// Every acknowledgement, by alert.
+    fn alert_acks(&mut self) -> Result<Vec<(u64, AlertAck)>, StoreError>;
+    /// Records the acknowledgement of alert `seq` (there is none yet).
+    fn insert_alert_ack(&mut self, seq: u64, ack: &AlertAck) -> Result<(), StoreError>;
     /// Issues a new break-glass code, replacing the old (used or not).
     fn set_break_glass(&mut self, code: &CodeIssue, issued_at: u64) -> Result<(), StoreError>;
     /// Marks the break-glass code used by `user` for `request`.

@@ -36,8 +36,8 @@ const USERLESS_FAILURES_KEY: &str = "userless_code_failures";
 const INITIALISED_KEY: &str = "initialised";
 /// The schema version both backends write (`meta` row `schema`). Version 2
 /// added the approval tables (`requests`, `approvals`, `approval_rules`);
-/// opening a version 1 database adds them.
-pub(super) const SCHEMA_VERSION: &str = "2";
+/// opening a version 1 database adds them. Version 3 added `alert_acks`.
+pub(super) const SCHEMA_VERSION: &str = "3";
 
 /// The head of the chain as stored.
 pub(super) fn load_head(conn: &mut impl Tables) -> Result<ChainHead, StoreError> {
@@ -1021,6 +1021,8 @@ fn apply_firing<C: Tables>(
         detail = %firing.detail,
         "detection rule fired"
     );
+    // The webhook's task is woken once this commits (`group_commit.rs`).
+    *ctx.alerted = true;
     let draft = actor
         .draft(now_ms, format!("detect.{}", firing.rule), Outcome::Ok)
         .file(file.to_owned())
@@ -1336,6 +1338,11 @@ pub(super) fn admin_effect(
             }
             conn.set_approval_rule(action, *required)?;
             AdminOutput::Done
+        }
+        AdminOp::ListAlerts { open } => AdminOutput::Alerts(super::alerts::list(conn, *open)?),
+        AdminOp::ShowAlert { id } => AdminOutput::Alert(found!(super::alerts::one(conn, *id))),
+        AdminOp::AckAlert { id, by, reason } => {
+            AdminOutput::Alert(found!(super::alerts::ack(conn, *id, by, reason, now)))
         }
         AdminOp::Approve { .. } | AdminOp::DenyRequest { .. } => {
             // They change a request and may run its action with records of

@@ -18,6 +18,9 @@ pub(super) struct WriteCtx<'a, C> {
     /// What this batch's jobs changed that open documents depend on,
     /// appended to the change log once the batch commits.
     pub(super) changed: &'a mut Vec<super::changes::Changed>,
+    /// Set by a job that appended an alert (`detect.RULE`): the writer
+    /// then wakes the webhook's task after the commit.
+    pub(super) alerted: &'a mut bool,
 }
 
 impl<C: Tables> WriteCtx<'_, C> {
