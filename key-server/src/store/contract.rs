@@ -369,6 +369,16 @@ pub enum AdminOp {
     },
     /// The approval rules.
     ListRules,
+    /// The account review (PROTOCOL.md §7.6): read only.
+    Review {
+        /// No grant in this many days makes a person or device dormant.
+        dormant_days: u32,
+    },
+    /// Record that the account review was done, and why.
+    ReviewDone {
+        /// What the reviewers say (required).
+        reason: String,
+    },
     /// Change an approval rule (itself approved).
     SetRule {
         /// The action (an `ApprovalAction::kind`).
@@ -407,6 +417,8 @@ impl AdminOp {
                 | Self::ListRequests
                 | Self::ShowRequest { .. }
                 | Self::ListRules
+                | Self::Review { .. }
+                | Self::ReviewDone { .. }
         )
     }
 
@@ -447,6 +459,8 @@ impl AdminOp {
             Self::ListRules => "admin.rule.list",
             Self::RequestTakeOut { how, .. } => how.kind(),
             Self::SetRule { .. } => "admin.rule.set",
+            Self::Review { .. } => "admin.review.list",
+            Self::ReviewDone { .. } => "admin.review.done",
             Self::ReissueShares { .. } => "admin.shares.reissue",
             Self::IssueBreakGlass { .. } => "admin.breakglass.issue",
         }
@@ -577,10 +591,13 @@ impl AdminOp {
                 .iter()
                 .any(|r| matches!(r, Role::Admin | Role::Maintainer));
         }
-        // Auditors review requests and rules too; only administrators act.
+        // Auditors review requests and rules too, and the accounts (and
+        // say that they did); only administrators act.
         let audit = matches!(
             self,
-            Self::ReadAudit(_)
+            Self::Review { .. }
+                | Self::ReviewDone { .. }
+                | Self::ReadAudit(_)
                 | Self::AuditAccess { .. }
                 | Self::ListRequests
                 | Self::ShowRequest { .. }
@@ -652,6 +669,9 @@ impl AdminOp {
                 "threshold={threshold} holders={}",
                 holders.join(",")
             )),
+            Self::Review { dormant_days } => Some(format!("dormant_days={dormant_days}")),
+            // The reason is the record's point: last, as every reason is.
+            Self::ReviewDone { reason } => Some(format!("reason={reason}")),
             _ => None,
         }
     }
@@ -710,6 +730,8 @@ pub enum AdminOutput {
     },
     /// The approval rules.
     Rules(Vec<ApprovalRule>),
+    /// The account review (boxed: it is the largest answer by far).
+    Review(Box<irm_core::protocol::AccountReview>),
 }
 
 impl AdminOutput {

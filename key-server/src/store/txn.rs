@@ -1337,6 +1337,22 @@ pub(super) fn admin_effect(
             conn.set_approval_rule(action, *required)?;
             AdminOutput::Done
         }
+        AdminOp::Review { dormant_days } => AdminOutput::Review(Box::new(super::review::review(
+            conn,
+            *dormant_days,
+            now_ms,
+        )?)),
+        AdminOp::ReviewDone { reason } => {
+            // PROTOCOL.md §7.6: a review without a word of what was done
+            // records nothing worth having.
+            if reason.trim().is_empty() || !irm_core::protocol::valid_reason(reason) {
+                return Ok(Err(Refusal::BadRequest(format!(
+                    "a review needs a reason: what was reviewed and changed (a ticket id), one line of at most {} characters",
+                    irm_core::protocol::MAX_REASON_LEN
+                ))));
+            }
+            AdminOutput::Done
+        }
         AdminOp::Approve { .. } | AdminOp::DenyRequest { .. } => {
             // They change a request and may run its action with records of
             // their own: `admin` hands them to `approval.rs` before this.
