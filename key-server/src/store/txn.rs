@@ -729,7 +729,16 @@ pub(super) fn admin<C: Tables>(
     now_ms: u64,
 ) -> StoreResult<AdminOutput> {
     let mut draft = actor.draft(now_ms, op.action(), Outcome::Ok);
-    draft.detail = op.detail().map(|d| approval::with_reason(d, actor));
+    // PROTOCOL.md §7: the reason goes into every record, also of an
+    // operation with no detail of its own (a revocation, a rotation).
+    draft.detail = match op.detail() {
+        Some(detail) => Some(approval::with_reason(detail, actor)),
+        None => actor
+            .reason
+            .as_deref()
+            .filter(|reason| !reason.is_empty())
+            .map(|reason| format!("reason={reason}")),
+    };
     draft.file_id = op.file_id();
     // Roles are read inside the transaction, so a role removed a moment ago
     // counts.
