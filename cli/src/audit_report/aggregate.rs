@@ -296,9 +296,17 @@ pub(crate) struct Report {
     pub(crate) omitted_rows: u64,
 }
 
+/// A detail without the state ledger's section (` ledger: TOKEN ... seal=`,
+/// PROTOCOL.md §11.3), which the server appends after everything else.
+pub(crate) fn body(detail: &str) -> &str {
+    detail.rfind(" ledger: ").map_or(detail, |at| &detail[..at])
+}
+
 /// The value of `key=` in a record's detail: the word after it, or for
-/// `reason` (always last, and free text) the rest of the detail.
+/// `reason` (always last but for the ledger's section, and free text) the
+/// rest of the detail.
 pub(crate) fn field<'a>(detail: &'a str, key: &str) -> Option<&'a str> {
+    let detail = body(detail);
     let mut at = 0;
     while let Some(found) = detail[at..].find(key) {
         let start = at + found;
@@ -320,6 +328,7 @@ pub(crate) fn field<'a>(detail: &'a str, key: &str) -> Option<&'a str> {
 /// The detail without its ` reason=...` and `approved_by=` words: what the
 /// action was about.
 fn target_of(detail: &str) -> Option<String> {
+    let detail = body(detail);
     let before_reason = match detail.find(" reason=") {
         Some(i) => &detail[..i],
         None if detail.starts_with("reason=") => "",
@@ -593,7 +602,7 @@ impl Aggregator {
                 let rows = detail
                     .and_then(|d| field(d, "rows"))
                     .and_then(|n| n.parse().ok());
-                let approved = detail.is_some_and(|d| d.ends_with("_spent"));
+                let approved = detail.is_some_and(|d| body(d).ends_with("_spent"));
                 if ok {
                     let taker = self.takers.entry(user.clone()).or_insert_with(|| Taker {
                         user: user.clone(),
@@ -631,7 +640,8 @@ impl Aggregator {
                 if Self::room(&mut report.omitted_rows, report.take_outs.len()) {
                     // The client's own words, without the server's words around them.
                     let client_detail = detail.map(|d| {
-                        d.split(' ')
+                        body(d)
+                            .split(' ')
                             .filter(|w| {
                                 !w.starts_with("grant=")
                                     && !w.starts_with("rows=")
@@ -683,7 +693,7 @@ impl Aggregator {
                         rule: action["detect.".len()..].to_owned(),
                         user: r.actor_user.clone(),
                         file_id: r.file_id.clone(),
-                        detail: r.detail.clone(),
+                        detail: detail.map(|d| body(d).to_owned()),
                         acknowledged: None,
                     });
                 }
@@ -1201,6 +1211,11 @@ pub(crate) mod tests {
         assert_eq!(field(d, "reason"), Some("a b user=x"));
         assert_eq!(field(d, "vice"), None);
         assert_eq!(field("grant=g rows=5", "rows"), Some("5"));
+        let sealed =
+            "group=s user=a approved_by=b reason=why not ledger: state=member/s/a#00 seal=11";
+        assert_eq!(field(sealed, "reason"), Some("why not"));
+        assert_eq!(field(sealed, "seal"), None);
+        assert_eq!(field(" ledger: state=file/x#00 seal=1", "seal"), None);
         assert_eq!(target_of(d).as_deref(), Some("user=alice device=dd"));
     }
 
