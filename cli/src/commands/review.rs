@@ -116,7 +116,7 @@ fn review_text(r: &AccountReview) -> String {
             t,
             "{:<20} {:<10} {:<28} {}",
             printable(&p.name),
-            p.state.as_str(),
+            if p.suspended { "suspended" } else { "active" },
             roles.join(","),
             printable(&p.display_name)
         );

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Role, UserState};
+use super::role::Role;
 
 /// Days without a grant after which a person or a device counts as dormant,
 /// when the caller names none.
@@ -81,8 +81,8 @@ pub struct PrivilegedUser {
     pub display_name: String,
     /// All their roles.
     pub roles: Vec<Role>,
-    /// Whether they are suspended.
-    pub state: UserState,
+    /// Whether an administrator suspended them (they keep the role).
+    pub suspended: bool,
 }
 
 /// A group and its members.

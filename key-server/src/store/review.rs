@@ -57,7 +57,7 @@ pub(super) fn review(
                 name: user.name.clone(),
                 display_name: user.display_name.clone(),
                 roles: user.roles.clone(),
-                state: user.info().state,
+                suspended: !user.active,
             });
         }
         let created_at = created.get(&name).copied().unwrap_or(0);
