@@ -2,18 +2,20 @@
 //! ([`Aggregator`], fed in `seq` order, then [`Aggregator::finish`]), with
 //! no I/O, no clock and no rendering.
 //!
-//! Memory grows with what the report shows (people, days, files, alerts,
-//! take-outs, administrators' actions), never with the number of records:
-//! a million grants by twenty people over a month are twenty-odd counters
-//! per day. Lists of single events are capped at [`MAX_ROWS`] each, and
-//! what was left out is counted in [`Report::omitted_rows`].
+//! Memory grows with what the report counts (people, days, the distinct
+//! (person, file) pairs opened, as pairs of numbers), never with the number
+//! of records: a million grants by twenty people over a month are
+//! twenty-odd counters per day. Lists of single events, and the (person,
+//! file) pairs shown, are capped at [`MAX_ROWS`] each (the pairs opened
+//! most are kept), and what was left out is counted in
+//! [`Report::omitted_rows`]; the totals count everything.
 //!
 //! What the records say is read from their fields and from the `key=value`
 //! words of their detail, as the key server writes them (PROTOCOL.md §5,
 //! §7.2, §7.3, §12); a record this module does not know is counted and
 //! otherwise left alone, so a newer server's log still gives a report.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use irm_core::protocol::{AuditCheckpoint, AuditRecord};
 use serde::Serialize;
@@ -436,14 +438,36 @@ impl Memberships {
     }
 }
 
+/// Strings numbered in the order first seen, so that a million (person,
+/// file) pairs are pairs of numbers, each name kept once.
+#[derive(Default)]
+struct Interner {
+    index: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Interner {
+    fn id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.index.get(name) {
+            return id;
+        }
+        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(name.to_owned());
+        self.index.insert(name.to_owned(), id);
+        id
+    }
+}
+
 /// Builds a [`Report`] one record at a time.
 pub(crate) struct Aggregator {
     report: Report,
     /// (day, user) -> (grants, renewals, distinct files).
-    days: BTreeMap<(String, String), (u64, u64, BTreeSet<String>)>,
-    files: BTreeMap<(String, String), (u64, u64)>,
+    days: BTreeMap<(String, String), (u64, u64, HashSet<u32>)>,
+    /// (person, file), as numbers of `names` and `file_ids` -> (grants, renewals).
+    files: HashMap<(u32, u32), (u64, u64)>,
+    names: Interner,
+    file_ids: Interner,
     people: BTreeSet<String>,
-    distinct_files: BTreeSet<String>,
     heat: [[u64; 24]; 7],
     takers: HashMap<String, Taker>,
     denials: BTreeMap<String, u64>,
@@ -464,9 +488,10 @@ impl Aggregator {
                 ..Report::default()
             },
             days: BTreeMap::new(),
-            files: BTreeMap::new(),
+            files: HashMap::new(),
+            names: Interner::default(),
+            file_ids: Interner::default(),
             people: BTreeSet::new(),
-            distinct_files: BTreeSet::new(),
             heat: [[0; 24]; 7],
             takers: HashMap::new(),
             denials: BTreeMap::new(),
@@ -580,7 +605,8 @@ impl Aggregator {
                     .days
                     .entry((day_of(r.at_ms), user.clone()))
                     .or_default();
-                let opens = self.files.entry((user.clone(), file.clone())).or_default();
+                let file = self.file_ids.id(&file);
+                let opens = self.files.entry((self.names.id(&user), file)).or_default();
                 if renew {
                     totals.renewals += 1;
                     day.1 += 1;
@@ -592,9 +618,8 @@ impl Aggregator {
                     let (weekday, hour) = weekday_hour(r.at_ms);
                     self.heat[weekday][hour] += 1;
                 }
-                day.2.insert(file.clone());
+                day.2.insert(file);
                 self.people.insert(user);
-                self.distinct_files.insert(file);
             }
             "grant" | "renew" => {}
             _ if action.starts_with("event.") && action != "event.close" => {
@@ -764,7 +789,7 @@ impl Aggregator {
     pub(crate) fn finish(mut self, directory: Option<Vec<GroupAccess>>) -> Report {
         let mut report = self.report;
         report.totals.people = self.people.len() as u64;
-        report.totals.files = self.distinct_files.len() as u64;
+        report.totals.files = self.file_ids.names.len() as u64;
         report.opens = self
             .days
             .into_iter()
@@ -776,16 +801,27 @@ impl Aggregator {
                 files: files.len() as u64,
             })
             .collect();
-        report.files_opened = self
-            .files
+        let mut files: Vec<((u32, u32), (u64, u64))> = self.files.into_iter().collect();
+        if files.len() > MAX_ROWS {
+            // The pairs opened most; the totals count the rest.
+            files
+                .sort_unstable_by(|a, b| (b.1.0 + b.1.1).cmp(&(a.1.0 + a.1.1)).then(a.0.cmp(&b.0)));
+            report.omitted_rows += (files.len() - MAX_ROWS) as u64;
+            files.truncate(MAX_ROWS);
+        }
+        let (names, file_ids) = (&self.names.names, &self.file_ids.names);
+        report.files_opened = files
             .into_iter()
-            .map(|((user, file_id), (grants, renewals))| FileOpens {
-                user,
-                file_id,
+            .map(|((user, file), (grants, renewals))| FileOpens {
+                user: names[user as usize].clone(),
+                file_id: file_ids[file as usize].clone(),
                 grants,
                 renewals,
             })
             .collect();
+        report
+            .files_opened
+            .sort_unstable_by(|a, b| (&a.user, &a.file_id).cmp(&(&b.user, &b.file_id)));
         report.heat = self.heat.iter().map(|row| row.to_vec()).collect();
         let mut takers: Vec<Taker> = self.takers.into_values().collect();
         takers.sort_by(|a, b| {
@@ -1237,5 +1273,41 @@ pub(crate) mod tests {
         assert_eq!(report.alerts.len(), MAX_ROWS);
         assert_eq!(report.totals.alerts, MAX_ROWS as u64 + 5);
         assert_eq!(report.omitted_rows, 5);
+
+        // Distinct (person, file) pairs: the most opened are kept.
+        let mut records: Vec<AuditRecord> = (1..=(MAX_ROWS as u64 + 5))
+            .map(|seq| {
+                let file = format!("{seq:032x}");
+                with(
+                    rec(seq, MONDAY_9, "eve", "grant"),
+                    Some(&file),
+                    "ok",
+                    None,
+                    None,
+                )
+            })
+            .collect();
+        let again = with(
+            rec(0, MONDAY_9, "eve", "grant"),
+            records[9].file_id.clone().as_deref(),
+            "ok",
+            None,
+            None,
+        );
+        records.push(AuditRecord {
+            seq: MAX_ROWS as u64 + 6,
+            ..again
+        });
+        let report = aggregate(Window::default(), &records);
+        assert_eq!(report.totals.files, MAX_ROWS as u64 + 5);
+        assert_eq!(report.totals.grants, MAX_ROWS as u64 + 6);
+        assert_eq!(report.files_opened.len(), MAX_ROWS);
+        assert_eq!(report.omitted_rows, 5);
+        assert!(
+            report
+                .files_opened
+                .iter()
+                .any(|f| f.grants == 2 && f.file_id == format!("{:032x}", 10))
+        );
     }
 }
