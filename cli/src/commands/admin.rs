@@ -32,7 +32,7 @@ pub(crate) fn run(args: &AdminArgs) -> Result<()> {
     if let AdminObject::Audit(AuditCommand::Report(report)) = &args.object
         && let Some(export) = &report.from_export
     {
-        return super::report::offline(report, export);
+        return super::report::offline(report, export, args.json);
     }
     let mut session = online::unlock(&args.passphrase)?;
     session
@@ -422,7 +422,7 @@ fn audit(session: &Session, cmd: &AuditCommand, out: &Out) -> Result<()> {
             after,
             force,
         } => export(session, output, *after, *force, out),
-        AuditCommand::Report(args) => super::report::online(session, args),
+        AuditCommand::Report(args) => super::report::online(session, args, out.json),
         AuditCommand::Checkpoint => {
             let checkpoint = session
                 .audit_checkpoint()

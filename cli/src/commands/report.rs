@@ -35,7 +35,7 @@ fn window(args: &ReportArgs) -> Result<Window> {
 }
 
 /// The report from an export file, without the key server.
-pub(crate) fn offline(args: &ReportArgs, path: &Path) -> Result<()> {
+pub(crate) fn offline(args: &ReportArgs, path: &Path, json: bool) -> Result<()> {
     let mut aggregator = Aggregator::new(window(args)?);
     let context = || format!("reading the export {}", path.display());
     let input: Box<dyn BufRead> = if path.as_os_str() == "-" {
@@ -47,7 +47,7 @@ pub(crate) fn offline(args: &ReportArgs, path: &Path) -> Result<()> {
         ))
     };
     read_export(input, &mut aggregator).with_context(context)?;
-    write(args, &aggregator.finish(None))
+    write(args, &aggregator.finish(None), json)
 }
 
 /// Feeds every line of an export (PROTOCOL.md §9.1) to `aggregator`, one at a time.
@@ -98,7 +98,7 @@ pub(crate) fn read_export(mut input: impl BufRead, aggregator: &mut Aggregator) 
 
 /// The report from the key server: a checkpoint first (as an export
 /// does), then the window's records up to it, a page at a time.
-pub(crate) fn online(session: &Session, args: &ReportArgs) -> Result<()> {
+pub(crate) fn online(session: &Session, args: &ReportArgs, json: bool) -> Result<()> {
     let mut aggregator = Aggregator::new(window(args)?);
     let checkpoint = session
         .audit_checkpoint()
@@ -158,11 +158,18 @@ pub(crate) fn online(session: &Session, args: &ReportArgs) -> Result<()> {
             .map(|(group, members)| GroupAccess { group, members })
             .collect()
     });
-    write(args, &aggregator.finish(directory))
+    write(args, &aggregator.finish(directory), json)
 }
 
-fn write(args: &ReportArgs, report: &Report) -> Result<()> {
-    let bytes = match args.format {
+/// Writes the report; `irm admin --json` asks for the JSON form whatever
+/// `--format` says, as every `--json` prints one object.
+fn write(args: &ReportArgs, report: &Report, json: bool) -> Result<()> {
+    let format = if json {
+        ReportFormat::Json
+    } else {
+        args.format
+    };
+    let bytes = match format {
         ReportFormat::Text => text::render(report).into_bytes(),
         ReportFormat::Html => html::render(report).into_bytes(),
         ReportFormat::Json => {
