@@ -327,6 +327,8 @@ pub(crate) enum AdminObject {
     /// The shares of the key server's root key: status, reissue.
     #[command(subcommand)]
     Shares(SharesCommand),
+    /// Account review: dormant people and devices, privileged roles, who receives what.
+    Review(ReviewArgs),
     /// Submit your share of the root key from this device, so that a
     /// restarted key server can unseal its keys (PROTOCOL.md §11.2).
     Unseal,
@@ -696,6 +698,89 @@ The file is written atomically (mode 0600); an existing file is kept unless --fo
     },
     /// Have the key server sign and write a checkpoint now.
     Checkpoint,
+    /// Summarise a stretch of the audit log for the people who answer for the data.
+    #[command(after_help = "\
+Who opened which files and how often (per person per day; renewals apart), prints, copies and
+exports with their approvals, denials by reason, alerts and their acknowledgements,
+administrators' actions with their reasons and approvers, devices enrolled, who could read each
+group's files, and the last account review. It ends with the chain's head and the newest
+checkpoint: check the export with `irm audit verify --export` and compare.
+
+  irm admin audit report --since 7d                                # last week, text
+  irm admin audit report --since 2027-01-01 --until 2027-02-01 --format html -o jan.html
+  irm admin audit report --since 30d --user alice --format json
+  irm admin audit report --from-export audit.jsonl --since 7d --format html -o week.html
+
+With --from-export the report is built offline from an export (`irm admin audit export`), with
+no key server, enrollment or passphrase, so a reviewer can make it from the file alone. The HTML
+page is one file with no script and no network access; open it in any browser.")]
+    Report(ReportArgs),
+}
+
+/// `irm admin review`.
+#[derive(Debug, Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "\
+Lists the active people and devices with no grant in N days (and older than that), everyone with
+the admin, auditor or maintainer role, the members of each group and the recipients of each
+classification, and when the last review was recorded. Go through it, act on it (suspend,
+revoke, remove members), then record that you did:
+
+  irm admin review --dormant-days 60
+  irm admin review done --reason 'Q1 access review, ticket SEC-42: suspended bob'
+
+The record (admin.review.done, with you and your reason) is what `irm admin audit report` shows
+as the last review."
+)]
+pub(crate) struct ReviewArgs {
+    /// No grant in this many days makes a person or a device dormant.
+    #[arg(long, value_name = "N", default_value_t = irm_core::protocol::DEFAULT_DORMANT_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(irm_core::protocol::MAX_DORMANT_DAYS)))]
+    pub(crate) dormant_days: u32,
+
+    #[command(subcommand)]
+    pub(crate) command: Option<ReviewCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReviewCommand {
+    /// Record that the review was done, by you, with --reason (required).
+    Done,
+}
+
+/// `irm admin audit report`.
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// The window's start: a date (2027-01-31), an RFC 3339 time in UTC, or a duration ago (7d).
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub(crate) since: u64,
+    /// The window's end (excluded) [default: up to the last record].
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub(crate) until: Option<u64>,
+    /// Only the records by or about this person.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) user: Option<String>,
+    /// text for a terminal or an email, json for programs, html for a browser.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub(crate) format: ReportFormat,
+    /// Where to write the report [default: standard output].
+    #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub(crate) output: Option<PathBuf>,
+    /// Build the report offline from an audit export (JSON Lines), without the key server.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub(crate) from_export: Option<PathBuf>,
+    /// Replace FILE if it exists.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+/// How `irm admin audit report` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ReportFormat {
+    Text,
+    Json,
+    Html,
 }
 
 #[derive(Debug, Args)]

@@ -13,11 +13,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use irm_core::Rights;
 use irm_core::invitation::{CodePart, Invitation, ca_fingerprint};
 use irm_core::protocol::{
-    AckAlertRequest, AddMemberRequest, Alert, ApprovalRequestInfo, ApprovalRule, ApproveRequest,
-    AuditCheckpoint, AuditExportHeader, AuditExportLine, AuditQuery, AuditRecord,
+    AccountReview, AckAlertRequest, AddMemberRequest, Alert, ApprovalRequestInfo, ApprovalRule,
+    ApproveRequest, AuditCheckpoint, AuditExportHeader, AuditExportLine, AuditQuery, AuditRecord,
     AuditVerifyReport, CreateGroupRequest, CreateUserRequest, DeviceInfo, EnrollmentCode,
-    ExportRequest, FileInfo, KeyInfo, RequestAnswer, RestrictRequest, ServerKeyInfo,
-    SetApprovalRuleRequest, TakeOut, UserInfo,
+    ExportRequest, FileInfo, KeyInfo, RequestAnswer, RestrictRequest, ReviewDoneRequest,
+    ServerKeyInfo, SetApprovalRuleRequest, TakeOut, UserInfo,
 };
 use reqwest::Method;
 use serde::Serialize;
@@ -293,6 +293,27 @@ impl Session {
             Method::PUT,
             &path,
             Some(&SetApprovalRuleRequest { required }),
+        )
+    }
+
+    /// `GET /v1/admin/review?dormant_days=N`: the account review
+    /// (PROTOCOL.md §7.6).
+    pub fn account_review(&self, dormant_days: u32) -> Result<AccountReview, ClientError> {
+        self.signed(
+            Method::GET,
+            &format!("/v1/admin/review?dormant_days={dormant_days}"),
+            None::<&()>,
+        )
+    }
+
+    /// `POST /v1/admin/review/done`: records that the review was done, and why.
+    pub fn review_done(&self, reason: &str) -> Result<(), ClientError> {
+        self.signed_no_content(
+            Method::POST,
+            "/v1/admin/review/done",
+            Some(&ReviewDoneRequest {
+                reason: reason.to_owned(),
+            }),
         )
     }
 

@@ -19,6 +19,7 @@ use crate::policy::{Policy, Rights};
 mod alert;
 mod approval;
 mod audit_query;
+mod review;
 mod role;
 mod unseal;
 mod watch;
@@ -34,6 +35,10 @@ pub use approval::{
     TakeOut, valid_reason,
 };
 pub use audit_query::{AuditQuery, MAX_AUDIT_PAGE};
+pub use review::{
+    AccountReview, ClassificationRecipients, DEFAULT_DORMANT_DAYS, DormantDevice, DormantUser,
+    GroupMembers, MAX_DORMANT_DAYS, PrivilegedUser, ReviewDone, ReviewDoneRequest,
+};
 pub use role::Role;
 pub use unseal::{
     MIN_SHARE_THRESHOLD, ReissueSharesRequest, SealMode, UnsealRequest, UnsealStatus,

@@ -28,6 +28,12 @@ use crate::report::{Out, print_json};
 use crate::text::{self, printable};
 
 pub(crate) fn run(args: &AdminArgs) -> Result<()> {
+    // A report from an export needs no key server, and so no passphrase.
+    if let AdminObject::Audit(AuditCommand::Report(report)) = &args.object
+        && let Some(export) = &report.from_export
+    {
+        return super::report::offline(report, export, args.json);
+    }
     let mut session = online::unlock(&args.passphrase)?;
     session
         .set_reason(args.reason.as_deref())
@@ -49,6 +55,7 @@ pub(crate) fn run(args: &AdminArgs) -> Result<()> {
         AdminObject::BreakGlass(cmd) => super::approval::break_glass(&session, cmd, &out),
         AdminObject::Shares(cmd) => super::unseal::shares(&session, cmd, &out),
         AdminObject::Unseal => super::unseal::unseal(&session, &out),
+        AdminObject::Review(review) => super::review::run(&mut session, review, args, &out),
     }
 }
 
@@ -432,6 +439,7 @@ fn audit(session: &Session, cmd: &AuditCommand, out: &Out) -> Result<()> {
             since,
             force,
         } => siem_export(session, output, *format, (*after, *since), *force, out),
+        AuditCommand::Report(args) => super::report::online(session, args, out.json),
         AuditCommand::Checkpoint => {
             let checkpoint = session
                 .audit_checkpoint()

@@ -13,6 +13,8 @@ mod invite;
 mod keygen;
 mod open;
 mod recover;
+mod report;
+mod review;
 mod seal;
 mod unseal;
 

@@ -9,9 +9,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use irm_core::protocol::{
-    AddMemberRequest, AuditCheckpoint, AuditRecord, AuditVerifyReport, CreateGroupRequest,
-    CreateUserRequest, DenyBody, DeviceInfo, EnrollmentCode, ErrorBody, FileInfo, KeyInfo,
-    KeyState, RequestAnswer, RestrictRequest, Role, ServerKeyInfo, UserInfo, valid_name,
+    AccountReview, AddMemberRequest, AuditCheckpoint, AuditRecord, AuditVerifyReport,
+    CreateGroupRequest, CreateUserRequest, DEFAULT_DORMANT_DAYS, DenyBody, DeviceInfo,
+    EnrollmentCode, ErrorBody, FileInfo, KeyInfo, KeyState, MAX_DORMANT_DAYS, RequestAnswer,
+    RestrictRequest, ReviewDoneRequest, Role, ServerKeyInfo, UserInfo, valid_name,
 };
 use zeroize::Zeroizing;
 
@@ -520,4 +521,80 @@ pub(crate) async fn checkpoint(
         .await??
         .map(Json)
         .ok_or_else(unexpected)
+}
+
+/// `dormant_days` from the query string (and `reason`, which every
+/// administrative call may carry); 400 on anything else.
+fn dormant_days(query: &str) -> Result<u32, ApiError> {
+    let mut days = DEFAULT_DORMANT_DAYS;
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        match &*key {
+            "reason" => {}
+            "dormant_days" => {
+                days = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|d| (1..=MAX_DORMANT_DAYS).contains(d))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "dormant_days must be a whole number from 1 to {MAX_DORMANT_DAYS}"
+                        ))
+                    })?;
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown query parameter {other:?}"
+                )));
+            }
+        }
+    }
+    Ok(days)
+}
+
+/// `GET /v1/admin/review` (PROTOCOL.md §7.6): the account review.
+#[utoipa::path(get, path = "/v1/admin/review", tag = "admin",
+    params(("dormant_days" = Option<u32>, Query)),
+    responses((status = 200, body = AccountReview), (status = 400, body = ErrorBody), (status = 403, body = DenyBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn review(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    Authed(signed): Authed,
+) -> Result<Json<AccountReview>, ApiError> {
+    let dormant_days = dormant_days(uri.query().unwrap_or(""))?;
+    match run(&state, &signed, AdminOp::Review { dormant_days }).await? {
+        AdminOutput::Review(review) => Ok(Json(*review)),
+        _ => Err(unexpected()),
+    }
+}
+
+/// `POST /v1/admin/review/done` (PROTOCOL.md §7.6): the review happened;
+/// audited as `admin.review.done` with the caller and the reason, which
+/// must be given (a refusal is audited too).
+#[utoipa::path(post, path = "/v1/admin/review/done", tag = "admin",
+    request_body = ReviewDoneRequest,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = DenyBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn review_done(
+    State(state): State<AppState>,
+    Authed(signed): Authed,
+) -> Result<StatusCode, ApiError> {
+    let request: ReviewDoneRequest = signed.json()?;
+    // One line, bounded: it goes into a one-line audit detail. An empty
+    // one is the store's to refuse, so that the attempt is on record.
+    if !irm_core::protocol::valid_reason(&request.reason) {
+        return Err(ApiError::bad_request(format!(
+            "reason must be one line of at most {} bytes",
+            irm_core::protocol::MAX_REASON_LEN
+        )));
+    }
+    run(
+        &state,
+        &signed,
+        AdminOp::ReviewDone {
+            reason: request.reason,
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -90,6 +90,8 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(unseal::unseal_status, unseal::submit_share))
         .routes(routes!(unseal::reissue_shares))
         .routes(routes!(admin::issue_break_glass))
+        .routes(routes!(admin::review))
+        .routes(routes!(admin::review_done))
 }
 
 /// The only paths served while the keys are sealed: health, metrics, the

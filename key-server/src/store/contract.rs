@@ -369,6 +369,16 @@ pub enum AdminOp {
     },
     /// The approval rules.
     ListRules,
+    /// The account review (PROTOCOL.md §7.6): read only.
+    Review {
+        /// No grant in this many days makes a person or device dormant.
+        dormant_days: u32,
+    },
+    /// Record that the account review was done, and why.
+    ReviewDone {
+        /// What the reviewers say (required).
+        reason: String,
+    },
     /// Change an approval rule (itself approved).
     SetRule {
         /// The action (an `ApprovalAction::kind`).
@@ -430,6 +440,8 @@ impl AdminOp {
                 | Self::ShowAlert { .. }
                 // An acknowledgement changes no user, group, device or file.
                 | Self::AckAlert { .. }
+                | Self::Review { .. }
+                | Self::ReviewDone { .. }
         )
     }
 
@@ -470,6 +482,8 @@ impl AdminOp {
             Self::ListRules => "admin.rule.list",
             Self::RequestTakeOut { how, .. } => how.kind(),
             Self::SetRule { .. } => "admin.rule.set",
+            Self::Review { .. } => "admin.review.list",
+            Self::ReviewDone { .. } => "admin.review.done",
             Self::ReissueShares { .. } => "admin.shares.reissue",
             Self::IssueBreakGlass { .. } => "admin.breakglass.issue",
             Self::ListAlerts { .. } => "admin.alert.list",
@@ -603,11 +617,14 @@ impl AdminOp {
                 .iter()
                 .any(|r| matches!(r, Role::Admin | Role::Maintainer));
         }
-        // Auditors review requests, rules and alerts too; only
-        // administrators act (an alert is an audit record).
+        // Auditors review requests, rules and alerts too, and the accounts
+        // (and say that they did); only administrators act (an alert is an
+        // audit record).
         let audit = matches!(
             self,
-            Self::ReadAudit(_)
+            Self::Review { .. }
+                | Self::ReviewDone { .. }
+                | Self::ReadAudit(_)
                 | Self::AuditAccess { .. }
                 | Self::ListRequests
                 | Self::ShowRequest { .. }
@@ -685,6 +702,9 @@ impl AdminOp {
             Self::ShowAlert { id } => Some(format!("alert={id}")),
             // The reason was checked on the way in: one line, printable.
             Self::AckAlert { id, reason, .. } => Some(format!("alert={id} reason={reason}")),
+            Self::Review { dormant_days } => Some(format!("dormant_days={dormant_days}")),
+            // The reason is the record's point: last, as every reason is.
+            Self::ReviewDone { reason } => Some(format!("reason={reason}")),
             _ => None,
         }
     }
@@ -743,6 +763,8 @@ pub enum AdminOutput {
     },
     /// The approval rules.
     Rules(Vec<ApprovalRule>),
+    /// The account review (boxed: it is the largest answer by far).
+    Review(Box<irm_core::protocol::AccountReview>),
     /// Alerts.
     Alerts(Vec<Alert>),
     /// One alert.

@@ -16,6 +16,7 @@ mod contract;
 mod group_commit;
 mod ledger;
 mod postgres;
+mod review;
 mod schema;
 mod sqlite;
 mod tables;

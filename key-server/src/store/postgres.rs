@@ -903,6 +903,33 @@ impl Tables for PgConn {
         .transpose()
     }
 
+    fn last_grants(&mut self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        self.query(
+            r#"SELECT user_name, device_id, MAX(issued_at) FROM grants
+               GROUP BY user_name, device_id ORDER BY user_name COLLATE "C", device_id COLLATE "C""#,
+            &[],
+        )?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get(0)?,
+                row.try_get(1)?,
+                uint(row.try_get(2)?, "a grant time")?,
+            ))
+        })
+        .collect()
+    }
+
+    fn user_created(&mut self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.query(
+            r#"SELECT name, created_at FROM users ORDER BY name COLLATE "C""#,
+            &[],
+        )?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, uint(row.try_get(1)?, "a creation time")?)))
+        .collect()
+    }
+
     fn insert_request(&mut self, q: &RequestRow) -> Result<(), StoreError> {
         self.execute(
             concat!(

@@ -789,6 +789,23 @@ impl Tables for Connection {
             .optional()?)
     }
 
+    fn last_grants(&mut self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        Ok(self
+            .prepare_cached(
+                "SELECT user_name, device_id, MAX(issued_at) FROM grants
+                 GROUP BY user_name, device_id ORDER BY user_name, device_id",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn user_created(&mut self) -> Result<Vec<(String, u64)>, StoreError> {
+        Ok(self
+            .prepare_cached("SELECT name, created_at FROM users ORDER BY name")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?)
+    }
+
     fn insert_request(&mut self, q: &RequestRow) -> Result<(), StoreError> {
         self.execute(
             concat!(

@@ -261,6 +261,12 @@ pub(super) trait Tables {
     fn insert_grant(&mut self, grant: &NewGrant<'_>) -> Result<(), StoreError>;
     /// A grant.
     fn grant(&mut self, id: &str) -> Result<Option<GrantRow>, StoreError>;
+    /// The newest grant or renewal of each device that has one: (user,
+    /// device, issued at, Unix seconds). The account review's "last use"
+    /// (PROTOCOL.md §7.6), read from the grants the server keeps anyway.
+    fn last_grants(&mut self) -> Result<Vec<(String, String, u64)>, StoreError>;
+    /// When each user was created (Unix seconds), by name.
+    fn user_created(&mut self) -> Result<Vec<(String, u64)>, StoreError>;
 
     /// Files an approval request.
     fn insert_request(&mut self, request: &RequestRow) -> Result<(), StoreError>;

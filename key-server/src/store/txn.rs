@@ -729,7 +729,16 @@ pub(super) fn admin<C: Tables>(
     now_ms: u64,
 ) -> StoreResult<AdminOutput> {
     let mut draft = actor.draft(now_ms, op.action(), Outcome::Ok);
-    draft.detail = op.detail().map(|d| approval::with_reason(d, actor));
+    // PROTOCOL.md §7: the reason goes into every record, also of an
+    // operation with no detail of its own (a revocation, a rotation).
+    draft.detail = match op.detail() {
+        Some(detail) => Some(approval::with_reason(detail, actor)),
+        None => actor
+            .reason
+            .as_deref()
+            .filter(|reason| !reason.is_empty())
+            .map(|reason| format!("reason={reason}")),
+    };
     draft.file_id = op.file_id();
     // Roles are read inside the transaction, so a role removed a moment ago
     // counts.
@@ -1343,6 +1352,22 @@ pub(super) fn admin_effect(
         AdminOp::ShowAlert { id } => AdminOutput::Alert(found!(super::alerts::one(conn, *id))),
         AdminOp::AckAlert { id, by, reason } => {
             AdminOutput::Alert(found!(super::alerts::ack(conn, *id, by, reason, now)))
+        }
+        AdminOp::Review { dormant_days } => AdminOutput::Review(Box::new(super::review::review(
+            conn,
+            *dormant_days,
+            now_ms,
+        )?)),
+        AdminOp::ReviewDone { reason } => {
+            // PROTOCOL.md §7.6: a review without a word of what was done
+            // records nothing worth having.
+            if reason.trim().is_empty() || !irm_core::protocol::valid_reason(reason) {
+                return Ok(Err(Refusal::BadRequest(format!(
+                    "a review needs a reason: what was reviewed and changed (a ticket id), one line of at most {} characters",
+                    irm_core::protocol::MAX_REASON_LEN
+                ))));
+            }
+            AdminOutput::Done
         }
         AdminOp::Approve { .. } | AdminOp::DenyRequest { .. } => {
             // They change a request and may run its action with records of
