@@ -153,6 +153,21 @@ pub enum DenyReason {
 }
 
 impl DenyReason {
+    /// A refusal's message naming whom to call (PROTOCOL.md §12): the
+    /// reason's text, then `; call CONTACT`.
+    pub fn message_with_contact(self, contact: &str) -> String {
+        format!("{self}; call {contact}")
+    }
+
+    /// The contact a refusal's message names, if it was made by
+    /// [`DenyReason::message_with_contact`] for this reason.
+    pub fn contact_in(self, message: &str) -> Option<&str> {
+        message
+            .strip_prefix(&self.to_string())?
+            .strip_prefix("; call ")
+            .filter(|contact| !contact.is_empty())
+    }
+
     /// Every reason, in number order.
     pub const ALL: [DenyReason; 19] = [
         Self::CredentialInvalid,
@@ -939,6 +954,19 @@ pub struct AuditVerifyReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_names_whom_to_call_in_a_form_read_back_exactly() {
+        let reason = DenyReason::StepUpRequired;
+        let message = reason.message_with_contact("Sato, ext. 1234; or the desk");
+        assert_eq!(
+            reason.contact_in(&message),
+            Some("Sato, ext. 1234; or the desk")
+        );
+        assert_eq!(reason.contact_in(&reason.to_string()), None);
+        assert_eq!(DenyReason::UserSuspended.contact_in(&message), None);
+        assert_eq!(reason.contact_in(&format!("{reason}; call ")), None);
+    }
 
     #[test]
     fn deny_reason_strings_and_numbers_are_stable_and_unique() {

@@ -221,7 +221,7 @@ impl ApiError {
                 status,
                 Json(DenyBody {
                     reason,
-                    message: format!("{reason}; call {contact}"),
+                    message: reason.message_with_contact(&contact),
                 }),
             )
                 .into_response(),

@@ -116,7 +116,7 @@ impl CopyRefusal {
             // The grant the viewer holds has the right, but the server's
             // (after an administrator's restriction) does not.
             Failure::Denied(DenyReason::RightNotGranted) => Self::NotPermitted(Msg::NoCopyRight),
-            Failure::Denied(reason) => Self::Denied(*reason),
+            Failure::Denied(reason) | Failure::DeniedCall { reason, .. } => Self::Denied(*reason),
             _ => Self::NotRecorded,
         }
     }

@@ -439,6 +439,8 @@ pub enum Msg {
     PrintFailedNext,
     /// Tooltip of the lease in the status bar.
     LeaseHelp,
+    /// Before the contact a refused person should call (PROTOCOL.md §12).
+    CallContact,
     /// Heading of the enrollment screen.
     EnrollTitle,
     /// What the enrollment screen is for.
@@ -671,6 +673,7 @@ impl Msg {
                 "How long this computer may keep the file open before asking the key server again; renewed automatically.",
                 "鍵サーバーに再確認するまでこのファイルを開いておける時間です。自動的に更新されます。",
             ),
+            Self::CallContact => ("Please call", "連絡先"),
             Self::EnrollTitle => ("Register this computer", "このパソコンを登録"),
             Self::EnrollIntro => (
                 "This computer has no credentials yet. Paste the invitation your administrator gave you, and choose a passphrase that protects your credentials. Access to customer files is recorded and reviewed.",

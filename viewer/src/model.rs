@@ -297,6 +297,15 @@ pub struct OpenDocument {
 pub enum Failure {
     /// The key server refused, for this reason.
     Denied(DenyReason),
+    /// The key server refused and named whom to call (a hold or a
+    /// suspension, with a contact configured for the person's group,
+    /// PROTOCOL.md §12).
+    DeniedCall {
+        /// Why.
+        reason: DenyReason,
+        /// Whom to call, as the server's operators wrote it.
+        contact: String,
+    },
     /// The lease ran out and could not be renewed in time.
     LeaseExpired,
     /// The key server cannot be reached (network, TLS).
@@ -319,7 +328,13 @@ impl Failure {
     /// Sorts a client error into what the person can do about it.
     pub fn from_client(err: &ClientError) -> Self {
         match err {
-            ClientError::Denied(reason, _) => Self::Denied(*reason),
+            ClientError::Denied(reason, message) => match reason.contact_in(message) {
+                Some(contact) => Self::DeniedCall {
+                    reason: *reason,
+                    contact: contact.to_owned(),
+                },
+                None => Self::Denied(*reason),
+            },
             ClientError::LeaseExpired => Self::LeaseExpired,
             ClientError::Unreachable { .. } | ClientError::Tls { .. } => {
                 Self::Unreachable(err.to_string())
@@ -339,6 +354,11 @@ impl Failure {
                     let (t, n) = lang.deny_reason(*reason);
                     (t, n, None)
                 };
+            }
+            Self::DeniedCall { reason, contact } => {
+                let (t, n) = lang.deny_reason(*reason);
+                let call = format!("{}: {contact}", lang.t(Msg::CallContact));
+                return (t, n, Some(Cow::Owned(call)));
             }
             Self::LeaseExpired => (Msg::ExpiredTitle, Msg::ExpiredNext),
             Self::Unreachable(_) => (Msg::UnreachableTitle, Msg::UnreachableNext),
@@ -430,6 +450,32 @@ mod tests {
         (0..table.row_count())
             .map(|r| table.row(r).collect())
             .collect()
+    }
+
+    #[test]
+    fn a_refusal_that_names_whom_to_call_says_it_in_both_languages() {
+        let reason = DenyReason::StepUpRequired;
+        let err = ClientError::Denied(reason, reason.message_with_contact("Sato, ext. 1234"));
+        let failure = Failure::from_client(&err);
+        assert_eq!(
+            failure,
+            Failure::DeniedCall {
+                reason,
+                contact: "Sato, ext. 1234".into()
+            }
+        );
+        for (lang, call) in [
+            (Lang::En, "Please call: Sato, ext. 1234"),
+            (Lang::Ja, "連絡先: Sato, ext. 1234"),
+        ] {
+            let (title, _, detail) = failure.texts(lang);
+            assert_eq!(title, lang.deny_reason(reason).0);
+            assert_eq!(detail.as_deref(), Some(call));
+        }
+        // Without a contact, the reason alone, as before.
+        let plain = Failure::from_client(&ClientError::Denied(reason, reason.to_string()));
+        assert_eq!(plain, Failure::Denied(reason));
+        assert!(!failure.retryable());
     }
 
     #[test]
