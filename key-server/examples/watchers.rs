@@ -12,7 +12,10 @@
 //!
 //! ```text
 //! cargo run --release -p irm-key-server --example watchers -- [--streams 10000]
+//! WRAP="valgrind --tool=massif --massif-out-file=/tmp/massif.out" target/release/examples/watchers --streams 500
 //! ```
+//!
+//! `WRAP` runs the server child under a program (a heap profiler).
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Command, Stdio};
@@ -185,7 +188,17 @@ fn main() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let report = datadir::init(dir.path(), &[], "admin", &SystemClock).expect("init");
-    let mut child = Command::new(std::env::current_exe().expect("this program"))
+    let exe = std::env::current_exe().expect("this program");
+    let mut child = match std::env::var("WRAP") {
+        Ok(wrap) => {
+            let mut words = wrap.split_whitespace();
+            let mut command = Command::new(words.next().expect("WRAP names a program"));
+            command.args(words).arg(&exe);
+            command
+        }
+        Err(_) => Command::new(&exe),
+    };
+    let mut child = child
         .args(["--serve", dir.path().to_str().expect("a UTF-8 path")])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
