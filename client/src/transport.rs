@@ -33,6 +33,29 @@ pub(crate) struct Signer<'a> {
     pub(crate) signing: &'a SigningSecretKey,
 }
 
+/// What every client of ours sets, blocking or async (their builders are
+/// different types with the same methods): HTTPS only, no proxies, no
+/// redirects (one would change the signed path or leave the server), the
+/// connect timeout and our user agent.
+macro_rules! restricted {
+    ($builder:expr) => {
+        $builder
+            .https_only(true)
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(concat!("irm-client/", env!("CARGO_PKG_VERSION")))
+    };
+}
+
+/// A client that could not be built (a CA reqwest refused).
+fn setup_failed(err: &reqwest::Error) -> ClientError {
+    ClientError::InvalidArgument(format!(
+        "cannot set up HTTPS with the key server's CA: {}",
+        error_chain(err)
+    ))
+}
+
 /// The HTTP client for one key server (cheap to clone: the connection
 /// pool is shared).
 #[derive(Clone)]
@@ -103,22 +126,10 @@ impl Transport {
     fn build(server_url: &str, trust: Trust) -> Result<Self, ClientError> {
         let origin = normalize_server_url(server_url)?;
         let base = Url::parse(&origin).expect("a normalized server URL parses");
-        let client = trust
-            .blocking(Client::builder())
-            .https_only(true)
-            .no_proxy()
-            // A redirect would change the signed path or leave the server.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(CONNECT_TIMEOUT)
+        let client = restricted!(trust.blocking(Client::builder()))
             .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("irm-client/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| {
-                ClientError::InvalidArgument(format!(
-                    "cannot set up HTTPS with the key server's CA: {}",
-                    error_chain(&e)
-                ))
-            })?;
+            .map_err(|e| setup_failed(&e))?;
         Ok(Self {
             client,
             base,
@@ -136,20 +147,9 @@ impl Transport {
                 "the push channel needs the key server's CA".into(),
             ));
         };
-        reqwest::Client::builder()
-            .tls_certs_only(certs.clone())
-            .https_only(true)
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(CONNECT_TIMEOUT)
-            .user_agent(concat!("irm-client/", env!("CARGO_PKG_VERSION")))
+        restricted!(reqwest::Client::builder().tls_certs_only(certs.clone()))
             .build()
-            .map_err(|e| {
-                ClientError::InvalidArgument(format!(
-                    "cannot set up HTTPS with the key server's CA: {}",
-                    error_chain(&e)
-                ))
-            })
+            .map_err(|e| setup_failed(&e))
     }
 
     /// A signed `GET path` on `client` (from [`Transport::stream_client`])

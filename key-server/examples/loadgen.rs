@@ -10,6 +10,8 @@
 //! cargo run --release -p irm-key-server --example loadgen -- [--devices 64] [--clients 64] [--requests 20000] [--seconds 20] [--rate GRANTS_PER_S] [--timeline 1]
 //! ```
 
+mod support;
+
 use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,14 +19,11 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use irm_core::protocol::{EnrollRequest, EnrollResponse, EnrollmentCode, RequestAnswer};
-use irm_core::{
-    DeviceSecretKey, EnvelopeBuilder, KasPublicKey, Policy, PolicyGrant, Recipient,
-    RequestSignature, Rights, SigningSecretKey, enrollment_proof_message,
-};
-use irm_key_server::clock::{Clock, SystemClock};
+use irm_core::{EnvelopeBuilder, KasPublicKey, Policy, PolicyGrant, Recipient, Rights};
+use irm_key_server::clock::SystemClock;
 use irm_key_server::{AppState, Settings, datadir, serve};
 use serde_json::json;
+use support::{administrators, approved_person, signed_post};
 
 struct Options {
     devices: usize,
@@ -71,69 +70,6 @@ fn options() -> Options {
         }
     }
     o
-}
-
-#[derive(Clone)]
-struct Device {
-    id: String,
-    signing: Arc<SigningSecretKey>,
-}
-
-async fn signed_post(
-    http: &reqwest::Client,
-    base: &str,
-    device: &Device,
-    path: &str,
-    body: &serde_json::Value,
-) -> reqwest::Response {
-    let bytes = serde_json::to_vec(body).expect("json");
-    let sig = RequestSignature::sign(
-        &device.signing,
-        &device.id,
-        "POST",
-        path,
-        SystemClock.now_secs(),
-        &bytes,
-    )
-    .expect("sign");
-    http.post(format!("{base}{path}"))
-        .header("authorization", sig.to_header_value())
-        .header("content-type", "application/json")
-        .body(bytes)
-        .send()
-        .await
-        .expect("send")
-}
-
-async fn enroll(http: &reqwest::Client, base: &str, user: &str, code: &str) -> Device {
-    let signing = SigningSecretKey::generate().expect("key");
-    let secret = DeviceSecretKey::generate().expect("key");
-    let device_public_key = URL_SAFE_NO_PAD.encode(secret.public_key().to_bytes());
-    let proof = signing.sign(&enrollment_proof_message(user, code, &device_public_key));
-    let request = EnrollRequest {
-        user: user.into(),
-        code: code.into(),
-        device_name: "loadgen".into(),
-        device_public_key,
-        signing_public_key: signing.public_key_b64(),
-        proof: URL_SAFE_NO_PAD.encode(proof),
-    };
-    let response = http
-        .post(format!("{base}/v1/enroll"))
-        .json(&request)
-        .send()
-        .await
-        .expect("enroll");
-    assert!(
-        response.status().is_success(),
-        "enroll {user}: {}",
-        response.status()
-    );
-    let enrolled: EnrollResponse = response.json().await.expect("enroll body");
-    Device {
-        id: enrolled.device_id,
-        signing: Arc::new(signing),
-    }
 }
 
 /// fsync latency of a small file next to the database, in microseconds (sorted).
@@ -231,14 +167,7 @@ async fn main() {
 
     // Setup through the API: two admins (the second approves the first's
     // requests), a group, N users with one device each.
-    let admin = enroll(&http, &base, "admin", &report.admin_code).await;
-    let body = json!({"name": "admin2", "display_name": "admin2", "roles": ["admin"]});
-    let code: EnrollmentCode = signed_post(&http, &base, &admin, "/v1/admin/users", &body)
-        .await
-        .json()
-        .await
-        .expect("the second admin's code");
-    let approver = enroll(&http, &base, "admin2", &code.code).await;
+    let (admin, approver) = administrators(&http, &base, &report.admin_code).await;
     let created = signed_post(
         &http,
         &base,
@@ -252,24 +181,7 @@ async fn main() {
     for i in 0..o.devices {
         let name = format!("agent{i}");
         let body = json!({"name": name, "display_name": name, "groups": ["agents"]});
-        let filed: RequestAnswer = signed_post(&http, &base, &admin, "/v1/admin/users", &body)
-            .await
-            .json()
-            .await
-            .expect("a filed request");
-        let path = format!("/v1/admin/requests/{}/approve", filed.request.id);
-        let hash = json!({"action_hash": filed.request.action_hash});
-        let approved: RequestAnswer = signed_post(&http, &base, &approver, &path, &hash)
-            .await
-            .json()
-            .await
-            .expect("an approval");
-        let code = format!(
-            "{}-{}",
-            filed.code_half.expect("the requester's half"),
-            approved.code_half.expect("the approver's half")
-        );
-        devices.push(enroll(&http, &base, &name, &code).await);
+        devices.push(approved_person(&http, &base, (&admin, &approver), &body).await);
     }
     let key = state.current_key().expect("key");
     let headers: Vec<String> = (0..16)

@@ -17,84 +17,17 @@
 //!
 //! `WRAP` runs the server child under a program (a heap profiler).
 
+mod support;
+
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use irm_core::protocol::{EnrollRequest, EnrollResponse, EnrollmentCode, RequestAnswer};
-use irm_core::{DeviceSecretKey, RequestSignature, SigningSecretKey, enrollment_proof_message};
-use irm_key_server::clock::{Clock, SystemClock};
+use irm_key_server::clock::SystemClock;
 use irm_key_server::{AppState, Settings, datadir, serve};
 use serde_json::json;
-
-struct Device {
-    id: String,
-    signing: SigningSecretKey,
-}
-
-fn sign(device: &Device, method: &str, path: &str, body: &[u8]) -> String {
-    RequestSignature::sign(
-        &device.signing,
-        &device.id,
-        method,
-        path,
-        SystemClock.now_secs(),
-        body,
-    )
-    .expect("sign")
-    .to_header_value()
-}
-
-async fn post(
-    http: &reqwest::Client,
-    base: &str,
-    device: &Device,
-    path: &str,
-    body: &serde_json::Value,
-) -> reqwest::Response {
-    // `null`: no body, as for a suspension.
-    let bytes = match body {
-        serde_json::Value::Null => Vec::new(),
-        body => serde_json::to_vec(body).expect("json"),
-    };
-    let mut request = http
-        .post(format!("{base}{path}"))
-        .header("authorization", sign(device, "POST", path, &bytes));
-    if !bytes.is_empty() {
-        request = request.header("content-type", "application/json");
-    }
-    request.body(bytes).send().await.expect("send")
-}
-
-async fn enroll(http: &reqwest::Client, base: &str, user: &str, code: &str) -> Device {
-    let signing = SigningSecretKey::generate().expect("key");
-    let secret = DeviceSecretKey::generate().expect("key");
-    let device_public_key = URL_SAFE_NO_PAD.encode(secret.public_key().to_bytes());
-    let proof = signing.sign(&enrollment_proof_message(user, code, &device_public_key));
-    let request = EnrollRequest {
-        user: user.into(),
-        code: code.into(),
-        device_name: "watchers".into(),
-        device_public_key,
-        signing_public_key: signing.public_key_b64(),
-        proof: URL_SAFE_NO_PAD.encode(proof),
-    };
-    let response = http
-        .post(format!("{base}/v1/enroll"))
-        .json(&request)
-        .send()
-        .await
-        .expect("enroll");
-    assert!(response.status().is_success(), "enroll {user}");
-    let enrolled: EnrollResponse = response.json().await.expect("enroll body");
-    Device {
-        id: enrolled.device_id,
-        signing,
-    }
-}
+use support::{administrators, approved_person, signed_post};
 
 /// `VmRSS` and `VmHWM` of process `pid`, in KiB.
 fn memory_kib(pid: u32) -> (u64, u64) {
@@ -227,33 +160,9 @@ fn main() {
                 .expect("client");
             // Two administrators (the second approves), and the agent whose
             // open documents the streams are.
-            let admin = enroll(&http, &base, "admin", &report.admin_code).await;
-            let body = json!({"name": "admin2", "display_name": "admin2", "roles": ["admin"]});
-            let code: EnrollmentCode = post(&http, &base, &admin, "/v1/admin/users", &body)
-                .await
-                .json()
-                .await
-                .expect("the second admin's code");
-            let approver = enroll(&http, &base, "admin2", &code.code).await;
+            let (admin, approver) = administrators(&http, &base, &report.admin_code).await;
             let body = json!({"name": "agent", "display_name": "agent"});
-            let filed: RequestAnswer = post(&http, &base, &admin, "/v1/admin/users", &body)
-                .await
-                .json()
-                .await
-                .expect("a filed request");
-            let path = format!("/v1/admin/requests/{}/approve", filed.request.id);
-            let hash = json!({"action_hash": filed.request.action_hash});
-            let approved: RequestAnswer = post(&http, &base, &approver, &path, &hash)
-                .await
-                .json()
-                .await
-                .expect("an approval");
-            let code = format!(
-                "{}-{}",
-                filed.code_half.expect("the requester's half"),
-                approved.code_half.expect("the approver's half")
-            );
-            let agent = Arc::new(enroll(&http, &base, "agent", &code).await);
+            let agent = Arc::new(approved_person(&http, &base, (&admin, &approver), &body).await);
 
             let (before, _) = memory_kib(pid);
             let started = Instant::now();
@@ -267,7 +176,7 @@ fn main() {
                     tasks.spawn(async move {
                         let mut response = http
                             .get(format!("{base}/v1/watch"))
-                            .header("authorization", sign(&agent, "GET", "/v1/watch", b""))
+                            .header("authorization", agent.authorization("GET", "/v1/watch", b""))
                             .send()
                             .await
                             .expect("a stream");
@@ -309,7 +218,7 @@ fn main() {
             // Timed from the request: the streams hear of the suspension as
             // its commit returns, before its own answer is read.
             let sent = Instant::now();
-            let suspended = post(&http, &base, &admin, "/v1/admin/users/agent/suspend", &json!(null)).await;
+            let suspended = signed_post(&http, &base, &admin, "/v1/admin/users/agent/suspend", &json!(null)).await;
             let answered = sent.elapsed();
             assert!(suspended.status().is_success(), "{}", suspended.status());
             let mut last = sent;

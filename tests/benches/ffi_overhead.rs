@@ -20,16 +20,15 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use ::irm_client::{Enrollment, Passphrase};
 use irm::{
-    irm_buffer_free, irm_client, irm_client_free, irm_client_open, irm_close, irm_document,
-    irm_open, irm_policy, irm_policy_add_grant, irm_policy_free, irm_policy_new,
-    irm_seal_buffer_offline,
+    irm_buffer_free, irm_client, irm_client_free, irm_close, irm_document, irm_open, irm_policy,
+    irm_policy_add_grant, irm_policy_free, irm_policy_new, irm_seal_buffer_offline,
 };
 use irm_core::{
     EnvelopeBuilder, Metadata, Policy, PolicyGrant, Recipient, Rights, StreamOptions, seal_in_place,
 };
-use irm_e2e::libirm::{c, check};
+use irm_e2e::libirm::{c, check, client_open};
+use irm_e2e::stage::enroll;
 use irm_e2e::{ADMIN, Server};
 
 const MIB: usize = 1 << 20;
@@ -42,17 +41,7 @@ fn main() {
     let server = Server::start();
     let home = tempfile::TempDir::new().expect("a home directory");
     let config_dir = home.path().join("irm");
-    let session = Enrollment {
-        config_dir: config_dir.clone(),
-        server_url: server.url.clone(),
-        ca_pem: std::fs::read_to_string(&server.ca_pem).expect("the CA certificate"),
-        user: ADMIN.to_owned(),
-        code: server.admin_code.clone(),
-        device_name: "bench-pc".into(),
-        replace: false,
-    }
-    .run(&Passphrase::new(PASSPHRASE).expect("a passphrase"))
-    .expect("the administrator enrolls");
+    let session = enroll(&server, &config_dir, ADMIN, &server.admin_code, PASSPHRASE);
     let (info, kas_key) = session.server_key().expect("the server's key");
 
     // ---- sealing a buffer: FFI versus irm-core
@@ -268,14 +257,7 @@ struct FfiClient(*mut irm_client);
 
 impl FfiClient {
     fn open(config_dir: &std::path::Path) -> Self {
-        let dir = c(config_dir.to_str().expect("a UTF-8 temporary path"));
-        let passphrase = c(PASSPHRASE);
-        let mut client: *mut irm_client = std::ptr::null_mut();
-        // SAFETY: NUL-terminated strings, a writable output.
-        check(
-            unsafe { irm_client_open(dir.as_ptr(), passphrase.as_ptr(), &raw mut client) },
-            "irm_client_open",
-        );
+        let client = client_open(config_dir, PASSPHRASE);
         Self(client)
     }
 }

@@ -1,13 +1,13 @@
 //! libirm's C ABI as the tests that call it need it: C strings, the status
-//! check with libirm's own last error, offline sealing of a buffer and
-//! opening a file, each as C would call them.
+//! check with libirm's own last error, opening a client, offline sealing of
+//! a buffer and opening a file, each as C would call them.
 
 use std::ffi::{CString, c_char};
 use std::path::Path;
 
 use irm::{
-    irm_buffer_free, irm_client, irm_document, irm_open, irm_policy, irm_policy_add_grant,
-    irm_policy_free, irm_policy_new, irm_seal_buffer_offline, irm_status,
+    irm_buffer_free, irm_client, irm_client_open, irm_document, irm_open, irm_policy,
+    irm_policy_add_grant, irm_policy_free, irm_policy_new, irm_seal_buffer_offline, irm_status,
 };
 
 /// `text` as a C string.
@@ -86,6 +86,20 @@ pub fn seal_offline(
         irm_policy_free(policy);
     }
     sealed
+}
+
+/// The credentials in `config_dir`, unlocked with `passphrase`, as a libirm
+/// client (`irm_client_open`); the caller frees it with `irm_client_free`.
+pub fn client_open(config_dir: &Path, passphrase: &str) -> *mut irm_client {
+    let config = c(config_dir.to_str().expect("a UTF-8 temporary path"));
+    let passphrase = c(passphrase);
+    let mut client: *mut irm_client = std::ptr::null_mut();
+    // SAFETY: NUL-terminated strings, a writable output.
+    check(
+        unsafe { irm_client_open(config.as_ptr(), passphrase.as_ptr(), &raw mut client) },
+        "irm_client_open",
+    );
+    client
 }
 
 /// Opens the sealed file at `path` through `client` (`irm_open`).

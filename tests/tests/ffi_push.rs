@@ -9,12 +9,12 @@
 
 use std::time::{Duration, Instant};
 
-use ::irm_client::{Enrollment, Passphrase};
 use irm::{
-    IRM_RIGHT_PROGRAM, IRM_RIGHT_VIEW, irm_client, irm_client_free, irm_client_open, irm_close,
-    irm_document_check, irm_document_lease_expires_in, irm_read, irm_status,
+    IRM_RIGHT_PROGRAM, IRM_RIGHT_VIEW, irm_client_free, irm_close, irm_document_check,
+    irm_document_lease_expires_in, irm_read, irm_status,
 };
-use irm_e2e::libirm::{c, check, open, seal_offline};
+use irm_e2e::libirm::{check, client_open, open, seal_offline};
+use irm_e2e::stage::enroll;
 use irm_e2e::{ADMIN, Server};
 
 const PASSPHRASE: &str = "a passphrase for the push channel test";
@@ -24,17 +24,7 @@ fn an_open_document_fails_with_the_reason_soon_after_its_file_is_revoked() {
     let server = Server::start();
     let home = tempfile::TempDir::new().expect("a home directory");
     let config_dir = home.path().join("irm");
-    let session = Enrollment {
-        config_dir: config_dir.clone(),
-        server_url: server.url.clone(),
-        ca_pem: std::fs::read_to_string(&server.ca_pem).expect("the CA certificate"),
-        user: ADMIN.to_owned(),
-        code: server.admin_code.clone(),
-        device_name: "push-channel-test".into(),
-        replace: false,
-    }
-    .run(&Passphrase::new(PASSPHRASE).expect("a passphrase"))
-    .expect("the administrator enrolls");
+    let session = enroll(&server, &config_dir, ADMIN, &server.admin_code, PASSPHRASE);
     let (info, kas_key) = session.server_key().expect("the server's key");
     let sealed = seal_offline(
         &kas_key.to_text(),
@@ -51,13 +41,7 @@ fn an_open_document_fails_with_the_reason_soon_after_its_file_is_revoked() {
         .file_id()
         .to_string();
 
-    let (config, passphrase) = (c(config_dir.to_str().expect("a UTF-8 path")), c(PASSPHRASE));
-    let mut client: *mut irm_client = std::ptr::null_mut();
-    // SAFETY: NUL-terminated strings, a writable output.
-    check(
-        unsafe { irm_client_open(config.as_ptr(), passphrase.as_ptr(), &raw mut client) },
-        "irm_client_open",
-    );
+    let client = client_open(&config_dir, PASSPHRASE);
     // SAFETY: a live client.
     let doc = unsafe { open(client, &path) };
     let mut buf = [0u8; 64];

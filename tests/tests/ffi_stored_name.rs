@@ -11,12 +11,11 @@
 use std::ffi::{CStr, c_char};
 use std::path::{Path, PathBuf};
 
-use ::irm_client::{Enrollment, Passphrase};
 use irm::{
-    irm_client, irm_client_free, irm_client_open, irm_close, irm_document_metadata, irm_read,
-    irm_string_free,
+    irm_client, irm_client_free, irm_close, irm_document_metadata, irm_read, irm_string_free,
 };
-use irm_e2e::libirm::{c, check, open, seal_offline};
+use irm_e2e::libirm::{check, client_open, open, seal_offline};
+use irm_e2e::stage::enroll;
 use irm_e2e::{ADMIN, Server};
 
 const PASSPHRASE: &str = "a passphrase for the stored-name test";
@@ -99,17 +98,7 @@ fn a_stored_file_name_is_returned_as_text_and_nothing_is_written_where_it_points
     let server = Server::start();
     let home = tempfile::TempDir::new().expect("a home directory");
     let config_dir = home.path().join("irm");
-    let session = Enrollment {
-        config_dir: config_dir.clone(),
-        server_url: server.url.clone(),
-        ca_pem: std::fs::read_to_string(&server.ca_pem).expect("the CA certificate"),
-        user: ADMIN.to_owned(),
-        code: server.admin_code.clone(),
-        device_name: "stored-name-test".into(),
-        replace: false,
-    }
-    .run(&Passphrase::new(PASSPHRASE).expect("a passphrase"))
-    .expect("the administrator enrolls");
+    let session = enroll(&server, &config_dir, ADMIN, &server.admin_code, PASSPHRASE);
     let (info, kas_key) = session.server_key().expect("the server's key");
 
     let scratch = tempfile::TempDir::new().expect("a scratch directory");
@@ -122,14 +111,7 @@ fn a_stored_file_name_is_returned_as_text_and_nothing_is_written_where_it_points
     assert!(!Path::new(&escaped).exists());
     let data = b"customer,phone\nYamada,03-1234-5678\n".repeat(50);
 
-    let config = c(config_dir.to_str().expect("a UTF-8 temporary path"));
-    let passphrase = c(PASSPHRASE);
-    let mut client: *mut irm_client = std::ptr::null_mut();
-    // SAFETY: NUL-terminated strings, a writable output.
-    check(
-        unsafe { irm_client_open(config.as_ptr(), passphrase.as_ptr(), &raw mut client) },
-        "irm_client_open",
-    );
+    let client = client_open(&config_dir, PASSPHRASE);
     for name in [
         escaped,
         absolute.display().to_string(),

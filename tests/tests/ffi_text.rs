@@ -10,13 +10,13 @@
 
 use std::ffi::c_int;
 
-use ::irm_client::{Enrollment, Passphrase};
 use irm::{
-    IRM_RIGHT_PROGRAM, IRM_RIGHT_VIEW, irm_buffer_free, irm_client, irm_client_free,
-    irm_client_open, irm_close, irm_document, irm_document_text_encoding, irm_document_text_utf8,
-    irm_read, irm_status, irm_text_encoding,
+    IRM_RIGHT_PROGRAM, IRM_RIGHT_VIEW, irm_buffer_free, irm_client, irm_client_free, irm_close,
+    irm_document, irm_document_text_encoding, irm_document_text_utf8, irm_read, irm_status,
+    irm_text_encoding,
 };
-use irm_e2e::libirm::{c, check, last_error, open, seal_offline};
+use irm_e2e::libirm::{check, client_open, last_error, open, seal_offline};
+use irm_e2e::stage::enroll;
 use irm_e2e::{ADMIN, Server};
 
 const PASSPHRASE: &str = "a passphrase for the text encoding test";
@@ -89,26 +89,9 @@ impl Stage {
         let server = Server::start();
         let home = tempfile::TempDir::new().expect("a home directory");
         let config_dir = home.path().join("irm");
-        let session = Enrollment {
-            config_dir: config_dir.clone(),
-            server_url: server.url.clone(),
-            ca_pem: std::fs::read_to_string(&server.ca_pem).expect("the CA certificate"),
-            user: ADMIN.to_owned(),
-            code: server.admin_code.clone(),
-            device_name: "text-encoding-test".into(),
-            replace: false,
-        }
-        .run(&Passphrase::new(PASSPHRASE).expect("a passphrase"))
-        .expect("the administrator enrolls");
+        let session = enroll(&server, &config_dir, ADMIN, &server.admin_code, PASSPHRASE);
         let (info, kas_key) = session.server_key().expect("the server's key");
-        let config = c(config_dir.to_str().expect("a UTF-8 temporary path"));
-        let passphrase = c(PASSPHRASE);
-        let mut client: *mut irm_client = std::ptr::null_mut();
-        // SAFETY: NUL-terminated strings, a writable output.
-        check(
-            unsafe { irm_client_open(config.as_ptr(), passphrase.as_ptr(), &raw mut client) },
-            "irm_client_open",
-        );
+        let client = client_open(&config_dir, PASSPHRASE);
         Self {
             _server: server,
             client,

@@ -552,10 +552,7 @@ fn siem_export(
     force: bool,
     out: &Out,
 ) -> Result<()> {
-    let destination = Destination::from_arg(output);
-    destination.check_beside_json(&Input::Stdin, out.json, force, "the export")?;
-    // Audit records name people and files: 0600, like every file we write.
-    let mut file = destination.create(force, 0o600)?;
+    let (destination, mut file) = export_file(output, force, out)?;
     let version = env!("CARGO_PKG_VERSION");
     let records = session
         .each_audit_record(after, since_ms, &mut |record| {
@@ -580,6 +577,20 @@ fn siem_export(
     Ok(())
 }
 
+/// Where an audit export goes, checked and opened: not beside `--json` on
+/// standard output, and mode 0600 (audit records name people and files,
+/// like every file we write).
+fn export_file(
+    output: &std::path::Path,
+    force: bool,
+    out: &Out,
+) -> Result<(Destination, crate::output::Output)> {
+    let destination = Destination::from_arg(output);
+    destination.check_beside_json(&Input::Stdin, out.json, force, "the export")?;
+    let file = destination.create(force, 0o600)?;
+    Ok((destination, file))
+}
+
 /// The `--json` report of an export.
 #[derive(Serialize)]
 struct ExportReport<'a> {
@@ -598,10 +609,7 @@ fn export(
     force: bool,
     out: &Out,
 ) -> Result<()> {
-    let destination = Destination::from_arg(output);
-    destination.check_beside_json(&Input::Stdin, out.json, force, "the export")?;
-    // Audit records name people and files: 0600, like every file we write.
-    let mut file = destination.create(force, 0o600)?;
+    let (destination, mut file) = export_file(output, force, out)?;
     let summary = session
         .export_audit(after.unwrap_or(0), &mut file)
         .context("exporting the audit log")?;

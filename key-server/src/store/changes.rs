@@ -13,6 +13,7 @@
 //! asks for a fresh grant, and the grant decision answers.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
@@ -70,6 +71,8 @@ pub struct ChangeLog {
     /// Random per process, so a cursor of another process is recognised.
     epoch: u64,
     kept: Mutex<Kept>,
+    /// `kept.last`, readable without the lock: every grant reads it.
+    last: AtomicU64,
     live: broadcast::Sender<Batch>,
 }
 
@@ -97,6 +100,7 @@ impl Default for ChangeLog {
                 last: 0,
                 batches: VecDeque::new(),
             }),
+            last: AtomicU64::new(0),
             live: broadcast::channel(LIVE_BACKLOG).0,
         }
     }
@@ -105,17 +109,14 @@ impl Default for ChangeLog {
 impl ChangeLog {
     /// The cursor now: every batch appended later is after it.
     pub fn cursor(&self) -> String {
-        let last = self.kept.lock().map_or(0, |kept| kept.last);
-        self.format(last)
+        // Stored after the batch is kept: a value read here is never ahead
+        // of what a grant decided after reading it has seen.
+        self.cursor_at(self.last.load(Ordering::Acquire))
     }
 
-    fn format(&self, number: u64) -> String {
-        format!("{:016x}.{number}", self.epoch)
-    }
-
-    /// The cursor just after `number` (sent with each batch to a watcher).
+    /// The cursor just after batch `number` (sent with each batch to a watcher).
     pub fn cursor_at(&self, number: u64) -> String {
-        self.format(number)
+        format!("{:016x}.{number}", self.epoch)
     }
 
     /// Appends a committed batch's changes (none: nothing happens).
@@ -132,6 +133,7 @@ impl ChangeLog {
             kept.batches.pop_front();
         }
         kept.batches.push_back(batch.clone());
+        self.last.store(kept.last, Ordering::Release);
         // Under the lock, so a subscriber sees each batch exactly once:
         // either in `kept` or on the receiver. No receiver is not an error.
         let _ = self.live.send(batch);
@@ -144,7 +146,7 @@ impl ChangeLog {
             return Subscription {
                 resume: Resume::CheckNow,
                 live: self.live.subscribe(),
-                cursor: self.format(0),
+                cursor: self.cursor_at(0),
             };
         };
         // Under the lock, so no batch falls between `kept` and `live`.
@@ -165,7 +167,7 @@ impl ChangeLog {
         Subscription {
             resume,
             live,
-            cursor: self.format(kept.last),
+            cursor: self.cursor_at(kept.last),
         }
     }
 
