@@ -13,7 +13,7 @@
 //! irm-core's), `checkpoints` (the newest one for grants, the off-host
 //! sink), `auth` (request signatures, the replay and device caches),
 //! `api` (routes with their OpenAPI description, handlers), `datadir`
-//! (layout, initialisation), `secret_file`, `tls`, `config`, `clock`,
+//! (layout, initialisation), `secret_file`, `tls`, `connections` (hyper's settings per connection), `config`, `clock`,
 //! `codes` (enrollment codes), `metrics`, `alerts` (the webhook). docs/ARCHITECTURE.md draws the
 //! whole.
 #![forbid(unsafe_code)]
@@ -26,6 +26,7 @@ pub mod checkpoints;
 pub mod clock;
 pub mod codes;
 pub mod config;
+pub mod connections;
 pub mod datadir;
 pub mod detect;
 pub mod error;
@@ -93,15 +94,9 @@ pub async fn serve(
         tokio::spawn(alerts::delivery_loop(deliverer, settings, stop_rx.clone()))
     });
 
-    let app = router(state.clone()).into_make_service_with_connect_info::<tls::PeerAddr>();
-    let graceful = {
-        let mut stop = stop_rx.clone();
-        async move {
-            let _ = stop.wait_for(|stopped| *stopped).await;
-        }
-    };
     tracing::info!(%local, "irm-key-server listening (HTTPS)");
-    let server = axum::serve(tls_listener, app).with_graceful_shutdown(graceful);
+    let server =
+        connections::serve_connections(tls_listener, router(state.clone()), stop_rx.clone());
     let grace = state.settings.shutdown_timeout;
     let mut stop = stop_rx.clone();
     let deadline = async move {
@@ -109,7 +104,7 @@ pub async fn serve(
         tokio::time::sleep(grace).await;
     };
     tokio::select! {
-        result = server => result?,
+        () = server => {}
         () = deadline => tracing::warn!("shutdown timeout: closing connections still open"),
     }
     let _ = checkpoints.await;

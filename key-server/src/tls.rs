@@ -1,15 +1,14 @@
 //! HTTPS for the key server (PROTOCOL.md §1): the private CA and server
 //! certificate created at initialisation, the rustls configuration (aws-lc-rs
 //! provider) and a listener that completes TLS handshakes off the accept
-//! loop, so that `axum::serve` and its graceful shutdown work unchanged.
+//! loop, so that a slow handshake never holds up the next client
+//! (`connections` serves what it yields).
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::IncomingStream;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose,
@@ -222,31 +221,21 @@ impl TlsListener {
     }
 }
 
+impl TlsListener {
+    /// The next stream whose handshake completed, with its peer; `None`
+    /// once the acceptor has stopped.
+    pub async fn accept(&mut self) -> Option<(TlsStream<TcpStream>, SocketAddr)> {
+        self.ready.recv().await
+    }
+
+    /// The address listened on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+}
+
 impl Drop for TlsListener {
     fn drop(&mut self) {
         self.acceptor_task.abort();
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(pair) => pair,
-            // The acceptor task ended (it only does when aborted): accept nothing more.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local_addr)
-    }
-}
-
-impl Connected<IncomingStream<'_, TlsListener>> for PeerAddr {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        Self(*stream.remote_addr())
     }
 }

@@ -76,7 +76,12 @@ async fn receiver(received: Arc<Received>) -> (String, String, tempfile::TempDir
             }
         }),
     );
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // Never stopped: the receiver lives as long as the test's runtime.
+    let (_stop, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        irm_key_server::connections::serve_connections(listener, app, stop).await;
+        drop(_stop);
+    });
     (format!("https://127.0.0.1:{port}/hook"), ca, dir)
 }
 
