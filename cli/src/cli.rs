@@ -321,6 +321,9 @@ pub(crate) enum AdminObject {
     /// How many approvals each kind of request needs: list, set.
     #[command(subcommand)]
     Rule(RuleCommand),
+    /// Detection rules (bulk access, repeated refusals): list, set; loosening one is a request.
+    #[command(subcommand)]
+    Detection(DetectionCommand),
     /// The break-glass code for emergencies when approvers are away: issue.
     #[command(subcommand)]
     BreakGlass(BreakGlassCommand),
@@ -611,6 +614,35 @@ pub(crate) enum AlertCommand {
         /// The alert's id.
         #[arg(value_name = "ID")]
         id: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DetectionCommand {
+    /// Each rule and its setting.
+    List,
+    /// Change a rule: tightening takes effect at once; loosening it (a higher limit, a shorter
+    /// window, a weaker action, --off) is filed for another administrator's approval.
+    #[command(after_help = "\
+Examples:
+  irm admin detection set bulk_files --limit 20 --window 300 --action suspend --reason 'SEC-12'
+  irm admin detection set denials --off --reason 'SEC-13: noisy during migration'")]
+    Set {
+        /// bulk_files (distinct files per person) or denials (refused grants per person).
+        #[arg(value_name = "RULE")]
+        rule: String,
+        /// bulk_files: more distinct files than this fire; denials: this many refusals fire.
+        #[arg(long, value_name = "N", required_unless_present = "off")]
+        limit: Option<u32>,
+        /// The sliding window in seconds.
+        #[arg(long, value_name = "SECS", required_unless_present = "off")]
+        window: Option<u64>,
+        /// What a firing does: alert, step_up (hold the person's grants) or suspend.
+        #[arg(long, value_name = "ACTION", required_unless_present = "off", value_parser = ["alert", "step_up", "suspend"])]
+        action: Option<String>,
+        /// Switch the rule off.
+        #[arg(long, conflicts_with_all = ["limit", "window", "action"])]
+        off: bool,
     },
 }
 

@@ -15,9 +15,10 @@ use irm_core::invitation::{CodePart, Invitation, ca_fingerprint};
 use irm_core::protocol::{
     AccountReview, AckAlertRequest, AddMemberRequest, Alert, ApprovalRequestInfo, ApprovalRule,
     ApproveRequest, AuditCheckpoint, AuditExportHeader, AuditExportLine, AuditQuery, AuditRecord,
-    AuditVerifyReport, CreateGroupRequest, CreateUserRequest, DeviceInfo, EnrollmentCode,
-    ExportRequest, FileInfo, KeyInfo, RequestAnswer, RestrictRequest, ReviewDoneRequest,
-    ServerKeyInfo, SetApprovalRuleRequest, TakeOut, UserInfo,
+    AuditVerifyReport, CreateGroupRequest, CreateUserRequest, DetectionLimit, DetectionRuleInfo,
+    DeviceInfo, EnrollmentCode, ExportRequest, FileInfo, KeyInfo, RequestAnswer, RestrictRequest,
+    ReviewDoneRequest, ServerKeyInfo, SetApprovalRuleRequest, SetDetectionRuleRequest, TakeOut,
+    UserInfo,
 };
 use reqwest::Method;
 use serde::Serialize;
@@ -51,6 +52,18 @@ pub enum UserAdded {
     Filed(Box<RequestAnswer>),
     /// Created now: the bootstrap's second administrator.
     Created(EnrollmentCode),
+}
+
+/// What `PUT /v1/admin/detection/{rule}` answered (PROTOCOL.md §12.2): a
+/// tightening in force at once (200, every rule as it now is), or a
+/// loosening filed for approval (202).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum DetectionChange {
+    /// In force now.
+    InForce(Vec<DetectionRuleInfo>),
+    /// Filed for another administrator's approval.
+    Filed(Box<RequestAnswer>),
 }
 
 /// A group name without the `@` a policy writes before it.
@@ -293,6 +306,25 @@ impl Session {
             Method::PUT,
             &path,
             Some(&SetApprovalRuleRequest { required }),
+        )
+    }
+
+    /// `GET /v1/admin/detection`: the detection rules in force.
+    pub fn detection_rules(&self) -> Result<Vec<DetectionRuleInfo>, ClientError> {
+        self.signed(Method::GET, "/v1/admin/detection", None::<&()>)
+    }
+
+    /// `PUT /v1/admin/detection/{rule}`: `None` switches the rule off.
+    pub fn set_detection_rule(
+        &self,
+        rule: &str,
+        setting: Option<DetectionLimit>,
+    ) -> Result<DetectionChange, ClientError> {
+        let path = format!("/v1/admin/detection/{}", segment(rule));
+        self.signed(
+            Method::PUT,
+            &path,
+            Some(&SetDetectionRuleRequest { setting }),
         )
     }
 

@@ -19,6 +19,7 @@ use crate::policy::{Policy, Rights};
 mod alert;
 mod approval;
 mod audit_query;
+mod detection;
 mod review;
 mod role;
 mod unseal;
@@ -35,6 +36,11 @@ pub use approval::{
     TakeOut, valid_reason,
 };
 pub use audit_query::{AuditQuery, MAX_AUDIT_PAGE};
+pub use detection::{
+    DETECTION_RULES, DetectionAction, DetectionLimit, DetectionRuleInfo, MAX_DETECTION_WINDOW_SECS,
+    SetDetectionRuleRequest, check_detection_setting, detection_loosens, detection_setting_text,
+    parse_detection_setting,
+};
 pub use review::{
     AccountReview, ClassificationRecipients, DEFAULT_DORMANT_DAYS, DormantDevice, DormantUser,
     GroupMembers, MAX_DORMANT_DAYS, PrivilegedUser, ReviewDone, ReviewDoneRequest,

@@ -12,30 +12,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
-/// What a rule does when it fires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// An audit record (`detect.RULE`) and nothing else.
-    Alert,
-    /// The person's grants are held (`step_up_required`) until two
-    /// administrators release them.
-    StepUp,
-    /// The person is suspended (`user_suspended`); restoring them needs
-    /// two administrators as always.
-    Suspend,
-}
-
-impl Action {
-    /// The word in audit details and the config file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Alert => "alert",
-            Self::StepUp => "step_up",
-            Self::Suspend => "suspend",
-        }
-    }
-}
+/// What a rule does when it fires (the wire type, PROTOCOL.md §12.2).
+pub use irm_core::protocol::DetectionAction as Action;
+use irm_core::protocol::DetectionLimit;
 
 /// Distinct files per person in a sliding window: more than `files` in
 /// `window_secs` fires.
@@ -66,6 +45,47 @@ pub struct Rules {
     pub bulk: Option<BulkRule>,
     /// Repeated refusals.
     pub denials: Option<DenialRule>,
+}
+
+impl Rules {
+    /// `rule`'s setting as the wire and the store name it; `None` when it
+    /// is off (or no such rule exists).
+    pub fn setting(&self, rule: &str) -> Option<DetectionLimit> {
+        match rule {
+            "bulk_files" => self.bulk.map(|r| DetectionLimit {
+                limit: r.files,
+                window_secs: r.window_secs,
+                action: r.action,
+            }),
+            "denials" => self.denials.map(|r| DetectionLimit {
+                limit: r.denials,
+                window_secs: r.window_secs,
+                action: Action::Alert,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Puts `setting` in force for `rule` (checked before, with
+    /// `irm_core::protocol::check_detection_setting`).
+    pub fn set(&mut self, rule: &str, setting: Option<DetectionLimit>) {
+        match rule {
+            "bulk_files" => {
+                self.bulk = setting.map(|l| BulkRule {
+                    files: l.limit,
+                    window_secs: l.window_secs,
+                    action: l.action,
+                });
+            }
+            "denials" => {
+                self.denials = setting.map(|l| DenialRule {
+                    denials: l.limit,
+                    window_secs: l.window_secs,
+                });
+            }
+            _ => {}
+        }
+    }
 }
 
 impl Default for Rules {
@@ -194,6 +214,17 @@ impl Detector {
             // Fired then, as the log says: one burst, one firing.
             recent.fired.insert(firing.rule, at);
         }
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> Rules {
+        self.rules
+    }
+
+    /// Changes one rule, keeping every count (a tightened rule applies to
+    /// what the window already holds).
+    pub fn set_rule(&mut self, rule: &str, setting: Option<DetectionLimit>) {
+        self.rules.set(rule, setting);
     }
 
     /// Forgets `user`'s counts: administrators released them, and the

@@ -14,6 +14,7 @@ use irm_core::Rights;
 use irm_core::protocol::{AuditRecord, Role};
 use irm_key_server::detect::{Action, BulkRule, DenialRule, Rules};
 use reqwest::{Method, StatusCode};
+use serde_json::json;
 
 /// Five files in five minutes at most; three refusals in ten minutes alert.
 fn rules(action: Action) -> Rules {
@@ -223,7 +224,147 @@ async fn ordinary_reading_and_unsigned_requests_raise_nothing_but_probing_does(b
     alice.grant_ok(&files[0], false).await;
 }
 
+/// PROTOCOL.md §12.2: the rules are server state. The config file sets a
+/// new server's; tightening takes effect at once; loosening or switching a
+/// rule off waits for another administrator; editing the config file later
+/// changes nothing; only administrators change them, only with good values.
+async fn rules_are_server_state_that_one_person_cannot_loosen(backend: Backend) {
+    let (mut server, admin, alice, files) = server_with(backend, Action::StepUp).await;
+    let rules = admin
+        .expect(Method::GET, "/v1/admin/detection", None, StatusCode::OK)
+        .await;
+    assert_eq!(rules[0]["rule"], "bulk_files", "{rules}");
+    assert_eq!(rules[0]["text"], "limit=5 window_secs=300 action=step_up");
+    assert_eq!(rules[1]["text"], "limit=3 window_secs=600 action=alert");
+    let seeded = fired(&admin.audit().await, "admin.detection.set").len();
+    assert_eq!(seeded, 2, "each configured rule is stored with a record");
+
+    // Tighter: at once, by one administrator, and in force for the next grant.
+    let tight = json!({"setting": {"limit": 2, "window_secs": 600, "action": "suspend"}});
+    let now = admin
+        .expect(
+            Method::PUT,
+            "/v1/admin/detection/bulk_files",
+            Some(tight),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(now[0]["text"], "limit=2 window_secs=600 action=suspend");
+    alice.grant_ok(&files[0], false).await;
+    alice.grant_ok(&files[1], false).await;
+    assert_eq!(alice.grant_denied(&files[2], false).await, "user_suspended");
+    let restore = admin
+        .expect(
+            Method::POST,
+            "/v1/admin/users/alice/restore",
+            None,
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    server.approve(&restore).await;
+
+    // Off: a request, and the rule holds meanwhile.
+    let filed = admin
+        .expect(
+            Method::PUT,
+            "/v1/admin/detection/bulk_files",
+            Some(json!({"setting": null})),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    assert_eq!(
+        filed["request"]["action"]["kind"], "set_detection_rule",
+        "{filed}"
+    );
+    assert_eq!(filed["request"]["action"]["setting"], "off");
+    // A higher limit is a loosening too, as is a weaker action.
+    for looser in [
+        json!({"limit": 3, "window_secs": 600, "action": "suspend"}),
+        json!({"limit": 2, "window_secs": 600, "action": "alert"}),
+        json!({"limit": 2, "window_secs": 60, "action": "suspend"}),
+    ] {
+        let answer = admin
+            .expect(
+                Method::PUT,
+                "/v1/admin/detection/bulk_files",
+                Some(json!({ "setting": looser })),
+                StatusCode::ACCEPTED,
+            )
+            .await;
+        assert_eq!(answer["request"]["state"], "pending", "{answer}");
+    }
+    server.clock.advance_secs(700);
+    alice.grant_ok(&files[3], false).await;
+    alice.grant_ok(&files[4], false).await;
+    assert_eq!(alice.grant_denied(&files[5], false).await, "user_suspended");
+    let restore = admin
+        .expect(
+            Method::POST,
+            "/v1/admin/users/alice/restore",
+            None,
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    server.approve(&restore).await;
+
+    // Approved by a second administrator: off.
+    server.approve(&filed).await;
+    let rules = admin
+        .expect(Method::GET, "/v1/admin/detection", None, StatusCode::OK)
+        .await;
+    assert_eq!(rules[0]["text"], "off", "{rules}");
+    assert_eq!(rules[0]["setting"], serde_json::Value::Null);
+    for file in &files {
+        alice.grant_ok(file, false).await;
+    }
+
+    // The config file cannot change a stored rule, in either direction: the
+    // denials rule stays as stored although the file now switches it off.
+    server
+        .restart_with(|_| {}, |s| s.detection.denials = None)
+        .await;
+    let rules = admin
+        .expect(Method::GET, "/v1/admin/detection", None, StatusCode::OK)
+        .await;
+    assert_eq!(rules[1]["text"], "limit=3 window_secs=600 action=alert");
+    assert_eq!(
+        fired(&admin.audit().await, "admin.detection.set").len(),
+        seeded + 2
+    );
+
+    // Bad values, unknown rules and people who are not administrators.
+    for (path, body) in [
+        (
+            "/v1/admin/detection/bulk_files",
+            json!({"setting": {"limit": 0, "window_secs": 60, "action": "alert"}}),
+        ),
+        (
+            "/v1/admin/detection/bulk_files",
+            json!({"setting": {"limit": 1, "window_secs": 0, "action": "alert"}}),
+        ),
+        (
+            "/v1/admin/detection/denials",
+            json!({"setting": {"limit": 1, "window_secs": 60, "action": "suspend"}}),
+        ),
+        ("/v1/admin/detection/everything", json!({"setting": null})),
+        (
+            "/v1/admin/detection/bulk_files",
+            json!({"setting": {"limit": 1, "window_secs": 60, "action": "ignore"}}),
+        ),
+        ("/v1/admin/detection/bulk_files", json!({"limit": 1})),
+    ] {
+        let refused = admin.send(Method::PUT, path, Some(body.clone())).await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{path} {body}");
+    }
+    let tight = json!({"setting": {"limit": 1, "window_secs": 60, "action": "alert"}});
+    let refused = alice
+        .send(Method::PUT, "/v1/admin/detection/bulk_files", Some(tight))
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+}
+
 on_each_backend!(
+    rules_are_server_state_that_one_person_cannot_loosen,
     bulk_access_holds_the_person_until_two_administrators_release_them,
     the_suspend_action_suspends,
     ordinary_reading_and_unsigned_requests_raise_nothing_but_probing_does,

@@ -10,17 +10,17 @@
 use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
-use irm_client::{Session, UserAdded};
+use irm_client::{DetectionChange, Session, UserAdded};
 use irm_core::invitation::CodePart;
 use irm_core::protocol::{
-    Alert, AlertResponse, AuditQuery, AuditRecord, CreateUserRequest, DenyReason, EnrollmentCode,
-    FileInfo, Role, UserInfo,
+    Alert, AlertResponse, AuditQuery, AuditRecord, CreateUserRequest, DenyReason, DetectionAction,
+    DetectionLimit, DetectionRuleInfo, EnrollmentCode, FileInfo, Role, UserInfo,
 };
 use serde::Serialize;
 
 use crate::cli::{
-    AdminArgs, AdminObject, AlertCommand, AuditCommand, DeviceCommand, ExportFormat, FileCommand,
-    GroupCommand, KeyCommand, UserCommand,
+    AdminArgs, AdminObject, AlertCommand, AuditCommand, DetectionCommand, DeviceCommand,
+    ExportFormat, FileCommand, GroupCommand, KeyCommand, UserCommand,
 };
 use crate::online;
 use crate::output::{Destination, Input};
@@ -52,6 +52,7 @@ pub(crate) fn run(args: &AdminArgs) -> Result<()> {
         AdminObject::Request(cmd) => super::approval::request(&session, cmd, &out),
         AdminObject::Alert(cmd) => alert(&session, cmd, args.reason.as_deref(), &out),
         AdminObject::Rule(cmd) => super::approval::rule(&session, cmd, &out),
+        AdminObject::Detection(cmd) => detection(&session, cmd, &out),
         AdminObject::BreakGlass(cmd) => super::approval::break_glass(&session, cmd, &out),
         AdminObject::Shares(cmd) => super::unseal::shares(&session, cmd, &out),
         AdminObject::Unseal => super::unseal::unseal(&session, &out),
@@ -496,6 +497,62 @@ fn still_in_force(alert: &Alert) -> Option<String> {
     Some(format!(
         "{user} is still {what}: acknowledging an alert does not lift it\nto lift it: {lift} (filed for a second administrator's approval)"
     ))
+}
+
+fn detection_text(rules: &[DetectionRuleInfo]) -> String {
+    let mut text = format!("{:<12} {}\n", "RULE", "SETTING");
+    for rule in rules {
+        let _ = writeln!(
+            text,
+            "{:<12} {}",
+            printable(&rule.rule),
+            printable(&rule.text)
+        );
+    }
+    text
+}
+
+fn detection(session: &Session, cmd: &DetectionCommand, out: &Out) -> Result<()> {
+    match cmd {
+        DetectionCommand::List => {
+            let rules = session
+                .detection_rules()
+                .context("listing detection rules")?;
+            out.show(&rules, || detection_text(&rules))
+        }
+        DetectionCommand::Set {
+            rule,
+            limit,
+            window,
+            action,
+            off,
+        } => {
+            let setting = match (off, limit, window, action) {
+                (true, ..) => None,
+                (false, Some(limit), Some(window_secs), Some(action)) => Some(DetectionLimit {
+                    limit: *limit,
+                    window_secs: *window_secs,
+                    action: DetectionAction::parse(action)
+                        .context("--action is alert, step_up or suspend")?,
+                }),
+                _ => anyhow::bail!("give --limit, --window and --action, or --off"),
+            };
+            let change = session
+                .set_detection_rule(rule, setting)
+                .with_context(|| format!("changing the detection rule {rule}"))?;
+            match change {
+                DetectionChange::InForce(rules) => {
+                    if !out.json {
+                        eprintln!("in force now (a tightening takes effect at once)");
+                    }
+                    out.show(&rules, || detection_text(&rules))
+                }
+                DetectionChange::Filed(answer) => {
+                    super::approval::show_filed(session, &answer, out)
+                }
+            }
+        }
+    }
 }
 
 fn alert(session: &Session, cmd: &AlertCommand, reason: Option<&str>, out: &Out) -> Result<()> {

@@ -150,6 +150,15 @@ pub enum ApprovalAction {
     /// halves, which the two administrators seal in an envelope together.
     /// It replaces any earlier one.
     IssueBreakGlass,
+    /// A detection rule is loosened or switched off (PROTOCOL.md §12.2);
+    /// tightening one needs no approval.
+    SetDetectionRule {
+        /// `bulk_files` or `denials`.
+        rule: String,
+        /// The new setting in its canonical text (`off`, or
+        /// `limit=N window_secs=N action=WORD`).
+        setting: String,
+    },
     /// An approval rule changes.
     SetApprovalRule {
         /// The action the rule is for (an [`ApprovalAction::kind`]).
@@ -161,7 +170,7 @@ pub enum ApprovalAction {
 
 impl ApprovalAction {
     /// Every action name, the rule keys.
-    pub const KINDS: [&'static str; 13] = [
+    pub const KINDS: [&'static str; 14] = [
         "admin.user.create",
         "admin.user.code",
         "admin.group.add_member",
@@ -169,6 +178,7 @@ impl ApprovalAction {
         "admin.user.release",
         "admin.file.restore",
         "admin.rule.set",
+        "admin.detection.set",
         "admin.shares.reissue",
         "admin.breakglass.issue",
         "file.export",
@@ -187,6 +197,7 @@ impl ApprovalAction {
             Self::ReleaseHold { .. } => "admin.user.release",
             Self::RestoreFile { .. } => "admin.file.restore",
             Self::SetApprovalRule { .. } => "admin.rule.set",
+            Self::SetDetectionRule { .. } => "admin.detection.set",
             Self::ReissueShares { .. } => "admin.shares.reissue",
             Self::IssueBreakGlass => "admin.breakglass.issue",
             Self::TakeOut { how, .. } => how.kind(),
@@ -248,6 +259,10 @@ impl ApprovalAction {
                 lines.push(format!("holders={}", holders.join(",")));
             }
             Self::IssueBreakGlass => {}
+            Self::SetDetectionRule { rule, setting } => {
+                lines.push(format!("rule={rule}"));
+                lines.push(format!("setting={setting}"));
+            }
             Self::SetApprovalRule { action, required } => {
                 lines.push(format!("rule_action={action}"));
                 lines.push(format!("required={required}"));

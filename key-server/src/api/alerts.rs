@@ -1,13 +1,17 @@
 //! Alerts (PROTOCOL.md §12.1): listing, showing and acknowledging the
-//! detection firings. What an alert is, and the acknowledgement with its
+//! detection firings; and the detection rules themselves (§12.2). What an alert is, and the acknowledgement with its
 //! audit record, are the store's (`store/alerts.rs`); delivering them is
 //! `crate::alerts`'. This module only speaks HTTP.
 
 use axum::Json;
 use axum::extract::{Path, State};
-use irm_core::protocol::{AckAlertRequest, Alert, DenyBody, ErrorBody, valid_reason};
+use axum::response::{IntoResponse, Response};
+use irm_core::protocol::{
+    AckAlertRequest, Alert, DenyBody, DetectionRuleInfo, ErrorBody, RequestAnswer,
+    SetDetectionRuleRequest, valid_reason,
+};
 
-use super::admin::{run, unexpected};
+use super::admin::{filed, run, unexpected};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -114,4 +118,41 @@ pub(crate) async fn ack_alert(
         );
     }
     Ok(Json(alert))
+}
+
+#[utoipa::path(get, path = "/v1/admin/detection", tag = "admin",
+    responses((status = 200, body = Vec<DetectionRuleInfo>), (status = 403, body = DenyBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn list_detection(
+    State(state): State<AppState>,
+    Authed(signed): Authed,
+) -> Result<Json<Vec<DetectionRuleInfo>>, ApiError> {
+    match run(&state, &signed, AdminOp::ListDetection).await? {
+        AdminOutput::Detection(rules) => Ok(Json(rules)),
+        _ => Err(unexpected()),
+    }
+}
+
+/// Tightening a rule takes effect at once (200, the rules now in force);
+/// loosening or switching it off is filed for approval (202, the request),
+/// PROTOCOL.md §12.2.
+#[utoipa::path(put, path = "/v1/admin/detection/{rule}", tag = "admin",
+    params(("rule" = String, Path, description = "bulk_files or denials")), request_body = SetDetectionRuleRequest,
+    responses((status = 200, body = Vec<DetectionRuleInfo>), (status = 202, body = RequestAnswer),
+        (status = 400, body = ErrorBody), (status = 403, body = DenyBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn set_detection(
+    State(state): State<AppState>,
+    Path(rule): Path<String>,
+    Authed(signed): Authed,
+) -> Result<Response, ApiError> {
+    let request: SetDetectionRuleRequest = signed.json()?;
+    let op = AdminOp::SetDetection {
+        rule,
+        setting: request.setting,
+    };
+    match run(&state, &signed, op).await? {
+        AdminOutput::Detection(rules) => Ok(Json(rules).into_response()),
+        out => filed(out, None),
+    }
 }

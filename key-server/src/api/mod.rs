@@ -84,6 +84,8 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::list_alerts))
         .routes(routes!(alerts::show_alert))
         .routes(routes!(alerts::ack_alert))
+        .routes(routes!(alerts::list_detection))
+        .routes(routes!(alerts::set_detection))
         .routes(routes!(admin::read_audit))
         .routes(routes!(admin::verify_audit))
         .routes(routes!(admin::checkpoint))

@@ -415,6 +415,7 @@ fn break_glass_refusal(
         action,
         ApprovalAction::IssueBreakGlass
             | ApprovalAction::SetApprovalRule { .. }
+            | ApprovalAction::SetDetectionRule { .. }
             | ApprovalAction::ReissueShares { .. }
     ) {
         return Ok(Some(Refusal::Conflict(format!(

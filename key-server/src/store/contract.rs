@@ -386,6 +386,16 @@ pub enum AdminOp {
         /// Approvals it will need.
         required: u8,
     },
+    /// The detection rules in force (PROTOCOL.md §12.2).
+    ListDetection,
+    /// Change a detection rule: at once when it only tightens, approved by
+    /// other administrators when it loosens (or switches it off).
+    SetDetection {
+        /// `bulk_files` or `denials`.
+        rule: String,
+        /// The new setting; `None` switches it off.
+        setting: Option<irm_core::protocol::DetectionLimit>,
+    },
     /// The alerts (detection firings, PROTOCOL.md §12.1), oldest first.
     ListAlerts {
         /// Only those nobody has acknowledged.
@@ -436,6 +446,7 @@ impl AdminOp {
                 | Self::ListRequests
                 | Self::ShowRequest { .. }
                 | Self::ListRules
+                | Self::ListDetection
                 | Self::ListAlerts { .. }
                 | Self::ShowAlert { .. }
                 // An acknowledgement changes no user, group, device or file.
@@ -482,6 +493,8 @@ impl AdminOp {
             Self::ListRules => "admin.rule.list",
             Self::RequestTakeOut { how, .. } => how.kind(),
             Self::SetRule { .. } => "admin.rule.set",
+            Self::ListDetection => "admin.detection.list",
+            Self::SetDetection { .. } => "admin.detection.set",
             Self::Review { .. } => "admin.review.list",
             Self::ReviewDone { .. } => "admin.review.done",
             Self::ReissueShares { .. } => "admin.shares.reissue",
@@ -525,6 +538,12 @@ impl AdminOp {
             Self::ReissueShares { threshold, holders } => ApprovalAction::ReissueShares {
                 threshold: *threshold,
                 holders: holders.clone(),
+            },
+            // Only a loosening waits for approval: the store asks
+            // `detection_loosens` before filing it (txn.rs).
+            Self::SetDetection { rule, setting } => ApprovalAction::SetDetectionRule {
+                rule: rule.clone(),
+                setting: irm_core::protocol::detection_setting_text(setting.as_ref()),
             },
             Self::IssueBreakGlass { .. } => ApprovalAction::IssueBreakGlass,
             Self::RequestTakeOut {
@@ -583,6 +602,13 @@ impl AdminOp {
                 threshold: *threshold,
                 holders: holders.clone(),
             },
+            ApprovalAction::SetDetectionRule { rule, setting } => Self::SetDetection {
+                rule: rule.clone(),
+                // The text was checked when the request was filed; one that
+                // no longer parses switches nothing off.
+                setting: irm_core::protocol::parse_detection_setting(setting)
+                    .unwrap_or_else(|| crate::detect::Rules::default().setting(rule)),
+            },
             ApprovalAction::IssueBreakGlass => Self::IssueBreakGlass { code },
             ApprovalAction::TakeOut {
                 how,
@@ -629,6 +655,7 @@ impl AdminOp {
                 | Self::ListRequests
                 | Self::ShowRequest { .. }
                 | Self::ListRules
+                | Self::ListDetection
                 | Self::ListAlerts { .. }
                 | Self::ShowAlert { .. }
         );
@@ -691,6 +718,10 @@ impl AdminOp {
             Self::SetRule { action, required } => {
                 Some(format!("rule_action={action} required={required}"))
             }
+            Self::SetDetection { rule, setting } => Some(format!(
+                "rule={rule} setting={}",
+                irm_core::protocol::detection_setting_text(setting.as_ref())
+            )),
             Self::RequestTakeOut { user, device, .. } => {
                 Some(format!("user={user} device={device}"))
             }
@@ -763,6 +794,8 @@ pub enum AdminOutput {
     },
     /// The approval rules.
     Rules(Vec<ApprovalRule>),
+    /// The detection rules in force.
+    Detection(Vec<irm_core::protocol::DetectionRuleInfo>),
     /// The account review (boxed: it is the largest answer by far).
     Review(Box<irm_core::protocol::AccountReview>),
     /// Alerts.

@@ -45,6 +45,8 @@ pub(crate) enum Object {
     File(String),
     /// An approval rule: the approvals an action needs.
     Rule(String),
+    /// A detection rule's setting (PROTOCOL.md §12.2).
+    Detection(String),
     /// A user's live enrollment code (its hash, expiry and origin).
     Code(String),
     /// An approval request: its action, state and approvals.
@@ -95,6 +97,7 @@ impl Object {
             Self::Member { group, user } => format!("member/{group}/{user}"),
             Self::File(id) => format!("file/{id}"),
             Self::Rule(action) => format!("rule/{action}"),
+            Self::Detection(rule) => format!("detection/{rule}"),
             Self::Code(user) => format!("code/{user}"),
             Self::Request(id) => format!("request/{id}"),
             Self::BreakGlass => "break_glass/current".into(),
@@ -117,6 +120,9 @@ impl Object {
             Self::Member { group, user } => member_state(conn.user(user)?.as_ref(), group),
             Self::File(id) => file_state(conn.file(id)?.as_ref()),
             Self::Rule(action) => rule_state(conn.approval_rule(action)?),
+            Self::Detection(rule) => conn
+                .detection_rule(rule)?
+                .unwrap_or_else(|| "absent".to_owned()),
             Self::Code(user) => code_state(conn.user_code(user)?.as_ref()),
             Self::Request(id) => {
                 let row = conn.request(id)?;
@@ -153,6 +159,7 @@ impl Object {
             }
             "file" => Self::File(rest.to_owned()),
             "rule" => Self::Rule(rest.to_owned()),
+            "detection" => Self::Detection(rest.to_owned()),
             "code" => Self::Code(rest.to_owned()),
             "request" => Self::Request(rest.to_owned()),
             "break_glass" => Self::BreakGlass,

@@ -370,8 +370,9 @@ impl PgConn {
                 // Version 1 lacks the approval tables: adding them is the
                 // whole upgrade. It needs the right to create tables, which
                 // a serving role that owns nothing lacks: then say so.
-                // Version 2 lacks `alert_acks` only.
-                Some(old @ ("1" | "2")) => {
+                // Version 2 lacks `alert_acks` and `detection_rules`,
+                // version 3 the latter only.
+                Some(old @ ("1" | "2" | "3")) => {
                     let upgrade = if old == "1" {
                         schema::UPGRADE_FROM_1
                     } else {
@@ -1051,6 +1052,23 @@ impl Tables for PgConn {
         self.execute(
             "INSERT INTO approval_rules (action, required) VALUES ($1, $2) ON CONFLICT (action) DO UPDATE SET required = EXCLUDED.required",
             &[&action, &i64::from(required)],
+        )?;
+        Ok(())
+    }
+
+    fn detection_rule(&mut self, rule: &str) -> Result<Option<String>, StoreError> {
+        self.query_opt(
+            "SELECT setting FROM detection_rules WHERE rule = $1",
+            &[&rule],
+        )?
+        .map(|row| Ok(row.try_get(0)?))
+        .transpose()
+    }
+
+    fn set_detection_rule(&mut self, rule: &str, setting: &str) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO detection_rules (rule, setting) VALUES ($1, $2) ON CONFLICT (rule) DO UPDATE SET setting = EXCLUDED.setting",
+            &[&rule, &setting],
         )?;
         Ok(())
     }

@@ -3,8 +3,9 @@
 //! by side here, and a test holds their tables and columns equal, so that
 //! `Tables` reads the same rows from both.
 
-/// Version 3 added `alert_acks` (PROTOCOL.md §12.1), which the schema
-/// itself creates: a version 2 database needs nothing else.
+/// Version 3 added `alert_acks` (PROTOCOL.md §12.1) and version 4
+/// `detection_rules` (§12.2), which the schema itself creates: a version 2
+/// or 3 database needs nothing else.
 ///
 /// What turns a version 1 database (before approvals) into this version,
 /// besides the new tables the schema creates: the same for both dialects.
@@ -111,6 +112,7 @@ CREATE TABLE IF NOT EXISTS take_outs (
     PRIMARY KEY (file_id, user_name, device_id, action)
 );
 CREATE TABLE IF NOT EXISTS approval_rules (action TEXT PRIMARY KEY, required INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS detection_rules (rule TEXT PRIMARY KEY, setting TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS holds (
     user_name TEXT PRIMARY KEY,
     rule TEXT NOT NULL,
@@ -254,6 +256,7 @@ CREATE TABLE IF NOT EXISTS take_outs (
     PRIMARY KEY (file_id, user_name, device_id, action)
 );
 CREATE TABLE IF NOT EXISTS approval_rules (action TEXT PRIMARY KEY, required BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS detection_rules (rule TEXT PRIMARY KEY, setting TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS holds (
     user_name TEXT PRIMARY KEY,
     rule TEXT NOT NULL,
@@ -366,6 +369,7 @@ mod tests {
                 "approvals",
                 "audit",
                 "break_glass",
+                "detection_rules",
                 "devices",
                 "files",
                 "grants",

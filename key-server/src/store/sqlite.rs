@@ -141,10 +141,11 @@ pub(super) fn open(path: &Path, metrics: Arc<Metrics>) -> Result<SqliteStore, St
             r.get(0)
         })
         .optional()?;
-    // Version 2 lacked `alert_acks`, which the schema just created too.
+    // Versions 2 and 3 lacked `alert_acks` or `detection_rules`, which the
+    // schema just created too.
     let upgrade = match version.as_deref() {
         Some("1") => Some(schema::UPGRADE_FROM_1),
-        Some("2") => Some(""),
+        Some("2" | "3") => Some(""),
         _ => None,
     };
     if let Some(upgrade) = upgrade {
@@ -920,6 +921,24 @@ impl Tables for Connection {
         self.execute(
             "INSERT INTO approval_rules (action, required) VALUES (?1, ?2) ON CONFLICT(action) DO UPDATE SET required = excluded.required",
             params![action, required],
+        )?;
+        Ok(())
+    }
+
+    fn detection_rule(&mut self, rule: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .query_row(
+                "SELECT setting FROM detection_rules WHERE rule = ?1",
+                [rule],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn set_detection_rule(&mut self, rule: &str, setting: &str) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO detection_rules (rule, setting) VALUES (?1, ?2) ON CONFLICT(rule) DO UPDATE SET setting = excluded.setting",
+            params![rule, setting],
         )?;
         Ok(())
     }

@@ -294,6 +294,12 @@ pub(super) trait Tables {
     /// Sets the approvals an action needs.
     fn set_approval_rule(&mut self, action: &str, required: u8) -> Result<(), StoreError>;
 
+    /// A detection rule's stored setting, in its canonical text
+    /// (PROTOCOL.md §12.2); `None` before it was first set.
+    fn detection_rule(&mut self, rule: &str) -> Result<Option<String>, StoreError>;
+    /// Stores a detection rule's setting.
+    fn set_detection_rule(&mut self, rule: &str, setting: &str) -> Result<(), StoreError>;
+
     /// The break-glass code, if one was ever issued.
     fn break_glass(&mut self) -> Result<Option<BreakGlassRow>, StoreError>;
     /// The detection hold on `user`'s grants, if any (PROTOCOL.md §12).

@@ -36,8 +36,9 @@ const USERLESS_FAILURES_KEY: &str = "userless_code_failures";
 const INITIALISED_KEY: &str = "initialised";
 /// The schema version both backends write (`meta` row `schema`). Version 2
 /// added the approval tables (`requests`, `approvals`, `approval_rules`);
-/// opening a version 1 database adds them. Version 3 added `alert_acks`.
-pub(super) const SCHEMA_VERSION: &str = "3";
+/// opening a version 1 database adds them. Version 3 added `alert_acks`,
+/// version 4 `detection_rules`.
+pub(super) const SCHEMA_VERSION: &str = "4";
 
 /// The head of the chain as stored.
 pub(super) fn load_head(conn: &mut impl Tables) -> Result<ChainHead, StoreError> {
@@ -772,7 +773,9 @@ pub(super) fn admin<C: Tables>(
         ctx.audit(draft.deny(DenyReason::RoleRequired))?;
         return Ok(Err(Refusal::Deny(DenyReason::RoleRequired)));
     }
-    if let Some(action) = op.approval_action() {
+    if let Some(action) = op.approval_action()
+        && !tightens_detection(ctx, op)
+    {
         if !approval::is_bootstrap_second_admin(ctx.conn, op)? {
             return approval::file(ctx, actor, op, action, admin_effect, now_ms);
         }
@@ -812,6 +815,17 @@ pub(super) fn admin<C: Tables>(
     apply(ctx, op, draft, now_ms)
 }
 
+/// Whether `op` changes a detection rule without loosening it (PROTOCOL.md
+/// §12.2): tightening takes effect at once, as any narrowing does; only a
+/// loosening waits for other administrators.
+fn tightens_detection<C: Tables>(ctx: &WriteCtx<'_, C>, op: &AdminOp) -> bool {
+    let AdminOp::SetDetection { rule, setting } = op else {
+        return false;
+    };
+    let now = ctx.detector.rules().setting(rule);
+    !irm_core::protocol::detection_loosens(now.as_ref(), setting.as_ref())
+}
+
 /// Runs `op` and records `draft` for it. The effect runs in a savepoint of
 /// its own, so that a refusal undoes it while its audit record stays.
 pub(super) fn apply<C: Tables>(
@@ -828,6 +842,10 @@ pub(super) fn apply<C: Tables>(
                 // The burst that held them must not hold them again at
                 // their next grant (PROTOCOL.md §12).
                 ctx.detector.forget(name);
+            }
+            if let AdminOp::SetDetection { rule, setting } = op {
+                // In force from the next grant in this very batch.
+                ctx.detector.set_rule(rule, *setting);
             }
             let objects = objects_set_by(ctx.conn, op)?;
             ctx.audit_setting(draft, &objects)?;
@@ -951,6 +969,11 @@ fn all_objects(conn: &mut impl Tables) -> Result<Vec<Object>, StoreError> {
             objects.push(Object::Rule(kind.to_owned()));
         }
     }
+    for rule in irm_core::protocol::DETECTION_RULES {
+        if conn.detection_rule(rule)?.is_some() {
+            objects.push(Object::Detection(rule.to_owned()));
+        }
+    }
     for request in conn.requests(u32::MAX)? {
         objects.push(Object::Request(request.id));
     }
@@ -961,14 +984,84 @@ fn all_objects(conn: &mut impl Tables) -> Result<Vec<Object>, StoreError> {
     Ok(objects)
 }
 
+/// The detection rules as stored (PROTOCOL.md §12.2). The config file's
+/// rules are a new server's first setting only: a rule not yet stored is
+/// stored as configured (an audit record by the server, `source=config`);
+/// once stored, only `admin.detection.set` changes it, so that editing the
+/// file cannot switch detection off. A stored rule the audit log does not
+/// vouch for is not obeyed: the configured one is, and the server says so.
+fn rules_in_force<C: Tables>(
+    ctx: &mut WriteCtx<'_, C>,
+    configured: crate::detect::Rules,
+    now_ms: u64,
+) -> Result<crate::detect::Rules, StoreError> {
+    use irm_core::protocol::{DETECTION_RULES, detection_setting_text, parse_detection_setting};
+    let mut rules = configured;
+    for rule in DETECTION_RULES {
+        let wanted = configured.setting(rule);
+        let Some(text) = ctx.conn.detection_rule(rule)? else {
+            let text = detection_setting_text(wanted.as_ref());
+            ctx.conn.set_detection_rule(rule, &text)?;
+            let draft = AuditDraft::new(now_ms, "admin.detection.set", Outcome::Ok)
+                .detail(format!("rule={rule} setting={text} source=config"));
+            ctx.audit_setting(draft, &[Object::Detection(rule.to_owned())])?;
+            continue;
+        };
+        let object = Object::Detection(rule.to_owned());
+        if let Some(name) = ctx.forged(&[(object, text.clone())]) {
+            tracing::error!(
+                object = name,
+                "state integrity: a detection rule differs from the audit log; the configured rule is in force"
+            );
+            continue;
+        }
+        let stored = parse_detection_setting(&text)
+            .ok_or_else(|| StoreError::Corrupt(format!("detection rule {rule}: {text:?}")))?;
+        if stored != wanted {
+            tracing::warn!(
+                rule,
+                stored = %text,
+                configured = %detection_setting_text(wanted.as_ref()),
+                "the config file's detection rule differs from the server's; the server's is in force \
+                 (change it with `irm admin detection set`; loosening needs approval)"
+            );
+        }
+        rules.set(rule, stored);
+    }
+    Ok(rules)
+}
+
+/// The detection rules as `GET /v1/admin/detection` shows them.
+fn detection_rules(
+    conn: &mut impl Tables,
+) -> Result<Vec<irm_core::protocol::DetectionRuleInfo>, StoreError> {
+    use irm_core::protocol::{DETECTION_RULES, DetectionRuleInfo, parse_detection_setting};
+    DETECTION_RULES
+        .iter()
+        .map(|rule| {
+            let text = conn
+                .detection_rule(rule)?
+                .ok_or_else(|| StoreError::Corrupt(format!("detection rule {rule} not stored")))?;
+            let setting = parse_detection_setting(&text)
+                .ok_or_else(|| StoreError::Corrupt(format!("detection rule {rule}: {text:?}")))?;
+            Ok(DetectionRuleInfo {
+                rule: (*rule).to_owned(),
+                setting,
+                text,
+            })
+        })
+        .collect()
+}
+
 /// Puts the detection `rules` in force (PROTOCOL.md §12), their counters
 /// rebuilt from the grants and refusals the log holds within the longest
 /// window, so that a restart forgets nothing the rules still look at.
 pub(super) fn arm_detection<C: Tables>(
     ctx: &mut WriteCtx<'_, C>,
-    rules: crate::detect::Rules,
+    configured: crate::detect::Rules,
     now_ms: u64,
 ) -> Result<(), StoreError> {
+    let rules = rules_in_force(ctx, configured, now_ms)?;
     let mut detector = crate::detect::Detector::new(rules);
     let window_ms = detector.window_secs().saturating_mul(1000);
     let mut query = irm_core::protocol::AuditQuery {
@@ -1113,6 +1206,7 @@ pub(super) fn arm_ledger<C: Tables>(
 /// §11.3): their new states go into its audit record as tokens.
 fn objects_set_by(conn: &mut impl Tables, op: &AdminOp) -> Result<Vec<Object>, StoreError> {
     Ok(match op {
+        AdminOp::SetDetection { rule, .. } => vec![Object::Detection(rule.clone())],
         // A rotation demotes the current key and adds one: every key's state.
         AdminOp::RotateKey(_) | AdminOp::RetireKey { .. } => conn
             .keys()?
@@ -1347,6 +1441,15 @@ pub(super) fn admin_effect(
             }
             conn.set_approval_rule(action, *required)?;
             AdminOutput::Done
+        }
+        AdminOp::ListDetection => AdminOutput::Detection(detection_rules(conn)?),
+        AdminOp::SetDetection { rule, setting } => {
+            if let Err(e) = irm_core::protocol::check_detection_setting(rule, setting.as_ref()) {
+                return Ok(Err(Refusal::BadRequest(e)));
+            }
+            let text = irm_core::protocol::detection_setting_text(setting.as_ref());
+            conn.set_detection_rule(rule, &text)?;
+            AdminOutput::Detection(detection_rules(conn)?)
         }
         AdminOp::ListAlerts { open } => AdminOutput::Alerts(super::alerts::list(conn, *open)?),
         AdminOp::ShowAlert { id } => AdminOutput::Alert(found!(super::alerts::one(conn, *id))),

@@ -162,9 +162,20 @@ impl TestServer {
     /// disk would do to its data directory, and starts it again as a new
     /// process would (its state opened afresh) on the same port.
     pub async fn restart(&mut self, meanwhile: impl FnOnce(&std::path::Path)) {
+        self.restart_with(meanwhile, |_| {}).await;
+    }
+
+    /// [`TestServer::restart`] with its settings (the config file) changed
+    /// by `adjust`.
+    pub async fn restart_with(
+        &mut self,
+        meanwhile: impl FnOnce(&std::path::Path),
+        adjust: impl FnOnce(&mut Settings),
+    ) {
         self.stop().await;
         meanwhile(self.dir.path());
-        let settings = (*self.state().settings).clone();
+        let mut settings = (*self.state().settings).clone();
+        adjust(&mut settings);
         // The old state lets go of the database (its writer lock) first.
         self.state = None;
         let state = AppState::open(settings, self.clock.clone()).expect("reopen");
