@@ -19,6 +19,7 @@ use crate::policy::{Policy, Rights};
 mod alert;
 mod approval;
 mod audit_query;
+mod digest;
 mod review;
 mod role;
 mod unseal;
@@ -35,6 +36,10 @@ pub use approval::{
     TakeOut, valid_reason,
 };
 pub use audit_query::{AuditQuery, MAX_AUDIT_PAGE};
+pub use digest::{
+    ContactError, DataOwner, DataOwners, DigestDelivery, DigestSentRequest, MAX_DIGEST_DELIVERIES,
+    MAX_OWNER_CONTACT_LEN, OwnerContact, is_bidi_control,
+};
 pub use review::{
     AccountReview, ClassificationRecipients, DEFAULT_DORMANT_DAYS, DormantDevice, DormantUser,
     GroupMembers, MAX_DORMANT_DAYS, PrivilegedUser, ReviewDone, ReviewDoneRequest,

@@ -379,6 +379,28 @@ pub enum AdminOp {
         /// What the reviewers say (required).
         reason: String,
     },
+    /// What the configured data owners' groups cover now (PROTOCOL.md
+    /// §7.7): read only; the contacts themselves are configuration, joined
+    /// by the handler.
+    DataOwners {
+        /// The groups that have a data owner configured.
+        groups: Vec<String>,
+    },
+    /// Record that digests went out (PROTOCOL.md §7.7): the record is the
+    /// whole effect.
+    DigestSent {
+        /// The period's start (Unix milliseconds).
+        since_ms: u64,
+        /// The period's end (Unix milliseconds).
+        until_ms: u64,
+        /// The last record the digests were built from.
+        head_seq: u64,
+        /// `group:contact` of each digest its owner took (contact as
+        /// `OwnerContact::shown` gives it).
+        sent: Vec<String>,
+        /// `group:contact` of each that could not be delivered.
+        failed: Vec<String>,
+    },
     /// Change an approval rule (itself approved).
     SetRule {
         /// The action (an `ApprovalAction::kind`).
@@ -442,6 +464,8 @@ impl AdminOp {
                 | Self::AckAlert { .. }
                 | Self::Review { .. }
                 | Self::ReviewDone { .. }
+                | Self::DataOwners { .. }
+                | Self::DigestSent { .. }
         )
     }
 
@@ -484,6 +508,8 @@ impl AdminOp {
             Self::SetRule { .. } => "admin.rule.set",
             Self::Review { .. } => "admin.review.list",
             Self::ReviewDone { .. } => "admin.review.done",
+            Self::DataOwners { .. } => "admin.data_owner.list",
+            Self::DigestSent { .. } => "admin.digest.sent",
             Self::ReissueShares { .. } => "admin.shares.reissue",
             Self::IssueBreakGlass { .. } => "admin.breakglass.issue",
             Self::ListAlerts { .. } => "admin.alert.list",
@@ -624,6 +650,8 @@ impl AdminOp {
             self,
             Self::Review { .. }
                 | Self::ReviewDone { .. }
+                | Self::DataOwners { .. }
+                | Self::DigestSent { .. }
                 | Self::ReadAudit(_)
                 | Self::AuditAccess { .. }
                 | Self::ListRequests
@@ -705,6 +733,20 @@ impl AdminOp {
             Self::Review { dormant_days } => Some(format!("dormant_days={dormant_days}")),
             // The reason is the record's point: last, as every reason is.
             Self::ReviewDone { reason } => Some(format!("reason={reason}")),
+            Self::DataOwners { groups } => Some(format!("groups={}", groups.join(","))),
+            // Groups are names and contacts were checked at start (no
+            // white space), so each list stays one word.
+            Self::DigestSent {
+                since_ms,
+                until_ms,
+                head_seq,
+                sent,
+                failed,
+            } => Some(format!(
+                "since_ms={since_ms} until_ms={until_ms} head={head_seq} sent={} failed={}",
+                sent.join(","),
+                failed.join(",")
+            )),
             _ => None,
         }
     }
@@ -767,6 +809,9 @@ pub enum AdminOutput {
     Review(Box<irm_core::protocol::AccountReview>),
     /// Alerts.
     Alerts(Vec<Alert>),
+    /// For each group asked about, in order: its members now and the files
+    /// whose policy names `@group`, both sorted.
+    GroupFiles(Vec<(String, Vec<String>, Vec<String>)>),
     /// One alert.
     Alert(Alert),
 }
