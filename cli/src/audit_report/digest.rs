@@ -30,8 +30,8 @@ pub(crate) fn window(since_ms: u64, until_ms: u64, files: BTreeSet<String>) -> W
 }
 
 /// Keeps what the owner of `group` may see: who could read *their* files
-/// (the other groups' members are not theirs to know), and no account
-/// review (it is about everyone).
+/// (the other groups' members are not theirs to know), and of the account
+/// review only when and by whom (its reason is about everyone's access).
 pub(crate) fn scope(report: &mut Report, group: &str) {
     if let Some(groups) = &mut report.groups {
         groups.retain(|g| g.group == group);
@@ -42,7 +42,9 @@ pub(crate) fn scope(report: &mut Report, group: &str) {
             });
         }
     }
-    report.last_review = None;
+    if let Some(review) = &mut report.last_review {
+        review.reason = Some("(not shown in a group's digest)".to_owned());
+    }
 }
 
 /// The mail's subject: only the group's name (a checked name) and dates.
@@ -67,8 +69,9 @@ pub(crate) fn text(group: &str, contact_shown: &str, files: usize, report: &Repo
     );
     let _ = writeln!(
         out,
-        "{files} files name @{group}; in this period: {} opens by {} people, {} denials, \
-         {} prints, {} copies, {} exports ({} approved take-outs), {} alerts ({} acknowledged).",
+        "@{group}'s files (those whose policy names @{group}): {files}. In this period: {} opens \
+         by {} people, {} denials, {} prints, {} copies, {} exports ({} approved take-outs), {} \
+         alerts ({} acknowledged).",
         t.grants,
         t.people,
         t.denials,
@@ -156,9 +159,13 @@ mod tests {
         );
         assert!(aa.files_opened.iter().all(|f| f.file_id == "aa".repeat(16)));
         assert!(bb.files_opened.iter().all(|f| f.file_id == "bb".repeat(16)));
-        // No administrator's action on people, no enrollment, no review.
+        // No administrator's action on people, no enrollment, no review's words.
         assert_eq!(aa.totals.devices_enrolled, 0);
-        assert!(aa.last_review.is_none());
+        let review = aa.last_review.as_ref().expect("the day's review");
+        assert_eq!(
+            (review.by.as_deref(), review.reason.as_deref()),
+            (Some("bob"), Some("(not shown in a group's digest)"))
+        );
         for report in [&aa, &bb] {
             let groups = report.groups.as_ref().expect("from record 1");
             assert_eq!(groups.len(), 1);

@@ -138,12 +138,16 @@ pub(crate) fn run(session: &Session, args: &DigestArgs, out: &Out) -> Result<()>
         .audit_checkpoint()
         .context("having the key server sign a checkpoint")?;
     let head_seq = checkpoint.count;
+    let review = super::report::last_review(session)?;
     let mut aggregators: Vec<Aggregator> = owners
         .iter()
         .map(|o| {
             let files: BTreeSet<String> = o.files.iter().cloned().collect();
             let mut aggregator = Aggregator::new(digest::window(args.since, until_ms, files));
             aggregator.checkpoint(checkpoint.clone());
+            if let Some(record) = &review {
+                aggregator.note_review(record);
+            }
             aggregator
         })
         .collect();

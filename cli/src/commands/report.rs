@@ -107,16 +107,8 @@ pub(crate) fn online(session: &Session, args: &ReportArgs, json: bool) -> Result
     let last = checkpoint.count;
     aggregator.checkpoint(checkpoint);
     // The last review may be older than the window.
-    let review = session
-        .audit_query(&AuditQuery {
-            limit: 1,
-            newest: true,
-            action: Some("admin.review.done".into()),
-            ..AuditQuery::default()
-        })
-        .context("reading the last account review")?;
-    if let Some(record) = review.first() {
-        aggregator.note_review(record);
+    if let Some(record) = last_review(session)? {
+        aggregator.note_review(&record);
     }
     read_pages(session, args.since, last, |record| aggregator.push(record))?;
     // The records start inside the log: who is in which group comes from
@@ -134,6 +126,19 @@ pub(crate) fn online(session: &Session, args: &ReportArgs, json: bool) -> Result
             .collect()
     });
     write(args, &aggregator.finish(directory), json)
+}
+
+/// The newest `admin.review.done` record, however old.
+pub(crate) fn last_review(session: &Session) -> Result<Option<AuditRecord>> {
+    let mut newest = session
+        .audit_query(&AuditQuery {
+            limit: 1,
+            newest: true,
+            action: Some("admin.review.done".into()),
+            ..AuditQuery::default()
+        })
+        .context("reading the last account review")?;
+    Ok(newest.pop())
 }
 
 /// Hands `each` every record from `since_ms` on up to record `last` (the
