@@ -511,6 +511,36 @@ fn each_data_owner_receives_their_groups_week_and_nothing_else() {
     );
     assert_eq!(records[0].actor_user.as_deref(), Some("admin"));
 
+    // An auditor may run it (reads and the record are auditors' too); a
+    // person without the role is refused by the server.
+    let auditor = Person::new("auditor");
+    auditor.enroll(&server, &admins.add_user(&["auditor", "--role", "auditor"]));
+    let out = auditor
+        .irm(&[
+            "admin",
+            "audit",
+            "digest",
+            "--dry-run",
+            "--group",
+            "support",
+            "--json",
+        ])
+        .output()
+        .expect("irm runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dry: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(dry[0]["group"], "support");
+    assert_eq!(dry[0]["body"]["report"]["totals"]["grants"], 3);
+    let (code, refused) = mallory.json(&["admin", "audit", "digest", "--dry-run"]);
+    assert_eq!(
+        (code, refused["reason"].as_str()),
+        (3, Some("role_required"))
+    );
+
     // A mailbox owner and no mail server: a usage error before anything.
     let out = admin
         .irm(&["admin", "audit", "digest", "--group", "support"])
