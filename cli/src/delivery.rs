@@ -127,8 +127,9 @@ impl Mailer {
         from: &str,
         ca_pem: Option<&[u8]>,
     ) -> Result<Self> {
+        // Not echoed: a mistyped URL may still hold a password.
         let parsed = reqwest::Url::parse(url)
-            .map_err(|e| Refusal::usage(format!("--smtp {url:?} is not a URL: {e}")))?;
+            .map_err(|e| Refusal::usage(format!("--smtp is not a URL: {e}")))?;
         if !parsed.username().is_empty() || parsed.password().is_some() {
             return Err(Refusal::usage(
                 "--smtp must not carry credentials: the command line is visible to other users",
@@ -195,6 +196,8 @@ impl Mailer {
             .timeout(Some(TIMEOUT));
         match (user, password) {
             (Some(user), Some(password)) => {
+                // lettre keeps its own copy in a plain String for the
+                // transport's life (one run); ours is wiped on drop.
                 builder = builder.credentials(Credentials::new(
                     user.to_owned(),
                     password.0.as_str().to_owned(),

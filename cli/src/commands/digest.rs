@@ -235,6 +235,8 @@ pub(crate) fn run(session: &Session, args: &DigestArgs, out: &Out) -> Result<()>
         .filter(|o| !o.delivered)
         .map(|o| format!("@{} ({})", o.group, o.contact))
         .collect();
+    // With --json a partial failure is the one error object (which names
+    // the groups), as every failure is: stdout holds one object.
     let summary = Summary {
         ok: failed.is_empty(),
         since_ms: args.since,
@@ -242,9 +244,9 @@ pub(crate) fn run(session: &Session, args: &DigestArgs, out: &Out) -> Result<()>
         head_seq,
         deliveries: outcomes,
     };
-    if out.json {
+    if out.json && failed.is_empty() {
         crate::report::print_json(&summary);
-    } else {
+    } else if !out.json {
         eprintln!(
             "recorded {} digest(s) with the key server (admin.digest.sent)",
             summary.deliveries.len()

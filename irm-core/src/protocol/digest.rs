@@ -17,14 +17,25 @@ pub const MAX_OWNER_CONTACT_LEN: usize = 512;
 /// The most deliveries one `POST /v1/admin/digests` may report.
 pub const MAX_DIGEST_DELIVERIES: usize = 1000;
 
-/// A group's data owner: where their digest goes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A group's data owner: where their digest goes. `Debug` shows a webhook
+/// by its host only ([`OwnerContact::shown`]): its path is often its token,
+/// and settings get logged.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum OwnerContact {
     /// `mailto:ADDRESS`: an e-mail to one mailbox.
     Mailbox(String),
     /// `https://...`: the digest's JSON body POSTed to a receiver.
     Webhook(String),
+}
+
+impl std::fmt::Debug for OwnerContact {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Mailbox(address) => f.debug_tuple("Mailbox").field(address).finish(),
+            Self::Webhook(_) => f.debug_tuple("Webhook").field(&self.shown()).finish(),
+        }
+    }
 }
 
 /// A contact that is not one line of `mailto:` or `https://`.
@@ -190,6 +201,7 @@ mod tests {
         let hook = OwnerContact::parse("https://hooks.client.example/T0/secret").unwrap();
         assert_eq!(hook.shown(), "https://hooks.client.example/");
         assert_eq!(hook.as_config(), "https://hooks.client.example/T0/secret");
+        assert!(!format!("{hook:?}").contains("secret"), "{hook:?}");
         for bad in [
             "",
             "http://hooks.example/x",
