@@ -623,12 +623,12 @@ pub(crate) async fn data_owners(
         at: state.clock.now_secs(),
         owners: covered
             .into_iter()
-            .filter_map(|(group, members, files)| {
-                owners.get(&group).map(|contact| DataOwner {
+            .filter_map(|cover| {
+                owners.get(&cover.group).map(|contact| DataOwner {
                     contact: contact.as_config(),
-                    group,
-                    members,
-                    files,
+                    group: cover.group,
+                    members: cover.members,
+                    files: cover.files,
                 })
             })
             .collect(),

@@ -809,11 +809,22 @@ pub enum AdminOutput {
     Review(Box<irm_core::protocol::AccountReview>),
     /// Alerts.
     Alerts(Vec<Alert>),
-    /// For each group asked about, in order: its members now and the files
-    /// whose policy names `@group`, both sorted.
-    GroupFiles(Vec<(String, Vec<String>, Vec<String>)>),
+    /// For each group asked about, in order, what it covers now.
+    GroupFiles(Vec<GroupCover>),
     /// One alert.
     Alert(Alert),
+}
+
+/// What a group covers now (PROTOCOL.md §7.7): its members and the files
+/// whose policy names `@group`, both sorted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupCover {
+    /// The group, without `@`.
+    pub group: String,
+    /// Its members.
+    pub members: Vec<String>,
+    /// Its files (ids, hex).
+    pub files: Vec<String>,
 }
 
 /// What became of delivering an alert to the webhook (PROTOCOL.md §12.1).

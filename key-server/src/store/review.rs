@@ -14,6 +14,7 @@ use irm_core::protocol::{
     PrivilegedUser, ReviewDone, Role,
 };
 
+use super::contract::GroupCover;
 use super::tables::Tables;
 use crate::error::StoreError;
 
@@ -150,7 +151,7 @@ pub(super) fn group_files(
     conn: &mut impl Tables,
     groups: &[String],
     now: u64,
-) -> Result<Vec<(String, Vec<String>, Vec<String>)>, StoreError> {
+) -> Result<Vec<GroupCover>, StoreError> {
     let mut members: BTreeMap<&str, BTreeSet<String>> = groups
         .iter()
         .map(|g| (g.as_str(), BTreeSet::new()))
@@ -186,20 +187,18 @@ pub(super) fn group_files(
     }
     Ok(groups
         .iter()
-        .map(|g| {
-            (
-                g.clone(),
-                members
-                    .remove(g.as_str())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect(),
-                files
-                    .remove(g.as_str())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect(),
-            )
+        .map(|g| GroupCover {
+            group: g.clone(),
+            members: members
+                .remove(g.as_str())
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            files: files
+                .remove(g.as_str())
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
         })
         .collect())
 }
