@@ -13,10 +13,13 @@
 //! webhook) the JSON, signed; a third owner whose mailbox the mail server
 //! refuses gives exit 7 naming it; every run is on record as
 //! `admin.digest.sent`; and no person's string reaches a mail header.
+//! Apart: a digest over implicit TLS (`smtps://`, the sink's CA given with
+//! `--ca`) with `AUTH PLAIN` from a password file, refused while that file
+//! is readable by others.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -54,25 +57,56 @@ struct Mail {
 type Mails = Arc<Mutex<Vec<Mail>>>;
 
 /// An SMTP server on a loopback port that keeps every mail and refuses
-/// `RCPT TO:<refuse>` with a permanent error.
-fn smtp_sink(refuse: &'static str) -> (String, Mails) {
+/// `RCPT TO:<refuse>` with a permanent error; with `tls`, it speaks
+/// implicit TLS (`smtps://`) and wants `AUTH PLAIN`, whose
+/// `user:password` it keeps in `auth`.
+fn smtp_sink(
+    refuse: &'static str,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> (String, Mails, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-    let url = format!("smtp://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let port = listener.local_addr().unwrap().port();
+    let scheme = if tls.is_some() { "smtps" } else { "smtp" };
     let mails: Mails = Arc::default();
-    let kept = Arc::clone(&mails);
+    let auth: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (kept, logins) = (Arc::clone(&mails), Arc::clone(&auth));
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             // One client at a time is all the CLI is.
-            let _ = converse(stream, &kept, refuse);
+            let _ = match &tls {
+                Some(config) => match rustls::ServerConnection::new(Arc::clone(config)) {
+                    Ok(conn) => converse(
+                        rustls::StreamOwned::new(conn, stream),
+                        &kept,
+                        &logins,
+                        refuse,
+                        true,
+                    ),
+                    Err(_) => continue,
+                },
+                None => converse(stream, &kept, &logins, refuse, false),
+            };
         }
     });
-    (url, mails)
+    (format!("{scheme}://127.0.0.1:{port}"), mails, auth)
 }
 
-fn converse(stream: TcpStream, mails: &Mails, refuse: &str) -> std::io::Result<()> {
-    let mut out = stream.try_clone()?;
+fn converse(
+    stream: impl Read + Write,
+    mails: &Mails,
+    logins: &Mutex<Vec<String>>,
+    refuse: &str,
+    wants_auth: bool,
+) -> std::io::Result<()> {
     let mut input = BufReader::new(stream);
-    out.write_all(b"220 sink.test ESMTP\r\n")?;
+    macro_rules! reply {
+        ($bytes:expr) => {{
+            input.get_mut().write_all($bytes)?;
+            input.get_mut().flush()?;
+        }};
+    }
+    reply!(b"220 sink.test ESMTP\r\n");
+    let mut authed = !wants_auth;
     let (mut from, mut to) = (String::new(), Vec::new());
     let mut line = String::new();
     loop {
@@ -96,21 +130,39 @@ fn converse(stream: TcpStream, mails: &Mails, refuse: &str) -> std::io::Result<(
                 .unwrap_or_default()
         };
         if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-            out.write_all(b"250-sink.test\r\n250-8BITMIME\r\n250 SIZE 10000000\r\n")?;
+            if wants_auth {
+                reply!(b"250-sink.test\r\n250-8BITMIME\r\n250 AUTH PLAIN\r\n");
+            } else {
+                reply!(b"250-sink.test\r\n250-8BITMIME\r\n250 SIZE 10000000\r\n");
+            }
+        } else if upper.starts_with("AUTH PLAIN ") {
+            // RFC 4616: base64 of "authzid\0user\0password".
+            let plain = base64::engine::general_purpose::STANDARD
+                .decode(command["AUTH PLAIN ".len()..].trim())
+                .unwrap_or_default();
+            let parts: Vec<String> = plain
+                .split(|b| *b == 0)
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect();
+            logins.lock().unwrap().push(parts[1..].join(":"));
+            authed = true;
+            reply!(b"235 2.7.0 accepted\r\n");
+        } else if !authed && upper.starts_with("MAIL FROM:") {
+            reply!(b"530 5.7.0 authentication required\r\n");
         } else if upper.starts_with("MAIL FROM:") {
             from = address();
             to.clear();
-            out.write_all(b"250 2.1.0 OK\r\n")?;
+            reply!(b"250 2.1.0 OK\r\n");
         } else if upper.starts_with("RCPT TO:") {
             let rcpt = address();
             if rcpt == refuse {
-                out.write_all(b"550 5.1.1 no such mailbox\r\n")?;
+                reply!(b"550 5.1.1 no such mailbox\r\n");
             } else {
                 to.push(rcpt);
-                out.write_all(b"250 2.1.5 OK\r\n")?;
+                reply!(b"250 2.1.5 OK\r\n");
             }
         } else if upper == "DATA" {
-            out.write_all(b"354 end with <CRLF>.<CRLF>\r\n")?;
+            reply!(b"354 end with <CRLF>.<CRLF>\r\n");
             let mut data = String::new();
             loop {
                 line.clear();
@@ -124,14 +176,14 @@ fn converse(stream: TcpStream, mails: &Mails, refuse: &str) -> std::io::Result<(
                 data.push_str(line.strip_prefix('.').unwrap_or(&line));
             }
             mails.lock().unwrap().push(parse(&from, &to, &data));
-            out.write_all(b"250 2.0.0 queued\r\n")?;
+            reply!(b"250 2.0.0 queued\r\n");
         } else if upper == "RSET" || upper == "NOOP" {
-            out.write_all(b"250 2.0.0 OK\r\n")?;
+            reply!(b"250 2.0.0 OK\r\n");
         } else if upper == "QUIT" {
-            out.write_all(b"221 2.0.0 bye\r\n")?;
+            reply!(b"221 2.0.0 bye\r\n");
             return Ok(());
         } else {
-            out.write_all(b"502 5.5.2 not here\r\n")?;
+            reply!(b"502 5.5.2 not here\r\n");
         }
     }
 }
@@ -234,7 +286,7 @@ fn session_of(person: &Person) -> Session {
 
 #[test]
 fn each_data_owner_receives_their_groups_week_and_nothing_else() {
-    let (smtp, mails) = smtp_sink(BROKEN);
+    let (smtp, mails, _) = smtp_sink(BROKEN, None);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -553,4 +605,72 @@ fn each_data_owner_receives_their_groups_week_and_nothing_else() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(mails.lock().unwrap().len(), 2);
+}
+
+/// `smtps://` with the mail server's CA given by `--ca`, the account by
+/// `--smtp-user` and its password from a private file (never the command
+/// line); a password file others can read is refused before anything is
+/// sent.
+#[test]
+fn a_digest_goes_over_implicit_tls_with_the_password_from_a_private_file() {
+    let tls_dir = tempfile::tempdir().unwrap();
+    irm_key_server::tls::generate(tls_dir.path(), &[], now_unix()).expect("a throw-away CA");
+    let mut config = (*irm_key_server::tls::server_config(tls_dir.path()).unwrap()).clone();
+    config.alpn_protocols.clear();
+    let (smtp, mails, logins) = smtp_sink(BROKEN, Some(Arc::new(config)));
+    assert!(smtp.starts_with("smtps://"));
+    let server = Server::start_with(|settings| {
+        settings.data_owners = BTreeMap::from([(
+            "support".to_owned(),
+            OwnerContact::parse("mailto:owner-support@client.example").unwrap(),
+        )]);
+    });
+    let admins = Admins::enroll(&server);
+    let admin = &admins.admin;
+    admin.ok(&["admin", "group", "add", "@support"]);
+
+    let password = admin.write("smtp-password", b"s3cret-smtp-password\n");
+    let digest = || {
+        admin
+            .irm(&["admin", "audit", "digest", "--smtp", &smtp])
+            .args([
+                "--smtp-user",
+                "irm-digest",
+                "--from",
+                "irm@provider.example",
+            ])
+            .arg("--smtp-password-file")
+            .arg(&password)
+            .arg("--ca")
+            .arg(tls_dir.path().join("tls/ca.pem"))
+            .env_remove("IRM_SMTP_PASSWORD")
+            .output()
+            .expect("irm runs")
+    };
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let out = digest();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("chmod 600"), "{stderr}");
+        assert!(mails.lock().unwrap().is_empty());
+        std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let out = digest();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    assert_eq!(
+        logins.lock().unwrap().as_slice(),
+        ["irm-digest:s3cret-smtp-password"]
+    );
+    let got = mails.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].to, ["owner-support@client.example"]);
+    assert!(
+        got[0].body.contains("IRM audit digest for @support"),
+        "{}",
+        got[0].body
+    );
 }
