@@ -747,6 +747,70 @@ With --from-export the report is built offline from an export (`irm admin audit 
 no key server, enrollment or passphrase, so a reviewer can make it from the file alone. The HTML
 page is one file with no script and no network access; open it in any browser.")]
     Report(ReportArgs),
+    /// Send each group's data owner the summary of their group's files for the past week.
+    #[command(after_help = "\
+Meant for cron or a systemd timer (docs/DIGEST.md has a unit and a timer). The key server names
+each group's data owner ([data_owners] in its config: mailto:ADDRESS or https://URL) and the
+files whose policy names the group; the digest is `irm admin audit report` over those files only:
+who opened them and how often, take-outs with their approvals, prints, copies and exports,
+denials, alerts and their acknowledgements, who was in the group, and the chain's head with a
+checkpoint signed for this run. A mailbox gets it as plain text through --smtp; a webhook gets
+the JSON (signed like the server's alerts when --webhook-secret-file is given).
+
+  irm admin audit digest --dry-run                      # what would be sent, to whom
+  IRM_SMTP_PASSWORD=... irm admin audit digest --smtp smtps://mail.example.com \\
+      --smtp-user irm-digest --from 'IRM <irm@example.com>' --passphrase-file /etc/irm/pass
+
+SMTP URLs: smtps://HOST[:PORT] (TLS from the start), smtp://HOST[:PORT]?tls=required
+(STARTTLS, refused without it), or smtp://localhost[:PORT] without TLS to a relay on this host
+only. Credentials never go on the command line: --smtp-user names the account, the password
+comes from $IRM_SMTP_PASSWORD or --smtp-password-file.
+
+Each delivery is tried up to --attempts times, waiting 1 s, then twice as long each time. Every
+run that sends anything is recorded with the key server (admin.digest.sent: the period, the
+chain head, each group's contact and whether it was delivered). Exit 0: all delivered; exit 7:
+some were not (each named on stderr), the others were sent; other codes as for every command.")]
+    Digest(DigestArgs),
+}
+
+/// `irm admin audit digest`.
+#[derive(Debug, Args)]
+pub(crate) struct DigestArgs {
+    /// The period's start: a duration ago (7d), a date (2027-01-31) or an RFC 3339 time in UTC.
+    #[arg(long, value_name = "WHEN", value_parser = parse_since, default_value = "7d")]
+    pub(crate) since: u64,
+    /// The period's end (excluded) [default: now].
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub(crate) until: Option<u64>,
+    /// Only these groups (repeat the flag) [default: every group with a data owner].
+    #[arg(long = "group", value_name = "GROUP")]
+    pub(crate) groups: Vec<String>,
+    /// The mail server: smtps://HOST[:PORT], smtp://HOST[:PORT]?tls=required, or
+    /// smtp://localhost[:PORT] (no TLS, this host only). Needed when a data owner is a mailbox.
+    #[arg(long, value_name = "URL", value_hint = ValueHint::Url)]
+    pub(crate) smtp: Option<String>,
+    /// The SMTP account; its password comes from $IRM_SMTP_PASSWORD or --smtp-password-file.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) smtp_user: Option<String>,
+    /// Read the SMTP password from the first line of FILE (mode 0600) instead of $IRM_SMTP_PASSWORD.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub(crate) smtp_password_file: Option<PathBuf>,
+    /// The sender of the mails: an address, or 'Name <address>'.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) from: Option<String>,
+    /// Sign webhook bodies with the HMAC key in FILE (mode 0600), as the key server signs alerts.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub(crate) webhook_secret_file: Option<PathBuf>,
+    /// PEM certificates to trust for webhooks and the mail server besides the system's roots.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub(crate) ca: Option<PathBuf>,
+    /// Tries per delivery before it counts as failed (1 to 10).
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub(crate) attempts: u32,
+    /// Print what would be sent, and to whom, without sending or recording anything.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
 }
 
 /// `irm admin review`.

@@ -34,17 +34,20 @@ pub(crate) enum Exit {
     Unreachable,
     /// 6: reading or writing a file failed.
     Io,
+    /// 7: `irm admin audit digest` could not deliver every digest.
+    Undelivered,
 }
 
 impl Exit {
     /// Every row, in number order.
-    pub(crate) const ALL: [Exit; 6] = [
+    pub(crate) const ALL: [Exit; 7] = [
         Exit::Failure,
         Exit::Usage,
         Exit::Denied,
         Exit::Integrity,
         Exit::Unreachable,
         Exit::Io,
+        Exit::Undelivered,
     ];
 
     /// What the code means: the one wording of the table, shown by
@@ -72,6 +75,10 @@ impl Exit {
                 "key server unreachable, or its TLS certificate is not from the enrolled CA"
             }
             Exit::Io => "input/output error: file not found, permission denied, disk full",
+            Exit::Undelivered => {
+                "irm admin audit digest: some digests were not delivered after retries (each is \
+                 named on stderr); the others were sent, and all are recorded with the key server"
+            }
         }
     }
 
@@ -84,6 +91,7 @@ impl Exit {
             Exit::Integrity => 4,
             Exit::Unreachable => 5,
             Exit::Io => 6,
+            Exit::Undelivered => 7,
         }
     }
 
@@ -96,6 +104,7 @@ impl Exit {
             Exit::Integrity => "integrity",
             Exit::Unreachable => "unreachable",
             Exit::Io => "io",
+            Exit::Undelivered => "undelivered",
         }
     }
 }
@@ -111,7 +120,7 @@ pub(crate) fn exit_codes_help() -> String {
     text.push_str(
         "\nWith --json, a failure prints one object on stdout:\n  \
          {\"ok\": false, \"kind\": \"integrity\", \"exit_code\": 4, \"message\": \"...\", \"hint\": \"...\" | null}\n\
-         where kind is one of failure, usage, denied, integrity, unreachable, io. A denial adds\n\
+         where kind is one of failure, usage, denied, integrity, unreachable, io, undelivered. A denial adds\n\
          \"reason\": the key server's machine-readable reason, such as \"file_revoked\".",
     );
     text
@@ -140,6 +149,15 @@ impl Refusal {
     pub(crate) fn failure(message: impl Into<String>) -> Self {
         Self {
             exit: Exit::Failure,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Some digests were not delivered (exit 7).
+    pub(crate) fn undelivered(message: impl Into<String>) -> Self {
+        Self {
+            exit: Exit::Undelivered,
             message: message.into(),
             hint: None,
         }
@@ -416,7 +434,7 @@ mod tests {
     #[test]
     fn every_exit_code_is_distinct_and_listed_in_the_help() {
         let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
-        assert_eq!(codes, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(codes, [1, 2, 3, 4, 5, 6, 7]);
         let help = exit_codes_help();
         for exit in Exit::ALL {
             let line = format!("\n  {}  {}\n", exit.code(), exit.meaning());

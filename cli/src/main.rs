@@ -9,6 +9,7 @@
 mod audit_report;
 mod cli;
 mod commands;
+mod delivery;
 mod exit;
 mod keyfile;
 mod online;

@@ -15,10 +15,10 @@ use irm_core::invitation::{CodePart, Invitation, ca_fingerprint};
 use irm_core::protocol::{
     AccountReview, AckAlertRequest, AddMemberRequest, Alert, ApprovalRequestInfo, ApprovalRule,
     ApproveRequest, AuditCheckpoint, AuditExportHeader, AuditExportLine, AuditQuery, AuditRecord,
-    AuditVerifyReport, CreateGroupRequest, CreateUserRequest, DetectionLimit, DetectionRuleInfo,
-    DeviceInfo, EnrollmentCode, ExportRequest, FileInfo, KeyInfo, RequestAnswer, RestrictRequest,
-    ReviewDoneRequest, ServerKeyInfo, SetApprovalRuleRequest, SetDetectionRuleRequest, TakeOut,
-    UserInfo,
+    AuditVerifyReport, CreateGroupRequest, CreateUserRequest, DataOwners, DetectionLimit,
+    DetectionRuleInfo, DeviceInfo, DigestSentRequest, EnrollmentCode, ExportRequest, FileInfo,
+    KeyInfo, RequestAnswer, RestrictRequest, ReviewDoneRequest, ServerKeyInfo,
+    SetApprovalRuleRequest, SetDetectionRuleRequest, TakeOut, UserInfo,
 };
 use reqwest::Method;
 use serde::Serialize;
@@ -347,6 +347,18 @@ impl Session {
                 reason: reason.to_owned(),
             }),
         )
+    }
+
+    /// `GET /v1/admin/data-owners`: each group's data owner and what the
+    /// group covers now (PROTOCOL.md §7.7).
+    pub fn data_owners(&self) -> Result<DataOwners, ClientError> {
+        self.signed(Method::GET, "/v1/admin/data-owners", None::<&()>)
+    }
+
+    /// `POST /v1/admin/digests`: records the digests a run sent
+    /// (`admin.digest.sent`, PROTOCOL.md §7.7).
+    pub fn digest_sent(&self, record: &DigestSentRequest) -> Result<(), ClientError> {
+        self.signed_no_content(Method::POST, "/v1/admin/digests", Some(record))
     }
 
     /// `GET /v1/admin/keys`.

@@ -48,6 +48,7 @@ mod policy;
 pub mod protocol;
 mod request_auth;
 mod stream;
+pub mod webhook;
 mod wrap;
 
 pub use error::{FormatError, OpenError, PolicyError, SealError, UnwrapError};

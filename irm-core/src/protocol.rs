@@ -20,6 +20,7 @@ mod alert;
 mod approval;
 mod audit_query;
 mod detection;
+mod digest;
 mod review;
 mod role;
 mod unseal;
@@ -40,6 +41,10 @@ pub use detection::{
     DETECTION_RULES, DetectionAction, DetectionLimit, DetectionRuleInfo, MAX_DETECTION_WINDOW_SECS,
     SetDetectionRuleRequest, check_detection_setting, detection_loosens, detection_setting_text,
     parse_detection_setting,
+};
+pub use digest::{
+    ContactError, DataOwner, DataOwners, DigestDelivery, DigestSentRequest, MAX_DIGEST_DELIVERIES,
+    MAX_OWNER_CONTACT_LEN, OwnerContact, is_bidi_control,
 };
 pub use review::{
     AccountReview, ClassificationRecipients, DEFAULT_DORMANT_DAYS, DormantDevice, DormantUser,

@@ -1,5 +1,6 @@
 //! Delivering alerts to a webhook (PROTOCOL.md §12.1): the `[alerts]`
-//! settings, the signature (`X-IRM-Signature`), and the background task
+//! settings, the signature (`X-IRM-Signature`, computed by
+//! `irm_core::webhook`), and the background task
 //! that POSTs every alert after the delivery cursor, retrying with
 //! exponential backoff. What an alert is and the cursor are the store's
 //! (`store/alerts.rs`); the writer only wakes this task after a commit that
@@ -9,9 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hmac::{Hmac, KeyInit, Mac};
 use irm_core::protocol::{ALERT_DELIVERY_VERSION, Alert, AlertDelivery};
-use sha2::Sha256;
 use tokio::sync::watch;
 
 use crate::clock::Clock;
@@ -39,7 +38,7 @@ pub const MIN_SECRET_BYTES: usize = 16;
 /// The header naming the alert (its id, for the receiver to drop repeats).
 pub const ID_HEADER: &str = "X-IRM-Alert-Id";
 /// The header carrying `t=UNIX_SECONDS,v1=HEX`.
-pub const SIGNATURE_HEADER: &str = "X-IRM-Signature";
+pub const SIGNATURE_HEADER: &str = irm_core::webhook::SIGNATURE_HEADER;
 
 /// The webhook's HMAC key: zeroized on drop, never printed.
 pub struct WebhookSecret(zeroize::Zeroizing<Vec<u8>>);
@@ -78,37 +77,15 @@ impl WebhookSecret {
         Self::new(bytes[..end].to_vec())
     }
 
-    fn mac(&self, t: u64, body: &[u8]) -> Hmac<Sha256> {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
-            .expect("HMAC takes a key of any length");
-        mac.update(t.to_string().as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        mac
-    }
-
-    /// `t=T,v1=HEX(HMAC-SHA256(secret, "{t}.{body}"))`.
+    /// `t=T,v1=HEX(HMAC-SHA256(secret, "{t}.{body}"))` ([`irm_core::webhook`],
+    /// which the CLI's digest signs with too).
     pub fn sign(&self, t: u64, body: &[u8]) -> String {
-        let tag = self.mac(t, body).finalize().into_bytes();
-        format!("t={t},v1={}", hex::encode(tag))
+        irm_core::webhook::sign(&self.0, t, body)
     }
 
-    /// What a receiver does: the header parses, `t` is within `max_age_secs`
-    /// of `now` (either way), and the tag matches, compared in constant time.
+    /// What a receiver does ([`irm_core::webhook::verify`]).
     pub fn verify(&self, header: &str, body: &[u8], now: u64, max_age_secs: u64) -> bool {
-        let mut t = None;
-        let mut tag = None;
-        for part in header.split(',') {
-            match part.split_once('=') {
-                Some(("t", v)) => t = v.parse::<u64>().ok(),
-                Some(("v1", v)) => tag = hex::decode(v).ok(),
-                _ => {}
-            }
-        }
-        let (Some(t), Some(tag)) = (t, tag) else {
-            return false;
-        };
-        now.abs_diff(t) <= max_age_secs && self.mac(t, body).verify_slice(&tag).is_ok()
+        irm_core::webhook::verify(&self.0, header, body, now, max_age_secs)
     }
 }
 

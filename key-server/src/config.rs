@@ -86,6 +86,9 @@ pub struct FileConfig {
     pub contacts: Option<std::collections::BTreeMap<String, String>>,
     /// Where alerts are delivered (PROTOCOL.md §12.1).
     pub alerts: Option<AlertsConfig>,
+    /// Each group's data owner (`mailto:` or `https://`), who receives the
+    /// group's digest (PROTOCOL.md §7.7).
+    pub data_owners: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// `[alerts]` in the config file: the webhook every alert is POSTed to.
@@ -122,6 +125,29 @@ impl AlertsConfig {
         };
         crate::alerts::AlertSettings::new(url, secret, ca_pem).map_err(invalid)
     }
+}
+
+/// `[data_owners]` checked: a group name each (`*` means nobody here: a
+/// digest is about one group's files), and a contact the CLI can send to
+/// without a line break reaching a mail header (PROTOCOL.md §7.7).
+fn data_owners(
+    owners: std::collections::BTreeMap<String, String>,
+) -> Result<std::collections::BTreeMap<String, irm_core::protocol::OwnerContact>, ConfigError> {
+    owners
+        .into_iter()
+        .map(|(group, contact)| {
+            if !irm_core::protocol::valid_name(&group) {
+                return Err(ConfigError::Invalid(format!(
+                    "[data_owners]: {group:?} is not a group name (1 to 64 of a-z A-Z 0-9 . _ -)"
+                )));
+            }
+            let contact = irm_core::protocol::OwnerContact::parse(&contact).map_err(|e| {
+                // The value is not echoed: it may be a webhook URL carrying a token.
+                ConfigError::Invalid(format!("[data_owners] {group}: {e}"))
+            })?;
+            Ok((group, contact))
+        })
+        .collect()
 }
 
 /// `[detection]` in the config file: 0 switches a rule off.
@@ -332,6 +358,9 @@ impl ServerArgs {
         if let Some(alerts) = &file.alerts {
             settings.alerts = Some(alerts.settings()?);
         }
+        if let Some(owners) = file.data_owners {
+            settings.data_owners = data_owners(owners)?;
+        }
         if let Some(rows) = self.take_out_rows.or(file.take_out_rows) {
             settings.take_out_rows = rows;
         }
@@ -459,6 +488,49 @@ mod tests {
         assert!(resolve("[contacts]\nsupport = \"a\\nb\"\n").is_err());
         assert!(resolve("[detection]\nbulk_window_secs = 0\n").is_err());
         assert!(resolve("[detection]\nbulk_action = \"ignore\"\n").is_err());
+    }
+
+    #[test]
+    fn data_owners_are_a_mailbox_or_an_https_webhook_per_group() {
+        use irm_core::protocol::OwnerContact;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ks.toml");
+        let resolve = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            ServerArgs {
+                config: Some(path.clone()),
+                data_dir: Some("/srv/irm".into()),
+                ..Default::default()
+            }
+            .resolve()
+        };
+        let config = resolve(
+            "[data_owners]\nsupport = \"mailto:owner@client.example\"\n\
+             sales = \"https://hooks.client.example/irm/T0KEN\"\n",
+        )
+        .unwrap();
+        let owners = &config.settings.data_owners;
+        assert_eq!(
+            owners.get("support"),
+            Some(&OwnerContact::Mailbox("owner@client.example".into()))
+        );
+        assert!(matches!(
+            owners.get("sales"),
+            Some(OwnerContact::Webhook(_))
+        ));
+        for bad in [
+            "[data_owners]\nsupport = \"http://hooks.client.example/irm\"\n",
+            "[data_owners]\nsupport = \"mailto:a@b.example\\r\\nBcc: spy@evil.example\"\n",
+            "[data_owners]\nsupport = \"owner@client.example\"\n",
+            "[data_owners]\n\"*\" = \"mailto:a@b.example\"\n",
+        ] {
+            let err = resolve(bad).unwrap_err().to_string();
+            assert!(!err.contains("spy@"), "the value is not echoed: {err}");
+        }
+        let err = resolve("[data_owners]\nsales = \"https://hooks.example/T0KEN\\n\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("T0KEN"), "{err}");
     }
 
     #[test]

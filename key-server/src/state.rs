@@ -58,6 +58,9 @@ pub struct Settings {
     pub contacts: std::collections::BTreeMap<String, String>,
     /// Where alerts are delivered (`[alerts]`, PROTOCOL.md §12.1), if anywhere.
     pub alerts: Option<crate::alerts::AlertSettings>,
+    /// Each group's data owner, who receives its weekly digest
+    /// (`[data_owners]`, PROTOCOL.md §7.7), checked at start.
+    pub data_owners: std::collections::BTreeMap<String, irm_core::protocol::OwnerContact>,
     /// The longest a request may take (also bounds graceful shutdown).
     pub request_timeout: Duration,
     /// How long shutdown waits for open connections.
@@ -101,6 +104,7 @@ impl Settings {
             detection: crate::detect::Rules::default(),
             contacts: std::collections::BTreeMap::new(),
             alerts: None,
+            data_owners: std::collections::BTreeMap::new(),
             request_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
             max_watchers: DEFAULT_MAX_WATCHERS,

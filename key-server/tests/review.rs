@@ -4,7 +4,9 @@
 //! roles, group members and each classification's recipients are listed;
 //! recording the review needs a reason (a refusal is audited too), and the
 //! record is what the next review shows as the last one. Users without a
-//! role may not read it.
+//! role may not read it. The data owners' digest (§7.7): who they are, with
+//! their group's files, and the record of a run, read and written by
+//! auditors alone.
 
 #[macro_use]
 mod common;
@@ -234,4 +236,145 @@ async fn the_review_finds_dormant_accounts_roles_and_recipients_and_records_who_
     let last = after.last_review.expect("the review just recorded");
     assert_eq!((last.by.as_str(), last.seq), ("carol", ok.seq));
     assert_eq!(last.reason, "Q4 access review, SEC-42: bob to be suspended");
+}
+
+on_each_backend!(
+    data_owners_are_read_by_auditors_and_digests_are_recorded_with_the_servers_contacts
+);
+
+/// PROTOCOL.md §7.7: the data owners with their group's files and members,
+/// read by auditors (not by people without a role), audited; a run's
+/// record names the contacts as the server holds them (a webhook by its
+/// host), and refuses groups without an owner and malformed periods.
+async fn data_owners_are_read_by_auditors_and_digests_are_recorded_with_the_servers_contacts(
+    backend: Backend,
+) {
+    use irm_core::protocol::{DataOwners, OwnerContact};
+    let server = TestServer::start_on_with(backend, |settings| {
+        settings.data_owners = [
+            ("support", "mailto:owner@client.example"),
+            ("sales", "https://hooks.client.example/irm/T0KEN"),
+        ]
+        .into_iter()
+        .map(|(g, c)| (g.to_owned(), OwnerContact::parse(c).unwrap()))
+        .collect();
+    })
+    .await;
+    let admin = server.admin().await;
+    admin.create_group("support").await;
+    admin.create_group("sales").await;
+    let alice = server
+        .user(&admin, "alice", &[Role::User], &["support"])
+        .await;
+    let carol = server.user(&admin, "carol", &[Role::Auditor], &[]).await;
+    let support_file = seal(&admin.server_key.public_key, confidential(&["@support"]));
+    let personal = seal(&admin.server_key.public_key, confidential(&["alice"]));
+    alice.grant_ok(&support_file, false).await;
+    alice.grant_ok(&personal, false).await;
+
+    let owners: DataOwners = serde_json::from_value(
+        carol
+            .expect(Method::GET, "/v1/admin/data-owners", None, StatusCode::OK)
+            .await,
+    )
+    .expect("the data owners");
+    let groups: Vec<(&str, &str)> = owners
+        .owners
+        .iter()
+        .map(|o| (o.group.as_str(), o.contact.as_str()))
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            ("sales", "https://hooks.client.example/irm/T0KEN"),
+            ("support", "mailto:owner@client.example")
+        ]
+    );
+    let support = &owners.owners[1];
+    assert_eq!(support.members, ["alice"]);
+    assert_eq!(
+        support.files.len(),
+        1,
+        "the file sealed to alice alone is no group's"
+    );
+    assert!(owners.owners[0].files.is_empty() && owners.owners[0].members.is_empty());
+    alice
+        .expect(
+            Method::GET,
+            "/v1/admin/data-owners",
+            None,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    carol
+        .expect(
+            Method::GET,
+            "/v1/admin/data-owners?group=support",
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+
+    let record = |deliveries: serde_json::Value| json!({"since_ms": 1_000, "until_ms": 2_000, "head_seq": 42, "deliveries": deliveries});
+    for bad in [
+        record(json!([{"group": "ops", "delivered": true, "attempts": 1}])),
+        record(json!([])),
+        json!({"since_ms": 2_000, "until_ms": 2_000, "head_seq": 1,
+               "deliveries": [{"group": "support", "delivered": true, "attempts": 1}]}),
+    ] {
+        carol
+            .expect(
+                Method::POST,
+                "/v1/admin/digests",
+                Some(bad),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+    }
+    let good = record(json!([
+        {"group": "support", "delivered": true, "attempts": 1},
+        {"group": "sales", "delivered": false, "attempts": 3},
+    ]));
+    alice
+        .expect(
+            Method::POST,
+            "/v1/admin/digests",
+            Some(good.clone()),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    carol
+        .expect(
+            Method::POST,
+            "/v1/admin/digests",
+            Some(good),
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+
+    let records: Vec<AuditRecord> = carol.audit().await;
+    let sent: Vec<&AuditRecord> = records
+        .iter()
+        .filter(|r| r.action == "admin.digest.sent" && r.result == "ok")
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0].actor_user.as_deref(), Some("carol"));
+    let detail = sent[0].detail.as_deref().unwrap();
+    assert!(
+        detail.starts_with(
+            "since_ms=1000 until_ms=2000 head=42 sent=support:mailto:owner@client.example \
+             failed=sales:https://hooks.client.example/"
+        ),
+        "{detail}"
+    );
+    assert!(!detail.contains("T0KEN"), "{detail}");
+    assert!(
+        records.iter().any(
+            |r| r.action == "admin.data_owner.list" && r.actor_user.as_deref() == Some("carol")
+        )
+    );
+    // alice's refusals are on record too.
+    assert!(records.iter().any(|r| r.action == "admin.digest.sent"
+        && r.result == "denied"
+        && r.actor_user.as_deref() == Some("alice")));
 }

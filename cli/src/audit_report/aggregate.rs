@@ -24,7 +24,10 @@ use serde::Serialize;
 pub(crate) const MAX_ROWS: usize = 10_000;
 
 /// Which records the report is about: `since_ms <= at_ms < until_ms`, and,
-/// with `user`, only those by or about that person.
+/// with `user`, only those by or about that person; with `files`, only
+/// those about one of these files and the acknowledgements of their alerts
+/// (a group's digest: its data owner sees their group's files and nothing
+/// of anyone else's).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub(crate) struct Window {
     /// Unix milliseconds, inclusive.
@@ -33,6 +36,9 @@ pub(crate) struct Window {
     pub(crate) until_ms: Option<u64>,
     /// Only this person's records (as actor, or named as `user=` in the detail).
     pub(crate) user: Option<String>,
+    /// Only records about these files (ids as the records write them).
+    #[serde(skip)]
+    pub(crate) files: Option<BTreeSet<String>>,
 }
 
 impl Window {
@@ -42,6 +48,10 @@ impl Window {
 
     fn holds(&self, record: &AuditRecord) -> bool {
         self.holds_time(record.at_ms)
+            && self
+                .files
+                .as_ref()
+                .is_none_or(|files| record.file_id.as_ref().is_some_and(|id| files.contains(id)))
             && self.user.as_deref().is_none_or(|user| {
                 record.actor_user.as_deref() == Some(user)
                     || record
@@ -580,7 +590,13 @@ impl Aggregator {
                 _ => {}
             }
         }
-        if !report.window.holds(r) {
+        // An acknowledgement names its alert only in its detail: with a
+        // file scope it belongs to the report when its alert does.
+        let acks_kept_alert = report.window.files.is_some()
+            && r.action == "admin.alert.ack"
+            && report.window.holds_time(r.at_ms)
+            && acked_alert(detail).is_some_and(|seq| self.alert_index.contains_key(&seq));
+        if !report.window.holds(r) && !acks_kept_alert {
             return;
         }
         report.records_in_window += 1;
@@ -725,12 +741,7 @@ impl Aggregator {
             }
             "admin.alert.ack" => {
                 totals.acknowledgements += 1;
-                // Being built beside this (issue #14): the alert is named by
-                // its seq, under whichever of these words the server uses.
-                let alert = ["alert", "alert_seq", "seq"]
-                    .iter()
-                    .find_map(|k| detail.and_then(|d| field(d, k)))
-                    .and_then(|v| v.parse::<u64>().ok());
+                let alert = acked_alert(detail);
                 let ack = AckRow {
                     seq: r.seq,
                     at_ms: r.at_ms,
@@ -896,6 +907,15 @@ fn note_review(last: &mut Option<ReviewRow>, r: &AuditRecord) {
                 .map(str::to_owned),
         });
     }
+}
+
+/// The alert an acknowledgement names: being built beside this (issue
+/// #14), by its seq, under whichever of these words the server uses.
+fn acked_alert(detail: Option<&str>) -> Option<u64> {
+    ["alert", "alert_seq", "seq"]
+        .iter()
+        .find_map(|k| detail.and_then(|d| field(d, k)))
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 /// The word in a take-out approval's action for a usage event's way.
@@ -1121,6 +1141,7 @@ pub(crate) mod tests {
                 since_ms: MONDAY_9,
                 until_ms: Some(MONDAY_9 + 24 * 3_600_000),
                 user: None,
+                files: None,
             },
             &day,
         );
@@ -1223,6 +1244,7 @@ pub(crate) mod tests {
                 since_ms: 0,
                 until_ms: None,
                 user: Some("carol".into()),
+                files: None,
             },
             day.iter().skip(5),
         );

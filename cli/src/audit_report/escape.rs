@@ -27,10 +27,9 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-/// Whether `c` is a Unicode bidirectional formatting character.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
+// Which characters are bidirectional controls is irm-core's to say: the
+// key server refuses the same ones in a data owner's contact.
+use irm_core::protocol::is_bidi_control;
 
 /// `s` with control characters escaped (`\n`, `\u{1b}`) and bidirectional
 /// controls shown as `[U+202E]`: safe to print on a terminal and to put

@@ -582,6 +582,7 @@ mod tests {
                 since_ms: MONDAY_9,
                 until_ms: None,
                 user: None,
+                files: None,
             },
             &day,
         ));

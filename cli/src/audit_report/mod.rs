@@ -7,7 +7,9 @@
 //!   in memory) and ending in a [`Report`];
 //! - [`escape`]: the one way a string from people reaches HTML (text,
 //!   attribute and SVG text alike) and the terminal;
-//! - [`text`] and [`html`]: the renderers (JSON is the `Report`'s serde form).
+//! - [`text`] and [`html`]: the renderers (JSON is the `Report`'s serde form);
+//! - [`digest`]: one group's report for its data owner (`irm admin audit
+//!   digest`), the same numbers over that group's files only.
 //!
 //! Where the records come from (pages from the key server, or an export
 //! file read line by line) is `commands/report.rs`'s business; whether the
@@ -15,6 +17,7 @@
 //! newest checkpoint so that the reader can tie one to the other.
 
 pub(crate) mod aggregate;
+pub(crate) mod digest;
 pub(crate) mod escape;
 pub(crate) mod html;
 pub(crate) mod text;

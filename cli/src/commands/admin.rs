@@ -441,6 +441,7 @@ fn audit(session: &Session, cmd: &AuditCommand, out: &Out) -> Result<()> {
             force,
         } => siem_export(session, output, *format, (*after, *since), *force, out),
         AuditCommand::Report(args) => super::report::online(session, args, out.json),
+        AuditCommand::Digest(args) => super::digest::run(session, args, out),
         AuditCommand::Checkpoint => {
             let checkpoint = session
                 .audit_checkpoint()

@@ -5,6 +5,7 @@
 mod admin;
 mod approval;
 mod audit;
+mod digest;
 mod enroll;
 mod export;
 mod info;

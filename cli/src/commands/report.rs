@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use irm_client::Session;
-use irm_core::protocol::{AuditExportLine, AuditQuery, MAX_AUDIT_PAGE};
+use irm_core::protocol::{AuditExportLine, AuditQuery, AuditRecord, MAX_AUDIT_PAGE};
 
 use crate::audit_report::aggregate::GroupAccess;
 use crate::audit_report::{Aggregator, Report, Window, html, text};
@@ -31,6 +31,7 @@ fn window(args: &ReportArgs) -> Result<Window> {
         since_ms: args.since,
         until_ms: args.until,
         user: args.user.clone(),
+        files: None,
     })
 }
 
@@ -106,44 +107,10 @@ pub(crate) fn online(session: &Session, args: &ReportArgs, json: bool) -> Result
     let last = checkpoint.count;
     aggregator.checkpoint(checkpoint);
     // The last review may be older than the window.
-    let review = session
-        .audit_query(&AuditQuery {
-            limit: 1,
-            newest: true,
-            action: Some("admin.review.done".into()),
-            ..AuditQuery::default()
-        })
-        .context("reading the last account review")?;
-    if let Some(record) = review.first() {
-        aggregator.note_review(record);
+    if let Some(record) = last_review(session)? {
+        aggregator.note_review(&record);
     }
-    let mut query = AuditQuery {
-        after: 0,
-        limit: MAX_AUDIT_PAGE,
-        since_ms: Some(args.since),
-        ..AuditQuery::default()
-    };
-    'pages: loop {
-        let page = session
-            .audit_query(&query)
-            .context("reading the audit log")?;
-        let Some(end) = page.last().map(|r| r.seq) else {
-            break;
-        };
-        if end <= query.after {
-            bail!(
-                "the key server answered records up to {end} when asked for those after {}",
-                query.after
-            );
-        }
-        for record in &page {
-            if record.seq > last {
-                break 'pages;
-            }
-            aggregator.push(record);
-        }
-        query.after = end;
-    }
+    read_pages(session, args.since, last, |record| aggregator.push(record))?;
     // The records start inside the log: who is in which group comes from
     // the admin API (admins only; an auditor's report says it cannot tell).
     let directory = session.list_users().ok().map(|users| {
@@ -159,6 +126,57 @@ pub(crate) fn online(session: &Session, args: &ReportArgs, json: bool) -> Result
             .collect()
     });
     write(args, &aggregator.finish(directory), json)
+}
+
+/// The newest `admin.review.done` record, however old.
+pub(crate) fn last_review(session: &Session) -> Result<Option<AuditRecord>> {
+    let mut newest = session
+        .audit_query(&AuditQuery {
+            limit: 1,
+            newest: true,
+            action: Some("admin.review.done".into()),
+            ..AuditQuery::default()
+        })
+        .context("reading the last account review")?;
+    Ok(newest.pop())
+}
+
+/// Hands `each` every record from `since_ms` on up to record `last` (the
+/// checkpoint just signed), in `seq` order, a page at a time: the report
+/// and the digest read the log the same way.
+pub(crate) fn read_pages(
+    session: &Session,
+    since_ms: u64,
+    last: u64,
+    mut each: impl FnMut(&AuditRecord),
+) -> Result<()> {
+    let mut query = AuditQuery {
+        after: 0,
+        limit: MAX_AUDIT_PAGE,
+        since_ms: Some(since_ms),
+        ..AuditQuery::default()
+    };
+    loop {
+        let page = session
+            .audit_query(&query)
+            .context("reading the audit log")?;
+        let Some(end) = page.last().map(|r| r.seq) else {
+            return Ok(());
+        };
+        if end <= query.after {
+            bail!(
+                "the key server answered records up to {end} when asked for those after {}",
+                query.after
+            );
+        }
+        for record in &page {
+            if record.seq > last {
+                return Ok(());
+            }
+            each(record);
+        }
+        query.after = end;
+    }
 }
 
 /// Writes the report; `irm admin --json` asks for the JSON form whatever

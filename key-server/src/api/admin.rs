@@ -10,9 +10,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use irm_core::protocol::{
     AccountReview, AddMemberRequest, AuditCheckpoint, AuditRecord, AuditVerifyReport,
-    CreateGroupRequest, CreateUserRequest, DEFAULT_DORMANT_DAYS, DenyBody, DeviceInfo,
-    EnrollmentCode, ErrorBody, FileInfo, KeyInfo, KeyState, MAX_DORMANT_DAYS, RequestAnswer,
-    RestrictRequest, ReviewDoneRequest, Role, ServerKeyInfo, UserInfo, valid_name,
+    CreateGroupRequest, CreateUserRequest, DEFAULT_DORMANT_DAYS, DataOwner, DataOwners, DenyBody,
+    DeviceInfo, DigestSentRequest, EnrollmentCode, ErrorBody, FileInfo, KeyInfo, KeyState,
+    MAX_DIGEST_DELIVERIES, MAX_DORMANT_DAYS, RequestAnswer, RestrictRequest, ReviewDoneRequest,
+    Role, ServerKeyInfo, UserInfo, valid_name,
 };
 use zeroize::Zeroizing;
 
@@ -597,4 +598,103 @@ pub(crate) async fn review_done(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/admin/data-owners` (PROTOCOL.md §7.7): each configured data
+/// owner with what its group covers now, for `irm admin audit digest`.
+/// Admin or auditor; audited as `admin.data_owner.list`.
+#[utoipa::path(get, path = "/v1/admin/data-owners", tag = "admin",
+    responses((status = 200, body = DataOwners), (status = 400, body = ErrorBody), (status = 403, body = DenyBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn data_owners(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    Authed(signed): Authed,
+) -> Result<Json<DataOwners>, ApiError> {
+    only_reason(uri.query().unwrap_or(""))?;
+    let owners = &state.settings.data_owners;
+    let groups: Vec<String> = owners.keys().cloned().collect();
+    let AdminOutput::GroupFiles(covered) =
+        run(&state, &signed, AdminOp::DataOwners { groups }).await?
+    else {
+        return Err(unexpected());
+    };
+    Ok(Json(DataOwners {
+        at: state.clock.now_secs(),
+        owners: covered
+            .into_iter()
+            .filter_map(|cover| {
+                owners.get(&cover.group).map(|contact| DataOwner {
+                    contact: contact.as_config(),
+                    group: cover.group,
+                    members: cover.members,
+                    files: cover.files,
+                })
+            })
+            .collect(),
+    }))
+}
+
+/// `POST /v1/admin/digests` (PROTOCOL.md §7.7): the digests a run sent,
+/// recorded as `admin.digest.sent` with the period, the chain head they
+/// were built from and each group's contact (a webhook by its host only).
+/// Admin or auditor. A group without a data owner is `400`: the record
+/// names only contacts the server itself holds.
+#[utoipa::path(post, path = "/v1/admin/digests", tag = "admin",
+    request_body = DigestSentRequest,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = DenyBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn digest_sent(
+    State(state): State<AppState>,
+    Authed(signed): Authed,
+) -> Result<StatusCode, ApiError> {
+    let request: DigestSentRequest = signed.json()?;
+    if request.until_ms <= request.since_ms {
+        return Err(ApiError::bad_request("until_ms must be after since_ms"));
+    }
+    if request.deliveries.is_empty() || request.deliveries.len() > MAX_DIGEST_DELIVERIES {
+        return Err(ApiError::bad_request(format!(
+            "a record names 1 to {MAX_DIGEST_DELIVERIES} deliveries"
+        )));
+    }
+    let (mut sent, mut failed) = (Vec::new(), Vec::new());
+    for delivery in &request.deliveries {
+        let Some(contact) = state.settings.data_owners.get(&delivery.group) else {
+            // Not echoed as given: it is a caller's string.
+            return Err(ApiError::bad_request(
+                "a delivery names a group without a data owner in [data_owners]",
+            ));
+        };
+        let word = format!("{}:{}", delivery.group, contact.shown());
+        if delivery.delivered {
+            sent.push(word);
+        } else {
+            failed.push(word);
+        }
+    }
+    run(
+        &state,
+        &signed,
+        AdminOp::DigestSent {
+            since_ms: request.since_ms,
+            until_ms: request.until_ms,
+            head_seq: request.head_seq,
+            sent,
+            failed,
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A query that may carry `reason` (PROTOCOL.md §7) and nothing else.
+fn only_reason(query: &str) -> Result<(), ApiError> {
+    for (key, _) in form_urlencoded::parse(query.as_bytes()) {
+        if key != "reason" {
+            return Err(ApiError::bad_request(format!(
+                "unknown query parameter {key:?}"
+            )));
+        }
+    }
+    Ok(())
 }

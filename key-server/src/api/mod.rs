@@ -94,6 +94,8 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::issue_break_glass))
         .routes(routes!(admin::review))
         .routes(routes!(admin::review_done))
+        .routes(routes!(admin::data_owners))
+        .routes(routes!(admin::digest_sent))
 }
 
 /// The only paths served while the keys are sealed: health, metrics, the

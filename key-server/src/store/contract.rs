@@ -379,6 +379,28 @@ pub enum AdminOp {
         /// What the reviewers say (required).
         reason: String,
     },
+    /// What the configured data owners' groups cover now (PROTOCOL.md
+    /// §7.7): read only; the contacts themselves are configuration, joined
+    /// by the handler.
+    DataOwners {
+        /// The groups that have a data owner configured.
+        groups: Vec<String>,
+    },
+    /// Record that digests went out (PROTOCOL.md §7.7): the record is the
+    /// whole effect.
+    DigestSent {
+        /// The period's start (Unix milliseconds).
+        since_ms: u64,
+        /// The period's end (Unix milliseconds).
+        until_ms: u64,
+        /// The last record the digests were built from.
+        head_seq: u64,
+        /// `group:contact` of each digest its owner took (contact as
+        /// `OwnerContact::shown` gives it).
+        sent: Vec<String>,
+        /// `group:contact` of each that could not be delivered.
+        failed: Vec<String>,
+    },
     /// Change an approval rule (itself approved).
     SetRule {
         /// The action (an `ApprovalAction::kind`).
@@ -453,6 +475,8 @@ impl AdminOp {
                 | Self::AckAlert { .. }
                 | Self::Review { .. }
                 | Self::ReviewDone { .. }
+                | Self::DataOwners { .. }
+                | Self::DigestSent { .. }
         )
     }
 
@@ -497,6 +521,8 @@ impl AdminOp {
             Self::SetDetection { .. } => "admin.detection.set",
             Self::Review { .. } => "admin.review.list",
             Self::ReviewDone { .. } => "admin.review.done",
+            Self::DataOwners { .. } => "admin.data_owner.list",
+            Self::DigestSent { .. } => "admin.digest.sent",
             Self::ReissueShares { .. } => "admin.shares.reissue",
             Self::IssueBreakGlass { .. } => "admin.breakglass.issue",
             Self::ListAlerts { .. } => "admin.alert.list",
@@ -650,6 +676,8 @@ impl AdminOp {
             self,
             Self::Review { .. }
                 | Self::ReviewDone { .. }
+                | Self::DataOwners { .. }
+                | Self::DigestSent { .. }
                 | Self::ReadAudit(_)
                 | Self::AuditAccess { .. }
                 | Self::ListRequests
@@ -736,6 +764,20 @@ impl AdminOp {
             Self::Review { dormant_days } => Some(format!("dormant_days={dormant_days}")),
             // The reason is the record's point: last, as every reason is.
             Self::ReviewDone { reason } => Some(format!("reason={reason}")),
+            Self::DataOwners { groups } => Some(format!("groups={}", groups.join(","))),
+            // Groups are names and contacts were checked at start (no
+            // white space), so each list stays one word.
+            Self::DigestSent {
+                since_ms,
+                until_ms,
+                head_seq,
+                sent,
+                failed,
+            } => Some(format!(
+                "since_ms={since_ms} until_ms={until_ms} head={head_seq} sent={} failed={}",
+                sent.join(","),
+                failed.join(",")
+            )),
             _ => None,
         }
     }
@@ -800,8 +842,22 @@ pub enum AdminOutput {
     Review(Box<irm_core::protocol::AccountReview>),
     /// Alerts.
     Alerts(Vec<Alert>),
+    /// For each group asked about, in order, what it covers now.
+    GroupFiles(Vec<GroupCover>),
     /// One alert.
     Alert(Alert),
+}
+
+/// What a group covers now (PROTOCOL.md §7.7): its members and the files
+/// whose policy names `@group`, both sorted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupCover {
+    /// The group, without `@`.
+    pub group: String,
+    /// Its members.
+    pub members: Vec<String>,
+    /// Its files (ids, hex).
+    pub files: Vec<String>,
 }
 
 /// What became of delivering an alert to the webhook (PROTOCOL.md §12.1).

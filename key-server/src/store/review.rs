@@ -3,7 +3,9 @@
 //! (the `grants` table), so no new column and nothing more to write on the
 //! grant path; roles, groups and devices as stored; the recipients of each
 //! classification from the files' policies; the last review from the audit
-//! log, where `admin.review.done` is the only record of it.
+//! log, where `admin.review.done` is the only record of it. The data
+//! owners' view of their groups (members, and the files whose policy names
+//! the group: PROTOCOL.md §7.7) is read from the same rows.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -12,6 +14,7 @@ use irm_core::protocol::{
     PrivilegedUser, ReviewDone, Role,
 };
 
+use super::contract::GroupCover;
 use super::tables::Tables;
 use crate::error::StoreError;
 
@@ -142,6 +145,64 @@ pub(super) fn review(
 }
 
 /// The newest `admin.review.done` record that was not refused.
+/// For each of `groups`: its members now and the files whose policy names
+/// `@group` (sorted), in one pass over the files.
+pub(super) fn group_files(
+    conn: &mut impl Tables,
+    groups: &[String],
+    now: u64,
+) -> Result<Vec<GroupCover>, StoreError> {
+    let mut members: BTreeMap<&str, BTreeSet<String>> = groups
+        .iter()
+        .map(|g| (g.as_str(), BTreeSet::new()))
+        .collect();
+    for name in conn.user_names()? {
+        let Some(user) = conn.user(&name)? else {
+            continue;
+        };
+        for group in &user.groups {
+            if let Some(set) = members.get_mut(group.as_str()) {
+                set.insert(user.name.clone());
+            }
+        }
+    }
+    let mut files: BTreeMap<&str, BTreeSet<String>> = groups
+        .iter()
+        .map(|g| (g.as_str(), BTreeSet::new()))
+        .collect();
+    for file in conn.files()? {
+        let info = file.info(now);
+        let Some(policy) = &info.policy else {
+            continue;
+        };
+        for grant in &policy.grants {
+            for recipient in &grant.recipients {
+                if let irm_core::Recipient::Group(group) = recipient
+                    && let Some(set) = files.get_mut(group.as_str())
+                {
+                    set.insert(info.file_id.clone());
+                }
+            }
+        }
+    }
+    Ok(groups
+        .iter()
+        .map(|g| GroupCover {
+            group: g.clone(),
+            members: members
+                .remove(g.as_str())
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            files: files
+                .remove(g.as_str())
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+        })
+        .collect())
+}
+
 fn last_review(conn: &mut impl Tables) -> Result<Option<ReviewDone>, StoreError> {
     let records = conn.audit_query(&AuditQuery {
         limit: 100,

@@ -1472,6 +1472,11 @@ pub(super) fn admin_effect(
             }
             AdminOutput::Done
         }
+        AdminOp::DataOwners { groups } => {
+            AdminOutput::GroupFiles(super::review::group_files(conn, groups, now)?)
+        }
+        // The record is the effect (PROTOCOL.md §7.7).
+        AdminOp::DigestSent { .. } => AdminOutput::Done,
         AdminOp::Approve { .. } | AdminOp::DenyRequest { .. } => {
             // They change a request and may run its action with records of
             // their own: `admin` hands them to `approval.rs` before this.
