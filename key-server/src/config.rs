@@ -164,6 +164,43 @@ pub struct DetectionConfig {
     pub denials: Option<u32>,
     /// The refusal rule's window in seconds [default: 600].
     pub denial_window_secs: Option<u64>,
+    /// More rows taken out (copied, printed, exported) per person in the window fires [default: 10000].
+    pub records_taken: Option<u32>,
+    /// The records rule's window in seconds [default: 86400].
+    pub records_window_secs: Option<u64>,
+    /// [default: alert].
+    pub records_action: Option<crate::detect::Action>,
+    /// More devices in use per person in the window fires [default: 1].
+    pub devices: Option<u32>,
+    /// The devices rule's window in seconds [default: 600].
+    pub devices_window_secs: Option<u64>,
+    /// [default: alert].
+    pub devices_action: Option<crate::detect::Action>,
+    /// More client networks (/24, /48) per person in the window fires [default: 1].
+    pub networks: Option<u32>,
+    /// The networks rule's window in seconds [default: 3600].
+    pub networks_window_secs: Option<u64>,
+    /// [default: alert].
+    pub networks_action: Option<crate::detect::Action>,
+}
+
+/// A rule of the limit-window-action kind from its three config keys over
+/// its default; a limit of 0 switches it off.
+fn limit_rule(
+    default: Option<irm_core::protocol::DetectionLimit>,
+    limit: Option<u32>,
+    window_secs: Option<u64>,
+    action: Option<crate::detect::Action>,
+) -> Option<irm_core::protocol::DetectionLimit> {
+    let default = default?;
+    match limit.unwrap_or(default.limit) {
+        0 => None,
+        limit => Some(irm_core::protocol::DetectionLimit {
+            limit,
+            window_secs: window_secs.unwrap_or(default.window_secs),
+            action: action.unwrap_or(default.action),
+        }),
+    }
 }
 
 impl DetectionConfig {
@@ -175,12 +212,20 @@ impl DetectionConfig {
             defaults.bulk.expect("on by default"),
             defaults.denials.expect("on by default"),
         );
-        if self.bulk_window_secs == Some(0) || self.denial_window_secs == Some(0) {
+        if [
+            self.bulk_window_secs,
+            self.denial_window_secs,
+            self.records_window_secs,
+            self.devices_window_secs,
+            self.networks_window_secs,
+        ]
+        .contains(&Some(0))
+        {
             return Err(ConfigError::Invalid(
                 "a detection window must be at least 1 second (switch a rule off with 0 files or denials)".into(),
             ));
         }
-        Ok(Rules {
+        let rules = Rules {
             bulk: match self.bulk_files.unwrap_or(bulk.files) {
                 0 => None,
                 files => Some(BulkRule {
@@ -196,7 +241,31 @@ impl DetectionConfig {
                     window_secs: self.denial_window_secs.unwrap_or(denials.window_secs),
                 }),
             },
-        })
+            records: limit_rule(
+                defaults.records,
+                self.records_taken,
+                self.records_window_secs,
+                self.records_action,
+            ),
+            devices: limit_rule(
+                defaults.devices,
+                self.devices,
+                self.devices_window_secs,
+                self.devices_action,
+            ),
+            networks: limit_rule(
+                defaults.networks,
+                self.networks,
+                self.networks_window_secs,
+                self.networks_action,
+            ),
+        };
+        // The same bounds as a change through the API (PROTOCOL.md §12.2).
+        for rule in irm_core::protocol::DETECTION_RULES {
+            irm_core::protocol::check_detection_setting(rule, rules.setting(rule).as_ref())
+                .map_err(|e| ConfigError::Invalid(format!("[detection] {rule}: {e}")))?;
+        }
+        Ok(rules)
     }
 }
 

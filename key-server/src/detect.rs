@@ -45,6 +45,15 @@ pub struct Rules {
     pub bulk: Option<BulkRule>,
     /// Repeated refusals.
     pub denials: Option<DenialRule>,
+    /// Records taken: rows copied, printed or exported, as clients report
+    /// them, more than `limit` in the window (`records_taken`).
+    pub records: Option<DetectionLimit>,
+    /// Devices in use at once: a person's grants and renewals from more
+    /// than `limit` devices within the window (`devices`).
+    pub devices: Option<DetectionLimit>,
+    /// Networks: a person's grants and renewals from more than `limit`
+    /// client networks (IPv4 /24, IPv6 /48) within the window (`networks`).
+    pub networks: Option<DetectionLimit>,
 }
 
 impl Rules {
@@ -62,6 +71,9 @@ impl Rules {
                 window_secs: r.window_secs,
                 action: Action::Alert,
             }),
+            "records_taken" => self.records,
+            "devices" => self.devices,
+            "networks" => self.networks,
             _ => None,
         }
     }
@@ -83,6 +95,9 @@ impl Rules {
                     window_secs: l.window_secs,
                 });
             }
+            "records_taken" => self.records = setting,
+            "devices" => self.devices = setting,
+            "networks" => self.networks = setting,
             _ => {}
         }
     }
@@ -90,7 +105,9 @@ impl Rules {
 
 impl Default for Rules {
     /// A new server stops bulk access out of the box: more than 30 files in
-    /// 5 minutes holds the person's grants; 10 refusals in 10 minutes alert.
+    /// 5 minutes holds the person's grants. Alerts: 10 refusals in 10
+    /// minutes; more than 10,000 records taken in a day; two devices in use
+    /// within 10 minutes; two networks within an hour.
     fn default() -> Self {
         Self {
             bulk: Some(BulkRule {
@@ -101,6 +118,21 @@ impl Default for Rules {
             denials: Some(DenialRule {
                 denials: 10,
                 window_secs: 600,
+            }),
+            records: Some(DetectionLimit {
+                limit: 10_000,
+                window_secs: 86_400,
+                action: Action::Alert,
+            }),
+            devices: Some(DetectionLimit {
+                limit: 1,
+                window_secs: 600,
+                action: Action::Alert,
+            }),
+            networks: Some(DetectionLimit {
+                limit: 1,
+                window_secs: 3600,
+                action: Action::Alert,
             }),
         }
     }
@@ -124,6 +156,12 @@ struct Recent {
     files: HashMap<String, u64>,
     /// Refusals, oldest first.
     denials: VecDeque<u64>,
+    /// Records taken (when, how many), oldest first, and their sum.
+    taken: VecDeque<(u64, u64)>,
+    taken_sum: u64,
+    /// Each device's and each network's newest grant or renewal.
+    devices: HashMap<String, u64>,
+    networks: HashMap<String, u64>,
     /// When each rule last fired, so one burst raises one alert.
     fired: HashMap<&'static str, u64>,
 }
@@ -200,6 +238,80 @@ impl Detector {
         })
     }
 
+    /// Counts a grant or renewal of `user`'s from `device` and the client
+    /// address `addr` at `now`; the `devices` and `networks` rules, if this
+    /// one crosses them.
+    pub fn in_use(
+        &mut self,
+        user: &str,
+        device: &str,
+        addr: Option<&str>,
+        now: u64,
+    ) -> Vec<Firing> {
+        let mut fired = Vec::new();
+        let rules = self.rules;
+        let recent = recent_of(&mut self.people, user);
+        if let Some(rule) = rules.devices
+            && let Some(count) = distinct(&mut recent.devices, device, now, &rule)
+        {
+            fired.extend(fire(recent, "devices", "devices", count, &rule, now));
+        }
+        if let (Some(rule), Some(network)) = (rules.networks, addr.and_then(network_of))
+            && let Some(count) = distinct(&mut recent.networks, &network, now, &rule)
+        {
+            fired.extend(fire(recent, "networks", "networks", count, &rule, now));
+        }
+        fired
+    }
+
+    /// Counts `rows` records `user` took out (a copy, print or export the
+    /// server allowed) at `now`; the `records_taken` rule, if this crosses it.
+    pub fn taken(&mut self, user: &str, rows: u64, now: u64) -> Option<Firing> {
+        let rule = self.rules.records?;
+        let recent = recent_of(&mut self.people, user);
+        let since = now.saturating_sub(rule.window_secs);
+        while let Some(&(at, n)) = recent.taken.front()
+            && at <= since
+        {
+            recent.taken.pop_front();
+            recent.taken_sum -= n;
+        }
+        recent.taken.push_back((now, rows));
+        recent.taken_sum += rows;
+        if recent.taken_sum <= u64::from(rule.limit) {
+            return None;
+        }
+        fire(
+            recent,
+            "records_taken",
+            "records",
+            recent.taken_sum,
+            &rule,
+            now,
+        )
+    }
+
+    /// Replays a grant or renewal found in the audit log for the `devices`
+    /// and `networks` rules, without firing.
+    pub fn replay_in_use(&mut self, user: &str, device: &str, addr: Option<&str>, at: u64) {
+        let fired = self.in_use(user, device, addr, at);
+        self.mark_fired(user, &fired, at);
+    }
+
+    /// Replays records taken found in the audit log, without firing.
+    pub fn replay_taken(&mut self, user: &str, rows: u64, at: u64) {
+        let fired: Vec<Firing> = self.taken(user, rows, at).into_iter().collect();
+        self.mark_fired(user, &fired, at);
+    }
+
+    fn mark_fired(&mut self, user: &str, fired: &[Firing], at: u64) {
+        if let Some(recent) = self.people.get_mut(user) {
+            for firing in fired {
+                recent.fired.insert(firing.rule, at);
+            }
+        }
+    }
+
     /// Replays a grant or refusal found in the audit log, counting it
     /// without firing (what it set off then is already recorded).
     pub fn replay(&mut self, user: &str, file: Option<&str>, granted: bool, at: u64) {
@@ -237,7 +349,11 @@ impl Detector {
     pub fn window_secs(&self) -> u64 {
         let bulk = self.rules.bulk.map_or(0, |r| r.window_secs);
         let denials = self.rules.denials.map_or(0, |r| r.window_secs);
-        bulk.max(denials)
+        [self.rules.records, self.rules.devices, self.rules.networks]
+            .iter()
+            .flatten()
+            .map(|r| r.window_secs)
+            .fold(bulk.max(denials), u64::max)
     }
 }
 
@@ -250,6 +366,73 @@ fn recent_of<'a>(people: &'a mut HashMap<String, Recent>, user: &str) -> &'a mut
     people.get_mut(user).expect("inserted above")
 }
 
+/// Notes `key` as seen at `now` in `seen`, forgetting what left the
+/// window; the number of distinct keys when it is past the rule's limit.
+fn distinct(
+    seen: &mut HashMap<String, u64>,
+    key: &str,
+    now: u64,
+    rule: &DetectionLimit,
+) -> Option<u64> {
+    let since = now.saturating_sub(rule.window_secs);
+    seen.retain(|_, at| *at > since);
+    match seen.get_mut(key) {
+        Some(at) => *at = now,
+        None => {
+            seen.insert(key.to_owned(), now);
+        }
+    }
+    let count = seen.len() as u64;
+    (count > u64::from(rule.limit)).then_some(count)
+}
+
+/// The firing of `rule` with `count` (named `what` in the detail), unless
+/// it fired within its window already: one burst, one firing.
+fn fire(
+    recent: &mut Recent,
+    rule: &'static str,
+    what: &str,
+    count: u64,
+    limit: &DetectionLimit,
+    now: u64,
+) -> Option<Firing> {
+    if fired_within(recent, rule, now.saturating_sub(limit.window_secs)) {
+        return None;
+    }
+    recent.fired.insert(rule, now);
+    Some(Firing {
+        rule,
+        action: limit.action,
+        detail: format!(
+            "{what}={count} window_secs={} limit={} action={}",
+            limit.window_secs,
+            limit.limit,
+            limit.action.as_str()
+        ),
+    })
+}
+
+/// The network a client address belongs to, as the `networks` rule counts
+/// them: its IPv4 /24 or IPv6 /48 (`192.0.2.0/24`); `None` for anything
+/// that is not an address.
+pub fn network_of(addr: &str) -> Option<String> {
+    use std::net::{IpAddr, SocketAddr};
+    let ip = match addr.parse::<SocketAddr>() {
+        Ok(socket) => socket.ip(),
+        Err(_) => addr.parse::<IpAddr>().ok()?,
+    };
+    Some(match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+    })
+}
+
 fn fired_within(recent: &Recent, rule: &str, since: u64) -> bool {
     recent.fired.get(rule).is_some_and(|at| *at > since)
 }
@@ -257,6 +440,89 @@ fn fired_within(recent: &Recent, rule: &str, since: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn limit(limit: u32, window_secs: u64) -> Option<DetectionLimit> {
+        Some(DetectionLimit {
+            limit,
+            window_secs,
+            action: Action::Alert,
+        })
+    }
+
+    #[test]
+    fn records_taken_sum_rows_in_the_window() {
+        let mut d = Detector::new(Rules {
+            records: limit(1000, 3600),
+            ..Rules::default()
+        });
+        assert_eq!(d.taken("alice", 600, 10), None);
+        assert_eq!(d.taken("alice", 400, 20), None, "1,000 is the limit itself");
+        let fired = d.taken("alice", 1, 30).expect("1,001 rows fire");
+        assert_eq!(fired.rule, "records_taken");
+        assert!(
+            fired
+                .detail
+                .starts_with("records=1001 window_secs=3600 limit=1000"),
+            "{}",
+            fired.detail
+        );
+        assert_eq!(d.taken("alice", 5000, 40), None, "one burst, one firing");
+        // An hour after the burst, the window holds only what came since.
+        assert_eq!(d.taken("alice", 999, 3641), None);
+        assert!(d.taken("alice", 999, 3642).is_some());
+        assert_eq!(d.taken("bob", 1000, 3642), None, "counted apart");
+    }
+
+    #[test]
+    fn devices_and_networks_in_use_at_once() {
+        let mut d = Detector::new(Rules {
+            devices: limit(1, 600),
+            networks: limit(1, 3600),
+            ..Rules::default()
+        });
+        assert_eq!(d.in_use("alice", "d1", Some("192.0.2.10:4000"), 0), vec![]);
+        // The same device from another port of the same /24: nothing new.
+        assert_eq!(d.in_use("alice", "d1", Some("192.0.2.99:4001"), 10), vec![]);
+        let fired = d.in_use("alice", "d2", Some("198.51.100.7:4000"), 20);
+        let rules: Vec<_> = fired.iter().map(|f| f.rule).collect();
+        assert_eq!(rules, ["devices", "networks"], "{fired:?}");
+        assert!(
+            fired[0]
+                .detail
+                .starts_with("devices=2 window_secs=600 limit=1")
+        );
+        // A device left idle past the window no longer counts.
+        let mut quiet = Detector::new(Rules {
+            devices: limit(1, 600),
+            networks: None,
+            ..Rules::default()
+        });
+        quiet.in_use("bob", "d1", None, 1000);
+        assert_eq!(quiet.in_use("bob", "d2", None, 1600), vec![]);
+        // Replayed history counts, and what fired then does not fire again.
+        let mut again = Detector::new(Rules {
+            devices: limit(1, 600),
+            networks: None,
+            ..Rules::default()
+        });
+        again.replay_in_use("carol", "d1", None, 1000);
+        again.replay_in_use("carol", "d2", None, 1005);
+        assert_eq!(again.in_use("carol", "d3", None, 1010), vec![]);
+    }
+
+    #[test]
+    fn networks_are_ipv4_24s_and_ipv6_48s() {
+        assert_eq!(
+            network_of("192.0.2.77:443").as_deref(),
+            Some("192.0.2.0/24")
+        );
+        assert_eq!(network_of("192.0.2.77").as_deref(), Some("192.0.2.0/24"));
+        assert_eq!(
+            network_of("[2001:db8:1:2::5]:443").as_deref(),
+            Some("2001:db8:1::/48")
+        );
+        assert_eq!(network_of("not an address"), None);
+    }
 
     fn bulk(files: u32, action: Action) -> Detector {
         Detector::new(Rules {
@@ -269,6 +535,7 @@ mod tests {
                 denials: 3,
                 window_secs: 600,
             }),
+            ..Rules::default()
         })
     }
 
@@ -345,12 +612,17 @@ mod tests {
         let mut off = Detector::new(Rules {
             bulk: None,
             denials: None,
+            records: None,
+            devices: None,
+            networks: None,
         });
         for i in 0..100 {
             assert_eq!(off.grant("alice", &i.to_string(), 5), None);
             assert_eq!(off.denial("alice", 5), None);
         }
         assert_eq!(off.window_secs(), 0);
-        assert_eq!(Detector::new(Rules::default()).window_secs(), 600);
+        assert_eq!(off.in_use("alice", "d1", Some("192.0.2.1:5"), 5), vec![]);
+        assert_eq!(off.taken("alice", 1_000_000, 5), None);
+        assert_eq!(Detector::new(Rules::default()).window_secs(), 86_400);
     }
 }

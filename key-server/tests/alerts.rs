@@ -77,10 +77,10 @@ async fn receiver(received: Arc<Received>) -> (String, String, tempfile::TempDir
         }),
     );
     // Never stopped: the receiver lives as long as the test's runtime.
-    let (_stop, stop) = tokio::sync::watch::channel(false);
+    let (keep, stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         irm_key_server::connections::serve_connections(listener, app, stop).await;
-        drop(_stop);
+        drop(keep);
     });
     (format!("https://127.0.0.1:{port}/hook"), ca, dir)
 }

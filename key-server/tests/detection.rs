@@ -11,7 +11,7 @@ mod common;
 
 use common::{Backend, Device, SealedFile, TestServer, policy, seal};
 use irm_core::Rights;
-use irm_core::protocol::{AuditRecord, Role};
+use irm_core::protocol::{AuditRecord, DetectionLimit, Role};
 use irm_key_server::detect::{Action, BulkRule, DenialRule, Rules};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -27,6 +27,21 @@ fn rules(action: Action) -> Rules {
         denials: Some(DenialRule {
             denials: 3,
             window_secs: 600,
+        }),
+        records: Some(DetectionLimit {
+            limit: 150,
+            window_secs: 3600,
+            action: Action::StepUp,
+        }),
+        devices: Some(DetectionLimit {
+            limit: 1,
+            window_secs: 600,
+            action: Action::Alert,
+        }),
+        networks: Some(DetectionLimit {
+            limit: 1,
+            window_secs: 3600,
+            action: Action::Alert,
         }),
     }
 }
@@ -236,8 +251,12 @@ async fn rules_are_server_state_that_one_person_cannot_loosen(backend: Backend) 
     assert_eq!(rules[0]["rule"], "bulk_files", "{rules}");
     assert_eq!(rules[0]["text"], "limit=5 window_secs=300 action=step_up");
     assert_eq!(rules[1]["text"], "limit=3 window_secs=600 action=alert");
+    assert_eq!(
+        rules[2]["text"],
+        "limit=150 window_secs=3600 action=step_up"
+    );
     let seeded = fired(&admin.audit().await, "admin.detection.set").len();
-    assert_eq!(seeded, 2, "each configured rule is stored with a record");
+    assert_eq!(seeded, 5, "each configured rule is stored with a record");
 
     // Tighter: at once, by one administrator, and in force for the next grant.
     let tight = json!({"setting": {"limit": 2, "window_secs": 600, "action": "suspend"}});
@@ -363,7 +382,92 @@ async fn rules_are_server_state_that_one_person_cannot_loosen(backend: Backend) 
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 }
 
+/// Records taken (rows copied, printed, exported as clients report them),
+/// a second device enrolled, and two devices in use at once (PROTOCOL.md
+/// §12): each an alert, `records_taken` here a hold, across a restart.
+async fn records_taken_and_devices_in_use_fire(backend: Backend) {
+    let (mut server, admin, alice, files) = server_with(backend, Action::StepUp).await;
+    let key = admin.server_key.public_key.clone();
+    let list = seal(
+        &key,
+        policy(&["alice"], Rights::VIEW | Rights::PRINT, None, None),
+    );
+    let grant = alice.grant_ok(&list, false).await;
+    let print = |rows: u64| json!({"grant_id": grant.grant_id, "action": "print", "detail": "rows=0", "rows": rows});
+    // 100 rows, then 50: 150 is the limit itself; the person's own
+    // `rows=0` in the detail changes nothing.
+    for rows in [100, 50] {
+        alice
+            .expect(
+                Method::POST,
+                "/v1/events",
+                Some(print(rows)),
+                StatusCode::NO_CONTENT,
+            )
+            .await;
+    }
+    assert!(fired(&admin.audit().await, "detect.records_taken").is_empty());
+    // Counted across a restart: one more row is the 151st.
+    server.restart(|_| {}).await;
+    alice
+        .expect(
+            Method::POST,
+            "/v1/events",
+            Some(print(1)),
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    let audit = admin.audit().await;
+    let taken = fired(&audit, "detect.records_taken");
+    assert_eq!(taken.len(), 1, "one firing");
+    let detail = taken[0].detail.as_deref().unwrap_or("");
+    assert!(
+        detail.starts_with("records=151 window_secs=3600 limit=150 action=step_up"),
+        "{detail}"
+    );
+    // The rows already left; the hold stops what comes next.
+    assert_eq!(
+        alice.grant_denied(&files[1], false).await,
+        "step_up_required"
+    );
+
+    // A second device for bob is an alert; using both at once is another.
+    let bob = server.user(&admin, "bob", &[Role::User], &[]).await;
+    assert!(fired(&admin.audit().await, "detect.new_device").is_empty());
+    let code = server.new_code(&admin, "bob").await;
+    let bob_laptop = server.enroll("bob", &code).await;
+    let audit = admin.audit().await;
+    let new_device = fired(&audit, "detect.new_device");
+    assert_eq!(new_device.len(), 1, "the second device");
+    assert_eq!(new_device[0].actor_user.as_deref(), Some("bob"));
+    assert_eq!(
+        new_device[0].detail.as_deref(),
+        Some("devices=2 action=alert")
+    );
+    let file = seal(&key, policy(&["bob"], Rights::VIEW, None, None));
+    bob.grant_ok(&file, false).await;
+    assert!(fired(&admin.audit().await, "detect.devices").is_empty());
+    bob_laptop.grant_ok(&file, false).await;
+    let audit = admin.audit().await;
+    let devices = fired(&audit, "detect.devices");
+    assert_eq!(devices.len(), 1, "{devices:?}");
+    assert!(
+        devices[0]
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("devices=2 window_secs=600 limit=1 action=alert")
+    );
+    // An alert only: both devices go on working; one network throughout.
+    bob.grant_ok(&file, true).await;
+    assert!(
+        fired(&audit, "detect.networks").is_empty(),
+        "all from 127.0.0.1"
+    );
+}
+
 on_each_backend!(
+    records_taken_and_devices_in_use_fire,
     rules_are_server_state_that_one_person_cannot_loosen,
     bulk_access_holds_the_person_until_two_administrators_release_them,
     the_suspend_action_suspends,

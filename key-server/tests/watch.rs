@@ -165,6 +165,9 @@ async fn a_detection_hold_reaches_the_open_documents_of_the_person_it_holds(back
                 action: Action::StepUp,
             }),
             denials: None,
+            records: None,
+            devices: None,
+            networks: None,
         };
     })
     .await;

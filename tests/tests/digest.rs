@@ -268,7 +268,12 @@ async fn receiver(dir: &std::path::Path) -> (String, std::path::PathBuf, Posts) 
             }
         }),
     );
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // Never stopped: the receiver lives as long as the test's runtime.
+    let (keep, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        irm_key_server::connections::serve_connections(listener, app, stop).await;
+        drop(keep);
+    });
     (
         format!("https://127.0.0.1:{port}/hooks/T0KEN"),
         dir.join("tls/ca.pem"),

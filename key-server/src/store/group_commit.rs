@@ -264,6 +264,9 @@ fn writer_loop<C: Tables>(
         detector: crate::detect::Detector::new(crate::detect::Rules {
             bulk: None,
             denials: None,
+            records: None,
+            devices: None,
+            networks: None,
         }),
         changed: Vec::new(),
         alerted: false,

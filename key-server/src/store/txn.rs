@@ -322,6 +322,7 @@ pub(super) fn enroll<C: Tables>(
     } else {
         format!(" notified_devices={}", others.len())
     };
+    let client_addr = draft.client_addr.clone();
     ctx.audit_setting(
         draft.detail(format!(
             "device={} name={}{found} {origin}{told}",
@@ -332,6 +333,22 @@ pub(super) fn enroll<C: Tables>(
             Object::Code(input.user.clone()),
         ],
     )?;
+    // PROTOCOL.md §12: a person's second and later devices are an alert of
+    // their own (a maintenance PC enrolled with someone's code is one).
+    if !others.is_empty() {
+        let actor = Actor {
+            user: input.user.clone(),
+            device: d.id.clone(),
+            client_addr,
+            reason: None,
+        };
+        let firing = crate::detect::Firing {
+            rule: "new_device",
+            action: crate::detect::Action::Alert,
+            detail: format!("devices={} action=alert", others.len() + 1),
+        };
+        apply_firing(ctx, &actor, None, &firing, now_ms)?;
+    }
     Ok(Ok(user))
 }
 
@@ -405,13 +422,22 @@ pub(super) fn grant<C: Tables>(
     // PROTOCOL.md §12: detection counts each new grant (not renewals) and
     // each refusal of a signed request, in this transaction; a rule that
     // holds or suspends the person refuses the grant that set it off.
-    let mut fired = None;
+    let mut fired = Vec::new();
     if !input.renew {
-        fired = match &decision {
+        fired.extend(match &decision {
             Ok(_) => ctx.detector.grant(&input.actor.user, &file_hex, now),
             Err(DenyReason::StepUpRequired | DenyReason::UserSuspended) => None,
             Err(_) => ctx.detector.denial(&input.actor.user, now),
-        };
+        });
+    }
+    // Devices and networks in use count every grant and renewal given.
+    if decision.is_ok() {
+        fired.extend(ctx.detector.in_use(
+            &input.actor.user,
+            &input.actor.device,
+            input.actor.client_addr.as_deref(),
+            now,
+        ));
     }
 
     // PROTOCOL.md §4.1: a file sealed offline is registered the first time
@@ -446,10 +472,15 @@ pub(super) fn grant<C: Tables>(
         }
     }
 
-    if let Some(firing) = &fired
-        && let Some(reason) = apply_firing(ctx, &input.actor, &file_hex, firing, now_ms)?
-    {
-        decision = Err(reason);
+    // The rule that refused this grant, if one did (the first to act).
+    let mut refused_by = None;
+    for firing in &fired {
+        if let Some(reason) = apply_firing(ctx, &input.actor, Some(&file_hex), firing, now_ms)?
+            && decision.is_ok()
+        {
+            decision = Err(reason);
+            refused_by = Some(firing.rule);
+        }
     }
 
     let action = if input.renew { "renew" } else { "grant" };
@@ -493,8 +524,8 @@ pub(super) fn grant<C: Tables>(
                 .deny(reason);
             if let Some(object) = forged {
                 draft = draft.detail(format!("object={object}"));
-            } else if let Some(firing) = &fired {
-                draft = draft.detail(format!("rule={}", firing.rule));
+            } else if let Some(rule) = refused_by {
+                draft = draft.detail(format!("rule={rule}"));
             }
             ctx.audit(draft)?;
             Ok(GrantOutcome::Denied(reason))
@@ -602,7 +633,7 @@ pub(super) fn usage_event<C: Tables>(
                     action: crate::detect::Action::Alert,
                     detail: format!("how={} action=alert", how.as_str()),
                 };
-                apply_firing(ctx, &input.actor, &file, &firing, now_ms)?;
+                apply_firing(ctx, &input.actor, Some(&file), &firing, now_ms)?;
                 return ctx.refuse(draft, Refusal::Deny(DenyReason::ExportApprovalRequired));
             }
             let detail = draft.detail.take().unwrap_or_default();
@@ -610,7 +641,17 @@ pub(super) fn usage_event<C: Tables>(
             spent.push(take_out);
         }
     }
+    // PROTOCOL.md §12: records taken, in rows as the client reports them.
+    let file = draft.file_id.clone().unwrap_or_default();
     ctx.audit_setting(draft, &spent)?;
+    if let Some(rows) = input.rows
+        && TakeOut::of_event(input.action).is_some()
+        && let Some(firing) = ctx.detector.taken(&input.actor.user, rows, now_ms / 1000)
+    {
+        // An event reports what already left: the firing acts on what
+        // comes next (a hold or suspension refuses the next grant).
+        apply_firing(ctx, &input.actor, Some(&file), &firing, now_ms)?;
+    }
     Ok(Ok(()))
 }
 
@@ -1093,6 +1134,43 @@ pub(super) fn arm_detection<C: Tables>(
                         record.at_ms / 1000,
                     );
                 }
+                if record.result == Outcome::Ok.as_str()
+                    && let Some(device) = &record.actor_device
+                {
+                    detector.replay_in_use(
+                        user,
+                        device,
+                        record.client_addr.as_deref(),
+                        record.at_ms / 1000,
+                    );
+                }
+            }
+        }
+        // Records taken: the allowed usage events that say how many rows.
+        let mut events = irm_core::protocol::AuditQuery {
+            action: Some("event".into()),
+            ..query.clone()
+        };
+        events.after = 0;
+        loop {
+            let page = ctx.conn.audit_query(&events)?;
+            let Some(last) = page.last() else { break };
+            events.after = last.seq;
+            for record in &page {
+                if record.result != Outcome::Ok.as_str() {
+                    continue;
+                }
+                // The server writes `rows=` after the person's own words:
+                // the last one is the server's.
+                let rows = record.detail.as_deref().and_then(|d| {
+                    d.split(' ')
+                        .filter_map(|w| w.strip_prefix("rows="))
+                        .next_back()
+                        .and_then(|n| n.parse::<u64>().ok())
+                });
+                if let (Some(user), Some(rows)) = (&record.actor_user, rows) {
+                    detector.replay_taken(user, rows, record.at_ms / 1000);
+                }
             }
         }
     }
@@ -1106,7 +1184,7 @@ pub(super) fn arm_detection<C: Tables>(
 fn apply_firing<C: Tables>(
     ctx: &mut WriteCtx<'_, C>,
     actor: &Actor,
-    file: &str,
+    file: Option<&str>,
     firing: &crate::detect::Firing,
     now_ms: u64,
 ) -> Result<Option<DenyReason>, StoreError> {
@@ -1118,17 +1196,17 @@ fn apply_firing<C: Tables>(
         target: "irm::alert",
         rule = firing.rule,
         user = %actor.user,
-        file,
+        file = file.unwrap_or("-"),
         action = firing.action.as_str(),
         detail = %firing.detail,
         "detection rule fired"
     );
     // The webhook's task is woken once this commits (`group_commit.rs`).
     *ctx.alerted = true;
-    let draft = actor
+    let mut draft = actor
         .draft(now_ms, format!("detect.{}", firing.rule), Outcome::Ok)
-        .file(file.to_owned())
         .detail(firing.detail.clone());
+    draft.file_id = file.map(str::to_owned);
     match firing.action {
         Action::Alert => {
             ctx.audit(draft)?;
