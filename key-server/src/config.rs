@@ -182,6 +182,12 @@ pub struct DetectionConfig {
     pub networks_window_secs: Option<u64>,
     /// [default: alert].
     pub networks_action: Option<crate::detect::Action>,
+    /// An hour's grants above this many times the person's median hour fires [default: 10].
+    pub baseline_factor: Option<u32>,
+    /// The history the median is taken over, in seconds [default: 1209600, 14 days].
+    pub baseline_window_secs: Option<u64>,
+    /// [default: alert].
+    pub baseline_action: Option<crate::detect::Action>,
 }
 
 /// A rule of the limit-window-action kind from its three config keys over
@@ -218,6 +224,7 @@ impl DetectionConfig {
             self.records_window_secs,
             self.devices_window_secs,
             self.networks_window_secs,
+            self.baseline_window_secs,
         ]
         .contains(&Some(0))
         {
@@ -258,6 +265,12 @@ impl DetectionConfig {
                 self.networks,
                 self.networks_window_secs,
                 self.networks_action,
+            ),
+            baseline: limit_rule(
+                defaults.baseline,
+                self.baseline_factor,
+                self.baseline_window_secs,
+                self.baseline_action,
             ),
         };
         // The same bounds as a change through the API (PROTOCOL.md §12.2).

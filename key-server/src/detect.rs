@@ -54,6 +54,10 @@ pub struct Rules {
     /// Networks: a person's grants and renewals from more than `limit`
     /// client networks (IPv4 /24, IPv6 /48) within the window (`networks`).
     pub networks: Option<DetectionLimit>,
+    /// A person's own baseline: new grants in the current clock hour above
+    /// `limit` times their median hourly count over the window (`baseline`),
+    /// once half the window's history exists.
+    pub baseline: Option<DetectionLimit>,
 }
 
 impl Rules {
@@ -74,6 +78,7 @@ impl Rules {
             "records_taken" => self.records,
             "devices" => self.devices,
             "networks" => self.networks,
+            "baseline" => self.baseline,
             _ => None,
         }
     }
@@ -98,6 +103,7 @@ impl Rules {
             "records_taken" => self.records = setting,
             "devices" => self.devices = setting,
             "networks" => self.networks = setting,
+            "baseline" => self.baseline = setting,
             _ => {}
         }
     }
@@ -107,7 +113,8 @@ impl Default for Rules {
     /// A new server stops bulk access out of the box: more than 30 files in
     /// 5 minutes holds the person's grants. Alerts: 10 refusals in 10
     /// minutes; more than 10,000 records taken in a day; two devices in use
-    /// within 10 minutes; two networks within an hour.
+    /// within 10 minutes; two networks within an hour; an hour's grants
+    /// above ten times the person's median hour of the last 14 days.
     fn default() -> Self {
         Self {
             bulk: Some(BulkRule {
@@ -132,6 +139,11 @@ impl Default for Rules {
             networks: Some(DetectionLimit {
                 limit: 1,
                 window_secs: 3600,
+                action: Action::Alert,
+            }),
+            baseline: Some(DetectionLimit {
+                limit: 10,
+                window_secs: 14 * 86_400,
                 action: Action::Alert,
             }),
         }
@@ -162,6 +174,13 @@ struct Recent {
     /// Each device's and each network's newest grant or renewal.
     devices: HashMap<String, u64>,
     networks: HashMap<String, u64>,
+    /// New grants per clock hour (hour number, count), oldest first, over
+    /// the baseline's window; and the first hour ever counted.
+    hours: VecDeque<(u64, u32)>,
+    first_hour: Option<u64>,
+    /// The median of `hours` before the current hour, kept for that hour
+    /// (recomputed when the hour turns, not on every grant).
+    median: Option<(u64, Option<u32>)>,
     /// When each rule last fired, so one burst raises one alert.
     fired: HashMap<&'static str, u64>,
 }
@@ -234,6 +253,67 @@ impl Detector {
             detail: format!(
                 "denials={denials} window_secs={} limit={} action=alert",
                 rule.window_secs, rule.denials
+            ),
+        })
+    }
+
+    /// Counts a grant (not a renewal) of `user`'s at `now` towards their
+    /// hourly baseline; the `baseline` rule, if this hour has gone past
+    /// `limit` times their median hour.
+    pub fn hourly(&mut self, user: &str, now: u64) -> Option<Firing> {
+        let rule = self.rules.baseline?;
+        let recent = recent_of(&mut self.people, user);
+        let hour = now / 3600;
+        let history_hours = rule.window_secs / 3600;
+        while recent
+            .hours
+            .front()
+            .is_some_and(|(h, _)| *h + history_hours < hour)
+        {
+            recent.hours.pop_front();
+        }
+        let this_hour = match recent.hours.back_mut() {
+            Some((h, n)) if *h == hour => {
+                *n += 1;
+                *n
+            }
+            _ => {
+                recent.hours.push_back((hour, 1));
+                1
+            }
+        };
+        let first = *recent.first_hour.get_or_insert(hour);
+        // Half the window's history first: a new person has no baseline.
+        if hour.saturating_sub(first) < history_hours / 2 {
+            return None;
+        }
+        let median = match recent.median {
+            Some((h, median)) if h == hour => median,
+            _ => {
+                let median = median_before(&recent.hours, hour);
+                recent.median = Some((hour, median));
+                median
+            }
+        };
+        let median = median?;
+        let limit = u64::from(rule.limit) * u64::from(median);
+        if u64::from(this_hour) <= limit
+            || recent
+                .fired
+                .get("baseline")
+                .is_some_and(|at| at / 3600 == hour)
+        {
+            return None;
+        }
+        recent.fired.insert("baseline", now);
+        Some(Firing {
+            rule: "baseline",
+            action: rule.action,
+            detail: format!(
+                "grants_this_hour={this_hour} median_hour={median} factor={} window_secs={} action={}",
+                rule.limit,
+                rule.window_secs,
+                rule.action.as_str()
             ),
         })
     }
@@ -315,17 +395,17 @@ impl Detector {
     /// Replays a grant or refusal found in the audit log, counting it
     /// without firing (what it set off then is already recorded).
     pub fn replay(&mut self, user: &str, file: Option<&str>, granted: bool, at: u64) {
-        let firing = match (granted, file) {
-            (true, Some(file)) => self.grant(user, file, at),
-            (false, _) => self.denial(user, at),
-            (true, None) => None,
-        };
-        if let Some(firing) = firing
-            && let Some(recent) = self.people.get_mut(user)
-        {
-            // Fired then, as the log says: one burst, one firing.
-            recent.fired.insert(firing.rule, at);
+        let mut fired = Vec::new();
+        match (granted, file) {
+            (true, Some(file)) => {
+                fired.extend(self.grant(user, file, at));
+                fired.extend(self.hourly(user, at));
+            }
+            (false, _) => fired.extend(self.denial(user, at)),
+            (true, None) => {}
         }
+        // Fired then, as the log says: one burst, one firing.
+        self.mark_fired(user, &fired, at);
     }
 
     /// The rules in force.
@@ -349,11 +429,16 @@ impl Detector {
     pub fn window_secs(&self) -> u64 {
         let bulk = self.rules.bulk.map_or(0, |r| r.window_secs);
         let denials = self.rules.denials.map_or(0, |r| r.window_secs);
-        [self.rules.records, self.rules.devices, self.rules.networks]
-            .iter()
-            .flatten()
-            .map(|r| r.window_secs)
-            .fold(bulk.max(denials), u64::max)
+        [
+            self.rules.records,
+            self.rules.devices,
+            self.rules.networks,
+            self.rules.baseline,
+        ]
+        .iter()
+        .flatten()
+        .map(|r| r.window_secs)
+        .fold(bulk.max(denials), u64::max)
     }
 }
 
@@ -364,6 +449,21 @@ fn recent_of<'a>(people: &'a mut HashMap<String, Recent>, user: &str) -> &'a mut
         people.insert(user.to_owned(), Recent::default());
     }
     people.get_mut(user).expect("inserted above")
+}
+
+/// The median count of the active hours in `hours` before `hour` (the
+/// lower middle of an even number); `None` without any.
+fn median_before(hours: &VecDeque<(u64, u32)>, hour: u64) -> Option<u32> {
+    let mut counts: Vec<u32> = hours
+        .iter()
+        .filter(|(h, _)| *h < hour)
+        .map(|(_, n)| *n)
+        .collect();
+    if counts.is_empty() {
+        return None;
+    }
+    counts.sort_unstable();
+    Some(counts[(counts.len() - 1) / 2])
 }
 
 /// Notes `key` as seen at `now` in `seen`, forgetting what left the
@@ -511,6 +611,51 @@ mod tests {
     }
 
     #[test]
+    fn an_hour_far_above_the_persons_own_median_fires_once_history_exists() {
+        let mut d = Detector::new(Rules {
+            baseline: Some(DetectionLimit {
+                limit: 10,
+                window_secs: 14 * 86_400,
+                action: Action::Alert,
+            }),
+            ..Rules::default()
+        });
+        let day = 86_400;
+        let t0 = 1_000 * day;
+        // Six days of ordinary work: three files an hour, eight hours a day.
+        for d_ in 0..6 {
+            for h in 9..17 {
+                for k in 0..3 {
+                    let at = t0 + d_ * day + h * 3600 + k * 60;
+                    assert_eq!(d.hourly("alice", at), None, "day {d_} hour {h}");
+                }
+            }
+        }
+        // Day 6 is not yet half of 14 days of history: no baseline yet.
+        let early = t0 + 6 * day + 9 * 3600;
+        for k in 0..100 {
+            assert_eq!(d.hourly("alice", early + k), None);
+        }
+        // Day 8: 30 files in an hour is ten times the median (3): ordinary.
+        let hour = t0 + 8 * day + 10 * 3600;
+        for k in 0..30 {
+            assert_eq!(d.hourly("alice", hour + k), None, "grant {k}");
+        }
+        let fired = d.hourly("alice", hour + 30).expect("the 31st fires");
+        assert_eq!(fired.rule, "baseline");
+        assert!(
+            fired
+                .detail
+                .starts_with("grants_this_hour=31 median_hour=3 factor=10"),
+            "{}",
+            fired.detail
+        );
+        assert_eq!(d.hourly("alice", hour + 31), None, "once an hour");
+        // A person with no history of their own is never compared.
+        assert_eq!(d.hourly("bob", hour), None);
+    }
+
+    #[test]
     fn networks_are_ipv4_24s_and_ipv6_48s() {
         assert_eq!(
             network_of("192.0.2.77:443").as_deref(),
@@ -615,6 +760,7 @@ mod tests {
             records: None,
             devices: None,
             networks: None,
+            baseline: None,
         });
         for i in 0..100 {
             assert_eq!(off.grant("alice", &i.to_string(), 5), None);
@@ -623,6 +769,7 @@ mod tests {
         assert_eq!(off.window_secs(), 0);
         assert_eq!(off.in_use("alice", "d1", Some("192.0.2.1:5"), 5), vec![]);
         assert_eq!(off.taken("alice", 1_000_000, 5), None);
-        assert_eq!(Detector::new(Rules::default()).window_secs(), 86_400);
+        assert_eq!(off.hourly("alice", 5), None);
+        assert_eq!(Detector::new(Rules::default()).window_secs(), 14 * 86_400);
     }
 }

@@ -43,6 +43,11 @@ fn rules(action: Action) -> Rules {
             window_secs: 3600,
             action: Action::Alert,
         }),
+        baseline: Some(DetectionLimit {
+            limit: 10,
+            window_secs: 14 * 86_400,
+            action: Action::Alert,
+        }),
     }
 }
 
@@ -256,7 +261,7 @@ async fn rules_are_server_state_that_one_person_cannot_loosen(backend: Backend) 
         "limit=150 window_secs=3600 action=step_up"
     );
     let seeded = fired(&admin.audit().await, "admin.detection.set").len();
-    assert_eq!(seeded, 5, "each configured rule is stored with a record");
+    assert_eq!(seeded, 6, "each configured rule is stored with a record");
 
     // Tighter: at once, by one administrator, and in force for the next grant.
     let tight = json!({"setting": {"limit": 2, "window_secs": 600, "action": "suspend"}});
@@ -466,7 +471,46 @@ async fn records_taken_and_devices_in_use_fire(backend: Backend) {
     );
 }
 
+/// A person's own baseline (PROTOCOL.md §12): a week of three opens an
+/// hour, then an hour of more than ten times that raises an alert; the
+/// history is rebuilt from the log after a restart; the hour before it,
+/// at ten times, raises nothing.
+async fn an_hour_far_above_the_persons_own_baseline_alerts(backend: Backend) {
+    let (mut server, admin, alice, files) = server_with(backend, Action::StepUp).await;
+    for _day in 0..8 {
+        for file in &files[..3] {
+            alice.grant_ok(file, false).await;
+        }
+        server.clock.advance_secs(86_400);
+    }
+    server.restart(|_| {}).await;
+    // From the start of a clock hour (the baseline counts clock hours).
+    use irm_key_server::clock::Clock as _;
+    let now = server.clock.now_ms() / 1000;
+    server.clock.advance_secs(3600 - now % 3600);
+    // Thirty opens of one file in an hour, two minutes apart (never more
+    // than three files in the bulk rule's five minutes): ten times the
+    // median hour, ordinary.
+    for _ in 0..30 {
+        alice.grant_ok(&files[0], false).await;
+        server.clock.advance_secs(110);
+    }
+    assert!(fired(&admin.audit().await, "detect.baseline").is_empty());
+    alice.grant_ok(&files[0], false).await;
+    let audit = admin.audit().await;
+    let baseline = fired(&audit, "detect.baseline");
+    assert_eq!(baseline.len(), 1, "the 31st open in the hour");
+    let detail = baseline[0].detail.as_deref().unwrap_or("");
+    assert!(
+        detail.starts_with("grants_this_hour=31 median_hour=3 factor=10"),
+        "{detail}"
+    );
+    // An alert: the grant went ahead.
+    assert_eq!(audit.last().map(|r| r.action.as_str()), Some("grant"));
+}
+
 on_each_backend!(
+    an_hour_far_above_the_persons_own_baseline_alerts,
     records_taken_and_devices_in_use_fire,
     rules_are_server_state_that_one_person_cannot_loosen,
     bulk_access_holds_the_person_until_two_administrators_release_them,

@@ -168,6 +168,7 @@ async fn a_detection_hold_reaches_the_open_documents_of_the_person_it_holds(back
             records: None,
             devices: None,
             networks: None,
+            baseline: None,
         };
     })
     .await;

@@ -39,12 +39,13 @@ impl DetectionAction {
 }
 
 /// The rules a server has, by name, in the order listings show them.
-pub const DETECTION_RULES: [&str; 5] = [
+pub const DETECTION_RULES: [&str; 6] = [
     "bulk_files",
     "denials",
     "records_taken",
     "devices",
     "networks",
+    "baseline",
 ];
 
 /// The longest window a rule may look back over (90 days).
@@ -53,7 +54,9 @@ pub const MAX_DETECTION_WINDOW_SECS: u64 = 90 * 86_400;
 /// A rule switched on: more than `limit` distinct files (`bulk_files`),
 /// `limit` refusals or more (`denials`), more than `limit` rows taken out
 /// (`records_taken`), more than `limit` devices (`devices`) or client
-/// networks (`networks`) in use, within `window_secs`, fires `action`.
+/// networks (`networks`) in use, within `window_secs`; or an hour's new
+/// grants above `limit` times the person's median hour over `window_secs`
+/// (`baseline`): fires `action`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DetectionLimit {

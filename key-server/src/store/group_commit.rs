@@ -267,6 +267,7 @@ fn writer_loop<C: Tables>(
             records: None,
             devices: None,
             networks: None,
+            baseline: None,
         }),
         changed: Vec::new(),
         alerted: false,

@@ -432,6 +432,9 @@ pub(super) fn grant<C: Tables>(
     }
     // Devices and networks in use count every grant and renewal given.
     if decision.is_ok() {
+        if !input.renew {
+            fired.extend(ctx.detector.hourly(&input.actor.user, now));
+        }
         fired.extend(ctx.detector.in_use(
             &input.actor.user,
             &input.actor.device,
