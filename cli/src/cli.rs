@@ -324,6 +324,9 @@ pub(crate) enum AdminObject {
     /// Detection rules (bulk access, repeated refusals): list, set; loosening one is a request.
     #[command(subcommand)]
     Detection(DetectionCommand),
+    /// Working hours by group, for the off_hours rule: list, set; widening them is a request.
+    #[command(subcommand)]
+    Hours(HoursCommand),
     /// The break-glass code for emergencies when approvers are away: issue.
     #[command(subcommand)]
     BreakGlass(BreakGlassCommand),
@@ -642,6 +645,43 @@ Examples:
         action: Option<String>,
         /// Switch the rule off.
         #[arg(long, conflicts_with_all = ["limit", "window", "action"])]
+        off: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum HoursCommand {
+    /// Each group's working hours.
+    List,
+    /// Set a group's working hours (GROUP, or * for everyone whose groups have none): narrowing
+    /// them takes effect at once; widening or --off is filed for another administrator's approval.
+    #[command(after_help = "\
+Example:
+  irm admin hours set support --tz Asia/Tokyo --days mon,tue,wed,thu,fri --hours 08:00-20:00 \\
+      --holiday 2026-12-31 --holiday 2027-01-01 --reason 'SEC-9'")]
+    Set {
+        /// The group, or *.
+        #[arg(value_name = "GROUP")]
+        group: String,
+        /// An IANA time zone (Asia/Tokyo).
+        #[arg(long, value_name = "ZONE", required_unless_present = "off")]
+        tz: Option<String>,
+        /// Days, comma-separated: mon,tue,wed,thu,fri,sat,sun.
+        #[arg(
+            long,
+            value_name = "DAYS",
+            required_unless_present = "off",
+            value_delimiter = ','
+        )]
+        days: Vec<String>,
+        /// HH:MM-HH:MM, local time (22:00-06:00 runs past midnight).
+        #[arg(long, value_name = "SPAN", required_unless_present = "off")]
+        hours: Option<String>,
+        /// A day off (YYYY-MM-DD), as often as needed.
+        #[arg(long = "holiday", value_name = "DATE")]
+        holidays: Vec<String>,
+        /// Remove the group's working hours.
+        #[arg(long, conflicts_with_all = ["tz", "days", "hours", "holidays"])]
         off: bool,
     },
 }

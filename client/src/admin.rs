@@ -17,8 +17,9 @@ use irm_core::protocol::{
     ApproveRequest, AuditCheckpoint, AuditExportHeader, AuditExportLine, AuditQuery, AuditRecord,
     AuditVerifyReport, CreateGroupRequest, CreateUserRequest, DataOwners, DetectionLimit,
     DetectionRuleInfo, DeviceInfo, DigestSentRequest, EnrollmentCode, ExportRequest, FileInfo,
-    KeyInfo, RequestAnswer, RestrictRequest, ReviewDoneRequest, ServerKeyInfo,
-    SetApprovalRuleRequest, SetDetectionRuleRequest, TakeOut, UserInfo,
+    GroupWorkingHours, KeyInfo, RequestAnswer, RestrictRequest, ReviewDoneRequest, ServerKeyInfo,
+    SetApprovalRuleRequest, SetDetectionRuleRequest, SetWorkingHoursRequest, TakeOut, UserInfo,
+    WorkingHours,
 };
 use reqwest::Method;
 use serde::Serialize;
@@ -62,6 +63,18 @@ pub enum UserAdded {
 pub enum DetectionChange {
     /// In force now.
     InForce(Vec<DetectionRuleInfo>),
+    /// Filed for another administrator's approval.
+    Filed(Box<RequestAnswer>),
+}
+
+/// What `PUT /v1/admin/working-hours/{group}` answered (PROTOCOL.md
+/// §12.3): narrowed at once (200, every group's hours), or a widening filed
+/// for approval (202).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum HoursChange {
+    /// In force now.
+    InForce(Vec<GroupWorkingHours>),
     /// Filed for another administrator's approval.
     Filed(Box<RequestAnswer>),
 }
@@ -325,6 +338,25 @@ impl Session {
             Method::PUT,
             &path,
             Some(&SetDetectionRuleRequest { setting }),
+        )
+    }
+
+    /// `GET /v1/admin/working-hours`: every group's working hours.
+    pub fn working_hours(&self) -> Result<Vec<GroupWorkingHours>, ClientError> {
+        self.signed(Method::GET, "/v1/admin/working-hours", None::<&()>)
+    }
+
+    /// `PUT /v1/admin/working-hours/{group}`: `None` removes the group's hours.
+    pub fn set_working_hours(
+        &self,
+        group: &str,
+        schedule: Option<WorkingHours>,
+    ) -> Result<HoursChange, ClientError> {
+        let path = format!("/v1/admin/working-hours/{}", segment(group_name(group)));
+        self.signed(
+            Method::PUT,
+            &path,
+            Some(&SetWorkingHoursRequest { schedule }),
         )
     }
 

@@ -59,7 +59,7 @@ mod unseal;
 mod watch;
 mod witness;
 
-pub use admin::{AuditExportSummary, DetectionChange, UserAdded};
+pub use admin::{AuditExportSummary, DetectionChange, HoursChange, UserAdded};
 pub use config::{
     CONFIG_DIR_ENV, DEVICE_JSON, DEVICE_KEY, DeviceConfig, config_dir, normalize_server_url,
 };

@@ -25,6 +25,7 @@ mod review;
 mod role;
 mod unseal;
 mod watch;
+mod working_hours;
 
 pub use alert::{
     ALERT_ACTION_PREFIX, ALERT_DELIVERY_VERSION, AckAlertRequest, Alert, AlertAck, AlertDelivery,
@@ -56,6 +57,9 @@ pub use unseal::{
     WrappedShareInfo,
 };
 pub use watch::{MAX_WATCH_CURSOR_LEN, WatchQuery};
+pub use working_hours::{
+    GroupWorkingHours, MAX_HOLIDAYS, SetWorkingHoursRequest, WEEKDAYS, WorkingHours,
+};
 
 /// `POST /v1/recipients`: recipients as a policy writes them (`alice`,
 /// `@support`), to check before sealing (PROTOCOL.md §6.1).

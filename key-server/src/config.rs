@@ -84,6 +84,8 @@ pub struct FileConfig {
     pub detection: Option<DetectionConfig>,
     /// Whom a held or suspended person should call, by group (`"*"`: anyone else).
     pub contacts: Option<std::collections::BTreeMap<String, String>>,
+    /// Working hours by group (`"*"`: everyone whose groups have none), PROTOCOL.md §12.3.
+    pub working_hours: Option<std::collections::BTreeMap<String, irm_core::protocol::WorkingHours>>,
     /// Where alerts are delivered (PROTOCOL.md §12.1).
     pub alerts: Option<AlertsConfig>,
     /// Each group's data owner (`mailto:` or `https://`), who receives the
@@ -188,6 +190,12 @@ pub struct DetectionConfig {
     pub baseline_window_secs: Option<u64>,
     /// [default: alert].
     pub baseline_action: Option<crate::detect::Action>,
+    /// This many new grants outside working hours in the window fire [default: 1].
+    pub off_hours: Option<u32>,
+    /// The working-hours rule's window in seconds [default: 3600].
+    pub off_hours_window_secs: Option<u64>,
+    /// [default: alert].
+    pub off_hours_action: Option<crate::detect::Action>,
 }
 
 /// A rule of the limit-window-action kind from its three config keys over
@@ -225,6 +233,7 @@ impl DetectionConfig {
             self.devices_window_secs,
             self.networks_window_secs,
             self.baseline_window_secs,
+            self.off_hours_window_secs,
         ]
         .contains(&Some(0))
         {
@@ -271,6 +280,12 @@ impl DetectionConfig {
                 self.baseline_factor,
                 self.baseline_window_secs,
                 self.baseline_action,
+            ),
+            off_hours: limit_rule(
+                defaults.off_hours,
+                self.off_hours,
+                self.off_hours_window_secs,
+                self.off_hours_action,
             ),
         };
         // The same bounds as a change through the API (PROTOCOL.md §12.2).
@@ -436,6 +451,18 @@ impl ServerArgs {
                 )));
             }
             settings.contacts = contacts;
+        }
+        if let Some(hours) = file.working_hours {
+            for (group, schedule) in &hours {
+                if group != "*" && !irm_core::protocol::valid_name(group) {
+                    return Err(ConfigError::Invalid(format!(
+                        "[working_hours]: {group:?} is not a group name"
+                    )));
+                }
+                crate::detect::Schedule::new(schedule)
+                    .map_err(|e| ConfigError::Invalid(format!("[working_hours.{group}]: {e}")))?;
+            }
+            settings.working_hours = hours;
         }
         if let Some(alerts) = &file.alerts {
             settings.alerts = Some(alerts.settings()?);

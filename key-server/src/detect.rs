@@ -12,6 +12,10 @@
 
 use std::collections::{HashMap, VecDeque};
 
+pub mod hours;
+
+pub use hours::Schedule;
+
 /// What a rule does when it fires (the wire type, PROTOCOL.md §12.2).
 pub use irm_core::protocol::DetectionAction as Action;
 use irm_core::protocol::DetectionLimit;
@@ -58,6 +62,9 @@ pub struct Rules {
     /// `limit` times their median hourly count over the window (`baseline`),
     /// once half the window's history exists.
     pub baseline: Option<DetectionLimit>,
+    /// Outside working hours: `limit` new grants or more outside the
+    /// person's groups' working hours within the window (`off_hours`).
+    pub off_hours: Option<DetectionLimit>,
 }
 
 impl Rules {
@@ -79,6 +86,7 @@ impl Rules {
             "devices" => self.devices,
             "networks" => self.networks,
             "baseline" => self.baseline,
+            "off_hours" => self.off_hours,
             _ => None,
         }
     }
@@ -104,6 +112,7 @@ impl Rules {
             "devices" => self.devices = setting,
             "networks" => self.networks = setting,
             "baseline" => self.baseline = setting,
+            "off_hours" => self.off_hours = setting,
             _ => {}
         }
     }
@@ -146,6 +155,11 @@ impl Default for Rules {
                 window_secs: 14 * 86_400,
                 action: Action::Alert,
             }),
+            off_hours: Some(DetectionLimit {
+                limit: 1,
+                window_secs: 3600,
+                action: Action::Alert,
+            }),
         }
     }
 }
@@ -181,6 +195,8 @@ struct Recent {
     /// The median of `hours` before the current hour, kept for that hour
     /// (recomputed when the hour turns, not on every grant).
     median: Option<(u64, Option<u32>)>,
+    /// New grants outside working hours, oldest first.
+    off_hours: VecDeque<u64>,
     /// When each rule last fired, so one burst raises one alert.
     fired: HashMap<&'static str, u64>,
 }
@@ -190,6 +206,8 @@ struct Recent {
 pub struct Detector {
     rules: Rules,
     people: HashMap<String, Recent>,
+    /// Working hours by group (`*`: everyone whose groups have none).
+    schedules: HashMap<String, Schedule>,
 }
 
 impl Detector {
@@ -198,6 +216,7 @@ impl Detector {
         Self {
             rules,
             people: HashMap::new(),
+            schedules: HashMap::new(),
         }
     }
 
@@ -255,6 +274,55 @@ impl Detector {
                 rule.window_secs, rule.denials
             ),
         })
+    }
+
+    /// Sets (or with `None` removes) `group`'s working hours.
+    pub fn set_schedule(&mut self, group: &str, schedule: Option<Schedule>) {
+        match schedule {
+            Some(s) => {
+                self.schedules.insert(group.to_owned(), s);
+            }
+            None => {
+                self.schedules.remove(group);
+            }
+        }
+    }
+
+    /// `group`'s working hours, if it has any.
+    pub fn schedule(&self, group: &str) -> Option<&Schedule> {
+        self.schedules.get(group)
+    }
+
+    /// Counts a grant (not a renewal) of `user`'s, a member of `groups`, at
+    /// `now` if it is outside working hours: those of any of their groups
+    /// that has a schedule (inside one is inside), else the `*` schedule;
+    /// nobody with neither is ever outside. The `off_hours` rule, if this
+    /// grant reaches its limit.
+    pub fn off_hours(&mut self, user: &str, groups: &[String], now: u64) -> Option<Firing> {
+        let rule = self.rules.off_hours?;
+        let mut schedules = groups
+            .iter()
+            .filter_map(|g| self.schedules.get(g))
+            .peekable();
+        let outside = if schedules.peek().is_some() {
+            !schedules.any(|s| s.contains(now))
+        } else {
+            self.schedules.get("*").is_some_and(|s| !s.contains(now))
+        };
+        if !outside {
+            return None;
+        }
+        let recent = recent_of(&mut self.people, user);
+        let since = now.saturating_sub(rule.window_secs);
+        while recent.off_hours.front().is_some_and(|at| *at <= since) {
+            recent.off_hours.pop_front();
+        }
+        recent.off_hours.push_back(now);
+        let count = recent.off_hours.len() as u64;
+        if count < u64::from(rule.limit) {
+            return None;
+        }
+        fire(recent, "off_hours", "grants_outside", count, &rule, now)
     }
 
     /// Counts a grant (not a renewal) of `user`'s at `now` towards their
@@ -656,6 +724,59 @@ mod tests {
     }
 
     #[test]
+    fn grants_outside_the_groups_hours_fire_and_any_groups_hours_will_do() {
+        use irm_core::protocol::WorkingHours;
+        let office = |zone: &str, span: &str| {
+            Schedule::new(&WorkingHours {
+                time_zone: zone.into(),
+                days: ["mon", "tue", "wed", "thu", "fri"]
+                    .map(String::from)
+                    .to_vec(),
+                hours: span.into(),
+                holidays: vec![],
+            })
+            .unwrap()
+        };
+        let mut d = Detector::new(Rules {
+            off_hours: limit(1, 3600),
+            ..Rules::default()
+        });
+        d.set_schedule("support", Some(office("Asia/Tokyo", "08:00-20:00")));
+        d.set_schedule("night", Some(office("Asia/Tokyo", "20:00-08:00")));
+        // Tuesday 2026-12-08 12:00 in Tokyo is 03:00 UTC.
+        let noon = 1_796_698_800;
+        let support = ["support".to_owned()];
+        assert_eq!(d.off_hours("alice", &support, noon), None);
+        let fired = d
+            .off_hours("alice", &support, noon + 10 * 3600)
+            .expect("22:00 is outside");
+        assert_eq!(fired.rule, "off_hours");
+        assert!(
+            fired
+                .detail
+                .starts_with("grants_outside=1 window_secs=3600 limit=1")
+        );
+        assert_eq!(
+            d.off_hours("alice", &support, noon + 10 * 3600 + 60),
+            None,
+            "once an hour"
+        );
+        // Inside the hours of any of one's groups is inside.
+        let both = ["support".to_owned(), "night".to_owned()];
+        assert_eq!(d.off_hours("bob", &both, noon + 10 * 3600), None);
+        // No schedule for one's groups and none for `*`: never outside.
+        assert_eq!(
+            d.off_hours("carol", &["sales".to_owned()], noon + 10 * 3600),
+            None
+        );
+        d.set_schedule("*", Some(office("Asia/Tokyo", "09:00-17:00")));
+        assert!(
+            d.off_hours("carol", &["sales".to_owned()], noon + 10 * 3600)
+                .is_some()
+        );
+    }
+
+    #[test]
     fn networks_are_ipv4_24s_and_ipv6_48s() {
         assert_eq!(
             network_of("192.0.2.77:443").as_deref(),
@@ -761,6 +882,7 @@ mod tests {
             devices: None,
             networks: None,
             baseline: None,
+            off_hours: None,
         });
         for i in 0..100 {
             assert_eq!(off.grant("alice", &i.to_string(), 5), None);

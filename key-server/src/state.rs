@@ -53,6 +53,9 @@ pub struct Settings {
     pub take_out_rows: u64,
     /// The detection rules (PROTOCOL.md §12).
     pub detection: crate::detect::Rules,
+    /// Each group's working hours (`[working_hours.GROUP]`, PROTOCOL.md
+    /// §12.3), a new server's first setting: checked at start.
+    pub working_hours: std::collections::BTreeMap<String, irm_core::protocol::WorkingHours>,
     /// Whom a held or suspended person should call, by group (`*`: anyone
     /// else), said in the refusal (PROTOCOL.md §12).
     pub contacts: std::collections::BTreeMap<String, String>,
@@ -103,6 +106,7 @@ impl Settings {
             take_out_rows: irm_core::protocol::DEFAULT_TAKE_OUT_ROWS,
             detection: crate::detect::Rules::default(),
             contacts: std::collections::BTreeMap::new(),
+            working_hours: std::collections::BTreeMap::new(),
             alerts: None,
             data_owners: std::collections::BTreeMap::new(),
             request_timeout: Duration::from_secs(30),
@@ -248,8 +252,11 @@ impl AppState {
             }
         };
         self.store.arm_ledger(state_key, self.clock.now_ms())?;
-        self.store
-            .arm_detection(self.settings.detection, self.clock.now_ms())?;
+        self.store.arm_detection(
+            self.settings.detection,
+            self.settings.working_hours.clone(),
+            self.clock.now_ms(),
+        )?;
         *self.audit_key.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(audit_key));
         self.serving.store(true, Ordering::Release);
         self.metrics.sealed(false);

@@ -48,6 +48,11 @@ fn rules(action: Action) -> Rules {
             window_secs: 14 * 86_400,
             action: Action::Alert,
         }),
+        off_hours: Some(DetectionLimit {
+            limit: 1,
+            window_secs: 3600,
+            action: Action::Alert,
+        }),
     }
 }
 
@@ -261,7 +266,7 @@ async fn rules_are_server_state_that_one_person_cannot_loosen(backend: Backend) 
         "limit=150 window_secs=3600 action=step_up"
     );
     let seeded = fired(&admin.audit().await, "admin.detection.set").len();
-    assert_eq!(seeded, 6, "each configured rule is stored with a record");
+    assert_eq!(seeded, 7, "each configured rule is stored with a record");
 
     // Tighter: at once, by one administrator, and in force for the next grant.
     let tight = json!({"setting": {"limit": 2, "window_secs": 600, "action": "suspend"}});
@@ -509,7 +514,123 @@ async fn an_hour_far_above_the_persons_own_baseline_alerts(backend: Backend) {
     assert_eq!(audit.last().map(|r| r.action.as_str()), Some("grant"));
 }
 
+/// Working hours (PROTOCOL.md §12.3): a grant outside the hours of the
+/// person's group is an alert; narrowing the hours is at once, widening
+/// them a request; the config file seeds them and changes nothing later.
+async fn a_grant_outside_the_groups_working_hours_alerts(backend: Backend) {
+    let office = irm_core::protocol::WorkingHours {
+        time_zone: "Asia/Tokyo".into(),
+        days: ["mon", "tue", "wed", "thu", "fri"]
+            .map(String::from)
+            .to_vec(),
+        hours: "08:00-20:00".into(),
+        holidays: vec!["2027-01-01".into()],
+    };
+    let mut server = TestServer::start_on_with(backend, |s| {
+        s.working_hours = [("support".to_owned(), office.clone())].into();
+    })
+    .await;
+    let admin = server.admin().await;
+    admin.create_group("support").await;
+    let alice = server
+        .user(&admin, "alice", &[Role::User], &["support"])
+        .await;
+    let key = admin.server_key.public_key.clone();
+    let file = seal(&key, policy(&["@support"], Rights::VIEW, None, None));
+    // T0 is Friday 2027-01-15 17:00 in Tokyo: inside.
+    alice.grant_ok(&file, false).await;
+    assert!(fired(&admin.audit().await, "detect.off_hours").is_empty());
+    // 21:00: outside; an alert, and the grant goes ahead.
+    server.clock.advance_secs(4 * 3600);
+    alice.grant_ok(&file, false).await;
+    let audit = admin.audit().await;
+    let off = fired(&audit, "detect.off_hours");
+    assert_eq!(off.len(), 1);
+    assert_eq!(off[0].actor_user.as_deref(), Some("alice"));
+    assert!(
+        off[0]
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("grants_outside=1 window_secs=3600 limit=1 action=alert")
+    );
+    let seeded = fired(&audit, "admin.hours.set");
+    assert_eq!(seeded.len(), 1, "seeded from the config file");
+
+    let list = admin
+        .expect(Method::GET, "/v1/admin/working-hours", None, StatusCode::OK)
+        .await;
+    assert_eq!(list[0]["group"], "support", "{list}");
+    assert_eq!(
+        list[0]["text"],
+        "tz=Asia/Tokyo days=mon,tue,wed,thu,fri hours=08:00-20:00 holidays=2027-01-01"
+    );
+    // Narrower: at once. Wider, another zone, or none at all: requests.
+    let narrower = json!({"schedule": {"time_zone": "Asia/Tokyo", "days": ["mon", "fri"],
+        "hours": "09:00-18:00", "holidays": ["2027-01-01", "2027-01-02"]}});
+    let now = admin
+        .expect(
+            Method::PUT,
+            "/v1/admin/working-hours/support",
+            Some(narrower),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(
+        now[0]["text"],
+        "tz=Asia/Tokyo days=mon,fri hours=09:00-18:00 holidays=2027-01-01,2027-01-02"
+    );
+    for wider in [
+        json!({"schedule": {"time_zone": "Asia/Tokyo", "days": ["mon", "fri"], "hours": "07:00-18:00"}}),
+        json!({"schedule": {"time_zone": "UTC", "days": ["mon", "fri"], "hours": "09:00-18:00",
+            "holidays": ["2027-01-01", "2027-01-02"]}}),
+        json!({"schedule": null}),
+    ] {
+        let filed = admin
+            .expect(
+                Method::PUT,
+                "/v1/admin/working-hours/support",
+                Some(wider),
+                StatusCode::ACCEPTED,
+            )
+            .await;
+        assert_eq!(
+            filed["request"]["action"]["kind"], "set_working_hours",
+            "{filed}"
+        );
+    }
+    // Bad schedules are refused, before anyone approves anything.
+    for bad in [
+        json!({"schedule": {"time_zone": "Mars/Base", "days": ["mon"], "hours": "09:00-18:00"}}),
+        json!({"schedule": {"time_zone": "Asia/Tokyo", "days": ["someday"], "hours": "09:00-18:00"}}),
+        json!({"schedule": {"time_zone": "Asia/Tokyo", "days": ["mon"], "hours": "9-18"}}),
+    ] {
+        let refused = admin
+            .send(
+                Method::PUT,
+                "/v1/admin/working-hours/support",
+                Some(bad.clone()),
+            )
+            .await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    // The config file no longer decides: removing the hours from it
+    // leaves the stored ones in force.
+    server
+        .restart_with(|_| {}, |s| s.working_hours.clear())
+        .await;
+    let list = admin
+        .expect(Method::GET, "/v1/admin/working-hours", None, StatusCode::OK)
+        .await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    // Saturday: outside the narrowed days.
+    server.clock.advance_secs(86_400);
+    alice.grant_ok(&file, false).await;
+    assert_eq!(fired(&admin.audit().await, "detect.off_hours").len(), 2);
+}
+
 on_each_backend!(
+    a_grant_outside_the_groups_working_hours_alerts,
     an_hour_far_above_the_persons_own_baseline_alerts,
     records_taken_and_devices_in_use_fire,
     rules_are_server_state_that_one_person_cannot_loosen,

@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
-use irm_client::{DetectionChange, Session, UserAdded};
+use irm_client::{DetectionChange, HoursChange, Session, UserAdded};
 use irm_core::invitation::CodePart;
 use irm_core::protocol::{
     Alert, AlertResponse, AuditQuery, AuditRecord, CreateUserRequest, DenyReason, DetectionAction,
@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::cli::{
     AdminArgs, AdminObject, AlertCommand, AuditCommand, DetectionCommand, DeviceCommand,
-    ExportFormat, FileCommand, GroupCommand, KeyCommand, UserCommand,
+    ExportFormat, FileCommand, GroupCommand, HoursCommand, KeyCommand, UserCommand,
 };
 use crate::online;
 use crate::output::{Destination, Input};
@@ -53,6 +53,7 @@ pub(crate) fn run(args: &AdminArgs) -> Result<()> {
         AdminObject::Alert(cmd) => alert(&session, cmd, args.reason.as_deref(), &out),
         AdminObject::Rule(cmd) => super::approval::rule(&session, cmd, &out),
         AdminObject::Detection(cmd) => detection(&session, cmd, &out),
+        AdminObject::Hours(cmd) => hours(&session, cmd, &out),
         AdminObject::BreakGlass(cmd) => super::approval::break_glass(&session, cmd, &out),
         AdminObject::Shares(cmd) => super::unseal::shares(&session, cmd, &out),
         AdminObject::Unseal => super::unseal::unseal(&session, &out),
@@ -551,6 +552,59 @@ fn detection(session: &Session, cmd: &DetectionCommand, out: &Out) -> Result<()>
                 DetectionChange::Filed(answer) => {
                     super::approval::show_filed(session, &answer, out)
                 }
+            }
+        }
+    }
+}
+
+fn hours_text(list: &[irm_core::protocol::GroupWorkingHours]) -> String {
+    let mut text = format!("{:<16} {}\n", "GROUP", "HOURS");
+    for group in list {
+        let _ = writeln!(
+            text,
+            "{:<16} {}",
+            printable(&group.group),
+            printable(&group.text)
+        );
+    }
+    text
+}
+
+fn hours(session: &Session, cmd: &HoursCommand, out: &Out) -> Result<()> {
+    match cmd {
+        HoursCommand::List => {
+            let list = session.working_hours().context("listing working hours")?;
+            out.show(&list, || hours_text(&list))
+        }
+        HoursCommand::Set {
+            group,
+            tz,
+            days,
+            hours,
+            holidays,
+            off,
+        } => {
+            let schedule = match (off, tz, hours) {
+                (true, ..) => None,
+                (false, Some(tz), Some(hours)) => Some(irm_core::protocol::WorkingHours {
+                    time_zone: tz.clone(),
+                    days: days.clone(),
+                    hours: hours.clone(),
+                    holidays: holidays.clone(),
+                }),
+                _ => anyhow::bail!("give --tz, --days and --hours, or --off"),
+            };
+            let change = session
+                .set_working_hours(group, schedule)
+                .with_context(|| format!("changing the working hours of {group}"))?;
+            match change {
+                HoursChange::InForce(list) => {
+                    if !out.json {
+                        eprintln!("in force now (narrower hours take effect at once)");
+                    }
+                    out.show(&list, || hours_text(&list))
+                }
+                HoursChange::Filed(answer) => super::approval::show_filed(session, &answer, out),
             }
         }
     }

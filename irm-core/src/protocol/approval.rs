@@ -159,6 +159,14 @@ pub enum ApprovalAction {
         /// `limit=N window_secs=N action=WORD`).
         setting: String,
     },
+    /// A group's working hours widen or are removed (PROTOCOL.md §12.3);
+    /// narrowing them needs no approval.
+    SetWorkingHours {
+        /// The group (`*`: everyone whose groups have none).
+        group: String,
+        /// The schedule's canonical text, or `off`.
+        schedule: String,
+    },
     /// An approval rule changes.
     SetApprovalRule {
         /// The action the rule is for (an [`ApprovalAction::kind`]).
@@ -170,7 +178,7 @@ pub enum ApprovalAction {
 
 impl ApprovalAction {
     /// Every action name, the rule keys.
-    pub const KINDS: [&'static str; 14] = [
+    pub const KINDS: [&'static str; 15] = [
         "admin.user.create",
         "admin.user.code",
         "admin.group.add_member",
@@ -179,6 +187,7 @@ impl ApprovalAction {
         "admin.file.restore",
         "admin.rule.set",
         "admin.detection.set",
+        "admin.hours.set",
         "admin.shares.reissue",
         "admin.breakglass.issue",
         "file.export",
@@ -198,6 +207,7 @@ impl ApprovalAction {
             Self::RestoreFile { .. } => "admin.file.restore",
             Self::SetApprovalRule { .. } => "admin.rule.set",
             Self::SetDetectionRule { .. } => "admin.detection.set",
+            Self::SetWorkingHours { .. } => "admin.hours.set",
             Self::ReissueShares { .. } => "admin.shares.reissue",
             Self::IssueBreakGlass => "admin.breakglass.issue",
             Self::TakeOut { how, .. } => how.kind(),
@@ -262,6 +272,10 @@ impl ApprovalAction {
             Self::SetDetectionRule { rule, setting } => {
                 lines.push(format!("rule={rule}"));
                 lines.push(format!("setting={setting}"));
+            }
+            Self::SetWorkingHours { group, schedule } => {
+                lines.push(format!("group={group}"));
+                lines.push(format!("schedule={schedule}"));
             }
             Self::SetApprovalRule { action, required } => {
                 lines.push(format!("rule_action={action}"));

@@ -39,13 +39,14 @@ impl DetectionAction {
 }
 
 /// The rules a server has, by name, in the order listings show them.
-pub const DETECTION_RULES: [&str; 6] = [
+pub const DETECTION_RULES: [&str; 7] = [
     "bulk_files",
     "denials",
     "records_taken",
     "devices",
     "networks",
     "baseline",
+    "off_hours",
 ];
 
 /// The longest window a rule may look back over (90 days).
@@ -56,7 +57,8 @@ pub const MAX_DETECTION_WINDOW_SECS: u64 = 90 * 86_400;
 /// (`records_taken`), more than `limit` devices (`devices`) or client
 /// networks (`networks`) in use, within `window_secs`; or an hour's new
 /// grants above `limit` times the person's median hour over `window_secs`
-/// (`baseline`): fires `action`.
+/// (`baseline`); or `limit` grants or more outside the person's groups'
+/// working hours within `window_secs` (`off_hours`): fires `action`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DetectionLimit {

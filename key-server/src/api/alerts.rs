@@ -7,8 +7,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use irm_core::protocol::{
-    AckAlertRequest, Alert, DenyBody, DetectionRuleInfo, ErrorBody, RequestAnswer,
-    SetDetectionRuleRequest, valid_reason,
+    AckAlertRequest, Alert, DenyBody, DetectionRuleInfo, ErrorBody, GroupWorkingHours,
+    RequestAnswer, SetDetectionRuleRequest, SetWorkingHoursRequest, valid_reason,
 };
 
 use super::admin::{filed, run, unexpected};
@@ -153,6 +153,44 @@ pub(crate) async fn set_detection(
     };
     match run(&state, &signed, op).await? {
         AdminOutput::Detection(rules) => Ok(Json(rules).into_response()),
+        out => filed(out, None),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/admin/working-hours", tag = "admin",
+    responses((status = 200, body = Vec<GroupWorkingHours>), (status = 403, body = DenyBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn list_working_hours(
+    State(state): State<AppState>,
+    Authed(signed): Authed,
+) -> Result<Json<Vec<GroupWorkingHours>>, ApiError> {
+    match run(&state, &signed, AdminOp::ListWorkingHours).await? {
+        AdminOutput::WorkingHours(list) => Ok(Json(list)),
+        _ => Err(unexpected()),
+    }
+}
+
+/// Narrowing a group's hours (or giving it its first) takes effect at once
+/// (200, every group's hours); widening or removing them is filed for
+/// approval (202), PROTOCOL.md §12.3.
+#[utoipa::path(put, path = "/v1/admin/working-hours/{group}", tag = "admin",
+    params(("group" = String, Path, description = "a group, or * for everyone whose groups have none")),
+    request_body = SetWorkingHoursRequest,
+    responses((status = 200, body = Vec<GroupWorkingHours>), (status = 202, body = RequestAnswer),
+        (status = 400, body = ErrorBody), (status = 403, body = DenyBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn set_working_hours(
+    State(state): State<AppState>,
+    Path(group): Path<String>,
+    Authed(signed): Authed,
+) -> Result<Response, ApiError> {
+    let request: SetWorkingHoursRequest = signed.json()?;
+    let op = AdminOp::SetWorkingHours {
+        group,
+        schedule: request.schedule,
+    };
+    match run(&state, &signed, op).await? {
+        AdminOutput::WorkingHours(list) => Ok(Json(list).into_response()),
         out => filed(out, None),
     }
 }

@@ -86,6 +86,8 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::ack_alert))
         .routes(routes!(alerts::list_detection))
         .routes(routes!(alerts::set_detection))
+        .routes(routes!(alerts::list_working_hours))
+        .routes(routes!(alerts::set_working_hours))
         .routes(routes!(admin::read_audit))
         .routes(routes!(admin::verify_audit))
         .routes(routes!(admin::checkpoint))

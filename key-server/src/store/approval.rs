@@ -416,6 +416,7 @@ fn break_glass_refusal(
         ApprovalAction::IssueBreakGlass
             | ApprovalAction::SetApprovalRule { .. }
             | ApprovalAction::SetDetectionRule { .. }
+            | ApprovalAction::SetWorkingHours { .. }
             | ApprovalAction::ReissueShares { .. }
     ) {
         return Ok(Some(Refusal::Conflict(format!(

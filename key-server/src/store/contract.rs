@@ -418,6 +418,16 @@ pub enum AdminOp {
         /// The new setting; `None` switches it off.
         setting: Option<irm_core::protocol::DetectionLimit>,
     },
+    /// The groups' working hours (PROTOCOL.md §12.3).
+    ListWorkingHours,
+    /// Set or remove a group's working hours: at once when it narrows them
+    /// (or gives a group its first), approved when it widens or removes them.
+    SetWorkingHours {
+        /// The group, or `*`.
+        group: String,
+        /// The schedule; `None` removes it.
+        schedule: Option<irm_core::protocol::WorkingHours>,
+    },
     /// The alerts (detection firings, PROTOCOL.md §12.1), oldest first.
     ListAlerts {
         /// Only those nobody has acknowledged.
@@ -469,6 +479,7 @@ impl AdminOp {
                 | Self::ShowRequest { .. }
                 | Self::ListRules
                 | Self::ListDetection
+                | Self::ListWorkingHours
                 | Self::ListAlerts { .. }
                 | Self::ShowAlert { .. }
                 // An acknowledgement changes no user, group, device or file.
@@ -519,6 +530,8 @@ impl AdminOp {
             Self::SetRule { .. } => "admin.rule.set",
             Self::ListDetection => "admin.detection.list",
             Self::SetDetection { .. } => "admin.detection.set",
+            Self::ListWorkingHours => "admin.hours.list",
+            Self::SetWorkingHours { .. } => "admin.hours.set",
             Self::Review { .. } => "admin.review.list",
             Self::ReviewDone { .. } => "admin.review.done",
             Self::DataOwners { .. } => "admin.data_owner.list",
@@ -570,6 +583,12 @@ impl AdminOp {
             Self::SetDetection { rule, setting } => ApprovalAction::SetDetectionRule {
                 rule: rule.clone(),
                 setting: irm_core::protocol::detection_setting_text(setting.as_ref()),
+            },
+            Self::SetWorkingHours { group, schedule } => ApprovalAction::SetWorkingHours {
+                group: group.clone(),
+                schedule: schedule
+                    .as_ref()
+                    .map_or_else(|| "off".to_owned(), |s| s.text()),
             },
             Self::IssueBreakGlass { .. } => ApprovalAction::IssueBreakGlass,
             Self::RequestTakeOut {
@@ -635,6 +654,12 @@ impl AdminOp {
                 setting: irm_core::protocol::parse_detection_setting(setting)
                     .unwrap_or_else(|| crate::detect::Rules::default().setting(rule)),
             },
+            ApprovalAction::SetWorkingHours { group, schedule } => Self::SetWorkingHours {
+                group: group.clone(),
+                // Checked when filed; `off` (or, tampered, anything else)
+                // removes nothing but the schedule it names.
+                schedule: irm_core::protocol::WorkingHours::parse(schedule),
+            },
             ApprovalAction::IssueBreakGlass => Self::IssueBreakGlass { code },
             ApprovalAction::TakeOut {
                 how,
@@ -684,6 +709,7 @@ impl AdminOp {
                 | Self::ShowRequest { .. }
                 | Self::ListRules
                 | Self::ListDetection
+                | Self::ListWorkingHours
                 | Self::ListAlerts { .. }
                 | Self::ShowAlert { .. }
         );
@@ -746,6 +772,12 @@ impl AdminOp {
             Self::SetRule { action, required } => {
                 Some(format!("rule_action={action} required={required}"))
             }
+            Self::SetWorkingHours { group, schedule } => Some(format!(
+                "group={group} schedule={}",
+                schedule
+                    .as_ref()
+                    .map_or_else(|| "off".to_owned(), |s| s.text())
+            )),
             Self::SetDetection { rule, setting } => Some(format!(
                 "rule={rule} setting={}",
                 irm_core::protocol::detection_setting_text(setting.as_ref())
@@ -838,6 +870,8 @@ pub enum AdminOutput {
     Rules(Vec<ApprovalRule>),
     /// The detection rules in force.
     Detection(Vec<irm_core::protocol::DetectionRuleInfo>),
+    /// The groups' working hours.
+    WorkingHours(Vec<irm_core::protocol::GroupWorkingHours>),
     /// The account review (boxed: it is the largest answer by far).
     Review(Box<irm_core::protocol::AccountReview>),
     /// Alerts.
@@ -979,7 +1013,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Puts the detection rules in force (PROTOCOL.md §12), with the
     /// counters of their windows rebuilt from the audit log.
-    fn arm_detection(&self, rules: crate::detect::Rules, now_ms: u64) -> Result<(), StoreError>;
+    fn arm_detection(
+        &self,
+        rules: crate::detect::Rules,
+        hours: std::collections::BTreeMap<String, irm_core::protocol::WorkingHours>,
+        now_ms: u64,
+    ) -> Result<(), StoreError>;
 
     /// Every object whose stored state differs from what the audit log
     /// last set (PROTOCOL.md §11.3), one problem line each.

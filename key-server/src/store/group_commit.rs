@@ -268,6 +268,7 @@ fn writer_loop<C: Tables>(
             devices: None,
             networks: None,
             baseline: None,
+            off_hours: None,
         }),
         changed: Vec::new(),
         alerted: false,
@@ -482,9 +483,14 @@ impl<B: Backend> Store for GroupCommitStore<B> {
             .write(move |ctx| txn::arm_ledger(ctx, key, now_ms))
     }
 
-    fn arm_detection(&self, rules: crate::detect::Rules, now_ms: u64) -> Result<(), StoreError> {
+    fn arm_detection(
+        &self,
+        rules: crate::detect::Rules,
+        hours: std::collections::BTreeMap<String, irm_core::protocol::WorkingHours>,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
         self.writer
-            .write(move |ctx| txn::arm_detection(ctx, rules, now_ms))
+            .write(move |ctx| txn::arm_detection(ctx, rules, &hours, now_ms))
     }
 
     fn directory(&self) -> Result<(Vec<String>, Vec<String>), StoreError> {

@@ -1073,6 +1073,16 @@ impl Tables for PgConn {
         Ok(())
     }
 
+    fn detection_rows(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        self.query(
+            r#"SELECT rule, setting FROM detection_rules ORDER BY rule COLLATE "C""#,
+            &[],
+        )?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+    }
+
     fn break_glass(&mut self) -> Result<Option<BreakGlassRow>, StoreError> {
         self.query_opt(
             "SELECT code_hash, issued_at, expires_at, origin, used_at, used_by, used_request FROM break_glass WHERE slot = 'current'",

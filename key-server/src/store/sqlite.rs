@@ -943,6 +943,13 @@ impl Tables for Connection {
         Ok(())
     }
 
+    fn detection_rows(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self
+            .prepare_cached("SELECT rule, setting FROM detection_rules ORDER BY rule")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?)
+    }
+
     fn break_glass(&mut self) -> Result<Option<BreakGlassRow>, StoreError> {
         Ok(self
             .query_row(

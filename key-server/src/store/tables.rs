@@ -299,6 +299,9 @@ pub(super) trait Tables {
     fn detection_rule(&mut self, rule: &str) -> Result<Option<String>, StoreError>;
     /// Stores a detection rule's setting.
     fn set_detection_rule(&mut self, rule: &str, setting: &str) -> Result<(), StoreError>;
+    /// Every stored detection row (rules, and working hours as
+    /// `hours/GROUP`), by name.
+    fn detection_rows(&mut self) -> Result<Vec<(String, String)>, StoreError>;
 
     /// The break-glass code, if one was ever issued.
     fn break_glass(&mut self) -> Result<Option<BreakGlassRow>, StoreError>;

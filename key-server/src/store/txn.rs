@@ -434,6 +434,10 @@ pub(super) fn grant<C: Tables>(
     if decision.is_ok() {
         if !input.renew {
             fired.extend(ctx.detector.hourly(&input.actor.user, now));
+            fired.extend(
+                ctx.detector
+                    .off_hours(&input.actor.user, &state.groups, now),
+            );
         }
         fired.extend(ctx.detector.in_use(
             &input.actor.user,
@@ -818,7 +822,7 @@ pub(super) fn admin<C: Tables>(
         return Ok(Err(Refusal::Deny(DenyReason::RoleRequired)));
     }
     if let Some(action) = op.approval_action()
-        && !tightens_detection(ctx, op)
+        && !narrows_detection(ctx, op)
     {
         if !approval::is_bootstrap_second_admin(ctx.conn, op)? {
             return approval::file(ctx, actor, op, action, admin_effect, now_ms);
@@ -859,15 +863,26 @@ pub(super) fn admin<C: Tables>(
     apply(ctx, op, draft, now_ms)
 }
 
-/// Whether `op` changes a detection rule without loosening it (PROTOCOL.md
-/// §12.2): tightening takes effect at once, as any narrowing does; only a
-/// loosening waits for other administrators.
-fn tightens_detection<C: Tables>(ctx: &WriteCtx<'_, C>, op: &AdminOp) -> bool {
-    let AdminOp::SetDetection { rule, setting } = op else {
-        return false;
-    };
-    let now = ctx.detector.rules().setting(rule);
-    !irm_core::protocol::detection_loosens(now.as_ref(), setting.as_ref())
+/// Whether `op` changes a detection rule without loosening it, or narrows
+/// a group's working hours (PROTOCOL.md §12.2, §12.3): that takes effect at
+/// once, as any narrowing does; only a loosening waits for other
+/// administrators.
+fn narrows_detection<C: Tables>(ctx: &WriteCtx<'_, C>, op: &AdminOp) -> bool {
+    match op {
+        AdminOp::SetDetection { rule, setting } => {
+            let now = ctx.detector.rules().setting(rule);
+            !irm_core::protocol::detection_loosens(now.as_ref(), setting.as_ref())
+        }
+        AdminOp::SetWorkingHours { group, schedule } => {
+            match (ctx.detector.schedule(group), schedule) {
+                // A group's first hours only add alerts; no change is none.
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(now), Some(to)) => now.hours().narrowed_by(to),
+            }
+        }
+        _ => false,
+    }
 }
 
 /// Runs `op` and records `draft` for it. The effect runs in a savepoint of
@@ -890,6 +905,13 @@ pub(super) fn apply<C: Tables>(
             if let AdminOp::SetDetection { rule, setting } = op {
                 // In force from the next grant in this very batch.
                 ctx.detector.set_rule(rule, *setting);
+            }
+            if let AdminOp::SetWorkingHours { group, schedule } = op {
+                // Checked by the effect just run.
+                let schedule = schedule
+                    .as_ref()
+                    .and_then(|s| crate::detect::Schedule::new(s).ok());
+                ctx.detector.set_schedule(group, schedule);
             }
             let objects = objects_set_by(ctx.conn, op)?;
             ctx.audit_setting(draft, &objects)?;
@@ -1013,10 +1035,8 @@ fn all_objects(conn: &mut impl Tables) -> Result<Vec<Object>, StoreError> {
             objects.push(Object::Rule(kind.to_owned()));
         }
     }
-    for rule in irm_core::protocol::DETECTION_RULES {
-        if conn.detection_rule(rule)?.is_some() {
-            objects.push(Object::Detection(rule.to_owned()));
-        }
+    for (name, _) in conn.detection_rows()? {
+        objects.push(Object::Detection(name));
     }
     for request in conn.requests(u32::MAX)? {
         objects.push(Object::Request(request.id));
@@ -1075,6 +1095,88 @@ fn rules_in_force<C: Tables>(
     Ok(rules)
 }
 
+/// The groups' working hours as stored (PROTOCOL.md §12.3), seeded from the
+/// config file as the rules are ([`rules_in_force`]): a group the file
+/// names with no row is stored as configured; a stored row wins.
+fn hours_in_force<C: Tables>(
+    ctx: &mut WriteCtx<'_, C>,
+    configured: &std::collections::BTreeMap<String, irm_core::protocol::WorkingHours>,
+    now_ms: u64,
+) -> Result<Vec<(String, crate::detect::Schedule)>, StoreError> {
+    let mut stored: std::collections::BTreeMap<String, String> = ctx
+        .conn
+        .detection_rows()?
+        .into_iter()
+        .filter_map(|(name, text)| Some((name.strip_prefix("hours/")?.to_owned(), text)))
+        .collect();
+    for (group, schedule) in configured {
+        let text = schedule.text();
+        match stored.get(group) {
+            None => {
+                let name = format!("hours/{group}");
+                ctx.conn.set_detection_rule(&name, &text)?;
+                let draft = AuditDraft::new(now_ms, "admin.hours.set", Outcome::Ok)
+                    .detail(format!("group={group} schedule={text} source=config"));
+                ctx.audit_setting(draft, &[Object::Detection(name)])?;
+                stored.insert(group.clone(), text);
+            }
+            Some(row) if *row != text => tracing::warn!(
+                group,
+                stored = %row,
+                configured = %text,
+                "the config file's working hours differ from the server's; the server's are in force \
+                 (change them with `irm admin hours set`; widening needs approval)"
+            ),
+            Some(_) => {}
+        }
+    }
+    let mut schedules = Vec::new();
+    for (group, text) in stored {
+        let name = format!("hours/{group}");
+        if let Some(object) = ctx.forged(&[(Object::Detection(name), text.clone())]) {
+            tracing::error!(
+                object,
+                "state integrity: working hours differ from the audit log; not in force"
+            );
+            continue;
+        }
+        if text == "off" {
+            continue;
+        }
+        let schedule = irm_core::protocol::WorkingHours::parse(&text)
+            .ok_or_else(|| StoreError::Corrupt(format!("working hours of {group}: {text:?}")))?;
+        match crate::detect::Schedule::new(&schedule) {
+            Ok(schedule) => schedules.push((group, schedule)),
+            // A zone the tz database no longer has: say so, keep serving.
+            Err(e) => tracing::error!(group, error = %e, "working hours not in force"),
+        }
+    }
+    Ok(schedules)
+}
+
+/// The groups' working hours as `GET /v1/admin/working-hours` shows them.
+fn working_hours(
+    conn: &mut impl Tables,
+) -> Result<Vec<irm_core::protocol::GroupWorkingHours>, StoreError> {
+    let mut list = Vec::new();
+    for (name, text) in conn.detection_rows()? {
+        let Some(group) = name.strip_prefix("hours/") else {
+            continue;
+        };
+        if text == "off" {
+            continue;
+        }
+        let schedule = irm_core::protocol::WorkingHours::parse(&text)
+            .ok_or_else(|| StoreError::Corrupt(format!("working hours of {group}: {text:?}")))?;
+        list.push(irm_core::protocol::GroupWorkingHours {
+            group: group.to_owned(),
+            schedule,
+            text,
+        });
+    }
+    Ok(list)
+}
+
 /// The detection rules as `GET /v1/admin/detection` shows them.
 fn detection_rules(
     conn: &mut impl Tables,
@@ -1103,10 +1205,14 @@ fn detection_rules(
 pub(super) fn arm_detection<C: Tables>(
     ctx: &mut WriteCtx<'_, C>,
     configured: crate::detect::Rules,
+    hours: &std::collections::BTreeMap<String, irm_core::protocol::WorkingHours>,
     now_ms: u64,
 ) -> Result<(), StoreError> {
     let rules = rules_in_force(ctx, configured, now_ms)?;
     let mut detector = crate::detect::Detector::new(rules);
+    for (group, schedule) in hours_in_force(ctx, hours, now_ms)? {
+        detector.set_schedule(&group, Some(schedule));
+    }
     let window_ms = detector.window_secs().saturating_mul(1000);
     let mut query = irm_core::protocol::AuditQuery {
         limit: irm_core::protocol::MAX_AUDIT_PAGE,
@@ -1288,6 +1394,9 @@ pub(super) fn arm_ledger<C: Tables>(
 fn objects_set_by(conn: &mut impl Tables, op: &AdminOp) -> Result<Vec<Object>, StoreError> {
     Ok(match op {
         AdminOp::SetDetection { rule, .. } => vec![Object::Detection(rule.clone())],
+        AdminOp::SetWorkingHours { group, .. } => {
+            vec![Object::Detection(format!("hours/{group}"))]
+        }
         // A rotation demotes the current key and adds one: every key's state.
         AdminOp::RotateKey(_) | AdminOp::RetireKey { .. } => conn
             .keys()?
@@ -1524,6 +1633,23 @@ pub(super) fn admin_effect(
             AdminOutput::Done
         }
         AdminOp::ListDetection => AdminOutput::Detection(detection_rules(conn)?),
+        AdminOp::ListWorkingHours => AdminOutput::WorkingHours(working_hours(conn)?),
+        AdminOp::SetWorkingHours { group, schedule } => {
+            if group != "*" && !irm_core::protocol::valid_name(group) {
+                return Ok(Err(Refusal::BadRequest(format!(
+                    "{group:?} is not a group name (or *)"
+                ))));
+            }
+            let text = match schedule {
+                Some(schedule) => match crate::detect::Schedule::new(schedule) {
+                    Ok(_) => schedule.text(),
+                    Err(e) => return Ok(Err(Refusal::BadRequest(e))),
+                },
+                None => "off".to_owned(),
+            };
+            conn.set_detection_rule(&format!("hours/{group}"), &text)?;
+            AdminOutput::WorkingHours(working_hours(conn)?)
+        }
         AdminOp::SetDetection { rule, setting } => {
             if let Err(e) = irm_core::protocol::check_detection_setting(rule, setting.as_ref()) {
                 return Ok(Err(Refusal::BadRequest(e)));
