@@ -196,6 +196,12 @@ pub struct DetectionConfig {
     pub off_hours_window_secs: Option<u64>,
     /// [default: alert].
     pub off_hours_action: Option<crate::detect::Action>,
+    /// This many scopes opened for the first time in the window fire, once settled [default: 1].
+    pub first_access: Option<u32>,
+    /// The first-access rule's window (and how long a newcomer settles) in seconds [default: 604800].
+    pub first_access_window_secs: Option<u64>,
+    /// [default: alert].
+    pub first_access_action: Option<crate::detect::Action>,
 }
 
 /// A rule of the limit-window-action kind from its three config keys over
@@ -234,6 +240,7 @@ impl DetectionConfig {
             self.networks_window_secs,
             self.baseline_window_secs,
             self.off_hours_window_secs,
+            self.first_access_window_secs,
         ]
         .contains(&Some(0))
         {
@@ -286,6 +293,12 @@ impl DetectionConfig {
                 self.off_hours,
                 self.off_hours_window_secs,
                 self.off_hours_action,
+            ),
+            first_access: limit_rule(
+                defaults.first_access,
+                self.first_access,
+                self.first_access_window_secs,
+                self.first_access_action,
             ),
         };
         // The same bounds as a change through the API (PROTOCOL.md §12.2).

@@ -10,7 +10,7 @@
 //! from the audit log when the server unseals ([`Detector::replay_grant`]),
 //! so a restart forgets nothing the window still covers.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 pub mod hours;
 
@@ -65,6 +65,10 @@ pub struct Rules {
     /// Outside working hours: `limit` new grants or more outside the
     /// person's groups' working hours within the window (`off_hours`).
     pub off_hours: Option<DetectionLimit>,
+    /// First access: `limit` or more scopes (a group's files, a
+    /// classification) a person opens for the first time within the window,
+    /// once their first access is older than the window (`first_access`).
+    pub first_access: Option<DetectionLimit>,
 }
 
 impl Rules {
@@ -87,6 +91,7 @@ impl Rules {
             "networks" => self.networks,
             "baseline" => self.baseline,
             "off_hours" => self.off_hours,
+            "first_access" => self.first_access,
             _ => None,
         }
     }
@@ -113,6 +118,7 @@ impl Rules {
             "networks" => self.networks = setting,
             "baseline" => self.baseline = setting,
             "off_hours" => self.off_hours = setting,
+            "first_access" => self.first_access = setting,
             _ => {}
         }
     }
@@ -160,6 +166,11 @@ impl Default for Rules {
                 window_secs: 3600,
                 action: Action::Alert,
             }),
+            first_access: Some(DetectionLimit {
+                limit: 1,
+                window_secs: 7 * 86_400,
+                action: Action::Alert,
+            }),
         }
     }
 }
@@ -197,6 +208,8 @@ struct Recent {
     median: Option<(u64, Option<u32>)>,
     /// New grants outside working hours, oldest first.
     off_hours: VecDeque<u64>,
+    /// First accesses to a scope within the window, oldest first.
+    firsts: VecDeque<u64>,
     /// When each rule last fired, so one burst raises one alert.
     fired: HashMap<&'static str, u64>,
 }
@@ -208,6 +221,9 @@ pub struct Detector {
     people: HashMap<String, Recent>,
     /// Working hours by group (`*`: everyone whose groups have none).
     schedules: HashMap<String, Schedule>,
+    /// Every scope each person has opened, and when they first opened any
+    /// (kept in the database too: it outlives every window).
+    scopes: HashMap<String, (u64, HashSet<String>)>,
 }
 
 impl Detector {
@@ -217,6 +233,7 @@ impl Detector {
             rules,
             people: HashMap::new(),
             schedules: HashMap::new(),
+            scopes: HashMap::new(),
         }
     }
 
@@ -274,6 +291,66 @@ impl Detector {
                 rule.window_secs, rule.denials
             ),
         })
+    }
+
+    /// Notes a scope `user` first opened at `at`, read from the database.
+    pub fn load_first_access(&mut self, user: &str, scope: &str, at: u64) {
+        let (first, scopes) = self
+            .scopes
+            .entry(user.to_owned())
+            .or_insert_with(|| (at, HashSet::new()));
+        *first = (*first).min(at);
+        scopes.insert(scope.to_owned());
+    }
+
+    /// Counts a grant (not a renewal) of `user`'s under `scopes` (the groups
+    /// through which they receive the file, `group:NAME`, and its
+    /// classification, `class:NAME`) at `now`: the scopes new to them, for
+    /// the database, and the `first_access` rule if this reaches it. A
+    /// person's first scopes fire nothing: everyone starts somewhere.
+    pub fn first_access(
+        &mut self,
+        user: &str,
+        scopes: &[String],
+        now: u64,
+    ) -> (Vec<String>, Option<Firing>) {
+        if self.rules.first_access.is_none() {
+            return (Vec::new(), None);
+        }
+        let (first, seen) = self
+            .scopes
+            .entry(user.to_owned())
+            .or_insert_with(|| (now, HashSet::new()));
+        let new: Vec<String> = scopes
+            .iter()
+            .filter(|s| !seen.contains(s.as_str()))
+            .cloned()
+            .collect();
+        if new.is_empty() {
+            return (new, None);
+        }
+        seen.extend(new.iter().cloned());
+        let first = *first;
+        let rule = self.rules.first_access.expect("checked above");
+        if now.saturating_sub(first) < rule.window_secs {
+            return (new, None);
+        }
+        let recent = recent_of(&mut self.people, user);
+        let since = now.saturating_sub(rule.window_secs);
+        while recent.firsts.front().is_some_and(|at| *at <= since) {
+            recent.firsts.pop_front();
+        }
+        recent.firsts.push_back(now);
+        let count = recent.firsts.len() as u64;
+        let fired = if count < u64::from(rule.limit) {
+            None
+        } else {
+            fire(recent, "first_access", "first_scopes", count, &rule, now).map(|mut f| {
+                f.detail = format!("{} scope={}", f.detail, new.join(","));
+                f
+            })
+        };
+        (new, fired)
     }
 
     /// Sets (or with `None` removes) `group`'s working hours.
@@ -777,6 +854,52 @@ mod tests {
     }
 
     #[test]
+    fn a_settled_person_opening_a_new_groups_files_fires_and_newcomers_do_not() {
+        let mut d = Detector::new(Rules {
+            first_access: limit(1, 7 * 86_400),
+            ..Rules::default()
+        });
+        let day = 86_400;
+        let support = vec!["group:support".to_owned()];
+        // A newcomer's first week: whatever they open is new, nothing fires.
+        let (new, fired) = d.first_access("alice", &support, 1000 * day);
+        assert_eq!((new, fired), (support.clone(), None));
+        let sales = vec!["group:sales".to_owned(), "class:confidential".to_owned()];
+        assert_eq!(d.first_access("alice", &sales, 1003 * day).1, None);
+        // Settled: the same scopes are nothing new; a new one fires.
+        assert_eq!(
+            d.first_access("alice", &support, 1010 * day),
+            (vec![], None)
+        );
+        let payroll = vec!["group:payroll".to_owned()];
+        let (new, fired) = d.first_access("alice", &payroll, 1011 * day);
+        assert_eq!(new, payroll);
+        let fired = fired.expect("a settled person's first access to payroll");
+        assert_eq!(fired.rule, "first_access");
+        assert!(
+            fired.detail.ends_with("scope=group:payroll"),
+            "{}",
+            fired.detail
+        );
+        // From the database after a restart: known scopes stay known.
+        let mut again = Detector::new(Rules {
+            first_access: limit(1, 7 * 86_400),
+            ..Rules::default()
+        });
+        again.load_first_access("alice", "group:support", 1000 * day);
+        assert_eq!(
+            again.first_access("alice", &support, 1011 * day),
+            (vec![], None)
+        );
+        assert!(
+            again
+                .first_access("alice", &payroll, 1011 * day)
+                .1
+                .is_some()
+        );
+    }
+
+    #[test]
     fn networks_are_ipv4_24s_and_ipv6_48s() {
         assert_eq!(
             network_of("192.0.2.77:443").as_deref(),
@@ -883,6 +1006,7 @@ mod tests {
             networks: None,
             baseline: None,
             off_hours: None,
+            first_access: None,
         });
         for i in 0..100 {
             assert_eq!(off.grant("alice", &i.to_string(), 5), None);

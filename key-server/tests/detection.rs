@@ -53,6 +53,11 @@ fn rules(action: Action) -> Rules {
             window_secs: 3600,
             action: Action::Alert,
         }),
+        first_access: Some(DetectionLimit {
+            limit: 1,
+            window_secs: 7 * 86_400,
+            action: Action::Alert,
+        }),
     }
 }
 
@@ -266,7 +271,7 @@ async fn rules_are_server_state_that_one_person_cannot_loosen(backend: Backend) 
         "limit=150 window_secs=3600 action=step_up"
     );
     let seeded = fired(&admin.audit().await, "admin.detection.set").len();
-    assert_eq!(seeded, 7, "each configured rule is stored with a record");
+    assert_eq!(seeded, 8, "each configured rule is stored with a record");
 
     // Tighter: at once, by one administrator, and in force for the next grant.
     let tight = json!({"setting": {"limit": 2, "window_secs": 600, "action": "suspend"}});
@@ -629,7 +634,42 @@ async fn a_grant_outside_the_groups_working_hours_alerts(backend: Backend) {
     assert_eq!(fired(&admin.audit().await, "detect.off_hours").len(), 2);
 }
 
+/// First access (PROTOCOL.md §12): a settled person opening a group's
+/// files (or a classification) for the first time is an alert; what they
+/// opened before is remembered in the database across a restart.
+async fn a_settled_persons_first_access_to_a_groups_files_alerts(backend: Backend) {
+    let mut server = TestServer::start_on(backend).await;
+    let admin = server.admin().await;
+    admin.create_group("support").await;
+    admin.create_group("payroll").await;
+    let alice = server
+        .user(&admin, "alice", &[Role::User], &["support", "payroll"])
+        .await;
+    let key = admin.server_key.public_key.clone();
+    let support = seal(&key, policy(&["@support"], Rights::VIEW, None, None));
+    let payroll = seal(&key, policy(&["@payroll"], Rights::VIEW, None, None));
+    alice.grant_ok(&support, false).await;
+    server.clock.advance_secs(8 * 86_400);
+    server.restart(|_| {}).await;
+    alice.grant_ok(&support, false).await;
+    assert!(fired(&admin.audit().await, "detect.first_access").is_empty());
+    alice.grant_ok(&payroll, false).await;
+    let audit = admin.audit().await;
+    let first = fired(&audit, "detect.first_access");
+    assert_eq!(first.len(), 1, "payroll's files, first time, after a week");
+    let detail = first[0].detail.as_deref().unwrap_or("");
+    assert!(
+        detail.starts_with("first_scopes=1 window_secs=604800 limit=1 action=alert"),
+        "{detail}"
+    );
+    assert!(detail.contains("scope=group:payroll"), "{detail}");
+    // Once is enough.
+    alice.grant_ok(&payroll, false).await;
+    assert_eq!(fired(&admin.audit().await, "detect.first_access").len(), 1);
+}
+
 on_each_backend!(
+    a_settled_persons_first_access_to_a_groups_files_alerts,
     a_grant_outside_the_groups_working_hours_alerts,
     an_hour_far_above_the_persons_own_baseline_alerts,
     records_taken_and_devices_in_use_fire,

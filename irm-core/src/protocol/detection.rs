@@ -39,7 +39,7 @@ impl DetectionAction {
 }
 
 /// The rules a server has, by name, in the order listings show them.
-pub const DETECTION_RULES: [&str; 7] = [
+pub const DETECTION_RULES: [&str; 8] = [
     "bulk_files",
     "denials",
     "records_taken",
@@ -47,6 +47,7 @@ pub const DETECTION_RULES: [&str; 7] = [
     "networks",
     "baseline",
     "off_hours",
+    "first_access",
 ];
 
 /// The longest window a rule may look back over (90 days).

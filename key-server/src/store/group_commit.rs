@@ -269,6 +269,7 @@ fn writer_loop<C: Tables>(
             networks: None,
             baseline: None,
             off_hours: None,
+            first_access: None,
         }),
         changed: Vec::new(),
         alerted: false,

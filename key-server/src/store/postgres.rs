@@ -370,9 +370,10 @@ impl PgConn {
                 // Version 1 lacks the approval tables: adding them is the
                 // whole upgrade. It needs the right to create tables, which
                 // a serving role that owns nothing lacks: then say so.
-                // Version 2 lacks `alert_acks` and `detection_rules`,
-                // version 3 the latter only.
-                Some(old @ ("1" | "2" | "3")) => {
+                // Version 2 lacks `alert_acks` and the later tables,
+                // version 3 `detection_rules` and `first_access`, version 4
+                // the last.
+                Some(old @ ("1" | "2" | "3" | "4")) => {
                     let upgrade = if old == "1" {
                         schema::UPGRADE_FROM_1
                     } else {
@@ -1081,6 +1082,28 @@ impl Tables for PgConn {
         .iter()
         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
         .collect()
+    }
+
+    fn first_accesses(&mut self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        self.query("SELECT user_name, scope, first_at FROM first_access", &[])?
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    uint(row.try_get(2)?, "a first access time")?,
+                ))
+            })
+            .collect()
+    }
+
+    fn insert_first_access(&mut self, user: &str, scope: &str, at: u64) -> Result<(), StoreError> {
+        let at = i64::try_from(at).map_err(|_| StoreError::Corrupt("a time past 2262".into()))?;
+        self.execute(
+            "INSERT INTO first_access (user_name, scope, first_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[&user, &scope, &at],
+        )?;
+        Ok(())
     }
 
     fn break_glass(&mut self) -> Result<Option<BreakGlassRow>, StoreError> {

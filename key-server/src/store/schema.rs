@@ -3,9 +3,9 @@
 //! by side here, and a test holds their tables and columns equal, so that
 //! `Tables` reads the same rows from both.
 
-/// Version 3 added `alert_acks` (PROTOCOL.md §12.1) and version 4
-/// `detection_rules` (§12.2), which the schema itself creates: a version 2
-/// or 3 database needs nothing else.
+/// Version 3 added `alert_acks` (PROTOCOL.md §12.1), version 4
+/// `detection_rules` (§12.2) and version 5 `first_access` (§12), which the
+/// schema itself creates: a version 2 to 4 database needs nothing else.
 ///
 /// What turns a version 1 database (before approvals) into this version,
 /// besides the new tables the schema creates: the same for both dialects.
@@ -113,6 +113,12 @@ CREATE TABLE IF NOT EXISTS take_outs (
 );
 CREATE TABLE IF NOT EXISTS approval_rules (action TEXT PRIMARY KEY, required INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS detection_rules (rule TEXT PRIMARY KEY, setting TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS first_access (
+    user_name TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    first_at INTEGER NOT NULL,
+    PRIMARY KEY (user_name, scope)
+);
 CREATE TABLE IF NOT EXISTS holds (
     user_name TEXT PRIMARY KEY,
     rule TEXT NOT NULL,
@@ -257,6 +263,12 @@ CREATE TABLE IF NOT EXISTS take_outs (
 );
 CREATE TABLE IF NOT EXISTS approval_rules (action TEXT PRIMARY KEY, required BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS detection_rules (rule TEXT PRIMARY KEY, setting TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS first_access (
+    user_name TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    first_at BIGINT NOT NULL,
+    PRIMARY KEY (user_name, scope)
+);
 CREATE TABLE IF NOT EXISTS holds (
     user_name TEXT PRIMARY KEY,
     rule TEXT NOT NULL,
@@ -372,6 +384,7 @@ mod tests {
                 "detection_rules",
                 "devices",
                 "files",
+                "first_access",
                 "grants",
                 "group_members",
                 "groups",

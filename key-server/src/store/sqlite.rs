@@ -145,7 +145,7 @@ pub(super) fn open(path: &Path, metrics: Arc<Metrics>) -> Result<SqliteStore, St
     // schema just created too.
     let upgrade = match version.as_deref() {
         Some("1") => Some(schema::UPGRADE_FROM_1),
-        Some("2" | "3") => Some(""),
+        Some("2" | "3" | "4") => Some(""),
         _ => None,
     };
     if let Some(upgrade) = upgrade {
@@ -948,6 +948,21 @@ impl Tables for Connection {
             .prepare_cached("SELECT rule, setting FROM detection_rules ORDER BY rule")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?)
+    }
+
+    fn first_accesses(&mut self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        Ok(self
+            .prepare_cached("SELECT user_name, scope, first_at FROM first_access")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn insert_first_access(&mut self, user: &str, scope: &str, at: u64) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO first_access (user_name, scope, first_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            params![user, scope, at],
+        )?;
+        Ok(())
     }
 
     fn break_glass(&mut self) -> Result<Option<BreakGlassRow>, StoreError> {

@@ -299,6 +299,10 @@ pub(super) trait Tables {
     fn detection_rule(&mut self, rule: &str) -> Result<Option<String>, StoreError>;
     /// Stores a detection rule's setting.
     fn set_detection_rule(&mut self, rule: &str, setting: &str) -> Result<(), StoreError>;
+    /// Every (person, scope, first time) the `first_access` rule has seen.
+    fn first_accesses(&mut self) -> Result<Vec<(String, String, u64)>, StoreError>;
+    /// Notes `user`'s first grant under `scope` (once: a second is ignored).
+    fn insert_first_access(&mut self, user: &str, scope: &str, at: u64) -> Result<(), StoreError>;
     /// Every stored detection row (rules, and working hours as
     /// `hours/GROUP`), by name.
     fn detection_rows(&mut self) -> Result<Vec<(String, String)>, StoreError>;

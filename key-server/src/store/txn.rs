@@ -37,8 +37,8 @@ const INITIALISED_KEY: &str = "initialised";
 /// The schema version both backends write (`meta` row `schema`). Version 2
 /// added the approval tables (`requests`, `approvals`, `approval_rules`);
 /// opening a version 1 database adds them. Version 3 added `alert_acks`,
-/// version 4 `detection_rules`.
-pub(super) const SCHEMA_VERSION: &str = "4";
+/// version 4 `detection_rules`, version 5 `first_access`.
+pub(super) const SCHEMA_VERSION: &str = "5";
 
 /// The head of the chain as stored.
 pub(super) fn load_head(conn: &mut impl Tables) -> Result<ChainHead, StoreError> {
@@ -438,6 +438,13 @@ pub(super) fn grant<C: Tables>(
                 ctx.detector
                     .off_hours(&input.actor.user, &state.groups, now),
             );
+            let scopes = scopes_of(&input.facts.policy, &state.groups);
+            let (new, firing) = ctx.detector.first_access(&input.actor.user, &scopes, now);
+            for scope in &new {
+                ctx.conn
+                    .insert_first_access(&input.actor.user, scope, now)?;
+            }
+            fired.extend(firing);
         }
         fired.extend(ctx.detector.in_use(
             &input.actor.user,
@@ -863,6 +870,27 @@ pub(super) fn admin<C: Tables>(
     apply(ctx, op, draft, now_ms)
 }
 
+/// The scopes a grant of a file under `policy` opens to a member of
+/// `groups` (PROTOCOL.md §12, `first_access`): each of the policy's groups
+/// they belong to, `group:NAME`, and its classification, `class:NAME`.
+fn scopes_of(policy: &Policy, groups: &[String]) -> Vec<String> {
+    let mut scopes: Vec<String> = policy
+        .grants
+        .iter()
+        .flat_map(|g| g.recipients.iter())
+        .filter_map(|r| match r {
+            irm_core::Recipient::Group(g) if groups.contains(g) => Some(format!("group:{g}")),
+            _ => None,
+        })
+        .collect();
+    if let Some(class) = &policy.classification {
+        scopes.push(format!("class:{class}"));
+    }
+    scopes.sort();
+    scopes.dedup();
+    scopes
+}
+
 /// Whether `op` changes a detection rule without loosening it, or narrows
 /// a group's working hours (PROTOCOL.md §12.2, §12.3): that takes effect at
 /// once, as any narrowing does; only a loosening waits for other
@@ -1212,6 +1240,9 @@ pub(super) fn arm_detection<C: Tables>(
     let mut detector = crate::detect::Detector::new(rules);
     for (group, schedule) in hours_in_force(ctx, hours, now_ms)? {
         detector.set_schedule(&group, Some(schedule));
+    }
+    for (user, scope, at) in ctx.conn.first_accesses()? {
+        detector.load_first_access(&user, &scope, at);
     }
     let window_ms = detector.window_secs().saturating_mul(1000);
     let mut query = irm_core::protocol::AuditQuery {
