@@ -17,7 +17,8 @@ use irm_core::protocol::{
     ApproveRequest, AuditCheckpoint, AuditExportHeader, AuditExportLine, AuditQuery, AuditRecord,
     AuditVerifyReport, CreateGroupRequest, CreateUserRequest, DeviceInfo, EnrollmentCode,
     ExportRequest, FileInfo, KeyInfo, RequestAnswer, RestrictRequest, ReviewDoneRequest,
-    ServerKeyInfo, SetApprovalRuleRequest, TakeOut, UserInfo,
+    ServerKeyInfo, SetApprovalRuleRequest, TakeOut, TraceAnswer, TraceRequest, UserInfo,
+    WatermarkTrace,
 };
 use reqwest::Method;
 use serde::Serialize;
@@ -275,6 +276,49 @@ impl Session {
                 how,
             }),
         )
+    }
+
+    /// `POST /v1/admin/trace` (PROTOCOL.md §7.7): the exports whose
+    /// canaries are among `values` (phone numbers, e-mail addresses), in
+    /// requests of at most [`irm_core::protocol::MAX_TRACE_VALUES`], merged.
+    /// Needs the admin or auditor role and a reason ([`Session::set_reason`]).
+    pub fn trace_canaries(&self, values: &[String]) -> Result<TraceAnswer, ClientError> {
+        let mut merged = TraceAnswer {
+            checked: 0,
+            exports: Vec::new(),
+        };
+        for part in values.chunks(irm_core::protocol::MAX_TRACE_VALUES).chain(
+            // An empty list still asks once, so the lookup is on record.
+            values.is_empty().then_some(&values[..0]),
+        ) {
+            let answer: TraceAnswer = self.signed(
+                Method::POST,
+                "/v1/admin/trace",
+                Some(&TraceRequest {
+                    values: part.to_vec(),
+                }),
+            )?;
+            merged.checked += answer.checked;
+            for export in answer.exports {
+                match merged
+                    .exports
+                    .iter_mut()
+                    .find(|e| e.export_id == export.export_id)
+                {
+                    Some(known) => known.matched += export.matched,
+                    None => merged.exports.push(export),
+                }
+            }
+        }
+        merged.exports.sort_by(|a, b| b.matched.cmp(&a.matched));
+        Ok(merged)
+    }
+
+    /// `GET /v1/admin/trace/watermark/{id}` (PROTOCOL.md §7.7): the grant a
+    /// watermark id names. Needs the admin or auditor role and a reason.
+    pub fn trace_watermark(&self, id: &str) -> Result<WatermarkTrace, ClientError> {
+        let path = format!("/v1/admin/trace/watermark/{}", segment(id));
+        self.signed(Method::GET, &path, None::<&()>)
     }
 
     /// `GET /v1/admin/approval-rules`.

@@ -46,6 +46,7 @@
 #![deny(missing_docs)]
 
 mod admin;
+pub mod canary;
 mod config;
 mod enroll;
 mod error;

@@ -341,6 +341,61 @@ impl Session {
         self.signed_no_content(Method::POST, "/v1/events", Some(&body))
     }
 
+    /// `POST /v1/exports` (PROTOCOL.md §7.7): reports the export of a
+    /// customer list of `rows` data rows under `grant`, as
+    /// [`Session::report_event`] reports an `export`, and receives the
+    /// canaries to write into it (none unless the export spends an approved
+    /// take-out). Report before anything is written.
+    pub fn report_export(
+        &self,
+        grant: &Grant,
+        rows: u64,
+        detail: Option<&str>,
+    ) -> Result<irm_core::protocol::ExportReceipt, ClientError> {
+        let body = irm_core::protocol::ExportReport {
+            grant_id: grant.grant_id().to_owned(),
+            rows,
+            detail: detail.map(|d| d.chars().take(MAX_EVENT_DETAIL).collect::<String>()),
+        };
+        self.signed(Method::POST, "/v1/exports", Some(&body))
+    }
+
+    /// Exports `plaintext` (a CSV or TSV customer list) under `grant`:
+    /// reports it with its row count, and returns it with the canaries the
+    /// server issued at random places ([`crate::canary::CsvList`]), ready to
+    /// write. A list that cannot carry canaries (UTF-16, no header) is
+    /// reported as a plain export and returned unchanged.
+    pub fn export_list(
+        &self,
+        grant: &Grant,
+        plaintext: &[u8],
+        rng: &mut impl crate::canary::RandomSource,
+    ) -> Result<
+        (
+            zeroize::Zeroizing<Vec<u8>>,
+            irm_core::protocol::ExportReceipt,
+        ),
+        ClientError,
+    > {
+        match crate::canary::CsvList::parse(plaintext) {
+            Ok(list) => {
+                let receipt = self.report_export(grant, list.data_rows(), None)?;
+                let out = list.with_canaries(&receipt.canaries, rng);
+                Ok((out, receipt))
+            }
+            Err(_) => {
+                self.report_event(grant, irm_core::protocol::UsageAction::Export, None)?;
+                Ok((
+                    zeroize::Zeroizing::new(plaintext.to_vec()),
+                    irm_core::protocol::ExportReceipt {
+                        export_id: None,
+                        canaries: Vec::new(),
+                    },
+                ))
+            }
+        }
+    }
+
     /// PROTOCOL.md §1: a client talks only to the server it enrolled with. The
     /// file's key-access URLs are compared with it, never contacted.
     fn check_own_server(&self, header: &SealedHeader) -> Result<(), ClientError> {

@@ -58,6 +58,8 @@ pub struct Settings {
     pub contacts: std::collections::BTreeMap<String, String>,
     /// Where alerts are delivered (`[alerts]`, PROTOCOL.md §12.1), if anywhere.
     pub alerts: Option<crate::alerts::AlertSettings>,
+    /// Where canaries' contact values come from (`[canaries]`, PROTOCOL.md §7.7).
+    pub canaries: std::sync::Arc<crate::canary::CanaryPools>,
     /// The longest a request may take (also bounds graceful shutdown).
     pub request_timeout: Duration,
     /// How long shutdown waits for open connections.
@@ -101,6 +103,7 @@ impl Settings {
             detection: crate::detect::Rules::default(),
             contacts: std::collections::BTreeMap::new(),
             alerts: None,
+            canaries: std::sync::Arc::default(),
             request_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
             max_watchers: DEFAULT_MAX_WATCHERS,

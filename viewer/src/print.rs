@@ -468,6 +468,7 @@ mod tests {
             device: "3f2a9c0d".into(),
             opened_at: "2026-11-23 06:40 UTC".into(),
             file_id: "9d3c61b0".into(),
+            watermark_id: Some("W7K2-9QXM-4HTD".into()),
         }
     }
 

@@ -540,6 +540,7 @@ fn watermark_for(grant: &Grant) -> WatermarkIdentity {
         device: grant.device_id().to_owned(),
         opened_at: format_utc(SystemTime::now()),
         file_id: grant.file_id().to_string(),
+        watermark_id: grant.watermark_id().map(str::to_owned),
     }
 }
 

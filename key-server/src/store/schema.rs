@@ -3,8 +3,9 @@
 //! by side here, and a test holds their tables and columns equal, so that
 //! `Tables` reads the same rows from both.
 
-/// Version 3 added `alert_acks` (PROTOCOL.md §12.1), which the schema
-/// itself creates: a version 2 database needs nothing else.
+/// Version 3 added `alert_acks` (PROTOCOL.md §12.1), version 4
+/// `canary_exports` and `canaries` (PROTOCOL.md §7.7), which the schema
+/// itself creates: a version 2 or 3 database needs nothing else.
 ///
 /// What turns a version 1 database (before approvals) into this version,
 /// besides the new tables the schema creates: the same for both dialects.
@@ -122,6 +123,22 @@ CREATE TABLE IF NOT EXISTS alert_acks (
     acked_by TEXT NOT NULL,
     acked_at INTEGER NOT NULL,
     reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS canary_exports (
+    id TEXT PRIMARY KEY,
+    grant_id TEXT NOT NULL,
+    file_id TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    request_id TEXT,
+    approvers TEXT NOT NULL,
+    row_count INTEGER NOT NULL,
+    canary_count INTEGER NOT NULL,
+    exported_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS canaries (
+    value TEXT PRIMARY KEY,
+    export_id TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS break_glass (
     slot TEXT PRIMARY KEY,
@@ -266,6 +283,22 @@ CREATE TABLE IF NOT EXISTS alert_acks (
     acked_at BIGINT NOT NULL,
     reason TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS canary_exports (
+    id TEXT PRIMARY KEY,
+    grant_id TEXT NOT NULL,
+    file_id TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    request_id TEXT,
+    approvers TEXT NOT NULL,
+    row_count BIGINT NOT NULL,
+    canary_count BIGINT NOT NULL,
+    exported_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS canaries (
+    value TEXT PRIMARY KEY,
+    export_id TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS break_glass (
     slot TEXT PRIMARY KEY,
     code_hash BYTEA NOT NULL,
@@ -366,6 +399,8 @@ mod tests {
                 "approvals",
                 "audit",
                 "break_glass",
+                "canaries",
+                "canary_exports",
                 "devices",
                 "files",
                 "grants",
