@@ -34,17 +34,20 @@ pub(crate) enum Exit {
     Unreachable,
     /// 6: reading or writing a file failed.
     Io,
+    /// 7: a lookup found nothing (`irm trace`: no canary, no grant).
+    NotFound,
 }
 
 impl Exit {
     /// Every row, in number order.
-    pub(crate) const ALL: [Exit; 6] = [
+    pub(crate) const ALL: [Exit; 7] = [
         Exit::Failure,
         Exit::Usage,
         Exit::Denied,
         Exit::Integrity,
         Exit::Unreachable,
         Exit::Io,
+        Exit::NotFound,
     ];
 
     /// What the code means: the one wording of the table, shown by
@@ -72,6 +75,10 @@ impl Exit {
                 "key server unreachable, or its TLS certificate is not from the enrolled CA"
             }
             Exit::Io => "input/output error: file not found, permission denied, disk full",
+            Exit::NotFound => {
+                "nothing found: irm trace found no canary of any export in the file, or no \
+                 grant with the watermark id"
+            }
         }
     }
 
@@ -84,6 +91,7 @@ impl Exit {
             Exit::Integrity => 4,
             Exit::Unreachable => 5,
             Exit::Io => 6,
+            Exit::NotFound => 7,
         }
     }
 
@@ -96,6 +104,7 @@ impl Exit {
             Exit::Integrity => "integrity",
             Exit::Unreachable => "unreachable",
             Exit::Io => "io",
+            Exit::NotFound => "not_found",
         }
     }
 }
@@ -111,7 +120,7 @@ pub(crate) fn exit_codes_help() -> String {
     text.push_str(
         "\nWith --json, a failure prints one object on stdout:\n  \
          {\"ok\": false, \"kind\": \"integrity\", \"exit_code\": 4, \"message\": \"...\", \"hint\": \"...\" | null}\n\
-         where kind is one of failure, usage, denied, integrity, unreachable, io. A denial adds\n\
+         where kind is one of failure, usage, denied, integrity, unreachable, io, not_found. A denial adds\n\
          \"reason\": the key server's machine-readable reason, such as \"file_revoked\".",
     );
     text
@@ -131,6 +140,15 @@ impl Refusal {
     pub(crate) fn usage(message: impl Into<String>) -> Self {
         Self {
             exit: Exit::Usage,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// A lookup that found nothing (exit 7).
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            exit: Exit::NotFound,
             message: message.into(),
             hint: None,
         }
