@@ -79,8 +79,9 @@ pub enum ColumnKind {
     Postal,
     /// Address.
     Address,
-    /// An id of digits, drawn afresh so that no real customer's is repeated.
-    Digits,
+    /// An id (`1001`, `C-000123`): a real row's with its digits drawn
+    /// afresh, so that the format holds and no real customer's is repeated.
+    Id,
     /// Anything else: copied from a real row.
     Other,
 }
@@ -127,6 +128,28 @@ impl<'a> CsvList<'a> {
         };
         list.kinds = list.column_kinds();
         Ok(list)
+    }
+
+    /// Whether the bytes look like a customer list when nothing else says
+    /// so (no file name, no media type): at least two columns, one of them
+    /// phone numbers or e-mail addresses, and the first rows as wide as the
+    /// header. A letter with commas in it is not one.
+    pub fn looks_like_list(&self) -> bool {
+        let width = self.kinds.len();
+        let sample: Vec<usize> = self
+            .records
+            .iter()
+            .skip(1)
+            .take(50)
+            .map(|r| self.fields(r).len())
+            .collect();
+        width >= 2
+            && self
+                .kinds
+                .iter()
+                .any(|k| matches!(k, ColumnKind::Phone | ColumnKind::Email))
+            && !sample.is_empty()
+            && sample.iter().filter(|w| **w == width).count() * 10 >= sample.len() * 9
     }
 
     /// Data rows (the header not counted).
@@ -251,16 +274,17 @@ impl<'a> CsvList<'a> {
                 ColumnKind::Email => canary.email.clone(),
                 ColumnKind::Postal => canary.postal_code.clone(),
                 ColumnKind::Address => canary.address.clone(),
-                ColumnKind::Digits => {
-                    let len = unquote(donor_raw).len().clamp(1, 18);
-                    let mut digits: String = (0..len)
-                        .map(|_| char::from(b'0' + rng.below(10) as u8))
-                        .collect();
-                    if len > 1 && !unquote(donor_raw).starts_with(b"0") {
-                        digits.replace_range(..1, &(1 + rng.below(9)).to_string());
-                    }
-                    digits
-                }
+                ColumnKind::Id => self
+                    .decode(unquote(donor_raw))
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_digit() {
+                            char::from(b'0' + rng.below(10) as u8)
+                        } else {
+                            c
+                        }
+                    })
+                    .collect(),
                 ColumnKind::Other => {
                     out.extend_from_slice(donor_raw);
                     continue;
@@ -425,10 +449,17 @@ fn kind_by_values(values: &[String]) -> ColumnKind {
         ColumnKind::Email
     } else if most(&|v| contact_key(v).is_some() && v.chars().any(|c| c == '-' || c == '－')) {
         ColumnKind::Phone
-    } else if most(&|v| v.trim().bytes().all(|b| b.is_ascii_digit())) {
+    } else if most(&|v| {
+        let v = v.trim();
+        v.len() <= 24
+            && v.bytes().any(|b| b.is_ascii_digit())
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }) {
+        // Distinct in the sample: an id, which a copy would repeat.
         let distinct: BTreeSet<&&String> = filled.iter().collect();
         if distinct.len() == filled.len() {
-            ColumnKind::Digits
+            ColumnKind::Id
         } else {
             ColumnKind::Other
         }
@@ -555,7 +586,7 @@ mod tests {
         assert_eq!(
             list.kinds(),
             [
-                ColumnKind::Digits,
+                ColumnKind::Id,
                 ColumnKind::Name,
                 ColumnKind::Kana,
                 ColumnKind::Phone,
@@ -590,6 +621,36 @@ mod tests {
             contact_values(&out).len(),
             8,
             "two phones and two addresses of each kind"
+        );
+    }
+
+    #[test]
+    fn an_id_keeps_its_format_with_fresh_digits() {
+        let list = "customer_id,name,phone\nC-000001,x,03-1234-5678\nC-000002,y,06-2345-6789\n";
+        let parsed = CsvList::parse(list.as_bytes()).unwrap();
+        assert_eq!(parsed.kinds()[0], ColumnKind::Id);
+        let out = parsed.with_canaries(&[canary(4)], &mut Seeded(3));
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        let row = text
+            .lines()
+            .find(|l| l.contains("mail.invalid") || l.contains("03-0004"))
+            .unwrap();
+        assert!(
+            row.starts_with("C-") && row.as_bytes()[2..8].iter().all(u8::is_ascii_digit),
+            "{row}"
+        );
+    }
+
+    #[test]
+    fn a_list_is_told_from_other_text_by_its_columns() {
+        assert!(CsvList::parse(LIST.as_bytes()).unwrap().looks_like_list());
+        let letter = "Dear Sato, thank you for your call, 03-1234-5678.\nBest, Tanaka\n";
+        assert!(!CsvList::parse(letter.as_bytes()).unwrap().looks_like_list());
+        let no_contacts = "id,amount\n1,200\n2,300\n";
+        assert!(
+            !CsvList::parse(no_contacts.as_bytes())
+                .unwrap()
+                .looks_like_list()
         );
     }
 

@@ -377,13 +377,48 @@ impl Session {
         ),
         ClientError,
     > {
+        self.export_text(grant, plaintext, false, rng)
+    }
+
+    /// [`Session::export_list`] for a document nothing says is a list (no
+    /// file name, no media type): it carries canaries only if its bytes look
+    /// like one ([`crate::canary::CsvList::looks_like_list`]); otherwise it
+    /// is reported as a plain export and returned unchanged.
+    pub fn export_maybe_list(
+        &self,
+        grant: &Grant,
+        plaintext: &[u8],
+        rng: &mut impl crate::canary::RandomSource,
+    ) -> Result<
+        (
+            zeroize::Zeroizing<Vec<u8>>,
+            irm_core::protocol::ExportReceipt,
+        ),
+        ClientError,
+    > {
+        self.export_text(grant, plaintext, true, rng)
+    }
+
+    fn export_text(
+        &self,
+        grant: &Grant,
+        plaintext: &[u8],
+        sniff: bool,
+        rng: &mut impl crate::canary::RandomSource,
+    ) -> Result<
+        (
+            zeroize::Zeroizing<Vec<u8>>,
+            irm_core::protocol::ExportReceipt,
+        ),
+        ClientError,
+    > {
         match crate::canary::CsvList::parse(plaintext) {
-            Ok(list) => {
+            Ok(list) if !sniff || list.looks_like_list() => {
                 let receipt = self.report_export(grant, list.data_rows(), None)?;
                 let out = list.with_canaries(&receipt.canaries, rng);
                 Ok((out, receipt))
             }
-            Err(_) => {
+            _ => {
                 self.report_event(grant, irm_core::protocol::UsageAction::Export, None)?;
                 Ok((
                     zeroize::Zeroizing::new(plaintext.to_vec()),

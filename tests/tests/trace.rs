@@ -375,6 +375,61 @@ fn irm_open_writes_canaries_and_irm_trace_names_the_export() {
     assert_eq!(code, 3, "{answer}");
     assert_eq!(answer["reason"], "role_required");
 
+    // A list sealed from standard input has no name or type: its columns
+    // tell that it is one. A letter is exported as it is.
+    for (data, canaries) in [
+        (
+            &b"customer_id,name,phone\nC-000001,x,03-1234-5678\nC-000002,y,06-2345-6789\n"[..],
+            1,
+        ),
+        (
+            &b"Dear Sato, thank you for your call, 03-1234-5678.\n"[..],
+            0,
+        ),
+    ] {
+        let sealed = alice.path("piped.irm");
+        let out = admins
+            .admin
+            .irm(&[
+                "seal",
+                "-",
+                "-o",
+                sealed.to_str().expect("UTF-8"),
+                "--to",
+                "alice",
+                "--allow",
+                "view,export",
+                "--force",
+                "--json",
+            ])
+            .write_stdin(data)
+            .output()
+            .expect("irm runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let sealed = sealed.to_str().expect("UTF-8");
+        let filed = alice.ok(&["export", "request", sealed, "--reason", "CASE-7"]);
+        let id = filed["request"]["id"].as_str().expect("a request id");
+        admins.second.ok(&["admin", "request", "approve", id]);
+        admins.admin.ok(&["admin", "request", "approve", id]);
+        let out = alice.path("piped.csv");
+        let opened = alice.ok(&[
+            "open",
+            sealed,
+            "-o",
+            out.to_str().expect("UTF-8"),
+            "--force",
+        ]);
+        assert_eq!(opened["canaries"], canaries, "{opened}");
+        let written = std::fs::read(&out).expect("the export");
+        if canaries == 0 {
+            assert_eq!(written, data);
+        }
+    }
+
     // An unknown watermark id: exit 7; a malformed one: the server's 400.
     let (code, _) = auditor.json(&[
         "trace",

@@ -95,6 +95,10 @@ pub(crate) fn run(args: &OpenArgs) -> Result<()> {
     let session = online::unlock(&args.passphrase)?;
 
     let file = File::open(&args.input).with_context(|| format!("opening {input}"))?;
+    let sealed_len = file
+        .metadata()
+        .with_context(|| format!("reading {input}"))?
+        .len();
     let mut reader = BufReader::with_capacity(IO_BUFFER_LEN, file);
     let header = SealedHeader::read_from(&mut reader)
         .with_context(|| format!("reading the header of {input}"))?;
@@ -123,27 +127,32 @@ pub(crate) fn run(args: &OpenArgs) -> Result<()> {
     // that the report can say how many rows it has and the canaries the
     // server issues for it go in before anything is written.
     // Only with its length known, so the buffer is sized once.
-    let list = is_list(&metadata)
-        && metadata
-            .plaintext_len
-            .is_some_and(|len| len <= MAX_LIST_BYTES);
+    // A document sealed from standard input has neither name nor type:
+    // its bytes decide (`looks_like_list`).
+    let unnamed = metadata.file_name.is_none() && metadata.media_type.is_none();
+    // The buffer is sized once, so that no reallocation leaves a copy of
+    // the plaintext behind: to the stated length, or else (sealed from a
+    // stream) to the sealed file's, which the plaintext never exceeds.
+    let capacity = metadata.plaintext_len.unwrap_or(sealed_len);
+    let list = (is_list(&metadata) || unnamed) && capacity <= MAX_LIST_BYTES;
     let progress = Progress::new(metadata.plaintext_len, args.quiet || args.json || list);
     let mut canaries = 0;
     let mut output;
     let plaintext_len;
     if list {
         // Sized once: a zeroizing buffer that grew would leave copies behind.
-        let mut plaintext = Zeroizing::new(Vec::with_capacity(
-            metadata.plaintext_len.unwrap_or(0) as usize
-        ));
+        let mut plaintext = Zeroizing::new(Vec::with_capacity(capacity as usize));
         let mut opener = Opener::new(verified, reader, options);
         plaintext_len = opener
             .write_to(&mut *plaintext)
             .with_context(|| format!("decrypting {input}"))?;
         drop(opener);
-        let (exported, receipt) = session
-            .export_list(&grant, &plaintext, &mut OsRandom)
-            .with_context(|| refused_context(&input.to_string()))?;
+        let exported = if unnamed {
+            session.export_maybe_list(&grant, &plaintext, &mut OsRandom)
+        } else {
+            session.export_list(&grant, &plaintext, &mut OsRandom)
+        };
+        let (exported, receipt) = exported.with_context(|| refused_context(&input.to_string()))?;
         drop(plaintext);
         check_export_right(&grant, &input)?;
         canaries = receipt.canaries.len();
