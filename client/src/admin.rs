@@ -310,7 +310,7 @@ impl Session {
                 }
             }
         }
-        merged.exports.sort_by(|a, b| b.matched.cmp(&a.matched));
+        merged.exports.sort_by_key(|e| std::cmp::Reverse(e.matched));
         Ok(merged)
     }
 
