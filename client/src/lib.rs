@@ -69,7 +69,7 @@ pub use error::ClientError;
 pub use grant::Grant;
 pub use keystore::Passphrase;
 pub use seal::{HeaderOptions, PendingSeal, SealTarget, Sealed};
-pub use session::Session;
+pub use session::{ExportedList, Session};
 pub use unseal::Unsealing;
 pub use watch::{Watch, WatchSignal};
 pub use witness::{WITNESS_FILE, WitnessAlarm, witnessed};

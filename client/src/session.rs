@@ -28,6 +28,13 @@ use crate::witness;
 /// Longest detail text a usage event may carry (PROTOCOL.md §5).
 const MAX_EVENT_DETAIL: usize = 256;
 
+/// An exported list as written (its canaries in place) and the server's
+/// receipt for it (PROTOCOL.md §7.7).
+pub type ExportedList = (
+    zeroize::Zeroizing<Vec<u8>>,
+    irm_core::protocol::ExportReceipt,
+);
+
 /// Unlocked device credentials and a connection to the device's key server.
 pub struct Session {
     dir: PathBuf,
@@ -369,15 +376,10 @@ impl Session {
         &self,
         grant: &Grant,
         plaintext: &[u8],
+        detail: Option<&str>,
         rng: &mut impl crate::canary::RandomSource,
-    ) -> Result<
-        (
-            zeroize::Zeroizing<Vec<u8>>,
-            irm_core::protocol::ExportReceipt,
-        ),
-        ClientError,
-    > {
-        self.export_text(grant, plaintext, false, rng)
+    ) -> Result<ExportedList, ClientError> {
+        self.export_text(grant, plaintext, detail, false, rng)
     }
 
     /// [`Session::export_list`] for a document nothing says is a list (no
@@ -388,38 +390,33 @@ impl Session {
         &self,
         grant: &Grant,
         plaintext: &[u8],
+        detail: Option<&str>,
         rng: &mut impl crate::canary::RandomSource,
-    ) -> Result<
-        (
-            zeroize::Zeroizing<Vec<u8>>,
-            irm_core::protocol::ExportReceipt,
-        ),
-        ClientError,
-    > {
-        self.export_text(grant, plaintext, true, rng)
+    ) -> Result<ExportedList, ClientError> {
+        self.export_text(grant, plaintext, detail, true, rng)
     }
 
     fn export_text(
         &self,
         grant: &Grant,
         plaintext: &[u8],
+        detail: Option<&str>,
         sniff: bool,
         rng: &mut impl crate::canary::RandomSource,
-    ) -> Result<
-        (
-            zeroize::Zeroizing<Vec<u8>>,
-            irm_core::protocol::ExportReceipt,
-        ),
-        ClientError,
-    > {
+    ) -> Result<ExportedList, ClientError> {
         match crate::canary::CsvList::parse(plaintext) {
             Ok(list) if !sniff || list.looks_like_list() => {
-                let receipt = self.report_export(grant, list.data_rows(), None)?;
-                let out = list.with_canaries(&receipt.canaries, rng);
+                let receipt = self.report_export(grant, list.data_rows(), detail)?;
+                // Without canaries the list goes out byte for byte.
+                let out = if receipt.canaries.is_empty() {
+                    zeroize::Zeroizing::new(plaintext.to_vec())
+                } else {
+                    list.with_canaries(&receipt.canaries, rng)
+                };
                 Ok((out, receipt))
             }
             _ => {
-                self.report_event(grant, irm_core::protocol::UsageAction::Export, None)?;
+                self.report_event(grant, irm_core::protocol::UsageAction::Export, detail)?;
                 Ok((
                     zeroize::Zeroizing::new(plaintext.to_vec()),
                     irm_core::protocol::ExportReceipt {

@@ -100,7 +100,7 @@ fn export(who: &Session, sealed: &[u8], seed: u64) -> (Vec<u8>, ExportReceipt, S
     )
     .expect("the file decrypts");
     let (out, receipt) = who
-        .export_list(&grant, &plain, &mut Seeded(seed))
+        .export_list(&grant, &plain, None, &mut Seeded(seed))
         .expect("the approved export is reported");
     let watermark = grant.watermark_id().expect("a watermark id").to_owned();
     (out.to_vec(), receipt, watermark)

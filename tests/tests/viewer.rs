@@ -299,6 +299,64 @@ fn copying_many_rows_in_the_viewer_needs_an_approved_take_out() {
     );
 }
 
+/// PROTOCOL.md §7.7 through the viewer's worker: an approved export of a
+/// CSV table carries a canary row among the real ones, and the watermark
+/// shows the grant's id.
+#[test]
+fn an_approved_export_from_the_viewer_carries_a_canary() {
+    let stage = stage_requiring_take_out_approval(Rights::VIEW | Rights::EXPORT);
+    let worker = spawn(&stage);
+    let open = match next(&worker) {
+        Event::Opened(open) => open,
+        other => panic!("the document should open: {other:?}"),
+    };
+    let watermark_id = open.watermark.watermark_id.clone().expect("a watermark id");
+    assert_eq!(
+        irm_core::protocol::grant_prefix_of_watermark(&watermark_id).map(|p| p.len()),
+        Some(15)
+    );
+    let alice = Session::unlock(
+        &stage.alice_dir.path().join("irm"),
+        &Passphrase::new("alice passphrase").expect("a passphrase"),
+    )
+    .expect("alice's credentials");
+    let filed = alice
+        .request_take_out(
+            &stage.header.header().file_id().to_string(),
+            irm_core::protocol::TakeOut::Export,
+        )
+        .expect("anyone enrolled may ask");
+    for approver in [&stage.admins.admin, &stage.admins.approver] {
+        approver
+            .approve_request(&filed.request.id, Some(&filed.request.action_hash), None)
+            .expect("an administrator approves");
+    }
+    let target = stage.alice_dir.path().join("export.csv");
+    worker.send(Command::Export {
+        doc: Arc::clone(&open.doc),
+        path: target.clone(),
+    });
+    match answer(&worker) {
+        Event::Exported(Ok(path)) => assert_eq!(path, target),
+        other => panic!("the approved export is written: {other:?}"),
+    }
+    let written = std::fs::read(&target).expect("the export");
+    let text = std::str::from_utf8(&written[3..]).expect("UTF-8 after the BOM");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), CSV.lines().count() + 1, "{text}");
+    assert!(CSV.lines().all(|real| lines.contains(&real)));
+    let real = irm_client::canary::contact_values(CSV.as_bytes());
+    let added: Vec<String> = irm_client::canary::contact_values(&written)
+        .into_iter()
+        .filter(|v| !real.contains(v))
+        .collect();
+    assert_eq!(
+        added.len(),
+        1,
+        "the canary's phone number (the list has no e-mail column): {text}"
+    );
+}
+
 #[test]
 fn the_sealed_media_type_picks_the_kind_whatever_the_file_is_called() {
     // JSON sealed by the CLI from "order.json", then renamed by a person:

@@ -218,6 +218,12 @@ impl Document {
         }
     }
 
+    /// Whether Export writes a CSV customer list, which then carries the
+    /// canaries of an approved export (PROTOCOL.md §7.7).
+    pub fn exports_csv(&self) -> bool {
+        matches!(self.content, Content::Table { .. })
+    }
+
     /// Writes the export (see [`Document::export_extension`]).
     pub fn write_export(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
         match (&self.content, &self.original) {

@@ -639,7 +639,10 @@ fn hold(
 }
 
 /// Records the export with the key server first (a refused or failed report
-/// means no file), then writes a new file.
+/// means no file), then writes a new file. A table is written as CSV into
+/// memory first, so that its report carries its rows and the canaries of
+/// an approved export go in among them (PROTOCOL.md §7.7) before anything
+/// reaches the disk.
 fn export(
     session: &Session,
     grant: &Grant,
@@ -647,11 +650,30 @@ fn export(
     path: PathBuf,
 ) -> Result<PathBuf, Failure> {
     let detail = format!("{} to {}", doc.export_summary(), path.display());
-    session
-        .report_event(grant, UsageAction::Export, Some(&detail))
-        .map_err(|e| Failure::from_client(&e))?;
+    let csv = if doc.exports_csv() {
+        let mut buffer = WipingBuffer(Zeroizing::new(Vec::with_capacity(1 << 20)));
+        doc.write_export(&mut buffer)
+            .map_err(|e| Failure::Other(format!("cannot prepare the export: {e}")))?;
+        let (with_canaries, _) = session
+            .export_list(
+                grant,
+                &buffer.0,
+                Some(&detail),
+                &mut irm_client::canary::OsRandom,
+            )
+            .map_err(|e| Failure::from_client(&e))?;
+        Some(with_canaries)
+    } else {
+        session
+            .report_event(grant, UsageAction::Export, Some(&detail))
+            .map_err(|e| Failure::from_client(&e))?;
+        None
+    };
     let written = File::create_new(&path).and_then(|mut file| {
-        doc.write_export(&mut file)?;
+        match &csv {
+            Some(bytes) => std::io::Write::write_all(&mut file, bytes)?,
+            None => doc.write_export(&mut file)?,
+        }
         file.sync_all()
     });
     match written {
@@ -660,6 +682,28 @@ fn export(
             "cannot write {}: {e}",
             path.display()
         ))),
+    }
+}
+
+/// A buffer that wipes each allocation it outgrows, so that growing leaves
+/// no copy of the plaintext behind in freed memory.
+struct WipingBuffer(Zeroizing<Vec<u8>>);
+
+impl std::io::Write for WipingBuffer {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let needed = self.0.len() + data.len();
+        if needed > self.0.capacity() {
+            let mut bigger = Zeroizing::new(Vec::with_capacity(needed.max(self.0.capacity() * 2)));
+            bigger.extend_from_slice(&self.0);
+            // The old buffer is wiped as it is dropped here.
+            self.0 = bigger;
+        }
+        self.0.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -148,9 +148,9 @@ pub(crate) fn run(args: &OpenArgs) -> Result<()> {
             .with_context(|| format!("decrypting {input}"))?;
         drop(opener);
         let exported = if unnamed {
-            session.export_maybe_list(&grant, &plaintext, &mut OsRandom)
+            session.export_maybe_list(&grant, &plaintext, None, &mut OsRandom)
         } else {
-            session.export_list(&grant, &plaintext, &mut OsRandom)
+            session.export_list(&grant, &plaintext, None, &mut OsRandom)
         };
         let (exported, receipt) = exported.with_context(|| refused_context(&input.to_string()))?;
         drop(plaintext);
