@@ -351,6 +351,30 @@ fn irm_open_writes_canaries_and_irm_trace_names_the_export() {
         Some(2)
     );
 
+    // The same row in a workbook, its phone number typed as a number (the
+    // leading zero lost, as Excel does): named as well.
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (col, cell) in canary_row.split(',').enumerate() {
+        let col = col as u16;
+        if cell.starts_with("03-") || cell.starts_with("06-") {
+            let digits: String = cell.chars().filter(char::is_ascii_digit).collect();
+            sheet
+                .write_number(0, col, digits.parse::<f64>().expect("digits"))
+                .expect("a cell");
+        } else if !cell.contains('@') {
+            sheet.write_string(0, col, cell).expect("a cell");
+        }
+    }
+    let xlsx = auditor.write("leak.xlsx", &book.save_to_buffer().expect("a workbook"));
+    let (code, answer) =
+        auditor.json(&["trace", xlsx.to_str().expect("UTF-8"), "--reason", "INC-6"]);
+    assert_eq!(code, 0, "{answer}");
+    assert_eq!(
+        answer["exports"][0]["matched"], 1,
+        "the phone number alone: {answer}"
+    );
+
     // The list as sealed carries none: exit 7, and says so.
     let (code, answer) =
         auditor.json(&["trace", input.to_str().expect("UTF-8"), "--reason", "INC-6"]);
