@@ -236,10 +236,14 @@ requires approval for take-out it spends this device's approved export (`irm exp
 Otherwise exits 3 with the reason (right_not_granted, export_approval_required, file_revoked, ...). The output appears only after the whole
 file has been decrypted and every chunk has verified, with mode 0600.
 
+An approved export of a customer list (CSV or TSV) carries canary rows: invented customers the
+key server issued for this export alone, at random places among the real rows, in the file's own
+columns and encoding. If the list leaks, `irm trace` names this export, you and the approvers.
+
 With --json, success prints one object on stdout:
   {\"ok\": true, \"input\": \"calls.csv.irm\", \"output\": \"calls.csv\" | null, \"file_id\": \"<32 hex>\",
    \"file_name\": \"calls.csv\" | null, \"media_type\": \"text/csv\" | null, \"plaintext_len\": 1234,
-   \"grant_id\": \"<32 hex>\"}")]
+   \"grant_id\": \"<32 hex>\", \"canaries\": 0}")]
 pub(crate) struct OpenArgs {
     /// The sealed file.
     #[arg(value_name = "IN", value_hint = ValueHint::FilePath)]
@@ -271,10 +275,10 @@ pub(crate) struct OpenArgs {
 /// `irm trace`.
 #[derive(Debug, Args)]
 #[command(after_help = "\
-An approved export of a CSV customer list (irm open -o) carries canary rows: invented customers
-whose phone numbers and e-mail addresses the key server issued for that export alone. irm trace
-reads a leaked list (CSV or TSV in UTF-8, CP932 or UTF-16, or text pasted from one; cut to a
-few rows, reordered or re-encoded), finds the phone numbers and e-mail addresses in it, and
+An approved export of a CSV customer list (irm open -o, the viewer's Export) carries canary rows:
+invented customers whose phone numbers and e-mail addresses the key server issued for that export
+alone. irm trace reads a leaked list (CSV or TSV in UTF-8, CP932 or UTF-16, an XLSX or XLS
+workbook, or text pasted from one; cut to a few rows, reordered or re-encoded), finds the phone numbers and e-mail addresses in it, and
 asks the key server which export's canaries are among them: the export, the person, the
 device, the approvers and the time. Only the contact values are sent, never the rest of the
 file. --watermark names the grant whose watermark shows that id (read off a photo of a screen
@@ -290,10 +294,12 @@ Examples:
 
 Exit status: 0 when an export (or grant) is named, 7 when none is (\"no canaries found\": the
 file carries no canary of any export, or they were removed), and the usual codes otherwise.
-With --json: {\"ok\": true, \"checked\": N, \"exports\": [{\"export_id\", \"user\", \"device_id\",
-\"approvers\", \"exported_at\", \"matched\", ...}]} or {\"ok\": true, \"watermark_id\": ID, \"grants\": [...]}.")]
+With --json, the key server's answer: {\"checked\": N, \"exports\": [{\"export_id\", \"user\", \"device_id\",
+\"approvers\", \"exported_at\", \"matched\", ...}]} or {\"watermark_id\": ID, \"grants\": [{\"grant_id\",
+\"user\", \"device_id\", \"issued_at\", ...}]}; nothing found is {\"ok\": false, \"kind\": \"not_found\",
+\"exit_code\": 7, \"message\": \"no canaries found: ...\", ...}.")]
 pub(crate) struct TraceArgs {
-    /// The leaked list (CSV, TSV or text), or `-` for standard input.
+    /// The leaked list (CSV, TSV, XLSX or text), or `-` for standard input.
     #[arg(value_name = "FILE", value_hint = ValueHint::FilePath,
           required_unless_present = "watermark", conflicts_with = "watermark")]
     pub(crate) input: Option<PathBuf>,
