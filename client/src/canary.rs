@@ -263,16 +263,36 @@ impl<'a> CsvList<'a> {
             let donor_field = donor.as_ref().and_then(|d| d.get(column)).cloned();
             let donor_raw = donor_field.map_or(&b""[..], |f| &self.bytes[f]);
             let quoted = donor_raw.first() == Some(&b'"');
+            let donor_text = self.decode(unquote(donor_raw));
+            // Written as the real rows write it: a full-width space between
+            // family and given name, a postal code without its hyphen or
+            // with its 〒.
+            let spaced = |name: &str| {
+                if donor_text.contains('\u{3000}') && !donor_text.contains(' ') {
+                    name.replace(' ', "\u{3000}")
+                } else {
+                    name.to_owned()
+                }
+            };
             let value = match kind {
-                ColumnKind::Name => canary.name.clone(),
+                ColumnKind::Name => spaced(&canary.name),
                 ColumnKind::FamilyName => family.to_owned(),
                 ColumnKind::GivenName => given.to_owned(),
-                ColumnKind::Kana => self.kana_like(&canary.kana, donor_raw),
+                ColumnKind::Kana => spaced(&self.kana_like(&canary.kana, donor_raw)),
                 ColumnKind::FamilyKana => self.kana_like(family_kana, donor_raw),
                 ColumnKind::GivenKana => self.kana_like(given_kana, donor_raw),
                 ColumnKind::Phone => self.phone_like(&canary.phone, donor_raw),
                 ColumnKind::Email => canary.email.clone(),
-                ColumnKind::Postal => canary.postal_code.clone(),
+                ColumnKind::Postal => {
+                    let mut code = canary.postal_code.clone();
+                    if !donor_text.is_empty() && !donor_text.contains('-') {
+                        code.retain(|c| c != '-');
+                    }
+                    if donor_text.starts_with('〒') {
+                        code.insert(0, '〒');
+                    }
+                    code
+                }
                 ColumnKind::Address => canary.address.clone(),
                 ColumnKind::Id => self
                     .decode(unquote(donor_raw))
@@ -621,6 +641,19 @@ mod tests {
             contact_values(&out).len(),
             8,
             "two phones and two addresses of each kind"
+        );
+    }
+
+    #[test]
+    fn names_and_postal_codes_are_written_as_the_real_rows_write_them() {
+        let list =
+            "氏名,フリガナ,郵便番号,電話\n山田　太郎,ヤマダ　タロウ,〒1000001,03-1234-5678\n";
+        let parsed = CsvList::parse(list.as_bytes()).unwrap();
+        let out = parsed.with_canaries(&[canary(5)], &mut Seeded(2));
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert!(
+            text.contains("佐藤　美咲,サトウ　ミサキ,〒1234567,03-0005-0000"),
+            "{text}"
         );
     }
 
