@@ -45,6 +45,61 @@ impl RandomSource for OsRandom {
     }
 }
 
+/// A byte buffer that wipes each allocation it outgrows, so that growing
+/// leaves no copy of the plaintext behind in freed memory (a `Vec` that
+/// reallocates frees the old block as it was).
+pub struct WipingBuffer(Zeroizing<Vec<u8>>);
+
+impl WipingBuffer {
+    /// An empty buffer with room for `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self(Zeroizing::new(Vec::with_capacity(capacity)))
+    }
+
+    fn reserve(&mut self, more: usize) {
+        let needed = self.0.len() + more;
+        if needed > self.0.capacity() {
+            let mut bigger = Zeroizing::new(Vec::with_capacity(needed.max(self.0.capacity() * 2)));
+            bigger.extend_from_slice(&self.0);
+            // The old block is wiped as it is dropped here.
+            self.0 = bigger;
+        }
+    }
+
+    /// Appends bytes.
+    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.reserve(bytes.len());
+        self.0.extend_from_slice(bytes);
+    }
+
+    /// Appends one byte.
+    pub fn push(&mut self, byte: u8) {
+        self.reserve(1);
+        self.0.push(byte);
+    }
+
+    /// The bytes so far.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The buffer, still zeroizing.
+    pub fn into_inner(self) -> Zeroizing<Vec<u8>> {
+        self.0
+    }
+}
+
+impl std::io::Write for WipingBuffer {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Why a list cannot carry canaries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CanaryError {
@@ -220,7 +275,7 @@ impl<'a> CsvList<'a> {
         places.sort_unstable();
         let line_end: &[u8] = if self.crlf { b"\r\n" } else { b"\n" };
         let extra: usize = canaries.len() * 256;
-        let mut out = Zeroizing::new(Vec::with_capacity(self.bytes.len() + extra));
+        let mut out = WipingBuffer::with_capacity(self.bytes.len() + extra);
         let body_start = self.records[0].start;
         out.extend_from_slice(&self.bytes[..body_start]);
         let mut next = places.iter().peekable();
@@ -243,6 +298,7 @@ impl<'a> CsvList<'a> {
             out.extend_from_slice(line_end);
         }
         // A list that did not end with a line end still does not.
+        let mut out = out.into_inner();
         if !self.bytes.ends_with(b"\n") && canaries.is_empty() {
             let len = out.len() - line_end.len();
             out.truncate(len);
@@ -250,7 +306,7 @@ impl<'a> CsvList<'a> {
         out
     }
 
-    fn write_canary(&self, out: &mut Vec<u8>, canary: &Canary, rng: &mut impl RandomSource) {
+    fn write_canary(&self, out: &mut WipingBuffer, canary: &Canary, rng: &mut impl RandomSource) {
         let data = self.data_rows();
         // The donor: a real row whose other columns the canary copies.
         let donor = (data > 0).then(|| self.fields(&self.records[1 + rng.below(data) as usize]));

@@ -651,13 +651,13 @@ fn export(
 ) -> Result<PathBuf, Failure> {
     let detail = format!("{} to {}", doc.export_summary(), path.display());
     let csv = if doc.exports_csv() {
-        let mut buffer = WipingBuffer(Zeroizing::new(Vec::with_capacity(1 << 20)));
+        let mut buffer = irm_client::canary::WipingBuffer::with_capacity(1 << 20);
         doc.write_export(&mut buffer)
             .map_err(|e| Failure::Other(format!("cannot prepare the export: {e}")))?;
         let (with_canaries, _) = session
             .export_list(
                 grant,
-                &buffer.0,
+                buffer.as_slice(),
                 Some(&detail),
                 &mut irm_client::canary::OsRandom,
             )
@@ -682,28 +682,6 @@ fn export(
             "cannot write {}: {e}",
             path.display()
         ))),
-    }
-}
-
-/// A buffer that wipes each allocation it outgrows, so that growing leaves
-/// no copy of the plaintext behind in freed memory.
-struct WipingBuffer(Zeroizing<Vec<u8>>);
-
-impl std::io::Write for WipingBuffer {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        let needed = self.0.len() + data.len();
-        if needed > self.0.capacity() {
-            let mut bigger = Zeroizing::new(Vec::with_capacity(needed.max(self.0.capacity() * 2)));
-            bigger.extend_from_slice(&self.0);
-            // The old buffer is wiped as it is dropped here.
-            self.0 = bigger;
-        }
-        self.0.extend_from_slice(data);
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
