@@ -4,6 +4,11 @@
 //! report; without the right, the refused report is audited too and the
 //! command exits 3 with the reason.
 //!
+//! A customer list (CSV or TSV) is decrypted into zeroizing memory first:
+//! its export report carries its row count, and under an approved take-out
+//! the key server answers with canary rows that go in among the real ones
+//! before anything is written (PROTOCOL.md §7.7).
+//!
 //! As with `irm recover`, the plaintext goes to a temporary file that takes
 //! the destination's name only after every chunk verified. If the lease ran
 //! out while decrypting, the grant is renewed first, so a revocation that
@@ -125,10 +130,9 @@ pub(crate) fn run(args: &OpenArgs) -> Result<()> {
     let file_id = verified.header().file_id().to_string();
     // PROTOCOL.md §7.7: a customer list is decrypted into memory first, so
     // that the report can say how many rows it has and the canaries the
-    // server issues for it go in before anything is written.
-    // Only with its length known, so the buffer is sized once.
-    // A document sealed from standard input has neither name nor type:
-    // its bytes decide (`looks_like_list`).
+    // server issues for it go in before anything is written. A document
+    // sealed from standard input has neither name nor type: its bytes
+    // decide (`looks_like_list`).
     let unnamed = metadata.file_name.is_none() && metadata.media_type.is_none();
     // The buffer is sized once, so that no reallocation leaves a copy of
     // the plaintext behind: to the stated length, or else (sealed from a
@@ -140,7 +144,6 @@ pub(crate) fn run(args: &OpenArgs) -> Result<()> {
     let mut output;
     let plaintext_len;
     if list {
-        // Sized once: a zeroizing buffer that grew would leave copies behind.
         let mut plaintext = Zeroizing::new(Vec::with_capacity(capacity as usize));
         let mut opener = Opener::new(verified, reader, options);
         plaintext_len = opener
