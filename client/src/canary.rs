@@ -511,6 +511,26 @@ pub fn kind_by_header(header: &str) -> Option<ColumnKind> {
     })
 }
 
+/// What each column holds, by its header text or, when that says nothing,
+/// by its values in the first rows (`rows`, cell texts by column): the rule
+/// [`CsvList`] applies, for lists read some other way (a workbook's sheet).
+pub fn column_kinds(header: &[String], rows: &[Vec<String>]) -> Vec<ColumnKind> {
+    header
+        .iter()
+        .enumerate()
+        .map(|(column, name)| {
+            kind_by_header(name).unwrap_or_else(|| {
+                let values: Vec<String> = rows
+                    .iter()
+                    .take(50)
+                    .filter_map(|r| r.get(column).cloned())
+                    .collect();
+                kind_by_values(&values)
+            })
+        })
+        .collect()
+}
+
 /// What a column holds by its values: contact values, ids of digits, or
 /// anything else.
 fn kind_by_values(values: &[String]) -> ColumnKind {

@@ -640,9 +640,9 @@ fn hold(
 
 /// Records the export with the key server first (a refused or failed report
 /// means no file), then writes a new file. A table is written as CSV into
-/// memory first, so that its report carries its rows and the canaries of
-/// an approved export go in among them (PROTOCOL.md §7.7) before anything
-/// reaches the disk.
+/// memory first, and an XLSX workbook's list sheet is found first, so that
+/// the report carries its rows and the canaries of an approved export go in
+/// among them (PROTOCOL.md §7.7) before anything reaches the disk.
 fn export(
     session: &Session,
     grant: &Grant,
@@ -663,6 +663,27 @@ fn export(
             )
             .map_err(|e| Failure::from_client(&e))?;
         Some(with_canaries)
+    } else if let Some(original) = doc.xlsx_original()
+        && let Ok(sheet) = crate::workbook_canary::prepare(original)
+    {
+        // A workbook's list sheet takes the canaries; one that cannot (no
+        // list, formulas, tables...) is reported and written as it is.
+        let receipt = session
+            .report_export(grant, sheet.data_rows(), Some(&detail))
+            .map_err(|e| Failure::from_client(&e))?;
+        if receipt.canaries.is_empty() {
+            None
+        } else {
+            Some(
+                sheet
+                    .with_canaries(
+                        original,
+                        &receipt.canaries,
+                        &mut irm_client::canary::OsRandom,
+                    )
+                    .map_err(|e| Failure::Other(format!("cannot prepare the export: {e}")))?,
+            )
+        }
     } else {
         session
             .report_event(grant, UsageAction::Export, Some(&detail))
