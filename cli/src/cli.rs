@@ -44,6 +44,9 @@ pub(crate) enum Command {
     Admin(AdminArgs),
     /// Check an audit export offline, without the key server (for reviewers and auditors).
     Audit(AuditArgs),
+    /// Name the export a leaked customer list came from (its canaries), or the grant a watermark
+    /// id names; admin or auditor, with --reason.
+    Trace(TraceArgs),
     /// Generate a key server key pair (KEY and KEY.pub) for offline sealing and tests.
     Keygen(KeygenArgs),
     /// Break-glass recovery: decrypt a sealed file with the key server's own private key.
@@ -71,6 +74,7 @@ impl Command {
                 OfflineAuditCommand::Verify(verify) => verify.json,
             },
             Command::Recover(args) => args.json,
+            Command::Trace(args) => args.json,
         }
     }
 }
@@ -232,10 +236,14 @@ requires approval for take-out it spends this device's approved export (`irm exp
 Otherwise exits 3 with the reason (right_not_granted, export_approval_required, file_revoked, ...). The output appears only after the whole
 file has been decrypted and every chunk has verified, with mode 0600.
 
+An approved export of a customer list (CSV or TSV) carries canary rows: invented customers the
+key server issued for this export alone, at random places among the real rows, in the file's own
+columns and encoding. If the list leaks, `irm trace` names this export, you and the approvers.
+
 With --json, success prints one object on stdout:
   {\"ok\": true, \"input\": \"calls.csv.irm\", \"output\": \"calls.csv\" | null, \"file_id\": \"<32 hex>\",
    \"file_name\": \"calls.csv\" | null, \"media_type\": \"text/csv\" | null, \"plaintext_len\": 1234,
-   \"grant_id\": \"<32 hex>\"}")]
+   \"grant_id\": \"<32 hex>\", \"canaries\": 0}")]
 pub(crate) struct OpenArgs {
     /// The sealed file.
     #[arg(value_name = "IN", value_hint = ValueHint::FilePath)]
@@ -260,6 +268,54 @@ pub(crate) struct OpenArgs {
     pub(crate) passphrase: PassphraseArg,
 
     /// Print the result (or the error) as one JSON object on stdout; needs -o FILE.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `irm trace`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+An approved export of a CSV customer list (irm open -o, the viewer's Export) carries canary rows:
+invented customers whose phone numbers and e-mail addresses the key server issued for that export
+alone. irm trace reads a leaked list (CSV or TSV in UTF-8, CP932 or UTF-16, an XLSX or XLS
+workbook, or text pasted from one; cut to a few rows, reordered or re-encoded), finds the phone numbers and e-mail addresses in it, and
+asks the key server which export's canaries are among them: the export, the person, the
+device, the approvers and the time. Only the contact values are sent, never the rest of the
+file. --watermark names the grant whose watermark shows that id (read off a photo of a screen
+or a print: case, hyphens and O/0, I/L/1 do not matter).
+
+Both lookups need the admin or auditor role and a reason, and are audited (admin.trace.canaries,
+admin.trace.watermark) with what they found.
+
+Examples:
+  irm trace leaked.csv --reason 'INC-77: list posted on a forum'
+  pbpaste | irm trace - --reason INC-77
+  irm trace --watermark W7K2-9QXM-4HTD --reason 'INC-78: photo of a screen'
+
+Exit status: 0 when an export (or grant) is named, 8 when none is (\"no canaries found\": the
+file carries no canary of any export, or they were removed), and the usual codes otherwise.
+With --json, the key server's answer: {\"checked\": N, \"exports\": [{\"export_id\", \"user\", \"device_id\",
+\"approvers\", \"exported_at\", \"matched\", ...}]} or {\"watermark_id\": ID, \"grants\": [{\"grant_id\",
+\"user\", \"device_id\", \"issued_at\", ...}]}; nothing found is {\"ok\": false, \"kind\": \"not_found\",
+\"exit_code\": 8, \"message\": \"no canaries found: ...\", ...}.")]
+pub(crate) struct TraceArgs {
+    /// The leaked list (CSV, TSV, XLSX or text), or `-` for standard input.
+    #[arg(value_name = "FILE", value_hint = ValueHint::FilePath,
+          required_unless_present = "watermark", conflicts_with = "watermark")]
+    pub(crate) input: Option<PathBuf>,
+
+    /// Look up the grant of this watermark id instead (such as W7K2-9QXM-4HTD).
+    #[arg(long, value_name = "ID")]
+    pub(crate) watermark: Option<String>,
+
+    /// Why you look (a ticket id); required, recorded in the audit log.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) reason: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) passphrase: PassphraseArg,
+
+    /// Print the answer (or the error) as one JSON object on stdout.
     #[arg(long)]
     pub(crate) json: bool,
 }

@@ -36,11 +36,13 @@ pub(crate) enum Exit {
     Io,
     /// 7: `irm admin audit digest` could not deliver every digest.
     Undelivered,
+    /// 8: a lookup found nothing (`irm trace`: no canary, no grant).
+    NotFound,
 }
 
 impl Exit {
     /// Every row, in number order.
-    pub(crate) const ALL: [Exit; 7] = [
+    pub(crate) const ALL: [Exit; 8] = [
         Exit::Failure,
         Exit::Usage,
         Exit::Denied,
@@ -48,6 +50,7 @@ impl Exit {
         Exit::Unreachable,
         Exit::Io,
         Exit::Undelivered,
+        Exit::NotFound,
     ];
 
     /// What the code means: the one wording of the table, shown by
@@ -79,6 +82,10 @@ impl Exit {
                 "irm admin audit digest: some digests were not delivered after retries (each is \
                  named on stderr); the others were sent, and all are recorded with the key server"
             }
+            Exit::NotFound => {
+                "nothing found: irm trace found no canary of any export in the file, or no \
+                 grant with the watermark id"
+            }
         }
     }
 
@@ -92,6 +99,7 @@ impl Exit {
             Exit::Unreachable => 5,
             Exit::Io => 6,
             Exit::Undelivered => 7,
+            Exit::NotFound => 8,
         }
     }
 
@@ -105,6 +113,7 @@ impl Exit {
             Exit::Unreachable => "unreachable",
             Exit::Io => "io",
             Exit::Undelivered => "undelivered",
+            Exit::NotFound => "not_found",
         }
     }
 }
@@ -120,7 +129,8 @@ pub(crate) fn exit_codes_help() -> String {
     text.push_str(
         "\nWith --json, a failure prints one object on stdout:\n  \
          {\"ok\": false, \"kind\": \"integrity\", \"exit_code\": 4, \"message\": \"...\", \"hint\": \"...\" | null}\n\
-         where kind is one of failure, usage, denied, integrity, unreachable, io, undelivered. A denial adds\n\
+         where kind is one of failure, usage, denied, integrity, unreachable, io, undelivered,\n\
+         not_found. A denial adds\n\
          \"reason\": the key server's machine-readable reason, such as \"file_revoked\".",
     );
     text
@@ -140,6 +150,15 @@ impl Refusal {
     pub(crate) fn usage(message: impl Into<String>) -> Self {
         Self {
             exit: Exit::Usage,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// A lookup that found nothing (exit 7).
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            exit: Exit::NotFound,
             message: message.into(),
             hint: None,
         }

@@ -18,8 +18,8 @@ use irm_core::protocol::{
     AuditVerifyReport, CreateGroupRequest, CreateUserRequest, DataOwners, DetectionLimit,
     DetectionRuleInfo, DeviceInfo, DigestSentRequest, EnrollmentCode, ExportRequest, FileInfo,
     GroupWorkingHours, KeyInfo, RequestAnswer, RestrictRequest, ReviewDoneRequest, ServerKeyInfo,
-    SetApprovalRuleRequest, SetDetectionRuleRequest, SetWorkingHoursRequest, TakeOut, UserInfo,
-    WorkingHours,
+    SetApprovalRuleRequest, SetDetectionRuleRequest, SetWorkingHoursRequest, TakeOut, TraceAnswer,
+    TraceRequest, UserInfo, WatermarkTrace, WorkingHours,
 };
 use reqwest::Method;
 use serde::Serialize;
@@ -301,6 +301,49 @@ impl Session {
                 how,
             }),
         )
+    }
+
+    /// `POST /v1/admin/trace` (PROTOCOL.md §7.8): the exports whose
+    /// canaries are among `values` (phone numbers, e-mail addresses), in
+    /// requests of at most [`irm_core::protocol::MAX_TRACE_VALUES`], merged.
+    /// Needs the admin or auditor role and a reason ([`Session::set_reason`]).
+    pub fn trace_canaries(&self, values: &[String]) -> Result<TraceAnswer, ClientError> {
+        let mut merged = TraceAnswer {
+            checked: 0,
+            exports: Vec::new(),
+        };
+        for part in values.chunks(irm_core::protocol::MAX_TRACE_VALUES).chain(
+            // An empty list still asks once, so the lookup is on record.
+            values.is_empty().then_some(&values[..0]),
+        ) {
+            let answer: TraceAnswer = self.signed(
+                Method::POST,
+                "/v1/admin/trace",
+                Some(&TraceRequest {
+                    values: part.to_vec(),
+                }),
+            )?;
+            merged.checked += answer.checked;
+            for export in answer.exports {
+                match merged
+                    .exports
+                    .iter_mut()
+                    .find(|e| e.export_id == export.export_id)
+                {
+                    Some(known) => known.matched += export.matched,
+                    None => merged.exports.push(export),
+                }
+            }
+        }
+        merged.exports.sort_by_key(|e| std::cmp::Reverse(e.matched));
+        Ok(merged)
+    }
+
+    /// `GET /v1/admin/trace/watermark/{id}` (PROTOCOL.md §7.8): the grant a
+    /// watermark id names. Needs the admin or auditor role and a reason.
+    pub fn trace_watermark(&self, id: &str) -> Result<WatermarkTrace, ClientError> {
+        let path = format!("/v1/admin/trace/watermark/{}", segment(id));
+        self.signed(Method::GET, &path, None::<&()>)
     }
 
     /// `GET /v1/admin/approval-rules`.

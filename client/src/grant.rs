@@ -39,6 +39,7 @@ pub struct Grant {
     notices: Vec<Notice>,
     witness_alarm: Option<WitnessAlarm>,
     watch_cursor: Option<String>,
+    watermark_id: Option<String>,
 }
 
 impl std::fmt::Debug for Grant {
@@ -134,6 +135,13 @@ impl Grant {
             notices: answer.notices,
             witness_alarm: None,
             watch_cursor: answer.watch_cursor,
+            // Shown to people and read back off photos: only the canonical
+            // form of a well-formed id (PROTOCOL.md §7.8), never free text.
+            watermark_id: answer
+                .watermark_id
+                .as_deref()
+                .and_then(irm_core::protocol::grant_prefix_of_watermark)
+                .and_then(|prefix| irm_core::protocol::watermark_id(&prefix)),
         })
     }
 
@@ -187,6 +195,13 @@ impl Grant {
     /// The grant's id (hex); usage events name it.
     pub fn grant_id(&self) -> &str {
         &self.grant_id
+    }
+
+    /// The grant's watermark id (`W7K2-9QXM-4HTD`, PROTOCOL.md §7.8), which
+    /// the watermark shows so that a photo of the screen or of a print names
+    /// this grant; `None` from servers that issue none.
+    pub fn watermark_id(&self) -> Option<&str> {
+        self.watermark_id.as_deref()
     }
 
     /// The policy's not-after time (Unix seconds), if any.
@@ -344,6 +359,7 @@ mod tests {
             notices: Vec::new(),
             checkpoint: None,
             watch_cursor: None,
+            watermark_id: None,
         }
     }
 

@@ -20,6 +20,10 @@
 //! - [`Session::watch`] opens a document's push channel: a [`WatchSignal`]
 //!   says when to renew at once (a revocation, suspension or restriction
 //!   reaches an open document in seconds, not at its lease's end).
+//! - [`Session::export_list`] reports the export of a customer list and
+//!   puts the canaries of an approved export in among its rows
+//!   ([`canary`], PROTOCOL.md §7.8), which also finds the contact values
+//!   `irm trace` looks up ([`Session::trace_canaries`]).
 //! - Every grant's audit checkpoint is kept as a witness (`audit-witness.jsonl`)
 //!   and one that goes back raises a [`WitnessAlarm`] on the grant.
 //!
@@ -46,6 +50,7 @@
 #![deny(missing_docs)]
 
 mod admin;
+pub mod canary;
 mod config;
 mod enroll;
 mod error;
@@ -68,7 +73,7 @@ pub use error::ClientError;
 pub use grant::Grant;
 pub use keystore::Passphrase;
 pub use seal::{HeaderOptions, PendingSeal, SealTarget, Sealed};
-pub use session::Session;
+pub use session::{ExportedList, Session};
 pub use unseal::Unsealing;
 pub use watch::{Watch, WatchSignal};
 pub use witness::{WITNESS_FILE, WitnessAlarm, witnessed};

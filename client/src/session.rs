@@ -28,6 +28,13 @@ use crate::witness;
 /// Longest detail text a usage event may carry (PROTOCOL.md §5).
 const MAX_EVENT_DETAIL: usize = 256;
 
+/// An exported list as written (its canaries in place) and the server's
+/// receipt for it (PROTOCOL.md §7.8).
+pub type ExportedList = (
+    zeroize::Zeroizing<Vec<u8>>,
+    irm_core::protocol::ExportReceipt,
+);
+
 /// Unlocked device credentials and a connection to the device's key server.
 pub struct Session {
     dir: PathBuf,
@@ -339,6 +346,86 @@ impl Session {
             rows,
         };
         self.signed_no_content(Method::POST, "/v1/events", Some(&body))
+    }
+
+    /// `POST /v1/exports` (PROTOCOL.md §7.8): reports the export of a
+    /// customer list of `rows` data rows under `grant`, as
+    /// [`Session::report_event`] reports an `export`, and receives the
+    /// canaries to write into it (none unless the export spends an approved
+    /// take-out). Report before anything is written.
+    pub fn report_export(
+        &self,
+        grant: &Grant,
+        rows: u64,
+        detail: Option<&str>,
+    ) -> Result<irm_core::protocol::ExportReceipt, ClientError> {
+        let body = irm_core::protocol::ExportReport {
+            grant_id: grant.grant_id().to_owned(),
+            rows,
+            detail: detail.map(|d| d.chars().take(MAX_EVENT_DETAIL).collect::<String>()),
+        };
+        self.signed(Method::POST, "/v1/exports", Some(&body))
+    }
+
+    /// Exports `plaintext` (a CSV or TSV customer list) under `grant`:
+    /// reports it with its row count, and returns it with the canaries the
+    /// server issued at random places ([`crate::canary::CsvList`]), ready to
+    /// write. A list that cannot carry canaries (UTF-16, no header) is
+    /// reported as a plain export and returned unchanged.
+    pub fn export_list(
+        &self,
+        grant: &Grant,
+        plaintext: &[u8],
+        detail: Option<&str>,
+        rng: &mut impl crate::canary::RandomSource,
+    ) -> Result<ExportedList, ClientError> {
+        self.export_text(grant, plaintext, detail, false, rng)
+    }
+
+    /// [`Session::export_list`] for a document nothing says is a list (no
+    /// file name, no media type): it carries canaries only if its bytes look
+    /// like one ([`crate::canary::CsvList::looks_like_list`]); otherwise it
+    /// is reported as a plain export and returned unchanged.
+    pub fn export_maybe_list(
+        &self,
+        grant: &Grant,
+        plaintext: &[u8],
+        detail: Option<&str>,
+        rng: &mut impl crate::canary::RandomSource,
+    ) -> Result<ExportedList, ClientError> {
+        self.export_text(grant, plaintext, detail, true, rng)
+    }
+
+    fn export_text(
+        &self,
+        grant: &Grant,
+        plaintext: &[u8],
+        detail: Option<&str>,
+        sniff: bool,
+        rng: &mut impl crate::canary::RandomSource,
+    ) -> Result<ExportedList, ClientError> {
+        match crate::canary::CsvList::parse(plaintext) {
+            Ok(list) if !sniff || list.looks_like_list() => {
+                let receipt = self.report_export(grant, list.data_rows(), detail)?;
+                // Without canaries the list goes out byte for byte.
+                let out = if receipt.canaries.is_empty() {
+                    zeroize::Zeroizing::new(plaintext.to_vec())
+                } else {
+                    list.with_canaries(&receipt.canaries, rng)
+                };
+                Ok((out, receipt))
+            }
+            _ => {
+                self.report_event(grant, irm_core::protocol::UsageAction::Export, detail)?;
+                Ok((
+                    zeroize::Zeroizing::new(plaintext.to_vec()),
+                    irm_core::protocol::ExportReceipt {
+                        export_id: None,
+                        canaries: Vec::new(),
+                    },
+                ))
+            }
+        }
     }
 
     /// PROTOCOL.md §1: a client talks only to the server it enrolled with. The

@@ -23,6 +23,7 @@ mod detection;
 mod digest;
 mod review;
 mod role;
+mod trace;
 mod unseal;
 mod watch;
 mod working_hours;
@@ -52,6 +53,12 @@ pub use review::{
     GroupMembers, MAX_DORMANT_DAYS, PrivilegedUser, ReviewDone, ReviewDoneRequest,
 };
 pub use role::Role;
+pub use trace::{
+    CANARY_CUT_ROWS, CANARY_MISS_PROBABILITY, Canary, ExportReceipt, ExportReport, MAX_CANARIES,
+    MAX_EXPORT_ROWS, MAX_TRACE_VALUE_LEN, MAX_TRACE_VALUES, TraceAnswer, TraceRequest,
+    TracedExport, TracedGrant, WATERMARK_BITS, WatermarkTrace, canary_count,
+    canary_miss_probability, contact_key, fold_width, grant_prefix_of_watermark, watermark_id,
+};
 pub use unseal::{
     MIN_SHARE_THRESHOLD, ReissueSharesRequest, SealMode, UnsealRequest, UnsealStatus,
     WrappedShareInfo,
@@ -511,6 +518,12 @@ pub struct GrantResponse {
     /// the push channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch_cursor: Option<String>,
+    /// The grant's watermark id (PROTOCOL.md §7.8): 60 random bits of the
+    /// grant id in Crockford base 32 (`W7K2-9QXM-4HTD`), which viewers show
+    /// in the watermark so that a photo of the screen or the paper names
+    /// the grant. Absent from older servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark_id: Option<String>,
 }
 
 /// How often a watch stream carries a heartbeat (PROTOCOL.md §13).

@@ -91,6 +91,22 @@ pub struct FileConfig {
     /// Each group's data owner (`mailto:` or `https://`), who receives the
     /// group's digest (PROTOCOL.md §7.7).
     pub data_owners: Option<std::collections::BTreeMap<String, String>>,
+    /// Where canaries' contact values come from (PROTOCOL.md §7.8).
+    pub canaries: Option<CanariesConfig>,
+}
+
+/// `[canaries]`: the operator's monitored pools (PROTOCOL.md §7.8). Without
+/// them canaries carry values that reach no one.
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CanariesConfig {
+    /// Phone numbers the operator answers, one a line; each used once ever.
+    pub phone_pool_file: Option<PathBuf>,
+    /// E-mail addresses the operator reads, one a line; each used once ever.
+    pub email_pool_file: Option<PathBuf>,
+    /// A domain with a catch-all mailbox the operator reads: canaries get
+    /// fresh addresses in it once `email_pool_file` is used up (or without one).
+    pub email_domain: Option<String>,
 }
 
 /// `[alerts]` in the config file: the webhook every alert is POSTed to.
@@ -482,6 +498,34 @@ impl ServerArgs {
         }
         if let Some(owners) = file.data_owners {
             settings.data_owners = data_owners(owners)?;
+        }
+        if let Some(canaries) = &file.canaries {
+            let read = |path: &Option<PathBuf>| -> Result<Vec<String>, ConfigError> {
+                match path {
+                    Some(path) => {
+                        crate::canary::CanaryPools::read_pool(path).map_err(ConfigError::Invalid)
+                    }
+                    None => Ok(Vec::new()),
+                }
+            };
+            let domain = canaries.email_domain.clone().filter(|d| !d.is_empty());
+            if let Some(domain) = &domain
+                && irm_core::protocol::contact_key(&format!("a@{domain}")).is_none_or(|k| {
+                    k.len() > 200
+                        || !k
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"@.-".contains(&b))
+                })
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "[canaries] email_domain {domain:?} is not a domain name"
+                )));
+            }
+            settings.canaries = std::sync::Arc::new(crate::canary::CanaryPools {
+                phones: read(&canaries.phone_pool_file)?,
+                emails: read(&canaries.email_pool_file)?,
+                email_domain: domain,
+            });
         }
         if let Some(rows) = self.take_out_rows.or(file.take_out_rows) {
             settings.take_out_rows = rows;

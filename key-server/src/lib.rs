@@ -22,6 +22,7 @@ pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod canary;
 pub mod checkpoints;
 pub mod clock;
 pub mod codes;

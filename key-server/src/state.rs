@@ -64,6 +64,8 @@ pub struct Settings {
     /// Each group's data owner, who receives its weekly digest
     /// (`[data_owners]`, PROTOCOL.md §7.7), checked at start.
     pub data_owners: std::collections::BTreeMap<String, irm_core::protocol::OwnerContact>,
+    /// Where canaries' contact values come from (`[canaries]`, PROTOCOL.md §7.8).
+    pub canaries: std::sync::Arc<crate::canary::CanaryPools>,
     /// The longest a request may take (also bounds graceful shutdown).
     pub request_timeout: Duration,
     /// How long shutdown waits for open connections.
@@ -109,6 +111,7 @@ impl Settings {
             working_hours: std::collections::BTreeMap::new(),
             alerts: None,
             data_owners: std::collections::BTreeMap::new(),
+            canaries: std::sync::Arc::default(),
             request_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
             max_watchers: DEFAULT_MAX_WATCHERS,

@@ -507,7 +507,7 @@ async fn on_postgres_a_server_role_that_owns_nothing_serves_and_cannot_rewrite_t
         // `init` ran as the owner; the server runs as the role from here on.
         let owner = settings.database_url.clone().expect("a database");
         let grants = format!(
-            "GRANT SELECT, INSERT, UPDATE, DELETE ON meta, users, groups, group_members, devices, kas_keys, files, grants, requests, approvals, approval_rules, notices, take_outs, break_glass, holds, alert_acks, detection_rules, first_access TO {role_name}; \
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON meta, users, groups, group_members, devices, kas_keys, files, grants, requests, approvals, approval_rules, notices, take_outs, break_glass, holds, alert_acks, detection_rules, first_access, canary_exports, canaries TO {role_name}; \
              GRANT SELECT, INSERT ON audit TO {role_name};"
         );
         common::pg::with_client(&owner, move |client| client.batch_execute(&grants))

@@ -299,6 +299,64 @@ fn copying_many_rows_in_the_viewer_needs_an_approved_take_out() {
     );
 }
 
+/// PROTOCOL.md §7.8 through the viewer's worker: an approved export of a
+/// CSV table carries a canary row among the real ones, and the watermark
+/// shows the grant's id.
+#[test]
+fn an_approved_export_from_the_viewer_carries_a_canary() {
+    let stage = stage_requiring_take_out_approval(Rights::VIEW | Rights::EXPORT);
+    let worker = spawn(&stage);
+    let open = match next(&worker) {
+        Event::Opened(open) => open,
+        other => panic!("the document should open: {other:?}"),
+    };
+    let watermark_id = open.watermark.watermark_id.clone().expect("a watermark id");
+    assert_eq!(
+        irm_core::protocol::grant_prefix_of_watermark(&watermark_id).map(|p| p.len()),
+        Some(15)
+    );
+    let alice = Session::unlock(
+        &stage.alice_dir.path().join("irm"),
+        &Passphrase::new("alice passphrase").expect("a passphrase"),
+    )
+    .expect("alice's credentials");
+    let filed = alice
+        .request_take_out(
+            &stage.header.header().file_id().to_string(),
+            irm_core::protocol::TakeOut::Export,
+        )
+        .expect("anyone enrolled may ask");
+    for approver in [&stage.admins.admin, &stage.admins.approver] {
+        approver
+            .approve_request(&filed.request.id, Some(&filed.request.action_hash), None)
+            .expect("an administrator approves");
+    }
+    let target = stage.alice_dir.path().join("export.csv");
+    worker.send(Command::Export {
+        doc: Arc::clone(&open.doc),
+        path: target.clone(),
+    });
+    match answer(&worker) {
+        Event::Exported(Ok(path)) => assert_eq!(path, target),
+        other => panic!("the approved export is written: {other:?}"),
+    }
+    let written = std::fs::read(&target).expect("the export");
+    let text = std::str::from_utf8(&written[3..]).expect("UTF-8 after the BOM");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), CSV.lines().count() + 1, "{text}");
+    assert!(CSV.lines().all(|real| lines.contains(&real)));
+    let real = irm_client::canary::contact_values(CSV.as_bytes());
+    let added: Vec<String> = irm_client::canary::contact_values(&written)
+        .into_iter()
+        .filter(|v| !real.contains(v))
+        .collect();
+    assert_eq!(
+        added.len(),
+        1,
+        "the canary's phone number (the list has no e-mail column): {text}"
+    );
+}
+
 #[test]
 fn the_sealed_media_type_picks_the_kind_whatever_the_file_is_called() {
     // JSON sealed by the CLI from "order.json", then renamed by a person:
@@ -340,6 +398,89 @@ fn the_sealed_media_type_picks_the_kind_whatever_the_file_is_called() {
         }
         other => panic!("a damaged picture is a corrupt file: {other:?}"),
     }
+}
+
+/// PROTOCOL.md §7.8: an approved export of an XLSX list carries a canary
+/// row in its list sheet; the workbook still opens.
+#[test]
+fn an_approved_workbook_export_carries_a_canary_in_its_list_sheet() {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet().set_name("顧客").expect("a sheet name");
+    for (c, h) in ["顧客番号", "氏名", "電話番号"].iter().enumerate() {
+        sheet.write_string(0, c as u16, *h).expect("a cell");
+    }
+    for r in 1..=20u32 {
+        sheet
+            .write_number(r, 0, f64::from(1000 + r))
+            .expect("a cell");
+        sheet.write_string(r, 1, "山田 太郎").expect("a cell");
+        sheet
+            .write_string(r, 2, format!("090-1111-{r:04}"))
+            .expect("a cell");
+    }
+    let xlsx = book.save_to_buffer().expect("an XLSX file");
+    let metadata = Metadata {
+        file_name: Some("customers.xlsx".into()),
+        media_type: Some(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".into(),
+        ),
+        plaintext_len: None,
+    };
+    let stage = stage_full(
+        Rights::VIEW | Rights::EXPORT,
+        &xlsx,
+        metadata,
+        "customers.xlsx.irm",
+        None,
+        false,
+        LEASE_SECS,
+    );
+    let worker = spawn(&stage);
+    let open = match next(&worker) {
+        Event::Opened(open) => open,
+        other => panic!("the workbook should open: {other:?}"),
+    };
+    let alice = Session::unlock(
+        &stage.alice_dir.path().join("irm"),
+        &Passphrase::new("alice passphrase").expect("a passphrase"),
+    )
+    .expect("alice's credentials");
+    let filed = alice
+        .request_take_out(
+            &stage.header.header().file_id().to_string(),
+            irm_core::protocol::TakeOut::Export,
+        )
+        .expect("anyone enrolled may ask");
+    for approver in [&stage.admins.admin, &stage.admins.approver] {
+        approver
+            .approve_request(&filed.request.id, Some(&filed.request.action_hash), None)
+            .expect("an administrator approves");
+    }
+    let target = stage.alice_dir.path().join("customers-export.xlsx");
+    worker.send(Command::Export {
+        doc: Arc::clone(&open.doc),
+        path: target.clone(),
+    });
+    match answer(&worker) {
+        Event::Exported(Ok(path)) => assert_eq!(path, target),
+        other => panic!("the approved export is written: {other:?}"),
+    }
+    let written = std::fs::read(&target).expect("the export");
+    use calamine::Reader;
+    let mut wb = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(&written))
+        .expect("the export is still a workbook");
+    let range = wb.worksheet_range("顧客").expect("the list sheet");
+    let rows: Vec<Vec<String>> = range
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    assert_eq!(rows.len(), 1 + 20 + 1, "{rows:?}");
+    let canaries: Vec<&Vec<String>> = rows
+        .iter()
+        .filter(|r| !r[2].starts_with("090-1111-") && r[0] != "顧客番号")
+        .collect();
+    assert_eq!(canaries.len(), 1, "{rows:?}");
+    assert!(irm_core::protocol::contact_key(&canaries[0][2]).is_some());
 }
 
 #[test]

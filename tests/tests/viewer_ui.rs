@@ -143,6 +143,16 @@ fn print_sends_a_watermarked_pdf_with_japanese_text_and_is_audited() {
         "the header row, as real glyphs:\n{text}"
     );
     assert!(text.contains("山田 太郎"), "a Japanese cell:\n{text}");
+    // The grant's watermark id (PROTOCOL.md §7.8), which names it from a
+    // photo of the paper: in each page's title (and footer, which the
+    // tiles cross, so pdftotext may not read it whole).
+    let ids: Vec<&str> = text
+        .split("ID ")
+        .skip(1)
+        .filter_map(|rest| rest.get(..14))
+        .filter(|id| irm_core::protocol::grant_prefix_of_watermark(id).is_some())
+        .collect();
+    assert!(!ids.is_empty(), "the watermark id on the page:\n{text}");
     assert!(
         stage.audited("event.print", "alice", &file_id),
         "the key server recorded the print"

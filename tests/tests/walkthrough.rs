@@ -245,8 +245,15 @@ fn taking_a_file_out_needs_an_approved_request_and_works_once() {
     );
     let two = stage.admins.admin.ok(&["admin", "request", "approve", id]);
     assert_eq!(two["request"]["state"], "done");
-    stage.alice.ok(&["open", &file, "-o", out_arg]);
-    assert_eq!(std::fs::read(&out).expect("the output"), CUSTOMERS);
+    let opened = stage.alice.ok(&["open", &file, "-o", out_arg]);
+    // An approved export of a list carries a canary row (PROTOCOL.md §7.8)
+    // among the real rows, which are all there as they were.
+    assert_eq!(opened["canaries"], 1, "{opened}");
+    let written = String::from_utf8(std::fs::read(&out).expect("the output")).expect("UTF-8");
+    let real = std::str::from_utf8(CUSTOMERS).expect("UTF-8");
+    assert!(written.starts_with("customer,phone\n"), "{written}");
+    assert!(real.lines().all(|line| written.lines().any(|l| l == line)));
+    assert_eq!(written.lines().count(), real.lines().count() + 1);
     // Spent.
     let again = stage.alice.path("again.csv");
     assert_denied(

@@ -30,4 +30,5 @@ pub mod textdoc;
 pub mod timing;
 pub mod watermark;
 pub mod workbook;
+pub mod workbook_canary;
 pub mod worker;

@@ -218,6 +218,21 @@ impl Document {
         }
     }
 
+    /// Whether Export writes a CSV customer list, which then carries the
+    /// canaries of an approved export (PROTOCOL.md §7.8).
+    pub fn exports_csv(&self) -> bool {
+        matches!(self.content, Content::Table { .. })
+    }
+
+    /// The original bytes of an XLSX workbook (a zip archive), which an
+    /// approved export rewrites with its canaries (PROTOCOL.md §7.8).
+    pub fn xlsx_original(&self) -> Option<&[u8]> {
+        match (&self.content, &self.original) {
+            (Content::Workbook(_), Some(bytes)) if bytes.starts_with(b"PK\x03\x04") => Some(bytes),
+            _ => None,
+        }
+    }
+
     /// Writes the export (see [`Document::export_extension`]).
     pub fn write_export(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
         match (&self.content, &self.original) {

@@ -278,8 +278,21 @@ pub fn render(job: &PrintJob<'_>, font: &Font) -> Result<Rendered, PrintError> {
     let body_top = MARGIN + TITLE_H + ROW_H;
     let rows_per_page = (((PAGE_H - MARGIN - FOOTER_H - body_top) / ROW_H).floor() as usize).max(1);
     let pages = job.rows.len().div_ceil(rows_per_page).max(1);
-    let mark = watermark::text(job.watermark);
-    let footer = mark.replace('\n', "  ·  ");
+    // The footer names everything, the watermark id included; the tiles
+    // keep to the person, device, time and file, so that they stay as wide
+    // as they were and the cells under them still read as text (pdftotext,
+    // a screen reader on the PDF); the id is also in every page's title.
+    let footer = watermark::text(job.watermark).replace('\n', "  ·  ");
+    let mark = watermark::text(&WatermarkIdentity {
+        watermark_id: None,
+        ..job.watermark.clone()
+    });
+    let title_id = job
+        .watermark
+        .watermark_id
+        .as_deref()
+        .map(|id| format!("  ·  ID {id}"))
+        .unwrap_or_default();
     let mut pdf = PdfDocument::new();
     for page_no in 0..pages {
         let settings = PageSettings::from_wh(PAGE_W, PAGE_H).expect("A4 is a valid size");
@@ -292,7 +305,7 @@ pub fn render(job: &PrintJob<'_>, font: &Font) -> Result<Rendered, PrintError> {
             11.0,
             MARGIN,
             MARGIN + 12.0,
-            &format!("{}  ({} rows)", job.name, job.rows.len()),
+            &format!("{}  ({} rows){title_id}", job.name, job.rows.len()),
         );
         // The header row, on every page, like the screen keeps it in view.
         let header_y = MARGIN + TITLE_H;
@@ -468,6 +481,7 @@ mod tests {
             device: "3f2a9c0d".into(),
             opened_at: "2026-11-23 06:40 UTC".into(),
             file_id: "9d3c61b0".into(),
+            watermark_id: Some("W7K2-9QXM-4HTD".into()),
         }
     }
 

@@ -31,6 +31,11 @@ pub struct WatermarkIdentity {
     pub opened_at: String,
     /// The file's id.
     pub file_id: String,
+    /// The grant's watermark id (`W7K2-9QXM-4HTD`, PROTOCOL.md §7.8), when
+    /// the server issued one: `irm trace --watermark` names the grant from
+    /// it, so a photo of the screen or the paper names the person, device
+    /// and time even where the rest is cut off or blurred.
+    pub watermark_id: Option<String>,
 }
 
 /// The layer the watermark is painted on (the topmost one).
@@ -47,10 +52,16 @@ pub fn person(id: &WatermarkIdentity) -> String {
     }
 }
 
-/// The two lines of one tile.
+/// The two lines of one tile; the watermark id, when there is one, ends
+/// the second.
 pub fn text(id: &WatermarkIdentity) -> String {
+    let watermark_id = id
+        .watermark_id
+        .as_deref()
+        .map(|w| format!("  ·  ID {w}"))
+        .unwrap_or_default();
     format!(
-        "{}  ·  {}\n{}  ·  {}",
+        "{}  ·  {}\n{}  ·  {}{watermark_id}",
         person(id),
         id.device,
         id.opened_at,
@@ -130,6 +141,7 @@ mod tests {
             device: "00ff".into(),
             opened_at: "2026-11-23 06:40 UTC".into(),
             file_id: "abcd".into(),
+            watermark_id: None,
         };
         let t = text(&id);
         for part in ["yamada", "00ff", "2026-11-23 06:40 UTC", "abcd"] {
@@ -138,6 +150,12 @@ mod tests {
         assert!(t.starts_with("yamada  ·  00ff"), "{t}");
         id.display_name = Some("山田 太郎".into());
         assert!(text(&id).starts_with("山田 太郎 (yamada)  ·  00ff"));
+        id.watermark_id = Some("W7K2-9QXM-4HTD".into());
+        assert!(
+            text(&id).ends_with("abcd  ·  ID W7K2-9QXM-4HTD"),
+            "{}",
+            text(&id)
+        );
     }
 
     #[test]
@@ -149,6 +167,7 @@ mod tests {
                 device: String::new(),
                 opened_at: String::new(),
                 file_id: String::new(),
+                watermark_id: None,
             })
         };
         assert_eq!(named(Some("山田 太郎")), "山田 太郎 (yamada)");

@@ -540,6 +540,7 @@ fn watermark_for(grant: &Grant) -> WatermarkIdentity {
         device: grant.device_id().to_owned(),
         opened_at: format_utc(SystemTime::now()),
         file_id: grant.file_id().to_string(),
+        watermark_id: grant.watermark_id().map(str::to_owned),
     }
 }
 
@@ -638,7 +639,10 @@ fn hold(
 }
 
 /// Records the export with the key server first (a refused or failed report
-/// means no file), then writes a new file.
+/// means no file), then writes a new file. A table is written as CSV into
+/// memory first, and an XLSX workbook's list sheet is found first, so that
+/// the report carries its rows and the canaries of an approved export go in
+/// among them (PROTOCOL.md §7.8) before anything reaches the disk.
 fn export(
     session: &Session,
     grant: &Grant,
@@ -646,11 +650,51 @@ fn export(
     path: PathBuf,
 ) -> Result<PathBuf, Failure> {
     let detail = format!("{} to {}", doc.export_summary(), path.display());
-    session
-        .report_event(grant, UsageAction::Export, Some(&detail))
-        .map_err(|e| Failure::from_client(&e))?;
+    let csv = if doc.exports_csv() {
+        let mut buffer = irm_client::canary::WipingBuffer::with_capacity(1 << 20);
+        doc.write_export(&mut buffer)
+            .map_err(|e| Failure::Other(format!("cannot prepare the export: {e}")))?;
+        let (with_canaries, _) = session
+            .export_list(
+                grant,
+                buffer.as_slice(),
+                Some(&detail),
+                &mut irm_client::canary::OsRandom,
+            )
+            .map_err(|e| Failure::from_client(&e))?;
+        Some(with_canaries)
+    } else if let Some(original) = doc.xlsx_original()
+        && let Ok(sheet) = crate::workbook_canary::prepare(original)
+    {
+        // A workbook's list sheet takes the canaries; one that cannot (no
+        // list, formulas, tables...) is reported and written as it is.
+        let receipt = session
+            .report_export(grant, sheet.data_rows(), Some(&detail))
+            .map_err(|e| Failure::from_client(&e))?;
+        if receipt.canaries.is_empty() {
+            None
+        } else {
+            Some(
+                sheet
+                    .with_canaries(
+                        original,
+                        &receipt.canaries,
+                        &mut irm_client::canary::OsRandom,
+                    )
+                    .map_err(|e| Failure::Other(format!("cannot prepare the export: {e}")))?,
+            )
+        }
+    } else {
+        session
+            .report_event(grant, UsageAction::Export, Some(&detail))
+            .map_err(|e| Failure::from_client(&e))?;
+        None
+    };
     let written = File::create_new(&path).and_then(|mut file| {
-        doc.write_export(&mut file)?;
+        match &csv {
+            Some(bytes) => std::io::Write::write_all(&mut file, bytes)?,
+            None => doc.write_export(&mut file)?,
+        }
         file.sync_all()
     });
     match written {

@@ -87,6 +87,7 @@ fn open_doc(doc: Document, rights: Rights, lang: Lang) -> ViewerApp {
             device: "3f2a9c0d5e6b7a8190a1b2c3d4e5f601".into(),
             opened_at: "2026-11-23 06:40 UTC".into(),
             file_id: FIXTURE_FILE_ID.into(),
+            watermark_id: None,
         },
         watermark_required: true,
         // Far enough that the countdown text is the same for a minute.

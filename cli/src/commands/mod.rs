@@ -17,6 +17,7 @@ mod recover;
 mod report;
 mod review;
 mod seal;
+mod trace;
 mod unseal;
 
 use anyhow::Result;
@@ -35,5 +36,6 @@ pub(crate) fn run(command: &Command) -> Result<()> {
         Command::Inspect(args) => inspect::run(args),
         Command::Export(args) => export::run(args),
         Command::Recover(args) => recover::run(args),
+        Command::Trace(args) => trace::run(args),
     }
 }

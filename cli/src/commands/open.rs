@@ -4,6 +4,11 @@
 //! report; without the right, the refused report is audited too and the
 //! command exits 3 with the reason.
 //!
+//! A customer list (CSV or TSV) is decrypted into zeroizing memory first:
+//! its export report carries its row count, and under an approved take-out
+//! the key server answers with canary rows that go in among the real ones
+//! before anything is written (PROTOCOL.md §7.8).
+//!
 //! As with `irm recover`, the plaintext goes to a temporary file that takes
 //! the destination's name only after every chunk verified. If the lease ran
 //! out while decrypting, the grant is renewed first, so a revocation that
@@ -14,9 +19,11 @@ use std::io::BufReader;
 
 use anyhow::{Context, Result};
 use irm_client::ClientError;
+use irm_client::canary::OsRandom;
 use irm_core::protocol::{DenyReason, UsageAction};
 use irm_core::{Opener, Rights, SealedHeader};
 use serde::Serialize;
+use zeroize::Zeroizing;
 
 use crate::cli::OpenArgs;
 use crate::exit::Refusal;
@@ -37,6 +44,46 @@ struct OpenReport {
     media_type: Option<String>,
     plaintext_len: u64,
     grant_id: String,
+    /// Canary rows the export carries (PROTOCOL.md §7.8).
+    canaries: usize,
+}
+
+/// The largest customer list decrypted into memory to carry canaries; a
+/// larger one is written as it streams, without them.
+const MAX_LIST_BYTES: u64 = 1 << 30;
+
+/// Whether the file is a customer list that carries canaries: CSV or TSV
+/// by its media type or its name.
+fn is_list(metadata: &irm_core::Metadata) -> bool {
+    let media = metadata
+        .media_type
+        .as_deref()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let name = metadata
+        .file_name
+        .as_deref()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    media.starts_with("text/csv")
+        || media.starts_with("text/tab-separated-values")
+        || name.ends_with(".csv")
+        || name.ends_with(".tsv")
+}
+
+/// The server accepted a report it should have refused: refuse anyway.
+fn check_export_right(grant: &irm_client::Grant, input: &Input) -> Result<()> {
+    if grant.rights().contains(Rights::EXPORT) {
+        return Ok(());
+    }
+    Err(anyhow::Error::new(ClientError::Denied(
+        DenyReason::RightNotGranted,
+        format!(
+            "your rights on this file are {}, without export",
+            grant.rights()
+        ),
+    ))
+    .context(format!("exporting {input}")))
 }
 
 pub(crate) fn run(args: &OpenArgs) -> Result<()> {
@@ -53,6 +100,10 @@ pub(crate) fn run(args: &OpenArgs) -> Result<()> {
     let session = online::unlock(&args.passphrase)?;
 
     let file = File::open(&args.input).with_context(|| format!("opening {input}"))?;
+    let sealed_len = file
+        .metadata()
+        .with_context(|| format!("reading {input}"))?
+        .len();
     let mut reader = BufReader::with_capacity(IO_BUFFER_LEN, file);
     let header = SealedHeader::read_from(&mut reader)
         .with_context(|| format!("reading the header of {input}"))?;
@@ -61,48 +112,74 @@ pub(crate) fn run(args: &OpenArgs) -> Result<()> {
         .with_context(|| format!("asking the key server for {input}"))?;
     online::tell_notices(&grant);
 
-    // PROTOCOL.md §5: report the export before releasing anything. Without
-    // the right the server refuses (right_not_granted) and audits the refusal.
     let lacks_export = !grant.rights().contains(Rights::EXPORT);
-    session
-        .report_event(&grant, UsageAction::Export, None)
-        .with_context(|| {
-            if lacks_export {
-                // Name the right: "this right" alone left people guessing.
-                format!(
-                    "writing {input} out needs the export right, and your grant gives only {}",
-                    grant.rights()
-                )
-            } else {
-                format!("reporting the export of {input}")
-            }
-        })?;
-    if !grant.rights().contains(Rights::EXPORT) {
-        // The server accepted a report it should have refused; refuse anyway.
-        return Err(anyhow::Error::new(ClientError::Denied(
-            DenyReason::RightNotGranted,
+    let refused_context = |what: &str| {
+        if lacks_export {
+            // Name the right: "this right" alone left people guessing.
             format!(
-                "your rights on this file are {}, without export",
+                "writing {input} out needs the export right, and your grant gives only {}",
                 grant.rights()
-            ),
-        ))
-        .context(format!("exporting {input}")));
-    }
-
+            )
+        } else {
+            format!("reporting the export of {what}")
+        }
+    };
     let options = args.threads.stream_options();
     let verified = grant.verified_header()?;
     let metadata = verified.metadata().clone();
     let file_id = verified.header().file_id().to_string();
-    let progress = Progress::new(metadata.plaintext_len, args.quiet || args.json);
-    // Exported customer data is private to its owner.
-    let mut output = destination.create(args.force, 0o600)?;
-    let mut opener = Opener::new(verified, reader, options);
-    // Verified chunks go from the decryption buffer to the file in one
-    // vectored write per batch.
-    let plaintext_len = opener
-        .write_to(&mut Metered::new(&mut output, &progress))
-        .with_context(|| format!("decrypting {input} into {destination}"))?;
-    drop(opener);
+    // PROTOCOL.md §7.8: a customer list is decrypted into memory first, so
+    // that the report can say how many rows it has and the canaries the
+    // server issues for it go in before anything is written. A document
+    // sealed from standard input has neither name nor type: its bytes
+    // decide (`looks_like_list`).
+    let unnamed = metadata.file_name.is_none() && metadata.media_type.is_none();
+    // The buffer is sized once, so that no reallocation leaves a copy of
+    // the plaintext behind: to the stated length, or else (sealed from a
+    // stream) to the sealed file's, which the plaintext never exceeds.
+    let capacity = metadata.plaintext_len.unwrap_or(sealed_len);
+    let list = (is_list(&metadata) || unnamed) && capacity <= MAX_LIST_BYTES;
+    let progress = Progress::new(metadata.plaintext_len, args.quiet || args.json || list);
+    let mut canaries = 0;
+    let mut output;
+    let plaintext_len;
+    if list {
+        let mut plaintext = Zeroizing::new(Vec::with_capacity(capacity as usize));
+        let mut opener = Opener::new(verified, reader, options);
+        plaintext_len = opener
+            .write_to(&mut *plaintext)
+            .with_context(|| format!("decrypting {input}"))?;
+        drop(opener);
+        let exported = if unnamed {
+            session.export_maybe_list(&grant, &plaintext, None, &mut OsRandom)
+        } else {
+            session.export_list(&grant, &plaintext, None, &mut OsRandom)
+        };
+        let (exported, receipt) = exported.with_context(|| refused_context(&input.to_string()))?;
+        drop(plaintext);
+        check_export_right(&grant, &input)?;
+        canaries = receipt.canaries.len();
+        output = destination.create(args.force, 0o600)?;
+        std::io::Write::write_all(&mut output, &exported)
+            .with_context(|| format!("writing {destination}"))?;
+    } else {
+        // PROTOCOL.md §5: report the export before releasing anything.
+        // Without the right the server refuses (right_not_granted) and
+        // audits the refusal.
+        session
+            .report_event(&grant, UsageAction::Export, None)
+            .with_context(|| refused_context(&input.to_string()))?;
+        check_export_right(&grant, &input)?;
+        // Exported customer data is private to its owner.
+        output = destination.create(args.force, 0o600)?;
+        let mut opener = Opener::new(verified, reader, options);
+        // Verified chunks go from the decryption buffer to the file in one
+        // vectored write per batch.
+        plaintext_len = opener
+            .write_to(&mut Metered::new(&mut output, &progress))
+            .with_context(|| format!("decrypting {input} into {destination}"))?;
+        drop(opener);
+    }
     if !grant.is_live() {
         // The key was used up to its deadline; check with the server that
         // the file may still be released before naming the output.
@@ -123,6 +200,7 @@ pub(crate) fn run(args: &OpenArgs) -> Result<()> {
             media_type: metadata.media_type,
             plaintext_len,
             grant_id: grant.grant_id().to_owned(),
+            canaries,
         });
     } else if !args.quiet {
         let name = metadata
@@ -131,9 +209,14 @@ pub(crate) fn run(args: &OpenArgs) -> Result<()> {
             .map(|n| format!(", sealed as {}", text::printable(n)))
             .unwrap_or_default();
         eprintln!(
-            "opened {input} into {destination}: {}{name}, file id {file_id} (export reported to {})",
+            "opened {input} into {destination}: {}{name}, file id {file_id} (export reported to {}{})",
             text::bytes(plaintext_len),
-            session.server_url()
+            session.server_url(),
+            if canaries > 0 {
+                format!("; {canaries} canary rows added, which name this export if the list leaks")
+            } else {
+                String::new()
+            }
         );
     }
     Ok(())

@@ -10,8 +10,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use irm_core::protocol::{
     DenyBody, DenyReason, EncodedHeader, EnrollRequest, EnrollResponse, ErrorBody, EventRequest,
-    FileInfo, GrantRequest, GrantResponse, RecipientCheck, RecipientCheckRequest,
-    RegisterFileRequest, ServerKeyInfo,
+    ExportReceipt, ExportReport, FileInfo, GrantRequest, GrantResponse, MAX_EXPORT_ROWS,
+    RecipientCheck, RecipientCheckRequest, RegisterFileRequest, ServerKeyInfo, UsageAction,
+    canary_count,
 };
 use irm_core::{
     ContentKey, DevicePublicKey, KeyId, RewrapContext, SealedHeader, enrollment_proof_message,
@@ -257,7 +258,6 @@ pub(crate) async fn grant(
             wire.extend_from_slice(&wrapped.ciphertext);
             Ok(GrantResponse {
                 file_id: header.file_id().to_string(),
-                grant_id,
                 user: signed.actor.user.clone(),
                 display_name: signed.user.display_name.clone(),
                 device_id: signed.device.id.clone(),
@@ -270,6 +270,9 @@ pub(crate) async fn grant(
                 notices,
                 checkpoint: state.published.latest(),
                 watch_cursor: Some(watch_cursor),
+                // PROTOCOL.md §7.8: 60 of the grant id's random bits.
+                watermark_id: irm_core::protocol::watermark_id(&grant_id),
+                grant_id,
             })
         }
     };
@@ -303,6 +306,19 @@ pub(crate) async fn grant(
     }
 }
 
+/// The checks every usage report's fields pass before the store (`400`).
+fn check_report(grant_id: &str, detail: Option<&String>) -> Result<(), ApiError> {
+    if grant_id.len() != 32 || !grant_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::bad_request("grant_id must be 32 hex digits"));
+    }
+    if detail.is_some_and(|d| d.chars().count() > MAX_LABEL || d.chars().any(char::is_control)) {
+        return Err(ApiError::bad_request(
+            "detail must be at most 256 printable characters",
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /v1/events` (PROTOCOL.md §5).
 #[utoipa::path(post, path = "/v1/events", tag = "grants",
     request_body = EventRequest,
@@ -313,18 +329,7 @@ pub(crate) async fn event(
     Authed(signed): Authed,
 ) -> Result<StatusCode, ApiError> {
     let request: EventRequest = signed.json()?;
-    if request.grant_id.len() != 32 || !request.grant_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::bad_request("grant_id must be 32 hex digits"));
-    }
-    if request
-        .detail
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > MAX_LABEL || d.chars().any(char::is_control))
-    {
-        return Err(ApiError::bad_request(
-            "detail must be at most 256 printable characters",
-        ));
-    }
+    check_report(&request.grant_id, request.detail.as_ref())?;
     let input = EventInput {
         actor: signed.actor,
         grant_id: request.grant_id.to_ascii_lowercase(),
@@ -332,12 +337,58 @@ pub(crate) async fn event(
         detail: request.detail,
         rows: request.rows,
         take_out_rows: state.settings.take_out_rows,
+        canaries: None,
     };
     let now_ms = state.clock.now_ms();
     state
         .blocking(move |store| store.usage_event(input, now_ms))
         .await???;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/exports` (PROTOCOL.md §7.8): the `export` usage report of a
+/// customer list, which under an approved take-out also issues the list's
+/// canaries, recorded with the report in one transaction.
+#[utoipa::path(post, path = "/v1/exports", tag = "grants",
+    request_body = ExportReport,
+    responses((status = 200, body = ExportReceipt), (status = 400, body = ErrorBody),
+        (status = 403, body = DenyBody), (status = 404, body = ErrorBody)),
+    security(("device_signature" = [])))]
+pub(crate) async fn report_export(
+    State(state): State<AppState>,
+    Authed(signed): Authed,
+) -> Result<Json<ExportReceipt>, ApiError> {
+    let request: ExportReport = signed.json()?;
+    check_report(&request.grant_id, request.detail.as_ref())?;
+    if request.rows > MAX_EXPORT_ROWS {
+        return Err(ApiError::bad_request(format!(
+            "rows must be at most {MAX_EXPORT_ROWS}"
+        )));
+    }
+    // Drawn before the transaction (randomness and the pools are the
+    // server's); the store keeps them only if the export spends an
+    // approved take-out.
+    let order = crate::canary::draw(
+        random_id()?,
+        request.rows,
+        canary_count(request.rows),
+        &state.settings.canaries,
+    )
+    .map_err(|e| ApiError::Internal(e.to_string().into()))?;
+    let input = EventInput {
+        actor: signed.actor,
+        grant_id: request.grant_id.to_ascii_lowercase(),
+        action: UsageAction::Export,
+        detail: request.detail,
+        rows: None,
+        take_out_rows: state.settings.take_out_rows,
+        canaries: Some(order),
+    };
+    let now_ms = state.clock.now_ms();
+    let receipt = state
+        .blocking(move |store| store.usage_event(input, now_ms))
+        .await???;
+    Ok(Json(receipt))
 }
 
 /// `POST /v1/recipients` (PROTOCOL.md §6.1): which of a policy's

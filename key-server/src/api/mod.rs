@@ -11,6 +11,7 @@ pub(crate) mod approval;
 pub(crate) mod client;
 mod openapi;
 pub(crate) mod service;
+pub(crate) mod trace;
 pub(crate) mod unseal;
 pub(crate) mod watch;
 
@@ -53,6 +54,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(client::enroll))
         .routes(routes!(client::grant))
         .routes(routes!(client::event))
+        .routes(routes!(client::report_export))
         .routes(routes!(client::register_file))
         .routes(routes!(client::check_recipients))
         .routes(routes!(watch::watch))
@@ -98,6 +100,8 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::review_done))
         .routes(routes!(admin::data_owners))
         .routes(routes!(admin::digest_sent))
+        .routes(routes!(trace::trace_canaries))
+        .routes(routes!(trace::trace_watermark))
 }
 
 /// The only paths served while the keys are sealed: health, metrics, the

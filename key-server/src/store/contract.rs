@@ -218,6 +218,28 @@ pub struct EventInput {
     /// The most rows a copy or print takes out without an approved
     /// take-out (the server's setting).
     pub take_out_rows: u64,
+    /// For an export of a customer list (`POST /v1/exports`): the canaries
+    /// to issue if the export spends an approved take-out (PROTOCOL.md §7.8).
+    pub canaries: Option<CanaryOrder>,
+}
+
+/// The canaries an export asks for (PROTOCOL.md §7.8), drawn by the handler
+/// (randomness and pools are the server's, not the store's); the store keeps
+/// the first contact candidates that no earlier export holds, so that each
+/// value names one export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanaryOrder {
+    /// The export's id (32 hex digits).
+    pub export_id: String,
+    /// Data rows the client declared.
+    pub rows: u64,
+    /// The invented customers, [`irm_core::protocol::canary_count`] of
+    /// them; their `phone` and `email` are replaced by the candidates kept.
+    pub identities: Vec<irm_core::protocol::Canary>,
+    /// Phone numbers to take from, in order (the operator's pool first).
+    pub phones: Vec<String>,
+    /// E-mail addresses to take from, in order.
+    pub emails: Vec<String>,
 }
 
 /// `POST /v1/files`, after the header was parsed and its wrap opened.
@@ -438,6 +460,19 @@ pub enum AdminOp {
         /// Its id (the firing's audit `seq`).
         id: u64,
     },
+    /// The exports whose canaries are among these contact keys
+    /// (PROTOCOL.md §7.8); the caller's reason is required.
+    TraceCanaries {
+        /// Contact keys (`irm_core::protocol::contact_key`), distinct.
+        values: Vec<String>,
+    },
+    /// The grants a watermark id names; the caller's reason is required.
+    TraceWatermark {
+        /// The id in its canonical form.
+        id: String,
+        /// The grant-id prefix it stands for (15 hex digits).
+        prefix: String,
+    },
     /// Acknowledge an alert (once; it lifts no hold).
     AckAlert {
         /// Its id.
@@ -488,6 +523,8 @@ impl AdminOp {
                 | Self::ReviewDone { .. }
                 | Self::DataOwners { .. }
                 | Self::DigestSent { .. }
+                | Self::TraceCanaries { .. }
+                | Self::TraceWatermark { .. }
         )
     }
 
@@ -541,6 +578,8 @@ impl AdminOp {
             Self::ListAlerts { .. } => "admin.alert.list",
             Self::ShowAlert { .. } => "admin.alert.show",
             Self::AckAlert { .. } => "admin.alert.ack",
+            Self::TraceCanaries { .. } => "admin.trace.canaries",
+            Self::TraceWatermark { .. } => "admin.trace.watermark",
         }
     }
 
@@ -712,6 +751,8 @@ impl AdminOp {
                 | Self::ListWorkingHours
                 | Self::ListAlerts { .. }
                 | Self::ShowAlert { .. }
+                | Self::TraceCanaries { .. }
+                | Self::TraceWatermark { .. }
         );
         // Running the service: its keys and its checkpoints, never people,
         // devices, files or the content of the audit log.
@@ -810,6 +851,9 @@ impl AdminOp {
                 sent.join(","),
                 failed.join(",")
             )),
+            // What matched is appended by the lookup (`store/trace.rs`).
+            Self::TraceCanaries { values } => Some(format!("values={}", values.len())),
+            Self::TraceWatermark { id, .. } => Some(format!("watermark={id}")),
             _ => None,
         }
     }
@@ -880,6 +924,10 @@ pub enum AdminOutput {
     GroupFiles(Vec<GroupCover>),
     /// One alert.
     Alert(Alert),
+    /// What a trace of canaries found.
+    Trace(irm_core::protocol::TraceAnswer),
+    /// What a watermark id names.
+    Watermark(irm_core::protocol::WatermarkTrace),
 }
 
 /// What a group covers now (PROTOCOL.md §7.7): its members and the files
@@ -974,8 +1022,12 @@ pub trait Store: Send + Sync + 'static {
     /// Grants are the hot path: no thread waits for the group commit.
     fn grant(&self, input: GrantInput, now_ms: u64, done: GrantDone);
 
-    /// PROTOCOL.md §5.
-    fn usage_event(&self, input: EventInput, now_ms: u64) -> StoreResult<()>;
+    /// PROTOCOL.md §5; with canaries asked for, the receipt of §7.8.
+    fn usage_event(
+        &self,
+        input: EventInput,
+        now_ms: u64,
+    ) -> StoreResult<irm_core::protocol::ExportReceipt>;
 
     /// PROTOCOL.md §6.
     fn register_file(&self, input: RegisterInput, now_ms: u64) -> StoreResult<FileInfo>;

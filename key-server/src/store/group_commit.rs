@@ -442,7 +442,11 @@ impl<B: Backend> Store for GroupCommitStore<B> {
             .submit(move |ctx| txn::grant(ctx, input, now_ms), done);
     }
 
-    fn usage_event(&self, input: EventInput, now_ms: u64) -> StoreResult<()> {
+    fn usage_event(
+        &self,
+        input: EventInput,
+        now_ms: u64,
+    ) -> StoreResult<irm_core::protocol::ExportReceipt> {
         self.writer
             .write(move |ctx| txn::usage_event(ctx, input, now_ms))
     }

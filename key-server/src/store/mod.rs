@@ -20,6 +20,7 @@ mod review;
 mod schema;
 mod sqlite;
 mod tables;
+mod trace;
 mod txn;
 mod write_ctx;
 

@@ -31,8 +31,9 @@ use super::contract::{
 use super::group_commit::{Backend, GroupCommitStore, Writer};
 use super::schema;
 use super::tables::{
-    BreakGlassRow, CodeRow, FileRow, GrantRow, HoldRow, NewFile, NewGrant, RequestRow, Tables,
-    UNSEEN_POLICY, key_record, key32, notice, notice_kind, request_columns, request_row,
+    BreakGlassRow, CanaryExportRow, CodeRow, FileRow, GrantDetail, GrantRow, HoldRow, NewFile,
+    NewGrant, RequestRow, Tables, UNSEEN_POLICY, key_record, key32, notice, notice_kind,
+    request_columns, request_row,
 };
 use super::txn::{self, SCHEMA_VERSION};
 use crate::error::StoreError;
@@ -370,10 +371,10 @@ impl PgConn {
                 // Version 1 lacks the approval tables: adding them is the
                 // whole upgrade. It needs the right to create tables, which
                 // a serving role that owns nothing lacks: then say so.
-                // Version 2 lacks `alert_acks` and the later tables,
-                // version 3 `detection_rules` and `first_access`, version 4
-                // the last.
-                Some(old @ ("1" | "2" | "3" | "4")) => {
+                // Version 2 lacks `alert_acks` and the later tables;
+                // versions 3 to 5 some of `detection_rules`, `first_access`
+                // and the canary tables.
+                Some(old @ ("1" | "2" | "3" | "4" | "5")) => {
                     let upgrade = if old == "1" {
                         schema::UPGRADE_FROM_1
                     } else {
@@ -929,6 +930,96 @@ impl Tables for PgConn {
         )?
         .iter()
         .map(|row| Ok((row.try_get(0)?, uint(row.try_get(1)?, "a creation time")?)))
+        .collect()
+    }
+
+    fn grants_with_prefix(&mut self, prefix: &str) -> Result<Vec<GrantDetail>, StoreError> {
+        // Ids are 32 lowercase hex digits; compared byte-wise ("C") so that
+        // no collation reorders them.
+        let (low, high) = (format!("{prefix:0<32}"), format!("{prefix:f<32}"));
+        let rows = self.query(
+            r#"SELECT id, file_id, user_name, device_id, issued_at, lease_expires_at, renew
+               FROM grants WHERE id COLLATE "C" >= $1 AND id COLLATE "C" <= $2 ORDER BY issued_at, id COLLATE "C""#,
+            &[&low, &high],
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let grant = GrantDetail {
+                id: row.try_get(0)?,
+                file_id: row.try_get(1)?,
+                user: row.try_get(2)?,
+                device_id: row.try_get(3)?,
+                issued_at: uint(row.try_get(4)?, "an issue time")?,
+                lease_expires_at: uint(row.try_get(5)?, "a lease end")?,
+                renew: row.try_get(6)?,
+            };
+            if grant.id.starts_with(prefix) {
+                out.push(grant);
+            }
+        }
+        Ok(out)
+    }
+
+    fn insert_canary_export(&mut self, e: &CanaryExportRow) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO canary_exports (id, grant_id, file_id, user_name, device_id, request_id, approvers, row_count, canary_count, exported_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &[
+                &e.id,
+                &e.grant_id,
+                &e.file_id,
+                &e.user,
+                &e.device_id,
+                &e.request_id,
+                &e.approvers,
+                &int(e.rows, "a row count")?,
+                &i64::from(e.canaries),
+                &int(e.exported_at, "an export time")?,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn canary_export(&mut self, id: &str) -> Result<Option<CanaryExportRow>, StoreError> {
+        self.query_opt(
+            "SELECT id, grant_id, file_id, user_name, device_id, request_id, approvers, row_count, canary_count, exported_at
+             FROM canary_exports WHERE id = $1",
+            &[&id],
+        )?
+        .map(|row| {
+            Ok(CanaryExportRow {
+                id: row.try_get(0)?,
+                grant_id: row.try_get(1)?,
+                file_id: row.try_get(2)?,
+                user: row.try_get(3)?,
+                device_id: row.try_get(4)?,
+                request_id: row.try_get(5)?,
+                approvers: row.try_get(6)?,
+                rows: uint(row.try_get(7)?, "a row count")?,
+                canaries: u32::try_from(row.try_get::<_, i64>(8)?)
+                    .map_err(|_| StoreError::Corrupt("a canary count out of range".into()))?,
+                exported_at: uint(row.try_get(9)?, "an export time")?,
+            })
+        })
+        .transpose()
+    }
+
+    fn insert_canary(&mut self, value: &str, export: &str) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO canaries (value, export_id) VALUES ($1, $2)",
+            &[&value, &export],
+        )?;
+        Ok(())
+    }
+
+    fn canaries_among(&mut self, values: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        // One round trip for the whole list, as one array parameter.
+        self.query(
+            "SELECT value, export_id FROM canaries WHERE value = ANY($1)",
+            &[&values],
+        )?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
         .collect()
     }
 

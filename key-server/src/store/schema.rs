@@ -4,8 +4,9 @@
 //! `Tables` reads the same rows from both.
 
 /// Version 3 added `alert_acks` (PROTOCOL.md §12.1), version 4
-/// `detection_rules` (§12.2) and version 5 `first_access` (§12), which the
-/// schema itself creates: a version 2 to 4 database needs nothing else.
+/// `detection_rules` (§12.2), version 5 `first_access` (§12) and version 6
+/// `canary_exports` and `canaries` (§7.8), which the schema itself creates:
+/// a version 2 to 5 database needs nothing else.
 ///
 /// What turns a version 1 database (before approvals) into this version,
 /// besides the new tables the schema creates: the same for both dialects.
@@ -130,6 +131,22 @@ CREATE TABLE IF NOT EXISTS alert_acks (
     acked_by TEXT NOT NULL,
     acked_at INTEGER NOT NULL,
     reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS canary_exports (
+    id TEXT PRIMARY KEY,
+    grant_id TEXT NOT NULL,
+    file_id TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    request_id TEXT,
+    approvers TEXT NOT NULL,
+    row_count INTEGER NOT NULL,
+    canary_count INTEGER NOT NULL,
+    exported_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS canaries (
+    value TEXT PRIMARY KEY,
+    export_id TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS break_glass (
     slot TEXT PRIMARY KEY,
@@ -281,6 +298,22 @@ CREATE TABLE IF NOT EXISTS alert_acks (
     acked_at BIGINT NOT NULL,
     reason TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS canary_exports (
+    id TEXT PRIMARY KEY,
+    grant_id TEXT NOT NULL,
+    file_id TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    request_id TEXT,
+    approvers TEXT NOT NULL,
+    row_count BIGINT NOT NULL,
+    canary_count BIGINT NOT NULL,
+    exported_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS canaries (
+    value TEXT PRIMARY KEY,
+    export_id TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS break_glass (
     slot TEXT PRIMARY KEY,
     code_hash BYTEA NOT NULL,
@@ -381,6 +414,8 @@ mod tests {
                 "approvals",
                 "audit",
                 "break_glass",
+                "canaries",
+                "canary_exports",
                 "detection_rules",
                 "devices",
                 "files",

@@ -22,8 +22,9 @@ use super::contract::{
 use super::group_commit::{Backend, GroupCommitStore, Writer};
 use super::schema;
 use super::tables::{
-    BreakGlassRow, CodeRow, FileRow, GrantRow, HoldRow, NewFile, NewGrant, RequestRow, Tables,
-    key_record, key32, notice, notice_kind, request_columns, request_row,
+    BreakGlassRow, CanaryExportRow, CodeRow, FileRow, GrantDetail, GrantRow, HoldRow, NewFile,
+    NewGrant, RequestRow, Tables, key_record, key32, notice, notice_kind, request_columns,
+    request_row,
 };
 use super::txn::SCHEMA_VERSION;
 use crate::error::StoreError;
@@ -141,11 +142,11 @@ pub(super) fn open(path: &Path, metrics: Arc<Metrics>) -> Result<SqliteStore, St
             r.get(0)
         })
         .optional()?;
-    // Versions 2 and 3 lacked `alert_acks` or `detection_rules`, which the
-    // schema just created too.
+    // Versions 2 to 5 lacked some of `alert_acks`, `detection_rules`,
+    // `first_access` and the canary tables, which the schema just created too.
     let upgrade = match version.as_deref() {
         Some("1") => Some(schema::UPGRADE_FROM_1),
-        Some("2" | "3" | "4") => Some(""),
+        Some("2" | "3" | "4" | "5") => Some(""),
         _ => None,
     };
     if let Some(upgrade) = upgrade {
@@ -804,6 +805,95 @@ impl Tables for Connection {
         Ok(self
             .prepare_cached("SELECT name, created_at FROM users ORDER BY name")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn grants_with_prefix(&mut self, prefix: &str) -> Result<Vec<GrantDetail>, StoreError> {
+        // Ids are 32 lowercase hex digits: the range is the prefix's, and
+        // uses the primary key's index.
+        let (low, high) = (format!("{prefix:0<32}"), format!("{prefix:f<32}"));
+        let rows: Vec<GrantDetail> = self
+            .prepare_cached(
+                "SELECT id, file_id, user_name, device_id, issued_at, lease_expires_at, renew
+                 FROM grants WHERE id >= ?1 AND id <= ?2 ORDER BY issued_at, id",
+            )?
+            .query_map(params![low, high], |r| {
+                Ok(GrantDetail {
+                    id: r.get(0)?,
+                    file_id: r.get(1)?,
+                    user: r.get(2)?,
+                    device_id: r.get(3)?,
+                    issued_at: r.get(4)?,
+                    lease_expires_at: r.get(5)?,
+                    renew: r.get(6)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows
+            .into_iter()
+            .filter(|g| g.id.starts_with(prefix))
+            .collect())
+    }
+
+    fn insert_canary_export(&mut self, e: &CanaryExportRow) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO canary_exports (id, grant_id, file_id, user_name, device_id, request_id, approvers, row_count, canary_count, exported_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                e.id,
+                e.grant_id,
+                e.file_id,
+                e.user,
+                e.device_id,
+                e.request_id,
+                e.approvers,
+                i64::try_from(e.rows).map_err(|_| StoreError::OutOfRange("a row count"))?,
+                e.canaries,
+                e.exported_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn canary_export(&mut self, id: &str) -> Result<Option<CanaryExportRow>, StoreError> {
+        Ok(self
+            .prepare_cached(
+                "SELECT id, grant_id, file_id, user_name, device_id, request_id, approvers, row_count, canary_count, exported_at
+                 FROM canary_exports WHERE id = ?1",
+            )?
+            .query_row([id], |r| {
+                Ok(CanaryExportRow {
+                    id: r.get(0)?,
+                    grant_id: r.get(1)?,
+                    file_id: r.get(2)?,
+                    user: r.get(3)?,
+                    device_id: r.get(4)?,
+                    request_id: r.get(5)?,
+                    approvers: r.get(6)?,
+                    rows: r.get(7)?,
+                    canaries: r.get(8)?,
+                    exported_at: r.get(9)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn insert_canary(&mut self, value: &str, export: &str) -> Result<(), StoreError> {
+        self.prepare_cached("INSERT INTO canaries (value, export_id) VALUES (?1, ?2)")?
+            .execute(params![value, export])?;
+        Ok(())
+    }
+
+    fn canaries_among(&mut self, values: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        // One statement for the whole list: the values travel as one JSON
+        // array, never spliced into the SQL.
+        let list = serde_json::to_string(values)
+            .map_err(|e| StoreError::Corrupt(format!("canary values: {e}")))?;
+        Ok(self
+            .prepare_cached(
+                "SELECT value, export_id FROM canaries WHERE value IN (SELECT value FROM json_each(?1))",
+            )?
+            .query_map([list], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?)
     }
 

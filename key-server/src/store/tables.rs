@@ -54,6 +54,35 @@ pub(super) struct GrantRow {
     pub(super) rights: u32,
 }
 
+/// A grant as a watermark id names it (PROTOCOL.md §7.8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct GrantDetail {
+    pub(super) id: String,
+    pub(super) file_id: String,
+    pub(super) user: String,
+    pub(super) device_id: String,
+    pub(super) issued_at: u64,
+    pub(super) lease_expires_at: u64,
+    pub(super) renew: bool,
+}
+
+/// An export that carried canaries (table `canary_exports`, PROTOCOL.md §7.8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct CanaryExportRow {
+    pub(super) id: String,
+    pub(super) grant_id: String,
+    pub(super) file_id: String,
+    pub(super) user: String,
+    pub(super) device_id: String,
+    /// The approval request whose take-out it spent, if it was found.
+    pub(super) request_id: Option<String>,
+    /// Who approved it, comma-separated (names never hold a comma).
+    pub(super) approvers: String,
+    pub(super) rows: u64,
+    pub(super) canaries: u32,
+    pub(super) exported_at: u64,
+}
+
 /// A grant to record.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct NewGrant<'a> {
@@ -267,6 +296,18 @@ pub(super) trait Tables {
     fn last_grants(&mut self) -> Result<Vec<(String, String, u64)>, StoreError>;
     /// When each user was created (Unix seconds), by name.
     fn user_created(&mut self) -> Result<Vec<(String, u64)>, StoreError>;
+    /// The grants whose id starts with `prefix` (lowercase hex), which a
+    /// watermark id names (PROTOCOL.md §7.8).
+    fn grants_with_prefix(&mut self, prefix: &str) -> Result<Vec<GrantDetail>, StoreError>;
+
+    /// Records an export that carries canaries.
+    fn insert_canary_export(&mut self, export: &CanaryExportRow) -> Result<(), StoreError>;
+    /// An export that carried canaries.
+    fn canary_export(&mut self, id: &str) -> Result<Option<CanaryExportRow>, StoreError>;
+    /// Records that `value` (a contact key) is a canary of `export`.
+    fn insert_canary(&mut self, value: &str, export: &str) -> Result<(), StoreError>;
+    /// Those of `values` that are canaries, with their export: `(value, export id)`.
+    fn canaries_among(&mut self, values: &[String]) -> Result<Vec<(String, String)>, StoreError>;
 
     /// Files an approval request.
     fn insert_request(&mut self, request: &RequestRow) -> Result<(), StoreError>;

@@ -37,8 +37,9 @@ const INITIALISED_KEY: &str = "initialised";
 /// The schema version both backends write (`meta` row `schema`). Version 2
 /// added the approval tables (`requests`, `approvals`, `approval_rules`);
 /// opening a version 1 database adds them. Version 3 added `alert_acks`,
-/// version 4 `detection_rules`, version 5 `first_access`.
-pub(super) const SCHEMA_VERSION: &str = "5";
+/// version 4 `detection_rules`, version 5 `first_access`, version 6
+/// `canary_exports` and `canaries` (PROTOCOL.md §7.8).
+pub(super) const SCHEMA_VERSION: &str = "6";
 
 /// The head of the chain as stored.
 pub(super) fn load_head(conn: &mut impl Tables) -> Result<ChainHead, StoreError> {
@@ -552,7 +553,7 @@ pub(super) fn usage_event<C: Tables>(
     ctx: &mut WriteCtx<'_, C>,
     input: EventInput,
     now_ms: u64,
-) -> StoreResult<()> {
+) -> StoreResult<irm_core::protocol::ExportReceipt> {
     let action = format!(
         "event.{}",
         serde_json::to_value(input.action)
@@ -655,6 +656,21 @@ pub(super) fn usage_event<C: Tables>(
             spent.push(take_out);
         }
     }
+    // PROTOCOL.md §7.8: an approved export of a customer list carries
+    // canaries, recorded with the export's own record.
+    let mut receipt = irm_core::protocol::ExportReceipt {
+        export_id: None,
+        canaries: Vec::new(),
+    };
+    if let Some(order) = &input.canaries
+        && !spent.is_empty()
+    {
+        let file = draft.file_id.clone().unwrap_or_default();
+        let (issued, note) = super::trace::issue(ctx.conn, &input, order, &file, now_ms / 1000)?;
+        let detail = draft.detail.take().unwrap_or_default();
+        draft.detail = Some(format!("{detail} {note}"));
+        receipt = issued;
+    }
     // PROTOCOL.md §12: records taken, in rows as the client reports them.
     let file = draft.file_id.clone().unwrap_or_default();
     ctx.audit_setting(draft, &spent)?;
@@ -666,7 +682,7 @@ pub(super) fn usage_event<C: Tables>(
         // comes next (a hold or suspension refuses the next grant).
         apply_firing(ctx, &input.actor, Some(&file), &firing, now_ms)?;
     }
-    Ok(Ok(()))
+    Ok(Ok(receipt))
 }
 
 /// PROTOCOL.md §6.
@@ -864,6 +880,10 @@ pub(super) fn admin<C: Tables>(
         AdminOp::DenyRequest { id } => {
             approval::expire_due(ctx, now_ms)?;
             return approval::deny(ctx, actor, id, now_ms);
+        }
+        AdminOp::TraceCanaries { .. } | AdminOp::TraceWatermark { .. } => {
+            // Their record says what matched, which only the lookup knows.
+            return super::trace::lookup(ctx, actor, op, draft);
         }
         _ => {}
     }
@@ -1715,9 +1735,13 @@ pub(super) fn admin_effect(
         }
         // The record is the effect (PROTOCOL.md §7.7).
         AdminOp::DigestSent { .. } => AdminOutput::Done,
-        AdminOp::Approve { .. } | AdminOp::DenyRequest { .. } => {
+        AdminOp::Approve { .. }
+        | AdminOp::DenyRequest { .. }
+        | AdminOp::TraceCanaries { .. }
+        | AdminOp::TraceWatermark { .. } => {
             // They change a request and may run its action with records of
-            // their own: `admin` hands them to `approval.rs` before this.
+            // their own, or record what they found: `admin` hands them to
+            // `approval.rs` and `trace.rs` before this.
             return Err(StoreError::Corrupt(format!(
                 "{} reached the plain effect path",
                 op.action()
