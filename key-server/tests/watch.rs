@@ -268,6 +268,21 @@ async fn streams_beyond_the_cap_and_bad_requests_are_refused(backend: Backend) {
     assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// The header-read timeout (10 s, which also closes idle keep-alive
+/// connections) never cuts a stream: its request was read long ago.
+/// SQLite only: the connection is the same on either database.
+#[tokio::test]
+async fn a_stream_outlives_the_header_read_timeout() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let alice = server.user(&admin, "alice", &[Role::User], &[]).await;
+    let (mut stream, _) = watch(&alice, None, None).await;
+    tokio::time::sleep(irm_key_server::connections::HEADER_READ_TIMEOUT + Duration::from_secs(2))
+        .await;
+    post(&admin, "/v1/admin/users/alice/suspend").await;
+    assert_eq!(stream.recheck().await, "user");
+}
+
 on_each_backend!(
     each_change_a_grant_rests_on_reaches_its_stream_and_nothing_else,
     a_change_between_the_grant_and_the_stream_is_not_lost,
