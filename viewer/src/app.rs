@@ -435,6 +435,13 @@ impl ViewerApp {
                     ui.radio_value(&mut self.model.lang, Lang::Ja, "日本語");
                     ui.radio_value(&mut self.model.lang, Lang::En, "English");
                 });
+                ui.menu_button(lang.t(Msg::About), |ui| {
+                    ui.set_max_width(360.0);
+                    ui.label(
+                        RichText::new(concat!("irm-viewer ", env!("CARGO_PKG_VERSION"))).strong(),
+                    );
+                    ui.label(lang.t(Msg::AboutRecorded));
+                });
                 if waivable {
                     let mut show = !self.ui.hide_waived_watermark;
                     if ui.checkbox(&mut show, lang.t(Msg::ShowWatermark)).changed() {

@@ -441,6 +441,10 @@ pub enum Msg {
     LeaseHelp,
     /// Before the contact a refused person should call (PROTOCOL.md §12).
     CallContact,
+    /// The menu that says what this program is.
+    About,
+    /// In it: that access is recorded and reviewed (issue #14).
+    AboutRecorded,
     /// Heading of the enrollment screen.
     EnrollTitle,
     /// What the enrollment screen is for.
@@ -674,6 +678,11 @@ impl Msg {
                 "鍵サーバーに再確認するまでこのファイルを開いておける時間です。自動的に更新されます。",
             ),
             Self::CallContact => ("Please call", "連絡先"),
+            Self::About => ("About", "このアプリについて"),
+            Self::AboutRecorded => (
+                "Access to customer files is recorded and reviewed: every open, copy, print and export is logged with your name and this computer, and the log is checked by administrators and auditors.",
+                "顧客ファイルへのアクセスは記録され、確認されます。開く・コピー・印刷・書き出しのたびに、あなたの名前とこのパソコンが記録され、管理者と監査担当がその記録を確認します。",
+            ),
             Self::EnrollTitle => ("Register this computer", "このパソコンを登録"),
             Self::EnrollIntro => (
                 "This computer has no credentials yet. Paste the invitation your administrator gave you, and choose a passphrase that protects your credentials. Access to customer files is recorded and reviewed.",

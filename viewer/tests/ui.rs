@@ -172,6 +172,37 @@ fn copied_text(harness: &Harness<'_, ViewerApp>) -> Option<String> {
         })
 }
 
+/// The About menu tells staff that access is recorded and reviewed, in
+/// both languages (issue #14).
+#[test]
+fn the_about_menu_says_access_is_recorded_and_reviewed() {
+    for (lang, menu, text) in [
+        (
+            Lang::En,
+            "About",
+            "Access to customer files is recorded and reviewed",
+        ),
+        (
+            Lang::Ja,
+            "このアプリについて",
+            "顧客ファイルへのアクセスは記録され、確認されます",
+        ),
+    ] {
+        let mut harness = harness(open_app(Rights::VIEW, lang));
+        harness.get_by_label(menu).click();
+        harness.run();
+        // A label's text is its accessibility value.
+        let shown = harness
+            .query_all_by(|node| {
+                node.label()
+                    .or_else(|| node.value())
+                    .is_some_and(|l| l.starts_with(text))
+            })
+            .count();
+        assert!(shown > 0, "{lang:?}: {:?}", labels(&harness));
+    }
+}
+
 #[test]
 fn cp932_csv_renders_japanese_with_the_watermark() {
     let mut harness = harness(open_app(Rights::VIEW, Lang::En));
