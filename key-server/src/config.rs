@@ -218,6 +218,12 @@ pub struct DetectionConfig {
     pub first_access_window_secs: Option<u64>,
     /// [default: alert].
     pub first_access_action: Option<crate::detect::Action>,
+    /// A total above this many times the peers' median fires [default: 5].
+    pub peers_factor: Option<u32>,
+    /// The peers rule's shorter window in seconds (the longer is three times it) [default: 2592000].
+    pub peers_window_secs: Option<u64>,
+    /// [default: alert].
+    pub peers_action: Option<crate::detect::Action>,
 }
 
 /// A rule of the limit-window-action kind from its three config keys over
@@ -257,6 +263,7 @@ impl DetectionConfig {
             self.baseline_window_secs,
             self.off_hours_window_secs,
             self.first_access_window_secs,
+            self.peers_window_secs,
         ]
         .contains(&Some(0))
         {
@@ -315,6 +322,12 @@ impl DetectionConfig {
                 self.first_access,
                 self.first_access_window_secs,
                 self.first_access_action,
+            ),
+            peers: limit_rule(
+                defaults.peers,
+                self.peers_factor,
+                self.peers_window_secs,
+                self.peers_action,
             ),
         };
         // The same bounds as a change through the API (PROTOCOL.md §12.2).

@@ -69,6 +69,10 @@ pub struct Rules {
     /// classification) a person opens for the first time within the window,
     /// once their first access is older than the window (`first_access`).
     pub first_access: Option<DetectionLimit>,
+    /// Peers: a person's distinct files, or rows taken, over the window
+    /// (and three times it) above `limit` times the median of the other
+    /// members of their groups (`peers`, checked hourly off the grant path).
+    pub peers: Option<DetectionLimit>,
 }
 
 impl Rules {
@@ -92,6 +96,7 @@ impl Rules {
             "baseline" => self.baseline,
             "off_hours" => self.off_hours,
             "first_access" => self.first_access,
+            "peers" => self.peers,
             _ => None,
         }
     }
@@ -119,6 +124,7 @@ impl Rules {
             "baseline" => self.baseline = setting,
             "off_hours" => self.off_hours = setting,
             "first_access" => self.first_access = setting,
+            "peers" => self.peers = setting,
             _ => {}
         }
     }
@@ -171,8 +177,80 @@ impl Default for Rules {
                 window_secs: 7 * 86_400,
                 action: Action::Alert,
             }),
+            peers: Some(DetectionLimit {
+                limit: 5,
+                window_secs: 30 * 86_400,
+                action: Action::Alert,
+            }),
         }
     }
+}
+
+/// One person's totals over a window, for the `peers` rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Distinct files granted.
+    pub files: u64,
+    /// Rows taken out (copies, prints, exports that said how many).
+    pub rows: u64,
+}
+
+/// The fewest peers a comparison needs: with fewer, a median says little.
+pub const MIN_PEERS: usize = 3;
+
+/// The least a total must reach before it can stand out (so that 6 files
+/// against peers' 1 is not news).
+pub const PEER_FLOOR_FILES: u64 = 20;
+/// The same for rows.
+pub const PEER_FLOOR_ROWS: u64 = 1_000;
+
+/// Who stands out from their peers (PROTOCOL.md §12): for each person in
+/// `groups` (person, their groups), their totals in `totals` against the
+/// median of everyone else who shares a group with them (absent from
+/// `totals`: zero); `factor` times the median, and at least the floor,
+/// is exceeded. The firings' details name what and by how much.
+pub fn peer_outliers(
+    groups: &[(String, Vec<String>)],
+    totals: &HashMap<String, Totals>,
+    factor: u32,
+    window_days: u64,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (user, mine) in groups {
+        let peers: Vec<Totals> = groups
+            .iter()
+            .filter(|(other, theirs)| other != user && theirs.iter().any(|g| mine.contains(g)))
+            .map(|(other, _)| totals.get(other).copied().unwrap_or_default())
+            .collect();
+        if peers.len() < MIN_PEERS {
+            continue;
+        }
+        let own = totals.get(user).copied().unwrap_or_default();
+        let median = |f: fn(&Totals) -> u64| {
+            let mut v: Vec<u64> = peers.iter().map(f).collect();
+            v.sort_unstable();
+            v[(v.len() - 1) / 2]
+        };
+        let factor = u64::from(factor);
+        let (files, rows) = (median(|t| t.files), median(|t| t.rows));
+        let what = if own.files > (factor * files).max(PEER_FLOOR_FILES) {
+            Some(("files", own.files, files))
+        } else if own.rows > (factor * rows).max(PEER_FLOOR_ROWS) {
+            Some(("rows", own.rows, rows))
+        } else {
+            None
+        };
+        if let Some((what, n, median)) = what {
+            out.push((
+                user.clone(),
+                format!(
+                    "{what}={n} peer_median={median} peers={} factor={factor} window_days={window_days}",
+                    peers.len()
+                ),
+            ));
+        }
+    }
+    out
 }
 
 /// A rule that fired, for the audit record and its action.
@@ -900,6 +978,49 @@ mod tests {
     }
 
     #[test]
+    fn one_who_takes_far_more_than_the_others_of_their_groups_stands_out() {
+        let groups: Vec<(String, Vec<String>)> = [
+            ("alice", &["support"][..]),
+            ("bob", &["support"]),
+            ("carol", &["support"]),
+            ("dave", &["support", "sales"]),
+            ("erin", &["sales"]),
+        ]
+        .iter()
+        .map(|(u, g)| ((*u).to_owned(), g.iter().map(|g| (*g).to_owned()).collect()))
+        .collect();
+        let t = |files, rows| Totals { files, rows };
+        let mut totals: HashMap<String, Totals> = [
+            ("alice", t(60, 0)),
+            ("bob", t(10, 200)),
+            ("carol", t(12, 300)),
+            ("dave", t(11, 5000)),
+        ]
+        .into_iter()
+        .map(|(u, t)| (u.to_owned(), t))
+        .collect();
+        let out = peer_outliers(&groups, &totals, 5, 30);
+        // alice: 60 files against a median of 11; dave: 5,000 rows against
+        // a median of 0 (alice and erin, his sales peer, took none; the
+        // floor of 1,000 rows applies); erin has one peer: too few.
+        let named: Vec<&str> = out.iter().map(|(u, _)| u.as_str()).collect();
+        assert_eq!(named, ["alice", "dave"], "{out:?}");
+        assert_eq!(
+            out[0].1,
+            "files=60 peer_median=11 peers=3 factor=5 window_days=30"
+        );
+        assert!(
+            out[1].1.starts_with("rows=5000 peer_median=0 peers=4"),
+            "{}",
+            out[1].1
+        );
+        // Under the floor nobody stands out, however quiet the peers.
+        totals.insert("alice".into(), t(19, 0));
+        totals.insert("dave".into(), t(11, 900));
+        assert!(peer_outliers(&groups, &totals, 5, 30).is_empty());
+    }
+
+    #[test]
     fn networks_are_ipv4_24s_and_ipv6_48s() {
         assert_eq!(
             network_of("192.0.2.77:443").as_deref(),
@@ -1007,6 +1128,7 @@ mod tests {
             baseline: None,
             off_hours: None,
             first_access: None,
+            peers: None,
         });
         for i in 0..100 {
             assert_eq!(off.grant("alice", &i.to_string(), 5), None);

@@ -14,7 +14,8 @@
 //! sink), `auth` (request signatures, the replay and device caches),
 //! `api` (routes with their OpenAPI description, handlers), `datadir`
 //! (layout, initialisation), `secret_file`, `tls`, `connections` (hyper's settings per connection), `config`, `clock`,
-//! `codes` (enrollment codes), `metrics`, `alerts` (the webhook). docs/ARCHITECTURE.md draws the
+//! `codes` (enrollment codes), `metrics`, `alerts` (the webhook), `peers`
+//! (the hourly peer-group check). docs/ARCHITECTURE.md draws the
 //! whole.
 #![forbid(unsafe_code)]
 
@@ -33,6 +34,7 @@ pub mod detect;
 pub mod error;
 pub mod grant;
 pub mod metrics;
+pub mod peers;
 pub mod push;
 pub mod recipients;
 pub mod secret_file;
@@ -84,6 +86,8 @@ pub async fn serve(
         );
     }
     let checkpoints = tokio::spawn(checkpoint_loop(state.clone(), stop_rx.clone()));
+    // The `peers` rule looks at weeks of history: hourly, off the grant path.
+    let peer_checks = tokio::spawn(peers::peer_loop(state.clone(), stop_rx.clone()));
     // Alerts to the webhook, if one is configured (PROTOCOL.md §12.1): woken
     // by the writer after a commit, never in a grant's way.
     let alerts = state.settings.alerts.clone().map(|settings| {
@@ -109,6 +113,7 @@ pub async fn serve(
         () = deadline => tracing::warn!("shutdown timeout: closing connections still open"),
     }
     let _ = checkpoints.await;
+    let _ = peer_checks.await;
     if let Some(alerts) = alerts {
         let _ = alerts.await;
     }

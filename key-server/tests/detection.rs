@@ -58,6 +58,11 @@ fn rules(action: Action) -> Rules {
             window_secs: 7 * 86_400,
             action: Action::Alert,
         }),
+        peers: Some(DetectionLimit {
+            limit: 5,
+            window_secs: 30 * 86_400,
+            action: Action::Alert,
+        }),
     }
 }
 
@@ -271,7 +276,7 @@ async fn rules_are_server_state_that_one_person_cannot_loosen(backend: Backend) 
         "limit=150 window_secs=3600 action=step_up"
     );
     let seeded = fired(&admin.audit().await, "admin.detection.set").len();
-    assert_eq!(seeded, 8, "each configured rule is stored with a record");
+    assert_eq!(seeded, 9, "each configured rule is stored with a record");
 
     // Tighter: at once, by one administrator, and in force for the next grant.
     let tight = json!({"setting": {"limit": 2, "window_secs": 600, "action": "suspend"}});
@@ -668,7 +673,56 @@ async fn a_settled_persons_first_access_to_a_groups_files_alerts(backend: Backen
     assert_eq!(fired(&admin.audit().await, "detect.first_access").len(), 1);
 }
 
+/// Peers (PROTOCOL.md §12): one member of a group who opens far more
+/// distinct files than the others over the window stands out, once; the
+/// check runs off the grant path (hourly in a server; here, called).
+async fn one_who_takes_far_more_than_their_peers_stands_out(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    let admin = server.admin().await;
+    admin.create_group("support").await;
+    let mut people = Vec::new();
+    for name in ["alice", "bob", "carol", "dave"] {
+        people.push(server.user(&admin, name, &[Role::User], &["support"]).await);
+    }
+    let key = admin.server_key.public_key.clone();
+    let files: Vec<_> = (0..25)
+        .map(|_| seal(&key, policy(&["@support"], Rights::VIEW, None, None)))
+        .collect();
+    for file in &files {
+        people[0].grant_ok(file, false).await;
+    }
+    for person in &people[1..] {
+        for file in &files[..2] {
+            person.grant_ok(file, false).await;
+        }
+    }
+    assert_eq!(
+        irm_key_server::peers::check_peers(server.state())
+            .await
+            .unwrap(),
+        1
+    );
+    let audit = admin.audit().await;
+    let peers = fired(&audit, "detect.peers");
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0].actor_user.as_deref(), Some("alice"));
+    assert_eq!(peers[0].actor_device, None, "found off the grant path");
+    let detail = peers[0].detail.as_deref().unwrap_or("");
+    assert!(
+        detail.starts_with("files=25 peer_median=2 peers=3 factor=5 window_days=30 action=alert"),
+        "{detail}"
+    );
+    // Once per window: the next hour's check says nothing new.
+    assert_eq!(
+        irm_key_server::peers::check_peers(server.state())
+            .await
+            .unwrap(),
+        0
+    );
+}
+
 on_each_backend!(
+    one_who_takes_far_more_than_their_peers_stands_out,
     a_settled_persons_first_access_to_a_groups_files_alerts,
     a_grant_outside_the_groups_working_hours_alerts,
     an_hour_far_above_the_persons_own_baseline_alerts,

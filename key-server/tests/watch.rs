@@ -171,6 +171,7 @@ async fn a_detection_hold_reaches_the_open_documents_of_the_person_it_holds(back
             baseline: None,
             off_hours: None,
             first_access: None,
+            peers: None,
         };
     })
     .await;

@@ -39,7 +39,7 @@ impl DetectionAction {
 }
 
 /// The rules a server has, by name, in the order listings show them.
-pub const DETECTION_RULES: [&str; 8] = [
+pub const DETECTION_RULES: [&str; 9] = [
     "bulk_files",
     "denials",
     "records_taken",
@@ -48,6 +48,7 @@ pub const DETECTION_RULES: [&str; 8] = [
     "baseline",
     "off_hours",
     "first_access",
+    "peers",
 ];
 
 /// The longest window a rule may look back over (90 days).

@@ -1079,6 +1079,33 @@ pub trait Store: Send + Sync + 'static {
     /// Every user's and every group's name (to check recipients, PROTOCOL.md §6.1).
     fn directory(&self) -> Result<(Vec<String>, Vec<String>), StoreError>;
 
+    /// The `peers` rule's inputs (PROTOCOL.md §12): every active person
+    /// with their groups, and each person's totals since `since_ms`.
+    fn peer_inputs(
+        &self,
+        since_ms: u64,
+    ) -> Result<
+        (
+            Vec<(String, Vec<String>)>,
+            std::collections::HashMap<String, crate::detect::Totals>,
+        ),
+        StoreError,
+    >;
+
+    /// The detection rules in force now (the writer's).
+    fn detection_rules(&self) -> Result<crate::detect::Rules, StoreError>;
+
+    /// Records the `peers` rule's firings (person, detail) at `now_ms`,
+    /// each unless that person's last `detect.peers` is younger than
+    /// `quiet_ms`; returns how many were recorded.
+    fn record_peer_firings(
+        &self,
+        firings: Vec<(String, String)>,
+        action: crate::detect::Action,
+        quiet_ms: u64,
+        now_ms: u64,
+    ) -> Result<usize, StoreError>;
+
     /// The break-glass code's record (for `/healthz`).
     fn break_glass(&self) -> Result<Option<BreakGlassRow>, StoreError>;
 

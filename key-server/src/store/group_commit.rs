@@ -270,6 +270,7 @@ fn writer_loop<C: Tables>(
             baseline: None,
             off_hours: None,
             first_access: None,
+            peers: None,
         }),
         changed: Vec::new(),
         alerted: false,
@@ -496,6 +497,35 @@ impl<B: Backend> Store for GroupCommitStore<B> {
     ) -> Result<(), StoreError> {
         self.writer
             .write(move |ctx| txn::arm_detection(ctx, rules, &hours, now_ms))
+    }
+
+    fn peer_inputs(
+        &self,
+        since_ms: u64,
+    ) -> Result<
+        (
+            Vec<(String, Vec<String>)>,
+            std::collections::HashMap<String, crate::detect::Totals>,
+        ),
+        StoreError,
+    > {
+        self.backend
+            .read(move |conn| txn::peer_inputs(conn, since_ms))
+    }
+
+    fn detection_rules(&self) -> Result<crate::detect::Rules, StoreError> {
+        self.writer.write(|ctx| Ok(ctx.detector.rules()))
+    }
+
+    fn record_peer_firings(
+        &self,
+        firings: Vec<(String, String)>,
+        action: crate::detect::Action,
+        quiet_ms: u64,
+        now_ms: u64,
+    ) -> Result<usize, StoreError> {
+        self.writer
+            .write(move |ctx| txn::record_peer_firings(ctx, &firings, action, quiet_ms, now_ms))
     }
 
     fn directory(&self) -> Result<(Vec<String>, Vec<String>), StoreError> {

@@ -1175,6 +1175,19 @@ impl Tables for PgConn {
         .collect()
     }
 
+    fn distinct_files_by_user(&mut self, since_ms: u64) -> Result<Vec<(String, u64)>, StoreError> {
+        let since = i64::try_from(since_ms).unwrap_or(i64::MAX);
+        self.query(
+            "SELECT actor_user, COUNT(DISTINCT file_id) FROM audit \
+             WHERE action = 'grant' AND result = 'ok' AND at_ms >= $1 \
+             AND actor_user IS NOT NULL AND file_id IS NOT NULL GROUP BY actor_user",
+            &[&since],
+        )?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, uint(row.try_get(1)?, "a count")?)))
+        .collect()
+    }
+
     fn first_accesses(&mut self) -> Result<Vec<(String, String, u64)>, StoreError> {
         self.query("SELECT user_name, scope, first_at FROM first_access", &[])?
             .iter()

@@ -1040,6 +1040,18 @@ impl Tables for Connection {
             .collect::<Result<_, _>>()?)
     }
 
+    fn distinct_files_by_user(&mut self, since_ms: u64) -> Result<Vec<(String, u64)>, StoreError> {
+        let since = i64::try_from(since_ms).unwrap_or(i64::MAX);
+        Ok(self
+            .prepare_cached(
+                "SELECT actor_user, COUNT(DISTINCT file_id) FROM audit \
+                 WHERE action = 'grant' AND result = 'ok' AND at_ms >= ?1 \
+                 AND actor_user IS NOT NULL AND file_id IS NOT NULL GROUP BY actor_user",
+            )?
+            .query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?)
+    }
+
     fn first_accesses(&mut self) -> Result<Vec<(String, String, u64)>, StoreError> {
         Ok(self
             .prepare_cached("SELECT user_name, scope, first_at FROM first_access")?

@@ -340,6 +340,9 @@ pub(super) trait Tables {
     fn detection_rule(&mut self, rule: &str) -> Result<Option<String>, StoreError>;
     /// Stores a detection rule's setting.
     fn set_detection_rule(&mut self, rule: &str, setting: &str) -> Result<(), StoreError>;
+    /// Each person's distinct files granted since `since_ms` (the `peers`
+    /// rule), from the audit log.
+    fn distinct_files_by_user(&mut self, since_ms: u64) -> Result<Vec<(String, u64)>, StoreError>;
     /// Every (person, scope, first time) the `first_access` rule has seen.
     fn first_accesses(&mut self) -> Result<Vec<(String, String, u64)>, StoreError>;
     /// Notes `user`'s first grant under `scope` (once: a second is ignored).

@@ -890,6 +890,103 @@ pub(super) fn admin<C: Tables>(
     apply(ctx, op, draft, now_ms)
 }
 
+/// The rows the server recorded for a usage event (the last `rows=` token
+/// of its detail: the server writes it after the person's own words).
+fn event_rows(detail: &str) -> Option<u64> {
+    detail
+        .split(' ')
+        .filter_map(|w| w.strip_prefix("rows="))
+        .next_back()
+        .and_then(|n| n.parse().ok())
+}
+
+/// The `peers` rule's inputs (PROTOCOL.md §12): active people with their
+/// groups; distinct files from one aggregate over the log, rows taken from
+/// the usage events since `since_ms`.
+pub(super) fn peer_inputs(
+    conn: &mut impl Tables,
+    since_ms: u64,
+) -> Result<
+    (
+        Vec<(String, Vec<String>)>,
+        std::collections::HashMap<String, crate::detect::Totals>,
+    ),
+    StoreError,
+> {
+    let people = list_users(conn)?
+        .into_iter()
+        .filter(|u| u.active)
+        .map(|u| (u.name, u.groups))
+        .collect();
+    let mut totals: std::collections::HashMap<String, crate::detect::Totals> = conn
+        .distinct_files_by_user(since_ms)?
+        .into_iter()
+        .map(|(user, files)| (user, crate::detect::Totals { files, rows: 0 }))
+        .collect();
+    let mut query = irm_core::protocol::AuditQuery {
+        limit: irm_core::protocol::MAX_AUDIT_PAGE,
+        action: Some("event".into()),
+        since_ms: Some(since_ms),
+        ..Default::default()
+    };
+    loop {
+        let page = conn.audit_query(&query)?;
+        let Some(last) = page.last() else { break };
+        query.after = last.seq;
+        for record in &page {
+            if record.result != Outcome::Ok.as_str() {
+                continue;
+            }
+            if let (Some(user), Some(rows)) = (
+                &record.actor_user,
+                record.detail.as_deref().and_then(event_rows),
+            ) {
+                totals.entry(user.clone()).or_default().rows += rows;
+            }
+        }
+    }
+    Ok((people, totals))
+}
+
+/// Records the `peers` firings (PROTOCOL.md §12), each at most once per
+/// `quiet_ms` per person (read from the log, so a restart repeats none).
+pub(super) fn record_peer_firings<C: Tables>(
+    ctx: &mut WriteCtx<'_, C>,
+    firings: &[(String, String)],
+    action: crate::detect::Action,
+    quiet_ms: u64,
+    now_ms: u64,
+) -> Result<usize, StoreError> {
+    let mut recorded = 0;
+    for (user, detail) in firings {
+        let recent = ctx.conn.audit_query(&irm_core::protocol::AuditQuery {
+            limit: 1,
+            user: Some(user.clone()),
+            action: Some("detect.peers".into()),
+            since_ms: Some(now_ms.saturating_sub(quiet_ms)),
+            ..Default::default()
+        })?;
+        if !recent.is_empty() {
+            continue;
+        }
+        // Off the grant path: no device, no client address.
+        let actor = Actor {
+            user: user.clone(),
+            device: String::new(),
+            client_addr: None,
+            reason: None,
+        };
+        let firing = crate::detect::Firing {
+            rule: "peers",
+            action,
+            detail: format!("{detail} action={}", action.as_str()),
+        };
+        apply_firing(ctx, &actor, None, &firing, now_ms)?;
+        recorded += 1;
+    }
+    Ok(recorded)
+}
+
 /// The scopes a grant of a file under `policy` opens to a member of
 /// `groups` (PROTOCOL.md §12, `first_access`): each of the policy's groups
 /// they belong to, `group:NAME`, and its classification, `class:NAME`.
@@ -1320,14 +1417,7 @@ pub(super) fn arm_detection<C: Tables>(
                 if record.result != Outcome::Ok.as_str() {
                     continue;
                 }
-                // The server writes `rows=` after the person's own words:
-                // the last one is the server's.
-                let rows = record.detail.as_deref().and_then(|d| {
-                    d.split(' ')
-                        .filter_map(|w| w.strip_prefix("rows="))
-                        .next_back()
-                        .and_then(|n| n.parse::<u64>().ok())
-                });
+                let rows = record.detail.as_deref().and_then(event_rows);
                 if let (Some(user), Some(rows)) = (&record.actor_user, rows) {
                     detector.replay_taken(user, rows, record.at_ms / 1000);
                 }
@@ -1367,6 +1457,9 @@ fn apply_firing<C: Tables>(
         .draft(now_ms, format!("detect.{}", firing.rule), Outcome::Ok)
         .detail(firing.detail.clone());
     draft.file_id = file.map(str::to_owned);
+    if actor.device.is_empty() {
+        draft.actor_device = None;
+    }
     match firing.action {
         Action::Alert => {
             ctx.audit(draft)?;
