@@ -195,6 +195,16 @@ pub struct Totals {
     pub rows: u64,
 }
 
+/// What the `peers` rule compares: every active person with their groups,
+/// and each person's totals over a window.
+#[derive(Debug, Clone, Default)]
+pub struct PeerInputs {
+    /// (person, their groups).
+    pub people: Vec<(String, Vec<String>)>,
+    /// Totals by person (absent: zero).
+    pub totals: HashMap<String, Totals>,
+}
+
 /// The fewest peers a comparison needs: with fewer, a median says little.
 pub const MIN_PEERS: usize = 3;
 

@@ -37,9 +37,11 @@ fn check_now(state: &AppState) -> Result<usize, StoreError> {
             .window_secs
             .saturating_mul(windows)
             .saturating_mul(1000);
-        let (people, totals) = state.store.peer_inputs(now_ms.saturating_sub(window_ms))?;
+        let inputs = state.store.peer_inputs(now_ms.saturating_sub(window_ms))?;
         let days = rule.window_secs.saturating_mul(windows) / 86_400;
-        for (user, detail) in crate::detect::peer_outliers(&people, &totals, rule.limit, days) {
+        for (user, detail) in
+            crate::detect::peer_outliers(&inputs.people, &inputs.totals, rule.limit, days)
+        {
             // The shorter window speaks first; one firing per person a run.
             if !firings.iter().any(|(u, _)| *u == user) {
                 firings.push((user, detail));

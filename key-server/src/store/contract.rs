@@ -1081,16 +1081,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// The `peers` rule's inputs (PROTOCOL.md §12): every active person
     /// with their groups, and each person's totals since `since_ms`.
-    fn peer_inputs(
-        &self,
-        since_ms: u64,
-    ) -> Result<
-        (
-            Vec<(String, Vec<String>)>,
-            std::collections::HashMap<String, crate::detect::Totals>,
-        ),
-        StoreError,
-    >;
+    fn peer_inputs(&self, since_ms: u64) -> Result<crate::detect::PeerInputs, StoreError>;
 
     /// The detection rules in force now (the writer's).
     fn detection_rules(&self) -> Result<crate::detect::Rules, StoreError>;

@@ -499,16 +499,7 @@ impl<B: Backend> Store for GroupCommitStore<B> {
             .write(move |ctx| txn::arm_detection(ctx, rules, &hours, now_ms))
     }
 
-    fn peer_inputs(
-        &self,
-        since_ms: u64,
-    ) -> Result<
-        (
-            Vec<(String, Vec<String>)>,
-            std::collections::HashMap<String, crate::detect::Totals>,
-        ),
-        StoreError,
-    > {
+    fn peer_inputs(&self, since_ms: u64) -> Result<crate::detect::PeerInputs, StoreError> {
         self.backend
             .read(move |conn| txn::peer_inputs(conn, since_ms))
     }

@@ -906,13 +906,7 @@ fn event_rows(detail: &str) -> Option<u64> {
 pub(super) fn peer_inputs(
     conn: &mut impl Tables,
     since_ms: u64,
-) -> Result<
-    (
-        Vec<(String, Vec<String>)>,
-        std::collections::HashMap<String, crate::detect::Totals>,
-    ),
-    StoreError,
-> {
+) -> Result<crate::detect::PeerInputs, StoreError> {
     let people = list_users(conn)?
         .into_iter()
         .filter(|u| u.active)
@@ -945,7 +939,7 @@ pub(super) fn peer_inputs(
             }
         }
     }
-    Ok((people, totals))
+    Ok(crate::detect::PeerInputs { people, totals })
 }
 
 /// Records the `peers` firings (PROTOCOL.md §12), each at most once per
