@@ -268,7 +268,13 @@ async fn receiver(dir: &std::path::Path) -> (String, std::path::PathBuf, Posts) 
             }
         }),
     );
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // The key server's own connection loop (`axum::serve` takes no TLS
+    // listener); never stopped: the receiver lives as long as the test.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        irm_key_server::connections::serve_connections(listener, app, stopped).await;
+        drop(stop);
+    });
     (
         format!("https://127.0.0.1:{port}/hooks/T0KEN"),
         dir.join("tls/ca.pem"),
