@@ -122,7 +122,7 @@ pub(crate) fn run(args: &OpenArgs) -> Result<()> {
         let decrypted = opener.write_to(&mut Metered::new(
             Checked {
                 inner: &mut output,
-                refusal: &refusal,
+                refusal,
             },
             &progress,
         ));
