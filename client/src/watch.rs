@@ -15,10 +15,13 @@
 //! (PERFORMANCE.md §5). The hub starts with the session's first [`Watch`]
 //! and ends with its last. Each stream is a task of the hub's runtime, so
 //! that dropping its [`Watch`] ends it at once (a blocking read could not
-//! be interrupted) and nothing of it outlives the document. A server or
-//! proxy that does not speak HTTP/2 gets a connection per stream, as before.
+//! be interrupted) and nothing of it outlives the document. Until a
+//! connection is known to be up, its streams open one at a time, so that
+//! documents opening (or reconnecting after a break) together do not each
+//! start a connection before ALPN has picked HTTP/2. A server or proxy
+//! that does not speak HTTP/2 gets a connection per stream, as before.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak, mpsc};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
@@ -119,8 +122,61 @@ struct Lanes {
 /// One connection of the hub and the streams on it.
 struct Lane {
     id: u64,
-    client: reqwest::Client,
+    connection: Arc<Connection>,
     streams: usize,
+}
+
+/// An async client meant to hold one HTTP/2 connection, and whether it
+/// holds one now.
+struct Connection {
+    client: reqwest::Client,
+    /// [`COLD`], [`SHARED`] or [`SEPARATE`].
+    state: AtomicU8,
+    /// Held by the one stream opening while the state is [`COLD`].
+    opening: tokio::sync::Mutex<()>,
+}
+
+/// No stream has come through lately: the next one may open a connection.
+const COLD: u8 = 0;
+/// The server chose HTTP/2: streams share the connection.
+const SHARED: u8 = 1;
+/// The server (or a proxy) chose HTTP/1.1: each stream opens its own.
+const SEPARATE: u8 = 2;
+
+impl Connection {
+    /// A signed `GET path` on this connection. While it is cold, one
+    /// stream opens at a time: requests sent together before ALPN has
+    /// picked HTTP/2 would each open a connection (all but one closed at
+    /// once or left idle in the pool), as when all of a session's streams
+    /// reconnect after a break.
+    async fn open(
+        &self,
+        transport: &Transport,
+        path: &str,
+        signer: &Signer<'_>,
+    ) -> Result<reqwest::Response, ClientError> {
+        let _alone = match self.state.load(Ordering::Acquire) {
+            COLD => {
+                let alone = self.opening.lock().await;
+                // The stream before this one may have warmed it meanwhile.
+                (self.state.load(Ordering::Acquire) == COLD).then_some(alone)
+            }
+            _ => None,
+        };
+        let opened = transport.open_stream(&self.client, path, signer).await;
+        let state = match &opened {
+            Ok(response) if response.version() == reqwest::Version::HTTP_2 => SHARED,
+            Ok(_) => SEPARATE,
+            Err(_) => COLD,
+        };
+        self.state.store(state, Ordering::Release);
+        opened
+    }
+
+    /// A stream on it broke: the connection may be gone.
+    fn lost(&self) {
+        self.state.store(COLD, Ordering::Release);
+    }
 }
 
 impl Hub {
@@ -165,7 +221,11 @@ impl Hub {
                 lanes.next_id += 1;
                 lanes.open.push(Lane {
                     id,
-                    client: self.transport.stream_client()?,
+                    connection: Arc::new(Connection {
+                        client: self.transport.stream_client()?,
+                        state: AtomicU8::new(COLD),
+                        opening: tokio::sync::Mutex::new(()),
+                    }),
                     streams: 0,
                 });
                 lanes.open.len() - 1
@@ -176,7 +236,7 @@ impl Hub {
         Ok(Seat {
             hub: Arc::clone(self),
             lane: lane.id,
-            client: lane.client.clone(),
+            connection: Arc::clone(&lane.connection),
         })
     }
 
@@ -203,7 +263,7 @@ impl Drop for Hub {
 struct Seat {
     hub: Arc<Hub>,
     lane: u64,
-    client: reqwest::Client,
+    connection: Arc<Connection>,
 }
 
 impl Drop for Seat {
@@ -301,7 +361,7 @@ impl Watcher {
             // holder's handler is gone once `Watch::drop` returns.
             let _finished = finished;
             let (on_signal, seat) = (on_signal, seat);
-            self.run(&seat.client, &task_stop, &on_signal).await;
+            self.run(&seat.connection, &task_stop, &on_signal).await;
         });
         Ok(Watch {
             stop,
@@ -312,7 +372,7 @@ impl Watcher {
 
     async fn run(
         mut self,
-        client: &reqwest::Client,
+        connection: &Connection,
         stop: &Stop,
         on_signal: &(dyn Fn(WatchSignal) + Sync),
     ) {
@@ -334,14 +394,17 @@ impl Watcher {
             let path = format!("/v1/watch?{}", query.to_query());
             let opened = tokio::select! {
                 () = stop.wait() => return,
-                opened = self.transport.open_stream(client, &path, &signer) => opened,
+                opened = connection.open(&self.transport, &path, &signer) => opened,
             };
             match opened {
                 Ok(response) => {
                     retry = FIRST_RETRY;
                     match follow(response, &mut self.cursor, stop, &signal).await {
                         Ended::Stopped => return,
-                        Ended::Lost => signal(WatchSignal::Lost),
+                        Ended::Lost => {
+                            connection.lost();
+                            signal(WatchSignal::Lost);
+                        }
                     }
                 }
                 // A server without the channel: the lease alone, as before.

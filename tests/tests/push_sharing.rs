@@ -1,8 +1,9 @@
 //! The push channel of a device's open documents (PROTOCOL.md §13,
 //! `client/src/watch.rs`): the documents watched through one session share
-//! one thread (and its HTTP/2 connection), each still hears only of its own
-//! file, each ends the moment its `Watch` is dropped, and the shared thread
-//! ends with the last one.
+//! one thread and one HTTP/2 connection, each still hears only of its own
+//! file, each ends the moment its `Watch` is dropped, the shared thread
+//! ends with the last one, and streams broken together by a restart each
+//! reconnect.
 //!
 //! A test binary of its own, with one test: it counts the process's
 //! push-channel threads, which another test running beside it would add to.
@@ -28,6 +29,34 @@ fn push_threads() -> usize {
         .count()
 }
 
+/// This process's established TCP connections to `port` (client ends; the
+/// server is in this process too, so its ends are told apart by port).
+fn connections_to(port: u16) -> usize {
+    ["/proc/self/net/tcp", "/proc/self/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .map(|line| {
+                    line.split_whitespace()
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>()
+        })
+        .filter(|fields| {
+            let remote_port = fields
+                .get(2)
+                .and_then(|remote| remote.rsplit(':').next())
+                .and_then(|hex| u16::from_str_radix(hex, 16).ok());
+            // State 01: established.
+            remote_port == Some(port) && fields.get(3).map(String::as_str) == Some("01")
+        })
+        .count()
+}
+
 /// A document of alice's, open and watched: its header and its signals.
 fn open_watched(
     server: &Server,
@@ -39,7 +68,7 @@ fn open_watched(
         server,
         &info.url,
         "alice",
-        Rights::VIEW,
+        Rights::VIEW | Rights::COPY,
         None,
         None,
         b"a,b\n",
@@ -64,7 +93,7 @@ fn signalled(signals: &Receiver<WatchSignal>) -> WatchSignal {
 
 #[test]
 fn a_sessions_open_documents_share_one_push_channel_and_each_ends_when_dropped() {
-    let server = Server::start();
+    let mut server = Server::start();
     let admins = AdminSessions::enroll(&server);
     let admin = &admins.admin;
     let code = admins.add_user(&CreateUserRequest {
@@ -93,6 +122,24 @@ fn a_sessions_open_documents_share_one_push_channel_and_each_ends_when_dropped()
     // starts, so one just spawned may not show its name yet.
     assert_eq!(push_threads(), 1, "three documents, one thread");
 
+    // Every stream has spoken once the first and third files' changes
+    // reached them too; then alice's session holds one connection for the
+    // three streams, beside those of the plain calls (compared below with
+    // their number once no document is watched).
+    for (header, signals) in [(&first, &first_signals), (&third, &third_signals)] {
+        admin
+            .restrict_file(&header.file_id().to_string(), Rights::COPY)
+            .expect("the admin takes the copy right away");
+        assert_eq!(signalled(signals), WatchSignal::Recheck(WatchSubject::File));
+    }
+    let port: u16 = server
+        .url
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .expect("the server's port");
+    let watching = connections_to(port);
+
     // A dropped watch has ended once the drop returns: its handler (and
     // the sender it holds) is gone, while the others still hear.
     drop(second_watch);
@@ -119,6 +166,12 @@ fn a_sessions_open_documents_share_one_push_channel_and_each_ends_when_dropped()
     drop(first_watch);
     assert_eq!(first_signals.try_recv(), Err(TryRecvError::Disconnected));
     assert_eq!(push_threads(), 0, "no document watched, no thread");
+    let plain = connections_to(port);
+    assert_eq!(
+        watching,
+        plain + 1,
+        "one connection for the three streams ({watching} while watched, {plain} after)"
+    );
 
     // The next document starts the channel again, and it still works.
     let (fourth, _fourth_watch, fourth_signals) = open_watched(&server, admin, &alice);
@@ -130,5 +183,25 @@ fn a_sessions_open_documents_share_one_push_channel_and_each_ends_when_dropped()
         WatchSignal::Recheck(WatchSubject::File)
     );
     assert_eq!(push_threads(), 1);
-    let _ = first;
+
+    // A restart breaks every stream at once: each says so, and each
+    // reconnects by itself (one at a time onto the new connection) and is
+    // told to check, its cursor being of the earlier process.
+    let (fifth, _fifth_watch, fifth_signals) = open_watched(&server, admin, &alice);
+    // Connected once it has spoken.
+    admin
+        .revoke_file(&fifth.file_id().to_string())
+        .expect("the admin revokes the fifth file");
+    assert_eq!(
+        signalled(&fifth_signals),
+        WatchSignal::Recheck(WatchSubject::File)
+    );
+    server.restart(|_| {});
+    for signals in [&fourth_signals, &fifth_signals] {
+        assert_eq!(signalled(signals), WatchSignal::Lost);
+        assert_eq!(
+            signalled(signals),
+            WatchSignal::Recheck(WatchSubject::Unknown)
+        );
+    }
 }
