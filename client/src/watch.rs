@@ -22,7 +22,7 @@
 //! that does not speak HTTP/2 gets a connection per stream, as before.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak, mpsc};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
@@ -86,13 +86,13 @@ impl Stop {
 pub(crate) struct HubSlot(Mutex<Weak<Hub>>);
 
 impl HubSlot {
-    /// The running hub, or a new one for `transport`.
-    fn get(&self, transport: &Transport) -> Result<Arc<Hub>, ClientError> {
+    /// The running hub, or a new one.
+    fn get(&self) -> Result<Arc<Hub>, ClientError> {
         let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(hub) = slot.upgrade() {
             return Ok(hub);
         }
-        let hub = Arc::new(Hub::start(transport.clone())?);
+        let hub = Arc::new(Hub::start()?);
         *slot = Arc::downgrade(&hub);
         Ok(hub)
     }
@@ -106,7 +106,6 @@ pub(crate) struct Hub {
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     thread_id: ThreadId,
-    transport: Transport,
     /// The connections, each an async client whose pool holds one HTTP/2
     /// connection, with how many streams each carries.
     lanes: Mutex<Lanes>,
@@ -129,7 +128,10 @@ struct Lane {
 /// An async client meant to hold one HTTP/2 connection, and whether it
 /// holds one now.
 struct Connection {
-    client: reqwest::Client,
+    /// Built by its first stream, on the hub's thread: building one (the
+    /// TLS configuration) is slow enough, under valgrind, to eat a short
+    /// lease if the document's opener waited for it.
+    client: OnceLock<Option<reqwest::Client>>,
     /// [`COLD`], [`SHARED`] or [`SEPARATE`].
     state: AtomicU8,
     /// Held by the one stream opening while the state is [`COLD`].
@@ -163,7 +165,13 @@ impl Connection {
             }
             _ => None,
         };
-        let opened = transport.open_stream(&self.client, path, signer).await;
+        let Some(client) = self.client.get_or_init(|| transport.stream_client().ok()) else {
+            // No client with the server's CA: no channel, the lease alone.
+            return Err(ClientError::InvalidArgument(
+                "the push channel cannot set up HTTPS with the key server's CA".into(),
+            ));
+        };
+        let opened = transport.open_stream(client, path, signer).await;
         let state = match &opened {
             Ok(response) if response.version() == reqwest::Version::HTTP_2 => SHARED,
             Ok(_) => SEPARATE,
@@ -180,7 +188,7 @@ impl Connection {
 }
 
 impl Hub {
-    fn start(transport: Transport) -> Result<Self, ClientError> {
+    fn start() -> Result<Self, ClientError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -200,7 +208,6 @@ impl Hub {
             shutdown: Some(shutdown),
             thread_id: thread.thread().id(),
             thread: Some(thread),
-            transport,
             lanes: Mutex::default(),
         })
     }
@@ -208,7 +215,7 @@ impl Hub {
     /// A connection with room for one more stream (PROTOCOL.md §13: at
     /// most [`WATCH_STREAMS_PER_CONNECTION`] on one), counted as taken
     /// until the returned [`Seat`] is dropped.
-    fn seat(self: &Arc<Self>) -> Result<Seat, ClientError> {
+    fn seat(self: &Arc<Self>) -> Seat {
         let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
         let index = match lanes
             .open
@@ -222,7 +229,7 @@ impl Hub {
                 lanes.open.push(Lane {
                     id,
                     connection: Arc::new(Connection {
-                        client: self.transport.stream_client()?,
+                        client: OnceLock::new(),
                         state: AtomicU8::new(COLD),
                         opening: tokio::sync::Mutex::new(()),
                     }),
@@ -233,11 +240,11 @@ impl Hub {
         };
         let lane = &mut lanes.open[index];
         lane.streams += 1;
-        Ok(Seat {
+        Seat {
             hub: Arc::clone(self),
             lane: lane.id,
             connection: Arc::clone(&lane.connection),
-        })
+        }
     }
 
     fn on_own_thread(&self) -> bool {
@@ -345,8 +352,8 @@ impl Watcher {
         hubs: &HubSlot,
         on_signal: impl Fn(WatchSignal) + Send + 'static,
     ) -> Result<Watch, ClientError> {
-        let hub = hubs.get(&self.transport)?;
-        let seat = hub.seat()?;
+        let hub = hubs.get()?;
+        let seat = hub.seat();
         let stop = Arc::new(Stop::default());
         let task_stop = Arc::clone(&stop);
         let (finished, ended) = mpsc::channel::<()>();
@@ -407,8 +414,11 @@ impl Watcher {
                         }
                     }
                 }
-                // A server without the channel: the lease alone, as before.
-                Err(ClientError::Http { status: 404, .. }) => return,
+                // A server without the channel, or no client for it: the
+                // lease alone, as before.
+                Err(ClientError::Http { status: 404, .. } | ClientError::InvalidArgument(_)) => {
+                    return;
+                }
                 Err(ClientError::Http { status: 503, .. }) => retry = retry.max(FULL_RETRY),
                 // The person or device is refused: the renewal this asks
                 // for will say so and close the document.
