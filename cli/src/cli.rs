@@ -234,7 +234,11 @@ Writes the plaintext only if the key server grants you the `export` right; the e
 reported to the key server (and audited) before any plaintext is released, and where the server
 requires approval for take-out it spends this device's approved export (`irm export request`).
 Otherwise exits 3 with the reason (right_not_granted, export_approval_required, file_revoked, ...). The output appears only after the whole
-file has been decrypted and every chunk has verified, with mode 0600.
+file has been decrypted and every chunk has verified, with mode 0600. While it decrypts, the
+command listens for the key server's changes to the file, to you and to this device; if the server
+then refuses the file (revoked, suspended, restricted), it stops, removes the partial output and
+exits 3 with the reason, before any plaintext is released (standard output excepted: -o - has
+already written what it decrypted).
 
 An approved export of a customer list (CSV or TSV) carries canary rows: invented customers the
 key server issued for this export alone, at random places among the real rows, in the file's own

@@ -22,7 +22,7 @@ use crate::error::ClientError;
 use crate::grant::Grant;
 use crate::keystore::{self, DeviceKeys, Passphrase};
 use crate::transport::{Signer, Transport};
-use crate::watch::{Watch, WatchSignal, Watcher};
+use crate::watch::{HubSlot, Watch, WatchSignal, Watcher};
 use crate::witness;
 
 /// Longest detail text a usage event may carry (PROTOCOL.md §5).
@@ -43,6 +43,9 @@ pub struct Session {
     transport: Transport,
     /// Why the person acts (`--reason`), sent with every signed call.
     reason: Option<String>,
+    /// The push channel's thread and connections, shared by every
+    /// document watched through this session while any is.
+    watches: HubSlot,
 }
 
 impl std::fmt::Debug for Session {
@@ -70,6 +73,7 @@ impl Session {
             keys,
             transport,
             reason: None,
+            watches: HubSlot::default(),
         })
     }
 
@@ -116,6 +120,7 @@ impl Session {
             keys,
             transport,
             reason: None,
+            watches: HubSlot::default(),
         })
     }
 
@@ -131,6 +136,7 @@ impl Session {
             keys,
             transport,
             reason: None,
+            watches: HubSlot::default(),
         }
     }
 
@@ -286,9 +292,12 @@ impl Session {
     }
 
     /// Opens the push channel for `grant`'s document (`GET /v1/watch`,
-    /// PROTOCOL.md §13) on a thread of its own, which calls `on_signal`
-    /// whenever the holder should renew at once: the server reported a
-    /// change the grant rests on, or the channel was lost. The channel
+    /// PROTOCOL.md §13), which calls `on_signal` whenever the holder should
+    /// renew at once: the server reported a change the grant rests on, or
+    /// the channel was lost. The documents watched through one session
+    /// share a thread and an HTTP/2 connection (another past 100 streams),
+    /// so `on_signal` runs on that shared thread and must return quickly:
+    /// send a message or set a flag, never call the server. The channel
     /// lives until the [`Watch`] is dropped; the lease stays the fallback.
     pub fn watch(
         &self,
@@ -302,7 +311,7 @@ impl Session {
             file: grant.file_id().to_string(),
             cursor: grant.watch_cursor().map(str::to_owned),
         }
-        .start(on_signal)
+        .start(&self.watches, on_signal)
     }
 
     /// `POST /v1/events`: reports what was done under `grant`. The server

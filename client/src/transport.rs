@@ -126,7 +126,12 @@ impl Transport {
     fn build(server_url: &str, trust: Trust) -> Result<Self, ClientError> {
         let origin = normalize_server_url(server_url)?;
         let base = Url::parse(&origin).expect("a normalized server URL parses");
+        // HTTP/1.1: a session's calls are one at a time, so HTTP/2's
+        // multiplexing buys them nothing, and every grant figure
+        // (PERFORMANCE.md §5) is HTTP/1.1's. Only the push channel's
+        // streams share a connection (`stream_client`).
         let client = restricted!(trust.blocking(Client::builder()))
+            .http1_only()
             .timeout(REQUEST_TIMEOUT)
             .build()
             .map_err(|e| setup_failed(&e))?;
@@ -141,6 +146,9 @@ impl Transport {
     /// An async client with this transport's trust, for the push channel
     /// (`watch.rs`), whose stream must end the moment its document closes.
     /// No request timeout: the stream's silence is timed by its reader.
+    /// It offers HTTP/2 by ALPN, so that the streams sent through it share
+    /// one connection (PROTOCOL.md §13); a server that picks HTTP/1.1 gets
+    /// a connection per stream.
     pub(crate) fn stream_client(&self) -> Result<reqwest::Client, ClientError> {
         let Trust::Pinned(certs) = &self.trust else {
             return Err(ClientError::InvalidArgument(

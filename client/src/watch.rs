@@ -1,28 +1,37 @@
-//! The device's end of the push channel (PROTOCOL.md §13): a thread per
-//! open document that keeps `GET /v1/watch` open on a signed connection
-//! trusting only the server's CA, and tells the document's holder when to
-//! ask for a fresh grant: when the server reports a change the grant rests
-//! on, and when the stream breaks or goes silent for
+//! The device's end of the push channel (PROTOCOL.md §13): for each open
+//! document a stream `GET /v1/watch` kept open on a signed connection
+//! trusting only the server's CA, telling the document's holder when to ask
+//! for a fresh grant: when the server reports a change the grant rests on,
+//! and when the stream breaks or goes silent for
 //! [`WATCH_MISSED_HEARTBEATS`] heartbeats (the server may then have had
 //! something to say). Whether the document stays open is never decided
 //! here but by that renewal's answer; the lease stays the fallback
 //! whenever the channel is down.
 //!
-//! The thread runs the stream on a small async runtime of its own, so that
-//! dropping the [`Watch`] ends it at once (a blocking read could not be
-//! interrupted) and nothing of it outlives the document.
+//! A session's documents share one thread, one small async runtime and one
+//! HTTP/2 connection per [`WATCH_STREAMS_PER_CONNECTION`] streams (the
+//! [`Hub`]): a stream over a shared connection costs the server a few
+//! kilobytes where a connection of its own costs over twenty
+//! (PERFORMANCE.md §5). The hub starts with the session's first [`Watch`]
+//! and ends with its last. Each stream is a task of the hub's runtime, so
+//! that dropping its [`Watch`] ends it at once (a blocking read could not
+//! be interrupted) and nothing of it outlives the document. Until a
+//! connection is known to be up, its streams open one at a time, so that
+//! documents opening (or reconnecting after a break) together do not each
+//! start a connection before ALPN has picked HTTP/2. A server or proxy
+//! that does not speak HTTP/2 gets a connection per stream, as before.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak, mpsc};
+use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
 use irm_core::SigningSecretKey;
 use irm_core::protocol::{
-    WATCH_HEARTBEAT_SECS, WATCH_MISSED_HEARTBEATS, WatchQuery, WatchReady, WatchRecheck,
-    WatchSubject,
+    WATCH_HEARTBEAT_SECS, WATCH_MISSED_HEARTBEATS, WATCH_STREAMS_PER_CONNECTION, WatchQuery,
+    WatchReady, WatchRecheck, WatchSubject,
 };
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 
 use crate::error::ClientError;
 use crate::transport::{Signer, Transport};
@@ -50,7 +59,7 @@ pub enum WatchSignal {
     Lost,
 }
 
-/// Tells the channel's thread to stop, whatever it is waiting for.
+/// Tells a stream's task to stop, whatever it is waiting for.
 #[derive(Default)]
 struct Stop {
     stopped: AtomicBool,
@@ -70,12 +79,226 @@ impl Stop {
     }
 }
 
-/// The push channel of one open document; dropping it stops the channel
-/// and waits for its thread, which ends at once: nothing of it outlives the
+/// Where a session keeps its hub while any of its documents is watched:
+/// a weak reference, so that the hub ends with the last [`Watch`] and the
+/// next one starts a new one.
+#[derive(Default)]
+pub(crate) struct HubSlot(Mutex<Weak<Hub>>);
+
+impl HubSlot {
+    /// The running hub, or a new one.
+    fn get(&self) -> Result<Arc<Hub>, ClientError> {
+        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(hub) = slot.upgrade() {
+            return Ok(hub);
+        }
+        let hub = Arc::new(Hub::start()?);
+        *slot = Arc::downgrade(&hub);
+        Ok(hub)
+    }
+}
+
+/// What a session's open documents share for their streams: one thread
+/// running a current-thread runtime, and the connections (async clients).
+pub(crate) struct Hub {
+    runtime: tokio::runtime::Handle,
+    /// Dropped to end the runtime's thread.
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    thread_id: ThreadId,
+    /// The connections, each an async client whose pool holds one HTTP/2
+    /// connection, with how many streams each carries.
+    lanes: Mutex<Lanes>,
+}
+
+#[derive(Default)]
+struct Lanes {
+    open: Vec<Lane>,
+    /// The id of the next lane opened.
+    next_id: u64,
+}
+
+/// One connection of the hub and the streams on it.
+struct Lane {
+    id: u64,
+    connection: Arc<Connection>,
+    streams: usize,
+}
+
+/// An async client meant to hold one HTTP/2 connection, and whether it
+/// holds one now.
+struct Connection {
+    /// Built by its first stream, on the hub's thread: building one (the
+    /// TLS configuration) is slow enough, under valgrind, to eat a short
+    /// lease if the document's opener waited for it.
+    client: OnceLock<Option<reqwest::Client>>,
+    /// [`COLD`], [`SHARED`] or [`SEPARATE`].
+    state: AtomicU8,
+    /// Held by the one stream opening while the state is [`COLD`].
+    opening: tokio::sync::Mutex<()>,
+}
+
+/// No stream has come through lately: the next one may open a connection.
+const COLD: u8 = 0;
+/// The server chose HTTP/2: streams share the connection.
+const SHARED: u8 = 1;
+/// The server (or a proxy) chose HTTP/1.1: each stream opens its own.
+const SEPARATE: u8 = 2;
+
+impl Connection {
+    /// A signed `GET path` on this connection. While it is cold, one
+    /// stream opens at a time: requests sent together before ALPN has
+    /// picked HTTP/2 would each open a connection (all but one closed at
+    /// once or left idle in the pool), as when all of a session's streams
+    /// reconnect after a break.
+    async fn open(
+        &self,
+        transport: &Transport,
+        path: &str,
+        signer: &Signer<'_>,
+    ) -> Result<reqwest::Response, ClientError> {
+        let _alone = match self.state.load(Ordering::Acquire) {
+            COLD => {
+                let alone = self.opening.lock().await;
+                // The stream before this one may have warmed it meanwhile.
+                (self.state.load(Ordering::Acquire) == COLD).then_some(alone)
+            }
+            _ => None,
+        };
+        let Some(client) = self.client.get_or_init(|| transport.stream_client().ok()) else {
+            // No client with the server's CA: no channel, the lease alone.
+            return Err(ClientError::InvalidArgument(
+                "the push channel cannot set up HTTPS with the key server's CA".into(),
+            ));
+        };
+        let opened = transport.open_stream(client, path, signer).await;
+        let state = match &opened {
+            Ok(response) if response.version() == reqwest::Version::HTTP_2 => SHARED,
+            Ok(_) => SEPARATE,
+            Err(_) => COLD,
+        };
+        self.state.store(state, Ordering::Release);
+        opened
+    }
+
+    /// A stream on it broke: the connection may be gone.
+    fn lost(&self) {
+        self.state.store(COLD, Ordering::Release);
+    }
+}
+
+impl Hub {
+    fn start() -> Result<Self, ClientError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ClientError::io("starting the push channel's runtime", e))?;
+        let handle = runtime.handle().clone();
+        let (shutdown, ended) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("irm-watch".into())
+            .spawn(move || {
+                // Runs the streams' tasks until the last `Watch` is gone;
+                // dropping the runtime then drops the connections.
+                let _ = runtime.block_on(ended);
+            })
+            .map_err(|e| ClientError::io("starting the push channel's thread", e))?;
+        Ok(Self {
+            runtime: handle,
+            shutdown: Some(shutdown),
+            thread_id: thread.thread().id(),
+            thread: Some(thread),
+            lanes: Mutex::default(),
+        })
+    }
+
+    /// A connection with room for one more stream (PROTOCOL.md §13: at
+    /// most [`WATCH_STREAMS_PER_CONNECTION`] on one), counted as taken
+    /// until the returned [`Seat`] is dropped.
+    fn seat(self: &Arc<Self>) -> Seat {
+        let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+        let index = match lanes
+            .open
+            .iter()
+            .position(|lane| lane.streams < WATCH_STREAMS_PER_CONNECTION)
+        {
+            Some(index) => index,
+            None => {
+                let id = lanes.next_id;
+                lanes.next_id += 1;
+                lanes.open.push(Lane {
+                    id,
+                    connection: Arc::new(Connection {
+                        client: OnceLock::new(),
+                        state: AtomicU8::new(COLD),
+                        opening: tokio::sync::Mutex::new(()),
+                    }),
+                    streams: 0,
+                });
+                lanes.open.len() - 1
+            }
+        };
+        let lane = &mut lanes.open[index];
+        lane.streams += 1;
+        Seat {
+            hub: Arc::clone(self),
+            lane: lane.id,
+            connection: Arc::clone(&lane.connection),
+        }
+    }
+
+    fn on_own_thread(&self) -> bool {
+        std::thread::current().id() == self.thread_id
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        drop(self.shutdown.take());
+        if let Some(thread) = self.thread.take() {
+            // The last `Watch` dropped by a signal handler, on the thread
+            // itself, cannot wait for it; it ends once the handler returns.
+            if !self.on_own_thread() {
+                // A panic on the channel's thread only ends the channel.
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// A stream's place on one of the hub's connections.
+struct Seat {
+    hub: Arc<Hub>,
+    lane: u64,
+    connection: Arc<Connection>,
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        let mut lanes = self
+            .hub
+            .lanes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(index) = lanes.open.iter().position(|lane| lane.id == self.lane) {
+            lanes.open[index].streams -= 1;
+            // An empty connection closes rather than idling at the server.
+            if lanes.open[index].streams == 0 {
+                lanes.open.swap_remove(index);
+            }
+        }
+    }
+}
+
+/// The push channel of one open document; dropping it stops the stream
+/// and waits for its task, which ends at once: nothing of it outlives the
 /// document.
 pub struct Watch {
     stop: Arc<Stop>,
-    thread: Option<JoinHandle<()>>,
+    /// Disconnected once the stream's task has ended (in a mutex only so
+    /// that a `Watch` can be shared between threads).
+    ended: Mutex<mpsc::Receiver<()>>,
+    hub: Arc<Hub>,
 }
 
 impl std::fmt::Debug for Watch {
@@ -89,18 +312,20 @@ impl std::fmt::Debug for Watch {
 impl Drop for Watch {
     fn drop(&mut self) {
         self.stop.stopped.store(true, Ordering::Release);
-        // A permit is kept if the thread is not waiting at this moment.
+        // A permit is kept if the task is not waiting at this moment.
         self.stop.wake.notify_one();
-        if let Some(thread) = self.thread.take() {
-            // A panic on the channel's thread only ends the channel.
-            let _ = thread.join();
+        // Dropped by a signal handler, on the hub's thread: the task ends
+        // as soon as the handler returns, and waiting would never end.
+        if !self.hub.on_own_thread() {
+            // Returns once the task's end drops its sender.
+            let ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
+            let _ = ended.recv();
         }
     }
 }
 
-/// What the channel's thread owns: its own handle on the server's
-/// transport and a copy of the signing key (wiped on drop), so it outlives
-/// no borrow.
+/// What a stream's task owns: its own handle on the server's transport and
+/// a copy of the signing key (wiped on drop), so it outlives no borrow.
 pub(crate) struct Watcher {
     pub(crate) transport: Transport,
     pub(crate) device_id: String,
@@ -118,40 +343,50 @@ enum Ended {
 }
 
 impl Watcher {
-    /// Starts the channel's thread; `on_signal` is called on it.
+    /// Starts the document's stream on the session's hub (started by the
+    /// first of its documents); `on_signal` is called on the hub's thread,
+    /// which all the session's open documents share, so it must return
+    /// quickly (send a message, set a flag) and must not block on a call.
     pub(crate) fn start(
         self,
+        hubs: &HubSlot,
         on_signal: impl Fn(WatchSignal) + Send + 'static,
     ) -> Result<Watch, ClientError> {
+        let hub = hubs.get()?;
+        let seat = hub.seat();
         let stop = Arc::new(Stop::default());
-        let thread_stop = Arc::clone(&stop);
-        let handle = std::thread::Builder::new()
-            .name("irm-watch".into())
-            .spawn(move || {
-                // Without a runtime the channel cannot run: the lease alone.
-                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
-                    return;
-                };
-                runtime.block_on(self.run(&thread_stop, &on_signal));
-            })
-            .map_err(|e| ClientError::io("starting the push channel's thread", e))?;
+        let task_stop = Arc::clone(&stop);
+        let (finished, ended) = mpsc::channel::<()>();
+        // The task may run on any thread of the runtime, so what it
+        // borrows must be `Sync`; the holder's handler need only be `Send`.
+        let on_signal = Mutex::new(on_signal);
+        let on_signal =
+            move |what| (on_signal.lock().unwrap_or_else(PoisonError::into_inner))(what);
+        hub.runtime.spawn(async move {
+            // Dropped when the task ends or the runtime drops it, after
+            // everything below (locals drop in reverse order), so that the
+            // holder's handler is gone once `Watch::drop` returns.
+            let _finished = finished;
+            let (on_signal, seat) = (on_signal, seat);
+            self.run(&seat.connection, &task_stop, &on_signal).await;
+        });
         Ok(Watch {
             stop,
-            thread: Some(handle),
+            ended: Mutex::new(ended),
+            hub,
         })
     }
 
-    async fn run(mut self, stop: &Stop, on_signal: &dyn Fn(WatchSignal)) {
+    async fn run(
+        mut self,
+        connection: &Connection,
+        stop: &Stop,
+        on_signal: &(dyn Fn(WatchSignal) + Sync),
+    ) {
         let signal = |what| {
             if !stop.is_set() {
                 on_signal(what);
             }
-        };
-        let Ok(client) = self.transport.stream_client() else {
-            return;
         };
         let mut retry = FIRST_RETRY;
         while !stop.is_set() {
@@ -166,18 +401,24 @@ impl Watcher {
             let path = format!("/v1/watch?{}", query.to_query());
             let opened = tokio::select! {
                 () = stop.wait() => return,
-                opened = self.transport.open_stream(&client, &path, &signer) => opened,
+                opened = connection.open(&self.transport, &path, &signer) => opened,
             };
             match opened {
                 Ok(response) => {
                     retry = FIRST_RETRY;
                     match follow(response, &mut self.cursor, stop, &signal).await {
                         Ended::Stopped => return,
-                        Ended::Lost => signal(WatchSignal::Lost),
+                        Ended::Lost => {
+                            connection.lost();
+                            signal(WatchSignal::Lost);
+                        }
                     }
                 }
-                // A server without the channel: the lease alone, as before.
-                Err(ClientError::Http { status: 404, .. }) => return,
+                // A server without the channel, or no client for it: the
+                // lease alone, as before.
+                Err(ClientError::Http { status: 404, .. } | ClientError::InvalidArgument(_)) => {
+                    return;
+                }
                 Err(ClientError::Http { status: 503, .. }) => retry = retry.max(FULL_RETRY),
                 // The person or device is refused: the renewal this asks
                 // for will say so and close the document.
@@ -202,7 +443,7 @@ async fn follow(
     mut response: reqwest::Response,
     cursor: &mut Option<String>,
     stop: &Stop,
-    signal: &dyn Fn(WatchSignal),
+    signal: &(dyn Fn(WatchSignal) + Sync),
 ) -> Ended {
     let mut events = Events::default();
     loop {

@@ -531,6 +531,11 @@ pub const WATCH_HEARTBEAT_SECS: u64 = 5;
 /// Heartbeats a client may miss before it treats the stream as down and
 /// asks for a fresh grant (PROTOCOL.md §13).
 pub const WATCH_MISSED_HEARTBEATS: u32 = 3;
+/// The most watch streams a client keeps on one HTTP/2 connection before
+/// it opens another (PROTOCOL.md §13): 100, the least RFC 9113 §6.5.2 lets
+/// a server (or a proxy between) advertise as its concurrent-stream limit,
+/// so that no stream waits for a slot that a never-ending stream holds.
+pub const WATCH_STREAMS_PER_CONNECTION: usize = 100;
 
 /// The first event of a watch stream (`event: ready`, PROTOCOL.md §13).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -158,8 +158,11 @@ async fn main() {
         reqwest::Certificate::from_pem(&std::fs::read(dir.path().join("tls/ca.pem")).expect("ca"))
             .expect("ca");
     let client = || {
+        // HTTP/1.1 as the client crate's blocking calls and every grant
+        // figure before reqwest's `http2` feature was on (PERFORMANCE.md §5).
         reqwest::Client::builder()
             .tls_certs_only([ca.clone()])
+            .http1_only()
             .build()
             .expect("client")
     };

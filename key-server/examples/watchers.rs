@@ -5,13 +5,20 @@
 //! The server runs in a child process (this program, `--serve DIR`, the
 //! server as `irm-key-server serve` runs it: its own runtime, two workers),
 //! so that its memory is its own; the N clients are tasks of this process.
+//! The documents are spread over devices as the client crate holds them
+//! (client/src/watch.rs): `--per-device K` gives each device K documents
+//! and one HTTP/2 connection (its own async reqwest client, ALPN picking
+//! `h2`) carrying their K streams, opening another connection past
+//! `WATCH_STREAMS_PER_CONNECTION`; `--connection-per-document` is the client
+//! before that, one HTTP/1.1 connection per open document, for comparison.
 //! Figures: the server's resident memory before and with the N streams open
-//! (`VmRSS`, and the peak `VmHWM`), per stream; then an administrator
-//! suspends the person whose documents they are, and the time from the
-//! suspension's answer until every stream has carried its `recheck`.
+//! (`VmRSS`, and the peak `VmHWM`), per stream, and the server's open
+//! sockets; then an administrator suspends the person whose documents they
+//! are, and the time from the suspension's answer until every stream has
+//! carried its `recheck`.
 //!
 //! ```text
-//! cargo run --release -p irm-key-server --example watchers -- [--streams 10000]
+//! cargo run --release -p irm-key-server --example watchers -- [--streams 10000] [--per-device 4 | --connection-per-document]
 //! WRAP="valgrind --tool=massif --massif-out-file=/tmp/massif.out" target/release/examples/watchers --streams 500
 //! ```
 //!
@@ -24,6 +31,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use irm_core::protocol::WATCH_STREAMS_PER_CONNECTION;
 use irm_key_server::clock::SystemClock;
 use irm_key_server::{AppState, Settings, datadir, serve};
 use serde_json::json;
@@ -41,6 +49,59 @@ fn memory_kib(pid: u32) -> (u64, u64) {
             .unwrap_or(0)
     };
     (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// How many of process `pid`'s open files are sockets: its connections,
+/// and the listener.
+fn sockets(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|entry| {
+                    std::fs::read_link(entry.path())
+                        .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// How the bench's documents reach the server.
+#[derive(Clone, Copy)]
+enum Model {
+    /// Each device holds this many open documents on HTTP/2 connections
+    /// of its own, at most `WATCH_STREAMS_PER_CONNECTION` streams each.
+    PerDevice(usize),
+    /// One HTTP/1.1 connection per open document (the client crate before
+    /// documents shared a connection).
+    ConnectionPerDocument,
+}
+
+/// Parses `[--streams N] [--per-device K | --connection-per-document]`.
+fn arguments() -> (usize, Model) {
+    let usage = || -> ! {
+        eprintln!("usage: watchers [--streams N] [--per-device K | --connection-per-document]");
+        std::process::exit(2)
+    };
+    let mut streams = 10_000;
+    let mut model = Model::PerDevice(4);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut number = || -> usize {
+            args.next()
+                .and_then(|n| n.parse().ok())
+                .filter(|&n| n > 0)
+                .unwrap_or_else(|| usage())
+        };
+        match arg.as_str() {
+            "--streams" => streams = number(),
+            "--per-device" => model = Model::PerDevice(number()),
+            "--connection-per-document" => model = Model::ConnectionPerDocument,
+            _ => usage(),
+        }
+    }
+    (streams, model)
 }
 
 /// The soft limit on open files, from `/proc/self/limits`.
@@ -103,14 +164,8 @@ fn main() {
     {
         return serve_child(dir);
     }
-    let streams: usize = match args.as_slice() {
-        [] => 10_000,
-        [flag, n] if flag == "--streams" => n.parse().expect("--streams N"),
-        _ => {
-            eprintln!("usage: watchers [--streams N]");
-            std::process::exit(2)
-        }
-    };
+    drop(args);
+    let (streams, model) = arguments();
     let limit = open_files_limit();
     if limit < streams as u64 + 1024 {
         eprintln!(
@@ -165,14 +220,54 @@ fn main() {
             let agent = Arc::new(approved_person(&http, &base, (&admin, &approver), &body).await);
 
             let (before, _) = memory_kib(pid);
+            let sockets_before = sockets(pid);
+            // The connections the documents' streams go over: one HTTP/1.1
+            // client whose pool opens a connection per stream, or one
+            // client per device and per `WATCH_STREAMS_PER_CONNECTION` of
+            // its documents, each holding one HTTP/2 connection.
+            let ca = reqwest::Certificate::from_pem(
+                &std::fs::read(dir.path().join("tls/ca.pem")).expect("ca"),
+            )
+            .expect("ca");
+            // Which client carries document `i`'s stream.
+            let connection_of = |i: usize| match model {
+                Model::ConnectionPerDocument => 0,
+                Model::PerDevice(per_device) => {
+                    let (device, nth) = (i / per_device, i % per_device);
+                    device * per_device.div_ceil(WATCH_STREAMS_PER_CONNECTION)
+                        + nth / WATCH_STREAMS_PER_CONNECTION
+                }
+            };
+            let connections: Vec<reqwest::Client> = match model {
+                Model::ConnectionPerDocument => vec![
+                    reqwest::Client::builder()
+                        .tls_certs_only([ca.clone()])
+                        .http1_only()
+                        .build()
+                        .expect("client"),
+                ],
+                Model::PerDevice(per_device) => {
+                    let devices = streams.div_ceil(per_device);
+                    let per_device_connections = per_device.div_ceil(WATCH_STREAMS_PER_CONNECTION);
+                    (0..devices * per_device_connections)
+                        .map(|_| {
+                            reqwest::Client::builder()
+                                .tls_certs_only([ca.clone()])
+                                .build()
+                                .expect("client")
+                        })
+                        .collect()
+                }
+            };
             let started = Instant::now();
-            // At most 256 handshakes at a time, as documents open over a
-            // morning rather than in one instant.
+            // At most 256 streams opening at a time, as documents open over
+            // a morning rather than in one instant.
             let mut open = Vec::with_capacity(streams);
             for batch in (0..streams).collect::<Vec<_>>().chunks(256) {
                 let mut tasks = tokio::task::JoinSet::new();
-                for _ in batch {
-                    let (http, base, agent) = (http.clone(), base.clone(), Arc::clone(&agent));
+                for &document in batch {
+                    let http = connections[connection_of(document)].clone();
+                    let (base, agent) = (base.clone(), Arc::clone(&agent));
                     tasks.spawn(async move {
                         let mut response = http
                             .get(format!("{base}/v1/watch"))
@@ -181,20 +276,27 @@ fn main() {
                             .await
                             .expect("a stream");
                         assert!(response.status().is_success(), "{}", response.status());
+                        let version = response.version();
                         read_until(&mut response, "event: ready").await;
-                        response
+                        (response, version)
                     });
                 }
-                while let Some(response) = tasks.join_next().await {
-                    open.push(response.expect("a stream task"));
+                while let Some(opened) = tasks.join_next().await {
+                    open.push(opened.expect("a stream task"));
                 }
             }
             let opened = started.elapsed();
             // Idle for two heartbeats, as open documents are.
             tokio::time::sleep(Duration::from_secs(11)).await;
             let (with, peak) = memory_kib(pid);
+            let h2 = open.iter().filter(|(_, v)| *v == reqwest::Version::HTTP_2).count();
+            let connected = sockets(pid).saturating_sub(sockets_before);
+            let model_text = match model {
+                Model::ConnectionPerDocument => "one HTTP/1.1 connection per document".to_owned(),
+                Model::PerDevice(k) => format!("{k} documents per device, one HTTP/2 client each"),
+            };
             println!(
-                "streams: {streams} open in {:.1} s",
+                "streams: {streams} open in {:.1} s ({model_text}; {h2} over HTTP/2; {connected} more server sockets)",
                 opened.as_secs_f64()
             );
             println!(
@@ -208,7 +310,7 @@ fn main() {
             // One suspension; every stream must carry its recheck.
             let waiting: Vec<_> = open
                 .into_iter()
-                .map(|mut response| {
+                .map(|(mut response, _)| {
                     tokio::spawn(async move {
                         read_until(&mut response, "event: recheck").await;
                         Instant::now()

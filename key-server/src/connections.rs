@@ -32,6 +32,20 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// stream through it.
 const HTTP1_MAX_BUF: usize = 8192;
 
+/// The most streams one HTTP/2 connection may have open at once
+/// (`SETTINGS_MAX_CONCURRENT_STREAMS`), set here rather than left to
+/// hyper's default (200), which could change under us. A device's open
+/// documents share one connection for their push-channel streams
+/// (PROTOCOL.md §13), so this is how many documents one connection can
+/// watch; a client keeps to [`WATCH_STREAMS_PER_CONNECTION`] (100, the
+/// least RFC 9113 §6.5.2 lets any server advertise) and opens another
+/// connection beyond it, so this only bounds what one connection can make
+/// the server hold, well above what our clients ask. Every stream still
+/// counts against `--max-watchers`.
+///
+/// [`WATCH_STREAMS_PER_CONNECTION`]: irm_core::protocol::WATCH_STREAMS_PER_CONNECTION
+pub const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 1000;
+
 /// Serves `app` on every stream `listener` yields until `stop` turns true;
 /// then stops accepting, asks each connection to finish its request in
 /// flight and close, and returns once all have.
@@ -114,6 +128,8 @@ fn builders() -> (http1::Builder, http2::Builder<TokioExecutor>) {
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(HTTP1_MAX_BUF);
     let mut http2 = http2::Builder::new(TokioExecutor::new());
-    http2.timer(TokioTimer::new());
+    http2
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(HTTP2_MAX_CONCURRENT_STREAMS);
     (http1, http2)
 }

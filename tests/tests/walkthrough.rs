@@ -940,3 +940,120 @@ fn a_negative_duration_is_a_time_ago_not_a_flag() {
     assert!(err.contains("is already past"), "{err}");
     assert!(!err.contains("unexpected argument"), "{err}");
 }
+
+#[test]
+fn a_revocation_during_a_long_export_stops_it_before_the_plaintext_is_released() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let stage = Stage::new();
+    // Many chunks, so that the export is still decrypting when the test
+    // revokes: the sealed file reaches `irm open` through a named pipe the
+    // test feeds, so it cannot finish before the test lets it.
+    let plaintext: Vec<u8> = CUSTOMERS.iter().copied().cycle().take(8 << 20).collect();
+    let input = stage.admins.admin.write("long.csv", &plaintext);
+    let sealed = stage.alice.path("long.csv.irm");
+    let report = stage.admins.admin.ok(&[
+        "seal",
+        input.to_str().expect("UTF-8 path"),
+        "-o",
+        sealed.to_str().expect("UTF-8 path"),
+        "--to",
+        "alice",
+        "--allow",
+        "view,export",
+        "--force",
+    ]);
+    let file_id = report["file_id"].as_str().expect("a file id").to_owned();
+    let sealed = std::fs::read(&sealed).expect("the sealed file");
+    let feed_path = stage.alice.path("feed.irm");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&feed_path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", feed_path.display());
+    let out = stage.alice.path("long.csv");
+    // What alice's directory holds besides the pipe, sorted.
+    let listing = || {
+        let mut names: Vec<_> = std::fs::read_dir(stage.alice.path("."))
+            .expect("alice's directory")
+            .map(|e| e.expect("an entry").file_name())
+            .filter(|name| name != "feed.irm")
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing();
+
+    let export = stage
+        .alice
+        .run(irm_e2e::irm_binary())
+        .args([
+            "open",
+            feed_path.to_str().expect("UTF-8 path"),
+            "-o",
+            out.to_str().expect("UTF-8 path"),
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("irm open starts");
+    let mut feed = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&feed_path)
+        .expect("the pipe opens once irm open reads it");
+    // Half the file, far more than the pipe and the command's read buffer
+    // hold: once it is taken, the command is decrypting under its grant,
+    // with its push channel open from the grant's cursor on.
+    let (head, rest) = sealed.split_at(sealed.len() / 2);
+    feed.write_all(head).expect("irm open reads the first half");
+
+    let revoked = stage
+        .admins
+        .admin
+        .ok(&["admin", "file", "revoke", &file_id, "--force"]);
+    assert_eq!(revoked["state"], "revoked");
+    // The command's renewal, asked for on the push channel's signal, is
+    // refused (and audited) while it waits for the rest.
+    let auditor = irm_client::Session::unlock(
+        &stage.admins.admin.config_dir(),
+        &irm_client::Passphrase::new(stage.admins.admin.passphrase()).expect("a passphrase"),
+    )
+    .expect("the administrator's session");
+    let refused = || {
+        auditor
+            .audit_records(None, Some(1000))
+            .expect("the audit log")
+            .iter()
+            .any(|r| {
+                r.action == "renew"
+                    && r.result != "ok"
+                    && r.actor_user.as_deref() == Some("alice")
+                    && r.file_id.as_deref() == Some(file_id.as_str())
+            })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !refused() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refused renewal of the file was audited"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The rest arrives after the refusal; the command stops at its next
+    // write (or already has: the pipe is then closed, which is fine).
+    let _ = feed.write_all(rest);
+    drop(feed);
+
+    let done = export.wait_with_output().expect("irm open ends");
+    let value: Value = serde_json::from_slice(&done.stdout).unwrap_or_else(|_| {
+        panic!(
+            "irm open printed no JSON: {}",
+            String::from_utf8_lossy(&done.stderr)
+        )
+    });
+    assert_eq!(done.status.code(), Some(3), "{value}");
+    assert_eq!(value["reason"], "file_revoked", "{value}");
+    assert!(!out.exists(), "no plaintext was released");
+    assert_eq!(listing(), before, "the temporary output was removed");
+}

@@ -10,16 +10,23 @@
 //! before anything is written (PROTOCOL.md §7.8).
 //!
 //! As with `irm recover`, the plaintext goes to a temporary file that takes
-//! the destination's name only after every chunk verified. If the lease ran
-//! out while decrypting, the grant is renewed first, so a revocation that
-//! happened meanwhile still stops the release.
+//! the destination's name only after every chunk verified. While it
+//! decrypts, the command holds the file's push channel (PROTOCOL.md §13):
+//! on each signal a thread of its own asks for a fresh grant, and a refusal
+//! (a revocation, suspension or restriction made meanwhile) stops the
+//! export, removes the temporary output and exits 3 with the reason, so a
+//! long export is stopped before its plaintext is released. If the lease
+//! ran out while decrypting, the grant is renewed before naming the output
+//! too, for when the channel was down.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{self, BufReader, Write};
+use std::sync::OnceLock;
+use std::sync::mpsc::{self, Receiver};
 
 use anyhow::{Context, Result};
-use irm_client::ClientError;
 use irm_client::canary::OsRandom;
+use irm_client::{ClientError, Session, WatchSignal};
 use irm_core::protocol::{DenyReason, UsageAction};
 use irm_core::{Opener, Rights, SealedHeader};
 use serde::Serialize;
@@ -140,28 +147,8 @@ pub(crate) fn run(args: &OpenArgs) -> Result<()> {
     let capacity = metadata.plaintext_len.unwrap_or(sealed_len);
     let list = (is_list(&metadata) || unnamed) && capacity <= MAX_LIST_BYTES;
     let progress = Progress::new(metadata.plaintext_len, args.quiet || args.json || list);
-    let mut canaries = 0;
-    let mut output;
-    let plaintext_len;
-    if list {
-        let mut plaintext = Zeroizing::new(Vec::with_capacity(capacity as usize));
-        let mut opener = Opener::new(verified, reader, options);
-        plaintext_len = opener
-            .write_to(&mut *plaintext)
-            .with_context(|| format!("decrypting {input}"))?;
-        drop(opener);
-        let exported = if unnamed {
-            session.export_maybe_list(&grant, &plaintext, None, &mut OsRandom)
-        } else {
-            session.export_list(&grant, &plaintext, None, &mut OsRandom)
-        };
-        let (exported, receipt) = exported.with_context(|| refused_context(&input.to_string()))?;
-        drop(plaintext);
-        check_export_right(&grant, &input)?;
-        canaries = receipt.canaries.len();
-        output = destination.create(args.force, 0o600)?;
-        std::io::Write::write_all(&mut output, &exported)
-            .with_context(|| format!("writing {destination}"))?;
+    let mut sink = if list {
+        Sink::Memory(Zeroizing::new(Vec::with_capacity(capacity as usize)))
     } else {
         // PROTOCOL.md §5: report the export before releasing anything.
         // Without the right the server refuses (right_not_granted) and
@@ -171,15 +158,74 @@ pub(crate) fn run(args: &OpenArgs) -> Result<()> {
             .with_context(|| refused_context(&input.to_string()))?;
         check_export_right(&grant, &input)?;
         // Exported customer data is private to its owner.
-        output = destination.create(args.force, 0o600)?;
+        Sink::File(destination.create(args.force, 0o600)?)
+    };
+
+    // PROTOCOL.md §13: the push channel is held while decrypting, so that a
+    // revocation meanwhile stops a long export before anything is released.
+    let refusal = OnceLock::new();
+    let (signals, signalled) = mpsc::channel();
+    // Without a push channel (a thread that cannot start), the lease check
+    // below is what remains, as before.
+    let watch = session
+        .watch(&grant, move |signal| {
+            let _ = signals.send(signal);
+        })
+        .ok();
+    let decrypted = std::thread::scope(|scope| {
+        let (session, header, refusal) = (&session, &header, &refusal);
+        // Ends when the watch is dropped below (its handler holds the sender).
+        scope.spawn(move || renew_on_signals(session, header, &signalled, refusal));
         let mut opener = Opener::new(verified, reader, options);
         // Verified chunks go from the decryption buffer to the file in one
         // vectored write per batch.
-        plaintext_len = opener
-            .write_to(&mut Metered::new(&mut output, &progress))
-            .with_context(|| format!("decrypting {input} into {destination}"))?;
+        let decrypted = match &mut sink {
+            Sink::Memory(plaintext) => opener.write_to(&mut Checked {
+                inner: &mut **plaintext,
+                refusal,
+            }),
+            Sink::File(output) => opener.write_to(&mut Metered::new(
+                Checked {
+                    inner: output,
+                    refusal,
+                },
+                &progress,
+            )),
+        };
         drop(opener);
+        drop(watch);
+        decrypted
+    });
+    // A refusal is the reason, whatever the write that noticed it says.
+    if let Some(refused) = refusal.into_inner() {
+        // Dropping the sink wipes the plaintext or removes the temporary file.
+        drop(sink);
+        return Err(anyhow::Error::new(refused).context(format!(
+            "the key server withdrew {input} while it was decrypted"
+        )));
     }
+    let plaintext_len =
+        decrypted.with_context(|| format!("decrypting {input} into {destination}"))?;
+    let mut canaries = 0;
+    let output = match sink {
+        Sink::File(output) => output,
+        Sink::Memory(plaintext) => {
+            let exported = if unnamed {
+                session.export_maybe_list(&grant, &plaintext, None, &mut OsRandom)
+            } else {
+                session.export_list(&grant, &plaintext, None, &mut OsRandom)
+            };
+            let (exported, receipt) =
+                exported.with_context(|| refused_context(&input.to_string()))?;
+            drop(plaintext);
+            check_export_right(&grant, &input)?;
+            canaries = receipt.canaries.len();
+            let mut output = destination.create(args.force, 0o600)?;
+            std::io::Write::write_all(&mut output, &exported)
+                .with_context(|| format!("writing {destination}"))?;
+            output
+        }
+    };
     if !grant.is_live() {
         // The key was used up to its deadline; check with the server that
         // the file may still be released before naming the output.
@@ -220,4 +266,73 @@ pub(crate) fn run(args: &OpenArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Where the plaintext goes while it is decrypted: a list into zeroizing
+/// memory (its canaries go in before it is written), anything else
+/// straight into the output's temporary file.
+enum Sink {
+    Memory(Zeroizing<Vec<u8>>),
+    File(crate::output::Output),
+}
+
+/// Renews on each push-channel signal until the channel ends (PROTOCOL.md
+/// §13); the first refusal, or a renewal without the export right, is kept
+/// in `refusal` and ends the renewals. A renewal that fails otherwise (the
+/// server unreachable) refuses nothing: the lease check before the output
+/// is named still stands.
+fn renew_on_signals(
+    session: &Session,
+    header: &SealedHeader,
+    signalled: &Receiver<WatchSignal>,
+    refusal: &OnceLock<ClientError>,
+) {
+    while signalled.recv().is_ok() {
+        let refused = match session.grant(header, true) {
+            Err(err @ ClientError::Denied(..)) => err,
+            // A restriction may leave the file readable but not exportable.
+            Ok(renewed) if !renewed.rights().contains(Rights::EXPORT) => ClientError::Denied(
+                DenyReason::RightNotGranted,
+                format!(
+                    "the file's rights became {} while it was decrypted, without export",
+                    renewed.rights()
+                ),
+            ),
+            Ok(_) | Err(_) => continue,
+        };
+        let _ = refusal.set(refused);
+        return;
+    }
+}
+
+/// The output, refusing every write once the grant was refused, so the
+/// export stops at its next batch.
+struct Checked<'a, W> {
+    inner: W,
+    refusal: &'a OnceLock<ClientError>,
+}
+
+impl<W> Checked<'_, W> {
+    fn check(&self) -> io::Result<()> {
+        match self.refusal.get() {
+            Some(_) => Err(io::Error::other("the grant was refused while decrypting")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<W: Write> Write for Checked<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.check()?;
+        self.inner.write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.check()?;
+        self.inner.write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
