@@ -7,7 +7,7 @@
 //! small file measured in the same run on the same disk, for comparison.
 //!
 //! ```text
-//! cargo run --release -p irm-key-server --example loadgen -- [--devices 64] [--clients 64] [--requests 20000] [--seconds 20] [--rate GRANTS_PER_S] [--timeline 1]
+//! cargo run --release -p irm-key-server --example loadgen -- [--devices 64] [--clients 64] [--requests 20000] [--seconds 20] [--rate GRANTS_PER_S] [--timeline 1] [--detection 0]
 //! ```
 
 mod support;
@@ -34,6 +34,9 @@ struct Options {
     rate: u64,
     /// Print latency by 250 ms window.
     timeline: bool,
+    /// The default detection rules on (the server's default), or all off,
+    /// to measure what detection costs a grant (PROTOCOL.md §12).
+    detection: bool,
 }
 
 fn options() -> Options {
@@ -44,6 +47,7 @@ fn options() -> Options {
         seconds: 20,
         rate: 0,
         timeline: false,
+        detection: true,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -52,7 +56,7 @@ fn options() -> Options {
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or_else(|| {
                 eprintln!(
-                    "usage: loadgen [--devices N] [--clients N] [--requests N] [--seconds N] [--rate N] [--timeline 1]"
+                    "usage: loadgen [--devices N] [--clients N] [--requests N] [--seconds N] [--rate N] [--timeline 1] [--detection 0]"
                 );
                 std::process::exit(2)
             });
@@ -63,6 +67,7 @@ fn options() -> Options {
             "--seconds" => o.seconds = value.max(1),
             "--rate" => o.rate = value,
             "--timeline" => o.timeline = value != 0,
+            "--detection" => o.detection = value != 0,
             _ => {
                 eprintln!("unknown option {}", pair[0]);
                 std::process::exit(2)
@@ -126,7 +131,11 @@ async fn main() {
     let o = options();
     let dir = tempfile::tempdir().expect("temp dir");
     let report = datadir::init(dir.path(), &[], "admin", &SystemClock).expect("init");
-    let state = AppState::open(Settings::new(dir.path()), Arc::new(SystemClock)).expect("open");
+    let mut settings = Settings::new(dir.path());
+    if !o.detection {
+        settings.detection = irm_key_server::detect::Rules::OFF;
+    }
+    let state = AppState::open(settings, Arc::new(SystemClock)).expect("open");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.set_nonblocking(true).expect("non-blocking");
     let base = format!(

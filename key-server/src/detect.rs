@@ -76,6 +76,19 @@ pub struct Rules {
 }
 
 impl Rules {
+    /// Every rule switched off.
+    pub const OFF: Self = Self {
+        bulk: None,
+        denials: None,
+        records: None,
+        devices: None,
+        networks: None,
+        baseline: None,
+        off_hours: None,
+        first_access: None,
+        peers: None,
+    };
+
     /// `rule`'s setting as the wire and the store name it; `None` when it
     /// is off (or no such rule exists).
     pub fn setting(&self, rule: &str) -> Option<DetectionLimit> {
@@ -1129,17 +1142,7 @@ mod tests {
         assert!(d.grant("alice", "b", 2).is_some());
         d.forget("alice");
         assert_eq!(d.grant("alice", "c", 3), None);
-        let mut off = Detector::new(Rules {
-            bulk: None,
-            denials: None,
-            records: None,
-            devices: None,
-            networks: None,
-            baseline: None,
-            off_hours: None,
-            first_access: None,
-            peers: None,
-        });
+        let mut off = Detector::new(Rules::OFF);
         for i in 0..100 {
             assert_eq!(off.grant("alice", &i.to_string(), 5), None);
             assert_eq!(off.denial("alice", 5), None);

@@ -164,14 +164,7 @@ async fn a_detection_hold_reaches_the_open_documents_of_the_person_it_holds(back
                 window_secs: 300,
                 action: Action::StepUp,
             }),
-            denials: None,
-            records: None,
-            devices: None,
-            networks: None,
-            baseline: None,
-            off_hours: None,
-            first_access: None,
-            peers: None,
+            ..Rules::OFF
         };
     })
     .await;

@@ -261,17 +261,7 @@ fn writer_loop<C: Tables>(
         ledger: Ledger::default(),
         staged: Vec::new(),
         // Off until `arm_detection` brings the rules and the history.
-        detector: crate::detect::Detector::new(crate::detect::Rules {
-            bulk: None,
-            denials: None,
-            records: None,
-            devices: None,
-            networks: None,
-            baseline: None,
-            off_hours: None,
-            first_access: None,
-            peers: None,
-        }),
+        detector: crate::detect::Detector::new(crate::detect::Rules::OFF),
         changed: Vec::new(),
         alerted: false,
     };
