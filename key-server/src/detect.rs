@@ -758,6 +758,35 @@ fn fire(
     })
 }
 
+/// The scopes a grant of a file under `policy` opens to a member of
+/// `groups` from `client_addr` (PROTOCOL.md §12, `first_access`): each of
+/// the policy's groups they belong to, `group:NAME`; its classification,
+/// `class:NAME`; and the network the request came from, `net:NETWORK`.
+pub fn scopes_of(
+    policy: &irm_core::Policy,
+    groups: &[String],
+    client_addr: Option<&str>,
+) -> Vec<String> {
+    let mut scopes: Vec<String> = policy
+        .grants
+        .iter()
+        .flat_map(|g| g.recipients.iter())
+        .filter_map(|r| match r {
+            irm_core::Recipient::Group(g) if groups.contains(g) => Some(format!("group:{g}")),
+            _ => None,
+        })
+        .collect();
+    if let Some(class) = &policy.classification {
+        scopes.push(format!("class:{class}"));
+    }
+    if let Some(network) = client_addr.and_then(network_of) {
+        scopes.push(format!("net:{network}"));
+    }
+    scopes.sort();
+    scopes.dedup();
+    scopes
+}
+
 /// The network a client address belongs to, as the `networks` rule counts
 /// them: its IPv4 /24 or IPv6 /48 (`192.0.2.0/24`); `None` for anything
 /// that is not an address.
@@ -1041,6 +1070,22 @@ mod tests {
         totals.insert("alice".into(), t(19, 0));
         totals.insert("dave".into(), t(11, 900));
         assert!(peer_outliers(&groups, &totals, 5, 30).is_empty());
+    }
+
+    #[test]
+    fn a_grants_scopes_are_the_groups_it_comes_through_its_class_and_network() {
+        let policy = irm_core::Policy::builder()
+            .grant(irm_core::PolicyGrant::parse("@support, @payroll, alice=view").unwrap())
+            .classification(Some("confidential"))
+            .build()
+            .unwrap();
+        let scopes = scopes_of(&policy, &["support".to_owned()], Some("192.0.2.9:5000"));
+        assert_eq!(
+            scopes,
+            ["class:confidential", "group:support", "net:192.0.2.0/24"],
+            "payroll is not hers; alice by name is no scope"
+        );
+        assert_eq!(scopes_of(&policy, &[], None), ["class:confidential"]);
     }
 
     #[test]

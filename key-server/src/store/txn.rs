@@ -439,7 +439,11 @@ pub(super) fn grant<C: Tables>(
                 ctx.detector
                     .off_hours(&input.actor.user, &state.groups, now),
             );
-            let scopes = scopes_of(&input.facts.policy, &state.groups);
+            let scopes = crate::detect::scopes_of(
+                &input.facts.policy,
+                &state.groups,
+                input.actor.client_addr.as_deref(),
+            );
             let (new, firing) = ctx.detector.first_access(&input.actor.user, &scopes, now);
             for scope in &new {
                 ctx.conn
@@ -979,27 +983,6 @@ pub(super) fn record_peer_firings<C: Tables>(
         recorded += 1;
     }
     Ok(recorded)
-}
-
-/// The scopes a grant of a file under `policy` opens to a member of
-/// `groups` (PROTOCOL.md §12, `first_access`): each of the policy's groups
-/// they belong to, `group:NAME`, and its classification, `class:NAME`.
-fn scopes_of(policy: &Policy, groups: &[String]) -> Vec<String> {
-    let mut scopes: Vec<String> = policy
-        .grants
-        .iter()
-        .flat_map(|g| g.recipients.iter())
-        .filter_map(|r| match r {
-            irm_core::Recipient::Group(g) if groups.contains(g) => Some(format!("group:{g}")),
-            _ => None,
-        })
-        .collect();
-    if let Some(class) = &policy.classification {
-        scopes.push(format!("class:{class}"));
-    }
-    scopes.sort();
-    scopes.dedup();
-    scopes
 }
 
 /// Whether `op` changes a detection rule without loosening it, or narrows
