@@ -238,6 +238,8 @@ pub fn draw(
         identities,
         phones,
         emails,
+        pooled: (pools.phones.len(), pools.emails.len()),
+        emails_monitored: pools.email_domain.is_some(),
     })
 }
 

@@ -396,6 +396,23 @@ async fn the_operators_pools_are_used_once_and_an_unapproved_export_carries_none
             .chain(&second.canaries)
             .all(|c| c.email.ends_with("@watch.example"))
     );
+    // The pool ran short both times (6 invented numbers, then 11): the
+    // export records say so, so that the operator refills it. The catch-all
+    // domain reaches the operator, so the addresses are never short.
+    let audit = admin.audit().await;
+    let exports: Vec<&str> = audit
+        .iter()
+        .filter(|r| r.action == "event.export" && r.result == "ok")
+        .filter_map(|r| r.detail.as_deref())
+        .collect();
+    assert_eq!(exports.len(), 2, "{exports:?}");
+    assert!(exports[0].contains(" phone_pool_short=6"), "{}", exports[0]);
+    assert!(
+        exports[1].contains(" phone_pool_short=11"),
+        "{}",
+        exports[1]
+    );
+    assert!(exports.iter().all(|d| !d.contains("email_pool_short")));
 
     // With the rule at 0 an export needs no approval and carries nothing.
     server.take_out_without_approval(&admin).await;

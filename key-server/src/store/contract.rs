@@ -240,6 +240,12 @@ pub struct CanaryOrder {
     pub phones: Vec<String>,
     /// E-mail addresses to take from, in order.
     pub emails: Vec<String>,
+    /// How many of `phones`, and of `emails`, come first from the
+    /// operator's monitored pools (`[canaries]`); the rest reach no one,
+    /// unless `emails_monitored` (a catch-all domain the operator reads).
+    pub pooled: (usize, usize),
+    /// Whether every address in `emails` reaches the operator.
+    pub emails_monitored: bool,
 }
 
 /// `POST /v1/files`, after the header was parsed and its wrap opened.

@@ -39,6 +39,13 @@ pub(super) fn issue(
     let phones = unused(conn, &order.phones, want)?;
     let emails = unused(conn, &order.emails, want)?;
     let count = want.min(phones.len()).min(emails.len());
+    let (pool_phones, pool_emails) = order.pooled;
+    let phone_pool_short = (pool_phones > 0)
+        .then(|| count - from_pool(&phones[..count], &order.phones[..pool_phones]))
+        .filter(|short| *short > 0);
+    let email_pool_short = (pool_emails > 0 && !order.emails_monitored)
+        .then(|| count - from_pool(&emails[..count], &order.emails[..pool_emails]))
+        .filter(|short| *short > 0);
     let (request_id, approvers) = approved_request(conn, input, file_id)?;
     conn.insert_canary_export(&CanaryExportRow {
         id: order.export_id.clone(),
@@ -70,6 +77,15 @@ pub(super) fn issue(
         // invented values too (PROTOCOL.md §7.8); say so in the record.
         note.push_str(&format!(" canaries_short={}", want - count));
     }
+    // A configured pool that ran dry: the rest of the canaries name the
+    // export when found, but their use reaches no one. Say so, so that the
+    // operator refills it.
+    if let Some(short) = phone_pool_short {
+        note.push_str(&format!(" phone_pool_short={short}"));
+    }
+    if let Some(short) = email_pool_short {
+        note.push_str(&format!(" email_pool_short={short}"));
+    }
     if let Some(request) = &request_id {
         note.push_str(&format!(" request={request}"));
     }
@@ -80,6 +96,14 @@ pub(super) fn issue(
         },
         note,
     ))
+}
+
+/// How many of `kept` (value, key) are values of `pool`.
+fn from_pool(kept: &[(String, String)], pool: &[String]) -> usize {
+    let pool: BTreeSet<&str> = pool.iter().map(String::as_str).collect();
+    kept.iter()
+        .filter(|(v, _)| pool.contains(v.as_str()))
+        .count()
 }
 
 /// Up to `want` of `candidates`, in order, with their contact keys, that no
