@@ -19,6 +19,25 @@ use zeroize::Zeroizing;
 
 use crate::text::{self, TextEncoding};
 
+/// Whether the file is a customer list that carries canaries: CSV or TSV
+/// by its media type or its name.
+pub fn is_list(metadata: &irm_core::Metadata) -> bool {
+    let media = metadata
+        .media_type
+        .as_deref()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let name = metadata
+        .file_name
+        .as_deref()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    media.starts_with("text/csv")
+        || media.starts_with("text/tab-separated-values")
+        || name.ends_with(".csv")
+        || name.ends_with(".tsv")
+}
+
 /// Where canary positions come from.
 pub trait RandomSource {
     /// 64 random bits.

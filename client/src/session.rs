@@ -405,6 +405,33 @@ impl Session {
         self.export_text(grant, plaintext, detail, true, rng)
     }
 
+    /// Takes a whole document out (PROTOCOL.md §7.3, §7.8), for a caller
+    /// that holds its plaintext (libirm's `irm_export`): a customer list
+    /// (CSV or TSV by its name or media type; or, with neither, by its
+    /// bytes) as [`Session::export_list`] does, with the canaries of an
+    /// approved export among its rows; any other document as it is, once
+    /// the key server accepted its `export` report.
+    pub fn export_document(
+        &self,
+        grant: &Grant,
+        plaintext: &[u8],
+        rng: &mut impl crate::canary::RandomSource,
+    ) -> Result<ExportedList, ClientError> {
+        let metadata = grant.verified_header()?.metadata().clone();
+        let unnamed = metadata.file_name.is_none() && metadata.media_type.is_none();
+        if crate::canary::is_list(&metadata) || unnamed {
+            return self.export_text(grant, plaintext, None, unnamed, rng);
+        }
+        self.report_event(grant, irm_core::protocol::UsageAction::Export, None)?;
+        Ok((
+            zeroize::Zeroizing::new(plaintext.to_vec()),
+            irm_core::protocol::ExportReceipt {
+                export_id: None,
+                canaries: Vec::new(),
+            },
+        ))
+    }
+
     fn export_text(
         &self,
         grant: &Grant,

@@ -755,6 +755,32 @@ enum irm_status irm_report_event(const struct irm_document *doc, uint32_t action
 enum irm_status irm_report_rows(const struct irm_document *doc, uint32_t action, uint64_t rows);
 
 /**
+ * Takes the whole document out as a file's bytes (PROTOCOL.md §7.3,
+ * §7.8), for a program that writes it somewhere. The key server must
+ * accept the `export` report first: without the export right
+ * `IRM_STATUS_DENIED_RIGHT_NOT_GRANTED`; where the server requires an
+ * approved take-out (`irm export request FILE`, then two administrators),
+ * `IRM_STATUS_DENIED_EXPORT_APPROVAL_REQUIRED` until one is approved for
+ * this file and device (each approval is spent once). A customer list
+ * (CSV or TSV by its name or media type) comes back with the canary rows
+ * the key server issued for this export among its rows, in the list's own
+ * encoding: if the list leaks, `irm trace` names this export. Any other
+ * document comes back as it is. `*out` is freed with `irm_buffer_free`
+ * (which wipes it); `*canaries` (NULL to skip) is set to the number of
+ * canary rows added. Needs the whole plaintext in memory
+ * (`IRM_STATUS_OUT_OF_MEMORY` otherwise). Not the program right: this is
+ * the export right's.
+ *
+ * # Safety
+ * `doc` is a live handle; `out` and `out_len` are writable; `canaries` is
+ * NULL or writable.
+ */
+enum irm_status irm_export(const struct irm_document *doc,
+                           uint8_t **out,
+                           size_t *out_len,
+                           size_t *canaries);
+
+/**
  * Closes a document: the content key and the decrypted chunk buffer are
  * wiped from memory and the handle is freed. NULL is ignored; so is a
  * document already closed.

@@ -895,6 +895,56 @@ pub unsafe extern "C" fn irm_report_rows(
     })
 }
 
+/// Takes the whole document out as a file's bytes (PROTOCOL.md §7.3,
+/// §7.8), for a program that writes it somewhere. The key server must
+/// accept the `export` report first: without the export right
+/// `IRM_STATUS_DENIED_RIGHT_NOT_GRANTED`; where the server requires an
+/// approved take-out (`irm export request FILE`, then two administrators),
+/// `IRM_STATUS_DENIED_EXPORT_APPROVAL_REQUIRED` until one is approved for
+/// this file and device (each approval is spent once). A customer list
+/// (CSV or TSV by its name or media type) comes back with the canary rows
+/// the key server issued for this export among its rows, in the list's own
+/// encoding: if the list leaks, `irm trace` names this export. Any other
+/// document comes back as it is. `*out` is freed with `irm_buffer_free`
+/// (which wipes it); `*canaries` (NULL to skip) is set to the number of
+/// canary rows added. Needs the whole plaintext in memory
+/// (`IRM_STATUS_OUT_OF_MEMORY` otherwise). Not the program right: this is
+/// the export right's.
+///
+/// # Safety
+/// `doc` is a live handle; `out` and `out_len` are writable; `canaries` is
+/// NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irm_export(
+    doc: *const irm_document,
+    out: *mut *mut u8,
+    out_len: *mut usize,
+    canaries: *mut usize,
+) -> irm_status {
+    guard(|| {
+        let out = Out::new(out, "out")?;
+        let out_len = Out::new(out_len, "out_len")?;
+        let canaries = Out::optional(canaries);
+        // SAFETY: a live handle by the caller's contract.
+        let doc = unsafe { borrow::<Document>(doc) }?;
+        let (bytes, added) = doc.export()?;
+        let (ptr, len) = if bytes.is_empty() {
+            (std::ptr::null_mut(), 0)
+        } else {
+            new_buffer(bytes)
+        };
+        // SAFETY: non-NULL (or skipped when optional) and writable by the caller's contract.
+        unsafe {
+            out.write(ptr);
+            out_len.write(len);
+            if let Some(canaries) = canaries {
+                canaries.write(added);
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Closes a document: the content key and the decrypted chunk buffer are
 /// wiped from memory and the handle is freed. NULL is ignored; so is a
 /// document already closed.

@@ -584,25 +584,32 @@ impl Document {
     /// The whole plaintext decoded to UTF-8 (irm-client's `text::decode`,
     /// the viewer's decoding), on the same terms as `irm_read`. Every
     /// intermediate copy is wiped when this returns.
+    /// The whole document taken out (PROTOCOL.md §7.3, §7.8): the key
+    /// server accepts the `export` report first (the export right, and an
+    /// approved take-out where the server requires one); a customer list
+    /// comes back with the canaries the server issued for this export among
+    /// its rows. Returns the bytes (exactly their length, wiped when freed)
+    /// and how many canary rows they carry.
+    pub(crate) fn export(&self) -> Result<(Box<[u8]>, usize), Failure> {
+        let mut state = self.state();
+        self.check_live(&mut state)?;
+        let plain = read_all(&mut state.opener)?;
+        let (out, receipt) = self.session.export_document(
+            &state.grant,
+            &plain,
+            &mut ::irm_client::canary::OsRandom,
+        )?;
+        drop(plain);
+        // Allocated (zeroed) at its final size before any byte is copied in.
+        let mut bytes = vec![0u8; out.len()].into_boxed_slice();
+        bytes.copy_from_slice(&out);
+        Ok((bytes, receipt.canaries.len()))
+    }
+
     pub(crate) fn text_utf8(&self) -> Result<Utf8Text, Failure> {
         let mut state = self.state();
         self.check_readable(&mut state)?;
-        let plaintext_len = state.opener.plaintext_len();
-        let too_large = || {
-            Failure::new(
-                irm_status::IRM_STATUS_OUT_OF_MEMORY,
-                format!(
-                    "the document's {plaintext_len} bytes do not fit in memory to be converted; \
-                     read it in pieces with irm_read"
-                ),
-            )
-        };
-        let len = usize::try_from(plaintext_len).map_err(|_| too_large())?;
-        let mut plain = Zeroizing::new(Vec::new());
-        plain.try_reserve_exact(len).map_err(|_| too_large())?;
-        plain.resize(len, 0);
-        let n = read_at(&mut state.opener, 0, &mut plain)?;
-        plain.truncate(n);
+        let plain = read_all(&mut state.opener)?;
         let decoded = text::decode(&plain);
         state.text_encoding = Some(decoded.encoding);
         // Allocated (zeroed) at its final size before any text is copied in.
@@ -613,6 +620,27 @@ impl Document {
             had_errors: decoded.had_errors,
         })
     }
+}
+
+/// The whole plaintext, in zeroizing memory reserved once at its length.
+fn read_all(opener: &mut SeekableOpener<File>) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    let plaintext_len = opener.plaintext_len();
+    let too_large = || {
+        Failure::new(
+            irm_status::IRM_STATUS_OUT_OF_MEMORY,
+            format!(
+                "the document's {plaintext_len} bytes do not fit in memory at once; \
+                 read it in pieces with irm_read"
+            ),
+        )
+    };
+    let len = usize::try_from(plaintext_len).map_err(|_| too_large())?;
+    let mut plain = Zeroizing::new(Vec::new());
+    plain.try_reserve_exact(len).map_err(|_| too_large())?;
+    plain.resize(len, 0);
+    let n = read_at(opener, 0, &mut plain)?;
+    plain.truncate(n);
+    Ok(plain)
 }
 
 /// Fills `buf` from `offset` up to the end of the plaintext. On failure

@@ -59,25 +59,6 @@ struct OpenReport {
 /// larger one is written as it streams, without them.
 const MAX_LIST_BYTES: u64 = 1 << 30;
 
-/// Whether the file is a customer list that carries canaries: CSV or TSV
-/// by its media type or its name.
-fn is_list(metadata: &irm_core::Metadata) -> bool {
-    let media = metadata
-        .media_type
-        .as_deref()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let name = metadata
-        .file_name
-        .as_deref()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    media.starts_with("text/csv")
-        || media.starts_with("text/tab-separated-values")
-        || name.ends_with(".csv")
-        || name.ends_with(".tsv")
-}
-
 /// The server accepted a report it should have refused: refuse anyway.
 fn check_export_right(grant: &irm_client::Grant, input: &Input) -> Result<()> {
     if grant.rights().contains(Rights::EXPORT) {
@@ -145,7 +126,7 @@ pub(crate) fn run(args: &OpenArgs) -> Result<()> {
     // the plaintext behind: to the stated length, or else (sealed from a
     // stream) to the sealed file's, which the plaintext never exceeds.
     let capacity = metadata.plaintext_len.unwrap_or(sealed_len);
-    let list = (is_list(&metadata) || unnamed) && capacity <= MAX_LIST_BYTES;
+    let list = (irm_client::canary::is_list(&metadata) || unnamed) && capacity <= MAX_LIST_BYTES;
     let progress = Progress::new(metadata.plaintext_len, args.quiet || args.json || list);
     let mut sink = if list {
         Sink::Memory(Zeroizing::new(Vec::with_capacity(capacity as usize)))
