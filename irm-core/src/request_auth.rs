@@ -222,8 +222,13 @@ impl RequestSignature {
         if device_id.len() != 32 || !device_id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(SignatureHeaderError("device is not 32 hex digits"));
         }
+        let ts = ts.ok_or(SignatureHeaderError("ts is missing"))?;
+        // Digits only: `u64::from_str` would also take `+5`, a second
+        // spelling of the same signed value.
+        if ts.is_empty() || ts.len() > 20 || !ts.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(SignatureHeaderError("ts is not a number"));
+        }
         let timestamp_unix = ts
-            .ok_or(SignatureHeaderError("ts is missing"))?
             .parse()
             .map_err(|_| SignatureHeaderError("ts is not a number"))?;
         let mut nonce_bytes = [0u8; 16];
@@ -269,6 +274,14 @@ mod tests {
         let mut later = parsed.clone();
         later.timestamp_unix += 1;
         assert!(!later.verify(&public, "POST", "/v1/grant", b"{}"));
+        // One spelling of the time only: the same header with `ts=+...`
+        // (which would verify, the number being the same) is refused.
+        let header = sig.to_header_value();
+        for other in ["ts=+1700000000", "ts= 1700000000", "ts=01700000000x", "ts="] {
+            let respelled = header.replace("ts=1700000000", other);
+            assert_ne!(respelled, header);
+            assert!(RequestSignature::parse(&respelled).is_err(), "{respelled}");
+        }
     }
 
     #[test]

@@ -77,9 +77,10 @@ impl AuditQuery {
     pub fn parse(query: &str) -> Result<Self, String> {
         let mut parsed = Self::default();
         let number = |key: &str, value: &str| -> Result<u64, String> {
-            value
-                .parse::<u64>()
-                .ok()
+            // Digits only: `u64::from_str` would also take `+5`.
+            Some(value)
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<u64>().ok())
                 .filter(|n| i64::try_from(*n).is_ok())
                 .ok_or_else(|| format!("{key} must be a whole number below 2^63"))
         };
@@ -146,6 +147,8 @@ mod tests {
         for (bad, says) in [
             ("after=9223372036854775808", "below 2^63"),
             ("after=-1", "whole number"),
+            ("after=+5", "whole number"),
+            ("since_ms=", "whole number"),
             ("limit=0", "limit must be 1 to 1000"),
             ("limit=1001", "limit must be 1 to 1000"),
             ("file=abc", "32 hex digits"),
