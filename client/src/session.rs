@@ -422,14 +422,7 @@ impl Session {
         if crate::canary::is_list(&metadata) || unnamed {
             return self.export_text(grant, plaintext, None, unnamed, rng);
         }
-        self.report_event(grant, irm_core::protocol::UsageAction::Export, None)?;
-        Ok((
-            zeroize::Zeroizing::new(plaintext.to_vec()),
-            irm_core::protocol::ExportReceipt {
-                export_id: None,
-                canaries: Vec::new(),
-            },
-        ))
+        self.export_as_is(grant, plaintext, None)
     }
 
     fn export_text(
@@ -451,17 +444,26 @@ impl Session {
                 };
                 Ok((out, receipt))
             }
-            _ => {
-                self.report_event(grant, irm_core::protocol::UsageAction::Export, detail)?;
-                Ok((
-                    zeroize::Zeroizing::new(plaintext.to_vec()),
-                    irm_core::protocol::ExportReceipt {
-                        export_id: None,
-                        canaries: Vec::new(),
-                    },
-                ))
-            }
+            _ => self.export_as_is(grant, plaintext, detail),
         }
+    }
+
+    /// A document that is not a list: the `export` report, then its bytes
+    /// as they are, with no canaries.
+    fn export_as_is(
+        &self,
+        grant: &Grant,
+        plaintext: &[u8],
+        detail: Option<&str>,
+    ) -> Result<ExportedList, ClientError> {
+        self.report_event(grant, irm_core::protocol::UsageAction::Export, detail)?;
+        Ok((
+            zeroize::Zeroizing::new(plaintext.to_vec()),
+            irm_core::protocol::ExportReceipt {
+                export_id: None,
+                canaries: Vec::new(),
+            },
+        ))
     }
 
     /// PROTOCOL.md §1: a client talks only to the server it enrolled with. The

@@ -248,12 +248,8 @@ fn limit_rule(
 impl DetectionConfig {
     /// The rules, over the defaults.
     pub fn rules(&self) -> Result<crate::detect::Rules, ConfigError> {
-        use crate::detect::{BulkRule, DenialRule, Rules};
+        use crate::detect::Rules;
         let defaults = Rules::default();
-        let (bulk, denials) = (
-            defaults.bulk.expect("on by default"),
-            defaults.denials.expect("on by default"),
-        );
         if [
             self.bulk_window_secs,
             self.denial_window_secs,
@@ -272,21 +268,19 @@ impl DetectionConfig {
             ));
         }
         let rules = Rules {
-            bulk: match self.bulk_files.unwrap_or(bulk.files) {
-                0 => None,
-                files => Some(BulkRule {
-                    files,
-                    window_secs: self.bulk_window_secs.unwrap_or(bulk.window_secs),
-                    action: self.bulk_action.unwrap_or(bulk.action),
-                }),
-            },
-            denials: match self.denials.unwrap_or(denials.denials) {
-                0 => None,
-                count => Some(DenialRule {
-                    denials: count,
-                    window_secs: self.denial_window_secs.unwrap_or(denials.window_secs),
-                }),
-            },
+            bulk: limit_rule(
+                defaults.bulk,
+                self.bulk_files,
+                self.bulk_window_secs,
+                self.bulk_action,
+            ),
+            // Refusals only ever alert (`check_detection_setting`).
+            denials: limit_rule(
+                defaults.denials,
+                self.denials,
+                self.denial_window_secs,
+                None,
+            ),
             records: limit_rule(
                 defaults.records,
                 self.records_taken,
@@ -629,7 +623,8 @@ mod tests {
 
     #[test]
     fn detection_rules_and_contacts_come_from_the_file() {
-        use crate::detect::{Action, BulkRule};
+        use crate::detect::Action;
+        use irm_core::protocol::DetectionLimit;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ks.toml");
         let resolve = |text: &str| {
@@ -649,8 +644,8 @@ mod tests {
         let settings = &config.settings;
         assert_eq!(
             settings.detection.bulk,
-            Some(BulkRule {
-                files: 50,
+            Some(DetectionLimit {
+                limit: 50,
                 window_secs: 300,
                 action: Action::Suspend
             })

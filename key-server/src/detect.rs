@@ -20,35 +20,16 @@ pub use hours::Schedule;
 pub use irm_core::protocol::DetectionAction as Action;
 use irm_core::protocol::DetectionLimit;
 
-/// Distinct files per person in a sliding window: more than `files` in
-/// `window_secs` fires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BulkRule {
-    /// The most distinct files that do not fire.
-    pub files: u32,
-    /// The window.
-    pub window_secs: u64,
-    /// What happens.
-    pub action: Action,
-}
-
-/// Refused grants per person in a sliding window: `denials` or more in
-/// `window_secs` fires (an alert: someone probing what they may not open).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DenialRule {
-    /// How many refusals fire.
-    pub denials: u32,
-    /// The window.
-    pub window_secs: u64,
-}
-
 /// The rules in force; `None` switches one off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rules {
-    /// Bulk access.
-    pub bulk: Option<BulkRule>,
-    /// Repeated refusals.
-    pub denials: Option<DenialRule>,
+    /// Bulk access: a person's grants cover more than `limit` distinct
+    /// files within the window (`bulk_files`).
+    pub bulk: Option<DetectionLimit>,
+    /// Repeated refusals: `limit` or more of a person's grants refused
+    /// within the window (`denials`; an alert: someone probing what they
+    /// may not open).
+    pub denials: Option<DetectionLimit>,
     /// Records taken: rows copied, printed or exported, as clients report
     /// them, more than `limit` in the window (`records_taken`).
     pub records: Option<DetectionLimit>,
@@ -93,16 +74,8 @@ impl Rules {
     /// is off (or no such rule exists).
     pub fn setting(&self, rule: &str) -> Option<DetectionLimit> {
         match rule {
-            "bulk_files" => self.bulk.map(|r| DetectionLimit {
-                limit: r.files,
-                window_secs: r.window_secs,
-                action: r.action,
-            }),
-            "denials" => self.denials.map(|r| DetectionLimit {
-                limit: r.denials,
-                window_secs: r.window_secs,
-                action: Action::Alert,
-            }),
+            "bulk_files" => self.bulk,
+            "denials" => self.denials,
             "records_taken" => self.records,
             "devices" => self.devices,
             "networks" => self.networks,
@@ -118,19 +91,8 @@ impl Rules {
     /// `irm_core::protocol::check_detection_setting`).
     pub fn set(&mut self, rule: &str, setting: Option<DetectionLimit>) {
         match rule {
-            "bulk_files" => {
-                self.bulk = setting.map(|l| BulkRule {
-                    files: l.limit,
-                    window_secs: l.window_secs,
-                    action: l.action,
-                });
-            }
-            "denials" => {
-                self.denials = setting.map(|l| DenialRule {
-                    denials: l.limit,
-                    window_secs: l.window_secs,
-                });
-            }
+            "bulk_files" => self.bulk = setting,
+            "denials" => self.denials = setting,
             "records_taken" => self.records = setting,
             "devices" => self.devices = setting,
             "networks" => self.networks = setting,
@@ -151,14 +113,15 @@ impl Default for Rules {
     /// above ten times the person's median hour of the last 14 days.
     fn default() -> Self {
         Self {
-            bulk: Some(BulkRule {
-                files: 30,
+            bulk: Some(DetectionLimit {
+                limit: 30,
                 window_secs: 300,
                 action: Action::StepUp,
             }),
-            denials: Some(DenialRule {
-                denials: 10,
+            denials: Some(DetectionLimit {
+                limit: 10,
                 window_secs: 600,
+                action: Action::Alert,
             }),
             records: Some(DetectionLimit {
                 limit: 10_000,
@@ -209,13 +172,13 @@ pub struct Totals {
 }
 
 /// What the `peers` rule compares: every active person with their groups,
-/// and each person's totals over a window.
+/// and each person's totals over each window asked for.
 #[derive(Debug, Clone, Default)]
 pub struct PeerInputs {
     /// (person, their groups).
     pub people: Vec<(String, Vec<String>)>,
-    /// Totals by person (absent: zero).
-    pub totals: HashMap<String, Totals>,
+    /// Per window, in the order asked: totals by person (absent: zero).
+    pub totals: Vec<HashMap<String, Totals>>,
 }
 
 /// The fewest peers a comparison needs: with fewer, a median says little.
@@ -353,7 +316,7 @@ impl Detector {
             }
         }
         let files = recent.files.len();
-        if files <= rule.files as usize || fired_within(recent, "bulk_files", since) {
+        if files <= rule.limit as usize || fired_within(recent, "bulk_files", since) {
             return None;
         }
         recent.fired.insert("bulk_files", now);
@@ -363,7 +326,7 @@ impl Detector {
             detail: format!(
                 "files={files} window_secs={} limit={} action={}",
                 rule.window_secs,
-                rule.files,
+                rule.limit,
                 rule.action.as_str()
             ),
         })
@@ -380,7 +343,7 @@ impl Detector {
         }
         recent.denials.push_back(now);
         let denials = recent.denials.len();
-        if denials < rule.denials as usize || fired_within(recent, "denials", since) {
+        if denials < rule.limit as usize || fired_within(recent, "denials", since) {
             return None;
         }
         recent.fired.insert("denials", now);
@@ -389,7 +352,7 @@ impl Detector {
             action: Action::Alert,
             detail: format!(
                 "denials={denials} window_secs={} limit={} action=alert",
-                rule.window_secs, rule.denials
+                rule.window_secs, rule.limit
             ),
         })
     }
@@ -565,13 +528,13 @@ impl Detector {
     }
 
     /// Counts a grant or renewal of `user`'s from `device` and the client
-    /// address `addr` at `now`; the `devices` and `networks` rules, if this
-    /// one crosses them.
+    /// network `network` ([`network_of`] the address) at `now`; the
+    /// `devices` and `networks` rules, if this one crosses them.
     pub fn in_use(
         &mut self,
         user: &str,
         device: &str,
-        addr: Option<&str>,
+        network: Option<&str>,
         now: u64,
     ) -> Vec<Firing> {
         let mut fired = Vec::new();
@@ -582,8 +545,8 @@ impl Detector {
         {
             fired.extend(fire(recent, "devices", "devices", count, &rule, now));
         }
-        if let (Some(rule), Some(network)) = (rules.networks, addr.and_then(network_of))
-            && let Some(count) = distinct(&mut recent.networks, &network, now, &rule)
+        if let (Some(rule), Some(network)) = (rules.networks, network)
+            && let Some(count) = distinct(&mut recent.networks, network, now, &rule)
         {
             fired.extend(fire(recent, "networks", "networks", count, &rule, now));
         }
@@ -620,7 +583,8 @@ impl Detector {
     /// Replays a grant or renewal found in the audit log for the `devices`
     /// and `networks` rules, without firing.
     pub fn replay_in_use(&mut self, user: &str, device: &str, addr: Option<&str>, at: u64) {
-        let fired = self.in_use(user, device, addr, at);
+        let network = addr.and_then(network_of);
+        let fired = self.in_use(user, device, network.as_deref(), at);
         self.mark_fired(user, &fired, at);
     }
 
@@ -671,20 +635,20 @@ impl Detector {
         self.people.remove(user);
     }
 
-    /// The longest window of the rules in force (how far back to replay).
+    /// The longest window of the rules rebuilt from the log (how far back
+    /// to replay): `off_hours`, `first_access` and `peers` are not (the
+    /// first two keep no history worth it or keep theirs in the database,
+    /// the last reads the log itself).
     pub fn window_secs(&self) -> u64 {
-        let bulk = self.rules.bulk.map_or(0, |r| r.window_secs);
-        let denials = self.rules.denials.map_or(0, |r| r.window_secs);
+        let r = &self.rules;
         [
-            self.rules.records,
-            self.rules.devices,
-            self.rules.networks,
-            self.rules.baseline,
+            r.bulk, r.denials, r.records, r.devices, r.networks, r.baseline,
         ]
         .iter()
         .flatten()
         .map(|r| r.window_secs)
-        .fold(bulk.max(denials), u64::max)
+        .max()
+        .unwrap_or(0)
     }
 }
 
@@ -759,13 +723,13 @@ fn fire(
 }
 
 /// The scopes a grant of a file under `policy` opens to a member of
-/// `groups` from `client_addr` (PROTOCOL.md §12, `first_access`): each of
-/// the policy's groups they belong to, `group:NAME`; its classification,
+/// `groups` from `network` (PROTOCOL.md §12, `first_access`): each of the
+/// policy's groups they belong to, `group:NAME`; its classification,
 /// `class:NAME`; and the network the request came from, `net:NETWORK`.
 pub fn scopes_of(
     policy: &irm_core::Policy,
     groups: &[String],
-    client_addr: Option<&str>,
+    network: Option<&str>,
 ) -> Vec<String> {
     let mut scopes: Vec<String> = policy
         .grants
@@ -779,7 +743,7 @@ pub fn scopes_of(
     if let Some(class) = &policy.classification {
         scopes.push(format!("class:{class}"));
     }
-    if let Some(network) = client_addr.and_then(network_of) {
+    if let Some(network) = network {
         scopes.push(format!("net:{network}"));
     }
     scopes.sort();
@@ -855,10 +819,10 @@ mod tests {
             networks: limit(1, 3600),
             ..Rules::default()
         });
-        assert_eq!(d.in_use("alice", "d1", Some("192.0.2.10:4000"), 0), vec![]);
+        assert_eq!(d.in_use("alice", "d1", Some("192.0.2.0/24"), 0), vec![]);
         // The same device from another port of the same /24: nothing new.
-        assert_eq!(d.in_use("alice", "d1", Some("192.0.2.99:4001"), 10), vec![]);
-        let fired = d.in_use("alice", "d2", Some("198.51.100.7:4000"), 20);
+        assert_eq!(d.in_use("alice", "d1", Some("192.0.2.0/24"), 10), vec![]);
+        let fired = d.in_use("alice", "d2", Some("198.51.100.0/24"), 20);
         let rules: Vec<_> = fired.iter().map(|f| f.rule).collect();
         assert_eq!(rules, ["devices", "networks"], "{fired:?}");
         assert!(
@@ -1079,7 +1043,7 @@ mod tests {
             .classification(Some("confidential"))
             .build()
             .unwrap();
-        let scopes = scopes_of(&policy, &["support".to_owned()], Some("192.0.2.9:5000"));
+        let scopes = scopes_of(&policy, &["support".to_owned()], Some("192.0.2.0/24"));
         assert_eq!(
             scopes,
             ["class:confidential", "group:support", "net:192.0.2.0/24"],
@@ -1104,14 +1068,15 @@ mod tests {
 
     fn bulk(files: u32, action: Action) -> Detector {
         Detector::new(Rules {
-            bulk: Some(BulkRule {
-                files,
+            bulk: Some(DetectionLimit {
+                limit: files,
                 window_secs: 300,
                 action,
             }),
-            denials: Some(DenialRule {
-                denials: 3,
+            denials: Some(DetectionLimit {
+                limit: 3,
                 window_secs: 600,
+                action: Action::Alert,
             }),
             ..Rules::default()
         })
@@ -1193,7 +1158,7 @@ mod tests {
             assert_eq!(off.denial("alice", 5), None);
         }
         assert_eq!(off.window_secs(), 0);
-        assert_eq!(off.in_use("alice", "d1", Some("192.0.2.1:5"), 5), vec![]);
+        assert_eq!(off.in_use("alice", "d1", Some("192.0.2.0/24"), 5), vec![]);
         assert_eq!(off.taken("alice", 1_000_000, 5), None);
         assert_eq!(off.hourly("alice", 5), None);
         assert_eq!(Detector::new(Rules::default()).window_secs(), 14 * 86_400);

@@ -31,18 +31,19 @@ fn check_now(state: &AppState) -> Result<usize, StoreError> {
         return Ok(0);
     };
     let now_ms = state.clock.now_ms();
+    // The rule's window, then three times it: the shorter speaks first.
+    let windows_secs = [rule.window_secs, rule.window_secs.saturating_mul(3)];
+    let since_ms = windows_secs
+        .iter()
+        .map(|w| now_ms.saturating_sub(w.saturating_mul(1000)))
+        .collect();
+    let inputs = state.store.peer_inputs(since_ms)?;
     let mut firings = Vec::new();
-    for windows in [1, 3] {
-        let window_ms = rule
-            .window_secs
-            .saturating_mul(windows)
-            .saturating_mul(1000);
-        let inputs = state.store.peer_inputs(now_ms.saturating_sub(window_ms))?;
-        let days = rule.window_secs.saturating_mul(windows) / 86_400;
-        for (user, detail) in
-            crate::detect::peer_outliers(&inputs.people, &inputs.totals, rule.limit, days)
+    for (window_secs, totals) in windows_secs.iter().zip(&inputs.totals) {
+        let days = window_secs / 86_400;
+        for (user, detail) in crate::detect::peer_outliers(&inputs.people, totals, rule.limit, days)
         {
-            // The shorter window speaks first; one firing per person a run.
+            // One firing per person a run.
             if !firings.iter().any(|(u, _)| *u == user) {
                 firings.push((user, detail));
             }

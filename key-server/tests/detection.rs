@@ -12,21 +12,22 @@ mod common;
 use common::{Backend, Device, SealedFile, TestServer, policy, seal};
 use irm_core::Rights;
 use irm_core::protocol::{AuditRecord, DetectionLimit, Role};
-use irm_key_server::detect::{Action, BulkRule, DenialRule, Rules};
+use irm_key_server::detect::{Action, Rules};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 /// Five files in five minutes at most; three refusals in ten minutes alert.
 fn rules(action: Action) -> Rules {
     Rules {
-        bulk: Some(BulkRule {
-            files: 5,
+        bulk: Some(DetectionLimit {
+            limit: 5,
             window_secs: 300,
             action,
         }),
-        denials: Some(DenialRule {
-            denials: 3,
+        denials: Some(DetectionLimit {
+            limit: 3,
             window_secs: 600,
+            action: Action::Alert,
         }),
         records: Some(DetectionLimit {
             limit: 150,

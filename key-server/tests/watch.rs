@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use common::{Backend, Device, TestServer, policy, seal};
 use irm_core::Rights;
+use irm_core::protocol::DetectionLimit;
 use irm_core::protocol::{Role, WatchQuery};
-use irm_key_server::detect::{Action, BulkRule, Rules};
+use irm_key_server::detect::{Action, Rules};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -159,8 +160,8 @@ async fn a_change_between_the_grant_and_the_stream_is_not_lost(backend: Backend)
 async fn a_detection_hold_reaches_the_open_documents_of_the_person_it_holds(backend: Backend) {
     let server = TestServer::start_on_with(backend, |s| {
         s.detection = Rules {
-            bulk: Some(BulkRule {
-                files: 2,
+            bulk: Some(DetectionLimit {
+                limit: 2,
                 window_secs: 300,
                 action: Action::StepUp,
             }),

@@ -27,9 +27,10 @@ use axum::http::{HeaderMap, StatusCode};
 use base64::Engine as _;
 use irm_client::{Passphrase, Session};
 use irm_core::SealedHeader;
+use irm_core::protocol::DetectionLimit;
 use irm_core::protocol::{AuditQuery, OwnerContact, UsageAction};
 use irm_e2e::{Admins, Person, Server, now_unix};
-use irm_key_server::detect::{Action, BulkRule};
+use irm_key_server::detect::Action;
 use serde_json::Value;
 
 /// A printer's name as a viewer reports it: a fake header and a bidi
@@ -313,8 +314,8 @@ fn each_data_owner_receives_their_groups_week_and_nothing_else() {
             .map(|(g, c)| (g.clone(), OwnerContact::parse(c).expect("a contact")))
             .collect();
         // More than two files within the hour alerts (and only alerts).
-        settings.detection.bulk = Some(BulkRule {
-            files: 2,
+        settings.detection.bulk = Some(DetectionLimit {
+            limit: 2,
             window_secs: 3600,
             action: Action::Alert,
         });

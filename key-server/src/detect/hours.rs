@@ -27,7 +27,8 @@ impl Schedule {
         let hours = hours.normalised();
         let zone = TimeZone::get(&hours.time_zone).map_err(|_| {
             format!(
-                "time zone {:?} is not in this server's tz database",
+                "time zone {:?} is not in this server's tz database: give an IANA name such as \
+                 Asia/Tokyo (case matters), or install the zone data on the server (Debian: tzdata)",
                 hours.time_zone
             )
         })?;

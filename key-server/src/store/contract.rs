@@ -1086,8 +1086,8 @@ pub trait Store: Send + Sync + 'static {
     fn directory(&self) -> Result<(Vec<String>, Vec<String>), StoreError>;
 
     /// The `peers` rule's inputs (PROTOCOL.md §12): every active person
-    /// with their groups, and each person's totals since `since_ms`.
-    fn peer_inputs(&self, since_ms: u64) -> Result<crate::detect::PeerInputs, StoreError>;
+    /// with their groups, and each person's totals since each of `since_ms`.
+    fn peer_inputs(&self, since_ms: Vec<u64>) -> Result<crate::detect::PeerInputs, StoreError>;
 
     /// The detection rules in force now (the writer's).
     fn detection_rules(&self) -> Result<crate::detect::Rules, StoreError>;

@@ -489,9 +489,9 @@ impl<B: Backend> Store for GroupCommitStore<B> {
             .write(move |ctx| txn::arm_detection(ctx, rules, &hours, now_ms))
     }
 
-    fn peer_inputs(&self, since_ms: u64) -> Result<crate::detect::PeerInputs, StoreError> {
+    fn peer_inputs(&self, since_ms: Vec<u64>) -> Result<crate::detect::PeerInputs, StoreError> {
         self.backend
-            .read(move |conn| txn::peer_inputs(conn, since_ms))
+            .read(move |conn| txn::peer_inputs(conn, &since_ms))
     }
 
     fn detection_rules(&self) -> Result<crate::detect::Rules, StoreError> {

@@ -433,17 +433,20 @@ pub(super) fn grant<C: Tables>(
     }
     // Devices and networks in use count every grant and renewal given.
     if decision.is_ok() {
+        // Once per grant, for the networks rule and the first-access scopes.
+        let network = input
+            .actor
+            .client_addr
+            .as_deref()
+            .and_then(crate::detect::network_of);
         if !input.renew {
             fired.extend(ctx.detector.hourly(&input.actor.user, now));
             fired.extend(
                 ctx.detector
                     .off_hours(&input.actor.user, &state.groups, now),
             );
-            let scopes = crate::detect::scopes_of(
-                &input.facts.policy,
-                &state.groups,
-                input.actor.client_addr.as_deref(),
-            );
+            let scopes =
+                crate::detect::scopes_of(&input.facts.policy, &state.groups, network.as_deref());
             let (new, firing) = ctx.detector.first_access(&input.actor.user, &scopes, now);
             for scope in &new {
                 ctx.conn
@@ -454,7 +457,7 @@ pub(super) fn grant<C: Tables>(
         fired.extend(ctx.detector.in_use(
             &input.actor.user,
             &input.actor.device,
-            input.actor.client_addr.as_deref(),
+            network.as_deref(),
             now,
         ));
     }
@@ -905,26 +908,31 @@ fn event_rows(detail: &str) -> Option<u64> {
 }
 
 /// The `peers` rule's inputs (PROTOCOL.md §12): active people with their
-/// groups; distinct files from one aggregate over the log, rows taken from
-/// the usage events since `since_ms`.
+/// groups, read once; for each window starting at `since_ms`, distinct files
+/// from one aggregate over the log, and rows taken from one pass over the
+/// usage events of the longest window.
 pub(super) fn peer_inputs(
     conn: &mut impl Tables,
-    since_ms: u64,
+    since_ms: &[u64],
 ) -> Result<crate::detect::PeerInputs, StoreError> {
     let people = list_users(conn)?
         .into_iter()
         .filter(|u| u.active)
         .map(|u| (u.name, u.groups))
         .collect();
-    let mut totals: std::collections::HashMap<String, crate::detect::Totals> = conn
-        .distinct_files_by_user(since_ms)?
-        .into_iter()
-        .map(|(user, files)| (user, crate::detect::Totals { files, rows: 0 }))
-        .collect();
+    let mut totals = Vec::with_capacity(since_ms.len());
+    for since in since_ms {
+        let files: std::collections::HashMap<String, crate::detect::Totals> = conn
+            .distinct_files_by_user(*since)?
+            .into_iter()
+            .map(|(user, files)| (user, crate::detect::Totals { files, rows: 0 }))
+            .collect();
+        totals.push(files);
+    }
     let mut query = irm_core::protocol::AuditQuery {
         limit: irm_core::protocol::MAX_AUDIT_PAGE,
         action: Some("event".into()),
-        since_ms: Some(since_ms),
+        since_ms: Some(since_ms.iter().copied().min().unwrap_or(0)),
         ..Default::default()
     };
     loop {
@@ -939,7 +947,11 @@ pub(super) fn peer_inputs(
                 &record.actor_user,
                 record.detail.as_deref().and_then(event_rows),
             ) {
-                totals.entry(user.clone()).or_default().rows += rows;
+                for (since, window) in since_ms.iter().zip(&mut totals) {
+                    if record.at_ms >= *since {
+                        window.entry(user.clone()).or_default().rows += rows;
+                    }
+                }
             }
         }
     }
@@ -1187,10 +1199,8 @@ fn rules_in_force<C: Tables>(
         let wanted = configured.setting(rule);
         let Some(text) = ctx.conn.detection_rule(rule)? else {
             let text = detection_setting_text(wanted.as_ref());
-            ctx.conn.set_detection_rule(rule, &text)?;
-            let draft = AuditDraft::new(now_ms, "admin.detection.set", Outcome::Ok)
-                .detail(format!("rule={rule} setting={text} source=config"));
-            ctx.audit_setting(draft, &[Object::Detection(rule.to_owned())])?;
+            let detail = format!("rule={rule} setting={text}");
+            seed_from_config(ctx, rule, &text, "admin.detection.set", detail, now_ms)?;
             continue;
         };
         let object = Object::Detection(rule.to_owned());
@@ -1217,6 +1227,23 @@ fn rules_in_force<C: Tables>(
     Ok(rules)
 }
 
+/// Stores `text` as the `detection_rules` row `name` the config file seeds
+/// (PROTOCOL.md §12.2), with its record (`action`, `detail source=config`,
+/// no actor) vouching for it in the state ledger.
+fn seed_from_config<C: Tables>(
+    ctx: &mut WriteCtx<'_, C>,
+    name: &str,
+    text: &str,
+    action: &'static str,
+    detail: String,
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    ctx.conn.set_detection_rule(name, text)?;
+    let draft =
+        AuditDraft::new(now_ms, action, Outcome::Ok).detail(format!("{detail} source=config"));
+    ctx.audit_setting(draft, &[Object::Detection(name.to_owned())])
+}
+
 /// The groups' working hours as stored (PROTOCOL.md §12.3), seeded from the
 /// config file as the rules are ([`rules_in_force`]): a group the file
 /// names with no row is stored as configured; a stored row wins.
@@ -1225,7 +1252,7 @@ fn hours_in_force<C: Tables>(
     configured: &std::collections::BTreeMap<String, irm_core::protocol::WorkingHours>,
     now_ms: u64,
 ) -> Result<Vec<(String, crate::detect::Schedule)>, StoreError> {
-    let mut stored: std::collections::BTreeMap<String, String> = ctx
+    let stored: std::collections::BTreeMap<String, String> = ctx
         .conn
         .detection_rows()?
         .into_iter()
@@ -1236,11 +1263,8 @@ fn hours_in_force<C: Tables>(
         match stored.get(group) {
             None => {
                 let name = format!("hours/{group}");
-                ctx.conn.set_detection_rule(&name, &text)?;
-                let draft = AuditDraft::new(now_ms, "admin.hours.set", Outcome::Ok)
-                    .detail(format!("group={group} schedule={text} source=config"));
-                ctx.audit_setting(draft, &[Object::Detection(name)])?;
-                stored.insert(group.clone(), text);
+                let detail = format!("group={group} schedule={text}");
+                seed_from_config(ctx, &name, &text, "admin.hours.set", detail, now_ms)?;
             }
             Some(row) if *row != text => tracing::warn!(
                 group,
@@ -1253,20 +1277,20 @@ fn hours_in_force<C: Tables>(
         }
     }
     let mut schedules = Vec::new();
-    for (group, text) in stored {
+    for irm_core::protocol::GroupWorkingHours {
+        group,
+        schedule,
+        text,
+    } in working_hours(ctx.conn)?
+    {
         let name = format!("hours/{group}");
-        if let Some(object) = ctx.forged(&[(Object::Detection(name), text.clone())]) {
+        if let Some(object) = ctx.forged(&[(Object::Detection(name), text)]) {
             tracing::error!(
                 object,
                 "state integrity: working hours differ from the audit log; not in force"
             );
             continue;
         }
-        if text == "off" {
-            continue;
-        }
-        let schedule = irm_core::protocol::WorkingHours::parse(&text)
-            .ok_or_else(|| StoreError::Corrupt(format!("working hours of {group}: {text:?}")))?;
         match crate::detect::Schedule::new(&schedule) {
             Ok(schedule) => schedules.push((group, schedule)),
             // A zone the tz database no longer has: say so, keep serving.
